@@ -1,0 +1,15 @@
+//! # klamm
+//!
+//! A pure-Rust client for the Apache Kafka wire protocol.
+//!
+//! Today klamm provides the protocol layer: codecs for every request and
+//! response of every Kafka API, record batches and legacy message sets,
+//! and all compression codecs. See the README for what is not built yet.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod protocol;
+
+pub use error::{Error, ErrorKind, Result};

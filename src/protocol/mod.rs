@@ -1,0 +1,10 @@
+//! The Kafka wire protocol: primitive types, generated request and response
+//! messages, record batches and compression. No I/O happens here: bytes go
+//! in, values come out, and the reverse.
+//!
+//! # References
+//! - Kafka protocol guide: <https://kafka.apache.org/protocol>
+//! - KIP-482 (tagged fields and flexible versions)
+
+pub mod error;
+pub mod primitives;
