@@ -6,5 +6,10 @@
 //! - Kafka protocol guide: <https://kafka.apache.org/protocol>
 //! - KIP-482 (tagged fields and flexible versions)
 
+pub mod codec;
 pub mod error;
+pub mod messages;
 pub mod primitives;
+
+#[cfg(test)]
+mod message_tests;
