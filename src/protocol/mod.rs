@@ -7,6 +7,7 @@
 //! - KIP-482 (tagged fields and flexible versions)
 
 pub mod codec;
+pub mod compression;
 pub mod error;
 pub mod messages;
 pub mod primitives;
