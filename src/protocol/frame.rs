@@ -1,0 +1,300 @@
+//! Whole Kafka frames: the 4-byte size prefix, the request or response
+//! header (whose version depends on the API and its version), and the body.
+//!
+//! Still no I/O: [`split_frame`] takes complete frames off the front of a
+//! buffer that the network layer fills; the rest turn frames into values
+//! and back.
+//!
+//! # References
+//! - Kafka protocol guide, "Common Request and Response Structure"
+//! - KIP-482 (request header v2, response header v1)
+//! - KIP-511 (ApiVersions responses always use response header v0)
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use super::codec::Message;
+use super::error::{DecodeError, DecodeErrorKind, EncodeError};
+use super::messages::{ApiKey, Request, RequestBody, RequestHeader, ResponseBody, ResponseHeader};
+
+/// The default largest frame accepted from a peer: 100 MiB, the Java
+/// broker's `socket.request.max.bytes` default.
+pub const DEFAULT_MAX_FRAME_SIZE: usize = 100 * 1024 * 1024;
+
+/// Takes one complete frame (without its size prefix) off the front of
+/// `buf`, or returns `Ok(None)` when more bytes are needed. A negative size
+/// or one above `max_size` is an error, and nothing is reserved before the
+/// whole frame has arrived.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use klamm::protocol::frame::split_frame;
+///
+/// let mut buf = BytesMut::from(&[0, 0, 0, 2, 0xab][..]);
+/// assert!(split_frame(&mut buf, 1024).unwrap().is_none()); // one byte missing
+/// buf.extend_from_slice(&[0xcd, 0x00]);
+/// let frame = split_frame(&mut buf, 1024).unwrap().unwrap();
+/// assert_eq!(&frame[..], &[0xab, 0xcd]);
+/// assert_eq!(&buf[..], &[0x00]); // the start of the next frame stays
+/// ```
+pub fn split_frame(buf: &mut BytesMut, max_size: usize) -> Result<Option<BytesMut>, DecodeError> {
+    if buf.len() < 4 {
+        return Ok(None);
+    }
+    let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    if size < 0 {
+        return Err(
+            DecodeError::new(DecodeErrorKind::NegativeLength(i64::from(size)))
+                .context("frame size"),
+        );
+    }
+    let size = size as usize;
+    if size > max_size {
+        return Err(DecodeError::new(DecodeErrorKind::LengthTooLarge {
+            length: size as u64,
+            limit: max_size as u64,
+        })
+        .context("frame size"));
+    }
+    if buf.len() < 4 + size {
+        return Ok(None);
+    }
+    buf.advance(4);
+    Ok(Some(buf.split_to(size)))
+}
+
+fn check_empty(buf: &Bytes, what: &'static str) -> Result<(), DecodeError> {
+    if buf.is_empty() {
+        Ok(())
+    } else {
+        Err(DecodeError::new(DecodeErrorKind::TrailingBytes(buf.len())).context(what))
+    }
+}
+
+/// Writes a complete request frame: size prefix, header and body. The
+/// header's API key and version are set from `R` and `version`; its header
+/// version is the one Kafka prescribes for that API version.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use klamm::protocol::frame::{decode_request, encode_request};
+/// use klamm::protocol::messages::{ApiVersionsRequest, RequestBody};
+///
+/// let mut out = BytesMut::new();
+/// encode_request(&mut out, 7, Some("my-app"), &ApiVersionsRequest::default(), 3).unwrap();
+/// let (header, body) = decode_request(out.freeze().slice(4..)).unwrap();
+/// assert_eq!(header.correlation_id, 7);
+/// assert_eq!(header.client_id.as_deref(), Some("my-app"));
+/// assert!(matches!(body, RequestBody::ApiVersions(_)));
+/// ```
+pub fn encode_request<R: Request, B: BufMut>(
+    buf: &mut B,
+    correlation_id: i32,
+    client_id: Option<&str>,
+    body: &R,
+    version: i16,
+) -> Result<(), EncodeError> {
+    let header = RequestHeader {
+        request_api_key: R::API_KEY.code(),
+        request_api_version: version,
+        correlation_id,
+        client_id: client_id.map(str::to_owned),
+        ..Default::default()
+    };
+    let header_version = R::API_KEY.request_header_version(version);
+    write_framed(buf, &header, header_version, body, version)
+}
+
+/// Writes a complete response frame for `api_key` at `version`.
+pub fn encode_response<M: Message, B: BufMut>(
+    buf: &mut B,
+    api_key: ApiKey,
+    correlation_id: i32,
+    body: &M,
+    version: i16,
+) -> Result<(), EncodeError> {
+    let header = ResponseHeader {
+        correlation_id,
+        ..Default::default()
+    };
+    write_framed(
+        buf,
+        &header,
+        api_key.response_header_version(version),
+        body,
+        version,
+    )
+}
+
+fn write_framed<H: Message, M: Message, B: BufMut>(
+    buf: &mut B,
+    header: &H,
+    header_version: i16,
+    body: &M,
+    version: i16,
+) -> Result<(), EncodeError> {
+    let size = header.encoded_len(header_version) + body.encoded_len(version);
+    let size = i32::try_from(size).map_err(|_| EncodeError::TooLong {
+        what: "frame",
+        length: size,
+        limit: i32::MAX as usize,
+    })?;
+    buf.put_i32(size);
+    header.encode(buf, header_version)?;
+    body.encode(buf, version)
+}
+
+/// Decodes a request frame (without its size prefix): the header, whose
+/// version follows from the API key and version at its front, then the
+/// body. Bytes left after the body are an error.
+pub fn decode_request(mut frame: Bytes) -> Result<(RequestHeader, RequestBody), DecodeError> {
+    if frame.len() < 4 {
+        return Err(DecodeError::eof(4, frame.len()).context("RequestHeader"));
+    }
+    let code = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let key = ApiKey::from_code(code)
+        .ok_or_else(|| DecodeError::new(DecodeErrorKind::UnknownApiKey(code)))?;
+    let (min, max) = key.versions();
+    if version < min || version > max {
+        return Err(
+            DecodeError::new(DecodeErrorKind::UnsupportedVersion { version, min, max })
+                .context(key.name()),
+        );
+    }
+    let header = RequestHeader::decode(&mut frame, key.request_header_version(version))?;
+    let body = RequestBody::decode(key, &mut frame, version)?;
+    check_empty(&frame, key.name())?;
+    Ok((header, body))
+}
+
+/// Decodes a response frame (without its size prefix) to a request the
+/// caller sent as `api_key` at `version` (responses do not name their API;
+/// the caller matches them by correlation id).
+pub fn decode_response(
+    mut frame: Bytes,
+    api_key: ApiKey,
+    version: i16,
+) -> Result<(ResponseHeader, ResponseBody), DecodeError> {
+    let header = ResponseHeader::decode(&mut frame, api_key.response_header_version(version))?;
+    let body = ResponseBody::decode(api_key, &mut frame, version)?;
+    check_empty(&frame, api_key.name())?;
+    Ok((header, body))
+}
+
+/// Reads only the correlation id at the front of a response frame, so a
+/// connection can find the waiting request before decoding the rest.
+pub fn response_correlation_id(frame: &[u8]) -> Result<i32, DecodeError> {
+    match frame {
+        [a, b, c, d, ..] => Ok(i32::from_be_bytes([*a, *b, *c, *d])),
+        _ => Err(DecodeError::eof(4, frame.len()).context("ResponseHeader")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::messages::{
+        ApiVersionsResponse, ControlledShutdownRequest, MetadataRequest, ProduceRequest,
+        api_versions_response::ApiVersion,
+    };
+
+    #[test]
+    fn request_header_v2_keeps_a_classic_client_id() {
+        // Metadata v12 is flexible: header v2 = api key, version, correlation
+        // id, client id as a *classic* int16-length string, tagged fields.
+        let mut out = BytesMut::new();
+        let req = MetadataRequest {
+            topics: None,
+            ..Default::default()
+        };
+        encode_request(&mut out, 0x0102_0304, Some("ab"), &req, 12).unwrap();
+        assert_eq!(
+            &out[..14],
+            &[
+                0, 0, 0, 17, // size: 13 header + 4 body
+                0, 3, 0, 12, // api key 3, version 12
+                1, 2, 3, 4, // correlation id
+                0, 2, // client id length (int16)
+            ]
+        );
+        // "ab", header tagged fields; body: Topics null (compact 0),
+        // AllowAutoTopicCreation true (its default), IncludeTopicAuthorizedOperations
+        // false, body tagged fields.
+        assert_eq!(&out[14..], &[b'a', b'b', 0, 0, 1, 0, 0]);
+        let (header, body) = decode_request(out.freeze().slice(4..)).unwrap();
+        assert_eq!(header.client_id.as_deref(), Some("ab"));
+        assert_eq!(body, RequestBody::Metadata(req));
+    }
+
+    #[test]
+    fn controlled_shutdown_v0_uses_header_v0() {
+        let mut out = BytesMut::new();
+        let req = ControlledShutdownRequest {
+            broker_id: 5,
+            ..Default::default()
+        };
+        encode_request(&mut out, 9, Some("ignored by v0"), &req, 0).unwrap();
+        // size, api key 7, version 0, correlation id 9, broker id 5: no client id.
+        assert_eq!(&out[..], &[0, 0, 0, 12, 0, 7, 0, 0, 0, 0, 0, 9, 0, 0, 0, 5]);
+    }
+
+    #[test]
+    fn api_versions_response_header_is_v0_even_when_flexible() {
+        let resp = ApiVersionsResponse {
+            api_keys: vec![ApiVersion {
+                api_key: 18,
+                min_version: 0,
+                max_version: 3,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let mut out = BytesMut::new();
+        encode_response(&mut out, ApiKey::ApiVersions, 42, &resp, 3).unwrap();
+        // Header v0 is only the correlation id: no tagged-field byte follows it.
+        assert_eq!(&out[4..8], &[0, 0, 0, 42]);
+        assert_eq!(&out[8..10], &[0, 0]); // error code
+        let (header, body) =
+            decode_response(out.freeze().slice(4..), ApiKey::ApiVersions, 3).unwrap();
+        assert_eq!(header.correlation_id, 42);
+        assert_eq!(body, ResponseBody::ApiVersions(resp));
+    }
+
+    #[test]
+    fn trailing_bytes_and_bad_headers_are_errors() {
+        let mut out = BytesMut::new();
+        encode_request(&mut out, 1, None, &ProduceRequest::default(), 3).unwrap();
+        out.put_u8(0);
+        let err = decode_request(out.freeze().slice(4..)).unwrap_err();
+        assert_eq!(err.kind(), &DecodeErrorKind::TrailingBytes(1));
+        let err = decode_request(Bytes::from_static(&[0x7f, 0, 0, 0])).unwrap_err();
+        assert_eq!(err.kind(), &DecodeErrorKind::UnknownApiKey(0x7f00));
+        let err = decode_request(Bytes::from_static(&[0, 0, 0, 99, 0, 0, 0, 0])).unwrap_err();
+        assert!(matches!(
+            err.kind(),
+            DecodeErrorKind::UnsupportedVersion { version: 99, .. }
+        ));
+        assert!(decode_request(Bytes::from_static(&[0])).is_err());
+    }
+
+    #[test]
+    fn frames_are_bounded() {
+        let mut buf = BytesMut::from(&[0xff, 0xff, 0xff, 0xff][..]);
+        assert!(matches!(
+            split_frame(&mut buf, 10).unwrap_err().kind(),
+            DecodeErrorKind::NegativeLength(-1)
+        ));
+        let mut buf = BytesMut::from(&[0, 0, 1, 0][..]);
+        assert!(matches!(
+            split_frame(&mut buf, 255).unwrap_err().kind(),
+            DecodeErrorKind::LengthTooLarge {
+                length: 256,
+                limit: 255
+            }
+        ));
+        let mut buf = BytesMut::from(&[0, 0][..]);
+        assert!(split_frame(&mut buf, 10).unwrap().is_none());
+        assert_eq!(response_correlation_id(&[0, 0, 1, 0, 9]).unwrap(), 256);
+        assert!(response_correlation_id(&[0, 0]).is_err());
+    }
+}
