@@ -181,6 +181,18 @@ pub fn decode_response(
     Ok((header, body))
 }
 
+/// Decodes a response frame (without its size prefix) to a request of type
+/// `R` sent at `version`, giving the typed response.
+pub fn decode_response_to<R: Request>(
+    mut frame: Bytes,
+    version: i16,
+) -> Result<(ResponseHeader, R::Response), DecodeError> {
+    let header = ResponseHeader::decode(&mut frame, R::API_KEY.response_header_version(version))?;
+    let body = R::Response::decode(&mut frame, version)?;
+    check_empty(&frame, R::API_KEY.name())?;
+    Ok((header, body))
+}
+
 /// Reads only the correlation id at the front of a response frame, so a
 /// connection can find the waiting request before decoding the rest.
 pub fn response_correlation_id(frame: &[u8]) -> Result<i32, DecodeError> {

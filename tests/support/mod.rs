@@ -1,0 +1,35 @@
+//! Shared test support: finding the test broker, and a blocking connection.
+
+#![allow(dead_code)]
+
+pub mod wire;
+
+/// The test broker's address from `KLAMM_TEST_BROKERS` (the first of a
+/// comma-separated list). Under `CI=true` a missing broker fails the test;
+/// elsewhere the test is skipped with a message saying how to run it.
+pub fn broker() -> Option<String> {
+    match std::env::var("KLAMM_TEST_BROKERS") {
+        Ok(list) if !list.trim().is_empty() => {
+            Some(list.split(',').next().unwrap_or_default().trim().to_string())
+        }
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but KLAMM_TEST_BROKERS is not set: the broker tests must run in CI")
+        }
+        _ => {
+            eprintln!(
+                "skipped: no test broker. Run `scripts/test` (it starts one), or \
+                 `eval $(scripts/test-broker start)` and set KLAMM_TEST_BROKERS."
+            );
+            None
+        }
+    }
+}
+
+/// A topic name unique to this test run.
+pub fn unique_topic(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
