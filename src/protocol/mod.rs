@@ -6,6 +6,7 @@
 //! - Kafka protocol guide: <https://kafka.apache.org/protocol>
 //! - KIP-482 (tagged fields and flexible versions)
 
+pub mod compression;
 pub mod error;
 pub mod primitives;
 pub mod records;
