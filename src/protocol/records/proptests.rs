@@ -1,0 +1,128 @@
+//! Property tests: random batches round-trip; random corruption and
+//! truncation never panic.
+
+use bytes::Bytes;
+use proptest::prelude::*;
+
+use super::*;
+use crate::protocol::compression::Compression;
+
+fn opt_bytes() -> impl Strategy<Value = Option<Bytes>> {
+    proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40).prop_map(Bytes::from))
+}
+
+fn header() -> impl Strategy<Value = Header> {
+    (proptest::collection::vec(any::<u8>(), 0..8), opt_bytes()).prop_map(|(k, value)| Header {
+        key: Bytes::from(k),
+        value,
+    })
+}
+
+fn record() -> impl Strategy<Value = Record> {
+    (
+        any::<i8>(),
+        any::<i64>(),
+        any::<i32>(),
+        opt_bytes(),
+        opt_bytes(),
+        proptest::collection::vec(header(), 0..4),
+    )
+        .prop_map(
+            |(attributes, timestamp_delta, offset_delta, key, value, headers)| Record {
+                attributes,
+                timestamp_delta,
+                offset_delta,
+                key,
+                value,
+                headers,
+            },
+        )
+}
+
+prop_compose! {
+    fn batch()(
+        base_offset in any::<i64>(),
+        base_timestamp in any::<i64>(),
+        bits in 0u8..16,
+        partition_leader_epoch in any::<i32>(),
+        producer_id in any::<i64>(),
+        producer_epoch in any::<i16>(),
+        base_sequence in any::<i32>(),
+        records in proptest::collection::vec(record(), 0..8),
+    ) -> RecordBatch {
+        let mut b = RecordBatch::new(base_offset, base_timestamp);
+        b.timestamp_type = TimestampType::from_bit(bits & 1 != 0);
+        b.is_transactional = bits & 2 != 0;
+        b.is_control = bits & 4 != 0;
+        b.has_delete_horizon = bits & 8 != 0;
+        b.partition_leader_epoch = partition_leader_epoch;
+        b.producer_id = producer_id;
+        b.producer_epoch = producer_epoch;
+        b.base_sequence = base_sequence;
+        b.records = records;
+        b
+    }
+}
+
+fn codec() -> impl Strategy<Value = Compression> {
+    prop_oneof![
+        Just(Compression::None),
+        Just(Compression::Gzip),
+        Just(Compression::Snappy),
+        Just(Compression::Lz4),
+        Just(Compression::Zstd),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn batches_roundtrip(b in batch(), codec in codec()) {
+        let bytes = b.encode_to_vec(&EncodeOptions::compressed(codec)).unwrap();
+        let mut input = Bytes::from(bytes);
+        let d = RecordBatch::decode(&mut input, &DecodeOptions::default()).unwrap();
+        prop_assert!(input.is_empty());
+        prop_assert_eq!(d.compression, codec);
+        prop_assert_eq!(d.last_offset_delta, Some(b.effective_last_offset_delta()));
+        prop_assert_eq!(d.max_timestamp, Some(b.effective_max_timestamp()));
+        let mut expect = b.clone();
+        expect.compression = codec;
+        expect.last_offset_delta = d.last_offset_delta;
+        expect.max_timestamp = d.max_timestamp;
+        prop_assert_eq!(d, expect);
+    }
+
+    #[test]
+    fn corruption_never_panics(
+        batches in proptest::collection::vec((batch(), codec()), 1..3),
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..6),
+        cut in any::<usize>(),
+        verify in any::<bool>(),
+    ) {
+        let mut data = Vec::new();
+        for (b, c) in &batches {
+            b.encode(&mut data, &EncodeOptions::compressed(*c)).unwrap();
+        }
+        for (at, x) in flips {
+            let n = data.len();
+            data[at % n] ^= x;
+        }
+        let cut = cut % (data.len() + 1);
+        data.truncate(cut);
+        let opts = DecodeOptions::default().with_verify_crc(verify);
+        let bytes = Bytes::from(data);
+        let _ = decode_record_set(bytes.clone(), &opts);
+        let _ = RecordBatch::decode(&mut bytes.clone(), &opts);
+        let _ = LegacyBatch::decode(&mut bytes.clone(), &opts);
+    }
+
+    #[test]
+    fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let opts = DecodeOptions::default().with_verify_crc(false);
+        let bytes = Bytes::from(data);
+        let _ = decode_record_set(bytes.clone(), &opts);
+        let _ = RecordBatch::decode(&mut bytes.clone(), &opts);
+        let _ = LegacyBatch::decode(&mut bytes.clone(), &opts);
+    }
+}
