@@ -4,7 +4,8 @@
 //!
 //! Decoding from [`bytes::Bytes`] is zero-copy: keys, values and header
 //! parts are slices of the input (or, for a compressed batch, of its one
-//! decompressed buffer). Hostile input gives a [`DecodeError`] with a path
+//! decompressed buffer). Hostile input gives a
+//! [`DecodeError`](crate::protocol::error::DecodeError) with a path
 //! (`RecordBatch.Record.key`, ...), never a panic, and no length prefix
 //! makes the decoder reserve more than the remaining bytes could hold.
 //!
@@ -58,7 +59,7 @@ use bytes::{BufMut, BytesMut};
 use super::compression::{self, Compression};
 use super::error::EncodeError;
 
-pub use batch::{RecordBatch, RecordRef};
+pub use batch::{BATCH_HEADER_SIZE, RecordBatch, RecordRef};
 pub use control::{ControlRecord, ControlRecordType, EndTransactionMarker};
 pub use legacy::{LegacyBatch, LegacyMagic, LegacyMessage, encode_message_set};
 pub use record::{Header, Record};

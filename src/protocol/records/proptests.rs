@@ -126,3 +126,61 @@ proptest! {
         let _ = LegacyBatch::decode(&mut bytes.clone(), &opts);
     }
 }
+
+/// A rough throughput check; run with
+/// `cargo test --release --lib records::proptests::throughput -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn throughput() {
+    use std::time::Instant;
+    let mut batch = RecordBatch::new(0, 1_700_000_000_000);
+    for i in 0..1000 {
+        let mut r = Record::new(
+            Some(Bytes::from(format!("key-{i:06}"))),
+            Some(Bytes::from(vec![b'v'; 100])),
+        )
+        .with_offset_delta(i)
+        .with_timestamp_delta(i64::from(i));
+        if i % 4 == 0 {
+            r = r.with_header(Header::new("trace-id", "0123456789abcdef"));
+        }
+        batch.records.push(r);
+    }
+    let opts = EncodeOptions::default();
+    let bytes = Bytes::from(batch.encode_to_vec(&opts).unwrap());
+    let rounds = 2000;
+    let t = Instant::now();
+    let mut n = 0;
+    for _ in 0..rounds {
+        let d = RecordBatch::decode(&mut bytes.clone(), &DecodeOptions::default()).unwrap();
+        n += d.records.len();
+    }
+    let dt = t.elapsed();
+    println!(
+        "decode: {:.1} ns/record, {:.0} MB/s",
+        dt.as_nanos() as f64 / n as f64,
+        (bytes.len() * rounds) as f64 / dt.as_secs_f64() / 1e6
+    );
+    let no_crc = DecodeOptions::default().with_verify_crc(false);
+    let t = Instant::now();
+    for _ in 0..rounds {
+        let d = RecordBatch::decode(&mut bytes.clone(), &no_crc).unwrap();
+        std::hint::black_box(&d);
+    }
+    println!(
+        "decode without CRC check: {:.1} ns/record",
+        t.elapsed().as_nanos() as f64 / n as f64
+    );
+    let mut out = Vec::with_capacity(bytes.len());
+    let t = Instant::now();
+    for _ in 0..rounds {
+        out.clear();
+        batch.encode(&mut out, &opts).unwrap();
+    }
+    let dt = t.elapsed();
+    println!(
+        "encode: {:.1} ns/record, {:.0} MB/s",
+        dt.as_nanos() as f64 / (1000 * rounds) as f64,
+        (bytes.len() * rounds) as f64 / dt.as_secs_f64() / 1e6
+    );
+}

@@ -220,11 +220,18 @@ impl<'a> SliceReader<'a> {
     #[inline]
     fn uvarint(&mut self, max_bytes: usize) -> DResult<u64> {
         let s = self.rest();
-        if let Some(&b) = s.first() {
-            if b < 0x80 {
+        // Fast paths for the one- and two-byte varints that lengths and
+        // deltas of typical records take.
+        match *s {
+            [b0, ..] if b0 < 0x80 => {
                 self.pos += 1;
-                return Ok(u64::from(b));
+                return Ok(u64::from(b0));
             }
+            [b0, b1, ..] if b1 < 0x80 => {
+                self.pos += 2;
+                return Ok(u64::from(b0 & 0x7f) | (u64::from(b1) << 7));
+            }
+            _ => {}
         }
         let (v, n) = decode_uvarint_slice(s, max_bytes)?;
         self.pos += n;
