@@ -379,20 +379,6 @@ mod tests {
     }
 
     #[test]
-    fn levels_validated() {
-        let mut out = Vec::new();
-        for ok in [1, 9, 17] {
-            compress(Some(ok), b"x", &mut out).unwrap();
-        }
-        for bad in [0, -1, 18] {
-            assert!(matches!(
-                compress(Some(bad), b"x", &mut out),
-                Err(EncodeError::Invalid(_))
-            ));
-        }
-    }
-
-    #[test]
     fn concatenated_frames_and_trailing_garbage() {
         let mut wire = Vec::new();
         compress(None, b"ab", &mut wire).unwrap();

@@ -110,6 +110,21 @@ fn legacy_lz4_round_trips_through_decompress() {
 }
 
 #[test]
+fn lz4_levels_are_kafkas_range_and_all_give_the_same_bytes() {
+    let data = text(10_000);
+    let default = compressed(Compression::Lz4, &data);
+    for ok in 1..=17 {
+        let mut wire = Vec::new();
+        compress(Compression::Lz4, Some(ok), &data, &mut wire).unwrap();
+        assert_eq!(wire, default, "level {ok}");
+    }
+    for bad in [i32::MIN, -1, 0, 18, i32::MAX] {
+        let err = compress(Compression::Lz4, Some(bad), b"x", &mut Vec::new()).unwrap_err();
+        assert!(matches!(err, EncodeError::Invalid(_)), "level {bad}");
+    }
+}
+
+#[test]
 fn levels_refused_where_there_are_none() {
     for codec in [Compression::None, Compression::Snappy] {
         let err = compress(codec, Some(1), b"x", &mut Vec::new()).unwrap_err();

@@ -100,14 +100,31 @@ mod tests {
         // Frame header: magic(4) FHD(1) ...; with single-segment and a 2-byte
         // size field, the size follows the FHD directly.
         let fhd = wire[4];
-        if fhd & 0x20 != 0 && fhd >> 6 == 1 {
-            wire[5] = 0xff;
-            wire[6] = 0xff;
-            assert!(decompress(&wire, 1 << 20).is_err());
-        }
+        assert!(
+            fhd & 0x20 != 0 && fhd >> 6 == 1,
+            "unexpected header {fhd:#04x}"
+        );
+        wire[5] = 0xff;
+        wire[6] = 0xff;
+        let err = decompress(&wire, 1 << 20).unwrap_err();
+        assert!(err.to_string().contains("zstd"), "{err}");
         assert_eq!(
             decompress(&::zstd::bulk::compress(&data, 3).unwrap(), 5000).unwrap(),
             data
         );
+    }
+
+    #[test]
+    fn window_beyond_the_limit_is_refused_with_a_zstd_error() {
+        // A long-window frame (window log 27, size not pledged) of a few bytes.
+        let mut wire = Vec::new();
+        let mut enc = ::zstd::stream::write::Encoder::new(&mut wire, 3).unwrap();
+        enc.window_log(27).unwrap();
+        enc.write_all(b"tiny payload").unwrap();
+        enc.finish().unwrap();
+        let err = decompress(&wire, 1000).unwrap_err();
+        assert!(err.to_string().contains("zstd"), "{err}");
+        // With a cap that admits a 128 MiB window it decodes.
+        assert_eq!(decompress(&wire, 128 << 20).unwrap(), b"tiny payload");
     }
 }
