@@ -127,6 +127,132 @@ proptest! {
     }
 }
 
+fn legacy_messages(magic: LegacyMagic) -> impl Strategy<Value = Vec<LegacyMessage>> {
+    (
+        0i64..1 << 40,
+        proptest::collection::vec((1i64..4, any::<i64>(), opt_bytes(), opt_bytes()), 1..6),
+    )
+        .prop_map(move |(start, parts)| {
+            let mut offset = start;
+            parts
+                .into_iter()
+                .map(|(gap, ts, key, value)| {
+                    offset += gap;
+                    LegacyMessage {
+                        offset,
+                        timestamp: (magic == LegacyMagic::V1).then_some(ts),
+                        key,
+                        value,
+                    }
+                })
+                .collect()
+        })
+}
+
+fn legacy_codec() -> impl Strategy<Value = Compression> {
+    prop_oneof![
+        Just(Compression::None),
+        Just(Compression::Gzip),
+        Just(Compression::Snappy),
+        Just(Compression::Lz4),
+    ]
+}
+
+/// Encoded top-level entries of a record set: a v2 batch, or a legacy set
+/// (one entry per plain message, or one compressed wrapper).
+fn entries() -> impl Strategy<Value = Vec<Vec<u8>>> {
+    prop_oneof![
+        (batch(), codec())
+            .prop_map(|(b, c)| vec![b.encode_to_vec(&EncodeOptions::compressed(c)).unwrap()]),
+        (legacy_messages(LegacyMagic::V0), legacy_codec()).prop_map(|(m, c)| legacy_entries(
+            &m,
+            LegacyMagic::V0,
+            c
+        )),
+        (legacy_messages(LegacyMagic::V1), legacy_codec()).prop_map(|(m, c)| legacy_entries(
+            &m,
+            LegacyMagic::V1,
+            c
+        )),
+    ]
+}
+
+fn legacy_entries(m: &[LegacyMessage], magic: LegacyMagic, c: Compression) -> Vec<Vec<u8>> {
+    let encode = |m: &[LegacyMessage]| {
+        let mut out = Vec::new();
+        let opts = EncodeOptions::compressed(c);
+        encode_message_set(m, magic, TimestampType::CreateTime, &opts, &mut out).unwrap();
+        out
+    };
+    if c == Compression::None {
+        m.chunks(1).map(encode).collect()
+    } else {
+        vec![encode(m)]
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn legacy_sets_roundtrip(
+        v1 in any::<bool>(),
+        m0 in legacy_messages(LegacyMagic::V0),
+        m1 in legacy_messages(LegacyMagic::V1),
+        codec in legacy_codec(),
+        log_append in any::<bool>(),
+    ) {
+        let (magic, ms) = if v1 { (LegacyMagic::V1, m1) } else { (LegacyMagic::V0, m0) };
+        let tt = TimestampType::from_bit(log_append);
+        let mut out = Vec::new();
+        encode_message_set(&ms, magic, tt, &EncodeOptions::compressed(codec), &mut out).unwrap();
+        let set = decode_record_set(Bytes::from(out), &DecodeOptions::default()).unwrap();
+        prop_assert!(!set.is_truncated());
+        let mut got = Vec::new();
+        for b in set.batches {
+            let Batch::Legacy(b) = b else { panic!("not legacy") };
+            prop_assert_eq!(b.magic, magic);
+            prop_assert_eq!(b.compression, codec);
+            got.extend(b.messages);
+        }
+        if v1 && log_append && codec != Compression::None {
+            // The wrapper's time replaces the inner ones.
+            let max = ms.iter().filter_map(|m| m.timestamp).max();
+            prop_assert!(got.iter().all(|m| m.timestamp == max));
+            for m in &mut got {
+                m.timestamp = None;
+            }
+            let stripped: Vec<_> = ms.iter().cloned().map(|mut m| { m.timestamp = None; m }).collect();
+            prop_assert_eq!(got, stripped);
+        } else {
+            prop_assert_eq!(got, ms);
+        }
+    }
+
+    #[test]
+    fn any_cut_of_a_record_set_is_a_clean_truncation(
+        groups in proptest::collection::vec(entries(), 1..4),
+        cut in any::<usize>(),
+    ) {
+        let entries: Vec<Vec<u8>> = groups.into_iter().flatten().collect();
+        let data: Vec<u8> = entries.concat();
+        let mut data = data;
+        let cut = cut % (data.len() + 1);
+        data.truncate(cut);
+        let set = decode_record_set(Bytes::from(data), &DecodeOptions::default()).unwrap();
+        let (mut whole, mut used) = (0, 0);
+        for e in &entries {
+            if used + e.len() > cut {
+                break;
+            }
+            used += e.len();
+            whole += 1;
+        }
+        prop_assert_eq!(set.truncated_bytes, cut - used);
+        prop_assert_eq!(set.batches.len(), whole);
+    }
+}
+
 /// A rough throughput check; run with
 /// `cargo test --release --lib records::proptests::throughput -- --ignored --nocapture`.
 #[test]
