@@ -40,6 +40,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Performance
+//!
+//! Decoding allocates the `Vec` of records and, only for records that have
+//! headers, their header `Vec`; everything else is a slice. Encoding sizes
+//! an uncompressed batch up front, reserves once and writes it in one pass,
+//! back-filling length and CRC. `proptests::throughput` (an ignored test)
+//! prints the rates for 1000 records of about 125 bytes.
+//!
 //! # References
 //! - Kafka documentation, "Message Format" (record batch v2, control
 //!   batches, legacy message sets)
