@@ -12,6 +12,7 @@ pub mod error;
 pub mod frame;
 pub mod messages;
 pub mod primitives;
+pub mod records;
 
 #[cfg(test)]
 mod message_tests;
