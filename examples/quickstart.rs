@@ -33,8 +33,13 @@ fn main() -> Result<(), BoxError> {
         .map_err(|_| "set KLAMM_BROKERS=host:port, or run scripts/quickstart")?;
     let addr = addr.split(',').next().unwrap_or_default().to_string();
     let mut wire = Wire::connect(&addr)?;
-    let produce_v = wire.version(ApiKey::Produce).ok_or("broker has no usable Produce version")?;
-    let fetch_v = wire.version(ApiKey::Fetch).ok_or("broker has no usable Fetch version")?.min(12);
+    let produce_v = wire
+        .version(ApiKey::Produce)
+        .ok_or("broker has no usable Produce version")?;
+    let fetch_v = wire
+        .version(ApiKey::Fetch)
+        .ok_or("broker has no usable Fetch version")?
+        .min(12);
     println!("connected to {addr}: Produce v{produce_v}, Fetch v{fetch_v}");
 
     let created = wire.call(
@@ -61,9 +66,12 @@ fn main() -> Result<(), BoxError> {
     let mut batch = RecordBatch::new(0, now);
     for i in 0..5 {
         batch.records.push(
-            Record::new(Some(Bytes::from(format!("key-{i}"))), Some(Bytes::from(format!("hello #{i} from klamm"))))
-                .with_offset_delta(i)
-                .with_header(Header::new("source", "quickstart")),
+            Record::new(
+                Some(Bytes::from(format!("key-{i}"))),
+                Some(Bytes::from(format!("hello #{i} from klamm"))),
+            )
+            .with_offset_delta(i)
+            .with_header(Header::new("source", "quickstart")),
         );
     }
     let records = batch.encode_to_vec(&EncodeOptions::compressed(Compression::Lz4))?;
@@ -73,7 +81,11 @@ fn main() -> Result<(), BoxError> {
             timeout_ms: 10_000,
             topic_data: vec![TopicProduceData {
                 name: TOPIC.into(),
-                partition_data: vec![PartitionProduceData { index: 0, records: Some(records.into()), ..Default::default() }],
+                partition_data: vec![PartitionProduceData {
+                    index: 0,
+                    records: Some(records.into()),
+                    ..Default::default()
+                }],
                 ..Default::default()
             }],
             ..Default::default()
@@ -88,7 +100,12 @@ fn main() -> Result<(), BoxError> {
     if p.error_code != 0 {
         return Err(format!("Produce failed with error code {}", p.error_code).into());
     }
-    println!("produced {} records at offsets {}..{}", batch.records.len(), p.base_offset, p.base_offset + 4);
+    println!(
+        "produced {} records at offsets {}..{}",
+        batch.records.len(),
+        p.base_offset,
+        p.base_offset + 4
+    );
 
     let fetched = wire.call(
         &FetchRequest {
@@ -118,12 +135,16 @@ fn main() -> Result<(), BoxError> {
     if part.error_code != 0 {
         return Err(format!("Fetch failed with error code {}", part.error_code).into());
     }
-    let set = decode_record_set(part.records.clone().unwrap_or_default(), &DecodeOptions::default())?;
+    let set = decode_record_set(
+        part.records.clone().unwrap_or_default(),
+        &DecodeOptions::default(),
+    )?;
     let mut consumed = 0;
     for b in &set.batches {
         if let Batch::V2(b) = b {
             for r in b.iter().filter(|r| r.offset >= p.base_offset) {
-                let text = |v: &Option<Bytes>| v.as_ref().map(|v| String::from_utf8_lossy(v).into_owned());
+                let text =
+                    |v: &Option<Bytes>| v.as_ref().map(|v| String::from_utf8_lossy(v).into_owned());
                 println!(
                     "consumed offset {} key={:?} value={:?} headers={}",
                     r.offset,
@@ -136,8 +157,15 @@ fn main() -> Result<(), BoxError> {
         }
     }
     if consumed < batch.records.len() {
-        return Err(format!("read back only {consumed} of {} records", batch.records.len()).into());
+        return Err(format!(
+            "read back only {consumed} of {} records",
+            batch.records.len()
+        )
+        .into());
     }
-    println!("done: {consumed} records produced and consumed (high watermark {})", part.high_watermark);
+    println!(
+        "done: {consumed} records produced and consumed (high watermark {})",
+        part.high_watermark
+    );
     Ok(())
 }

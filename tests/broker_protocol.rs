@@ -30,7 +30,11 @@ fn create_topic(wire: &mut Wire, name: &str, partitions: i32) {
     };
     let resp = wire.call(&req, 5).expect("CreateTopics v5");
     assert_eq!(resp.topics.len(), 1);
-    assert_eq!(resp.topics[0].error_code, 0, "create {name}: {:?}", resp.topics[0]);
+    assert_eq!(
+        resp.topics[0].error_code, 0,
+        "create {name}: {:?}",
+        resp.topics[0]
+    );
     assert_eq!(resp.topics[0].name, name);
 }
 
@@ -39,12 +43,17 @@ fn sample_batch(n: usize, base_timestamp: i64) -> RecordBatch {
     for i in 0..n {
         let mut r = Record::new(
             (i % 7 != 3).then(|| Bytes::from(format!("key-{i}"))),
-            Some(Bytes::from(format!("value {i}: {}", "lorem ipsum dolor ".repeat(4)))),
+            Some(Bytes::from(format!(
+                "value {i}: {}",
+                "lorem ipsum dolor ".repeat(4)
+            ))),
         )
         .with_offset_delta(i as i32)
         .with_timestamp_delta(i as i64 * 10);
         if i % 5 == 0 {
-            r = r.with_header(Header::new("h", "first")).with_header(Header::new("h", "second"));
+            r = r
+                .with_header(Header::new("h", "first"))
+                .with_header(Header::new("h", "second"));
             r = r.with_header(Header::null("empty"));
         }
         batch.records.push(r);
@@ -52,14 +61,26 @@ fn sample_batch(n: usize, base_timestamp: i64) -> RecordBatch {
     batch
 }
 
-fn produce(wire: &mut Wire, topic: &str, batch: &RecordBatch, codec: Compression, version: i16) -> i64 {
-    let records = batch.encode_to_vec(&EncodeOptions::compressed(codec)).expect("encode batch");
+fn produce(
+    wire: &mut Wire,
+    topic: &str,
+    batch: &RecordBatch,
+    codec: Compression,
+    version: i16,
+) -> i64 {
+    let records = batch
+        .encode_to_vec(&EncodeOptions::compressed(codec))
+        .expect("encode batch");
     let req = ProduceRequest {
         acks: -1,
         timeout_ms: 10_000,
         topic_data: vec![TopicProduceData {
             name: topic.to_string(),
-            partition_data: vec![PartitionProduceData { index: 0, records: Some(records.into()), ..Default::default() }],
+            partition_data: vec![PartitionProduceData {
+                index: 0,
+                records: Some(records.into()),
+                ..Default::default()
+            }],
             ..Default::default()
         }],
         ..Default::default()
@@ -100,11 +121,15 @@ fn fetch_all(wire: &mut Wire, topic: &str, offset: i64, version: i16) -> (i64, V
 
 #[test]
 fn api_versions_v0_and_v3_agree() {
-    let Some(addr) = support::broker() else { return };
+    let Some(addr) = support::broker() else {
+        return;
+    };
     let mut wire = Wire::connect(&addr).expect("connect + ApiVersions v3");
     assert!(wire.version(ApiKey::Produce).is_some());
     assert!(wire.version(ApiKey::Fetch).is_some());
-    let v0 = wire.call(&ApiVersionsRequest::default(), 0).expect("ApiVersions v0");
+    let v0 = wire
+        .call(&ApiVersionsRequest::default(), 0)
+        .expect("ApiVersions v0");
     assert_eq!(v0.error_code, 0);
     let from_v0: Vec<Option<(i16, i16)>> = {
         let mut v = vec![None; wire.broker_versions.len()];
@@ -118,29 +143,43 @@ fn api_versions_v0_and_v3_agree() {
 
 #[test]
 fn metadata_v1_and_v12_describe_a_created_topic() {
-    let Some(addr) = support::broker() else { return };
+    let Some(addr) = support::broker() else {
+        return;
+    };
     let mut wire = Wire::connect(&addr).expect("connect");
     let topic = support::unique_topic("klamm-meta");
     create_topic(&mut wire, &topic, 3);
     for version in [1, 12] {
         let req = MetadataRequest {
-            topics: Some(vec![MetadataRequestTopic { name: Some(topic.clone()), ..Default::default() }]),
+            topics: Some(vec![MetadataRequestTopic {
+                name: Some(topic.clone()),
+                ..Default::default()
+            }]),
             ..Default::default()
         };
         let resp = wire.call(&req, version).expect("Metadata");
         assert!(!resp.brokers.is_empty(), "v{version} lists brokers");
-        let t = resp.topics.iter().find(|t| t.name.as_deref() == Some(&topic)).expect("our topic");
+        let t = resp
+            .topics
+            .iter()
+            .find(|t| t.name.as_deref() == Some(&topic))
+            .expect("our topic");
         assert_eq!(t.error_code, 0);
         assert_eq!(t.partitions.len(), 3, "v{version}");
         for p in &t.partitions {
-            assert!(resp.brokers.iter().any(|b| b.node_id == p.leader_id), "leader is a listed broker");
+            assert!(
+                resp.brokers.iter().any(|b| b.node_id == p.leader_id),
+                "leader is a listed broker"
+            );
         }
     }
 }
 
 #[test]
 fn produce_and_fetch_every_codec() {
-    let Some(addr) = support::broker() else { return };
+    let Some(addr) = support::broker() else {
+        return;
+    };
     let mut wire = Wire::connect(&addr).expect("connect");
     for codec in Compression::ALL {
         let topic = support::unique_topic(&format!("klamm-{}", codec.name()));
@@ -159,9 +198,14 @@ fn produce_and_fetch_every_codec() {
             .collect();
         assert_eq!(got.len(), 200, "{codec:?}");
         for (want, got) in batch.records.iter().zip(got) {
-            assert_eq!((&want.key, &want.value, &want.headers), (&got.key, &got.value, &got.headers));
+            assert_eq!(
+                (&want.key, &want.value, &want.headers),
+                (&got.key, &got.value, &got.headers)
+            );
         }
-        let Batch::V2(first) = &batches[0] else { unreachable!() };
+        let Batch::V2(first) = &batches[0] else {
+            unreachable!()
+        };
         assert_eq!(first.compression, codec, "the broker kept our codec");
         assert_eq!(first.timestamp_of(&first.records[1]), 1_700_000_000_010);
     }
@@ -169,12 +213,26 @@ fn produce_and_fetch_every_codec() {
 
 #[test]
 fn older_versions_produce_v3_fetch_v4_list_offsets_v1() {
-    let Some(addr) = support::broker() else { return };
+    let Some(addr) = support::broker() else {
+        return;
+    };
     let mut wire = Wire::connect(&addr).expect("connect");
     let topic = support::unique_topic("klamm-old");
     create_topic(&mut wire, &topic, 1);
-    let first = produce(&mut wire, &topic, &sample_batch(10, 1_600_000_000_000), Compression::None, 3);
-    let second = produce(&mut wire, &topic, &sample_batch(5, 1_600_000_100_000), Compression::Gzip, 3);
+    let first = produce(
+        &mut wire,
+        &topic,
+        &sample_batch(10, 1_600_000_000_000),
+        Compression::None,
+        3,
+    );
+    let second = produce(
+        &mut wire,
+        &topic,
+        &sample_batch(5, 1_600_000_100_000),
+        Compression::Gzip,
+        3,
+    );
     assert_eq!((first, second), (0, 10));
     let (hwm, batches) = fetch_all(&mut wire, &topic, 0, 4);
     assert_eq!(hwm, 15);
@@ -189,7 +247,11 @@ fn older_versions_produce_v3_fetch_v4_list_offsets_v1() {
             replica_id: -1,
             topics: vec![ListOffsetsTopic {
                 name: topic.clone(),
-                partitions: vec![ListOffsetsPartition { partition_index: 0, timestamp: -2, ..Default::default() }],
+                partitions: vec![ListOffsetsPartition {
+                    partition_index: 0,
+                    timestamp: -2,
+                    ..Default::default()
+                }],
                 ..Default::default()
             }],
             ..Default::default()

@@ -9,9 +9,13 @@ pub mod wire;
 /// elsewhere the test is skipped with a message saying how to run it.
 pub fn broker() -> Option<String> {
     match std::env::var("KLAMM_TEST_BROKERS") {
-        Ok(list) if !list.trim().is_empty() => {
-            Some(list.split(',').next().unwrap_or_default().trim().to_string())
-        }
+        Ok(list) if !list.trim().is_empty() => Some(
+            list.split(',')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+        ),
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
             panic!("CI=true but KLAMM_TEST_BROKERS is not set: the broker tests must run in CI")
         }

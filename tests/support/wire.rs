@@ -31,7 +31,11 @@ impl Wire {
         stream.set_read_timeout(Some(Duration::from_secs(20)))?;
         stream.set_write_timeout(Some(Duration::from_secs(20)))?;
         stream.set_nodelay(true)?;
-        let mut wire = Wire { stream, next_correlation_id: 1, broker_versions: Vec::new() };
+        let mut wire = Wire {
+            stream,
+            next_correlation_id: 1,
+            broker_versions: Vec::new(),
+        };
         let req = ApiVersionsRequest {
             client_software_name: "klamm-tests".into(),
             client_software_version: env!("CARGO_PKG_VERSION").into(),
@@ -69,7 +73,11 @@ impl Wire {
         let frame = self.read_frame()?;
         let (header, body) = decode_response_to::<R>(frame, version)?;
         if header.correlation_id != id {
-            return Err(format!("correlation id {} answered request {id}", header.correlation_id).into());
+            return Err(format!(
+                "correlation id {} answered request {id}",
+                header.correlation_id
+            )
+            .into());
         }
         Ok(body)
     }
