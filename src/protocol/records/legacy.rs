@@ -256,17 +256,16 @@ fn expand_wrapper(
     };
     if wrapper.magic == LegacyMagic::V1 {
         // KIP-31: the wrapper holds the absolute offset of the last message.
-        let base = wrapper
-            .offset
-            .checked_sub(last.offset)
-            .filter(|b| *b >= 0)
-            .ok_or_else(|| {
-                DecodeError::invalid(format!(
-                    "wrapper offset {} is below the last relative offset {}",
-                    wrapper.offset, last.offset
-                ))
-                .context("offset")
-            })?;
+        // Producers write wrappers before offsets exist (librdkafka writes
+        // 0, so the base comes out negative): that is accepted, as brokers
+        // do, and only an overflowing difference is an error.
+        let base = wrapper.offset.checked_sub(last.offset).ok_or_else(|| {
+            DecodeError::invalid(format!(
+                "wrapper offset {} minus the last relative offset {} overflows",
+                wrapper.offset, last.offset
+            ))
+            .context("offset")
+        })?;
         let log_append = timestamp_type == TimestampType::LogAppendTime;
         for m in &mut messages {
             m.offset = base.wrapping_add(m.offset);

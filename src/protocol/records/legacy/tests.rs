@@ -327,8 +327,15 @@ fn v1_relative_offsets_and_log_append_time() {
     let got = decode_all(wrap(&inner, 1000, LegacyMagic::V1, 1 | 0x08, Some(99)));
     assert_eq!(got[0].timestamp_type, TimestampType::LogAppendTime);
     assert!(got[0].messages.iter().all(|m| m.timestamp == Some(99)));
-    // A wrapper offset below the last relative offset is invalid.
-    let e = decode_err(wrap(&inner, 1, LegacyMagic::V1, 1, Some(7)));
+    // A producer-written wrapper (offset 0, as librdkafka writes it) keeps
+    // the relative spacing; the base comes out negative until a broker
+    // assigns offsets.
+    let got = decode_all(wrap(&inner, 0, LegacyMagic::V1, 1, Some(7)));
+    let offs: Vec<_> = got[0].messages.iter().map(|m| m.offset).collect();
+    assert_eq!(offs, vec![-2, -1, 0]);
+    // Only an overflowing difference is invalid.
+    let far = plain_set(LegacyMagic::V1, &[0, 1, -1], &[5, 6, 7]);
+    let e = decode_err(wrap(&far, i64::MAX, LegacyMagic::V1, 1, Some(7)));
     assert!(matches!(e.kind(), DecodeErrorKind::Invalid(_)));
     // Magic 0 keeps the inner offsets as they are.
     let inner0 = plain_set(LegacyMagic::V0, &[40, 41], &[0, 0]);
