@@ -1,21 +1,32 @@
 //! The crate's error type.
 //!
-//! One [`Error`] for everything klamm returns, with a [`ErrorKind`] that says
-//! which layer failed. The protocol layer's detailed errors
-//! ([`DecodeError`], [`EncodeError`]) are kept inside and reachable through
-//! [`std::error::Error::source`].
+//! One [`Error`] for everything klamm returns, with an [`ErrorKind`] that says
+//! which layer failed and [`Error::is_retriable`] that says whether trying
+//! again may help. The protocol layer's detailed errors ([`DecodeError`],
+//! [`EncodeError`]) stay reachable through [`std::error::Error::source`].
+
+use std::time::Duration;
 
 use crate::protocol::error::{DecodeError, EncodeError};
+use crate::protocol::messages::ApiKey;
 
 /// Which kind of failure an [`Error`] is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// Bytes from the wire could not be decoded, or a value could not be
-    /// encoded for the chosen version.
+    /// Connecting, reading or writing failed, or a connection closed.
+    Network,
+    /// Bytes from the wire could not be decoded, a value could not be
+    /// encoded for the chosen version, or a peer broke the protocol.
     Protocol,
+    /// The broker answered with a Kafka error code.
+    Broker,
     /// A configuration value was rejected.
     Config,
+    /// An operation did not finish in time.
+    Timeout,
+    /// Authentication failed.
+    Auth,
 }
 
 /// The error type of every fallible klamm API.
@@ -40,6 +51,99 @@ pub enum Error {
     /// A configuration value was rejected.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// An I/O operation against a broker failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, and with which broker.
+        context: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The connection closed (or was closed after a fault) before the
+    /// request completed. Retriable: a new connection may succeed.
+    #[error("connection to {broker} closed: {reason}")]
+    Disconnected {
+        /// The broker address.
+        broker: String,
+        /// Why the connection closed.
+        reason: String,
+    },
+    /// A peer broke the protocol (an answer to no request, a malformed
+    /// frame). The connection is closed.
+    #[error("protocol violation by {broker}: {reason}")]
+    ProtocolViolation {
+        /// The broker address.
+        broker: String,
+        /// What it did.
+        reason: String,
+    },
+    /// An operation did not finish in time.
+    #[error("{what} timed out after {after:?}")]
+    Timeout {
+        /// What timed out.
+        what: String,
+        /// The time limit.
+        after: Duration,
+    },
+    /// No version of the API is supported by both the broker and klamm.
+    #[error("{broker} supports {api} versions {broker_versions:?}; klamm supports {ours:?}")]
+    UnsupportedVersion {
+        /// The broker address.
+        broker: String,
+        /// The API.
+        api: ApiKey,
+        /// The broker's range, or `None` if it does not offer the API.
+        broker_versions: Option<(i16, i16)>,
+        /// klamm's range.
+        ours: (i16, i16),
+    },
+    /// The broker answered with a Kafka error code.
+    #[error("{api} failed with Kafka error code {code}{}", context_suffix(.context))]
+    Broker {
+        /// The API that failed.
+        api: ApiKey,
+        /// The Kafka error code.
+        code: i16,
+        /// Extra detail (a topic, a broker's error message).
+        context: Option<String>,
+    },
+    /// Authentication failed.
+    #[error("authentication failed: {0}")]
+    Auth(String),
+}
+
+fn context_suffix(c: &Option<String>) -> String {
+    c.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()
+}
+
+/// Kafka error codes that mean "try again", for [`Error::Broker`].
+/// (The complete table with names and messages lives with the protocol's
+/// error codes.)
+fn retriable_code(code: i16) -> bool {
+    matches!(
+        code,
+        2 | 3
+            | 5
+            | 6
+            | 7
+            | 8
+            | 13
+            | 14
+            | 15
+            | 16
+            | 19
+            | 20
+            | 51
+            | 56
+            | 69
+            | 74
+            | 75
+            | 78
+            | 89
+            | 100
+            | 103
+            | 104
+    )
 }
 
 impl Error {
@@ -47,14 +151,35 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Decode(_) | Error::Encode(_) => ErrorKind::Protocol,
+            Error::ProtocolViolation { .. } | Error::UnsupportedVersion { .. } => {
+                ErrorKind::Protocol
+            }
             Error::Config(_) => ErrorKind::Config,
+            Error::Io { .. } | Error::Disconnected { .. } => ErrorKind::Network,
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::Broker { .. } => ErrorKind::Broker,
+            Error::Auth(_) => ErrorKind::Auth,
         }
     }
 
-    /// Whether retrying the same operation may succeed. Decode and encode
-    /// failures are deterministic, so they are not retriable.
+    /// Whether retrying the same operation may succeed: network failures,
+    /// closed connections, timeouts and retriable Kafka error codes.
+    /// Decode/encode failures, configuration and authentication errors are
+    /// deterministic and are not.
     pub fn is_retriable(&self) -> bool {
-        false
+        match self {
+            Error::Io { .. } | Error::Disconnected { .. } | Error::Timeout { .. } => true,
+            Error::Broker { code, .. } => retriable_code(*code),
+            _ => false,
+        }
+    }
+
+    /// The Kafka error code, for [`ErrorKind::Broker`] errors.
+    pub fn kafka_code(&self) -> Option<i16> {
+        match self {
+            Error::Broker { code, .. } => Some(*code),
+            _ => None,
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod net;
 pub mod protocol;
 
 pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,558 @@
+//! Fault tests for one connection, against scripted in-process peers on
+//! loopback: out-of-order answers, a peer that dies, garbage, truncated and
+//! oversized frames, silence, cancelled writers, version fallback.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::connection::response_frame;
+use super::{Connection, ConnectionOptions};
+use crate::error::Error;
+use crate::protocol::frame::{decode_request, split_frame};
+use crate::protocol::messages::api_versions_response::ApiVersion;
+use crate::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use crate::protocol::messages::*;
+
+/// One accepted connection, seen from the broker's side.
+struct Peer {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl Peer {
+    /// Reads the next request frame.
+    async fn read(&mut self) -> (RequestHeader, RequestBody) {
+        loop {
+            if let Some(frame) = split_frame(&mut self.buf, 64 << 20).expect("client frame") {
+                return decode_request(frame.freeze()).expect("client request decodes");
+            }
+            let n = self
+                .stream
+                .read_buf(&mut self.buf)
+                .await
+                .expect("peer read");
+            assert!(n > 0, "client closed while the peer expected a request");
+        }
+    }
+
+    /// Whether another request arrives within `wait`.
+    async fn quiet_for(&mut self, wait: Duration) -> bool {
+        if split_frame(&mut self.buf.clone(), 64 << 20)
+            .ok()
+            .flatten()
+            .is_some()
+        {
+            return false;
+        }
+        tokio::time::timeout(wait, self.stream.read_buf(&mut self.buf))
+            .await
+            .is_err()
+    }
+
+    async fn answer<M: crate::protocol::codec::Message>(
+        &mut self,
+        api: ApiKey,
+        id: i32,
+        body: &M,
+        version: i16,
+    ) {
+        let frame = response_frame(api, id, body, version);
+        self.stream.write_all(&frame).await.expect("peer write");
+    }
+
+    async fn raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("peer write");
+    }
+
+    /// Answers the client's ApiVersions request offering every klamm API.
+    async fn handshake(&mut self) {
+        let (h, body) = self.read().await;
+        assert!(matches!(body, RequestBody::ApiVersions(_)));
+        let resp = ApiVersionsResponse {
+            api_keys: ApiKey::ALL
+                .iter()
+                .map(|k| ApiVersion {
+                    api_key: k.code(),
+                    min_version: k.versions().0,
+                    max_version: k.versions().1,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        self.answer(
+            ApiKey::ApiVersions,
+            h.correlation_id,
+            &resp,
+            h.request_api_version,
+        )
+        .await;
+    }
+}
+
+/// Binds a loopback listener, runs `script` on the first connection, and
+/// returns the address to connect to.
+async fn peer<F, Fut>(script: F) -> String
+where
+    F: FnOnce(Peer) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.expect("accept");
+        script(Peer {
+            stream,
+            buf: BytesMut::new(),
+        })
+        .await;
+    });
+    addr
+}
+
+fn opts() -> ConnectionOptions {
+    ConnectionOptions {
+        request_timeout: Duration::from_secs(5),
+        ..Default::default()
+    }
+}
+
+fn metadata_for(topic: &str) -> MetadataRequest {
+    MetadataRequest {
+        topics: Some(vec![metadata_request::MetadataRequestTopic {
+            name: Some(topic.into()),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    }
+}
+
+fn metadata_answer(req: &RequestBody) -> MetadataResponse {
+    let RequestBody::Metadata(m) = req else {
+        panic!("expected Metadata, got {req:?}")
+    };
+    let name = m.topics.as_ref().and_then(|t| t[0].name.clone());
+    MetadataResponse {
+        topics: vec![metadata_response::MetadataResponseTopic {
+            name,
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+/// Bounds every test: a hung connection is a failed test.
+async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(20), f)
+        .await
+        .expect("test finished in time")
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_matched_even_when_answered_out_of_order() {
+    bounded(async {
+        let addr = peer(|mut p| async move {
+            p.handshake().await;
+            let mut reqs = Vec::new();
+            for _ in 0..5 {
+                reqs.push(p.read().await);
+            }
+            // Answer in reverse order: ids, not arrival order, match answers.
+            for (h, body) in reqs.iter().rev() {
+                p.answer(
+                    ApiKey::Metadata,
+                    h.correlation_id,
+                    &metadata_answer(body),
+                    h.request_api_version,
+                )
+                .await;
+            }
+        })
+        .await;
+        let conn = Connection::connect(&addr, opts()).await.expect("connect");
+        assert_eq!(
+            conn.api_versions()
+                .version_for(ApiKey::Metadata, "x")
+                .unwrap(),
+            12
+        );
+        let calls = (0..5).map(|i| {
+            let conn = conn.clone();
+            async move { conn.send(&metadata_for(&format!("t{i}"))).await }
+        });
+        let results = futures_join_all(calls).await;
+        for (i, r) in results.into_iter().enumerate() {
+            let resp = r.expect("answered");
+            assert_eq!(
+                resp.topics[0].name.as_deref(),
+                Some(format!("t{i}").as_str())
+            );
+        }
+    })
+    .await;
+}
+
+/// A tiny join_all: runs the futures concurrently on this task.
+async fn futures_join_all<F: std::future::Future>(
+    futs: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let handles: Vec<_> = futs.into_iter().map(|f| Box::pin(f)).collect();
+    let mut slots: Vec<Option<F::Output>> = handles.iter().map(|_| None).collect();
+    let mut handles: Vec<_> = handles.into_iter().map(Some).collect();
+    std::future::poll_fn(|cx| {
+        let mut all = true;
+        for (i, h) in handles.iter_mut().enumerate() {
+            if let Some(f) = h {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        slots[i] = Some(v);
+                        *h = None;
+                    }
+                    std::task::Poll::Pending => all = false,
+                }
+            }
+        }
+        if all {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    slots.into_iter().map(|s| s.expect("completed")).collect()
+}
+
+#[tokio::test]
+async fn max_in_flight_is_respected() {
+    bounded(async {
+        let addr = peer(|mut p| async move {
+            p.handshake().await;
+            let a = p.read().await;
+            let b = p.read().await;
+            assert!(
+                p.quiet_for(Duration::from_millis(200)).await,
+                "a third request came early"
+            );
+            p.answer(
+                ApiKey::Metadata,
+                a.0.correlation_id,
+                &metadata_answer(&a.1),
+                a.0.request_api_version,
+            )
+            .await;
+            let c = p.read().await;
+            for (h, body) in [b, c] {
+                p.answer(
+                    ApiKey::Metadata,
+                    h.correlation_id,
+                    &metadata_answer(&body),
+                    h.request_api_version,
+                )
+                .await;
+            }
+        })
+        .await;
+        let conn = Connection::connect(
+            &addr,
+            ConnectionOptions {
+                max_in_flight: 2,
+                ..opts()
+            },
+        )
+        .await
+        .expect("connect");
+        let calls = (0..3).map(|i| {
+            let conn = conn.clone();
+            async move { conn.send(&metadata_for(&format!("t{i}"))).await }
+        });
+        for r in futures_join_all(calls).await {
+            r.expect("answered");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_broker_dying_mid_request_fails_in_flight_requests_retriably() {
+    bounded(async {
+        let addr = peer(|mut p| async move {
+            p.handshake().await;
+            let _ = p.read().await;
+            drop(p); // killed before answering
+        })
+        .await;
+        let conn = Connection::connect(&addr, opts()).await.expect("connect");
+        let err = conn.send(&metadata_for("t")).await.unwrap_err();
+        assert!(matches!(err, Error::Disconnected { .. }), "{err}");
+        assert!(err.is_retriable());
+        assert!(conn.is_closed());
+        // Later requests fail at once, they do not hang.
+        let err = conn.send(&metadata_for("t")).await.unwrap_err();
+        assert!(err.is_retriable());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connection_refused_is_a_retriable_network_error() {
+    bounded(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        drop(listener);
+        let err = Connection::connect(&addr, opts()).await.unwrap_err();
+        assert!(matches!(err, Error::Io { .. }), "{err}");
+        assert_eq!(err.kind(), crate::ErrorKind::Network);
+        assert!(err.is_retriable());
+    })
+    .await;
+}
+
+async fn fault_after_request(bytes: &'static [u8]) -> Error {
+    let addr = peer(move |mut p| async move {
+        p.handshake().await;
+        let _ = p.read().await;
+        p.raw(bytes).await;
+        // Keep the socket open: the client must notice by itself.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    })
+    .await;
+    let conn = Connection::connect(&addr, opts()).await.expect("connect");
+    let err = conn.send(&metadata_for("t")).await.unwrap_err();
+    assert!(conn.is_closed());
+    err
+}
+
+#[tokio::test]
+async fn garbage_closes_the_connection() {
+    bounded(async {
+        // A well-formed frame whose correlation id answers nothing.
+        let err = fault_after_request(b"\x00\x00\x00\x05\x7f\x7f\x7f\x7f\x00").await;
+        assert!(err.is_retriable(), "{err}");
+        assert!(err.to_string().contains("answers no request"), "{err}");
+        // A negative frame size.
+        let err = fault_after_request(b"\xff\xff\xff\xfb junk").await;
+        assert!(err.to_string().contains("negative length"), "{err}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_2gb_frame_length_is_refused_without_allocating_it() {
+    bounded(async {
+        let err = fault_after_request(b"\x7f\xff\xff\xff\x00\x00\x00\x01").await;
+        assert!(matches!(err, Error::Disconnected { .. }), "{err}");
+        assert!(err.to_string().contains("exceeds the limit"), "{err}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_truncated_frame_then_close_does_not_hang() {
+    bounded(async {
+        let addr = peer(|mut p| async move {
+            p.handshake().await;
+            let _ = p.read().await;
+            p.raw(b"\x00\x00\x00\x64\x00\x00\x00\x01only ten").await;
+            drop(p);
+        })
+        .await;
+        let conn = Connection::connect(&addr, opts()).await.expect("connect");
+        let err = conn.send(&metadata_for("t")).await.unwrap_err();
+        assert!(matches!(err, Error::Disconnected { .. }), "{err}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_peer_that_never_answers_times_out() {
+    bounded(async {
+        let addr = peer(|mut p| async move {
+            p.handshake().await;
+            let _ = p.read().await;
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        })
+        .await;
+        let o = ConnectionOptions {
+            request_timeout: Duration::from_millis(300),
+            ..opts()
+        };
+        let conn = Connection::connect(&addr, o).await.expect("connect");
+        let started = std::time::Instant::now();
+        let err = conn.send(&metadata_for("t")).await.unwrap_err();
+        assert!(matches!(err, Error::Timeout { .. }), "{err}");
+        assert!(err.is_retriable());
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert!(conn.is_closed(), "a timed-out connection is closed");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_request_dropped_mid_write_leaves_no_half_frame() {
+    bounded(async {
+        let addr = peer(|mut p| async move {
+            p.handshake().await;
+            // The big request arrives whole, then the small one.
+            let (_, big) = p.read().await;
+            let RequestBody::Produce(big) = big else {
+                panic!("expected the big produce")
+            };
+            let len = big.topic_data[0].partition_data[0]
+                .records
+                .as_ref()
+                .map_or(0, Bytes::len);
+            assert_eq!(len, 8 << 20);
+            let (h, small) = p.read().await;
+            p.answer(
+                ApiKey::Metadata,
+                h.correlation_id,
+                &metadata_answer(&small),
+                h.request_api_version,
+            )
+            .await;
+        })
+        .await;
+        let conn = Connection::connect(&addr, opts()).await.expect("connect");
+        let big = ProduceRequest {
+            acks: 1,
+            timeout_ms: 1000,
+            topic_data: vec![TopicProduceData {
+                name: "t".into(),
+                partition_data: vec![PartitionProduceData {
+                    index: 0,
+                    records: Some(Bytes::from(vec![7u8; 8 << 20])),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        // Start the big request and cancel it almost at once.
+        let _ = tokio::time::timeout(Duration::from_millis(1), conn.send(&big)).await;
+        let resp = conn
+            .send(&metadata_for("after"))
+            .await
+            .expect("the next request still works");
+        assert_eq!(resp.topics[0].name.as_deref(), Some("after"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn requests_without_a_response_resolve_once_written() {
+    bounded(async {
+        let addr = peer(|mut p| async move {
+            p.handshake().await;
+            let (_, body) = p.read().await;
+            assert!(matches!(
+                body,
+                RequestBody::Produce(ProduceRequest { acks: 0, .. })
+            ));
+            let (h, body) = p.read().await;
+            p.answer(
+                ApiKey::Metadata,
+                h.correlation_id,
+                &metadata_answer(&body),
+                h.request_api_version,
+            )
+            .await;
+        })
+        .await;
+        let conn = Connection::connect(&addr, opts()).await.expect("connect");
+        let req = ProduceRequest {
+            acks: 0,
+            timeout_ms: 1000,
+            ..Default::default()
+        };
+        conn.send_without_response(&req, 9).await.expect("written");
+        conn.send(&metadata_for("t"))
+            .await
+            .expect("next request answered");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn api_versions_falls_back_when_the_broker_refuses_v3() {
+    bounded(async {
+        let addr = peer(|mut p| async move {
+            // First attempt: v3, answered UNSUPPORTED_VERSION with a v0 body
+            // that advertises ApiVersions up to v2.
+            let (h, _) = p.read().await;
+            assert_eq!(h.request_api_version, 3);
+            let mut frame = BytesMut::new();
+            frame.extend_from_slice(&h.correlation_id.to_be_bytes());
+            frame.extend_from_slice(&[0, 35, 0, 0, 0, 1, 0, 18, 0, 0, 0, 2]);
+            let mut out = (frame.len() as i32).to_be_bytes().to_vec();
+            out.extend_from_slice(&frame);
+            p.raw(&out).await;
+            // Second attempt: v2, answered normally.
+            let (h, _) = p.read().await;
+            assert_eq!(h.request_api_version, 2);
+            let resp = ApiVersionsResponse {
+                api_keys: vec![ApiVersion {
+                    api_key: 3,
+                    min_version: 0,
+                    max_version: 9,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            };
+            p.answer(ApiKey::ApiVersions, h.correlation_id, &resp, 2)
+                .await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        })
+        .await;
+        let conn = Connection::connect(&addr, opts())
+            .await
+            .expect("connect after fallback");
+        assert_eq!(
+            conn.api_versions().broker_range(ApiKey::Metadata),
+            Some((0, 9))
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn api_versions_short_error_body_falls_back_to_v0() {
+    bounded(async {
+        let addr = peer(|mut p| async move {
+            // librdkafka's mock answers an unsupported ApiVersions with only
+            // the error code.
+            let (h, _) = p.read().await;
+            let mut out = 6i32.to_be_bytes().to_vec();
+            out.extend_from_slice(&h.correlation_id.to_be_bytes());
+            out.extend_from_slice(&[0, 35]);
+            p.raw(&out).await;
+            let (h, _) = p.read().await;
+            assert_eq!(h.request_api_version, 0);
+            let resp = ApiVersionsResponse {
+                api_keys: vec![ApiVersion {
+                    api_key: 0,
+                    min_version: 0,
+                    max_version: 7,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            };
+            p.answer(ApiKey::ApiVersions, h.correlation_id, &resp, 0)
+                .await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        })
+        .await;
+        let conn = Connection::connect(&addr, opts())
+            .await
+            .expect("connect after v0 fallback");
+        assert_eq!(
+            conn.api_versions()
+                .version_for(ApiKey::Produce, "x")
+                .unwrap(),
+            7
+        );
+    })
+    .await;
+}

@@ -1,0 +1,155 @@
+//! ApiVersions negotiation: which version of each API to use with a broker.
+//!
+//! # References
+//! - KIP-35 (ApiVersions), KIP-511 (client software name and version;
+//!   ApiVersions responses always use response header v0)
+
+use crate::error::{Error, Result};
+use crate::protocol::messages::{ApiKey, ApiVersionsResponse};
+
+/// The API versions a broker supports, and the version klamm uses for each.
+///
+/// ```
+/// use klamm::net::ApiVersions;
+/// use klamm::protocol::messages::{ApiKey, ApiVersionsResponse, api_versions_response::ApiVersion};
+///
+/// let resp = ApiVersionsResponse {
+///     api_keys: vec![ApiVersion { api_key: 3, min_version: 0, max_version: 99, ..Default::default() }],
+///     ..Default::default()
+/// };
+/// let versions = ApiVersions::from_response(&resp);
+/// // The broker offers Metadata up to v99; klamm's highest is v12.
+/// assert_eq!(versions.version_for(ApiKey::Metadata, "b:9092").unwrap(), 12);
+/// assert!(versions.version_for(ApiKey::Produce, "b:9092").is_err());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApiVersions {
+    /// Broker (min, max) per API key code, `None` where not offered.
+    broker: Vec<Option<(i16, i16)>>,
+}
+
+impl ApiVersions {
+    /// From a broker's ApiVersions response.
+    pub fn from_response(resp: &ApiVersionsResponse) -> Self {
+        let mut broker = Vec::new();
+        for k in &resp.api_keys {
+            let Ok(i) = usize::try_from(k.api_key) else {
+                continue;
+            };
+            // Keys far beyond any Kafka API are ignored rather than sized for.
+            if i > 4096 || k.min_version > k.max_version {
+                continue;
+            }
+            if broker.len() <= i {
+                broker.resize(i + 1, None);
+            }
+            broker[i] = Some((k.min_version, k.max_version));
+        }
+        ApiVersions { broker }
+    }
+
+    /// The broker's supported range for `api`, if it offers it.
+    pub fn broker_range(&self, api: ApiKey) -> Option<(i16, i16)> {
+        self.broker.get(api.code() as usize).copied().flatten()
+    }
+
+    /// The highest version of `api` both sides support.
+    pub fn version_for(&self, api: ApiKey, broker: &str) -> Result<i16> {
+        let ours = api.versions();
+        let theirs = self.broker_range(api);
+        match theirs {
+            Some((min, max)) => {
+                let v = max.min(ours.1);
+                if v >= min.max(ours.0) {
+                    return Ok(v);
+                }
+            }
+            None => {}
+        }
+        Err(Error::UnsupportedVersion {
+            broker: broker.to_string(),
+            api,
+            broker_versions: theirs,
+            ours,
+        })
+    }
+}
+
+/// The ApiVersions version to retry with after a broker answered
+/// UNSUPPORTED_VERSION: the highest it advertises for ApiVersions itself,
+/// capped at ours, or v0 when it advertises nothing usable.
+pub(crate) fn api_versions_retry_version(resp: &ApiVersionsResponse, tried: i16) -> i16 {
+    resp.api_keys
+        .iter()
+        .find(|k| k.api_key == ApiKey::ApiVersions.code())
+        .map(|k| k.max_version.min(ApiKey::ApiVersions.versions().1))
+        .filter(|v| *v >= 0 && *v < tried)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::messages::api_versions_response::ApiVersion;
+
+    fn resp(keys: &[(i16, i16, i16)]) -> ApiVersionsResponse {
+        ApiVersionsResponse {
+            api_keys: keys
+                .iter()
+                .map(|&(api_key, min_version, max_version)| ApiVersion {
+                    api_key,
+                    min_version,
+                    max_version,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn picks_the_highest_common_version() {
+        let v = ApiVersions::from_response(&resp(&[(0, 3, 9), (1, 0, 20), (18, 0, 2)]));
+        assert_eq!(v.version_for(ApiKey::Produce, "b").unwrap(), 9);
+        assert_eq!(v.version_for(ApiKey::Fetch, "b").unwrap(), 16);
+        assert_eq!(v.version_for(ApiKey::ApiVersions, "b").unwrap(), 2);
+        let err = v.version_for(ApiKey::Metadata, "b").unwrap_err();
+        assert!(matches!(
+            err,
+            Error::UnsupportedVersion {
+                broker_versions: None,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn no_overlap_is_an_error() {
+        // A broker that only speaks Produce v12+ (beyond klamm's v11).
+        let v = ApiVersions::from_response(&resp(&[(0, 12, 14)]));
+        let err = v.version_for(ApiKey::Produce, "b").unwrap_err();
+        assert!(matches!(
+            err,
+            Error::UnsupportedVersion {
+                broker_versions: Some((12, 14)),
+                ..
+            }
+        ));
+        assert!(!err.is_retriable());
+    }
+
+    #[test]
+    fn hostile_responses_do_not_size_tables() {
+        let v = ApiVersions::from_response(&resp(&[(30000, 0, 1), (-5, 0, 1), (3, 5, 1)]));
+        assert_eq!(v.broker_range(ApiKey::Metadata), None);
+        assert!(v.broker.len() <= 4097);
+    }
+
+    #[test]
+    fn retry_version_after_unsupported() {
+        assert_eq!(api_versions_retry_version(&resp(&[(18, 0, 2)]), 3), 2);
+        assert_eq!(api_versions_retry_version(&resp(&[]), 3), 0);
+        // An advertised version not below the one that failed falls back to v0.
+        assert_eq!(api_versions_retry_version(&resp(&[(18, 0, 3)]), 3), 0);
+    }
+}
