@@ -14,3 +14,6 @@ pub mod primitives;
 
 #[cfg(test)]
 mod message_tests;
+
+#[cfg(test)]
+mod golden_tests;
