@@ -27,6 +27,7 @@ use super::primitives::Uuid;
 
 mod admin;
 mod api_versions;
+mod edge_cases;
 mod fetch;
 mod groups;
 mod headers;
