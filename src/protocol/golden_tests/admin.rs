@@ -44,6 +44,7 @@ use crate::protocol::messages::{
 //   timeoutMs    int32 30000 (0x7530)                -> 00 00 75 30
 //   validateOnly bool true                           -> 01
 //   tagged fields none                               -> 00
+#[rustfmt::skip]
 const CREATE_TOPICS_REQUEST_V5: &[u8] = &[
     0x03, // Topics: 2 elements
     0x03, 0x74, 0x31, // Name "t1"
@@ -152,6 +153,7 @@ fn create_topics_request_v5() {
 //           tag 0 TopicConfigErrorCode, size 2, int16 29 (TOPIC_AUTHORIZATION_FAILED)
 //                                                    -> 00 02 00 1d
 //   tagged fields none                               -> 00
+#[rustfmt::skip]
 const CREATE_TOPICS_RESPONSE_V5: &[u8] = &[
     0x00, 0x00, 0x00, 0x00, // ThrottleTimeMs
     0x03, // Topics: 2 elements
@@ -222,6 +224,7 @@ fn create_topics_response_v5() {
 //   ProducerId           int64 (3+) 1000 (0x3e8)      -> 00 00 00 00 00 00 03 e8
 //   ProducerEpoch        int16 (3+) 5                 -> 00 05
 //   tagged fields        none                         -> 00
+#[rustfmt::skip]
 const INIT_PRODUCER_ID_REQUEST_V4: &[u8] = &[
     0x03, 0x74, 0x78, // TransactionalId "tx"
     0x00, 0x00, 0xea, 0x60, // TransactionTimeoutMs 60000
@@ -236,6 +239,7 @@ const INIT_PRODUCER_ID_REQUEST_V4: &[u8] = &[
 //   ProducerId           int64 -1                     -> ff x 8
 //   ProducerEpoch        int16 -1                     -> ff ff
 //   tagged fields        none                         -> 00
+#[rustfmt::skip]
 const INIT_PRODUCER_ID_REQUEST_V4_IDEMPOTENT: &[u8] = &[
     0x00, // TransactionalId null
     0x7f, 0xff, 0xff, 0xff, // TransactionTimeoutMs
@@ -271,6 +275,7 @@ fn init_producer_id_request_v4() {
 //   ProducerId     int64 1000                   -> 00 00 00 00 00 00 03 e8
 //   ProducerEpoch  int16 6                      -> 00 06
 //   tagged fields  none                         -> 00
+#[rustfmt::skip]
 const INIT_PRODUCER_ID_RESPONSE_V4: &[u8] = &[
     0x00, 0x00, 0x00, 0x00, // ThrottleTimeMs
     0x00, 0x00, // ErrorCode

@@ -8,6 +8,7 @@ use crate::protocol::messages::api_versions_response::{
 use crate::protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
 // ApiVersionsRequest v0: both fields are versions 3+, so the body is empty.
+#[rustfmt::skip]
 const API_VERSIONS_REQUEST_V0: &[u8] = &[];
 
 #[test]
@@ -25,6 +26,7 @@ fn api_versions_request_v0() {
 //         MinVersion int16                   0   -> 00 00
 //         MaxVersion int16                   3   -> 00 03
 //   ThrottleTimeMs  versions 1+: absent
+#[rustfmt::skip]
 const API_VERSIONS_RESPONSE_V0: &[u8] = &[
     0x00, 0x00, // ErrorCode
     0x00, 0x00, 0x00, 0x02, // ApiKeys count
@@ -59,6 +61,7 @@ fn api_versions_response_v0() {
 //   ClientSoftwareName    compact string "klamm", len 5 -> 06 6b 6c 61 6d 6d
 //   ClientSoftwareVersion compact string "0.1.0", len 5 -> 06 30 2e 31 2e 30
 //   tagged fields         none                          -> 00
+#[rustfmt::skip]
 const API_VERSIONS_REQUEST_V3: &[u8] = &[
     0x06, 0x6b, 0x6c, 0x61, 0x6d, 0x6d, // "klamm"
     0x06, 0x30, 0x2e, 0x31, 0x2e, 0x30, // "0.1.0"
@@ -103,6 +106,7 @@ fn api_versions_request_v3() {
 //         MinVersionLevel int16 0                      -> 00 00
 //         tagged fields   none                         -> 00
 //     tag 3 ZkMigrationReady bool true (default false) -> 03 01 01
+#[rustfmt::skip]
 const API_VERSIONS_RESPONSE_V3: &[u8] = &[
     0x00, 0x00, // ErrorCode
     0x02, // ApiKeys: 1 element
@@ -162,6 +166,7 @@ fn api_versions_response_v3_with_tagged_fields() {
 //   ApiKeys        compact array, 0 elements      -> 01
 //   ThrottleTimeMs int32 0                        -> 00 00 00 00
 //   tagged fields  none (epoch -1, empty arrays, false) -> 00
+#[rustfmt::skip]
 const API_VERSIONS_RESPONSE_V3_NO_TAGS: &[u8] = &[0x00, 0x23, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00];
 
 #[test]

@@ -48,7 +48,9 @@ fn api_versions_request_v3_two_byte_string_length() {
 #[test]
 fn produce_request_v9_two_byte_bytes_length() {
     let golden = [
-        &[0x00, 0xff, 0xff, 0x00, 0x00, 0x03, 0xe8, 0x02, 0x03, 0x74, 0x31, 0x02][..],
+        &[
+            0x00, 0xff, 0xff, 0x00, 0x00, 0x03, 0xe8, 0x02, 0x03, 0x74, 0x31, 0x02,
+        ][..],
         &[0x00, 0x00, 0x00, 0x00, 0xc9, 0x01],
         &[0x5a; 200],
         &[0x00, 0x00, 0x00],
@@ -128,6 +130,7 @@ fn api_versions_response_v3_two_byte_tagged_field_size() {
 //   tagged fields 1                               -> 01
 //     tag 200: varint(200) = c8 01; size 1        -> 01
 //     data                                        -> ab
+#[rustfmt::skip]
 const RESPONSE_HEADER_V1_UNKNOWN_TAG: &[u8] = &[0x00, 0x00, 0x00, 0x07, 0x01, 0xc8, 0x01, 0x01, 0xab];
 
 #[test]
@@ -149,6 +152,7 @@ fn response_header_v1_unknown_tagged_field() {
 //   tagged fields  2 (ascending tags)             -> 02
 //     tag 1 FinalizedFeaturesEpoch, size 8, int64 7 -> 01 08 00 00 00 00 00 00 00 07
 //     tag 9 (unknown), size 2                     -> 09 02 ca fe
+#[rustfmt::skip]
 const API_VERSIONS_RESPONSE_V3_UNKNOWN_TAG: &[u8] = &[
     0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, // ErrorCode, ApiKeys, ThrottleTimeMs
     0x02, // 2 tagged fields
@@ -185,6 +189,7 @@ fn api_versions_response_v3_known_and_unknown_tagged_fields() {
 //       ReplicaId    int32 3                      -> 00 00 00 03
 //       ReplicaEpoch int64 9                      -> 00 00 00 00 00 00 00 09
 //       tagged fields none                        -> 00
+#[rustfmt::skip]
 const FETCH_REQUEST_V15_REPLICA_STATE: &[u8] = &[
     0x00, 0x00, 0x01, 0xf4, // MaxWaitMs 500
     0x00, 0x00, 0x00, 0x01, // MinBytes 1

@@ -12,6 +12,7 @@ use crate::protocol::messages::fetch_response::{
 use crate::protocol::messages::{FetchRequest, FetchResponse};
 use crate::protocol::primitives::Uuid;
 
+#[rustfmt::skip]
 const RECORDS: &[u8] = &[0xde, 0xad, 0xbe, 0xef];
 
 // FetchRequest v4 (not flexible: 4 < 12)
@@ -36,6 +37,7 @@ const RECORDS: &[u8] = &[0xde, 0xad, 0xbe, 0xef];
 //           FetchOffset int64 0               -> 00 x 8
 //           PartitionMaxBytes int32 1048576   -> 00 10 00 00
 //   ForgottenTopicsData 7+, RackId 11+: absent
+#[rustfmt::skip]
 const FETCH_REQUEST_V4: &[u8] = &[
     0xff, 0xff, 0xff, 0xff, // ReplicaId -1
     0x00, 0x00, 0x01, 0xf4, // MaxWaitMs 500
@@ -112,6 +114,7 @@ fn fetch_request_v4() {
 //   RackId         compact string "r1"        -> 03 72 31
 //   tagged fields  1                          -> 01
 //     tag 0 ClusterId, size 3: compact nullable string "c1" -> 00 03 03 63 31
+#[rustfmt::skip]
 const FETCH_REQUEST_V13: &[u8] = &[
     0xff, 0xff, 0xff, 0xff, // ReplicaId -1
     0x00, 0x00, 0x01, 0xf4, // MaxWaitMs 500
@@ -197,6 +200,7 @@ fn fetch_request_v13() {
 //           LastStableOffset int64 -1          -> ff x 8
 //           AbortedTransactions null           -> ff ff ff ff
 //           Records          null              -> ff ff ff ff
+#[rustfmt::skip]
 const FETCH_RESPONSE_V4: &[u8] = &[
     0x00, 0x00, 0x00, 0x00, // ThrottleTimeMs
     0x00, 0x00, 0x00, 0x01, // Responses count 1
@@ -278,6 +282,7 @@ fn fetch_response_v4() {
 //     tagged fields none                       -> 00
 //   NodeEndpoints tagged, 16+: absent
 //   tagged fields none                         -> 00
+#[rustfmt::skip]
 const FETCH_RESPONSE_V12: &[u8] = &[
     0x00, 0x00, 0x00, 0x00, // ThrottleTimeMs
     0x00, 0x00, // ErrorCode
@@ -360,6 +365,7 @@ fn fetch_response_v12_with_current_leader() {
 //           tagged fields none                 -> 00
 //     tagged fields none                       -> 00
 //   tagged fields none                         -> 00
+#[rustfmt::skip]
 const FETCH_RESPONSE_V13: &[u8] = &[
     0x00, 0x00, 0x00, 0x05, // ThrottleTimeMs 5
     0x00, 0x00, // ErrorCode

@@ -14,6 +14,7 @@ use crate::protocol::messages::{
     JoinGroupRequest, JoinGroupResponse, SyncGroupRequest, SyncGroupResponse,
 };
 
+#[rustfmt::skip]
 const METADATA: &[u8] = &[0x01, 0x02, 0x03];
 
 // FindCoordinatorRequest v4 (flexible: 4 >= 3)
@@ -23,6 +24,7 @@ const METADATA: &[u8] = &[0x01, 0x02, 0x03];
 //     "g1"          compact string len 2                    -> 03 67 31
 //     "g2"          compact string len 2                    -> 03 67 32
 //   tagged fields   none                                    -> 00
+#[rustfmt::skip]
 const FIND_COORDINATOR_REQUEST_V4: &[u8] = &[0x00, 0x03, 0x03, 0x67, 0x31, 0x03, 0x67, 0x32, 0x00];
 
 #[test]
@@ -54,6 +56,7 @@ fn find_coordinator_request_v4() {
 //         ErrorMessage compact nullable string "na" -> 03 6e 61
 //         tagged fields none                     -> 00
 //   tagged fields none                           -> 00
+#[rustfmt::skip]
 const FIND_COORDINATOR_RESPONSE_V4: &[u8] = &[
     0x00, 0x00, 0x00, 0x00, // ThrottleTimeMs
     0x03, // Coordinators: 2 elements
@@ -116,6 +119,7 @@ fn find_coordinator_response_v4() {
 //     [1] Name         string "sticky"           -> 00 06 73 74 69 63 6b 79
 //         Metadata     bytes, empty              -> 00 00 00 00
 //   Reason             versions 8+: absent
+#[rustfmt::skip]
 const JOIN_GROUP_REQUEST_V5: &[u8] = &[
     0x00, 0x02, 0x67, 0x31, // GroupId "g1"
     0x00, 0x00, 0xaf, 0xc8, // SessionTimeoutMs 45000
@@ -172,6 +176,7 @@ fn join_group_request_v5() {
 //     [1] MemberId        string "m2"            -> 00 02 6d 32
 //         GroupInstanceId null                   -> ff ff
 //         Metadata        bytes, empty           -> 00 00 00 00
+#[rustfmt::skip]
 const JOIN_GROUP_RESPONSE_V5: &[u8] = &[
     0x00, 0x00, 0x00, 0x00, // ThrottleTimeMs
     0x00, 0x00, // ErrorCode
@@ -229,6 +234,7 @@ fn join_group_response_v5() {
 //     tagged fields    none                      -> 00
 //   Reason             compact nullable string (8+) "rejoin" -> 07 72 65 6a 6f 69 6e
 //   tagged fields      none                      -> 00
+#[rustfmt::skip]
 const JOIN_GROUP_REQUEST_V9: &[u8] = &[
     0x03, 0x67, 0x31, // GroupId "g1"
     0x00, 0x00, 0xaf, 0xc8, // SessionTimeoutMs 45000
@@ -279,6 +285,7 @@ fn join_group_request_v9() {
 //     Metadata        compact bytes, len 3       -> 04 01 02 03
 //     tagged fields   none                       -> 00
 //   tagged fields  none                          -> 00
+#[rustfmt::skip]
 const JOIN_GROUP_RESPONSE_V9: &[u8] = &[
     0x00, 0x00, 0x00, 0x00, // ThrottleTimeMs
     0x00, 0x00, // ErrorCode
@@ -333,6 +340,7 @@ fn join_group_response_v9() {
 //         Assignment compact bytes, empty        -> 01
 //         tagged fields none                     -> 00
 //   tagged fields   none                         -> 00
+#[rustfmt::skip]
 const SYNC_GROUP_REQUEST_V5: &[u8] = &[
     0x03, 0x67, 0x31, // GroupId "g1"
     0x00, 0x00, 0x00, 0x02, // GenerationId 2
@@ -379,6 +387,7 @@ fn sync_group_request_v5() {
 //   ProtocolName   compact nullable string "range" -> 06 72 61 6e 67 65
 //   Assignment     compact bytes, len 2          -> 03 0a 0b
 //   tagged fields  none                          -> 00
+#[rustfmt::skip]
 const SYNC_GROUP_RESPONSE_V5: &[u8] = &[
     0x00, 0x00, 0x00, 0x00, // ThrottleTimeMs
     0x00, 0x00, // ErrorCode
@@ -407,6 +416,7 @@ fn sync_group_response_v5() {
 //   MemberId        compact string "m1"          -> 03 6d 31
 //   GroupInstanceId compact nullable string "i1" -> 03 69 31
 //   tagged fields   none                         -> 00
+#[rustfmt::skip]
 const HEARTBEAT_REQUEST_V4: &[u8] = &[
     0x03, 0x67, 0x31, 0x00, 0x00, 0x00, 0x02, 0x03, 0x6d, 0x31, 0x03, 0x69, 0x31, 0x00,
 ];
@@ -415,6 +425,7 @@ const HEARTBEAT_REQUEST_V4: &[u8] = &[
 //   ThrottleTimeMs int32 0                       -> 00 00 00 00
 //   ErrorCode      int16 27 (REBALANCE_IN_PROGRESS) -> 00 1b
 //   tagged fields  none                          -> 00
+#[rustfmt::skip]
 const HEARTBEAT_RESPONSE_V4: &[u8] = &[0x00, 0x00, 0x00, 0x00, 0x00, 0x1b, 0x00];
 
 #[test]

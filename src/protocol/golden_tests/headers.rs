@@ -9,6 +9,7 @@ use crate::protocol::messages::{RequestHeader, ResponseHeader};
 //   RequestApiVersion int16  0                      -> 00 00
 //   CorrelationId     int32  1                      -> 00 00 00 01
 //   ClientId          versions 1+: absent
+#[rustfmt::skip]
 const REQUEST_HEADER_V0: &[u8] = &[0x00, 0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01];
 
 #[test]
@@ -29,6 +30,7 @@ fn request_header_v0() {
 //   RequestApiVersion int16  1                     -> 00 01
 //   CorrelationId     int32  7                     -> 00 00 00 07
 //   ClientId          nullable string "klamm", int16 len 5 -> 00 05 6b 6c 61 6d 6d
+#[rustfmt::skip]
 const REQUEST_HEADER_V1: &[u8] = &[
     0x00, 0x03, // RequestApiKey
     0x00, 0x01, // RequestApiVersion
@@ -53,6 +55,7 @@ fn request_header_v1() {
 //   RequestApiVersion int16  0                -> 00 00
 //   CorrelationId     int32  -1               -> ff ff ff ff
 //   ClientId          nullable string, null   -> ff ff (int16 -1)
+#[rustfmt::skip]
 const REQUEST_HEADER_V1_NULL_CLIENT: &[u8] = &[
     0x00, 0x12, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 ];
@@ -76,6 +79,7 @@ fn request_header_v1_null_client_id() {
 //   ClientId          "flexibleVersions": "none", so classic int16 length
 //                     even here: "klamm" len 5 -> 00 05 6b 6c 61 6d 6d
 //   tagged fields     none                 -> 00
+#[rustfmt::skip]
 const REQUEST_HEADER_V2: &[u8] = &[
     0x00, 0x00, // RequestApiKey
     0x00, 0x09, // RequestApiVersion
@@ -98,11 +102,13 @@ fn request_header_v2() {
 
 // ResponseHeader v0 (not flexible)
 //   CorrelationId int32 7 -> 00 00 00 07
+#[rustfmt::skip]
 const RESPONSE_HEADER_V0: &[u8] = &[0x00, 0x00, 0x00, 0x07];
 
 // ResponseHeader v1 (flexible: 1 >= 1)
 //   CorrelationId int32 7 -> 00 00 00 07
 //   tagged fields none    -> 00
+#[rustfmt::skip]
 const RESPONSE_HEADER_V1: &[u8] = &[0x00, 0x00, 0x00, 0x07, 0x00];
 
 #[test]

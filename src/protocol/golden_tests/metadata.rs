@@ -17,6 +17,7 @@ use crate::protocol::primitives::Uuid;
 //   AllowAutoTopicCreation versions 4+: absent (stays at default true)
 //   IncludeClusterAuthorizedOperations versions 8-10: absent
 //   IncludeTopicAuthorizedOperations   versions 8+:   absent
+#[rustfmt::skip]
 const METADATA_REQUEST_V1: &[u8] = &[
     0x00, 0x00, 0x00, 0x02, // Topics count 2
     0x00, 0x02, 0x74, 0x31, // "t1"
@@ -25,6 +26,7 @@ const METADATA_REQUEST_V1: &[u8] = &[
 
 // MetadataRequest v1, all topics
 //   Topics  nullable array, null -> ff ff ff ff (int32 -1)
+#[rustfmt::skip]
 const METADATA_REQUEST_V1_ALL_TOPICS: &[u8] = &[0xff, 0xff, 0xff, 0xff];
 
 #[test]
@@ -70,6 +72,7 @@ fn metadata_request_v1() {
 //       OfflineReplicas versions 5+: absent
 //     TopicAuthorizedOperations versions 8+: absent
 //   ClusterAuthorizedOperations versions 8-10: absent
+#[rustfmt::skip]
 const METADATA_RESPONSE_V1: &[u8] = &[
     0x00, 0x00, 0x00, 0x01, // Brokers count 1
     0x00, 0x00, 0x00, 0x01, // NodeId 1
@@ -131,6 +134,7 @@ fn metadata_response_v1() {
 //   IncludeClusterAuthorizedOperations versions 8-10: absent
 //   IncludeTopicAuthorizedOperations   bool true -> 01
 //   tagged fields none                         -> 00
+#[rustfmt::skip]
 const METADATA_REQUEST_V12: &[u8] = &[
     0x03, // Topics: 2 elements
     0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
@@ -207,11 +211,12 @@ fn metadata_request_v12() {
 //         tagged fields none                    -> 00
 //   ClusterAuthorizedOperations versions 8-10: absent
 //   tagged fields none                          -> 00
+#[rustfmt::skip]
 const METADATA_RESPONSE_V12: &[u8] = &[
     0x00, 0x00, 0x00, 0x00, // ThrottleTimeMs
     0x03, // Brokers: 2 elements
-    0x00, 0x00, 0x00, 0x01, 0x03, 0x6b, 0x31, 0x00, 0x00, 0x23, 0x84, 0x03, 0x72, 0x31, 0x00,
-    0x00, 0x00, 0x00, 0x02, 0x03, 0x6b, 0x32, 0x00, 0x00, 0x23, 0x85, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x01, 0x03, 0x6b, 0x31, 0x00, 0x00, 0x23, 0x84, 0x03, 0x72, 0x31, 0x00, // [0] 1, "k1", 9092, "r1", no tags
+    0x00, 0x00, 0x00, 0x02, 0x03, 0x6b, 0x32, 0x00, 0x00, 0x23, 0x85, 0x00, 0x00, // [1] 2, "k2", 9093, null, no tags
     0x03, 0x63, 0x31, // ClusterId "c1"
     0x00, 0x00, 0x00, 0x01, // ControllerId 1
     0x03, // Topics: 2 elements

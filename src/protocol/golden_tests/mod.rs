@@ -41,7 +41,10 @@ const TOPIC_ID: Uuid = Uuid([
 ]);
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ")
+    b.iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Asserts that `value` encodes at `version` to exactly `golden`, that

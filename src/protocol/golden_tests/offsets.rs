@@ -36,6 +36,7 @@ use crate::protocol::messages::{
 //           MaxNumOffsets  version 0 only: absent (stays at default 1)
 //       [1] PartitionIndex int32 1             -> 00 00 00 01
 //           Timestamp      int64 -2 (earliest) -> ff ff ff ff ff ff ff fe
+#[rustfmt::skip]
 const LIST_OFFSETS_REQUEST_V1: &[u8] = &[
     0xff, 0xff, 0xff, 0xff, // ReplicaId -1
     0x00, 0x00, 0x00, 0x01, // Topics count 1
@@ -83,6 +84,7 @@ fn list_offsets_request_v1() {
 //       Timestamp      int64 -1                -> ff x 8
 //       Offset         int64 4242 (0x1092)     -> 00 00 00 00 00 00 10 92
 //       LeaderEpoch    versions 4+: absent
+#[rustfmt::skip]
 const LIST_OFFSETS_RESPONSE_V1: &[u8] = &[
     0x00, 0x00, 0x00, 0x01, // Topics count 1
     0x00, 0x02, 0x74, 0x31, // Name "t1"
@@ -124,6 +126,7 @@ fn list_offsets_response_v1() {
 //       tagged fields      none                 -> 00
 //     tagged fields none                        -> 00
 //   tagged fields  none                         -> 00
+#[rustfmt::skip]
 const LIST_OFFSETS_REQUEST_V7: &[u8] = &[
     0xff, 0xff, 0xff, 0xff, // ReplicaId -1
     0x01, // IsolationLevel 1
@@ -178,6 +181,7 @@ fn list_offsets_request_v7() {
 //           tagged fields  none                 -> 00
 //     tagged fields none                        -> 00
 //   tagged fields none                          -> 00
+#[rustfmt::skip]
 const LIST_OFFSETS_RESPONSE_V7: &[u8] = &[
     0x00, 0x00, 0x00, 0x00, // ThrottleTimeMs
     0x02, // Topics: 1 element
@@ -252,6 +256,7 @@ fn list_offsets_response_v7() {
 //           tagged fields        none               -> 00
 //     tagged fields none                            -> 00
 //   tagged fields none                              -> 00
+#[rustfmt::skip]
 const OFFSET_COMMIT_REQUEST_V8: &[u8] = &[
     0x03, 0x67, 0x31, // GroupId "g1"
     0x00, 0x00, 0x00, 0x03, // GenerationIdOrMemberEpoch 3
@@ -317,6 +322,7 @@ fn offset_commit_request_v8() {
 //                                               -> 00 00 00 01 00 16 00
 //     tagged fields none                        -> 00
 //   tagged fields none                          -> 00
+#[rustfmt::skip]
 const OFFSET_COMMIT_RESPONSE_V8: &[u8] = &[
     0x00, 0x00, 0x00, 0x00, // ThrottleTimeMs
     0x02, // Topics: 1 element
@@ -369,6 +375,7 @@ fn offset_commit_response_v8() {
 //         tagged fields none                    -> 00
 //   RequireStable bool true                     -> 01
 //   tagged fields none                          -> 00
+#[rustfmt::skip]
 const OFFSET_FETCH_REQUEST_V8: &[u8] = &[
     0x03, // Groups: 2 elements
     0x03, 0x67, 0x31, // GroupId "g1"
@@ -431,6 +438,7 @@ fn offset_fetch_request_v8() {
 //         ErrorCode int16 16 (NOT_COORDINATOR)  -> 00 10
 //         tagged fields none                    -> 00
 //   tagged fields none                          -> 00
+#[rustfmt::skip]
 const OFFSET_FETCH_RESPONSE_V8: &[u8] = &[
     0x00, 0x00, 0x00, 0x00, // ThrottleTimeMs
     0x03, // Groups: 2 elements

@@ -12,6 +12,7 @@ use crate::protocol::messages::produce_response::{
 };
 use crate::protocol::messages::{ProduceRequest, ProduceResponse};
 
+#[rustfmt::skip]
 const RECORDS: &[u8] = &[0xde, 0xad, 0xbe, 0xef];
 
 // ProduceRequest v3 (not flexible: 3 < 9)
@@ -25,6 +26,7 @@ const RECORDS: &[u8] = &[0xde, 0xad, 0xbe, 0xef];
 //           Records nullable bytes, len 4     -> 00 00 00 04 de ad be ef
 //       [1] Index   int32 1                   -> 00 00 00 01
 //           Records null                      -> ff ff ff ff
+#[rustfmt::skip]
 const PRODUCE_REQUEST_V3: &[u8] = &[
     0xff, 0xff, // TransactionalId null
     0xff, 0xff, // Acks -1
@@ -77,6 +79,7 @@ fn produce_request_v3() {
 //       tagged fields none                       -> 00
 //     tagged fields none                         -> 00
 //   tagged fields   none                         -> 00
+#[rustfmt::skip]
 const PRODUCE_REQUEST_V9: &[u8] = &[
     0x03, 0x74, 0x78, // TransactionalId "tx"
     0x00, 0x01, // Acks 1
@@ -123,6 +126,7 @@ fn produce_request_v9() {
 //       LogStartOffset  versions 5+: absent
 //       RecordErrors, ErrorMessage versions 8+: absent
 //   ThrottleTimeMs int32 (1+) 10               -> 00 00 00 0a
+#[rustfmt::skip]
 const PRODUCE_RESPONSE_V3: &[u8] = &[
     0x00, 0x00, 0x00, 0x01, // Responses count 1
     0x00, 0x02, 0x74, 0x31, // Name "t1"
@@ -174,6 +178,7 @@ fn produce_response_v3() {
 //   ThrottleTimeMs int32 0                     -> 00 00 00 00
 //   NodeEndpoints  tagged, versions 10+: absent
 //   tagged fields  none                        -> 00
+#[rustfmt::skip]
 const PRODUCE_RESPONSE_V9: &[u8] = &[
     0x02, // Responses: 1 element
     0x03, 0x74, 0x31, // Name "t1"
@@ -247,6 +252,7 @@ fn produce_response_v9() {
 //         Port   int32 9093                    -> 00 00 23 85
 //         Rack   compact nullable string, null -> 00
 //         tagged fields none                   -> 00
+#[rustfmt::skip]
 const PRODUCE_RESPONSE_V10: &[u8] = &[
     0x02, // Responses: 1 element
     0x03, 0x74, 0x31, // Name "t1"
