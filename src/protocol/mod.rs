@@ -16,3 +16,6 @@ pub mod records;
 
 #[cfg(test)]
 mod message_tests;
+
+#[cfg(test)]
+mod golden_tests;
