@@ -9,6 +9,7 @@
 pub mod codec;
 pub mod compression;
 pub mod error;
+pub mod error_codes;
 pub mod frame;
 pub mod messages;
 pub mod primitives;
