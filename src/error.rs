@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use crate::protocol::error::{DecodeError, EncodeError};
+use crate::protocol::error_codes::ErrorCode;
 use crate::protocol::messages::ApiKey;
 
 /// Which kind of failure an [`Error`] is.
@@ -34,10 +35,17 @@ pub enum ErrorKind {
 /// ```
 /// use klamm::{Error, ErrorKind};
 /// use klamm::protocol::error::DecodeError;
+/// use klamm::protocol::error_codes::ErrorCode;
+/// use klamm::protocol::messages::ApiKey;
 ///
 /// let err: Error = DecodeError::invalid("bad magic byte 7").into();
 /// assert_eq!(err.kind(), ErrorKind::Protocol);
 /// assert!(!err.is_retriable());
+///
+/// let err = Error::Broker { api: ApiKey::Produce, code: ErrorCode::NOT_LEADER_OR_FOLLOWER, context: None };
+/// assert_eq!(err.kind(), ErrorKind::Broker);
+/// assert!(err.is_retriable());
+/// assert!(err.to_string().contains("NOT_LEADER_OR_FOLLOWER"));
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -98,12 +106,12 @@ pub enum Error {
         ours: (i16, i16),
     },
     /// The broker answered with a Kafka error code.
-    #[error("{api} failed with Kafka error code {code}{}", context_suffix(.context))]
+    #[error("{api} failed: {code}{}", context_suffix(.context))]
     Broker {
         /// The API that failed.
         api: ApiKey,
-        /// The Kafka error code.
-        code: i16,
+        /// The Kafka error code, with its name, message and retriable flag.
+        code: ErrorCode,
         /// Extra detail (a topic, a broker's error message).
         context: Option<String>,
     },
@@ -114,36 +122,6 @@ pub enum Error {
 
 fn context_suffix(c: &Option<String>) -> String {
     c.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()
-}
-
-/// Kafka error codes that mean "try again", for [`Error::Broker`].
-/// (The complete table with names and messages lives with the protocol's
-/// error codes.)
-fn retriable_code(code: i16) -> bool {
-    matches!(
-        code,
-        2 | 3
-            | 5
-            | 6
-            | 7
-            | 8
-            | 13
-            | 14
-            | 15
-            | 16
-            | 19
-            | 20
-            | 51
-            | 56
-            | 69
-            | 74
-            | 75
-            | 78
-            | 89
-            | 100
-            | 103
-            | 104
-    )
 }
 
 impl Error {
@@ -169,13 +147,13 @@ impl Error {
     pub fn is_retriable(&self) -> bool {
         match self {
             Error::Io { .. } | Error::Disconnected { .. } | Error::Timeout { .. } => true,
-            Error::Broker { code, .. } => retriable_code(*code),
+            Error::Broker { code, .. } => code.is_retriable(),
             _ => false,
         }
     }
 
     /// The Kafka error code, for [`ErrorKind::Broker`] errors.
-    pub fn kafka_code(&self) -> Option<i16> {
+    pub fn kafka_code(&self) -> Option<ErrorCode> {
         match self {
             Error::Broker { code, .. } => Some(*code),
             _ => None,

@@ -37,6 +37,7 @@ use tokio::time::Instant;
 use super::versions::{ApiVersions, api_versions_retry_version};
 use crate::error::{Error, Result};
 use crate::protocol::codec::Message;
+use crate::protocol::error_codes::ErrorCode;
 use crate::protocol::frame::{
     decode_response_to, encode_request, response_correlation_id, split_frame,
 };
@@ -44,8 +45,7 @@ use crate::protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, Request, ResponseHeader,
 };
 
-/// Kafka's UNSUPPORTED_VERSION error code.
-const UNSUPPORTED_VERSION: i16 = 35;
+const UNSUPPORTED_VERSION: i16 = ErrorCode::UNSUPPORTED_VERSION.code();
 /// Where the correlation id sits in every request frame: after the size
 /// (4 bytes), the API key (2) and the API version (2).
 const CORRELATION_ID_AT: usize = 8;
@@ -225,7 +225,7 @@ impl Connection {
                 Ok(r) if r.error_code != UNSUPPORTED_VERSION => {
                     return Err(Error::Broker {
                         api: ApiKey::ApiVersions,
-                        code: r.error_code,
+                        code: r.error_code.into(),
                         context: None,
                     });
                 }
@@ -245,7 +245,7 @@ impl Connection {
             if code != UNSUPPORTED_VERSION || version == 0 {
                 return Err(Error::Broker {
                     api: ApiKey::ApiVersions,
-                    code,
+                    code: code.into(),
                     context: None,
                 });
             }

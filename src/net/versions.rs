@@ -57,14 +57,11 @@ impl ApiVersions {
     pub fn version_for(&self, api: ApiKey, broker: &str) -> Result<i16> {
         let ours = api.versions();
         let theirs = self.broker_range(api);
-        match theirs {
-            Some((min, max)) => {
-                let v = max.min(ours.1);
-                if v >= min.max(ours.0) {
-                    return Ok(v);
-                }
+        if let Some((min, max)) = theirs {
+            let v = max.min(ours.1);
+            if v >= min.max(ours.0) {
+                return Ok(v);
             }
-            None => {}
         }
         Err(Error::UnsupportedVersion {
             broker: broker.to_string(),
