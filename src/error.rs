@@ -56,9 +56,17 @@ pub enum Error {
     /// Encoding a value failed.
     #[error("protocol encode error: {0}")]
     Encode(#[from] EncodeError),
-    /// A configuration value was rejected.
-    #[error("invalid configuration: {0}")]
-    Config(String),
+    /// A configuration value was rejected: `key` names the setting (by its
+    /// Java/librdkafka property name, e.g. `linger.ms`) and `reason` says
+    /// what is wrong with it. The reason never contains a secret such as
+    /// `sasl.password`.
+    #[error("invalid configuration: {key}: {reason}")]
+    Config {
+        /// The property name of the offending setting.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An I/O operation against a broker failed.
     #[error("{context}: {source}")]
     Io {
@@ -132,7 +140,7 @@ impl Error {
             Error::ProtocolViolation { .. } | Error::UnsupportedVersion { .. } => {
                 ErrorKind::Protocol
             }
-            Error::Config(_) => ErrorKind::Config,
+            Error::Config { .. } => ErrorKind::Config,
             Error::Io { .. } | Error::Disconnected { .. } => ErrorKind::Network,
             Error::Timeout { .. } => ErrorKind::Timeout,
             Error::Broker { .. } => ErrorKind::Broker,
@@ -149,6 +157,33 @@ impl Error {
             Error::Io { .. } | Error::Disconnected { .. } | Error::Timeout { .. } => true,
             Error::Broker { code, .. } => code.is_retriable(),
             _ => false,
+        }
+    }
+
+    /// A configuration error for the setting `key`.
+    ///
+    /// ```
+    /// use klamm::{Error, ErrorKind};
+    ///
+    /// let err = Error::config("linger.ms", "must not be negative");
+    /// assert_eq!(err.kind(), ErrorKind::Config);
+    /// assert_eq!(err.config_key(), Some("linger.ms"));
+    /// assert!(!err.is_retriable());
+    /// assert_eq!(err.to_string(), "invalid configuration: linger.ms: must not be negative");
+    /// ```
+    pub fn config(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Config {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The property name a configuration error is about; `None` for other
+    /// kinds of error.
+    pub fn config_key(&self) -> Option<&str> {
+        match self {
+            Error::Config { key, .. } => Some(key),
+            _ => None,
         }
     }
 

@@ -4,13 +4,17 @@
 //!
 //! Today klamm provides the protocol layer: codecs for every request and
 //! response of every Kafka API, record batches and legacy message sets,
-//! and all compression codecs. See the README for what is not built yet.
+//! and all compression codecs, plus the [`Config`] that the network layer,
+//! producers, consumers and admin will share. See the README for what is
+//! not built yet.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod error;
 pub mod net;
 pub mod protocol;
 
+pub use config::Config;
 pub use error::{Error, ErrorKind, Result};

@@ -15,16 +15,21 @@ use crate::protocol::error::{DecodeError, EncodeError};
 /// zlib's default level, which `Deflater.DEFAULT_COMPRESSION` (-1) stands for.
 const DEFAULT_LEVEL: i32 = 6;
 
+/// The level to compress at: 1..=9, with -1 (how Java and Kafka's
+/// `compression.gzip.level` spell "default") and `None` meaning 6.
+pub(super) fn resolve_level(level: Option<i32>) -> Result<i32, EncodeError> {
+    match level {
+        Some(-1) => Ok(DEFAULT_LEVEL),
+        other => level_in(Compression::Gzip, other, 1..=9, DEFAULT_LEVEL),
+    }
+}
+
 pub(super) fn compress(
     level: Option<i32>,
     input: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
-    // -1 is how Java (and Kafka's `compression.gzip.level`) spells "default".
-    let level = match level {
-        Some(-1) => DEFAULT_LEVEL,
-        other => level_in(Compression::Gzip, other, 1..=9, DEFAULT_LEVEL)?,
-    };
+    let level = resolve_level(level)?;
     // The range check above makes the conversion infallible.
     let level = u32::try_from(level).map_err(|e| encode_error("gzip", e))?;
     let mut encoder = GzEncoder::new(out, flate2::Compression::new(level));

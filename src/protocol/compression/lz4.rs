@@ -58,12 +58,17 @@ const FLG_RESERVED: u8 = 0x02;
 const FLG_DICT_ID: u8 = 0x01;
 const BD_RESERVED: u8 = 0x8F;
 
+/// Checks a level against Kafka's lz4 range (1..=17), `None` meaning 9.
+pub(super) fn resolve_level(level: Option<i32>) -> Result<i32, EncodeError> {
+    level_in(Compression::Lz4, level, 1..=17, 9)
+}
+
 pub(super) fn compress(
     level: Option<i32>,
     input: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
-    level_in(Compression::Lz4, level, 1..=17, 9)?;
+    resolve_level(level)?;
     compress_frame(input, out, false)
 }
 

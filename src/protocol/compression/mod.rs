@@ -137,6 +137,37 @@ impl Compression {
             Self::Zstd => "zstd",
         }
     }
+
+    /// Checks a compression level for this codec, as [`compress`] would,
+    /// and gives the level that would be used (`None` picks the codec's
+    /// default). Codecs without levels (none, snappy) give 0 for `None` and
+    /// refuse any level.
+    ///
+    /// ```
+    /// use klamm::protocol::compression::Compression;
+    ///
+    /// assert_eq!(Compression::Gzip.check_level(None).unwrap(), 6);
+    /// assert_eq!(Compression::Gzip.check_level(Some(-1)).unwrap(), 6);
+    /// assert!(Compression::Gzip.check_level(Some(10)).is_err());
+    /// assert_eq!(Compression::Lz4.check_level(Some(17)).unwrap(), 17);
+    /// assert!(Compression::Snappy.check_level(Some(1)).is_err());
+    /// ```
+    pub fn check_level(self, level: Option<i32>) -> Result<i32, EncodeError> {
+        match self {
+            Self::None | Self::Snappy => reject_level(self, level).map(|()| 0),
+            Self::Gzip => gzip::resolve_level(level),
+            Self::Lz4 => lz4::resolve_level(level),
+            Self::Zstd => zstd::resolve_level(level),
+        }
+    }
+
+    /// The codec for a configuration name ("none", "gzip", "snappy", "lz4",
+    /// "zstd"), ignoring ASCII case.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(name))
+    }
 }
 
 impl std::fmt::Display for Compression {

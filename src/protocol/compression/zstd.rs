@@ -21,17 +21,22 @@ const DEFAULT_LEVEL: i32 = 3;
 const MIN_WINDOW_LOG: u32 = 23;
 const MAX_WINDOW_LOG: u32 = 27;
 
+/// Checks a level against zstd's own range, `None` meaning 3.
+pub(super) fn resolve_level(level: Option<i32>) -> Result<i32, EncodeError> {
+    level_in(
+        Compression::Zstd,
+        level,
+        ::zstd::compression_level_range(),
+        DEFAULT_LEVEL,
+    )
+}
+
 pub(super) fn compress(
     level: Option<i32>,
     input: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
-    let level = level_in(
-        Compression::Zstd,
-        level,
-        ::zstd::compression_level_range(),
-        DEFAULT_LEVEL,
-    )?;
+    let level = resolve_level(level)?;
     let mut encoder =
         ::zstd::stream::write::Encoder::new(out, level).map_err(|e| encode_error("zstd", e))?;
     encoder

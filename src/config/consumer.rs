@@ -1,0 +1,237 @@
+//! The `consumer` section.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::{Check, invalid};
+use crate::Error;
+
+/// How records are fetched and how a consumer takes part in a group.
+///
+/// Defaults follow the Java consumer (Kafka 4.x `ConsumerConfig`); where
+/// Sarama differs, the field says so.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsumerConfig {
+    /// `group.id`: the consumer group; `None` (the default) means no group:
+    /// no group membership and no offset commits.
+    pub group_id: Option<String>,
+    /// `group.instance.id`: a static member id (KIP-345). Default `None`.
+    pub group_instance_id: Option<String>,
+    /// `fetch.min.bytes`: the broker answers a fetch once this much data is
+    /// available (or `fetch.max.wait.ms` passes). Default 1 (Java and
+    /// Sarama).
+    pub fetch_min_bytes: u32,
+    /// `fetch.max.bytes`: the most data one fetch response should carry.
+    /// Default 50 MiB (Java; Sarama's `Fetch.MaxBytes` is the same).
+    pub fetch_max_bytes: u32,
+    /// `max.partition.fetch.bytes`: the most data per partition in a fetch.
+    /// Default 1 MiB (Java; Sarama's `Fetch.Default` is the same).
+    pub max_partition_fetch_bytes: u32,
+    /// `fetch.max.wait.ms`: how long the broker may hold a fetch waiting
+    /// for `fetch.min.bytes`. Default 500 ms (Java; current Sarama's
+    /// `MaxWaitTime` is the same, older Sarama used 250 ms). Must be less
+    /// than `request.timeout.ms`.
+    pub fetch_max_wait: Duration,
+    /// `isolation.level`: whether records of open or aborted transactions
+    /// are returned. Default [`IsolationLevel::ReadUncommitted`] (Java and
+    /// Sarama).
+    pub isolation_level: IsolationLevel,
+    /// `auto.offset.reset`: where to start when there is no committed
+    /// offset or it is out of range. Default [`OffsetReset::Latest`] (Java;
+    /// Sarama's `OffsetNewest` is the same).
+    pub auto_offset_reset: OffsetReset,
+    /// `enable.auto.commit`: commit consumed offsets in the background.
+    /// Default on (Java and Sarama). Has no effect without a `group.id`.
+    pub enable_auto_commit: bool,
+    /// `auto.commit.interval.ms`: how often offsets are auto-committed.
+    /// Default 5 s (Java); Sarama commits every 1 s.
+    pub auto_commit_interval: Duration,
+    /// `session.timeout.ms`: how long the group coordinator waits for a
+    /// heartbeat before removing the member. Default 45 s (Java since
+    /// 3.0); Sarama uses 10 s.
+    pub session_timeout: Duration,
+    /// `heartbeat.interval.ms`: how often heartbeats are sent; must be less
+    /// than `session.timeout.ms`, typically a third of it at most. Default
+    /// 3 s (Java and Sarama).
+    pub heartbeat_interval: Duration,
+    /// `max.poll.interval.ms`: the longest the application may go between
+    /// polls before the member leaves the group. Default 300 s (Java).
+    pub max_poll_interval: Duration,
+    /// `rebalance.timeout.ms` (klamm name): how long members have to rejoin
+    /// once a rebalance starts, sent in JoinGroup. `None` (the default)
+    /// uses `max.poll.interval.ms`, as the Java client does; Sarama uses
+    /// 60 s.
+    pub rebalance_timeout: Option<Duration>,
+    /// `max.poll.records`: the most records one poll returns. Default 500
+    /// (Java).
+    pub max_poll_records: u32,
+    /// `check.crcs`: verify the CRC of fetched record batches. Default on
+    /// (Java).
+    pub check_crcs: bool,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        ConsumerConfig {
+            group_id: None,
+            group_instance_id: None,
+            fetch_min_bytes: 1,
+            fetch_max_bytes: 50 * 1024 * 1024,
+            max_partition_fetch_bytes: 1024 * 1024,
+            fetch_max_wait: Duration::from_millis(500),
+            isolation_level: IsolationLevel::ReadUncommitted,
+            auto_offset_reset: OffsetReset::Latest,
+            enable_auto_commit: true,
+            auto_commit_interval: Duration::from_secs(5),
+            session_timeout: Duration::from_secs(45),
+            heartbeat_interval: Duration::from_secs(3),
+            max_poll_interval: Duration::from_secs(300),
+            rebalance_timeout: None,
+            max_poll_records: 500,
+            check_crcs: true,
+        }
+    }
+}
+
+impl ConsumerConfig {
+    /// The rebalance timeout to send in JoinGroup: `rebalance_timeout`, or
+    /// `max_poll_interval` when it is unset.
+    pub fn effective_rebalance_timeout(&self) -> Duration {
+        self.rebalance_timeout.unwrap_or(self.max_poll_interval)
+    }
+}
+
+/// `isolation.level`: which transactional records a consumer sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum IsolationLevel {
+    /// `read_uncommitted`: every record, including those of open and
+    /// aborted transactions (the default).
+    #[default]
+    ReadUncommitted,
+    /// `read_committed`: only committed transactional records, up to the
+    /// last stable offset.
+    ReadCommitted,
+}
+
+impl IsolationLevel {
+    /// The value of the Fetch request's `isolation_level` field.
+    pub fn code(self) -> i8 {
+        match self {
+            Self::ReadUncommitted => 0,
+            Self::ReadCommitted => 1,
+        }
+    }
+
+    /// The property value: `read_uncommitted` or `read_committed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ReadUncommitted => "read_uncommitted",
+            Self::ReadCommitted => "read_committed",
+        }
+    }
+}
+
+impl fmt::Display for IsolationLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `auto.offset.reset`: where to start without a valid committed offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum OffsetReset {
+    /// `earliest`: the oldest record still in the log.
+    Earliest,
+    /// `latest`: only records produced from now on (the default).
+    #[default]
+    Latest,
+    /// `none`: report an error instead.
+    None,
+}
+
+impl OffsetReset {
+    /// The property value: `earliest`, `latest` or `none`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Earliest => "earliest",
+            Self::Latest => "latest",
+            Self::None => "none",
+        }
+    }
+}
+
+impl fmt::Display for OffsetReset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl ConsumerConfig {
+    pub(super) fn validate(&self, request_timeout: Duration) -> Result<(), Error> {
+        if self.group_id.as_deref() == Some("") {
+            return Err(invalid(
+                "group.id",
+                "must not be empty; leave it unset for no group",
+            ));
+        }
+        if self.group_instance_id.as_deref() == Some("") {
+            return Err(invalid("group.instance.id", "must not be empty"));
+        }
+        if self.group_instance_id.is_some() && self.group_id.is_none() {
+            return Err(invalid("group.instance.id", "needs group.id"));
+        }
+        for (key, v) in [
+            ("fetch.min.bytes", self.fetch_min_bytes),
+            ("fetch.max.bytes", self.fetch_max_bytes),
+            ("max.partition.fetch.bytes", self.max_partition_fetch_bytes),
+        ] {
+            if v > i32::MAX as u32 {
+                return Err(invalid(key, "must be at most 2147483647"));
+            }
+        }
+        if self.fetch_max_bytes == 0 {
+            return Err(invalid("fetch.max.bytes", "must be at least 1"));
+        }
+        if self.max_partition_fetch_bytes == 0 {
+            return Err(invalid("max.partition.fetch.bytes", "must be at least 1"));
+        }
+        if self.fetch_min_bytes > self.fetch_max_bytes {
+            return Err(invalid(
+                "fetch.min.bytes",
+                format!(
+                    "{} is larger than fetch.max.bytes ({})",
+                    self.fetch_min_bytes, self.fetch_max_bytes
+                ),
+            ));
+        }
+        Check::fits_i32_ms("fetch.max.wait.ms", self.fetch_max_wait)?;
+        if self.fetch_max_wait >= request_timeout {
+            return Err(invalid(
+                "fetch.max.wait.ms",
+                "must be less than request.timeout.ms, or every idle fetch would time out",
+            ));
+        }
+        if self.enable_auto_commit {
+            Check::positive("auto.commit.interval.ms", self.auto_commit_interval)?;
+        }
+        Check::positive("session.timeout.ms", self.session_timeout)?;
+        Check::fits_i32_ms("session.timeout.ms", self.session_timeout)?;
+        Check::positive("heartbeat.interval.ms", self.heartbeat_interval)?;
+        if self.heartbeat_interval >= self.session_timeout {
+            return Err(invalid(
+                "heartbeat.interval.ms",
+                "must be less than session.timeout.ms",
+            ));
+        }
+        Check::positive("max.poll.interval.ms", self.max_poll_interval)?;
+        Check::fits_i32_ms("max.poll.interval.ms", self.max_poll_interval)?;
+        if let Some(t) = self.rebalance_timeout {
+            Check::positive("rebalance.timeout.ms", t)?;
+            Check::fits_i32_ms("rebalance.timeout.ms", t)?;
+        }
+        if self.max_poll_records == 0 {
+            return Err(invalid("max.poll.records", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
