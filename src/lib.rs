@@ -11,10 +11,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod net;
 pub mod protocol;
 
+pub use client::Client;
 pub use config::Config;
 pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,236 @@
+//! The cluster as the last Metadata response described it: brokers,
+//! controller, topics and partitions with leaders, epochs and replicas.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use crate::protocol::error_codes::ErrorCode;
+use crate::protocol::messages::MetadataResponse;
+use crate::protocol::primitives::Uuid;
+
+/// A broker of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BrokerInfo {
+    /// The broker's node id.
+    pub id: i32,
+    /// Host name as the broker advertises it.
+    pub host: String,
+    /// Port.
+    pub port: i32,
+    /// Rack, if the broker has one.
+    pub rack: Option<String>,
+}
+
+impl BrokerInfo {
+    /// `host:port`.
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// One partition's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionInfo {
+    /// Partition index.
+    pub id: i32,
+    /// Leader broker id, -1 when there is none.
+    pub leader: i32,
+    /// The leader's epoch (-1 when the broker does not report it).
+    pub leader_epoch: i32,
+    /// All replicas.
+    pub replicas: Vec<i32>,
+    /// In-sync replicas.
+    pub in_sync_replicas: Vec<i32>,
+    /// Offline replicas.
+    pub offline_replicas: Vec<i32>,
+    /// The partition-level error the broker reported.
+    pub error: ErrorCode,
+}
+
+impl PartitionInfo {
+    /// Whether records can be written to it now: it has a leader and no
+    /// error (Sarama's "writable partitions").
+    pub fn is_writable(&self) -> bool {
+        self.leader >= 0 && self.error.is_ok()
+    }
+}
+
+/// One topic's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    /// The topic name.
+    pub name: String,
+    /// The topic id (zero when the broker does not report one).
+    pub id: Uuid,
+    /// Whether it is an internal topic.
+    pub is_internal: bool,
+    /// The topic-level error.
+    pub error: ErrorCode,
+    /// Partitions in index order.
+    pub partitions: Vec<PartitionInfo>,
+}
+
+/// A snapshot of the cluster's metadata.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterMetadata {
+    /// Brokers by id.
+    pub brokers: BTreeMap<i32, BrokerInfo>,
+    /// The controller's id, -1 if unknown.
+    pub controller: i32,
+    /// The cluster id, if reported.
+    pub cluster_id: Option<String>,
+    /// Topics by name.
+    pub topics: HashMap<String, TopicInfo>,
+    /// When this snapshot was taken.
+    pub updated: Option<Instant>,
+}
+
+impl ClusterMetadata {
+    /// Merges a Metadata response into a new snapshot. Brokers and the
+    /// controller are replaced; topics in the response replace the ones
+    /// known, other known topics stay when the response covered only some
+    /// topics (`all_topics == false`) and are dropped when it covered all.
+    pub fn merged(&self, resp: &MetadataResponse, all_topics: bool) -> ClusterMetadata {
+        let brokers = resp
+            .brokers
+            .iter()
+            .map(|b| {
+                let info = BrokerInfo {
+                    id: b.node_id,
+                    host: b.host.clone(),
+                    port: b.port,
+                    rack: b.rack.clone(),
+                };
+                (b.node_id, info)
+            })
+            .collect();
+        let mut topics = if all_topics {
+            HashMap::new()
+        } else {
+            self.topics.clone()
+        };
+        for t in &resp.topics {
+            let Some(name) = t.name.clone() else { continue };
+            let mut partitions: Vec<PartitionInfo> = t
+                .partitions
+                .iter()
+                .map(|p| PartitionInfo {
+                    id: p.partition_index,
+                    leader: p.leader_id,
+                    leader_epoch: p.leader_epoch,
+                    replicas: p.replica_nodes.clone(),
+                    in_sync_replicas: p.isr_nodes.clone(),
+                    offline_replicas: p.offline_replicas.clone(),
+                    error: ErrorCode(p.error_code),
+                })
+                .collect();
+            partitions.sort_by_key(|p| p.id);
+            let error = ErrorCode(t.error_code);
+            // A topic the broker does not know is not kept as if it existed.
+            if error == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION && partitions.is_empty() {
+                topics.remove(&name);
+                continue;
+            }
+            topics.insert(
+                name.clone(),
+                TopicInfo {
+                    name,
+                    id: t.topic_id,
+                    is_internal: t.is_internal,
+                    error,
+                    partitions,
+                },
+            );
+        }
+        ClusterMetadata {
+            brokers,
+            controller: resp.controller_id,
+            cluster_id: resp.cluster_id.clone(),
+            topics,
+            updated: Some(Instant::now()),
+        }
+    }
+
+    /// A partition, if known.
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionInfo> {
+        self.topics
+            .get(topic)?
+            .partitions
+            .iter()
+            .find(|p| p.id == partition)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::messages::metadata_response::*;
+
+    /// (topic, error code, [(partition, leader)])
+    type TopicSpec<'a> = (&'a str, i16, &'a [(i32, i32)]);
+
+    fn resp(topics: &[TopicSpec<'_>]) -> MetadataResponse {
+        MetadataResponse {
+            brokers: vec![MetadataResponseBroker {
+                node_id: 1,
+                host: "h".into(),
+                port: 9092,
+                ..Default::default()
+            }],
+            controller_id: 1,
+            topics: topics
+                .iter()
+                .map(|(name, err, parts)| MetadataResponseTopic {
+                    name: Some(name.to_string()),
+                    error_code: *err,
+                    partitions: parts
+                        .iter()
+                        .map(|&(i, leader)| MetadataResponsePartition {
+                            partition_index: i,
+                            leader_id: leader,
+                            replica_nodes: vec![1],
+                            isr_nodes: vec![1],
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn partial_refreshes_keep_other_topics_full_ones_replace() {
+        let m = ClusterMetadata::default().merged(
+            &resp(&[("a", 0, &[(1, 1), (0, 1)]), ("b", 0, &[(0, -1)])]),
+            true,
+        );
+        assert_eq!(
+            m.topics["a"]
+                .partitions
+                .iter()
+                .map(|p| p.id)
+                .collect::<Vec<_>>(),
+            [0, 1]
+        );
+        assert!(!m.partition("b", 0).unwrap().is_writable());
+        let m2 = m.merged(&resp(&[("a", 0, &[(0, 1)])]), false);
+        assert!(
+            m2.topics.contains_key("b"),
+            "a partial refresh keeps other topics"
+        );
+        assert_eq!(m2.topics["a"].partitions.len(), 1);
+        let m3 = m.merged(&resp(&[("a", 0, &[(0, 1)])]), true);
+        assert!(
+            !m3.topics.contains_key("b"),
+            "a full refresh drops topics that are gone"
+        );
+        let m4 = m.merged(&resp(&[("a", 3, &[])]), false);
+        assert!(
+            !m4.topics.contains_key("a"),
+            "an unknown topic is forgotten"
+        );
+        assert_eq!(m.brokers[&1].addr(), "h:9092");
+    }
+}

@@ -1,0 +1,607 @@
+//! The cluster as the client sees it: a connection pool shared by
+//! everything that uses the [`Client`], and a metadata cache that refreshes
+//! itself in the background and at once when an answer says it is stale.
+//!
+//! # References
+//! - KIP-320 (leader epochs), KIP-699 (batched FindCoordinator, v4+)
+
+mod metadata;
+mod pool;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+pub use metadata::{BrokerInfo, ClusterMetadata, PartitionInfo, TopicInfo};
+pub use pool::TrafficClass;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::net::{Connection, ConnectionOptions};
+use crate::protocol::error_codes::ErrorCode;
+use crate::protocol::messages::find_coordinator_request::FindCoordinatorRequest;
+use crate::protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use crate::protocol::messages::metadata_request::MetadataRequestTopic;
+use crate::protocol::messages::{ApiKey, ListOffsetsRequest, MetadataRequest};
+use pool::Pool;
+
+/// Which offset [`Client::list_offsets`] asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetSpec {
+    /// The first offset still in the log.
+    Oldest,
+    /// The offset the next record will get (the high watermark).
+    Newest,
+    /// The first offset whose timestamp is at or after this time (ms).
+    Timestamp(i64),
+}
+
+/// Which coordinator to look up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum CoordinatorKind {
+    Group = 0,
+    Transaction = 1,
+}
+
+struct Inner {
+    config: Config,
+    pool: Pool,
+    metadata: RwLock<Arc<ClusterMetadata>>,
+    /// Held while a Metadata request is in flight; concurrent refreshes wait
+    /// on it and reuse the result.
+    refresh_lock: tokio::sync::Mutex<()>,
+    /// Completed refreshes, and what the last one covered (None = all).
+    generation: AtomicU64,
+    last_covered: Mutex<Option<Vec<String>>>,
+    metadata_requests: AtomicUsize,
+    coordinators: Mutex<HashMap<(CoordinatorKind, String), BrokerInfo>>,
+    closed: AtomicBool,
+    refresher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// A handle to a Kafka cluster (Sarama's `Client`): cheap to clone, shared
+/// by producers, consumers and admin code alike.
+///
+/// ```no_run
+/// use klamm::{Client, Config};
+/// use klamm::client::OffsetSpec;
+///
+/// # async fn run() -> klamm::Result<()> {
+/// let mut config = Config::default();
+/// config.net.bootstrap_servers = vec!["localhost:9092".into()];
+/// let client = Client::connect(config).await?;
+/// for topic in client.topics() {
+///     let partitions = client.partitions(&topic).await?;
+///     let newest = client.list_offsets(&topic, partitions[0], OffsetSpec::Newest).await?;
+///     println!("{topic}: {} partitions, partition 0 ends at {newest}", partitions.len());
+/// }
+/// client.close().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("bootstrap", &self.inner.config.net.bootstrap_servers)
+            .field("brokers", &self.metadata().brokers.len())
+            .finish()
+    }
+}
+
+impl ConnectionOptions {
+    /// Connection settings from the `net` section of a [`Config`].
+    pub fn from_config(config: &Config) -> ConnectionOptions {
+        let net = &config.net;
+        ConnectionOptions {
+            client_id: (!net.client_id.is_empty()).then(|| net.client_id.clone()),
+            connect_timeout: net.connect_timeout,
+            request_timeout: net.request_timeout,
+            max_in_flight: net.max_in_flight_requests.max(1),
+            max_frame_size: net.max_response_size,
+            ..ConnectionOptions::default()
+        }
+    }
+}
+
+impl Client {
+    /// Validates `config`, bootstraps from its seed brokers (trying each in
+    /// turn: any may be down) and loads the cluster's metadata.
+    pub async fn connect(config: Config) -> Result<Client> {
+        config.validate()?;
+        let pool = Pool::new(
+            ConnectionOptions::from_config(&config),
+            (
+                config.net.reconnect_backoff,
+                config.net.reconnect_backoff_max,
+            ),
+        );
+        let inner = Arc::new(Inner {
+            pool,
+            metadata: RwLock::new(Arc::new(ClusterMetadata::default())),
+            refresh_lock: tokio::sync::Mutex::new(()),
+            generation: AtomicU64::new(0),
+            last_covered: Mutex::new(None),
+            metadata_requests: AtomicUsize::new(0),
+            coordinators: Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
+            refresher: Mutex::new(None),
+            config,
+        });
+        let client = Client { inner };
+        client.refresh_metadata(None).await?;
+        if let Some(every) = client.inner.config.metadata.refresh_interval {
+            let task = tokio::spawn(background_refresh(Arc::downgrade(&client.inner), every));
+            *lock(&client.inner.refresher) = Some(task);
+        }
+        Ok(client)
+    }
+
+    /// The configuration this client was built with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The current metadata snapshot.
+    pub fn metadata(&self) -> Arc<ClusterMetadata> {
+        self.inner
+            .metadata
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// How many Metadata requests this client has sent (for tests and
+    /// metrics).
+    pub fn metadata_requests(&self) -> usize {
+        self.inner.metadata_requests.load(Ordering::Relaxed)
+    }
+
+    /// Known topic names, sorted.
+    pub fn topics(&self) -> Vec<String> {
+        let mut t: Vec<String> = self.metadata().topics.keys().cloned().collect();
+        t.sort();
+        t
+    }
+
+    async fn topic(&self, topic: &str) -> Result<TopicInfo> {
+        if let Some(t) = self.metadata().topics.get(topic) {
+            return Ok(t.clone());
+        }
+        self.refresh_metadata(Some(&[topic.to_string()])).await?;
+        self.metadata()
+            .topics
+            .get(topic)
+            .cloned()
+            .ok_or_else(|| Error::Broker {
+                api: ApiKey::Metadata,
+                code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                context: Some(format!("topic {topic}")),
+            })
+    }
+
+    /// The partition ids of `topic` (fetching its metadata if unknown).
+    pub async fn partitions(&self, topic: &str) -> Result<Vec<i32>> {
+        Ok(self
+            .topic(topic)
+            .await?
+            .partitions
+            .iter()
+            .map(|p| p.id)
+            .collect())
+    }
+
+    /// The partitions of `topic` that have a leader now.
+    pub async fn writable_partitions(&self, topic: &str) -> Result<Vec<i32>> {
+        Ok(self
+            .topic(topic)
+            .await?
+            .partitions
+            .iter()
+            .filter(|p| p.is_writable())
+            .map(|p| p.id)
+            .collect())
+    }
+
+    async fn partition(&self, topic: &str, partition: i32) -> Result<PartitionInfo> {
+        let t = self.topic(topic).await?;
+        t.partitions
+            .into_iter()
+            .find(|p| p.id == partition)
+            .ok_or_else(|| Error::Broker {
+                api: ApiKey::Metadata,
+                code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                context: Some(format!("{topic}/{partition}")),
+            })
+    }
+
+    /// The leader of a partition.
+    pub async fn leader(&self, topic: &str, partition: i32) -> Result<BrokerInfo> {
+        let p = self.partition(topic, partition).await?;
+        self.broker(p.leader).ok_or_else(|| Error::Broker {
+            api: ApiKey::Metadata,
+            code: ErrorCode::LEADER_NOT_AVAILABLE,
+            context: Some(format!("{topic}/{partition}")),
+        })
+    }
+
+    /// The replicas of a partition.
+    pub async fn replicas(&self, topic: &str, partition: i32) -> Result<Vec<i32>> {
+        Ok(self.partition(topic, partition).await?.replicas)
+    }
+
+    /// The in-sync replicas of a partition.
+    pub async fn in_sync_replicas(&self, topic: &str, partition: i32) -> Result<Vec<i32>> {
+        Ok(self.partition(topic, partition).await?.in_sync_replicas)
+    }
+
+    /// The offline replicas of a partition.
+    pub async fn offline_replicas(&self, topic: &str, partition: i32) -> Result<Vec<i32>> {
+        Ok(self.partition(topic, partition).await?.offline_replicas)
+    }
+
+    /// A broker by id, from the cached metadata.
+    pub fn broker(&self, id: i32) -> Option<BrokerInfo> {
+        self.metadata().brokers.get(&id).cloned()
+    }
+
+    /// The controller broker.
+    pub async fn controller(&self) -> Result<BrokerInfo> {
+        if let Some(b) = self.broker(self.metadata().controller) {
+            return Ok(b);
+        }
+        self.refresh_metadata(None).await?;
+        self.broker(self.metadata().controller)
+            .ok_or_else(|| Error::Broker {
+                api: ApiKey::Metadata,
+                code: ErrorCode::NOT_CONTROLLER,
+                context: Some("no controller in the cluster metadata".into()),
+            })
+    }
+
+    /// A pooled connection to `broker` for `class` of traffic.
+    pub async fn connection(&self, broker: &BrokerInfo, class: TrafficClass) -> Result<Connection> {
+        self.inner.pool.get(&broker.addr(), class).await
+    }
+
+    /// Notes a Kafka error code from an answer: codes that mean the cached
+    /// metadata is stale (NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION,
+    /// LEADER_NOT_AVAILABLE, FENCED_LEADER_EPOCH, …) start a refresh at once,
+    /// in the background.
+    pub fn report_error(&self, code: ErrorCode) {
+        if code.invalidates_metadata() && !self.inner.closed.load(Ordering::Acquire) {
+            let client = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = client.refresh_metadata(None).await {
+                    tracing::debug!(error = %e, "metadata refresh after {code:?} failed");
+                }
+            });
+        }
+    }
+
+    /// Refreshes the metadata of `topics` (all known topics with `None`;
+    /// every topic in the cluster when none are known yet). Refreshes
+    /// asked for while one is in flight wait for it and reuse its answer
+    /// when it covered their topics.
+    pub async fn refresh_metadata(&self, topics: Option<&[String]>) -> Result<()> {
+        let asked_at = self.inner.generation.load(Ordering::Acquire);
+        let _guard = self.inner.refresh_lock.lock().await;
+        if self.inner.generation.load(Ordering::Acquire) > asked_at
+            && self.last_refresh_covered(topics)
+        {
+            return Ok(());
+        }
+        let wanted: Option<Vec<String>> = match topics {
+            Some(t) => Some(t.to_vec()),
+            None => {
+                let known = self.topics();
+                (!known.is_empty()).then_some(known)
+            }
+        };
+        let req = MetadataRequest {
+            topics: wanted.as_ref().map(|names| {
+                names
+                    .iter()
+                    .map(|n| MetadataRequestTopic {
+                        name: Some(n.clone()),
+                        ..Default::default()
+                    })
+                    .collect()
+            }),
+            allow_auto_topic_creation: self.inner.config.metadata.allow_auto_topic_creation,
+            ..Default::default()
+        };
+        let resp = self
+            .any_broker(|conn| {
+                let req = req.clone();
+                async move {
+                    let version = conn
+                        .api_versions()
+                        .version_for(ApiKey::Metadata, conn.broker())?;
+                    // Topics = null means "all topics" only from v1; v0 uses [].
+                    let req = if version == 0 && req.topics.is_none() {
+                        MetadataRequest {
+                            topics: Some(vec![]),
+                            ..req
+                        }
+                    } else {
+                        req
+                    };
+                    conn.send_version(&req, version).await
+                }
+            })
+            .await?;
+        self.inner.metadata_requests.fetch_add(1, Ordering::Relaxed);
+        let all = topics.is_none() && wanted.is_none();
+        let merged = self.metadata().merged(&resp, all);
+        *self
+            .inner
+            .metadata
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(merged);
+        *lock(&self.inner.last_covered) = topics.map(<[String]>::to_vec);
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    fn last_refresh_covered(&self, topics: Option<&[String]>) -> bool {
+        match (&*lock(&self.inner.last_covered), topics) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(covered), Some(wanted)) => wanted.iter().all(|t| covered.contains(t)),
+        }
+    }
+
+    /// Runs `f` on a connection to some broker: known brokers first, then
+    /// the seeds, moving on from any that fails.
+    async fn any_broker<T, F, Fut>(&self, f: F) -> Result<T>
+    where
+        F: Fn(Connection) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let mut addrs: Vec<String> = self
+            .metadata()
+            .brokers
+            .values()
+            .map(BrokerInfo::addr)
+            .collect();
+        for seed in &self.inner.config.net.bootstrap_servers {
+            if !addrs.contains(seed) {
+                addrs.push(seed.clone());
+            }
+        }
+        let mut last = None;
+        for addr in addrs {
+            match self.inner.pool.get(&addr, TrafficClass::Other).await {
+                Ok(conn) => match f(conn).await {
+                    Ok(v) => return Ok(v),
+                    Err(e) if e.is_retriable() => last = Some(e),
+                    Err(e) => return Err(e),
+                },
+                Err(e) => {
+                    tracing::debug!(broker = %addr, error = %e, "broker unavailable; trying the next");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::config("bootstrap.servers", "no brokers to connect to")))
+    }
+
+    /// Looks up an offset of a partition at its leader.
+    pub async fn list_offsets(&self, topic: &str, partition: i32, spec: OffsetSpec) -> Result<i64> {
+        let timestamp = match spec {
+            OffsetSpec::Oldest => -2,
+            OffsetSpec::Newest => -1,
+            OffsetSpec::Timestamp(t) => t,
+        };
+        let leader = self.leader(topic, partition).await?;
+        let conn = self.connection(&leader, TrafficClass::Other).await?;
+        let version = conn
+            .api_versions()
+            .version_for(ApiKey::ListOffsets, conn.broker())?;
+        let req = ListOffsetsRequest {
+            replica_id: -1,
+            topics: vec![ListOffsetsTopic {
+                name: topic.to_string(),
+                partitions: vec![ListOffsetsPartition {
+                    partition_index: partition,
+                    timestamp,
+                    max_num_offsets: 1,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let resp = conn.send_version(&req, version).await?;
+        let p = resp
+            .topics
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .find(|p| p.partition_index == partition)
+            .ok_or_else(|| Error::ProtocolViolation {
+                broker: leader.addr(),
+                reason: format!("ListOffsets answer has no {topic}/{partition}"),
+            })?;
+        let code = ErrorCode(p.error_code);
+        if !code.is_ok() {
+            self.report_error(code);
+            return Err(Error::Broker {
+                api: ApiKey::ListOffsets,
+                code,
+                context: Some(format!("{topic}/{partition}")),
+            });
+        }
+        Ok(if version == 0 {
+            p.old_style_offsets.first().copied().unwrap_or(-1)
+        } else {
+            p.offset
+        })
+    }
+
+    /// The coordinator of a consumer group (cached; see
+    /// [`Client::refresh_coordinator`]).
+    pub async fn coordinator(&self, group: &str) -> Result<BrokerInfo> {
+        self.cached_coordinator(CoordinatorKind::Group, group).await
+    }
+
+    /// The coordinator of a transactional id (cached).
+    pub async fn transaction_coordinator(&self, transactional_id: &str) -> Result<BrokerInfo> {
+        self.cached_coordinator(CoordinatorKind::Transaction, transactional_id)
+            .await
+    }
+
+    async fn cached_coordinator(&self, kind: CoordinatorKind, key: &str) -> Result<BrokerInfo> {
+        if let Some(b) = lock(&self.inner.coordinators).get(&(kind, key.to_string())) {
+            return Ok(b.clone());
+        }
+        let found = self.find_coordinators(kind, &[key.to_string()]).await?;
+        found.into_iter().next().ok_or_else(|| Error::Broker {
+            api: ApiKey::FindCoordinator,
+            code: ErrorCode::COORDINATOR_NOT_AVAILABLE,
+            context: Some(key.to_string()),
+        })
+    }
+
+    /// Forgets the cached coordinator of `group` and looks it up again.
+    pub async fn refresh_coordinator(&self, group: &str) -> Result<BrokerInfo> {
+        lock(&self.inner.coordinators).remove(&(CoordinatorKind::Group, group.to_string()));
+        self.coordinator(group).await
+    }
+
+    /// Looks up the group coordinators of several groups, in one request
+    /// where the broker supports batching (FindCoordinator v4+).
+    pub async fn coordinators(&self, groups: &[String]) -> Result<Vec<BrokerInfo>> {
+        self.find_coordinators(CoordinatorKind::Group, groups).await
+    }
+
+    async fn find_coordinators(
+        &self,
+        kind: CoordinatorKind,
+        keys: &[String],
+    ) -> Result<Vec<BrokerInfo>> {
+        let backoff = self.inner.config.metadata.retry_backoff;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.find_coordinators_once(kind, keys).await {
+                Ok(found) => {
+                    let mut cache = lock(&self.inner.coordinators);
+                    for (k, b) in keys.iter().zip(&found) {
+                        cache.insert((kind, k.clone()), b.clone());
+                    }
+                    return Ok(found);
+                }
+                Err(e) if e.is_retriable() && attempt < 5 => {
+                    tracing::debug!(error = %e, attempt, "coordinator lookup failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn find_coordinators_once(
+        &self,
+        kind: CoordinatorKind,
+        keys: &[String],
+    ) -> Result<Vec<BrokerInfo>> {
+        self.any_broker(|conn| async move {
+            let version = conn
+                .api_versions()
+                .version_for(ApiKey::FindCoordinator, conn.broker())?;
+            let mut out = Vec::with_capacity(keys.len());
+            if version >= 4 {
+                let req = FindCoordinatorRequest {
+                    key_type: kind as i8,
+                    coordinator_keys: keys.to_vec(),
+                    ..Default::default()
+                };
+                let resp = conn.send_version(&req, version).await?;
+                for key in keys {
+                    let c = resp
+                        .coordinators
+                        .iter()
+                        .find(|c| &c.key == key)
+                        .ok_or_else(|| Error::ProtocolViolation {
+                            broker: conn.broker().to_string(),
+                            reason: format!("FindCoordinator answer has no entry for {key}"),
+                        })?;
+                    check_code(ErrorCode(c.error_code), key)?;
+                    out.push(BrokerInfo {
+                        id: c.node_id,
+                        host: c.host.clone(),
+                        port: c.port,
+                        rack: None,
+                    });
+                }
+            } else {
+                for key in keys {
+                    let req = FindCoordinatorRequest {
+                        key: key.clone(),
+                        key_type: if version >= 1 { kind as i8 } else { 0 },
+                        ..Default::default()
+                    };
+                    let resp = conn.send_version(&req, version).await?;
+                    check_code(ErrorCode(resp.error_code), key)?;
+                    out.push(BrokerInfo {
+                        id: resp.node_id,
+                        host: resp.host,
+                        port: resp.port,
+                        rack: None,
+                    });
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Stops the background refresh and closes every connection. Requests
+    /// in flight get their answers or fail; the client cannot be used after.
+    pub async fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        if let Some(task) = lock(&self.inner.refresher).take() {
+            task.abort();
+        }
+        self.inner.pool.close_all().await;
+    }
+}
+
+fn check_code(code: ErrorCode, key: &str) -> Result<()> {
+    if code.is_ok() {
+        Ok(())
+    } else {
+        Err(Error::Broker {
+            api: ApiKey::FindCoordinator,
+            code,
+            context: Some(key.to_string()),
+        })
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn background_refresh(inner: Weak<Inner>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(inner) = inner.upgrade() else { return };
+        if inner.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let client = Client { inner };
+        if let Err(e) = client.refresh_metadata(None).await {
+            tracing::debug!(error = %e, "background metadata refresh failed");
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Connections per broker and traffic class, shared by everything that
+//! uses one [`Client`](super::Client).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::net::{Backoff, Connection, ConnectionOptions};
+
+/// Which kind of traffic a connection carries. Each class gets its own
+/// connection to a broker, so a slow request of one kind never waits behind
+/// another: Fetch long-polls, JoinGroup can block for minutes, Produce
+/// carries large writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TrafficClass {
+    /// Produce requests.
+    Produce,
+    /// Fetch requests (long polls).
+    Fetch,
+    /// Group coordination (JoinGroup, SyncGroup, Heartbeat, ...).
+    Group,
+    /// Everything else: metadata, offsets, admin.
+    Other,
+}
+
+struct SlotState {
+    conn: Option<Connection>,
+    backoff: Backoff,
+    retry_at: Option<Instant>,
+}
+
+/// One broker-and-class slot; its lock serializes connects to it.
+type Slot = Arc<tokio::sync::Mutex<SlotState>>;
+
+pub(crate) struct Pool {
+    opts: ConnectionOptions,
+    backoff: (std::time::Duration, std::time::Duration),
+    slots: Mutex<HashMap<(String, TrafficClass), Slot>>,
+}
+
+impl Pool {
+    pub(crate) fn new(
+        opts: ConnectionOptions,
+        backoff: (std::time::Duration, std::time::Duration),
+    ) -> Pool {
+        Pool {
+            opts,
+            backoff,
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn slot(&self, addr: &str, class: TrafficClass) -> Slot {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots
+            .entry((addr.to_string(), class))
+            .or_insert_with(|| {
+                Arc::new(tokio::sync::Mutex::new(SlotState {
+                    conn: None,
+                    backoff: Backoff::new(self.backoff.0, self.backoff.1),
+                    retry_at: None,
+                }))
+            })
+            .clone()
+    }
+
+    /// The open connection to `addr` for `class`, connecting if there is
+    /// none. After a failed attempt the broker is not tried again until its
+    /// backoff has passed (exponential, with jitter); until then this fails
+    /// at once with a retriable error.
+    pub(crate) async fn get(&self, addr: &str, class: TrafficClass) -> Result<Connection> {
+        let slot = self.slot(addr, class);
+        // One connect at a time per broker and class: callers that arrive
+        // during a connect share its result.
+        let mut st = slot.lock().await;
+        if let Some(c) = &st.conn {
+            if !c.is_closed() {
+                return Ok(c.clone());
+            }
+            st.conn = None;
+        }
+        if let Some(at) = st.retry_at {
+            let now = Instant::now();
+            if now < at {
+                return Err(Error::Disconnected {
+                    broker: addr.to_string(),
+                    reason: format!("reconnect backoff: next attempt in {:?}", at - now),
+                });
+            }
+        }
+        match Connection::connect(addr, self.opts.clone()).await {
+            Ok(c) => {
+                st.backoff.reset();
+                st.retry_at = None;
+                st.conn = Some(c.clone());
+                Ok(c)
+            }
+            Err(e) => {
+                let delay = st.backoff.next_delay();
+                tracing::debug!(broker = addr, error = %e, ?delay, "connect failed; backing off");
+                st.retry_at = Some(Instant::now() + delay);
+                Err(e)
+            }
+        }
+    }
+
+    /// Closes every connection.
+    pub(crate) async fn close_all(&self) {
+        let slots: Vec<_> = {
+            let mut map = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            map.drain().map(|(_, s)| s).collect()
+        };
+        for s in slots {
+            if let Some(c) = s.lock().await.conn.take() {
+                c.close().await;
+            }
+        }
+    }
+}

@@ -1,0 +1,445 @@
+//! Client tests against an in-process fake broker on loopback.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::*;
+use crate::protocol::codec::Message;
+use crate::protocol::frame::{decode_request, encode_response, split_frame};
+use crate::protocol::messages::api_versions_response::ApiVersion;
+use crate::protocol::messages::find_coordinator_response::Coordinator;
+use crate::protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use crate::protocol::messages::metadata_response::*;
+use crate::protocol::messages::*;
+
+#[derive(Default)]
+struct FakeState {
+    /// topic -> (partition -> leader)
+    topics: HashMap<String, Vec<i32>>,
+    metadata_delay: Duration,
+}
+
+#[derive(Clone)]
+struct Fake {
+    addr: String,
+    port: i32,
+    state: Arc<Mutex<FakeState>>,
+    metadata_requests: Arc<AtomicUsize>,
+    find_coordinator_keys: Arc<Mutex<Vec<Vec<String>>>>,
+}
+
+impl Fake {
+    async fn start(topics: &[(&str, usize)]) -> Fake {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = i32::from(listener.local_addr().expect("addr").port());
+        let fake = Fake {
+            addr: format!("127.0.0.1:{port}"),
+            port,
+            state: Arc::new(Mutex::new(FakeState {
+                topics: topics
+                    .iter()
+                    .map(|(t, n)| (t.to_string(), vec![1; *n]))
+                    .collect(),
+                ..Default::default()
+            })),
+            metadata_requests: Arc::new(AtomicUsize::new(0)),
+            find_coordinator_keys: Arc::new(Mutex::new(Vec::new())),
+        };
+        let f = fake.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(f.clone().serve(stream));
+            }
+        });
+        fake
+    }
+
+    async fn serve(self, mut stream: TcpStream) {
+        let mut buf = BytesMut::new();
+        loop {
+            let frame = match split_frame(&mut buf, 1 << 24) {
+                Ok(Some(f)) => f,
+                Ok(None) => match stream.read_buf(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => continue,
+                },
+                Err(_) => return,
+            };
+            let Ok((h, body)) = decode_request(frame.freeze()) else {
+                return;
+            };
+            let v = h.request_api_version;
+            let mut out = BytesMut::new();
+            let id = h.correlation_id;
+            let ok = match body {
+                RequestBody::ApiVersions(_) => {
+                    let resp = ApiVersionsResponse {
+                        api_keys: ApiKey::ALL
+                            .iter()
+                            .map(|k| ApiVersion {
+                                api_key: k.code(),
+                                min_version: 0,
+                                max_version: k.versions().1,
+                                ..Default::default()
+                            })
+                            .collect(),
+                        ..Default::default()
+                    };
+                    encode_response(&mut out, ApiKey::ApiVersions, id, &resp, v)
+                }
+                RequestBody::Metadata(req) => {
+                    self.metadata_requests.fetch_add(1, Ordering::SeqCst);
+                    let delay = self.state.lock().unwrap().metadata_delay;
+                    tokio::time::sleep(delay).await;
+                    let resp = self.metadata(&req);
+                    encode_response(&mut out, ApiKey::Metadata, id, &resp, v)
+                }
+                RequestBody::FindCoordinator(req) => {
+                    let keys = if v >= 4 {
+                        req.coordinator_keys.clone()
+                    } else {
+                        vec![req.key.clone()]
+                    };
+                    self.find_coordinator_keys
+                        .lock()
+                        .unwrap()
+                        .push(keys.clone());
+                    let old = v < 4;
+                    let resp = FindCoordinatorResponse {
+                        node_id: if old { 1 } else { 0 },
+                        host: if old {
+                            "127.0.0.1".into()
+                        } else {
+                            String::new()
+                        },
+                        port: if old { self.port } else { 0 },
+                        coordinators: if v >= 4 {
+                            keys.iter()
+                                .map(|k| Coordinator {
+                                    key: k.clone(),
+                                    node_id: 1,
+                                    host: "127.0.0.1".into(),
+                                    port: self.port,
+                                    ..Default::default()
+                                })
+                                .collect()
+                        } else {
+                            vec![]
+                        },
+                        ..Default::default()
+                    };
+                    encode_response(&mut out, ApiKey::FindCoordinator, id, &resp, v)
+                }
+                RequestBody::ListOffsets(req) => {
+                    let resp = ListOffsetsResponse {
+                        topics: req
+                            .topics
+                            .iter()
+                            .map(|t| ListOffsetsTopicResponse {
+                                name: t.name.clone(),
+                                partitions: t
+                                    .partitions
+                                    .iter()
+                                    .map(|p| ListOffsetsPartitionResponse {
+                                        partition_index: p.partition_index,
+                                        offset: if p.timestamp == -2 { 0 } else { 42 },
+                                        ..Default::default()
+                                    })
+                                    .collect(),
+                                ..Default::default()
+                            })
+                            .collect(),
+                        ..Default::default()
+                    };
+                    encode_response(&mut out, ApiKey::ListOffsets, id, &resp, v)
+                }
+                other => panic!("the fake broker does not handle {:?}", other.api_key()),
+            };
+            ok.expect("fake encodes");
+            if stream.write_all(&out).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn metadata(&self, req: &MetadataRequest) -> MetadataResponse {
+        let state = self.state.lock().unwrap();
+        let names: Vec<String> = match &req.topics {
+            Some(t) => t.iter().filter_map(|t| t.name.clone()).collect(),
+            None => state.topics.keys().cloned().collect(),
+        };
+        MetadataResponse {
+            brokers: vec![MetadataResponseBroker {
+                node_id: 1,
+                host: "127.0.0.1".into(),
+                port: self.port,
+                ..Default::default()
+            }],
+            controller_id: 1,
+            topics: names
+                .into_iter()
+                .map(|name| match state.topics.get(&name) {
+                    Some(leaders) => MetadataResponseTopic {
+                        name: Some(name),
+                        partitions: leaders
+                            .iter()
+                            .enumerate()
+                            .map(|(i, &leader)| MetadataResponsePartition {
+                                partition_index: i as i32,
+                                leader_id: leader,
+                                leader_epoch: 7,
+                                replica_nodes: vec![1],
+                                isr_nodes: if leader >= 0 { vec![1] } else { vec![] },
+                                offline_replicas: if leader >= 0 { vec![] } else { vec![1] },
+                                error_code: if leader >= 0 {
+                                    0
+                                } else {
+                                    ErrorCode::LEADER_NOT_AVAILABLE.code()
+                                },
+                                ..Default::default()
+                            })
+                            .collect(),
+                        ..Default::default()
+                    },
+                    None => MetadataResponseTopic {
+                        name: Some(name),
+                        error_code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code(),
+                        ..Default::default()
+                    },
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+}
+
+fn config(seeds: Vec<String>) -> Config {
+    let mut c = Config::default();
+    c.net.bootstrap_servers = seeds;
+    c.net.request_timeout = Duration::from_secs(5);
+    c.metadata.refresh_interval = None;
+    c
+}
+
+async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(20), f)
+        .await
+        .expect("test finished in time")
+}
+
+#[tokio::test]
+async fn bootstraps_past_seeds_that_are_down() {
+    bounded(async {
+        let fake = Fake::start(&[("t", 3)]).await;
+        let dead = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dead_addr = dead.local_addr().unwrap().to_string();
+        drop(dead);
+        let client = Client::connect(config(vec![
+            dead_addr,
+            "127.0.0.1:1".into(),
+            fake.addr.clone(),
+        ]))
+        .await
+        .expect("bootstrap");
+        assert_eq!(client.topics(), ["t"]);
+        assert_eq!(client.partitions("t").await.unwrap(), [0, 1, 2]);
+        client.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn cluster_shape_accessors() {
+    bounded(async {
+        let fake = Fake::start(&[("a", 2)]).await;
+        fake.state.lock().unwrap().topics.get_mut("a").unwrap()[1] = -1;
+        let client = Client::connect(config(vec![fake.addr.clone()]))
+            .await
+            .unwrap();
+        assert_eq!(client.partitions("a").await.unwrap(), [0, 1]);
+        assert_eq!(client.writable_partitions("a").await.unwrap(), [0]);
+        assert_eq!(client.leader("a", 0).await.unwrap().addr(), fake.addr);
+        let err = client.leader("a", 1).await.unwrap_err();
+        assert_eq!(err.kafka_code(), Some(ErrorCode::LEADER_NOT_AVAILABLE));
+        assert!(err.is_retriable());
+        assert_eq!(client.replicas("a", 0).await.unwrap(), [1]);
+        assert_eq!(
+            client.in_sync_replicas("a", 1).await.unwrap(),
+            Vec::<i32>::new()
+        );
+        assert_eq!(client.offline_replicas("a", 1).await.unwrap(), [1]);
+        assert_eq!(client.controller().await.unwrap().id, 1);
+        assert_eq!(client.metadata().partition("a", 0).unwrap().leader_epoch, 7);
+        let err = client.partitions("missing").await.unwrap_err();
+        assert_eq!(
+            err.kafka_code(),
+            Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_refreshes_are_coalesced_into_one_request() {
+    bounded(async {
+        let fake = Fake::start(&[("t", 1)]).await;
+        let client = Client::connect(config(vec![fake.addr.clone()]))
+            .await
+            .unwrap();
+        let before = fake.metadata_requests.load(Ordering::SeqCst);
+        fake.state.lock().unwrap().metadata_delay = Duration::from_millis(200);
+        let topics = vec!["t".to_string()];
+        let mut tasks = Vec::new();
+        for _ in 0..10 {
+            let (c, t) = (client.clone(), topics.clone());
+            tasks.push(tokio::spawn(
+                async move { c.refresh_metadata(Some(&t)).await },
+            ));
+        }
+        for t in tasks {
+            t.await.unwrap().expect("refresh");
+        }
+        let sent = fake.metadata_requests.load(Ordering::SeqCst) - before;
+        // The first caller's request, plus at most one from a caller that
+        // asked before the first had even started (a race we allow).
+        assert!(
+            sent <= 2,
+            "10 concurrent refreshes sent {sent} Metadata requests"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn stale_metadata_errors_trigger_a_refresh() {
+    bounded(async {
+        let fake = Fake::start(&[("t", 1)]).await;
+        let client = Client::connect(config(vec![fake.addr.clone()]))
+            .await
+            .unwrap();
+        let before = client.metadata_requests();
+        client.report_error(ErrorCode::OFFSET_OUT_OF_RANGE); // not a metadata error
+        client.report_error(ErrorCode::NOT_LEADER_OR_FOLLOWER);
+        for _ in 0..100 {
+            if client.metadata_requests() > before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(client.metadata_requests(), before + 1);
+        // A leader that moved is seen after the refresh.
+        fake.state
+            .lock()
+            .unwrap()
+            .topics
+            .insert("t".into(), vec![-1]);
+        client.report_error(ErrorCode::FENCED_LEADER_EPOCH);
+        for _ in 0..100 {
+            if client.writable_partitions("t").await.unwrap().is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the leader change was not picked up");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn metadata_refreshes_in_the_background() {
+    bounded(async {
+        let fake = Fake::start(&[("t", 1)]).await;
+        let mut c = config(vec![fake.addr.clone()]);
+        c.metadata.refresh_interval = Some(Duration::from_millis(50));
+        let client = Client::connect(c).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(
+            client.metadata_requests() >= 3,
+            "only {} refreshes",
+            client.metadata_requests()
+        );
+        client.close().await;
+        let after_close = fake.metadata_requests.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            fake.metadata_requests.load(Ordering::SeqCst),
+            after_close,
+            "close stops the refresher"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn list_offsets_and_coordinators() {
+    bounded(async {
+        let fake = Fake::start(&[("t", 2)]).await;
+        let client = Client::connect(config(vec![fake.addr.clone()]))
+            .await
+            .unwrap();
+        assert_eq!(
+            client
+                .list_offsets("t", 1, OffsetSpec::Oldest)
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            client
+                .list_offsets("t", 1, OffsetSpec::Newest)
+                .await
+                .unwrap(),
+            42
+        );
+        let c = client.coordinator("g1").await.unwrap();
+        assert_eq!((c.id, c.addr()), (1, fake.addr.clone()));
+        // Cached: no second lookup.
+        client.coordinator("g1").await.unwrap();
+        assert_eq!(fake.find_coordinator_keys.lock().unwrap().len(), 1);
+        // Batched where the broker supports v4+.
+        let both = client
+            .coordinators(&["g2".into(), "g3".into()])
+            .await
+            .unwrap();
+        assert_eq!(both.len(), 2);
+        assert_eq!(
+            fake.find_coordinator_keys.lock().unwrap().last().unwrap(),
+            &vec!["g2".to_string(), "g3".to_string()]
+        );
+        client.refresh_coordinator("g1").await.unwrap();
+        assert_eq!(fake.find_coordinator_keys.lock().unwrap().len(), 3);
+        client.transaction_coordinator("tx").await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connections_are_shared_per_broker_and_class() {
+    bounded(async {
+        let fake = Fake::start(&[("t", 1)]).await;
+        let client = Client::connect(config(vec![fake.addr.clone()]))
+            .await
+            .unwrap();
+        let b = client.leader("t", 0).await.unwrap();
+        let p1 = client.connection(&b, TrafficClass::Produce).await.unwrap();
+        let p2 = client.connection(&b, TrafficClass::Produce).await.unwrap();
+        let f = client.connection(&b, TrafficClass::Fetch).await.unwrap();
+        p1.close().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(p2.is_closed(), "p1 and p2 are the same connection");
+        assert!(!f.is_closed(), "fetch has its own connection");
+        // A closed connection is replaced on the next use.
+        let p3 = client.connection(&b, TrafficClass::Produce).await.unwrap();
+        assert!(!p3.is_closed());
+        let _ = Message::encoded_len(&MetadataRequest::default(), 1);
+    })
+    .await;
+}
