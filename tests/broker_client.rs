@@ -1,0 +1,122 @@
+//! The Client against the real test broker (tansu): bootstrap with dead
+//! seeds first, metadata of a topic the test creates, leaders, offsets,
+//! coordinators, the controller.
+
+mod support;
+
+use std::time::Duration;
+
+use klamm::client::{OffsetSpec, TrafficClass};
+use klamm::protocol::messages::CreateTopicsRequest;
+use klamm::protocol::messages::create_topics_request::CreatableTopic;
+use klamm::{Client, Config};
+
+fn run<F: std::future::Future>(f: F) -> F::Output {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(60), f)
+            .await
+            .expect("test finished in time")
+    })
+}
+
+#[test]
+fn client_against_the_broker() {
+    run(async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let mut config = Config::default();
+        // The first seed refuses connections; the client moves on.
+        config.net.bootstrap_servers = vec!["127.0.0.1:1".into(), addr.clone()];
+        config.net.client_id = "klamm-client-test".into();
+        let client = Client::connect(config).await.expect("bootstrap");
+
+        let topic = support::unique_topic("klamm-client");
+        let controller = client.controller().await.expect("controller");
+        let conn = client
+            .connection(&controller, TrafficClass::Other)
+            .await
+            .expect("connection");
+        let created = conn
+            .send(&CreateTopicsRequest {
+                topics: vec![CreatableTopic {
+                    name: topic.clone(),
+                    num_partitions: 3,
+                    replication_factor: 1,
+                    ..Default::default()
+                }],
+                timeout_ms: 10_000,
+                ..Default::default()
+            })
+            .await
+            .expect("CreateTopics");
+        assert_eq!(created.topics[0].error_code, 0);
+
+        // Unknown to the cache until asked for: fetched on demand.
+        assert_eq!(
+            client.partitions(&topic).await.expect("partitions"),
+            [0, 1, 2]
+        );
+        assert_eq!(
+            client.writable_partitions(&topic).await.expect("writable"),
+            [0, 1, 2]
+        );
+        assert!(client.topics().contains(&topic));
+        let leader = client.leader(&topic, 1).await.expect("leader");
+        assert!(
+            client
+                .replicas(&topic, 1)
+                .await
+                .expect("replicas")
+                .contains(&leader.id)
+        );
+        assert!(
+            client
+                .in_sync_replicas(&topic, 1)
+                .await
+                .expect("isr")
+                .contains(&leader.id)
+        );
+        assert!(
+            client
+                .offline_replicas(&topic, 1)
+                .await
+                .expect("offline")
+                .is_empty()
+        );
+        assert_eq!(
+            client
+                .list_offsets(&topic, 1, OffsetSpec::Oldest)
+                .await
+                .expect("oldest"),
+            0
+        );
+
+        let coordinator = client
+            .coordinator("klamm-test-group")
+            .await
+            .expect("group coordinator");
+        assert!(
+            client.broker(coordinator.id).is_some(),
+            "the coordinator is a known broker"
+        );
+        client
+            .refresh_coordinator("klamm-test-group")
+            .await
+            .expect("refreshed");
+        client
+            .transaction_coordinator("klamm-test-txn")
+            .await
+            .expect("transaction coordinator");
+
+        let before = client.metadata_requests();
+        client.refresh_metadata(None).await.expect("refresh");
+        assert_eq!(client.metadata_requests(), before + 1);
+        client.close().await;
+    });
+}
