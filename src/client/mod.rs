@@ -116,9 +116,21 @@ impl Client {
     /// Validates `config`, bootstraps from its seed brokers (trying each in
     /// turn: any may be down) and loads the cluster's metadata.
     pub async fn connect(config: Config) -> Result<Client> {
+        Self::connect_with_metrics(config, None).await
+    }
+
+    /// Like [`Client::connect`], reporting every connection's counters and
+    /// latencies to `metrics` (see [`crate::net::Metrics`]).
+    pub async fn connect_with_metrics(
+        config: Config,
+        metrics: Option<crate::net::MetricsHandle>,
+    ) -> Result<Client> {
         config.validate()?;
         let pool = Pool::new(
-            ConnectionOptions::from_config(&config),
+            ConnectionOptions {
+                metrics,
+                ..ConnectionOptions::from_config(&config)
+            },
             (
                 config.net.reconnect_backoff,
                 config.net.reconnect_backoff_max,

@@ -34,6 +34,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::metrics::MetricsHandle;
 use super::versions::{ApiVersions, api_versions_retry_version};
 use crate::error::{Error, Result};
 use crate::protocol::codec::Message;
@@ -71,6 +72,8 @@ pub struct ConnectionOptions {
     /// Whether to negotiate versions with ApiVersions on connect. Default
     /// true; without it every request must name its version.
     pub negotiate_versions: bool,
+    /// Where to report counters and latencies. Default none.
+    pub metrics: Option<MetricsHandle>,
 }
 
 impl Default for ConnectionOptions {
@@ -83,6 +86,7 @@ impl Default for ConnectionOptions {
             max_in_flight: 5,
             max_frame_size: crate::protocol::frame::DEFAULT_MAX_FRAME_SIZE,
             negotiate_versions: true,
+            metrics: None,
         }
     }
 }
@@ -100,6 +104,7 @@ enum Command {
 
 struct Shared {
     broker: String,
+    metrics: Option<MetricsHandle>,
     client_id: Option<String>,
     request_timeout: Duration,
     closed: AtomicBool,
@@ -165,6 +170,7 @@ impl Connection {
         let (tx, rx) = mpsc::channel(256);
         let shared = Arc::new(Shared {
             broker: broker.to_string(),
+            metrics: opts.metrics.clone(),
             client_id: opts.client_id.clone(),
             request_timeout: opts.request_timeout,
             closed: AtomicBool::new(false),
@@ -174,6 +180,9 @@ impl Connection {
             max_in_flight: opts.max_in_flight.max(1),
             max_frame_size: opts.max_frame_size,
         };
+        if let Some(m) = &opts.metrics {
+            m.connected(broker);
+        }
         tokio::spawn(task.run(stream, rx));
         let mut conn = Connection {
             tx,
@@ -333,6 +342,12 @@ impl Connection {
     ) -> Result<Bytes> {
         let (reply, rx) = oneshot::channel();
         let timeout = timeout.unwrap_or(self.shared.request_timeout);
+        let bytes_out = frame.len();
+        let started = Instant::now();
+        let broker = self.shared.broker.as_str();
+        if let Some(m) = &self.shared.metrics {
+            m.request_sent(broker, api, bytes_out);
+        }
         let cmd = Command::Send {
             frame,
             api,
@@ -340,10 +355,34 @@ impl Connection {
             timeout,
             reply,
         };
-        if self.tx.send(cmd).await.is_err() {
-            return Err(self.closed_error());
+        let result = if self.tx.send(cmd).await.is_err() {
+            Err(self.closed_error())
+        } else {
+            rx.await.unwrap_or_else(|_| Err(self.closed_error()))
+        };
+        let latency = started.elapsed();
+        match &result {
+            Ok(resp) => {
+                tracing::debug!(
+                    broker,
+                    api = api.name(),
+                    ?latency,
+                    bytes_out,
+                    bytes_in = resp.len(),
+                    "request completed"
+                );
+                if let Some(m) = &self.shared.metrics {
+                    m.request_completed(broker, api, latency, resp.len());
+                }
+            }
+            Err(e) => {
+                tracing::debug!(broker, api = api.name(), ?latency, error = %e, "request failed");
+                if let Some(m) = &self.shared.metrics {
+                    m.request_failed(broker, api, e.is_retriable());
+                }
+            }
         }
-        rx.await.unwrap_or_else(|_| Err(self.closed_error()))
+        result
     }
 
     fn closed_error(&self) -> Error {
@@ -455,6 +494,9 @@ impl Task {
         };
 
         self.shared.closed.store(true, Ordering::Release);
+        if let Some(m) = &self.shared.metrics {
+            m.disconnected(broker, !matches!(stop, Stop::Graceful));
+        }
         rx.close();
         let reason = match &stop {
             Stop::Graceful => "closed".to_string(),

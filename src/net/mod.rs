@@ -2,15 +2,17 @@
 //!
 //! [`Connection`] owns a socket in its own task and pipelines requests over
 //! it; [`ApiVersions`] records what the broker supports; [`Backoff`] spaces
-//! out reconnects. TLS, SASL, the connection pool and the cluster-aware
+//! out reconnects; [`Metrics`] receives counters and latencies. TLS, SASL, the connection pool and the cluster-aware
 //! `Client` build on these.
 
 mod backoff;
 mod connection;
+mod metrics;
 mod versions;
 
 pub use backoff::Backoff;
 pub use connection::{Connection, ConnectionOptions};
+pub use metrics::{AtomicMetrics, LATENCY_BUCKETS_US, Metrics, MetricsHandle, MetricsSnapshot};
 pub use versions::ApiVersions;
 
 #[cfg(test)]

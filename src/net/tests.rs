@@ -556,3 +556,56 @@ async fn api_versions_short_error_body_falls_back_to_v0() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn metrics_count_requests_bytes_latency_and_errors() {
+    use super::{AtomicMetrics, Metrics};
+    use std::sync::Arc;
+    bounded(async {
+        let addr = peer(|mut p| async move {
+            p.handshake().await;
+            for _ in 0..3 {
+                let (h, body) = p.read().await;
+                p.answer(
+                    ApiKey::Metadata,
+                    h.correlation_id,
+                    &metadata_answer(&body),
+                    h.request_api_version,
+                )
+                .await;
+            }
+            let _ = p.read().await;
+            drop(p);
+        })
+        .await;
+        let metrics = Arc::new(AtomicMetrics::default());
+        let handle: Arc<dyn Metrics> = metrics.clone();
+        let conn = Connection::connect(
+            &addr,
+            ConnectionOptions {
+                metrics: Some(handle),
+                ..opts()
+            },
+        )
+        .await
+        .expect("connect");
+        for i in 0..3 {
+            conn.send(&metadata_for(&format!("t{i}")))
+                .await
+                .expect("answered");
+        }
+        conn.send(&metadata_for("dies")).await.unwrap_err();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let s = metrics.snapshot();
+        // ApiVersions + 3 answered Metadata + 1 failed.
+        assert_eq!(
+            (s.connections, s.requests, s.completed, s.errors),
+            (1, 5, 4, 1)
+        );
+        assert_eq!(s.in_flight, 0);
+        assert_eq!(s.disconnects, 1);
+        assert!(s.bytes_out > 0 && s.bytes_in > 0);
+        assert_eq!(s.latency_buckets.iter().sum::<u64>(), 4);
+    })
+    .await;
+}
