@@ -126,6 +126,32 @@ pub enum Error {
     /// Authentication failed.
     #[error("authentication failed: {0}")]
     Auth(String),
+    /// TLS with a broker failed: its certificate is not trusted or does
+    /// not match its name, it refused our certificate (or its absence), or
+    /// the two sides could not agree on a TLS session. Of kind
+    /// [`ErrorKind::Auth`], as the Java client reports these
+    /// (`SslAuthenticationException`), and not retriable: the same
+    /// settings fail the same way. Plain I/O failures during the handshake
+    /// are [`Error::Io`] instead.
+    ///
+    /// ```
+    /// use klamm::{Error, ErrorKind};
+    ///
+    /// let err = Error::Tls {
+    ///     broker: "kafka-1:9093".into(),
+    ///     reason: "the broker's certificate is not trusted".into(),
+    /// };
+    /// assert_eq!(err.kind(), ErrorKind::Auth);
+    /// assert!(!err.is_retriable());
+    /// assert_eq!(err.to_string(), "TLS with kafka-1:9093 failed: the broker's certificate is not trusted");
+    /// ```
+    #[error("TLS with {broker} failed: {reason}")]
+    Tls {
+        /// The broker address.
+        broker: String,
+        /// What went wrong, in words that say what to fix.
+        reason: String,
+    },
 }
 
 fn context_suffix(c: &Option<String>) -> String {
@@ -144,14 +170,14 @@ impl Error {
             Error::Io { .. } | Error::Disconnected { .. } => ErrorKind::Network,
             Error::Timeout { .. } => ErrorKind::Timeout,
             Error::Broker { .. } => ErrorKind::Broker,
-            Error::Auth(_) => ErrorKind::Auth,
+            Error::Auth(_) | Error::Tls { .. } => ErrorKind::Auth,
         }
     }
 
     /// Whether retrying the same operation may succeed: network failures,
     /// closed connections, timeouts and retriable Kafka error codes.
-    /// Decode/encode failures, configuration and authentication errors are
-    /// deterministic and are not.
+    /// Decode/encode failures, configuration, authentication and TLS
+    /// errors are deterministic and are not.
     pub fn is_retriable(&self) -> bool {
         match self {
             Error::Io { .. } | Error::Disconnected { .. } | Error::Timeout { .. } => true,

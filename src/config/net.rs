@@ -156,7 +156,8 @@ impl fmt::Display for SecurityProtocol {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TlsConfig {
     /// `ssl.ca.location`: a PEM file of CA certificates to trust. `None`
-    /// (the default) trusts the system's root certificates.
+    /// (the default) trusts the Mozilla root certificates that klamm
+    /// bundles (`webpki-roots`), not the operating system's store.
     pub ca_location: Option<PathBuf>,
     /// `ssl.certificate.location`: a PEM client certificate (chain) for
     /// mutual TLS. Needs [`key_location`](Self::key_location).

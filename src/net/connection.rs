@@ -14,7 +14,10 @@
 //!
 //! Faults close the connection: an I/O error, a malformed frame, a frame
 //! over the size limit or a response to no request fails every in-flight
-//! request with a retriable [`Error::Disconnected`]. A request that is not
+//! request with a retriable [`Error::Disconnected`], or with a
+//! non-retriable [`Error::Tls`] when the TLS layer failed (a TLS 1.3
+//! broker that refuses the client certificate says so after the
+//! handshake, on the first read). A request that is not
 //! answered within its timeout fails with [`Error::Timeout`] and closes the
 //! connection too, as the Java client does: in a pipelined connection a
 //! missing answer means the connection can no longer be trusted.
@@ -33,8 +36,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::metrics::MetricsHandle;
+use super::tls::{TlsSettings, stream_failure_reason};
 use super::versions::{ApiVersions, api_versions_retry_version};
 use crate::error::{Error, Result};
 use crate::protocol::codec::Message;
@@ -50,6 +55,30 @@ const UNSUPPORTED_VERSION: i16 = ErrorCode::UNSUPPORTED_VERSION.code();
 /// Where the correlation id sits in every request frame: after the size
 /// (4 bytes), the API key (2) and the API version (2).
 const CORRELATION_ID_AT: usize = 8;
+
+/// Opens a TCP connection to `addr` within `timeout`, with `TCP_NODELAY`.
+async fn tcp_connect(addr: &str, timeout: Duration) -> Result<TcpStream> {
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Err(_) => {
+            return Err(Error::Timeout {
+                what: format!("connecting to {addr}"),
+                after: timeout,
+            });
+        }
+        Ok(Err(e)) => {
+            return Err(Error::Io {
+                context: format!("connecting to {addr}"),
+                source: e,
+            });
+        }
+        Ok(Ok(s)) => s,
+    };
+    stream.set_nodelay(true).map_err(|e| Error::Io {
+        context: format!("configuring the socket to {addr}"),
+        source: e,
+    })?;
+    Ok(stream)
+}
 
 /// Settings for one broker connection.
 #[derive(Debug, Clone)]
@@ -131,29 +160,54 @@ impl std::fmt::Debug for Connection {
 impl Connection {
     /// Connects over TCP to `addr` (`host:port`) and negotiates versions.
     pub async fn connect(addr: &str, opts: ConnectionOptions) -> Result<Connection> {
-        let span = tracing::debug_span!("connect", broker = addr);
-        let _enter = span.enter();
-        let stream =
-            match tokio::time::timeout(opts.connect_timeout, TcpStream::connect(addr)).await {
-                Err(_) => {
-                    return Err(Error::Timeout {
-                        what: format!("connecting to {addr}"),
-                        after: opts.connect_timeout,
-                    });
-                }
-                Ok(Err(e)) => {
-                    return Err(Error::Io {
-                        context: format!("connecting to {addr}"),
-                        source: e,
-                    });
-                }
-                Ok(Ok(s)) => s,
-            };
-        stream.set_nodelay(true).map_err(|e| Error::Io {
-            context: format!("configuring the socket to {addr}"),
-            source: e,
-        })?;
-        drop(_enter);
+        let stream = tcp_connect(addr, opts.connect_timeout)
+            .instrument(tracing::debug_span!("connect", broker = addr))
+            .await?;
+        Self::from_stream(stream, addr, opts).await
+    }
+
+    /// Connects over TCP to `addr` (`host:port`), runs the TLS handshake
+    /// with `tls`, and negotiates versions. The TCP connect and the
+    /// handshake together must finish within the connect timeout.
+    ///
+    /// A certificate the settings do not accept (not trusted, not matching
+    /// the broker's name), or a broker that refuses ours, fails with
+    /// [`Error::Tls`], which is not retriable.
+    ///
+    /// ```no_run
+    /// use klamm::config::TlsConfig;
+    /// use klamm::net::{Connection, ConnectionOptions, TlsSettings};
+    ///
+    /// # async fn run() -> klamm::Result<()> {
+    /// let tls = TlsSettings::from_config(&TlsConfig {
+    ///     ca_location: Some("ca.pem".into()),
+    ///     certificate_location: Some("client.pem".into()),
+    ///     key_location: Some("client.key".into()),
+    ///     ..TlsConfig::default()
+    /// })?;
+    /// let conn = Connection::connect_tls("localhost:9093", ConnectionOptions::default(), &tls).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect_tls(
+        addr: &str,
+        opts: ConnectionOptions,
+        tls: &TlsSettings,
+    ) -> Result<Connection> {
+        let started = Instant::now();
+        let stream = async {
+            let tcp = tcp_connect(addr, opts.connect_timeout).await?;
+            let left = opts.connect_timeout.saturating_sub(started.elapsed());
+            match tokio::time::timeout(left, tls.handshake(addr, tcp)).await {
+                Err(_) => Err(Error::Timeout {
+                    what: format!("connecting to {addr} (TCP and TLS handshake)"),
+                    after: opts.connect_timeout,
+                }),
+                Ok(r) => r,
+            }
+        }
+        .instrument(tracing::debug_span!("connect", broker = addr, tls = true))
+        .await?;
         Self::from_stream(stream, addr, opts).await
     }
 
@@ -424,7 +478,20 @@ struct Task {
 enum Stop {
     Graceful,
     Fault(String),
+    /// The TLS layer failed (an alert from the broker, such as a TLS 1.3
+    /// server refusing our certificate after the handshake).
+    Tls(String),
     TimedOut,
+}
+
+impl Stop {
+    /// A stop for an I/O error while doing `what`.
+    fn io(what: &str, e: &std::io::Error) -> Stop {
+        match stream_failure_reason(e) {
+            Some(reason) => Stop::Tls(reason),
+            None => Stop::Fault(format!("{what} failed: {e}")),
+        }
+    }
 }
 
 impl Task {
@@ -456,7 +523,7 @@ impl Task {
                             break Stop::Fault(reason);
                         }
                     }
-                    Err(e) => break Stop::Fault(format!("read failed: {e}")),
+                    Err(e) => break Stop::io("read", &e),
                 },
                 written = wr.write(out.front().map_or(&[][..], |o| &o.data[o.written..])), if !out.is_empty() => {
                     match written {
@@ -467,11 +534,11 @@ impl Task {
                             }
                             if out.is_empty() {
                                 if let Err(e) = wr.flush().await {
-                                    break Stop::Fault(format!("flush failed: {e}"));
+                                    break Stop::io("flush", &e);
                                 }
                             }
                         }
-                        Err(e) => break Stop::Fault(format!("write failed: {e}")),
+                        Err(e) => break Stop::io("write", &e),
                     }
                 },
                 cmd = rx.recv(), if accept => match cmd {
@@ -500,12 +567,22 @@ impl Task {
         rx.close();
         let reason = match &stop {
             Stop::Graceful => "closed".to_string(),
-            Stop::Fault(r) => r.clone(),
+            Stop::Fault(r) | Stop::Tls(r) => r.clone(),
             Stop::TimedOut => "a request timed out, so the connection was closed".to_string(),
         };
-        if let Stop::Fault(r) = &stop {
+        if let Stop::Fault(r) | Stop::Tls(r) = &stop {
             tracing::warn!(broker, reason = %r, in_flight = pending.len(), "connection failed");
         }
+        let failed = |reason: &str| match &stop {
+            Stop::Tls(_) => Error::Tls {
+                broker: broker.to_string(),
+                reason: reason.to_string(),
+            },
+            _ => Error::Disconnected {
+                broker: broker.to_string(),
+                reason: reason.to_string(),
+            },
+        };
         let now = Instant::now();
         for (_, p) in pending.drain() {
             let err = if matches!(stop, Stop::TimedOut) && p.deadline <= now {
@@ -514,19 +591,13 @@ impl Task {
                     after: p.timeout,
                 }
             } else {
-                Error::Disconnected {
-                    broker: broker.to_string(),
-                    reason: reason.clone(),
-                }
+                failed(&reason)
             };
             let _ = p.reply.send(Err(err));
         }
         while let Ok(cmd) = rx.try_recv() {
             if let Command::Send { reply, .. } = cmd {
-                let _ = reply.send(Err(Error::Disconnected {
-                    broker: broker.to_string(),
-                    reason: reason.clone(),
-                }));
+                let _ = reply.send(Err(failed(&reason)));
             }
         }
         let _ = wr.shutdown().await;

@@ -2,17 +2,21 @@
 //!
 //! [`Connection`] owns a socket in its own task and pipelines requests over
 //! it; [`ApiVersions`] records what the broker supports; [`Backoff`] spaces
-//! out reconnects; [`Metrics`] receives counters and latencies. TLS, SASL, the connection pool and the cluster-aware
-//! `Client` build on these.
+//! out reconnects; [`Metrics`] receives counters and latencies;
+//! [`TlsSettings`] secures connections with TLS
+//! ([`Connection::connect_tls`]). The connection pool and the
+//! cluster-aware `Client` (in `client/`) build on these.
 
 mod backoff;
 mod connection;
 mod metrics;
+mod tls;
 mod versions;
 
 pub use backoff::Backoff;
 pub use connection::{Connection, ConnectionOptions};
 pub use metrics::{AtomicMetrics, LATENCY_BUCKETS_US, Metrics, MetricsHandle, MetricsSnapshot};
+pub use tls::TlsSettings;
 pub use versions::ApiVersions;
 
 #[cfg(test)]

@@ -37,3 +37,43 @@ pub fn unique_topic(prefix: &str) -> String {
         .unwrap_or_default();
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
+
+/// The TLS fronts started by `scripts/tls-front` before the test broker.
+pub struct TlsFront {
+    /// `KLAMM_TEST_TLS`: TLS with server authentication only.
+    pub tls: String,
+    /// `KLAMM_TEST_MTLS`: TLS that requires a client certificate.
+    pub mtls: String,
+    /// `KLAMM_TEST_TLS_DIR`: `ca.crt`, `client.crt`, `client.key`,
+    /// `other-ca.crt` (an unrelated CA).
+    pub dir: std::path::PathBuf,
+}
+
+/// The TLS fronts from `KLAMM_TEST_TLS`, `KLAMM_TEST_MTLS` and
+/// `KLAMM_TEST_TLS_DIR`. Under `CI=true` a missing one fails the test;
+/// elsewhere the test is skipped with a message saying how to run it.
+pub fn tls_front() -> Option<TlsFront> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    match (
+        var("KLAMM_TEST_TLS"),
+        var("KLAMM_TEST_MTLS"),
+        var("KLAMM_TEST_TLS_DIR"),
+    ) {
+        (Some(tls), Some(mtls), Some(dir)) => Some(TlsFront {
+            tls,
+            mtls,
+            dir: dir.into(),
+        }),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(
+            "CI=true but KLAMM_TEST_TLS, KLAMM_TEST_MTLS or KLAMM_TEST_TLS_DIR is not set: \
+             the TLS tests must run in CI"
+        ),
+        _ => {
+            eprintln!(
+                "skipped: no TLS front. Run `scripts/test` (it starts one), or \
+                 `eval $(scripts/tls-front start --backend PLAIN_BROKER_PORT)`."
+            );
+            None
+        }
+    }
+}
