@@ -11,7 +11,7 @@ mod pool;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
@@ -22,6 +22,7 @@ pub use pool::TrafficClass;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::net::{Connection, ConnectionOptions};
+use crate::protocol::error::DecodeErrorKind;
 use crate::protocol::error_codes::ErrorCode;
 use crate::protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use crate::protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -59,6 +60,9 @@ struct Inner {
     last_covered: Mutex<Option<Vec<String>>>,
     metadata_requests: AtomicUsize,
     coordinators: Mutex<HashMap<(CoordinatorKind, String), BrokerInfo>>,
+    /// Brokers whose flexible Metadata answers (v9+) did not decode
+    /// cleanly; they are asked with v8 from then on.
+    metadata_v8_brokers: Mutex<HashSet<String>>,
     closed: AtomicBool,
     refresher: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -144,6 +148,7 @@ impl Client {
             last_covered: Mutex::new(None),
             metadata_requests: AtomicUsize::new(0),
             coordinators: Mutex::new(HashMap::new()),
+            metadata_v8_brokers: Mutex::new(HashSet::new()),
             closed: AtomicBool::new(false),
             refresher: Mutex::new(None),
             config,
@@ -335,9 +340,14 @@ impl Client {
             .any_broker(|conn| {
                 let req = req.clone();
                 async move {
-                    let version = conn
+                    let mut version = conn
                         .api_versions()
                         .version_for(ApiKey::Metadata, conn.broker())?;
+                    if version > LAST_RIGID_METADATA
+                        && lock(&self.inner.metadata_v8_brokers).contains(conn.broker())
+                    {
+                        version = LAST_RIGID_METADATA;
+                    }
                     // Topics = null means "all topics" only from v1; v0 uses [].
                     let req = if version == 0 && req.topics.is_none() {
                         MetadataRequest {
@@ -347,7 +357,19 @@ impl Client {
                     } else {
                         req
                     };
-                    conn.send_version(&req, version).await
+                    match conn.send_version(&req, version).await {
+                        Err(e) if version > LAST_RIGID_METADATA && has_trailing_bytes(&e) => {
+                            // librdkafka's mock cluster (2.16) ends every
+                            // flexible Metadata answer with a stray byte.
+                            // Rather than guess what else it got wrong, ask
+                            // this broker with the last non-flexible version.
+                            tracing::debug!(broker = %conn.broker(), version, error = %e,
+                                "Metadata answer has trailing bytes; using v8 with this broker");
+                            lock(&self.inner.metadata_v8_brokers).insert(conn.broker().to_string());
+                            conn.send_version(&req, LAST_RIGID_METADATA).await
+                        }
+                        r => r,
+                    }
                 }
             })
             .await?;
@@ -598,6 +620,13 @@ fn check_code(code: ErrorCode, key: &str) -> Result<()> {
             context: Some(key.to_string()),
         })
     }
+}
+
+/// The last Metadata version without tagged fields.
+const LAST_RIGID_METADATA: i16 = 8;
+
+fn has_trailing_bytes(e: &Error) -> bool {
+    matches!(e, Error::Decode(d) if matches!(d.kind(), DecodeErrorKind::TrailingBytes(_)))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

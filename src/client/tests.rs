@@ -11,6 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
 use crate::protocol::codec::Message;
+use crate::protocol::error::DecodeError;
 use crate::protocol::frame::{decode_request, encode_response, split_frame};
 use crate::protocol::messages::api_versions_response::ApiVersion;
 use crate::protocol::messages::find_coordinator_response::Coordinator;
@@ -25,6 +26,11 @@ struct FakeState {
     /// topic -> (partition -> leader)
     topics: HashMap<String, Vec<i32>>,
     metadata_delay: Duration,
+    /// Metadata answers at this version or above get a stray trailing byte
+    /// (as librdkafka 2.16's mock cluster sends for v9+).
+    metadata_trailing_byte_from: Option<i16>,
+    /// The version of every Metadata request.
+    metadata_versions: Vec<i16>,
 }
 
 #[derive(Clone)]
@@ -100,7 +106,18 @@ impl Fake {
                     let delay = self.state.lock().unwrap().metadata_delay;
                     tokio::time::sleep(delay).await;
                     let resp = self.metadata(&req);
-                    encode_response(&mut out, ApiKey::Metadata, id, &resp, v)
+                    let r = encode_response(&mut out, ApiKey::Metadata, id, &resp, v);
+                    let mut state = self.state.lock().unwrap();
+                    state.metadata_versions.push(v);
+                    if state
+                        .metadata_trailing_byte_from
+                        .is_some_and(|from| v >= from)
+                    {
+                        out.extend_from_slice(&[0]);
+                        let size = i32::from_be_bytes(out[..4].try_into().unwrap()) + 1;
+                        out[..4].copy_from_slice(&size.to_be_bytes());
+                    }
+                    r
                 }
                 RequestBody::FindCoordinator(req) => {
                     let keys = if v >= 4 {
@@ -440,6 +457,34 @@ async fn connections_are_shared_per_broker_and_class() {
         let p3 = client.connection(&b, TrafficClass::Produce).await.unwrap();
         assert!(!p3.is_closed());
         let _ = Message::encoded_len(&MetadataRequest::default(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn metadata_steps_down_to_v8_when_flexible_answers_have_trailing_bytes() {
+    bounded(async {
+        let fake = Fake::start(&[("t", 2)]).await;
+        fake.state.lock().unwrap().metadata_trailing_byte_from = Some(9);
+        let client = Client::connect(config(vec![fake.addr.clone()]))
+            .await
+            .expect("bootstrap despite the stray byte");
+        assert_eq!(client.partitions("t").await.unwrap(), [0, 1]);
+        // v12 once, then v8 at once, and v8 from then on for this broker.
+        client.refresh_metadata(None).await.unwrap();
+        assert_eq!(fake.state.lock().unwrap().metadata_versions, [12, 8, 8]);
+        client.close().await;
+
+        // A broker whose answers decode keeps v12; other decode errors are
+        // not retried at v8.
+        let fake = Fake::start(&[("t", 1)]).await;
+        let client = Client::connect(config(vec![fake.addr.clone()]))
+            .await
+            .unwrap();
+        assert_eq!(fake.state.lock().unwrap().metadata_versions, [12]);
+        client.close().await;
+        let e: Error = DecodeError::invalid("x").into();
+        assert!(!has_trailing_bytes(&e));
     })
     .await;
 }

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod mock;
 pub mod wire;
 
 /// The test broker's address from `KLAMM_TEST_BROKERS` (the first of a
