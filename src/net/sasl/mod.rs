@@ -345,7 +345,10 @@ impl<'a> Exchange<'a> {
             mechanism: mechanism.to_string(),
             ..Default::default()
         };
-        let resp = conn.send_exclusive(&req, 1, guard).await?;
+        let resp = conn
+            .send_exclusive(&req, 1, guard)
+            .await
+            .map_err(|e| closed_during(e, mechanism))?;
         let code = ErrorCode::from(resp.error_code);
         if code == ErrorCode::UNSUPPORTED_SASL_MECHANISM {
             return Err(Error::Auth(format!(
@@ -382,7 +385,8 @@ impl<'a> Exchange<'a> {
         let resp: SaslAuthenticateResponse = self
             .conn
             .send_exclusive(&req, self.version, self.guard)
-            .await?;
+            .await
+            .map_err(|e| closed_during(e, self.mechanism))?;
         let code = ErrorCode::from(resp.error_code);
         if !code.is_ok() {
             let detail = resp
@@ -400,6 +404,23 @@ impl<'a> Exchange<'a> {
             self.lifetime = Some(Duration::from_millis(resp.session_lifetime_ms as u64));
         }
         Ok(resp.auth_bytes)
+    }
+}
+
+/// A broker that closes the connection in the middle of a SASL exchange
+/// may be refusing the mechanism or the credentials without saying so
+/// (tansu does); as in the Java client the error stays a retriable
+/// disconnect, with a hint.
+fn closed_during(e: Error, mechanism: &str) -> Error {
+    match e {
+        Error::Disconnected { broker, reason } => Error::Disconnected {
+            broker,
+            reason: format!(
+                "{reason} during SASL {mechanism} authentication (the broker may not enable \
+                 {mechanism}, or may have refused the credentials)"
+            ),
+        },
+        e => e,
     }
 }
 
