@@ -78,7 +78,9 @@ fn every_password_mechanism(user: &str, password: &str) -> [SaslMechanism; 3] {
 
 #[test]
 fn front_plain_and_scram_logins_then_metadata() {
-    let Some(addr) = support::sasl_front() else { return };
+    let Some(addr) = support::sasl_front() else {
+        return;
+    };
     bounded(async {
         for mech in every_password_mechanism("alice", "alice-secret") {
             login_then_metadata(&addr, mech).await;
@@ -88,7 +90,9 @@ fn front_plain_and_scram_logins_then_metadata() {
 
 #[test]
 fn front_usernames_and_passwords_with_scram_special_characters() {
-    let Some(addr) = support::sasl_front() else { return };
+    let Some(addr) = support::sasl_front() else {
+        return;
+    };
     bounded(async {
         for mech in every_password_mechanism("we=ird,user", "p=ss,wörd with spaces") {
             login_then_metadata(&addr, mech).await;
@@ -98,12 +102,17 @@ fn front_usernames_and_passwords_with_scram_special_characters() {
 
 #[test]
 fn front_wrong_passwords_fail_with_auth_errors() {
-    let Some(addr) = support::sasl_front() else { return };
+    let Some(addr) = support::sasl_front() else {
+        return;
+    };
     bounded(async {
         for mech in every_password_mechanism("alice", "wrong") {
             let msg = login_error(&addr, mech).await;
             assert!(msg.contains("SASL_AUTHENTICATION_FAILED"), "{msg}");
-            assert!(msg.contains("invalid credentials"), "the broker's message: {msg}");
+            assert!(
+                msg.contains("invalid credentials"),
+                "the broker's message: {msg}"
+            );
         }
         for mech in every_password_mechanism("nobody", "x") {
             login_error(&addr, mech).await;
@@ -113,7 +122,9 @@ fn front_wrong_passwords_fail_with_auth_errors() {
 
 #[test]
 fn front_oauthbearer_good_and_bad_tokens() {
-    let Some(addr) = support::sasl_front() else { return };
+    let Some(addr) = support::sasl_front() else {
+        return;
+    };
     bounded(async {
         let good = SaslMechanism::oauthbearer(|| async { Ok(OAuthToken::new("klamm-good-token")) });
         login_then_metadata(&addr, good).await;
@@ -125,7 +136,9 @@ fn front_oauthbearer_good_and_bad_tokens() {
 
 #[test]
 fn front_refuses_requests_before_login() {
-    let Some(addr) = support::sasl_front() else { return };
+    let Some(addr) = support::sasl_front() else {
+        return;
+    };
     bounded(async {
         let conn = Connection::connect(&addr, ConnectionOptions::default())
             .await
@@ -140,7 +153,9 @@ fn front_refuses_requests_before_login() {
             .await
             .expect("login");
         assert_eq!(s.session_lifetime, None);
-        conn.send(&MetadataRequest::default()).await.expect("metadata");
+        conn.send(&MetadataRequest::default())
+            .await
+            .expect("metadata");
     });
 }
 
@@ -149,7 +164,9 @@ fn front_refuses_requests_before_login() {
 /// working because klamm re-authenticates at 85–95 % of the lifetime.
 #[test]
 fn front_reauthentication_keeps_the_connection_alive() {
-    let Some(addr) = support::sasl_front() else { return };
+    let Some(addr) = support::sasl_front() else {
+        return;
+    };
     bounded(async {
         for mech in [
             SaslMechanism::scram_sha256("reauth", "reauth-secret"),
@@ -182,7 +199,9 @@ fn front_reauthentication_keeps_the_connection_alive() {
 
 #[test]
 fn tansu_scram_exchange_ends_with_unknown_user() {
-    let Some(addr) = support::sasl_tansu() else { return };
+    let Some(addr) = support::sasl_tansu() else {
+        return;
+    };
     bounded(async {
         for mech in [
             SaslMechanism::scram_sha256("alice", "alice-secret"),
@@ -196,7 +215,9 @@ fn tansu_scram_exchange_ends_with_unknown_user() {
 
 #[test]
 fn front_unsupported_mechanism_lists_the_enabled_ones() {
-    let Some(addr) = support::sasl_front_scram_only() else { return };
+    let Some(addr) = support::sasl_front_scram_only() else {
+        return;
+    };
     bounded(async {
         for mech in [
             SaslMechanism::plain("alice", "alice-secret"),
@@ -205,7 +226,9 @@ fn front_unsupported_mechanism_lists_the_enabled_ones() {
             let name = mech.name();
             let msg = login_error(&addr, mech).await;
             assert!(
-                msg.contains(&format!("does not enable SASL mechanism {name}; it enables: SCRAM-SHA-512")),
+                msg.contains(&format!(
+                    "does not enable SASL mechanism {name}; it enables: SCRAM-SHA-512"
+                )),
                 "{msg}"
             );
         }
@@ -218,7 +241,9 @@ fn front_unsupported_mechanism_lists_the_enabled_ones() {
 /// with a hint naming the mechanism.
 #[test]
 fn tansu_closes_the_connection_on_an_unsupported_mechanism() {
-    let Some(addr) = support::sasl_tansu() else { return };
+    let Some(addr) = support::sasl_tansu() else {
+        return;
+    };
     bounded(async {
         let err = Connection::connect(&addr, opts(SaslMechanism::plain("alice", "x")))
             .await

@@ -72,5 +72,8 @@ pub fn sasl_tansu() -> Option<String> {
 /// The SASL front's listener that enables only SCRAM-SHA-512, from
 /// `KLAMM_TEST_SASL_FRONT_SCRAM_ONLY`.
 pub fn sasl_front_scram_only() -> Option<String> {
-    peer_from_env("KLAMM_TEST_SASL_FRONT_SCRAM_ONLY", "SASL front (SCRAM-only listener)")
+    peer_from_env(
+        "KLAMM_TEST_SASL_FRONT_SCRAM_ONLY",
+        "SASL front (SCRAM-only listener)",
+    )
 }
