@@ -41,6 +41,25 @@ pub enum OffsetSpec {
     Timestamp(i64),
 }
 
+/// What [`Client::connect_with`] takes besides the [`Config`].
+#[derive(Clone, Default)]
+pub struct ClientOptions {
+    /// Where connections report counters and latencies.
+    pub metrics: Option<crate::net::MetricsHandle>,
+    /// Supplies OAUTHBEARER tokens (needed when `sasl.mechanism` is
+    /// OAUTHBEARER).
+    pub token_provider: Option<Arc<dyn crate::net::sasl::TokenProvider>>,
+}
+
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("metrics", &self.metrics.is_some())
+            .field("token_provider", &self.token_provider.is_some())
+            .finish()
+    }
+}
+
 /// Which coordinator to look up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum CoordinatorKind {
@@ -120,21 +139,37 @@ impl Client {
     /// Validates `config`, bootstraps from its seed brokers (trying each in
     /// turn: any may be down) and loads the cluster's metadata.
     pub async fn connect(config: Config) -> Result<Client> {
-        Self::connect_with_metrics(config, None).await
+        Self::connect_with(config, ClientOptions::default()).await
     }
 
-    /// Like [`Client::connect`], reporting every connection's counters and
-    /// latencies to `metrics` (see [`crate::net::Metrics`]).
-    pub async fn connect_with_metrics(
-        config: Config,
-        metrics: Option<crate::net::MetricsHandle>,
-    ) -> Result<Client> {
+    /// Like [`Client::connect`], with what a [`Config`] cannot hold: a
+    /// metrics sink and an OAUTHBEARER token provider. TLS and SASL follow
+    /// `security.protocol`: `SSL` and `SASL_SSL` connect over TLS (the
+    /// `ssl.*` settings), `SASL_*` authenticate every connection.
+    pub async fn connect_with(config: Config, options: ClientOptions) -> Result<Client> {
         config.validate()?;
+        use crate::config::SecurityProtocol as P;
+        let protocol = config.net.security_protocol;
+        let tls = match protocol {
+            P::Ssl | P::SaslSsl => Some(crate::net::TlsSettings::from_config(&config.net.tls)?),
+            P::Plaintext | P::SaslPlaintext => None,
+        };
+        let sasl = match protocol {
+            P::SaslPlaintext | P::SaslSsl => crate::net::sasl::SaslMechanism::from_config(
+                &config.net.sasl,
+                options.token_provider.clone(),
+            )?,
+            P::Plaintext | P::Ssl => None,
+        };
+        let opts = ConnectionOptions {
+            metrics: options.metrics,
+            sasl,
+            sasl_reauthenticate: config.net.sasl.reauthenticate,
+            ..ConnectionOptions::from_config(&config)
+        };
         let pool = Pool::new(
-            ConnectionOptions {
-                metrics,
-                ..ConnectionOptions::from_config(&config)
-            },
+            opts,
+            tls,
             (
                 config.net.reconnect_backoff,
                 config.net.reconnect_backoff_max,

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::net::{Backoff, Connection, ConnectionOptions};
+use crate::net::{Backoff, Connection, ConnectionOptions, TlsSettings};
 
 /// Which kind of traffic a connection carries. Each class gets its own
 /// connection to a broker, so a slow request of one kind never waits behind
@@ -36,6 +36,8 @@ type Slot = Arc<tokio::sync::Mutex<SlotState>>;
 
 pub(crate) struct Pool {
     opts: ConnectionOptions,
+    /// Set for `SSL` and `SASL_SSL`: every connection is made over TLS.
+    tls: Option<TlsSettings>,
     backoff: (std::time::Duration, std::time::Duration),
     slots: Mutex<HashMap<(String, TrafficClass), Slot>>,
 }
@@ -43,10 +45,12 @@ pub(crate) struct Pool {
 impl Pool {
     pub(crate) fn new(
         opts: ConnectionOptions,
+        tls: Option<TlsSettings>,
         backoff: (std::time::Duration, std::time::Duration),
     ) -> Pool {
         Pool {
             opts,
+            tls,
             backoff,
             slots: Mutex::new(HashMap::new()),
         }
@@ -90,7 +94,11 @@ impl Pool {
                 });
             }
         }
-        match Connection::connect(addr, self.opts.clone()).await {
+        let connected = match &self.tls {
+            Some(tls) => Connection::connect_tls(addr, self.opts.clone(), tls).await,
+            None => Connection::connect(addr, self.opts.clone()).await,
+        };
+        match connected {
             Ok(c) => {
                 st.backoff.reset();
                 st.retry_at = None;

@@ -27,18 +27,19 @@
 //!   ids, in-order responses)
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedRwLockWriteGuard, RwLock, mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::metrics::MetricsHandle;
+use super::sasl::{self, SaslMechanism, SaslSession};
 use super::tls::{TlsSettings, stream_failure_reason};
 use super::versions::{ApiVersions, api_versions_retry_version};
 use crate::error::{Error, Result};
@@ -103,6 +104,13 @@ pub struct ConnectionOptions {
     pub negotiate_versions: bool,
     /// Where to report counters and latencies. Default none.
     pub metrics: Option<MetricsHandle>,
+    /// SASL authentication, run right after version negotiation and
+    /// before [`Connection::connect`] returns. Default `None` (no SASL).
+    /// See [`sasl`](super::sasl).
+    pub sasl: Option<SaslMechanism>,
+    /// Re-authenticate before the SASL session lifetime the broker
+    /// announces runs out (KIP-368). Default true, as the Java client.
+    pub sasl_reauthenticate: bool,
 }
 
 impl Default for ConnectionOptions {
@@ -116,6 +124,8 @@ impl Default for ConnectionOptions {
             max_frame_size: crate::protocol::frame::DEFAULT_MAX_FRAME_SIZE,
             negotiate_versions: true,
             metrics: None,
+            sasl: None,
+            sasl_reauthenticate: true,
         }
     }
 }
@@ -137,6 +147,12 @@ struct Shared {
     client_id: Option<String>,
     request_timeout: Duration,
     closed: AtomicBool,
+    /// Held shared while a request is queued, exclusively during a SASL
+    /// exchange, so that no other request goes out between a (re-)
+    /// authentication's SaslHandshake and its last SaslAuthenticate.
+    gate: Arc<RwLock<()>>,
+    /// The last successful SASL authentication.
+    sasl: Mutex<Option<SaslSession>>,
 }
 
 /// A handle to one broker connection; clone it freely. Requests from all
@@ -228,6 +244,8 @@ impl Connection {
             client_id: opts.client_id.clone(),
             request_timeout: opts.request_timeout,
             closed: AtomicBool::new(false),
+            gate: Arc::new(RwLock::new(())),
+            sasl: Mutex::new(None),
         });
         let task = Task {
             shared: shared.clone(),
@@ -247,6 +265,19 @@ impl Connection {
             let versions = conn.negotiate(&opts.client_software).await;
             match versions {
                 Ok(v) => conn.versions = Arc::new(v),
+                Err(e) => {
+                    conn.close().await;
+                    return Err(e);
+                }
+            }
+        }
+        if let Some(mech) = &opts.sasl {
+            match sasl::authenticate(&conn, mech).await {
+                Ok(session) => {
+                    if opts.sasl_reauthenticate {
+                        sasl::spawn_reauthentication(&conn, mech.clone(), &session);
+                    }
+                }
                 Err(e) => {
                     conn.close().await;
                     return Err(e);
@@ -330,6 +361,49 @@ impl Connection {
         &self.versions
     }
 
+    /// The SASL session of the last successful (re-)authentication on this
+    /// connection, if any.
+    pub fn sasl_session(&self) -> Option<SaslSession> {
+        self.shared
+            .sasl
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_sasl_session(&self, session: SaslSession) {
+        *self.shared.sasl.lock().unwrap_or_else(|e| e.into_inner()) = Some(session);
+    }
+
+    /// Waits until no other request is being queued and keeps every other
+    /// sender out until the guard is dropped (for SASL exchanges, which
+    /// then use [`Connection::send_exclusive`]).
+    pub(crate) async fn lock_exclusive(&self) -> OwnedRwLockWriteGuard<()> {
+        self.shared.gate.clone().write_owned().await
+    }
+
+    /// Sends `req` at `version` while the caller holds
+    /// [`Connection::lock_exclusive`]'s guard.
+    pub(crate) async fn send_exclusive<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+        _guard: &OwnedRwLockWriteGuard<()>,
+    ) -> Result<R::Response> {
+        let frame = self.encode(req, version)?;
+        let resp = self.enqueue(frame, R::API_KEY, true, None).await?;
+        Ok(decode_response_to::<R>(resp, version)?.1)
+    }
+
+    /// A handle that does not keep the connection open.
+    pub(crate) fn downgrade(&self) -> WeakConnection {
+        WeakConnection {
+            tx: self.tx.downgrade(),
+            shared: self.shared.clone(),
+            versions: self.versions.clone(),
+        }
+    }
+
     /// Whether the connection has closed; every request on it now fails.
     pub fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::Acquire)
@@ -394,25 +468,49 @@ impl Connection {
         expects_response: bool,
         timeout: Option<Duration>,
     ) -> Result<Bytes> {
-        let (reply, rx) = oneshot::channel();
-        let timeout = timeout.unwrap_or(self.shared.request_timeout);
+        self.exchange(frame, api, expects_response, timeout, true)
+            .await
+    }
+
+    /// Like `roundtrip` but without the gate (the caller holds it
+    /// exclusively).
+    async fn enqueue(
+        &self,
+        frame: BytesMut,
+        api: ApiKey,
+        expects_response: bool,
+        timeout: Option<Duration>,
+    ) -> Result<Bytes> {
+        self.exchange(frame, api, expects_response, timeout, false)
+            .await
+    }
+
+    /// Queues a frame (behind the SASL gate when `gated`), waits for its
+    /// answer, and reports it to tracing and the metrics sink.
+    async fn exchange(
+        &self,
+        frame: BytesMut,
+        api: ApiKey,
+        expects_response: bool,
+        timeout: Option<Duration>,
+        gated: bool,
+    ) -> Result<Bytes> {
         let bytes_out = frame.len();
         let started = Instant::now();
         let broker = self.shared.broker.as_str();
         if let Some(m) = &self.shared.metrics {
             m.request_sent(broker, api, bytes_out);
         }
-        let cmd = Command::Send {
-            frame,
-            api,
-            expects_response,
-            timeout,
-            reply,
-        };
-        let result = if self.tx.send(cmd).await.is_err() {
-            Err(self.closed_error())
+        let gate = if gated {
+            Some(self.shared.gate.read().await)
         } else {
-            rx.await.unwrap_or_else(|_| Err(self.closed_error()))
+            None
+        };
+        let queued = self.queue(frame, api, expects_response, timeout).await;
+        drop(gate);
+        let result = match queued {
+            Ok(rx) => rx.await.unwrap_or_else(|_| Err(self.closed_error())),
+            Err(e) => Err(e),
         };
         let latency = started.elapsed();
         match &result {
@@ -439,6 +537,29 @@ impl Connection {
         result
     }
 
+    /// Hands a frame to the task; returns where its answer will arrive.
+    async fn queue(
+        &self,
+        frame: BytesMut,
+        api: ApiKey,
+        expects_response: bool,
+        timeout: Option<Duration>,
+    ) -> Result<oneshot::Receiver<Result<Bytes>>> {
+        let (reply, rx) = oneshot::channel();
+        let timeout = timeout.unwrap_or(self.shared.request_timeout);
+        let cmd = Command::Send {
+            frame,
+            api,
+            expects_response,
+            timeout,
+            reply,
+        };
+        if self.tx.send(cmd).await.is_err() {
+            return Err(self.closed_error());
+        }
+        Ok(rx)
+    }
+
     fn closed_error(&self) -> Error {
         Error::Disconnected {
             broker: self.shared.broker.clone(),
@@ -451,6 +572,28 @@ impl Connection {
     pub async fn close(&self) {
         // A full queue or a closed task both mean nothing more to do.
         let _ = self.tx.send(Command::Close).await;
+    }
+}
+
+/// A [`Connection`] handle that does not keep the connection open (the
+/// re-authentication task holds one).
+pub(crate) struct WeakConnection {
+    tx: mpsc::WeakSender<Command>,
+    shared: Arc<Shared>,
+    versions: Arc<ApiVersions>,
+}
+
+impl WeakConnection {
+    /// A full handle, unless every [`Connection`] was dropped or the
+    /// connection closed.
+    pub(crate) fn upgrade(&self) -> Option<Connection> {
+        let tx = self.tx.upgrade()?;
+        let conn = Connection {
+            tx,
+            shared: self.shared.clone(),
+            versions: self.versions.clone(),
+        };
+        (!conn.is_closed()).then_some(conn)
     }
 }
 

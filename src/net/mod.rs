@@ -1,15 +1,16 @@
 //! The network layer: one connection to one broker.
 //!
 //! [`Connection`] owns a socket in its own task and pipelines requests over
-//! it; [`ApiVersions`] records what the broker supports; [`Backoff`] spaces
-//! out reconnects; [`Metrics`] receives counters and latencies;
-//! [`TlsSettings`] secures connections with TLS
-//! ([`Connection::connect_tls`]). The connection pool and the
+//! it; [`ApiVersions`] records what the broker supports; [`sasl`]
+//! authenticates it; [`TlsSettings`] secures it with TLS
+//! ([`Connection::connect_tls`]); [`Backoff`] spaces out reconnects;
+//! [`Metrics`] receives counters and latencies. The connection pool and the
 //! cluster-aware `Client` (in `client/`) build on these.
 
 mod backoff;
 mod connection;
 mod metrics;
+pub mod sasl;
 mod tls;
 mod versions;
 

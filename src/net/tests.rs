@@ -17,14 +17,14 @@ use crate::protocol::messages::produce_request::{PartitionProduceData, TopicProd
 use crate::protocol::messages::*;
 
 /// One accepted connection, seen from the broker's side.
-struct Peer {
-    stream: TcpStream,
-    buf: BytesMut,
+pub(in crate::net) struct Peer {
+    pub(in crate::net) stream: TcpStream,
+    pub(in crate::net) buf: BytesMut,
 }
 
 impl Peer {
     /// Reads the next request frame.
-    async fn read(&mut self) -> (RequestHeader, RequestBody) {
+    pub(in crate::net) async fn read(&mut self) -> (RequestHeader, RequestBody) {
         loop {
             if let Some(frame) = split_frame(&mut self.buf, 64 << 20).expect("client frame") {
                 return decode_request(frame.freeze()).expect("client request decodes");
@@ -39,7 +39,7 @@ impl Peer {
     }
 
     /// Whether another request arrives within `wait`.
-    async fn quiet_for(&mut self, wait: Duration) -> bool {
+    pub(in crate::net) async fn quiet_for(&mut self, wait: Duration) -> bool {
         if split_frame(&mut self.buf.clone(), 64 << 20)
             .ok()
             .flatten()
@@ -52,7 +52,7 @@ impl Peer {
             .is_err()
     }
 
-    async fn answer<M: crate::protocol::codec::Message>(
+    pub(in crate::net) async fn answer<M: crate::protocol::codec::Message>(
         &mut self,
         api: ApiKey,
         id: i32,
@@ -63,12 +63,12 @@ impl Peer {
         self.stream.write_all(&frame).await.expect("peer write");
     }
 
-    async fn raw(&mut self, bytes: &[u8]) {
+    pub(in crate::net) async fn raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.expect("peer write");
     }
 
     /// Answers the client's ApiVersions request offering every klamm API.
-    async fn handshake(&mut self) {
+    pub(in crate::net) async fn handshake(&mut self) {
         let (h, body) = self.read().await;
         assert!(matches!(body, RequestBody::ApiVersions(_)));
         let resp = ApiVersionsResponse {
@@ -95,7 +95,7 @@ impl Peer {
 
 /// Binds a loopback listener, runs `script` on the first connection, and
 /// returns the address to connect to.
-async fn peer<F, Fut>(script: F) -> String
+pub(in crate::net) async fn peer<F, Fut>(script: F) -> String
 where
     F: FnOnce(Peer) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send,
@@ -113,14 +113,14 @@ where
     addr
 }
 
-fn opts() -> ConnectionOptions {
+pub(in crate::net) fn opts() -> ConnectionOptions {
     ConnectionOptions {
         request_timeout: Duration::from_secs(5),
         ..Default::default()
     }
 }
 
-fn metadata_for(topic: &str) -> MetadataRequest {
+pub(in crate::net) fn metadata_for(topic: &str) -> MetadataRequest {
     MetadataRequest {
         topics: Some(vec![metadata_request::MetadataRequestTopic {
             name: Some(topic.into()),
@@ -130,7 +130,7 @@ fn metadata_for(topic: &str) -> MetadataRequest {
     }
 }
 
-fn metadata_answer(req: &RequestBody) -> MetadataResponse {
+pub(in crate::net) fn metadata_answer(req: &RequestBody) -> MetadataResponse {
     let RequestBody::Metadata(m) = req else {
         panic!("expected Metadata, got {req:?}")
     };
@@ -145,7 +145,7 @@ fn metadata_answer(req: &RequestBody) -> MetadataResponse {
 }
 
 /// Bounds every test: a hung connection is a failed test.
-async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
+pub(in crate::net) async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(20), f)
         .await
         .expect("test finished in time")
@@ -196,7 +196,7 @@ async fn pipelined_requests_are_matched_even_when_answered_out_of_order() {
 }
 
 /// A tiny join_all: runs the futures concurrently on this task.
-async fn futures_join_all<F: std::future::Future>(
+pub(in crate::net) async fn futures_join_all<F: std::future::Future>(
     futs: impl IntoIterator<Item = F>,
 ) -> Vec<F::Output> {
     let handles: Vec<_> = futs.into_iter().map(|f| Box::pin(f)).collect();

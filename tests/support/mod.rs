@@ -78,3 +78,43 @@ pub fn tls_front() -> Option<TlsFront> {
         }
     }
 }
+
+/// An address from the environment variable `var`; under `CI=true` a
+/// missing one fails the test, elsewhere the test is skipped with a
+/// message saying how to run it.
+pub fn peer_from_env(var: &str, what: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(addr) if !addr.trim().is_empty() => Some(addr.trim().to_string()),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but {var} is not set: the {what} tests must run in CI")
+        }
+        _ => {
+            eprintln!(
+                "skipped: no {what}. Run `scripts/test` (it starts one), or start it by \
+                 hand (see scripts/test) and set {var}."
+            );
+            None
+        }
+    }
+}
+
+/// The SASL front (scripts/sasl-front) in front of the test broker, from
+/// `KLAMM_TEST_SASL_FRONT`.
+pub fn sasl_front() -> Option<String> {
+    peer_from_env("KLAMM_TEST_SASL_FRONT", "SASL front")
+}
+
+/// tansu with SASL required (`scripts/test-broker start --sasl`), from
+/// `KLAMM_TEST_SASL_TANSU`.
+pub fn sasl_tansu() -> Option<String> {
+    peer_from_env("KLAMM_TEST_SASL_TANSU", "SASL-enabled tansu")
+}
+
+/// The SASL front's listener that enables only SCRAM-SHA-512, from
+/// `KLAMM_TEST_SASL_FRONT_SCRAM_ONLY`.
+pub fn sasl_front_scram_only() -> Option<String> {
+    peer_from_env(
+        "KLAMM_TEST_SASL_FRONT_SCRAM_ONLY",
+        "SASL front (SCRAM-only listener)",
+    )
+}
