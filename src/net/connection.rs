@@ -147,6 +147,9 @@ struct Shared {
     client_id: Option<String>,
     request_timeout: Duration,
     closed: AtomicBool,
+    /// Why the task stopped (set before `closed`): `(is_tls, reason)`, so
+    /// requests that arrive after the end fail with the real cause.
+    stop_reason: Mutex<Option<(bool, String)>>,
     /// Held shared while a request is queued, exclusively during a SASL
     /// exchange, so that no other request goes out between a (re-)
     /// authentication's SaslHandshake and its last SaslAuthenticate.
@@ -244,6 +247,7 @@ impl Connection {
             client_id: opts.client_id.clone(),
             request_timeout: opts.request_timeout,
             closed: AtomicBool::new(false),
+            stop_reason: Mutex::new(None),
             gate: Arc::new(RwLock::new(())),
             sasl: Mutex::new(None),
         });
@@ -561,9 +565,23 @@ impl Connection {
     }
 
     fn closed_error(&self) -> Error {
-        Error::Disconnected {
-            broker: self.shared.broker.clone(),
-            reason: "the connection is closed".into(),
+        let broker = self.shared.broker.clone();
+        match self
+            .shared
+            .stop_reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            Some((true, reason)) => Error::Tls { broker, reason },
+            Some((false, reason)) => Error::Disconnected {
+                broker,
+                reason: format!("the connection is closed: {reason}"),
+            },
+            None => Error::Disconnected {
+                broker,
+                reason: "the connection is closed".into(),
+            },
         }
     }
 
@@ -703,6 +721,20 @@ impl Task {
             }
         };
 
+        let stop_reason = match &stop {
+            Stop::Graceful => (false, "closed".to_string()),
+            Stop::Fault(r) => (false, r.clone()),
+            Stop::Tls(r) => (true, r.clone()),
+            Stop::TimedOut => (
+                false,
+                "a request timed out, so the connection was closed".to_string(),
+            ),
+        };
+        *self
+            .shared
+            .stop_reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(stop_reason);
         self.shared.closed.store(true, Ordering::Release);
         if let Some(m) = &self.shared.metrics {
             m.disconnected(broker, !matches!(stop, Stop::Graceful));
