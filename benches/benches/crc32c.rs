@@ -44,7 +44,11 @@ fn crc32c_bitwise(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ POLY } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ POLY
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -68,9 +72,15 @@ fn bench_crc(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("crc32c/1MiB");
     g.throughput(Throughput::Bytes(data.len() as u64));
-    g.bench_function("crc32c_crate", |b| b.iter(|| crc32c::crc32c(black_box(&data))));
-    g.bench_function("software_table", |b| b.iter(|| crc32c_table(black_box(&data))));
-    g.bench_function("software_bitwise", |b| b.iter(|| crc32c_bitwise(black_box(&data))));
+    g.bench_function("crc32c_crate", |b| {
+        b.iter(|| crc32c::crc32c(black_box(&data)))
+    });
+    g.bench_function("software_table", |b| {
+        b.iter(|| crc32c_table(black_box(&data)))
+    });
+    g.bench_function("software_bitwise", |b| {
+        b.iter(|| crc32c_bitwise(black_box(&data)))
+    });
     g.finish();
 }
 

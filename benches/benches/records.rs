@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use kafka_protocol::records::{RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
 use klamm::protocol::compression::Compression;
 use klamm::protocol::records::{DecodeOptions, EncodeOptions, RecordBatch};
 use klamm_benches::{BASE_OFFSET, klamm_batch, kp_compression, kp_records, payloads};
-use kafka_protocol::records::{RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
 
 const N: usize = 1000;
 const CODECS: [(Compression, &str); 3] = [
@@ -51,7 +51,8 @@ fn bench_encode(c: &mut Criterion) {
         if codec == Compression::None {
             assert_eq!(a, b, "uncompressed batches differ");
         }
-        let from_kp = RecordBatch::decode(&mut b.clone().freeze(), &DecodeOptions::default()).unwrap();
+        let from_kp =
+            RecordBatch::decode(&mut b.clone().freeze(), &DecodeOptions::default()).unwrap();
         assert_eq!(from_kp.records, batch.records);
         let from_klamm = RecordBatchDecoder::decode(&mut a.clone().freeze()).unwrap();
         assert_eq!(from_klamm.records, kp);

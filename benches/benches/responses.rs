@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use kafka_protocol::protocol::Decodable;
+use kafka_protocol::records::RecordBatchDecoder;
 use klamm::protocol::codec::Message;
 use klamm::protocol::messages::{FetchResponse, MetadataResponse};
 use klamm::protocol::records::{DecodeOptions, decode_record_set};
 use klamm_benches::{fetch_response_bytes, metadata_response_bytes};
-use kafka_protocol::protocol::Decodable;
-use kafka_protocol::records::RecordBatchDecoder;
 
 const METADATA_VERSION: i16 = 12;
 const FETCH_VERSION: i16 = 16;
@@ -29,17 +29,31 @@ fn bench_metadata(c: &mut Criterion) {
     let kn: usize = k.topics.iter().map(|t| t.partitions.len()).sum();
     let pn: usize = p.topics.iter().map(|t| t.partitions.len()).sum();
     assert_eq!((kn, pn), (1000, 1000));
-    let kr: usize = k.topics.iter().flat_map(|t| &t.partitions).map(|p| p.replica_nodes.len()).sum();
-    let pr: usize = p.topics.iter().flat_map(|t| &t.partitions).map(|p| p.replica_nodes.len()).sum();
+    let kr: usize = k
+        .topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .map(|p| p.replica_nodes.len())
+        .sum();
+    let pr: usize = p
+        .topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .map(|p| p.replica_nodes.len())
+        .sum();
     assert_eq!((kr, pr), (3000, 3000));
     assert_eq!(p.brokers.len(), 3);
-    eprintln!("metadata v{METADATA_VERSION}: {} bytes, {kn} partitions", wire.len());
+    eprintln!(
+        "metadata v{METADATA_VERSION}: {} bytes, {kn} partitions",
+        wire.len()
+    );
 
     let mut g = c.benchmark_group("metadata_decode/1000_partitions");
     g.throughput(Throughput::Bytes(wire.len() as u64));
     g.bench_function("klamm", |b| {
         b.iter(|| {
-            let r = MetadataResponse::decode(&mut black_box(&wire).clone(), METADATA_VERSION).unwrap();
+            let r =
+                MetadataResponse::decode(&mut black_box(&wire).clone(), METADATA_VERSION).unwrap();
             black_box(r.topics.len())
         })
     });

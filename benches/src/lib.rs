@@ -75,7 +75,10 @@ pub fn klamm_batch(base_offset: i64, payloads: &[(Bytes, Bytes)]) -> RecordBatch
 /// chosen so that kafka-protocol keeps them in one batch (offset minus
 /// sequence must be constant) with base sequence -1, like klamm's default,
 /// so uncompressed both libraries produce identical bytes.
-pub fn kp_records(base_offset: i64, payloads: &[(Bytes, Bytes)]) -> Vec<kafka_protocol::records::Record> {
+pub fn kp_records(
+    base_offset: i64,
+    payloads: &[(Bytes, Bytes)],
+) -> Vec<kafka_protocol::records::Record> {
     payloads
         .iter()
         .enumerate()
@@ -162,7 +165,8 @@ pub fn metadata_response_bytes(topics: usize, partitions: usize, version: i16) -
         ..Default::default()
     };
     let mut buf = BytesMut::with_capacity(resp.encoded_len(version));
-    resp.encode(&mut buf, version).expect("encode MetadataResponse");
+    resp.encode(&mut buf, version)
+        .expect("encode MetadataResponse");
     buf.freeze()
 }
 
@@ -217,6 +221,7 @@ pub fn fetch_response_bytes(
         ..Default::default()
     };
     let mut buf = BytesMut::with_capacity(resp.encoded_len(version));
-    resp.encode(&mut buf, version).expect("encode FetchResponse");
+    resp.encode(&mut buf, version)
+        .expect("encode FetchResponse");
     (buf.freeze(), total)
 }
