@@ -234,8 +234,12 @@ impl RecordBatch {
     ) -> Result<(), EncodeError> {
         let count = wire_len(self.records.len(), "record count")?;
         let mut records_len = 0usize;
+        // Each record's body length, computed (and checked) once here and
+        // used again to write its length prefix.
+        let mut bodies = Vec::with_capacity(self.records.len());
         for r in &self.records {
             let body = r.body_len()?;
+            bodies.push(body);
             records_len = records_len
                 .checked_add(body + crate::protocol::primitives::varint_len(body as i32))
                 .ok_or(EncodeError::TooLong {
@@ -269,15 +273,12 @@ impl RecordBatch {
         out.put_i32(self.base_sequence);
         out.put_i32(count);
         if codec == Compression::None {
-            for r in &self.records {
-                // body_len succeeded above, so this repeats a cheap sum.
-                let body = r.body_len()?;
+            for (r, &body) in self.records.iter().zip(&bodies) {
                 r.write(out, body);
             }
         } else {
             let mut plain = Vec::with_capacity(records_len);
-            for r in &self.records {
-                let body = r.body_len()?;
+            for (r, &body) in self.records.iter().zip(&bodies) {
                 r.write(&mut plain, body);
             }
             out.append_compressed(codec, opts.level, &plain)?;

@@ -120,7 +120,49 @@ impl Record {
 
     /// The size of the record body (everything after the length prefix).
     /// Fails if a part is too long for its varint length.
+    #[inline]
     pub(crate) fn body_len(&self) -> Result<usize, EncodeError> {
+        // Every part's length is at most the body's length, so a body that
+        // fits an `i32` has parts that do too: one check suffices on the
+        // common path; the checked walk below names the part that failed.
+        let n = self.body_len_unchecked();
+        if n <= i32::MAX as usize {
+            Ok(n)
+        } else {
+            self.body_len_checked()
+        }
+    }
+
+    /// The body size without length checks: only correct once
+    /// [`Record::body_len`] has succeeded for this record.
+    #[inline]
+    fn body_len_unchecked(&self) -> usize {
+        #[inline]
+        fn part(b: Option<&[u8]>) -> usize {
+            match b {
+                None => 1,
+                // A length past `i32::MAX` makes the total fail the check
+                // in `body_len`, so the truncated varint size is harmless.
+                Some(b) => varint_len(b.len() as i32) + b.len(),
+            }
+        }
+        let mut n = 1 + varlong_len(self.timestamp_delta) + varint_len(self.offset_delta);
+        n = n
+            .saturating_add(part(self.key.as_deref()))
+            .saturating_add(part(self.value.as_deref()))
+            .saturating_add(varint_len(self.headers.len() as i32));
+        for h in &self.headers {
+            n = n
+                .saturating_add(part(Some(&h.key)))
+                .saturating_add(part(h.value.as_deref()));
+        }
+        // Each header adds at least two bytes, so a header count past
+        // `i32::MAX` also fails the check in `body_len`.
+        n
+    }
+
+    #[cold]
+    fn body_len_checked(&self) -> Result<usize, EncodeError> {
         let mut n = 1 + varlong_len(self.timestamp_delta) + varint_len(self.offset_delta);
         n += nullable_len(self.key.as_deref(), "record key")?;
         n += nullable_len(self.value.as_deref(), "record value")?;
@@ -293,6 +335,7 @@ impl<'a> SliceReader<'a> {
 
     /// Decodes one record. Errors carry the field name; the caller adds
     /// `Record`.
+    #[inline]
     pub(crate) fn record(&mut self) -> DResult<Record> {
         let len = self.varint().map_err(|e| e.context("length"))?;
         if len < 0 {
@@ -305,19 +348,16 @@ impl<'a> SliceReader<'a> {
             return Err(DecodeError::eof(len, self.remaining()).context("length"));
         }
         let outer_end = self.end;
-        let end = self.pos + len;
-        self.end = end;
+        self.end = self.pos + len;
         let r = self.record_body();
         self.end = outer_end;
-        let r = r?;
-        if self.pos != end {
-            return Err(DecodeError::new(DecodeErrorKind::TrailingBytes(
-                end - self.pos,
-            )));
-        }
-        Ok(r)
+        r
     }
 
+    /// Decodes the fields of a record whose window is `pos..end`, which
+    /// they must fill exactly. The `Record` is built only once every check
+    /// has passed, so it is written once, straight into the result.
+    #[inline(always)]
     fn record_body(&mut self) -> DResult<Record> {
         let attributes = self.i8().map_err(|e| e.context("attributes"))?;
         let timestamp_delta = self.varlong().map_err(|e| e.context("timestampDelta"))?;
@@ -350,6 +390,11 @@ impl<'a> SliceReader<'a> {
                 headers
             }
         };
+        if self.pos != self.end {
+            return Err(DecodeError::new(DecodeErrorKind::TrailingBytes(
+                self.end - self.pos,
+            )));
+        }
         Ok(Record {
             attributes,
             timestamp_delta,

@@ -1,0 +1,63 @@
+//! A small loop driver for profiling one benchmark case outside criterion
+//! (for `perf stat`/`perf record` or `valgrind --tool=callgrind`):
+//! `driver <encode|decode> <none|lz4|zstd> <klamm|kp> <iterations>`.
+
+use std::hint::black_box;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
+use klamm::protocol::compression::Compression;
+use klamm::protocol::records::{DecodeOptions, EncodeOptions, RecordBatch};
+use klamm_benches::{BASE_OFFSET, klamm_batch, kp_compression, kp_records, payloads};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, op, codec, lib, iters] = &args[..] else {
+        eprintln!("usage: driver <encode|decode> <none|lz4|zstd> <klamm|kp> <iterations>");
+        std::process::exit(2);
+    };
+    let codec = match codec.as_str() {
+        "none" => Compression::None,
+        "lz4" => Compression::Lz4,
+        "zstd" => Compression::Zstd,
+        other => panic!("unknown codec {other}"),
+    };
+    let iters: usize = iters.parse().expect("iterations");
+    let data = payloads(1000, 42);
+    let batch = klamm_batch(BASE_OFFSET, &data);
+    let kp = kp_records(BASE_OFFSET, &data);
+    let opts = EncodeOptions::compressed(codec);
+    let kopts = RecordEncodeOptions {
+        version: 2,
+        compression: kp_compression(codec),
+    };
+    let wire: Bytes = batch.encode_to_vec(&opts).expect("encode").into();
+    let dopts = DecodeOptions::default();
+    let mut buf = BytesMut::with_capacity(wire.len() * 4);
+    let mut n = 0usize;
+    for _ in 0..iters {
+        n += match (op.as_str(), lib.as_str()) {
+            ("encode", "klamm") => {
+                buf.clear();
+                black_box(&batch).encode(&mut buf, &opts).expect("encode");
+                buf.len()
+            }
+            ("encode", "kp") => {
+                buf.clear();
+                RecordBatchEncoder::encode(&mut buf, black_box(&kp).iter(), &kopts)
+                    .expect("encode");
+                buf.len()
+            }
+            ("decode", "klamm") => RecordBatch::decode(&mut black_box(&wire).clone(), &dopts)
+                .expect("decode")
+                .records
+                .len(),
+            ("decode", "kp") => RecordBatchDecoder::decode(&mut black_box(&wire).clone())
+                .expect("decode")
+                .records
+                .len(),
+            _ => panic!("unknown op/lib"),
+        };
+    }
+    println!("{n}");
+}
