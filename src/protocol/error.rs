@@ -120,10 +120,16 @@ impl fmt::Display for DecodeErrorKind {
 /// let err = read_i32(&mut buf).unwrap_err();
 /// assert!(err.to_string().contains("needed 4 bytes"));
 /// ```
+///
+/// The error is one pointer wide (its details live in a box), so the
+/// `Result`s that every read returns stay small on the success path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecodeError {
+pub struct DecodeError(Box<Details>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Details {
     kind: DecodeErrorKind,
-    /// Outermost first once the error has been fully annotated.
+    /// Innermost first while the error travels outwards.
     path: Vec<&'static str>,
     remaining: Option<usize>,
 }
@@ -132,11 +138,11 @@ impl DecodeError {
     /// A new error of the given kind, with no location yet.
     #[cold]
     pub fn new(kind: DecodeErrorKind) -> Self {
-        Self {
+        Self(Box::new(Details {
             kind,
             path: Vec::new(),
             remaining: None,
-        }
+        }))
     }
 
     /// Shorthand for an [`DecodeErrorKind::Invalid`] error.
@@ -153,24 +159,24 @@ impl DecodeError {
 
     /// What was wrong.
     pub fn kind(&self) -> &DecodeErrorKind {
-        &self.kind
+        &self.0.kind
     }
 
     /// Where: the message and field names from the outermost inwards.
     pub fn path(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.path.iter().rev().copied()
+        self.0.path.iter().rev().copied()
     }
 
     /// How many input bytes were left when the error was found, if known.
     pub fn remaining_at_error(&self) -> Option<usize> {
-        self.remaining
+        self.0.remaining
     }
 
     /// Adds an enclosing location (a field or message name). Called from the
     /// inside out, so the innermost name is pushed first.
     #[cold]
     pub fn context(mut self, name: &'static str) -> Self {
-        self.path.push(name);
+        self.0.path.push(name);
         self
     }
 
@@ -178,8 +184,8 @@ impl DecodeError {
     /// innermost (first recorded) figure.
     #[cold]
     pub fn at_remaining(mut self, remaining: usize) -> Self {
-        if self.remaining.is_none() {
-            self.remaining = Some(remaining);
+        if self.0.remaining.is_none() {
+            self.0.remaining = Some(remaining);
         }
         self
     }
@@ -187,7 +193,7 @@ impl DecodeError {
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if !self.path.is_empty() {
+        if !self.0.path.is_empty() {
             let mut first = true;
             for p in self.path() {
                 if !first {
@@ -198,8 +204,8 @@ impl fmt::Display for DecodeError {
             }
             f.write_str(": ")?;
         }
-        write!(f, "{}", self.kind)?;
-        if let Some(r) = self.remaining {
+        write!(f, "{}", self.0.kind)?;
+        if let Some(r) = self.0.remaining {
             write!(f, " ({r} bytes of input left)")?;
         }
         Ok(())
