@@ -40,6 +40,9 @@ struct Fake {
     state: Arc<Mutex<FakeState>>,
     metadata_requests: Arc<AtomicUsize>,
     find_coordinator_keys: Arc<Mutex<Vec<Vec<String>>>>,
+    /// While set, the broker is "down": it drops every connection and
+    /// answers nothing.
+    dead: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Fake {
@@ -58,10 +61,15 @@ impl Fake {
             })),
             metadata_requests: Arc::new(AtomicUsize::new(0)),
             find_coordinator_keys: Arc::new(Mutex::new(Vec::new())),
+            dead: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
         let f = fake.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                if f.dead.load(Ordering::SeqCst) {
+                    drop(stream);
+                    continue;
+                }
                 tokio::spawn(f.clone().serve(stream));
             }
         });
@@ -82,6 +90,9 @@ impl Fake {
             let Ok((h, body)) = decode_request(frame.freeze()) else {
                 return;
             };
+            if self.dead.load(Ordering::SeqCst) {
+                return; // killed mid-request: the connection drops unanswered
+            }
             let v = h.request_api_version;
             let mut out = BytesMut::new();
             let id = h.correlation_id;
@@ -485,6 +496,62 @@ async fn metadata_steps_down_to_v8_when_flexible_answers_have_trailing_bytes() {
         client.close().await;
         let e: Error = DecodeError::invalid("x").into();
         assert!(!has_trailing_bytes(&e));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_broker_killed_and_restarted_mid_request() {
+    bounded(async {
+        let fake = Fake::start(&[("t", 1)]).await;
+        let mut c = config(vec![fake.addr.clone()]);
+        c.net.reconnect_backoff = Duration::from_millis(50);
+        c.net.reconnect_backoff_max = Duration::from_millis(200);
+        let client = Client::connect(c).await.unwrap();
+        let broker = client.leader("t", 0).await.unwrap();
+        let conn = client
+            .connection(&broker, TrafficClass::Other)
+            .await
+            .unwrap();
+
+        // Killed while a request is in flight: it fails, retriably, at once.
+        fake.dead.store(true, Ordering::SeqCst);
+        let err = conn.send(&MetadataRequest::default()).await.unwrap_err();
+        assert!(err.is_retriable(), "{err}");
+        assert!(conn.is_closed());
+        // While it is down, new connections fail (retriably) without hanging.
+        let err = client
+            .connection(&broker, TrafficClass::Other)
+            .await
+            .unwrap_err();
+        assert!(err.is_retriable(), "{err}");
+
+        // Restarted: after the backoff the client connects again.
+        fake.dead.store(false, Ordering::SeqCst);
+        let mut reconnected = None;
+        for _ in 0..100 {
+            match client.connection(&broker, TrafficClass::Other).await {
+                Ok(c) => {
+                    reconnected = Some(c);
+                    break;
+                }
+                Err(e) => {
+                    assert!(e.is_retriable(), "{e}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+        let conn = reconnected.expect("reconnected after the restart");
+        conn.send(&MetadataRequest::default())
+            .await
+            .expect("answered after the restart");
+        assert_eq!(
+            client
+                .list_offsets("t", 0, OffsetSpec::Newest)
+                .await
+                .unwrap(),
+            42
+        );
     })
     .await;
 }
