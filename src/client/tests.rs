@@ -43,6 +43,8 @@ struct Fake {
     /// While set, the broker is "down": it drops every connection and
     /// answers nothing.
     dead: Arc<std::sync::atomic::AtomicBool>,
+    /// FindCoordinator answers to fail with COORDINATOR_NOT_AVAILABLE first.
+    coordinator_failures: Arc<AtomicUsize>,
 }
 
 impl Fake {
@@ -62,6 +64,7 @@ impl Fake {
             metadata_requests: Arc::new(AtomicUsize::new(0)),
             find_coordinator_keys: Arc::new(Mutex::new(Vec::new())),
             dead: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            coordinator_failures: Arc::new(AtomicUsize::new(0)),
         };
         let f = fake.clone();
         tokio::spawn(async move {
@@ -141,7 +144,17 @@ impl Fake {
                         .unwrap()
                         .push(keys.clone());
                     let old = v < 4;
+                    let failing = self
+                        .coordinator_failures
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok();
+                    let error_code = if failing {
+                        ErrorCode::COORDINATOR_NOT_AVAILABLE.code()
+                    } else {
+                        0
+                    };
                     let resp = FindCoordinatorResponse {
+                        error_code: if old { error_code } else { 0 },
                         node_id: if old { 1 } else { 0 },
                         host: if old {
                             "127.0.0.1".into()
@@ -153,6 +166,7 @@ impl Fake {
                             keys.iter()
                                 .map(|k| Coordinator {
                                     key: k.clone(),
+                                    error_code,
                                     node_id: 1,
                                     host: "127.0.0.1".into(),
                                     port: self.port,
@@ -552,6 +566,32 @@ async fn a_broker_killed_and_restarted_mid_request() {
                 .unwrap(),
             42
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn retriable_coordinator_errors_are_retried() {
+    bounded(async {
+        let fake = Fake::start(&[("t", 1)]).await;
+        let mut c = config(vec![fake.addr.clone()]);
+        c.metadata.retry_backoff = Duration::from_millis(10);
+        let client = Client::connect(c).await.unwrap();
+        // Two COORDINATOR_NOT_AVAILABLE answers, then a coordinator.
+        fake.coordinator_failures.store(2, Ordering::SeqCst);
+        let b = client.coordinator("g").await.expect("found after retries");
+        assert_eq!(b.id, 1);
+        assert_eq!(
+            fake.find_coordinator_keys.lock().unwrap().len(),
+            3,
+            "two failures, one success"
+        );
+        // More failures than the client's attempts: the error surfaces,
+        // retriable, named by its code.
+        fake.coordinator_failures.store(100, Ordering::SeqCst);
+        let err = client.coordinator("other").await.unwrap_err();
+        assert_eq!(err.kafka_code(), Some(ErrorCode::COORDINATOR_NOT_AVAILABLE));
+        assert!(err.is_retriable());
     })
     .await;
 }
