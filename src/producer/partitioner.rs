@@ -145,7 +145,8 @@ impl Candidates {
 /// Chooses the partition of a record that does not name one.
 ///
 /// Implementations are shared by every task that sends, so they take
-/// `&self` and keep any state (sticky partitions, counters) behind
+/// `&self`, must be `Send + Sync` (and `Debug`, for the producer's own
+/// `Debug`) and keep any state (sticky partitions, counters) behind
 /// interior mutability.
 ///
 /// The producer calls [`partition`](Partitioner::partition) for every
@@ -160,6 +161,7 @@ impl Candidates {
 /// use klamm::producer::{PartitionView, Partitioner};
 ///
 /// /// Every record to the last partition.
+/// #[derive(Debug)]
 /// struct Last;
 ///
 /// impl Partitioner for Last {

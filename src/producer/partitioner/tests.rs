@@ -37,7 +37,11 @@ const MURMUR2_VECTORS: &[(&[u8], i32, i32)] = &[
     (b"\x00", 2, 1),
     (b"\xff", 3, 2),
     (b"\x80\x81\xfe\xff", 5, 4),
-    (b"\xc8\xc9\xca\xcb\xcc\xcd\xce\xcf\xd0\xd1\xd2\xd3\xd4", 2, 9),
+    (
+        b"\xc8\xc9\xca\xcb\xcc\xcd\xce\xcf\xd0\xd1\xd2\xd3\xd4",
+        2,
+        9,
+    ),
     (b"\xde\xad\xbe\xef\x00\x01\x02", 1, 8),
 ];
 
@@ -71,7 +75,11 @@ const CONSISTENT_VECTORS: &[(Option<&[u8]>, i32, i32)] = &[
     (Some(b"\x00"), 1, 12),
     (Some(b"\xff"), 0, 8),
     (Some(b"\x80\x81\xfe\xff"), 0, 9),
-    (Some(b"\xc8\xc9\xca\xcb\xcc\xcd\xce\xcf\xd0\xd1\xd2\xd3\xd4"), 3, 2),
+    (
+        Some(b"\xc8\xc9\xca\xcb\xcc\xcd\xce\xcf\xd0\xd1\xd2\xd3\xd4"),
+        3,
+        2,
+    ),
     (Some(b"\xde\xad\xbe\xef\x00\x01\x02"), 4, 0),
     (None, 0, 0),
 ];
@@ -101,14 +109,24 @@ const FNV1A_VECTORS: &[(&[u8], u32, i32, i32)] = &[
     (b"key-17", 0xc6f28de3, 3, 7),
     (b"user:42", 0x2f6b7b82, 2, 6),
     (b"order/2024-01-01/0001", 0xa24d33b6, 0, 2),
-    (b"The quick brown fox jumps over the lazy dog", 0x048fff90, 0, 12),
+    (
+        b"The quick brown fox jumps over the lazy dog",
+        0x048fff90,
+        0,
+        12,
+    ),
     (b"Gr\xc3\xbc\xc3\x9fe", 0xb8226e38, 4, 3),
     (b"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", 0x805f5ce7, 1, 6),
     (b"\xf0\x9f\xa6\x80", 0x081301e6, 0, 5),
     (b"\x00", 0x050c5d1f, 3, 12),
     (b"\xff", 0x7a0b824e, 2, 12),
     (b"\x80\x81\xfe\xff", 0xe78be909, 1, 11),
-    (b"\xc8\xc9\xca\xcb\xcc\xcd\xce\xcf\xd0\xd1\xd2\xd3\xd4", 0x09d14c27, 3, 7),
+    (
+        b"\xc8\xc9\xca\xcb\xcc\xcd\xce\xcf\xd0\xd1\xd2\xd3\xd4",
+        0x09d14c27,
+        3,
+        7,
+    ),
     (b"\xde\xad\xbe\xef\x00\x01\x02", 0xbc12df2e, 0, 2),
 ];
 
@@ -167,7 +185,10 @@ fn fnv1a_negates_negative_remainders_unlike_to_positive() {
     // 0x640c292c % 13 = 1678518572 % 13 = 3.
     assert_eq!(fnv1a32(b"a") as i32, -468_965_076);
     let view = PartitionView::new(13, &[]);
-    assert_eq!(Fnv1aPartitioner::new().partition("t", Some(b"a"), &view), Some(8));
+    assert_eq!(
+        Fnv1aPartitioner::new().partition("t", Some(b"a"), &view),
+        Some(8)
+    );
     assert_eq!(to_positive(fnv1a32(b"a") as i32) % 13, 3);
 }
 
@@ -366,15 +387,31 @@ fn no_partitions_no_choice() {
 fn from_config_builds_each() {
     let view = PartitionView::new(13, &[]);
     let key: Option<&[u8]> = Some(b"kafka");
-    assert_eq!(from_config(&config::Partitioner::Murmur2).partition("t", key, &view), Some(12));
-    assert_eq!(from_config(&config::Partitioner::Fnv1a).partition("t", key, &view), Some(10));
+    assert_eq!(
+        from_config(&config::Partitioner::Murmur2).partition("t", key, &view),
+        Some(12)
+    );
+    assert_eq!(
+        from_config(&config::Partitioner::Fnv1a).partition("t", key, &view),
+        Some(10)
+    );
     assert_eq!(
         from_config(&config::Partitioner::ConsistentCrc32).partition("t", key, &view),
         Some(2)
     );
-    assert_eq!(from_config(&config::Partitioner::Manual).partition("t", key, &view), None);
-    assert_eq!(from_config(&config::Partitioner::RoundRobin).partition("t", key, &view), Some(0));
-    assert!(from_config(&config::Partitioner::Random).partition("t", key, &view).is_some());
+    assert_eq!(
+        from_config(&config::Partitioner::Manual).partition("t", key, &view),
+        None
+    );
+    assert_eq!(
+        from_config(&config::Partitioner::RoundRobin).partition("t", key, &view),
+        Some(0)
+    );
+    assert!(
+        from_config(&config::Partitioner::Random)
+            .partition("t", key, &view)
+            .is_some()
+    );
     assert_eq!(
         from_config(&config::ProducerConfig::default().partitioner).partition("t", key, &view),
         Some(12),
