@@ -15,6 +15,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod net;
+pub mod producer;
 pub mod protocol;
 
 pub use client::Client;

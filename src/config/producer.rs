@@ -165,7 +165,7 @@ pub enum Partitioner {
     /// partitioner.
     Fnv1a,
     /// `consistent-crc32`: CRC-32 of the key, as librdkafka's
-    /// `consistent_random`.
+    /// `consistent` (null and empty keys both go to partition 0).
     ConsistentCrc32,
     /// `random`: a random partition for every record.
     Random,
