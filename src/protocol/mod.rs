@@ -10,6 +10,7 @@ pub mod codec;
 pub mod compression;
 pub mod error;
 pub mod frame;
+pub mod fuzz;
 pub mod messages;
 pub mod primitives;
 pub mod records;

@@ -1,0 +1,2 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| { klamm::protocol::fuzz::run("decompress_gzip", data); });
