@@ -172,3 +172,25 @@ fn body_enums_dispatch_by_api_key() {
         DecodeErrorKind::UnknownApiKey(999)
     ));
 }
+
+#[test]
+fn unknown_tag_of_a_field_the_version_lacks_is_written_back() {
+    // BrokerHeartbeatRequest v0 is flexible but has no OfflineLogDirs (tag 0
+    // from v1), so a tag 0 at v0 is an unknown tagged field. It used to be
+    // counted in the tag count and in encoded_len but never written.
+    // Found by the `roundtrip` fuzz target.
+    let mut wire = vec![0u8; 22]; // broker id, epoch, offset, fence, shut down
+    wire.extend_from_slice(&[1, 0, 2, 0xab, 0xcd]); // one tag: 0, 2 bytes
+    let msg = BrokerHeartbeatRequest::decode(&mut Bytes::from(wire.clone()), 0).unwrap();
+    assert_eq!(msg.unknown_tagged_fields.len(), 1);
+    assert_eq!(msg.unknown_tagged_fields[0].tag, 0);
+    let mut out = BytesMut::new();
+    msg.encode(&mut out, 0).unwrap();
+    assert_eq!(msg.encoded_len(0), out.len());
+    assert_eq!(&out[..], &wire[..]);
+    // At v1 the same bytes are the known field.
+    let mut wire1 = vec![0u8; 22];
+    wire1.extend_from_slice(&[1, 0, 1, 1]); // OfflineLogDirs: empty compact array
+    let msg = BrokerHeartbeatRequest::decode(&mut Bytes::from(wire1), 1).unwrap();
+    assert!(msg.unknown_tagged_fields.is_empty());
+}

@@ -11,6 +11,7 @@ pub mod compression;
 pub mod error;
 pub mod error_codes;
 pub mod frame;
+pub mod fuzz;
 pub mod messages;
 pub mod primitives;
 pub mod records;

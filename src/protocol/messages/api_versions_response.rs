@@ -89,13 +89,13 @@ impl Message for ApiVersionsResponse {
                     Ok(())
                 })?;
             }
-            put_unknown_tagged(buf, &self.unknown_tagged_fields, 1, 1)?;
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 1)?;
             if version >= 3 && self.finalized_features_epoch != -1 {
                 put_unsigned_varint(buf, 1);
                 put_unsigned_varint(buf, tagged_size(8)?);
                 buf.put_i64(self.finalized_features_epoch);
             }
-            put_unknown_tagged(buf, &self.unknown_tagged_fields, 2, 2)?;
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 1, 2)?;
             if version >= 3 && !self.finalized_features.is_empty() {
                 put_unsigned_varint(buf, 2);
                 put_unsigned_varint(
@@ -109,13 +109,13 @@ impl Message for ApiVersionsResponse {
                     Ok(())
                 })?;
             }
-            put_unknown_tagged(buf, &self.unknown_tagged_fields, 3, 3)?;
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 2, 3)?;
             if version >= 3 && self.zk_migration_ready {
                 put_unsigned_varint(buf, 3);
                 put_unsigned_varint(buf, tagged_size(1)?);
                 buf.put_u8(u8::from(self.zk_migration_ready));
             }
-            put_unknown_tagged(buf, &self.unknown_tagged_fields, 4, u64::MAX)?;
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 3, u64::MAX)?;
         } else {
             if !self.unknown_tagged_fields.is_empty() {
                 return Err(EncodeError::FieldNotSupported {

@@ -82,7 +82,7 @@ impl Message for BrokerHeartbeatRequest {
                     Ok(())
                 })?;
             }
-            put_unknown_tagged(buf, &self.unknown_tagged_fields, 1, u64::MAX)?;
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
         }
         Ok(())
     }

@@ -188,7 +188,7 @@ impl Message for CreatableTopicResult {
                 put_unsigned_varint(buf, tagged_size(2)?);
                 buf.put_i16(self.topic_config_error_code);
             }
-            put_unknown_tagged(buf, &self.unknown_tagged_fields, 1, u64::MAX)?;
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
         } else {
             if !self.unknown_tagged_fields.is_empty() {
                 return Err(EncodeError::FieldNotSupported {

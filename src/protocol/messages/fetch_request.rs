@@ -148,13 +148,13 @@ impl Message for FetchRequest {
                 }
                 put_nullable_string(buf, self.cluster_id.as_deref(), true)?;
             }
-            put_unknown_tagged(buf, &self.unknown_tagged_fields, 1, 1)?;
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 1)?;
             if version >= 15 && self.replica_state != ReplicaState::default() {
                 put_unsigned_varint(buf, 1);
                 put_unsigned_varint(buf, tagged_size(self.replica_state.body_len(version))?);
                 self.replica_state.encode_body(buf, version)?;
             }
-            put_unknown_tagged(buf, &self.unknown_tagged_fields, 2, u64::MAX)?;
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 1, u64::MAX)?;
         } else {
             if !self.unknown_tagged_fields.is_empty() {
                 return Err(EncodeError::FieldNotSupported {

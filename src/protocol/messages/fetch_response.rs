@@ -80,7 +80,7 @@ impl Message for FetchResponse {
                     Ok(())
                 })?;
             }
-            put_unknown_tagged(buf, &self.unknown_tagged_fields, 1, u64::MAX)?;
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
         } else {
             if !self.unknown_tagged_fields.is_empty() {
                 return Err(EncodeError::FieldNotSupported {
@@ -448,19 +448,19 @@ impl Message for PartitionData {
                 put_unsigned_varint(buf, tagged_size(self.diverging_epoch.body_len(version))?);
                 self.diverging_epoch.encode_body(buf, version)?;
             }
-            put_unknown_tagged(buf, &self.unknown_tagged_fields, 1, 1)?;
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 1)?;
             if version >= 12 && self.current_leader != LeaderIdAndEpoch::default() {
                 put_unsigned_varint(buf, 1);
                 put_unsigned_varint(buf, tagged_size(self.current_leader.body_len(version))?);
                 self.current_leader.encode_body(buf, version)?;
             }
-            put_unknown_tagged(buf, &self.unknown_tagged_fields, 2, 2)?;
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 1, 2)?;
             if version >= 12 && self.snapshot_id != SnapshotId::default() {
                 put_unsigned_varint(buf, 2);
                 put_unsigned_varint(buf, tagged_size(self.snapshot_id.body_len(version))?);
                 self.snapshot_id.encode_body(buf, version)?;
             }
-            put_unknown_tagged(buf, &self.unknown_tagged_fields, 3, u64::MAX)?;
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 2, u64::MAX)?;
         } else {
             if !self.unknown_tagged_fields.is_empty() {
                 return Err(EncodeError::FieldNotSupported {

@@ -64,7 +64,7 @@ impl Message for FetchSnapshotRequest {
                 );
                 put_nullable_string(buf, self.cluster_id.as_deref(), true)?;
             }
-            put_unknown_tagged(buf, &self.unknown_tagged_fields, 1, u64::MAX)?;
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
         }
         Ok(())
     }

@@ -213,7 +213,7 @@ impl Message for PartitionSnapshot {
                 put_unsigned_varint(buf, tagged_size(self.current_leader.body_len(version))?);
                 self.current_leader.encode_body(buf, version)?;
             }
-            put_unknown_tagged(buf, &self.unknown_tagged_fields, 1, u64::MAX)?;
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
         }
         Ok(())
     }

@@ -124,7 +124,7 @@ impl Message for UpdateMetadataRequest {
                 put_unsigned_varint(buf, tagged_size(1)?);
                 buf.put_i8(self.r#type);
             }
-            put_unknown_tagged(buf, &self.unknown_tagged_fields, 1, u64::MAX)?;
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
         } else {
             if !self.unknown_tagged_fields.is_empty() {
                 return Err(EncodeError::FieldNotSupported {

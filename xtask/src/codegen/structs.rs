@@ -392,7 +392,11 @@ pub fn emit_struct(
                 f.len(&place, "true"),
                 f.write(ctx, name, &place, "buf", "true")
             );
-            lo = tag + 1;
+            // The next range starts at this tag, not after it: at a version
+            // where this field does not exist its tag is an unknown one,
+            // and it must still be written (it is counted in `n` and in
+            // the length).
+            lo = tag;
         }
         let _ = writeln!(
             enc_tags,
