@@ -4,29 +4,14 @@
 
 mod support;
 
-use std::time::Duration;
-
 use klamm::client::{OffsetSpec, TrafficClass};
 use klamm::protocol::messages::CreateTopicsRequest;
 use klamm::protocol::messages::create_topics_request::CreatableTopic;
 use klamm::{Client, Config};
 
-fn run<F: std::future::Future>(f: F) -> F::Output {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(60), f)
-            .await
-            .expect("test finished in time")
-    })
-}
-
 #[test]
 fn client_against_the_broker() {
-    run(async {
+    support::run_within(60, async {
         let Some(addr) = support::broker() else {
             return;
         };

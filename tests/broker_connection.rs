@@ -41,22 +41,9 @@ async fn create_topic(conn: &Connection, name: &str, partitions: i32) {
     assert_eq!(resp.topics[0].error_code, 0, "{:?}", resp.topics[0]);
 }
 
-fn bounded<F: std::future::Future>(f: F) -> F::Output {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(60), f)
-            .await
-            .expect("test finished in time")
-    })
-}
-
 #[test]
 fn negotiates_versions_with_the_broker() {
-    bounded(async {
+    support::run_within(60, async {
         let Some(conn) = connect().await else { return };
         let v = conn.api_versions();
         // tansu 0.6 offers Produce up to v11 and Metadata up to v12 (its
@@ -77,7 +64,7 @@ fn negotiates_versions_with_the_broker() {
 
 #[test]
 fn metadata_list_offsets_and_coordinator() {
-    bounded(async {
+    support::run_within(60, async {
         let Some(conn) = connect().await else { return };
         let topic = support::unique_topic("klamm-conn");
         create_topic(&conn, &topic, 4).await;
@@ -176,7 +163,7 @@ fn metadata_list_offsets_and_coordinator() {
 
 #[test]
 fn many_requests_in_flight_on_one_connection() {
-    bounded(async {
+    support::run_within(60, async {
         let Some(conn) = connect().await else { return };
         let mut tasks = Vec::new();
         for _ in 0..64 {

@@ -20,19 +20,6 @@ use klamm::net::{Connection, ConnectionOptions};
 use klamm::protocol::messages::MetadataRequest;
 use klamm::{Error, ErrorKind};
 
-fn bounded<F: std::future::Future>(f: F) -> F::Output {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(60), f)
-            .await
-            .expect("test finished in time")
-    })
-}
-
 fn opts(mech: SaslMechanism) -> ConnectionOptions {
     ConnectionOptions {
         request_timeout: Duration::from_secs(10),
@@ -81,7 +68,7 @@ fn front_plain_and_scram_logins_then_metadata() {
     let Some(addr) = support::sasl_front() else {
         return;
     };
-    bounded(async {
+    support::run_within(60, async {
         for mech in every_password_mechanism("alice", "alice-secret") {
             login_then_metadata(&addr, mech).await;
         }
@@ -93,7 +80,7 @@ fn front_usernames_and_passwords_with_scram_special_characters() {
     let Some(addr) = support::sasl_front() else {
         return;
     };
-    bounded(async {
+    support::run_within(60, async {
         for mech in every_password_mechanism("we=ird,user", "p=ss,wörd with spaces") {
             login_then_metadata(&addr, mech).await;
         }
@@ -105,7 +92,7 @@ fn front_wrong_passwords_fail_with_auth_errors() {
     let Some(addr) = support::sasl_front() else {
         return;
     };
-    bounded(async {
+    support::run_within(60, async {
         for mech in every_password_mechanism("alice", "wrong") {
             let msg = login_error(&addr, mech).await;
             assert!(msg.contains("SASL_AUTHENTICATION_FAILED"), "{msg}");
@@ -125,7 +112,7 @@ fn front_oauthbearer_good_and_bad_tokens() {
     let Some(addr) = support::sasl_front() else {
         return;
     };
-    bounded(async {
+    support::run_within(60, async {
         let good = SaslMechanism::oauthbearer(|| async { Ok(OAuthToken::new("klamm-good-token")) });
         login_then_metadata(&addr, good).await;
         let bad = SaslMechanism::oauthbearer(|| async { Ok(OAuthToken::new("forged")) });
@@ -139,7 +126,7 @@ fn front_refuses_requests_before_login() {
     let Some(addr) = support::sasl_front() else {
         return;
     };
-    bounded(async {
+    support::run_within(60, async {
         let conn = Connection::connect(&addr, ConnectionOptions::default())
             .await
             .expect("ApiVersions is allowed before login");
@@ -167,7 +154,7 @@ fn front_reauthentication_keeps_the_connection_alive() {
     let Some(addr) = support::sasl_front() else {
         return;
     };
-    bounded(async {
+    support::run_within(60, async {
         for mech in [
             SaslMechanism::scram_sha256("reauth", "reauth-secret"),
             SaslMechanism::plain("reauth", "reauth-secret"),
@@ -202,7 +189,7 @@ fn tansu_scram_exchange_ends_with_unknown_user() {
     let Some(addr) = support::sasl_tansu() else {
         return;
     };
-    bounded(async {
+    support::run_within(60, async {
         for mech in [
             SaslMechanism::scram_sha256("alice", "alice-secret"),
             SaslMechanism::scram_sha512("alice", "alice-secret"),
@@ -218,7 +205,7 @@ fn front_unsupported_mechanism_lists_the_enabled_ones() {
     let Some(addr) = support::sasl_front_scram_only() else {
         return;
     };
-    bounded(async {
+    support::run_within(60, async {
         for mech in [
             SaslMechanism::plain("alice", "alice-secret"),
             SaslMechanism::scram_sha256("alice", "alice-secret"),
@@ -244,7 +231,7 @@ fn tansu_closes_the_connection_on_an_unsupported_mechanism() {
     let Some(addr) = support::sasl_tansu() else {
         return;
     };
-    bounded(async {
+    support::run_within(60, async {
         let err = Connection::connect(&addr, opts(SaslMechanism::plain("alice", "x")))
             .await
             .unwrap_err();

@@ -22,19 +22,6 @@ fn opts() -> ConnectionOptions {
     }
 }
 
-fn bounded<F: std::future::Future>(f: F) -> F::Output {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(30), f)
-            .await
-            .expect("test finished in time")
-    })
-}
-
 fn settings(cfg: TlsConfig) -> TlsSettings {
     TlsSettings::from_config(&cfg).expect("TLS settings load")
 }
@@ -83,7 +70,7 @@ fn assert_tls_error(result: klamm::Result<Connection>, needle: &str) -> String {
 
 #[test]
 fn verified_tls_negotiates_and_answers_metadata() {
-    bounded(async {
+    support::run_within(30, async {
         let Some(front) = support::tls_front() else {
             return;
         };
@@ -110,7 +97,7 @@ fn verified_tls_negotiates_and_answers_metadata() {
 
 #[test]
 fn wrong_ca_is_not_trusted() {
-    bounded(async {
+    support::run_within(30, async {
         let Some(front) = support::tls_front() else {
             return;
         };
@@ -125,7 +112,7 @@ fn wrong_ca_is_not_trusted() {
 
 #[test]
 fn bundled_roots_do_not_trust_the_test_ca() {
-    bounded(async {
+    support::run_within(30, async {
         let Some(front) = support::tls_front() else {
             return;
         };
@@ -139,7 +126,7 @@ fn bundled_roots_do_not_trust_the_test_ca() {
 
 #[test]
 fn hostname_mismatch_is_rejected() {
-    bounded(async {
+    support::run_within(30, async {
         let Some(front) = support::tls_front() else {
             return;
         };
@@ -157,7 +144,7 @@ fn hostname_mismatch_is_rejected() {
 
 #[test]
 fn hostname_check_off_accepts_another_name_but_still_checks_the_chain() {
-    bounded(async {
+    support::run_within(30, async {
         let Some(front) = support::tls_front() else {
             return;
         };
@@ -184,7 +171,7 @@ fn hostname_check_off_accepts_another_name_but_still_checks_the_chain() {
 
 #[test]
 fn mutual_tls_with_a_client_certificate_works() {
-    bounded(async {
+    support::run_within(30, async {
         let Some(front) = support::tls_front() else {
             return;
         };
@@ -202,7 +189,7 @@ fn mutual_tls_with_a_client_certificate_works() {
 
 #[test]
 fn mutual_tls_without_a_client_certificate_fails() {
-    bounded(async {
+    support::run_within(30, async {
         let Some(front) = support::tls_front() else {
             return;
         };
@@ -220,7 +207,7 @@ fn verification_off_accepts_any_certificate_and_warns() {
     let warnings = Arc::new(Mutex::new(Vec::new()));
     let subscriber = Warnings(warnings.clone());
     tracing::subscriber::with_default(subscriber, || {
-        bounded(async {
+        support::run_within(30, async {
             let tls = settings(TlsConfig {
                 verify_certificates: false,
                 ..with_ca(front.dir.join("other-ca.crt"))
@@ -247,7 +234,7 @@ fn verification_off_accepts_any_certificate_and_warns() {
 
 #[test]
 fn tls_to_a_plaintext_port_fails_within_the_connect_timeout() {
-    bounded(async {
+    support::run_within(30, async {
         let (Some(plain), Some(front)) = (support::broker(), support::tls_front()) else {
             return;
         };

@@ -24,19 +24,6 @@ static MOCK: Mutex<()> = Mutex::new(());
 /// connections but never answers, so requests to it end by this timeout.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
-fn run<F: std::future::Future>(f: F) -> F::Output {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(60), f)
-            .await
-            .expect("test finished in time")
-    })
-}
-
 /// The mock (or None to skip), with the lock held.
 fn setup() -> Option<(MockCluster, std::sync::MutexGuard<'static, ()>)> {
     let guard = MOCK.lock().unwrap_or_else(|p| p.into_inner());
@@ -99,7 +86,7 @@ fn api_versions_negotiation_with_the_mock() {
     let Some((mock, _guard)) = setup() else {
         return;
     };
-    run(async {
+    support::run_within(60, async {
         let addr = &mock.addrs()[0];
         // klamm asks with ApiVersions v3 first; the mock refuses it with a
         // bare UNSUPPORTED_VERSION and the connection falls back to v0.
@@ -155,7 +142,7 @@ fn metadata_refresh_after_a_leader_move() {
     };
     let brokers = mock.addrs().len() as i32;
     assert!(brokers >= 2, "the mock needs at least 2 brokers");
-    run(async {
+    support::run_within(60, async {
         let topic = support::unique_topic("klamm-mock-leader");
         mock.create_topic(&topic, 2, brokers.min(3));
         let client = Client::connect(config(&mock)).await.expect("bootstrap");
@@ -227,7 +214,7 @@ fn a_broker_taken_down_and_brought_back() {
     };
     let addrs = mock.addrs();
     assert!(addrs.len() >= 2, "the mock needs at least 2 brokers");
-    run(async {
+    support::run_within(60, async {
         let client = Client::connect(config(&mock)).await.expect("bootstrap");
         let down_id = 1;
         let b = client.broker(down_id).expect("broker 1 in the metadata");
@@ -301,7 +288,7 @@ fn injected_retriable_errors() {
         return;
     };
     let brokers = mock.addrs().len() as i32;
-    run(async {
+    support::run_within(60, async {
         let client = Client::connect(config(&mock)).await.expect("bootstrap");
 
         // The next FindCoordinator requests, at whichever broker, make the

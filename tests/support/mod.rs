@@ -118,3 +118,18 @@ pub fn sasl_front_scram_only() -> Option<String> {
         "SASL front (SCRAM-only listener)",
     )
 }
+
+/// Runs an async test on a two-thread runtime and fails it if it takes
+/// longer than `secs` seconds: a hung test is a failed test.
+pub fn run_within<F: std::future::Future>(secs: u64, f: F) -> F::Output {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(secs), f)
+            .await
+            .expect("test finished in time")
+    })
+}
