@@ -669,7 +669,15 @@ impl Task {
         let mut closing = false;
         let broker = self.shared.broker.as_str();
 
+        // The in-flight count last given to the metrics sink.
+        let mut reported_in_flight = usize::MAX;
         let stop = loop {
+            if pending.len() != reported_in_flight {
+                reported_in_flight = pending.len();
+                if let Some(m) = &self.shared.metrics {
+                    m.in_flight(broker, reported_in_flight);
+                }
+            }
             if closing && pending.is_empty() && out.is_empty() {
                 break Stop::Graceful;
             }
@@ -738,6 +746,7 @@ impl Task {
         self.shared.closed.store(true, Ordering::Release);
         if let Some(m) = &self.shared.metrics {
             m.disconnected(broker, !matches!(stop, Stop::Graceful));
+            m.in_flight(broker, 0);
         }
         rx.close();
         let reason = match &stop {

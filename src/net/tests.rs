@@ -609,3 +609,63 @@ async fn metrics_count_requests_bytes_latency_and_errors() {
     })
     .await;
 }
+
+/// Records the in-flight counts a connection reports.
+#[derive(Default)]
+struct PeakInFlight(std::sync::Mutex<Vec<usize>>);
+
+impl super::Metrics for PeakInFlight {
+    fn in_flight(&self, _: &str, count: usize) {
+        self.0.lock().unwrap().push(count);
+    }
+}
+
+#[tokio::test]
+async fn metrics_see_the_in_flight_count() {
+    use std::sync::Arc;
+    bounded(async {
+        let addr = peer(|mut p| async move {
+            p.handshake().await;
+            let a = p.read().await;
+            let b = p.read().await;
+            for (h, body) in [a, b] {
+                p.answer(
+                    ApiKey::Metadata,
+                    h.correlation_id,
+                    &metadata_answer(&body),
+                    h.request_api_version,
+                )
+                .await;
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        })
+        .await;
+        let sink = Arc::new(PeakInFlight::default());
+        let handle: Arc<dyn super::Metrics> = sink.clone();
+        let conn = Connection::connect(
+            &addr,
+            ConnectionOptions {
+                metrics: Some(handle),
+                ..opts()
+            },
+        )
+        .await
+        .expect("connect");
+        let calls = (0..2).map(|i| {
+            let conn = conn.clone();
+            async move { conn.send(&metadata_for(&format!("t{i}"))).await }
+        });
+        for r in futures_join_all(calls).await {
+            r.expect("answered");
+        }
+        conn.close().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let seen = sink.0.lock().unwrap().clone();
+        assert!(
+            seen.contains(&2),
+            "both requests were in flight together: {seen:?}"
+        );
+        assert_eq!(seen.last(), Some(&0), "ends at zero: {seen:?}");
+    })
+    .await;
+}
