@@ -242,3 +242,268 @@ pub fn committed_batches(
     }
     Ok(kept)
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::{Bytes, BytesMut};
+
+    use super::*;
+    use crate::protocol::codec::Message;
+    use crate::protocol::messages::fetch_response::{FetchResponse, FetchableTopicResponse};
+    use crate::protocol::records::{ControlRecord, EncodeOptions, Record};
+
+    const PID_A: i64 = 1000;
+    const PID_B: i64 = 2000;
+
+    /// A data batch at `base` with one record per value (consecutive
+    /// offsets); transactional for `Some(producer_id)`.
+    fn data(base: i64, producer: Option<i64>, values: &[&'static str]) -> RecordBatch {
+        let mut b = RecordBatch::new(base, 1_700_000_000_000);
+        if let Some(pid) = producer {
+            b.is_transactional = true;
+            b.producer_id = pid;
+            b.producer_epoch = 3;
+            b.base_sequence = 0;
+        }
+        for (i, v) in values.iter().enumerate() {
+            b.records.push(
+                Record::new(None, Some(Bytes::from_static(v.as_bytes())))
+                    .with_offset_delta(i as i32),
+            );
+        }
+        b
+    }
+
+    fn marker(base: i64, producer: i64, commit: bool) -> RecordBatch {
+        ControlRecord::end_transaction(commit, 5).to_batch(base, 1_700_000_000_000, producer, 3)
+    }
+
+    /// One partition's Fetch data as a broker would send it, passed
+    /// through a whole FetchResponse encoded and decoded at v11.
+    fn fetch(batches: &[RecordBatch], aborted: &[(i64, i64)], lso: i64) -> PartitionData {
+        let mut records = BytesMut::new();
+        for b in batches {
+            b.encode(&mut records, &EncodeOptions::default()).unwrap();
+        }
+        let partition = PartitionData {
+            partition_index: 0,
+            high_watermark: batches.last().map_or(0, RecordBatch::next_offset),
+            last_stable_offset: lso,
+            log_start_offset: 0,
+            aborted_transactions: Some(
+                aborted
+                    .iter()
+                    .map(|&(producer_id, first_offset)| AbortedTransaction {
+                        producer_id,
+                        first_offset,
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            records: Some(records.freeze()),
+            ..Default::default()
+        };
+        let response = FetchResponse {
+            responses: vec![FetchableTopicResponse {
+                topic: "txn-topic".into(),
+                partitions: vec![partition],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let mut buf = BytesMut::new();
+        response.encode(&mut buf, 11).unwrap();
+        let mut bytes = buf.freeze();
+        let decoded = FetchResponse::decode(&mut bytes, 11).unwrap();
+        assert!(bytes.is_empty());
+        assert_eq!(decoded, response);
+        decoded.responses[0].partitions[0].clone()
+    }
+
+    /// The (offset, value) of every record returned.
+    fn seen(partition: &PartitionData, isolation: IsolationLevel) -> Vec<(i64, String)> {
+        let batches = committed_batches(partition, isolation, &DecodeOptions::default()).unwrap();
+        let mut out = Vec::new();
+        for b in &batches {
+            let Batch::V2(b) = b else {
+                panic!("unexpected legacy entry")
+            };
+            assert!(!b.is_control, "control batch returned");
+            for r in b.iter() {
+                let v = r.record.value.as_deref().unwrap();
+                out.push((r.offset, String::from_utf8(v.to_vec()).unwrap()));
+            }
+        }
+        out
+    }
+
+    fn expect(pairs: &[(i64, &str)]) -> Vec<(i64, String)> {
+        pairs.iter().map(|&(o, v)| (o, v.to_string())).collect()
+    }
+
+    const RC: IsolationLevel = IsolationLevel::ReadCommitted;
+    const RU: IsolationLevel = IsolationLevel::ReadUncommitted;
+
+    #[test]
+    fn committed_transaction_is_kept() {
+        let p = fetch(
+            &[
+                data(0, Some(PID_A), &["a0", "a1"]),
+                marker(2, PID_A, true),
+                data(3, None, &["n3"]),
+            ],
+            &[],
+            4,
+        );
+        assert_eq!(seen(&p, RC), expect(&[(0, "a0"), (1, "a1"), (3, "n3")]));
+    }
+
+    #[test]
+    fn aborted_transaction_is_skipped_with_its_marker() {
+        let p = fetch(
+            &[
+                data(0, Some(PID_A), &["a0", "a1"]),
+                marker(2, PID_A, false),
+                data(3, None, &["n3"]),
+            ],
+            &[(PID_A, 0)],
+            4,
+        );
+        assert_eq!(seen(&p, RC), expect(&[(3, "n3")]));
+    }
+
+    #[test]
+    fn interleaved_producers_keep_exactly_the_committed_and_plain_records() {
+        let p = fetch(
+            &[
+                data(0, Some(PID_A), &["a0"]),
+                data(1, Some(PID_B), &["b1"]),
+                data(2, None, &["n2"]),
+                data(3, Some(PID_A), &["a3", "a4"]),
+                data(5, Some(PID_B), &["b5"]),
+                marker(6, PID_A, false),
+                data(7, None, &["n7"]),
+                marker(8, PID_B, true),
+                data(9, None, &["n9"]),
+            ],
+            &[(PID_A, 0)],
+            10,
+        );
+        assert_eq!(
+            seen(&p, RC),
+            expect(&[(1, "b1"), (2, "n2"), (5, "b5"), (7, "n7"), (9, "n9")])
+        );
+    }
+
+    #[test]
+    fn aborted_transaction_spanning_two_fetches() {
+        // The first fetch was cut by size before the marker; the second
+        // starts at offset 3 and its aborted list names the same
+        // transaction again.
+        let first = fetch(
+            &[
+                data(0, Some(PID_A), &["a0"]),
+                data(1, None, &["n1"]),
+                data(2, Some(PID_A), &["a2"]),
+            ],
+            &[(PID_A, 0)],
+            10,
+        );
+        let second = fetch(
+            &[
+                data(3, Some(PID_A), &["a3"]),
+                data(4, Some(PID_B), &["b4"]),
+                marker(5, PID_A, false),
+                marker(6, PID_B, true),
+                data(7, None, &["n7"]),
+            ],
+            &[(PID_A, 0)],
+            10,
+        );
+        assert_eq!(seen(&first, RC), expect(&[(1, "n1")]));
+        assert_eq!(seen(&second, RC), expect(&[(4, "b4"), (7, "n7")]));
+    }
+
+    #[test]
+    fn abort_marker_clears_the_producer_for_its_next_transaction() {
+        // Two aborted transactions of the same producer, listed out of
+        // order, around two committed ones.
+        let batches = [
+            data(0, Some(PID_A), &["x0"]),
+            marker(1, PID_A, false),
+            data(2, Some(PID_A), &["y2"]),
+            marker(3, PID_A, true),
+            data(4, Some(PID_A), &["z4"]),
+            marker(5, PID_A, false),
+            data(6, Some(PID_A), &["w6"]),
+            marker(7, PID_A, true),
+        ];
+        let p = fetch(&batches, &[(PID_A, 4), (PID_A, 0)], 8);
+        assert_eq!(seen(&p, RC), expect(&[(2, "y2"), (6, "w6")]));
+
+        // Step by step: the marker at 1 clears the producer, the listed
+        // abort at 4 marks it again.
+        let mut f = TransactionFilter::for_partition(&p, RC);
+        let kept: Vec<bool> = batches.iter().map(|b| f.keep(b)).collect();
+        assert_eq!(kept, [false, false, true, false, false, false, true, false]);
+        assert!(!f.is_aborted(PID_A));
+    }
+
+    #[test]
+    fn nothing_at_or_past_the_last_stable_offset_is_returned() {
+        let batches = [
+            data(0, None, &["n0"]),
+            data(1, Some(PID_A), &["a1"]),
+            marker(2, PID_A, true),
+            data(3, None, &["n3", "n4"]),
+            data(5, Some(PID_B), &["b5"]),
+            data(6, None, &["n6"]),
+        ];
+        // LSO 4 falls inside the plain batch at 3: its record 4 is cut too.
+        let p = fetch(&batches, &[], 4);
+        assert_eq!(seen(&p, RC), expect(&[(0, "n0"), (1, "a1"), (3, "n3")]));
+        // LSO -1 (unknown): no cut.
+        let p = fetch(&batches, &[], -1);
+        assert_eq!(
+            seen(&p, RC),
+            expect(&[
+                (0, "n0"),
+                (1, "a1"),
+                (3, "n3"),
+                (4, "n4"),
+                (5, "b5"),
+                (6, "n6")
+            ])
+        );
+    }
+
+    #[test]
+    fn read_uncommitted_returns_aborted_data_but_no_control_records() {
+        let p = fetch(
+            &[
+                data(0, Some(PID_A), &["a0", "a1"]),
+                data(2, Some(PID_B), &["b2"]),
+                marker(3, PID_A, false),
+                marker(4, PID_B, true),
+                data(5, None, &["n5"]),
+                data(6, Some(PID_A), &["a6"]),
+            ],
+            &[(PID_A, 0)],
+            // read_uncommitted ignores the LSO.
+            6,
+        );
+        assert_eq!(
+            seen(&p, RU),
+            expect(&[(0, "a0"), (1, "a1"), (2, "b2"), (5, "n5"), (6, "a6")])
+        );
+        assert_eq!(seen(&p, RC), expect(&[(2, "b2"), (5, "n5")]));
+    }
+
+    #[test]
+    fn empty_or_null_records_give_nothing() {
+        let mut p = fetch(&[], &[], 0);
+        assert!(seen(&p, RC).is_empty());
+        p.records = None;
+        assert!(seen(&p, RC).is_empty());
+    }
+}
