@@ -13,6 +13,7 @@
 
 pub mod client;
 pub mod config;
+pub mod consumer;
 pub mod error;
 pub mod net;
 pub mod producer;
