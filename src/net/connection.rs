@@ -394,9 +394,7 @@ impl Connection {
         version: i16,
         _guard: &OwnedRwLockWriteGuard<()>,
     ) -> Result<R::Response> {
-        let frame = self.encode(req, version)?;
-        let resp = self.enqueue(frame, R::API_KEY, true, None).await?;
-        Ok(decode_response_to::<R>(resp, version)?.1)
+        self.call(req, version, None, false).await
     }
 
     /// A handle that does not keep the connection open.
@@ -422,9 +420,7 @@ impl Connection {
 
     /// Sends `req` at `version` and waits for its response.
     pub async fn send_version<R: Request>(&self, req: &R, version: i16) -> Result<R::Response> {
-        let frame = self.encode(req, version)?;
-        let resp = self.roundtrip(frame, R::API_KEY, true, None).await?;
-        Ok(decode_response_to::<R>(resp, version)?.1)
+        self.call(req, version, None, true).await
     }
 
     /// Sends a request the broker will not answer (Produce with acks=0);
@@ -445,9 +441,21 @@ impl Connection {
         version: i16,
         timeout: Duration,
     ) -> Result<R::Response> {
+        self.call(req, version, Some(timeout), true).await
+    }
+
+    /// Encodes `req`, exchanges it (behind the SASL gate when `gated`) and
+    /// decodes the typed answer: the one path every typed send takes.
+    async fn call<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+        timeout: Option<Duration>,
+        gated: bool,
+    ) -> Result<R::Response> {
         let frame = self.encode(req, version)?;
         let resp = self
-            .roundtrip(frame, R::API_KEY, true, Some(timeout))
+            .exchange(frame, R::API_KEY, true, timeout, gated)
             .await?;
         Ok(decode_response_to::<R>(resp, version)?.1)
     }
@@ -473,19 +481,6 @@ impl Connection {
         timeout: Option<Duration>,
     ) -> Result<Bytes> {
         self.exchange(frame, api, expects_response, timeout, true)
-            .await
-    }
-
-    /// Like `roundtrip` but without the gate (the caller holds it
-    /// exclusively).
-    async fn enqueue(
-        &self,
-        frame: BytesMut,
-        api: ApiKey,
-        expects_response: bool,
-        timeout: Option<Duration>,
-    ) -> Result<Bytes> {
-        self.exchange(frame, api, expects_response, timeout, false)
             .await
     }
 
