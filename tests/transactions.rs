@@ -313,6 +313,64 @@ async fn end_writes_a_marker(peer: Peer, commit: bool) {
     client.close().await;
 }
 
+/// A failed batch makes the transaction abortable; its abort bumps the
+/// epoch (KIP-360) and the next transaction writes with the new epoch from
+/// sequence 0. Mock only: tansu 0.6 answers InitProducerId with the current
+/// id and epoch (the KIP-360 bump) with UNKNOWN_SERVER_ERROR.
+async fn abort_after_a_failed_batch_bumps_the_epoch(peer: Peer) {
+    let (client, txn, id) = ready(&peer, "klamm-txn-bump").await;
+    let topic = support::unique_topic("klamm-txn-bump");
+    peer.create_topic(&client, &topic, 1).await;
+    let old = txn.producer_id_and_epoch().expect("producer id");
+
+    txn.begin_transaction().expect("begin");
+    txn.add_partitions(&[(topic.as_str(), 0)])
+        .await
+        .expect("add_partitions");
+    produce(&client, &id, &topic, 0, old, &["lost"]).await;
+    txn.fail_transaction(&Error::Disconnected {
+        broker: "leader".into(),
+        reason: "the second batch's answer never came".into(),
+    });
+    assert_eq!(txn.state(), TransactionState::AbortableError);
+    let err = txn.commit_transaction().await.expect_err("abortable");
+    assert!(err.to_string().contains("call abort_transaction"), "{err}");
+    txn.abort_transaction().await.expect("abort");
+    let new = txn.producer_id_and_epoch().expect("producer id");
+    assert_eq!(new.id, old.id);
+    assert!(new.epoch > old.epoch, "{new:?} after {old:?}");
+
+    txn.begin_transaction().expect("begin");
+    txn.add_partitions(&[(topic.as_str(), 0)])
+        .await
+        .expect("add_partitions");
+    produce(&client, &id, &topic, 0, new, &["kept"]).await;
+    txn.commit_transaction().await.expect("commit");
+
+    let start = Instant::now();
+    let log = loop {
+        let log = fetch(&peer, &client, &topic, 0).await;
+        if log.markers.len() >= 2 {
+            break log;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "markers missing: {log:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let values: Vec<&str> = log.values.iter().map(|v| v.2.as_str()).collect();
+    assert_eq!(values, ["lost", "kept"]);
+    assert_eq!(
+        log.markers,
+        [
+            (old.id, ControlRecordType::Abort),
+            (old.id, ControlRecordType::Commit)
+        ]
+    );
+    client.close().await;
+}
+
 /// Offsets sent to a transaction are the group's committed offsets once it
 /// commits (tansu; the mock does not store transactional offsets).
 async fn offsets_commit_with_the_transaction(peer: Peer) {
@@ -618,6 +676,14 @@ fn mock_offsets_go_to_the_group_coordinator_and_coordinator_moves_are_followed()
         return;
     };
     support::run_within(60, mock_offsets_and_coordinator_moves(peer));
+}
+
+#[test]
+fn mock_abort_after_a_failed_batch_bumps_the_epoch() {
+    let Some((peer, _turn)) = mock_turn() else {
+        return;
+    };
+    support::run_within(60, abort_after_a_failed_batch_bumps_the_epoch(peer));
 }
 
 #[test]

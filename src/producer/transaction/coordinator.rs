@@ -218,7 +218,7 @@ impl Coordinators {
                 Ok(self.step(
                     ApiKey::InitProducerId,
                     ErrorCode(resp.error_code),
-                    None,
+                    current.map(|_| "bumping the epoch after the abort (KIP-360)"),
                     got,
                 ))
             },

@@ -13,7 +13,10 @@
 //!   partitions already added; [`TransactionManager::is_partition_added`]
 //!   is a lock-only fast path);
 //! - when a transactional batch fails for good:
-//!   [`TransactionManager::fail_transaction`];
+//!   [`TransactionManager::fail_transaction`]; after the abort that
+//!   follows, the epoch may have been bumped: compare
+//!   [`TransactionManager::producer_id_and_epoch`] and restart sequences at
+//!   0 if it changed;
 //! - in `commit_transaction`: flush every buffered record first, then
 //!   [`TransactionManager::commit_transaction`].
 //!
@@ -114,6 +117,10 @@ struct Core {
     /// Whether the coordinator knows of the open transaction (partitions or
     /// offsets were added); if not, ending it needs no request.
     started: bool,
+    /// Whether the epoch must be bumped (InitProducerId with the current
+    /// id and epoch, KIP-360) once the transaction is aborted: after a
+    /// failed batch the partitions' sequence numbers are uncertain.
+    bump_epoch: bool,
     /// The error that put the manager into `AbortableError` or
     /// `FatalError`.
     error: Option<StoredError>,
@@ -194,6 +201,7 @@ impl TransactionManager {
                     producer: None,
                     partitions: HashSet::new(),
                     started: false,
+                    bump_epoch: false,
                     error: None,
                 }),
                 op: tokio::sync::Mutex::new(()),
@@ -231,8 +239,7 @@ impl TransactionManager {
     pub async fn init_transactions(&self) -> Result<ProducerIdAndEpoch> {
         let _op = self.inner.op.lock().await;
         self.transition("init_transactions", TransactionState::Initializing)?;
-        let timeout_ms = i32::try_from(self.inner.transaction_timeout.as_millis())
-            .map_err(|_| Error::config("transaction.timeout.ms", "does not fit in 32 bits"))?;
+        let timeout_ms = self.timeout_ms()?;
         let result = self
             .inner
             .coordinators
@@ -349,14 +356,21 @@ impl TransactionManager {
     /// visible to read_committed consumers. Also the way out of
     /// [`TransactionState::AbortableError`]. The producer should drop (or
     /// fail) the transaction's records still buffered first.
+    ///
+    /// After a failed batch ([`fail_transaction`](Self::fail_transaction))
+    /// or an UNKNOWN_PRODUCER_ID answer, the abort also bumps the epoch
+    /// (InitProducerId with the current id and epoch, KIP-360): the
+    /// producer then finds a new [`producer_id_and_epoch`](Self::producer_id_and_epoch)
+    /// and must restart every partition's sequence at 0.
     pub async fn abort_transaction(&self) -> Result<()> {
         self.end(false).await
     }
 
     /// Tells the manager that a batch of the open transaction failed for
-    /// good (the producer's sender calls this): fencing errors make the
-    /// manager fatal, anything else makes the transaction abortable. No
-    /// effect outside a transaction or when already failed.
+    /// good (the producer's sender calls this): fencing and authorization
+    /// errors make the manager fatal, anything else makes the transaction
+    /// abortable, and its abort bumps the epoch. No effect outside a
+    /// transaction or when already failed.
     pub fn fail_transaction(&self, error: &Error) {
         let mut core = self.core();
         let (api, code) = match error {
@@ -382,6 +396,7 @@ impl TransactionManager {
                 ),
             });
             core.state = TransactionState::AbortableError;
+            core.bump_epoch = true;
         }
     }
 
@@ -413,24 +428,48 @@ impl TransactionManager {
                 return Err(wrong_state(op, core.state));
             }
             core.state = to;
-            if !core.started {
-                self.finish(&mut core);
-                return Ok(());
-            }
             match core.producer {
-                Some(p) => p,
+                Some(p) => (p, core.started, !commit && core.bump_epoch),
                 None => return Err(wrong_state(op, TransactionState::Uninitialized)),
             }
         };
-        match self.inner.coordinators.end_txn(pid, commit).await {
-            Ok(()) => {
-                self.finish(&mut self.core());
-                Ok(())
+        let (pid, started, bump) = pid;
+        if started {
+            match self.inner.coordinators.end_txn(pid, commit).await {
+                // A repeated abort (after a timeout) goes straight to the
+                // epoch bump.
+                Ok(()) => self.core().started = false,
+                // An abort that fails for good leaves nothing else to try.
+                Err(Failure::Abortable(e)) if !commit => {
+                    return Err(self.fail(Failure::Fatal(e)));
+                }
+                Err(f) => return Err(self.fail(f)),
             }
-            // An abort that fails for good leaves nothing else to try.
-            Err(Failure::Abortable(e)) if !commit => Err(self.fail(Failure::Fatal(e))),
-            Err(f) => Err(self.fail(f)),
         }
+        if bump {
+            let timeout_ms = self.timeout_ms()?;
+            match self
+                .inner
+                .coordinators
+                .init_producer_id(timeout_ms, Some(pid))
+                .await
+            {
+                Ok(new) => {
+                    let mut core = self.core();
+                    core.producer = Some(new);
+                    core.bump_epoch = false;
+                }
+                Err(Failure::Abortable(e)) => return Err(self.fail(Failure::Fatal(e))),
+                Err(f) => return Err(self.fail(f)),
+            }
+        }
+        self.finish(&mut self.core());
+        Ok(())
+    }
+
+    fn timeout_ms(&self) -> Result<i32> {
+        i32::try_from(self.inner.transaction_timeout.as_millis())
+            .map_err(|_| Error::config("transaction.timeout.ms", "does not fit in 32 bits"))
     }
 
     fn finish(&self, core: &mut Core) {
@@ -453,6 +492,11 @@ impl TransactionManager {
             }
             Failure::Abortable(e) => {
                 let err = e.to_error();
+                if e.code == ErrorCode::UNKNOWN_PRODUCER_ID
+                    || e.code == ErrorCode::INVALID_PRODUCER_ID_MAPPING
+                {
+                    core.bump_epoch = true;
+                }
                 if core.state.can_become(TransactionState::AbortableError) {
                     core.state = TransactionState::AbortableError;
                     core.error = Some(e);

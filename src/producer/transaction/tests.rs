@@ -50,6 +50,8 @@ struct Script {
     offsets: Vec<(String, i32, String, String, i32, i64)>,
     /// InitProducerId transaction timeouts.
     timeouts: Vec<i32>,
+    /// InitProducerId (producer id, epoch) sent.
+    inits: Vec<(i64, i16)>,
 }
 
 #[derive(Clone)]
@@ -239,6 +241,7 @@ impl Cluster {
                     let code = self.answer_code(ApiKey::InitProducerId, node, v, None);
                     let mut s = self.script();
                     s.timeouts.push(req.transaction_timeout_ms);
+                    s.inits.push((req.producer_id, req.producer_epoch));
                     if code.is_ok() {
                         s.epoch += 1;
                     }
@@ -801,4 +804,54 @@ async fn state_is_kept_for_abort(txn: &TransactionManager) {
     let err = txn.abort_transaction().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(err.to_string().contains("COMMITTING_TRANSACTION"), "{err}");
+}
+
+#[tokio::test]
+async fn the_abort_after_a_failed_batch_bumps_the_epoch() {
+    bounded(async {
+        let cluster = Cluster::start().await;
+        let txn = ready(&cluster, "tx-bump").await;
+        txn.begin_transaction().unwrap();
+        txn.add_partitions(&[("t", 0)]).await.unwrap();
+        txn.fail_transaction(&Error::Broker {
+            api: ApiKey::Produce,
+            code: ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
+            context: None,
+        });
+        assert_eq!(txn.state(), TransactionState::AbortableError);
+        txn.abort_transaction().await.unwrap();
+        assert_eq!(cluster.script().ended, [false]);
+        // EndTxn, then InitProducerId with the current id and epoch.
+        assert_eq!(cluster.script().inits, [(-1, -1), (PRODUCER_ID, 1)]);
+        assert_eq!(
+            txn.producer_id_and_epoch(),
+            Some(ProducerIdAndEpoch {
+                id: PRODUCER_ID,
+                epoch: 2
+            })
+        );
+        assert_eq!(txn.state(), TransactionState::Ready);
+        // The next transaction uses the new epoch (the fake fences epoch 1).
+        txn.begin_transaction().unwrap();
+        txn.add_partitions(&[("t", 0)]).await.unwrap();
+        txn.commit_transaction().await.unwrap();
+
+        // UNKNOWN_PRODUCER_ID from the coordinator also bumps after abort,
+        // even when nothing reached the coordinator.
+        txn.begin_transaction().unwrap();
+        cluster.push_errors(
+            ApiKey::AddPartitionsToTxn,
+            &[ErrorCode::UNKNOWN_PRODUCER_ID],
+        );
+        let err = txn.add_partitions(&[("t", 1)]).await.unwrap_err();
+        assert_eq!(err.kafka_code(), Some(ErrorCode::UNKNOWN_PRODUCER_ID));
+        txn.abort_transaction().await.unwrap();
+        assert_eq!(cluster.script().inits.last(), Some(&(PRODUCER_ID, 2)));
+        assert_eq!(txn.producer_id_and_epoch().unwrap().epoch, 3);
+        // A plain abort does not bump.
+        txn.begin_transaction().unwrap();
+        txn.abort_transaction().await.unwrap();
+        assert_eq!(cluster.script().inits.len(), 3);
+    })
+    .await;
 }
