@@ -153,6 +153,24 @@ struct Inner {
 /// `transactional.id` that names the state. Each operation waits at most
 /// `max.block.ms` and then fails with [`Error::Timeout`]; it may be called
 /// again (a commit or abort resumes).
+///
+/// ```no_run
+/// use klamm::producer::transaction::{TransactionManager, TransactionState};
+///
+/// # async fn run(txn: TransactionManager) -> klamm::Result<()> {
+/// txn.begin_transaction()?;
+/// txn.add_partitions(&[("payments", 3)]).await?;
+/// // ... produce, flush ...
+/// if let Err(e) = txn.commit_transaction().await {
+///     match txn.state() {
+///         TransactionState::AbortableError => txn.abort_transaction().await?,
+///         // Fenced or another fatal error: close the producer.
+///         _ => return Err(e),
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct TransactionManager {
     inner: Arc<Inner>,

@@ -44,6 +44,13 @@ pub enum TransactionState {
 
 impl TransactionState {
     /// The Java client's name of the state.
+    ///
+    /// ```
+    /// use klamm::producer::transaction::TransactionState;
+    ///
+    /// assert_eq!(TransactionState::InTransaction.name(), "IN_TRANSACTION");
+    /// assert_eq!(TransactionState::AbortableError.to_string(), "ABORTABLE_ERROR");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             TransactionState::Uninitialized => "UNINITIALIZED",
