@@ -8,6 +8,8 @@
 //! - once, before the first send: [`TransactionManager::init_transactions`]
 //!   (its [`ProducerIdAndEpoch`] goes into every batch; sequences start at
 //!   0 per partition);
+//! - in `send`: [`TransactionManager::check_send`] (records may only be
+//!   sent inside a transaction);
 //! - before a partition's first batch in a transaction is sent:
 //!   [`TransactionManager::add_partitions`] (cheap and idempotent for
 //!   partitions already added; [`TransactionManager::is_partition_added`]
@@ -247,6 +249,15 @@ impl TransactionManager {
         self.core()
             .partitions
             .contains(&(topic.to_string(), partition))
+    }
+
+    /// Whether a record may be sent now (the producer's `send` calls this
+    /// for a transactional producer): only inside a transaction. Returns
+    /// the stored error in `AbortableError` and `FatalError`, a state error
+    /// otherwise (e.g. a send before `begin_transaction`).
+    pub fn check_send(&self) -> Result<()> {
+        let core = self.core();
+        self.usable_in_transaction(&core, "send").map(|_| ())
     }
 
     /// Gets a producer id and epoch for the transactional id from its

@@ -109,9 +109,7 @@ pub(crate) enum Disposition {
 /// Whether `code` means another producer with the same transactional id
 /// took over (KIP-98 fencing; PRODUCER_FENCED since KIP-588).
 pub(crate) fn is_fencing(code: ErrorCode) -> bool {
-    code == ErrorCode::PRODUCER_FENCED
-        || code == ErrorCode::INVALID_PRODUCER_EPOCH
-        || code == ErrorCode::TRANSACTION_COORDINATOR_FENCED
+    code == ErrorCode::PRODUCER_FENCED || code == ErrorCode::INVALID_PRODUCER_EPOCH
 }
 
 /// What an error code from `api` means, following the Java client's
@@ -198,6 +196,11 @@ pub(crate) fn describe(
         format!(
             "{detail}not authorized to use transactional.id '{transactional_id}'; \
              this producer must be closed"
+        )
+    } else if code == ErrorCode::INVALID_TRANSACTION_TIMEOUT {
+        format!(
+            "{detail}transaction.timeout.ms is above the broker's \
+             transaction.max.timeout.ms; lower it and create a new producer"
         )
     } else {
         match classify(api, code) {
@@ -366,6 +369,29 @@ mod tests {
             assert!(text.contains("transactional.id 'tx-1'"), "{text}");
             assert!(text.contains("must be closed"), "{text}");
         }
+        let err = describe(
+            ApiKey::InitProducerId,
+            ErrorCode::INVALID_TRANSACTION_TIMEOUT,
+            "tx-1",
+            None,
+        )
+        .to_error();
+        assert!(
+            err.to_string().contains("transaction.max.timeout.ms"),
+            "{err}"
+        );
+        assert_eq!(
+            classify(ApiKey::EndTxn, ErrorCode::TRANSACTION_COORDINATOR_FENCED),
+            Disposition::Fatal
+        );
+        let err = describe(
+            ApiKey::EndTxn,
+            ErrorCode::TRANSACTION_COORDINATOR_FENCED,
+            "tx-1",
+            None,
+        )
+        .to_error();
+        assert!(err.to_string().contains("unexpected error"), "{err}");
         let err = describe(
             ApiKey::InitProducerId,
             ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,

@@ -653,6 +653,8 @@ async fn a_failed_batch_makes_the_transaction_abortable_or_fatal() {
         assert_eq!(txn.state(), TransactionState::AbortableError);
         let err = txn.commit_transaction().await.unwrap_err();
         assert!(err.to_string().contains("gone"), "{err}");
+        assert_eq!(err.kafka_code(), Some(ErrorCode::TRANSACTION_ABORTABLE));
+        assert_eq!(txn.check_send().unwrap_err().to_string(), err.to_string());
         assert!(err.to_string().contains("call abort_transaction"), "{err}");
         txn.abort_transaction().await.unwrap();
 
@@ -681,6 +683,7 @@ async fn calls_in_the_wrong_state_name_the_state() {
             assert!(e.to_string().contains(state), "{e}");
         };
         state_error(txn.begin_transaction().unwrap_err(), "UNINITIALIZED");
+        state_error(txn.check_send().unwrap_err(), "UNINITIALIZED");
         state_error(txn.commit_transaction().await.unwrap_err(), "UNINITIALIZED");
         state_error(
             txn.add_partitions(&[("t", 0)]).await.unwrap_err(),
@@ -690,6 +693,7 @@ async fn calls_in_the_wrong_state_name_the_state() {
         state_error(txn.init_transactions().await.unwrap_err(), "READY");
         state_error(txn.commit_transaction().await.unwrap_err(), "READY");
         state_error(txn.abort_transaction().await.unwrap_err(), "READY");
+        state_error(txn.check_send().unwrap_err(), "READY");
         let group = ConsumerGroupMetadata::new("g");
         state_error(
             txn.send_offsets_to_transaction(&[("t", 0, 1, None)], &group)
@@ -698,6 +702,7 @@ async fn calls_in_the_wrong_state_name_the_state() {
             "READY",
         );
         txn.begin_transaction().unwrap();
+        txn.check_send().unwrap();
         state_error(txn.begin_transaction().unwrap_err(), "IN_TRANSACTION");
         assert!(cluster.requests(ApiKey::EndTxn).is_empty());
 
