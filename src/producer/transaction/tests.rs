@@ -52,6 +52,10 @@ struct Script {
     timeouts: Vec<i32>,
     /// InitProducerId (producer id, epoch) sent.
     inits: Vec<(i64, i16)>,
+    /// TxnOffsetCommit errors for single partitions, answered next.
+    offset_errors: HashMap<(String, i32), VecDeque<ErrorCode>>,
+    /// The partitions of every TxnOffsetCommit request.
+    offset_requests: Vec<Vec<(String, i32)>>,
 }
 
 #[derive(Clone)]
@@ -323,10 +327,28 @@ impl Cluster {
                         v,
                         Some(req.producer_epoch),
                     );
+                    let mut codes = HashMap::new();
                     if code.is_ok() {
                         let mut s = self.script();
+                        let asked = req
+                            .topics
+                            .iter()
+                            .flat_map(|t| {
+                                t.partitions
+                                    .iter()
+                                    .map(|p| (t.name.clone(), p.partition_index))
+                            })
+                            .collect();
+                        s.offset_requests.push(asked);
                         for t in &req.topics {
                             for p in &t.partitions {
+                                let key = (t.name.clone(), p.partition_index);
+                                if let Some(c) =
+                                    s.offset_errors.get_mut(&key).and_then(VecDeque::pop_front)
+                                {
+                                    codes.insert(key, c);
+                                    continue;
+                                }
                                 s.offsets.push((
                                     req.group_id.clone(),
                                     req.generation_id,
@@ -349,7 +371,10 @@ impl Cluster {
                                     .iter()
                                     .map(|p| TxnOffsetCommitResponsePartition {
                                         partition_index: p.partition_index,
-                                        error_code: code.code(),
+                                        error_code: codes
+                                            .get(&(t.name.clone(), p.partition_index))
+                                            .unwrap_or(&code)
+                                            .code(),
                                         ..Default::default()
                                     })
                                     .collect(),
@@ -857,6 +882,62 @@ async fn the_abort_after_a_failed_batch_bumps_the_epoch() {
         txn.begin_transaction().unwrap();
         txn.abort_transaction().await.unwrap();
         assert_eq!(cluster.script().inits.len(), 3);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn only_failed_offsets_are_sent_again() {
+    bounded(async {
+        let cluster = Cluster::start().await;
+        let txn = ready(&cluster, "tx-offsets-retry").await;
+        txn.begin_transaction().unwrap();
+        cluster.script().offset_errors.insert(
+            ("in".into(), 1),
+            [ErrorCode::UNKNOWN_TOPIC_OR_PARTITION].into(),
+        );
+        let group = ConsumerGroupMetadata::new("g2");
+        txn.send_offsets_to_transaction(&[("in", 0, 5, None), ("in", 1, 6, None)], &group)
+            .await
+            .unwrap();
+        let want: Vec<Vec<(String, i32)>> = vec![
+            vec![("in".into(), 0), ("in".into(), 1)],
+            vec![("in".into(), 1)],
+        ];
+        assert_eq!(cluster.script().offset_requests, want);
+        let committed: Vec<(i32, i64)> = cluster
+            .script()
+            .offsets
+            .iter()
+            .map(|o| (o.4, o.5))
+            .collect();
+        assert_eq!(committed, [(0, 5), (1, 6)]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_init_that_timed_out_can_be_repeated() {
+    bounded(async {
+        let cluster = Cluster::start().await;
+        let mut config = cluster.client_config("tx-slow-init");
+        config.producer.max_block = Duration::from_millis(200);
+        let txn = cluster.manager(config).await;
+        cluster.push_errors(
+            ApiKey::InitProducerId,
+            &[ErrorCode::COORDINATOR_LOAD_IN_PROGRESS; 1000],
+        );
+        let err = txn.init_transactions().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+        assert!(
+            err.to_string().contains("COORDINATOR_LOAD_IN_PROGRESS"),
+            "{err}"
+        );
+        assert_eq!(txn.state(), TransactionState::Initializing);
+        cluster.script().errors.clear();
+        let pid = txn.init_transactions().await.unwrap();
+        assert_eq!(pid.id, PRODUCER_ID);
+        assert_eq!(txn.state(), TransactionState::Ready);
     })
     .await;
 }
