@@ -548,8 +548,11 @@ async fn mock_offsets_and_coordinator_moves(peer: Peer) {
         member_id: "member-1".into(),
         group_instance_id: None,
     };
+    let brokers = mock.addrs().len() as i32;
+    assert!(brokers >= 2, "this test needs a mock cluster of 2+ brokers");
+    // Transaction coordinator on broker 2, group coordinator on the last.
     mock.command(&format!("coordinator txn {id} 2"));
-    mock.set_group_coordinator(&group.group_id, 3);
+    mock.set_group_coordinator(&group.group_id, brokers);
     let client = Client::connect(peer.config(&id)).await.expect("client");
     let txn = TransactionManager::new(client.clone()).expect("manager");
     txn.init_transactions().await.expect("init");
@@ -564,7 +567,10 @@ async fn mock_offsets_and_coordinator_moves(peer: Peer) {
     txn.send_offsets_to_transaction(&[(topic.as_str(), 0, 7, None)], &group)
         .await
         .expect("send_offsets_to_transaction");
-    assert_eq!(client.coordinator(&group.group_id).await.unwrap().id, 3);
+    assert_eq!(
+        client.coordinator(&group.group_id).await.unwrap().id,
+        brokers
+    );
 
     // The transaction coordinator moves: broker 2 answers NOT_COORDINATOR,
     // the manager looks it up again and commits on broker 1.
