@@ -51,7 +51,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -115,7 +115,7 @@ struct Core {
     state: TransactionState,
     producer: Option<ProducerIdAndEpoch>,
     /// Partitions the coordinator has added to the open transaction.
-    partitions: HashSet<(String, i32)>,
+    partitions: HashMap<String, HashSet<i32>>,
     /// Whether the coordinator knows of the open transaction (partitions or
     /// offsets were added); if not, ending it needs no request.
     started: bool,
@@ -219,7 +219,7 @@ impl TransactionManager {
                 core: Mutex::new(Core {
                     state: TransactionState::Uninitialized,
                     producer: None,
-                    partitions: HashSet::new(),
+                    partitions: HashMap::new(),
                     started: false,
                     bump_epoch: false,
                     error: None,
@@ -248,7 +248,8 @@ impl TransactionManager {
     pub fn is_partition_added(&self, topic: &str, partition: i32) -> bool {
         self.core()
             .partitions
-            .contains(&(topic.to_string(), partition))
+            .get(topic)
+            .is_some_and(|p| p.contains(&partition))
     }
 
     /// Whether a record may be sent now (the producer's `send` calls this
@@ -313,9 +314,10 @@ impl TransactionManager {
             let pid = self.usable_in_transaction(&core, "add_partitions")?;
             let mut new: Vec<(String, i32)> = Vec::new();
             for (t, p) in partitions {
-                let key = (t.as_ref().to_string(), *p);
-                if !core.partitions.contains(&key) && !new.contains(&key) {
-                    new.push(key);
+                let (t, p) = (t.as_ref(), *p);
+                let added = core.partitions.get(t).is_some_and(|s| s.contains(&p));
+                if !added && !new.iter().any(|(nt, np)| nt == t && *np == p) {
+                    new.push((t.to_string(), p));
                 }
             }
             (pid, new)
@@ -327,7 +329,9 @@ impl TransactionManager {
             Ok(()) => {
                 let mut core = self.core();
                 core.started = true;
-                core.partitions.extend(new);
+                for (t, p) in new {
+                    core.partitions.entry(t).or_default().insert(p);
+                }
                 Ok(())
             }
             Err(f) => Err(self.fail(f)),
