@@ -546,6 +546,18 @@ impl Client {
         self.coordinator(group).await
     }
 
+    /// Forgets the cached coordinator of `transactional_id` and looks it up
+    /// again (after a NOT_COORDINATOR or COORDINATOR_NOT_AVAILABLE answer,
+    /// or a connection failure to it).
+    pub async fn refresh_transaction_coordinator(
+        &self,
+        transactional_id: &str,
+    ) -> Result<BrokerInfo> {
+        lock(&self.inner.coordinators)
+            .remove(&(CoordinatorKind::Transaction, transactional_id.to_string()));
+        self.transaction_coordinator(transactional_id).await
+    }
+
     /// Looks up the group coordinators of several groups, in one request
     /// where the broker supports batching (FindCoordinator v4+).
     pub async fn coordinators(&self, groups: &[String]) -> Result<Vec<BrokerInfo>> {

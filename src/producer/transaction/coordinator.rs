@@ -1,0 +1,500 @@
+//! Talking to the transaction and group coordinators: one request per
+//! attempt, with coordinator rediscovery and backoff around it, and the
+//! per-API request shapes and answer parsing.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::state::{Disposition, StoredError, classify, describe};
+use super::{ConsumerGroupMetadata, ProducerIdAndEpoch};
+use crate::client::{Client, TrafficClass};
+use crate::error::{Error, Result};
+use crate::net::{Backoff, Connection};
+use crate::protocol::error_codes::ErrorCode;
+use crate::protocol::messages::add_partitions_to_txn_request::{
+    AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+};
+use crate::protocol::messages::txn_offset_commit_request::{
+    TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+};
+use crate::protocol::messages::{
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, ApiKey,
+    EndTxnRequest, InitProducerIdRequest, TxnOffsetCommitRequest,
+};
+
+/// The longest pause between two attempts (Java's `retry.backoff.max.ms`).
+const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// The highest AddPartitionsToTxn version a client sends: v4+ batch several
+/// transactional ids and are meant for brokers (KIP-890), so they are used
+/// only against a broker that offers nothing older.
+const ADD_PARTITIONS_CLIENT_MAX: i16 = 3;
+
+/// Which coordinator a request goes to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target<'a> {
+    /// The transaction coordinator of the manager's transactional id.
+    Transaction,
+    /// The group coordinator of this consumer group.
+    Group(&'a str),
+}
+
+/// The outcome of one attempt.
+pub(crate) enum Step<T> {
+    Done(T),
+    /// Retry after a backoff; the error is reported if time runs out.
+    Retry(Error),
+    /// Look the coordinator up again, then retry.
+    Rediscover(Error),
+    /// Give up: the transaction must be aborted.
+    Abortable(StoredError),
+    /// Give up: the producer must be closed.
+    Fatal(StoredError),
+}
+
+/// Why an operation failed, which decides the state it leaves behind.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Time ran out or the transport failed for good; the state is kept
+    /// so that the call can be repeated.
+    Plain(Error),
+    Abortable(StoredError),
+    Fatal(StoredError),
+}
+
+/// Settings for talking to the coordinators.
+#[derive(Debug, Clone)]
+pub(crate) struct Coordinators {
+    pub(crate) client: Client,
+    pub(crate) transactional_id: String,
+    pub(crate) max_block: Duration,
+    pub(crate) retry_backoff: Duration,
+}
+
+impl Coordinators {
+    /// Runs `attempt` against the coordinator of `target` until it is done,
+    /// fails for good or `max.block.ms` passes. Connection failures and
+    /// NOT_COORDINATOR/COORDINATOR_NOT_AVAILABLE look the coordinator up
+    /// again; other retriable answers back off and retry.
+    pub(crate) async fn call<T, F, Fut>(
+        &self,
+        target: Target<'_>,
+        api: ApiKey,
+        mut attempt: F,
+    ) -> std::result::Result<T, Failure>
+    where
+        F: FnMut(Connection) -> Fut,
+        Fut: Future<Output = Result<Step<T>>>,
+    {
+        let deadline = Instant::now() + self.max_block;
+        let mut backoff = Backoff::new(self.retry_backoff, RETRY_BACKOFF_MAX);
+        let mut rediscover = false;
+        let mut last: Option<Error> = None;
+        loop {
+            let once = async {
+                let broker = self.coordinator(target, rediscover).await?;
+                let conn = self.client.connection(&broker, TrafficClass::Other).await?;
+                attempt(conn).await
+            };
+            let step = match tokio::time::timeout_at(deadline, once).await {
+                Err(_) => return Err(Failure::Plain(self.timed_out(api, last))),
+                Ok(Ok(step)) => step,
+                Ok(Err(e)) if e.is_retriable() => Step::Rediscover(e),
+                Ok(Err(e)) => return Err(Failure::Plain(e)),
+            };
+            match step {
+                Step::Done(t) => return Ok(t),
+                Step::Abortable(e) => return Err(Failure::Abortable(e)),
+                Step::Fatal(e) => return Err(Failure::Fatal(e)),
+                Step::Retry(e) => {
+                    tracing::debug!(error = %e, "{api}: retrying");
+                    rediscover = false;
+                    last = Some(e);
+                }
+                Step::Rediscover(e) => {
+                    tracing::debug!(error = %e, "{api}: looking the coordinator up again");
+                    rediscover = true;
+                    last = Some(e);
+                }
+            }
+            let delay = backoff.next_delay();
+            if Instant::now() + delay >= deadline {
+                // No attempt fits before the deadline: wait it out, as
+                // `max.block.ms` promises, then report the last error.
+                tokio::time::sleep_until(deadline).await;
+                return Err(Failure::Plain(self.timed_out(api, last)));
+            }
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn coordinator(
+        &self,
+        target: Target<'_>,
+        rediscover: bool,
+    ) -> Result<crate::client::BrokerInfo> {
+        let c = &self.client;
+        match (target, rediscover) {
+            (Target::Transaction, false) => c.transaction_coordinator(&self.transactional_id).await,
+            (Target::Transaction, true) => {
+                c.refresh_transaction_coordinator(&self.transactional_id)
+                    .await
+            }
+            (Target::Group(g), false) => c.coordinator(g).await,
+            (Target::Group(g), true) => c.refresh_coordinator(g).await,
+        }
+    }
+
+    fn timed_out(&self, api: ApiKey, last: Option<Error>) -> Error {
+        let last = last
+            .map(|e| format!("; last error: {e}"))
+            .unwrap_or_default();
+        Error::Timeout {
+            what: format!(
+                "{api} for transactional.id '{}' (max.block.ms{last})",
+                self.transactional_id
+            ),
+            after: self.max_block,
+        }
+    }
+
+    /// The step for one error code from `api`.
+    pub(crate) fn step<T>(
+        &self,
+        api: ApiKey,
+        code: ErrorCode,
+        detail: Option<&str>,
+        ok: T,
+    ) -> Step<T> {
+        let error = || Error::Broker {
+            api,
+            code,
+            context: detail.map(str::to_string),
+        };
+        match classify(api, code) {
+            Disposition::Done => Step::Done(ok),
+            Disposition::Retry => Step::Retry(error()),
+            Disposition::Rediscover => Step::Rediscover(error()),
+            Disposition::Abortable => {
+                Step::Abortable(describe(api, code, &self.transactional_id, detail))
+            }
+            Disposition::Fatal => Step::Fatal(describe(api, code, &self.transactional_id, detail)),
+        }
+    }
+
+    /// InitProducerId for the transactional id (the highest version both
+    /// sides support; v3+ carry the current id and epoch, -1 for a new
+    /// producer).
+    pub(crate) async fn init_producer_id(
+        &self,
+        transaction_timeout_ms: i32,
+        current: Option<ProducerIdAndEpoch>,
+    ) -> std::result::Result<ProducerIdAndEpoch, Failure> {
+        self.call(
+            Target::Transaction,
+            ApiKey::InitProducerId,
+            |conn| async move {
+                let version = conn
+                    .api_versions()
+                    .version_for(ApiKey::InitProducerId, conn.broker())?;
+                let (producer_id, producer_epoch) = match current {
+                    Some(p) if version >= 3 => (p.id, p.epoch),
+                    _ => (-1, -1),
+                };
+                let req = InitProducerIdRequest {
+                    transactional_id: Some(self.transactional_id.clone()),
+                    transaction_timeout_ms,
+                    producer_id,
+                    producer_epoch,
+                    ..Default::default()
+                };
+                let resp = conn.send_version(&req, version).await?;
+                let got = ProducerIdAndEpoch {
+                    id: resp.producer_id,
+                    epoch: resp.producer_epoch,
+                };
+                Ok(self.step(
+                    ApiKey::InitProducerId,
+                    ErrorCode(resp.error_code),
+                    current.map(|_| "bumping the epoch after the abort (KIP-360)"),
+                    got,
+                ))
+            },
+        )
+        .await
+    }
+
+    /// AddPartitionsToTxn for `partitions` (one request for all of them).
+    pub(crate) async fn add_partitions(
+        &self,
+        pid: ProducerIdAndEpoch,
+        partitions: &[(String, i32)],
+    ) -> std::result::Result<(), Failure> {
+        let topics = group_by_topic(partitions);
+        self.call(Target::Transaction, ApiKey::AddPartitionsToTxn, |conn| {
+            let topics = topics.clone();
+            async move {
+                let version = add_partitions_version(&conn)?;
+                let mut req = AddPartitionsToTxnRequest::default();
+                if version >= 4 {
+                    req.transactions = vec![AddPartitionsToTxnTransaction {
+                        transactional_id: self.transactional_id.clone(),
+                        producer_id: pid.id,
+                        producer_epoch: pid.epoch,
+                        verify_only: false,
+                        topics,
+                        ..Default::default()
+                    }];
+                } else {
+                    req.v3_and_below_transactional_id = self.transactional_id.clone();
+                    req.v3_and_below_producer_id = pid.id;
+                    req.v3_and_below_producer_epoch = pid.epoch;
+                    req.v3_and_below_topics = topics;
+                }
+                let resp = conn.send_version(&req, version).await?;
+                let codes = self.add_partitions_codes(&conn, &resp, version)?;
+                Ok(self.worst(ApiKey::AddPartitionsToTxn, &codes))
+            }
+        })
+        .await
+    }
+
+    /// Every (topic/partition, code) in an AddPartitionsToTxn answer.
+    fn add_partitions_codes(
+        &self,
+        conn: &Connection,
+        resp: &AddPartitionsToTxnResponse,
+        version: i16,
+    ) -> Result<Vec<(String, ErrorCode)>> {
+        let mut out = Vec::new();
+        let topics = if version >= 4 {
+            let top = ErrorCode(resp.error_code);
+            if !top.is_ok() {
+                return Ok(vec![(String::new(), top)]);
+            }
+            let ours = resp
+                .results_by_transaction
+                .iter()
+                .find(|r| r.transactional_id == self.transactional_id)
+                .ok_or_else(|| Error::ProtocolViolation {
+                    broker: conn.broker().to_string(),
+                    reason: format!(
+                        "AddPartitionsToTxn answer has no result for transactional.id '{}'",
+                        self.transactional_id
+                    ),
+                })?;
+            &ours.topic_results
+        } else {
+            &resp.results_by_topic_v3_and_below
+        };
+        for t in topics {
+            for p in &t.results_by_partition {
+                out.push((
+                    format!("{}/{}", t.name, p.partition_index),
+                    ErrorCode(p.partition_error_code),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The step for a set of per-partition codes: the most severe one wins;
+    /// OPERATION_NOT_ATTEMPTED only marks partitions skipped because of
+    /// another partition's error.
+    fn worst(&self, api: ApiKey, codes: &[(String, ErrorCode)]) -> Step<()> {
+        let failed = codes
+            .iter()
+            .filter(|(_, c)| !c.is_ok())
+            .filter(|(_, c)| {
+                *c != ErrorCode::OPERATION_NOT_ATTEMPTED
+                    || codes
+                        .iter()
+                        .all(|(_, c)| c.is_ok() || *c == ErrorCode::OPERATION_NOT_ATTEMPTED)
+            })
+            .max_by_key(|(_, c)| classify(api, *c));
+        match failed {
+            None => Step::Done(()),
+            Some((what, code)) => {
+                let detail = (!what.is_empty()).then_some(what.as_str());
+                self.step(api, *code, detail, ())
+            }
+        }
+    }
+
+    /// AddOffsetsToTxn: puts the group's offsets topic partition into the
+    /// transaction.
+    pub(crate) async fn add_offsets(
+        &self,
+        pid: ProducerIdAndEpoch,
+        group_id: &str,
+    ) -> std::result::Result<(), Failure> {
+        self.call(
+            Target::Transaction,
+            ApiKey::AddOffsetsToTxn,
+            |conn| async move {
+                let version = conn
+                    .api_versions()
+                    .version_for(ApiKey::AddOffsetsToTxn, conn.broker())?;
+                let req = AddOffsetsToTxnRequest {
+                    transactional_id: self.transactional_id.clone(),
+                    producer_id: pid.id,
+                    producer_epoch: pid.epoch,
+                    group_id: group_id.to_string(),
+                    ..Default::default()
+                };
+                let resp = conn.send_version(&req, version).await?;
+                let detail = format!("group '{group_id}'");
+                Ok(self.step(
+                    ApiKey::AddOffsetsToTxn,
+                    ErrorCode(resp.error_code),
+                    Some(&detail),
+                    (),
+                ))
+            },
+        )
+        .await
+    }
+
+    /// TxnOffsetCommit to the group coordinator; partitions that fail with
+    /// a retriable code are sent again.
+    pub(crate) async fn txn_offset_commit(
+        &self,
+        pid: ProducerIdAndEpoch,
+        offsets: &[(String, i32, i64, Option<String>)],
+        group: &ConsumerGroupMetadata,
+    ) -> std::result::Result<(), Failure> {
+        let pending = std::sync::Mutex::new(offsets.to_vec());
+        let group_id = group.group_id.as_str();
+        self.call(Target::Group(group_id), ApiKey::TxnOffsetCommit, |conn| {
+            let pending = &pending;
+            async move {
+                let version = conn
+                    .api_versions()
+                    .version_for(ApiKey::TxnOffsetCommit, conn.broker())?;
+                let todo = lock(pending).clone();
+                let req =
+                    txn_offset_commit_request(&self.transactional_id, pid, group, &todo, version);
+                let resp = conn.send_version(&req, version).await?;
+                let mut codes = Vec::new();
+                let mut retry = Vec::new();
+                for t in &resp.topics {
+                    for p in &t.partitions {
+                        let code = ErrorCode(p.error_code);
+                        codes.push((format!("{}/{}", t.name, p.partition_index), code));
+                        if !code.is_ok() {
+                            retry.extend(
+                                todo.iter()
+                                    .filter(|o| o.0 == t.name && o.1 == p.partition_index)
+                                    .cloned(),
+                            );
+                        }
+                    }
+                }
+                let step = self.worst(ApiKey::TxnOffsetCommit, &codes);
+                if !retry.is_empty() {
+                    *lock(pending) = retry;
+                }
+                Ok(step)
+            }
+        })
+        .await
+    }
+
+    /// EndTxn: commits or aborts the open transaction.
+    pub(crate) async fn end_txn(
+        &self,
+        pid: ProducerIdAndEpoch,
+        committed: bool,
+    ) -> std::result::Result<(), Failure> {
+        self.call(Target::Transaction, ApiKey::EndTxn, |conn| async move {
+            let version = conn
+                .api_versions()
+                .version_for(ApiKey::EndTxn, conn.broker())?;
+            let req = EndTxnRequest {
+                transactional_id: self.transactional_id.clone(),
+                producer_id: pid.id,
+                producer_epoch: pid.epoch,
+                committed,
+                ..Default::default()
+            };
+            let resp = conn.send_version(&req, version).await?;
+            Ok(self.step(ApiKey::EndTxn, ErrorCode(resp.error_code), None, ()))
+        })
+        .await
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The AddPartitionsToTxn version for this broker: the highest client
+/// version (v3 or below), or v4+ only if the broker offers nothing older.
+fn add_partitions_version(conn: &Connection) -> Result<i16> {
+    let api = ApiKey::AddPartitionsToTxn;
+    match conn.api_versions().broker_range(api) {
+        Some((min, max)) if min <= ADD_PARTITIONS_CLIENT_MAX && max >= api.versions().0 => {
+            Ok(max.min(ADD_PARTITIONS_CLIENT_MAX))
+        }
+        _ => conn.api_versions().version_for(api, conn.broker()),
+    }
+}
+
+/// Partitions grouped by topic, in first-seen order.
+fn group_by_topic(partitions: &[(String, i32)]) -> Vec<AddPartitionsToTxnTopic> {
+    let mut topics: Vec<AddPartitionsToTxnTopic> = Vec::new();
+    for (topic, p) in partitions {
+        match topics.iter_mut().find(|t| &t.name == topic) {
+            Some(t) => t.partitions.push(*p),
+            None => topics.push(AddPartitionsToTxnTopic {
+                name: topic.clone(),
+                partitions: vec![*p],
+                ..Default::default()
+            }),
+        }
+    }
+    topics
+}
+
+fn txn_offset_commit_request(
+    transactional_id: &str,
+    pid: ProducerIdAndEpoch,
+    group: &ConsumerGroupMetadata,
+    offsets: &[(String, i32, i64, Option<String>)],
+    version: i16,
+) -> TxnOffsetCommitRequest {
+    let mut topics: Vec<TxnOffsetCommitRequestTopic> = Vec::new();
+    for (topic, partition, offset, metadata) in offsets {
+        let p = TxnOffsetCommitRequestPartition {
+            partition_index: *partition,
+            committed_offset: *offset,
+            committed_leader_epoch: -1,
+            committed_metadata: metadata.clone(),
+            ..Default::default()
+        };
+        match topics.iter_mut().find(|t| &t.name == topic) {
+            Some(t) => t.partitions.push(p),
+            None => topics.push(TxnOffsetCommitRequestTopic {
+                name: topic.clone(),
+                partitions: vec![p],
+                ..Default::default()
+            }),
+        }
+    }
+    let mut req = TxnOffsetCommitRequest {
+        transactional_id: transactional_id.to_string(),
+        group_id: group.group_id.clone(),
+        producer_id: pid.id,
+        producer_epoch: pid.epoch,
+        topics,
+        ..Default::default()
+    };
+    if version >= 3 {
+        req.generation_id = group.generation_id;
+        req.member_id = group.member_id.clone();
+        req.group_instance_id = group.group_instance_id.clone();
+    }
+    req
+}

@@ -1,0 +1,701 @@
+//! The TransactionManager against the real test broker (tansu) and the
+//! librdkafka mock cluster: a transactional batch written with a raw
+//! ProduceRequest, then commit or abort, checked by a raw Fetch for the data
+//! and the COMMIT/ABORT control marker; offsets sent to a transaction and
+//! read back with OffsetFetch; fencing by a second instance.
+
+mod support;
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use klamm::client::TrafficClass;
+use klamm::producer::transaction::{
+    ConsumerGroupMetadata, ProducerIdAndEpoch, TransactionManager, TransactionState,
+};
+use klamm::protocol::error_codes::ErrorCode;
+use klamm::protocol::messages::create_topics_request::CreatableTopic;
+use klamm::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use klamm::protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+use klamm::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use klamm::protocol::messages::{
+    ApiKey, CreateTopicsRequest, FetchRequest, OffsetFetchRequest, ProduceRequest,
+};
+use klamm::protocol::records::{
+    Batch, ControlRecordType, DecodeOptions, EncodeOptions, Record, RecordBatch, decode_record_set,
+};
+use klamm::{Client, Config, Error, ErrorKind};
+use support::mock::MockCluster;
+
+/// Which peer a test runs against.
+enum Peer {
+    Tansu(String),
+    Mock(MockCluster),
+}
+
+impl Peer {
+    fn tansu() -> Option<Peer> {
+        support::broker().map(Peer::Tansu)
+    }
+
+    fn mock() -> Option<Peer> {
+        support::mock::mock().map(Peer::Mock)
+    }
+
+    fn config(&self, transactional_id: &str) -> Config {
+        let mut config = Config::default();
+        config.net.bootstrap_servers = match self {
+            Peer::Tansu(addr) => vec![addr.clone()],
+            Peer::Mock(m) => m.addrs(),
+        };
+        config.net.client_id = "klamm-txn-test".into();
+        config.net.request_timeout = Duration::from_secs(5);
+        config.producer.idempotence = true;
+        config.producer.transactional_id = Some(transactional_id.to_string());
+        config.producer.transaction_timeout = Duration::from_secs(30);
+        config.producer.max_block = Duration::from_secs(15);
+        config
+    }
+
+    /// librdkafka 2.16's mock writes control batches with CRC 0.
+    fn decode_options(&self) -> DecodeOptions {
+        DecodeOptions::default().with_verify_crc(matches!(self, Peer::Tansu(_)))
+    }
+
+    async fn create_topic(&self, client: &Client, topic: &str, partitions: i32) {
+        match self {
+            Peer::Mock(m) => m.create_topic(topic, partitions, 1),
+            Peer::Tansu(_) => {
+                let controller = client.controller().await.expect("controller");
+                let conn = client
+                    .connection(&controller, TrafficClass::Other)
+                    .await
+                    .expect("connection");
+                let created = conn
+                    .send(&CreateTopicsRequest {
+                        topics: vec![CreatableTopic {
+                            name: topic.to_string(),
+                            num_partitions: partitions,
+                            replication_factor: 1,
+                            ..Default::default()
+                        }],
+                        timeout_ms: 10_000,
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("CreateTopics");
+                assert_eq!(created.topics[0].error_code, 0, "CreateTopics {topic}");
+            }
+        }
+        client
+            .refresh_metadata(Some(&[topic.to_string()]))
+            .await
+            .expect("metadata");
+    }
+}
+
+/// A transactional batch of `values` for `pid`, base sequence 0.
+fn transactional_batch(pid: ProducerIdAndEpoch, values: &[&str]) -> Bytes {
+    let mut batch = RecordBatch::new(0, now_ms());
+    batch.is_transactional = true;
+    batch.producer_id = pid.id;
+    batch.producer_epoch = pid.epoch;
+    batch.base_sequence = 0;
+    for (i, v) in values.iter().enumerate() {
+        batch.records.push(
+            Record::new(None, Some(Bytes::copy_from_slice(v.as_bytes())))
+                .with_offset_delta(i as i32),
+        );
+    }
+    Bytes::from(
+        batch
+            .encode_to_vec(&EncodeOptions::default())
+            .expect("batch encodes"),
+    )
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// Writes one transactional batch to `topic`/`partition` with a raw
+/// ProduceRequest to its leader.
+async fn produce(
+    client: &Client,
+    transactional_id: &str,
+    topic: &str,
+    partition: i32,
+    pid: ProducerIdAndEpoch,
+    values: &[&str],
+) {
+    let leader = client.leader(topic, partition).await.expect("leader");
+    let conn = client
+        .connection(&leader, TrafficClass::Produce)
+        .await
+        .expect("connection");
+    let version = conn
+        .api_versions()
+        .version_for(ApiKey::Produce, conn.broker())
+        .expect("Produce version");
+    let req = ProduceRequest {
+        transactional_id: Some(transactional_id.to_string()),
+        acks: -1,
+        timeout_ms: 5_000,
+        topic_data: vec![TopicProduceData {
+            name: topic.to_string(),
+            partition_data: vec![PartitionProduceData {
+                index: partition,
+                records: Some(transactional_batch(pid, values)),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let resp = conn.send_version(&req, version).await.expect("Produce");
+    let p = &resp.responses[0].partition_responses[0];
+    assert_eq!(
+        ErrorCode(p.error_code),
+        ErrorCode::NONE,
+        "Produce to {topic}/{partition}"
+    );
+}
+
+/// What a raw Fetch from offset 0 finds: the data batches' values and
+/// producer ids, and the control records' types.
+#[derive(Debug, Default)]
+struct Log {
+    values: Vec<(i64, bool, String)>,
+    markers: Vec<(i64, ControlRecordType)>,
+}
+
+async fn fetch(peer: &Peer, client: &Client, topic: &str, partition: i32) -> Log {
+    let leader = client.leader(topic, partition).await.expect("leader");
+    let conn = client
+        .connection(&leader, TrafficClass::Fetch)
+        .await
+        .expect("connection");
+    // v13+ name topics by id; this test names them.
+    let version = conn
+        .api_versions()
+        .version_for(ApiKey::Fetch, conn.broker())
+        .expect("Fetch version")
+        .min(12);
+    let mut log = Log::default();
+    let mut offset = 0;
+    // The mock answers one batch per Fetch: read on to the high watermark.
+    loop {
+        let req = FetchRequest {
+            max_wait_ms: 100,
+            min_bytes: 1,
+            max_bytes: 1 << 20,
+            topics: vec![FetchTopic {
+                topic: topic.to_string(),
+                partitions: vec![FetchPartition {
+                    partition,
+                    fetch_offset: offset,
+                    partition_max_bytes: 1 << 20,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let resp = conn.send_version(&req, version).await.expect("Fetch");
+        let p = &resp.responses[0].partitions[0];
+        assert_eq!(ErrorCode(p.error_code), ErrorCode::NONE, "Fetch {topic}");
+        if offset >= p.high_watermark {
+            return log;
+        }
+        let records = p.records.clone().unwrap_or_default();
+        let set = decode_record_set(records, &peer.decode_options()).expect("records decode");
+        let before = offset;
+        for batch in set.batches {
+            let Batch::V2(b) = batch else {
+                panic!("legacy batch in {topic}");
+            };
+            offset = offset.max(b.next_offset());
+            if b.is_control {
+                for c in b.control_records() {
+                    log.markers
+                        .push((b.producer_id, c.expect("control record").record_type));
+                }
+            } else {
+                for r in &b.records {
+                    let v = r.value.as_deref().unwrap_or_default();
+                    log.values.push((
+                        b.producer_id,
+                        b.is_transactional,
+                        String::from_utf8_lossy(v).into_owned(),
+                    ));
+                }
+            }
+        }
+        assert!(
+            offset > before,
+            "Fetch from {before} in {topic} made no progress"
+        );
+    }
+}
+
+/// Fetches until the partition holds a control marker (markers are written
+/// after EndTxn answers), or panics after 10 s.
+async fn fetch_with_marker(peer: &Peer, client: &Client, topic: &str, partition: i32) -> Log {
+    let start = Instant::now();
+    loop {
+        let log = fetch(peer, client, topic, partition).await;
+        if !log.markers.is_empty() {
+            return log;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no transaction marker in {topic}/{partition}: {log:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn ready(peer: &Peer, prefix: &str) -> (Client, TransactionManager, String) {
+    let id = support::unique_topic(prefix);
+    let client = Client::connect(peer.config(&id))
+        .await
+        .expect("client connects");
+    let txn = TransactionManager::new(client.clone()).expect("manager");
+    let pid = txn.init_transactions().await.expect("init_transactions");
+    assert!(pid.id >= 0 && pid.epoch >= 0, "{pid:?}");
+    assert_eq!(txn.state(), TransactionState::Ready);
+    (client, txn, id)
+}
+
+/// init → begin → add partitions → produce → commit or abort; the batch and
+/// the right marker are in the partition.
+async fn end_writes_a_marker(peer: Peer, commit: bool) {
+    let (client, txn, id) = ready(&peer, "klamm-txn").await;
+    let topic = support::unique_topic("klamm-txn");
+    peer.create_topic(&client, &topic, 2).await;
+    let pid = txn.producer_id_and_epoch().expect("producer id");
+
+    txn.begin_transaction().expect("begin");
+    txn.add_partitions(&[(topic.as_str(), 1)])
+        .await
+        .expect("add_partitions");
+    assert!(txn.is_partition_added(&topic, 1));
+    produce(&client, &id, &topic, 1, pid, &["a", "b", "c"]).await;
+    if commit {
+        txn.commit_transaction().await.expect("commit");
+    } else {
+        txn.abort_transaction().await.expect("abort");
+    }
+    assert_eq!(txn.state(), TransactionState::Ready);
+
+    let log = fetch_with_marker(&peer, &client, &topic, 1).await;
+    let values: Vec<(i64, bool, String)> = ["a", "b", "c"]
+        .iter()
+        .map(|v| (pid.id, true, v.to_string()))
+        .collect();
+    assert_eq!(log.values, values);
+    let marker = if commit {
+        ControlRecordType::Commit
+    } else {
+        ControlRecordType::Abort
+    };
+    assert_eq!(log.markers, [(pid.id, marker)]);
+    // The partition that was not added holds nothing.
+    let other = fetch(&peer, &client, &topic, 0).await;
+    assert!(
+        other.values.is_empty() && other.markers.is_empty(),
+        "{other:?}"
+    );
+    client.close().await;
+}
+
+/// A failed batch makes the transaction abortable; its abort bumps the
+/// epoch (KIP-360) and the next transaction writes with the new epoch from
+/// sequence 0. Mock only: tansu 0.6 answers InitProducerId with the current
+/// id and epoch (the KIP-360 bump) with UNKNOWN_SERVER_ERROR.
+async fn abort_after_a_failed_batch_bumps_the_epoch(peer: Peer) {
+    let (client, txn, id) = ready(&peer, "klamm-txn-bump").await;
+    let topic = support::unique_topic("klamm-txn-bump");
+    peer.create_topic(&client, &topic, 1).await;
+    let old = txn.producer_id_and_epoch().expect("producer id");
+
+    txn.begin_transaction().expect("begin");
+    txn.add_partitions(&[(topic.as_str(), 0)])
+        .await
+        .expect("add_partitions");
+    produce(&client, &id, &topic, 0, old, &["lost"]).await;
+    txn.fail_transaction(&Error::Disconnected {
+        broker: "leader".into(),
+        reason: "the second batch's answer never came".into(),
+    });
+    assert_eq!(txn.state(), TransactionState::AbortableError);
+    let err = txn.commit_transaction().await.expect_err("abortable");
+    assert!(err.to_string().contains("call abort_transaction"), "{err}");
+    txn.abort_transaction().await.expect("abort");
+    let new = txn.producer_id_and_epoch().expect("producer id");
+    assert_eq!(new.id, old.id);
+    assert!(new.epoch > old.epoch, "{new:?} after {old:?}");
+
+    txn.begin_transaction().expect("begin");
+    txn.add_partitions(&[(topic.as_str(), 0)])
+        .await
+        .expect("add_partitions");
+    produce(&client, &id, &topic, 0, new, &["kept"]).await;
+    txn.commit_transaction().await.expect("commit");
+
+    let start = Instant::now();
+    let log = loop {
+        let log = fetch(&peer, &client, &topic, 0).await;
+        if log.markers.len() >= 2 {
+            break log;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "markers missing: {log:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let values: Vec<&str> = log.values.iter().map(|v| v.2.as_str()).collect();
+    assert_eq!(values, ["lost", "kept"]);
+    assert_eq!(
+        log.markers,
+        [
+            (old.id, ControlRecordType::Abort),
+            (old.id, ControlRecordType::Commit)
+        ]
+    );
+    client.close().await;
+}
+
+/// Offsets sent to a transaction are the group's committed offsets once it
+/// commits (tansu; the mock does not store transactional offsets).
+async fn offsets_commit_with_the_transaction(peer: Peer) {
+    let (client, txn, id) = ready(&peer, "klamm-txn-offsets").await;
+    let topic = support::unique_topic("klamm-txn-offsets");
+    peer.create_topic(&client, &topic, 1).await;
+    let pid = txn.producer_id_and_epoch().expect("producer id");
+    let group = ConsumerGroupMetadata::new(support::unique_topic("klamm-txn-group"));
+
+    txn.begin_transaction().expect("begin");
+    txn.add_partitions(&[(topic.as_str(), 0)])
+        .await
+        .expect("add_partitions");
+    produce(&client, &id, &topic, 0, pid, &["x"]).await;
+    txn.send_offsets_to_transaction(&[(topic.as_str(), 0, 42, Some("txn-meta"))], &group)
+        .await
+        .expect("send_offsets_to_transaction");
+    txn.commit_transaction().await.expect("commit");
+
+    let start = Instant::now();
+    loop {
+        let (offset, metadata) = committed(&client, &group.group_id, &topic, 0).await;
+        if offset == 42 {
+            // tansu 0.6 keeps no commit metadata (plain OffsetCommit
+            // neither): it answers "".
+            let want = if matches!(peer, Peer::Tansu(_)) {
+                ""
+            } else {
+                "txn-meta"
+            };
+            assert_eq!(metadata.as_deref(), Some(want));
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "committed offset is {offset}, not 42"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client.close().await;
+}
+
+/// The group's committed offset of `topic`/`partition` (OffsetFetch for an
+/// explicit topic, v7 at most: tansu's answer for all topics is malformed).
+async fn committed(
+    client: &Client,
+    group: &str,
+    topic: &str,
+    partition: i32,
+) -> (i64, Option<String>) {
+    let coordinator = client.coordinator(group).await.expect("group coordinator");
+    let conn = client
+        .connection(&coordinator, TrafficClass::Other)
+        .await
+        .expect("connection");
+    let version = conn
+        .api_versions()
+        .version_for(ApiKey::OffsetFetch, conn.broker())
+        .expect("OffsetFetch version")
+        .min(7);
+    let req = OffsetFetchRequest {
+        group_id: group.to_string(),
+        topics: Some(vec![OffsetFetchRequestTopic {
+            name: topic.to_string(),
+            partition_indexes: vec![partition],
+            ..Default::default()
+        }]),
+        ..Default::default()
+    };
+    let resp = conn.send_version(&req, version).await.expect("OffsetFetch");
+    assert_eq!(ErrorCode(resp.error_code), ErrorCode::NONE, "OffsetFetch");
+    let p = resp
+        .topics
+        .iter()
+        .find(|t| t.name == topic)
+        .and_then(|t| t.partitions.iter().find(|p| p.partition_index == partition))
+        .expect("OffsetFetch answers for the partition");
+    (p.committed_offset, p.metadata.clone())
+}
+
+fn assert_fenced(err: &Error) {
+    assert_eq!(err.kind(), ErrorKind::Broker, "{err}");
+    assert!(
+        matches!(
+            err.kafka_code(),
+            Some(ErrorCode::PRODUCER_FENCED | ErrorCode::INVALID_PRODUCER_EPOCH)
+        ),
+        "{err}"
+    );
+    assert!(!err.is_retriable(), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("fenced by another instance"), "{text}");
+    assert!(text.contains("must be closed"), "{text}");
+}
+
+/// A second manager with the same transactional id fences the first on
+/// tansu: the first's add_partitions fails with the fenced error, and so
+/// does every later call. (tansu drops the connection instead of answering
+/// a fenced EndTxn, so the fenced commit is covered by the mock test with
+/// the coordinator's own error code.)
+async fn a_second_instance_fences_the_first(peer: Peer) {
+    let (client, first, id) = ready(&peer, "klamm-txn-fence").await;
+    let topic = support::unique_topic("klamm-txn-fence");
+    peer.create_topic(&client, &topic, 2).await;
+    let old = first.producer_id_and_epoch().expect("producer id");
+    first.begin_transaction().expect("begin");
+    first
+        .add_partitions(&[(topic.as_str(), 0)])
+        .await
+        .expect("add_partitions");
+
+    let second = TransactionManager::new(client.clone()).expect("manager");
+    assert_eq!(second.transactional_id(), id);
+    let new = second.init_transactions().await.expect("second init");
+    assert_eq!(new.id, old.id, "same transactional id, same producer id");
+    assert!(new.epoch > old.epoch, "{new:?} after {old:?}");
+
+    let err = first
+        .add_partitions(&[(topic.as_str(), 1)])
+        .await
+        .expect_err("the fenced instance cannot add partitions");
+    assert_fenced(&err);
+    assert_eq!(first.state(), TransactionState::FatalError);
+    let again = first.commit_transaction().await.expect_err("fenced commit");
+    assert_eq!(again.to_string(), err.to_string());
+
+    // The new instance works.
+    second.begin_transaction().expect("begin");
+    second
+        .add_partitions(&[(topic.as_str(), 1)])
+        .await
+        .expect("add_partitions");
+    second.commit_transaction().await.expect("commit");
+    client.close().await;
+}
+
+/// The tests share one mock cluster and inject errors into it; they take
+/// turns.
+static MOCK: Mutex<()> = Mutex::new(());
+
+fn mock_turn() -> Option<(Peer, MutexGuard<'static, ()>)> {
+    let guard = MOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let peer = Peer::mock()?;
+    if let Peer::Mock(m) = &peer {
+        for api in [
+            ApiKey::InitProducerId,
+            ApiKey::AddPartitionsToTxn,
+            ApiKey::AddOffsetsToTxn,
+            ApiKey::TxnOffsetCommit,
+            ApiKey::EndTxn,
+        ] {
+            m.clear_errors(api.code());
+        }
+    }
+    Some((peer, guard))
+}
+
+fn mock_cluster(peer: &Peer) -> &MockCluster {
+    match peer {
+        Peer::Mock(m) => m,
+        Peer::Tansu(_) => unreachable!("a mock test got tansu"),
+    }
+}
+
+/// The mock's coordinators are separate brokers and move: AddOffsetsToTxn
+/// and EndTxn reach the transaction coordinator, TxnOffsetCommit the group
+/// coordinator (the mock answers NOT_COORDINATOR anywhere else), and a
+/// moved transaction coordinator is found again.
+async fn mock_offsets_and_coordinator_moves(peer: Peer) {
+    let mock = mock_cluster(&peer).clone();
+    let id = support::unique_topic("klamm-txn-coord");
+    let group = ConsumerGroupMetadata {
+        group_id: support::unique_topic("klamm-txn-coord-group"),
+        generation_id: 3,
+        member_id: "member-1".into(),
+        group_instance_id: None,
+    };
+    let brokers = mock.addrs().len() as i32;
+    assert!(brokers >= 2, "this test needs a mock cluster of 2+ brokers");
+    // Transaction coordinator on broker 2, group coordinator on the last.
+    mock.command(&format!("coordinator txn {id} 2"));
+    mock.set_group_coordinator(&group.group_id, brokers);
+    let client = Client::connect(peer.config(&id)).await.expect("client");
+    let txn = TransactionManager::new(client.clone()).expect("manager");
+    txn.init_transactions().await.expect("init");
+    let topic = support::unique_topic("klamm-txn-coord");
+    peer.create_topic(&client, &topic, 1).await;
+    assert_eq!(client.transaction_coordinator(&id).await.unwrap().id, 2);
+
+    txn.begin_transaction().expect("begin");
+    txn.add_partitions(&[(topic.as_str(), 0)])
+        .await
+        .expect("add_partitions");
+    txn.send_offsets_to_transaction(&[(topic.as_str(), 0, 7, None)], &group)
+        .await
+        .expect("send_offsets_to_transaction");
+    assert_eq!(
+        client.coordinator(&group.group_id).await.unwrap().id,
+        brokers
+    );
+
+    // The transaction coordinator moves: broker 2 answers NOT_COORDINATOR,
+    // the manager looks it up again and commits on broker 1.
+    mock.command(&format!("coordinator txn {id} 1"));
+    txn.commit_transaction()
+        .await
+        .expect("commit after the move");
+    assert_eq!(client.transaction_coordinator(&id).await.unwrap().id, 1);
+    assert_eq!(txn.state(), TransactionState::Ready);
+
+    // COORDINATOR_LOAD_IN_PROGRESS and CONCURRENT_TRANSACTIONS are retried.
+    txn.begin_transaction().expect("begin");
+    mock.push_errors(
+        ApiKey::AddPartitionsToTxn.code(),
+        &[
+            ErrorCode::CONCURRENT_TRANSACTIONS.code(),
+            ErrorCode::COORDINATOR_LOAD_IN_PROGRESS.code(),
+        ],
+    );
+    txn.add_partitions(&[(topic.as_str(), 0)])
+        .await
+        .expect("add_partitions after retries");
+    txn.abort_transaction().await.expect("abort");
+    client.close().await;
+}
+
+/// The coordinator's fencing answers (PRODUCER_FENCED on AddPartitionsToTxn,
+/// INVALID_PRODUCER_EPOCH on EndTxn), injected into the mock: a second
+/// init there hands out a new producer id instead of fencing the first.
+async fn fencing_answers_are_fatal(peer: Peer) {
+    let mock = mock_cluster(&peer).clone();
+    let (client, txn, _id) = ready(&peer, "klamm-txn-mock-fence").await;
+    let topic = support::unique_topic("klamm-txn-mock-fence");
+    peer.create_topic(&client, &topic, 2).await;
+    txn.begin_transaction().expect("begin");
+    mock.push_errors(
+        ApiKey::AddPartitionsToTxn.code(),
+        &[ErrorCode::PRODUCER_FENCED.code()],
+    );
+    let err = txn
+        .add_partitions(&[(topic.as_str(), 0)])
+        .await
+        .expect_err("fenced add_partitions");
+    assert_fenced(&err);
+    assert_eq!(txn.state(), TransactionState::FatalError);
+    let again = txn.commit_transaction().await.expect_err("fenced commit");
+    assert_eq!(again.to_string(), err.to_string());
+
+    let other = TransactionManager::new(client.clone()).expect("manager");
+    other.init_transactions().await.expect("init");
+    other.begin_transaction().expect("begin");
+    other
+        .add_partitions(&[(topic.as_str(), 1)])
+        .await
+        .expect("add_partitions");
+    mock.push_errors(
+        ApiKey::EndTxn.code(),
+        &[ErrorCode::INVALID_PRODUCER_EPOCH.code()],
+    );
+    let err = other.commit_transaction().await.expect_err("fenced commit");
+    assert_fenced(&err);
+    assert_eq!(other.state(), TransactionState::FatalError);
+    client.close().await;
+}
+
+#[test]
+fn tansu_commit_writes_data_and_a_commit_marker() {
+    let Some(peer) = Peer::tansu() else { return };
+    support::run_within(60, end_writes_a_marker(peer, true));
+}
+
+#[test]
+fn tansu_abort_writes_an_abort_marker() {
+    let Some(peer) = Peer::tansu() else { return };
+    support::run_within(60, end_writes_a_marker(peer, false));
+}
+
+#[test]
+fn tansu_offsets_commit_with_the_transaction() {
+    let Some(peer) = Peer::tansu() else { return };
+    support::run_within(60, offsets_commit_with_the_transaction(peer));
+}
+
+#[test]
+fn tansu_a_second_instance_fences_the_first() {
+    let Some(peer) = Peer::tansu() else { return };
+    support::run_within(60, a_second_instance_fences_the_first(peer));
+}
+
+#[test]
+fn mock_commit_writes_data_and_a_commit_marker() {
+    let Some((peer, _turn)) = mock_turn() else {
+        return;
+    };
+    support::run_within(60, end_writes_a_marker(peer, true));
+}
+
+#[test]
+fn mock_abort_writes_an_abort_marker() {
+    let Some((peer, _turn)) = mock_turn() else {
+        return;
+    };
+    support::run_within(60, end_writes_a_marker(peer, false));
+}
+
+#[test]
+fn mock_offsets_go_to_the_group_coordinator_and_coordinator_moves_are_followed() {
+    let Some((peer, _turn)) = mock_turn() else {
+        return;
+    };
+    support::run_within(60, mock_offsets_and_coordinator_moves(peer));
+}
+
+#[test]
+fn mock_abort_after_a_failed_batch_bumps_the_epoch() {
+    let Some((peer, _turn)) = mock_turn() else {
+        return;
+    };
+    support::run_within(60, abort_after_a_failed_batch_bumps_the_epoch(peer));
+}
+
+#[test]
+fn mock_fencing_answers_are_fatal() {
+    let Some((peer, _turn)) = mock_turn() else {
+        return;
+    };
+    support::run_within(60, fencing_answers_are_fatal(peer));
+}
