@@ -522,6 +522,10 @@ pub(crate) async fn high_water_mark(
     partition: i32,
 ) -> Result<i64> {
     let mut attempt = 0;
+    // One byte is enough for a broker that returns the first batch whole
+    // anyway (KIP-74); one that leaves the partition out of the answer
+    // when nothing fits is asked again with the configured limit.
+    let mut limit = 1;
     loop {
         attempt += 1;
         let start = client
@@ -534,9 +538,10 @@ pub(crate) async fn high_water_mark(
             .version_for(ApiKey::Fetch, conn.broker())?
             .min(MAX_FETCH_VERSION);
         let req = FetchRequest {
-            max_wait_ms: 0,
-            min_bytes: 0,
-            max_bytes: 1,
+            // tansu answers a zero wait with no partitions at all.
+            max_wait_ms: 10,
+            min_bytes: 1,
+            max_bytes: limit,
             isolation_level: settings.isolation.code(),
             session_id: 0,
             session_epoch: -1,
@@ -545,7 +550,7 @@ pub(crate) async fn high_water_mark(
                 partitions: vec![FetchPartition {
                     partition,
                     fetch_offset: start,
-                    partition_max_bytes: 1,
+                    partition_max_bytes: limit,
                     ..Default::default()
                 }],
                 ..Default::default()
@@ -553,16 +558,26 @@ pub(crate) async fn high_water_mark(
             ..Default::default()
         };
         let resp = conn.send_version(&req, version).await?;
-        let p = resp
+        let found = resp
             .responses
             .iter()
             .filter(|t| t.topic == topic)
             .flat_map(|t| t.partitions.iter())
-            .find(|p| p.partition_index == partition)
-            .ok_or_else(|| Error::ProtocolViolation {
-                broker: leader.addr(),
-                reason: format!("Fetch answer has no {topic}/{partition}"),
-            })?;
+            .find(|p| p.partition_index == partition);
+        let p = match found {
+            Some(p) => p,
+            None if limit == 1 && resp.error_code == 0 => {
+                limit = settings.partition_max_bytes;
+                attempt -= 1;
+                continue;
+            }
+            None => {
+                return Err(Error::ProtocolViolation {
+                    broker: leader.addr(),
+                    reason: format!("Fetch answer has no {topic}/{partition}"),
+                });
+            }
+        };
         let code = ErrorCode(if resp.error_code != 0 {
             resp.error_code
         } else {
