@@ -334,3 +334,82 @@ fn pause_resume_and_many_partitions_through_one_fetcher() {
         client.close().await;
     });
 }
+
+/// CPU seconds (user + system) this process has used, from /proc.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 of the line (utime, stime), counted after the comm.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Consumer CPU per million 100-byte records (run by hand:
+/// `cargo test --release --test consumer consume_cpu -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn consume_cpu_per_million_records() {
+    support::run_within(300, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let client = connect(&addr).await;
+        for codec in [Compression::None, Compression::Lz4] {
+            let topic = support::unique_topic("klamm-consume-perf");
+            create_topic(&client, &topic, 1).await;
+            const TOTAL: usize = 1_000_000;
+            const PER_BATCH: usize = 5_000;
+            // Printable pseudo-random values: compressible about as much as
+            // text, not as much as a repeated byte.
+            let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+            let mut value = || {
+                let v: Vec<u8> = (0..100)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        b'a' + (seed % 26) as u8
+                    })
+                    .collect();
+                Bytes::from(v)
+            };
+            for _ in 0..TOTAL / PER_BATCH {
+                let mut b = RecordBatch::new(0, TS);
+                for i in 0..PER_BATCH {
+                    b.records
+                        .push(Record::new(None, Some(value())).with_offset_delta(i as i32));
+                }
+                produce(&client, &topic, 0, &b, codec).await;
+            }
+            let consumer = Consumer::new(client.clone());
+            let start_cpu = cpu_seconds();
+            let start = std::time::Instant::now();
+            let mut pc = consumer
+                .consume_partition(&topic, 0, StartOffset::Oldest)
+                .await
+                .expect("consume");
+            let mut n = 0;
+            let mut bytes = 0;
+            while n < TOTAL {
+                let b = pc.recv_batch().await.expect("open").expect("batch");
+                n += b.len();
+                bytes += b
+                    .iter()
+                    .map(|r| r.value.as_ref().map_or(0, |v| v.len()))
+                    .sum::<usize>();
+            }
+            let cpu = cpu_seconds() - start_cpu;
+            let wall = start.elapsed().as_secs_f64();
+            eprintln!(
+                "{codec:?}: consumed {n} records ({bytes} value bytes) in {wall:.2} s wall, \
+                 {cpu:.2} CPU-s (whole process): {:.3} CPU-s per 1M, {:.2}M records/s",
+                cpu * 1e6 / n as f64,
+                n as f64 / wall / 1e6
+            );
+            assert_eq!(bytes, 100 * TOTAL);
+            consumer.close().await;
+        }
+        client.close().await;
+    });
+}

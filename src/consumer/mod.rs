@@ -268,7 +268,9 @@ pub(crate) struct ConsumerInner {
 }
 
 /// Consumes partitions (Sarama's `Consumer`): cheap to clone; every clone
-/// shares the fetchers.
+/// shares the fetchers. Dropping the last clone stops the fetchers as
+/// [`Consumer::close`] does, so keep it while its partition consumers are
+/// in use.
 #[derive(Clone)]
 pub struct Consumer {
     inner: Arc<ConsumerInner>,
