@@ -125,6 +125,12 @@ impl Tracked {
     }
 }
 
+/// Whether the fetcher goes on after a fetch.
+enum Flow {
+    Go,
+    Stop,
+}
+
 pub(crate) enum Cmd {
     Add(Tracked),
     Shutdown,
@@ -133,6 +139,8 @@ pub(crate) enum Cmd {
 pub(crate) struct FetcherHandle {
     pub(crate) cmd: mpsc::UnboundedSender<Cmd>,
     pub(crate) wake: Arc<Notify>,
+    /// Ends the fetcher, even in the middle of a long poll.
+    pub(crate) stop: Arc<Notify>,
     pub(crate) task: tokio::task::JoinHandle<()>,
 }
 
@@ -169,6 +177,7 @@ pub(crate) fn assign(
 fn spawn(inner: &Arc<ConsumerInner>, broker: BrokerInfo) -> FetcherHandle {
     let (cmd, cmd_rx) = mpsc::unbounded_channel();
     let wake = Arc::new(Notify::new());
+    let stop = Arc::new(Notify::new());
     let fetcher = Fetcher {
         broker,
         client: inner.client.clone(),
@@ -178,12 +187,14 @@ fn spawn(inner: &Arc<ConsumerInner>, broker: BrokerInfo) -> FetcherHandle {
         parts: Vec::new(),
         cmd_rx,
         wake: wake.clone(),
+        stop: stop.clone(),
         session: FetchSession::default(),
         rotate: 0,
     };
     FetcherHandle {
         cmd,
         wake,
+        stop,
         task: tokio::spawn(fetcher.run()),
     }
 }
@@ -197,6 +208,7 @@ struct Fetcher {
     parts: Vec<Tracked>,
     cmd_rx: mpsc::UnboundedReceiver<Cmd>,
     wake: Arc<Notify>,
+    stop: Arc<Notify>,
     session: FetchSession,
     /// Where the next request starts in `parts`, so that under
     /// `fetch.max.bytes` no partition always comes last.
@@ -205,6 +217,12 @@ struct Fetcher {
 
 impl Fetcher {
     async fn run(mut self) {
+        self.serve().await;
+        self.close_session().await;
+    }
+
+    /// Fetches until told to stop.
+    async fn serve(&mut self) {
         loop {
             loop {
                 match self.cmd_rx.try_recv() {
@@ -230,14 +248,51 @@ impl Fetcher {
                         Some(Cmd::Shutdown) | None => return,
                     },
                     _ = self.wake.notified() => {}
+                    _ = self.stop.notified() => return,
                 }
                 continue;
             }
             self.rotate = self.rotate.wrapping_add(1);
-            if let Err(e) = self.fetch(&wanted).await {
-                self.session.reset();
-                self.failed(e);
+            match self.fetch(&wanted).await {
+                Ok(Flow::Go) => {}
+                Ok(Flow::Stop) => return,
+                Err(e) => {
+                    self.session.reset();
+                    self.failed(e);
+                }
             }
+        }
+    }
+
+    /// Tells the broker to drop our fetch session (epoch -1, KIP-227), so
+    /// it need not wait for the session to expire. Best effort.
+    async fn close_session(&mut self) {
+        let id = self.session.id();
+        if id == 0 {
+            return;
+        }
+        self.session.reset();
+        let close = async {
+            let conn = self
+                .client
+                .connection(&self.broker, TrafficClass::Fetch)
+                .await?;
+            let version = conn
+                .api_versions()
+                .version_for(ApiKey::Fetch, conn.broker())?
+                .min(MAX_FETCH_VERSION);
+            let req = FetchRequest {
+                session_id: id,
+                session_epoch: -1,
+                max_bytes: 1,
+                ..Default::default()
+            };
+            conn.send_with_timeout(&req, version, self.settings.request_timeout)
+                .await
+                .map(|_| ())
+        };
+        if let Ok(Err(e)) = tokio::time::timeout(std::time::Duration::from_secs(1), close).await {
+            tracing::debug!(broker = %self.broker.addr(), error = %e, "closing the fetch session failed");
         }
     }
 
@@ -280,7 +335,7 @@ impl Fetcher {
         }
     }
 
-    async fn fetch(&mut self, wanted: &[usize]) -> Result<()> {
+    async fn fetch(&mut self, wanted: &[usize]) -> Result<Flow> {
         let conn = self
             .client
             .connection(&self.broker, TrafficClass::Fetch)
@@ -338,9 +393,11 @@ impl Fetcher {
             forgotten_topics_data: forgotten,
             ..Default::default()
         };
-        let resp: FetchResponse = conn
-            .send_with_timeout(&req, version, s.request_timeout + s.max_wait)
-            .await?;
+        let timeout = s.request_timeout + s.max_wait;
+        let resp: FetchResponse = tokio::select! {
+            r = conn.send_with_timeout(&req, version, timeout) => r?,
+            _ = self.stop.notified() => return Ok(Flow::Stop),
+        };
         let code = ErrorCode(resp.error_code);
         if !code.is_ok() {
             self.session.reset();
@@ -349,7 +406,7 @@ impl Fetcher {
                 || code == ErrorCode::FETCH_SESSION_TOPIC_ID_ERROR
             {
                 tracing::debug!(broker = %self.broker.addr(), %code, "fetch session reset");
-                return Ok(());
+                return Ok(Flow::Go);
             }
             return Err(Error::Broker {
                 api: ApiKey::Fetch,
@@ -360,6 +417,7 @@ impl Fetcher {
         if version >= 7 {
             self.session.on_response(resp.session_id);
         }
+        let throttle = resp.throttle_time_ms;
         for topic in resp.responses {
             for pd in topic.partitions {
                 let found = self.parts.iter().position(|t| {
@@ -370,7 +428,17 @@ impl Fetcher {
                 }
             }
         }
-        Ok(())
+        if throttle > 0 {
+            // The broker asks us to hold off (quota); Kafka clients wait
+            // that long before the next request to it.
+            let wait = std::time::Duration::from_millis(throttle.min(60_000) as u64);
+            tracing::debug!(broker = %self.broker.addr(), ?wait, "fetch throttled");
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.stop.notified() => return Ok(Flow::Stop),
+            }
+        }
+        Ok(Flow::Go)
     }
 
     fn partition_data(&mut self, idx: usize, pd: PartitionData, version: i16) {

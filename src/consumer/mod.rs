@@ -415,6 +415,7 @@ impl Consumer {
             lock(&self.inner.fetchers).drain().map(|(_, f)| f).collect();
         for f in &fetchers {
             let _ = f.cmd.send(Cmd::Shutdown);
+            f.stop.notify_one();
         }
         for f in fetchers {
             let _ = f.task.await;
@@ -464,7 +465,9 @@ pub(crate) async fn place(inner: Arc<ConsumerInner>, mut tracked: Tracked, why: 
         if tracked.is_closed() || inner.closed.load(Ordering::Acquire) {
             return;
         }
-        if attempt > 0 {
+        // After a leader move or a failed broker, wait before asking
+        // again, or a broker that is down would be asked in a tight loop.
+        if attempt > 0 || why == Placement::LeaderMoved {
             tokio::time::sleep(backoff).await;
         }
         attempt += 1;

@@ -123,7 +123,6 @@ impl FetchSession {
     }
 
     /// The session id (0 when there is none).
-    #[cfg(test)]
     pub(crate) fn id(&self) -> i32 {
         self.id
     }

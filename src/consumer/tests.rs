@@ -78,6 +78,8 @@ struct State {
     kip74: bool,
     aborted: HashMap<(String, i32), Vec<AbortedTransaction>>,
     seen: Vec<SeenFetch>,
+    /// Brokers that drop every connection at its first request.
+    dead: std::collections::HashSet<i32>,
 }
 
 #[derive(Clone)]
@@ -185,6 +187,9 @@ impl Cluster {
             let Ok((h, body)) = decode_request(frame.freeze()) else {
                 return;
             };
+            if self.state.lock().unwrap().dead.contains(&id) {
+                return;
+            }
             let v = h.request_api_version;
             let cid = h.correlation_id;
             let mut out = BytesMut::new();
@@ -348,6 +353,18 @@ impl Cluster {
             })
             .collect();
         let mut session_id = 0;
+        if req.session_id != 0 && req.session_epoch == -1 {
+            // The client closes its session.
+            s.sessions.remove(&req.session_id);
+            s.seen.push(SeenFetch {
+                broker,
+                session_id: req.session_id,
+                epoch: -1,
+                partitions: Vec::new(),
+                forgotten: Vec::new(),
+            });
+            return (Some(FetchResponse::default()), true);
+        }
         if s.sessions_enabled && req.session_id != 0 {
             let Some(sess) = s.sessions.get(&req.session_id) else {
                 return (
@@ -672,8 +689,14 @@ async fn fetch_sessions_go_full_then_incremental_and_reset_on_session_errors() {
         };
         cluster.append("t", 0, &["e"], Compression::None);
         assert_eq!(values(&take(&mut p0, 1).await), ["e"]);
-        assert!(cluster.state.lock().unwrap().next_session > next_session);
+        let last = cluster.state.lock().unwrap().next_session;
+        assert!(last > next_session);
+        // Closing the consumer closes the session (epoch -1).
         consumer.close().await;
+        let seen = cluster.seen();
+        let closed = seen.last().unwrap();
+        assert_eq!((closed.session_id, closed.epoch), (last, -1), "{seen:?}");
+        assert!(!cluster.state.lock().unwrap().sessions.contains_key(&last));
     })
     .await;
 }
@@ -797,6 +820,35 @@ async fn a_partition_follows_its_leader_to_another_broker() {
                 .all(|f| f.broker != 2 || f.partitions.iter().all(|p| p.1 == 0)),
             "partition 1 stayed on broker 1"
         );
+        consumer.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn partitions_of_a_broker_that_dies_move_to_the_new_leader() {
+    bounded(async {
+        let cluster = Cluster::start(2, &[("t", 1)]).await;
+        cluster.append("t", 0, &["a"], Compression::None);
+        let consumer = consumer_with(&cluster, |c, _| {
+            c.net.bootstrap_servers.push(cluster.addr(2));
+            c.net.request_timeout = Duration::from_secs(2);
+        })
+        .await;
+        let mut pc = consumer
+            .consume_partition("t", 0, StartOffset::Oldest)
+            .await
+            .unwrap();
+        assert_eq!(values(&take(&mut pc, 1).await), ["a"]);
+        {
+            let mut s = cluster.state.lock().unwrap();
+            s.dead.insert(1);
+            s.leaders.insert(("t".into(), 0), 2);
+        }
+        cluster.append("t", 0, &["b", "c"], Compression::None);
+        let got = take(&mut pc, 2).await;
+        assert_eq!(offsets(&got), [1, 2]);
+        assert!(cluster.seen().iter().any(|f| f.broker == 2));
         consumer.close().await;
     })
     .await;
@@ -1022,14 +1074,25 @@ async fn closing_ends_the_streams_and_the_fetchers() {
     bounded(async {
         let cluster = Cluster::start(1, &[("t", 1)]).await;
         cluster.append("t", 0, &["a"], Compression::None);
-        let consumer = consumer_with(&cluster, |_, _| {}).await;
+        let consumer = consumer_with(&cluster, |c, _| {
+            c.consumer.fetch_max_wait = Duration::from_secs(3);
+        })
+        .await;
         let mut pc = consumer
             .consume_partition("t", 0, StartOffset::Oldest)
             .await
             .unwrap();
         assert_eq!(values(&take(&mut pc, 1).await), ["a"]);
         let c2 = consumer.clone();
+        // A long poll is in flight; close does not wait for it.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = Instant::now();
         consumer.close().await;
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "close took {:?}",
+            started.elapsed()
+        );
         assert!(pc.recv().await.is_none());
         assert!(
             c2.consume_partition("t", 0, StartOffset::Oldest)
