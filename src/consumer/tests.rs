@@ -55,7 +55,8 @@ struct SeenFetch {
     broker: i32,
     session_id: i32,
     epoch: i32,
-    partitions: Vec<(String, i32, i64)>,
+    /// (topic, partition, fetch offset, current leader epoch)
+    partitions: Vec<(String, i32, i64, i32)>,
     forgotten: Vec<(String, i32)>,
 }
 
@@ -80,6 +81,9 @@ struct State {
     seen: Vec<SeenFetch>,
     /// Brokers that drop every connection at its first request.
     dead: std::collections::HashSet<i32>,
+    /// Errors the next fetches of a partition get, in order.
+    errors: HashMap<(String, i32), std::collections::VecDeque<ErrorCode>>,
+    metadata_requests: usize,
 }
 
 #[derive(Clone)]
@@ -215,6 +219,7 @@ impl Cluster {
                     encode_response(&mut out, ApiKey::ApiVersions, cid, &resp, v)
                 }
                 RequestBody::Metadata(_) => {
+                    self.state.lock().unwrap().metadata_requests += 1;
                     let resp = self.metadata();
                     encode_response(&mut out, ApiKey::Metadata, cid, &resp, v)
                 }
@@ -402,7 +407,12 @@ impl Cluster {
                 ..Default::default()
             };
             let leader = s.leaders.get(&key).copied();
+            let injected = s.errors.get_mut(&key).and_then(|q| q.pop_front());
             match (leader, s.logs.get(&key)) {
+                _ if injected.is_some() => {
+                    pd.error_code = injected.unwrap_or_default().code();
+                    has_data = true;
+                }
                 (Some(l), Some(log)) if l == broker => {
                     pd.high_watermark = log.end();
                     pd.last_stable_offset = log.end();
@@ -468,9 +478,14 @@ impl Cluster {
                 .topics
                 .iter()
                 .flat_map(|t| {
-                    t.partitions
-                        .iter()
-                        .map(|p| (t.topic.clone(), p.partition, p.fetch_offset))
+                    t.partitions.iter().map(|p| {
+                        (
+                            t.topic.clone(),
+                            p.partition,
+                            p.fetch_offset,
+                            p.current_leader_epoch,
+                        )
+                    })
                 })
                 .collect(),
             forgotten: req
@@ -849,6 +864,55 @@ async fn partitions_of_a_broker_that_dies_move_to_the_new_leader() {
         let got = take(&mut pc, 2).await;
         assert_eq!(offsets(&got), [1, 2]);
         assert!(cluster.seen().iter().any(|f| f.broker == 2));
+        consumer.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn leader_epoch_and_metadata_errors_refresh_and_resume_at_the_same_offset() {
+    bounded(async {
+        let cluster = Cluster::start(1, &[("t", 1)]).await;
+        cluster.append("t", 0, &["a", "b"], Compression::None);
+        let consumer = consumer_with(&cluster, |_, _| {}).await;
+        let mut pc = consumer
+            .consume_partition("t", 0, StartOffset::Oldest)
+            .await
+            .unwrap();
+        assert_eq!(values(&take(&mut pc, 2).await), ["a", "b"]);
+        let before = cluster.state.lock().unwrap().metadata_requests;
+        cluster.state.lock().unwrap().errors.insert(
+            ("t".into(), 0),
+            [
+                ErrorCode::FENCED_LEADER_EPOCH,
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                ErrorCode::UNKNOWN_LEADER_EPOCH,
+                ErrorCode::NOT_LEADER_OR_FOLLOWER,
+            ]
+            .into(),
+        );
+        cluster.append("t", 0, &["c"], Compression::None);
+        let got = take(&mut pc, 1).await;
+        assert_eq!(
+            (offsets(&got), values(&got)),
+            (vec![2], vec!["c".to_string()])
+        );
+        {
+            let s = cluster.state.lock().unwrap();
+            assert!(s.errors[&("t".to_string(), 0)].is_empty());
+            assert!(s.metadata_requests >= before + 4, "one refresh per error");
+            // Fetches carry the leader epoch from metadata (KIP-320).
+            assert!(s.seen.iter().all(|f| f.partitions.iter().all(|p| p.3 == 3)));
+        }
+        // A non-retriable error ends the stream with it.
+        cluster.state.lock().unwrap().errors.insert(
+            ("t".into(), 0),
+            [ErrorCode::TOPIC_AUTHORIZATION_FAILED].into(),
+        );
+        cluster.append("t", 0, &["d"], Compression::None);
+        let e = pc.recv().await.unwrap().unwrap_err();
+        assert_eq!(e.kafka_code(), Some(ErrorCode::TOPIC_AUTHORIZATION_FAILED));
+        assert!(pc.recv().await.is_none());
         consumer.close().await;
     })
     .await;
