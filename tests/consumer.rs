@@ -355,7 +355,11 @@ fn consume_cpu_per_million_records() {
             return;
         };
         let client = connect(&addr).await;
-        for codec in [Compression::None, Compression::Lz4] {
+        for (codec, per_record) in [
+            (Compression::None, false),
+            (Compression::Lz4, false),
+            (Compression::None, true),
+        ] {
             let topic = support::unique_topic("klamm-consume-perf");
             create_topic(&client, &topic, 1).await;
             const TOTAL: usize = 1_000_000;
@@ -392,18 +396,25 @@ fn consume_cpu_per_million_records() {
             let mut n = 0;
             let mut bytes = 0;
             while n < TOTAL {
-                let b = pc.recv_batch().await.expect("open").expect("batch");
-                n += b.len();
-                bytes += b
-                    .iter()
-                    .map(|r| r.value.as_ref().map_or(0, |v| v.len()))
-                    .sum::<usize>();
+                if per_record {
+                    let r = pc.recv().await.expect("open").expect("record");
+                    n += 1;
+                    bytes += r.value.as_ref().map_or(0, |v| v.len());
+                } else {
+                    let b = pc.recv_batch().await.expect("open").expect("batch");
+                    n += b.len();
+                    bytes += b
+                        .iter()
+                        .map(|r| r.value.as_ref().map_or(0, |v| v.len()))
+                        .sum::<usize>();
+                }
             }
             let cpu = cpu_seconds() - start_cpu;
             let wall = start.elapsed().as_secs_f64();
             eprintln!(
-                "{codec:?}: consumed {n} records ({bytes} value bytes) in {wall:.2} s wall, \
+                "{codec:?} {}: consumed {n} records ({bytes} value bytes) in {wall:.2} s wall, \
                  {cpu:.2} CPU-s (whole process): {:.3} CPU-s per 1M, {:.2}M records/s",
+                if per_record { "recv" } else { "recv_batch" },
                 cpu * 1e6 / n as f64,
                 n as f64 / wall / 1e6
             );
