@@ -1189,3 +1189,64 @@ fn walk_finds_complete_entries_and_the_partial_size() {
     bad[8..12].copy_from_slice(&(-5i32).to_be_bytes());
     assert!(fetcher::walk(&bad).is_err());
 }
+
+#[tokio::test]
+async fn legacy_message_sets_are_read_with_offsets_and_timestamps() {
+    use crate::protocol::records::{LegacyMagic, LegacyMessage, TimestampType, encode_message_set};
+    bounded(async {
+        let cluster = Cluster::start(1, &[("t", 1)]).await;
+        let msg = |offset: i64, v: &'static str| LegacyMessage {
+            offset,
+            timestamp: Some(500 + offset),
+            key: None,
+            value: Some(Bytes::from_static(v.as_bytes())),
+        };
+        // A gzip wrapper (magic 1) with offsets 0..3, then a plain magic-1
+        // message at 3.
+        let mut data = Vec::new();
+        encode_message_set(
+            &[msg(0, "a"), msg(1, "b"), msg(2, "c")],
+            LegacyMagic::V1,
+            TimestampType::CreateTime,
+            &EncodeOptions::compressed(Compression::Gzip),
+            &mut data,
+        )
+        .unwrap();
+        let wrapper = data.len();
+        encode_message_set(
+            &[msg(3, "d")],
+            LegacyMagic::V1,
+            TimestampType::CreateTime,
+            &EncodeOptions::default(),
+            &mut data,
+        )
+        .unwrap();
+        {
+            let mut s = cluster.state.lock().unwrap();
+            let log = s.logs.get_mut(&("t".into(), 0)).unwrap();
+            log.batches.push(Stored {
+                base: 0,
+                last: 2,
+                max_ts: 502,
+                bytes: Bytes::copy_from_slice(&data[..wrapper]),
+            });
+            log.batches.push(Stored {
+                base: 3,
+                last: 3,
+                max_ts: 503,
+                bytes: Bytes::copy_from_slice(&data[wrapper..]),
+            });
+        }
+        let consumer = consumer_with(&cluster, |_, _| {}).await;
+        let mut pc = consumer
+            .consume_partition("t", 0, StartOffset::Offset(1))
+            .await
+            .unwrap();
+        let got = take(&mut pc, 3).await;
+        assert_eq!(offsets(&got), [1, 2, 3]);
+        assert_eq!(values(&got), ["b", "c", "d"]);
+        assert_eq!(got[0].timestamp, 501);
+        consumer.close().await;
+    })
+    .await;
+}
