@@ -335,6 +335,43 @@ fn pause_resume_and_many_partitions_through_one_fetcher() {
     });
 }
 
+#[test]
+fn batches_bigger_than_the_partition_limit_and_cut_responses() {
+    support::run_within(60, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let mut config = Config::default();
+        config.net.bootstrap_servers = vec![addr.clone()];
+        config.consumer.fetch_max_wait = Duration::from_millis(100);
+        // Smaller than the big batches below, larger than the small ones:
+        // responses end in partial batches, and a big batch alone exceeds it.
+        config.consumer.max_partition_fetch_bytes = 3000;
+        let client = Client::connect(config).await.expect("bootstrap");
+        let topic = support::unique_topic("klamm-consume-limits");
+        create_topic(&client, &topic, 1).await;
+        let mut expected = Vec::new();
+        for k in 0..6 {
+            let n = if k % 2 == 0 { 5 } else { 300 };
+            let tag = format!("t{k}");
+            produce(&client, &topic, 0, &batch(&tag, n, TS), Compression::None).await;
+            expected.extend((0..n).map(|i| (tag.clone(), i)));
+        }
+        let consumer = Consumer::new(client.clone());
+        let mut pc = consumer
+            .consume_partition(&topic, 0, StartOffset::Oldest)
+            .await
+            .expect("consume");
+        let got = take(&mut pc, expected.len()).await;
+        for (j, (r, (tag, i))) in got.iter().zip(&expected).enumerate() {
+            assert_eq!(r.offset, j as i64);
+            assert_eq!(r.value.as_deref(), Some(format!("{tag}-{i}").as_bytes()));
+        }
+        consumer.close().await;
+        client.close().await;
+    });
+}
+
 /// CPU seconds (user + system) this process has used, from /proc.
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
