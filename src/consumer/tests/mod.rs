@@ -1,0 +1,743 @@
+//! Consumer tests against an in-process fake cluster on loopback
+//! ([`fake`]).
+
+mod fake;
+
+use fake::{Cluster, Stored};
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::*;
+use crate::config::Config;
+use crate::protocol::compression::Compression;
+use crate::protocol::error_codes::ErrorCode;
+use crate::protocol::messages::fetch_response::AbortedTransaction;
+use crate::protocol::records::{ControlRecord, EncodeOptions, Record, RecordBatch};
+
+fn config(cluster: &Cluster) -> Config {
+    let mut c = Config::default();
+    c.net.bootstrap_servers = vec![cluster.addr(1)];
+    c.net.request_timeout = Duration::from_secs(5);
+    c.metadata.refresh_interval = None;
+    c.metadata.retry_backoff = Duration::from_millis(20);
+    c.consumer.fetch_max_wait = Duration::from_millis(50);
+    c
+}
+
+async fn consumer_with(
+    cluster: &Cluster,
+    f: impl FnOnce(&mut Config, &mut ConsumerOptions),
+) -> Consumer {
+    let mut c = config(cluster);
+    let client0 = Client::connect(c.clone()).await.unwrap();
+    let mut options = ConsumerOptions::for_client(&client0);
+    client0.close().await;
+    f(&mut c, &mut options);
+    let client = Client::connect(c).await.unwrap();
+    Consumer::with_options(client, options)
+}
+
+async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(20), f)
+        .await
+        .expect("test finished in time")
+}
+
+async fn take(pc: &mut PartitionConsumer, n: usize) -> Vec<ConsumerRecord> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        out.push(pc.recv().await.expect("open").expect("record"));
+    }
+    out
+}
+
+fn values(records: &[ConsumerRecord]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
+        .collect()
+}
+
+fn offsets(records: &[ConsumerRecord]) -> Vec<i64> {
+    records.iter().map(|r| r.offset).collect()
+}
+
+#[tokio::test]
+async fn each_start_offset_kind_and_skipping_inside_the_first_batch() {
+    bounded(async {
+        let cluster = Cluster::start(1, &[("t", 1)]).await;
+        cluster.append("t", 0, &["a", "b", "c"], Compression::None);
+        cluster.append("t", 0, &["d", "e"], Compression::Lz4);
+        let consumer = consumer_with(&cluster, |_, _| {}).await;
+
+        let mut pc = consumer
+            .consume_partition("t", 0, StartOffset::Oldest)
+            .await
+            .unwrap();
+        let got = take(&mut pc, 5).await;
+        assert_eq!(values(&got), ["a", "b", "c", "d", "e"]);
+        assert_eq!(offsets(&got), [0, 1, 2, 3, 4]);
+        assert_eq!(got[1].key.as_deref(), Some(&b"k1"[..]));
+        assert_eq!(got[4].timestamp, 1_000 + 3 + 1);
+        assert_eq!(pc.high_water_mark(), 5);
+        let again = consumer
+            .consume_partition("t", 0, StartOffset::Oldest)
+            .await;
+        assert!(again.is_err(), "one partition consumer per partition");
+        pc.close().await;
+
+        // Offset 4 is inside the compressed second batch: 3 is skipped.
+        let mut pc = consumer
+            .consume_partition("t", 0, StartOffset::Offset(4))
+            .await
+            .unwrap();
+        let b = pc.recv_batch().await.unwrap().unwrap();
+        assert_eq!(offsets(&b.records), [4]);
+        assert_eq!(b.high_water_mark, 5);
+        drop(pc);
+
+        let mut pc = consumer
+            .consume_partition("t", 0, StartOffset::Timestamp(1_004))
+            .await
+            .unwrap();
+        assert_eq!(pc.recv().await.unwrap().unwrap().offset, 4);
+        drop(pc);
+
+        let mut pc = consumer
+            .consume_partition("t", 0, StartOffset::Newest)
+            .await
+            .unwrap();
+        cluster.append("t", 0, &["f"], Compression::Zstd);
+        let r = pc.recv().await.unwrap().unwrap();
+        assert_eq!((r.offset, values(&[r])[0].as_str()), (5, "f"));
+        consumer.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fetch_sessions_go_full_then_incremental_and_reset_on_session_errors() {
+    bounded(async {
+        let cluster = Cluster::start(1, &[("t", 2)]).await;
+        cluster.append("t", 0, &["a"], Compression::None);
+        cluster.append("t", 1, &["b"], Compression::None);
+        let consumer = consumer_with(&cluster, |_, _| {}).await;
+        consumer.pause_all();
+        let mut p0 = consumer
+            .consume_partition("t", 0, StartOffset::Oldest)
+            .await
+            .unwrap();
+        let mut p1 = consumer
+            .consume_partition("t", 1, StartOffset::Oldest)
+            .await
+            .unwrap();
+        consumer.resume_all();
+        take(&mut p0, 1).await;
+        take(&mut p1, 1).await;
+        cluster.append("t", 0, &["c"], Compression::None);
+        take(&mut p0, 1).await;
+        cluster.append("t", 0, &["c2"], Compression::None);
+        take(&mut p0, 1).await;
+        let seen = cluster.seen();
+        let first = &seen[0];
+        assert_eq!((first.session_id, first.epoch), (0, 0));
+        assert_eq!(first.partitions.len(), 2, "{seen:?}");
+        let session = seen[1].session_id;
+        assert!(session > 0, "{seen:?}");
+        // Later requests are incremental: same session, epochs counting up,
+        // and only the partitions whose offset moved.
+        for (i, f) in seen.iter().enumerate().skip(1) {
+            assert_eq!((f.session_id, f.epoch), (session, i as i32), "{seen:?}");
+        }
+        assert!(
+            seen.iter().skip(1).any(|f| f.partitions.len() < 2),
+            "no incremental request left an unchanged partition out: {seen:?}"
+        );
+        // A paused partition is forgotten from the session.
+        p1.pause();
+        // (The request in flight when pausing may still list it.)
+        for v in ["c3", "c4"] {
+            cluster.append("t", 0, &[v], Compression::None);
+            take(&mut p0, 1).await;
+        }
+        assert!(
+            cluster
+                .seen()
+                .iter()
+                .any(|f| f.session_id == session && f.forgotten == [("t".to_string(), 1)]),
+            "{:?}",
+            cluster.seen()
+        );
+        p1.resume();
+        // The broker forgets the session: the consumer starts over.
+        cluster.state.lock().unwrap().sessions.clear();
+        cluster.append("t", 1, &["d"], Compression::None);
+        let got = take(&mut p1, 1).await;
+        assert_eq!(values(&got), ["d"]);
+        let seen = cluster.seen();
+        let reset = seen
+            .iter()
+            .rposition(|f| f.session_id == 0)
+            .expect("a new full fetch");
+        assert!(reset > 0);
+        assert_eq!(seen[reset].epoch, 0);
+        assert_eq!(seen[reset].partitions.len(), 2, "{seen:?}");
+        // Wrong epochs reset too.
+        let next_session = {
+            let mut s = cluster.state.lock().unwrap();
+            for sess in s.sessions.values_mut() {
+                sess.epoch += 100;
+            }
+            s.next_session
+        };
+        cluster.append("t", 0, &["e"], Compression::None);
+        assert_eq!(values(&take(&mut p0, 1).await), ["e"]);
+        let last = cluster.state.lock().unwrap().next_session;
+        assert!(last > next_session);
+        // Closing the consumer closes the session (epoch -1).
+        consumer.close().await;
+        let seen = cluster.seen();
+        let closed = seen.last().unwrap();
+        assert_eq!((closed.session_id, closed.epoch), (last, -1), "{seen:?}");
+        assert!(!cluster.state.lock().unwrap().sessions.contains_key(&last));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn without_sessions_every_fetch_is_full() {
+    bounded(async {
+        let cluster = Cluster::start(1, &[("t", 2)]).await;
+        cluster.state.lock().unwrap().fetch_max_version = 6;
+        cluster.append("t", 0, &["a", "b"], Compression::Gzip);
+        let consumer = consumer_with(&cluster, |_, _| {}).await;
+        let mut p0 = consumer
+            .consume_partition("t", 0, StartOffset::Oldest)
+            .await
+            .unwrap();
+        let _p1 = consumer
+            .consume_partition("t", 1, StartOffset::Oldest)
+            .await
+            .unwrap();
+        assert_eq!(values(&take(&mut p0, 2).await), ["a", "b"]);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        for f in cluster.seen().iter().skip(2) {
+            assert_eq!(f.partitions.len(), 2, "a v6 fetch lists every partition");
+        }
+        consumer.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn out_of_range_offsets_follow_the_reset_policy() {
+    bounded(async {
+        let cluster = Cluster::start(1, &[("t", 1)]).await;
+        cluster.append("t", 0, &["a", "b"], Compression::None);
+        cluster
+            .state
+            .lock()
+            .unwrap()
+            .logs
+            .get_mut(&("t".into(), 0))
+            .unwrap()
+            .start = 0;
+
+        let consumer =
+            consumer_with(&cluster, |_, o| o.offset_reset = OffsetResetPolicy::Oldest).await;
+        let mut pc = consumer
+            .consume_partition("t", 0, StartOffset::Offset(100))
+            .await
+            .unwrap();
+        assert_eq!(pc.recv().await.unwrap().unwrap().offset, 0);
+        consumer.close().await;
+
+        let consumer =
+            consumer_with(&cluster, |_, o| o.offset_reset = OffsetResetPolicy::Newest).await;
+        let mut pc = consumer
+            .consume_partition("t", 0, StartOffset::Offset(100))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        cluster.append("t", 0, &["c"], Compression::None);
+        let r = pc.recv().await.unwrap().unwrap();
+        assert_eq!((r.offset, values(&[r])[0].as_str()), (2, "c"));
+        consumer.close().await;
+
+        // auto.offset.reset=none maps to the error policy.
+        let consumer = consumer_with(&cluster, |c, o| {
+            c.consumer.auto_offset_reset = crate::config::OffsetReset::None;
+            o.offset_reset = c.consumer.auto_offset_reset.into();
+        })
+        .await;
+        let mut pc = consumer
+            .consume_partition("t", 0, StartOffset::Offset(100))
+            .await
+            .unwrap();
+        let e = pc.recv().await.unwrap().unwrap_err();
+        assert_eq!(e.kafka_code(), Some(ErrorCode::OFFSET_OUT_OF_RANGE));
+        assert!(pc.recv().await.is_none(), "the stream ends after the error");
+        consumer.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_partition_follows_its_leader_to_another_broker() {
+    bounded(async {
+        let cluster = Cluster::start(2, &[("t", 2)]).await;
+        cluster.append("t", 0, &["a", "b"], Compression::None);
+        cluster.append("t", 1, &["x"], Compression::None);
+        let consumer = consumer_with(&cluster, |_, _| {}).await;
+        let mut p0 = consumer
+            .consume_partition("t", 0, StartOffset::Oldest)
+            .await
+            .unwrap();
+        let mut p1 = consumer
+            .consume_partition("t", 1, StartOffset::Oldest)
+            .await
+            .unwrap();
+        assert_eq!(values(&take(&mut p0, 2).await), ["a", "b"]);
+        assert_eq!(values(&take(&mut p1, 1).await), ["x"]);
+        // Partition 0 moves to broker 2; broker 1 now says NOT_LEADER.
+        cluster
+            .state
+            .lock()
+            .unwrap()
+            .leaders
+            .insert(("t".into(), 0), 2);
+        cluster.append("t", 0, &["c", "d"], Compression::Snappy);
+        cluster.append("t", 1, &["y"], Compression::None);
+        let got = take(&mut p0, 2).await;
+        assert_eq!(values(&got), ["c", "d"]);
+        assert_eq!(offsets(&got), [2, 3]);
+        assert_eq!(values(&take(&mut p1, 1).await), ["y"]);
+        let seen = cluster.seen();
+        assert!(
+            seen.iter()
+                .any(|f| f.broker == 2 && f.partitions.iter().any(|p| p.1 == 0 && p.2 == 2)),
+            "partition 0 was fetched from broker 2 at offset 2: {seen:?}"
+        );
+        assert!(
+            seen.iter()
+                .all(|f| f.broker != 2 || f.partitions.iter().all(|p| p.1 == 0)),
+            "partition 1 stayed on broker 1"
+        );
+        consumer.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn partitions_of_a_broker_that_dies_move_to_the_new_leader() {
+    bounded(async {
+        let cluster = Cluster::start(2, &[("t", 1)]).await;
+        cluster.append("t", 0, &["a"], Compression::None);
+        let consumer = consumer_with(&cluster, |c, _| {
+            c.net.bootstrap_servers.push(cluster.addr(2));
+            c.net.request_timeout = Duration::from_secs(2);
+        })
+        .await;
+        let mut pc = consumer
+            .consume_partition("t", 0, StartOffset::Oldest)
+            .await
+            .unwrap();
+        assert_eq!(values(&take(&mut pc, 1).await), ["a"]);
+        {
+            let mut s = cluster.state.lock().unwrap();
+            s.dead.insert(1);
+            s.leaders.insert(("t".into(), 0), 2);
+        }
+        cluster.append("t", 0, &["b", "c"], Compression::None);
+        let got = take(&mut pc, 2).await;
+        assert_eq!(offsets(&got), [1, 2]);
+        assert!(cluster.seen().iter().any(|f| f.broker == 2));
+        consumer.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn leader_epoch_and_metadata_errors_refresh_and_resume_at_the_same_offset() {
+    bounded(async {
+        let cluster = Cluster::start(1, &[("t", 1)]).await;
+        cluster.append("t", 0, &["a", "b"], Compression::None);
+        let consumer = consumer_with(&cluster, |_, _| {}).await;
+        let mut pc = consumer
+            .consume_partition("t", 0, StartOffset::Oldest)
+            .await
+            .unwrap();
+        assert_eq!(values(&take(&mut pc, 2).await), ["a", "b"]);
+        let before = cluster.state.lock().unwrap().metadata_requests;
+        cluster.state.lock().unwrap().errors.insert(
+            ("t".into(), 0),
+            [
+                ErrorCode::FENCED_LEADER_EPOCH,
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                ErrorCode::UNKNOWN_LEADER_EPOCH,
+                ErrorCode::NOT_LEADER_OR_FOLLOWER,
+            ]
+            .into(),
+        );
+        cluster.append("t", 0, &["c"], Compression::None);
+        let got = take(&mut pc, 1).await;
+        assert_eq!(
+            (offsets(&got), values(&got)),
+            (vec![2], vec!["c".to_string()])
+        );
+        {
+            let s = cluster.state.lock().unwrap();
+            assert!(s.errors[&("t".to_string(), 0)].is_empty());
+            assert!(s.metadata_requests >= before + 4, "one refresh per error");
+            // Fetches carry the leader epoch from metadata (KIP-320).
+            assert!(s.seen.iter().all(|f| f.partitions.iter().all(|p| p.3 == 3)));
+        }
+        // A non-retriable error ends the stream with it.
+        cluster.state.lock().unwrap().errors.insert(
+            ("t".into(), 0),
+            [ErrorCode::TOPIC_AUTHORIZATION_FAILED].into(),
+        );
+        cluster.append("t", 0, &["d"], Compression::None);
+        let e = pc.recv().await.unwrap().unwrap_err();
+        assert_eq!(e.kafka_code(), Some(ErrorCode::TOPIC_AUTHORIZATION_FAILED));
+        assert!(pc.recv().await.is_none());
+        consumer.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn paused_partitions_are_not_fetched_until_resumed() {
+    bounded(async {
+        let cluster = Cluster::start(1, &[("t", 2)]).await;
+        let consumer = consumer_with(&cluster, |_, _| {}).await;
+        let mut p0 = consumer
+            .consume_partition("t", 0, StartOffset::Oldest)
+            .await
+            .unwrap();
+        let mut p1 = consumer
+            .consume_partition("t", 1, StartOffset::Oldest)
+            .await
+            .unwrap();
+        p0.pause();
+        assert!(p0.is_paused());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let before = cluster.seen().len();
+        cluster.append("t", 0, &["a"], Compression::None);
+        cluster.append("t", 1, &["b"], Compression::None);
+        assert_eq!(values(&take(&mut p1, 1).await), ["b"]);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), p0.recv())
+                .await
+                .is_err(),
+            "a paused partition delivered a record"
+        );
+        for f in &cluster.seen()[before..] {
+            assert!(
+                f.partitions.iter().all(|p| p.1 != 0),
+                "paused partition fetched: {f:?}"
+            );
+        }
+        p0.resume();
+        assert_eq!(values(&take(&mut p0, 1).await), ["a"]);
+        // pause_all stops every partition.
+        consumer.pause_all();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let n = cluster.seen().len();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            cluster.seen().len(),
+            n,
+            "fetches while everything is paused"
+        );
+        consumer.resume_all();
+        cluster.append("t", 1, &["c"], Compression::None);
+        assert_eq!(values(&take(&mut p1, 1).await), ["c"]);
+        consumer.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_full_prefetch_buffer_stops_fetching_that_partition() {
+    bounded(async {
+        let cluster = Cluster::start(1, &[("t", 1)]).await;
+        for i in 0..20 {
+            cluster.append("t", 0, &[&format!("v{i}")], Compression::None);
+        }
+        let one_batch = cluster.state.lock().unwrap().logs[&("t".into(), 0)].batches[0]
+            .bytes
+            .len();
+        let consumer = consumer_with(&cluster, |c, o| {
+            c.consumer.max_partition_fetch_bytes = one_batch as u32;
+            o.prefetch_chunks = 1;
+        })
+        .await;
+        let mut pc = consumer
+            .consume_partition("t", 0, StartOffset::Oldest)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // One chunk in the buffer, and at most one more held by the fetcher.
+        let fetched = cluster.seen().len();
+        assert!(fetched <= 2, "{fetched} fetches with nobody reading");
+        let got = take(&mut pc, 20).await;
+        assert_eq!(offsets(&got), (0..20).collect::<Vec<_>>());
+        assert!(cluster.seen().len() >= 10);
+        consumer.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn truncated_tails_and_batches_bigger_than_the_limit() {
+    bounded(async {
+        let cluster = Cluster::start(1, &[("t", 1)]).await;
+        cluster.append("t", 0, &["small"], Compression::None);
+        let big = "x".repeat(5000);
+        cluster.append("t", 0, &[&big, &big], Compression::None);
+        cluster.append("t", 0, &["after"], Compression::None);
+        // Before KIP-74 a broker cuts even the first batch.
+        cluster.state.lock().unwrap().kip74 = false;
+        let consumer =
+            consumer_with(&cluster, |c, _| c.consumer.max_partition_fetch_bytes = 1000).await;
+        let mut pc = consumer
+            .consume_partition("t", 0, StartOffset::Oldest)
+            .await
+            .unwrap();
+        let got = take(&mut pc, 4).await;
+        assert_eq!(offsets(&got), [0, 1, 2, 3]);
+        assert_eq!(got[1].value.as_ref().unwrap().len(), 5000);
+        // The first fetch came back with a partial tail after "small"; the
+        // limit was raised to fetch the big batch whole.
+        let seen = cluster.seen();
+        assert!(seen.iter().any(|f| f.partitions.iter().any(|p| p.2 == 1)));
+        consumer.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn control_records_are_hidden_and_read_committed_drops_aborted_data() {
+    bounded(async {
+        let cluster = Cluster::start(1, &[("t", 1)]).await;
+        let txn = |pid: i64, v: &'static str| {
+            let mut b = RecordBatch::new(0, 0);
+            b.is_transactional = true;
+            b.producer_id = pid;
+            b.records
+                .push(Record::new(None, Some(Bytes::from_static(v.as_bytes()))));
+            b
+        };
+        cluster.append_batch("t", 0, txn(7, "aborted"));
+        cluster.append_batch(
+            "t",
+            0,
+            ControlRecord::end_transaction(false, 0).to_batch(0, 0, 7, 0),
+        );
+        cluster.append_batch("t", 0, txn(8, "committed"));
+        cluster.append_batch(
+            "t",
+            0,
+            ControlRecord::end_transaction(true, 0).to_batch(0, 0, 8, 0),
+        );
+        cluster.append("t", 0, &["plain"], Compression::None);
+        cluster.state.lock().unwrap().aborted.insert(
+            ("t".into(), 0),
+            vec![AbortedTransaction {
+                producer_id: 7,
+                first_offset: 0,
+                ..Default::default()
+            }],
+        );
+        let consumer = consumer_with(&cluster, |_, _| {}).await;
+        let mut pc = consumer
+            .consume_partition("t", 0, StartOffset::Oldest)
+            .await
+            .unwrap();
+        let got = take(&mut pc, 3).await;
+        assert_eq!(values(&got), ["aborted", "committed", "plain"]);
+        assert_eq!(offsets(&got), [0, 2, 4]);
+        consumer.close().await;
+
+        let consumer = consumer_with(&cluster, |c, _| {
+            c.consumer.isolation_level = crate::config::IsolationLevel::ReadCommitted;
+        })
+        .await;
+        let mut pc = consumer
+            .consume_partition("t", 0, StartOffset::Oldest)
+            .await
+            .unwrap();
+        let got = take(&mut pc, 2).await;
+        assert_eq!(values(&got), ["committed", "plain"]);
+        consumer.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn one_fetch_per_broker_covers_all_its_partitions() {
+    bounded(async {
+        let cluster = Cluster::start(1, &[("a", 4), ("b", 4)]).await;
+        for t in ["a", "b"] {
+            for p in 0..4 {
+                cluster.append(t, p, &[&format!("{t}{p}")], Compression::None);
+            }
+        }
+        let consumer = consumer_with(&cluster, |_, _| {}).await;
+        consumer.pause_all();
+        let mut pcs = Vec::new();
+        for t in ["a", "b"] {
+            for p in 0..4 {
+                pcs.push(
+                    consumer
+                        .consume_partition(t, p, StartOffset::Oldest)
+                        .await
+                        .unwrap(),
+                );
+            }
+        }
+        consumer.resume_all();
+        for pc in &mut pcs {
+            let r = pc.recv().await.unwrap().unwrap();
+            assert_eq!(
+                values(std::slice::from_ref(&r))[0],
+                format!("{}{}", r.topic, r.partition)
+            );
+        }
+        let seen = cluster.seen();
+        assert_eq!(
+            seen[0].partitions.len(),
+            8,
+            "the first fetch covers all 8: {seen:?}"
+        );
+        assert_eq!(
+            cluster.max_in_flight.load(Ordering::SeqCst),
+            1,
+            "one Fetch at a time per broker"
+        );
+        consumer.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn closing_ends_the_streams_and_the_fetchers() {
+    bounded(async {
+        let cluster = Cluster::start(1, &[("t", 1)]).await;
+        cluster.append("t", 0, &["a"], Compression::None);
+        let consumer = consumer_with(&cluster, |c, _| {
+            c.consumer.fetch_max_wait = Duration::from_secs(3);
+        })
+        .await;
+        let mut pc = consumer
+            .consume_partition("t", 0, StartOffset::Oldest)
+            .await
+            .unwrap();
+        assert_eq!(values(&take(&mut pc, 1).await), ["a"]);
+        let c2 = consumer.clone();
+        // A long poll is in flight; close does not wait for it.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = Instant::now();
+        consumer.close().await;
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "close took {:?}",
+            started.elapsed()
+        );
+        assert!(pc.recv().await.is_none());
+        assert!(
+            c2.consume_partition("t", 0, StartOffset::Oldest)
+                .await
+                .is_err()
+        );
+    })
+    .await;
+}
+
+#[test]
+fn walk_finds_complete_entries_and_the_partial_size() {
+    let mut b = RecordBatch::new(10, 0);
+    for i in 0..3 {
+        b.records
+            .push(Record::new(None, Some(Bytes::from_static(b"v"))).with_offset_delta(i));
+    }
+    let one = b.encode_to_vec(&EncodeOptions::default()).unwrap();
+    let mut data = one.clone();
+    data.extend_from_slice(&one[..20]);
+    let w = fetcher::walk(&data).unwrap();
+    assert_eq!(w.complete, one.len());
+    assert_eq!(w.next_offset, 13);
+    assert_eq!(w.partial_size, Some(one.len()));
+    let w = fetcher::walk(&data[..5]).unwrap();
+    assert_eq!((w.complete, w.partial_size), (0, None));
+    let mut bad = one.clone();
+    bad[16] = 9;
+    assert!(fetcher::walk(&bad).is_err());
+    bad[8..12].copy_from_slice(&(-5i32).to_be_bytes());
+    assert!(fetcher::walk(&bad).is_err());
+}
+
+#[tokio::test]
+async fn legacy_message_sets_are_read_with_offsets_and_timestamps() {
+    use crate::protocol::records::{LegacyMagic, LegacyMessage, TimestampType, encode_message_set};
+    bounded(async {
+        let cluster = Cluster::start(1, &[("t", 1)]).await;
+        let msg = |offset: i64, v: &'static str| LegacyMessage {
+            offset,
+            timestamp: Some(500 + offset),
+            key: None,
+            value: Some(Bytes::from_static(v.as_bytes())),
+        };
+        // A gzip wrapper (magic 1) with offsets 0..3, then a plain magic-1
+        // message at 3.
+        let mut data = Vec::new();
+        encode_message_set(
+            &[msg(0, "a"), msg(1, "b"), msg(2, "c")],
+            LegacyMagic::V1,
+            TimestampType::CreateTime,
+            &EncodeOptions::compressed(Compression::Gzip),
+            &mut data,
+        )
+        .unwrap();
+        let wrapper = data.len();
+        encode_message_set(
+            &[msg(3, "d")],
+            LegacyMagic::V1,
+            TimestampType::CreateTime,
+            &EncodeOptions::default(),
+            &mut data,
+        )
+        .unwrap();
+        {
+            let mut s = cluster.state.lock().unwrap();
+            let log = s.logs.get_mut(&("t".into(), 0)).unwrap();
+            log.batches.push(Stored {
+                base: 0,
+                last: 2,
+                max_ts: 502,
+                bytes: Bytes::copy_from_slice(&data[..wrapper]),
+            });
+            log.batches.push(Stored {
+                base: 3,
+                last: 3,
+                max_ts: 503,
+                bytes: Bytes::copy_from_slice(&data[wrapper..]),
+            });
+        }
+        let consumer = consumer_with(&cluster, |_, _| {}).await;
+        let mut pc = consumer
+            .consume_partition("t", 0, StartOffset::Offset(1))
+            .await
+            .unwrap();
+        let got = take(&mut pc, 3).await;
+        assert_eq!(offsets(&got), [1, 2, 3]);
+        assert_eq!(values(&got), ["b", "c", "d"]);
+        assert_eq!(got[0].timestamp, 501);
+        consumer.close().await;
+    })
+    .await;
+}

@@ -1,0 +1,231 @@
+//! Records written by an independent client (librdkafka 2.16 through
+//! confluent-kafka 2.16.1, `scripts/peer-write.py`) with each codec, read
+//! back by klamm's consumer from the test broker: every record exactly
+//! once, in order per partition, keys, values, headers and timestamps
+//! intact.
+//!
+//! The peer's Python comes from `KLAMM_PEER_PYTHON` (scripts/test points it
+//! at the venv scripts/mock-cluster installs), else from that venv under
+//! `${KLAMM_CACHE_DIR:-~/.cache/klamm}`. Under `CI=true` a missing peer
+//! fails the test.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use klamm::client::TrafficClass;
+use klamm::consumer::{Consumer, StartOffset};
+use klamm::protocol::compression::Compression;
+use klamm::protocol::messages::create_topics_request::CreatableTopic;
+use klamm::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use klamm::protocol::messages::{CreateTopicsRequest, FetchRequest};
+use klamm::protocol::records::{Batch, DecodeOptions, Header, TimestampType, decode_record_set};
+use klamm::{Client, Config};
+
+const CODECS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
+const COUNT: usize = 400;
+const PARTITIONS: i32 = 2;
+const TS: i64 = 1_700_000_000_000;
+
+fn peer_python() -> Option<PathBuf> {
+    let from_env = std::env::var("KLAMM_PEER_PYTHON")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .map(PathBuf::from);
+    let default = || {
+        let cache = std::env::var("KLAMM_CACHE_DIR")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var("HOME")
+                    .ok()
+                    .map(|h| PathBuf::from(h).join(".cache/klamm"))
+            })?;
+        Some(cache.join("venv-mock/bin/python"))
+    };
+    match from_env.or_else(default) {
+        Some(p) if p.exists() => Some(p),
+        other if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(
+            "CI=true but the peer client's Python ({other:?}) is missing: \
+             run `scripts/mock-cluster install` or set KLAMM_PEER_PYTHON"
+        ),
+        other => {
+            eprintln!("skipped: no peer client ({other:?}); run `scripts/mock-cluster install`");
+            None
+        }
+    }
+}
+
+async fn create_topic(client: &Client, name: &str) {
+    let controller = client.controller().await.expect("controller");
+    let conn = client
+        .connection(&controller, TrafficClass::Other)
+        .await
+        .expect("connection");
+    let resp = conn
+        .send(&CreateTopicsRequest {
+            topics: vec![CreatableTopic {
+                name: name.to_string(),
+                num_partitions: PARTITIONS,
+                replication_factor: 1,
+                ..Default::default()
+            }],
+            timeout_ms: 10_000,
+            ..Default::default()
+        })
+        .await
+        .expect("CreateTopics");
+    assert_eq!(resp.topics[0].error_code, 0, "CreateTopics {name}");
+}
+
+#[test]
+fn records_written_by_librdkafka_with_each_codec_read_back() {
+    let Some(addr) = support::broker() else {
+        return;
+    };
+    let Some(python) = peer_python() else {
+        return;
+    };
+    let prefix = support::unique_topic("klamm-interop-consume");
+    support::run_within(50, async {
+        let mut config = Config::default();
+        config.net.bootstrap_servers = vec![addr.clone()];
+        config.consumer.fetch_max_wait = Duration::from_millis(100);
+        let client = Client::connect(config).await.expect("bootstrap");
+        for codec in CODECS {
+            create_topic(&client, &format!("{prefix}-{codec}")).await;
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/peer-write.py");
+        let out = tokio::task::spawn_blocking({
+            let (python, addr, prefix) = (python.clone(), addr.clone(), prefix.clone());
+            move || {
+                Command::new(python)
+                    .arg(script)
+                    .args(["--bootstrap", &addr, "--topic-prefix", &prefix])
+                    .args(["--count", &COUNT.to_string()])
+                    .args(["--partitions", &PARTITIONS.to_string()])
+                    .args(["--codecs", &CODECS.join(",")])
+                    .output()
+                    .expect("run peer-write.py")
+            }
+        })
+        .await
+        .expect("peer writer");
+        assert!(
+            out.status.success(),
+            "peer-write.py failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        // The peer really compressed: the stored batches carry its codec.
+        for (codec, want) in CODECS.iter().zip([
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ]) {
+            let topic = format!("{prefix}-{codec}");
+            let leader = client.leader(&topic, 0).await.expect("leader");
+            let conn = client
+                .connection(&leader, TrafficClass::Other)
+                .await
+                .expect("conn");
+            let resp = conn
+                .send_version(
+                    &FetchRequest {
+                        max_wait_ms: 100,
+                        min_bytes: 1,
+                        topics: vec![FetchTopic {
+                            topic: topic.clone(),
+                            partitions: vec![FetchPartition {
+                                partition: 0,
+                                fetch_offset: 0,
+                                partition_max_bytes: 1 << 20,
+                                ..Default::default()
+                            }],
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    },
+                    12,
+                )
+                .await
+                .expect("Fetch");
+            let records = resp.responses[0].partitions[0]
+                .records
+                .clone()
+                .unwrap_or_default();
+            let set = decode_record_set(records, &DecodeOptions::default()).expect("decode");
+            let Some(Batch::V2(first)) = set.batches.first() else {
+                panic!("{topic}: no v2 batch stored");
+            };
+            assert_eq!(first.compression, want, "{topic}");
+            assert!(first.records.len() > 1, "{topic}: the peer batched records");
+        }
+
+        let consumer = Consumer::new(client.clone());
+        for codec in CODECS {
+            let topic = format!("{prefix}-{codec}");
+            for partition in 0..PARTITIONS {
+                let mut pc = consumer
+                    .consume_partition(&topic, partition, StartOffset::Oldest)
+                    .await
+                    .expect("consume");
+                // Record i went to partition i % PARTITIONS, in order.
+                let expected: Vec<usize> = (0..COUNT)
+                    .filter(|i| *i as i32 % PARTITIONS == partition)
+                    .collect();
+                for (next_offset, &i) in expected.iter().enumerate() {
+                    let r = tokio::time::timeout(Duration::from_secs(10), pc.recv())
+                        .await
+                        .unwrap_or_else(|_| {
+                            panic!("{topic}/{partition}: record {i} not read in 10 s")
+                        })
+                        .expect("open")
+                        .expect("record");
+                    assert_eq!(
+                        r.offset, next_offset as i64,
+                        "{topic}/{partition}: offsets in order, no gaps"
+                    );
+                    assert_eq!(
+                        r.key.as_deref(),
+                        Some(format!("key-{i}").as_bytes()),
+                        "{topic}"
+                    );
+                    let value = format!("value-{i}-{codec}") + &".".repeat(i % 50);
+                    assert_eq!(r.value.as_deref(), Some(value.as_bytes()), "{topic}");
+                    assert_eq!(
+                        r.headers,
+                        [
+                            Header::new("idx", i.to_string()),
+                            Header::new("codec", codec)
+                        ],
+                        "{topic}"
+                    );
+                    assert_eq!(r.timestamp_type, TimestampType::CreateTime);
+                    assert_eq!(r.timestamp, TS + i as i64, "{topic}");
+                }
+                // Exactly once: nothing after the last record.
+                assert_eq!(
+                    pc.high_water_mark(),
+                    expected.len() as i64,
+                    "{topic}/{partition}"
+                );
+                assert!(
+                    tokio::time::timeout(Duration::from_millis(200), pc.recv())
+                        .await
+                        .is_err(),
+                    "{topic}/{partition}: a record beyond those written"
+                );
+                pc.close().await;
+            }
+        }
+        consumer.close().await;
+        client.close().await;
+    });
+}
