@@ -11,9 +11,8 @@ use bytes::Bytes;
 use klamm::client::TrafficClass;
 use klamm::consumer::{ConsumedBatch, Consumer, ConsumerRecord, PartitionConsumer, StartOffset};
 use klamm::protocol::compression::Compression;
-use klamm::protocol::messages::create_topics_request::CreatableTopic;
+use klamm::protocol::messages::ProduceRequest;
 use klamm::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use klamm::protocol::messages::{CreateTopicsRequest, ProduceRequest};
 use klamm::protocol::records::{EncodeOptions, Header, Record, RecordBatch};
 use klamm::{Client, Config};
 
@@ -22,28 +21,6 @@ async fn connect(addr: &str) -> Client {
     config.net.bootstrap_servers = vec![addr.to_string()];
     config.consumer.fetch_max_wait = Duration::from_millis(100);
     Client::connect(config).await.expect("bootstrap")
-}
-
-async fn create_topic(client: &Client, name: &str, partitions: i32) {
-    let controller = client.controller().await.expect("controller");
-    let conn = client
-        .connection(&controller, TrafficClass::Other)
-        .await
-        .expect("connection");
-    let resp = conn
-        .send(&CreateTopicsRequest {
-            topics: vec![CreatableTopic {
-                name: name.to_string(),
-                num_partitions: partitions,
-                replication_factor: 1,
-                ..Default::default()
-            }],
-            timeout_ms: 10_000,
-            ..Default::default()
-        })
-        .await
-        .expect("CreateTopics");
-    assert_eq!(resp.topics[0].error_code, 0, "CreateTopics {name}");
 }
 
 const TS: i64 = 1_700_000_000_000;
@@ -141,7 +118,7 @@ fn each_start_offset_kind_reads_back_what_was_written() {
         };
         let client = connect(&addr).await;
         let topic = support::unique_topic("klamm-consume-start");
-        create_topic(&client, &topic, 1).await;
+        support::peers::create_topic(&client, &topic, 1).await;
         let consumer = Consumer::new(client.clone());
         // Newest on an empty partition.
         let pc = consumer
@@ -227,7 +204,7 @@ fn each_codec_reads_back() {
         };
         let client = connect(&addr).await;
         let topic = support::unique_topic("klamm-consume-codecs");
-        create_topic(&client, &topic, 1).await;
+        support::peers::create_topic(&client, &topic, 1).await;
         let codecs = [
             Compression::None,
             Compression::Gzip,
@@ -273,7 +250,7 @@ fn pause_resume_and_many_partitions_through_one_fetcher() {
         };
         let client = connect(&addr).await;
         let topic = support::unique_topic("klamm-consume-pause");
-        create_topic(&client, &topic, 3).await;
+        support::peers::create_topic(&client, &topic, 3).await;
         for p in 0..3 {
             produce(
                 &client,
@@ -349,7 +326,7 @@ fn batches_bigger_than_the_partition_limit_and_cut_responses() {
         config.consumer.max_partition_fetch_bytes = 3000;
         let client = Client::connect(config).await.expect("bootstrap");
         let topic = support::unique_topic("klamm-consume-limits");
-        create_topic(&client, &topic, 1).await;
+        support::peers::create_topic(&client, &topic, 1).await;
         let mut expected = Vec::new();
         for k in 0..6 {
             let n = if k % 2 == 0 { 5 } else { 300 };
@@ -398,7 +375,7 @@ fn consume_cpu_per_million_records() {
             (Compression::None, true),
         ] {
             let topic = support::unique_topic("klamm-consume-perf");
-            create_topic(&client, &topic, 1).await;
+            support::peers::create_topic(&client, &topic, 1).await;
             const TOTAL: usize = 1_000_000;
             const PER_BATCH: usize = 5_000;
             // Printable pseudo-random values: compressible about as much as

@@ -11,16 +11,14 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use klamm::client::TrafficClass;
 use klamm::consumer::{Consumer, StartOffset};
 use klamm::protocol::compression::Compression;
-use klamm::protocol::messages::create_topics_request::CreatableTopic;
+use klamm::protocol::messages::FetchRequest;
 use klamm::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use klamm::protocol::messages::{CreateTopicsRequest, FetchRequest};
 use klamm::protocol::records::{Batch, DecodeOptions, Header, TimestampType, decode_record_set};
 use klamm::{Client, Config};
 
@@ -29,64 +27,12 @@ const COUNT: usize = 400;
 const PARTITIONS: i32 = 2;
 const TS: i64 = 1_700_000_000_000;
 
-fn peer_python() -> Option<PathBuf> {
-    let from_env = std::env::var("KLAMM_PEER_PYTHON")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .map(PathBuf::from);
-    let default = || {
-        let cache = std::env::var("KLAMM_CACHE_DIR")
-            .ok()
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var("HOME")
-                    .ok()
-                    .map(|h| PathBuf::from(h).join(".cache/klamm"))
-            })?;
-        Some(cache.join("venv-mock/bin/python"))
-    };
-    match from_env.or_else(default) {
-        Some(p) if p.exists() => Some(p),
-        other if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(
-            "CI=true but the peer client's Python ({other:?}) is missing: \
-             run `scripts/mock-cluster install` or set KLAMM_PEER_PYTHON"
-        ),
-        other => {
-            eprintln!("skipped: no peer client ({other:?}); run `scripts/mock-cluster install`");
-            None
-        }
-    }
-}
-
-async fn create_topic(client: &Client, name: &str) {
-    let controller = client.controller().await.expect("controller");
-    let conn = client
-        .connection(&controller, TrafficClass::Other)
-        .await
-        .expect("connection");
-    let resp = conn
-        .send(&CreateTopicsRequest {
-            topics: vec![CreatableTopic {
-                name: name.to_string(),
-                num_partitions: PARTITIONS,
-                replication_factor: 1,
-                ..Default::default()
-            }],
-            timeout_ms: 10_000,
-            ..Default::default()
-        })
-        .await
-        .expect("CreateTopics");
-    assert_eq!(resp.topics[0].error_code, 0, "CreateTopics {name}");
-}
-
 #[test]
 fn records_written_by_librdkafka_with_each_codec_read_back() {
     let Some(addr) = support::broker() else {
         return;
     };
-    let Some(python) = peer_python() else {
+    let Some(python) = support::peers::peer_python() else {
         return;
     };
     let prefix = support::unique_topic("klamm-interop-consume");
@@ -96,7 +42,7 @@ fn records_written_by_librdkafka_with_each_codec_read_back() {
         config.consumer.fetch_max_wait = Duration::from_millis(100);
         let client = Client::connect(config).await.expect("bootstrap");
         for codec in CODECS {
-            create_topic(&client, &format!("{prefix}-{codec}")).await;
+            support::peers::create_topic(&client, &format!("{prefix}-{codec}"), PARTITIONS).await;
         }
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/peer-write.py");
         let out = tokio::task::spawn_blocking({

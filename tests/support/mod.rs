@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod mock;
+pub mod peers;
 pub mod wire;
 
 /// The test broker's address from `KLAMM_TEST_BROKERS` (the first of a
