@@ -1,0 +1,319 @@
+//! The application's end of one partition: a bounded buffer of fetched
+//! chunks, decoded one record batch at a time on demand.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use super::transactions::TransactionFilter;
+use super::{Chunk, ConsumedBatch, ConsumerRecord, Delivery, PartitionShared, Settings};
+use crate::error::{Error, Result};
+use crate::protocol::error::DecodeError;
+use crate::protocol::records::{LegacyBatch, RecordBatch, TimestampType};
+
+/// Consumes one partition (Sarama's `PartitionConsumer`), from
+/// [`Consumer::consume_partition`](super::Consumer::consume_partition).
+///
+/// [`recv`](Self::recv) returns records one by one and
+/// [`recv_batch`](Self::recv_batch) whole record batches; both may be
+/// mixed. Both return `None` once the consumer is closed (after what was
+/// buffered), and an error that ends consumption (an out-of-range offset
+/// under the `Error` reset policy, a non-retriable broker error) is the
+/// last item. A corrupt batch gives an error and consumption goes on after
+/// the data fetched with it.
+///
+/// ```no_run
+/// use klamm::consumer::{Consumer, StartOffset};
+/// # async fn run(consumer: Consumer) -> klamm::Result<()> {
+/// let mut pc = consumer.consume_partition("events", 0, StartOffset::Offset(42)).await?;
+/// if let Some(record) = pc.recv().await {
+///     let record = record?;
+///     assert_eq!(record.offset, 42);
+///     println!("lag: {}", pc.high_water_mark() - record.offset - 1);
+/// }
+/// pc.close().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct PartitionConsumer {
+    shared: Arc<PartitionShared>,
+    rx: mpsc::Receiver<Delivery>,
+    settings: Arc<Settings>,
+    paused_all: Arc<AtomicBool>,
+    chunk: Option<Current>,
+    /// Records of the current batch that `recv` has not returned yet.
+    pending: std::vec::IntoIter<ConsumerRecord>,
+    pending_marks: (i64, i64),
+    ended: bool,
+    _active: super::ActiveGuard,
+}
+
+/// The chunk being decoded.
+#[derive(Debug)]
+struct Current {
+    data: Bytes,
+    start: i64,
+    high_water_mark: i64,
+    last_stable_offset: i64,
+    filter: TransactionFilter,
+}
+
+impl PartitionConsumer {
+    pub(crate) fn new(
+        shared: Arc<PartitionShared>,
+        rx: mpsc::Receiver<Delivery>,
+        settings: Arc<Settings>,
+        paused_all: Arc<AtomicBool>,
+        active: super::ActiveGuard,
+    ) -> Self {
+        PartitionConsumer {
+            shared,
+            rx,
+            settings,
+            paused_all,
+            chunk: None,
+            pending: Vec::new().into_iter(),
+            pending_marks: (-1, -1),
+            ended: false,
+            _active: active,
+        }
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.shared.topic
+    }
+
+    /// The partition.
+    pub fn partition(&self) -> i32 {
+        self.shared.partition
+    }
+
+    /// The next record, waiting for one to be fetched.
+    pub async fn recv(&mut self) -> Option<Result<ConsumerRecord>> {
+        loop {
+            if let Some(r) = self.pending.next() {
+                return Some(Ok(r));
+            }
+            match self.recv_batch().await? {
+                Ok(b) => {
+                    self.pending_marks = (b.high_water_mark, b.last_stable_offset);
+                    self.pending = b.records.into_iter();
+                }
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+
+    /// The next run of records: the rest of one fetched record batch (never
+    /// empty), waiting for one to be fetched.
+    pub async fn recv_batch(&mut self) -> Option<Result<ConsumedBatch>> {
+        if self.pending.len() > 0 {
+            let records: Vec<ConsumerRecord> = std::mem::take(&mut self.pending).collect();
+            return Some(Ok(self.batch(records, self.pending_marks)));
+        }
+        loop {
+            if let Some(r) = self.next_from_chunk() {
+                return Some(r);
+            }
+            if self.ended {
+                return None;
+            }
+            match self.rx.recv().await {
+                Some(Ok(chunk)) => {
+                    if self.shared.blocked.swap(false, Ordering::SeqCst) {
+                        self.shared.wake_fetcher();
+                    }
+                    self.chunk = Some(Current::new(chunk, &self.settings));
+                }
+                Some(Err(e)) => {
+                    self.ended = true;
+                    return Some(Err(e));
+                }
+                None => {
+                    self.ended = true;
+                    return None;
+                }
+            }
+        }
+    }
+
+    fn batch(&self, records: Vec<ConsumerRecord>, marks: (i64, i64)) -> ConsumedBatch {
+        ConsumedBatch {
+            topic: self.shared.topic.clone(),
+            partition: self.shared.partition,
+            high_water_mark: marks.0,
+            last_stable_offset: marks.1,
+            records,
+        }
+    }
+
+    /// Decodes batches of the current chunk until one has records for the
+    /// application.
+    fn next_from_chunk(&mut self) -> Option<Result<ConsumedBatch>> {
+        let topic = &self.shared.topic;
+        let partition = self.shared.partition;
+        let opts = &self.settings.decode;
+        let cur = self.chunk.as_mut()?;
+        loop {
+            let magic = match cur.data.get(16) {
+                Some(&m) => m,
+                None => {
+                    self.chunk = None;
+                    return None;
+                }
+            };
+            let marks = (cur.high_water_mark, cur.last_stable_offset);
+            let records = match magic {
+                2 => match RecordBatch::decode(&mut cur.data, opts) {
+                    Ok(b) => {
+                        if !cur.filter.keep(&b) {
+                            continue;
+                        }
+                        from_v2(b, topic, partition, cur.start, cur.filter.limit())
+                    }
+                    Err(e) => return Some(Err(self.corrupt(e))),
+                },
+                0 | 1 => match LegacyBatch::decode(&mut cur.data, opts) {
+                    Ok(b) => from_legacy(b, topic, partition, cur.start),
+                    Err(e) => return Some(Err(self.corrupt(e))),
+                },
+                m => {
+                    return Some(Err(self.corrupt(
+                        DecodeError::invalid(format!("unknown magic {m}")).context("RecordSet"),
+                    )));
+                }
+            };
+            if !records.is_empty() {
+                return Some(Ok(self.batch(records, marks)));
+            }
+        }
+    }
+
+    /// A batch did not decode: the rest of its chunk is dropped and the
+    /// error reported.
+    fn corrupt(&mut self, e: DecodeError) -> Error {
+        self.chunk = None;
+        tracing::debug!(topic = %self.shared.topic, partition = self.shared.partition,
+            error = %e, "corrupt record batch");
+        Error::Decode(e.context("PartitionConsumer"))
+    }
+
+    /// The partition's high watermark from the latest fetch response (-1
+    /// before the first).
+    pub fn high_water_mark(&self) -> i64 {
+        self.shared.high_water_mark.load(Ordering::Relaxed)
+    }
+
+    /// The partition's last stable offset from the latest fetch response
+    /// (-1 before the first, or when the broker does not report it).
+    pub fn last_stable_offset(&self) -> i64 {
+        self.shared.last_stable_offset.load(Ordering::Relaxed)
+    }
+
+    /// Stops fetching this partition; what is buffered is still delivered.
+    pub fn pause(&self) {
+        self.shared.paused.store(true, Ordering::SeqCst);
+    }
+
+    /// Undoes [`PartitionConsumer::pause`].
+    pub fn resume(&self) {
+        self.shared.paused.store(false, Ordering::SeqCst);
+        self.shared.wake_fetcher();
+    }
+
+    /// Whether this partition, or the whole consumer, is paused.
+    pub fn is_paused(&self) -> bool {
+        self.shared.paused.load(Ordering::SeqCst) || self.paused_all.load(Ordering::SeqCst)
+    }
+
+    /// Stops consuming the partition; its fetcher forgets it.
+    pub async fn close(self) {
+        drop(self);
+    }
+}
+
+impl Drop for PartitionConsumer {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::SeqCst);
+        self.shared.wake_fetcher();
+    }
+}
+
+impl Current {
+    fn new(chunk: Chunk, settings: &Settings) -> Self {
+        Current {
+            filter: TransactionFilter::new(
+                settings.isolation,
+                &chunk.aborted,
+                chunk.last_stable_offset,
+            ),
+            data: chunk.records,
+            start: chunk.start,
+            high_water_mark: chunk.high_water_mark,
+            last_stable_offset: chunk.last_stable_offset,
+        }
+    }
+}
+
+/// The records of a v2 batch from `start` and before `limit`.
+fn from_v2(
+    b: RecordBatch,
+    topic: &Arc<str>,
+    partition: i32,
+    start: i64,
+    limit: i64,
+) -> Vec<ConsumerRecord> {
+    let base = b.base_offset;
+    let base_ts = b.base_timestamp;
+    let timestamp_type = b.timestamp_type;
+    let append_ts = match (timestamp_type, b.max_timestamp) {
+        (TimestampType::LogAppendTime, Some(max)) => Some(max),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(b.records.len());
+    for r in b.records {
+        let offset = base.wrapping_add(i64::from(r.offset_delta));
+        if offset < start || offset >= limit {
+            continue;
+        }
+        out.push(ConsumerRecord {
+            topic: topic.clone(),
+            partition,
+            offset,
+            timestamp: append_ts.unwrap_or_else(|| base_ts.wrapping_add(r.timestamp_delta)),
+            timestamp_type,
+            key: r.key,
+            value: r.value,
+            headers: r.headers,
+        });
+    }
+    out
+}
+
+/// The messages of a legacy entry from `start`.
+fn from_legacy(
+    b: LegacyBatch,
+    topic: &Arc<str>,
+    partition: i32,
+    start: i64,
+) -> Vec<ConsumerRecord> {
+    let timestamp_type = b.timestamp_type;
+    b.messages
+        .into_iter()
+        .filter(|m| m.offset >= start)
+        .map(|m| ConsumerRecord {
+            topic: topic.clone(),
+            partition,
+            offset: m.offset,
+            timestamp: m.timestamp.unwrap_or(-1),
+            timestamp_type,
+            key: m.key,
+            value: m.value,
+            headers: Vec::new(),
+        })
+        .collect()
+}

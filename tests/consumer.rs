@@ -1,0 +1,336 @@
+//! The consumer against the real test broker (tansu): data written with
+//! klamm's protocol layer (Produce of encoded record batches), read back
+//! with each start offset kind, each codec, pause/resume, and many
+//! partitions through one fetcher.
+
+mod support;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use klamm::client::TrafficClass;
+use klamm::consumer::{ConsumedBatch, Consumer, ConsumerRecord, PartitionConsumer, StartOffset};
+use klamm::protocol::compression::Compression;
+use klamm::protocol::messages::create_topics_request::CreatableTopic;
+use klamm::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use klamm::protocol::messages::{CreateTopicsRequest, ProduceRequest};
+use klamm::protocol::records::{EncodeOptions, Header, Record, RecordBatch};
+use klamm::{Client, Config};
+
+async fn connect(addr: &str) -> Client {
+    let mut config = Config::default();
+    config.net.bootstrap_servers = vec![addr.to_string()];
+    config.consumer.fetch_max_wait = Duration::from_millis(100);
+    Client::connect(config).await.expect("bootstrap")
+}
+
+async fn create_topic(client: &Client, name: &str, partitions: i32) {
+    let controller = client.controller().await.expect("controller");
+    let conn = client
+        .connection(&controller, TrafficClass::Other)
+        .await
+        .expect("connection");
+    let resp = conn
+        .send(&CreateTopicsRequest {
+            topics: vec![CreatableTopic {
+                name: name.to_string(),
+                num_partitions: partitions,
+                replication_factor: 1,
+                ..Default::default()
+            }],
+            timeout_ms: 10_000,
+            ..Default::default()
+        })
+        .await
+        .expect("CreateTopics");
+    assert_eq!(resp.topics[0].error_code, 0, "CreateTopics {name}");
+}
+
+const TS: i64 = 1_700_000_000_000;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `n` records `{tag}-{i}` with keys, a header and timestamps `ts + i`.
+fn batch(tag: &str, n: usize, ts: i64) -> RecordBatch {
+    let mut b = RecordBatch::new(0, ts);
+    for i in 0..n {
+        b.records.push(
+            Record::new(
+                Some(Bytes::from(format!("key-{tag}-{i}"))),
+                Some(Bytes::from(format!("{tag}-{i}"))),
+            )
+            .with_offset_delta(i as i32)
+            .with_timestamp_delta(i as i64)
+            .with_header(Header::new("n", format!("{i}"))),
+        );
+    }
+    b
+}
+
+/// Writes one batch and returns its base offset.
+async fn produce(
+    client: &Client,
+    topic: &str,
+    partition: i32,
+    b: &RecordBatch,
+    codec: Compression,
+) -> i64 {
+    let leader = client.leader(topic, partition).await.expect("leader");
+    let conn = client
+        .connection(&leader, TrafficClass::Produce)
+        .await
+        .expect("connection");
+    let records = b
+        .encode_to_vec(&EncodeOptions::compressed(codec))
+        .expect("encode");
+    let resp = conn
+        .send(&ProduceRequest {
+            acks: -1,
+            timeout_ms: 10_000,
+            topic_data: vec![TopicProduceData {
+                name: topic.to_string(),
+                partition_data: vec![PartitionProduceData {
+                    index: partition,
+                    records: Some(Bytes::from(records)),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect("Produce");
+    let p = &resp.responses[0].partition_responses[0];
+    assert_eq!(p.error_code, 0, "Produce to {topic}/{partition}");
+    p.base_offset
+}
+
+async fn take(pc: &mut PartitionConsumer, n: usize) -> Vec<ConsumerRecord> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let r = tokio::time::timeout(Duration::from_secs(10), pc.recv())
+            .await
+            .expect("a record within 10 s")
+            .expect("stream open")
+            .expect("record");
+        out.push(r);
+    }
+    out
+}
+
+fn check(records: &[ConsumerRecord], tag: &str, first_index: usize, first_offset: i64, ts: i64) {
+    for (j, r) in records.iter().enumerate() {
+        let i = first_index + j;
+        assert_eq!(r.offset, first_offset + j as i64);
+        assert_eq!(r.value.as_deref(), Some(format!("{tag}-{i}").as_bytes()));
+        assert_eq!(r.key.as_deref(), Some(format!("key-{tag}-{i}").as_bytes()));
+        assert_eq!(r.timestamp, ts + i as i64);
+        assert_eq!(r.headers, [Header::new("n", format!("{i}"))]);
+    }
+}
+
+#[test]
+fn each_start_offset_kind_reads_back_what_was_written() {
+    support::run_within(60, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let client = connect(&addr).await;
+        let topic = support::unique_topic("klamm-consume-start");
+        create_topic(&client, &topic, 1).await;
+        let consumer = Consumer::new(client.clone());
+        // Newest on an empty partition.
+        let pc = consumer
+            .consume_partition(&topic, 0, StartOffset::Newest)
+            .await
+            .expect("newest on an empty partition");
+        pc.close().await;
+        // Timestamps from the clock, so that a broker that indexes times by
+        // when it appended (as tansu does) finds the same offsets.
+        let mut ts = Vec::new();
+        for (k, tag) in ["a", "b", "c"].iter().enumerate() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            ts.push(now_ms());
+            let base = produce(
+                &client,
+                &topic,
+                0,
+                &batch(tag, 10, ts[k]),
+                Compression::None,
+            )
+            .await;
+            assert_eq!(base, 10 * k as i64);
+        }
+
+        let mut pc = consumer
+            .consume_partition(&topic, 0, StartOffset::Oldest)
+            .await
+            .expect("oldest");
+        let got = take(&mut pc, 30).await;
+        check(&got[..10], "a", 0, 0, ts[0]);
+        check(&got[20..], "c", 0, 20, ts[2]);
+        assert_eq!(pc.high_water_mark(), 30, "the high watermark from Fetch");
+        pc.close().await;
+
+        // Offset 15 is inside the second batch: 10..15 are skipped.
+        let mut pc = consumer
+            .consume_partition(&topic, 0, StartOffset::Offset(15))
+            .await
+            .expect("offset");
+        let b: ConsumedBatch = pc.recv_batch().await.expect("open").expect("batch");
+        assert_eq!(b.records[0].offset, 15);
+        assert_eq!(b.len(), 5);
+        check(&b.records, "b", 5, 15, ts[1]);
+        pc.close().await;
+
+        let mut pc = consumer
+            .consume_partition(&topic, 0, StartOffset::Timestamp(ts[2]))
+            .await
+            .expect("timestamp");
+        check(&take(&mut pc, 1).await, "c", 0, 20, ts[2]);
+        pc.close().await;
+
+        let mut pc = consumer
+            .consume_partition(&topic, 0, StartOffset::Newest)
+            .await
+            .expect("newest");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(400), pc.recv())
+                .await
+                .is_err(),
+            "nothing before new data"
+        );
+        produce(
+            &client,
+            &topic,
+            0,
+            &batch("d", 3, TS + 3000),
+            Compression::None,
+        )
+        .await;
+        check(&take(&mut pc, 3).await, "d", 0, 30, TS + 3000);
+        assert_eq!(pc.high_water_mark(), 33);
+        consumer.close().await;
+        client.close().await;
+    });
+}
+
+#[test]
+fn each_codec_reads_back() {
+    support::run_within(60, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let client = connect(&addr).await;
+        let topic = support::unique_topic("klamm-consume-codecs");
+        create_topic(&client, &topic, 1).await;
+        let codecs = [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ];
+        for (k, codec) in codecs.iter().enumerate() {
+            produce(
+                &client,
+                &topic,
+                0,
+                &batch(&format!("{codec:?}"), 50, TS + k as i64 * 100),
+                *codec,
+            )
+            .await;
+        }
+        let consumer = Consumer::new(client.clone());
+        let mut pc = consumer
+            .consume_partition(&topic, 0, StartOffset::Oldest)
+            .await
+            .expect("consume");
+        for (k, codec) in codecs.iter().enumerate() {
+            let got = take(&mut pc, 50).await;
+            check(
+                &got,
+                &format!("{codec:?}"),
+                0,
+                50 * k as i64,
+                TS + k as i64 * 100,
+            );
+        }
+        consumer.close().await;
+        client.close().await;
+    });
+}
+
+#[test]
+fn pause_resume_and_many_partitions_through_one_fetcher() {
+    support::run_within(60, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let client = connect(&addr).await;
+        let topic = support::unique_topic("klamm-consume-pause");
+        create_topic(&client, &topic, 3).await;
+        for p in 0..3 {
+            produce(
+                &client,
+                &topic,
+                p,
+                &batch(&format!("p{p}"), 5, TS),
+                Compression::Lz4,
+            )
+            .await;
+        }
+        let consumer = Consumer::new(client.clone());
+        let mut pcs = Vec::new();
+        for p in 0..3 {
+            pcs.push(
+                consumer
+                    .consume_partition(&topic, p, StartOffset::Oldest)
+                    .await
+                    .expect("consume"),
+            );
+        }
+        for (p, pc) in pcs.iter_mut().enumerate() {
+            check(&take(pc, 5).await, &format!("p{p}"), 0, 0, TS);
+        }
+        pcs[1].pause();
+        consumer.pause_all();
+        // Let the fetch in flight finish before writing.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for p in 0..3 {
+            produce(
+                &client,
+                &topic,
+                p,
+                &batch(&format!("q{p}"), 2, TS),
+                Compression::None,
+            )
+            .await;
+        }
+        for pc in &mut pcs {
+            assert!(
+                tokio::time::timeout(Duration::from_millis(300), pc.recv())
+                    .await
+                    .is_err(),
+                "a paused consumer delivered"
+            );
+        }
+        consumer.resume_all();
+        check(&take(&mut pcs[0], 2).await, "q0", 0, 5, TS);
+        check(&take(&mut pcs[2], 2).await, "q2", 0, 5, TS);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), pcs[1].recv())
+                .await
+                .is_err(),
+            "partition 1 stays paused after resume_all"
+        );
+        pcs[1].resume();
+        check(&take(&mut pcs[1], 2).await, "q1", 0, 5, TS);
+        consumer.close().await;
+        client.close().await;
+    });
+}
