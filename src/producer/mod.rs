@@ -19,6 +19,9 @@ mod record;
 mod sender;
 mod sync_producer;
 
+#[cfg(test)]
+mod tests;
+
 pub use async_producer::{AsyncProducer, ProducerChannels, ProducerError};
 pub use delivery::DeliveryFuture;
 pub use partitioner::{PartitionView, Partitioner, from_config};
