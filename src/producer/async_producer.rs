@@ -15,6 +15,7 @@ use super::idempotence::ProducerIdentity;
 use super::partitioner::{self, PartitionView, Partitioner};
 use super::record::{ProducerRecord, RecordMetadata};
 use super::sender::Sender;
+use super::stats::{Counters, ProducerStats};
 use crate::client::Client;
 use crate::config::ProducerConfig;
 use crate::error::{Error, Result};
@@ -36,6 +37,7 @@ struct Inner {
     partitioner: Arc<dyn Partitioner>,
     topics: Mutex<HashMap<Arc<str>, TopicView>>,
     sender: Mutex<Option<JoinHandle<()>>>,
+    counters: Arc<Counters>,
 }
 
 impl Drop for Inner {
@@ -117,7 +119,17 @@ impl AsyncProducer {
             max_block: config.max_block,
             max_request_size: config.max_request_size as usize,
         }));
-        let sender = Sender::new(client.clone(), Arc::clone(&acc), identity, config.clone());
+        let counters = Arc::new(Counters::default());
+        if identity.is_some() {
+            Counters::add(&counters.producer_id_requests, 1);
+        }
+        let sender = Sender::new(
+            client.clone(),
+            Arc::clone(&acc),
+            identity,
+            config.clone(),
+            Arc::clone(&counters),
+        );
         let task = tokio::spawn(sender.run());
         Ok(AsyncProducer {
             inner: Arc::new(Inner {
@@ -127,6 +139,7 @@ impl AsyncProducer {
                 acc,
                 topics: Mutex::new(HashMap::new()),
                 sender: Mutex::new(Some(task)),
+                counters,
             }),
         })
     }
@@ -134,6 +147,11 @@ impl AsyncProducer {
     /// The producer's settings.
     pub fn config(&self) -> &ProducerConfig {
         &self.inner.config
+    }
+
+    /// Counts of requests, batches, retries and failures so far.
+    pub fn stats(&self) -> ProducerStats {
+        self.inner.counters.snapshot()
     }
 
     /// Queues a record for sending and returns its [`DeliveryFuture`].

@@ -17,6 +17,7 @@ mod idempotence;
 pub mod partitioner;
 mod record;
 mod sender;
+mod stats;
 mod sync_producer;
 
 #[cfg(test)]
@@ -26,4 +27,5 @@ pub use async_producer::{AsyncProducer, ProducerChannels, ProducerError};
 pub use delivery::DeliveryFuture;
 pub use partitioner::{PartitionView, Partitioner, from_config};
 pub use record::{ProducerRecord, RecordMetadata};
+pub use stats::ProducerStats;
 pub use sync_producer::SyncProducer;

@@ -20,6 +20,7 @@ use super::accumulator::{Accumulator, Drained};
 use super::batch::{ProducerBatch, Stamp};
 use super::delivery::duplicate;
 use super::idempotence::ProducerIdentity;
+use super::stats::Counters;
 use crate::client::{Client, ClusterMetadata, TrafficClass};
 use crate::config::{Acks, ProducerConfig};
 use crate::error::{Error, Result};
@@ -43,6 +44,7 @@ pub(crate) struct Sender {
     pub acc: Arc<Accumulator>,
     pub identity: Option<Arc<ProducerIdentity>>,
     pub config: ProducerConfig,
+    pub counters: Arc<Counters>,
     in_flight: HashMap<i32, usize>,
     answers: JoinSet<Answered>,
     last_leader_refresh: Option<Instant>,
@@ -54,12 +56,14 @@ impl Sender {
         acc: Arc<Accumulator>,
         identity: Option<Arc<ProducerIdentity>>,
         config: ProducerConfig,
+        counters: Arc<Counters>,
     ) -> Self {
         Sender {
             client,
             acc,
             identity,
             config,
+            counters,
             in_flight: HashMap::new(),
             answers: JoinSet::new(),
             last_leader_refresh: None,
@@ -127,7 +131,10 @@ impl Sender {
             )
             .await
         {
-            Ok(()) => self.acc.reset_sequences(),
+            Ok(()) => {
+                Counters::add(&self.counters.producer_id_requests, 1);
+                self.acc.reset_sequences();
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "InitProducerId failed; retrying after backoff");
                 tokio::time::sleep(self.config.retry_backoff).await;
@@ -241,6 +248,7 @@ impl Sender {
                 }
             };
             batch.attempts += 1;
+            Counters::add(&self.counters.batches_sent, 1);
             let data = PartitionProduceData {
                 index: batch.tp.1,
                 records: Some(bytes),
@@ -266,11 +274,12 @@ impl Sender {
             topic_data: topics,
             ..Default::default()
         };
+        Counters::add(&self.counters.requests, 1);
         if self.config.acks == Acks::None {
             match conn.send_without_response(&req, version).await {
                 Ok(()) => {
                     for (b, _) in kept {
-                        self.acc.complete(b, Ok((-1, -1)));
+                        self.written(b, (-1, -1));
                     }
                 }
                 Err(e) => self.retry_all(kept, &e),
@@ -328,9 +337,7 @@ impl Sender {
     fn on_partition(&mut self, batch: ProducerBatch, stamp: Stamp, p: &PartitionProduceResponse) {
         let code = ErrorCode(p.error_code);
         if code.is_ok() || code == ErrorCode::DUPLICATE_SEQUENCE_NUMBER {
-            return self
-                .acc
-                .complete(batch, Ok((p.base_offset, p.log_append_time_ms)));
+            return self.written(batch, (p.base_offset, p.log_append_time_ms));
         }
         let err = Error::Broker {
             api: ApiKey::Produce,
@@ -370,6 +377,11 @@ impl Sender {
         self.retry(batch, &err)
     }
 
+    fn written(&self, batch: ProducerBatch, at: (i64, i64)) {
+        Counters::add(&self.counters.batches_written, 1);
+        self.acc.complete(batch, Ok(at));
+    }
+
     fn expired(&self, batch: &ProducerBatch) -> Error {
         Error::Timeout {
             what: format!(
@@ -401,6 +413,7 @@ impl Sender {
         if retriable && batch.attempts <= self.config.retries && time_left {
             tracing::debug!(topic = %batch.tp.0, partition = batch.tp.1, attempt = batch.attempts,
                 error = %err, "produce failed; retrying");
+            Counters::add(&self.counters.batches_retried, 1);
             self.acc.requeue(batch, self.config.retry_backoff);
         } else {
             self.fail(batch, duplicate(err));
@@ -417,6 +430,7 @@ impl Sender {
             identity.request_bump();
         }
         tracing::debug!(topic = %batch.tp.0, partition = batch.tp.1, error = %err, "batch failed");
+        Counters::add(&self.counters.batches_failed, 1);
         self.acc.complete(batch, Err(err));
     }
 }

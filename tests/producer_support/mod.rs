@@ -59,9 +59,21 @@ pub async fn read_partition(client: &Client, topic: &str, partition: i32) -> Vec
             session_epoch: -1,
             ..Default::default()
         };
-        let resp = conn.send_version(&req, version).await.expect("fetch");
+        let resp = match conn.send_version(&req, version).await {
+            Ok(r) => r,
+            Err(e) if e.is_retriable() => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+            Err(e) => panic!("fetch {topic}/{partition} at {offset}: {e}"),
+        };
         let p = &resp.responses[0].partitions[0];
-        assert_eq!(p.error_code, 0, "fetch {topic}/{partition} at {offset}");
+        if p.error_code != 0 {
+            // A leader moved: ask again where it is.
+            let _ = client.refresh_metadata(Some(&[topic.to_string()])).await;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            continue;
+        }
         let hwm = p.high_watermark;
         if offset >= hwm {
             return out;
