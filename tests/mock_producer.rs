@@ -203,3 +203,44 @@ fn idempotent_producer_while_a_leader_goes_down_and_comes_back() {
         verify(&client, &topic, 900, futures).await;
     });
 }
+
+#[test]
+fn close_reports_each_record_the_broker_refused() {
+    let Some((mock, _guard)) = setup() else {
+        return;
+    };
+    let brokers = mock.addrs().len() as i32;
+    support::run_within(60, async {
+        let topic: Arc<str> = support::unique_topic("klamm-mock-refused").into();
+        mock.create_topic(&topic, 1, brokers.min(3));
+        let mut cfg = config(&mock);
+        // The refused records go out together, as one batch, at close.
+        cfg.producer.linger = Duration::from_secs(5);
+        let client = Client::connect(cfg).await.expect("bootstrap");
+        let producer = AsyncProducer::new(client.clone()).await.expect("producer");
+        let first = producer
+            .send(ProducerRecord::new(Arc::clone(&topic), "first").with_partition(0))
+            .await
+            .expect("send");
+        producer.flush().await.expect("flush");
+        assert_eq!(first.await.expect("written").offset, 0);
+        // The next Produce request is refused with MESSAGE_TOO_LARGE (10),
+        // which no retry can fix.
+        mock.push_errors(ApiKey::Produce.code(), &[10]);
+        let mut refused = Vec::new();
+        for i in 0..5 {
+            let r = ProducerRecord::new(Arc::clone(&topic), format!("r{i}")).with_partition(0);
+            refused.push(producer.send(r).await.expect("queued"));
+        }
+        producer.close().await.expect("close");
+        for f in refused {
+            let err = f
+                .try_result()
+                .expect("resolved by close")
+                .expect_err("refused");
+            assert_eq!(err.kafka_code().map(|c| c.code()), Some(10), "{err}");
+        }
+        let stored = read_partition(&client, &topic, 0).await;
+        assert_eq!(stored.len(), 1, "only the first record was written");
+    });
+}

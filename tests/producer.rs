@@ -301,3 +301,57 @@ fn sync_producer_sends_one_and_many() {
     assert_eq!(results[3].as_ref().ok(), Some(&(1, 2)));
     producer.close().expect("close");
 }
+
+#[test]
+fn idempotent_produce_survives_connections_cut_after_the_broker_wrote() {
+    support::run_within(60, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let relay = producer_support::relay::Relay::start(addr.clone(), vec![3, 8, 9, 15]).await;
+        let client = Client::connect(config(&addr)).await.expect("connect");
+        let topic: Arc<str> = support::unique_topic("klamm-cut").into();
+        create_topic(&client, &topic, 2).await;
+
+        let mut cfg = config(&relay.addr);
+        cfg.producer.batch_size = 512;
+        cfg.producer.retry_backoff = Duration::from_millis(20);
+        let producing = Client::connect(cfg)
+            .await
+            .expect("connect through the relay");
+        let producer = AsyncProducer::new(producing).await.expect("producer");
+        let mut futures = Vec::new();
+        for i in 0..600 {
+            let r =
+                ProducerRecord::new(Arc::clone(&topic), format!("{i:05}")).with_partition(i % 2);
+            futures.push(producer.send(r).await.expect("send"));
+            if i % 40 == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        let stats = producer.stats();
+        producer.close().await.expect("close");
+        for f in futures {
+            f.await.expect("every record delivered");
+        }
+        assert_eq!(relay.cuts.load(std::sync::atomic::Ordering::SeqCst), 4);
+        assert!(stats.batches_retried >= 4, "{stats:?}");
+        for p in 0..2 {
+            let stored = read_partition(&client, &topic, p).await;
+            let values: Vec<Bytes> = stored
+                .iter()
+                .map(|r| r.value.clone().unwrap_or_default())
+                .collect();
+            let want: Vec<Bytes> = (0..600)
+                .filter(|i| i % 2 == p as usize)
+                .map(|i| Bytes::from(format!("{i:05}")))
+                .collect();
+            assert_eq!(
+                values.len(),
+                want.len(),
+                "partition {p}: no loss, no duplicates"
+            );
+            assert!(values == want, "partition {p}: in order");
+        }
+    });
+}

@@ -99,6 +99,14 @@ impl AsyncProducer {
     /// id first (InitProducerId), so it fails if no broker answers.
     pub async fn new(client: Client) -> Result<AsyncProducer> {
         let config = client.config().producer.clone();
+        if config.transactional_id.is_some() {
+            // The seam for transactions: a transaction manager must add each
+            // partition (AddPartitionsToTxn) before its first batch goes out.
+            return Err(Error::config(
+                "transactional.id",
+                "transactions are not supported by AsyncProducer yet; unset transactional.id",
+            ));
+        }
         let identity = if config.idempotence {
             let identity = Arc::new(ProducerIdentity::new(
                 config.transactional_id.clone(),

@@ -108,6 +108,28 @@ impl ProducerIdentity {
     }
 
     async fn init_once(&self, client: &Client) -> Result<Ids> {
+        let bump = self.lock().ids;
+        match self.request(client, bump).await {
+            // A broker that cannot bump (tansu 0.6 answers a bump with
+            // UNKNOWN_SERVER_ERROR) hands out a new producer id instead,
+            // which serves an idempotent producer as well: sequences
+            // restart either way. A transactional id must keep its epoch
+            // chain, so it gets the error.
+            Err(e)
+                if bump.is_some()
+                    && self.transactional_id.is_none()
+                    && !e.is_retriable()
+                    && e.kind() == crate::ErrorKind::Broker =>
+            {
+                tracing::debug!(error = %e, "epoch bump refused; asking for a new producer id");
+                self.request(client, None).await
+            }
+            r => r,
+        }
+    }
+
+    /// One InitProducerId: bumping `current` when given and supported.
+    async fn request(&self, client: &Client, current: Option<Ids>) -> Result<Ids> {
         let broker = match &self.transactional_id {
             Some(id) => client.transaction_coordinator(id).await?,
             None => {
@@ -136,7 +158,6 @@ impl ProducerIdentity {
         let version = conn
             .api_versions()
             .version_for(ApiKey::InitProducerId, conn.broker())?;
-        let current = self.lock().ids;
         let (producer_id, producer_epoch) = match current {
             Some(ids) if version >= BUMP_VERSION && ids.epoch < i16::MAX - 1 => {
                 (ids.producer_id, ids.epoch)

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod relay;
+
 use bytes::Bytes;
 use klamm::client::TrafficClass;
 use klamm::protocol::messages::fetch_request::{FetchPartition, FetchTopic};

@@ -47,6 +47,8 @@ pub(crate) struct FakeState {
     /// (producer id, epoch) of every InitProducerId request.
     pub init_requests: Vec<(i64, i16)>,
     pub produce_requests: usize,
+    /// Answer epoch bumps with UNKNOWN_SERVER_ERROR, as tansu 0.6 does.
+    pub refuse_bumps: bool,
     next_producer_id: i64,
     epoch: i16,
 }
@@ -140,7 +142,10 @@ impl FakeBroker {
                 RequestBody::InitProducerId(req) => {
                     let mut s = self.lock();
                     s.init_requests.push((req.producer_id, req.producer_epoch));
-                    let (pid, epoch) = if req.producer_id >= 0 {
+                    let refused = req.producer_id >= 0 && s.refuse_bumps;
+                    let (pid, epoch) = if refused {
+                        (-1, -1)
+                    } else if req.producer_id >= 0 {
                         s.epoch += 1;
                         (req.producer_id, s.epoch)
                     } else {
@@ -150,6 +155,11 @@ impl FakeBroker {
                     };
                     drop(s);
                     let resp = InitProducerIdResponse {
+                        error_code: if refused {
+                            ErrorCode::UNKNOWN_SERVER_ERROR.code()
+                        } else {
+                            0
+                        },
                         producer_id: pid,
                         producer_epoch: epoch,
                         ..Default::default()

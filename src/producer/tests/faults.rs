@@ -108,6 +108,28 @@ async fn unknown_producer_id_bumps_the_epoch_and_restarts_sequences() {
 }
 
 #[tokio::test]
+async fn a_refused_epoch_bump_falls_back_to_a_new_producer_id() {
+    bounded(async {
+        let fake = FakeBroker::start("t", 1).await;
+        fake.lock().refuse_bumps = true;
+        let p = producer(config(&fake)).await;
+        for f in send_numbered(&p, 0, 10).await {
+            f.await.expect("delivered");
+        }
+        fake.inject(&[Fault::Code(ErrorCode::UNKNOWN_PRODUCER_ID)]);
+        for f in send_numbered(&p, 10, 10).await {
+            f.await.expect("delivered under the new producer id");
+        }
+        let inits = fake.lock().init_requests.clone();
+        assert_eq!(inits, [(-1, -1), (1001, 0), (-1, -1)]);
+        assert_eq!(fake.values(0), numbered(0, 20));
+        assert_eq!(p.stats().producer_id_requests, 2);
+        p.close().await.expect("close");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn errors_that_are_not_retriable_fail_each_record_of_the_batch() {
     bounded(async {
         let fake = FakeBroker::start("t", 1).await;
