@@ -87,6 +87,13 @@ pub struct ProducerConfig {
     /// `send` returns an error at once when the buffer is full. Default
     /// 60 s (Java; Sarama blocks on its channel without a limit).
     pub max_block: Duration,
+    /// `block.on.buffer.full`: what `send` does when `buffer.memory` is
+    /// used up. `true` (the default) waits for room, up to `max.block.ms`,
+    /// so a fast producer is slowed to the pace of the brokers; `false`
+    /// fails the send at once with an [`Error::Config`] naming
+    /// `buffer.memory`, leaving it to the application to back off. (Java
+    /// had this property until 0.9; Sarama always waits.)
+    pub block_on_buffer_full: bool,
 }
 
 impl Default for ProducerConfig {
@@ -109,6 +116,7 @@ impl Default for ProducerConfig {
             transactional_id: None,
             transaction_timeout: Duration::from_secs(60),
             max_block: Duration::from_secs(60),
+            block_on_buffer_full: true,
         }
     }
 }

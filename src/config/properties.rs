@@ -83,6 +83,7 @@ pub const PROPERTY_KEYS: &[&str] = &[
     "transactional.id",
     "transaction.timeout.ms",
     "max.block.ms",
+    "block.on.buffer.full",
     // consumer
     "group.id",
     "group.instance.id",
@@ -352,6 +353,7 @@ impl Builder {
             "transactional.id" => c.producer.transactional_id = v.string(),
             "transaction.timeout.ms" => c.producer.transaction_timeout = v.millis()?,
             "max.block.ms" => c.producer.max_block = v.millis()?,
+            "block.on.buffer.full" => c.producer.block_on_buffer_full = v.boolean()?,
             "group.id" => c.consumer.group_id = v.string(),
             "group.instance.id" => c.consumer.group_instance_id = v.string(),
             "fetch.min.bytes" => c.consumer.fetch_min_bytes = v.number()?,

@@ -72,6 +72,7 @@ fn defaults_match_the_java_client() {
     assert_eq!(p.transactional_id, None); // transactional.id = null
     assert_eq!(p.transaction_timeout, ms(60_000)); // transaction.timeout.ms = 60000
     assert_eq!(p.max_block, ms(60_000)); // max.block.ms = 60000
+    assert!(p.block_on_buffer_full); // send waits for buffer room
     // consumer
     let k = &c.consumer;
     assert_eq!(k.group_id, None); // group.id = null
@@ -248,6 +249,9 @@ const MAPPING: &[(&str, &str, Check)] = &[
         c.producer.transaction_timeout == ms(90_000)
     }),
     ("max.block.ms", "0", |c| c.producer.max_block.is_zero()),
+    ("block.on.buffer.full", "false", |c| {
+        !c.producer.block_on_buffer_full
+    }),
     ("group.id", "g", |c| {
         c.consumer.group_id.as_deref() == Some("g")
     }),

@@ -494,11 +494,27 @@ impl Connection {
         timeout: Option<Duration>,
         gated: bool,
     ) -> Result<Bytes> {
+        self.begin(frame, api, expects_response, timeout, gated)
+            .await
+            .finish()
+            .await
+    }
+
+    /// Queues a frame (behind the SASL gate when `gated`) and returns the
+    /// wait for its answer: frames queued one after another are written in
+    /// that order.
+    async fn begin(
+        &self,
+        frame: BytesMut,
+        api: ApiKey,
+        expects_response: bool,
+        timeout: Option<Duration>,
+        gated: bool,
+    ) -> InFlight {
         let bytes_out = frame.len();
         let started = Instant::now();
-        let broker = self.shared.broker.as_str();
         if let Some(m) = &self.shared.metrics {
-            m.request_sent(broker, api, bytes_out);
+            m.request_sent(&self.shared.broker, api, bytes_out);
         }
         let gate = if gated {
             Some(self.shared.gate.read().await)
@@ -507,33 +523,32 @@ impl Connection {
         };
         let queued = self.queue(frame, api, expects_response, timeout).await;
         drop(gate);
-        let result = match queued {
-            Ok(rx) => rx.await.unwrap_or_else(|_| Err(self.closed_error())),
-            Err(e) => Err(e),
-        };
-        let latency = started.elapsed();
-        match &result {
-            Ok(resp) => {
-                tracing::debug!(
-                    broker,
-                    api = api.name(),
-                    ?latency,
-                    bytes_out,
-                    bytes_in = resp.len(),
-                    "request completed"
-                );
-                if let Some(m) = &self.shared.metrics {
-                    m.request_completed(broker, api, latency, resp.len());
-                }
-            }
-            Err(e) => {
-                tracing::debug!(broker, api = api.name(), ?latency, error = %e, "request failed");
-                if let Some(m) = &self.shared.metrics {
-                    m.request_failed(broker, api, e.is_retriable());
-                }
-            }
+        InFlight {
+            conn: self.clone(),
+            queued,
+            api,
+            started,
+            bytes_out,
         }
-        result
+    }
+
+    /// Queues `req` at `version` and returns once it has its place in the
+    /// connection's send order, with a future for its answer. Requests
+    /// queued one after another (each `queue_version` awaited before the
+    /// next) go out on the wire in that order, while their answers are
+    /// awaited concurrently: the producer relies on this to keep a
+    /// partition's batches in order with several requests in flight.
+    pub async fn queue_version<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+    ) -> Result<impl Future<Output = Result<R::Response>> + Send + 'static> {
+        let frame = self.encode(req, version)?;
+        let in_flight = self.begin(frame, R::API_KEY, true, None, true).await;
+        Ok(async move {
+            let resp = in_flight.finish().await?;
+            Ok(decode_response_to::<R>(resp, version)?.1)
+        })
     }
 
     /// Hands a frame to the task; returns where its answer will arrive.
@@ -585,6 +600,56 @@ impl Connection {
     pub async fn close(&self) {
         // A full queue or a closed task both mean nothing more to do.
         let _ = self.tx.send(Command::Close).await;
+    }
+}
+
+/// A frame handed to the connection task, awaiting its answer.
+struct InFlight {
+    conn: Connection,
+    queued: Result<oneshot::Receiver<Result<Bytes>>>,
+    api: ApiKey,
+    started: Instant,
+    bytes_out: usize,
+}
+
+impl InFlight {
+    /// Waits for the answer and reports it to tracing and the metrics sink.
+    async fn finish(self) -> Result<Bytes> {
+        let InFlight {
+            conn,
+            queued,
+            api,
+            started,
+            bytes_out,
+        } = self;
+        let result = match queued {
+            Ok(rx) => rx.await.unwrap_or_else(|_| Err(conn.closed_error())),
+            Err(e) => Err(e),
+        };
+        let broker = conn.shared.broker.as_str();
+        let latency = started.elapsed();
+        match &result {
+            Ok(resp) => {
+                tracing::debug!(
+                    broker,
+                    api = api.name(),
+                    ?latency,
+                    bytes_out,
+                    bytes_in = resp.len(),
+                    "request completed"
+                );
+                if let Some(m) = &conn.shared.metrics {
+                    m.request_completed(broker, api, latency, resp.len());
+                }
+            }
+            Err(e) => {
+                tracing::debug!(broker, api = api.name(), ?latency, error = %e, "request failed");
+                if let Some(m) = &conn.shared.metrics {
+                    m.request_failed(broker, api, e.is_retriable());
+                }
+            }
+        }
+        result
     }
 }
 

@@ -1,0 +1,467 @@
+//! End-to-end producer and consumer performance tool, in the spirit of
+//! Kafka's `kafka-producer-perf-test` / `kafka-consumer-perf-test`.
+//!
+//! Produces N records of S bytes round-robin over P partitions (record i
+//! goes to partition i % P) with a codec and the given acks, and/or reads N
+//! records back from offset 0 of every partition (no consumer group). It
+//! prints messages/s, MB/s, the produce latency percentiles (time from
+//! `send` to the completion of the record's `DeliveryFuture`), the
+//! process CPU time and peak RSS, then one `PERF {json}` line that
+//! `scripts/perf-compare` tables next to the rdkafka peer
+//! (`benches/rdkafka-perf`, same arguments, same output).
+//!
+//! ```sh
+//! cargo run --release --example perf -- --brokers 127.0.0.1:9092 --topic perf \
+//!     --records 1000000 --size 100 --partitions 6 --codec lz4 --acks all --mode both
+//! ```
+//!
+//! `-X key=value` sets any client property (Java names, e.g. `-X linger.ms=5`).
+//! The topic is created with P partitions when it does not exist.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use klamm::client::TrafficClass;
+use klamm::consumer::{Consumer, StartOffset};
+use klamm::producer::{AsyncProducer, DeliveryFuture, ProducerRecord};
+use klamm::protocol::messages::CreateTopicsRequest;
+use klamm::protocol::messages::create_topics_request::CreatableTopic;
+use klamm::{Client, Config};
+use tokio::sync::mpsc::error::TryRecvError;
+use tokio::sync::{Notify, mpsc};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Kafka's TOPIC_ALREADY_EXISTS error code.
+const TOPIC_ALREADY_EXISTS: i16 = 36;
+/// Linux reports /proc times in USER_HZ ticks, which is 100 on every
+/// architecture Linux supports today.
+const USER_HZ: f64 = 100.0;
+
+struct Args {
+    brokers: String,
+    topic: String,
+    records: u64,
+    size: usize,
+    partitions: i32,
+    codec: String,
+    acks: String,
+    mode: String,
+    threads: usize,
+    extra: Vec<(String, String)>,
+    timeout: Duration,
+}
+
+const USAGE: &str = "usage: perf --brokers HOST:PORT --topic T [--records N] [--size S] \
+[--partitions P] [--codec none|gzip|snappy|lz4|zstd] [--acks all|1|0] \
+[--mode produce|consume|both] [--threads N (0: current-thread runtime)] \
+[-X key=value]... [--timeout-s SECS]";
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        brokers: String::new(),
+        topic: String::new(),
+        records: 1_000_000,
+        size: 100,
+        partitions: 6,
+        codec: "none".into(),
+        acks: "all".into(),
+        mode: "both".into(),
+        threads: 2,
+        extra: Vec::new(),
+        timeout: Duration::from_secs(300),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut val = || {
+            it.next()
+                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+        };
+        match flag.as_str() {
+            "--brokers" => a.brokers = val()?,
+            "--topic" => a.topic = val()?,
+            "--records" => a.records = num(&flag, &val()?)?,
+            "--size" => a.size = num(&flag, &val()?)?,
+            "--partitions" => a.partitions = num(&flag, &val()?)?,
+            "--codec" => a.codec = val()?,
+            "--acks" => a.acks = val()?,
+            "--mode" => a.mode = val()?,
+            "--threads" => a.threads = num(&flag, &val()?)?,
+            "--timeout-s" => a.timeout = Duration::from_secs(num(&flag, &val()?)?),
+            "-X" => {
+                let kv = val()?;
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| format!("-X {kv}: want key=value"))?;
+                a.extra.push((k.to_string(), v.to_string()));
+            }
+            "-h" | "--help" => return Err(USAGE.to_string()),
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    if a.brokers.is_empty() || a.topic.is_empty() {
+        return Err(USAGE.to_string());
+    }
+    if a.partitions < 1 || a.records == 0 {
+        return Err("--partitions and --records must be positive".into());
+    }
+    if !["none", "gzip", "snappy", "lz4", "zstd"].contains(&a.codec.as_str()) {
+        return Err(format!("unknown codec {}", a.codec));
+    }
+    if !["produce", "consume", "both"].contains(&a.mode.as_str()) {
+        return Err(format!("unknown mode {}", a.mode));
+    }
+    Ok(a)
+}
+
+fn num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    v.parse().map_err(|e| format!("{flag} {v}: {e}"))
+}
+
+/// Process CPU seconds, user + system, all threads (/proc/self/stat
+/// fields 14 and 15).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // The command name (field 2) is in parentheses and may contain spaces.
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return f64::NAN;
+    };
+    // rest starts with field 3 (state); utime and stime are fields 14, 15.
+    let mut fields = rest.split_whitespace().skip(11);
+    let mut tick = || fields.next().and_then(|f| f.parse::<u64>().ok());
+    match (tick(), tick()) {
+        (Some(u), Some(s)) => (u + s) as f64 / USER_HZ,
+        _ => f64::NAN,
+    }
+}
+
+/// Peak resident set size in bytes (VmHWM in /proc/self/status).
+fn peak_rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Latency percentile (nearest rank) in milliseconds from sorted ns.
+fn pct(sorted: &[u64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1e6)
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or("null".to_string(), |x| format!("{x:.3}"))
+}
+
+struct Report<'a> {
+    mode: &'a str,
+    args: &'a Args,
+    records: u64,
+    bytes: u64,
+    secs: f64,
+    cpu_s: f64,
+    lat_ns: Vec<u64>,
+}
+
+fn report(mut r: Report<'_>) {
+    r.lat_ns.sort_unstable();
+    let msgs = r.records as f64 / r.secs;
+    let mb = r.bytes as f64 / r.secs / 1e6;
+    let (p50, p99, p999) = (
+        opt(pct(&r.lat_ns, 50.0)),
+        opt(pct(&r.lat_ns, 99.0)),
+        opt(pct(&r.lat_ns, 99.9)),
+    );
+    let cpu_per_m = r.cpu_s / (r.records as f64 / 1e6);
+    let rss_mb = peak_rss() as f64 / 1048576.0;
+    println!(
+        "klamm {}: {} records of {} B in {:.3} s: {msgs:.0} msgs/s, {mb:.2} MB/s; \
+         latency p50 {p50} p99 {p99} p999 {p999} ms; CPU {:.3} s ({cpu_per_m:.3} s per 1M \
+         records); peak RSS {rss_mb:.1} MiB",
+        r.mode, r.records, r.args.size, r.secs, r.cpu_s,
+    );
+    println!(
+        "PERF {{\"client\":\"klamm\",\"mode\":\"{}\",\"codec\":\"{}\",\"records\":{},\"size\":{},\
+         \"partitions\":{},\"secs\":{:.4},\"msgs_per_s\":{msgs:.1},\"mb_per_s\":{mb:.3},\
+         \"p50_ms\":{p50},\"p99_ms\":{p99},\"p999_ms\":{p999},\"cpu_s\":{:.4},\
+         \"cpu_s_per_m\":{cpu_per_m:.4},\"peak_rss_mb\":{rss_mb:.2}}}",
+        r.mode, r.args.codec, r.records, r.args.size, r.args.partitions, r.secs, r.cpu_s,
+    );
+}
+
+fn config(a: &Args) -> Result<Config, BoxError> {
+    let mut props = vec![
+        ("bootstrap.servers".to_string(), a.brokers.clone()),
+        ("client.id".to_string(), "klamm-perf".to_string()),
+        ("acks".to_string(), a.acks.clone()),
+        ("compression.type".to_string(), a.codec.clone()),
+    ];
+    props.extend(a.extra.iter().cloned());
+    Ok(Config::from_properties(props)?)
+}
+
+/// Creates the topic with `--partitions` partitions unless it exists; an
+/// existing topic must have that many.
+async fn ensure_topic(client: &Client, a: &Args) -> Result<(), BoxError> {
+    let controller = client.controller().await?;
+    let conn = client.connection(&controller, TrafficClass::Other).await?;
+    let created = conn
+        .send(&CreateTopicsRequest {
+            topics: vec![CreatableTopic {
+                name: a.topic.clone(),
+                num_partitions: a.partitions,
+                replication_factor: 1,
+                ..Default::default()
+            }],
+            timeout_ms: 10_000,
+            ..Default::default()
+        })
+        .await?;
+    match created.topics.first().map(|t| t.error_code) {
+        Some(0) => eprintln!(
+            "perf: created topic {} ({} partitions)",
+            a.topic, a.partitions
+        ),
+        Some(TOPIC_ALREADY_EXISTS) => {}
+        Some(code) => return Err(format!("CreateTopics {}: error code {code}", a.topic).into()),
+        None => return Err("CreateTopics: empty response".into()),
+    }
+    client
+        .refresh_metadata(Some(std::slice::from_ref(&a.topic)))
+        .await?;
+    let parts = client.partitions(&a.topic).await?;
+    if parts.len() != a.partitions as usize {
+        return Err(format!(
+            "topic {} has {} partitions, not {}",
+            a.topic,
+            parts.len(),
+            a.partitions
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Awaits one partition's delivery futures in send order (a partition's
+/// records complete in order) and returns their latencies in ns.
+///
+/// To keep the measuring cheap, the clock is read once per wake-up rather
+/// than once per record: a future that is already complete when its turn
+/// comes completed no later than the last reading (or its send, if that came
+/// later), since the whole batch completes at once.
+async fn collect(
+    mut rx: mpsc::UnboundedReceiver<(Instant, DeliveryFuture)>,
+    expect: usize,
+) -> Result<Vec<u64>, BoxError> {
+    let mut lat = Vec::with_capacity(expect);
+    let mut now = Instant::now();
+    loop {
+        let (sent, mut fut) = match rx.try_recv() {
+            Ok(item) => item,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => match rx.recv().await {
+                Some(item) => item,
+                None => break,
+            },
+        };
+        let ready = Pin::new(&mut fut).poll(&mut Context::from_waker(Waker::noop()));
+        match ready {
+            Poll::Ready(r) => {
+                r?;
+            }
+            Poll::Pending => {
+                fut.await?;
+                now = Instant::now();
+            }
+        }
+        lat.push(now.max(sent).duration_since(sent).as_nanos() as u64);
+    }
+    Ok(lat)
+}
+
+async fn produce(client: &Client, a: &Args) -> Result<(), BoxError> {
+    let producer = AsyncProducer::new(client.clone()).await?;
+    let topic: Arc<str> = Arc::from(a.topic.as_str());
+    let payload = Bytes::from(vec![b'x'; a.size]);
+    let parts = a.partitions as usize;
+    let n = a.records as usize;
+    let mut senders = Vec::with_capacity(parts);
+    let mut collectors = Vec::with_capacity(parts);
+    for _ in 0..parts {
+        let (tx, rx) = mpsc::unbounded_channel();
+        senders.push(tx);
+        collectors.push(tokio::spawn(collect(rx, n / parts + 1)));
+    }
+
+    let cpu0 = cpu_seconds();
+    let start = Instant::now();
+    for i in 0..n {
+        let p = i % parts;
+        let record =
+            ProducerRecord::new(Arc::clone(&topic), payload.clone()).with_partition(p as i32);
+        let sent = Instant::now();
+        let fut = producer.send(record).await?;
+        senders[p]
+            .send((sent, fut))
+            .map_err(|_| "delivery collector ended early")?;
+    }
+    drop(senders);
+    producer.flush().await?;
+    let mut lat = Vec::with_capacity(n);
+    for c in collectors {
+        lat.extend(c.await??);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let cpu_s = cpu_seconds() - cpu0;
+    producer.close().await?;
+    if lat.len() != n {
+        return Err(format!("{} of {n} records delivered", lat.len()).into());
+    }
+    report(Report {
+        mode: "produce",
+        args: a,
+        records: a.records,
+        bytes: a.records * a.size as u64,
+        secs,
+        cpu_s,
+        lat_ns: lat,
+    });
+    Ok(())
+}
+
+async fn consume(client: &Client, a: &Args) -> Result<(), BoxError> {
+    let consumer = Consumer::new(client.clone());
+    let total = Arc::new(AtomicU64::new(0));
+    let bytes = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(Notify::new());
+    // ns after `start` at which the first batch arrived.
+    let first = Arc::new(AtomicU64::new(u64::MAX));
+    let cpu0 = cpu_seconds();
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(a.partitions as usize);
+    for p in 0..a.partitions {
+        let mut pc = consumer
+            .consume_partition(&a.topic, p, StartOffset::Oldest)
+            .await?;
+        let (total, bytes, done, first, want) = (
+            Arc::clone(&total),
+            Arc::clone(&bytes),
+            Arc::clone(&done),
+            Arc::clone(&first),
+            a.records,
+        );
+        tasks.push(tokio::spawn(async move {
+            while let Some(batch) = pc.recv_batch().await {
+                let batch = batch?;
+                first.fetch_min(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                let size: usize = batch
+                    .iter()
+                    .map(|r| r.value.as_ref().map_or(0, Bytes::len))
+                    .sum();
+                bytes.fetch_add(size as u64, Ordering::Relaxed);
+                let n = batch.len() as u64;
+                if total.fetch_add(n, Ordering::AcqRel) + n >= want {
+                    done.notify_one();
+                }
+            }
+            Ok::<_, klamm::Error>(pc)
+        }));
+    }
+    let left = a.timeout.saturating_sub(start.elapsed());
+    if tokio::time::timeout(left, done.notified()).await.is_err() {
+        return Err(format!(
+            "timed out after {} of {} records",
+            total.load(Ordering::Acquire),
+            a.records
+        )
+        .into());
+    }
+    // Throughput is timed from the first record (setup is not reading);
+    // CPU covers the whole run.
+    let first = first.load(Ordering::Relaxed) as f64 / 1e9;
+    let secs = start.elapsed().as_secs_f64() - first;
+    let cpu_s = cpu_seconds() - cpu0;
+    eprintln!("perf: first record after {:.1} ms", first * 1e3);
+    for t in &tasks {
+        t.abort();
+    }
+    for t in tasks {
+        if let Ok(Err(e)) = t.await {
+            return Err(e.into());
+        }
+    }
+    consumer.close().await;
+    report(Report {
+        mode: "consume",
+        args: a,
+        records: total.load(Ordering::Acquire),
+        bytes: bytes.load(Ordering::Acquire),
+        secs,
+        cpu_s,
+        lat_ns: Vec::new(),
+    });
+    Ok(())
+}
+
+async fn run(a: Args) -> Result<(), BoxError> {
+    let client = Client::connect(config(&a)?).await?;
+    ensure_topic(&client, &a).await?;
+    if a.mode != "consume" {
+        produce(&client, &a).await?;
+    }
+    if a.mode != "produce" {
+        consume(&client, &a).await?;
+    }
+    client.close().await;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = if args.threads == 0 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()
+    };
+    let result = match runtime {
+        Ok(rt) => rt.block_on(run(args)),
+        Err(e) => Err(e.into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("perf: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

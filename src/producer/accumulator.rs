@@ -1,0 +1,449 @@
+//! The record accumulator: per-partition queues of batches, the
+//! `buffer.memory` bound, and the rules for when a batch is ready to go.
+//!
+//! `send` appends under one short lock; the sender task drains ready
+//! batches (at most one per partition per request), puts failed ones back
+//! in creation order for a retry, and completes them.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore};
+use tokio::time::Instant;
+
+use super::batch::{HEADER, ProducerBatch, Stamp, TopicPartition};
+use super::delivery::{BatchCompletion, DeliveryFuture};
+use super::record::ProducerRecord;
+use crate::error::{Error, Result};
+
+/// What the accumulator needs of the producer's settings.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    pub batch_size: usize,
+    pub linger: Duration,
+    pub buffer_memory: usize,
+    pub block_on_full: bool,
+    pub max_block: Duration,
+    pub max_request_size: usize,
+}
+
+/// One partition's queue and bookkeeping.
+#[derive(Debug, Default)]
+pub(crate) struct PartitionState {
+    /// Batches waiting to be sent, oldest first; only the last may be open.
+    pub queue: VecDeque<ProducerBatch>,
+    /// Ids of this partition's batches in flight.
+    pub in_flight: BTreeSet<u64>,
+    /// A batch came back for a retry: send one batch at a time until the
+    /// retried ones are through, so that order holds.
+    pub retrying: bool,
+    /// The sequence number the next new batch starts at (idempotence).
+    pub next_sequence: i32,
+}
+
+impl PartitionState {
+    /// The id of the oldest batch not yet completed.
+    pub(crate) fn oldest_unfinished(&self) -> Option<u64> {
+        let queued = self.queue.front().map(|b| b.id);
+        let flying = self.in_flight.first().copied();
+        match (queued, flying) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub partitions: HashMap<TopicPartition, PartitionState>,
+    /// No more sends; deliver what is here and stop.
+    pub closed: bool,
+    /// Flushes in progress: every batch is ready at once.
+    pub flushing: usize,
+    /// Every batch not yet completed, by id.
+    pub incomplete: BTreeMap<u64, Arc<BatchCompletion>>,
+    next_id: u64,
+}
+
+/// The outcome of an append.
+pub(crate) struct Appended {
+    pub future: DeliveryFuture,
+    /// The append closed a full batch (the sticky partitioner moves on).
+    pub batch_full: bool,
+}
+
+/// A drained batch with the stamp it is to be sent with.
+pub(crate) struct Drained {
+    pub broker: i32,
+    pub batch: ProducerBatch,
+    pub stamp: Stamp,
+}
+
+#[derive(Debug)]
+pub(crate) struct Accumulator {
+    state: Mutex<State>,
+    memory: Semaphore,
+    pub limits: Limits,
+    /// Wakes the sender: a batch filled or started, a flush, a close.
+    pub wake: Notify,
+}
+
+/// The `buffer.memory` a record holds: its size in a batch, bounded above
+/// (varint deltas at their largest).
+pub(crate) fn record_memory(record: &ProducerRecord) -> usize {
+    fn part(b: Option<&[u8]>) -> usize {
+        b.map_or(1, |b| 5 + b.len())
+    }
+    let mut n = 5 + 1 + 10 + 5 + part(record.key.as_deref()) + part(record.value.as_deref()) + 5;
+    for h in &record.headers {
+        n += part(Some(&h.key)) + part(h.value.as_deref());
+    }
+    n
+}
+
+impl Accumulator {
+    pub(crate) fn new(limits: Limits) -> Self {
+        let permits = limits.buffer_memory.min(Semaphore::MAX_PERMITS);
+        Accumulator {
+            state: Mutex::new(State::default()),
+            memory: Semaphore::new(permits),
+            limits,
+            wake: Notify::new(),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes `bytes` of `buffer.memory`: waits for room (up to
+    /// `max.block.ms`) or fails at once, as configured.
+    pub(crate) async fn reserve(&self, bytes: usize) -> Result<()> {
+        let want = u32::try_from(bytes)
+            .ok()
+            .filter(|&b| (b as usize) <= self.limits.buffer_memory)
+            .ok_or_else(|| {
+                Error::config(
+                    "buffer.memory",
+                    format!(
+                        "a record of {bytes} bytes is larger than buffer.memory ({})",
+                        self.limits.buffer_memory
+                    ),
+                )
+            })?;
+        let full = || {
+            Error::config(
+                "buffer.memory",
+                format!(
+                    "the producer's buffer ({} bytes) is full and block.on.buffer.full is false",
+                    self.limits.buffer_memory
+                ),
+            )
+        };
+        let closed = || Error::config("producer", "the producer is closed");
+        if !self.limits.block_on_full || self.limits.max_block.is_zero() {
+            return match self.memory.try_acquire_many(want) {
+                Ok(p) => {
+                    p.forget();
+                    Ok(())
+                }
+                Err(tokio::sync::TryAcquireError::NoPermits) => Err(full()),
+                Err(tokio::sync::TryAcquireError::Closed) => Err(closed()),
+            };
+        }
+        match tokio::time::timeout(self.limits.max_block, self.memory.acquire_many(want)).await {
+            Ok(Ok(p)) => {
+                p.forget();
+                Ok(())
+            }
+            Ok(Err(_)) => Err(closed()),
+            Err(_) => Err(Error::Timeout {
+                what: "waiting for room in buffer.memory".into(),
+                after: self.limits.max_block,
+            }),
+        }
+    }
+
+    /// Gives back `bytes` of `buffer.memory`.
+    pub(crate) fn release(&self, bytes: usize) {
+        if bytes > 0 {
+            self.memory.add_permits(bytes);
+        }
+    }
+
+    /// Appends a record whose memory is reserved (`memory` bytes) to its
+    /// partition's open batch, or to a new one.
+    pub(crate) fn append(
+        &self,
+        partition: i32,
+        record: ProducerRecord,
+        timestamp: i64,
+        memory: usize,
+    ) -> Result<Appended> {
+        let limit = self.limits.batch_size.max(HEADER + 1);
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        if state.closed {
+            drop(guard);
+            self.release(memory);
+            return Err(Error::config("producer", "the producer is closed"));
+        }
+        let tp = (Arc::clone(&record.topic), partition);
+        let ps = state.partitions.entry(tp).or_default();
+        let mut record = record;
+        let mut batch_full = false;
+        if let Some(open) = ps.queue.back_mut() {
+            match open.try_append(record, timestamp, limit) {
+                Ok(Ok(future)) => {
+                    open.memory += memory;
+                    let full = open.closed;
+                    drop(guard);
+                    if full || self.limits.linger.is_zero() {
+                        self.wake.notify_one();
+                    }
+                    return Ok(Appended {
+                        future,
+                        batch_full: full,
+                    });
+                }
+                Ok(Err(e)) => {
+                    drop(guard);
+                    self.release(memory);
+                    return Err(e);
+                }
+                Err(back) => {
+                    record = back;
+                    batch_full = true;
+                }
+            }
+        }
+        let id = state.next_id;
+        state.next_id += 1;
+        let tp = (Arc::clone(&record.topic), partition);
+        let mut batch = ProducerBatch::new(tp, id, limit, Instant::now());
+        let result = batch.try_append(record, timestamp, limit);
+        let future = match result {
+            Ok(Ok(f)) => f,
+            Ok(Err(e)) => {
+                drop(guard);
+                self.release(memory);
+                return Err(e);
+            }
+            // An empty batch takes any record.
+            Err(_) => {
+                drop(guard);
+                self.release(memory);
+                return Err(Error::config(
+                    "batch.size",
+                    "a record did not fit a new batch",
+                ));
+            }
+        };
+        batch.memory = memory;
+        batch_full |= batch.closed;
+        state.incomplete.insert(id, Arc::clone(&batch.completion));
+        let ps = state
+            .partitions
+            .entry((Arc::clone(&batch.tp.0), partition))
+            .or_default();
+        ps.queue.push_back(batch);
+        drop(guard);
+        self.wake.notify_one();
+        Ok(Appended { future, batch_full })
+    }
+
+    /// Takes the batches that are ready and may go now: at most one per
+    /// partition, grouped by the leader `leader_of` names, up to
+    /// `max.request.size` per broker and only for brokers `broker_open`
+    /// accepts. `identity` is the producer id and epoch to stamp (None
+    /// without idempotence). Returns the batches and whether some ready
+    /// partition has no known leader.
+    pub(crate) fn drain(
+        &self,
+        now: Instant,
+        identity: Option<(i64, i16)>,
+        mut leader_of: impl FnMut(&TopicPartition) -> Option<i32>,
+        mut broker_open: impl FnMut(i32) -> bool,
+    ) -> (Vec<Drained>, bool) {
+        let mut out: Vec<Drained> = Vec::new();
+        let mut request_bytes: HashMap<i32, usize> = HashMap::new();
+        let mut leaderless = false;
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let all_ready = state.closed || state.flushing > 0;
+        for (tp, ps) in state.partitions.iter_mut() {
+            let Some(head) = ps.queue.front() else {
+                continue;
+            };
+            if ps.retrying && !ps.in_flight.is_empty() {
+                continue;
+            }
+            if head.retry_at.is_some_and(|t| t > now) {
+                continue;
+            }
+            let ready = all_ready
+                || head.closed
+                || head.attempts > 0
+                || ps.queue.len() > 1
+                || now >= head.created + self.limits.linger;
+            if !ready {
+                continue;
+            }
+            let Some(broker) = leader_of(tp) else {
+                leaderless = true;
+                continue;
+            };
+            if !broker_open(broker) {
+                continue;
+            }
+            let used = request_bytes.entry(broker).or_default();
+            if *used > 0 && *used + head.size() > self.limits.max_request_size {
+                continue;
+            }
+            let Some(batch) = ps.queue.pop_front() else {
+                continue;
+            };
+            *used += batch.size();
+            let stamp = match identity {
+                None => Stamp::NONE,
+                Some((producer_id, epoch)) => match batch.stamp {
+                    Some(s) if s.producer_id == producer_id && s.epoch == epoch => s,
+                    _ => {
+                        let s = Stamp {
+                            producer_id,
+                            epoch,
+                            base_sequence: ps.next_sequence,
+                        };
+                        ps.next_sequence = ps.next_sequence.wrapping_add(batch.count());
+                        if ps.next_sequence < 0 {
+                            ps.next_sequence &= i32::MAX;
+                        }
+                        s
+                    }
+                },
+            };
+            ps.in_flight.insert(batch.id);
+            out.push(Drained {
+                broker,
+                batch,
+                stamp,
+            });
+        }
+        (out, leaderless)
+    }
+
+    /// Puts a batch back for a retry after `backoff`, in creation order
+    /// among its partition's batches.
+    pub(crate) fn requeue(&self, mut batch: ProducerBatch, backoff: Duration) {
+        batch.retry_at = Some(Instant::now() + backoff);
+        let mut state = self.lock();
+        let ps = state.partitions.entry(batch.tp.clone()).or_default();
+        ps.in_flight.remove(&batch.id);
+        ps.retrying = true;
+        let at = ps
+            .queue
+            .iter()
+            .position(|b| b.id > batch.id)
+            .unwrap_or(ps.queue.len());
+        ps.queue.insert(at, batch);
+        drop(state);
+        self.wake.notify_one();
+    }
+
+    /// Completes a batch that was drained: its records get `outcome`, its
+    /// memory comes back.
+    pub(crate) fn complete(&self, batch: ProducerBatch, outcome: Result<(i64, i64)>) {
+        {
+            let mut state = self.lock();
+            state.incomplete.remove(&batch.id);
+            if let Some(ps) = state.partitions.get_mut(&batch.tp) {
+                ps.in_flight.remove(&batch.id);
+                if ps.retrying
+                    && ps.in_flight.is_empty()
+                    && ps.queue.front().is_none_or(|b| b.attempts == 0)
+                {
+                    ps.retrying = false;
+                }
+            }
+        }
+        batch.completion.complete(outcome);
+        self.release(batch.memory);
+        self.wake.notify_one();
+    }
+
+    /// Removes the queued batches older than `timeout` (none in flight).
+    pub(crate) fn expire(&self, now: Instant, timeout: Duration) -> Vec<ProducerBatch> {
+        let mut out = Vec::new();
+        let mut state = self.lock();
+        for ps in state.partitions.values_mut() {
+            while ps.queue.front().is_some_and(|b| now >= b.created + timeout) {
+                if let Some(b) = ps.queue.pop_front() {
+                    ps.in_flight.insert(b.id);
+                    out.push(b);
+                }
+            }
+        }
+        out
+    }
+
+    /// Every partition's sequence numbers start again from 0 (a new
+    /// producer id or epoch); queued batches get new ones when drained.
+    pub(crate) fn reset_sequences(&self) {
+        let mut state = self.lock();
+        for ps in state.partitions.values_mut() {
+            ps.next_sequence = 0;
+        }
+    }
+
+    /// When the sender should look again: the earliest linger end, retry
+    /// backoff end or delivery deadline among queued batches.
+    pub(crate) fn next_deadline(&self, delivery_timeout: Duration) -> Option<Instant> {
+        let state = self.lock();
+        let mut best: Option<Instant> = None;
+        let mut consider = |t: Instant| {
+            best = Some(best.map_or(t, |b| b.min(t)));
+        };
+        for ps in state.partitions.values() {
+            if let Some(head) = ps.queue.front() {
+                consider(head.created + delivery_timeout);
+                match head.retry_at {
+                    Some(t) => consider(t),
+                    None => consider(head.created + self.limits.linger),
+                }
+            }
+        }
+        best
+    }
+
+    /// The completions of every batch not yet completed (for flush).
+    pub(crate) fn incomplete(&self) -> Vec<Arc<BatchCompletion>> {
+        self.lock().incomplete.values().cloned().collect()
+    }
+
+    /// Batches queued or in flight.
+    pub(crate) fn pending(&self) -> usize {
+        self.lock().incomplete.len()
+    }
+
+    /// Stops new sends; the sender delivers what is left.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Makes every batch ready until the matching [`Self::end_flush`].
+    pub(crate) fn begin_flush(&self) {
+        self.lock().flushing += 1;
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn end_flush(&self) {
+        let mut state = self.lock();
+        state.flushing = state.flushing.saturating_sub(1);
+    }
+}

@@ -1,0 +1,410 @@
+//! [`AsyncProducer`]: `send` places a record in its partition's batch and
+//! returns a [`DeliveryFuture`]; a background sender task does the rest.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::accumulator::{Accumulator, Limits, record_memory};
+use super::batch::HEADER;
+use super::delivery::DeliveryFuture;
+use super::idempotence::ProducerIdentity;
+use super::partitioner::{self, PartitionView, Partitioner};
+use super::record::{ProducerRecord, RecordMetadata};
+use super::sender::Sender;
+use super::stats::{Counters, ProducerStats};
+use crate::client::Client;
+use crate::config::ProducerConfig;
+use crate::error::{Error, Result};
+use crate::protocol::error_codes::ErrorCode;
+use crate::protocol::messages::ApiKey;
+
+/// A topic's partitions as the partitioner sees them, cached per metadata
+/// snapshot.
+struct TopicView {
+    snapshot: usize,
+    count: i32,
+    available: Vec<i32>,
+}
+
+struct Inner {
+    client: Client,
+    config: ProducerConfig,
+    acc: Arc<Accumulator>,
+    partitioner: Arc<dyn Partitioner>,
+    topics: Mutex<HashMap<Arc<str>, TopicView>>,
+    sender: Mutex<Option<JoinHandle<()>>>,
+    counters: Arc<Counters>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The sender delivers what is buffered, then stops.
+        self.acc.close();
+    }
+}
+
+/// The asynchronous producer: batches records per partition and sends them
+/// in the background; every record's [`DeliveryFuture`] resolves to where
+/// it was written or to why it was not.
+///
+/// Cheap to clone: clones share one sender. Settings come from the
+/// client's [`ProducerConfig`]. With idempotence (the default) the
+/// producer gets a producer id at start, and the brokers drop duplicates
+/// that retries would otherwise write.
+///
+/// ```no_run
+/// # async fn example() -> klamm::Result<()> {
+/// use klamm::producer::{AsyncProducer, ProducerRecord};
+/// use klamm::{Client, Config};
+///
+/// let mut config = Config::default();
+/// config.net.bootstrap_servers = vec!["localhost:9092".into()];
+/// let producer = AsyncProducer::new(Client::connect(config).await?).await?;
+/// let delivery = producer
+///     .send(ProducerRecord::new("events", "hello").with_key("k"))
+///     .await?;
+/// let written = delivery.await?;
+/// println!("partition {} offset {}", written.partition, written.offset);
+/// producer.close().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct AsyncProducer {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AsyncProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncProducer")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+impl AsyncProducer {
+    /// Starts a producer on `client` with the settings of
+    /// `client.config().producer`. With idempotence this gets a producer
+    /// id first (InitProducerId), so it fails if no broker answers.
+    pub async fn new(client: Client) -> Result<AsyncProducer> {
+        let config = client.config().producer.clone();
+        if config.transactional_id.is_some() {
+            // The seam for transactions: a transaction manager must add each
+            // partition (AddPartitionsToTxn) before its first batch goes out.
+            return Err(Error::config(
+                "transactional.id",
+                "transactions are not supported by AsyncProducer yet; unset transactional.id",
+            ));
+        }
+        let identity = if config.idempotence {
+            let identity = Arc::new(ProducerIdentity::new(
+                config.transactional_id.clone(),
+                config.transaction_timeout,
+            ));
+            identity
+                .init(&client, config.retry_backoff, config.max_block)
+                .await?;
+            Some(identity)
+        } else {
+            None
+        };
+        let acc = Arc::new(Accumulator::new(Limits {
+            batch_size: config.batch_size as usize,
+            linger: config.linger,
+            buffer_memory: usize::try_from(config.buffer_memory).unwrap_or(usize::MAX),
+            block_on_full: config.block_on_buffer_full,
+            max_block: config.max_block,
+            max_request_size: config.max_request_size as usize,
+        }));
+        let counters = Arc::new(Counters::default());
+        if identity.is_some() {
+            Counters::add(&counters.producer_id_requests, 1);
+        }
+        let sender = Sender::new(
+            client.clone(),
+            Arc::clone(&acc),
+            identity,
+            config.clone(),
+            Arc::clone(&counters),
+        );
+        let task = tokio::spawn(sender.run());
+        Ok(AsyncProducer {
+            inner: Arc::new(Inner {
+                partitioner: partitioner::from_config(&config.partitioner),
+                client,
+                config,
+                acc,
+                topics: Mutex::new(HashMap::new()),
+                sender: Mutex::new(Some(task)),
+                counters,
+            }),
+        })
+    }
+
+    /// The producer's settings.
+    pub fn config(&self) -> &ProducerConfig {
+        &self.inner.config
+    }
+
+    /// Counts of requests, batches, retries and failures so far.
+    pub fn stats(&self) -> ProducerStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// Queues a record for sending and returns its [`DeliveryFuture`].
+    ///
+    /// Waits while `buffer.memory` is full (up to `max.block.ms`) unless
+    /// `block.on.buffer.full` is false, in which case it fails at once. It
+    /// also waits for the topic's metadata the first time a topic is seen.
+    /// Fails at once for a record larger than `max.request.size`, a
+    /// partition the topic does not have, or a closed producer.
+    pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
+        let inner = &*self.inner;
+        let memory = record_memory(&record);
+        if memory + HEADER > inner.config.max_request_size as usize {
+            return Err(Error::config(
+                "max.request.size",
+                format!(
+                    "a record of about {} bytes (with its batch header) is larger than \
+                     max.request.size ({})",
+                    memory + HEADER,
+                    inner.config.max_request_size
+                ),
+            ));
+        }
+        let partition = self.choose_partition(&record).await?;
+        inner.acc.reserve(memory).await?;
+        let timestamp = record.timestamp.unwrap_or_else(now_ms);
+        let sticky = record.partition.is_none() && record.key.is_none();
+        let topic = sticky.then(|| Arc::clone(&record.topic));
+        let appended = inner.acc.append(partition, record, timestamp, memory)?;
+        if let (true, Some(topic)) = (appended.batch_full, topic) {
+            let topics = lock(&inner.topics);
+            if let Some(v) = topics.get(&topic) {
+                let view = PartitionView::new(v.count, &v.available);
+                inner.partitioner.on_new_batch(&topic, &view, partition);
+            }
+        }
+        Ok(appended.future)
+    }
+
+    /// Sends several records; the futures come back in the same order.
+    /// Stops at the first record that cannot be queued.
+    pub async fn send_all(
+        &self,
+        records: impl IntoIterator<Item = ProducerRecord>,
+    ) -> Result<Vec<DeliveryFuture>> {
+        let mut out = Vec::new();
+        for r in records {
+            out.push(self.send(r).await?);
+        }
+        Ok(out)
+    }
+
+    async fn choose_partition(&self, record: &ProducerRecord) -> Result<i32> {
+        let inner = &*self.inner;
+        let meta = inner.client.metadata();
+        if !meta.topics.contains_key(&*record.topic) {
+            let topic = record.topic.to_string();
+            match tokio::time::timeout(inner.config.max_block, inner.client.partitions(&topic))
+                .await
+            {
+                Ok(r) => {
+                    r?;
+                }
+                Err(_) => {
+                    return Err(Error::Timeout {
+                        what: format!("metadata of topic {topic} (max.block.ms)"),
+                        after: inner.config.max_block,
+                    });
+                }
+            }
+        }
+        let meta = inner.client.metadata();
+        let snapshot = Arc::as_ptr(&meta) as usize;
+        let mut topics = lock(&inner.topics);
+        let stale = topics
+            .get(&record.topic)
+            .is_none_or(|v| v.snapshot != snapshot);
+        if stale {
+            let info = meta.topics.get(&*record.topic);
+            let count = info.map_or(0, |t| t.partitions.len() as i32);
+            let available = info
+                .map(|t| {
+                    t.partitions
+                        .iter()
+                        .filter(|p| p.is_writable())
+                        .map(|p| p.id)
+                        .collect()
+                })
+                .unwrap_or_default();
+            topics.insert(
+                Arc::clone(&record.topic),
+                TopicView {
+                    snapshot,
+                    count,
+                    available,
+                },
+            );
+        }
+        let view = topics.get(&record.topic).map(|v| (v.count, &v.available));
+        let Some((count, available)) = view else {
+            return Err(unknown(&record.topic, None));
+        };
+        if count == 0 {
+            return Err(unknown(&record.topic, None));
+        }
+        match record.partition {
+            Some(p) if (0..count).contains(&p) => Ok(p),
+            Some(p) => Err(unknown(&record.topic, Some((p, count)))),
+            None => {
+                let view = PartitionView::new(count, available);
+                inner
+                    .partitioner
+                    .partition(&record.topic, record.key.as_deref(), &view)
+                    .ok_or_else(|| {
+                        Error::config(
+                            "partitioner",
+                            format!(
+                                "the {} partitioner placed no partition for a record to {}; \
+                                 name the partition",
+                                inner.config.partitioner, record.topic
+                            ),
+                        )
+                    })
+            }
+        }
+    }
+
+    /// Sends every buffered record now (ignoring `linger.ms`) and waits
+    /// until each record sent before the call has its outcome.
+    pub async fn flush(&self) -> Result<()> {
+        let acc = &self.inner.acc;
+        acc.begin_flush();
+        for batch in acc.incomplete() {
+            batch.future(0, 0).await.ok();
+        }
+        acc.end_flush();
+        Ok(())
+    }
+
+    /// Stops taking records, delivers everything buffered (each record's
+    /// future resolves: written, or failed with its error) and stops the
+    /// sender. Other clones of this producer are closed too.
+    pub async fn close(self) -> Result<()> {
+        let inner = &*self.inner;
+        inner.acc.close();
+        let task = lock(&inner.sender).take();
+        if let Some(task) = task {
+            task.await.map_err(|e| Error::Disconnected {
+                broker: "producer".into(),
+                reason: format!("the sender task ended abnormally: {e}"),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Sarama's channel form: records go in through the returned sender;
+    /// each comes back, with where it was written, on `successes`, or with
+    /// its error on `errors`. Dropping the input sender closes the
+    /// producer once the records sent are reported; both receivers then
+    /// end. Reports come in send order.
+    ///
+    /// ```no_run
+    /// # async fn example(producer: klamm::producer::AsyncProducer) {
+    /// use klamm::producer::ProducerRecord;
+    ///
+    /// let mut channels = producer.into_channels(1024);
+    /// channels.input.send(ProducerRecord::new("events", "a")).await.ok();
+    /// drop(channels.input);
+    /// while let Some((record, meta)) = channels.successes.recv().await {
+    ///     println!("{} at {}", record.topic, meta.offset);
+    /// }
+    /// # }
+    /// ```
+    pub fn into_channels(self, capacity: usize) -> ProducerChannels {
+        let capacity = capacity.max(1);
+        let (input, mut records) = mpsc::channel::<ProducerRecord>(capacity);
+        let (ok_tx, successes) = mpsc::channel(capacity);
+        let (err_tx, errors) = mpsc::channel(capacity);
+        let (pending_tx, mut pending) =
+            mpsc::channel::<(ProducerRecord, std::result::Result<DeliveryFuture, Error>)>(capacity);
+        let producer = self;
+        tokio::spawn(async move {
+            while let Some(record) = records.recv().await {
+                let outcome = producer.send(record.clone()).await;
+                if pending_tx.send((record, outcome)).await.is_err() {
+                    break;
+                }
+            }
+            drop(pending_tx);
+            if let Err(e) = producer.close().await {
+                tracing::warn!(error = %e, "closing the channel producer failed");
+            }
+        });
+        tokio::spawn(async move {
+            while let Some((record, outcome)) = pending.recv().await {
+                let result = match outcome {
+                    Ok(f) => f.await,
+                    Err(e) => Err(e),
+                };
+                let _ = match result {
+                    Ok(meta) => ok_tx.send((record, meta)).await.ok(),
+                    Err(error) => err_tx.send(ProducerError { record, error }).await.ok(),
+                };
+            }
+        });
+        ProducerChannels {
+            input,
+            successes,
+            errors,
+        }
+    }
+}
+
+/// The channel form of an [`AsyncProducer`], from
+/// [`AsyncProducer::into_channels`].
+#[derive(Debug)]
+pub struct ProducerChannels {
+    /// Records to send.
+    pub input: mpsc::Sender<ProducerRecord>,
+    /// Records written, with where.
+    pub successes: mpsc::Receiver<(ProducerRecord, RecordMetadata)>,
+    /// Records that could not be written, with why.
+    pub errors: mpsc::Receiver<ProducerError>,
+}
+
+/// A record the channel producer could not write.
+#[derive(Debug)]
+pub struct ProducerError {
+    /// The record.
+    pub record: ProducerRecord,
+    /// Why.
+    pub error: Error,
+}
+
+fn unknown(topic: &str, partition: Option<(i32, i32)>) -> Error {
+    Error::Broker {
+        api: ApiKey::Metadata,
+        code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+        context: Some(match partition {
+            Some((p, n)) => format!("partition {p} of {topic}, which has {n} partitions"),
+            None => format!("topic {topic} has no partitions"),
+        }),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

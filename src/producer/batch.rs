@@ -1,0 +1,331 @@
+//! A batch being filled and sent: records are encoded straight into its
+//! buffer behind room for the v2 batch header, which is written (and the
+//! records compressed) once, when the batch is first sent.
+
+use std::sync::Arc;
+use tokio::time::Instant;
+
+use bytes::Bytes;
+
+use super::delivery::{BatchCompletion, DeliveryFuture};
+use super::record::ProducerRecord;
+use crate::error::{Error, Result};
+use crate::protocol::compression::{self, Compression};
+use crate::protocol::primitives::varint_len;
+use crate::protocol::records::BATCH_HEADER_SIZE;
+use crate::protocol::records::Record;
+
+/// A topic and partition.
+pub(crate) type TopicPartition = (Arc<str>, i32);
+
+/// Bytes of a batch header before the records (61).
+pub(crate) const HEADER: usize = BATCH_HEADER_SIZE;
+const CRC_START: usize = 21;
+const TRANSACTIONAL_BIT: i16 = 0x10;
+
+/// Producer id, epoch and base sequence written into a batch's header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub base_sequence: i32,
+}
+
+impl Stamp {
+    /// No producer id: a producer without idempotence.
+    pub const NONE: Stamp = Stamp {
+        producer_id: -1,
+        epoch: -1,
+        base_sequence: -1,
+    };
+}
+
+/// One partition's batch.
+#[derive(Debug)]
+pub(crate) struct ProducerBatch {
+    pub tp: TopicPartition,
+    /// Creation order within the producer: a partition's batches are
+    /// created, and so must be written, in increasing id order.
+    pub id: u64,
+    /// Header room, then the uncompressed records; empty once encoded.
+    buf: Vec<u8>,
+    count: i32,
+    base_timestamp: i64,
+    max_timestamp: i64,
+    pub created: Instant,
+    /// No more records go in (it was full, or it is being sent).
+    pub closed: bool,
+    /// Bytes of `buffer.memory` this batch holds until it completes.
+    pub memory: usize,
+    pub completion: Arc<BatchCompletion>,
+    /// The wire form, once sent (or about to be).
+    encoded: Option<Bytes>,
+    pub stamp: Option<Stamp>,
+    /// Produce attempts so far.
+    pub attempts: u32,
+    /// Not to be sent again before this time (retry backoff).
+    pub retry_at: Option<Instant>,
+}
+
+impl ProducerBatch {
+    pub(crate) fn new(tp: TopicPartition, id: u64, capacity: usize, now: Instant) -> Self {
+        let partition = tp.1;
+        let mut buf = Vec::with_capacity(capacity.max(HEADER));
+        buf.resize(HEADER, 0);
+        ProducerBatch {
+            tp,
+            id,
+            buf,
+            count: 0,
+            base_timestamp: 0,
+            max_timestamp: -1,
+            created: now,
+            closed: false,
+            memory: 0,
+            completion: BatchCompletion::new(partition),
+            encoded: None,
+            stamp: None,
+            attempts: 0,
+            retry_at: None,
+        }
+    }
+
+    /// Records in the batch.
+    pub(crate) fn count(&self) -> i32 {
+        self.count
+    }
+
+    /// Bytes so far (header included); the wire size once encoded.
+    pub(crate) fn size(&self) -> usize {
+        match &self.encoded {
+            Some(b) => b.len(),
+            None => self.buf.len(),
+        }
+    }
+
+    /// Appends the record if it fits in `limit` bytes (an empty batch
+    /// takes any record). Returns its future, or hands the record back.
+    // The record comes back by value when the batch is full: boxing it
+    // would cost an allocation per record.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn try_append(
+        &mut self,
+        record: ProducerRecord,
+        timestamp: i64,
+        limit: usize,
+    ) -> std::result::Result<Result<DeliveryFuture>, ProducerRecord> {
+        if self.closed || self.encoded.is_some() {
+            return Err(record);
+        }
+        if self.count == 0 {
+            self.base_timestamp = timestamp;
+        }
+        let r = Record {
+            attributes: 0,
+            timestamp_delta: timestamp.wrapping_sub(self.base_timestamp),
+            offset_delta: self.count,
+            key: record.key,
+            value: record.value,
+            headers: record.headers,
+        };
+        let body = match r.body_len() {
+            Ok(b) => b,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        let size = body + varint_len(body as i32);
+        if self.count > 0 && self.buf.len() + size > limit {
+            self.closed = true;
+            return Err(ProducerRecord {
+                topic: record.topic,
+                partition: record.partition,
+                key: r.key,
+                value: r.value,
+                headers: r.headers,
+                timestamp: record.timestamp,
+            });
+        }
+        r.write(&mut self.buf, body);
+        let index = self.count;
+        self.count += 1;
+        self.max_timestamp = self.max_timestamp.max(timestamp);
+        if self.buf.len() >= limit {
+            self.closed = true;
+        }
+        Ok(Ok(self.completion.future(index, timestamp)))
+    }
+
+    /// The wire form stamped with `stamp`: encoded (and compressed) on the
+    /// first call; later calls with another stamp patch the header.
+    pub(crate) fn encoded(
+        &mut self,
+        stamp: Stamp,
+        transactional: bool,
+        codec: Compression,
+        level: Option<i32>,
+    ) -> Result<Bytes> {
+        self.closed = true;
+        if let Some(bytes) = &self.encoded {
+            if self.stamp == Some(stamp) {
+                return Ok(bytes.clone());
+            }
+            let mut v = bytes.to_vec();
+            write_stamp(&mut v, stamp);
+            let bytes = Bytes::from(v);
+            self.encoded = Some(bytes.clone());
+            self.stamp = Some(stamp);
+            return Ok(bytes);
+        }
+        let mut out = if codec == Compression::None {
+            std::mem::take(&mut self.buf)
+        } else {
+            let mut out = Vec::with_capacity(HEADER + (self.buf.len() - HEADER) / 2);
+            out.resize(HEADER, 0);
+            compression::compress(codec, level, &self.buf[HEADER..], &mut out)?;
+            self.buf = Vec::new();
+            out
+        };
+        let batch_len = i32::try_from(out.len() - 12).map_err(|_| Error::Config {
+            key: "max.request.size".into(),
+            reason: "record batch too large".into(),
+        })?;
+        let mut attributes = i16::from(codec.code());
+        if transactional {
+            attributes |= TRANSACTIONAL_BIT;
+        }
+        let h = &mut out[..HEADER];
+        h[0..8].copy_from_slice(&0i64.to_be_bytes());
+        h[8..12].copy_from_slice(&batch_len.to_be_bytes());
+        h[12..16].copy_from_slice(&(-1i32).to_be_bytes());
+        h[16] = 2;
+        h[21..23].copy_from_slice(&attributes.to_be_bytes());
+        h[23..27].copy_from_slice(&(self.count - 1).to_be_bytes());
+        h[27..35].copy_from_slice(&self.base_timestamp.to_be_bytes());
+        h[35..43].copy_from_slice(&self.max_timestamp.to_be_bytes());
+        h[57..61].copy_from_slice(&self.count.to_be_bytes());
+        write_stamp(&mut out, stamp);
+        let bytes = Bytes::from(out);
+        self.encoded = Some(bytes.clone());
+        self.stamp = Some(stamp);
+        Ok(bytes)
+    }
+}
+
+/// Writes producer id, epoch and base sequence and recomputes the CRC.
+fn write_stamp(out: &mut [u8], stamp: Stamp) {
+    out[43..51].copy_from_slice(&stamp.producer_id.to_be_bytes());
+    out[51..53].copy_from_slice(&stamp.epoch.to_be_bytes());
+    out[53..57].copy_from_slice(&stamp.base_sequence.to_be_bytes());
+    let crc = crc32c::crc32c(&out[CRC_START..]);
+    out[17..21].copy_from_slice(&crc.to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::records::{DecodeOptions, RecordBatch};
+
+    fn tp() -> TopicPartition {
+        (Arc::from("t"), 0)
+    }
+
+    #[test]
+    fn encoded_batches_decode_with_every_record_and_the_stamp() {
+        for codec in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            let mut b = ProducerBatch::new(tp(), 0, 1024, Instant::now());
+            for i in 0..10 {
+                let r = ProducerRecord::new("t", format!("value-{i}"))
+                    .with_key(format!("k{i}"))
+                    .with_header("h", "v");
+                assert!(matches!(b.try_append(r, 1000 + i, 16384), Ok(Ok(_))));
+            }
+            let stamp = Stamp {
+                producer_id: 7,
+                epoch: 1,
+                base_sequence: 20,
+            };
+            let mut bytes = b.encoded(stamp, false, codec, None).expect("encode");
+            let decoded = RecordBatch::decode(&mut bytes, &DecodeOptions::default())
+                .expect("decodes with a valid CRC");
+            assert_eq!(decoded.records.len(), 10);
+            assert_eq!(decoded.compression, codec);
+            assert_eq!(
+                (
+                    decoded.producer_id,
+                    decoded.producer_epoch,
+                    decoded.base_sequence
+                ),
+                (7, 1, 20)
+            );
+            assert_eq!(decoded.base_timestamp, 1000);
+            assert_eq!(decoded.effective_max_timestamp(), 1009);
+            let third = decoded.iter().nth(3).map(|r| {
+                (
+                    r.offset,
+                    r.timestamp,
+                    r.record.value.clone(),
+                    r.record.headers.len(),
+                )
+            });
+            assert_eq!(
+                third,
+                Some((3, 1003, Some(Bytes::from_static(b"value-3")), 1))
+            );
+        }
+    }
+
+    #[test]
+    fn restamping_patches_the_header_and_keeps_the_crc_valid() {
+        let mut b = ProducerBatch::new(tp(), 0, 1024, Instant::now());
+        assert!(matches!(
+            b.try_append(ProducerRecord::new("t", "x"), 5, 16384),
+            Ok(Ok(_))
+        ));
+        let first = Stamp {
+            producer_id: 1,
+            epoch: 0,
+            base_sequence: 5,
+        };
+        let _ = b.encoded(first, false, Compression::Lz4, None);
+        let second = Stamp {
+            producer_id: 1,
+            epoch: 1,
+            base_sequence: 0,
+        };
+        let mut bytes = b
+            .encoded(second, false, Compression::Lz4, None)
+            .expect("restamp");
+        let decoded =
+            RecordBatch::decode(&mut bytes, &DecodeOptions::default()).expect("valid CRC");
+        assert_eq!((decoded.producer_epoch, decoded.base_sequence), (1, 0));
+    }
+
+    #[test]
+    fn a_batch_takes_records_up_to_its_limit_and_then_closes() {
+        let mut b = ProducerBatch::new(tp(), 0, 256, Instant::now());
+        let mut taken = 0;
+        loop {
+            match b.try_append(ProducerRecord::new("t", vec![0u8; 40]), 0, 256) {
+                Ok(Ok(_)) => taken += 1,
+                Ok(Err(e)) => panic!("{e}"),
+                Err(_) => break,
+            }
+        }
+        assert!(b.closed);
+        assert!(b.size() <= 256, "{}", b.size());
+        assert_eq!(taken, b.count());
+        assert_eq!(taken, 4); // 61 + 4 * 47 = 249; a fifth would pass 256
+        // An empty batch takes even a record larger than its limit.
+        let mut big = ProducerBatch::new(tp(), 1, 64, Instant::now());
+        assert!(matches!(
+            big.try_append(ProducerRecord::new("t", vec![0u8; 500]), 0, 64),
+            Ok(Ok(_))
+        ));
+        assert!(big.closed);
+    }
+}

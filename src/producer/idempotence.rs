@@ -1,0 +1,190 @@
+//! The idempotent producer's identity: producer id and epoch from
+//! InitProducerId, and the epoch bump of KIP-360.
+//!
+//! The id and epoch live here and nowhere else; the per-partition sequence
+//! numbers live with the partition queues in the accumulator (they advance
+//! as batches are drained) and restart from 0 whenever the identity
+//! changes. A transaction manager builds on this type: it runs
+//! InitProducerId with its `transactional.id` through
+//! [`ProducerIdentity::init`] and fences on the same state.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::client::{Client, TrafficClass};
+use crate::error::{Error, Result};
+use crate::protocol::error_codes::ErrorCode;
+use crate::protocol::messages::{ApiKey, InitProducerIdRequest};
+
+/// The first InitProducerId version that takes the current producer id and
+/// epoch to bump the epoch (KIP-360).
+const BUMP_VERSION: i16 = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ids {
+    producer_id: i64,
+    epoch: i16,
+}
+
+#[derive(Debug)]
+struct State {
+    ids: Option<Ids>,
+    bump_needed: bool,
+}
+
+/// Producer id and epoch, shared by the producer's sender and (later) a
+/// transaction manager.
+#[derive(Debug)]
+pub(crate) struct ProducerIdentity {
+    transactional_id: Option<String>,
+    transaction_timeout: Duration,
+    state: Mutex<State>,
+}
+
+impl ProducerIdentity {
+    pub(crate) fn new(transactional_id: Option<String>, transaction_timeout: Duration) -> Self {
+        ProducerIdentity {
+            transactional_id,
+            transaction_timeout,
+            state: Mutex::new(State {
+                ids: None,
+                bump_needed: false,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The producer id and epoch, once known.
+    pub(crate) fn current(&self) -> Option<(i64, i16)> {
+        self.lock().ids.map(|i| (i.producer_id, i.epoch))
+    }
+
+    /// Asks for a new epoch before more batches go out: a batch failed
+    /// after getting a sequence number, or the broker lost our state
+    /// (UNKNOWN_PRODUCER_ID, OUT_OF_ORDER_SEQUENCE_NUMBER).
+    pub(crate) fn request_bump(&self) {
+        self.lock().bump_needed = true;
+    }
+
+    pub(crate) fn bump_needed(&self) -> bool {
+        let s = self.lock();
+        s.bump_needed || s.ids.is_none()
+    }
+
+    /// Gets a producer id and epoch from the cluster: a first one, or, when
+    /// one is held, the next epoch of it (InitProducerId v3+ with the
+    /// current id and epoch; older brokers hand out a new id). Retriable
+    /// errors are retried with `backoff` until `deadline` passes.
+    pub(crate) async fn init(
+        &self,
+        client: &Client,
+        backoff: Duration,
+        within: Duration,
+    ) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match self.init_once(client).await {
+                Ok(ids) => {
+                    let mut s = self.lock();
+                    s.ids = Some(ids);
+                    s.bump_needed = false;
+                    tracing::debug!(
+                        producer_id = ids.producer_id,
+                        epoch = ids.epoch,
+                        "producer id"
+                    );
+                    return Ok(());
+                }
+                Err(e) if e.is_retriable() && tokio::time::Instant::now() + backoff < deadline => {
+                    tracing::debug!(error = %e, "InitProducerId failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn init_once(&self, client: &Client) -> Result<Ids> {
+        let bump = self.lock().ids;
+        match self.request(client, bump).await {
+            // A broker that cannot bump (tansu 0.6 answers a bump with
+            // UNKNOWN_SERVER_ERROR) hands out a new producer id instead,
+            // which serves an idempotent producer as well: sequences
+            // restart either way. A transactional id must keep its epoch
+            // chain, so it gets the error.
+            Err(e)
+                if bump.is_some()
+                    && self.transactional_id.is_none()
+                    && !e.is_retriable()
+                    && e.kind() == crate::ErrorKind::Broker =>
+            {
+                tracing::debug!(error = %e, "epoch bump refused; asking for a new producer id");
+                self.request(client, None).await
+            }
+            r => r,
+        }
+    }
+
+    /// One InitProducerId: bumping `current` when given and supported.
+    async fn request(&self, client: &Client, current: Option<Ids>) -> Result<Ids> {
+        let broker = match &self.transactional_id {
+            Some(id) => client.transaction_coordinator(id).await?,
+            None => {
+                let meta = client.metadata();
+                match meta.brokers.values().next() {
+                    Some(b) => b.clone(),
+                    None => {
+                        client.refresh_metadata(None).await?;
+                        client
+                            .metadata()
+                            .brokers
+                            .values()
+                            .next()
+                            .cloned()
+                            .ok_or_else(|| {
+                                Error::config(
+                                    "bootstrap.servers",
+                                    "no brokers in the cluster metadata",
+                                )
+                            })?
+                    }
+                }
+            }
+        };
+        let conn = client.connection(&broker, TrafficClass::Other).await?;
+        let version = conn
+            .api_versions()
+            .version_for(ApiKey::InitProducerId, conn.broker())?;
+        let (producer_id, producer_epoch) = match current {
+            Some(ids) if version >= BUMP_VERSION && ids.epoch < i16::MAX - 1 => {
+                (ids.producer_id, ids.epoch)
+            }
+            _ => (-1, -1),
+        };
+        let req = InitProducerIdRequest {
+            transactional_id: self.transactional_id.clone(),
+            transaction_timeout_ms: i32::try_from(self.transaction_timeout.as_millis())
+                .unwrap_or(i32::MAX),
+            producer_id,
+            producer_epoch,
+            ..Default::default()
+        };
+        let resp = conn.send_version(&req, version).await?;
+        let code = ErrorCode(resp.error_code);
+        if !code.is_ok() {
+            client.report_error(code);
+            return Err(Error::Broker {
+                api: ApiKey::InitProducerId,
+                code,
+                context: Some(format!("from {}", conn.broker())),
+            });
+        }
+        Ok(Ids {
+            producer_id: resp.producer_id,
+            epoch: resp.producer_epoch,
+        })
+    }
+}

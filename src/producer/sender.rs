@@ -1,0 +1,436 @@
+//! The sender task: drains ready batches from the accumulator, sends them
+//! in Produce requests (one per broker, at most `max.in.flight` of them
+//! awaiting answers per broker), and completes, retries or fails each
+//! batch from the answer.
+//!
+//! Requests to a broker are queued on its connection one after another
+//! from this one task, so they are written in drain order; answers are
+//! awaited concurrently. A batch that fails retriably goes back to the
+//! front of its partition's queue in creation order, and the partition
+//! then sends one batch at a time until the retried ones are through.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::accumulator::{Accumulator, Drained};
+use super::batch::{ProducerBatch, Stamp};
+use super::delivery::duplicate;
+use super::idempotence::ProducerIdentity;
+use super::stats::Counters;
+use crate::client::{Client, ClusterMetadata, TrafficClass};
+use crate::config::{Acks, ProducerConfig};
+use crate::error::{Error, Result};
+use crate::protocol::error_codes::ErrorCode;
+use crate::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use crate::protocol::messages::produce_response::PartitionProduceResponse;
+use crate::protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
+
+/// The lowest Produce version that carries v2 record batches.
+const MIN_PRODUCE_VERSION: i16 = 3;
+
+/// A request's batches with their stamps, and how it ended.
+struct Answered {
+    broker: i32,
+    batches: Vec<(ProducerBatch, Stamp)>,
+    result: Result<ProduceResponse>,
+}
+
+pub(crate) struct Sender {
+    pub client: Client,
+    pub acc: Arc<Accumulator>,
+    pub identity: Option<Arc<ProducerIdentity>>,
+    pub config: ProducerConfig,
+    pub counters: Arc<Counters>,
+    in_flight: HashMap<i32, usize>,
+    answers: JoinSet<Answered>,
+    last_leader_refresh: Option<Instant>,
+}
+
+impl Sender {
+    pub(crate) fn new(
+        client: Client,
+        acc: Arc<Accumulator>,
+        identity: Option<Arc<ProducerIdentity>>,
+        config: ProducerConfig,
+        counters: Arc<Counters>,
+    ) -> Self {
+        Sender {
+            client,
+            acc,
+            identity,
+            config,
+            counters,
+            in_flight: HashMap::new(),
+            answers: JoinSet::new(),
+            last_leader_refresh: None,
+        }
+    }
+
+    fn total_in_flight(&self) -> usize {
+        self.answers.len()
+    }
+
+    /// Runs until the producer is closed and every batch is completed.
+    pub(crate) async fn run(mut self) {
+        loop {
+            let now = Instant::now();
+            for batch in self.acc.expire(now, self.config.delivery_timeout) {
+                let err = self.expired(&batch);
+                self.fail(batch, err);
+            }
+            let bumping = self.identity.as_ref().is_some_and(|i| i.bump_needed());
+            if bumping {
+                if self.total_in_flight() == 0 {
+                    self.bump_epoch().await;
+                }
+            } else {
+                self.send_ready(now).await;
+            }
+            if self.acc.is_closed() && self.acc.pending() == 0 && self.total_in_flight() == 0 {
+                break;
+            }
+            let deadline = self
+                .acc
+                .next_deadline(self.config.delivery_timeout)
+                .map(|d| d.max(now + Duration::from_millis(1)))
+                .unwrap_or(now + Duration::from_secs(3600));
+            let wake = self.acc.wake.notified();
+            tokio::select! {
+                _ = wake => {}
+                Some(done) = self.answers.join_next(), if !self.answers.is_empty() => {
+                    if let Ok(answered) = done {
+                        self.on_answer(answered);
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+            while let Some(done) = self.answers.try_join_next() {
+                if let Ok(answered) = done {
+                    self.on_answer(answered);
+                }
+            }
+        }
+    }
+
+    /// Bumps the epoch (or gets the first producer id), then restarts
+    /// every partition's sequence numbers. Failing that, the queued
+    /// batches fail with the error once their delivery timeout passes.
+    async fn bump_epoch(&mut self) {
+        let Some(identity) = self.identity.clone() else {
+            return;
+        };
+        match identity
+            .init(
+                &self.client,
+                self.config.retry_backoff,
+                self.config.request_timeout,
+            )
+            .await
+        {
+            Ok(()) => {
+                Counters::add(&self.counters.producer_id_requests, 1);
+                self.acc.reset_sequences();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "InitProducerId failed; retrying after backoff");
+                tokio::time::sleep(self.config.retry_backoff).await;
+            }
+        }
+    }
+
+    fn leader_of(meta: &ClusterMetadata, topic: &str, partition: i32) -> Option<i32> {
+        let p = meta
+            .topics
+            .get(topic)?
+            .partitions
+            .iter()
+            .find(|p| p.id == partition)?;
+        (p.leader >= 0 && meta.brokers.contains_key(&p.leader)).then_some(p.leader)
+    }
+
+    async fn send_ready(&mut self, now: Instant) {
+        let meta = self.client.metadata();
+        let identity = self.identity.as_ref().and_then(|i| i.current());
+        let max = self.config.max_in_flight_requests_per_connection;
+        let in_flight = &self.in_flight;
+        let (drained, leaderless) = self.acc.drain(
+            now,
+            identity,
+            |tp| Self::leader_of(&meta, &tp.0, tp.1),
+            |broker| in_flight.get(&broker).copied().unwrap_or(0) < max,
+        );
+        if leaderless
+            && self
+                .last_leader_refresh
+                .is_none_or(|t| now >= t + self.config.retry_backoff)
+        {
+            self.last_leader_refresh = Some(now);
+            self.client.report_error(ErrorCode::LEADER_NOT_AVAILABLE);
+        }
+        let mut by_broker: HashMap<i32, Vec<(ProducerBatch, Stamp)>> = HashMap::new();
+        for Drained {
+            broker,
+            batch,
+            stamp,
+        } in drained
+        {
+            by_broker.entry(broker).or_default().push((batch, stamp));
+        }
+        for (broker, batches) in by_broker {
+            self.send_to(&meta, broker, batches).await;
+        }
+    }
+
+    async fn send_to(
+        &mut self,
+        meta: &ClusterMetadata,
+        broker: i32,
+        batches: Vec<(ProducerBatch, Stamp)>,
+    ) {
+        let Some(info) = meta.brokers.get(&broker) else {
+            let err = Error::Broker {
+                api: ApiKey::Produce,
+                code: ErrorCode::LEADER_NOT_AVAILABLE,
+                context: Some(format!("broker {broker} is not in the metadata")),
+            };
+            return self.retry_all(batches, &err);
+        };
+        let conn = match self.client.connection(info, TrafficClass::Produce).await {
+            Ok(c) => c,
+            Err(e) => return self.retry_all(batches, &e),
+        };
+        let version = match conn
+            .api_versions()
+            .version_for(ApiKey::Produce, conn.broker())
+        {
+            Ok(v) if v >= MIN_PRODUCE_VERSION => v,
+            Ok(v) => {
+                let err = Error::UnsupportedVersion {
+                    broker: conn.broker().to_string(),
+                    api: ApiKey::Produce,
+                    broker_versions: Some((0, v)),
+                    ours: (MIN_PRODUCE_VERSION, 11),
+                };
+                for (b, _) in batches {
+                    self.fail(b, duplicate(&err));
+                }
+                return;
+            }
+            Err(e) => {
+                for (b, _) in batches {
+                    self.fail(b, duplicate(&e));
+                }
+                return;
+            }
+        };
+        let transactional = self.config.transactional_id.is_some();
+        let mut topics: Vec<TopicProduceData> = Vec::new();
+        let mut kept = Vec::with_capacity(batches.len());
+        for (mut batch, stamp) in batches {
+            let bytes = match batch.encoded(
+                stamp,
+                transactional,
+                self.config.compression,
+                self.config.compression_level,
+            ) {
+                Ok(b) => b,
+                Err(e) => {
+                    // Its sequence numbers were taken: start afresh.
+                    if let Some(identity) = &self.identity {
+                        identity.request_bump();
+                    }
+                    self.fail(batch, e);
+                    continue;
+                }
+            };
+            batch.attempts += 1;
+            Counters::add(&self.counters.batches_sent, 1);
+            let data = PartitionProduceData {
+                index: batch.tp.1,
+                records: Some(bytes),
+                ..Default::default()
+            };
+            match topics.iter_mut().find(|t| *t.name == *batch.tp.0) {
+                Some(t) => t.partition_data.push(data),
+                None => topics.push(TopicProduceData {
+                    name: batch.tp.0.to_string(),
+                    partition_data: vec![data],
+                    ..Default::default()
+                }),
+            }
+            kept.push((batch, stamp));
+        }
+        if kept.is_empty() {
+            return;
+        }
+        let req = ProduceRequest {
+            transactional_id: self.config.transactional_id.clone(),
+            acks: self.config.acks.code(),
+            timeout_ms: i32::try_from(self.config.request_timeout.as_millis()).unwrap_or(i32::MAX),
+            topic_data: topics,
+            ..Default::default()
+        };
+        Counters::add(&self.counters.requests, 1);
+        if self.config.acks == Acks::None {
+            match conn.send_without_response(&req, version).await {
+                Ok(()) => {
+                    for (b, _) in kept {
+                        self.written(b, (-1, -1));
+                    }
+                }
+                Err(e) => self.retry_all(kept, &e),
+            }
+            return;
+        }
+        match conn.queue_version(&req, version).await {
+            Ok(answer) => {
+                *self.in_flight.entry(broker).or_default() += 1;
+                self.answers.spawn(async move {
+                    Answered {
+                        broker,
+                        batches: kept,
+                        result: answer.await,
+                    }
+                });
+            }
+            Err(e) => self.retry_all(kept, &e),
+        }
+    }
+
+    fn on_answer(&mut self, answered: Answered) {
+        let Answered {
+            broker,
+            batches,
+            result,
+        } = answered;
+        if let Some(n) = self.in_flight.get_mut(&broker) {
+            *n = n.saturating_sub(1);
+        }
+        let resp = match result {
+            Ok(r) => r,
+            Err(e) => return self.retry_all(batches, &e),
+        };
+        for (batch, stamp) in batches {
+            let found = resp
+                .responses
+                .iter()
+                .filter(|t| *t.name == *batch.tp.0)
+                .flat_map(|t| t.partition_responses.iter())
+                .find(|p| p.index == batch.tp.1);
+            match found {
+                Some(p) => self.on_partition(batch, stamp, p),
+                None => {
+                    let err = Error::ProtocolViolation {
+                        broker: broker.to_string(),
+                        reason: format!("Produce answer has no {}/{}", batch.tp.0, batch.tp.1),
+                    };
+                    self.fail(batch, err);
+                }
+            }
+        }
+    }
+
+    fn on_partition(&mut self, batch: ProducerBatch, stamp: Stamp, p: &PartitionProduceResponse) {
+        let code = ErrorCode(p.error_code);
+        if code.is_ok() || code == ErrorCode::DUPLICATE_SEQUENCE_NUMBER {
+            return self.written(batch, (p.base_offset, p.log_append_time_ms));
+        }
+        let err = Error::Broker {
+            api: ApiKey::Produce,
+            code,
+            context: Some(match &p.error_message {
+                Some(m) if !m.is_empty() => format!("{}/{}: {m}", batch.tp.0, batch.tp.1),
+                _ => format!("{}/{}", batch.tp.0, batch.tp.1),
+            }),
+        };
+        self.client.report_error(code);
+        if let Some(identity) = self.identity.clone() {
+            if code == ErrorCode::UNKNOWN_PRODUCER_ID {
+                // The broker no longer knows us (its state for this
+                // producer expired): new epoch, sequences from 0, retry.
+                identity.request_bump();
+                return self.retry(batch, &err);
+            }
+            if code == ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER {
+                let oldest = self
+                    .acc
+                    .lock()
+                    .partitions
+                    .get(&batch.tp)
+                    .and_then(|ps| ps.oldest_unfinished());
+                if oldest.is_some_and(|o| o < batch.id) {
+                    // An earlier batch of the partition is being retried;
+                    // this one follows it.
+                    return self.retry(batch, &err);
+                }
+                // A real gap: the broker lost batches it had acknowledged.
+                // Like the Java client, fail this batch and carry on under
+                // a new epoch.
+                let _ = stamp;
+                return self.fail(batch, err);
+            }
+        }
+        self.retry(batch, &err)
+    }
+
+    fn written(&self, batch: ProducerBatch, at: (i64, i64)) {
+        Counters::add(&self.counters.batches_written, 1);
+        self.acc.complete(batch, Ok(at));
+    }
+
+    fn expired(&self, batch: &ProducerBatch) -> Error {
+        Error::Timeout {
+            what: format!(
+                "delivery of {} records to {}/{} (delivery.timeout.ms)",
+                batch.count(),
+                batch.tp.0,
+                batch.tp.1
+            ),
+            after: self.config.delivery_timeout,
+        }
+    }
+
+    fn retry_all(&mut self, batches: Vec<(ProducerBatch, Stamp)>, err: &Error) {
+        for (b, _) in batches {
+            self.retry(b, err);
+        }
+    }
+
+    /// Retries a batch that failed with `err` if the error is retriable
+    /// and the batch has attempts and time left; fails it otherwise.
+    fn retry(&mut self, batch: ProducerBatch, err: &Error) {
+        let retriable = err.is_retriable()
+            || matches!(
+                err.kafka_code(),
+                Some(ErrorCode::UNKNOWN_PRODUCER_ID | ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER)
+            );
+        let time_left = Instant::now() + self.config.retry_backoff
+            < batch.created + self.config.delivery_timeout;
+        if retriable && batch.attempts <= self.config.retries && time_left {
+            tracing::debug!(topic = %batch.tp.0, partition = batch.tp.1, attempt = batch.attempts,
+                error = %err, "produce failed; retrying");
+            Counters::add(&self.counters.batches_retried, 1);
+            self.acc.requeue(batch, self.config.retry_backoff);
+        } else {
+            self.fail(batch, duplicate(err));
+        }
+    }
+
+    /// Fails a batch for good. A batch that had a sequence number leaves a
+    /// gap in its partition's sequence: the epoch is bumped so the next
+    /// batches start a fresh sequence.
+    fn fail(&mut self, batch: ProducerBatch, err: Error) {
+        if let Some(identity) = &self.identity
+            && (batch.attempts > 0 || batch.stamp.is_some())
+        {
+            identity.request_bump();
+        }
+        tracing::debug!(topic = %batch.tp.0, partition = batch.tp.1, error = %err, "batch failed");
+        Counters::add(&self.counters.batches_failed, 1);
+        self.acc.complete(batch, Err(err));
+    }
+}

@@ -1,0 +1,278 @@
+//! The accumulator: batching by size, linger and request size; memory
+//! accounting and backpressure; sequence numbers; retry order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::ErrorKind;
+use crate::producer::accumulator::{Accumulator, Limits, record_memory};
+use crate::producer::batch::Stamp;
+use crate::producer::record::ProducerRecord;
+
+fn limits() -> Limits {
+    Limits {
+        batch_size: 1024,
+        linger: Duration::from_millis(50),
+        buffer_memory: 1 << 20,
+        block_on_full: true,
+        max_block: Duration::from_secs(5),
+        max_request_size: 1 << 20,
+    }
+}
+
+fn record(value: usize) -> ProducerRecord {
+    ProducerRecord::new("t", vec![b'v'; value])
+}
+
+fn append(acc: &Accumulator, partition: i32, value: usize) -> crate::producer::DeliveryFuture {
+    let r = record(value);
+    let m = record_memory(&r);
+    acc.append(partition, r, 0, m).expect("append").future
+}
+
+#[tokio::test(start_paused = true)]
+async fn batches_fill_up_to_batch_size() {
+    let acc = Accumulator::new(limits());
+    for _ in 0..40 {
+        append(&acc, 0, 100);
+    }
+    let state = acc.lock();
+    let q = &state.partitions[&(Arc::from("t"), 0)].queue;
+    // 109 bytes a record (a 107-byte body and its length): 8 fit after the 61-byte header, 933 bytes.
+    assert_eq!(
+        q.iter().map(|b| b.count()).collect::<Vec<_>>(),
+        [8, 8, 8, 8, 8]
+    );
+    assert!(q.iter().all(|b| b.size() == 933));
+    assert!(q.iter().take(4).all(|b| b.closed));
+    assert!(!q[4].closed, "the last batch stays open");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_waits_for_linger_unless_full_or_flushed() {
+    let acc = Accumulator::new(limits());
+    append(&acc, 0, 10);
+    let leader = |_: &_| Some(1);
+    let (drained, _) = acc.drain(Instant::now(), None, leader, |_| true);
+    assert!(drained.is_empty(), "not ready before linger.ms");
+    tokio::time::advance(Duration::from_millis(30)).await;
+    assert!(
+        acc.drain(Instant::now(), None, leader, |_| true)
+            .0
+            .is_empty()
+    );
+    tokio::time::advance(Duration::from_millis(25)).await;
+    let (drained, _) = acc.drain(Instant::now(), None, leader, |_| true);
+    assert_eq!(drained.len(), 1, "ready once linger.ms passed");
+
+    // A full batch is ready at once; so is everything while flushing.
+    for _ in 0..10 {
+        append(&acc, 1, 100);
+    }
+    append(&acc, 2, 10);
+    let (drained, _) = acc.drain(Instant::now(), None, leader, |_| true);
+    assert_eq!(
+        drained.iter().map(|d| d.batch.tp.1).collect::<Vec<_>>(),
+        [1],
+        "only the full batch; one batch per partition per drain"
+    );
+    acc.begin_flush();
+    let (drained, _) = acc.drain(Instant::now(), None, leader, |_| true);
+    let mut parts: Vec<i32> = drained.iter().map(|d| d.batch.tp.1).collect();
+    parts.sort();
+    assert_eq!(parts, [1, 2]);
+    acc.end_flush();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_stays_within_max_request_size() {
+    let acc = Accumulator::new(Limits {
+        max_request_size: 2500,
+        ..limits()
+    });
+    for p in 0..4 {
+        for _ in 0..9 {
+            append(&acc, p, 100);
+        }
+    }
+    // Four full batches of 933 bytes: two fit one request to broker 1.
+    let (drained, _) = acc.drain(Instant::now(), None, |_| Some(1), |_| true);
+    assert_eq!(drained.len(), 2);
+    let total: usize = drained.iter().map(|d| d.batch.size()).sum();
+    assert!(total <= 2500, "{total}");
+    // With partitions spread over two brokers, each broker gets its share.
+    let (drained, _) = acc.drain(
+        Instant::now(),
+        None,
+        |tp: &(Arc<str>, i32)| Some(tp.1 % 2),
+        |_| true,
+    );
+    assert_eq!(drained.len(), 2);
+    // A broker at its in-flight limit gets nothing.
+    assert!(
+        acc.drain(Instant::now(), None, |_| Some(1), |_| false)
+            .0
+            .is_empty()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn memory_is_held_until_the_batch_completes() {
+    let acc = Accumulator::new(Limits {
+        buffer_memory: 1000,
+        linger: Duration::ZERO,
+        ..limits()
+    });
+    let r = record(400);
+    let need = record_memory(&r);
+    acc.reserve(need).await.expect("room");
+    let f = acc.append(0, r, 0, need).expect("append").future;
+    acc.reserve(need).await.expect("room for a second");
+    // A third does not fit: with blocking, send waits...
+    let waiting = tokio::time::timeout(Duration::from_millis(100), acc.reserve(need)).await;
+    assert!(waiting.is_err(), "waits while the buffer is full");
+    acc.release(need); // the second reservation, unused
+    // ...and gets room once the first batch completes.
+    let (mut drained, _) = acc.drain(Instant::now(), None, |_| Some(1), |_| true);
+    let batch = drained.pop().expect("ready").batch;
+    acc.reserve(need).await.expect("room after release");
+    acc.complete(batch, Ok((0, -1)));
+    assert!(f.await.is_ok());
+    acc.reserve(need)
+        .await
+        .expect("the batch's memory came back");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_buffer_times_out_after_max_block_or_fails_fast() {
+    let blocking = Accumulator::new(Limits {
+        buffer_memory: 100,
+        max_block: Duration::from_millis(200),
+        ..limits()
+    });
+    blocking.reserve(80).await.expect("room");
+    let err = blocking.reserve(80).await.expect_err("full");
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+
+    let fast = Accumulator::new(Limits {
+        buffer_memory: 100,
+        block_on_full: false,
+        ..limits()
+    });
+    fast.reserve(80).await.expect("room");
+    let started = Instant::now();
+    let err = fast.reserve(80).await.expect_err("full");
+    assert_eq!(err.config_key(), Some("buffer.memory"));
+    assert_eq!(started.elapsed(), Duration::ZERO, "fails at once");
+    // A record larger than the whole buffer can never fit.
+    let err = fast.reserve(101).await.expect_err("too large");
+    assert_eq!(err.config_key(), Some("buffer.memory"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn sequences_follow_batches_and_survive_retries() {
+    let acc = Accumulator::new(Limits {
+        linger: Duration::ZERO,
+        ..limits()
+    });
+    let ids = Some((1000, 0));
+    for _ in 0..12 {
+        append(&acc, 0, 100); // batches of 8 and 4 records
+    }
+    let (mut first, _) = acc.drain(Instant::now(), ids, |_| Some(1), |_| true);
+    let (mut second, _) = acc.drain(Instant::now(), ids, |_| Some(1), |_| true);
+    let a = first.pop().expect("first batch");
+    let b = second.pop().expect("second batch");
+    assert_eq!(a.stamp.base_sequence, 0);
+    assert_eq!(b.stamp.base_sequence, 8);
+    // Both fail; they come back in creation order whatever order the
+    // answers arrive in, keeping their sequence numbers.
+    let (mut ba, mut bb) = (a.batch, b.batch);
+    ba.attempts = 1;
+    bb.attempts = 1;
+    let _ = ba.encoded(
+        a.stamp,
+        false,
+        crate::protocol::compression::Compression::None,
+        None,
+    );
+    let _ = bb.encoded(
+        b.stamp,
+        false,
+        crate::protocol::compression::Compression::None,
+        None,
+    );
+    acc.requeue(bb, Duration::ZERO);
+    acc.requeue(ba, Duration::ZERO);
+    let (mut again, _) = acc.drain(Instant::now(), ids, |_| Some(1), |_| true);
+    let retried = again.pop().expect("retry");
+    assert_eq!(retried.stamp.base_sequence, 0, "the older batch first");
+    // Retrying: one batch at a time until the retried ones are through.
+    assert!(
+        acc.drain(Instant::now(), ids, |_| Some(1), |_| true)
+            .0
+            .is_empty()
+    );
+    acc.complete(retried.batch, Ok((0, -1)));
+    let (mut next, _) = acc.drain(Instant::now(), ids, |_| Some(1), |_| true);
+    let next = next.pop().expect("the second retry");
+    assert_eq!(
+        next.stamp.base_sequence, 8,
+        "same sequence: duplicates are caught"
+    );
+    acc.complete(next.batch, Ok((8, -1)));
+
+    // A new epoch: sequence numbers start again at 0 for queued batches.
+    append(&acc, 0, 10);
+    acc.reset_sequences();
+    let (mut after, _) = acc.drain(Instant::now(), Some((1000, 1)), |_| Some(1), |_| true);
+    let after = after.pop().expect("batch");
+    assert_eq!(
+        after.stamp,
+        Stamp {
+            producer_id: 1000,
+            epoch: 1,
+            base_sequence: 0
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn queued_batches_expire_at_the_delivery_timeout() {
+    let acc = Accumulator::new(limits());
+    let f = append(&acc, 0, 10);
+    assert!(
+        acc.expire(Instant::now(), Duration::from_secs(1))
+            .is_empty()
+    );
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let expired = acc.expire(Instant::now(), Duration::from_secs(1));
+    assert_eq!(expired.len(), 1);
+    for b in expired {
+        acc.complete(
+            b,
+            Err(crate::Error::Timeout {
+                what: "delivery".into(),
+                after: Duration::from_secs(1),
+            }),
+        );
+    }
+    assert_eq!(f.await.err().map(|e| e.kind()), Some(ErrorKind::Timeout));
+    assert_eq!(acc.pending(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_closed_accumulator_refuses_records_and_returns_their_memory() {
+    let acc = Accumulator::new(Limits {
+        buffer_memory: 200,
+        block_on_full: false,
+        ..limits()
+    });
+    acc.close();
+    acc.reserve(150).await.expect("room");
+    let err = acc.append(0, record(10), 0, 150).err().expect("closed");
+    assert_eq!(err.config_key(), Some("producer"));
+    acc.reserve(150).await.expect("the memory came back");
+}

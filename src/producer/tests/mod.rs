@@ -1,0 +1,6 @@
+//! Producer unit tests: the accumulator on its own, and the whole producer
+//! against a scripted fake broker.
+
+mod accumulator;
+mod fake;
+mod faults;
