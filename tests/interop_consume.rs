@@ -11,15 +11,14 @@
 
 mod support;
 
+use support::peers;
+
 use std::process::Command;
 use std::time::Duration;
 
-use klamm::client::TrafficClass;
 use klamm::consumer::{Consumer, StartOffset};
 use klamm::protocol::compression::Compression;
-use klamm::protocol::messages::FetchRequest;
-use klamm::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use klamm::protocol::records::{Batch, DecodeOptions, Header, TimestampType, decode_record_set};
+use klamm::protocol::records::{Header, TimestampType};
 use klamm::{Client, Config};
 
 const CODECS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
@@ -32,7 +31,7 @@ fn records_written_by_librdkafka_with_each_codec_read_back() {
     let Some(addr) = support::broker() else {
         return;
     };
-    let Some(python) = support::peers::peer_python() else {
+    let Some(python) = peers::peer_python() else {
         return;
     };
     let prefix = support::unique_topic("klamm-interop-consume");
@@ -42,7 +41,7 @@ fn records_written_by_librdkafka_with_each_codec_read_back() {
         config.consumer.fetch_max_wait = Duration::from_millis(100);
         let client = Client::connect(config).await.expect("bootstrap");
         for codec in CODECS {
-            support::peers::create_topic(&client, &format!("{prefix}-{codec}"), PARTITIONS).await;
+            peers::create_topic(&client, &format!("{prefix}-{codec}"), PARTITIONS).await;
         }
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/peer-write.py");
         let out = tokio::task::spawn_blocking({
@@ -76,40 +75,7 @@ fn records_written_by_librdkafka_with_each_codec_read_back() {
             Compression::Zstd,
         ]) {
             let topic = format!("{prefix}-{codec}");
-            let leader = client.leader(&topic, 0).await.expect("leader");
-            let conn = client
-                .connection(&leader, TrafficClass::Other)
-                .await
-                .expect("conn");
-            let resp = conn
-                .send_version(
-                    &FetchRequest {
-                        max_wait_ms: 100,
-                        min_bytes: 1,
-                        topics: vec![FetchTopic {
-                            topic: topic.clone(),
-                            partitions: vec![FetchPartition {
-                                partition: 0,
-                                fetch_offset: 0,
-                                partition_max_bytes: 1 << 20,
-                                ..Default::default()
-                            }],
-                            ..Default::default()
-                        }],
-                        ..Default::default()
-                    },
-                    12,
-                )
-                .await
-                .expect("Fetch");
-            let records = resp.responses[0].partitions[0]
-                .records
-                .clone()
-                .unwrap_or_default();
-            let set = decode_record_set(records, &DecodeOptions::default()).expect("decode");
-            let Some(Batch::V2(first)) = set.batches.first() else {
-                panic!("{topic}: no v2 batch stored");
-            };
+            let first = peers::first_batch(&client, &topic, 0).await;
             assert_eq!(first.compression, want, "{topic}");
             assert!(first.records.len() > 1, "{topic}: the peer batched records");
         }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod mock;
+pub mod pattern;
 pub mod peers;
 pub mod wire;
 

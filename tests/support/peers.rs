@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use klamm::Client;
 use klamm::client::TrafficClass;
-use klamm::protocol::messages::CreateTopicsRequest;
 use klamm::protocol::messages::create_topics_request::CreatableTopic;
+use klamm::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use klamm::protocol::messages::{CreateTopicsRequest, FetchRequest};
+use klamm::protocol::records::{Batch, DecodeOptions, RecordBatch, decode_record_set};
 
 /// Creates `name` with `partitions` partitions through the controller and
 /// fails the test unless the broker says it was created.
@@ -103,4 +105,45 @@ pub fn peer_read(
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
+}
+
+/// The first record batch stored in `topic`/`partition`, read with a raw
+/// Fetch (v12) so a test can check what the writer really sent: its codec,
+/// its producer id, how many records it batched.
+pub async fn first_batch(client: &Client, topic: &str, partition: i32) -> RecordBatch {
+    let leader = client.leader(topic, partition).await.expect("leader");
+    let conn = client
+        .connection(&leader, TrafficClass::Other)
+        .await
+        .expect("connection");
+    let resp = conn
+        .send_version(
+            &FetchRequest {
+                max_wait_ms: 100,
+                min_bytes: 1,
+                topics: vec![FetchTopic {
+                    topic: topic.to_string(),
+                    partitions: vec![FetchPartition {
+                        partition,
+                        fetch_offset: 0,
+                        partition_max_bytes: 1 << 20,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            12,
+        )
+        .await
+        .expect("Fetch");
+    let records = resp.responses[0].partitions[0]
+        .records
+        .clone()
+        .unwrap_or_default();
+    let set = decode_record_set(records, &DecodeOptions::default()).expect("decode");
+    match set.batches.into_iter().next() {
+        Some(Batch::V2(first)) => first,
+        _ => panic!("{topic}/{partition}: no v2 batch stored"),
+    }
 }
