@@ -1,171 +1,124 @@
-//! Produce records to a real broker and read them back, using klamm's
-//! protocol layer over a plain blocking TCP connection.
+//! Produce records to a real broker with klamm's `AsyncProducer` and read
+//! them back with its `Consumer`.
 //!
 //! Run it with `scripts/quickstart` (it starts a local test broker when
-//! `KLAMM_BROKERS` is not set), or against your own broker:
-//! `KLAMM_BROKERS=host:9092 cargo run --example quickstart`.
-//!
-//! klamm's asynchronous producer and consumer are not built yet; this shows
-//! the codecs they will stand on, against a real broker.
+//! `KLAMM_BROKERS` is not set, and stops it afterwards), or against your own
+//! broker: `KLAMM_BROKERS=host:9092 cargo run --example quickstart`.
 
-#[path = "../tests/support/wire.rs"]
-mod wire;
+use std::time::Duration;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use bytes::Bytes;
+use klamm::client::TrafficClass;
+use klamm::consumer::{Consumer, StartOffset};
+use klamm::producer::{AsyncProducer, ProducerRecord};
 use klamm::protocol::compression::Compression;
+use klamm::protocol::messages::CreateTopicsRequest;
 use klamm::protocol::messages::create_topics_request::CreatableTopic;
-use klamm::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use klamm::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use klamm::protocol::messages::{ApiKey, CreateTopicsRequest, FetchRequest, ProduceRequest};
-use klamm::protocol::records::{
-    Batch, DecodeOptions, EncodeOptions, Header, Record, RecordBatch, decode_record_set,
-};
-use wire::{BoxError, Wire};
+use klamm::{Client, Config};
 
 const TOPIC: &str = "klamm-quickstart";
+const PARTITIONS: i32 = 3;
+const RECORDS: usize = 9;
 /// Kafka's TOPIC_ALREADY_EXISTS error code.
 const TOPIC_ALREADY_EXISTS: i16 = 36;
 
-fn main() -> Result<(), BoxError> {
-    let addr = std::env::var("KLAMM_BROKERS")
-        .map_err(|_| "set KLAMM_BROKERS=host:port, or run scripts/quickstart")?;
-    let addr = addr.split(',').next().unwrap_or_default().to_string();
-    let mut wire = Wire::connect(&addr)?;
-    let produce_v = wire
-        .version(ApiKey::Produce)
-        .ok_or("broker has no usable Produce version")?;
-    let fetch_v = wire
-        .version(ApiKey::Fetch)
-        .ok_or("broker has no usable Fetch version")?
-        .min(12);
-    println!("connected to {addr}: Produce v{produce_v}, Fetch v{fetch_v}");
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-    let created = wire.call(
-        &CreateTopicsRequest {
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let brokers = std::env::var("KLAMM_BROKERS")
+        .map_err(|_| "set KLAMM_BROKERS=host:port, or run scripts/quickstart")?;
+    let mut config = Config::default();
+    config.net.bootstrap_servers = brokers.split(',').map(|s| s.trim().to_string()).collect();
+    config.net.client_id = "klamm-quickstart".into();
+    config.producer.compression = Compression::Lz4;
+    let client = Client::connect(config).await?;
+    println!(
+        "connected to {brokers}: {} broker(s)",
+        client.metadata().brokers.len()
+    );
+
+    // The topic, through the controller.
+    let controller = client.controller().await?;
+    let created = client
+        .connection(&controller, TrafficClass::Other)
+        .await?
+        .send(&CreateTopicsRequest {
             topics: vec![CreatableTopic {
                 name: TOPIC.into(),
-                num_partitions: 1,
+                num_partitions: PARTITIONS,
                 replication_factor: 1,
                 ..Default::default()
             }],
             timeout_ms: 10_000,
             ..Default::default()
-        },
-        5,
-    )?;
+        })
+        .await?;
     match created.topics.first().map(|t| t.error_code) {
-        Some(0) => println!("created topic {TOPIC}"),
+        Some(0) => println!("created topic {TOPIC} with {PARTITIONS} partitions"),
         Some(TOPIC_ALREADY_EXISTS) => println!("topic {TOPIC} already exists"),
-        other => return Err(format!("CreateTopics failed: {other:?}").into()),
+        other => return Err(format!("CreateTopics failed with error code {other:?}").into()),
     }
 
-    // One lz4-compressed batch of five records with headers.
-    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
-    let mut batch = RecordBatch::new(0, now);
-    for i in 0..5 {
-        batch.records.push(
-            Record::new(
-                Some(Bytes::from(format!("key-{i}"))),
-                Some(Bytes::from(format!("hello #{i} from klamm"))),
-            )
-            .with_offset_delta(i)
-            .with_header(Header::new("source", "quickstart")),
+    // Produce: keyed records, placed by the default (murmur2) partitioner,
+    // batched, lz4-compressed and written idempotently with acks=all.
+    let producer = AsyncProducer::new(client.clone()).await?;
+    let mut deliveries = Vec::with_capacity(RECORDS);
+    for i in 0..RECORDS {
+        let record = ProducerRecord::new(TOPIC, format!("hello #{i} from klamm"))
+            .with_key(format!("key-{i}"))
+            .with_header("source", "quickstart");
+        deliveries.push(producer.send(record).await?);
+    }
+    // Where each partition's records start, to read back only this run's.
+    let mut first = [i64::MAX; PARTITIONS as usize];
+    let mut wanted = [0usize; PARTITIONS as usize];
+    for (i, delivery) in deliveries.into_iter().enumerate() {
+        let meta = delivery.await?;
+        println!(
+            "produced key-{i} to partition {} at offset {}",
+            meta.partition, meta.offset
         );
+        let p = usize::try_from(meta.partition)?;
+        first[p] = first[p].min(meta.offset);
+        wanted[p] += 1;
     }
-    let records = batch.encode_to_vec(&EncodeOptions::compressed(Compression::Lz4))?;
-    let produced = wire.call(
-        &ProduceRequest {
-            acks: -1,
-            timeout_ms: 10_000,
-            topic_data: vec![TopicProduceData {
-                name: TOPIC.into(),
-                partition_data: vec![PartitionProduceData {
-                    index: 0,
-                    records: Some(records.into()),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        },
-        produce_v,
-    )?;
-    let p = produced
-        .responses
-        .first()
-        .and_then(|t| t.partition_responses.first())
-        .ok_or("empty Produce response")?;
-    if p.error_code != 0 {
-        return Err(format!("Produce failed with error code {}", p.error_code).into());
-    }
-    println!(
-        "produced {} records at offsets {}..{}",
-        batch.records.len(),
-        p.base_offset,
-        p.base_offset + 4
-    );
+    producer.close().await?;
 
-    let fetched = wire.call(
-        &FetchRequest {
-            replica_id: -1,
-            max_wait_ms: 500,
-            min_bytes: 1,
-            max_bytes: 1 << 20,
-            topics: vec![FetchTopic {
-                topic: TOPIC.into(),
-                partitions: vec![FetchPartition {
-                    partition: 0,
-                    fetch_offset: p.base_offset,
-                    partition_max_bytes: 1 << 20,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        },
-        fetch_v,
-    )?;
-    let part = fetched
-        .responses
-        .first()
-        .and_then(|t| t.partitions.first())
-        .ok_or("empty Fetch response")?;
-    if part.error_code != 0 {
-        return Err(format!("Fetch failed with error code {}", part.error_code).into());
-    }
-    let set = decode_record_set(
-        part.records.clone().unwrap_or_default(),
-        &DecodeOptions::default(),
-    )?;
+    // Consume them back, partition by partition.
+    let consumer = Consumer::new(client.clone());
     let mut consumed = 0;
-    for b in &set.batches {
-        if let Batch::V2(b) = b {
-            for r in b.iter().filter(|r| r.offset >= p.base_offset) {
-                let text =
-                    |v: &Option<Bytes>| v.as_ref().map(|v| String::from_utf8_lossy(v).into_owned());
-                println!(
-                    "consumed offset {} key={:?} value={:?} headers={}",
-                    r.offset,
-                    text(&r.record.key),
-                    text(&r.record.value),
-                    r.record.headers.len()
-                );
-                consumed += 1;
-            }
+    for p in 0..PARTITIONS {
+        let n = wanted[p as usize];
+        if n == 0 {
+            continue;
         }
+        let start = StartOffset::Offset(first[p as usize]);
+        let mut stream = consumer.consume_partition(TOPIC, p, start).await?;
+        for _ in 0..n {
+            let record = tokio::time::timeout(Duration::from_secs(10), stream.recv())
+                .await
+                .map_err(|_| format!("partition {p}: no record within 10 s"))?
+                .ok_or("the partition consumer stopped")??;
+            let text = |v: &Option<bytes::Bytes>| {
+                v.as_ref().map(|v| String::from_utf8_lossy(v).into_owned())
+            };
+            println!(
+                "consumed partition {p} offset {}: key={:?} value={:?} headers={}",
+                record.offset,
+                text(&record.key),
+                text(&record.value),
+                record.headers.len()
+            );
+            consumed += 1;
+        }
+        println!("partition {p}: high watermark {}", stream.high_water_mark());
+        stream.close().await;
     }
-    if consumed < batch.records.len() {
-        return Err(format!(
-            "read back only {consumed} of {} records",
-            batch.records.len()
-        )
-        .into());
+    consumer.close().await;
+    client.close().await;
+    if consumed != RECORDS {
+        return Err(format!("read back {consumed} of {RECORDS} records").into());
     }
-    println!(
-        "done: {consumed} records produced and consumed (high watermark {})",
-        part.high_watermark
-    );
+    println!("done: {RECORDS} records produced and consumed");
     Ok(())
 }
