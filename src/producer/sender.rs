@@ -163,13 +163,8 @@ impl Sender {
             |tp| Self::leader_of(&meta, &tp.0, tp.1),
             |broker| in_flight.get(&broker).copied().unwrap_or(0) < max,
         );
-        if leaderless
-            && self
-                .last_leader_refresh
-                .is_none_or(|t| now >= t + self.config.retry_backoff)
-        {
-            self.last_leader_refresh = Some(now);
-            self.client.report_error(ErrorCode::LEADER_NOT_AVAILABLE);
+        if leaderless {
+            self.refresh_leaders(now);
         }
         let mut by_broker: HashMap<i32, Vec<(ProducerBatch, Stamp)>> = HashMap::new();
         for Drained {
@@ -182,6 +177,18 @@ impl Sender {
         }
         for (broker, batches) in by_broker {
             self.send_to(&meta, broker, batches).await;
+        }
+    }
+
+    /// Starts a background metadata refresh, at most once per
+    /// `retry.backoff.ms`.
+    fn refresh_leaders(&mut self, now: Instant) {
+        if self
+            .last_leader_refresh
+            .is_none_or(|t| now >= t + self.config.retry_backoff)
+        {
+            self.last_leader_refresh = Some(now);
+            self.client.report_error(ErrorCode::LEADER_NOT_AVAILABLE);
         }
     }
 
@@ -201,7 +208,10 @@ impl Sender {
         };
         let conn = match self.client.connection(info, TrafficClass::Produce).await {
             Ok(c) => c,
-            Err(e) => return self.retry_all(batches, &e),
+            Err(e) => {
+                self.refresh_leaders(Instant::now());
+                return self.retry_all(batches, &e);
+            }
         };
         let version = match conn
             .api_versions()
@@ -312,7 +322,15 @@ impl Sender {
         }
         let resp = match result {
             Ok(r) => r,
-            Err(e) => return self.retry_all(batches, &e),
+            Err(e) => {
+                // The broker may be gone for good: have the leaders looked
+                // up again before the retry (as the Java client does after
+                // a disconnect).
+                if e.is_retriable() {
+                    self.refresh_leaders(Instant::now());
+                }
+                return self.retry_all(batches, &e);
+            }
         };
         for (batch, stamp) in batches {
             let found = resp
