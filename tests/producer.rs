@@ -308,13 +308,14 @@ fn idempotent_produce_survives_connections_cut_after_the_broker_wrote() {
         let Some(addr) = support::broker() else {
             return;
         };
-        let relay = producer_support::relay::Relay::start(addr.clone(), vec![3, 8, 9, 15]).await;
+        let relay = producer_support::relay::Relay::start(addr.clone(), vec![2, 5, 6, 9]).await;
         let client = Client::connect(config(&addr)).await.expect("connect");
         let topic: Arc<str> = support::unique_topic("klamm-cut").into();
         create_topic(&client, &topic, 2).await;
 
         let mut cfg = config(&relay.addr);
-        cfg.producer.batch_size = 512;
+        // Small batches: at least 15 requests, of which four are cut.
+        cfg.producer.batch_size = 256;
         cfg.producer.retry_backoff = Duration::from_millis(20);
         let producing = Client::connect(cfg)
             .await

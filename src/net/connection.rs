@@ -538,6 +538,20 @@ impl Connection {
     /// next) go out on the wire in that order, while their answers are
     /// awaited concurrently: the producer relies on this to keep a
     /// partition's batches in order with several requests in flight.
+    ///
+    /// ```no_run
+    /// # async fn example(conn: klamm::net::Connection) -> klamm::Result<()> {
+    /// use klamm::protocol::messages::MetadataRequest;
+    ///
+    /// let req = MetadataRequest { topics: Some(vec![]), ..Default::default() };
+    /// // Both are on the wire, first before second, before either answer.
+    /// let first = conn.queue_version(&req, 8).await?;
+    /// let second = conn.queue_version(&req, 8).await?;
+    /// let (a, b) = (first.await?, second.await?);
+    /// assert_eq!(a.brokers.len(), b.brokers.len());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn queue_version<R: Request>(
         &self,
         req: &R,

@@ -26,6 +26,11 @@ pub(crate) struct Limits {
     pub block_on_full: bool,
     pub max_block: Duration,
     pub max_request_size: usize,
+    /// `max.in.flight.requests.per.connection`, also applied per
+    /// partition: with 1, a partition waits for its batch in flight before
+    /// sending the next (the Java client's ordering guarantee), even when
+    /// its leader moved to another broker.
+    pub max_in_flight: usize,
 }
 
 /// One partition's queue and bookkeeping.
@@ -276,7 +281,9 @@ impl Accumulator {
             let Some(head) = ps.queue.front() else {
                 continue;
             };
-            if ps.retrying && !ps.in_flight.is_empty() {
+            if (ps.retrying && !ps.in_flight.is_empty())
+                || ps.in_flight.len() >= self.limits.max_in_flight
+            {
                 continue;
             }
             if head.retry_at.is_some_and(|t| t > now) {

@@ -126,6 +126,7 @@ impl AsyncProducer {
             block_on_full: config.block_on_buffer_full,
             max_block: config.max_block,
             max_request_size: config.max_request_size as usize,
+            max_in_flight: config.max_in_flight_requests_per_connection,
         }));
         let counters = Arc::new(Counters::default());
         if identity.is_some() {

@@ -205,6 +205,14 @@ mod tests {
     use crate::protocol::error_codes::ErrorCode;
     use crate::protocol::messages::ApiKey;
 
+    #[test]
+    fn futures_and_producers_can_cross_threads() {
+        fn sendable<T: Send + Sync + Unpin + 'static>() {}
+        sendable::<DeliveryFuture>();
+        sendable::<crate::producer::AsyncProducer>();
+        sendable::<crate::producer::SyncProducer>();
+    }
+
     #[tokio::test]
     async fn every_record_of_a_batch_resolves_with_its_own_offset_and_timestamp() {
         let batch = BatchCompletion::new(3);

@@ -9,8 +9,8 @@
 //! front of its partition's queue in creation order, and the partition
 //! then sends one batch at a time until the retried ones are through.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::task::JoinSet;
@@ -24,6 +24,7 @@ use super::stats::Counters;
 use crate::client::{Client, ClusterMetadata, TrafficClass};
 use crate::config::{Acks, ProducerConfig};
 use crate::error::{Error, Result};
+use crate::net::Connection;
 use crate::protocol::error_codes::ErrorCode;
 use crate::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use crate::protocol::messages::produce_response::PartitionProduceResponse;
@@ -31,6 +32,9 @@ use crate::protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 
 /// The lowest Produce version that carries v2 record batches.
 const MIN_PRODUCE_VERSION: i16 = 3;
+
+/// A finished connect: the broker id and the connection or the error.
+type Connected = (i32, Result<Connection>);
 
 /// A request's batches with their stamps, and how it ended.
 struct Answered {
@@ -46,6 +50,13 @@ pub(crate) struct Sender {
     pub config: ProducerConfig,
     pub counters: Arc<Counters>,
     in_flight: HashMap<i32, usize>,
+    /// Connections ready to use, by broker id.
+    connections: HashMap<i32, Connection>,
+    /// Brokers being connected to: the loop never waits for a connect, so
+    /// a broker that is slow to connect holds up only its own batches.
+    connecting: HashSet<i32>,
+    /// Connects that finished, for the loop to pick up.
+    connected: Arc<Mutex<Vec<Connected>>>,
     answers: JoinSet<Answered>,
     last_leader_refresh: Option<Instant>,
 }
@@ -65,6 +76,9 @@ impl Sender {
             config,
             counters,
             in_flight: HashMap::new(),
+            connections: HashMap::new(),
+            connecting: HashSet::new(),
+            connected: Arc::default(),
             answers: JoinSet::new(),
             last_leader_refresh: None,
         }
@@ -152,24 +166,74 @@ impl Sender {
         (p.leader >= 0 && meta.brokers.contains_key(&p.leader)).then_some(p.leader)
     }
 
+    /// Takes the connects that finished.
+    fn collect_connects(&mut self) {
+        let done = std::mem::take(&mut *self.connected.lock().unwrap_or_else(|p| p.into_inner()));
+        for (broker, result) in done {
+            self.connecting.remove(&broker);
+            match result {
+                Ok(conn) => {
+                    self.connections.insert(broker, conn);
+                }
+                Err(e) => {
+                    tracing::debug!(broker, error = %e, "producer connect failed");
+                    self.refresh_leaders(Instant::now());
+                }
+            }
+        }
+    }
+
+    /// Starts connecting to `broker` in the background; the sender is woken
+    /// when it is done.
+    fn start_connect(&mut self, meta: &ClusterMetadata, broker: i32) {
+        if self.connecting.contains(&broker) {
+            return;
+        }
+        let Some(info) = meta.brokers.get(&broker).cloned() else {
+            return;
+        };
+        self.connecting.insert(broker);
+        let client = self.client.clone();
+        let acc = Arc::clone(&self.acc);
+        let connected = Arc::clone(&self.connected);
+        tokio::spawn(async move {
+            let r = client.connection(&info, TrafficClass::Produce).await;
+            connected
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((broker, r));
+            acc.wake.notify_one();
+        });
+    }
+
     async fn send_ready(&mut self, now: Instant) {
+        self.collect_connects();
+        self.connections.retain(|_, c| !c.is_closed());
         let meta = self.client.metadata();
         let identity = self.identity.as_ref().and_then(|i| i.current());
         let max = self.config.max_in_flight_requests_per_connection;
         let in_flight = &self.in_flight;
+        let connections = &self.connections;
+        let mut unconnected = Vec::new();
         let (drained, leaderless) = self.acc.drain(
             now,
             identity,
             |tp| Self::leader_of(&meta, &tp.0, tp.1),
-            |broker| in_flight.get(&broker).copied().unwrap_or(0) < max,
+            |broker| {
+                if !connections.contains_key(&broker) {
+                    if !unconnected.contains(&broker) {
+                        unconnected.push(broker);
+                    }
+                    return false;
+                }
+                in_flight.get(&broker).copied().unwrap_or(0) < max
+            },
         );
-        if leaderless
-            && self
-                .last_leader_refresh
-                .is_none_or(|t| now >= t + self.config.retry_backoff)
-        {
-            self.last_leader_refresh = Some(now);
-            self.client.report_error(ErrorCode::LEADER_NOT_AVAILABLE);
+        for broker in unconnected {
+            self.start_connect(&meta, broker);
+        }
+        if leaderless {
+            self.refresh_leaders(now);
         }
         let mut by_broker: HashMap<i32, Vec<(ProducerBatch, Stamp)>> = HashMap::new();
         for Drained {
@@ -181,27 +245,30 @@ impl Sender {
             by_broker.entry(broker).or_default().push((batch, stamp));
         }
         for (broker, batches) in by_broker {
-            self.send_to(&meta, broker, batches).await;
+            self.send_to(broker, batches).await;
         }
     }
 
-    async fn send_to(
-        &mut self,
-        meta: &ClusterMetadata,
-        broker: i32,
-        batches: Vec<(ProducerBatch, Stamp)>,
-    ) {
-        let Some(info) = meta.brokers.get(&broker) else {
+    /// Starts a background metadata refresh, at most once per
+    /// `retry.backoff.ms`.
+    fn refresh_leaders(&mut self, now: Instant) {
+        if self
+            .last_leader_refresh
+            .is_none_or(|t| now >= t + self.config.retry_backoff)
+        {
+            self.last_leader_refresh = Some(now);
+            self.client.report_error(ErrorCode::LEADER_NOT_AVAILABLE);
+        }
+    }
+
+    async fn send_to(&mut self, broker: i32, batches: Vec<(ProducerBatch, Stamp)>) {
+        let Some(conn) = self.connections.get(&broker).cloned() else {
             let err = Error::Broker {
                 api: ApiKey::Produce,
                 code: ErrorCode::LEADER_NOT_AVAILABLE,
-                context: Some(format!("broker {broker} is not in the metadata")),
+                context: Some(format!("no connection to broker {broker}")),
             };
             return self.retry_all(batches, &err);
-        };
-        let conn = match self.client.connection(info, TrafficClass::Produce).await {
-            Ok(c) => c,
-            Err(e) => return self.retry_all(batches, &e),
         };
         let version = match conn
             .api_versions()
@@ -312,7 +379,15 @@ impl Sender {
         }
         let resp = match result {
             Ok(r) => r,
-            Err(e) => return self.retry_all(batches, &e),
+            Err(e) => {
+                // The broker may be gone for good: have the leaders looked
+                // up again before the retry (as the Java client does after
+                // a disconnect).
+                if e.is_retriable() {
+                    self.refresh_leaders(Instant::now());
+                }
+                return self.retry_all(batches, &e);
+            }
         };
         for (batch, stamp) in batches {
             let found = resp

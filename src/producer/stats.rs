@@ -5,6 +5,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// What the producer has done so far, from [`AsyncProducer::stats`]
 /// (counts since the producer started).
 ///
+/// ```no_run
+/// # async fn example(producer: klamm::producer::AsyncProducer) {
+/// let stats = producer.stats();
+/// println!("{} batches written, {} retried", stats.batches_written, stats.batches_retried);
+/// # }
+/// ```
+///
 /// [`AsyncProducer::stats`]: super::AsyncProducer::stats
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProducerStats {

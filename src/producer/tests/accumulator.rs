@@ -19,6 +19,7 @@ fn limits() -> Limits {
         block_on_full: true,
         max_block: Duration::from_secs(5),
         max_request_size: 1 << 20,
+        max_in_flight: 5,
     }
 }
 
@@ -237,6 +238,29 @@ async fn sequences_follow_batches_and_survive_retries() {
             base_sequence: 0
         }
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_in_flight_holds_a_partition_until_its_batch_completes() {
+    let acc = Accumulator::new(Limits {
+        max_in_flight: 1,
+        linger: Duration::ZERO,
+        ..limits()
+    });
+    for _ in 0..20 {
+        append(&acc, 0, 100); // three batches
+    }
+    let (mut first, _) = acc.drain(Instant::now(), None, |_| Some(1), |_| true);
+    let first = first.pop().expect("first batch");
+    // Even to another broker (a leader move), nothing more goes out.
+    assert!(
+        acc.drain(Instant::now(), None, |_| Some(2), |_| true)
+            .0
+            .is_empty()
+    );
+    acc.complete(first.batch, Ok((0, -1)));
+    let (next, _) = acc.drain(Instant::now(), None, |_| Some(2), |_| true);
+    assert_eq!(next.len(), 1);
 }
 
 #[tokio::test(start_paused = true)]

@@ -49,6 +49,9 @@ pub(crate) struct FakeState {
     pub produce_requests: usize,
     /// Answer epoch bumps with UNKNOWN_SERVER_ERROR, as tansu 0.6 does.
     pub refuse_bumps: bool,
+    /// Partition 1's leader is broker 2 at this port (a peer that never
+    /// answers), when set.
+    pub silent_leader_port: Option<i32>,
     next_producer_id: i64,
     epoch: i16,
 }
@@ -197,20 +200,30 @@ impl FakeBroker {
     }
 
     fn metadata(&self) -> MetadataResponse {
-        MetadataResponse {
-            brokers: vec![MetadataResponseBroker {
-                node_id: 1,
+        let silent = self.lock().silent_leader_port;
+        let mut brokers = vec![MetadataResponseBroker {
+            node_id: 1,
+            host: "127.0.0.1".into(),
+            port: self.port,
+            ..Default::default()
+        }];
+        if let Some(port) = silent {
+            brokers.push(MetadataResponseBroker {
+                node_id: 2,
                 host: "127.0.0.1".into(),
-                port: self.port,
+                port,
                 ..Default::default()
-            }],
+            });
+        }
+        MetadataResponse {
+            brokers,
             controller_id: 1,
             topics: vec![MetadataResponseTopic {
                 name: Some(self.topic.clone()),
                 partitions: (0..self.partitions)
                     .map(|i| MetadataResponsePartition {
                         partition_index: i,
-                        leader_id: 1,
+                        leader_id: if i == 1 && silent.is_some() { 2 } else { 1 },
                         replica_nodes: vec![1],
                         isr_nodes: vec![1],
                         ..Default::default()

@@ -216,3 +216,55 @@ async fn the_channel_form_reports_successes_and_errors() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_broker_that_never_answers_holds_up_only_its_own_partitions() {
+    bounded(async {
+        // Broker 2 accepts connections and never answers.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = i32::from(silent.local_addr().expect("addr").port());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = silent.accept().await {
+                held.push(s);
+            }
+        });
+        let fake = FakeBroker::start("t", 2).await;
+        fake.lock().silent_leader_port = Some(port);
+        let mut cfg = config(&fake);
+        cfg.net.request_timeout = Duration::from_millis(500);
+        cfg.consumer.fetch_max_wait = Duration::from_millis(100);
+        cfg.producer.request_timeout = Duration::from_millis(500);
+        cfg.producer.delivery_timeout = Duration::from_secs(2);
+        let p = producer(cfg).await;
+        let stuck: Vec<DeliveryFuture> = {
+            let mut v = Vec::new();
+            for i in 0..5 {
+                let r = ProducerRecord::new("t", format!("stuck {i}")).with_partition(1);
+                v.push(p.send(r).await.expect("queued"));
+            }
+            v
+        };
+        let started = tokio::time::Instant::now();
+        for f in send_numbered(&p, 0, 50).await {
+            f.await.expect("partition 0 is not held up");
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(400),
+            "partition 0 waited {:?}",
+            started.elapsed()
+        );
+        p.close().await.expect("close");
+        for f in stuck {
+            let err = f
+                .try_result()
+                .expect("resolved by close")
+                .expect_err("never written");
+            assert!(err.is_retriable(), "{err}");
+        }
+        assert_eq!(fake.values(0), numbered(0, 50));
+    })
+    .await;
+}
