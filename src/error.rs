@@ -28,6 +28,9 @@ pub enum ErrorKind {
     Timeout,
     /// Authentication failed.
     Auth,
+    /// The application gave the work up: a record of a transaction that
+    /// was aborted before the record was sent.
+    Aborted,
 }
 
 /// The error type of every fallible klamm API.
@@ -152,6 +155,24 @@ pub enum Error {
         /// What went wrong, in words that say what to fix.
         reason: String,
     },
+    /// The record was not written because the application aborted the
+    /// transaction it belonged to before it was sent (the Java client's
+    /// "failing batch since transaction was aborted"). Of kind
+    /// [`ErrorKind::Aborted`]; not retriable.
+    ///
+    /// ```
+    /// use klamm::{Error, ErrorKind};
+    ///
+    /// let err = Error::Aborted { reason: "transaction of orders-1 aborted".into() };
+    /// assert_eq!(err.kind(), ErrorKind::Aborted);
+    /// assert!(!err.is_retriable());
+    /// assert_eq!(err.to_string(), "aborted: transaction of orders-1 aborted");
+    /// ```
+    #[error("aborted: {reason}")]
+    Aborted {
+        /// What was aborted.
+        reason: String,
+    },
 }
 
 fn context_suffix(c: &Option<String>) -> String {
@@ -171,6 +192,7 @@ impl Error {
             Error::Timeout { .. } => ErrorKind::Timeout,
             Error::Broker { .. } => ErrorKind::Broker,
             Error::Auth(_) | Error::Tls { .. } => ErrorKind::Auth,
+            Error::Aborted { .. } => ErrorKind::Aborted,
         }
     }
 

@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -15,85 +14,13 @@ use klamm::producer::transaction::{
     ConsumerGroupMetadata, ProducerIdAndEpoch, TransactionManager, TransactionState,
 };
 use klamm::protocol::error_codes::ErrorCode;
-use klamm::protocol::messages::create_topics_request::CreatableTopic;
-use klamm::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use klamm::protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use klamm::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use klamm::protocol::messages::{
-    ApiKey, CreateTopicsRequest, FetchRequest, OffsetFetchRequest, ProduceRequest,
+use klamm::protocol::messages::{ApiKey, ProduceRequest};
+use klamm::protocol::records::{ControlRecordType, EncodeOptions, Record, RecordBatch};
+use klamm::{Client, Error};
+use support::txn::{
+    Peer, assert_fenced, committed, fetch, fetch_with_marker, mock_cluster, mock_turn,
 };
-use klamm::protocol::records::{
-    Batch, ControlRecordType, DecodeOptions, EncodeOptions, Record, RecordBatch, decode_record_set,
-};
-use klamm::{Client, Config, Error, ErrorKind};
-use support::mock::MockCluster;
-
-/// Which peer a test runs against.
-enum Peer {
-    Tansu(String),
-    Mock(MockCluster),
-}
-
-impl Peer {
-    fn tansu() -> Option<Peer> {
-        support::broker().map(Peer::Tansu)
-    }
-
-    fn mock() -> Option<Peer> {
-        support::mock::mock().map(Peer::Mock)
-    }
-
-    fn config(&self, transactional_id: &str) -> Config {
-        let mut config = Config::default();
-        config.net.bootstrap_servers = match self {
-            Peer::Tansu(addr) => vec![addr.clone()],
-            Peer::Mock(m) => m.addrs(),
-        };
-        config.net.client_id = "klamm-txn-test".into();
-        config.net.request_timeout = Duration::from_secs(5);
-        config.producer.idempotence = true;
-        config.producer.transactional_id = Some(transactional_id.to_string());
-        config.producer.transaction_timeout = Duration::from_secs(30);
-        config.producer.max_block = Duration::from_secs(15);
-        config
-    }
-
-    /// librdkafka 2.16's mock writes control batches with CRC 0.
-    fn decode_options(&self) -> DecodeOptions {
-        DecodeOptions::default().with_verify_crc(matches!(self, Peer::Tansu(_)))
-    }
-
-    async fn create_topic(&self, client: &Client, topic: &str, partitions: i32) {
-        match self {
-            Peer::Mock(m) => m.create_topic(topic, partitions, 1),
-            Peer::Tansu(_) => {
-                let controller = client.controller().await.expect("controller");
-                let conn = client
-                    .connection(&controller, TrafficClass::Other)
-                    .await
-                    .expect("connection");
-                let created = conn
-                    .send(&CreateTopicsRequest {
-                        topics: vec![CreatableTopic {
-                            name: topic.to_string(),
-                            num_partitions: partitions,
-                            replication_factor: 1,
-                            ..Default::default()
-                        }],
-                        timeout_ms: 10_000,
-                        ..Default::default()
-                    })
-                    .await
-                    .expect("CreateTopics");
-                assert_eq!(created.topics[0].error_code, 0, "CreateTopics {topic}");
-            }
-        }
-        client
-            .refresh_metadata(Some(&[topic.to_string()]))
-            .await
-            .expect("metadata");
-    }
-}
 
 /// A transactional batch of `values` for `pid`, base sequence 0.
 fn transactional_batch(pid: ProducerIdAndEpoch, values: &[&str]) -> Bytes {
@@ -167,98 +94,6 @@ async fn produce(
 
 /// What a raw Fetch from offset 0 finds: the data batches' values and
 /// producer ids, and the control records' types.
-#[derive(Debug, Default)]
-struct Log {
-    values: Vec<(i64, bool, String)>,
-    markers: Vec<(i64, ControlRecordType)>,
-}
-
-async fn fetch(peer: &Peer, client: &Client, topic: &str, partition: i32) -> Log {
-    let leader = client.leader(topic, partition).await.expect("leader");
-    let conn = client
-        .connection(&leader, TrafficClass::Fetch)
-        .await
-        .expect("connection");
-    // v13+ name topics by id; this test names them.
-    let version = conn
-        .api_versions()
-        .version_for(ApiKey::Fetch, conn.broker())
-        .expect("Fetch version")
-        .min(12);
-    let mut log = Log::default();
-    let mut offset = 0;
-    // The mock answers one batch per Fetch: read on to the high watermark.
-    loop {
-        let req = FetchRequest {
-            max_wait_ms: 100,
-            min_bytes: 1,
-            max_bytes: 1 << 20,
-            topics: vec![FetchTopic {
-                topic: topic.to_string(),
-                partitions: vec![FetchPartition {
-                    partition,
-                    fetch_offset: offset,
-                    partition_max_bytes: 1 << 20,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        let resp = conn.send_version(&req, version).await.expect("Fetch");
-        let p = &resp.responses[0].partitions[0];
-        assert_eq!(ErrorCode(p.error_code), ErrorCode::NONE, "Fetch {topic}");
-        if offset >= p.high_watermark {
-            return log;
-        }
-        let records = p.records.clone().unwrap_or_default();
-        let set = decode_record_set(records, &peer.decode_options()).expect("records decode");
-        let before = offset;
-        for batch in set.batches {
-            let Batch::V2(b) = batch else {
-                panic!("legacy batch in {topic}");
-            };
-            offset = offset.max(b.next_offset());
-            if b.is_control {
-                for c in b.control_records() {
-                    log.markers
-                        .push((b.producer_id, c.expect("control record").record_type));
-                }
-            } else {
-                for r in &b.records {
-                    let v = r.value.as_deref().unwrap_or_default();
-                    log.values.push((
-                        b.producer_id,
-                        b.is_transactional,
-                        String::from_utf8_lossy(v).into_owned(),
-                    ));
-                }
-            }
-        }
-        assert!(
-            offset > before,
-            "Fetch from {before} in {topic} made no progress"
-        );
-    }
-}
-
-/// Fetches until the partition holds a control marker (markers are written
-/// after EndTxn answers), or panics after 10 s.
-async fn fetch_with_marker(peer: &Peer, client: &Client, topic: &str, partition: i32) -> Log {
-    let start = Instant::now();
-    loop {
-        let log = fetch(peer, client, topic, partition).await;
-        if !log.markers.is_empty() {
-            return log;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "no transaction marker in {topic}/{partition}: {log:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn ready(peer: &Peer, prefix: &str) -> (Client, TransactionManager, String) {
     let id = support::unique_topic(prefix);
     let client = Client::connect(peer.config(&id))
@@ -413,59 +248,6 @@ async fn offsets_commit_with_the_transaction(peer: Peer) {
     client.close().await;
 }
 
-/// The group's committed offset of `topic`/`partition` (OffsetFetch for an
-/// explicit topic, v7 at most: tansu's answer for all topics is malformed).
-async fn committed(
-    client: &Client,
-    group: &str,
-    topic: &str,
-    partition: i32,
-) -> (i64, Option<String>) {
-    let coordinator = client.coordinator(group).await.expect("group coordinator");
-    let conn = client
-        .connection(&coordinator, TrafficClass::Other)
-        .await
-        .expect("connection");
-    let version = conn
-        .api_versions()
-        .version_for(ApiKey::OffsetFetch, conn.broker())
-        .expect("OffsetFetch version")
-        .min(7);
-    let req = OffsetFetchRequest {
-        group_id: group.to_string(),
-        topics: Some(vec![OffsetFetchRequestTopic {
-            name: topic.to_string(),
-            partition_indexes: vec![partition],
-            ..Default::default()
-        }]),
-        ..Default::default()
-    };
-    let resp = conn.send_version(&req, version).await.expect("OffsetFetch");
-    assert_eq!(ErrorCode(resp.error_code), ErrorCode::NONE, "OffsetFetch");
-    let p = resp
-        .topics
-        .iter()
-        .find(|t| t.name == topic)
-        .and_then(|t| t.partitions.iter().find(|p| p.partition_index == partition))
-        .expect("OffsetFetch answers for the partition");
-    (p.committed_offset, p.metadata.clone())
-}
-
-fn assert_fenced(err: &Error) {
-    assert_eq!(err.kind(), ErrorKind::Broker, "{err}");
-    assert!(
-        matches!(
-            err.kafka_code(),
-            Some(ErrorCode::PRODUCER_FENCED | ErrorCode::INVALID_PRODUCER_EPOCH)
-        ),
-        "{err}"
-    );
-    assert!(!err.is_retriable(), "{err}");
-    let text = err.to_string();
-    assert!(text.contains("fenced by another instance"), "{text}");
-    assert!(text.contains("must be closed"), "{text}");
-}
-
 /// A second manager with the same transactional id fences the first on
 /// tansu: the first's add_partitions fails with the fenced error, and so
 /// does every later call. (tansu drops the connection instead of answering
@@ -505,34 +287,6 @@ async fn a_second_instance_fences_the_first(peer: Peer) {
         .expect("add_partitions");
     second.commit_transaction().await.expect("commit");
     client.close().await;
-}
-
-/// The tests share one mock cluster and inject errors into it; they take
-/// turns.
-static MOCK: Mutex<()> = Mutex::new(());
-
-fn mock_turn() -> Option<(Peer, MutexGuard<'static, ()>)> {
-    let guard = MOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let peer = Peer::mock()?;
-    if let Peer::Mock(m) = &peer {
-        for api in [
-            ApiKey::InitProducerId,
-            ApiKey::AddPartitionsToTxn,
-            ApiKey::AddOffsetsToTxn,
-            ApiKey::TxnOffsetCommit,
-            ApiKey::EndTxn,
-        ] {
-            m.clear_errors(api.code());
-        }
-    }
-    Some((peer, guard))
-}
-
-fn mock_cluster(peer: &Peer) -> &MockCluster {
-    match peer {
-        Peer::Mock(m) => m,
-        Peer::Tansu(_) => unreachable!("a mock test got tansu"),
-    }
 }
 
 /// The mock's coordinators are separate brokers and move: AddOffsetsToTxn

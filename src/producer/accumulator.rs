@@ -394,6 +394,21 @@ impl Accumulator {
         out
     }
 
+    /// Removes every queued batch (none in flight), for a transaction
+    /// abort: the caller completes each one.
+    pub(crate) fn take_queued(&self) -> Vec<ProducerBatch> {
+        let mut out = Vec::new();
+        let mut state = self.lock();
+        for ps in state.partitions.values_mut() {
+            while let Some(b) = ps.queue.pop_front() {
+                ps.in_flight.insert(b.id);
+                out.push(b);
+            }
+            ps.retrying = false;
+        }
+        out
+    }
+
     /// Every partition's sequence numbers start again from 0 (a new
     /// producer id or epoch); queued batches get new ones when drained.
     pub(crate) fn reset_sequences(&self) {

@@ -16,6 +16,7 @@ use super::partitioner::{self, PartitionView, Partitioner};
 use super::record::{ProducerRecord, RecordMetadata};
 use super::sender::Sender;
 use super::stats::{Counters, ProducerStats};
+use super::transaction::TransactionManager;
 use crate::client::Client;
 use crate::config::ProducerConfig;
 use crate::error::{Error, Result};
@@ -30,14 +31,18 @@ struct TopicView {
     available: Vec<i32>,
 }
 
-struct Inner {
+pub(super) struct Inner {
     client: Client,
     config: ProducerConfig,
-    acc: Arc<Accumulator>,
+    pub(super) acc: Arc<Accumulator>,
     partitioner: Arc<dyn Partitioner>,
     topics: Mutex<HashMap<Arc<str>, TopicView>>,
     sender: Mutex<Option<JoinHandle<()>>>,
     counters: Arc<Counters>,
+    /// Producer id and epoch (idempotence), shared with the sender.
+    pub(super) identity: Option<Arc<ProducerIdentity>>,
+    /// The transaction manager, with `transactional.id`.
+    pub(super) txn: Option<TransactionManager>,
 }
 
 impl Drop for Inner {
@@ -75,7 +80,7 @@ impl Drop for Inner {
 /// ```
 #[derive(Clone)]
 pub struct AsyncProducer {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for AsyncProducer {
@@ -97,24 +102,35 @@ impl AsyncProducer {
     /// Starts a producer on `client` with the settings of
     /// `client.config().producer`. With idempotence this gets a producer
     /// id first (InitProducerId), so it fails if no broker answers.
+    ///
+    /// With `transactional.id` set the producer is transactional: call
+    /// [`init_transactions`](Self::init_transactions) once, then send
+    /// records only between [`begin_transaction`](Self::begin_transaction)
+    /// and [`commit_transaction`](Self::commit_transaction) or
+    /// [`abort_transaction`](Self::abort_transaction).
     pub async fn new(client: Client) -> Result<AsyncProducer> {
         let config = client.config().producer.clone();
-        if config.transactional_id.is_some() {
-            // The seam for transactions: a transaction manager must add each
-            // partition (AddPartitionsToTxn) before its first batch goes out.
-            return Err(Error::config(
-                "transactional.id",
-                "transactions are not supported by AsyncProducer yet; unset transactional.id",
-            ));
-        }
+        let txn = match &config.transactional_id {
+            Some(_) if !config.idempotence => {
+                return Err(Error::config(
+                    "transactional.id",
+                    "needs enable.idempotence=true (and so acks=all)",
+                ));
+            }
+            Some(_) => Some(TransactionManager::new(client.clone())?),
+            None => None,
+        };
         let identity = if config.idempotence {
             let identity = Arc::new(ProducerIdentity::new(
                 config.transactional_id.clone(),
                 config.transaction_timeout,
             ));
-            identity
-                .init(&client, config.retry_backoff, config.max_block)
-                .await?;
+            // A transactional producer gets its id in init_transactions.
+            if txn.is_none() {
+                identity
+                    .init(&client, config.retry_backoff, config.max_block)
+                    .await?;
+            }
             Some(identity)
         } else {
             None
@@ -129,13 +145,14 @@ impl AsyncProducer {
             max_in_flight: config.max_in_flight_requests_per_connection,
         }));
         let counters = Arc::new(Counters::default());
-        if identity.is_some() {
+        if identity.is_some() && txn.is_none() {
             Counters::add(&counters.producer_id_requests, 1);
         }
         let sender = Sender::new(
             client.clone(),
             Arc::clone(&acc),
-            identity,
+            identity.clone(),
+            txn.clone(),
             config.clone(),
             Arc::clone(&counters),
         );
@@ -149,6 +166,8 @@ impl AsyncProducer {
                 topics: Mutex::new(HashMap::new()),
                 sender: Mutex::new(Some(task)),
                 counters,
+                identity,
+                txn,
             }),
         })
     }
@@ -169,9 +188,14 @@ impl AsyncProducer {
     /// `block.on.buffer.full` is false, in which case it fails at once. It
     /// also waits for the topic's metadata the first time a topic is seen.
     /// Fails at once for a record larger than `max.request.size`, a
-    /// partition the topic does not have, or a closed producer.
+    /// partition the topic does not have, or a closed producer. A
+    /// transactional producer fails it outside a transaction, or with the
+    /// transaction's error once the transaction failed.
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
         let inner = &*self.inner;
+        if let Some(txn) = &inner.txn {
+            txn.check_send()?;
+        }
         let memory = record_memory(&record);
         if memory + HEADER > inner.config.max_request_size as usize {
             return Err(Error::config(

@@ -196,6 +196,9 @@ pub(crate) fn duplicate(e: &Error) -> Error {
             broker: broker.clone(),
             reason: reason.clone(),
         },
+        Error::Aborted { reason } => Error::Aborted {
+            reason: reason.clone(),
+        },
     }
 }
 

@@ -62,6 +62,14 @@ impl ProducerIdentity {
         self.lock().ids.map(|i| (i.producer_id, i.epoch))
     }
 
+    /// Installs a producer id and epoch obtained elsewhere (a transactional
+    /// producer's come from its transaction manager).
+    pub(crate) fn set(&self, producer_id: i64, epoch: i16) {
+        let mut s = self.lock();
+        s.ids = Some(Ids { producer_id, epoch });
+        s.bump_needed = false;
+    }
+
     /// Asks for a new epoch before more batches go out: a batch failed
     /// after getting a sequence number, or the broker lost our state
     /// (UNKNOWN_PRODUCER_ID, OUT_OF_ORDER_SEQUENCE_NUMBER).

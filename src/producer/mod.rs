@@ -22,6 +22,7 @@ mod sender;
 mod stats;
 mod sync_producer;
 pub mod transaction;
+mod transactional;
 
 #[cfg(test)]
 mod tests;

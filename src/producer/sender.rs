@@ -21,6 +21,7 @@ use super::batch::{ProducerBatch, Stamp};
 use super::delivery::duplicate;
 use super::idempotence::ProducerIdentity;
 use super::stats::Counters;
+use super::transaction::TransactionManager;
 use crate::client::{Client, ClusterMetadata, TrafficClass};
 use crate::config::{Acks, ProducerConfig};
 use crate::error::{Error, Result};
@@ -47,6 +48,10 @@ pub(crate) struct Sender {
     pub client: Client,
     pub acc: Arc<Accumulator>,
     pub identity: Option<Arc<ProducerIdentity>>,
+    /// A transactional producer's manager: partitions join the
+    /// transaction before their first batch goes out; the epoch is its to
+    /// bump.
+    pub txn: Option<TransactionManager>,
     pub config: ProducerConfig,
     pub counters: Arc<Counters>,
     in_flight: HashMap<i32, usize>,
@@ -66,6 +71,7 @@ impl Sender {
         client: Client,
         acc: Arc<Accumulator>,
         identity: Option<Arc<ProducerIdentity>>,
+        txn: Option<TransactionManager>,
         config: ProducerConfig,
         counters: Arc<Counters>,
     ) -> Self {
@@ -73,6 +79,7 @@ impl Sender {
             client,
             acc,
             identity,
+            txn,
             config,
             counters,
             in_flight: HashMap::new(),
@@ -96,7 +103,10 @@ impl Sender {
                 let err = self.expired(&batch);
                 self.fail(batch, err);
             }
-            let bumping = self.identity.as_ref().is_some_and(|i| i.bump_needed());
+            // A transactional producer's epoch is bumped by its manager,
+            // in abort_transaction.
+            let bumping =
+                self.txn.is_none() && self.identity.as_ref().is_some_and(|i| i.bump_needed());
             if bumping {
                 if self.total_in_flight() == 0 {
                     self.bump_epoch().await;
@@ -236,6 +246,7 @@ impl Sender {
             self.refresh_leaders(now);
         }
         let mut by_broker: HashMap<i32, Vec<(ProducerBatch, Stamp)>> = HashMap::new();
+        let drained = self.join_transaction(drained).await;
         for Drained {
             broker,
             batch,
@@ -247,6 +258,43 @@ impl Sender {
         for (broker, batches) in by_broker {
             self.send_to(broker, batches).await;
         }
+    }
+
+    /// For a transactional producer: adds the partitions of `drained` that
+    /// are new to the transaction (one AddPartitionsToTxn for all of them)
+    /// before their batches go out. If that fails, their batches fail with
+    /// the error and the transaction with them; the rest go on.
+    async fn join_transaction(&mut self, drained: Vec<Drained>) -> Vec<Drained> {
+        let Some(txn) = self.txn.clone() else {
+            return drained;
+        };
+        let mut new: Vec<(Arc<str>, i32)> = Vec::new();
+        for d in &drained {
+            let (topic, p) = (&d.batch.tp.0, d.batch.tp.1);
+            if !txn.is_partition_added(topic, p) && !new.iter().any(|(t, q)| t == topic && *q == p)
+            {
+                new.push((Arc::clone(topic), p));
+            }
+        }
+        if new.is_empty() {
+            return drained;
+        }
+        let Err(e) = txn.add_partitions(&new).await else {
+            return drained;
+        };
+        tracing::debug!(error = %e, "AddPartitionsToTxn failed; failing the partitions' batches");
+        let mut kept = Vec::with_capacity(drained.len());
+        for d in drained {
+            if new
+                .iter()
+                .any(|(t, q)| *t == d.batch.tp.0 && *q == d.batch.tp.1)
+            {
+                self.fail(d.batch, duplicate(&e));
+            } else {
+                kept.push(d);
+            }
+        }
+        kept
     }
 
     /// Starts a background metadata refresh, at most once per
@@ -505,6 +553,9 @@ impl Sender {
             identity.request_bump();
         }
         tracing::debug!(topic = %batch.tp.0, partition = batch.tp.1, error = %err, "batch failed");
+        if let Some(txn) = &self.txn {
+            txn.fail_transaction(&err);
+        }
         Counters::add(&self.counters.batches_failed, 1);
         self.acc.complete(batch, Err(err));
     }

@@ -136,6 +136,43 @@ impl SyncProducer {
         })
     }
 
+    /// [`AsyncProducer::init_transactions`], blocking.
+    pub fn init_transactions(&self) -> Result<()> {
+        let producer = self.producer()?;
+        self.handle
+            .block_on(async move { producer.init_transactions().await })
+    }
+
+    /// [`AsyncProducer::begin_transaction`].
+    pub fn begin_transaction(&self) -> Result<()> {
+        self.producer()?.begin_transaction()
+    }
+
+    /// [`AsyncProducer::send_offsets_to_transaction`], blocking.
+    pub fn send_offsets_to_transaction<T: AsRef<str>>(
+        &self,
+        offsets: &[(T, i32, i64, Option<&str>)],
+        group: &super::transaction::ConsumerGroupMetadata,
+    ) -> Result<()> {
+        let producer = self.producer()?;
+        self.handle
+            .block_on(producer.send_offsets_to_transaction(offsets, group))
+    }
+
+    /// [`AsyncProducer::commit_transaction`], blocking.
+    pub fn commit_transaction(&self) -> Result<()> {
+        let producer = self.producer()?;
+        self.handle
+            .block_on(async move { producer.commit_transaction().await })
+    }
+
+    /// [`AsyncProducer::abort_transaction`], blocking.
+    pub fn abort_transaction(&self) -> Result<()> {
+        let producer = self.producer()?;
+        self.handle
+            .block_on(async move { producer.abort_transaction().await })
+    }
+
     /// Delivers what is buffered and stops the producer and its thread.
     pub fn close(mut self) -> Result<()> {
         self.shutdown()

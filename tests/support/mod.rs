@@ -5,6 +5,7 @@
 pub mod mock;
 pub mod pattern;
 pub mod peers;
+pub mod txn;
 pub mod wire;
 
 /// The test broker's address from `KLAMM_TEST_BROKERS` (the first of a
