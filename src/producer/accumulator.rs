@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use super::batch::{HEADER, ProducerBatch, Stamp, TopicPartition};
 use super::delivery::{BatchCompletion, DeliveryFuture};
+use super::hash::FastHash;
 use super::record::ProducerRecord;
 use crate::error::{Error, Result};
 
@@ -61,7 +62,7 @@ impl PartitionState {
 
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    pub partitions: HashMap<TopicPartition, PartitionState>,
+    pub partitions: HashMap<TopicPartition, PartitionState, FastHash>,
     /// No more sends; deliver what is here and stop.
     pub closed: bool,
     /// Flushes in progress: every batch is ready at once.
@@ -156,6 +157,15 @@ impl Accumulator {
                 Err(tokio::sync::TryAcquireError::NoPermits) => Err(full()),
                 Err(tokio::sync::TryAcquireError::Closed) => Err(closed()),
             };
+        }
+        // Room now: no timer needed (the common case, per record).
+        match self.memory.try_acquire_many(want) {
+            Ok(p) => {
+                p.forget();
+                return Ok(());
+            }
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(closed()),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {}
         }
         match tokio::time::timeout(self.limits.max_block, self.memory.acquire_many(want)).await {
             Ok(Ok(p)) => {

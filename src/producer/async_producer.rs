@@ -11,13 +11,14 @@ use tokio::task::JoinHandle;
 use super::accumulator::{Accumulator, Limits, record_memory};
 use super::batch::HEADER;
 use super::delivery::DeliveryFuture;
+use super::hash::FastHash;
 use super::idempotence::ProducerIdentity;
 use super::partitioner::{self, PartitionView, Partitioner};
 use super::record::{ProducerRecord, RecordMetadata};
 use super::sender::Sender;
 use super::stats::{Counters, ProducerStats};
 use super::transaction::TransactionManager;
-use crate::client::Client;
+use crate::client::{Client, ClusterMetadata};
 use crate::config::ProducerConfig;
 use crate::error::{Error, Result};
 use crate::protocol::error_codes::ErrorCode;
@@ -26,7 +27,9 @@ use crate::protocol::messages::ApiKey;
 /// A topic's partitions as the partitioner sees them, cached per metadata
 /// snapshot.
 struct TopicView {
-    snapshot: usize,
+    /// The metadata it was built from (held, so that a new snapshot can
+    /// never reuse its address and pass for it).
+    snapshot: Arc<ClusterMetadata>,
     count: i32,
     available: Vec<i32>,
 }
@@ -36,7 +39,7 @@ pub(super) struct Inner {
     config: ProducerConfig,
     pub(super) acc: Arc<Accumulator>,
     partitioner: Arc<dyn Partitioner>,
-    topics: Mutex<HashMap<Arc<str>, TopicView>>,
+    topics: Mutex<HashMap<Arc<str>, TopicView, FastHash>>,
     sender: Mutex<Option<JoinHandle<()>>>,
     counters: Arc<Counters>,
     /// Producer id and epoch (idempotence), shared with the sender.
@@ -163,7 +166,7 @@ impl AsyncProducer {
                 client,
                 config,
                 acc,
-                topics: Mutex::new(HashMap::new()),
+                topics: Mutex::new(HashMap::default()),
                 sender: Mutex::new(Some(task)),
                 counters,
                 identity,
@@ -239,7 +242,17 @@ impl AsyncProducer {
 
     async fn choose_partition(&self, record: &ProducerRecord) -> Result<i32> {
         let inner = &*self.inner;
-        let meta = inner.client.metadata();
+        let mut meta = inner.client.metadata();
+        // The common case: this topic's view of this metadata snapshot is
+        // cached (one lookup per record).
+        {
+            let topics = lock(&inner.topics);
+            if let Some(v) = topics.get(&record.topic)
+                && Arc::ptr_eq(&v.snapshot, &meta)
+            {
+                return self.place(record, v.count, &v.available);
+            }
+        }
         if !meta.topics.contains_key(&*record.topic) {
             let topic = record.topic.to_string();
             match tokio::time::timeout(inner.config.max_block, inner.client.partitions(&topic))
@@ -255,38 +268,36 @@ impl AsyncProducer {
                     });
                 }
             }
+            meta = inner.client.metadata();
         }
-        let meta = inner.client.metadata();
-        let snapshot = Arc::as_ptr(&meta) as usize;
-        let mut topics = lock(&inner.topics);
-        let stale = topics
-            .get(&record.topic)
-            .is_none_or(|v| v.snapshot != snapshot);
-        if stale {
-            let info = meta.topics.get(&*record.topic);
-            let count = info.map_or(0, |t| t.partitions.len() as i32);
-            let available = info
-                .map(|t| {
-                    t.partitions
-                        .iter()
-                        .filter(|p| p.is_writable())
-                        .map(|p| p.id)
-                        .collect()
-                })
-                .unwrap_or_default();
-            topics.insert(
-                Arc::clone(&record.topic),
-                TopicView {
-                    snapshot,
-                    count,
-                    available,
-                },
-            );
-        }
-        let view = topics.get(&record.topic).map(|v| (v.count, &v.available));
-        let Some((count, available)) = view else {
-            return Err(unknown(&record.topic, None));
-        };
+        let snapshot = Arc::clone(&meta);
+        let info = meta.topics.get(&*record.topic);
+        let count = info.map_or(0, |t| t.partitions.len() as i32);
+        let available: Vec<i32> = info
+            .map(|t| {
+                t.partitions
+                    .iter()
+                    .filter(|p| p.is_writable())
+                    .map(|p| p.id)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let placed = self.place(record, count, &available);
+        lock(&inner.topics).insert(
+            Arc::clone(&record.topic),
+            TopicView {
+                snapshot,
+                count,
+                available,
+            },
+        );
+        placed
+    }
+
+    /// The partition for `record` among a topic's `count` partitions, of
+    /// which `available` have a leader.
+    fn place(&self, record: &ProducerRecord, count: i32, available: &[i32]) -> Result<i32> {
+        let inner = &*self.inner;
         if count == 0 {
             return Err(unknown(&record.topic, None));
         }

@@ -15,6 +15,7 @@ mod accumulator;
 mod async_producer;
 mod batch;
 mod delivery;
+mod hash;
 mod idempotence;
 pub mod partitioner;
 mod record;
