@@ -1,0 +1,266 @@
+//! The task that owns a connection's socket: it gives requests their
+//! correlation ids, writes whole frames from its own queue, reads frames
+//! and hands each answer to its request, and fails everything in flight
+//! when the connection faults or a request times out.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::{CORRELATION_ID_AT, Command, Shared};
+use crate::error::{Error, Result};
+use crate::net::tls::stream_failure_reason;
+use crate::protocol::frame::{response_correlation_id, split_frame};
+use crate::protocol::messages::ApiKey;
+
+struct Pending {
+    reply: oneshot::Sender<Result<Bytes>>,
+    deadline: Instant,
+    timeout: Duration,
+    api: ApiKey,
+    expects_response: bool,
+}
+
+struct Outgoing {
+    data: Bytes,
+    written: usize,
+    id: i32,
+}
+
+pub(super) struct Task {
+    pub(super) shared: Arc<Shared>,
+    pub(super) max_in_flight: usize,
+    pub(super) max_frame_size: usize,
+}
+
+/// Why the task stopped.
+enum Stop {
+    Graceful,
+    Fault(String),
+    /// The TLS layer failed (an alert from the broker, such as a TLS 1.3
+    /// server refusing our certificate after the handshake).
+    Tls(String),
+    TimedOut,
+}
+
+impl Stop {
+    /// A stop for an I/O error while doing `what`.
+    fn io(what: &str, e: &std::io::Error) -> Stop {
+        match stream_failure_reason(e) {
+            Some(reason) => Stop::Tls(reason),
+            None => Stop::Fault(format!("{what} failed: {e}")),
+        }
+    }
+}
+
+impl Task {
+    pub(super) async fn run<S: AsyncRead + AsyncWrite + Send + Unpin>(
+        self,
+        stream: S,
+        mut rx: mpsc::Receiver<Command>,
+    ) {
+        let (mut rd, mut wr) = tokio::io::split(stream);
+        let mut pending: HashMap<i32, Pending> = HashMap::new();
+        let mut out: VecDeque<Outgoing> = VecDeque::new();
+        let mut rbuf = BytesMut::with_capacity(64 * 1024);
+        let mut next_id: i32 = 0;
+        let mut closing = false;
+        let broker = self.shared.broker.as_str();
+
+        // The in-flight count last given to the metrics sink.
+        let mut reported_in_flight = usize::MAX;
+        let stop = loop {
+            if pending.len() != reported_in_flight {
+                reported_in_flight = pending.len();
+                if let Some(m) = &self.shared.metrics {
+                    m.in_flight(broker, reported_in_flight);
+                }
+            }
+            if closing && pending.is_empty() && out.is_empty() {
+                break Stop::Graceful;
+            }
+            let deadline = pending.values().map(|p| p.deadline).min();
+            let accept = !closing && pending.len() < self.max_in_flight;
+            self.reserve_for_next_frame(&mut rbuf);
+            tokio::select! {
+                read = rd.read_buf(&mut rbuf) => match read {
+                    Ok(0) => break Stop::Fault("the broker closed the connection".into()),
+                    Ok(_) => {
+                        if let Err(reason) = self.take_responses(&mut rbuf, &mut pending) {
+                            break Stop::Fault(reason);
+                        }
+                    }
+                    Err(e) => break Stop::io("read", &e),
+                },
+                written = wr.write(out.front().map_or(&[][..], |o| &o.data[o.written..])), if !out.is_empty() => {
+                    match written {
+                        Ok(0) => break Stop::Fault("the socket accepted no bytes".into()),
+                        Ok(n) => {
+                            if let Err(reason) = Self::advance_write(&mut out, &mut pending, n) {
+                                break Stop::Fault(reason);
+                            }
+                            if out.is_empty() {
+                                if let Err(e) = wr.flush().await {
+                                    break Stop::io("flush", &e);
+                                }
+                            }
+                        }
+                        Err(e) => break Stop::io("write", &e),
+                    }
+                },
+                cmd = rx.recv(), if accept => match cmd {
+                    None | Some(Command::Close) => closing = true,
+                    Some(Command::Send { mut frame, api, expects_response, timeout, reply }) => {
+                        next_id = next_id.wrapping_add(1) & i32::MAX;
+                        let id = next_id;
+                        if let Some(slot) = frame.get_mut(CORRELATION_ID_AT..CORRELATION_ID_AT + 4) {
+                            slot.copy_from_slice(&id.to_be_bytes());
+                        }
+                        tracing::trace!(broker, api = api.name(), correlation_id = id, bytes = frame.len(), "request");
+                        pending.insert(id, Pending { reply, deadline: Instant::now() + timeout, timeout, api, expects_response });
+                        out.push_back(Outgoing { data: frame.freeze(), written: 0, id });
+                    }
+                },
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    break Stop::TimedOut;
+                }
+            }
+        };
+
+        let stop_reason = match &stop {
+            Stop::Graceful => (false, "closed".to_string()),
+            Stop::Fault(r) => (false, r.clone()),
+            Stop::Tls(r) => (true, r.clone()),
+            Stop::TimedOut => (
+                false,
+                "a request timed out, so the connection was closed".to_string(),
+            ),
+        };
+        *self
+            .shared
+            .stop_reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(stop_reason);
+        self.shared.closed.store(true, Ordering::Release);
+        if let Some(m) = &self.shared.metrics {
+            m.disconnected(broker, !matches!(stop, Stop::Graceful));
+            m.in_flight(broker, 0);
+        }
+        rx.close();
+        let reason = match &stop {
+            Stop::Graceful => "closed".to_string(),
+            Stop::Fault(r) | Stop::Tls(r) => r.clone(),
+            Stop::TimedOut => "a request timed out, so the connection was closed".to_string(),
+        };
+        if let Stop::Fault(r) | Stop::Tls(r) = &stop {
+            tracing::warn!(broker, reason = %r, in_flight = pending.len(), "connection failed");
+        }
+        let failed = |reason: &str| match &stop {
+            Stop::Tls(_) => Error::Tls {
+                broker: broker.to_string(),
+                reason: reason.to_string(),
+            },
+            _ => Error::Disconnected {
+                broker: broker.to_string(),
+                reason: reason.to_string(),
+            },
+        };
+        let now = Instant::now();
+        for (_, p) in pending.drain() {
+            let err = if matches!(stop, Stop::TimedOut) && p.deadline <= now {
+                Error::Timeout {
+                    what: format!("{} request to {broker}", p.api),
+                    after: p.timeout,
+                }
+            } else {
+                failed(&reason)
+            };
+            let _ = p.reply.send(Err(err));
+        }
+        while let Ok(cmd) = rx.try_recv() {
+            if let Command::Send { reply, .. } = cmd {
+                let _ = reply.send(Err(failed(&reason)));
+            }
+        }
+        let _ = wr.shutdown().await;
+    }
+
+    /// Makes room to read: at least 64 KiB, or the rest of a frame whose
+    /// size is already known (never more than the frame limit, so a peer's
+    /// length prefix cannot make us allocate beyond it).
+    fn reserve_for_next_frame(&self, rbuf: &mut BytesMut) {
+        let mut want = 64 * 1024;
+        if let Some(&[a, b, c, d]) = rbuf.get(..4) {
+            let size = i32::from_be_bytes([a, b, c, d]);
+            if let Ok(size) = usize::try_from(size) {
+                if size <= self.max_frame_size {
+                    want = want.max((size + 4).saturating_sub(rbuf.len()));
+                }
+            }
+        }
+        if rbuf.capacity() - rbuf.len() < want {
+            rbuf.reserve(want);
+        }
+    }
+
+    /// Hands every complete frame in `rbuf` to its request.
+    fn take_responses(
+        &self,
+        rbuf: &mut BytesMut,
+        pending: &mut HashMap<i32, Pending>,
+    ) -> Result<(), String> {
+        loop {
+            let frame = match split_frame(rbuf, self.max_frame_size) {
+                Ok(Some(f)) => f,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(format!("bad frame from the broker: {e}")),
+            };
+            let id = response_correlation_id(&frame)
+                .map_err(|e| format!("bad frame from the broker: {e}"))?;
+            match pending.remove(&id) {
+                Some(p) if p.expects_response => {
+                    tracing::trace!(broker = %self.shared.broker, api = p.api.name(), correlation_id = id, bytes = frame.len(), "response");
+                    let _ = p.reply.send(Ok(frame.freeze()));
+                }
+                _ => {
+                    return Err(format!(
+                        "a response with correlation id {id} answers no request in flight"
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Records `n` written bytes; completes requests that expect no answer
+    /// once their whole frame is out.
+    fn advance_write(
+        out: &mut VecDeque<Outgoing>,
+        pending: &mut HashMap<i32, Pending>,
+        mut n: usize,
+    ) -> Result<(), String> {
+        while n > 0 {
+            let Some(front) = out.front_mut() else {
+                return Err("wrote more bytes than were queued".into());
+            };
+            let step = n.min(front.data.len() - front.written);
+            front.written += step;
+            n -= step;
+            if front.written == front.data.len() {
+                let id = front.id;
+                out.pop_front();
+                if pending.get(&id).is_some_and(|p| !p.expects_response) {
+                    if let Some(p) = pending.remove(&id) {
+                        let _ = p.reply.send(Ok(Bytes::new()));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
