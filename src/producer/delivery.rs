@@ -7,7 +7,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 
 use super::record::RecordMetadata;
@@ -18,15 +18,21 @@ use crate::error::{Error, Result};
 type Outcome = std::result::Result<(i64, i64), Error>;
 
 /// The completion state a batch shares with its records' futures.
+///
+/// The outcome is set once and read without a lock (a completed batch's
+/// futures resolve with one atomic load); the mutex guards only the
+/// wakers. `complete` sets the outcome before it takes the wakers under
+/// the lock, and `poll` checks the outcome again under the lock before it
+/// registers its waker, so a waker is never left behind.
 #[derive(Debug)]
 pub(crate) struct BatchCompletion {
     partition: i32,
+    outcome: OnceLock<Outcome>,
     state: Mutex<State>,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    outcome: Option<Outcome>,
     wakers: Vec<Waker>,
 }
 
@@ -34,6 +40,7 @@ impl BatchCompletion {
     pub(crate) fn new(partition: i32) -> Arc<Self> {
         Arc::new(BatchCompletion {
             partition,
+            outcome: OnceLock::new(),
             state: Mutex::new(State::default()),
         })
     }
@@ -45,14 +52,10 @@ impl BatchCompletion {
     /// Completes the batch (the first outcome wins) and wakes every waiting
     /// future.
     pub(crate) fn complete(&self, outcome: Outcome) {
-        let wakers = {
-            let mut state = self.lock();
-            if state.outcome.is_some() {
-                return;
-            }
-            state.outcome = Some(outcome);
-            std::mem::take(&mut state.wakers)
-        };
+        if self.outcome.set(outcome).is_err() {
+            return;
+        }
+        let wakers = std::mem::take(&mut self.lock().wakers);
         for w in wakers {
             w.wake();
         }
@@ -101,8 +104,7 @@ impl DeliveryFuture {
 
     /// The record's outcome if its batch has completed.
     pub fn try_result(&self) -> Option<Result<RecordMetadata>> {
-        let state = self.batch.lock();
-        state.outcome.as_ref().map(|o| self.resolve(o))
+        self.batch.outcome.get().map(|o| self.resolve(o))
     }
 
     fn resolve(&self, outcome: &Outcome) -> Result<RecordMetadata> {
@@ -130,8 +132,11 @@ impl Future for DeliveryFuture {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        if let Some(o) = this.batch.outcome.get() {
+            return Poll::Ready(this.resolve(o));
+        }
         let mut state = this.batch.lock();
-        if let Some(o) = &state.outcome {
+        if let Some(o) = this.batch.outcome.get() {
             return Poll::Ready(this.resolve(o));
         }
         match this.waker_slot {
