@@ -46,7 +46,8 @@ async fn main() -> Result<(), BoxError> {
             topics: vec![CreatableTopic {
                 name: TOPIC.into(),
                 num_partitions: PARTITIONS,
-                replication_factor: 1,
+                // -1: the broker's default.replication.factor.
+                replication_factor: -1,
                 ..Default::default()
             }],
             timeout_ms: 10_000,

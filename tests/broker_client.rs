@@ -1,12 +1,10 @@
-//! The Client against the real test broker (tansu): bootstrap with dead
+//! The Client against Apache Kafka (the single node): bootstrap with dead
 //! seeds first, metadata of a topic the test creates, leaders, offsets,
 //! coordinators, the controller.
 
 mod support;
 
-use klamm::client::{OffsetSpec, TrafficClass};
-use klamm::protocol::messages::CreateTopicsRequest;
-use klamm::protocol::messages::create_topics_request::CreatableTopic;
+use klamm::client::OffsetSpec;
 use klamm::{Client, Config};
 
 #[test]
@@ -21,26 +19,15 @@ fn client_against_the_broker() {
         config.net.client_id = "klamm-client-test".into();
         let client = Client::connect(config).await.expect("bootstrap");
 
+        // Created (and waited for) through another client, so this one's
+        // cache has never heard of it.
         let topic = support::unique_topic("klamm-client");
-        let controller = client.controller().await.expect("controller");
-        let conn = client
-            .connection(&controller, TrafficClass::Other)
+        let admin = Client::connect(support::read::config(&addr))
             .await
-            .expect("connection");
-        let created = conn
-            .send(&CreateTopicsRequest {
-                topics: vec![CreatableTopic {
-                    name: topic.clone(),
-                    num_partitions: 3,
-                    replication_factor: 1,
-                    ..Default::default()
-                }],
-                timeout_ms: 10_000,
-                ..Default::default()
-            })
-            .await
-            .expect("CreateTopics");
-        assert_eq!(created.topics[0].error_code, 0);
+            .expect("admin client");
+        support::topics::create_topic(&admin, &topic, 3).await;
+        admin.close().await;
+        assert!(!client.topics().contains(&topic));
 
         // Unknown to the cache until asked for: fetched on demand.
         assert_eq!(

@@ -1,4 +1,4 @@
-//! klamm's asynchronous connection against the real test broker (tansu):
+//! klamm's asynchronous connection against Apache Kafka (the single node):
 //! version negotiation, topic creation and metadata, list offsets,
 //! coordinator lookup and pipelined requests.
 
@@ -39,6 +39,55 @@ async fn create_topic(conn: &Connection, name: &str, partitions: i32) {
     };
     let resp = conn.send(&req).await.expect("CreateTopics");
     assert_eq!(resp.topics[0].error_code, 0, "{:?}", resp.topics[0]);
+    // KRaft: the broker learns of the topic, and its leaders, just after
+    // CreateTopics answers. Wait until Metadata names every leader.
+    for _ in 0..600 {
+        let meta = conn
+            .send(&MetadataRequest {
+                topics: Some(vec![MetadataRequestTopic {
+                    name: Some(name.into()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            })
+            .await
+            .expect("Metadata");
+        let t = &meta.topics[0];
+        if t.error_code == 0
+            && t.partitions.len() == partitions as usize
+            && t.partitions
+                .iter()
+                .all(|p| p.error_code == 0 && p.leader_id >= 0)
+            && leaders_serve(conn, name, partitions).await
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{name}: no serving leader for every partition within 30 s");
+}
+
+/// Whether every partition's leader answers ListOffsets (Metadata may name
+/// a leader a moment before it serves).
+async fn leaders_serve(conn: &Connection, name: &str, partitions: i32) -> bool {
+    let resp = conn
+        .send(&ListOffsetsRequest {
+            replica_id: -1,
+            topics: vec![ListOffsetsTopic {
+                name: name.into(),
+                partitions: (0..partitions)
+                    .map(|p| ListOffsetsPartition {
+                        partition_index: p,
+                        timestamp: -1,
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await;
+    resp.is_ok_and(|r| r.topics[0].partitions.iter().all(|p| p.error_code == 0))
 }
 
 #[test]
@@ -46,8 +95,9 @@ fn negotiates_versions_with_the_broker() {
     support::run_within(60, async {
         let Some(conn) = connect().await else { return };
         let v = conn.api_versions();
-        // tansu 0.6 offers Produce up to v11 and Metadata up to v12 (its
-        // advertised ranges); klamm picks the highest both support.
+        // Apache Kafka 4.4 offers Metadata up to v13 and Produce up to v13;
+        // klamm (Kafka 3.8's protocol) goes to v12 and v11: it picks the
+        // highest both support.
         assert_eq!(
             v.version_for(ApiKey::Metadata, conn.broker())
                 .expect("metadata"),

@@ -1,7 +1,9 @@
-//! klamm's TLS against the real test broker (tansu) behind OpenSSL TLS
-//! fronts (`scripts/tls-front`): verified TLS, the wrong CA, a name
-//! mismatch, mutual TLS with and without a client certificate, and
-//! verification turned off.
+//! klamm's TLS connection against Apache Kafka's SSL listeners (one with
+//! server authentication only, one requiring a client certificate; the
+//! certificates come from `scripts/test-certs`): verified TLS, the wrong
+//! CA, a name mismatch, mutual TLS with and without a client certificate,
+//! and verification turned off. The `Client`, producer and consumer over
+//! TLS and SASL are in `tests/secure_clients.rs`.
 
 mod support;
 
@@ -71,7 +73,7 @@ fn assert_tls_error(result: klamm::Result<Connection>, needle: &str) -> String {
 #[test]
 fn verified_tls_negotiates_and_answers_metadata() {
     support::run_within(30, async {
-        let Some(front) = support::tls_front() else {
+        let Some(front) = support::tls_listeners() else {
             return;
         };
         // The address is an IP, checked against the certificate's
@@ -98,7 +100,7 @@ fn verified_tls_negotiates_and_answers_metadata() {
 #[test]
 fn wrong_ca_is_not_trusted() {
     support::run_within(30, async {
-        let Some(front) = support::tls_front() else {
+        let Some(front) = support::tls_listeners() else {
             return;
         };
         let tls = settings(with_ca(front.dir.join("other-ca.crt")));
@@ -113,7 +115,7 @@ fn wrong_ca_is_not_trusted() {
 #[test]
 fn bundled_roots_do_not_trust_the_test_ca() {
     support::run_within(30, async {
-        let Some(front) = support::tls_front() else {
+        let Some(front) = support::tls_listeners() else {
             return;
         };
         let tls = settings(TlsConfig::default());
@@ -127,7 +129,7 @@ fn bundled_roots_do_not_trust_the_test_ca() {
 #[test]
 fn hostname_mismatch_is_rejected() {
     support::run_within(30, async {
-        let Some(front) = support::tls_front() else {
+        let Some(front) = support::tls_listeners() else {
             return;
         };
         let tls = settings(TlsConfig {
@@ -145,7 +147,7 @@ fn hostname_mismatch_is_rejected() {
 #[test]
 fn hostname_check_off_accepts_another_name_but_still_checks_the_chain() {
     support::run_within(30, async {
-        let Some(front) = support::tls_front() else {
+        let Some(front) = support::tls_listeners() else {
             return;
         };
         let tls = settings(TlsConfig {
@@ -172,7 +174,7 @@ fn hostname_check_off_accepts_another_name_but_still_checks_the_chain() {
 #[test]
 fn mutual_tls_with_a_client_certificate_works() {
     support::run_within(30, async {
-        let Some(front) = support::tls_front() else {
+        let Some(front) = support::tls_listeners() else {
             return;
         };
         let tls = settings(TlsConfig {
@@ -190,7 +192,7 @@ fn mutual_tls_with_a_client_certificate_works() {
 #[test]
 fn mutual_tls_without_a_client_certificate_fails() {
     support::run_within(30, async {
-        let Some(front) = support::tls_front() else {
+        let Some(front) = support::tls_listeners() else {
             return;
         };
         let tls = settings(with_ca(front.dir.join("ca.crt")));
@@ -201,7 +203,7 @@ fn mutual_tls_without_a_client_certificate_fails() {
 
 #[test]
 fn verification_off_accepts_any_certificate_and_warns() {
-    let Some(front) = support::tls_front() else {
+    let Some(front) = support::tls_listeners() else {
         return;
     };
     let warnings = Arc::new(Mutex::new(Vec::new()));
@@ -235,7 +237,7 @@ fn verification_off_accepts_any_certificate_and_warns() {
 #[test]
 fn tls_to_a_plaintext_port_fails_within_the_connect_timeout() {
     support::run_within(30, async {
-        let (Some(plain), Some(front)) = (support::broker(), support::tls_front()) else {
+        let (Some(plain), Some(front)) = (support::broker(), support::tls_listeners()) else {
             return;
         };
         let tls = settings(with_ca(front.dir.join("ca.crt")));
@@ -247,8 +249,9 @@ fn tls_to_a_plaintext_port_fails_within_the_connect_timeout() {
         let err = Connection::connect_tls(&plain, opts, &tls)
             .await
             .expect_err("a Kafka port does not speak TLS");
-        // tansu waits for the rest of the "frame" the ClientHello seems to
-        // start, so the connect timeout ends it: no hang.
+        // Kafka reads the ClientHello as a request frame and closes the
+        // connection (or waits for the rest of it, which the connect
+        // timeout ends): no hang either way.
         assert!(started.elapsed() < Duration::from_secs(5), "{err}");
         eprintln!("as expected: {err}");
     });

@@ -1,4 +1,4 @@
-//! The consumer against the real test broker (tansu): data written with
+//! The consumer against Apache Kafka (the single node): data written with
 //! klamm's protocol layer (Produce of encoded record batches), read back
 //! with each start offset kind, each codec, pause/resume, and many
 //! partitions through one fetcher.
@@ -118,7 +118,7 @@ fn each_start_offset_kind_reads_back_what_was_written() {
         };
         let client = connect(&addr).await;
         let topic = support::unique_topic("klamm-consume-start");
-        support::peers::create_topic(&client, &topic, 1).await;
+        support::topics::create_topic(&client, &topic, 1).await;
         let consumer = Consumer::new(client.clone());
         // Newest on an empty partition.
         let pc = consumer
@@ -127,7 +127,7 @@ fn each_start_offset_kind_reads_back_what_was_written() {
             .expect("newest on an empty partition");
         pc.close().await;
         // Timestamps from the clock, so that a broker that indexes times by
-        // when it appended (as tansu does) finds the same offsets.
+        // when it appended (LogAppendTime topics) finds the same offsets.
         let mut ts = Vec::new();
         for (k, tag) in ["a", "b", "c"].iter().enumerate() {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -204,7 +204,7 @@ fn each_codec_reads_back() {
         };
         let client = connect(&addr).await;
         let topic = support::unique_topic("klamm-consume-codecs");
-        support::peers::create_topic(&client, &topic, 1).await;
+        support::topics::create_topic(&client, &topic, 1).await;
         let codecs = [
             Compression::None,
             Compression::Gzip,
@@ -250,7 +250,7 @@ fn pause_resume_and_many_partitions_through_one_fetcher() {
         };
         let client = connect(&addr).await;
         let topic = support::unique_topic("klamm-consume-pause");
-        support::peers::create_topic(&client, &topic, 3).await;
+        support::topics::create_topic(&client, &topic, 3).await;
         for p in 0..3 {
             produce(
                 &client,
@@ -326,7 +326,7 @@ fn batches_bigger_than_the_partition_limit_and_cut_responses() {
         config.consumer.max_partition_fetch_bytes = 3000;
         let client = Client::connect(config).await.expect("bootstrap");
         let topic = support::unique_topic("klamm-consume-limits");
-        support::peers::create_topic(&client, &topic, 1).await;
+        support::topics::create_topic(&client, &topic, 1).await;
         let mut expected = Vec::new();
         for k in 0..6 {
             let n = if k % 2 == 0 { 5 } else { 300 };
@@ -375,7 +375,7 @@ fn consume_cpu_per_million_records() {
             (Compression::None, true),
         ] {
             let topic = support::unique_topic("klamm-consume-perf");
-            support::peers::create_topic(&client, &topic, 1).await;
+            support::topics::create_topic(&client, &topic, 1).await;
             const TOTAL: usize = 1_000_000;
             const PER_BATCH: usize = 5_000;
             // Printable pseudo-random values: compressible about as much as

@@ -41,7 +41,7 @@ fn records_written_by_librdkafka_with_each_codec_read_back() {
         config.consumer.fetch_max_wait = Duration::from_millis(100);
         let client = Client::connect(config).await.expect("bootstrap");
         for codec in CODECS {
-            peers::create_topic(&client, &format!("{prefix}-{codec}"), PARTITIONS).await;
+            support::topics::create_topic(&client, &format!("{prefix}-{codec}"), PARTITIONS).await;
         }
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/peer-write.py");
         let out = tokio::task::spawn_blocking({
@@ -75,7 +75,7 @@ fn records_written_by_librdkafka_with_each_codec_read_back() {
             Compression::Zstd,
         ]) {
             let topic = format!("{prefix}-{codec}");
-            let first = peers::first_batch(&client, &topic, 0).await;
+            let first = support::read::first_batch(&client, &topic, 0).await;
             assert_eq!(first.compression, want, "{topic}");
             assert!(first.records.len() > 1, "{topic}: the peer batched records");
         }

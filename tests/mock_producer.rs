@@ -11,14 +11,12 @@
 //! ahead of an older one that is being retried; no client can prevent that
 //! without the broker's check. These tests therefore keep one request in
 //! flight per broker; duplicates across retries and pipelined order are
-//! checked against tansu (`tests/producer.rs`, whose broker does check) and
+//! checked against Apache Kafka (`tests/producer.rs`, `tests/cluster_faults.rs`) and
 //! the scripted fake broker (`src/producer/tests/`).
 //!
 //! The mock's state is cluster-wide, so the tests take turns through one
 //! lock, and each uses its own topic.
 
-#[path = "producer_support/mod.rs"]
-mod producer_support;
 mod support;
 
 use std::sync::{Arc, Mutex};
@@ -28,8 +26,8 @@ use bytes::Bytes;
 use klamm::producer::{AsyncProducer, DeliveryFuture, ProducerRecord};
 use klamm::protocol::messages::ApiKey;
 use klamm::{Client, Config};
-use producer_support::read_partition;
 use support::mock::MockCluster;
+use support::read::read_partition;
 
 static MOCK: Mutex<()> = Mutex::new(());
 
@@ -233,7 +231,7 @@ fn idempotent_producer_while_a_leader_goes_down_and_comes_back() {
         // Batches in flight when the broker went down are retried; the
         // ones queued meanwhile wait for a new connection. The mock may
         // have written a batch whose answer the drop lost, and it does not
-        // drop the retry as a duplicate (tansu does: see
+        // drop the retry as a duplicate (Apache Kafka does: see
         // tests/producer.rs), so only loss and order are checked here.
         producer.close().await.expect("close");
         verify_with(&client, &topic, 900, futures, false).await;

@@ -1,8 +1,6 @@
-//! The producer against the real test broker (tansu): what it writes is
+//! The producer against Apache Kafka (the single node): what it writes is
 //! read back with plain Fetch requests.
 
-#[path = "producer_support/mod.rs"]
-mod producer_support;
 mod support;
 
 use std::sync::Arc;
@@ -14,7 +12,8 @@ use klamm::producer::{AsyncProducer, ProducerRecord, SyncProducer};
 use klamm::protocol::compression::Compression;
 use klamm::protocol::records::Header;
 use klamm::{Client, ErrorKind};
-use producer_support::{config, create_topic, read_partition};
+use support::read::{config, read_partition};
+use support::topics::create_topic;
 
 #[test]
 fn send_flush_close_with_keys_headers_and_timestamps() {
@@ -71,7 +70,7 @@ fn send_flush_close_with_keys_headers_and_timestamps() {
                 ]
             );
             assert!(r.producer_id >= 0, "idempotent by default");
-            assert_eq!(r.base_sequence, j as i32, "sequence numbers from 0");
+            assert_eq!(r.sequence, j as i32, "sequence numbers from 0");
         }
         assert_eq!(stored[100].key, None);
         assert!(stored[100].timestamp > 1_700_000_000_000);
@@ -308,7 +307,7 @@ fn idempotent_produce_survives_connections_cut_after_the_broker_wrote() {
         let Some(addr) = support::broker() else {
             return;
         };
-        let relay = producer_support::relay::Relay::start(addr.clone(), vec![2, 5, 6, 9]).await;
+        let relay = support::relay::Relay::start(addr.clone(), vec![2, 5, 6, 9]).await;
         let client = Client::connect(config(&addr)).await.expect("connect");
         let topic: Arc<str> = support::unique_topic("klamm-cut").into();
         create_topic(&client, &topic, 2).await;

@@ -1,4 +1,4 @@
-//! The transactional `AsyncProducer` against tansu and librdkafka's mock
+//! The transactional `AsyncProducer` against Apache Kafka and librdkafka's mock
 //! cluster: records sent inside a transaction are committed (data and a
 //! COMMIT marker in the partition, visible to a read_committed consumer)
 //! or aborted (an ABORT marker; records still buffered fail with
@@ -6,8 +6,8 @@
 //! it; a second producer with the same transactional id fences the first;
 //! a retriable AddPartitionsToTxn error is retried through.
 //!
-//! Neither peer hides aborted records from read_committed consumers (see
-//! README), so aborts are checked by their markers, not by filtering.
+//! What a read_committed consumer sees of aborted transactions on Apache
+//! Kafka is tested in `tests/read_committed.rs`.
 
 mod support;
 
@@ -96,7 +96,7 @@ async fn commit(peer: Peer) {
     assert_eq!(values(&p1), ["b"]);
     assert_eq!(p1.markers[0].1, ControlRecordType::Commit);
 
-    if let Peer::Tansu(_) = peer {
+    if let Peer::Kafka(_) = peer {
         // read_committed: the records, not the marker.
         let mut config = client.config().clone();
         config.consumer.isolation_level = IsolationLevel::ReadCommitted;
@@ -168,7 +168,7 @@ async fn abort(peer: Peer) {
 }
 
 /// Offsets sent to the transaction are the group's committed offsets after
-/// the commit (tansu; the mock does not store transactional offsets).
+/// the commit (Apache Kafka; the mock does not store transactional offsets).
 async fn offsets_with_the_transaction(peer: Peer) {
     let (client, producer, topic) = ready(&peer, Duration::from_millis(5)).await;
     let group = ConsumerGroupMetadata::new(support::unique_topic("klamm-ptxn-group"));
@@ -265,26 +265,26 @@ async fn add_partitions_retried(peer: Peer) {
 }
 
 #[test]
-fn tansu_producer_commit() {
-    let Some(peer) = Peer::tansu() else { return };
+fn kafka_producer_commit() {
+    let Some(peer) = Peer::kafka() else { return };
     support::run_within(60, commit(peer));
 }
 
 #[test]
-fn tansu_producer_abort() {
-    let Some(peer) = Peer::tansu() else { return };
+fn kafka_producer_abort() {
+    let Some(peer) = Peer::kafka() else { return };
     support::run_within(60, abort(peer));
 }
 
 #[test]
-fn tansu_producer_offsets_commit_with_the_transaction() {
-    let Some(peer) = Peer::tansu() else { return };
+fn kafka_producer_offsets_commit_with_the_transaction() {
+    let Some(peer) = Peer::kafka() else { return };
     support::run_within(60, offsets_with_the_transaction(peer));
 }
 
 #[test]
-fn tansu_second_producer_fences_the_first() {
-    let Some(peer) = Peer::tansu() else { return };
+fn kafka_second_producer_fences_the_first() {
+    let Some(peer) = Peer::kafka() else { return };
     support::run_within(60, fencing(peer));
 }
 

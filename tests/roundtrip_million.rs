@@ -44,7 +44,7 @@ fn round_trip(codec: Compression) {
         config.producer.batch_size = 256 * 1024;
         config.consumer.fetch_max_wait = Duration::from_millis(100);
         let client = Client::connect(config).await.expect("connect");
-        peers::create_topic(&client, &topic, PARTITIONS).await;
+        support::topics::create_topic(&client, &topic, PARTITIONS).await;
 
         // Write: records go out partition-interleaved, as an application
         // would send them.

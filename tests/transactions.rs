@@ -1,4 +1,4 @@
-//! The TransactionManager against the real test broker (tansu) and the
+//! The TransactionManager against Apache Kafka (the single node) and the
 //! librdkafka mock cluster: a transactional batch written with a raw
 //! ProduceRequest, then commit or abort, checked by a raw Fetch for the data
 //! and the COMMIT/ABORT control marker; offsets sent to a transaction and
@@ -150,8 +150,7 @@ async fn end_writes_a_marker(peer: Peer, commit: bool) {
 
 /// A failed batch makes the transaction abortable; its abort bumps the
 /// epoch (KIP-360) and the next transaction writes with the new epoch from
-/// sequence 0. Mock only: tansu 0.6 answers InitProducerId with the current
-/// id and epoch (the KIP-360 bump) with UNKNOWN_SERVER_ERROR.
+/// sequence 0. On Apache Kafka and the mock.
 async fn abort_after_a_failed_batch_bumps_the_epoch(peer: Peer) {
     let (client, txn, id) = ready(&peer, "klamm-txn-bump").await;
     let topic = support::unique_topic("klamm-txn-bump");
@@ -207,7 +206,7 @@ async fn abort_after_a_failed_batch_bumps_the_epoch(peer: Peer) {
 }
 
 /// Offsets sent to a transaction are the group's committed offsets once it
-/// commits (tansu; the mock does not store transactional offsets).
+/// commits (Apache Kafka; the mock does not store transactional offsets).
 async fn offsets_commit_with_the_transaction(peer: Peer) {
     let (client, txn, id) = ready(&peer, "klamm-txn-offsets").await;
     let topic = support::unique_topic("klamm-txn-offsets");
@@ -229,14 +228,7 @@ async fn offsets_commit_with_the_transaction(peer: Peer) {
     loop {
         let (offset, metadata) = committed(&client, &group.group_id, &topic, 0).await;
         if offset == 42 {
-            // tansu 0.6 keeps no commit metadata (plain OffsetCommit
-            // neither): it answers "".
-            let want = if matches!(peer, Peer::Tansu(_)) {
-                ""
-            } else {
-                "txn-meta"
-            };
-            assert_eq!(metadata.as_deref(), Some(want));
+            assert_eq!(metadata.as_deref(), Some("txn-meta"));
             break;
         }
         assert!(
@@ -249,10 +241,9 @@ async fn offsets_commit_with_the_transaction(peer: Peer) {
 }
 
 /// A second manager with the same transactional id fences the first on
-/// tansu: the first's add_partitions fails with the fenced error, and so
-/// does every later call. (tansu drops the connection instead of answering
-/// a fenced EndTxn, so the fenced commit is covered by the mock test with
-/// the coordinator's own error code.)
+/// Apache Kafka: the first's add_partitions fails with the fenced error, and
+/// so does every later call. (The fenced EndTxn answer itself is covered by
+/// the mock test with the coordinator's own error code.)
 async fn a_second_instance_fences_the_first(peer: Peer) {
     let (client, first, id) = ready(&peer, "klamm-txn-fence").await;
     let topic = support::unique_topic("klamm-txn-fence");
@@ -391,27 +382,33 @@ async fn fencing_answers_are_fatal(peer: Peer) {
 }
 
 #[test]
-fn tansu_commit_writes_data_and_a_commit_marker() {
-    let Some(peer) = Peer::tansu() else { return };
+fn kafka_commit_writes_data_and_a_commit_marker() {
+    let Some(peer) = Peer::kafka() else { return };
     support::run_within(60, end_writes_a_marker(peer, true));
 }
 
 #[test]
-fn tansu_abort_writes_an_abort_marker() {
-    let Some(peer) = Peer::tansu() else { return };
+fn kafka_abort_writes_an_abort_marker() {
+    let Some(peer) = Peer::kafka() else { return };
     support::run_within(60, end_writes_a_marker(peer, false));
 }
 
 #[test]
-fn tansu_offsets_commit_with_the_transaction() {
-    let Some(peer) = Peer::tansu() else { return };
+fn kafka_offsets_commit_with_the_transaction() {
+    let Some(peer) = Peer::kafka() else { return };
     support::run_within(60, offsets_commit_with_the_transaction(peer));
 }
 
 #[test]
-fn tansu_a_second_instance_fences_the_first() {
-    let Some(peer) = Peer::tansu() else { return };
+fn kafka_a_second_instance_fences_the_first() {
+    let Some(peer) = Peer::kafka() else { return };
     support::run_within(60, a_second_instance_fences_the_first(peer));
+}
+
+#[test]
+fn kafka_abort_after_a_failed_batch_bumps_the_epoch() {
+    let Some(peer) = Peer::kafka() else { return };
+    support::run_within(60, abort_after_a_failed_batch_bumps_the_epoch(peer));
 }
 
 #[test]

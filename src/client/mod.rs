@@ -21,7 +21,7 @@ pub use pool::TrafficClass;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::net::{Connection, ConnectionOptions};
+use crate::net::{Backoff, Connection, ConnectionOptions};
 use crate::protocol::error::DecodeErrorKind;
 use crate::protocol::error_codes::ErrorCode;
 use crate::protocol::messages::find_coordinator_request::FindCoordinatorRequest;
@@ -224,20 +224,32 @@ impl Client {
         t
     }
 
+    /// A topic's metadata, fetched when not cached (or cached with an
+    /// error). A topic the broker answered with an error and no partitions
+    /// is that error (TOPIC_AUTHORIZATION_FAILED, LEADER_NOT_AVAILABLE
+    /// while it is being created, ...); an absent one is
+    /// UNKNOWN_TOPIC_OR_PARTITION.
     async fn topic(&self, topic: &str) -> Result<TopicInfo> {
-        if let Some(t) = self.metadata().topics.get(topic) {
+        if let Some(t) = self.metadata().topics.get(topic)
+            && (t.error.is_ok() || !t.partitions.is_empty())
+        {
             return Ok(t.clone());
         }
         self.refresh_metadata(Some(&[topic.to_string()])).await?;
-        self.metadata()
-            .topics
-            .get(topic)
-            .cloned()
-            .ok_or_else(|| Error::Broker {
+        let meta = self.metadata();
+        let t = meta.topics.get(topic).ok_or_else(|| Error::Broker {
+            api: ApiKey::Metadata,
+            code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+            context: Some(format!("topic {topic}")),
+        })?;
+        if !t.error.is_ok() && t.partitions.is_empty() {
+            return Err(Error::Broker {
                 api: ApiKey::Metadata,
-                code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                code: t.error,
                 context: Some(format!("topic {topic}")),
-            })
+            });
+        }
+        Ok(t.clone())
     }
 
     /// The partition ids of `topic` (fetching its metadata if unknown).
@@ -447,11 +459,15 @@ impl Client {
                 addrs.push(seed.clone());
             }
         }
+        // What a broker answered says more than a seed that could not be
+        // reached: report the former when both happened.
+        let mut answered = None;
         let mut last = None;
         for addr in addrs {
             match self.inner.pool.get(&addr, TrafficClass::Other).await {
                 Ok(conn) => match f(conn).await {
                     Ok(v) => return Ok(v),
+                    Err(e @ Error::Broker { .. }) if e.is_retriable() => answered = Some(e),
                     Err(e) if e.is_retriable() => last = Some(e),
                     Err(e) => return Err(e),
                 },
@@ -461,7 +477,9 @@ impl Client {
                 }
             }
         }
-        Err(last.unwrap_or_else(|| Error::config("bootstrap.servers", "no brokers to connect to")))
+        Err(answered
+            .or(last)
+            .unwrap_or_else(|| Error::config("bootstrap.servers", "no brokers to connect to")))
     }
 
     /// Looks up an offset of a partition at its leader.
@@ -569,10 +587,15 @@ impl Client {
         kind: CoordinatorKind,
         keys: &[String],
     ) -> Result<Vec<BrokerInfo>> {
-        let backoff = self.inner.config.metadata.retry_backoff;
-        let mut attempt = 0;
+        // Retriable answers (COORDINATOR_NOT_AVAILABLE while Kafka creates
+        // __consumer_offsets or __transaction_state, a broker going away)
+        // are retried with backoff for up to request.timeout.ms.
+        let deadline = tokio::time::Instant::now() + self.inner.config.net.request_timeout;
+        let mut backoff = Backoff::new(
+            self.inner.config.metadata.retry_backoff,
+            COORDINATOR_BACKOFF_MAX,
+        );
         loop {
-            attempt += 1;
             match self.find_coordinators_once(kind, keys).await {
                 Ok(found) => {
                     let mut cache = lock(&self.inner.coordinators);
@@ -581,9 +604,13 @@ impl Client {
                     }
                     return Ok(found);
                 }
-                Err(e) if e.is_retriable() && attempt < 5 => {
-                    tracing::debug!(error = %e, attempt, "coordinator lookup failed; retrying");
-                    tokio::time::sleep(backoff).await;
+                Err(e) if e.is_retriable() => {
+                    let delay = backoff.next_delay();
+                    if tokio::time::Instant::now() + delay >= deadline {
+                        return Err(e);
+                    }
+                    tracing::debug!(error = %e, attempt = backoff.failures(), "coordinator lookup failed; retrying");
+                    tokio::time::sleep(delay).await;
                 }
                 Err(e) => return Err(e),
             }
@@ -671,6 +698,9 @@ fn check_code(code: ErrorCode, key: &str) -> Result<()> {
 
 /// The last Metadata version without tagged fields.
 const LAST_RIGID_METADATA: i16 = 8;
+
+/// The longest wait between two coordinator lookups.
+const COORDINATOR_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 fn has_trailing_bytes(e: &Error) -> bool {
     matches!(e, Error::Decode(d) if matches!(d.kind(), DecodeErrorKind::TrailingBytes(_)))

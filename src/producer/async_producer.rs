@@ -254,21 +254,12 @@ impl AsyncProducer {
                 return self.place(record, v.count, &v.available);
             }
         }
-        if !meta.topics.contains_key(&*record.topic) {
-            let topic = record.topic.to_string();
-            match tokio::time::timeout(inner.config.max_block, inner.client.partitions(&topic))
-                .await
-            {
-                Ok(r) => {
-                    r?;
-                }
-                Err(_) => {
-                    return Err(Error::Timeout {
-                        what: format!("metadata of topic {topic} (max.block.ms)"),
-                        after: inner.config.max_block,
-                    });
-                }
-            }
+        if !meta
+            .topics
+            .get(&*record.topic)
+            .is_some_and(|t| !t.partitions.is_empty())
+        {
+            self.wait_for_topic(&record.topic).await?;
             meta = inner.client.metadata();
         }
         let snapshot = Arc::clone(&meta);
@@ -293,6 +284,39 @@ impl AsyncProducer {
             },
         );
         placed
+    }
+
+    /// Waits, up to `max.block.ms`, until the metadata knows `topic`'s
+    /// partitions, as the Java client does: a topic that was just created
+    /// (UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE for a moment) or is
+    /// being auto-created is waited for; a non-retriable answer such as
+    /// TOPIC_AUTHORIZATION_FAILED fails at once.
+    async fn wait_for_topic(&self, topic: &str) -> Result<()> {
+        let inner = &*self.inner;
+        let deadline = tokio::time::Instant::now() + inner.config.max_block;
+        let mut last = None;
+        loop {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(remaining, inner.client.partitions(topic)).await {
+                Ok(Ok(parts)) if !parts.is_empty() => return Ok(()),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) if e.is_retriable() || is_unknown_topic(&e) => last = Some(e),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {}
+            }
+            let wait = inner.config.retry_backoff.min(remaining);
+            if wait.is_zero() {
+                return Err(Error::Timeout {
+                    what: format!(
+                        "topic {topic} to appear in the metadata (max.block.ms){}",
+                        last.map(|e| format!("; last answer: {e}"))
+                            .unwrap_or_default()
+                    ),
+                    after: inner.config.max_block,
+                });
+            }
+            tokio::time::sleep(wait).await;
+        }
     }
 
     /// The partition for `record` among a topic's `count` partitions, of
@@ -440,6 +464,10 @@ fn unknown(topic: &str, partition: Option<(i32, i32)>) -> Error {
             None => format!("topic {topic} has no partitions"),
         }),
     }
+}
+
+fn is_unknown_topic(e: &Error) -> bool {
+    e.kafka_code() == Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

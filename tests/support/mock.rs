@@ -17,29 +17,11 @@ pub struct MockCluster {
     pub ctrl: String,
 }
 
-/// The mock cluster from `KLAMM_TEST_MOCK` and `KLAMM_TEST_MOCK_CTRL`. Under
-/// `CI=true` a missing mock fails the test; elsewhere the test is skipped
-/// with a message saying how to run it.
+/// The mock cluster from `KLAMM_TEST_MOCK` and `KLAMM_TEST_MOCK_CTRL`.
 pub fn mock() -> Option<MockCluster> {
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-    match (var("KLAMM_TEST_MOCK"), var("KLAMM_TEST_MOCK_CTRL")) {
-        (Some(bootstrap), Some(ctrl)) => Some(MockCluster {
-            bootstrap: bootstrap.trim().to_string(),
-            ctrl: ctrl.trim().to_string(),
-        }),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(
-            "CI=true but KLAMM_TEST_MOCK/KLAMM_TEST_MOCK_CTRL are not set: \
-             the mock cluster tests must run in CI"
-        ),
-        _ => {
-            eprintln!(
-                "skipped: no mock cluster. Run `scripts/test` (it starts one), or \
-                 `eval $(scripts/mock-cluster start)` and export KLAMM_TEST_MOCK and \
-                 KLAMM_TEST_MOCK_CTRL."
-            );
-            None
-        }
-    }
+    let bootstrap = super::require("KLAMM_TEST_MOCK", "librdkafka mock cluster")?;
+    let ctrl = super::require("KLAMM_TEST_MOCK_CTRL", "mock cluster's control port")?;
+    Some(MockCluster { bootstrap, ctrl })
 }
 
 impl MockCluster {

@@ -1,36 +1,79 @@
-//! Shared test support: finding the test broker, and a blocking connection.
+//! Shared test support: finding the brokers and peers `scripts/test`
+//! starts (a missing one fails the test unless the run opts out), topics,
+//! raw reads, the three-node cluster, and a blocking connection.
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod mock;
 pub mod pattern;
 pub mod peers;
+pub mod read;
+pub mod relay;
+pub mod topics;
 pub mod txn;
 pub mod wire;
 
-/// The test broker's address from `KLAMM_TEST_BROKERS` (the first of a
-/// comma-separated list). Under `CI=true` a missing broker fails the test;
-/// elsewhere the test is skipped with a message saying how to run it.
-pub fn broker() -> Option<String> {
-    match std::env::var("KLAMM_TEST_BROKERS") {
-        Ok(list) if !list.trim().is_empty() => Some(
-            list.split(',')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_string(),
-        ),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true but KLAMM_TEST_BROKERS is not set: the broker tests must run in CI")
-        }
-        _ => {
-            eprintln!(
-                "skipped: no test broker. Run `scripts/test` (it starts one), or \
-                 `eval $(scripts/test-broker start)` and set KLAMM_TEST_BROKERS."
-            );
-            None
+/// The opt-out: with `KLAMM_SKIP_BROKER_TESTS=1` a test whose broker or
+/// peer is missing is skipped (and counted); without it, it fails.
+pub const SKIP_VAR: &str = "KLAMM_SKIP_BROKER_TESTS";
+
+/// Whether this run opted out of tests that need a broker or a peer.
+pub fn skipping_allowed() -> bool {
+    std::env::var(SKIP_VAR).is_ok_and(|v| v == "1")
+}
+
+/// The value of the environment variable `var`, which names a broker or a
+/// peer `what` that `scripts/test` starts. Missing, the test fails, unless
+/// the run opted out with `KLAMM_SKIP_BROKER_TESTS=1`: then the skip is
+/// reported on stderr and appended to the file `KLAMM_SKIP_LOG` names (so
+/// `scripts/test` can say how many were skipped), and this returns `None`.
+pub fn require(var: &str, what: &str) -> Option<String> {
+    if let Some(v) = std::env::var(var).ok().filter(|v| !v.trim().is_empty()) {
+        return Some(v.trim().to_string());
+    }
+    if !skipping_allowed() {
+        panic!(
+            "{var} is not set, so there is no {what} for this test. Run `scripts/test` \
+             (it installs and starts every broker and peer), or start them by hand \
+             (see scripts/test) and export {var}; `{SKIP_VAR}=1` skips such tests instead."
+        );
+    }
+    record_skip(var, what);
+    None
+}
+
+/// Reports a skipped test on stderr and in `KLAMM_SKIP_LOG`.
+pub fn record_skip(var: &str, what: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("<unnamed>")
+        .to_string();
+    eprintln!("SKIPPED {test}: no {what} ({var} unset, {SKIP_VAR}=1)");
+    if let Some(path) = std::env::var_os("KLAMM_SKIP_LOG") {
+        use std::io::Write;
+        let line = format!("{}\t{test}\t{var}\n", env!("CARGO_CRATE_NAME"));
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(e) = written {
+            panic!("cannot record the skip in {path:?}: {e}");
         }
     }
+}
+
+/// The single-node Apache Kafka's PLAINTEXT address (`KLAMM_TEST_BROKERS`,
+/// the first of a comma-separated list).
+pub fn broker() -> Option<String> {
+    require("KLAMM_TEST_BROKERS", "Apache Kafka broker").map(|list| {
+        list.split(',')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    })
 }
 
 /// A topic name unique to this test run.
@@ -42,84 +85,54 @@ pub fn unique_topic(prefix: &str) -> String {
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
-/// The TLS fronts started by `scripts/tls-front` before the test broker.
-pub struct TlsFront {
-    /// `KLAMM_TEST_TLS`: TLS with server authentication only.
+/// The TLS listeners of the test broker, and the certificates.
+pub struct TlsListeners {
+    /// `KLAMM_TEST_TLS`: SSL with server authentication only.
     pub tls: String,
-    /// `KLAMM_TEST_MTLS`: TLS that requires a client certificate.
+    /// `KLAMM_TEST_MTLS`: SSL that requires a client certificate.
     pub mtls: String,
     /// `KLAMM_TEST_TLS_DIR`: `ca.crt`, `client.crt`, `client.key`,
     /// `other-ca.crt` (an unrelated CA).
     pub dir: std::path::PathBuf,
 }
 
-/// The TLS fronts from `KLAMM_TEST_TLS`, `KLAMM_TEST_MTLS` and
-/// `KLAMM_TEST_TLS_DIR`. Under `CI=true` a missing one fails the test;
-/// elsewhere the test is skipped with a message saying how to run it.
-pub fn tls_front() -> Option<TlsFront> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    match (
-        var("KLAMM_TEST_TLS"),
-        var("KLAMM_TEST_MTLS"),
-        var("KLAMM_TEST_TLS_DIR"),
-    ) {
-        (Some(tls), Some(mtls), Some(dir)) => Some(TlsFront {
-            tls,
-            mtls,
-            dir: dir.into(),
-        }),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(
-            "CI=true but KLAMM_TEST_TLS, KLAMM_TEST_MTLS or KLAMM_TEST_TLS_DIR is not set: \
-             the TLS tests must run in CI"
-        ),
-        _ => {
-            eprintln!(
-                "skipped: no TLS front. Run `scripts/test` (it starts one), or \
-                 `eval $(scripts/tls-front start --backend PLAIN_BROKER_PORT)`."
-            );
-            None
-        }
-    }
+/// The broker's TLS listeners (`KLAMM_TEST_TLS`, `KLAMM_TEST_MTLS`,
+/// `KLAMM_TEST_TLS_DIR`).
+pub fn tls_listeners() -> Option<TlsListeners> {
+    let tls = require("KLAMM_TEST_TLS", "TLS listener")?;
+    let mtls = require("KLAMM_TEST_MTLS", "mTLS listener")?;
+    let dir = require("KLAMM_TEST_TLS_DIR", "test certificate directory")?;
+    Some(TlsListeners {
+        tls,
+        mtls,
+        dir: dir.into(),
+    })
 }
 
-/// An address from the environment variable `var`; under `CI=true` a
-/// missing one fails the test, elsewhere the test is skipped with a
-/// message saying how to run it.
-pub fn peer_from_env(var: &str, what: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(addr) if !addr.trim().is_empty() => Some(addr.trim().to_string()),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true but {var} is not set: the {what} tests must run in CI")
-        }
-        _ => {
-            eprintln!(
-                "skipped: no {what}. Run `scripts/test` (it starts one), or start it by \
-                 hand (see scripts/test) and set {var}."
-            );
-            None
-        }
-    }
+/// The broker's SASL listeners.
+pub struct SaslListeners {
+    /// `KLAMM_TEST_SASL`: SASL_PLAINTEXT.
+    pub plaintext: String,
+    /// `KLAMM_TEST_SASL_SSL`: SASL_SSL (certificates in the TLS directory).
+    pub ssl: String,
+    /// `KLAMM_TEST_SASL_REAUTH`: SASL_PLAINTEXT whose sessions last 2 s
+    /// (`connections.max.reauth.ms`), for KIP-368.
+    pub reauth: String,
 }
 
-/// The SASL front (scripts/sasl-front) in front of the test broker, from
-/// `KLAMM_TEST_SASL_FRONT`.
-pub fn sasl_front() -> Option<String> {
-    peer_from_env("KLAMM_TEST_SASL_FRONT", "SASL front")
+/// The broker's SASL listeners (`KLAMM_TEST_SASL`, `KLAMM_TEST_SASL_SSL`,
+/// `KLAMM_TEST_SASL_REAUTH`).
+pub fn sasl_listeners() -> Option<SaslListeners> {
+    Some(SaslListeners {
+        plaintext: require("KLAMM_TEST_SASL", "SASL_PLAINTEXT listener")?,
+        ssl: require("KLAMM_TEST_SASL_SSL", "SASL_SSL listener")?,
+        reauth: require("KLAMM_TEST_SASL_REAUTH", "SASL re-authentication listener")?,
+    })
 }
 
-/// tansu with SASL required (`scripts/test-broker start --sasl`), from
-/// `KLAMM_TEST_SASL_TANSU`.
-pub fn sasl_tansu() -> Option<String> {
-    peer_from_env("KLAMM_TEST_SASL_TANSU", "SASL-enabled tansu")
-}
-
-/// The SASL front's listener that enables only SCRAM-SHA-512, from
-/// `KLAMM_TEST_SASL_FRONT_SCRAM_ONLY`.
-pub fn sasl_front_scram_only() -> Option<String> {
-    peer_from_env(
-        "KLAMM_TEST_SASL_FRONT_SCRAM_ONLY",
-        "SASL front (SCRAM-only listener)",
-    )
+/// tansu, the second broker implementation (`KLAMM_TEST_TANSU`).
+pub fn tansu() -> Option<String> {
+    require("KLAMM_TEST_TANSU", "tansu broker")
 }
 
 /// Runs an async test on a two-thread runtime and fails it if it takes

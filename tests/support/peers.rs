@@ -1,45 +1,14 @@
-//! Topics and independent peer clients for the round-trip tests.
+//! Independent peer clients for the round-trip tests, and the scripts.
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use klamm::Client;
-use klamm::client::TrafficClass;
-use klamm::protocol::messages::create_topics_request::CreatableTopic;
-use klamm::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use klamm::protocol::messages::{CreateTopicsRequest, FetchRequest};
-use klamm::protocol::records::{Batch, DecodeOptions, RecordBatch, decode_record_set};
-
-/// Creates `name` with `partitions` partitions through the controller and
-/// fails the test unless the broker says it was created.
-pub async fn create_topic(client: &Client, name: &str, partitions: i32) {
-    let controller = client.controller().await.expect("controller");
-    let conn = client
-        .connection(&controller, TrafficClass::Other)
-        .await
-        .expect("connection");
-    let resp = conn
-        .send(&CreateTopicsRequest {
-            topics: vec![CreatableTopic {
-                name: name.to_string(),
-                num_partitions: partitions,
-                replication_factor: 1,
-                ..Default::default()
-            }],
-            timeout_ms: 10_000,
-            ..Default::default()
-        })
-        .await
-        .expect("CreateTopics");
-    assert_eq!(resp.topics[0].error_code, 0, "CreateTopics {name}");
-}
-
 /// The Python with the independent peer client (confluent-kafka 2.16.1,
 /// librdkafka 2.16): `KLAMM_PEER_PYTHON` (scripts/test points it at the venv
 /// scripts/mock-cluster installs), else that venv under
-/// `${KLAMM_CACHE_DIR:-~/.cache/klamm}`. Under `CI=true` a missing peer
-/// fails the test; elsewhere the test is skipped with a message.
+/// `${KLAMM_CACHE_DIR:-~/.cache/klamm}`. A missing peer fails the test
+/// unless the run opts out (`KLAMM_SKIP_BROKER_TESTS=1`).
 pub fn peer_python() -> Option<PathBuf> {
     let from_env = std::env::var("KLAMM_PEER_PYTHON")
         .ok()
@@ -59,14 +28,17 @@ pub fn peer_python() -> Option<PathBuf> {
     };
     match from_env.or_else(default) {
         Some(p) if p.exists() => Some(p),
-        other if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(
-            "CI=true but the peer client's Python ({other:?}) is missing: \
-             run `scripts/mock-cluster install` or set KLAMM_PEER_PYTHON"
-        ),
-        other => {
-            eprintln!("skipped: no peer client ({other:?}); run `scripts/mock-cluster install`");
+        other if super::skipping_allowed() => {
+            super::record_skip(
+                "KLAMM_PEER_PYTHON",
+                &format!("peer client (confluent-kafka) at {other:?}"),
+            );
             None
         }
+        other => panic!(
+            "the peer client's Python ({other:?}) is missing: run `scripts/mock-cluster \
+             install` or set KLAMM_PEER_PYTHON (or KLAMM_SKIP_BROKER_TESTS=1 to skip)"
+        ),
     }
 }
 
@@ -105,45 +77,4 @@ pub fn peer_read(
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
-}
-
-/// The first record batch stored in `topic`/`partition`, read with a raw
-/// Fetch (v12) so a test can check what the writer really sent: its codec,
-/// its producer id, how many records it batched.
-pub async fn first_batch(client: &Client, topic: &str, partition: i32) -> RecordBatch {
-    let leader = client.leader(topic, partition).await.expect("leader");
-    let conn = client
-        .connection(&leader, TrafficClass::Other)
-        .await
-        .expect("connection");
-    let resp = conn
-        .send_version(
-            &FetchRequest {
-                max_wait_ms: 100,
-                min_bytes: 1,
-                topics: vec![FetchTopic {
-                    topic: topic.to_string(),
-                    partitions: vec![FetchPartition {
-                        partition,
-                        fetch_offset: 0,
-                        partition_max_bytes: 1 << 20,
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }],
-                ..Default::default()
-            },
-            12,
-        )
-        .await
-        .expect("Fetch");
-    let records = resp.responses[0].partitions[0]
-        .records
-        .clone()
-        .unwrap_or_default();
-    let set = decode_record_set(records, &DecodeOptions::default()).expect("decode");
-    match set.batches.into_iter().next() {
-        Some(Batch::V2(first)) => first,
-        _ => panic!("{topic}/{partition}: no v2 batch stored"),
-    }
 }

@@ -8,24 +8,23 @@ use std::time::{Duration, Instant};
 
 use klamm::client::TrafficClass;
 use klamm::protocol::error_codes::ErrorCode;
-use klamm::protocol::messages::create_topics_request::CreatableTopic;
-use klamm::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use klamm::protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
-use klamm::protocol::messages::{ApiKey, CreateTopicsRequest, FetchRequest, OffsetFetchRequest};
-use klamm::protocol::records::{Batch, ControlRecordType, DecodeOptions, decode_record_set};
+use klamm::protocol::messages::{ApiKey, OffsetFetchRequest};
+use klamm::protocol::records::{ControlRecordType, DecodeOptions};
 use klamm::{Client, Config, Error, ErrorKind};
 
 use super::mock::MockCluster;
 
 /// Which peer a test runs against.
 pub enum Peer {
-    Tansu(String),
+    /// Apache Kafka (the single node).
+    Kafka(String),
     Mock(MockCluster),
 }
 
 impl Peer {
-    pub fn tansu() -> Option<Peer> {
-        super::broker().map(Peer::Tansu)
+    pub fn kafka() -> Option<Peer> {
+        super::broker().map(Peer::Kafka)
     }
 
     pub fn mock() -> Option<Peer> {
@@ -35,7 +34,7 @@ impl Peer {
     pub fn config(&self, transactional_id: &str) -> Config {
         let mut config = Config::default();
         config.net.bootstrap_servers = match self {
-            Peer::Tansu(addr) => vec![addr.clone()],
+            Peer::Kafka(addr) => vec![addr.clone()],
             Peer::Mock(m) => m.addrs(),
         };
         config.net.client_id = "klamm-txn-test".into();
@@ -49,33 +48,13 @@ impl Peer {
 
     /// librdkafka 2.16's mock writes control batches with CRC 0.
     pub fn decode_options(&self) -> DecodeOptions {
-        DecodeOptions::default().with_verify_crc(matches!(self, Peer::Tansu(_)))
+        DecodeOptions::default().with_verify_crc(matches!(self, Peer::Kafka(_)))
     }
 
     pub async fn create_topic(&self, client: &Client, topic: &str, partitions: i32) {
         match self {
             Peer::Mock(m) => m.create_topic(topic, partitions, 1),
-            Peer::Tansu(_) => {
-                let controller = client.controller().await.expect("controller");
-                let conn = client
-                    .connection(&controller, TrafficClass::Other)
-                    .await
-                    .expect("connection");
-                let created = conn
-                    .send(&CreateTopicsRequest {
-                        topics: vec![CreatableTopic {
-                            name: topic.to_string(),
-                            num_partitions: partitions,
-                            replication_factor: 1,
-                            ..Default::default()
-                        }],
-                        timeout_ms: 10_000,
-                        ..Default::default()
-                    })
-                    .await
-                    .expect("CreateTopics");
-                assert_eq!(created.topics[0].error_code, 0, "CreateTopics {topic}");
-            }
+            Peer::Kafka(_) => super::topics::create_topic(client, topic, partitions).await,
         }
         client
             .refresh_metadata(Some(&[topic.to_string()]))
@@ -90,73 +69,30 @@ pub struct Log {
     pub markers: Vec<(i64, ControlRecordType)>,
 }
 
+/// The partition's data values (with producer id and transactional flag)
+/// and control markers, read raw to the high watermark.
 pub async fn fetch(peer: &Peer, client: &Client, topic: &str, partition: i32) -> Log {
-    let leader = client.leader(topic, partition).await.expect("leader");
-    let conn = client
-        .connection(&leader, TrafficClass::Fetch)
-        .await
-        .expect("connection");
-    // v13+ name topics by id; this test names them.
-    let version = conn
-        .api_versions()
-        .version_for(ApiKey::Fetch, conn.broker())
-        .expect("Fetch version")
-        .min(12);
+    let batches =
+        super::read::stored_batches_with(client, topic, partition, &peer.decode_options()).await;
     let mut log = Log::default();
-    let mut offset = 0;
-    // The mock answers one batch per Fetch: read on to the high watermark.
-    loop {
-        let req = FetchRequest {
-            max_wait_ms: 100,
-            min_bytes: 1,
-            max_bytes: 1 << 20,
-            topics: vec![FetchTopic {
-                topic: topic.to_string(),
-                partitions: vec![FetchPartition {
-                    partition,
-                    fetch_offset: offset,
-                    partition_max_bytes: 1 << 20,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        let resp = conn.send_version(&req, version).await.expect("Fetch");
-        let p = &resp.responses[0].partitions[0];
-        assert_eq!(ErrorCode(p.error_code), ErrorCode::NONE, "Fetch {topic}");
-        if offset >= p.high_watermark {
-            return log;
-        }
-        let records = p.records.clone().unwrap_or_default();
-        let set = decode_record_set(records, &peer.decode_options()).expect("records decode");
-        let before = offset;
-        for batch in set.batches {
-            let Batch::V2(b) = batch else {
-                panic!("legacy batch in {topic}");
-            };
-            offset = offset.max(b.next_offset());
-            if b.is_control {
-                for c in b.control_records() {
-                    log.markers
-                        .push((b.producer_id, c.expect("control record").record_type));
-                }
-            } else {
-                for r in &b.records {
-                    let v = r.value.as_deref().unwrap_or_default();
-                    log.values.push((
-                        b.producer_id,
-                        b.is_transactional,
-                        String::from_utf8_lossy(v).into_owned(),
-                    ));
-                }
+    for b in &batches {
+        if b.is_control {
+            for c in b.control_records() {
+                log.markers
+                    .push((b.producer_id, c.expect("control record").record_type));
+            }
+        } else {
+            for r in &b.records {
+                let v = r.value.as_deref().unwrap_or_default();
+                log.values.push((
+                    b.producer_id,
+                    b.is_transactional,
+                    String::from_utf8_lossy(v).into_owned(),
+                ));
             }
         }
-        assert!(
-            offset > before,
-            "Fetch from {before} in {topic} made no progress"
-        );
     }
+    log
 }
 
 /// Fetches until the partition holds a control marker (markers are written
@@ -253,6 +189,6 @@ pub fn mock_turn() -> Option<(Peer, MutexGuard<'static, ()>)> {
 pub fn mock_cluster(peer: &Peer) -> &MockCluster {
     match peer {
         Peer::Mock(m) => m,
-        Peer::Tansu(_) => unreachable!("a mock test got tansu"),
+        Peer::Kafka(_) => unreachable!("a mock test got Kafka"),
     }
 }

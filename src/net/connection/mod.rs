@@ -26,7 +26,7 @@
 //! - Kafka protocol guide, "Network" (size-delimited frames, correlation
 //!   ids, in-order responses)
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -157,6 +157,9 @@ struct Shared {
     gate: Arc<RwLock<()>>,
     /// The last successful SASL authentication.
     sasl: Mutex<Option<SaslSession>>,
+    /// Successful SASL authentications: the first, then one per KIP-368
+    /// re-authentication.
+    sasl_authentications: AtomicU64,
 }
 
 /// A handle to one broker connection; clone it freely. Requests from all
@@ -251,6 +254,7 @@ impl Connection {
             stop_reason: Mutex::new(None),
             gate: Arc::new(RwLock::new(())),
             sasl: Mutex::new(None),
+            sasl_authentications: AtomicU64::new(0),
         });
         let task = Task {
             shared: shared.clone(),
@@ -376,8 +380,24 @@ impl Connection {
             .clone()
     }
 
+    /// How many SASL authentications succeeded on this connection: 1 after
+    /// the login, one more per KIP-368 re-authentication (0 without SASL).
+    ///
+    /// ```no_run
+    /// # async fn run(conn: klamm::net::Connection) {
+    /// let reauthentications = conn.sasl_authentications().saturating_sub(1);
+    /// println!("re-authenticated {reauthentications} times");
+    /// # }
+    /// ```
+    pub fn sasl_authentications(&self) -> u64 {
+        self.shared.sasl_authentications.load(Ordering::Acquire)
+    }
+
     pub(crate) fn set_sasl_session(&self, session: SaslSession) {
         *self.shared.sasl.lock().unwrap_or_else(|e| e.into_inner()) = Some(session);
+        self.shared
+            .sasl_authentications
+            .fetch_add(1, Ordering::AcqRel);
     }
 
     /// Waits until no other request is being queued and keeps every other

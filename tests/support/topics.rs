@@ -1,0 +1,136 @@
+//! Creating topics on the test brokers, and waiting until they serve.
+//!
+//! Apache Kafka (KRaft) answers CreateTopics once the controller has
+//! committed the topic; the brokers learn of it, and elect leaders, a moment
+//! later. A Produce or Fetch sent in that moment gets
+//! UNKNOWN_TOPIC_OR_PARTITION or NOT_LEADER_OR_FOLLOWER. So creating a topic
+//! here means: CreateTopics, then metadata until every partition has a
+//! leader, then a ListOffsets answered by each leader.
+
+use std::time::{Duration, Instant};
+
+use klamm::client::{OffsetSpec, TrafficClass};
+use klamm::protocol::error_codes::ErrorCode;
+use klamm::protocol::messages::CreateTopicsRequest;
+use klamm::protocol::messages::create_topics_request::{CreatableTopic, CreateableTopicConfig};
+use klamm::{Client, Error};
+
+/// What to create.
+#[derive(Debug, Clone)]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: i32,
+    /// -1: the broker's `default.replication.factor` (1 on the single node,
+    /// 3 on the three-node cluster).
+    pub replication: i16,
+    /// Topic configs, e.g. `("max.message.bytes", "2000")`.
+    pub configs: Vec<(String, String)>,
+}
+
+impl TopicSpec {
+    pub fn new(name: &str, partitions: i32) -> TopicSpec {
+        TopicSpec {
+            name: name.to_string(),
+            partitions,
+            replication: -1,
+            configs: Vec::new(),
+        }
+    }
+
+    pub fn replication(mut self, factor: i16) -> TopicSpec {
+        self.replication = factor;
+        self
+    }
+
+    pub fn config(mut self, key: &str, value: &str) -> TopicSpec {
+        self.configs.push((key.to_string(), value.to_string()));
+        self
+    }
+}
+
+/// Creates `name` with `partitions` partitions at the broker's default
+/// replication factor, and waits until every partition serves.
+pub async fn create_topic(client: &Client, name: &str, partitions: i32) {
+    create(client, &TopicSpec::new(name, partitions)).await
+}
+
+/// Creates the topic `spec` describes, and waits until every partition
+/// serves. Fails the test if the broker refuses it.
+pub async fn create(client: &Client, spec: &TopicSpec) {
+    let code = try_create(client, spec).await;
+    assert_eq!(code, ErrorCode::NONE, "CreateTopics {spec:?}");
+    wait_until_served(client, &spec.name, spec.partitions).await;
+}
+
+/// Sends CreateTopics for `spec` through the controller the client knows
+/// and returns the topic's error code (nothing is waited for).
+pub async fn try_create(client: &Client, spec: &TopicSpec) -> ErrorCode {
+    let controller = client.controller().await.expect("controller");
+    let conn = client
+        .connection(&controller, TrafficClass::Other)
+        .await
+        .expect("connection");
+    let resp = conn
+        .send(&CreateTopicsRequest {
+            topics: vec![CreatableTopic {
+                name: spec.name.clone(),
+                num_partitions: spec.partitions,
+                replication_factor: spec.replication,
+                configs: spec
+                    .configs
+                    .iter()
+                    .map(|(k, v)| CreateableTopicConfig {
+                        name: k.clone(),
+                        value: Some(v.clone()),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            timeout_ms: 30_000,
+            ..Default::default()
+        })
+        .await
+        .expect("CreateTopics");
+    let t = &resp.topics[0];
+    let code = ErrorCode(t.error_code);
+    if !code.is_ok() {
+        eprintln!("CreateTopics {}: {code:?} {:?}", spec.name, t.error_message);
+    }
+    code
+}
+
+/// Waits (up to 60 s) until metadata names a leader for each of the
+/// topic's `partitions` partitions and each leader answers ListOffsets.
+pub async fn wait_until_served(client: &Client, topic: &str, partitions: i32) {
+    let start = Instant::now();
+    loop {
+        let Err(last) = served(client, topic, partitions).await else {
+            return;
+        };
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{topic} not served within 60 s: {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn served(client: &Client, topic: &str, partitions: i32) -> Result<(), String> {
+    let text = |e: Error| e.to_string();
+    client
+        .refresh_metadata(Some(&[topic.to_string()]))
+        .await
+        .map_err(text)?;
+    let known = client.partitions(topic).await.map_err(text)?;
+    if known.len() != partitions as usize {
+        return Err(format!("metadata has {} partitions", known.len()));
+    }
+    for p in 0..partitions {
+        client
+            .list_offsets(topic, p, OffsetSpec::Newest)
+            .await
+            .map_err(|e| format!("{topic}/{p}: {e}"))?;
+    }
+    Ok(())
+}
