@@ -254,10 +254,10 @@ impl AsyncProducer {
                 return self.place(record, v.count, &v.available);
             }
         }
-        if !meta
+        if meta
             .topics
             .get(&*record.topic)
-            .is_some_and(|t| !t.partitions.is_empty())
+            .is_none_or(|t| t.partitions.is_empty())
         {
             self.wait_for_topic(&record.topic).await?;
             meta = inner.client.metadata();
