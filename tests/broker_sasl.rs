@@ -10,10 +10,8 @@
 
 mod support;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use klamm::config::TlsConfig;
 use klamm::net::sasl::{self, OAuthToken, SaslMechanism};
 use klamm::net::{Connection, ConnectionOptions, TlsSettings};
@@ -29,29 +27,11 @@ fn opts(mech: SaslMechanism) -> ConnectionOptions {
     }
 }
 
-/// An unsigned JWT (`alg: none`) for `sub`, valid from now for
-/// `lifetime_s` seconds (negative: already expired), as Kafka's unsecured
-/// validator accepts them.
-pub fn unsecured_jwt(sub: &str, lifetime_s: i64) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default();
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#);
-    let claims = URL_SAFE_NO_PAD.encode(
-        format!(
-            r#"{{"sub":"{sub}","iat":{},"exp":{}}}"#,
-            now - 10,
-            now + lifetime_s
-        )
-        .as_bytes(),
-    );
-    format!("{header}.{claims}.")
-}
-
 fn token(sub: &'static str, lifetime_s: i64) -> SaslMechanism {
     SaslMechanism::oauthbearer(move || async move {
-        Ok(OAuthToken::new(unsecured_jwt(sub, lifetime_s)))
+        Ok(OAuthToken::new(support::auth::unsecured_jwt(
+            sub, lifetime_s,
+        )))
     })
 }
 
