@@ -37,7 +37,7 @@ fn round_trip(codec: Compression) {
     };
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let topic: Arc<str> = support::unique_topic(&format!("million-{}", codec.name())).into();
-    support::run_within(240, async {
+    support::run_within(480, async {
         let mut config = Config::default();
         config.net.bootstrap_servers = vec![addr.clone()];
         config.producer.compression = codec;

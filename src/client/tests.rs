@@ -31,6 +31,8 @@ struct FakeState {
     metadata_trailing_byte_from: Option<i16>,
     /// The version of every Metadata request.
     metadata_versions: Vec<i16>,
+    /// The client id of every request, in order.
+    client_ids: Vec<Option<String>>,
 }
 
 #[derive(Clone)]
@@ -96,6 +98,7 @@ impl Fake {
             if self.dead.load(Ordering::SeqCst) {
                 return; // killed mid-request: the connection drops unanswered
             }
+            self.state.lock().unwrap().client_ids.push(h.client_id.clone());
             let v = h.request_api_version;
             let mut out = BytesMut::new();
             let id = h.correlation_id;
@@ -416,6 +419,36 @@ async fn metadata_refreshes_in_the_background() {
             after_close,
             "close stops the refresher"
         );
+    })
+    .await;
+}
+
+/// Every request names the client: "klamm" unless configured, and no
+/// name at all (a null client id) only when set to "".
+#[tokio::test]
+async fn requests_carry_the_client_id() {
+    bounded(async {
+        let fake = Fake::start(&[("t", 1)]).await;
+        for (set, want) in [
+            (None, Some("klamm")),
+            (Some("billing"), Some("billing")),
+            (Some(""), None),
+        ] {
+            fake.state.lock().unwrap().client_ids.clear();
+            let mut c = config(vec![fake.addr.clone()]);
+            if let Some(id) = set {
+                c.net.client_id = id.to_string();
+            }
+            let client = Client::connect(c).await.unwrap();
+            client.list_offsets("t", 0, OffsetSpec::Oldest).await.unwrap();
+            client.close().await;
+            let ids = fake.state.lock().unwrap().client_ids.clone();
+            assert!(ids.len() >= 3, "{ids:?}");
+            assert!(
+                ids.iter().all(|id| id.as_deref() == want),
+                "configured {set:?}: {ids:?}"
+            );
+        }
     })
     .await;
 }

@@ -77,7 +77,9 @@ mod properties;
 mod tests;
 
 pub use consumer::{ConsumerConfig, IsolationLevel, OffsetReset};
-pub use net::{NetConfig, Password, SaslConfig, SaslMechanism, SecurityProtocol, TlsConfig};
+pub use net::{
+    DEFAULT_CLIENT_ID, NetConfig, Password, SaslConfig, SaslMechanism, SecurityProtocol, TlsConfig,
+};
 pub use producer::{Acks, MAX_IN_FLIGHT_FOR_IDEMPOTENCE, Partitioner, ProducerConfig};
 pub use properties::PROPERTY_KEYS;
 

@@ -7,6 +7,9 @@ use std::time::Duration;
 use super::{Check, invalid};
 use crate::Error;
 
+/// The default `client.id`.
+pub const DEFAULT_CLIENT_ID: &str = "klamm";
+
 /// How klamm connects to brokers: which brokers, socket options, timeouts,
 /// reconnection backoff, and security (TLS and SASL).
 ///
@@ -18,8 +21,12 @@ pub struct NetConfig {
     /// connection. IPv6 hosts go in brackets (`[::1]:9092`). No default:
     /// an empty list fails [`Config::validate`](super::Config::validate).
     pub bootstrap_servers: Vec<String>,
-    /// `client.id`, sent in every request header. Default `""` (Java);
-    /// Sarama defaults to `"sarama"`.
+    /// `client.id`, sent in every request header, so that broker logs,
+    /// quotas and request metrics can tell clients apart. Default
+    /// `"klamm"`, as Sarama sends `"sarama"` and librdkafka `"rdkafka"` (the
+    /// Java client's producers and consumers make up `producer-N` /
+    /// `consumer-…` when it is empty). Set it to `""` to send none (a null
+    /// client id on the wire).
     pub client_id: String,
     /// `request.timeout.ms`: how long to wait for a response before the
     /// request fails (or is retried). Default 30 s (Java; Sarama's
@@ -79,7 +86,7 @@ impl Default for NetConfig {
     fn default() -> Self {
         NetConfig {
             bootstrap_servers: Vec::new(),
-            client_id: String::new(),
+            client_id: DEFAULT_CLIENT_ID.to_string(),
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             connect_timeout_max: Duration::from_secs(30),

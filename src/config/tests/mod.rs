@@ -29,7 +29,10 @@ fn defaults_match_the_java_client() {
     let c = Config::default();
     // net
     assert!(c.net.bootstrap_servers.is_empty()); // bootstrap.servers: no default
-    assert_eq!(c.net.client_id, ""); // client.id = ""
+    // client.id: Java's config default is "", but its producers and
+    // consumers then send a generated name; klamm sends "klamm" (Sarama:
+    // "sarama", librdkafka: "rdkafka").
+    assert_eq!(c.net.client_id, "klamm");
     assert_eq!(c.net.request_timeout, ms(30_000)); // request.timeout.ms = 30000
     assert_eq!(c.net.connect_timeout, ms(10_000)); // socket.connection.setup.timeout.ms = 10000
     assert_eq!(c.net.connect_timeout_max, ms(30_000)); // socket.connection.setup.timeout.max.ms = 30000
