@@ -3,7 +3,8 @@
 //!
 //! `send` appends under one short lock; the sender task drains ready
 //! batches (at most one per partition per request), puts failed ones back
-//! in creation order for a retry, and completes them.
+//! in creation order for a retry, or the two pieces of a batch refused as
+//! too large in its place, and completes them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
-use super::batch::{HEADER, ProducerBatch, Stamp, TopicPartition};
+use super::batch::{BatchId, HEADER, ProducerBatch, Stamp, TopicPartition, add_sequence};
 use super::delivery::{BatchCompletion, DeliveryFuture};
 use super::hash::FastHash;
 use super::record::ProducerRecord;
@@ -40,17 +41,24 @@ pub(crate) struct PartitionState {
     /// Batches waiting to be sent, oldest first; only the last may be open.
     pub queue: VecDeque<ProducerBatch>,
     /// Ids of this partition's batches in flight.
-    pub in_flight: BTreeSet<u64>,
-    /// A batch came back for a retry: send one batch at a time until the
-    /// retried ones are through, so that order holds.
+    pub in_flight: BTreeSet<BatchId>,
+    /// A batch came back for a retry (or split): send one batch at a time
+    /// until the retried ones are through, so that order holds.
     pub retrying: bool,
     /// The sequence number the next new batch starts at (idempotence).
     pub next_sequence: i32,
+    /// The producer id and epoch under which the broker last acknowledged
+    /// a batch of this partition. Until it has under the current ones it
+    /// may hold no state for them, and a broker without state takes any
+    /// first sequence: a batch that overtook a refused one would be
+    /// written ahead of it. So until then the partition sends one batch at
+    /// a time (idempotence only).
+    pub acknowledged: Option<(i64, i16)>,
 }
 
 impl PartitionState {
     /// The id of the oldest batch not yet completed.
-    pub(crate) fn oldest_unfinished(&self) -> Option<u64> {
+    pub(crate) fn oldest_unfinished(&self) -> Option<BatchId> {
         let queued = self.queue.front().map(|b| b.id);
         let flying = self.in_flight.first().copied();
         match (queued, flying) {
@@ -68,7 +76,7 @@ pub(crate) struct State {
     /// Flushes in progress: every batch is ready at once.
     pub flushing: usize,
     /// Every batch not yet completed, by id.
-    pub incomplete: BTreeMap<u64, Arc<BatchCompletion>>,
+    pub incomplete: BTreeMap<BatchId, Arc<BatchCompletion>>,
     next_id: u64,
 }
 
@@ -233,7 +241,10 @@ impl Accumulator {
                 }
             }
         }
-        let id = state.next_id;
+        let id = BatchId {
+            created: state.next_id,
+            first: 0,
+        };
         state.next_id += 1;
         let tp = (Arc::clone(&record.topic), partition);
         let mut batch = ProducerBatch::new(tp, id, limit, Instant::now());
@@ -291,7 +302,9 @@ impl Accumulator {
             let Some(head) = ps.queue.front() else {
                 continue;
             };
-            if (ps.retrying && !ps.in_flight.is_empty())
+            let alone =
+                ps.retrying || identity.is_some_and(|current| ps.acknowledged != Some(current));
+            if (alone && !ps.in_flight.is_empty())
                 || ps.in_flight.len() >= self.limits.max_in_flight
             {
                 continue;
@@ -332,10 +345,7 @@ impl Accumulator {
                             epoch,
                             base_sequence: ps.next_sequence,
                         };
-                        ps.next_sequence = ps.next_sequence.wrapping_add(batch.count());
-                        if ps.next_sequence < 0 {
-                            ps.next_sequence &= i32::MAX;
-                        }
+                        ps.next_sequence = add_sequence(ps.next_sequence, batch.count());
                         s
                     }
                 },
@@ -368,6 +378,40 @@ impl Accumulator {
         self.wake.notify_one();
     }
 
+    /// Puts the two pieces of a drained batch the broker refused as too
+    /// large in its place, at the head of its partition's queue in order,
+    /// ready at once; its records' futures follow them. The partition
+    /// sends one batch at a time until they are through, as after a retry.
+    /// The batch's memory passes to the pieces.
+    pub(crate) fn split(&self, batch: ProducerBatch, at: i32, pieces: [ProducerBatch; 2]) {
+        let completions = [
+            Arc::clone(&pieces[0].completion),
+            Arc::clone(&pieces[1].completion),
+        ];
+        {
+            let mut state = self.lock();
+            let state = &mut *state;
+            // The first piece has the batch's id: out before it goes in.
+            state.incomplete.remove(&batch.id);
+            for p in &pieces {
+                state.incomplete.insert(p.id, Arc::clone(&p.completion));
+            }
+            let ps = state.partitions.entry(batch.tp.clone()).or_default();
+            ps.in_flight.remove(&batch.id);
+            ps.retrying = true;
+            let at = ps
+                .queue
+                .iter()
+                .position(|b| b.id > batch.id)
+                .unwrap_or(ps.queue.len());
+            for (i, p) in pieces.into_iter().enumerate() {
+                ps.queue.insert(at + i, p);
+            }
+        }
+        batch.completion.split(at, completions);
+        self.wake.notify_one();
+    }
+
     /// Completes a batch that was drained: its records get `outcome`, its
     /// memory comes back.
     pub(crate) fn complete(&self, batch: ProducerBatch, outcome: Result<(i64, i64)>) {
@@ -376,6 +420,12 @@ impl Accumulator {
             state.incomplete.remove(&batch.id);
             if let Some(ps) = state.partitions.get_mut(&batch.tp) {
                 ps.in_flight.remove(&batch.id);
+                if outcome.is_ok()
+                    && let Some(s) = batch.stamp
+                    && s.producer_id >= 0
+                {
+                    ps.acknowledged = Some((s.producer_id, s.epoch));
+                }
                 if ps.retrying
                     && ps.in_flight.is_empty()
                     && ps.queue.front().is_none_or(|b| b.attempts == 0)

@@ -354,7 +354,7 @@ impl AsyncProducer {
         let acc = &self.inner.acc;
         acc.begin_flush();
         for batch in acc.incomplete() {
-            batch.future(0, 0).await.ok();
+            batch.settled().await;
         }
         acc.end_flush();
         Ok(())

@@ -1,6 +1,7 @@
 //! A batch being filled and sent: records are encoded straight into its
 //! buffer behind room for the v2 batch header, which is written (and the
-//! records compressed) once, when the batch is first sent.
+//! records compressed) once, when the batch is first sent. A sent batch the
+//! broker refuses as too large splits into two smaller ones.
 
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -13,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::protocol::compression::{self, Compression};
 use crate::protocol::primitives::varint_len;
 use crate::protocol::records::BATCH_HEADER_SIZE;
-use crate::protocol::records::Record;
+use crate::protocol::records::{DecodeOptions, Record, RecordBatch};
 
 /// A topic and partition.
 pub(crate) type TopicPartition = (Arc<str>, i32);
@@ -22,6 +23,27 @@ pub(crate) type TopicPartition = (Arc<str>, i32);
 pub(crate) const HEADER: usize = BATCH_HEADER_SIZE;
 const CRC_START: usize = 21;
 const TRANSACTIONAL_BIT: i16 = 0x10;
+
+/// A batch's place in its partition's order, which is the order its
+/// records must be written in.
+///
+/// A new batch gets the next number of the producer's creation counter and
+/// `first = 0`. The pieces of a split batch keep its number, and `first` is
+/// the index their first record had in the batch it was created as, so
+/// pieces sort among themselves by their records and before every later
+/// batch, however often they are split again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct BatchId {
+    pub created: u64,
+    pub first: i32,
+}
+
+/// `sequence + n` in Kafka's sequence space, which wraps from `i32::MAX` to
+/// 0.
+pub(crate) fn add_sequence(sequence: i32, n: i32) -> i32 {
+    let next = sequence.wrapping_add(n);
+    if next < 0 { next & i32::MAX } else { next }
+}
 
 /// Producer id, epoch and base sequence written into a batch's header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +68,7 @@ pub(crate) struct ProducerBatch {
     pub tp: TopicPartition,
     /// Creation order within the producer: a partition's batches are
     /// created, and so must be written, in increasing id order.
-    pub id: u64,
+    pub id: BatchId,
     /// Header room, then the uncompressed records; empty once encoded.
     buf: Vec<u8>,
     count: i32,
@@ -61,14 +83,18 @@ pub(crate) struct ProducerBatch {
     /// The wire form, once sent (or about to be).
     encoded: Option<Bytes>,
     pub stamp: Option<Stamp>,
-    /// Produce attempts so far.
+    /// Produce attempts so far (for a split piece, those of the batch it
+    /// came from, so it counts as sent before).
     pub attempts: u32,
+    /// Attempts that ended in a split: they do not count against
+    /// `retries`.
+    pub split_attempts: u32,
     /// Not to be sent again before this time (retry backoff).
     pub retry_at: Option<Instant>,
 }
 
 impl ProducerBatch {
-    pub(crate) fn new(tp: TopicPartition, id: u64, capacity: usize, now: Instant) -> Self {
+    pub(crate) fn new(tp: TopicPartition, id: BatchId, capacity: usize, now: Instant) -> Self {
         let partition = tp.1;
         let mut buf = Vec::with_capacity(capacity.max(HEADER));
         buf.resize(HEADER, 0);
@@ -86,8 +112,14 @@ impl ProducerBatch {
             encoded: None,
             stamp: None,
             attempts: 0,
+            split_attempts: 0,
             retry_at: None,
         }
+    }
+
+    /// Attempts that count against `retries`.
+    pub(crate) fn counted_attempts(&self) -> u32 {
+        self.attempts.saturating_sub(self.split_attempts)
     }
 
     /// Records in the batch.
@@ -210,6 +242,107 @@ impl ProducerBatch {
     }
 }
 
+impl ProducerBatch {
+    /// Splits a sent batch of two or more records, which the broker refused
+    /// as too large, into two pieces of about half its bytes each (at least
+    /// one record each), records in order with their timestamps. The pieces
+    /// keep the batch's creation time, attempts and memory (shared out
+    /// between them), and are closed. With a stamp, they take the batch's
+    /// sequence range between them: the first starts at its base sequence,
+    /// the second right after the first. Each piece is encoded afresh when
+    /// it is sent, with the producer's codec.
+    ///
+    /// Returns the index of the second piece's first record, and the
+    /// pieces. Fails (leaving the batch as it was) if it has fewer than two
+    /// records or has not been encoded.
+    pub(crate) fn split(&self) -> Result<(i32, [ProducerBatch; 2])> {
+        let cannot = |reason: &str| Error::Config {
+            key: "batch.size".into(),
+            reason: format!(
+                "cannot split a batch of {}/{}: {reason}",
+                self.tp.0, self.tp.1
+            ),
+        };
+        let Some(encoded) = &self.encoded else {
+            return Err(cannot("it was never encoded"));
+        };
+        if self.count < 2 {
+            return Err(cannot("it holds one record"));
+        }
+        let decoded = RecordBatch::decode(&mut encoded.clone(), &DecodeOptions::default())?;
+        let mut sizes = Vec::with_capacity(decoded.records.len());
+        for r in &decoded.records {
+            let body = r.body_len()?;
+            sizes.push(body + varint_len(body as i32));
+        }
+        let total: usize = sizes.iter().sum();
+        // The first piece takes records while it stays within half the
+        // bytes; each piece gets at least one record.
+        let mut at = 0;
+        let mut taken = 0;
+        while at + 1 < sizes.len() && (at == 0 || taken + sizes[at] <= total / 2) {
+            taken += sizes[at];
+            at += 1;
+        }
+        let at_i32 = i32::try_from(at).map_err(|_| cannot("too many records"))?;
+        let first_memory = if total == 0 {
+            self.memory / 2
+        } else {
+            // `taken < total`, so the share is below `self.memory`.
+            usize::try_from(self.memory as u128 * taken as u128 / total as u128).unwrap_or(0)
+        };
+        let mut pieces = [
+            self.piece(0, HEADER + taken, first_memory),
+            self.piece(at_i32, HEADER + total - taken, self.memory - first_memory),
+        ];
+        for (i, r) in decoded.records.into_iter().enumerate() {
+            let timestamp = decoded.base_timestamp.wrapping_add(r.timestamp_delta);
+            pieces[usize::from(i >= at)].push(r, timestamp)?;
+        }
+        if let Some(s) = self.stamp {
+            pieces[0].stamp = Some(s);
+            pieces[1].stamp = Some(Stamp {
+                base_sequence: if s.base_sequence < 0 {
+                    s.base_sequence
+                } else {
+                    add_sequence(s.base_sequence, at_i32)
+                },
+                ..s
+            });
+        }
+        Ok((at_i32, pieces))
+    }
+
+    /// An empty piece of this batch that starts at its record `first`.
+    fn piece(&self, first: i32, capacity: usize, memory: usize) -> ProducerBatch {
+        let id = BatchId {
+            created: self.id.created,
+            first: self.id.first.wrapping_add(first),
+        };
+        let mut b = ProducerBatch::new(self.tp.clone(), id, capacity, self.created);
+        b.closed = true;
+        b.memory = memory;
+        b.attempts = self.attempts;
+        b.split_attempts = self.split_attempts + 1;
+        b
+    }
+
+    /// Appends a record taken from another batch, with its absolute
+    /// timestamp (no size limit, no future: its future follows it here).
+    fn push(&mut self, mut r: Record, timestamp: i64) -> Result<()> {
+        if self.count == 0 {
+            self.base_timestamp = timestamp;
+        }
+        r.timestamp_delta = timestamp.wrapping_sub(self.base_timestamp);
+        r.offset_delta = self.count;
+        let body = r.body_len()?;
+        r.write(&mut self.buf, body);
+        self.count += 1;
+        self.max_timestamp = self.max_timestamp.max(timestamp);
+        Ok(())
+    }
+}
+
 /// Writes producer id, epoch and base sequence and recomputes the CRC.
 fn write_stamp(out: &mut [u8], stamp: Stamp) {
     out[43..51].copy_from_slice(&stamp.producer_id.to_be_bytes());
@@ -228,6 +361,10 @@ mod tests {
         (Arc::from("t"), 0)
     }
 
+    fn id(created: u64) -> BatchId {
+        BatchId { created, first: 0 }
+    }
+
     #[test]
     fn encoded_batches_decode_with_every_record_and_the_stamp() {
         for codec in [
@@ -237,7 +374,7 @@ mod tests {
             Compression::Lz4,
             Compression::Zstd,
         ] {
-            let mut b = ProducerBatch::new(tp(), 0, 1024, Instant::now());
+            let mut b = ProducerBatch::new(tp(), id(0), 1024, Instant::now());
             for i in 0..10 {
                 let r = ProducerRecord::new("t", format!("value-{i}"))
                     .with_key(format!("k{i}"))
@@ -281,7 +418,7 @@ mod tests {
 
     #[test]
     fn restamping_patches_the_header_and_keeps_the_crc_valid() {
-        let mut b = ProducerBatch::new(tp(), 0, 1024, Instant::now());
+        let mut b = ProducerBatch::new(tp(), id(0), 1024, Instant::now());
         assert!(matches!(
             b.try_append(ProducerRecord::new("t", "x"), 5, 16384),
             Ok(Ok(_))
@@ -306,8 +443,111 @@ mod tests {
     }
 
     #[test]
+    fn a_split_halves_the_bytes_and_keeps_records_timestamps_and_sequences() {
+        for codec in [Compression::None, Compression::Lz4, Compression::Zstd] {
+            let mut b = ProducerBatch::new(
+                tp(),
+                BatchId {
+                    created: 3,
+                    first: 0,
+                },
+                4096,
+                Instant::now(),
+            );
+            b.memory = 1000;
+            // One large record first, then small ones: a split by bytes,
+            // not by count.
+            let values: Vec<Vec<u8>> = (0..9)
+                .map(|i| vec![b'a' + i as u8; if i == 0 { 400 } else { 50 }])
+                .collect();
+            for (i, v) in values.iter().enumerate() {
+                let r = ProducerRecord::new("t", v.clone())
+                    .with_key(format!("k{i}"))
+                    .with_header("h", "v");
+                assert!(matches!(
+                    b.try_append(r, 1000 + 7 * i as i64, 16384),
+                    Ok(Ok(_))
+                ));
+            }
+            assert!(b.split().is_err(), "not sent yet: nothing to split");
+            let stamp = Stamp {
+                producer_id: 7,
+                epoch: 2,
+                base_sequence: i32::MAX,
+            };
+            b.attempts = 3;
+            b.split_attempts = 1;
+            let whole = b.encoded(stamp, true, codec, None).expect("encode").len();
+            let (at, pieces) = b.split().expect("splits");
+            assert_eq!(at, 1, "the 400-byte record is half the bytes on its own");
+            let mut records = Vec::new();
+            let mut stamps = Vec::new();
+            for (i, mut p) in pieces.into_iter().enumerate() {
+                assert!(p.closed);
+                assert_eq!(
+                    (p.attempts, p.split_attempts, p.counted_attempts()),
+                    (3, 2, 1)
+                );
+                assert_eq!(
+                    p.id,
+                    BatchId {
+                        created: 3,
+                        first: if i == 0 { 0 } else { at }
+                    }
+                );
+                assert_eq!(p.created, b.created);
+                let s = p.stamp.expect("stamped");
+                let mut bytes = p.encoded(s, true, codec, None).expect("encode piece");
+                assert!(bytes.len() < whole, "{codec:?}: {} of {whole}", bytes.len());
+                let d = RecordBatch::decode(&mut bytes, &DecodeOptions::default()).expect("valid");
+                assert_eq!(d.compression, codec);
+                assert!(d.is_transactional);
+                stamps.push((d.producer_id, d.producer_epoch, d.base_sequence, p.memory));
+                for r in d.iter() {
+                    assert_eq!(
+                        r.offset,
+                        records.len() as i64 - i64::from(if i == 0 { 0 } else { at })
+                    );
+                    records.push((
+                        r.timestamp,
+                        r.record.key.clone(),
+                        r.record.value.clone(),
+                        r.record.headers.len(),
+                    ));
+                }
+            }
+            // Sequences go on from the first piece, wrapping past i32::MAX.
+            assert_eq!((stamps[0].0, stamps[0].1, stamps[0].2), (7, 2, i32::MAX));
+            assert_eq!((stamps[1].0, stamps[1].1, stamps[1].2), (7, 2, 0));
+            assert_eq!(stamps[0].3 + stamps[1].3, 1000, "the memory is shared out");
+            let want: Vec<_> = values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let key = Bytes::from(format!("k{i}"));
+                    (
+                        1000 + 7 * i as i64,
+                        Some(key),
+                        Some(Bytes::from(v.clone())),
+                        1,
+                    )
+                })
+                .collect();
+            assert_eq!(records, want, "{codec:?}");
+        }
+        // Control: one record cannot be split.
+        let mut one = ProducerBatch::new(tp(), id(0), 1024, Instant::now());
+        assert!(matches!(
+            one.try_append(ProducerRecord::new("t", "x"), 5, 16384),
+            Ok(Ok(_))
+        ));
+        let _ = one.encoded(Stamp::NONE, false, Compression::None, None);
+        assert!(one.split().is_err());
+    }
+
+    #[test]
     fn a_batch_takes_records_up_to_its_limit_and_then_closes() {
-        let mut b = ProducerBatch::new(tp(), 0, 256, Instant::now());
+        let mut b = ProducerBatch::new(tp(), id(0), 256, Instant::now());
         let mut taken = 0;
         loop {
             match b.try_append(ProducerRecord::new("t", vec![0u8; 40]), 0, 256) {
@@ -321,7 +561,7 @@ mod tests {
         assert_eq!(taken, b.count());
         assert_eq!(taken, 4); // 61 + 4 * 47 = 249; a fifth would pass 256
         // An empty batch takes even a record larger than its limit.
-        let mut big = ProducerBatch::new(tp(), 1, 64, Instant::now());
+        let mut big = ProducerBatch::new(tp(), id(1), 64, Instant::now());
         assert!(matches!(
             big.try_append(ProducerRecord::new("t", vec![0u8; 500]), 0, 64),
             Ok(Ok(_))

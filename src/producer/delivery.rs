@@ -4,6 +4,11 @@
 //! A batch's records all succeed or fail together, so the outcome is stored
 //! once per batch. A record's future is the batch's `Arc` plus the record's
 //! index and timestamp: sending a record allocates nothing of its own.
+//!
+//! A batch the broker refused as too large is split in two; its completion
+//! then names the pieces' completions, and each future moves on to the
+//! piece that holds its record (again and again if a piece is split too),
+//! so a record resolves once, when its own piece is written or fails.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,9 +18,20 @@ use std::task::{Context, Poll, Waker};
 use super::record::RecordMetadata;
 use crate::error::{Error, Result};
 
-/// How a batch ended: its base offset and log-append time (-1 for create
-/// time), or the error every record of it gets.
-type Outcome = std::result::Result<(i64, i64), Error>;
+/// How a batch ended.
+#[derive(Debug)]
+enum Outcome {
+    /// Written at this base offset and log-append time (-1 for create
+    /// time), or failed with the error every record of it gets.
+    Done(std::result::Result<(i64, i64), Error>),
+    /// Refused as too large and split in two: records before index `at`
+    /// went to the first piece (same index), the rest to the second (index
+    /// minus `at`). A record's future follows it there.
+    Split {
+        at: i32,
+        pieces: [Arc<BatchCompletion>; 2],
+    },
+}
 
 /// The completion state a batch shares with its records' futures.
 ///
@@ -51,13 +67,65 @@ impl BatchCompletion {
 
     /// Completes the batch (the first outcome wins) and wakes every waiting
     /// future.
-    pub(crate) fn complete(&self, outcome: Outcome) {
+    pub(crate) fn complete(&self, outcome: Result<(i64, i64)>) {
+        self.settle(Outcome::Done(outcome));
+    }
+
+    /// Hands the batch's records on to the two pieces it was split into:
+    /// the first `at` records to `pieces[0]`, the rest to `pieces[1]`.
+    /// Waiting futures wake and wait on their piece.
+    pub(crate) fn split(&self, at: i32, pieces: [Arc<BatchCompletion>; 2]) {
+        self.settle(Outcome::Split { at, pieces });
+    }
+
+    fn settle(&self, outcome: Outcome) {
         if self.outcome.set(outcome).is_err() {
             return;
         }
         let wakers = std::mem::take(&mut self.lock().wakers);
         for w in wakers {
             w.wake();
+        }
+    }
+
+    /// This batch's own outcome (splits not followed), or registers the
+    /// task's waker (at `slot` in the list) to be woken when it is set.
+    fn poll_outcome(&self, cx: &mut Context<'_>, slot: &mut Option<usize>) -> Poll<&Outcome> {
+        if let Some(o) = self.outcome.get() {
+            return Poll::Ready(o);
+        }
+        let mut state = self.lock();
+        if let Some(o) = self.outcome.get() {
+            return Poll::Ready(o);
+        }
+        match *slot {
+            Some(i) if i < state.wakers.len() => {
+                if !state.wakers[i].will_wake(cx.waker()) {
+                    state.wakers[i] = cx.waker().clone();
+                }
+            }
+            _ => {
+                *slot = Some(state.wakers.len());
+                state.wakers.push(cx.waker().clone());
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Waits until every record of the batch has its outcome, following
+    /// splits to the pieces (for flush and abort).
+    pub(crate) async fn settled(self: Arc<Self>) {
+        let mut waiting = vec![self];
+        while let Some(batch) = waiting.pop() {
+            let mut slot = None;
+            let pieces = std::future::poll_fn(|cx| {
+                batch.poll_outcome(cx, &mut slot).map(|o| match o {
+                    Outcome::Split { pieces, .. } => Some(pieces.clone()),
+                    Outcome::Done(_) => None,
+                })
+            })
+            .await;
+            waiting.extend(pieces.into_iter().flatten());
         }
     }
 
@@ -69,6 +137,20 @@ impl BatchCompletion {
             timestamp,
             waker_slot: None,
         }
+    }
+}
+
+/// Where record `index` of a split batch went: its piece and its index
+/// there.
+fn piece_of(
+    at: i32,
+    pieces: &[Arc<BatchCompletion>; 2],
+    index: i32,
+) -> (&Arc<BatchCompletion>, i32) {
+    if index < at {
+        (&pieces[0], index)
+    } else {
+        (&pieces[1], index - at)
     }
 }
 
@@ -104,17 +186,27 @@ impl DeliveryFuture {
 
     /// The record's outcome if its batch has completed.
     pub fn try_result(&self) -> Option<Result<RecordMetadata>> {
-        self.batch.outcome.get().map(|o| self.resolve(o))
+        let (mut batch, mut index) = (&self.batch, self.index);
+        loop {
+            match batch.outcome.get()? {
+                Outcome::Done(o) => return Some(self.resolve(index, o)),
+                Outcome::Split { at, pieces } => (batch, index) = piece_of(*at, pieces, index),
+            }
+        }
     }
 
-    fn resolve(&self, outcome: &Outcome) -> Result<RecordMetadata> {
+    fn resolve(
+        &self,
+        index: i32,
+        outcome: &std::result::Result<(i64, i64), Error>,
+    ) -> Result<RecordMetadata> {
         match outcome {
             Ok((base, append_time)) => Ok(RecordMetadata {
                 partition: self.batch.partition,
                 offset: if *base < 0 {
                     -1
                 } else {
-                    base + i64::from(self.index)
+                    base + i64::from(index)
                 },
                 timestamp: if *append_time >= 0 {
                     *append_time
@@ -132,25 +224,20 @@ impl Future for DeliveryFuture {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if let Some(o) = this.batch.outcome.get() {
-            return Poll::Ready(this.resolve(o));
-        }
-        let mut state = this.batch.lock();
-        if let Some(o) = this.batch.outcome.get() {
-            return Poll::Ready(this.resolve(o));
-        }
-        match this.waker_slot {
-            Some(i) if i < state.wakers.len() => {
-                if !state.wakers[i].will_wake(cx.waker()) {
-                    state.wakers[i] = cx.waker().clone();
+        loop {
+            let (piece, index) = match this.batch.poll_outcome(cx, &mut this.waker_slot) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Outcome::Done(o)) => return Poll::Ready(this.resolve(this.index, o)),
+                Poll::Ready(Outcome::Split { at, pieces }) => {
+                    let (piece, index) = piece_of(*at, pieces, this.index);
+                    (Arc::clone(piece), index)
                 }
-            }
-            _ => {
-                this.waker_slot = Some(state.wakers.len());
-                state.wakers.push(cx.waker().clone());
-            }
+            };
+            // Follow the record to its piece and wait there.
+            this.batch = piece;
+            this.index = index;
+            this.waker_slot = None;
         }
-        Poll::Pending
     }
 }
 
@@ -255,6 +342,91 @@ mod tests {
             let err = f.await.err().and_then(|e| e.kafka_code());
             assert_eq!(err, Some(ErrorCode::MESSAGE_TOO_LARGE));
         }
+    }
+
+    #[tokio::test]
+    async fn futures_follow_their_records_into_the_pieces_of_a_split() {
+        let batch = BatchCompletion::new(2);
+        let futures: Vec<_> = (0..5)
+            .map(|i| batch.future(i, 100 + i64::from(i)))
+            .collect();
+        let early = tokio::spawn(batch.future(4, 104));
+        // Records 0..2 go to `a`, 2..5 to `b`; `b` splits again at 1.
+        let (a, b) = (BatchCompletion::new(2), BatchCompletion::new(2));
+        batch.split(2, [Arc::clone(&a), Arc::clone(&b)]);
+        let (b1, b2) = (BatchCompletion::new(2), BatchCompletion::new(2));
+        b.split(1, [Arc::clone(&b1), Arc::clone(&b2)]);
+        assert!(
+            futures.iter().all(|f| f.try_result().is_none()),
+            "nothing written yet"
+        );
+        let flushed = tokio::spawn(Arc::clone(&batch).settled());
+        a.complete(Ok((10, -1)));
+        b1.complete(Ok((12, -1)));
+        b2.complete(Err(Error::Broker {
+            api: ApiKey::Produce,
+            code: ErrorCode::MESSAGE_TOO_LARGE,
+            context: None,
+        }));
+        flushed.await.expect("settled once every piece is");
+        let got: Vec<_> = futures
+            .iter()
+            .map(|f| {
+                f.try_result().map(|r| {
+                    r.map(|m| (m.offset, m.timestamp))
+                        .map_err(|e| e.kafka_code())
+                })
+            })
+            .collect();
+        let too_large = Err(Some(ErrorCode::MESSAGE_TOO_LARGE));
+        assert_eq!(
+            got,
+            [
+                Some(Ok((10, 100))),
+                Some(Ok((11, 101))),
+                Some(Ok((12, 102))),
+                Some(too_large),
+                Some(too_large),
+            ]
+        );
+        for (f, want) in futures
+            .into_iter()
+            .zip([Ok(10), Ok(11), Ok(12), Err(()), Err(())])
+        {
+            assert_eq!(f.await.map(|m| m.offset).map_err(|_| ()), want);
+        }
+        let early = early.await.expect("joined").map_err(|e| e.kafka_code());
+        assert_eq!(
+            early.map(|m| m.offset),
+            Err(Some(ErrorCode::MESSAGE_TOO_LARGE))
+        );
+        // Control: a split batch's outcome is not a second outcome of its
+        // own; completing it afterwards changes nothing.
+        batch.complete(Ok((99, -1)));
+        assert_eq!(
+            batch
+                .future(0, 0)
+                .try_result()
+                .and_then(|r| r.ok())
+                .map(|m| m.offset),
+            Some(10)
+        );
+    }
+
+    #[tokio::test]
+    async fn settled_waits_for_every_piece() {
+        let batch = BatchCompletion::new(0);
+        let (a, b) = (BatchCompletion::new(0), BatchCompletion::new(0));
+        batch.split(1, [Arc::clone(&a), Arc::clone(&b)]);
+        a.complete(Ok((0, -1)));
+        let mut settled = Box::pin(Arc::clone(&batch).settled());
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(
+            settled.as_mut().poll(&mut cx).is_pending(),
+            "the second piece is not done"
+        );
+        b.complete(Ok((1, -1)));
+        assert!(settled.as_mut().poll(&mut cx).is_ready());
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! from this one task, so they are written in drain order; answers are
 //! awaited concurrently. A batch that fails retriably goes back to the
 //! front of its partition's queue in creation order, and the partition
-//! then sends one batch at a time until the retried ones are through.
+//! then sends one batch at a time until the retried ones are through. A
+//! batch of several records refused as too large (MESSAGE_TOO_LARGE) goes
+//! back the same way as two halves, which take its sequence range.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -471,6 +473,9 @@ impl Sender {
             }),
         };
         self.client.report_error(code);
+        if code == ErrorCode::MESSAGE_TOO_LARGE && batch.count() > 1 {
+            return self.split(batch, &err);
+        }
         if let Some(identity) = self.identity.clone() {
             if code == ErrorCode::UNKNOWN_PRODUCER_ID {
                 // The broker no longer knows us (its state for this
@@ -498,6 +503,28 @@ impl Sender {
             }
         }
         self.retry(batch, &err)
+    }
+
+    /// Splits a batch the broker refused as too large in two and puts the
+    /// pieces back at the head of its partition's queue. The broker wrote
+    /// nothing of it and kept its sequence range free, so the pieces take
+    /// that range between them and later batches keep theirs (one that
+    /// overtook the pieces is refused as out of order and retried after
+    /// them). The refused attempt does not count against `retries`.
+    fn split(&mut self, batch: ProducerBatch, err: &Error) {
+        match batch.split() {
+            Ok((at, pieces)) => {
+                tracing::debug!(topic = %batch.tp.0, partition = batch.tp.1, records = batch.count(),
+                    bytes = batch.size(), "batch too large for the broker; split in two");
+                Counters::add(&self.counters.batches_split, 1);
+                self.acc.split(batch, at, pieces);
+            }
+            Err(e) => {
+                tracing::warn!(topic = %batch.tp.0, partition = batch.tp.1, error = %e,
+                    "cannot split a batch refused as too large");
+                self.fail(batch, duplicate(err));
+            }
+        }
     }
 
     fn written(&self, batch: ProducerBatch, at: (i64, i64)) {
@@ -533,7 +560,7 @@ impl Sender {
             );
         let time_left = Instant::now() + self.config.retry_backoff
             < batch.created + self.config.delivery_timeout;
-        if retriable && batch.attempts <= self.config.retries && time_left {
+        if retriable && batch.counted_attempts() <= self.config.retries && time_left {
             tracing::debug!(topic = %batch.tp.0, partition = batch.tp.1, attempt = batch.attempts,
                 error = %err, "produce failed; retrying");
             Counters::add(&self.counters.batches_retried, 1);

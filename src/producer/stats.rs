@@ -25,6 +25,10 @@ pub struct ProducerStats {
     pub batches_retried: u64,
     /// Batches that failed for good (their records got the error).
     pub batches_failed: u64,
+    /// Batches of several records the broker refused as too large
+    /// (MESSAGE_TOO_LARGE, over the topic's `max.message.bytes`) that were
+    /// split in two and sent again; a piece split again counts again.
+    pub batches_split: u64,
     /// Producer ids or epochs obtained (1 at start with idempotence; more
     /// after epoch bumps).
     pub producer_id_requests: u64,
@@ -37,6 +41,7 @@ pub(crate) struct Counters {
     pub batches_written: AtomicU64,
     pub batches_retried: AtomicU64,
     pub batches_failed: AtomicU64,
+    pub batches_split: AtomicU64,
     pub producer_id_requests: AtomicU64,
 }
 
@@ -53,6 +58,7 @@ impl Counters {
             batches_written: get(&self.batches_written),
             batches_retried: get(&self.batches_retried),
             batches_failed: get(&self.batches_failed),
+            batches_split: get(&self.batches_split),
             producer_id_requests: get(&self.producer_id_requests),
         }
     }

@@ -113,7 +113,7 @@ impl AsyncProducer {
             acc.complete(batch, Err(error));
         }
         for batch in acc.incomplete() {
-            batch.future(0, 0).await.ok();
+            batch.settled().await;
         }
         let before = txn.producer_id_and_epoch();
         txn.abort_transaction().await?;

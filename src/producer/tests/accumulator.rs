@@ -8,8 +8,9 @@ use tokio::time::Instant;
 
 use crate::ErrorKind;
 use crate::producer::accumulator::{Accumulator, Limits, record_memory};
-use crate::producer::batch::Stamp;
+use crate::producer::batch::{ProducerBatch, Stamp};
 use crate::producer::record::ProducerRecord;
+use crate::protocol::compression::Compression;
 
 fn limits() -> Limits {
     Limits {
@@ -25,6 +26,16 @@ fn limits() -> Limits {
 
 fn record(value: usize) -> ProducerRecord {
     ProducerRecord::new("t", vec![b'v'; value])
+}
+
+/// A drained batch as the sender leaves it once sent: encoded with its
+/// stamp, one attempt made.
+fn sent(mut batch: ProducerBatch, stamp: Stamp) -> ProducerBatch {
+    batch.attempts += 1;
+    batch
+        .encoded(stamp, false, Compression::None, None)
+        .expect("encodes");
+    batch
 }
 
 fn append(acc: &Accumulator, partition: i32, value: usize) -> crate::producer::DeliveryFuture {
@@ -179,6 +190,12 @@ async fn sequences_follow_batches_and_survive_retries() {
         ..limits()
     });
     let ids = Some((1000, 0));
+    // A first batch, acknowledged: from then on batches go out together.
+    append(&acc, 0, 10);
+    let (mut warm, _) = acc.drain(Instant::now(), ids, |_| Some(1), |_| true);
+    let warm = warm.pop().expect("first batch");
+    assert_eq!(warm.stamp.base_sequence, 0);
+    acc.complete(sent(warm.batch, warm.stamp), Ok((0, -1)));
     for _ in 0..12 {
         append(&acc, 0, 100); // batches of 8 and 4 records
     }
@@ -186,30 +203,15 @@ async fn sequences_follow_batches_and_survive_retries() {
     let (mut second, _) = acc.drain(Instant::now(), ids, |_| Some(1), |_| true);
     let a = first.pop().expect("first batch");
     let b = second.pop().expect("second batch");
-    assert_eq!(a.stamp.base_sequence, 0);
-    assert_eq!(b.stamp.base_sequence, 8);
+    assert_eq!(a.stamp.base_sequence, 1);
+    assert_eq!(b.stamp.base_sequence, 9);
     // Both fail; they come back in creation order whatever order the
     // answers arrive in, keeping their sequence numbers.
-    let (mut ba, mut bb) = (a.batch, b.batch);
-    ba.attempts = 1;
-    bb.attempts = 1;
-    let _ = ba.encoded(
-        a.stamp,
-        false,
-        crate::protocol::compression::Compression::None,
-        None,
-    );
-    let _ = bb.encoded(
-        b.stamp,
-        false,
-        crate::protocol::compression::Compression::None,
-        None,
-    );
-    acc.requeue(bb, Duration::ZERO);
-    acc.requeue(ba, Duration::ZERO);
+    acc.requeue(sent(b.batch, b.stamp), Duration::ZERO);
+    acc.requeue(sent(a.batch, a.stamp), Duration::ZERO);
     let (mut again, _) = acc.drain(Instant::now(), ids, |_| Some(1), |_| true);
     let retried = again.pop().expect("retry");
-    assert_eq!(retried.stamp.base_sequence, 0, "the older batch first");
+    assert_eq!(retried.stamp.base_sequence, 1, "the older batch first");
     // Retrying: one batch at a time until the retried ones are through.
     assert!(
         acc.drain(Instant::now(), ids, |_| Some(1), |_| true)
@@ -220,7 +222,7 @@ async fn sequences_follow_batches_and_survive_retries() {
     let (mut next, _) = acc.drain(Instant::now(), ids, |_| Some(1), |_| true);
     let next = next.pop().expect("the second retry");
     assert_eq!(
-        next.stamp.base_sequence, 8,
+        next.stamp.base_sequence, 9,
         "same sequence: duplicates are caught"
     );
     acc.complete(next.batch, Ok((8, -1)));
@@ -299,4 +301,111 @@ async fn a_closed_accumulator_refuses_records_and_returns_their_memory() {
     let err = acc.append(0, record(10), 0, 150).err().expect("closed");
     assert_eq!(err.config_key(), Some("producer"));
     acc.reserve(150).await.expect("the memory came back");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_partition_sends_one_batch_at_a_time_until_one_is_acknowledged_under_its_epoch() {
+    let limits = Limits {
+        linger: Duration::ZERO,
+        ..limits()
+    };
+    let drain = |acc: &Accumulator, ids| acc.drain(Instant::now(), ids, |_| Some(1), |_| true).0;
+    // Control: without idempotence there are no sequences to protect.
+    let plain = Accumulator::new(limits.clone());
+    for _ in 0..16 {
+        append(&plain, 0, 100); // two full batches
+    }
+    assert_eq!(drain(&plain, None).len() + drain(&plain, None).len(), 2);
+
+    let acc = Accumulator::new(limits);
+    let ids = Some((1000, 0));
+    for _ in 0..24 {
+        append(&acc, 0, 100); // three full batches
+    }
+    let first = drain(&acc, ids).pop().expect("the first batch");
+    assert!(drain(&acc, ids).is_empty(), "alone until acknowledged");
+    acc.requeue(sent(first.batch, first.stamp), Duration::ZERO);
+    let first = drain(&acc, ids).pop().expect("retried");
+    acc.complete(
+        sent(first.batch, first.stamp),
+        Err(crate::Error::Aborted { reason: "x".into() }),
+    );
+    let second = drain(&acc, ids).pop().expect("the second batch");
+    assert!(
+        drain(&acc, ids).is_empty(),
+        "a failed batch acknowledges nothing"
+    );
+    acc.complete(sent(second.batch, second.stamp), Ok((0, -1)));
+    for _ in 0..8 {
+        append(&acc, 0, 100);
+    }
+    let flying = [drain(&acc, ids), drain(&acc, ids)];
+    assert!(
+        flying.iter().all(|d| d.len() == 1),
+        "acknowledged: several in flight"
+    );
+    for d in flying.into_iter().flatten() {
+        acc.complete(sent(d.batch, d.stamp), Ok((8, -1)));
+    }
+    // A new epoch: the broker may know nothing of it yet.
+    acc.reset_sequences();
+    for _ in 0..16 {
+        append(&acc, 0, 100);
+    }
+    let next = Some((1000, 1));
+    let d = drain(&acc, next).pop().expect("a batch");
+    assert_eq!(d.stamp.base_sequence, 0);
+    assert!(
+        drain(&acc, next).is_empty(),
+        "alone again under the new epoch"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_pieces_of_a_split_batch_take_its_place_and_its_sequence_range() {
+    let acc = Accumulator::new(Limits {
+        linger: Duration::ZERO,
+        ..limits()
+    });
+    let drain = |ids| acc.drain(Instant::now(), ids, |_| Some(1), |_| true).0;
+    let ids = Some((1000, 0));
+    append(&acc, 0, 10);
+    let warm = drain(ids).pop().expect("first batch");
+    acc.complete(sent(warm.batch, warm.stamp), Ok((0, -1)));
+    // A and B (8 records each) and C (4).
+    let futures: Vec<_> = (0..20).map(|_| append(&acc, 0, 100)).collect();
+    let a = drain(ids).pop().expect("A");
+    let b = drain(ids).pop().expect("B");
+    assert_eq!((a.stamp.base_sequence, b.stamp.base_sequence), (1, 9));
+    // The broker refuses A as too large; B, which overtook it, as out of
+    // order.
+    let a = sent(a.batch, a.stamp);
+    let (at, pieces) = a.split().expect("splits");
+    assert_eq!(at, 4, "eight records of one size halve");
+    acc.split(a, at, pieces);
+    assert_eq!(acc.pending(), 4, "two pieces, B and C");
+    assert!(drain(ids).is_empty(), "B is still in flight");
+    acc.requeue(sent(b.batch, b.stamp), Duration::ZERO);
+    // The pieces go first, one at a time, with A's sequences; then B with
+    // its own; then C.
+    let mut order = Vec::new();
+    let mut offset = 1;
+    while let Some(d) = drain(ids).pop() {
+        assert!(drain(ids).is_empty(), "one at a time while retrying");
+        order.push((d.stamp.base_sequence, d.batch.count()));
+        let n = i64::from(d.batch.count());
+        acc.complete(sent(d.batch, d.stamp), Ok((offset, -1)));
+        offset += n;
+    }
+    assert_eq!(order, [(1, 4), (5, 4), (9, 8), (17, 4)]);
+    assert_eq!(acc.pending(), 0);
+    let offsets: Vec<i64> = futures
+        .into_iter()
+        .map(|f| f.try_result().and_then(|r| r.ok()).map_or(-1, |m| m.offset))
+        .collect();
+    assert_eq!(
+        offsets,
+        (1..21).collect::<Vec<i64>>(),
+        "each record once, in order"
+    );
 }

@@ -1,7 +1,10 @@
 //! A scripted in-process broker for producer fault tests: one node, one
 //! topic, a log per partition with the broker's idempotence checks
-//! (duplicates, out-of-order sequences, epochs), and faults to inject into
-//! the next Produce requests.
+//! (duplicates, out-of-order sequences, epochs), Kafka's batch size limit
+//! (`max.message.bytes`, per partition here), just enough of a transaction
+//! coordinator for a transactional producer, faults to inject into the
+//! next Produce requests, and a gate that holds Produce requests unanswered
+//! while later ones arrive.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -9,10 +12,17 @@ use std::sync::{Arc, Mutex};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
 
+use crate::producer::batch::add_sequence;
+use crate::protocol::compression::Compression;
 use crate::protocol::error_codes::ErrorCode;
 use crate::protocol::frame::{decode_request, encode_response, split_frame};
+use crate::protocol::messages::add_partitions_to_txn_response::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+};
 use crate::protocol::messages::api_versions_response::ApiVersion;
+use crate::protocol::messages::find_coordinator_response::Coordinator;
 use crate::protocol::messages::metadata_response::*;
 use crate::protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use crate::protocol::messages::*;
@@ -28,16 +38,41 @@ pub(crate) enum Fault {
     WriteThenDrop,
     /// The connection drops before anything is written.
     Drop,
+    /// Handled as usual (to aim the next fault at a later request).
+    Pass,
 }
 
-/// One partition's log and producer state.
+/// One partition's log and the state of each producer id that wrote to it.
 #[derive(Debug, Default)]
 pub(crate) struct Log {
     pub values: Vec<Bytes>,
-    /// (producer id, epoch, last sequence written)
-    producer: Option<(i64, i16, i32)>,
+    producers: HashMap<i64, ProducerEntry>,
+}
+
+/// What the broker keeps of a producer id on one partition.
+#[derive(Debug)]
+struct ProducerEntry {
+    epoch: i16,
+    last_sequence: i32,
     /// (base sequence, base offset) of recent batches, for duplicates.
     recent: VecDeque<(i32, i64)>,
+}
+
+/// A batch the fake was sent, and what it answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Seen {
+    pub partition: i32,
+    /// The batch's size on the wire, as Kafka checks it.
+    pub size: usize,
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub base_sequence: i32,
+    pub count: i32,
+    pub compression: Compression,
+    pub transactional: bool,
+    pub code: ErrorCode,
+    /// The base offset it was written at (-1 if not written).
+    pub offset: i64,
 }
 
 #[derive(Debug, Default)]
@@ -52,6 +87,16 @@ pub(crate) struct FakeState {
     /// Partition 1's leader is broker 2 at this port (a peer that never
     /// answers), when set.
     pub silent_leader_port: Option<i32>,
+    /// `max.message.bytes` by partition: a larger batch is refused with
+    /// MESSAGE_TOO_LARGE before anything else is checked, as Kafka does.
+    pub max_batch_bytes: HashMap<i32, usize>,
+    /// Every batch of every Produce request (faults aside), in the order
+    /// they were handled.
+    pub seen: Vec<Seen>,
+    /// The partitions of every AddPartitionsToTxn request.
+    pub added_to_txn: Vec<Vec<i32>>,
+    /// EndTxn requests: `true` for a commit.
+    pub ended_txns: Vec<bool>,
     next_producer_id: i64,
     epoch: i16,
 }
@@ -63,6 +108,10 @@ pub(crate) struct FakeBroker {
     partitions: i32,
     topic: String,
     pub state: Arc<Mutex<FakeState>>,
+    /// Produce requests read so far (answered or not).
+    received: Arc<watch::Sender<usize>>,
+    /// While true, Produce requests wait unanswered (in order).
+    held: Arc<watch::Sender<bool>>,
 }
 
 impl FakeBroker {
@@ -78,6 +127,8 @@ impl FakeBroker {
                 next_producer_id: 1000,
                 ..Default::default()
             })),
+            received: Arc::new(watch::Sender::new(0)),
+            held: Arc::new(watch::Sender::new(false)),
         };
         let f = fake.clone();
         tokio::spawn(async move {
@@ -96,6 +147,35 @@ impl FakeBroker {
         self.lock().faults.extend(faults.iter().copied());
     }
 
+    /// Holds Produce requests unanswered (`true`) or lets them through.
+    pub(crate) fn hold(&self, held: bool) {
+        self.held.send_replace(held);
+    }
+
+    /// Produce requests read so far, answered or held.
+    pub(crate) fn received(&self) -> usize {
+        *self.received.borrow()
+    }
+
+    /// Waits until `n` Produce requests have been read.
+    pub(crate) async fn wait_received(&self, n: usize) {
+        let mut rx = self.received.subscribe();
+        let _ = rx.wait_for(|&got| got >= n).await;
+    }
+
+    /// The batches written, in offset order, with what the fake was sent.
+    pub(crate) fn written(&self, partition: i32) -> Vec<Seen> {
+        let mut w: Vec<Seen> = self
+            .lock()
+            .seen
+            .iter()
+            .filter(|b| b.partition == partition && b.code == ErrorCode::NONE)
+            .cloned()
+            .collect();
+        w.sort_by_key(|b| b.offset);
+        w
+    }
+
     /// The values written to a partition, in offset order.
     pub(crate) fn values(&self, partition: i32) -> Vec<Bytes> {
         self.lock()
@@ -105,20 +185,50 @@ impl FakeBroker {
             .unwrap_or_default()
     }
 
-    async fn serve(self, mut stream: TcpStream) {
-        let mut buf = BytesMut::new();
-        loop {
-            let frame = match split_frame(&mut buf, 1 << 24) {
-                Ok(Some(f)) => f,
-                Ok(None) => match stream.read_buf(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => continue,
-                },
-                Err(_) => return,
-            };
-            let Ok((h, body)) = decode_request(frame.freeze()) else {
-                return;
-            };
+    async fn serve(self, stream: TcpStream) {
+        // Requests are read as they come and handled one after another, so
+        // that requests held at the gate are counted as they arrive.
+        let (mut rd, mut wr) = stream.into_split();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let received = Arc::clone(&self.received);
+        let reader = tokio::spawn(async move {
+            let mut buf = BytesMut::new();
+            loop {
+                let frame = match split_frame(&mut buf, 1 << 24) {
+                    Ok(Some(f)) => f,
+                    Ok(None) => match rd.read_buf(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => continue,
+                    },
+                    Err(_) => return,
+                };
+                let Ok(request) = decode_request(frame.freeze()) else {
+                    return;
+                };
+                if matches!(request.1, RequestBody::Produce(_)) {
+                    received.send_modify(|n| *n += 1);
+                }
+                if tx.send(request).is_err() {
+                    return;
+                }
+            }
+        });
+        while let Some((h, body)) = rx.recv().await {
+            if self.answer(h, body, &mut wr).await.is_err() {
+                break;
+            }
+        }
+        reader.abort();
+    }
+
+    /// Answers one request; an error ends the connection.
+    async fn answer(
+        &self,
+        h: RequestHeader,
+        body: RequestBody,
+        wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    ) -> Result<(), ()> {
+        {
             let v = h.request_api_version;
             let id = h.correlation_id;
             let mut out = BytesMut::new();
@@ -169,34 +279,97 @@ impl FakeBroker {
                     };
                     encode_response(&mut out, ApiKey::InitProducerId, id, &resp, v)
                 }
+                RequestBody::FindCoordinator(req) => {
+                    let coordinator = |key: String| Coordinator {
+                        key,
+                        node_id: 1,
+                        host: "127.0.0.1".into(),
+                        port: self.port,
+                        ..Default::default()
+                    };
+                    let resp = if v >= 4 {
+                        FindCoordinatorResponse {
+                            coordinators: req
+                                .coordinator_keys
+                                .into_iter()
+                                .map(coordinator)
+                                .collect(),
+                            ..Default::default()
+                        }
+                    } else {
+                        FindCoordinatorResponse {
+                            node_id: 1,
+                            host: "127.0.0.1".into(),
+                            port: self.port,
+                            ..Default::default()
+                        }
+                    };
+                    encode_response(&mut out, ApiKey::FindCoordinator, id, &resp, v)
+                }
+                RequestBody::AddPartitionsToTxn(req) if v <= 3 => {
+                    let topics = req.v3_and_below_topics;
+                    self.lock().added_to_txn.push(
+                        topics
+                            .iter()
+                            .flat_map(|t| t.partitions.iter().copied())
+                            .collect(),
+                    );
+                    let resp = AddPartitionsToTxnResponse {
+                        results_by_topic_v3_and_below: topics
+                            .iter()
+                            .map(|t| AddPartitionsToTxnTopicResult {
+                                name: t.name.clone(),
+                                results_by_partition: t
+                                    .partitions
+                                    .iter()
+                                    .map(|&p| AddPartitionsToTxnPartitionResult {
+                                        partition_index: p,
+                                        ..Default::default()
+                                    })
+                                    .collect(),
+                                ..Default::default()
+                            })
+                            .collect(),
+                        ..Default::default()
+                    };
+                    encode_response(&mut out, ApiKey::AddPartitionsToTxn, id, &resp, v)
+                }
+                RequestBody::EndTxn(req) => {
+                    self.lock().ended_txns.push(req.committed);
+                    let resp = EndTxnResponse::default();
+                    encode_response(&mut out, ApiKey::EndTxn, id, &resp, v)
+                }
                 RequestBody::Produce(req) => {
+                    let mut gate = self.held.subscribe();
+                    let _ = gate.wait_for(|held| !held).await;
                     let fault = {
                         let mut s = self.lock();
                         s.produce_requests += 1;
                         s.faults.pop_front()
                     };
                     match fault {
-                        Some(Fault::Drop) => return,
+                        Some(Fault::Drop) => return Err(()),
                         Some(Fault::WriteThenDrop) => {
                             self.produce(&req, None);
-                            return;
+                            return Err(());
                         }
                         Some(Fault::Code(code)) => {
                             let resp = self.produce(&req, Some(code));
                             encode_response(&mut out, ApiKey::Produce, id, &resp, v)
                         }
-                        None => {
+                        Some(Fault::Pass) | None => {
                             let resp = self.produce(&req, None);
                             encode_response(&mut out, ApiKey::Produce, id, &resp, v)
                         }
                     }
                 }
-                _ => return,
+                _ => return Err(()),
             };
-            if r.is_err() || stream.write_all(&out).await.is_err() {
-                return;
+            if r.is_err() || wr.write_all(&out).await.is_err() {
+                return Err(());
             }
         }
+        Ok(())
     }
 
     fn metadata(&self) -> MetadataResponse {
@@ -239,6 +412,7 @@ impl FakeBroker {
     /// or fails every partition with `fail`.
     fn produce(&self, req: &ProduceRequest, fail: Option<ErrorCode>) -> ProduceResponse {
         let mut s = self.lock();
+        let s = &mut *s;
         let mut responses = Vec::new();
         for t in &req.topic_data {
             let mut parts = Vec::new();
@@ -246,9 +420,30 @@ impl FakeBroker {
                 let (code, base) = match fail {
                     Some(code) => (code, -1),
                     None => {
-                        let mut bytes = p.records.clone().unwrap_or_default();
-                        match RecordBatch::decode(&mut bytes, &DecodeOptions::default()) {
-                            Ok(batch) => append(s.logs.entry(p.index).or_default(), &batch),
+                        let records = p.records.clone().unwrap_or_default();
+                        let size = records.len();
+                        let limit = s.max_batch_bytes.get(&p.index).copied();
+                        match RecordBatch::decode(&mut records.clone(), &DecodeOptions::default()) {
+                            Ok(batch) => {
+                                let (code, base) = if limit.is_some_and(|l| size > l) {
+                                    (ErrorCode::MESSAGE_TOO_LARGE, -1)
+                                } else {
+                                    append(s.logs.entry(p.index).or_default(), &batch)
+                                };
+                                s.seen.push(Seen {
+                                    partition: p.index,
+                                    size,
+                                    producer_id: batch.producer_id,
+                                    epoch: batch.producer_epoch,
+                                    base_sequence: batch.base_sequence,
+                                    count: batch.records.len() as i32,
+                                    compression: batch.compression,
+                                    transactional: batch.is_transactional,
+                                    code,
+                                    offset: base,
+                                });
+                                (code, base)
+                            }
                             Err(_) => (ErrorCode::CORRUPT_MESSAGE, -1),
                         }
                     }
@@ -274,39 +469,44 @@ impl FakeBroker {
     }
 }
 
-/// The broker's idempotence checks, then the append.
-fn append(log: &mut Log, batch: &RecordBatch) -> (ErrorCode, i64) {
+/// The broker's idempotence checks, then the append. As in Kafka, a
+/// producer id the partition holds no state for may start at any sequence;
+/// a known one must go on from its last sequence, or start at 0 under a
+/// new epoch.
+pub(crate) fn append(log: &mut Log, batch: &RecordBatch) -> (ErrorCode, i64) {
     let count = batch.records.len() as i32;
+    let base = log.values.len() as i64;
     if batch.producer_id >= 0 {
         let seq = batch.base_sequence;
-        match log.producer {
-            Some((pid, epoch, last))
-                if pid == batch.producer_id && epoch == batch.producer_epoch =>
-            {
-                if let Some(&(_, offset)) = log.recent.iter().find(|(s, _)| *s == seq) {
+        match log.producers.get_mut(&batch.producer_id) {
+            Some(p) if p.epoch == batch.producer_epoch => {
+                if let Some(&(_, offset)) = p.recent.iter().find(|(s, _)| *s == seq) {
                     return (ErrorCode::DUPLICATE_SEQUENCE_NUMBER, offset);
                 }
-                if seq != last.wrapping_add(1) {
+                if seq != add_sequence(p.last_sequence, 1) {
                     return (ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER, -1);
                 }
+                p.last_sequence = add_sequence(seq, count - 1);
+                p.recent.push_back((seq, base));
+                if p.recent.len() > 5 {
+                    p.recent.pop_front();
+                }
             }
-            Some((pid, epoch, _)) if pid == batch.producer_id && batch.producer_epoch < epoch => {
+            Some(p) if batch.producer_epoch < p.epoch => {
                 return (ErrorCode::INVALID_PRODUCER_EPOCH, -1);
             }
+            Some(_) if seq != 0 => return (ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER, -1),
             _ => {
-                if seq != 0 {
-                    return (ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER, -1);
-                }
-                // A new producer or epoch: its sequence starts afresh.
-                log.recent.clear();
+                log.producers.insert(
+                    batch.producer_id,
+                    ProducerEntry {
+                        epoch: batch.producer_epoch,
+                        last_sequence: add_sequence(seq, count - 1),
+                        recent: VecDeque::from([(seq, base)]),
+                    },
+                );
             }
         }
-        log.producer = Some((batch.producer_id, batch.producer_epoch, seq + count - 1));
-    }
-    let base = log.values.len() as i64;
-    log.recent.push_back((batch.base_sequence, base));
-    if log.recent.len() > 5 {
-        log.recent.pop_front();
     }
     for r in &batch.records {
         log.values.push(r.value.clone().unwrap_or_default());

@@ -134,11 +134,11 @@ async fn errors_that_are_not_retriable_fail_each_record_of_the_batch() {
     bounded(async {
         let fake = FakeBroker::start("t", 1).await;
         let p = producer(config(&fake)).await;
-        fake.inject(&[Fault::Code(ErrorCode::MESSAGE_TOO_LARGE)]);
+        fake.inject(&[Fault::Code(ErrorCode::INVALID_RECORD)]);
         let failed = send_numbered(&p, 0, 3).await;
         for f in failed {
             let err = f.await.expect_err("rejected");
-            assert_eq!(err.kafka_code(), Some(ErrorCode::MESSAGE_TOO_LARGE));
+            assert_eq!(err.kafka_code(), Some(ErrorCode::INVALID_RECORD));
         }
         // The producer carries on (under a new epoch: the failed batch
         // took sequence numbers).
