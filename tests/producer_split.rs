@@ -3,8 +3,6 @@
 //! idempotent acks=all producer and read back with plain Fetch requests;
 //! and the two broker facts the producer's sequence handling rests on.
 
-#[path = "producer_support/mod.rs"]
-mod producer_support;
 mod support;
 
 use std::sync::Arc;
@@ -17,73 +15,16 @@ use klamm::config::Acks;
 use klamm::producer::{AsyncProducer, ProducerRecord};
 use klamm::protocol::compression::Compression;
 use klamm::protocol::error_codes::ErrorCode;
-use klamm::protocol::messages::create_topics_request::{CreatableTopic, CreateableTopicConfig};
-use klamm::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use klamm::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use klamm::protocol::messages::{
-    ApiKey, CreateTopicsRequest, FetchRequest, InitProducerIdRequest, ProduceRequest,
-};
-use klamm::protocol::records::{EncodeOptions, Record, RecordBatch};
-use producer_support::read_partition;
+use klamm::protocol::messages::{InitProducerIdRequest, ProduceRequest};
+use klamm::protocol::records::{DecodeOptions, EncodeOptions, Record, RecordBatch};
+use support::read::read_partition;
+use support::topics::TopicSpec;
 
 /// The topic's `max.message.bytes`.
 const MAX_MESSAGE_BYTES: usize = 2000;
 /// Records per run, 200 bytes each.
 const RECORDS: usize = 5000;
-
-/// Creates `topic` with the given topic configs, then waits until every
-/// partition has a leader (KRaft elects them after CreateTopics answers).
-async fn create_topic_with(
-    client: &Client,
-    topic: &str,
-    partitions: i32,
-    configs: &[(&str, &str)],
-) {
-    let controller = client.controller().await.expect("controller");
-    let conn = client
-        .connection(&controller, TrafficClass::Other)
-        .await
-        .expect("connection");
-    let created = conn
-        .send(&CreateTopicsRequest {
-            topics: vec![CreatableTopic {
-                name: topic.to_string(),
-                num_partitions: partitions,
-                replication_factor: 1,
-                configs: configs
-                    .iter()
-                    .map(|(k, v)| CreateableTopicConfig {
-                        name: k.to_string(),
-                        value: Some(v.to_string()),
-                        ..Default::default()
-                    })
-                    .collect(),
-                ..Default::default()
-            }],
-            timeout_ms: 10_000,
-            ..Default::default()
-        })
-        .await
-        .expect("CreateTopics");
-    assert_eq!(created.topics[0].error_code, 0, "create {topic}");
-    let names = [topic.to_string()];
-    for _ in 0..200 {
-        if client.refresh_metadata(Some(&names)).await.is_ok() {
-            let meta = client.metadata();
-            let led = meta.topics.get(topic).is_some_and(|t| {
-                t.partitions.len() == partitions as usize
-                    && t.partitions
-                        .iter()
-                        .all(|p| p.leader >= 0 && meta.brokers.contains_key(&p.leader))
-            });
-            if led {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{topic}: partitions without a leader after 10 s");
-}
 
 /// One raw batch of `n` records from `producer` (id, epoch) at `sequence`,
 /// sent to partition 0; returns the partition's error code.
@@ -145,11 +86,15 @@ fn a_partition_new_to_a_producer_takes_any_first_sequence() {
         let Some(addr) = support::broker() else {
             return;
         };
-        let client = Client::connect(producer_support::config(&addr))
+        let client = Client::connect(support::read::config(&addr))
             .await
             .expect("connect");
         let topic = support::unique_topic("klamm-split-seq");
-        create_topic_with(&client, &topic, 1, &[("max.message.bytes", "2000")]).await;
+        support::topics::create(
+            &client,
+            &TopicSpec::new(&topic, 1).config("max.message.bytes", "2000"),
+        )
+        .await;
         let broker = client
             .metadata()
             .brokers
@@ -161,17 +106,29 @@ fn a_partition_new_to_a_producer_takes_any_first_sequence() {
             .connection(&broker, TrafficClass::Other)
             .await
             .expect("connection");
-        let pid = conn
-            .send(&InitProducerIdRequest {
-                transactional_id: None,
-                producer_id: -1,
-                producer_epoch: -1,
-                transaction_timeout_ms: 60_000,
-                ..Default::default()
-            })
-            .await
-            .expect("InitProducerId");
-        assert_eq!(pid.error_code, 0);
+        // A broker that has not yet taken a block of producer ids from the
+        // controller answers COORDINATOR_LOAD_IN_PROGRESS: ask again.
+        let mut pid = None;
+        for _ in 0..100 {
+            let resp = conn
+                .send(&InitProducerIdRequest {
+                    transactional_id: None,
+                    producer_id: -1,
+                    producer_epoch: -1,
+                    transaction_timeout_ms: 60_000,
+                    ..Default::default()
+                })
+                .await
+                .expect("InitProducerId");
+            let code = ErrorCode(resp.error_code);
+            if code.is_ok() {
+                pid = Some(resp);
+                break;
+            }
+            assert!(code.is_retriable(), "InitProducerId: {code:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let pid = pid.expect("a producer id within 10 s");
         let producer = (pid.producer_id, pid.producer_epoch);
         // Sequence 5 first: written, though 0..4 never came.
         assert_eq!(
@@ -210,88 +167,27 @@ fn value(i: usize) -> Bytes {
     Bytes::from(v)
 }
 
-/// A batch as the broker stored it, from its header.
+/// A batch as the broker stored it.
 #[derive(Debug)]
 struct StoredBatch {
     base_offset: i64,
     /// Bytes on disk: the whole batch, header included.
     size: usize,
-    codec: i16,
-    count: i32,
+    codec: Compression,
+    count: usize,
 }
 
-/// The headers of every batch of a partition, from raw Fetch responses.
 async fn stored_batches(client: &Client, topic: &str, partition: i32) -> Vec<StoredBatch> {
-    let leader = client.leader(topic, partition).await.expect("leader");
-    let conn = client
-        .connection(&leader, TrafficClass::Fetch)
+    support::read::stored_batches_sized(client, topic, partition, &DecodeOptions::default())
         .await
-        .expect("connection");
-    let version = conn
-        .api_versions()
-        .version_for(ApiKey::Fetch, conn.broker())
-        .expect("fetch version")
-        .min(11);
-    let mut out = Vec::new();
-    let mut offset = 0i64;
-    loop {
-        let req = FetchRequest {
-            replica_id: -1,
-            max_wait_ms: 100,
-            min_bytes: 1,
-            max_bytes: 1 << 20,
-            topics: vec![FetchTopic {
-                topic: topic.to_string(),
-                partitions: vec![FetchPartition {
-                    partition,
-                    fetch_offset: offset,
-                    partition_max_bytes: 1 << 20,
-                    current_leader_epoch: -1,
-                    last_fetched_epoch: -1,
-                    log_start_offset: -1,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            session_epoch: -1,
-            ..Default::default()
-        };
-        let resp = conn.send_version(&req, version).await.expect("fetch");
-        let p = &resp.responses[0].partitions[0];
-        assert_eq!(p.error_code, 0, "fetch {topic}/{partition} at {offset}");
-        if offset >= p.high_watermark {
-            return out;
-        }
-        let data = p.records.clone().unwrap_or_default();
-        let int = |at: usize, n: usize| {
-            data[at..at + n]
-                .iter()
-                .fold(0i64, |a, &b| a << 8 | i64::from(b))
-        };
-        let mut pos = 0;
-        let before = offset;
-        // A v2 batch: base offset (8), length (4) of what follows, leader
-        // epoch (4), magic (1), CRC (4), attributes (2), last offset
-        // delta (4), ... record count at 57 (4); a partial one may end the
-        // response.
-        while pos + 61 <= data.len() {
-            let size = 12 + int(pos + 8, 4) as usize;
-            if pos + size > data.len() {
-                break;
-            }
-            assert_eq!(data[pos + 16], 2, "a v2 batch");
-            let base_offset = int(pos, 8);
-            out.push(StoredBatch {
-                base_offset,
-                size,
-                codec: (int(pos + 21, 2) & 7) as i16,
-                count: int(pos + 57, 4) as i32,
-            });
-            offset = base_offset + int(pos + 23, 4) + 1;
-            pos += size;
-        }
-        assert!(offset > before, "fetch at {offset} made no progress");
-    }
+        .into_iter()
+        .map(|(b, size)| StoredBatch {
+            base_offset: b.base_offset,
+            size,
+            codec: b.compression,
+            count: b.records.len(),
+        })
+        .collect()
 }
 
 /// 5,000 records of 200 bytes in batches of up to 64 KiB to a topic that
@@ -301,13 +197,17 @@ async fn split_round_trip(codec: Compression) {
     let Some(addr) = support::broker() else {
         return;
     };
-    let client = Client::connect(producer_support::config(&addr))
+    let client = Client::connect(support::read::config(&addr))
         .await
         .expect("connect");
     let topic: Arc<str> = support::unique_topic("klamm-split").into();
     let limit = MAX_MESSAGE_BYTES.to_string();
-    create_topic_with(&client, &topic, 1, &[("max.message.bytes", limit.as_str())]).await;
-    let mut config = producer_support::config(&addr);
+    support::topics::create(
+        &client,
+        &TopicSpec::new(&topic, 1).config("max.message.bytes", &limit),
+    )
+    .await;
+    let mut config = support::read::config(&addr);
     config.producer.idempotence = true;
     config.producer.acks = Acks::All;
     config.producer.batch_size = 64 * 1024;
@@ -350,22 +250,19 @@ async fn split_round_trip(codec: Compression) {
             "{codec:?}: record at offset {i}"
         );
         assert_eq!(r.producer_id, stored[0].producer_id, "one producer id");
-        assert_eq!(
-            r.base_sequence, i as i32,
-            "{codec:?}: sequences without a gap"
-        );
+        assert_eq!(r.sequence, i as i32, "{codec:?}: sequences without a gap");
     }
     let batches = stored_batches(&client, &topic, 0).await;
     assert_eq!(
-        batches.iter().map(|b| i64::from(b.count)).sum::<i64>(),
+        batches.iter().map(|b| b.count as i64).sum::<i64>(),
         RECORDS as i64
     );
     let mut next = 0;
     for b in &batches {
         assert_eq!(b.base_offset, next, "{codec:?}: {b:?}");
-        next += i64::from(b.count);
+        next += b.count as i64;
         assert!(b.size <= MAX_MESSAGE_BYTES, "{codec:?}: {b:?}");
-        assert_eq!(b.codec, i16::from(codec.code()), "{codec:?}: {b:?}");
+        assert_eq!(b.codec, codec, "{codec:?}: {b:?}");
     }
     // Control: the batches really were cut down from far larger ones.
     assert!(

@@ -42,6 +42,21 @@ pub async fn stored_batches_with(
     partition: i32,
     options: &DecodeOptions,
 ) -> Vec<RecordBatch> {
+    stored_batches_sized(client, topic, partition, options)
+        .await
+        .into_iter()
+        .map(|(b, _)| b)
+        .collect()
+}
+
+/// Every record batch of a partition with its size on the broker's disk
+/// (the whole entry, the 12-byte log overhead included), as stored.
+pub async fn stored_batches_sized(
+    client: &Client,
+    topic: &str,
+    partition: i32,
+    options: &DecodeOptions,
+) -> Vec<(RecordBatch, usize)> {
     let mut out = Vec::new();
     let mut offset = 0i64;
     let mut idle = 0;
@@ -109,17 +124,29 @@ pub async fn stored_batches_with(
             return out;
         }
         let data = p.records.clone().unwrap_or_default();
-        let set = decode_record_set(data, options).expect("record set");
         let before = offset;
-        for b in set.batches {
-            let Batch::V2(b) = b else {
-                panic!("{topic}/{partition}: a legacy message set at {offset}")
-            };
-            if b.next_offset() <= offset {
-                continue;
+        // Entry by entry (a partial one may end the response), so each
+        // batch's stored size is known.
+        let mut pos = 0usize;
+        while data.len() - pos >= 12 {
+            let len =
+                i32::from_be_bytes([data[pos + 8], data[pos + 9], data[pos + 10], data[pos + 11]]);
+            let size = 12 + usize::try_from(len).expect("entry length");
+            if data.len() - pos < size {
+                break;
             }
-            offset = b.next_offset();
-            out.push(b);
+            let set = decode_record_set(data.slice(pos..pos + size), options).expect("record set");
+            pos += size;
+            for b in set.batches {
+                let Batch::V2(b) = b else {
+                    panic!("{topic}/{partition}: a legacy message set at {offset}")
+                };
+                if b.next_offset() <= offset {
+                    continue;
+                }
+                offset = b.next_offset();
+                out.push((b, size));
+            }
         }
         if offset == before {
             idle += 1;
