@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod interop;
+pub mod interop_peers;
 pub mod mock;
 pub mod pattern;
 pub mod peers;
