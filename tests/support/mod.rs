@@ -6,6 +6,8 @@
 
 pub mod auth;
 pub mod cluster;
+pub mod interop;
+pub mod interop_peers;
 pub mod mock;
 pub mod pattern;
 pub mod peers;
