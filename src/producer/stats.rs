@@ -25,8 +25,9 @@ pub struct ProducerStats {
     pub batches_retried: u64,
     /// Batches that failed for good (their records got the error).
     pub batches_failed: u64,
-    /// Producer ids or epochs obtained (1 at start with idempotence; more
-    /// after epoch bumps).
+    /// Producer ids or epochs obtained: 1 at start with idempotence, and
+    /// one more per epoch bump (which an idempotent producer makes itself;
+    /// it asks the cluster for a new id only when the epoch is used up).
     pub producer_id_requests: u64,
 }
 

@@ -47,13 +47,12 @@ pub(crate) struct FakeState {
     /// (producer id, epoch) of every InitProducerId request.
     pub init_requests: Vec<(i64, i16)>,
     pub produce_requests: usize,
-    /// Answer epoch bumps with UNKNOWN_SERVER_ERROR, as tansu 0.6 does.
-    pub refuse_bumps: bool,
+    /// The epoch new producer ids start at (0, as Apache Kafka's do).
+    pub first_epoch: i16,
     /// Partition 1's leader is broker 2 at this port (a peer that never
     /// answers), when set.
     pub silent_leader_port: Option<i32>,
     next_producer_id: i64,
-    epoch: i16,
 }
 
 #[derive(Clone)]
@@ -94,6 +93,12 @@ impl FakeBroker {
 
     pub(crate) fn inject(&self, faults: &[Fault]) {
         self.lock().faults.extend(faults.iter().copied());
+    }
+
+    /// The producer id, epoch and last sequence of the last idempotent
+    /// batch written to a partition.
+    pub(crate) fn producer(&self, partition: i32) -> Option<(i64, i16, i32)> {
+        self.lock().logs.get(&partition).and_then(|l| l.producer)
     }
 
     /// The values written to a partition, in offset order.
@@ -143,26 +148,14 @@ impl FakeBroker {
                     encode_response(&mut out, ApiKey::Metadata, id, &resp, v)
                 }
                 RequestBody::InitProducerId(req) => {
+                    // As Apache Kafka does without a transactional id: a
+                    // new producer id, whatever id and epoch are named.
                     let mut s = self.lock();
                     s.init_requests.push((req.producer_id, req.producer_epoch));
-                    let refused = req.producer_id >= 0 && s.refuse_bumps;
-                    let (pid, epoch) = if refused {
-                        (-1, -1)
-                    } else if req.producer_id >= 0 {
-                        s.epoch += 1;
-                        (req.producer_id, s.epoch)
-                    } else {
-                        s.next_producer_id += 1;
-                        s.epoch = 0;
-                        (s.next_producer_id, 0)
-                    };
+                    s.next_producer_id += 1;
+                    let (pid, epoch) = (s.next_producer_id, s.first_epoch);
                     drop(s);
                     let resp = InitProducerIdResponse {
-                        error_code: if refused {
-                            ErrorCode::UNKNOWN_SERVER_ERROR.code()
-                        } else {
-                            0
-                        },
                         producer_id: pid,
                         producer_epoch: epoch,
                         ..Default::default()
