@@ -51,6 +51,15 @@ pub enum OffsetSpec {
 impl OffsetSpec {
     /// The ListOffsets `timestamp` field for this spec: the time itself,
     /// or Kafka's sentinel (-1 latest, -2 earliest, -3 max timestamp).
+    ///
+    /// ```
+    /// use klamm::client::OffsetSpec;
+    ///
+    /// assert_eq!(OffsetSpec::Newest.timestamp(), -1);
+    /// assert_eq!(OffsetSpec::Oldest.timestamp(), -2);
+    /// assert_eq!(OffsetSpec::MaxTimestamp.timestamp(), -3);
+    /// assert_eq!(OffsetSpec::Timestamp(1_700_000_000_000).timestamp(), 1_700_000_000_000);
+    /// ```
     pub fn timestamp(self) -> i64 {
         match self {
             OffsetSpec::Oldest => -2,
@@ -71,6 +80,15 @@ impl OffsetSpec {
 
 /// What [`Client::list_offset`] found: the offset, with the timestamp and
 /// leader epoch the broker gave with it.
+///
+/// ```
+/// use klamm::client::ListedOffset;
+///
+/// // A by-time lookup later than every record finds nothing.
+/// let found = ListedOffset { offset: None, timestamp: None, leader_epoch: None };
+/// let start = found.offset.unwrap_or(i64::MAX);
+/// assert_eq!(start, i64::MAX);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListedOffset {
     /// The offset; `None` when no record matches (a
