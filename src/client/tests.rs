@@ -106,7 +106,11 @@ impl Fake {
             if self.dead.load(Ordering::SeqCst) {
                 return; // killed mid-request: the connection drops unanswered
             }
-            self.state.lock().unwrap().client_ids.push(h.client_id.clone());
+            self.state
+                .lock()
+                .unwrap()
+                .client_ids
+                .push(h.client_id.clone());
             let v = h.request_api_version;
             let mut out = BytesMut::new();
             let id = h.correlation_id;
@@ -472,7 +476,10 @@ async fn requests_carry_the_client_id() {
                 c.net.client_id = id.to_string();
             }
             let client = Client::connect(c).await.unwrap();
-            client.list_offsets("t", 0, OffsetSpec::Oldest).await.unwrap();
+            client
+                .list_offsets("t", 0, OffsetSpec::Oldest)
+                .await
+                .unwrap();
             client.close().await;
             let ids = fake.state.lock().unwrap().client_ids.clone();
             assert!(ids.len() >= 3, "{ids:?}");
