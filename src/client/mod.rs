@@ -30,15 +30,80 @@ use crate::protocol::messages::metadata_request::MetadataRequestTopic;
 use crate::protocol::messages::{ApiKey, ListOffsetsRequest, MetadataRequest};
 use pool::Pool;
 
-/// Which offset [`Client::list_offsets`] asks for.
+/// Which offset [`Client::list_offset`] and [`Client::list_offsets`] ask
+/// for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OffsetSpec {
-    /// The first offset still in the log.
+    /// The first offset still in the log (the log start offset).
     Oldest,
     /// The offset the next record will get (the high watermark).
     Newest,
     /// The first offset whose timestamp is at or after this time (ms).
     Timestamp(i64),
+    /// The record with the largest timestamp in the partition (the first
+    /// of them if several share it), which need not be the last record:
+    /// producers may set timestamps out of order. Kafka's `MAX_TIMESTAMP`
+    /// (-3, KIP-734); it needs ListOffsets v7 (Kafka 3.0 and later), and a
+    /// broker without it gives [`Error::UnsupportedVersion`].
+    MaxTimestamp,
+}
+
+impl OffsetSpec {
+    /// The ListOffsets `timestamp` field for this spec: the time itself,
+    /// or Kafka's sentinel (-1 latest, -2 earliest, -3 max timestamp).
+    ///
+    /// ```
+    /// use klamm::client::OffsetSpec;
+    ///
+    /// assert_eq!(OffsetSpec::Newest.timestamp(), -1);
+    /// assert_eq!(OffsetSpec::Oldest.timestamp(), -2);
+    /// assert_eq!(OffsetSpec::MaxTimestamp.timestamp(), -3);
+    /// assert_eq!(OffsetSpec::Timestamp(1_700_000_000_000).timestamp(), 1_700_000_000_000);
+    /// ```
+    pub fn timestamp(self) -> i64 {
+        match self {
+            OffsetSpec::Oldest => -2,
+            OffsetSpec::Newest => -1,
+            OffsetSpec::Timestamp(t) => t,
+            OffsetSpec::MaxTimestamp => -3,
+        }
+    }
+
+    /// The lowest ListOffsets version that can ask for this spec.
+    fn min_version(self) -> i16 {
+        match self {
+            OffsetSpec::MaxTimestamp => 7,
+            _ => 0,
+        }
+    }
+}
+
+/// What [`Client::list_offset`] found: the offset, with the timestamp and
+/// leader epoch the broker gave with it.
+///
+/// ```
+/// use klamm::client::ListedOffset;
+///
+/// // A by-time lookup later than every record finds nothing.
+/// let found = ListedOffset { offset: None, timestamp: None, leader_epoch: None };
+/// let start = found.offset.unwrap_or(i64::MAX);
+/// assert_eq!(start, i64::MAX);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListedOffset {
+    /// The offset; `None` when no record matches (a
+    /// [`Timestamp`](OffsetSpec::Timestamp) after every record's, the
+    /// [`MaxTimestamp`](OffsetSpec::MaxTimestamp) of an empty partition).
+    pub offset: Option<i64>,
+    /// The timestamp (ms) of the record at `offset`, for
+    /// [`Timestamp`](OffsetSpec::Timestamp) and
+    /// [`MaxTimestamp`](OffsetSpec::MaxTimestamp); `None` where the broker
+    /// gives none (-1: for [`Oldest`](OffsetSpec::Oldest) and
+    /// [`Newest`](OffsetSpec::Newest), and always before ListOffsets v1).
+    pub timestamp: Option<i64>,
+    /// The leader epoch of the record at `offset` (KIP-320); `None` where
+    /// the broker does not know it or answers below ListOffsets v4.
+    pub leader_epoch: Option<i32>,
 }
 
 /// What [`Client::connect_with`] takes besides the [`Config`].
@@ -482,18 +547,60 @@ impl Client {
             .unwrap_or_else(|| Error::config("bootstrap.servers", "no brokers to connect to")))
     }
 
-    /// Looks up an offset of a partition at its leader.
+    /// Looks up an offset of a partition at its leader: the offset alone,
+    /// -1 when no record matches (see [`Client::list_offset`]).
     pub async fn list_offsets(&self, topic: &str, partition: i32, spec: OffsetSpec) -> Result<i64> {
-        let timestamp = match spec {
-            OffsetSpec::Oldest => -2,
-            OffsetSpec::Newest => -1,
-            OffsetSpec::Timestamp(t) => t,
-        };
+        Ok(self
+            .list_offset(topic, partition, spec)
+            .await?
+            .offset
+            .unwrap_or(-1))
+    }
+
+    /// Looks up an offset of a partition at its leader, with the timestamp
+    /// and leader epoch the broker gives with it.
+    ///
+    /// [`OffsetSpec::MaxTimestamp`] fails with
+    /// [`Error::UnsupportedVersion`] on a broker without ListOffsets v7,
+    /// before anything is sent. A Kafka error for the partition is an
+    /// [`Error::Broker`] with its code.
+    ///
+    /// ```no_run
+    /// use klamm::Client;
+    /// use klamm::client::OffsetSpec;
+    ///
+    /// # async fn run(client: Client) -> klamm::Result<()> {
+    /// // The record with the largest timestamp, wherever it is in the log.
+    /// let latest = client.list_offset("events", 0, OffsetSpec::MaxTimestamp).await?;
+    /// if let (Some(offset), Some(at)) = (latest.offset, latest.timestamp) {
+    ///     println!("the newest event ({at} ms) is at offset {offset}");
+    /// }
+    /// // The first record of the last hour, or None if there is none.
+    /// let hour_ago = latest.timestamp.unwrap_or_default() - 3_600_000;
+    /// let from = client.list_offset("events", 0, OffsetSpec::Timestamp(hour_ago)).await?;
+    /// println!("the last hour starts at {:?}", from.offset);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn list_offset(
+        &self,
+        topic: &str,
+        partition: i32,
+        spec: OffsetSpec,
+    ) -> Result<ListedOffset> {
+        let timestamp = spec.timestamp();
         let leader = self.leader(topic, partition).await?;
         let conn = self.connection(&leader, TrafficClass::Other).await?;
-        let version = conn
-            .api_versions()
-            .version_for(ApiKey::ListOffsets, conn.broker())?;
+        let versions = conn.api_versions();
+        let version = versions.version_for(ApiKey::ListOffsets, conn.broker())?;
+        if version < spec.min_version() {
+            return Err(Error::UnsupportedVersion {
+                broker: conn.broker().to_string(),
+                api: ApiKey::ListOffsets,
+                broker_versions: versions.broker_range(ApiKey::ListOffsets),
+                ours: (spec.min_version(), ApiKey::ListOffsets.versions().1),
+            });
+        }
         let req = ListOffsetsRequest {
             replica_id: -1,
             topics: vec![ListOffsetsTopic {
@@ -527,10 +634,19 @@ impl Client {
                 context: Some(format!("{topic}/{partition}")),
             });
         }
+        let known = |v: i64| (v >= 0).then_some(v);
         Ok(if version == 0 {
-            p.old_style_offsets.first().copied().unwrap_or(-1)
+            ListedOffset {
+                offset: p.old_style_offsets.first().copied().and_then(known),
+                timestamp: None,
+                leader_epoch: None,
+            }
         } else {
-            p.offset
+            ListedOffset {
+                offset: known(p.offset),
+                timestamp: known(p.timestamp),
+                leader_epoch: (version >= 4 && p.leader_epoch >= 0).then_some(p.leader_epoch),
+            }
         })
     }
 

@@ -33,6 +33,14 @@ struct FakeState {
     metadata_versions: Vec<i16>,
     /// The client id of every request, in order.
     client_ids: Vec<Option<String>>,
+    /// The highest ListOffsets version advertised (klamm's when `None`).
+    list_offsets_max_version: Option<i16>,
+    /// ListOffsets answers by the requested timestamp: (offset, timestamp,
+    /// leader epoch). Timestamps not listed get offset 0 for -2 and 42
+    /// otherwise, timestamp and epoch -1.
+    list_offsets_answers: HashMap<i64, (i64, i64, i32)>,
+    /// (version, timestamp) of every ListOffsets partition asked for.
+    list_offsets_requests: Vec<(i16, i64)>,
 }
 
 #[derive(Clone)]
@@ -108,13 +116,17 @@ impl Fake {
             let id = h.correlation_id;
             let ok = match body {
                 RequestBody::ApiVersions(_) => {
+                    let list_offsets_max = self.state.lock().unwrap().list_offsets_max_version;
                     let resp = ApiVersionsResponse {
                         api_keys: ApiKey::ALL
                             .iter()
                             .map(|k| ApiVersion {
                                 api_key: k.code(),
                                 min_version: 0,
-                                max_version: k.versions().1,
+                                max_version: match (k, list_offsets_max) {
+                                    (ApiKey::ListOffsets, Some(max)) => max,
+                                    _ => k.versions().1,
+                                },
                                 ..Default::default()
                             })
                             .collect(),
@@ -188,6 +200,7 @@ impl Fake {
                     encode_response(&mut out, ApiKey::FindCoordinator, id, &resp, v)
                 }
                 RequestBody::ListOffsets(req) => {
+                    let mut state = self.state.lock().unwrap();
                     let resp = ListOffsetsResponse {
                         topics: req
                             .topics
@@ -197,10 +210,29 @@ impl Fake {
                                 partitions: t
                                     .partitions
                                     .iter()
-                                    .map(|p| ListOffsetsPartitionResponse {
-                                        partition_index: p.partition_index,
-                                        offset: if p.timestamp == -2 { 0 } else { 42 },
-                                        ..Default::default()
+                                    .map(|p| {
+                                        state.list_offsets_requests.push((v, p.timestamp));
+                                        let (offset, timestamp, leader_epoch) = state
+                                            .list_offsets_answers
+                                            .get(&p.timestamp)
+                                            .copied()
+                                            .unwrap_or(if p.timestamp == -2 {
+                                                (0, -1, -1)
+                                            } else {
+                                                (42, -1, -1)
+                                            });
+                                        ListOffsetsPartitionResponse {
+                                            partition_index: p.partition_index,
+                                            offset: if v == 0 { -1 } else { offset },
+                                            old_style_offsets: if v == 0 {
+                                                vec![offset]
+                                            } else {
+                                                vec![]
+                                            },
+                                            timestamp: if v == 0 { -1 } else { timestamp },
+                                            leader_epoch: if v >= 4 { leader_epoch } else { -1 },
+                                            ..Default::default()
+                                        }
                                     })
                                     .collect(),
                                 ..Default::default()
@@ -632,6 +664,178 @@ async fn retriable_coordinator_errors_are_retried() {
         let err = client.coordinator("other").await.unwrap_err();
         assert_eq!(err.kafka_code(), Some(ErrorCode::COORDINATOR_NOT_AVAILABLE));
         assert!(err.is_retriable());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn list_offset_gives_timestamp_and_leader_epoch_with_the_offset() {
+    bounded(async {
+        let fake = Fake::start(&[("t", 2)]).await;
+        {
+            let mut state = fake.state.lock().unwrap();
+            // A partition whose largest timestamp (9000) is at offset 3,
+            // not at its end (10).
+            state.list_offsets_answers.insert(-3, (3, 9_000, 5));
+            state.list_offsets_answers.insert(2_000, (1, 2_000, 4));
+            // Past every record: Kafka answers offset and timestamp -1.
+            state.list_offsets_answers.insert(99_000, (-1, -1, -1));
+            state.list_offsets_answers.insert(-1, (10, -1, 5));
+        }
+        let client = Client::connect(config(vec![fake.addr.clone()]))
+            .await
+            .unwrap();
+        let max = client
+            .list_offset("t", 1, OffsetSpec::MaxTimestamp)
+            .await
+            .unwrap();
+        assert_eq!(
+            max,
+            ListedOffset {
+                offset: Some(3),
+                timestamp: Some(9_000),
+                leader_epoch: Some(5)
+            }
+        );
+        let by_time = client
+            .list_offset("t", 1, OffsetSpec::Timestamp(2_000))
+            .await
+            .unwrap();
+        assert_eq!(
+            by_time,
+            ListedOffset {
+                offset: Some(1),
+                timestamp: Some(2_000),
+                leader_epoch: Some(4)
+            }
+        );
+        let none = client
+            .list_offset("t", 1, OffsetSpec::Timestamp(99_000))
+            .await
+            .unwrap();
+        assert_eq!(
+            none,
+            ListedOffset {
+                offset: None,
+                timestamp: None,
+                leader_epoch: None
+            }
+        );
+        // list_offsets keeps its -1 for "no such record".
+        assert_eq!(
+            client
+                .list_offsets("t", 1, OffsetSpec::Timestamp(99_000))
+                .await
+                .unwrap(),
+            -1
+        );
+        let newest = client
+            .list_offset("t", 1, OffsetSpec::Newest)
+            .await
+            .unwrap();
+        assert_eq!(
+            (newest.offset, newest.timestamp, newest.leader_epoch),
+            (Some(10), None, Some(5))
+        );
+        // What went on the wire: the sentinels, at klamm's highest version.
+        let sent = fake.state.lock().unwrap().list_offsets_requests.clone();
+        let top = ApiKey::ListOffsets.versions().1;
+        assert_eq!(
+            sent,
+            [
+                (top, -3),
+                (top, 2_000),
+                (top, 99_000),
+                (top, 99_000),
+                (top, -1)
+            ]
+        );
+        assert_eq!(OffsetSpec::MaxTimestamp.timestamp(), -3);
+        assert_eq!(OffsetSpec::Oldest.timestamp(), -2);
+        assert_eq!(OffsetSpec::Newest.timestamp(), -1);
+        assert_eq!(OffsetSpec::Timestamp(7).timestamp(), 7);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn max_timestamp_needs_list_offsets_v7_and_fails_typed_before() {
+    bounded(async {
+        let fake = Fake::start(&[("t", 1)]).await;
+        fake.state.lock().unwrap().list_offsets_max_version = Some(6);
+        let client = Client::connect(config(vec![fake.addr.clone()]))
+            .await
+            .unwrap();
+        let err = client
+            .list_offset("t", 0, OffsetSpec::MaxTimestamp)
+            .await
+            .unwrap_err();
+        match &err {
+            Error::UnsupportedVersion {
+                api,
+                broker_versions,
+                ours,
+                ..
+            } => {
+                assert_eq!(*api, ApiKey::ListOffsets);
+                assert_eq!(*broker_versions, Some((0, 6)));
+                assert_eq!(ours.0, 7, "MaxTimestamp needs v7");
+            }
+            other => panic!("expected UnsupportedVersion, got {other:?}"),
+        }
+        assert_eq!(err.kind(), crate::ErrorKind::Protocol);
+        assert!(!err.is_retriable());
+        assert!(err.to_string().contains("ListOffsets"), "{err}");
+        // Nothing was sent for it; the other specs still work at v6.
+        assert!(fake.state.lock().unwrap().list_offsets_requests.is_empty());
+        let oldest = client
+            .list_offset("t", 0, OffsetSpec::Oldest)
+            .await
+            .unwrap();
+        assert_eq!(oldest.offset, Some(0));
+        assert_eq!(fake.state.lock().unwrap().list_offsets_requests, [(6, -2)]);
+        client.close().await;
+
+        // The control: the same call against a broker with v7 is sent.
+        let fake = Fake::start(&[("t", 1)]).await;
+        fake.state.lock().unwrap().list_offsets_max_version = Some(7);
+        let client = Client::connect(config(vec![fake.addr.clone()]))
+            .await
+            .unwrap();
+        client
+            .list_offset("t", 0, OffsetSpec::MaxTimestamp)
+            .await
+            .expect("v7 has MaxTimestamp");
+        assert_eq!(fake.state.lock().unwrap().list_offsets_requests, [(7, -3)]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn list_offset_v0_reads_the_old_style_offsets() {
+    bounded(async {
+        let fake = Fake::start(&[("t", 1)]).await;
+        {
+            let mut state = fake.state.lock().unwrap();
+            state.list_offsets_max_version = Some(0);
+            state.list_offsets_answers.insert(-1, (17, 1_234, 3));
+        }
+        let client = Client::connect(config(vec![fake.addr.clone()]))
+            .await
+            .unwrap();
+        let newest = client
+            .list_offset("t", 0, OffsetSpec::Newest)
+            .await
+            .unwrap();
+        assert_eq!(
+            newest,
+            ListedOffset {
+                offset: Some(17),
+                timestamp: None,
+                leader_epoch: None
+            }
+        );
+        assert_eq!(fake.state.lock().unwrap().list_offsets_requests, [(0, -1)]);
     })
     .await;
 }

@@ -106,6 +106,12 @@ impl FetchSession {
             if session_id == 0 {
                 self.sent.clear();
             }
+        } else if session_id == 0 {
+            // The broker closed the session and answered sessionless (it
+            // does when an incremental request leaves the session without
+            // partitions): the next request must be full, or it would name
+            // a session that is gone.
+            self.reset();
         } else {
             self.epoch = if self.epoch == i32::MAX {
                 1
@@ -175,6 +181,23 @@ mod tests {
         let plan = s.plan(&wanted, true);
         assert_eq!((plan.session_id, plan.epoch, plan.full), (0, 0, true));
         assert_eq!(plan.send, vec![0, 1]);
+    }
+
+    #[test]
+    fn an_incremental_answer_without_a_session_id_closes_the_session() {
+        let mut s = FetchSession::default();
+        let wanted = vec![(key("t", 0), p(0)), (key("t", 1), p(0))];
+        s.plan(&wanted, true);
+        s.on_response(7);
+        let plan = s.plan(&wanted[..1], true);
+        assert_eq!((plan.session_id, plan.full), (7, false));
+        assert_eq!(plan.forgotten, vec![key("t", 1)]);
+        // The broker dropped the session: answered with session id 0.
+        s.on_response(0);
+        assert_eq!(s.id(), 0);
+        let plan = s.plan(&wanted[..1], true);
+        assert_eq!((plan.session_id, plan.epoch, plan.full), (0, 0, true));
+        assert_eq!(plan.send, vec![0], "every partition again");
     }
 
     #[test]

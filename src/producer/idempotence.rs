@@ -7,6 +7,14 @@
 //! changes. A transaction manager builds on this type: it runs
 //! InitProducerId with its `transactional.id` through
 //! [`ProducerIdentity::init`] and fences on the same state.
+//!
+//! An idempotent producer without a `transactional.id` bumps its epoch
+//! itself ([`ProducerIdentity::bump_locally`]): Apache Kafka answers every
+//! InitProducerId without a transactional id with a new producer id at
+//! epoch 0, whatever id and epoch it names, while a batch at the next epoch
+//! of the id it has, from sequence 0, is accepted and fences the batches of
+//! the older epoch that may still arrive (the Java client's client-side
+//! bump). A new producer id is asked for only when the epoch is used up.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -82,10 +90,40 @@ impl ProducerIdentity {
         s.bump_needed || s.ids.is_none()
     }
 
-    /// Gets a producer id and epoch from the cluster: a first one, or, when
-    /// one is held, the next epoch of it (InitProducerId v3+ with the
-    /// current id and epoch; older brokers hand out a new id). Retriable
-    /// errors are retried with `backoff` until `deadline` passes.
+    /// The epoch bump of a producer without a `transactional.id` (KIP-360):
+    /// the same producer id at the next epoch, without asking the cluster.
+    /// Returns false, changing nothing, when there is no id yet, the
+    /// producer is transactional (its coordinator bumps the epoch), or the
+    /// epoch is used up: then [`ProducerIdentity::init`] gets a new id.
+    pub(crate) fn bump_locally(&self) -> bool {
+        if self.transactional_id.is_some() {
+            return false;
+        }
+        let mut s = self.lock();
+        match s.ids {
+            Some(ids) if ids.epoch >= 0 && ids.epoch < i16::MAX => {
+                s.ids = Some(Ids {
+                    producer_id: ids.producer_id,
+                    epoch: ids.epoch + 1,
+                });
+                s.bump_needed = false;
+                tracing::debug!(
+                    producer_id = ids.producer_id,
+                    epoch = ids.epoch + 1,
+                    "producer epoch bumped"
+                );
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Gets a producer id and epoch from the cluster: a first one, or, for
+    /// a transactional id that holds one, the next epoch of it
+    /// (InitProducerId v3+ with the current id and epoch; older brokers
+    /// hand out a new epoch without it). Without a transactional id the
+    /// answer is always a new producer id (see the module docs).
+    /// Retriable errors are retried with `backoff` until `within` passes.
     pub(crate) async fn init(
         &self,
         client: &Client,
@@ -116,24 +154,15 @@ impl ProducerIdentity {
     }
 
     async fn init_once(&self, client: &Client) -> Result<Ids> {
-        let bump = self.lock().ids;
-        match self.request(client, bump).await {
-            // A broker that cannot bump (tansu 0.6 answers a bump with
-            // UNKNOWN_SERVER_ERROR) hands out a new producer id instead,
-            // which serves an idempotent producer as well: sequences
-            // restart either way. A transactional id must keep its epoch
-            // chain, so it gets the error.
-            Err(e)
-                if bump.is_some()
-                    && self.transactional_id.is_none()
-                    && !e.is_retriable()
-                    && e.kind() == crate::ErrorKind::Broker =>
-            {
-                tracing::debug!(error = %e, "epoch bump refused; asking for a new producer id");
-                self.request(client, None).await
-            }
-            r => r,
-        }
+        // Only a transactional id names its current id and epoch: for an
+        // idempotent producer the cluster hands out a new id anyway, and
+        // naming one makes some brokers (tansu 0.6) refuse the request.
+        let current = if self.transactional_id.is_some() {
+            self.lock().ids
+        } else {
+            None
+        };
+        self.request(client, current).await
     }
 
     /// One InitProducerId: bumping `current` when given and supported.

@@ -142,13 +142,19 @@ impl Sender {
         }
     }
 
-    /// Bumps the epoch (or gets the first producer id), then restarts
-    /// every partition's sequence numbers. Failing that, the queued
-    /// batches fail with the error once their delivery timeout passes.
+    /// Bumps the epoch (or gets the first producer id, or a new one when
+    /// the epoch is used up), then restarts every partition's sequence
+    /// numbers. Failing that, the queued batches fail with the error once
+    /// their delivery timeout passes.
     async fn bump_epoch(&mut self) {
         let Some(identity) = self.identity.clone() else {
             return;
         };
+        if identity.bump_locally() {
+            Counters::add(&self.counters.producer_id_requests, 1);
+            self.acc.reset_sequences();
+            return;
+        }
         match identity
             .init(
                 &self.client,

@@ -29,8 +29,9 @@ pub struct ProducerStats {
     /// (MESSAGE_TOO_LARGE, over the topic's `max.message.bytes`) that were
     /// split in two and sent again; a piece split again counts again.
     pub batches_split: u64,
-    /// Producer ids or epochs obtained (1 at start with idempotence; more
-    /// after epoch bumps).
+    /// Producer ids or epochs obtained: 1 at start with idempotence, and
+    /// one more per epoch bump (which an idempotent producer makes itself;
+    /// it asks the cluster for a new id only when the epoch is used up).
     pub producer_id_requests: u64,
 }
 

@@ -8,8 +8,9 @@ use bytes::Bytes;
 use klamm::client::TrafficClass;
 use klamm::protocol::error_codes::ErrorCode;
 use klamm::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use klamm::protocol::messages::fetch_response::PartitionData;
 use klamm::protocol::messages::{ApiKey, FetchRequest};
-use klamm::protocol::records::{Batch, DecodeOptions, Header, RecordBatch, decode_record_set};
+use klamm::protocol::records::{DecodeOptions, Header, RecordBatch};
 use klamm::{Client, Config};
 
 /// A record as the broker stored it.
@@ -49,8 +50,9 @@ pub async fn stored_batches_with(
         .collect()
 }
 
-/// Every record batch of a partition with its size on the broker's disk
-/// (the whole entry, the 12-byte log overhead included), as stored.
+/// Every record batch of a partition with its size on the wire (the
+/// stored bytes: header and, compressed or not, records), from offset 0 to
+/// the high watermark.
 pub async fn stored_batches_sized(
     client: &Client,
     topic: &str,
@@ -123,30 +125,27 @@ pub async fn stored_batches_sized(
         if offset >= p.high_watermark {
             return out;
         }
-        let data = p.records.clone().unwrap_or_default();
+        let mut data = p.records.clone().unwrap_or_default();
         let before = offset;
-        // Entry by entry (a partial one may end the response), so each
-        // batch's stored size is known.
-        let mut pos = 0usize;
-        while data.len() - pos >= 12 {
-            let len =
-                i32::from_be_bytes([data[pos + 8], data[pos + 9], data[pos + 10], data[pos + 11]]);
-            let size = 12 + usize::try_from(len).expect("entry length");
-            if data.len() - pos < size {
+        // Entry by entry (a partial one at the end is left for the next
+        // read): the length field says each batch's stored size.
+        while data.len() >= 17 {
+            let size = i32::from_be_bytes([data[8], data[9], data[10], data[11]]);
+            let size = usize::try_from(size).expect("entry size") + 12;
+            if size > data.len() {
                 break;
             }
-            let set = decode_record_set(data.slice(pos..pos + size), options).expect("record set");
-            pos += size;
-            for b in set.batches {
-                let Batch::V2(b) = b else {
-                    panic!("{topic}/{partition}: a legacy message set at {offset}")
-                };
-                if b.next_offset() <= offset {
-                    continue;
-                }
-                offset = b.next_offset();
-                out.push((b, size));
+            assert_eq!(
+                data[16], 2,
+                "{topic}/{partition}: a legacy message set at {offset}"
+            );
+            let mut entry = data.split_to(size);
+            let b = RecordBatch::decode(&mut entry, options).expect("record batch");
+            if b.next_offset() <= offset {
+                continue;
             }
+            offset = b.next_offset();
+            out.push((b, size));
         }
         if offset == before {
             idle += 1;
@@ -206,4 +205,74 @@ pub fn config(addr: &str) -> Config {
     config.net.client_id = "klamm-producer-test".into();
     config.producer.linger = Duration::from_millis(2);
     config
+}
+
+/// One Fetch of `topic`/`partition` at `offset` with `isolation_level`
+/// (0 read_uncommitted, 1 read_committed), sent to the leader at the
+/// highest version that names topics (v12 at most), sessionless: the
+/// partition's answer as the broker gave it, error code included.
+pub async fn fetch_once(
+    client: &Client,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    isolation_level: i8,
+) -> PartitionData {
+    let leader = client.leader(topic, partition).await.expect("leader");
+    let conn = client
+        .connection(&leader, TrafficClass::Fetch)
+        .await
+        .expect("connection to the leader");
+    let version = conn
+        .api_versions()
+        .version_for(ApiKey::Fetch, conn.broker())
+        .expect("fetch version")
+        .min(12);
+    let req = FetchRequest {
+        replica_id: -1,
+        max_wait_ms: 10,
+        min_bytes: 0,
+        max_bytes: 8 << 20,
+        isolation_level,
+        topics: vec![FetchTopic {
+            topic: topic.to_string(),
+            partitions: vec![FetchPartition {
+                partition,
+                fetch_offset: offset,
+                partition_max_bytes: 4 << 20,
+                current_leader_epoch: -1,
+                last_fetched_epoch: -1,
+                log_start_offset: -1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        session_epoch: -1,
+        ..Default::default()
+    };
+    let resp = conn.send_version(&req, version).await.expect("fetch");
+    assert_eq!(ErrorCode(resp.error_code), ErrorCode::NONE, "fetch");
+    resp.responses
+        .into_iter()
+        .filter(|t| t.topic == topic)
+        .flat_map(|t| t.partitions)
+        .find(|p| p.partition_index == partition)
+        .unwrap_or_else(|| panic!("the fetch answer has no {topic}/{partition}"))
+}
+
+/// The data records and control batches of one Fetch answer's record set
+/// (a partial batch at its end left out).
+pub fn batches_of(data: &PartitionData) -> Vec<RecordBatch> {
+    let mut rest = data.records.clone().unwrap_or_default();
+    let mut out = Vec::new();
+    while rest.len() >= 17 {
+        let size = i32::from_be_bytes([rest[8], rest[9], rest[10], rest[11]]);
+        let size = usize::try_from(size).expect("entry size") + 12;
+        if size > rest.len() {
+            break;
+        }
+        let mut entry = rest.split_to(size);
+        out.push(RecordBatch::decode(&mut entry, &DecodeOptions::default()).expect("batch"));
+    }
+    out
 }

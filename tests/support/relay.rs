@@ -1,18 +1,192 @@
-//! A TCP relay in front of the test broker that the test can cut: the
-//! client reaches the broker only through it (Metadata answers are
-//! rewritten to name the relay), and chosen Produce requests reach the
-//! broker but have their connection dropped before the answer comes back,
-//! so the producer must retry records the broker already wrote.
+//! A TCP relay in front of the test broker. The client reaches the broker
+//! only through it (Metadata answers are rewritten to name the relay), and
+//! the relay
+//!
+//! - records every request it relays, decoded with klamm's protocol layer,
+//!   and the answer to it (the [`Log`]), so a test can check what a client
+//!   really put on the wire and what the broker really said;
+//! - can cut chosen Produce requests: forwarded, then their connection is
+//!   dropped before the answer comes back, so the producer must retry
+//!   records the broker already wrote;
+//! - can hold chosen Produce requests: neither forwarded nor answered, the
+//!   connection left open, so the records are never written and the
+//!   producer hears nothing until its own timeouts.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use klamm::protocol::frame::{decode_response_to, encode_response, split_frame};
-use klamm::protocol::messages::{ApiKey, MetadataRequest};
+use klamm::protocol::frame::{
+    decode_request, decode_response, decode_response_to, encode_response, split_frame,
+};
+use klamm::protocol::messages::{
+    ApiKey, FetchRequest, FetchResponse, MetadataRequest, ProduceRequest, ProduceResponse,
+    RequestBody, RequestHeader, ResponseBody,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+/// What the relay does with chosen Produce requests, numbered from 1 over
+/// all connections in the order they reach the relay.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    /// Forwarded, then the connection is dropped unanswered.
+    pub cut_at: Vec<usize>,
+    /// Swallowed: not forwarded, not answered, the connection kept open.
+    pub hold_at: Vec<usize>,
+}
+
+/// What became of a relayed request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Forwarded to the broker.
+    Forwarded,
+    /// Forwarded, then its connection was dropped before any answer.
+    Cut,
+    /// Never forwarded (and never answered).
+    Held,
+}
+
+/// One request the relay saw, and the answer it passed back.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// Which client connection (numbered from 1 in accept order).
+    pub connection: usize,
+    pub header: RequestHeader,
+    pub request: RequestBody,
+    /// The broker's answer, once it has come back through the relay.
+    pub response: Option<ResponseBody>,
+    pub fate: Fate,
+}
+
+impl Exchange {
+    pub fn version(&self) -> i16 {
+        self.header.request_api_version
+    }
+
+    pub fn produce(&self) -> Option<&ProduceRequest> {
+        match &self.request {
+            RequestBody::Produce(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    pub fn produce_response(&self) -> Option<&ProduceResponse> {
+        match &self.response {
+            Some(ResponseBody::Produce(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    pub fn fetch(&self) -> Option<&FetchRequest> {
+        match &self.request {
+            RequestBody::Fetch(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    pub fn fetch_response(&self) -> Option<&FetchResponse> {
+        match &self.response {
+            Some(ResponseBody::Fetch(r)) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// Every request relayed so far, in the order the relay read them.
+#[derive(Debug)]
+pub struct Log {
+    entries: Mutex<Vec<Exchange>>,
+    /// Bumped on every change, so a test can wait for an event.
+    changed: tokio::sync::watch::Sender<u64>,
+}
+
+impl Log {
+    fn new() -> Log {
+        Log {
+            entries: Mutex::new(Vec::new()),
+            changed: tokio::sync::watch::channel(0).0,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Exchange>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, e: Exchange) -> usize {
+        let mut entries = self.lock();
+        entries.push(e);
+        let i = entries.len() - 1;
+        drop(entries);
+        self.changed.send_modify(|n| *n += 1);
+        i
+    }
+
+    fn answer(&self, i: usize, response: ResponseBody) {
+        if let Some(e) = self.lock().get_mut(i) {
+            e.response = Some(response);
+        }
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    fn set_fate(&self, i: usize, fate: Fate) {
+        if let Some(e) = self.lock().get_mut(i) {
+            e.fate = fate;
+        }
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    /// A copy of everything recorded so far.
+    pub fn snapshot(&self) -> Vec<Exchange> {
+        self.lock().clone()
+    }
+
+    /// The recorded exchanges of one API.
+    pub fn of(&self, api: ApiKey) -> Vec<Exchange> {
+        self.lock()
+            .iter()
+            .filter(|e| e.request.api_key() == api)
+            .cloned()
+            .collect()
+    }
+
+    /// How many exchanges are recorded.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Waits (up to `within`) until `f` finds what it looks for in the
+    /// log; it is asked again after every change. Panics naming `what`
+    /// when time runs out.
+    pub async fn wait_for<T>(
+        &self,
+        what: &str,
+        within: Duration,
+        mut f: impl FnMut(&[Exchange]) -> Option<T>,
+    ) -> T {
+        let mut rx = self.changed.subscribe();
+        let look = async {
+            loop {
+                rx.borrow_and_update();
+                if let Some(v) = f(&self.lock()) {
+                    return v;
+                }
+                if rx.changed().await.is_err() {
+                    panic!("the relay's log went away while waiting for {what}");
+                }
+            }
+        };
+        match tokio::time::timeout(within, look).await {
+            Ok(v) => v,
+            Err(_) => panic!(
+                "the relay did not see {what} within {within:?}; it saw {} requests",
+                self.len()
+            ),
+        }
+    }
+}
 
 pub struct Relay {
     pub addr: String,
@@ -20,6 +194,22 @@ pub struct Relay {
     pub produce_requests: Arc<AtomicUsize>,
     /// Connections cut so far.
     pub cuts: Arc<AtomicUsize>,
+    /// Produce requests held so far.
+    pub holds: Arc<AtomicUsize>,
+    /// Every request relayed, decoded, with its answer.
+    pub log: Arc<Log>,
+}
+
+/// What every connection of one relay shares.
+struct Shared {
+    upstream: String,
+    port: i32,
+    rules: Rules,
+    produce_requests: Arc<AtomicUsize>,
+    cuts: Arc<AtomicUsize>,
+    holds: Arc<AtomicUsize>,
+    log: Arc<Log>,
+    connections: AtomicUsize,
 }
 
 impl Relay {
@@ -27,54 +217,75 @@ impl Relay {
     /// (1-based, over all connections) are forwarded, then their
     /// connection is dropped unanswered.
     pub async fn start(upstream: String, cut_at: Vec<usize>) -> Relay {
+        Self::with_rules(
+            upstream,
+            Rules {
+                cut_at,
+                ..Rules::default()
+            },
+        )
+        .await
+    }
+
+    /// Relays to `upstream`, recording everything, with `rules` for chosen
+    /// Produce requests.
+    pub async fn with_rules(upstream: String, rules: Rules) -> Relay {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        let produce_requests = Arc::new(AtomicUsize::new(0));
-        let cuts = Arc::new(AtomicUsize::new(0));
-        let cut_at: Arc<HashSet<usize>> = Arc::new(cut_at.into_iter().collect());
-        let (seen, cut) = (Arc::clone(&produce_requests), Arc::clone(&cuts));
+        let shared = Arc::new(Shared {
+            upstream,
+            port: i32::from(port),
+            rules,
+            produce_requests: Arc::new(AtomicUsize::new(0)),
+            cuts: Arc::new(AtomicUsize::new(0)),
+            holds: Arc::new(AtomicUsize::new(0)),
+            log: Arc::new(Log::new()),
+            connections: AtomicUsize::new(0),
+        });
+        let relay = Relay {
+            addr: format!("127.0.0.1:{port}"),
+            produce_requests: Arc::clone(&shared.produce_requests),
+            cuts: Arc::clone(&shared.cuts),
+            holds: Arc::clone(&shared.holds),
+            log: Arc::clone(&shared.log),
+        };
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let Ok(broker) = TcpStream::connect(&upstream).await else {
+                let Ok(broker) = TcpStream::connect(&shared.upstream).await else {
                     continue;
                 };
-                tokio::spawn(relay(
-                    client,
-                    broker,
-                    i32::from(port),
-                    Arc::clone(&seen),
-                    Arc::clone(&cut),
-                    Arc::clone(&cut_at),
-                ));
+                let n = shared.connections.fetch_add(1, Ordering::SeqCst) + 1;
+                tokio::spawn(pump(client, broker, n, Arc::clone(&shared)));
             }
         });
-        Relay {
-            addr: format!("127.0.0.1:{port}"),
-            produce_requests,
-            cuts,
-        }
+        relay
     }
 }
 
-async fn relay(
-    client: TcpStream,
-    broker: TcpStream,
-    port: i32,
-    seen: Arc<AtomicUsize>,
-    cuts: Arc<AtomicUsize>,
-    cut_at: Arc<HashSet<usize>>,
-) {
+/// A request on its way to the broker, as the answer must be read.
+struct Pending {
+    api: Option<ApiKey>,
+    version: i16,
+    /// Its place in the log, if it was recorded.
+    logged: Option<usize>,
+}
+
+async fn pump(client: TcpStream, broker: TcpStream, connection: usize, shared: Arc<Shared>) {
     let (mut client_rd, mut client_wr) = client.into_split();
     let (mut broker_rd, mut broker_wr) = broker.into_split();
-    // correlation id -> Metadata version, for the answers to rewrite.
-    let metadata: Arc<Mutex<HashMap<i32, i16>>> = Arc::default();
+    // correlation id -> what the answer answers.
+    let pending: Arc<Mutex<HashMap<i32, Pending>>> = Arc::default();
     let (cut_tx, mut cut_rx) = tokio::sync::watch::channel(false);
-    let md = Arc::clone(&metadata);
+    let up_pending = Arc::clone(&pending);
+    let up_shared = Arc::clone(&shared);
     let upward = async move {
+        let shared = up_shared;
+        let cut_at: HashSet<usize> = shared.rules.cut_at.iter().copied().collect();
+        let hold_at: HashSet<usize> = shared.rules.hold_at.iter().copied().collect();
         let mut buf = BytesMut::new();
         loop {
             let frame = match split_frame(&mut buf, 64 << 20) {
-                Ok(Some(f)) => f,
+                Ok(Some(f)) => f.freeze(),
                 Ok(None) => match client_rd.read_buf(&mut buf).await {
                     Ok(0) | Err(_) => return,
                     Ok(_) => continue,
@@ -87,30 +298,63 @@ async fn relay(
             let key = i16::from_be_bytes([frame[0], frame[1]]);
             let version = i16::from_be_bytes([frame[2], frame[3]]);
             let id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-            if key == ApiKey::Metadata.code() {
-                md.lock().unwrap().insert(id, version);
+            let logged = match decode_request(frame.clone()) {
+                Ok((header, request)) => Some(shared.log.push(Exchange {
+                    connection,
+                    header,
+                    request,
+                    response: None,
+                    fate: Fate::Forwarded,
+                })),
+                Err(e) => {
+                    eprintln!("relay: request (api {key} v{version}) not decoded: {e}");
+                    None
+                }
+            };
+            let mut fate = Fate::Forwarded;
+            if key == ApiKey::Produce.code() {
+                let n = shared.produce_requests.fetch_add(1, Ordering::SeqCst) + 1;
+                if hold_at.contains(&n) {
+                    fate = Fate::Held;
+                } else if cut_at.contains(&n) {
+                    fate = Fate::Cut;
+                }
             }
+            if let (Some(i), true) = (logged, fate != Fate::Forwarded) {
+                shared.log.set_fate(i, fate);
+            }
+            if fate == Fate::Held {
+                shared.holds.fetch_add(1, Ordering::SeqCst);
+                continue;
+            }
+            up_pending.lock().unwrap().insert(
+                id,
+                Pending {
+                    api: ApiKey::from_code(key),
+                    version,
+                    logged,
+                },
+            );
             let mut out = BytesMut::with_capacity(frame.len() + 4);
             out.extend_from_slice(&(frame.len() as i32).to_be_bytes());
             out.extend_from_slice(&frame);
             if broker_wr.write_all(&out).await.is_err() {
                 return;
             }
-            if key == ApiKey::Produce.code() {
-                let n = seen.fetch_add(1, Ordering::SeqCst) + 1;
-                if cut_at.contains(&n) {
-                    cuts.fetch_add(1, Ordering::SeqCst);
-                    let _ = cut_tx.send(true);
-                    return;
-                }
+            if fate == Fate::Cut {
+                shared.cuts.fetch_add(1, Ordering::SeqCst);
+                let _ = cut_tx.send(true);
+                return;
             }
         }
     };
+    let port = shared.port;
+    let log = Arc::clone(&shared.log);
     let downward = async move {
         let mut buf = BytesMut::new();
         loop {
             let frame = match split_frame(&mut buf, 64 << 20) {
-                Ok(Some(f)) => f,
+                Ok(Some(f)) => f.freeze(),
                 Ok(None) => tokio::select! {
                     r = broker_rd.read_buf(&mut buf) => match r {
                         Ok(0) | Err(_) => return,
@@ -123,21 +367,29 @@ async fn relay(
             if *cut_rx.borrow() {
                 return;
             }
+            if frame.len() < 4 {
+                return;
+            }
             let id = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
-            let version = metadata.lock().unwrap().remove(&id);
-            let out = match version {
-                Some(v) => {
-                    let (_, mut resp) =
-                        decode_response_to::<MetadataRequest>(Bytes::from(frame), v)
-                            .expect("metadata answer");
-                    for b in &mut resp.brokers {
-                        b.port = port;
-                    }
-                    let mut out = BytesMut::new();
-                    encode_response(&mut out, ApiKey::Metadata, id, &resp, v).expect("encode");
-                    out
+            let asked = pending.lock().unwrap().remove(&id);
+            if let Some(Pending {
+                api: Some(api),
+                version,
+                logged: Some(i),
+            }) = &asked
+            {
+                match decode_response(frame.clone(), *api, *version) {
+                    Ok((_, body)) => log.answer(*i, body),
+                    Err(e) => eprintln!("relay: {api:?} v{version} answer not decoded: {e}"),
                 }
-                None => {
+            }
+            let out = match asked {
+                Some(Pending {
+                    api: Some(ApiKey::Metadata),
+                    version,
+                    ..
+                }) => rewrite_metadata(frame, id, version, port),
+                _ => {
                     let mut out = BytesMut::with_capacity(frame.len() + 4);
                     out.extend_from_slice(&(frame.len() as i32).to_be_bytes());
                     out.extend_from_slice(&frame);
@@ -154,4 +406,16 @@ async fn relay(
         _ = upward => {}
         _ = downward => {}
     }
+}
+
+/// A Metadata answer with every broker's port replaced by the relay's.
+fn rewrite_metadata(frame: Bytes, id: i32, version: i16, port: i32) -> BytesMut {
+    let (_, mut resp) =
+        decode_response_to::<MetadataRequest>(frame, version).expect("metadata answer");
+    for b in &mut resp.brokers {
+        b.port = port;
+    }
+    let mut out = BytesMut::new();
+    encode_response(&mut out, ApiKey::Metadata, id, &resp, version).expect("encode");
+    out
 }

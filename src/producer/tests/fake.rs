@@ -47,6 +47,8 @@ pub(crate) enum Fault {
 pub(crate) struct Log {
     pub values: Vec<Bytes>,
     producers: HashMap<i64, ProducerEntry>,
+    /// The producer id of the last idempotent batch written.
+    last_writer: Option<i64>,
 }
 
 /// What the broker keeps of a producer id on one partition.
@@ -82,8 +84,8 @@ pub(crate) struct FakeState {
     /// (producer id, epoch) of every InitProducerId request.
     pub init_requests: Vec<(i64, i16)>,
     pub produce_requests: usize,
-    /// Answer epoch bumps with UNKNOWN_SERVER_ERROR, as tansu 0.6 does.
-    pub refuse_bumps: bool,
+    /// The epoch new producer ids start at (0, as Apache Kafka's do).
+    pub first_epoch: i16,
     /// Partition 1's leader is broker 2 at this port (a peer that never
     /// answers), when set.
     pub silent_leader_port: Option<i32>,
@@ -98,7 +100,6 @@ pub(crate) struct FakeState {
     /// EndTxn requests: `true` for a commit.
     pub ended_txns: Vec<bool>,
     next_producer_id: i64,
-    epoch: i16,
 }
 
 #[derive(Clone)]
@@ -174,6 +175,17 @@ impl FakeBroker {
             .collect();
         w.sort_by_key(|b| b.offset);
         w
+    }
+
+    /// The producer id, epoch and last sequence of the last idempotent
+    /// batch written to a partition.
+    pub(crate) fn producer(&self, partition: i32) -> Option<(i64, i16, i32)> {
+        let state = self.lock();
+        let log = state.logs.get(&partition)?;
+        let pid = log.last_writer?;
+        log.producers
+            .get(&pid)
+            .map(|p| (pid, p.epoch, p.last_sequence))
     }
 
     /// The values written to a partition, in offset order.
@@ -253,26 +265,14 @@ impl FakeBroker {
                     encode_response(&mut out, ApiKey::Metadata, id, &resp, v)
                 }
                 RequestBody::InitProducerId(req) => {
+                    // As Apache Kafka does without a transactional id: a
+                    // new producer id, whatever id and epoch are named.
                     let mut s = self.lock();
                     s.init_requests.push((req.producer_id, req.producer_epoch));
-                    let refused = req.producer_id >= 0 && s.refuse_bumps;
-                    let (pid, epoch) = if refused {
-                        (-1, -1)
-                    } else if req.producer_id >= 0 {
-                        s.epoch += 1;
-                        (req.producer_id, s.epoch)
-                    } else {
-                        s.next_producer_id += 1;
-                        s.epoch = 0;
-                        (s.next_producer_id, 0)
-                    };
+                    s.next_producer_id += 1;
+                    let (pid, epoch) = (s.next_producer_id, s.first_epoch);
                     drop(s);
                     let resp = InitProducerIdResponse {
-                        error_code: if refused {
-                            ErrorCode::UNKNOWN_SERVER_ERROR.code()
-                        } else {
-                            0
-                        },
                         producer_id: pid,
                         producer_epoch: epoch,
                         ..Default::default()
@@ -507,6 +507,9 @@ pub(crate) fn append(log: &mut Log, batch: &RecordBatch) -> (ErrorCode, i64) {
                 );
             }
         }
+    }
+    if batch.producer_id >= 0 {
+        log.last_writer = Some(batch.producer_id);
     }
     for r in &batch.records {
         log.values.push(r.value.clone().unwrap_or_default());

@@ -88,40 +88,43 @@ async fn unknown_producer_id_bumps_the_epoch_and_restarts_sequences() {
         for f in send_numbered(&p, 0, 20).await {
             f.await.expect("delivered");
         }
+        assert_eq!(fake.producer(0), Some((1001, 0, 19)));
         fake.inject(&[Fault::Code(ErrorCode::UNKNOWN_PRODUCER_ID)]);
         let futures = send_numbered(&p, 20, 20).await;
         for f in futures {
             f.await.expect("delivered after the bump");
         }
+        // The producer bumped its own epoch (KIP-360): same id, epoch 1,
+        // sequences from 0 again; no InitProducerId after the first.
+        assert_eq!(fake.producer(0), Some((1001, 1, 19)));
         let inits = fake.lock().init_requests.clone();
-        assert_eq!(inits.len(), 2, "{inits:?}");
-        assert_eq!(inits[0], (-1, -1), "a new producer id first");
-        assert_eq!(
-            inits[1],
-            (1001, 0),
-            "then a bump of the current id and epoch"
-        );
+        assert_eq!(inits, [(-1, -1)], "one producer id, asked for at start");
         assert_eq!(fake.values(0), numbered(0, 40));
+        assert_eq!(p.stats().producer_id_requests, 2, "an id, then an epoch");
         p.close().await.expect("close");
     })
     .await;
 }
 
 #[tokio::test]
-async fn a_refused_epoch_bump_falls_back_to_a_new_producer_id() {
+async fn a_used_up_epoch_gets_a_new_producer_id() {
     bounded(async {
         let fake = FakeBroker::start("t", 1).await;
-        fake.lock().refuse_bumps = true;
+        fake.lock().first_epoch = i16::MAX;
         let p = producer(config(&fake)).await;
         for f in send_numbered(&p, 0, 10).await {
             f.await.expect("delivered");
         }
+        assert_eq!(fake.producer(0), Some((1001, i16::MAX, 9)));
         fake.inject(&[Fault::Code(ErrorCode::UNKNOWN_PRODUCER_ID)]);
         for f in send_numbered(&p, 10, 10).await {
             f.await.expect("delivered under the new producer id");
         }
+        // No epoch after i16::MAX: a new id, asked for without naming the
+        // old one.
         let inits = fake.lock().init_requests.clone();
-        assert_eq!(inits, [(-1, -1), (1001, 0), (-1, -1)]);
+        assert_eq!(inits, [(-1, -1), (-1, -1)]);
+        assert_eq!(fake.producer(0), Some((1002, i16::MAX, 9)));
         assert_eq!(fake.values(0), numbered(0, 20));
         assert_eq!(p.stats().producer_id_requests, 2);
         p.close().await.expect("close");
@@ -146,7 +149,8 @@ async fn errors_that_are_not_retriable_fail_each_record_of_the_batch() {
             f.await.expect("delivered");
         }
         assert_eq!(fake.values(0), numbered(3, 5));
-        assert_eq!(fake.lock().init_requests.len(), 2);
+        assert_eq!(fake.producer(0), Some((1001, 1, 4)), "epoch 1, from 0");
+        assert_eq!(fake.lock().init_requests.len(), 1);
         p.close().await.expect("close");
     })
     .await;
