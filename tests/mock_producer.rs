@@ -258,9 +258,9 @@ fn close_reports_each_record_the_broker_refused() {
             .expect("send");
         producer.flush().await.expect("flush");
         assert_eq!(first.await.expect("written").offset, 0);
-        // The next Produce request is refused with MESSAGE_TOO_LARGE (10),
-        // which no retry can fix.
-        mock.push_errors(ApiKey::Produce.code(), &[10]);
+        // The next Produce request is refused with INVALID_RECORD (87),
+        // which no retry can fix (MESSAGE_TOO_LARGE would now be split).
+        mock.push_errors(ApiKey::Produce.code(), &[87]);
         let mut refused = Vec::new();
         for i in 0..5 {
             let r = ProducerRecord::new(Arc::clone(&topic), format!("r{i}")).with_partition(0);
@@ -272,7 +272,7 @@ fn close_reports_each_record_the_broker_refused() {
                 .try_result()
                 .expect("resolved by close")
                 .expect_err("refused");
-            assert_eq!(err.kafka_code().map(|c| c.code()), Some(10), "{err}");
+            assert_eq!(err.kafka_code().map(|c| c.code()), Some(87), "{err}");
         }
         let stored = read_partition(&client, &topic, 0).await;
         assert_eq!(stored.len(), 1, "only the first record was written");
