@@ -444,7 +444,16 @@ impl Fetcher {
     fn partition_data(&mut self, idx: usize, pd: PartitionData, version: i16) {
         let code = ErrorCode(pd.error_code);
         let settings = self.settings.clone();
+        let paused_all = self.paused_all.load(Ordering::SeqCst);
         let t = &mut self.parts[idx];
+        if code.is_ok() && (paused_all || t.shared.paused.load(Ordering::SeqCst)) {
+            // Paused while this fetch was in flight: nothing fetched after
+            // `pause()` reaches the application. The data is dropped and
+            // the position kept, so it is fetched again after `resume()`.
+            tracing::trace!(topic = %t.shared.topic, partition = t.shared.partition,
+                offset = t.offset, "data for a paused partition dropped");
+            return;
+        }
         if code.is_ok() {
             let lso = if version >= 4 {
                 pd.last_stable_offset

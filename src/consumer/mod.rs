@@ -392,8 +392,9 @@ impl Consumer {
         ))
     }
 
-    /// Stops fetching every partition of this consumer (what is already
-    /// buffered is still delivered).
+    /// Stops fetching every partition of this consumer: what is already
+    /// buffered is still delivered, a fetch in flight delivers nothing more
+    /// (see [`PartitionConsumer::pause`]).
     pub fn pause_all(&self) {
         self.inner.paused_all.store(true, Ordering::SeqCst);
     }

@@ -214,7 +214,11 @@ impl PartitionConsumer {
         self.shared.last_stable_offset.load(Ordering::Relaxed)
     }
 
-    /// Stops fetching this partition; what is buffered is still delivered.
+    /// Stops fetching this partition. What was buffered before the call is
+    /// still delivered; a fetch in flight when it is called delivers
+    /// nothing more for it (that data is fetched again after
+    /// [`resume`](Self::resume)), so once `pause` returns, no record
+    /// written later reaches the application until then.
     pub fn pause(&self) {
         self.shared.paused.store(true, Ordering::SeqCst);
     }
