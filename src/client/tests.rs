@@ -20,6 +20,7 @@ use crate::protocol::messages::list_offsets_response::{
 };
 use crate::protocol::messages::metadata_response::*;
 use crate::protocol::messages::*;
+use crate::test_support::bounded;
 
 #[derive(Default)]
 struct FakeState {
@@ -68,7 +69,7 @@ impl Fake {
         };
         let f = fake.clone();
         tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
+            while let Ok(stream) = crate::test_support::accept(&listener).await {
                 if f.dead.load(Ordering::SeqCst) {
                     drop(stream);
                     continue;
@@ -269,12 +270,6 @@ fn config(seeds: Vec<String>) -> Config {
     c.net.request_timeout = Duration::from_secs(5);
     c.metadata.refresh_interval = None;
     c
-}
-
-async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(20), f)
-        .await
-        .expect("test finished in time")
 }
 
 #[tokio::test]

@@ -15,6 +15,7 @@ use crate::protocol::frame::{decode_request, split_frame};
 use crate::protocol::messages::api_versions_response::ApiVersion;
 use crate::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use crate::protocol::messages::*;
+use crate::test_support::bounded;
 
 /// One accepted connection, seen from the broker's side.
 pub(in crate::net) struct Peer {
@@ -103,7 +104,9 @@ where
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
     tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.expect("accept");
+        let stream = crate::test_support::accept(&listener)
+            .await
+            .expect("accept");
         script(Peer {
             stream,
             buf: BytesMut::new(),
@@ -142,13 +145,6 @@ pub(in crate::net) fn metadata_answer(req: &RequestBody) -> MetadataResponse {
         }],
         ..Default::default()
     }
-}
-
-/// Bounds every test: a hung connection is a failed test.
-pub(in crate::net) async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(20), f)
-        .await
-        .expect("test finished in time")
 }
 
 #[tokio::test]

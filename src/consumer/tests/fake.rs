@@ -118,7 +118,7 @@ impl Cluster {
             cluster.state.lock().unwrap().ports.insert(id, port);
             let c = cluster.clone();
             tokio::spawn(async move {
-                while let Ok((stream, _)) = listener.accept().await {
+                while let Ok(stream) = crate::test_support::accept(&listener).await {
                     tokio::spawn(c.clone().serve(id, stream));
                 }
             });

@@ -16,6 +16,7 @@ use crate::protocol::compression::Compression;
 use crate::protocol::error_codes::ErrorCode;
 use crate::protocol::messages::fetch_response::AbortedTransaction;
 use crate::protocol::records::{ControlRecord, EncodeOptions, Record, RecordBatch};
+use crate::test_support::bounded;
 
 fn config(cluster: &Cluster) -> Config {
     let mut c = Config::default();
@@ -38,12 +39,6 @@ async fn consumer_with(
     f(&mut c, &mut options);
     let client = Client::connect(c).await.unwrap();
     Consumer::with_options(client, options)
-}
-
-async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(20), f)
-        .await
-        .expect("test finished in time")
 }
 
 async fn take(pc: &mut PartitionConsumer, n: usize) -> Vec<ConsumerRecord> {

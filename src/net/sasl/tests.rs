@@ -12,9 +12,10 @@ use tokio::io::AsyncReadExt;
 
 use super::{OAuthToken, SaslMechanism, SaslSession};
 use crate::error::{Error, ErrorKind};
-use crate::net::tests::{Peer, bounded, metadata_answer, metadata_for, opts, peer};
+use crate::net::tests::{Peer, metadata_answer, metadata_for, opts, peer};
 use crate::net::{Connection, ConnectionOptions};
 use crate::protocol::messages::*;
+use crate::test_support::bounded;
 
 fn sasl_opts(mech: SaslMechanism) -> ConnectionOptions {
     ConnectionOptions {

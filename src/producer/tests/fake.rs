@@ -81,7 +81,7 @@ impl FakeBroker {
         };
         let f = fake.clone();
         tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
+            while let Ok(stream) = crate::test_support::accept(&listener).await {
                 tokio::spawn(f.clone().serve(stream));
             }
         });

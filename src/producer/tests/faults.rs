@@ -9,6 +9,7 @@ use super::fake::{FakeBroker, Fault};
 use crate::config::Config;
 use crate::producer::{AsyncProducer, DeliveryFuture, ProducerRecord};
 use crate::protocol::error_codes::ErrorCode;
+use crate::test_support::bounded;
 use crate::{Client, ErrorKind};
 
 fn config(fake: &FakeBroker) -> Config {
@@ -18,12 +19,6 @@ fn config(fake: &FakeBroker) -> Config {
     config.producer.retry_backoff = Duration::from_millis(10);
     config.producer.batch_size = 200;
     config
-}
-
-async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(20), f)
-        .await
-        .expect("finished in time")
 }
 
 async fn producer(config: Config) -> AsyncProducer {
@@ -227,7 +222,7 @@ async fn a_broker_that_never_answers_holds_up_only_its_own_partitions() {
         let port = i32::from(silent.local_addr().expect("addr").port());
         tokio::spawn(async move {
             let mut held = Vec::new();
-            while let Ok((s, _)) = silent.accept().await {
+            while let Ok(s) = crate::test_support::accept(&silent).await {
                 held.push(s);
             }
         });

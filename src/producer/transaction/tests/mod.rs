@@ -6,16 +6,11 @@ use std::time::Duration;
 use super::*;
 use crate::error::ErrorKind;
 use crate::protocol::messages::*;
+use crate::test_support::bounded;
 
 mod fake;
 
 use fake::{Cluster, PRODUCER_ID};
-
-async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(20), f)
-        .await
-        .expect("test finished in time")
-}
 
 async fn ready(cluster: &Cluster, id: &str) -> TransactionManager {
     let txn = cluster.manager(cluster.client_config(id)).await;
