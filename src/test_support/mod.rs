@@ -1,5 +1,6 @@
 //! Helpers shared by the unit tests under `src/`: a bound on how long a
-//! test may run, and the accept every fake broker uses.
+//! test may run, the accept every fake broker uses, and ([`trace`]) a
+//! tracing subscriber that keeps what it sees.
 //!
 //! The tests against in-process fake brokers run on tokio's paused clock
 //! (`#[tokio::test(start_paused = true)]`). That clock moves only when
@@ -7,6 +8,8 @@
 //! next timer, so timeouts, lingers and backoffs fire at exact instants of
 //! virtual time however busy the machine is; loopback I/O takes no virtual
 //! time at all.
+
+pub(crate) mod trace;
 
 use std::future::Future;
 use std::sync::mpsc;

@@ -56,6 +56,20 @@ pub(crate) struct FakeState {
     epoch: i16,
 }
 
+/// A broker that accepts connections and never answers (nor closes
+/// them); returns its port, for [`FakeState::silent_leader_port`].
+pub(crate) async fn silent_broker() -> i32 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = i32::from(listener.local_addr().expect("addr").port());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok(s) = crate::test_support::accept(&listener).await {
+            held.push(s);
+        }
+    });
+    port
+}
+
 #[derive(Clone)]
 pub(crate) struct FakeBroker {
     pub addr: String,

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::fake::{FakeBroker, Fault};
+use super::fake::{FakeBroker, Fault, silent_broker};
 use crate::config::Config;
 use crate::producer::{AsyncProducer, DeliveryFuture, ProducerRecord};
 use crate::protocol::error_codes::ErrorCode;
 use crate::test_support::bounded;
+use crate::test_support::trace::Capture;
 use crate::{Client, ErrorKind};
 
 fn config(fake: &FakeBroker) -> Config {
@@ -216,16 +217,7 @@ async fn the_channel_form_reports_successes_and_errors() {
 async fn a_broker_that_never_answers_holds_up_only_its_own_partitions() {
     bounded(async {
         // Broker 2 accepts connections and never answers.
-        let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let port = i32::from(silent.local_addr().expect("addr").port());
-        tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok(s) = crate::test_support::accept(&silent).await {
-                held.push(s);
-            }
-        });
+        let port = silent_broker().await;
         let fake = FakeBroker::start("t", 2).await;
         fake.lock().silent_leader_port = Some(port);
         let mut cfg = config(&fake);
@@ -260,6 +252,68 @@ async fn a_broker_that_never_answers_holds_up_only_its_own_partitions() {
             assert!(err.is_retriable(), "{err}");
         }
         assert_eq!(fake.values(0), numbered(0, 50));
+    })
+    .await;
+}
+
+/// A connect that fails (broker 2 takes the connection but never answers
+/// ApiVersions) puts the broker in the pool's reconnect backoff, where
+/// every connect fails at once. The sender waits retry.backoff.ms before
+/// connecting again rather than spinning on those failures.
+#[tokio::test(start_paused = true)]
+async fn a_failed_connect_is_not_retried_in_a_busy_loop() {
+    let (capture, _guard) = Capture::start();
+    bounded(async {
+        let port = silent_broker().await;
+        let fake = FakeBroker::start("t", 2).await;
+        fake.lock().silent_leader_port = Some(port);
+        let request_timeout = Duration::from_millis(100);
+        let retry_backoff = Duration::from_millis(50);
+        let mut cfg = config(&fake);
+        cfg.net.request_timeout = request_timeout;
+        cfg.producer.request_timeout = request_timeout;
+        cfg.consumer.fetch_max_wait = Duration::from_millis(50);
+        // The pool's first reconnect backoff (16-24 ms) ends before the
+        // sender's pause does.
+        cfg.net.reconnect_backoff = Duration::from_millis(20);
+        cfg.producer.retry_backoff = retry_backoff;
+        cfg.producer.delivery_timeout = Duration::from_secs(1);
+        let p = producer(cfg).await;
+        let stuck = p
+            .send(ProducerRecord::new("t", "stuck").with_partition(1))
+            .await
+            .expect("queued");
+        capture.wait_for("producer connect failed", 1).await;
+        // Every task gets to run many times over while the clock stands
+        // still: a loop that reconnects at once would fail again and again.
+        let failed_at = tokio::time::Instant::now();
+        for _ in 0..1000 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(tokio::time::Instant::now(), failed_at, "the clock stood");
+        assert_eq!(
+            capture.events("producer connect failed").len(),
+            1,
+            "connects retried with no time passing"
+        );
+        // After the pause the sender connects again, and that connect
+        // fails as the first did.
+        capture.wait_for("producer connect failed", 2).await;
+        let failures = capture.events("producer connect failed");
+        assert!(failures.iter().all(|f| f.fields["broker"] == "2"));
+        let gap = failures[1].at - failures[0].at;
+        assert!(
+            gap >= retry_backoff + request_timeout
+                && gap <= retry_backoff + request_timeout + Duration::from_millis(1),
+            "the second connect failed {gap:?} after the first"
+        );
+        assert!(stuck.try_result().is_none(), "still waiting for broker 2");
+        p.close().await.expect("close");
+        let err = stuck
+            .try_result()
+            .expect("resolved by close")
+            .expect_err("never written");
+        assert!(err.is_retriable(), "{err}");
     })
     .await;
 }
