@@ -1,24 +1,34 @@
-//! A `tracing` subscriber for tests that keeps every event and span it
-//! sees, with its fields as text.
+//! Capturing `tracing` events in tests: every event that code under test
+//! emits on the test's thread, with its fields as text.
 //!
-//! [`Capture::start`] installs it for the current thread until the guard
+//! [`Capture::start`] captures on the current thread until its guard
 //! drops. A `#[tokio::test]` runs every task it spawns on that thread (the
-//! current-thread runtime), so the capture sees the events of the whole
-//! test and of no other test.
+//! current-thread runtime), so a capture sees the whole test and no other
+//! test.
+//!
+//! One global subscriber, installed once, hands each event to the capture
+//! of the thread it happens on. Scoped subscribers (`set_default`) are not
+//! used: tracing caches per call site whether anyone is interested, and a
+//! call site first reached on another test's thread while only one scoped
+//! subscriber is alive is cached as uninteresting, so a capture misses it
+//! now and then. The global subscriber answers "sometimes" for every call
+//! site and decides per event.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Once};
 
 use tokio::sync::Notify;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
+use tracing::subscriber::Interest;
 use tracing::{Metadata, Subscriber};
 
-/// One event or span as the subscriber saw it.
+/// One event as the capture saw it.
 #[derive(Debug, Clone)]
 pub(crate) struct Seen {
-    /// The event's message, or the span's name.
+    /// The event's message.
     pub name: String,
     /// Every other field, as text: strings and numbers as they are,
     /// anything recorded with `?` or `%` as its `Debug` or `Display` text.
@@ -30,7 +40,6 @@ pub(crate) struct Seen {
 #[derive(Default)]
 struct Log {
     events: Vec<Seen>,
-    spans: Vec<Seen>,
 }
 
 #[derive(Default)]
@@ -44,12 +53,37 @@ struct Shared {
 #[derive(Clone, Default)]
 pub(crate) struct Capture(Arc<Shared>);
 
+thread_local! {
+    /// The capture of this thread, while one runs.
+    static ACTIVE: RefCell<Option<Capture>> = const { RefCell::new(None) };
+}
+
+/// Captures until dropped (see [`Capture::start`]).
+pub(crate) struct Capturing {
+    /// Not `Send`: it ends the capture of the thread that started it.
+    _thread: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for Capturing {
+    fn drop(&mut self) {
+        ACTIVE.with(|a| a.borrow_mut().take());
+    }
+}
+
 impl Capture {
-    /// Starts capturing every event and span of the current thread, at
+    /// Starts capturing every event of the current thread, at
     /// every level, until the returned guard drops.
-    pub(crate) fn start() -> (Capture, tracing::subscriber::DefaultGuard) {
+    pub(crate) fn start() -> (Capture, Capturing) {
+        static INSTALL: Once = Once::new();
+        INSTALL.call_once(|| {
+            tracing::subscriber::set_global_default(Router)
+                .expect("no other global tracing subscriber in the unit tests");
+        });
         let capture = Capture::default();
-        let guard = tracing::subscriber::set_default(Sink(capture.clone()));
+        ACTIVE.with(|a| *a.borrow_mut() = Some(capture.clone()));
+        let guard = Capturing {
+            _thread: std::marker::PhantomData,
+        };
         (capture, guard)
     }
 
@@ -82,27 +116,32 @@ impl Capture {
     }
 }
 
-struct Sink(Capture);
+/// The capture of the current thread, if one runs.
+fn active() -> Option<Capture> {
+    ACTIVE.with(|a| a.borrow().clone())
+}
 
-/// Collects an event's or a span's fields as text.
+/// Collects an event's fields as text.
+#[derive(Default)]
 struct Fields {
     message: Option<String>,
     fields: BTreeMap<String, String>,
 }
 
 impl Fields {
-    fn new() -> Fields {
-        Fields {
-            message: None,
-            fields: BTreeMap::new(),
-        }
-    }
-
     fn put(&mut self, field: &Field, value: String) {
         if field.name() == "message" {
             self.message = Some(value);
         } else {
             self.fields.insert(field.name().to_string(), value);
+        }
+    }
+
+    fn seen(self, name: String) -> Seen {
+        Seen {
+            name,
+            fields: self.fields,
+            at: tokio::time::Instant::now(),
         }
     }
 }
@@ -131,26 +170,21 @@ impl Visit for Fields {
     }
 }
 
-fn seen(name: String, fields: BTreeMap<String, String>) -> Seen {
-    Seen {
-        name,
-        fields,
-        at: tokio::time::Instant::now(),
-    }
-}
+/// The global subscriber: hands everything to the current thread's
+/// capture.
+struct Router;
 
-impl Subscriber for Sink {
+impl Subscriber for Router {
+    fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+        Interest::sometimes()
+    }
+
     fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
+        ACTIVE.with(|a| a.borrow().is_some())
     }
 
-    fn new_span(&self, attrs: &Attributes<'_>) -> Id {
-        let mut fields = Fields::new();
-        attrs.record(&mut fields);
-        let meta = attrs.metadata();
-        let mut log = self.0.log();
-        log.spans.push(seen(meta.name().to_string(), fields.fields));
-        Id::from_u64(log.spans.len() as u64)
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
     }
 
     fn record(&self, _: &Id, _: &Record<'_>) {}
@@ -158,11 +192,12 @@ impl Subscriber for Sink {
     fn record_follows_from(&self, _: &Id, _: &Id) {}
 
     fn event(&self, event: &tracing::Event<'_>) {
-        let mut fields = Fields::new();
+        let Some(capture) = active() else { return };
+        let mut fields = Fields::default();
         event.record(&mut fields);
-        let name = fields.message.unwrap_or_default();
-        self.0.log().events.push(seen(name, fields.fields));
-        self.0.0.seen.notify_waiters();
+        let name = fields.message.take().unwrap_or_default();
+        capture.log().events.push(fields.seen(name));
+        capture.0.seen.notify_waiters();
     }
 
     fn enter(&self, _: &Id) {}
