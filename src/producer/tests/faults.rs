@@ -46,7 +46,7 @@ fn numbered(from: usize, n: usize) -> Vec<Bytes> {
         .collect()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn retriable_errors_and_dropped_connections_lose_nothing_and_duplicate_nothing() {
     bounded(async {
         let fake = FakeBroker::start("t", 1).await;
@@ -76,7 +76,7 @@ async fn retriable_errors_and_dropped_connections_lose_nothing_and_duplicate_not
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn unknown_producer_id_bumps_the_epoch_and_restarts_sequences() {
     bounded(async {
         let fake = FakeBroker::start("t", 1).await;
@@ -103,7 +103,7 @@ async fn unknown_producer_id_bumps_the_epoch_and_restarts_sequences() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_refused_epoch_bump_falls_back_to_a_new_producer_id() {
     bounded(async {
         let fake = FakeBroker::start("t", 1).await;
@@ -125,7 +125,7 @@ async fn a_refused_epoch_bump_falls_back_to_a_new_producer_id() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn errors_that_are_not_retriable_fail_each_record_of_the_batch() {
     bounded(async {
         let fake = FakeBroker::start("t", 1).await;
@@ -148,20 +148,31 @@ async fn errors_that_are_not_retriable_fail_each_record_of_the_batch() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn records_that_cannot_be_delivered_in_time_fail_with_a_timeout_at_close() {
     bounded(async {
         let fake = FakeBroker::start("t", 1).await;
         let mut cfg = config(&fake);
+        let delivery_timeout = Duration::from_millis(600);
+        let retry_backoff = cfg.producer.retry_backoff;
         cfg.producer.request_timeout = Duration::from_millis(200);
-        cfg.producer.delivery_timeout = Duration::from_millis(600);
+        cfg.producer.delivery_timeout = delivery_timeout;
         let p = producer(cfg).await;
         fake.inject(&[Fault::Code(ErrorCode::NOT_ENOUGH_REPLICAS); 1000]);
+        let started = tokio::time::Instant::now();
         let futures = send_numbered(&p, 0, 10).await;
         p.clone()
             .close()
             .await
             .expect("close returns once every record has its outcome");
+        // On the paused clock: retried until no retry fitted within
+        // delivery.timeout.ms, and given up no later than it.
+        let took = started.elapsed();
+        assert!(
+            took >= delivery_timeout - retry_backoff && took <= delivery_timeout,
+            "the records failed after {took:?}"
+        );
+        assert!(p.stats().batches_retried > 0, "{:?}", p.stats());
         for f in futures {
             let err = f
                 .try_result()
@@ -183,7 +194,7 @@ async fn records_that_cannot_be_delivered_in_time_fail_with_a_timeout_at_close()
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_channel_form_reports_successes_and_errors() {
     bounded(async {
         let fake = FakeBroker::start("t", 2).await;
@@ -213,17 +224,19 @@ async fn the_channel_form_reports_successes_and_errors() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_broker_that_never_answers_holds_up_only_its_own_partitions() {
     bounded(async {
         // Broker 2 accepts connections and never answers.
         let port = silent_broker().await;
         let fake = FakeBroker::start("t", 2).await;
         fake.lock().silent_leader_port = Some(port);
+        let request_timeout = Duration::from_millis(500);
         let mut cfg = config(&fake);
-        cfg.net.request_timeout = Duration::from_millis(500);
+        let linger = cfg.producer.linger;
+        cfg.net.request_timeout = request_timeout;
         cfg.consumer.fetch_max_wait = Duration::from_millis(100);
-        cfg.producer.request_timeout = Duration::from_millis(500);
+        cfg.producer.request_timeout = request_timeout;
         cfg.producer.delivery_timeout = Duration::from_secs(2);
         let p = producer(cfg).await;
         let stuck: Vec<DeliveryFuture> = {
@@ -238,10 +251,16 @@ async fn a_broker_that_never_answers_holds_up_only_its_own_partitions() {
         for f in send_numbered(&p, 0, 50).await {
             f.await.expect("partition 0 is not held up");
         }
+        // On the paused clock: partition 0 took no longer than its linger,
+        // as if broker 2 were not there, while broker 2's records wait on.
+        let waited = started.elapsed();
         assert!(
-            started.elapsed() < Duration::from_millis(400),
-            "partition 0 waited {:?}",
-            started.elapsed()
+            waited <= linger,
+            "partition 0 waited {waited:?} (request timeout {request_timeout:?})"
+        );
+        assert!(
+            stuck.iter().all(|f| f.try_result().is_none()),
+            "partition 1's records were still waiting for broker 2"
         );
         p.close().await.expect("close");
         for f in stuck {
