@@ -1,6 +1,6 @@
 //! Helpers shared by the unit tests under `src/`: a bound on how long a
-//! test may run, the accept every fake broker uses, and ([`trace`]) a
-//! tracing subscriber that keeps what it sees.
+//! test may run, a wait for a condition, the accept every fake broker
+//! uses, and ([`trace`]) a tracing subscriber that keeps what it sees.
 //!
 //! The tests against in-process fake brokers run on tokio's paused clock
 //! (`#[tokio::test(start_paused = true)]`). That clock moves only when
@@ -25,6 +25,9 @@ const TEST_BOUND: Duration = Duration::from_secs(20);
 /// the test run. A task that never waits keeps a paused clock from moving,
 /// so [`TEST_BOUND`] alone cannot end a test that spins.
 const WALL_BOUND: Duration = Duration::from_secs(120);
+
+/// How long [`eventually`] waits for its condition.
+const EVENTUALLY_BOUND: Duration = Duration::from_secs(10);
 
 /// Accepts the next connection on a fake broker's listener, with Nagle's
 /// algorithm off. Every fake broker accepts through this: with Nagle on,
@@ -69,5 +72,20 @@ impl Watchdog {
             }
         });
         Watchdog { _done: done }
+    }
+}
+
+/// Waits until `cond` holds, checking it after each millisecond of the
+/// clock; panics naming `what` if it does not hold within ten seconds. On
+/// a paused clock it sees a change in the first millisecond after it.
+pub(crate) async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = tokio::time::Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < EVENTUALLY_BOUND,
+            "{what}: not so after {:?}",
+            start.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
