@@ -20,7 +20,7 @@ use crate::protocol::messages::list_offsets_response::{
 };
 use crate::protocol::messages::metadata_response::*;
 use crate::protocol::messages::*;
-use crate::test_support::bounded;
+use crate::test_support::{bounded, eventually};
 
 #[derive(Default)]
 struct FakeState {
@@ -272,7 +272,7 @@ fn config(seeds: Vec<String>) -> Config {
     c
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn bootstraps_past_seeds_that_are_down() {
     bounded(async {
         let fake = Fake::start(&[("t", 3)]).await;
@@ -293,7 +293,7 @@ async fn bootstraps_past_seeds_that_are_down() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn cluster_shape_accessors() {
     bounded(async {
         let fake = Fake::start(&[("a", 2)]).await;
@@ -324,7 +324,7 @@ async fn cluster_shape_accessors() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn concurrent_refreshes_are_coalesced_into_one_request() {
     bounded(async {
         let fake = Fake::start(&[("t", 1)]).await;
@@ -345,17 +345,19 @@ async fn concurrent_refreshes_are_coalesced_into_one_request() {
             t.await.unwrap().expect("refresh");
         }
         let sent = fake.metadata_requests.load(Ordering::SeqCst) - before;
-        // The first caller's request, plus at most one from a caller that
-        // asked before the first had even started (a race we allow).
-        assert!(
-            sent <= 2,
+        // The first caller's request only. (Where callers run on several
+        // threads, one that asks before the first has even started may
+        // send a second, a race the client allows; on this one thread
+        // every caller has asked long before the answer, 200 ms later.)
+        assert_eq!(
+            sent, 1,
             "10 concurrent refreshes sent {sent} Metadata requests"
         );
     })
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn stale_metadata_errors_trigger_a_refresh() {
     bounded(async {
         let fake = Fake::start(&[("t", 1)]).await;
@@ -365,12 +367,7 @@ async fn stale_metadata_errors_trigger_a_refresh() {
         let before = client.metadata_requests();
         client.report_error(ErrorCode::OFFSET_OUT_OF_RANGE); // not a metadata error
         client.report_error(ErrorCode::NOT_LEADER_OR_FOLLOWER);
-        for _ in 0..100 {
-            if client.metadata_requests() > before {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        eventually("a refresh", || client.metadata_requests() > before).await;
         assert_eq!(client.metadata_requests(), before + 1);
         // A leader that moved is seen after the refresh.
         fake.state
@@ -390,19 +387,17 @@ async fn stale_metadata_errors_trigger_a_refresh() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn metadata_refreshes_in_the_background() {
     bounded(async {
         let fake = Fake::start(&[("t", 1)]).await;
         let mut c = config(vec![fake.addr.clone()]);
         c.metadata.refresh_interval = Some(Duration::from_millis(50));
         let client = Client::connect(c).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        assert!(
-            client.metadata_requests() >= 3,
-            "only {} refreshes",
-            client.metadata_requests()
-        );
+        let before = client.metadata_requests();
+        // On the paused clock: one refresh each 50 ms, 8 in 425 ms.
+        tokio::time::sleep(Duration::from_millis(425)).await;
+        assert_eq!(client.metadata_requests() - before, 8, "refreshes");
         client.close().await;
         let after_close = fake.metadata_requests.load(Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -415,7 +410,7 @@ async fn metadata_refreshes_in_the_background() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn list_offsets_and_coordinators() {
     bounded(async {
         let fake = Fake::start(&[("t", 2)]).await;
@@ -458,7 +453,7 @@ async fn list_offsets_and_coordinators() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn connections_are_shared_per_broker_and_class() {
     bounded(async {
         let fake = Fake::start(&[("t", 1)]).await;
@@ -470,8 +465,10 @@ async fn connections_are_shared_per_broker_and_class() {
         let p2 = client.connection(&b, TrafficClass::Produce).await.unwrap();
         let f = client.connection(&b, TrafficClass::Fetch).await.unwrap();
         p1.close().await;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(p2.is_closed(), "p1 and p2 are the same connection");
+        eventually("p1 and p2 are the same connection: p2 closed", || {
+            p2.is_closed()
+        })
+        .await;
         assert!(!f.is_closed(), "fetch has its own connection");
         // A closed connection is replaced on the next use.
         let p3 = client.connection(&b, TrafficClass::Produce).await.unwrap();
@@ -481,7 +478,7 @@ async fn connections_are_shared_per_broker_and_class() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn metadata_steps_down_to_v8_when_flexible_answers_have_trailing_bytes() {
     bounded(async {
         let fake = Fake::start(&[("t", 2)]).await;
@@ -509,7 +506,7 @@ async fn metadata_steps_down_to_v8_when_flexible_answers_have_trailing_bytes() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_broker_killed_and_restarted_mid_request() {
     bounded(async {
         let fake = Fake::start(&[("t", 1)]).await;
@@ -565,7 +562,7 @@ async fn a_broker_killed_and_restarted_mid_request() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn retriable_coordinator_errors_are_retried() {
     bounded(async {
         let fake = Fake::start(&[("t", 1)]).await;
