@@ -18,7 +18,7 @@ async fn ready(cluster: &Cluster, id: &str) -> TransactionManager {
     txn
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_transaction_walks_the_state_machine() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -71,7 +71,7 @@ async fn a_transaction_walks_the_state_machine() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn add_partitions_uses_the_v4_shape_where_only_v4_is_offered() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -90,7 +90,7 @@ async fn add_partitions_uses_the_v4_shape_where_only_v4_is_offered() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_empty_transaction_ends_without_a_request() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -105,7 +105,7 @@ async fn an_empty_transaction_ends_without_a_request() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn not_coordinator_rediscovers_the_moved_coordinator() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -135,7 +135,7 @@ async fn not_coordinator_rediscovers_the_moved_coordinator() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn concurrent_transactions_and_loading_are_retried() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -177,7 +177,7 @@ fn assert_fenced(err: &Error, code: ErrorCode) {
     assert!(text.contains("must be closed"), "{text}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_second_instance_fences_the_first() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -214,7 +214,7 @@ async fn a_second_instance_fences_the_first() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn authorization_failure_on_init_is_fatal() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -236,7 +236,7 @@ async fn authorization_failure_on_init_is_fatal() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn invalid_txn_state_makes_the_transaction_abortable() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -264,7 +264,7 @@ async fn invalid_txn_state_makes_the_transaction_abortable() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_failed_batch_makes_the_transaction_abortable_or_fatal() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -298,7 +298,7 @@ async fn a_failed_batch_makes_the_transaction_abortable_or_fatal() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn calls_in_the_wrong_state_name_the_state() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -340,7 +340,7 @@ async fn calls_in_the_wrong_state_name_the_state() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn offsets_go_to_the_group_coordinator() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -404,7 +404,7 @@ async fn offsets_go_to_the_group_coordinator() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_commit_that_times_out_can_be_resumed() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -415,7 +415,11 @@ async fn a_commit_that_times_out_can_be_resumed() {
         txn.begin_transaction().unwrap();
         txn.add_partitions(&[("t", 0)]).await.unwrap();
         cluster.push_errors(ApiKey::EndTxn, &[ErrorCode::CONCURRENT_TRANSACTIONS; 1000]);
+        let started = tokio::time::Instant::now();
         let err = txn.commit_transaction().await.unwrap_err();
+        // On the paused clock: retried until max.block.ms, to the
+        // millisecond.
+        assert_eq!(started.elapsed(), Duration::from_millis(300));
         assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
         assert!(err.to_string().contains("EndTxn"), "{err}");
         assert!(err.to_string().contains("CONCURRENT_TRANSACTIONS"), "{err}");
@@ -436,7 +440,7 @@ async fn state_is_kept_for_abort(txn: &TransactionManager) {
     assert!(err.to_string().contains("COMMITTING_TRANSACTION"), "{err}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_abort_after_a_failed_batch_bumps_the_epoch() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -486,7 +490,7 @@ async fn the_abort_after_a_failed_batch_bumps_the_epoch() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn only_failed_offsets_are_sent_again() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -516,7 +520,7 @@ async fn only_failed_offsets_are_sent_again() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_init_that_timed_out_can_be_repeated() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -527,7 +531,13 @@ async fn an_init_that_timed_out_can_be_repeated() {
             ApiKey::InitProducerId,
             &[ErrorCode::COORDINATOR_LOAD_IN_PROGRESS; 1000],
         );
+        let started = tokio::time::Instant::now();
         let err = txn.init_transactions().await.unwrap_err();
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_millis(200),
+            "max.block.ms"
+        );
         assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
         assert!(
             err.to_string().contains("COORDINATOR_LOAD_IN_PROGRESS"),
