@@ -5,11 +5,15 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::Client;
+use crate::config::Config;
+use crate::producer::AsyncProducer;
 use crate::protocol::error_codes::ErrorCode;
 use crate::protocol::frame::{decode_request, encode_response, split_frame};
 use crate::protocol::messages::api_versions_response::ApiVersion;
@@ -44,6 +48,9 @@ pub(crate) struct Log {
 pub(crate) struct FakeState {
     pub logs: HashMap<i32, Log>,
     pub faults: VecDeque<Fault>,
+    /// Codes the next batches written to a partition fail with, in order
+    /// (the request's other partitions are written).
+    pub partition_errors: HashMap<i32, VecDeque<ErrorCode>>,
     /// (producer id, epoch) of every InitProducerId request.
     pub init_requests: Vec<(i64, i16)>,
     pub produce_requests: usize,
@@ -108,6 +115,26 @@ impl FakeBroker {
 
     pub(crate) fn inject(&self, faults: &[Fault]) {
         self.lock().faults.extend(faults.iter().copied());
+    }
+
+    /// The next batch written to `partition` fails with `code`.
+    pub(crate) fn fail_partition(&self, partition: i32, code: ErrorCode) {
+        self.lock()
+            .partition_errors
+            .entry(partition)
+            .or_default()
+            .push_back(code);
+    }
+
+    /// A producer's settings for this broker: 1 ms linger, 10 ms retry
+    /// backoff, 200-byte batches.
+    pub(crate) fn config(&self) -> Config {
+        let mut config = Config::default();
+        config.net.bootstrap_servers = vec![self.addr.clone()];
+        config.producer.linger = Duration::from_millis(1);
+        config.producer.retry_backoff = Duration::from_millis(10);
+        config.producer.batch_size = 200;
+        config
     }
 
     /// The values written to a partition, in offset order.
@@ -257,7 +284,11 @@ impl FakeBroker {
         for t in &req.topic_data {
             let mut parts = Vec::new();
             for p in &t.partition_data {
-                let (code, base) = match fail {
+                let injected = s
+                    .partition_errors
+                    .get_mut(&p.index)
+                    .and_then(VecDeque::pop_front);
+                let (code, base) = match fail.or(injected) {
                     Some(code) => (code, -1),
                     None => {
                         let mut bytes = p.records.clone().unwrap_or_default();
@@ -326,4 +357,10 @@ fn append(log: &mut Log, batch: &RecordBatch) -> (ErrorCode, i64) {
         log.values.push(r.value.clone().unwrap_or_default());
     }
     (ErrorCode::NONE, base)
+}
+
+/// A producer on a client connected with `config`.
+pub(crate) async fn producer(config: Config) -> AsyncProducer {
+    let client = Client::connect(config).await.expect("connect");
+    AsyncProducer::new(client).await.expect("producer")
 }

@@ -5,27 +5,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::fake::{FakeBroker, Fault, silent_broker};
-use crate::config::Config;
+use super::fake::{FakeBroker, Fault, producer, silent_broker};
+use crate::ErrorKind;
 use crate::producer::{AsyncProducer, DeliveryFuture, ProducerRecord};
 use crate::protocol::error_codes::ErrorCode;
 use crate::test_support::bounded;
 use crate::test_support::trace::Capture;
-use crate::{Client, ErrorKind};
-
-fn config(fake: &FakeBroker) -> Config {
-    let mut config = Config::default();
-    config.net.bootstrap_servers = vec![fake.addr.clone()];
-    config.producer.linger = Duration::from_millis(1);
-    config.producer.retry_backoff = Duration::from_millis(10);
-    config.producer.batch_size = 200;
-    config
-}
-
-async fn producer(config: Config) -> AsyncProducer {
-    let client = Client::connect(config).await.expect("connect");
-    AsyncProducer::new(client).await.expect("producer")
-}
 
 /// Sends `n` numbered records to partition 0, `pause` between some.
 async fn send_numbered(p: &AsyncProducer, from: usize, n: usize) -> Vec<DeliveryFuture> {
@@ -50,7 +35,7 @@ fn numbered(from: usize, n: usize) -> Vec<Bytes> {
 async fn retriable_errors_and_dropped_connections_lose_nothing_and_duplicate_nothing() {
     bounded(async {
         let fake = FakeBroker::start("t", 1).await;
-        let p = producer(config(&fake)).await;
+        let p = producer(fake.config()).await;
         fake.inject(&[
             Fault::Code(ErrorCode::NOT_LEADER_OR_FOLLOWER),
             Fault::WriteThenDrop,
@@ -80,7 +65,7 @@ async fn retriable_errors_and_dropped_connections_lose_nothing_and_duplicate_not
 async fn unknown_producer_id_bumps_the_epoch_and_restarts_sequences() {
     bounded(async {
         let fake = FakeBroker::start("t", 1).await;
-        let p = producer(config(&fake)).await;
+        let p = producer(fake.config()).await;
         for f in send_numbered(&p, 0, 20).await {
             f.await.expect("delivered");
         }
@@ -108,7 +93,7 @@ async fn a_refused_epoch_bump_falls_back_to_a_new_producer_id() {
     bounded(async {
         let fake = FakeBroker::start("t", 1).await;
         fake.lock().refuse_bumps = true;
-        let p = producer(config(&fake)).await;
+        let p = producer(fake.config()).await;
         for f in send_numbered(&p, 0, 10).await {
             f.await.expect("delivered");
         }
@@ -129,7 +114,7 @@ async fn a_refused_epoch_bump_falls_back_to_a_new_producer_id() {
 async fn errors_that_are_not_retriable_fail_each_record_of_the_batch() {
     bounded(async {
         let fake = FakeBroker::start("t", 1).await;
-        let p = producer(config(&fake)).await;
+        let p = producer(fake.config()).await;
         fake.inject(&[Fault::Code(ErrorCode::MESSAGE_TOO_LARGE)]);
         let failed = send_numbered(&p, 0, 3).await;
         for f in failed {
@@ -152,7 +137,7 @@ async fn errors_that_are_not_retriable_fail_each_record_of_the_batch() {
 async fn records_that_cannot_be_delivered_in_time_fail_with_a_timeout_at_close() {
     bounded(async {
         let fake = FakeBroker::start("t", 1).await;
-        let mut cfg = config(&fake);
+        let mut cfg = fake.config();
         let delivery_timeout = Duration::from_millis(600);
         let retry_backoff = cfg.producer.retry_backoff;
         cfg.producer.request_timeout = Duration::from_millis(200);
@@ -198,7 +183,7 @@ async fn records_that_cannot_be_delivered_in_time_fail_with_a_timeout_at_close()
 async fn the_channel_form_reports_successes_and_errors() {
     bounded(async {
         let fake = FakeBroker::start("t", 2).await;
-        let p = producer(config(&fake)).await;
+        let p = producer(fake.config()).await;
         let mut ch = p.into_channels(16);
         for i in 0..10 {
             let r = ProducerRecord::new("t", format!("{i}")).with_partition(i % 2);
@@ -232,7 +217,7 @@ async fn a_broker_that_never_answers_holds_up_only_its_own_partitions() {
         let fake = FakeBroker::start("t", 2).await;
         fake.lock().silent_leader_port = Some(port);
         let request_timeout = Duration::from_millis(500);
-        let mut cfg = config(&fake);
+        let mut cfg = fake.config();
         let linger = cfg.producer.linger;
         cfg.net.request_timeout = request_timeout;
         cfg.consumer.fetch_max_wait = Duration::from_millis(100);
@@ -288,7 +273,7 @@ async fn a_failed_connect_is_not_retried_in_a_busy_loop() {
         fake.lock().silent_leader_port = Some(port);
         let request_timeout = Duration::from_millis(100);
         let retry_backoff = Duration::from_millis(50);
-        let mut cfg = config(&fake);
+        let mut cfg = fake.config();
         cfg.net.request_timeout = request_timeout;
         cfg.producer.request_timeout = request_timeout;
         cfg.consumer.fetch_max_wait = Duration::from_millis(50);

@@ -4,3 +4,4 @@
 mod accumulator;
 mod fake;
 mod faults;
+mod send_all;
