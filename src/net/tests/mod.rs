@@ -26,9 +26,19 @@ pub(in crate::net) struct Peer {
 impl Peer {
     /// Reads the next request frame.
     pub(in crate::net) async fn read(&mut self) -> (RequestHeader, RequestBody) {
+        let (_, header, body) = self.read_sized().await;
+        (header, body)
+    }
+
+    /// Reads the next request frame; also returns its size on the wire
+    /// (the 4-byte size included).
+    pub(in crate::net) async fn read_sized(&mut self) -> (usize, RequestHeader, RequestBody) {
         loop {
             if let Some(frame) = split_frame(&mut self.buf, 64 << 20).expect("client frame") {
-                return decode_request(frame.freeze()).expect("client request decodes");
+                let size = 4 + frame.len();
+                let (header, body) =
+                    decode_request(frame.freeze()).expect("client request decodes");
+                return (size, header, body);
             }
             let n = self
                 .stream
@@ -53,27 +63,37 @@ impl Peer {
             .is_err()
     }
 
+    /// Writes a response frame; returns its size on the wire.
     pub(in crate::net) async fn answer<M: crate::protocol::codec::Message>(
         &mut self,
         api: ApiKey,
         id: i32,
         body: &M,
         version: i16,
-    ) {
+    ) -> usize {
         let frame = response_frame(api, id, body, version);
         self.stream.write_all(&frame).await.expect("peer write");
+        frame.len()
     }
 
     pub(in crate::net) async fn raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.expect("peer write");
     }
 
-    /// Answers the client's ApiVersions request offering every klamm API.
-    pub(in crate::net) async fn handshake(&mut self) {
-        let (h, body) = self.read().await;
+    /// Answers the client's ApiVersions request offering every klamm API;
+    /// returns the sizes of the request and response frames.
+    pub(in crate::net) async fn handshake(&mut self) -> (usize, usize) {
+        self.handshake_offering(&ApiKey::ALL).await
+    }
+
+    /// Answers the client's ApiVersions request offering `apis` (at every
+    /// version klamm has); returns the sizes of the request and response
+    /// frames.
+    pub(in crate::net) async fn handshake_offering(&mut self, apis: &[ApiKey]) -> (usize, usize) {
+        let (request, h, body) = self.read_sized().await;
         assert!(matches!(body, RequestBody::ApiVersions(_)));
         let resp = ApiVersionsResponse {
-            api_keys: ApiKey::ALL
+            api_keys: apis
                 .iter()
                 .map(|k| ApiVersion {
                     api_key: k.code(),
@@ -84,13 +104,15 @@ impl Peer {
                 .collect(),
             ..Default::default()
         };
-        self.answer(
-            ApiKey::ApiVersions,
-            h.correlation_id,
-            &resp,
-            h.request_api_version,
-        )
-        .await;
+        let response = self
+            .answer(
+                ApiKey::ApiVersions,
+                h.correlation_id,
+                &resp,
+                h.request_api_version,
+            )
+            .await;
+        (request, response)
     }
 }
 
@@ -568,19 +590,24 @@ async fn metrics_count_requests_bytes_latency_and_errors() {
     use super::{AtomicMetrics, Metrics};
     use std::sync::Arc;
     bounded(async {
+        let (bytes_tx, bytes) = tokio::sync::oneshot::channel();
         let addr = peer(|mut p| async move {
-            p.handshake().await;
+            // The bytes each way, as the peer sees them on the wire.
+            let (mut from_client, mut to_client) = p.handshake().await;
             for _ in 0..3 {
-                let (h, body) = p.read().await;
-                p.answer(
-                    ApiKey::Metadata,
-                    h.correlation_id,
-                    &metadata_answer(&body),
-                    h.request_api_version,
-                )
-                .await;
+                let (n, h, body) = p.read_sized().await;
+                from_client += n;
+                to_client += p
+                    .answer(
+                        ApiKey::Metadata,
+                        h.correlation_id,
+                        &metadata_answer(&body),
+                        h.request_api_version,
+                    )
+                    .await;
             }
-            let _ = p.read().await;
+            let (n, _, _) = p.read_sized().await;
+            let _ = bytes_tx.send((from_client + n, to_client));
             drop(p);
         })
         .await;
@@ -611,7 +638,11 @@ async fn metrics_count_requests_bytes_latency_and_errors() {
         );
         assert_eq!(s.in_flight, 0);
         assert_eq!(s.disconnects, 1);
-        assert!(s.bytes_out > 0 && s.bytes_in > 0);
+        let (bytes_out, bytes_in) = bytes.await.expect("the peer's byte counts");
+        assert_eq!(
+            (s.bytes_out, s.bytes_in),
+            (bytes_out as u64, bytes_in as u64)
+        );
         assert_eq!(s.latency_buckets.iter().sum::<u64>(), 4);
     })
     .await;
