@@ -20,6 +20,7 @@ use crate::protocol::messages::list_offsets_response::{
 };
 use crate::protocol::messages::metadata_response::*;
 use crate::protocol::messages::*;
+use crate::test_support::trace::Capture;
 use crate::test_support::{bounded, eventually};
 
 #[derive(Default)]
@@ -288,6 +289,46 @@ async fn bootstraps_past_seeds_that_are_down() {
         .expect("bootstrap");
         assert_eq!(client.topics(), ["t"]);
         assert_eq!(client.partitions("t").await.unwrap(), [0, 1, 2]);
+        client.close().await;
+    })
+    .await;
+}
+
+/// The pool traces a failed connect (the broker, the error, the backoff
+/// before the next try) and the client that it moves on to the next
+/// broker; the connect that works is traced as connected.
+#[tokio::test(start_paused = true)]
+async fn failed_connects_are_traced_with_the_broker_and_the_backoff() {
+    let (capture, _capturing) = Capture::start();
+    bounded(async {
+        let fake = Fake::start(&[("t", 1)]).await;
+        let dead = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dead_addr = dead.local_addr().unwrap().to_string();
+        drop(dead);
+        let mut c = config(vec![dead_addr.clone(), fake.addr.clone()]);
+        c.net.reconnect_backoff = Duration::from_millis(50);
+        let client = Client::connect(c).await.expect("bootstrap");
+
+        let failed = capture.events("connect failed; backing off");
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert_eq!(failed[0].field("broker"), dead_addr);
+        assert!(
+            failed[0].field("error").contains("connecting to"),
+            "{failed:?}"
+        );
+        // The first backoff: 50 ms with up to 20 % jitter either way.
+        let delay = failed[0].field("delay");
+        let ms: f64 = delay
+            .strip_suffix("ms")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("delay {delay:?} is not in milliseconds"));
+        assert!((40.0..60.0).contains(&ms), "delay {delay}");
+        let moved_on = capture.events("broker unavailable; trying the next");
+        assert_eq!(moved_on.len(), 1, "{moved_on:?}");
+        assert_eq!(moved_on[0].field("broker"), dead_addr);
+        let connected = capture.events("connected");
+        assert_eq!(connected.len(), 1, "{connected:?}");
+        assert_eq!(connected[0].field("broker"), fake.addr);
         client.close().await;
     })
     .await;

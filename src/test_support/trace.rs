@@ -1,5 +1,5 @@
-//! Capturing `tracing` events in tests: every event that code under test
-//! emits on the test's thread, with its fields as text.
+//! Capturing `tracing` events in tests: every event and span that code
+//! under test emits on the test's thread, with its fields as text.
 //!
 //! [`Capture::start`] captures on the current thread until its guard
 //! drops. A `#[tokio::test]` runs every task it spawns on that thread (the
@@ -25,10 +25,10 @@ use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
 use tracing::{Metadata, Subscriber};
 
-/// One event as the capture saw it.
+/// One event or span as the capture saw it.
 #[derive(Debug, Clone)]
 pub(crate) struct Seen {
-    /// The event's message.
+    /// The event's message, or the span's name.
     pub name: String,
     /// Every other field, as text: strings and numbers as they are,
     /// anything recorded with `?` or `%` as its `Debug` or `Display` text.
@@ -40,6 +40,7 @@ pub(crate) struct Seen {
 #[derive(Default)]
 struct Log {
     events: Vec<Seen>,
+    spans: Vec<Seen>,
 }
 
 #[derive(Default)]
@@ -71,7 +72,7 @@ impl Drop for Capturing {
 }
 
 impl Capture {
-    /// Starts capturing every event of the current thread, at
+    /// Starts capturing every event and span of the current thread, at
     /// every level, until the returned guard drops.
     pub(crate) fn start() -> (Capture, Capturing) {
         static INSTALL: Once = Once::new();
@@ -114,6 +115,27 @@ impl Capture {
             .cloned()
             .collect()
     }
+
+    /// Every span opened with the name `name`, in order.
+    pub(crate) fn spans(&self, name: &str) -> Vec<Seen> {
+        self.log()
+            .spans
+            .iter()
+            .filter(|s| s.name == name)
+            .cloned()
+            .collect()
+    }
+}
+
+impl Seen {
+    /// The field `name` as text; panics, listing the fields, if there is
+    /// no such field.
+    pub(crate) fn field(&self, name: &str) -> &str {
+        match self.fields.get(name) {
+            Some(v) => v,
+            None => panic!("{:?} has no field {name}: {:?}", self.name, self.fields),
+        }
+    }
 }
 
 /// The capture of the current thread, if one runs.
@@ -121,7 +143,7 @@ fn active() -> Option<Capture> {
     ACTIVE.with(|a| a.borrow().clone())
 }
 
-/// Collects an event's fields as text.
+/// Collects an event's or a span's fields as text.
 #[derive(Default)]
 struct Fields {
     message: Option<String>,
@@ -183,8 +205,19 @@ impl Subscriber for Router {
         ACTIVE.with(|a| a.borrow().is_some())
     }
 
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
+    fn new_span(&self, attrs: &Attributes<'_>) -> Id {
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        let seen = fields.seen(attrs.metadata().name().to_string());
+        let n = match active() {
+            Some(c) => {
+                let mut log = c.log();
+                log.spans.push(seen);
+                log.spans.len()
+            }
+            None => 1,
+        };
+        Id::from_u64(n as u64)
     }
 
     fn record(&self, _: &Id, _: &Record<'_>) {}

@@ -17,6 +17,8 @@ use crate::protocol::messages::produce_request::{PartitionProduceData, TopicProd
 use crate::protocol::messages::*;
 use crate::test_support::{bounded, eventually};
 
+mod traces;
+
 /// One accepted connection, seen from the broker's side.
 pub(in crate::net) struct Peer {
     pub(in crate::net) stream: TcpStream,
