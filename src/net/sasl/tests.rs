@@ -336,6 +336,7 @@ async fn reauthenticates_before_the_session_expires() {
 #[tokio::test(start_paused = true)]
 async fn a_failed_reauthentication_closes_the_connection() {
     bounded(async {
+        let (refused_tx, refused) = tokio::sync::oneshot::channel();
         let addr = peer(|mut p| async move {
             p.handshake().await;
             p.accept_handshake("PLAIN").await;
@@ -345,6 +346,7 @@ async fn a_failed_reauthentication_closes_the_connection() {
             let (h, _) = p.read_authenticate().await;
             p.answer_authenticate(&h, failed_auth("password changed"))
                 .await;
+            let _ = refused_tx.send(tokio::time::Instant::now());
             let _ = p.quiet_for(Duration::from_secs(3)).await;
         })
         .await;
@@ -353,12 +355,20 @@ async fn a_failed_reauthentication_closes_the_connection() {
             .expect("login");
         let start = tokio::time::Instant::now();
         eventually("the connection closed", || conn.is_closed()).await;
-        // On the paused clock: closed when the re-authentication 85-95 %
-        // into the 200 ms session failed.
-        let closed_after = start.elapsed();
+        let closed_at = tokio::time::Instant::now();
+        // On the paused clock: the re-authentication came 85-95 % into
+        // the 200 ms session, and its refusal closed the connection at
+        // once (seen within the millisecond `eventually` checks in).
+        let refused_at = refused.await.expect("the peer refused");
+        let reauthenticated = refused_at - start;
         assert!(
-            (Duration::from_millis(170)..=Duration::from_millis(190)).contains(&closed_after),
-            "closed {closed_after:?} after the login"
+            (Duration::from_millis(170)..=Duration::from_millis(190)).contains(&reauthenticated),
+            "re-authenticated {reauthenticated:?} after the login"
+        );
+        assert!(
+            closed_at - refused_at <= Duration::from_millis(1),
+            "closed {:?} after the refusal",
+            closed_at - refused_at
         );
         let err = conn.send(&metadata_for("t")).await.unwrap_err();
         assert!(matches!(err, Error::Disconnected { .. }), "{err:?}");
