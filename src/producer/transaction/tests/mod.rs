@@ -433,6 +433,36 @@ async fn a_commit_that_times_out_can_be_resumed() {
     .await;
 }
 
+/// A retry whose backoff ends at or past max.block.ms is not started: it
+/// would put a request on the wire and give up on it at once, and that
+/// request could still land after the caller moved on (a commit resumed
+/// later would then be the second). The backoff (0.1 ms) ends within the
+/// 0.5 ms, but the clock's timers round it up to 1 ms.
+#[tokio::test(start_paused = true)]
+async fn no_attempt_starts_after_max_block() {
+    bounded(async {
+        let cluster = Cluster::start().await;
+        let mut config = cluster.client_config("tx-deadline");
+        config.producer.max_block = Duration::from_micros(500);
+        config.producer.retry_backoff = Duration::from_micros(100);
+        let txn = cluster.manager(config).await;
+        txn.init_transactions().await.unwrap();
+        txn.begin_transaction().unwrap();
+        txn.add_partitions(&[("t", 0)]).await.unwrap();
+        cluster.push_errors(ApiKey::EndTxn, &[ErrorCode::CONCURRENT_TRANSACTIONS; 1000]);
+        let err = txn.commit_transaction().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+        // Anything still on its way has arrived 10 ms later.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(
+            cluster.requests(ApiKey::EndTxn).len(),
+            1,
+            "EndTxn requests sent"
+        );
+    })
+    .await;
+}
+
 /// A commit under way cannot turn into an abort.
 async fn state_is_kept_for_abort(txn: &TransactionManager) {
     let err = txn.abort_transaction().await.unwrap_err();
