@@ -107,6 +107,8 @@ pub mod error;
 pub mod net;
 pub mod producer;
 pub mod protocol;
+#[cfg(test)]
+mod test_support;
 
 pub use client::Client;
 pub use config::Config;

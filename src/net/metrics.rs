@@ -36,11 +36,13 @@ pub trait Metrics: Send + Sync + 'static {
     fn disconnected(&self, broker: &str, fault: bool) {
         let _ = (broker, fault);
     }
-    /// A request of `bytes` was handed to the connection.
+    /// A request of `bytes` (its whole frame, the 4-byte size included)
+    /// was handed to the connection.
     fn request_sent(&self, broker: &str, api: ApiKey, bytes: usize) {
         let _ = (broker, api, bytes);
     }
-    /// Its response of `bytes_in` arrived after `latency`.
+    /// Its response of `bytes_in` (its whole frame, the 4-byte size
+    /// included) arrived after `latency`.
     fn request_completed(&self, broker: &str, api: ApiKey, latency: Duration, bytes_in: usize) {
         let _ = (broker, api, latency, bytes_in);
     }

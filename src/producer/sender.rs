@@ -36,6 +36,10 @@ use crate::protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 /// The lowest Produce version that carries v2 record batches.
 const MIN_PRODUCE_VERSION: i16 = 3;
 
+/// The shortest pause before connecting again to a broker whose connect
+/// failed (`retry.backoff.ms` when longer).
+const MIN_CONNECT_PAUSE: Duration = Duration::from_millis(1);
+
 /// A finished connect: the broker id and the connection or the error.
 type Connected = (i32, Result<Connection>);
 
@@ -64,6 +68,11 @@ pub(crate) struct Sender {
     connecting: HashSet<i32>,
     /// Connects that finished, for the loop to pick up.
     connected: Arc<Mutex<Vec<Connected>>>,
+    /// Brokers whose last connect failed, and when to try again. The pool
+    /// fails a connect at once while its reconnect backoff runs, so
+    /// without this pause the loop and its connect tasks would spin on
+    /// those failures.
+    connect_retry_at: HashMap<i32, Instant>,
     answers: JoinSet<Answered>,
     last_leader_refresh: Option<Instant>,
 }
@@ -88,6 +97,7 @@ impl Sender {
             connections: HashMap::new(),
             connecting: HashSet::new(),
             connected: Arc::default(),
+            connect_retry_at: HashMap::new(),
             answers: JoinSet::new(),
             last_leader_refresh: None,
         }
@@ -191,11 +201,15 @@ impl Sender {
             self.connecting.remove(&broker);
             match result {
                 Ok(conn) => {
+                    self.connect_retry_at.remove(&broker);
                     self.connections.insert(broker, conn);
                 }
                 Err(e) => {
                     tracing::debug!(broker, error = %e, "producer connect failed");
-                    self.refresh_leaders(Instant::now());
+                    let now = Instant::now();
+                    let pause = self.config.retry_backoff.max(MIN_CONNECT_PAUSE);
+                    self.connect_retry_at.insert(broker, now + pause);
+                    self.refresh_leaders(now);
                 }
             }
         }
@@ -204,7 +218,12 @@ impl Sender {
     /// Starts connecting to `broker` in the background; the sender is woken
     /// when it is done.
     fn start_connect(&mut self, meta: &ClusterMetadata, broker: i32) {
-        if self.connecting.contains(&broker) {
+        if self.connecting.contains(&broker)
+            || self
+                .connect_retry_at
+                .get(&broker)
+                .is_some_and(|at| Instant::now() < *at)
+        {
             return;
         }
         let Some(info) = meta.brokers.get(&broker).cloned() else {

@@ -7,7 +7,10 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -88,6 +91,8 @@ pub(super) struct Cluster {
     pub(super) state: Arc<Mutex<State>>,
     pub(super) in_flight: Arc<AtomicUsize>,
     pub(super) max_in_flight: Arc<AtomicUsize>,
+    /// Notified at every append, for the long polls waiting for data.
+    appended: Arc<Notify>,
 }
 
 impl Cluster {
@@ -102,6 +107,7 @@ impl Cluster {
             })),
             in_flight: Arc::new(AtomicUsize::new(0)),
             max_in_flight: Arc::new(AtomicUsize::new(0)),
+            appended: Arc::new(Notify::new()),
         };
         {
             let mut s = cluster.state.lock().unwrap();
@@ -118,7 +124,7 @@ impl Cluster {
             cluster.state.lock().unwrap().ports.insert(id, port);
             let c = cluster.clone();
             tokio::spawn(async move {
-                while let Ok((stream, _)) = listener.accept().await {
+                while let Ok(stream) = crate::test_support::accept(&listener).await {
                     tokio::spawn(c.clone().serve(id, stream));
                 }
             });
@@ -146,6 +152,8 @@ impl Cluster {
             );
         }
         Self::store(log, &batch, codec);
+        drop(s);
+        self.appended.notify_waiters();
         base
     }
 
@@ -167,6 +175,8 @@ impl Cluster {
         let base = log.end();
         batch.base_offset = base;
         Self::store(log, &batch, Compression::None);
+        drop(s);
+        self.appended.notify_waiters();
         base
     }
 
@@ -319,16 +329,25 @@ impl Cluster {
         }
     }
 
+    /// Answers a Fetch as a broker does: at once when there is data (or
+    /// an error), else when data is appended or `max_wait_ms` has passed.
     pub(super) async fn fetch(&self, broker: i32, req: &FetchRequest) -> FetchResponse {
         let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
         loop {
-            let (resp, has_data) = self.fetch_once(broker, req, Instant::now() >= deadline);
+            let appended = self.appended.notified();
+            let mut appended = std::pin::pin!(appended);
+            appended.as_mut().enable();
+            let last = Instant::now() >= deadline;
+            let (resp, has_data) = self.fetch_once(broker, req, last);
             if let Some(resp) = resp {
-                if has_data || Instant::now() >= deadline {
+                if has_data || last {
                     return resp;
                 }
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::select! {
+                _ = appended => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
         }
     }
 

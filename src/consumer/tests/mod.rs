@@ -6,7 +6,9 @@ mod fake;
 use fake::{Cluster, Stored};
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use bytes::Bytes;
 
@@ -16,6 +18,7 @@ use crate::protocol::compression::Compression;
 use crate::protocol::error_codes::ErrorCode;
 use crate::protocol::messages::fetch_response::AbortedTransaction;
 use crate::protocol::records::{ControlRecord, EncodeOptions, Record, RecordBatch};
+use crate::test_support::{bounded, eventually};
 
 fn config(cluster: &Cluster) -> Config {
     let mut c = Config::default();
@@ -40,12 +43,6 @@ async fn consumer_with(
     Consumer::with_options(client, options)
 }
 
-async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(20), f)
-        .await
-        .expect("test finished in time")
-}
-
 async fn take(pc: &mut PartitionConsumer, n: usize) -> Vec<ConsumerRecord> {
     let mut out = Vec::new();
     while out.len() < n {
@@ -65,7 +62,7 @@ fn offsets(records: &[ConsumerRecord]) -> Vec<i64> {
     records.iter().map(|r| r.offset).collect()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn each_start_offset_kind_and_skipping_inside_the_first_batch() {
     bounded(async {
         let cluster = Cluster::start(1, &[("t", 1)]).await;
@@ -118,7 +115,7 @@ async fn each_start_offset_kind_and_skipping_inside_the_first_batch() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn fetch_sessions_go_full_then_incremental_and_reset_on_session_errors() {
     bounded(async {
         let cluster = Cluster::start(1, &[("t", 2)]).await;
@@ -207,7 +204,7 @@ async fn fetch_sessions_go_full_then_incremental_and_reset_on_session_errors() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn without_sessions_every_fetch_is_full() {
     bounded(async {
         let cluster = Cluster::start(1, &[("t", 2)]).await;
@@ -223,8 +220,11 @@ async fn without_sessions_every_fetch_is_full() {
             .await
             .unwrap();
         assert_eq!(values(&take(&mut p0, 2).await), ["a", "b"]);
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        for f in cluster.seen().iter().skip(2) {
+        // On the paused clock: 175 ms are 3 more long polls of 50 ms.
+        tokio::time::sleep(Duration::from_millis(175)).await;
+        let seen = cluster.seen();
+        assert!(seen.len() >= 4, "fetches to check: {seen:?}");
+        for f in seen.iter().skip(2) {
             assert_eq!(f.partitions.len(), 2, "a v6 fetch lists every partition");
         }
         consumer.close().await;
@@ -232,7 +232,7 @@ async fn without_sessions_every_fetch_is_full() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn out_of_range_offsets_follow_the_reset_policy() {
     bounded(async {
         let cluster = Cluster::start(1, &[("t", 1)]).await;
@@ -257,11 +257,18 @@ async fn out_of_range_offsets_follow_the_reset_policy() {
 
         let consumer =
             consumer_with(&cluster, |_, o| o.offset_reset = OffsetResetPolicy::Newest).await;
+        let earlier = cluster.seen().len();
         let mut pc = consumer
             .consume_partition("t", 0, StartOffset::Offset(100))
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Reset to the newest offset (2) before "c" is appended there.
+        eventually("a fetch at the newest offset", || {
+            cluster.seen()[earlier..]
+                .iter()
+                .any(|f| f.partitions.iter().any(|p| p.1 == 0 && p.2 == 2))
+        })
+        .await;
         cluster.append("t", 0, &["c"], Compression::None);
         let r = pc.recv().await.unwrap().unwrap();
         assert_eq!((r.offset, values(&[r])[0].as_str()), (2, "c"));
@@ -285,7 +292,7 @@ async fn out_of_range_offsets_follow_the_reset_policy() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_partition_follows_its_leader_to_another_broker() {
     bounded(async {
         let cluster = Cluster::start(2, &[("t", 2)]).await;
@@ -331,7 +338,7 @@ async fn a_partition_follows_its_leader_to_another_broker() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn partitions_of_a_broker_that_dies_move_to_the_new_leader() {
     bounded(async {
         let cluster = Cluster::start(2, &[("t", 1)]).await;
@@ -360,7 +367,7 @@ async fn partitions_of_a_broker_that_dies_move_to_the_new_leader() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn leader_epoch_and_metadata_errors_refresh_and_resume_at_the_same_offset() {
     bounded(async {
         let cluster = Cluster::start(1, &[("t", 1)]).await;
@@ -409,7 +416,7 @@ async fn leader_epoch_and_metadata_errors_refresh_and_resume_at_the_same_offset(
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn paused_partitions_are_not_fetched_until_resumed() {
     bounded(async {
         let cluster = Cluster::start(1, &[("t", 2)]).await;
@@ -424,6 +431,8 @@ async fn paused_partitions_are_not_fetched_until_resumed() {
             .unwrap();
         p0.pause();
         assert!(p0.is_paused());
+        // The fetch in flight when pausing may still list p0; on the paused
+        // clock it has been answered after 100 ms (long polls are 50 ms).
         tokio::time::sleep(Duration::from_millis(100)).await;
         let before = cluster.seen().len();
         cluster.append("t", 0, &["a"], Compression::None);
@@ -445,6 +454,7 @@ async fn paused_partitions_are_not_fetched_until_resumed() {
         assert_eq!(values(&take(&mut p0, 1).await), ["a"]);
         // pause_all stops every partition.
         consumer.pause_all();
+        // As above: the fetch in flight ends, then nothing for 200 ms.
         tokio::time::sleep(Duration::from_millis(100)).await;
         let n = cluster.seen().len();
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -461,7 +471,7 @@ async fn paused_partitions_are_not_fetched_until_resumed() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_full_prefetch_buffer_stops_fetching_that_partition() {
     bounded(async {
         let cluster = Cluster::start(1, &[("t", 1)]).await;
@@ -480,8 +490,9 @@ async fn a_full_prefetch_buffer_stops_fetching_that_partition() {
             .consume_partition("t", 0, StartOffset::Oldest)
             .await
             .unwrap();
+        // Six long polls' worth of the paused clock with nobody reading:
+        // one chunk in the buffer, and at most one more held by the fetcher.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        // One chunk in the buffer, and at most one more held by the fetcher.
         let fetched = cluster.seen().len();
         assert!(fetched <= 2, "{fetched} fetches with nobody reading");
         let got = take(&mut pc, 20).await;
@@ -492,7 +503,7 @@ async fn a_full_prefetch_buffer_stops_fetching_that_partition() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn truncated_tails_and_batches_bigger_than_the_limit() {
     bounded(async {
         let cluster = Cluster::start(1, &[("t", 1)]).await;
@@ -520,7 +531,7 @@ async fn truncated_tails_and_batches_bigger_than_the_limit() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn control_records_are_hidden_and_read_committed_drops_aborted_data() {
     bounded(async {
         let cluster = Cluster::start(1, &[("t", 1)]).await;
@@ -578,7 +589,7 @@ async fn control_records_are_hidden_and_read_committed_drops_aborted_data() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn one_fetch_per_broker_covers_all_its_partitions() {
     bounded(async {
         let cluster = Cluster::start(1, &[("a", 4), ("b", 4)]).await;
@@ -624,7 +635,7 @@ async fn one_fetch_per_broker_covers_all_its_partitions() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn closing_ends_the_streams_and_the_fetchers() {
     bounded(async {
         let cluster = Cluster::start(1, &[("t", 1)]).await;
@@ -640,14 +651,17 @@ async fn closing_ends_the_streams_and_the_fetchers() {
         assert_eq!(values(&take(&mut pc, 1).await), ["a"]);
         let c2 = consumer.clone();
         // A long poll is in flight; close does not wait for it.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        eventually("a long poll in flight", || {
+            cluster.in_flight.load(Ordering::SeqCst) == 1
+        })
+        .await;
         let started = Instant::now();
         consumer.close().await;
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "close took {:?}",
-            started.elapsed()
-        );
+        // On the paused clock: at most the 1 s that closing the fetch
+        // session may take (its request waits behind the long poll at the
+        // broker), not the 3 s long poll.
+        let took = started.elapsed();
+        assert!(took <= Duration::from_secs(1), "close took {took:?}");
         assert!(pc.recv().await.is_none());
         assert!(
             c2.consume_partition("t", 0, StartOffset::Oldest)
@@ -681,7 +695,7 @@ fn walk_finds_complete_entries_and_the_partial_size() {
     assert!(fetcher::walk(&bad).is_err());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn legacy_message_sets_are_read_with_offsets_and_timestamps() {
     use crate::protocol::records::{LegacyMagic, LegacyMessage, TimestampType, encode_message_set};
     bounded(async {

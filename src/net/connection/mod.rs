@@ -54,9 +54,15 @@ mod task;
 use task::Task;
 
 const UNSUPPORTED_VERSION: i16 = ErrorCode::UNSUPPORTED_VERSION.code();
-/// Where the correlation id sits in every request frame: after the size
-/// (4 bytes), the API key (2) and the API version (2).
-const CORRELATION_ID_AT: usize = 8;
+/// The size that starts every frame, in bytes (frames as counted in
+/// metrics and traces include it: they are the bytes on the wire).
+const FRAME_SIZE_LEN: usize = 4;
+/// Where the API version sits in every request frame: after the size and
+/// the API key (2 bytes).
+const API_VERSION_AT: usize = FRAME_SIZE_LEN + 2;
+/// Where the correlation id sits in every request frame: after the API
+/// version (2 bytes).
+const CORRELATION_ID_AT: usize = API_VERSION_AT + 2;
 
 /// Opens a TCP connection to `addr` within `timeout`, with `TCP_NODELAY`.
 async fn tcp_connect(addr: &str, timeout: Duration) -> Result<TcpStream> {
@@ -533,6 +539,10 @@ impl Connection {
         gated: bool,
     ) -> InFlight {
         let bytes_out = frame.len();
+        let version = match frame.get(API_VERSION_AT..API_VERSION_AT + 2) {
+            Some(&[a, b]) => i16::from_be_bytes([a, b]),
+            _ => -1,
+        };
         let started = Instant::now();
         if let Some(m) = &self.shared.metrics {
             m.request_sent(&self.shared.broker, api, bytes_out);
@@ -548,6 +558,7 @@ impl Connection {
             conn: self.clone(),
             queued,
             api,
+            version,
             started,
             bytes_out,
         }
@@ -643,6 +654,7 @@ struct InFlight {
     conn: Connection,
     queued: Result<oneshot::Receiver<Result<Bytes>>>,
     api: ApiKey,
+    version: i16,
     started: Instant,
     bytes_out: usize,
 }
@@ -654,6 +666,7 @@ impl InFlight {
             conn,
             queued,
             api,
+            version,
             started,
             bytes_out,
         } = self;
@@ -665,20 +678,22 @@ impl InFlight {
         let latency = started.elapsed();
         match &result {
             Ok(resp) => {
+                let bytes_in = resp.len() + FRAME_SIZE_LEN;
                 tracing::debug!(
                     broker,
                     api = api.name(),
+                    version,
                     ?latency,
                     bytes_out,
-                    bytes_in = resp.len(),
+                    bytes_in,
                     "request completed"
                 );
                 if let Some(m) = &conn.shared.metrics {
-                    m.request_completed(broker, api, latency, resp.len());
+                    m.request_completed(broker, api, latency, bytes_in);
                 }
             }
             Err(e) => {
-                tracing::debug!(broker, api = api.name(), ?latency, error = %e, "request failed");
+                tracing::debug!(broker, api = api.name(), version, ?latency, error = %e, "request failed");
                 if let Some(m) = &conn.shared.metrics {
                     m.request_failed(broker, api, e.is_retriable());
                 }

@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::{CORRELATION_ID_AT, Command, Shared};
+use super::{CORRELATION_ID_AT, Command, FRAME_SIZE_LEN, Shared};
 use crate::error::{Error, Result};
 use crate::net::tls::stream_failure_reason;
 use crate::protocol::frame::{response_correlation_id, split_frame};
@@ -225,7 +225,7 @@ impl Task {
                 .map_err(|e| format!("bad frame from the broker: {e}"))?;
             match pending.remove(&id) {
                 Some(p) if p.expects_response => {
-                    tracing::trace!(broker = %self.shared.broker, api = p.api.name(), correlation_id = id, bytes = frame.len(), "response");
+                    tracing::trace!(broker = %self.shared.broker, api = p.api.name(), correlation_id = id, bytes = frame.len() + FRAME_SIZE_LEN, "response");
                     let _ = p.reply.send(Ok(frame.freeze()));
                 }
                 _ => {

@@ -3,8 +3,8 @@
 //! re-authentication (scheduling, no interleaved requests, failure closes
 //! the connection, the task does not keep a connection alive).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,9 +12,10 @@ use tokio::io::AsyncReadExt;
 
 use super::{OAuthToken, SaslMechanism, SaslSession};
 use crate::error::{Error, ErrorKind};
-use crate::net::tests::{Peer, bounded, metadata_answer, metadata_for, opts, peer};
+use crate::net::tests::{Peer, metadata_answer, metadata_for, opts, peer};
 use crate::net::{Connection, ConnectionOptions};
 use crate::protocol::messages::*;
+use crate::test_support::{bounded, eventually};
 
 fn sasl_opts(mech: SaslMechanism) -> ConnectionOptions {
     ConnectionOptions {
@@ -76,7 +77,7 @@ fn failed_auth(message: &str) -> SaslAuthenticateResponse {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn plain_login_then_requests_flow() {
     bounded(async {
         let addr = peer(|mut p| async move {
@@ -113,7 +114,7 @@ async fn plain_login_then_requests_flow() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_unsupported_mechanism_lists_the_enabled_ones() {
     bounded(async {
         let addr = peer(|mut p| async move {
@@ -143,7 +144,7 @@ async fn an_unsupported_mechanism_lists_the_enabled_ones() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_refused_login_carries_the_brokers_message() {
     bounded(async {
         let addr = peer(|mut p| async move {
@@ -167,7 +168,7 @@ async fn a_refused_login_carries_the_brokers_message() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn scram_server_error_in_the_final_message_is_an_auth_error() {
     bounded(async {
         let addr = peer(|mut p| async move {
@@ -200,7 +201,7 @@ async fn scram_server_error_in_the_final_message_is_an_auth_error() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn oauthbearer_sends_the_token_and_reports_a_json_error() {
     bounded(async {
         let addr = peer(|mut p| async move {
@@ -248,11 +249,12 @@ async fn oauthbearer_sends_the_token_and_reports_a_json_error() {
 
 /// The broker announces a 300 ms session: the client re-authenticates
 /// (handshake and all) every 255–285 ms while other requests keep flowing,
-/// and none of them lands inside a re-authentication.
-#[tokio::test]
+/// and none of them lands inside a re-authentication. On the paused clock
+/// the count in 1.2 s is exact: the login and four re-authentications.
+#[tokio::test(start_paused = true)]
 async fn reauthenticates_before_the_session_expires() {
     bounded(async {
-        let logins = Arc::new(AtomicUsize::new(0));
+        let logins = Arc::new(Mutex::new(Vec::new()));
         let interleaved = Arc::new(AtomicBool::new(false));
         let (l, i) = (logins.clone(), interleaved.clone());
         let addr = peer(move |mut p| async move {
@@ -273,7 +275,7 @@ async fn reauthenticates_before_the_session_expires() {
                     RequestBody::SaslAuthenticate(_) => {
                         assert!(in_exchange, "SaslAuthenticate without a handshake");
                         in_exchange = false;
-                        l.fetch_add(1, Ordering::SeqCst);
+                        l.lock().expect("logins").push(tokio::time::Instant::now());
                         p.answer_authenticate(&h, ok_auth(b"", 300)).await;
                     }
                     other => {
@@ -299,7 +301,7 @@ async fn reauthenticates_before_the_session_expires() {
             conn.sasl_session().and_then(|s| s.session_lifetime),
             Some(Duration::from_millis(300))
         );
-        let start = std::time::Instant::now();
+        let start = tokio::time::Instant::now();
         while start.elapsed() < Duration::from_millis(1200) {
             let reqs = (0..4).map(|n| {
                 let conn = conn.clone();
@@ -310,9 +312,18 @@ async fn reauthenticates_before_the_session_expires() {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let n = logins.load(Ordering::SeqCst);
-        // 1 login + a re-authentication at most every 285 ms in 1.2 s.
-        assert!((4..=6).contains(&n), "{n} authentications");
+        let logins = logins.lock().expect("logins").clone();
+        let gaps: Vec<Duration> = logins.windows(2).map(|w| w[1] - w[0]).collect();
+        // The login, then a re-authentication 85-95 % into each 300 ms
+        // session: 4 of them in 1.2 s (the 5th would come at 1275 ms at
+        // the earliest).
+        assert_eq!(logins.len(), 5, "authentications {gaps:?} apart");
+        for gap in &gaps {
+            assert!(
+                (Duration::from_millis(255)..=Duration::from_millis(285)).contains(gap),
+                "re-authenticated {gap:?} after the last authentication: {gaps:?}"
+            );
+        }
         assert!(
             !interleaved.load(Ordering::SeqCst),
             "a request went out mid-exchange"
@@ -322,9 +333,10 @@ async fn reauthenticates_before_the_session_expires() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_failed_reauthentication_closes_the_connection() {
     bounded(async {
+        let (refused_tx, refused) = tokio::sync::oneshot::channel();
         let addr = peer(|mut p| async move {
             p.handshake().await;
             p.accept_handshake("PLAIN").await;
@@ -334,17 +346,30 @@ async fn a_failed_reauthentication_closes_the_connection() {
             let (h, _) = p.read_authenticate().await;
             p.answer_authenticate(&h, failed_auth("password changed"))
                 .await;
+            let _ = refused_tx.send(tokio::time::Instant::now());
             let _ = p.quiet_for(Duration::from_secs(3)).await;
         })
         .await;
         let conn = Connection::connect(&addr, sasl_opts(SaslMechanism::plain("a", "b")))
             .await
             .expect("login");
-        let start = std::time::Instant::now();
-        while !conn.is_closed() {
-            assert!(start.elapsed() < Duration::from_secs(2), "still open");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let start = tokio::time::Instant::now();
+        eventually("the connection closed", || conn.is_closed()).await;
+        let closed_at = tokio::time::Instant::now();
+        // On the paused clock: the re-authentication came 85-95 % into
+        // the 200 ms session, and its refusal closed the connection at
+        // once (seen within the millisecond `eventually` checks in).
+        let refused_at = refused.await.expect("the peer refused");
+        let reauthenticated = refused_at - start;
+        assert!(
+            (Duration::from_millis(170)..=Duration::from_millis(190)).contains(&reauthenticated),
+            "re-authenticated {reauthenticated:?} after the login"
+        );
+        assert!(
+            closed_at - refused_at <= Duration::from_millis(1),
+            "closed {:?} after the refusal",
+            closed_at - refused_at
+        );
         let err = conn.send(&metadata_for("t")).await.unwrap_err();
         assert!(matches!(err, Error::Disconnected { .. }), "{err:?}");
         assert!(err.is_retriable());
@@ -352,7 +377,7 @@ async fn a_failed_reauthentication_closes_the_connection() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_reauthentication_task_does_not_keep_a_connection_open() {
     bounded(async {
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -376,7 +401,7 @@ async fn the_reauthentication_task_does_not_keep_a_connection_open() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn without_negotiated_versions_v1_is_used() {
     bounded(async {
         let addr = peer(|mut p| async move {

@@ -8,12 +8,16 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
+use crate::Client;
+use crate::config::Config;
+use crate::producer::AsyncProducer;
 use crate::producer::batch::add_sequence;
 use crate::protocol::compression::Compression;
 use crate::protocol::error_codes::ErrorCode;
@@ -81,6 +85,9 @@ pub(crate) struct Seen {
 pub(crate) struct FakeState {
     pub logs: HashMap<i32, Log>,
     pub faults: VecDeque<Fault>,
+    /// Codes the next batches written to a partition fail with, in order
+    /// (the request's other partitions are written).
+    pub partition_errors: HashMap<i32, VecDeque<ErrorCode>>,
     /// (producer id, epoch) of every InitProducerId request.
     pub init_requests: Vec<(i64, i16)>,
     pub produce_requests: usize,
@@ -100,6 +107,20 @@ pub(crate) struct FakeState {
     /// EndTxn requests: `true` for a commit.
     pub ended_txns: Vec<bool>,
     next_producer_id: i64,
+}
+
+/// A broker that accepts connections and never answers (nor closes
+/// them); returns its port, for [`FakeState::silent_leader_port`].
+pub(crate) async fn silent_broker() -> i32 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = i32::from(listener.local_addr().expect("addr").port());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok(s) = crate::test_support::accept(&listener).await {
+            held.push(s);
+        }
+    });
+    port
 }
 
 #[derive(Clone)]
@@ -133,7 +154,7 @@ impl FakeBroker {
         };
         let f = fake.clone();
         tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
+            while let Ok(stream) = crate::test_support::accept(&listener).await {
                 tokio::spawn(f.clone().serve(stream));
             }
         });
@@ -186,6 +207,26 @@ impl FakeBroker {
         log.producers
             .get(&pid)
             .map(|p| (pid, p.epoch, p.last_sequence))
+    }
+
+    /// The next batch written to `partition` fails with `code`.
+    pub(crate) fn fail_partition(&self, partition: i32, code: ErrorCode) {
+        self.lock()
+            .partition_errors
+            .entry(partition)
+            .or_default()
+            .push_back(code);
+    }
+
+    /// A producer's settings for this broker: 1 ms linger, 10 ms retry
+    /// backoff, 200-byte batches.
+    pub(crate) fn config(&self) -> Config {
+        let mut config = Config::default();
+        config.net.bootstrap_servers = vec![self.addr.clone()];
+        config.producer.linger = Duration::from_millis(1);
+        config.producer.retry_backoff = Duration::from_millis(10);
+        config.producer.batch_size = 200;
+        config
     }
 
     /// The values written to a partition, in offset order.
@@ -417,7 +458,11 @@ impl FakeBroker {
         for t in &req.topic_data {
             let mut parts = Vec::new();
             for p in &t.partition_data {
-                let (code, base) = match fail {
+                let injected = s
+                    .partition_errors
+                    .get_mut(&p.index)
+                    .and_then(VecDeque::pop_front);
+                let (code, base) = match fail.or(injected) {
                     Some(code) => (code, -1),
                     None => {
                         let records = p.records.clone().unwrap_or_default();
@@ -515,4 +560,10 @@ pub(crate) fn append(log: &mut Log, batch: &RecordBatch) -> (ErrorCode, i64) {
         log.values.push(r.value.clone().unwrap_or_default());
     }
     (ErrorCode::NONE, base)
+}
+
+/// A producer on a client connected with `config`.
+pub(crate) async fn producer(config: Config) -> AsyncProducer {
+    let client = Client::connect(config).await.expect("connect");
+    AsyncProducer::new(client).await.expect("producer")
 }

@@ -5,31 +5,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::fake::{FakeBroker, Fault};
-use crate::config::Config;
+use super::fake::{FakeBroker, Fault, producer, silent_broker};
+use crate::ErrorKind;
 use crate::producer::{AsyncProducer, DeliveryFuture, ProducerRecord};
 use crate::protocol::error_codes::ErrorCode;
-use crate::{Client, ErrorKind};
-
-fn config(fake: &FakeBroker) -> Config {
-    let mut config = Config::default();
-    config.net.bootstrap_servers = vec![fake.addr.clone()];
-    config.producer.linger = Duration::from_millis(1);
-    config.producer.retry_backoff = Duration::from_millis(10);
-    config.producer.batch_size = 200;
-    config
-}
-
-async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(20), f)
-        .await
-        .expect("finished in time")
-}
-
-async fn producer(config: Config) -> AsyncProducer {
-    let client = Client::connect(config).await.expect("connect");
-    AsyncProducer::new(client).await.expect("producer")
-}
+use crate::test_support::bounded;
+use crate::test_support::trace::Capture;
 
 /// Sends `n` numbered records to partition 0, `pause` between some.
 async fn send_numbered(p: &AsyncProducer, from: usize, n: usize) -> Vec<DeliveryFuture> {
@@ -50,11 +31,11 @@ fn numbered(from: usize, n: usize) -> Vec<Bytes> {
         .collect()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn retriable_errors_and_dropped_connections_lose_nothing_and_duplicate_nothing() {
     bounded(async {
         let fake = FakeBroker::start("t", 1).await;
-        let p = producer(config(&fake)).await;
+        let p = producer(fake.config()).await;
         fake.inject(&[
             Fault::Code(ErrorCode::NOT_LEADER_OR_FOLLOWER),
             Fault::WriteThenDrop,
@@ -80,11 +61,11 @@ async fn retriable_errors_and_dropped_connections_lose_nothing_and_duplicate_not
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn unknown_producer_id_bumps_the_epoch_and_restarts_sequences() {
     bounded(async {
         let fake = FakeBroker::start("t", 1).await;
-        let p = producer(config(&fake)).await;
+        let p = producer(fake.config()).await;
         for f in send_numbered(&p, 0, 20).await {
             f.await.expect("delivered");
         }
@@ -106,12 +87,12 @@ async fn unknown_producer_id_bumps_the_epoch_and_restarts_sequences() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_used_up_epoch_gets_a_new_producer_id() {
     bounded(async {
         let fake = FakeBroker::start("t", 1).await;
         fake.lock().first_epoch = i16::MAX;
-        let p = producer(config(&fake)).await;
+        let p = producer(fake.config()).await;
         for f in send_numbered(&p, 0, 10).await {
             f.await.expect("delivered");
         }
@@ -132,11 +113,11 @@ async fn a_used_up_epoch_gets_a_new_producer_id() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn errors_that_are_not_retriable_fail_each_record_of_the_batch() {
     bounded(async {
         let fake = FakeBroker::start("t", 1).await;
-        let p = producer(config(&fake)).await;
+        let p = producer(fake.config()).await;
         fake.inject(&[Fault::Code(ErrorCode::INVALID_RECORD)]);
         let failed = send_numbered(&p, 0, 3).await;
         for f in failed {
@@ -156,20 +137,31 @@ async fn errors_that_are_not_retriable_fail_each_record_of_the_batch() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn records_that_cannot_be_delivered_in_time_fail_with_a_timeout_at_close() {
     bounded(async {
         let fake = FakeBroker::start("t", 1).await;
-        let mut cfg = config(&fake);
+        let mut cfg = fake.config();
+        let delivery_timeout = Duration::from_millis(600);
+        let retry_backoff = cfg.producer.retry_backoff;
         cfg.producer.request_timeout = Duration::from_millis(200);
-        cfg.producer.delivery_timeout = Duration::from_millis(600);
+        cfg.producer.delivery_timeout = delivery_timeout;
         let p = producer(cfg).await;
         fake.inject(&[Fault::Code(ErrorCode::NOT_ENOUGH_REPLICAS); 1000]);
+        let started = tokio::time::Instant::now();
         let futures = send_numbered(&p, 0, 10).await;
         p.clone()
             .close()
             .await
             .expect("close returns once every record has its outcome");
+        // On the paused clock: retried until no retry fitted within
+        // delivery.timeout.ms, and given up no later than it.
+        let took = started.elapsed();
+        assert!(
+            took >= delivery_timeout - retry_backoff && took <= delivery_timeout,
+            "the records failed after {took:?}"
+        );
+        assert!(p.stats().batches_retried > 0, "{:?}", p.stats());
         for f in futures {
             let err = f
                 .try_result()
@@ -191,11 +183,11 @@ async fn records_that_cannot_be_delivered_in_time_fail_with_a_timeout_at_close()
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_channel_form_reports_successes_and_errors() {
     bounded(async {
         let fake = FakeBroker::start("t", 2).await;
-        let p = producer(config(&fake)).await;
+        let p = producer(fake.config()).await;
         let mut ch = p.into_channels(16);
         for i in 0..10 {
             let r = ProducerRecord::new("t", format!("{i}")).with_partition(i % 2);
@@ -221,26 +213,19 @@ async fn the_channel_form_reports_successes_and_errors() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_broker_that_never_answers_holds_up_only_its_own_partitions() {
     bounded(async {
         // Broker 2 accepts connections and never answers.
-        let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let port = i32::from(silent.local_addr().expect("addr").port());
-        tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((s, _)) = silent.accept().await {
-                held.push(s);
-            }
-        });
+        let port = silent_broker().await;
         let fake = FakeBroker::start("t", 2).await;
         fake.lock().silent_leader_port = Some(port);
-        let mut cfg = config(&fake);
-        cfg.net.request_timeout = Duration::from_millis(500);
+        let request_timeout = Duration::from_millis(500);
+        let mut cfg = fake.config();
+        let linger = cfg.producer.linger;
+        cfg.net.request_timeout = request_timeout;
         cfg.consumer.fetch_max_wait = Duration::from_millis(100);
-        cfg.producer.request_timeout = Duration::from_millis(500);
+        cfg.producer.request_timeout = request_timeout;
         cfg.producer.delivery_timeout = Duration::from_secs(2);
         let p = producer(cfg).await;
         let stuck: Vec<DeliveryFuture> = {
@@ -255,10 +240,16 @@ async fn a_broker_that_never_answers_holds_up_only_its_own_partitions() {
         for f in send_numbered(&p, 0, 50).await {
             f.await.expect("partition 0 is not held up");
         }
+        // On the paused clock: partition 0 took no longer than its linger,
+        // as if broker 2 were not there, while broker 2's records wait on.
+        let waited = started.elapsed();
         assert!(
-            started.elapsed() < Duration::from_millis(400),
-            "partition 0 waited {:?}",
-            started.elapsed()
+            waited <= linger,
+            "partition 0 waited {waited:?} (request timeout {request_timeout:?})"
+        );
+        assert!(
+            stuck.iter().all(|f| f.try_result().is_none()),
+            "partition 1's records were still waiting for broker 2"
         );
         p.close().await.expect("close");
         for f in stuck {
@@ -269,6 +260,68 @@ async fn a_broker_that_never_answers_holds_up_only_its_own_partitions() {
             assert!(err.is_retriable(), "{err}");
         }
         assert_eq!(fake.values(0), numbered(0, 50));
+    })
+    .await;
+}
+
+/// A connect that fails (broker 2 takes the connection but never answers
+/// ApiVersions) puts the broker in the pool's reconnect backoff, where
+/// every connect fails at once. The sender waits retry.backoff.ms before
+/// connecting again rather than spinning on those failures.
+#[tokio::test(start_paused = true)]
+async fn a_failed_connect_is_not_retried_in_a_busy_loop() {
+    let (capture, _guard) = Capture::start();
+    bounded(async {
+        let port = silent_broker().await;
+        let fake = FakeBroker::start("t", 2).await;
+        fake.lock().silent_leader_port = Some(port);
+        let request_timeout = Duration::from_millis(100);
+        let retry_backoff = Duration::from_millis(50);
+        let mut cfg = fake.config();
+        cfg.net.request_timeout = request_timeout;
+        cfg.producer.request_timeout = request_timeout;
+        cfg.consumer.fetch_max_wait = Duration::from_millis(50);
+        // The pool's first reconnect backoff (16-24 ms) ends before the
+        // sender's pause does.
+        cfg.net.reconnect_backoff = Duration::from_millis(20);
+        cfg.producer.retry_backoff = retry_backoff;
+        cfg.producer.delivery_timeout = Duration::from_secs(1);
+        let p = producer(cfg).await;
+        let stuck = p
+            .send(ProducerRecord::new("t", "stuck").with_partition(1))
+            .await
+            .expect("queued");
+        capture.wait_for("producer connect failed", 1).await;
+        // Every task gets to run many times over while the clock stands
+        // still: a loop that reconnects at once would fail again and again.
+        let failed_at = tokio::time::Instant::now();
+        for _ in 0..1000 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(tokio::time::Instant::now(), failed_at, "the clock stood");
+        assert_eq!(
+            capture.events("producer connect failed").len(),
+            1,
+            "connects retried with no time passing"
+        );
+        // After the pause the sender connects again, and that connect
+        // fails as the first did.
+        capture.wait_for("producer connect failed", 2).await;
+        let failures = capture.events("producer connect failed");
+        assert!(failures.iter().all(|f| f.fields["broker"] == "2"));
+        let gap = failures[1].at - failures[0].at;
+        assert!(
+            gap >= retry_backoff + request_timeout
+                && gap <= retry_backoff + request_timeout + Duration::from_millis(1),
+            "the second connect failed {gap:?} after the first"
+        );
+        assert!(stuck.try_result().is_none(), "still waiting for broker 2");
+        p.close().await.expect("close");
+        let err = stuck
+            .try_result()
+            .expect("resolved by close")
+            .expect_err("never written");
+        assert!(err.is_retriable(), "{err}");
     })
     .await;
 }

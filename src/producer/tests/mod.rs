@@ -4,4 +4,5 @@
 mod accumulator;
 mod fake;
 mod faults;
+mod send_all;
 mod split;

@@ -127,6 +127,13 @@ impl Coordinators {
                 return Err(Failure::Plain(self.timed_out(api, last)));
             }
             tokio::time::sleep(delay).await;
+            // Timers round up to the millisecond, so the sleep may end at
+            // the deadline: an attempt started then would put a request
+            // on the wire and give up on it at once, leaving it to land
+            // after the caller has moved on.
+            if Instant::now() >= deadline {
+                return Err(Failure::Plain(self.timed_out(api, last)));
+            }
         }
     }
 

@@ -80,7 +80,7 @@ impl Cluster {
         for (node, listener) in [(1, a), (2, b)] {
             let c = cluster.clone();
             tokio::spawn(async move {
-                while let Ok((stream, _)) = listener.accept().await {
+                while let Ok(stream) = crate::test_support::accept(&listener).await {
                     tokio::spawn(c.clone().serve(node, stream));
                 }
             });

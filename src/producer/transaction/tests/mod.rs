@@ -6,16 +6,11 @@ use std::time::Duration;
 use super::*;
 use crate::error::ErrorKind;
 use crate::protocol::messages::*;
+use crate::test_support::bounded;
 
 mod fake;
 
 use fake::{Cluster, PRODUCER_ID};
-
-async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(20), f)
-        .await
-        .expect("test finished in time")
-}
 
 async fn ready(cluster: &Cluster, id: &str) -> TransactionManager {
     let txn = cluster.manager(cluster.client_config(id)).await;
@@ -23,7 +18,7 @@ async fn ready(cluster: &Cluster, id: &str) -> TransactionManager {
     txn
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_transaction_walks_the_state_machine() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -76,7 +71,7 @@ async fn a_transaction_walks_the_state_machine() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn add_partitions_uses_the_v4_shape_where_only_v4_is_offered() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -95,7 +90,7 @@ async fn add_partitions_uses_the_v4_shape_where_only_v4_is_offered() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_empty_transaction_ends_without_a_request() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -110,7 +105,7 @@ async fn an_empty_transaction_ends_without_a_request() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn not_coordinator_rediscovers_the_moved_coordinator() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -140,7 +135,7 @@ async fn not_coordinator_rediscovers_the_moved_coordinator() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn concurrent_transactions_and_loading_are_retried() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -182,7 +177,7 @@ fn assert_fenced(err: &Error, code: ErrorCode) {
     assert!(text.contains("must be closed"), "{text}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_second_instance_fences_the_first() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -219,7 +214,7 @@ async fn a_second_instance_fences_the_first() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn authorization_failure_on_init_is_fatal() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -241,7 +236,7 @@ async fn authorization_failure_on_init_is_fatal() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn invalid_txn_state_makes_the_transaction_abortable() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -269,7 +264,7 @@ async fn invalid_txn_state_makes_the_transaction_abortable() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_failed_batch_makes_the_transaction_abortable_or_fatal() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -303,7 +298,7 @@ async fn a_failed_batch_makes_the_transaction_abortable_or_fatal() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn calls_in_the_wrong_state_name_the_state() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -345,7 +340,7 @@ async fn calls_in_the_wrong_state_name_the_state() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn offsets_go_to_the_group_coordinator() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -409,7 +404,7 @@ async fn offsets_go_to_the_group_coordinator() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_commit_that_times_out_can_be_resumed() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -420,7 +415,11 @@ async fn a_commit_that_times_out_can_be_resumed() {
         txn.begin_transaction().unwrap();
         txn.add_partitions(&[("t", 0)]).await.unwrap();
         cluster.push_errors(ApiKey::EndTxn, &[ErrorCode::CONCURRENT_TRANSACTIONS; 1000]);
+        let started = tokio::time::Instant::now();
         let err = txn.commit_transaction().await.unwrap_err();
+        // On the paused clock: retried until max.block.ms, to the
+        // millisecond.
+        assert_eq!(started.elapsed(), Duration::from_millis(300));
         assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
         assert!(err.to_string().contains("EndTxn"), "{err}");
         assert!(err.to_string().contains("CONCURRENT_TRANSACTIONS"), "{err}");
@@ -434,6 +433,36 @@ async fn a_commit_that_times_out_can_be_resumed() {
     .await;
 }
 
+/// A retry whose backoff ends at or past max.block.ms is not started: it
+/// would put a request on the wire and give up on it at once, and that
+/// request could still land after the caller moved on (a commit resumed
+/// later would then be the second). The backoff (0.1 ms) ends within the
+/// 0.5 ms, but the clock's timers round it up to 1 ms.
+#[tokio::test(start_paused = true)]
+async fn no_attempt_starts_after_max_block() {
+    bounded(async {
+        let cluster = Cluster::start().await;
+        let mut config = cluster.client_config("tx-deadline");
+        config.producer.max_block = Duration::from_micros(500);
+        config.producer.retry_backoff = Duration::from_micros(100);
+        let txn = cluster.manager(config).await;
+        txn.init_transactions().await.unwrap();
+        txn.begin_transaction().unwrap();
+        txn.add_partitions(&[("t", 0)]).await.unwrap();
+        cluster.push_errors(ApiKey::EndTxn, &[ErrorCode::CONCURRENT_TRANSACTIONS; 1000]);
+        let err = txn.commit_transaction().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+        // Anything still on its way has arrived 10 ms later.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(
+            cluster.requests(ApiKey::EndTxn).len(),
+            1,
+            "EndTxn requests sent"
+        );
+    })
+    .await;
+}
+
 /// A commit under way cannot turn into an abort.
 async fn state_is_kept_for_abort(txn: &TransactionManager) {
     let err = txn.abort_transaction().await.unwrap_err();
@@ -441,7 +470,7 @@ async fn state_is_kept_for_abort(txn: &TransactionManager) {
     assert!(err.to_string().contains("COMMITTING_TRANSACTION"), "{err}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_abort_after_a_failed_batch_bumps_the_epoch() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -491,7 +520,7 @@ async fn the_abort_after_a_failed_batch_bumps_the_epoch() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn only_failed_offsets_are_sent_again() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -521,7 +550,7 @@ async fn only_failed_offsets_are_sent_again() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_init_that_timed_out_can_be_repeated() {
     bounded(async {
         let cluster = Cluster::start().await;
@@ -532,7 +561,13 @@ async fn an_init_that_timed_out_can_be_repeated() {
             ApiKey::InitProducerId,
             &[ErrorCode::COORDINATOR_LOAD_IN_PROGRESS; 1000],
         );
+        let started = tokio::time::Instant::now();
         let err = txn.init_transactions().await.unwrap_err();
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_millis(200),
+            "max.block.ms"
+        );
         assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
         assert!(
             err.to_string().contains("COORDINATOR_LOAD_IN_PROGRESS"),

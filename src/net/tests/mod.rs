@@ -15,6 +15,9 @@ use crate::protocol::frame::{decode_request, split_frame};
 use crate::protocol::messages::api_versions_response::ApiVersion;
 use crate::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use crate::protocol::messages::*;
+use crate::test_support::{bounded, eventually};
+
+mod traces;
 
 /// One accepted connection, seen from the broker's side.
 pub(in crate::net) struct Peer {
@@ -25,9 +28,19 @@ pub(in crate::net) struct Peer {
 impl Peer {
     /// Reads the next request frame.
     pub(in crate::net) async fn read(&mut self) -> (RequestHeader, RequestBody) {
+        let (_, header, body) = self.read_sized().await;
+        (header, body)
+    }
+
+    /// Reads the next request frame; also returns its size on the wire
+    /// (the 4-byte size included).
+    pub(in crate::net) async fn read_sized(&mut self) -> (usize, RequestHeader, RequestBody) {
         loop {
             if let Some(frame) = split_frame(&mut self.buf, 64 << 20).expect("client frame") {
-                return decode_request(frame.freeze()).expect("client request decodes");
+                let size = 4 + frame.len();
+                let (header, body) =
+                    decode_request(frame.freeze()).expect("client request decodes");
+                return (size, header, body);
             }
             let n = self
                 .stream
@@ -52,27 +65,37 @@ impl Peer {
             .is_err()
     }
 
+    /// Writes a response frame; returns its size on the wire.
     pub(in crate::net) async fn answer<M: crate::protocol::codec::Message>(
         &mut self,
         api: ApiKey,
         id: i32,
         body: &M,
         version: i16,
-    ) {
+    ) -> usize {
         let frame = response_frame(api, id, body, version);
         self.stream.write_all(&frame).await.expect("peer write");
+        frame.len()
     }
 
     pub(in crate::net) async fn raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.expect("peer write");
     }
 
-    /// Answers the client's ApiVersions request offering every klamm API.
-    pub(in crate::net) async fn handshake(&mut self) {
-        let (h, body) = self.read().await;
+    /// Answers the client's ApiVersions request offering every klamm API;
+    /// returns the sizes of the request and response frames.
+    pub(in crate::net) async fn handshake(&mut self) -> (usize, usize) {
+        self.handshake_offering(&ApiKey::ALL).await
+    }
+
+    /// Answers the client's ApiVersions request offering `apis` (at every
+    /// version klamm has); returns the sizes of the request and response
+    /// frames.
+    pub(in crate::net) async fn handshake_offering(&mut self, apis: &[ApiKey]) -> (usize, usize) {
+        let (request, h, body) = self.read_sized().await;
         assert!(matches!(body, RequestBody::ApiVersions(_)));
         let resp = ApiVersionsResponse {
-            api_keys: ApiKey::ALL
+            api_keys: apis
                 .iter()
                 .map(|k| ApiVersion {
                     api_key: k.code(),
@@ -83,13 +106,15 @@ impl Peer {
                 .collect(),
             ..Default::default()
         };
-        self.answer(
-            ApiKey::ApiVersions,
-            h.correlation_id,
-            &resp,
-            h.request_api_version,
-        )
-        .await;
+        let response = self
+            .answer(
+                ApiKey::ApiVersions,
+                h.correlation_id,
+                &resp,
+                h.request_api_version,
+            )
+            .await;
+        (request, response)
     }
 }
 
@@ -103,7 +128,9 @@ where
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
     tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.expect("accept");
+        let stream = crate::test_support::accept(&listener)
+            .await
+            .expect("accept");
         script(Peer {
             stream,
             buf: BytesMut::new(),
@@ -144,14 +171,7 @@ pub(in crate::net) fn metadata_answer(req: &RequestBody) -> MetadataResponse {
     }
 }
 
-/// Bounds every test: a hung connection is a failed test.
-pub(in crate::net) async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(20), f)
-        .await
-        .expect("test finished in time")
-}
-
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn pipelined_requests_are_matched_even_when_answered_out_of_order() {
     bounded(async {
         let addr = peer(|mut p| async move {
@@ -225,7 +245,7 @@ pub(in crate::net) async fn futures_join_all<F: std::future::Future>(
     slots.into_iter().map(|s| s.expect("completed")).collect()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn max_in_flight_is_respected() {
     bounded(async {
         let addr = peer(|mut p| async move {
@@ -275,7 +295,7 @@ async fn max_in_flight_is_respected() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_broker_dying_mid_request_fails_in_flight_requests_retriably() {
     bounded(async {
         let addr = peer(|mut p| async move {
@@ -296,7 +316,7 @@ async fn a_broker_dying_mid_request_fails_in_flight_requests_retriably() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn connection_refused_is_a_retriable_network_error() {
     bounded(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -325,7 +345,7 @@ async fn fault_after_request(bytes: &'static [u8]) -> Error {
     err
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn garbage_closes_the_connection() {
     bounded(async {
         // A well-formed frame whose correlation id answers nothing.
@@ -339,7 +359,7 @@ async fn garbage_closes_the_connection() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_2gb_frame_length_is_refused_without_allocating_it() {
     bounded(async {
         let err = fault_after_request(b"\x7f\xff\xff\xff\x00\x00\x00\x01").await;
@@ -349,7 +369,7 @@ async fn a_2gb_frame_length_is_refused_without_allocating_it() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_truncated_frame_then_close_does_not_hang() {
     bounded(async {
         let addr = peer(|mut p| async move {
@@ -366,7 +386,7 @@ async fn a_truncated_frame_then_close_does_not_hang() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_peer_that_never_answers_times_out() {
     bounded(async {
         let addr = peer(|mut p| async move {
@@ -380,16 +400,21 @@ async fn a_peer_that_never_answers_times_out() {
             ..opts()
         };
         let conn = Connection::connect(&addr, o).await.expect("connect");
-        let started = std::time::Instant::now();
+        let started = tokio::time::Instant::now();
         let err = conn.send(&metadata_for("t")).await.unwrap_err();
         assert!(matches!(err, Error::Timeout { .. }), "{err}");
         assert!(err.is_retriable());
-        assert!(started.elapsed() < Duration::from_secs(3));
+        // On the paused clock: at the request timeout to the millisecond.
+        assert_eq!(started.elapsed(), Duration::from_millis(300));
         assert!(conn.is_closed(), "a timed-out connection is closed");
     })
     .await;
 }
 
+/// On the real clock: an 8 MiB frame over loopback is the one exchange
+/// here whose pace is the kernel's (buffer space, window updates), and a
+/// paused clock could jump past the connection's request timeout during
+/// it.
 #[tokio::test]
 async fn a_request_dropped_mid_write_leaves_no_half_frame() {
     bounded(async {
@@ -430,8 +455,13 @@ async fn a_request_dropped_mid_write_leaves_no_half_frame() {
             }],
             ..Default::default()
         };
-        // Start the big request and cancel it almost at once.
-        let _ = tokio::time::timeout(Duration::from_millis(1), conn.send(&big)).await;
+        // Queue the big request (one poll gets it to the connection's
+        // task, which has written none of it yet), then drop it.
+        {
+            let mut send = std::pin::pin!(conn.send(&big));
+            let first = std::future::poll_fn(|cx| std::task::Poll::Ready(send.as_mut().poll(cx)));
+            assert!(first.await.is_pending(), "queued, not answered");
+        }
         let resp = conn
             .send(&metadata_for("after"))
             .await
@@ -441,7 +471,7 @@ async fn a_request_dropped_mid_write_leaves_no_half_frame() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn requests_without_a_response_resolve_once_written() {
     bounded(async {
         let addr = peer(|mut p| async move {
@@ -475,7 +505,7 @@ async fn requests_without_a_response_resolve_once_written() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn api_versions_falls_back_when_the_broker_refuses_v3() {
     bounded(async {
         let addr = peer(|mut p| async move {
@@ -517,7 +547,7 @@ async fn api_versions_falls_back_when_the_broker_refuses_v3() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn api_versions_short_error_body_falls_back_to_v0() {
     bounded(async {
         let addr = peer(|mut p| async move {
@@ -557,24 +587,29 @@ async fn api_versions_short_error_body_falls_back_to_v0() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn metrics_count_requests_bytes_latency_and_errors() {
     use super::{AtomicMetrics, Metrics};
     use std::sync::Arc;
     bounded(async {
+        let (bytes_tx, bytes) = tokio::sync::oneshot::channel();
         let addr = peer(|mut p| async move {
-            p.handshake().await;
+            // The bytes each way, as the peer sees them on the wire.
+            let (mut from_client, mut to_client) = p.handshake().await;
             for _ in 0..3 {
-                let (h, body) = p.read().await;
-                p.answer(
-                    ApiKey::Metadata,
-                    h.correlation_id,
-                    &metadata_answer(&body),
-                    h.request_api_version,
-                )
-                .await;
+                let (n, h, body) = p.read_sized().await;
+                from_client += n;
+                to_client += p
+                    .answer(
+                        ApiKey::Metadata,
+                        h.correlation_id,
+                        &metadata_answer(&body),
+                        h.request_api_version,
+                    )
+                    .await;
             }
-            let _ = p.read().await;
+            let (n, _, _) = p.read_sized().await;
+            let _ = bytes_tx.send((from_client + n, to_client));
             drop(p);
         })
         .await;
@@ -595,7 +630,8 @@ async fn metrics_count_requests_bytes_latency_and_errors() {
                 .expect("answered");
         }
         conn.send(&metadata_for("dies")).await.unwrap_err();
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The connection's task reports the disconnect before it fails
+        // the requests in flight: everything is counted by now.
         let s = metrics.snapshot();
         // ApiVersions + 3 answered Metadata + 1 failed.
         assert_eq!(
@@ -604,7 +640,11 @@ async fn metrics_count_requests_bytes_latency_and_errors() {
         );
         assert_eq!(s.in_flight, 0);
         assert_eq!(s.disconnects, 1);
-        assert!(s.bytes_out > 0 && s.bytes_in > 0);
+        let (bytes_out, bytes_in) = bytes.await.expect("the peer's byte counts");
+        assert_eq!(
+            (s.bytes_out, s.bytes_in),
+            (bytes_out as u64, bytes_in as u64)
+        );
         assert_eq!(s.latency_buckets.iter().sum::<u64>(), 4);
     })
     .await;
@@ -620,7 +660,7 @@ impl super::Metrics for PeakInFlight {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn metrics_see_the_in_flight_count() {
     use std::sync::Arc;
     bounded(async {
@@ -659,7 +699,8 @@ async fn metrics_see_the_in_flight_count() {
             r.expect("answered");
         }
         conn.close().await;
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The task reports the last count as it closes.
+        eventually("the connection closed", || conn.is_closed()).await;
         let seen = sink.0.lock().unwrap().clone();
         assert!(
             seen.contains(&2),
