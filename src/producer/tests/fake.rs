@@ -52,6 +52,9 @@ pub(crate) struct FakeState {
     /// Partition 1's leader is broker 2 at this port (a peer that never
     /// answers), when set.
     pub silent_leader_port: Option<i32>,
+    /// The metadata also lists broker 0 at this port (nothing listens
+    /// there: a broker that is down), leading nothing, when set.
+    pub down_broker_port: Option<i32>,
     next_producer_id: i64,
     epoch: i16,
 }
@@ -200,13 +203,27 @@ impl FakeBroker {
     }
 
     fn metadata(&self) -> MetadataResponse {
-        let silent = self.lock().silent_leader_port;
+        let (silent, down) = {
+            let s = self.lock();
+            (s.silent_leader_port, s.down_broker_port)
+        };
         let mut brokers = vec![MetadataResponseBroker {
             node_id: 1,
             host: "127.0.0.1".into(),
             port: self.port,
             ..Default::default()
         }];
+        if let Some(port) = down {
+            brokers.insert(
+                0,
+                MetadataResponseBroker {
+                    node_id: 0,
+                    host: "127.0.0.1".into(),
+                    port,
+                    ..Default::default()
+                },
+            );
+        }
         if let Some(port) = silent {
             brokers.push(MetadataResponseBroker {
                 node_id: 2,
