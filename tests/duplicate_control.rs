@@ -14,9 +14,11 @@ use std::time::Duration;
 
 use klamm::Client;
 use klamm::config::Acks;
-use support::faults::{Figures, Outcomes, Pace, Stream, read_raw, until};
+use support::faults::{Outcomes, Pace, Stream, until};
 use support::read::config;
+use support::readers::read_raw;
 use support::relay::{Cut, Relay};
+use support::tally::Figures;
 use support::topics::{self, TopicSpec};
 
 /// One run at a time: both cut the same numbered requests' connections on
