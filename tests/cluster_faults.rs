@@ -71,6 +71,18 @@ async fn progress_after(stream: &Stream, marks: &[u64], what: &str, within: Dura
     .await
 }
 
+/// Waits until klamm's consumer has read, on every partition, `PROGRESS`
+/// records past what had been sent at `marks` (records sent after the
+/// fault).
+async fn read_past(reader: &Reader, marks: &[u64], what: &str) -> Duration {
+    until(
+        &format!("klamm's consumer reads {PROGRESS} records sent after {what}"),
+        Duration::from_secs(90),
+        || async { (0..PARTITIONS).all(|p| reader.read_from(p) >= marks[p as usize] + PROGRESS) },
+    )
+    .await
+}
+
 #[test]
 fn tally_counts_loss_duplicates_reordering_and_strangers() {
     // The control for every figure the fault tests assert to be zero.
@@ -153,6 +165,11 @@ fn leader_killed_mid_stream_and_restarted() {
             .await
             .expect("connect");
         let stream = Stream::start(producing, &topic, PARTITIONS, PACE, u64::MAX).await;
+        // klamm's consumer reads along, through the failover.
+        let reading = Client::connect(reader_config(&cluster))
+            .await
+            .expect("connect");
+        let reader = Reader::start(reading, &topic, PARTITIONS).await;
         until(
             "2000 records acknowledged",
             Duration::from_secs(60),
@@ -196,6 +213,7 @@ fn leader_killed_mid_stream_and_restarted() {
         )
         .await;
         progress_after(&stream, &at_kill, "after the kill", Duration::from_secs(60)).await;
+        read_past(&reader, &at_kill, "the kill").await;
         let down = killed.elapsed();
 
         // Bring it back; it catches up and rejoins every ISR while the
@@ -212,17 +230,22 @@ fn leader_killed_mid_stream_and_restarted() {
         .await;
         let out = stream.finish().await;
         let produced = out.written();
+        let consumed = reader.finish(&observer, &topic).await;
+        let c = consumed.figures(&out);
 
         let started = Instant::now();
         let tally = read_raw(&observer, &topic, PARTITIONS).await;
         let f = tally.figures(&out);
         eprintln!(
             "kill-leader: {f} in_flight_at_kill={in_flight} retried_batches={} | \
+             klamm's consumer, reading along: {c} | \
              leaders moved {moved:.1?} after the kill, node down {down:.1?}, restart {restart:.1?}, \
              back in every ISR {rejoined:.1?} later, read back {:.1?}",
             out.stats.batches_retried,
             started.elapsed()
         );
+        assert!(consumed.notes().is_empty(), "{:?}", consumed.notes());
+        c.assert_exact("kill-leader, klamm's consumer");
         assert!(in_flight > 0, "the kill came with records in flight");
         assert!(
             out.errors.is_empty(),
@@ -292,14 +315,7 @@ fn active_controller_killed() {
             Duration::from_secs(90),
         )
         .await;
-        until(
-            "the consumer reads what was sent after the kill",
-            Duration::from_secs(60),
-            || async {
-                (0..PARTITIONS).all(|p| reader.read_from(p) >= at_kill[p as usize] + PROGRESS)
-            },
-        )
-        .await;
+        read_past(&reader, &at_kill, "the controller's kill").await;
 
         // A topic can be created: only an active controller does that. The
         // killed node is fenced first (two brokers left: replication 2).
@@ -410,6 +426,12 @@ fn leader_hung_past_the_request_timeout() {
         config.producer.request_timeout = timeout;
         let producing = Client::connect(config).await.expect("connect");
         let stream = Stream::start(producing, &topic, PARTITIONS, PACE, u64::MAX).await;
+        // klamm's consumer reads along: its fetches to the hung node time
+        // out too (request.timeout.ms 10 s) and move to the new leader.
+        let reading = Client::connect(reader_config(&cluster))
+            .await
+            .expect("connect");
+        let reader = Reader::start(reading, &topic, PARTITIONS).await;
         until(
             "2000 records acknowledged",
             Duration::from_secs(60),
@@ -456,6 +478,7 @@ fn leader_hung_past_the_request_timeout() {
             Duration::from_secs(60),
         )
         .await;
+        read_past(&reader, &at_pause, "the pause").await;
         let hung = paused.elapsed();
         let retried = stream.stats().batches_retried;
         node(&cluster, victim, "resume").await;
@@ -469,8 +492,13 @@ fn leader_hung_past_the_request_timeout() {
         )
         .await;
         let out = stream.finish().await;
+        let consumed = reader.finish(&observer, &topic).await;
+        let c = consumed.figures(&out);
+        assert!(consumed.notes().is_empty(), "{:?}", consumed.notes());
+        c.assert_exact("hung-leader, klamm's consumer");
         let tally = read_raw(&observer, &topic, PARTITIONS).await;
         let f = tally.figures(&out);
+        eprintln!("hung-leader, klamm's consumer reading along: {c}");
         eprintln!(
             "hung-leader: {f} in_flight_at_pause={in_flight} retried_batches={retried} \
              (of {} sent) | leaders moved {moved:.1?} after the pause, every earlier record \
