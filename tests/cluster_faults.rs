@@ -102,8 +102,8 @@ fn tally_counts_loss_duplicates_reordering_and_strangers() {
     t.add(1, 3, index_of(1, Some(&key(1, 2))), Ok(()));
     let f = t.figures(&out);
     assert_eq!((f.written, f.acked, f.failed, f.read), (9, 8, 1, 10), "{f}");
-    // Partition 0: index 4 never read; 2 read twice; 1 after 2 and 3
-    // after 5; 2, 5 and 3 read at other offsets than acknowledged.
+    // Partition 0: index 4 never read; 2 read twice; 1 stored before 2
+    // and 3 before 5; 2, 5 and 3 read at other offsets than acknowledged.
     // Partition 1: a key of partition 0 and a changed value are bad; 1 is
     // at offset 2, not 1; 2 failed, yet was stored.
     assert_eq!(f.lost, 1, "{f}");
@@ -606,7 +606,10 @@ fn leader_killed_with_a_short_delivery_timeout() {
         // failed, by its delivery timeout; what was acknowledged is stored
         // once, in order, and nothing is stored twice. (Every partition
         // stalls until the dead node leaves its ISR, not only the ones it
-        // led: acks=all waits for every in-sync replica.)
+        // led: acks=all waits for every in-sync replica.) A failed record
+        // may be stored all the same, even after later ones: the producer
+        // gave up on its request, which a busy broker can still append
+        // after the requests of the producer id the producer moved on to.
         assert!(out.failed() > 0, "the short delivery timeout bit ({f})");
         assert!(
             out.errors.iter().all(|e| e.contains("delivery.timeout.ms")),
