@@ -285,10 +285,26 @@ impl Accumulator {
     /// accepts. `identity` is the producer id and epoch to stamp (None
     /// without idempotence). Returns the batches and whether some ready
     /// partition has no known leader.
+    #[cfg(test)]
     pub(crate) fn drain(
         &self,
         now: Instant,
         identity: Option<(i64, i16)>,
+        leader_of: impl FnMut(&TopicPartition) -> Option<i32>,
+        broker_open: impl FnMut(i32) -> bool,
+    ) -> (Vec<Drained>, bool) {
+        self.drain_where(now, identity, false, leader_of, broker_open)
+    }
+
+    /// [`Accumulator::drain`], but with `unresolved_only` only batches the
+    /// broker may have written ([`ProducerBatch::maybe_written`]) under the
+    /// stamp they carry, which must be `identity`'s: they go again under
+    /// it before the epoch may change.
+    pub(crate) fn drain_where(
+        &self,
+        now: Instant,
+        identity: Option<(i64, i16)>,
+        unresolved_only: bool,
         mut leader_of: impl FnMut(&TopicPartition) -> Option<i32>,
         mut broker_open: impl FnMut(i32) -> bool,
     ) -> (Vec<Drained>, bool) {
@@ -310,6 +326,14 @@ impl Accumulator {
                 continue;
             }
             if head.retry_at.is_some_and(|t| t > now) {
+                continue;
+            }
+            if unresolved_only
+                && !(head.maybe_written
+                    && head
+                        .stamp
+                        .is_some_and(|s| Some((s.producer_id, s.epoch)) == identity))
+            {
                 continue;
             }
             let ready = all_ready
@@ -467,6 +491,18 @@ impl Accumulator {
             ps.retrying = false;
         }
         out
+    }
+
+    /// Whether some partition's next batch may have been written under the
+    /// stamp it carries ([`ProducerBatch::maybe_written`]): sent again under
+    /// another epoch it could be stored twice, so the epoch must not change
+    /// before it is settled (acknowledged, a duplicate, or failed).
+    pub(crate) fn has_unresolved(&self) -> bool {
+        self.lock().partitions.values().any(|ps| {
+            ps.queue
+                .front()
+                .is_some_and(|b| b.maybe_written && b.stamp.is_some())
+        })
     }
 
     /// Every partition's sequence numbers start again from 0 (a new

@@ -89,6 +89,12 @@ pub(crate) struct ProducerBatch {
     /// Attempts that ended in a split: they do not count against
     /// `retries`.
     pub split_attempts: u32,
+    /// An attempt ended without an answer (timed out, connection lost), so
+    /// the broker may have written the batch. Until an answer settles it,
+    /// it may go again only under the stamp it was sent with: under
+    /// another epoch the broker could not recognise the copy and would
+    /// store it twice.
+    pub maybe_written: bool,
     /// Not to be sent again before this time (retry backoff).
     pub retry_at: Option<Instant>,
 }
@@ -113,6 +119,7 @@ impl ProducerBatch {
             stamp: None,
             attempts: 0,
             split_attempts: 0,
+            maybe_written: false,
             retry_at: None,
         }
     }

@@ -17,9 +17,10 @@
 //! bump). A new producer id is asked for only when the epoch is used up.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::client::{Client, TrafficClass};
+use crate::client::{BrokerInfo, Client, TrafficClass};
 use crate::error::{Error, Result};
 use crate::protocol::error_codes::ErrorCode;
 use crate::protocol::messages::{ApiKey, InitProducerIdRequest};
@@ -47,6 +48,11 @@ pub(crate) struct ProducerIdentity {
     transactional_id: Option<String>,
     transaction_timeout: Duration,
     state: Mutex<State>,
+    /// Which broker (an index into the brokers by id) the next
+    /// InitProducerId without a transactional id goes to first: it moves
+    /// on past a broker that failed, so a broker that is down or hung
+    /// costs one attempt, not every one.
+    next_broker: AtomicUsize,
 }
 
 impl ProducerIdentity {
@@ -58,6 +64,7 @@ impl ProducerIdentity {
                 ids: None,
                 bump_needed: false,
             }),
+            next_broker: AtomicUsize::new(0),
         }
     }
 
@@ -165,33 +172,62 @@ impl ProducerIdentity {
         self.request(client, current).await
     }
 
-    /// One InitProducerId: bumping `current` when given and supported.
+    /// One InitProducerId: bumping `current` when given and supported. A
+    /// transactional id's goes to its coordinator; otherwise any broker
+    /// answers, and they are asked in turn until one does.
     async fn request(&self, client: &Client, current: Option<Ids>) -> Result<Ids> {
-        let broker = match &self.transactional_id {
-            Some(id) => client.transaction_coordinator(id).await?,
-            None => {
-                let meta = client.metadata();
-                match meta.brokers.values().next() {
-                    Some(b) => b.clone(),
-                    None => {
-                        client.refresh_metadata(None).await?;
-                        client
-                            .metadata()
-                            .brokers
-                            .values()
-                            .next()
-                            .cloned()
-                            .ok_or_else(|| {
-                                Error::config(
-                                    "bootstrap.servers",
-                                    "no brokers in the cluster metadata",
-                                )
-                            })?
-                    }
+        if let Some(id) = &self.transactional_id {
+            let broker = client.transaction_coordinator(id).await?;
+            return self.request_from(client, &broker, current).await;
+        }
+        let brokers = Self::brokers(client).await?;
+        let mut last = None;
+        for _ in 0..brokers.len() {
+            let i = self.next_broker.load(Ordering::Relaxed) % brokers.len();
+            match self.request_from(client, &brokers[i], current).await {
+                Err(e) if e.is_retriable() => {
+                    tracing::debug!(broker = brokers[i].id, error = %e,
+                        "InitProducerId failed; asking the next broker");
+                    self.next_broker.store(i + 1, Ordering::Relaxed);
+                    last = Some(e);
                 }
+                r => return r,
             }
-        };
-        let conn = client.connection(&broker, TrafficClass::Other).await?;
+        }
+        // None answered: the broker list may be stale (a broker gone for
+        // good stays listed until the metadata is fetched again).
+        client.report_error(ErrorCode::LEADER_NOT_AVAILABLE);
+        Err(last.unwrap_or_else(|| {
+            Error::config("bootstrap.servers", "no brokers in the cluster metadata")
+        }))
+    }
+
+    /// The brokers of the cluster metadata, in id order (fetched first if
+    /// none are known).
+    async fn brokers(client: &Client) -> Result<Vec<BrokerInfo>> {
+        let known: Vec<BrokerInfo> = client.metadata().brokers.values().cloned().collect();
+        if !known.is_empty() {
+            return Ok(known);
+        }
+        client.refresh_metadata(None).await?;
+        let known: Vec<BrokerInfo> = client.metadata().brokers.values().cloned().collect();
+        if known.is_empty() {
+            return Err(Error::config(
+                "bootstrap.servers",
+                "no brokers in the cluster metadata",
+            ));
+        }
+        Ok(known)
+    }
+
+    /// One InitProducerId to `broker`.
+    async fn request_from(
+        &self,
+        client: &Client,
+        broker: &BrokerInfo,
+        current: Option<Ids>,
+    ) -> Result<Ids> {
+        let conn = client.connection(broker, TrafficClass::Other).await?;
         let version = conn
             .api_versions()
             .version_for(ApiKey::InitProducerId, conn.broker())?;

@@ -120,11 +120,16 @@ impl Sender {
             let bumping =
                 self.txn.is_none() && self.identity.as_ref().is_some_and(|i| i.bump_needed());
             if bumping {
-                if self.total_in_flight() == 0 {
+                // Batches the broker may have written are settled first,
+                // under the stamp they were sent with (where the broker
+                // recognises a copy); nothing else goes out meanwhile.
+                if self.total_in_flight() == 0 && !self.acc.has_unresolved() {
                     self.bump_epoch().await;
+                } else {
+                    self.send_ready(now, true).await;
                 }
             } else {
-                self.send_ready(now).await;
+                self.send_ready(now, false).await;
             }
             if self.acc.is_closed() && self.acc.pending() == 0 && self.total_in_flight() == 0 {
                 break;
@@ -243,7 +248,9 @@ impl Sender {
         });
     }
 
-    async fn send_ready(&mut self, now: Instant) {
+    /// Sends the batches that are ready; with `unresolved_only`, only the
+    /// ones the broker may have written, under their stamps.
+    async fn send_ready(&mut self, now: Instant, unresolved_only: bool) {
         self.collect_connects();
         self.connections.retain(|_, c| !c.is_closed());
         let meta = self.client.metadata();
@@ -252,9 +259,10 @@ impl Sender {
         let in_flight = &self.in_flight;
         let connections = &self.connections;
         let mut unconnected = Vec::new();
-        let (drained, leaderless) = self.acc.drain(
+        let (drained, leaderless) = self.acc.drain_where(
             now,
             identity,
+            unresolved_only,
             |tp| Self::leader_of(&meta, &tp.0, tp.1),
             |broker| {
                 if !connections.contains_key(&broker) {
@@ -461,6 +469,14 @@ impl Sender {
                 if e.is_retriable() {
                     self.refresh_leaders(Instant::now());
                 }
+                // No answer: the request may have been written.
+                let batches = batches
+                    .into_iter()
+                    .map(|(mut b, stamp)| {
+                        b.maybe_written = true;
+                        (b, stamp)
+                    })
+                    .collect();
                 return self.retry_all(batches, &e);
             }
         };
@@ -505,7 +521,11 @@ impl Sender {
             if code == ErrorCode::UNKNOWN_PRODUCER_ID {
                 // The broker no longer knows us (its state for this
                 // producer expired): new epoch, sequences from 0, retry.
+                // It holds nothing to match a copy against either, so the
+                // batch cannot be settled under its old stamp.
                 identity.request_bump();
+                let mut batch = batch;
+                batch.maybe_written = false;
                 return self.retry(batch, &err);
             }
             if code == ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER {

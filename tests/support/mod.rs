@@ -6,13 +6,16 @@
 
 pub mod auth;
 pub mod cluster;
+pub mod faults;
 pub mod interop;
 pub mod interop_peers;
 pub mod mock;
 pub mod pattern;
 pub mod peers;
 pub mod read;
+pub mod readers;
 pub mod relay;
+pub mod tally;
 pub mod topics;
 pub mod txn;
 pub mod wire;

@@ -7,7 +7,9 @@
 //!   really put on the wire and what the broker really said;
 //! - can cut chosen Produce requests: forwarded, then their connection is
 //!   dropped before the answer comes back, so the producer must retry
-//!   records the broker already wrote;
+//!   records the broker may have written ([`Cut::Sent`]), or dropped only
+//!   once the broker's answer came back, which it swallows, so the records
+//!   were certainly written and the producer cannot know ([`Cut::Answered`]);
 //! - can hold chosen Produce requests: neither forwarded nor answered, the
 //!   connection left open, so the records are never written and the
 //!   producer hears nothing until its own timeouts.
@@ -25,6 +27,7 @@ use klamm::protocol::messages::{
     ApiKey, FetchRequest, FetchResponse, MetadataRequest, ProduceRequest, ProduceResponse,
     RequestBody, RequestHeader, ResponseBody,
 };
+use klamm::protocol::records::{Batch, DecodeOptions, decode_record_set};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -34,8 +37,37 @@ use tokio::net::{TcpListener, TcpStream};
 pub struct Rules {
     /// Forwarded, then the connection is dropped unanswered.
     pub cut_at: Vec<usize>,
+    /// Forwarded; nothing more is forwarded on that connection, and when
+    /// the broker's answer comes back it is swallowed and the connection
+    /// dropped.
+    pub cut_after_answer_at: Vec<usize>,
     /// Swallowed: not forwarded, not answered, the connection kept open.
     pub hold_at: Vec<usize>,
+}
+
+/// When the relay drops the connection of a chosen Produce request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// Right after forwarding the request: the broker may or may not have
+    /// written it by the time the client notices.
+    Sent,
+    /// After the broker's answer to it came back: the answer is dropped
+    /// with the connection, so the broker has written the batches (the
+    /// answer says so: see [`Swallowed`]) and the client cannot know.
+    /// Requests the client sends after it on that connection are not
+    /// forwarded, so only its batches are written unacknowledged.
+    Answered,
+}
+
+/// A Produce answer the relay swallowed ([`Cut::Answered`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Swallowed {
+    /// The Produce request's number (1-based, over all connections).
+    pub number: usize,
+    /// Records in the request, over all its batches.
+    pub records: usize,
+    /// The answer's error code per partition (0: written).
+    pub error_codes: Vec<i16>,
 }
 
 /// What became of a relayed request.
@@ -45,6 +77,9 @@ pub enum Fate {
     Forwarded,
     /// Forwarded, then its connection was dropped before any answer.
     Cut,
+    /// Forwarded, answered by the broker, the answer swallowed and the
+    /// connection dropped.
+    CutAfterAnswer,
     /// Never forwarded (and never answered).
     Held,
 }
@@ -198,6 +233,8 @@ pub struct Relay {
     pub holds: Arc<AtomicUsize>,
     /// Every request relayed, decoded, with its answer.
     pub log: Arc<Log>,
+    /// The answers swallowed so far ([`Cut::Answered`]).
+    pub swallowed: Arc<Mutex<Vec<Swallowed>>>,
 }
 
 /// What every connection of one relay shares.
@@ -209,6 +246,7 @@ struct Shared {
     cuts: Arc<AtomicUsize>,
     holds: Arc<AtomicUsize>,
     log: Arc<Log>,
+    swallowed: Arc<Mutex<Vec<Swallowed>>>,
     connections: AtomicUsize,
 }
 
@@ -227,6 +265,34 @@ impl Relay {
         .await
     }
 
+    /// Relays to `upstream`; the Produce requests numbered in `cut_at` are
+    /// forwarded and their connection dropped as `how` says.
+    pub async fn start_with(upstream: String, cut_at: Vec<usize>, how: Cut) -> Relay {
+        let rules = match how {
+            Cut::Sent => Rules {
+                cut_at,
+                ..Rules::default()
+            },
+            Cut::Answered => Rules {
+                cut_after_answer_at: cut_at,
+                ..Rules::default()
+            },
+        };
+        Self::with_rules(upstream, rules).await
+    }
+
+    /// Records in the requests whose answers were swallowed, counting only
+    /// answers that said every batch was written.
+    pub fn records_written_unacknowledged(&self) -> usize {
+        self.swallowed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|s| s.error_codes.iter().all(|&c| c == 0))
+            .map(|s| s.records)
+            .sum()
+    }
+
     /// Relays to `upstream`, recording everything, with `rules` for chosen
     /// Produce requests.
     pub async fn with_rules(upstream: String, rules: Rules) -> Relay {
@@ -240,6 +306,7 @@ impl Relay {
             cuts: Arc::new(AtomicUsize::new(0)),
             holds: Arc::new(AtomicUsize::new(0)),
             log: Arc::new(Log::new()),
+            swallowed: Arc::default(),
             connections: AtomicUsize::new(0),
         });
         let relay = Relay {
@@ -248,6 +315,7 @@ impl Relay {
             cuts: Arc::clone(&shared.cuts),
             holds: Arc::clone(&shared.holds),
             log: Arc::clone(&shared.log),
+            swallowed: Arc::clone(&shared.swallowed),
         };
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
@@ -268,6 +336,9 @@ struct Pending {
     version: i16,
     /// Its place in the log, if it was recorded.
     logged: Option<usize>,
+    /// A Produce request whose answer is to be swallowed: its number and
+    /// record count.
+    swallow: Option<(usize, usize)>,
 }
 
 async fn pump(client: TcpStream, broker: TcpStream, connection: usize, shared: Arc<Shared>) {
@@ -282,6 +353,8 @@ async fn pump(client: TcpStream, broker: TcpStream, connection: usize, shared: A
         let shared = up_shared;
         let cut_at: HashSet<usize> = shared.rules.cut_at.iter().copied().collect();
         let hold_at: HashSet<usize> = shared.rules.hold_at.iter().copied().collect();
+        let answer_cut_at: HashSet<usize> =
+            shared.rules.cut_after_answer_at.iter().copied().collect();
         let mut buf = BytesMut::new();
         loop {
             let frame = match split_frame(&mut buf, 64 << 20) {
@@ -312,12 +385,16 @@ async fn pump(client: TcpStream, broker: TcpStream, connection: usize, shared: A
                 }
             };
             let mut fate = Fate::Forwarded;
+            let mut swallow = None;
             if key == ApiKey::Produce.code() {
                 let n = shared.produce_requests.fetch_add(1, Ordering::SeqCst) + 1;
                 if hold_at.contains(&n) {
                     fate = Fate::Held;
                 } else if cut_at.contains(&n) {
                     fate = Fate::Cut;
+                } else if answer_cut_at.contains(&n) {
+                    fate = Fate::CutAfterAnswer;
+                    swallow = Some((n, produce_records(&frame)));
                 }
             }
             if let (Some(i), true) = (logged, fate != Fate::Forwarded) {
@@ -333,6 +410,7 @@ async fn pump(client: TcpStream, broker: TcpStream, connection: usize, shared: A
                     api: ApiKey::from_code(key),
                     version,
                     logged,
+                    swallow,
                 },
             );
             let mut out = BytesMut::with_capacity(frame.len() + 4);
@@ -346,10 +424,16 @@ async fn pump(client: TcpStream, broker: TcpStream, connection: usize, shared: A
                 let _ = cut_tx.send(true);
                 return;
             }
+            if fate == Fate::CutAfterAnswer {
+                // Forward nothing more: the connection ends when the answer
+                // comes back (the downward half returns).
+                std::future::pending::<()>().await;
+            }
         }
     };
     let port = shared.port;
     let log = Arc::clone(&shared.log);
+    let down_shared = Arc::clone(&shared);
     let downward = async move {
         let mut buf = BytesMut::new();
         loop {
@@ -376,12 +460,38 @@ async fn pump(client: TcpStream, broker: TcpStream, connection: usize, shared: A
                 api: Some(api),
                 version,
                 logged: Some(i),
+                ..
             }) = &asked
             {
                 match decode_response(frame.clone(), *api, *version) {
                     Ok((_, body)) => log.answer(*i, body),
                     Err(e) => eprintln!("relay: {api:?} v{version} answer not decoded: {e}"),
                 }
+            }
+            if let Some(Pending {
+                version,
+                swallow: Some((number, records)),
+                ..
+            }) = &asked
+            {
+                let (_, resp) = decode_response_to::<ProduceRequest>(frame.clone(), *version)
+                    .expect("Produce answer");
+                let error_codes = resp
+                    .responses
+                    .iter()
+                    .flat_map(|t| t.partition_responses.iter().map(|p| p.error_code))
+                    .collect();
+                down_shared
+                    .swallowed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(Swallowed {
+                        number: *number,
+                        records: *records,
+                        error_codes,
+                    });
+                down_shared.cuts.fetch_add(1, Ordering::SeqCst);
+                return;
             }
             let out = match asked {
                 Some(Pending {
@@ -406,6 +516,28 @@ async fn pump(client: TcpStream, broker: TcpStream, connection: usize, shared: A
         _ = upward => {}
         _ = downward => {}
     }
+}
+
+/// The records in a Produce request frame (without its size prefix).
+fn produce_records(frame: &Bytes) -> usize {
+    let (_, body) = decode_request(frame.clone()).expect("Produce request");
+    let RequestBody::Produce(req) = body else {
+        panic!("not a Produce request");
+    };
+    let mut n = 0;
+    for t in &req.topic_data {
+        for p in &t.partition_data {
+            let data = p.records.clone().unwrap_or_default();
+            let set = decode_record_set(data, &DecodeOptions::default()).expect("record set");
+            for b in set.batches {
+                match b {
+                    Batch::V2(b) => n += b.records.len(),
+                    Batch::Legacy(_) => panic!("a legacy message set in a Produce request"),
+                }
+            }
+        }
+    }
+    n
 }
 
 /// A Metadata answer with every broker's port replaced by the relay's.

@@ -106,6 +106,9 @@ pub(crate) struct FakeState {
     pub added_to_txn: Vec<Vec<i32>>,
     /// EndTxn requests: `true` for a commit.
     pub ended_txns: Vec<bool>,
+    /// The metadata also lists broker 0 at this port (nothing listens
+    /// there: a broker that is down), leading nothing, when set.
+    pub down_broker_port: Option<i32>,
     next_producer_id: i64,
 }
 
@@ -414,13 +417,27 @@ impl FakeBroker {
     }
 
     fn metadata(&self) -> MetadataResponse {
-        let silent = self.lock().silent_leader_port;
+        let (silent, down) = {
+            let s = self.lock();
+            (s.silent_leader_port, s.down_broker_port)
+        };
         let mut brokers = vec![MetadataResponseBroker {
             node_id: 1,
             host: "127.0.0.1".into(),
             port: self.port,
             ..Default::default()
         }];
+        if let Some(port) = down {
+            brokers.insert(
+                0,
+                MetadataResponseBroker {
+                    node_id: 0,
+                    host: "127.0.0.1".into(),
+                    port,
+                    ..Default::default()
+                },
+            );
+        }
         if let Some(port) = silent {
             brokers.push(MetadataResponseBroker {
                 node_id: 2,

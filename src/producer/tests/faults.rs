@@ -325,3 +325,81 @@ async fn a_failed_connect_is_not_retried_in_a_busy_loop() {
     })
     .await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn producer_ids_come_from_a_live_broker_when_the_first_listed_is_down() {
+    bounded(async {
+        // Broker 0, first by id, is down: nothing listens on its port.
+        let down = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = i32::from(down.local_addr().expect("addr").port());
+        drop(down);
+        let fake = FakeBroker::start("t", 1).await;
+        fake.lock().down_broker_port = Some(port);
+        let mut cfg = fake.config();
+        cfg.net.request_timeout = Duration::from_secs(1);
+        cfg.producer.request_timeout = Duration::from_secs(1);
+        // The producer id comes from broker 1.
+        let p = producer(cfg).await;
+        assert_eq!(fake.lock().init_requests.len(), 1);
+        for f in send_numbered(&p, 0, 10).await {
+            f.await.expect("delivered");
+        }
+        p.close().await.expect("close");
+        assert_eq!(fake.lock().init_requests.len(), 1, "one producer id");
+        assert_eq!(fake.values(0), numbered(0, 10));
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_the_broker_may_have_written_is_not_sent_again_under_a_new_epoch() {
+    bounded(async {
+        let fake = FakeBroker::start("t", 2).await;
+        let mut cfg = fake.config();
+        // One batch per partition; the retry waits long enough for the
+        // other partition's failure to come first.
+        cfg.producer.linger = Duration::from_millis(50);
+        cfg.producer.retry_backoff = Duration::from_millis(300);
+        let p = producer(cfg).await;
+        // Partition 0's batch is written, its answer lost: the producer
+        // cannot know and will send it again.
+        fake.inject(&[
+            Fault::WriteThenDrop,
+            Fault::Code(ErrorCode::MESSAGE_TOO_LARGE),
+        ]);
+        let first = send_numbered(&p, 0, 5).await;
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while fake.lock().produce_requests < 1 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the first request reached the broker");
+        // Meanwhile partition 1's batch fails for good: its sequence
+        // numbers are spent, so the epoch is bumped.
+        let doomed = p
+            .send(ProducerRecord::new("t", "doomed").with_partition(1))
+            .await
+            .expect("send");
+        let err = doomed.await.expect_err("MESSAGE_TOO_LARGE is final");
+        assert_eq!(err.kafka_code(), Some(ErrorCode::MESSAGE_TOO_LARGE));
+        for f in first {
+            f.await.expect("delivered");
+        }
+        // Records after the bump go under the new epoch.
+        for f in send_numbered(&p, 5, 5).await {
+            f.await.expect("delivered");
+        }
+        p.close().await.expect("close");
+        assert_eq!(
+            fake.values(0),
+            numbered(0, 10),
+            "partition 0 holds each record once"
+        );
+        // The bump is the producer's own (same id, epoch + 1).
+        assert_eq!(fake.lock().init_requests.len(), 1, "one producer id");
+        let (_, epoch, _) = fake.producer(0).expect("an idempotent writer");
+        assert_eq!(epoch, 1, "records after the bump carry the new epoch");
+    })
+    .await;
+}
