@@ -245,14 +245,15 @@ fn tls_to_a_plaintext_port_fails_within_the_connect_timeout() {
             connect_timeout: Duration::from_secs(3),
             ..opts()
         };
-        let started = std::time::Instant::now();
         let err = Connection::connect_tls(&plain, opts, &tls)
             .await
             .expect_err("a Kafka port does not speak TLS");
-        // Kafka reads the ClientHello as a request frame and closes the
-        // connection (or waits for the rest of it, which the connect
-        // timeout ends): no hang either way.
-        assert!(started.elapsed() < Duration::from_secs(5), "{err}");
+        // Kafka reads the ClientHello as the size of a request frame far
+        // over `socket.request.max.bytes` and closes the connection: the
+        // handshake ends on that close (a network error), not on the
+        // connect timeout, and never hangs (run_within bounds the test).
+        assert_eq!(err.kind(), ErrorKind::Network, "{err:?}");
+        assert!(!matches!(err, Error::Timeout { .. }), "{err:?}");
         eprintln!("as expected: {err}");
     });
 }
