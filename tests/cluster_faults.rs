@@ -25,8 +25,9 @@ use std::time::{Duration, Instant};
 use klamm::Client;
 use support::cluster::{Cluster, Heal};
 use support::faults::{
-    self, Pace, Stream, describe_quorum, leaders, node, observer_config, partition_state,
-    producer_config, reader_config, until, wait_fully_replicated, wait_three_brokers,
+    self, Pace, Stream, describe_quorum, leaders, leaders_moved_off, node, observer_config,
+    partition_state, producer_config, reader_config, until, wait_fully_replicated,
+    wait_three_brokers,
 };
 use support::pattern;
 use support::readers::{Reader, parse_console, read_raw};
@@ -197,13 +198,12 @@ fn leader_killed_mid_stream_and_restarted() {
             "killed node {victim} (leader of partitions {led:?}) with {in_flight} records unacknowledged; {}",
             stream.progress()
         );
-        let moved = until(
+        let moved = leaders_moved_off(
+            &observer,
+            &topic,
+            PARTITIONS,
+            victim,
             "every partition led by a live node",
-            Duration::from_secs(60),
-            || async {
-                let l = leaders(&observer, &topic).await;
-                l.len() == PARTITIONS as usize && l.iter().all(|&b| b >= 0 && b != victim)
-            },
         )
         .await;
         until(
@@ -453,13 +453,12 @@ fn leader_hung_past_the_request_timeout() {
             "paused node {victim} with {in_flight} records unacknowledged; {}",
             stream.progress()
         );
-        let moved = until(
+        let moved = leaders_moved_off(
+            &observer,
+            &topic,
+            PARTITIONS,
+            victim,
             "every partition led by a running node",
-            Duration::from_secs(60),
-            || async {
-                let l = leaders(&observer, &topic).await;
-                l.len() == PARTITIONS as usize && l.iter().all(|&b| b >= 0 && b != victim)
-            },
         )
         .await;
         // While it still hangs: whatever was sent to it was timed out and
@@ -568,13 +567,12 @@ fn leader_killed_with_a_short_delivery_timeout() {
              unacknowledged; {}",
             stream.progress()
         );
-        let moved = until(
+        let moved = leaders_moved_off(
+            &observer,
+            &topic,
+            PARTITIONS,
+            victim,
             "every partition led by a live node",
-            Duration::from_secs(60),
-            || async {
-                let l = leaders(&observer, &topic).await;
-                l.len() == PARTITIONS as usize && l.iter().all(|&b| b >= 0 && b != victim)
-            },
         )
         .await;
         until(

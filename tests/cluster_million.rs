@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use klamm::Client;
 use support::cluster::{Cluster, Heal};
 use support::faults::{
-    self, Pace, Stream, leaders, node, observer_config, producer_config, reader_config, until,
-    wait_fully_replicated, wait_three_brokers,
+    self, Pace, Stream, leaders, leaders_moved_off, node, observer_config, producer_config,
+    reader_config, until, wait_fully_replicated, wait_three_brokers,
 };
 use support::readers::{Reader, java_read};
 use support::topics;
@@ -50,13 +50,12 @@ async fn kill_a_leader(
         "killed node {victim}, leader of partitions {partitions:?}; {}",
         stream.progress()
     );
-    let moved = until(
+    let moved = leaders_moved_off(
+        observer,
+        topic,
+        PARTITIONS,
+        victim,
         "every partition led by a live node",
-        Duration::from_secs(60),
-        || async {
-            let l = leaders(observer, topic).await;
-            l.len() == PARTITIONS as usize && l.iter().all(|&b| b >= 0 && b != victim)
-        },
     )
     .await;
     (victim, moved)

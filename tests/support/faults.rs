@@ -424,6 +424,23 @@ pub async fn leaders(client: &Client, topic: &str) -> Vec<i32> {
         .collect()
 }
 
+/// Waits (up to 60 s) until each of `topic`'s `partitions` partitions has
+/// a leader and none is led by `gone` (a node just killed or paused);
+/// `what` names the wait. Returns how long the leaders took to move.
+pub async fn leaders_moved_off(
+    client: &Client,
+    topic: &str,
+    partitions: i32,
+    gone: i32,
+    what: &str,
+) -> Duration {
+    until(what, Duration::from_secs(60), || async {
+        let l = leaders(client, topic).await;
+        l.len() == partitions as usize && l.iter().all(|&b| b >= 0 && b != gone)
+    })
+    .await
+}
+
 /// Waits until every partition of `topic` has all three replicas in sync
 /// and a leader the metadata lists, and the metadata lists three brokers.
 pub async fn wait_fully_replicated(client: &Client, topic: &str, within: Duration) -> Duration {
