@@ -8,11 +8,8 @@ mod support;
 use std::time::Duration;
 
 use bytes::Bytes;
-use klamm::client::TrafficClass;
 use klamm::consumer::{ConsumedBatch, Consumer, ConsumerRecord, PartitionConsumer, StartOffset};
 use klamm::protocol::compression::Compression;
-use klamm::protocol::messages::ProduceRequest;
-use klamm::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use klamm::protocol::records::{EncodeOptions, Header, Record, RecordBatch};
 use klamm::{Client, Config};
 
@@ -56,32 +53,10 @@ async fn produce(
     b: &RecordBatch,
     codec: Compression,
 ) -> i64 {
-    let leader = client.leader(topic, partition).await.expect("leader");
-    let conn = client
-        .connection(&leader, TrafficClass::Produce)
-        .await
-        .expect("connection");
     let records = b
         .encode_to_vec(&EncodeOptions::compressed(codec))
         .expect("encode");
-    let resp = conn
-        .send(&ProduceRequest {
-            acks: -1,
-            timeout_ms: 10_000,
-            topic_data: vec![TopicProduceData {
-                name: topic.to_string(),
-                partition_data: vec![PartitionProduceData {
-                    index: partition,
-                    records: Some(Bytes::from(records)),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
-        .await
-        .expect("Produce");
-    let p = &resp.responses[0].partition_responses[0];
+    let p = support::produce::produce_raw(client, topic, partition, records.into(), None).await;
     assert_eq!(p.error_code, 0, "Produce to {topic}/{partition}");
     p.base_offset
 }

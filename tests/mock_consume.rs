@@ -6,10 +6,7 @@ mod support;
 use std::time::Duration;
 
 use bytes::Bytes;
-use klamm::client::TrafficClass;
 use klamm::consumer::{Consumer, PartitionConsumer, StartOffset};
-use klamm::protocol::messages::ProduceRequest;
-use klamm::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use klamm::protocol::records::{EncodeOptions, Record, RecordBatch};
 use klamm::{Client, Config};
 
@@ -27,29 +24,8 @@ async fn produce(client: &Client, topic: &str, from: usize, n: usize) {
         .refresh_metadata(Some(&[topic.to_string()]))
         .await
         .expect("refresh");
-    let leader = client.leader(topic, 0).await.expect("leader");
-    let conn = client
-        .connection(&leader, TrafficClass::Produce)
-        .await
-        .expect("connection");
-    let resp = conn
-        .send(&ProduceRequest {
-            acks: -1,
-            timeout_ms: 5_000,
-            topic_data: vec![TopicProduceData {
-                name: topic.to_string(),
-                partition_data: vec![PartitionProduceData {
-                    index: 0,
-                    records: Some(Bytes::from(records)),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
-        .await
-        .expect("Produce");
-    assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+    let p = support::produce::produce_raw(client, topic, 0, Bytes::from(records), None).await;
+    assert_eq!(p.error_code, 0);
 }
 
 async fn expect_values(pc: &mut PartitionConsumer, range: std::ops::Range<usize>) {

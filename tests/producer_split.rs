@@ -15,8 +15,7 @@ use klamm::config::Acks;
 use klamm::producer::{AsyncProducer, ProducerRecord};
 use klamm::protocol::compression::Compression;
 use klamm::protocol::error_codes::ErrorCode;
-use klamm::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use klamm::protocol::messages::{InitProducerIdRequest, ProduceRequest};
+use klamm::protocol::messages::InitProducerIdRequest;
 use klamm::protocol::records::{DecodeOptions, EncodeOptions, Record, RecordBatch};
 use support::read::read_partition;
 use support::topics::TopicSpec;
@@ -51,29 +50,8 @@ async fn produce_raw(
     let bytes = batch
         .encode_to_vec(&EncodeOptions::default())
         .expect("encode");
-    let leader = client.leader(topic, 0).await.expect("leader");
-    let conn = client
-        .connection(&leader, TrafficClass::Produce)
-        .await
-        .expect("connection");
-    let resp = conn
-        .send(&ProduceRequest {
-            acks: -1,
-            timeout_ms: 10_000,
-            topic_data: vec![TopicProduceData {
-                name: topic.to_string(),
-                partition_data: vec![PartitionProduceData {
-                    index: 0,
-                    records: Some(Bytes::from(bytes)),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
-        .await
-        .expect("Produce");
-    ErrorCode(resp.responses[0].partition_responses[0].error_code)
+    let p = support::produce::produce_raw(client, topic, 0, Bytes::from(bytes), None).await;
+    ErrorCode(p.error_code)
 }
 
 /// Why a partition's first batch under a producer id goes out alone: the

@@ -9,13 +9,11 @@ mod support;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use klamm::client::TrafficClass;
 use klamm::producer::transaction::{
     ConsumerGroupMetadata, ProducerIdAndEpoch, TransactionManager, TransactionState,
 };
 use klamm::protocol::error_codes::ErrorCode;
-use klamm::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use klamm::protocol::messages::{ApiKey, ProduceRequest};
+use klamm::protocol::messages::ApiKey;
 use klamm::protocol::records::{ControlRecordType, EncodeOptions, Record, RecordBatch};
 use klamm::{Client, Error};
 use support::txn::{
@@ -59,32 +57,14 @@ async fn produce(
     pid: ProducerIdAndEpoch,
     values: &[&str],
 ) {
-    let leader = client.leader(topic, partition).await.expect("leader");
-    let conn = client
-        .connection(&leader, TrafficClass::Produce)
-        .await
-        .expect("connection");
-    let version = conn
-        .api_versions()
-        .version_for(ApiKey::Produce, conn.broker())
-        .expect("Produce version");
-    let req = ProduceRequest {
-        transactional_id: Some(transactional_id.to_string()),
-        acks: -1,
-        timeout_ms: 5_000,
-        topic_data: vec![TopicProduceData {
-            name: topic.to_string(),
-            partition_data: vec![PartitionProduceData {
-                index: partition,
-                records: Some(transactional_batch(pid, values)),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let resp = conn.send_version(&req, version).await.expect("Produce");
-    let p = &resp.responses[0].partition_responses[0];
+    let p = support::produce::produce_raw(
+        client,
+        topic,
+        partition,
+        transactional_batch(pid, values),
+        Some(transactional_id),
+    )
+    .await;
     assert_eq!(
         ErrorCode(p.error_code),
         ErrorCode::NONE,

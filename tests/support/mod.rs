@@ -12,6 +12,7 @@ pub mod interop_peers;
 pub mod mock;
 pub mod pattern;
 pub mod peers;
+pub mod produce;
 pub mod read;
 pub mod readers;
 pub mod relay;

@@ -81,27 +81,7 @@ pub async fn stored_batches_sized(
             .version_for(ApiKey::Fetch, conn.broker())
             .expect("fetch version")
             .min(12);
-        let req = FetchRequest {
-            replica_id: -1,
-            max_wait_ms: 100,
-            min_bytes: 1,
-            max_bytes: 8 << 20,
-            topics: vec![FetchTopic {
-                topic: topic.to_string(),
-                partitions: vec![FetchPartition {
-                    partition,
-                    fetch_offset: offset,
-                    partition_max_bytes: 4 << 20,
-                    current_leader_epoch: -1,
-                    last_fetched_epoch: -1,
-                    log_start_offset: -1,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            session_epoch: -1,
-            ..Default::default()
-        };
+        let req = fetch_request(topic, partition, offset, 0, 100, 1);
         let resp = match conn.send_version(&req, version).await {
             Ok(r) => r,
             Err(e) if e.is_retriable() => {
@@ -125,22 +105,8 @@ pub async fn stored_batches_sized(
         if offset >= p.high_watermark {
             return out;
         }
-        let mut data = p.records.clone().unwrap_or_default();
         let before = offset;
-        // Entry by entry (a partial one at the end is left for the next
-        // read): the length field says each batch's stored size.
-        while data.len() >= 17 {
-            let size = i32::from_be_bytes([data[8], data[9], data[10], data[11]]);
-            let size = usize::try_from(size).expect("entry size") + 12;
-            if size > data.len() {
-                break;
-            }
-            assert_eq!(
-                data[16], 2,
-                "{topic}/{partition}: a legacy message set at {offset}"
-            );
-            let mut entry = data.split_to(size);
-            let b = RecordBatch::decode(&mut entry, options).expect("record batch");
+        for (b, size) in entries(p, options) {
             if b.next_offset() <= offset {
                 continue;
             }
@@ -228,10 +194,61 @@ pub async fn fetch_once(
         .version_for(ApiKey::Fetch, conn.broker())
         .expect("fetch version")
         .min(12);
-    let req = FetchRequest {
+    let req = fetch_request(topic, partition, offset, isolation_level, 10, 0);
+    let resp = conn.send_version(&req, version).await.expect("fetch");
+    assert_eq!(ErrorCode(resp.error_code), ErrorCode::NONE, "fetch");
+    resp.responses
+        .into_iter()
+        .filter(|t| t.topic == topic)
+        .flat_map(|t| t.partitions)
+        .find(|p| p.partition_index == partition)
+        .unwrap_or_else(|| panic!("the fetch answer has no {topic}/{partition}"))
+}
+
+/// The data records and control batches of one Fetch answer's record set
+/// (a partial batch at its end left out).
+pub fn batches_of(data: &PartitionData) -> Vec<RecordBatch> {
+    entries(data, &DecodeOptions::default())
+        .into_iter()
+        .map(|(b, _)| b)
+        .collect()
+}
+
+/// The complete v2 batches of a Fetch answer's record set, each with its
+/// stored size (the length field plus the 12 bytes before it); a partial
+/// batch at the end is left out.
+fn entries(data: &PartitionData, options: &DecodeOptions) -> Vec<(RecordBatch, usize)> {
+    let mut rest = data.records.clone().unwrap_or_default();
+    let mut out = Vec::new();
+    while rest.len() >= 17 {
+        let size = i32::from_be_bytes([rest[8], rest[9], rest[10], rest[11]]);
+        let size = usize::try_from(size).expect("entry size") + 12;
+        if size > rest.len() {
+            break;
+        }
+        assert_eq!(rest[16], 2, "a legacy message set in a Fetch answer");
+        let mut entry = rest.split_to(size);
+        out.push((
+            RecordBatch::decode(&mut entry, options).expect("record batch"),
+            size,
+        ));
+    }
+    out
+}
+
+/// A sessionless Fetch of one partition at `offset`, naming the topic.
+fn fetch_request(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    isolation_level: i8,
+    max_wait_ms: i32,
+    min_bytes: i32,
+) -> FetchRequest {
+    FetchRequest {
         replica_id: -1,
-        max_wait_ms: 10,
-        min_bytes: 0,
+        max_wait_ms,
+        min_bytes,
         max_bytes: 8 << 20,
         isolation_level,
         topics: vec![FetchTopic {
@@ -249,30 +266,5 @@ pub async fn fetch_once(
         }],
         session_epoch: -1,
         ..Default::default()
-    };
-    let resp = conn.send_version(&req, version).await.expect("fetch");
-    assert_eq!(ErrorCode(resp.error_code), ErrorCode::NONE, "fetch");
-    resp.responses
-        .into_iter()
-        .filter(|t| t.topic == topic)
-        .flat_map(|t| t.partitions)
-        .find(|p| p.partition_index == partition)
-        .unwrap_or_else(|| panic!("the fetch answer has no {topic}/{partition}"))
-}
-
-/// The data records and control batches of one Fetch answer's record set
-/// (a partial batch at its end left out).
-pub fn batches_of(data: &PartitionData) -> Vec<RecordBatch> {
-    let mut rest = data.records.clone().unwrap_or_default();
-    let mut out = Vec::new();
-    while rest.len() >= 17 {
-        let size = i32::from_be_bytes([rest[8], rest[9], rest[10], rest[11]]);
-        let size = usize::try_from(size).expect("entry size") + 12;
-        if size > rest.len() {
-            break;
-        }
-        let mut entry = rest.split_to(size);
-        out.push(RecordBatch::decode(&mut entry, &DecodeOptions::default()).expect("batch"));
     }
-    out
 }

@@ -1,0 +1,49 @@
+//! Produce requests sent raw to a partition's leader (acks=all), so a test
+//! writes exactly the record batch it built, bypassing klamm's producer.
+
+use bytes::Bytes;
+use klamm::Client;
+use klamm::client::TrafficClass;
+use klamm::protocol::messages::ProduceRequest;
+use klamm::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use klamm::protocol::messages::produce_response::PartitionProduceResponse;
+
+/// Sends `records` (an encoded record set) to `topic`/`partition` at its
+/// leader, with `transactional_id` when the batch is transactional, and
+/// returns the partition's answer as the broker gave it.
+pub async fn produce_raw(
+    client: &Client,
+    topic: &str,
+    partition: i32,
+    records: Bytes,
+    transactional_id: Option<&str>,
+) -> PartitionProduceResponse {
+    let leader = client.leader(topic, partition).await.expect("leader");
+    let conn = client
+        .connection(&leader, TrafficClass::Produce)
+        .await
+        .expect("connection");
+    let resp = conn
+        .send(&ProduceRequest {
+            transactional_id: transactional_id.map(str::to_string),
+            acks: -1,
+            timeout_ms: 10_000,
+            topic_data: vec![TopicProduceData {
+                name: topic.to_string(),
+                partition_data: vec![PartitionProduceData {
+                    index: partition,
+                    records: Some(records),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect("Produce");
+    resp.responses
+        .into_iter()
+        .flat_map(|t| t.partition_responses)
+        .find(|p| p.index == partition)
+        .unwrap_or_else(|| panic!("the Produce answer has no {topic}/{partition}"))
+}
