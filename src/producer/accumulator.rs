@@ -57,6 +57,24 @@ pub(crate) struct PartitionState {
 }
 
 impl PartitionState {
+    /// Takes back the drained batch `id` (for a retry, or as the pieces it
+    /// was split into): it leaves the in-flight set, the partition sends
+    /// one batch at a time until it is through, and `batches` go into the
+    /// queue in order where `id` stands among the queued batches by
+    /// creation.
+    fn take_back(&mut self, id: BatchId, batches: impl IntoIterator<Item = ProducerBatch>) {
+        self.in_flight.remove(&id);
+        self.retrying = true;
+        let at = self
+            .queue
+            .iter()
+            .position(|b| b.id > id)
+            .unwrap_or(self.queue.len());
+        for (i, b) in batches.into_iter().enumerate() {
+            self.queue.insert(at + i, b);
+        }
+    }
+
     /// The id of the oldest batch not yet completed.
     pub(crate) fn oldest_unfinished(&self) -> Option<BatchId> {
         let queued = self.queue.front().map(|b| b.id);
@@ -390,14 +408,7 @@ impl Accumulator {
         batch.retry_at = Some(Instant::now() + backoff);
         let mut state = self.lock();
         let ps = state.partitions.entry(batch.tp.clone()).or_default();
-        ps.in_flight.remove(&batch.id);
-        ps.retrying = true;
-        let at = ps
-            .queue
-            .iter()
-            .position(|b| b.id > batch.id)
-            .unwrap_or(ps.queue.len());
-        ps.queue.insert(at, batch);
+        ps.take_back(batch.id, [batch]);
         drop(state);
         self.wake.notify_one();
     }
@@ -421,16 +432,7 @@ impl Accumulator {
                 state.incomplete.insert(p.id, Arc::clone(&p.completion));
             }
             let ps = state.partitions.entry(batch.tp.clone()).or_default();
-            ps.in_flight.remove(&batch.id);
-            ps.retrying = true;
-            let at = ps
-                .queue
-                .iter()
-                .position(|b| b.id > batch.id)
-                .unwrap_or(ps.queue.len());
-            for (i, p) in pieces.into_iter().enumerate() {
-                ps.queue.insert(at + i, p);
-            }
+            ps.take_back(batch.id, pieces);
         }
         batch.completion.split(at, completions);
         self.wake.notify_one();
