@@ -681,20 +681,32 @@ async fn retriable_coordinator_errors_are_retried() {
         let fake = Fake::start(&[("t", 1)]).await;
         let mut c = config(vec![fake.addr.clone()]);
         c.metadata.retry_backoff = Duration::from_millis(10);
+        let request_timeout = c.net.request_timeout;
         let client = Client::connect(c).await.unwrap();
-        // Two COORDINATOR_NOT_AVAILABLE answers, then a coordinator.
-        fake.coordinator_failures.store(2, Ordering::SeqCst);
+        // Eight COORDINATOR_NOT_AVAILABLE answers (as while Kafka creates
+        // __consumer_offsets), then a coordinator: the lookup retries with
+        // backoff for up to request.timeout.ms, not for a fixed number of
+        // attempts.
+        fake.coordinator_failures.store(8, Ordering::SeqCst);
         let b = client.coordinator("g").await.expect("found after retries");
         assert_eq!(b.id, 1);
         assert_eq!(
             fake.find_coordinator_keys.lock().unwrap().len(),
-            3,
-            "two failures, one success"
+            9,
+            "eight failures, one success"
         );
-        // More failures than the client's attempts: the error surfaces,
-        // retriable, named by its code.
+        // Failures for longer than request.timeout.ms: the last error
+        // surfaces, retriable, named by its code, before the deadline.
         fake.coordinator_failures.store(100, Ordering::SeqCst);
+        let before = fake.find_coordinator_keys.lock().unwrap().len();
+        let started = tokio::time::Instant::now();
         let err = client.coordinator("other").await.unwrap_err();
+        assert!(
+            started.elapsed() <= request_timeout,
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(fake.find_coordinator_keys.lock().unwrap().len() - before > 9);
         assert_eq!(err.kafka_code(), Some(ErrorCode::COORDINATOR_NOT_AVAILABLE));
         assert!(err.is_retriable());
     })
