@@ -83,6 +83,12 @@ pub(crate) struct Seen {
 
 #[derive(Debug, Default)]
 pub(crate) struct FakeState {
+    /// How the next Metadata answers report the topic, in order: with this
+    /// error and no partitions (a topic being created, or one the client
+    /// may not see). Empty: the topic and its partitions.
+    pub topic_answers: VecDeque<ErrorCode>,
+    /// Metadata requests answered.
+    pub metadata_requests: usize,
     pub logs: HashMap<i32, Log>,
     pub faults: VecDeque<Fault>,
     /// Codes the next batches written to a partition fail with, in order
@@ -417,9 +423,14 @@ impl FakeBroker {
     }
 
     fn metadata(&self) -> MetadataResponse {
-        let (silent, down) = {
-            let s = self.lock();
-            (s.silent_leader_port, s.down_broker_port)
+        let (silent, down, topic_error) = {
+            let mut s = self.lock();
+            s.metadata_requests += 1;
+            (
+                s.silent_leader_port,
+                s.down_broker_port,
+                s.topic_answers.pop_front(),
+            )
         };
         let mut brokers = vec![MetadataResponseBroker {
             node_id: 1,
@@ -451,7 +462,12 @@ impl FakeBroker {
             controller_id: 1,
             topics: vec![MetadataResponseTopic {
                 name: Some(self.topic.clone()),
-                partitions: (0..self.partitions)
+                error_code: topic_error.map_or(0, |c| c.code()),
+                partitions: (0..if topic_error.is_some() {
+                    0
+                } else {
+                    self.partitions
+                })
                     .map(|i| MetadataResponsePartition {
                         partition_index: i,
                         leader_id: if i == 1 && silent.is_some() { 2 } else { 1 },

@@ -403,3 +403,79 @@ async fn a_batch_the_broker_may_have_written_is_not_sent_again_under_a_new_epoch
     })
     .await;
 }
+
+/// A topic the metadata does not know yet (just created, being
+/// auto-created) is waited for, as the Java client waits up to
+/// max.block.ms; the record then goes out.
+#[tokio::test(start_paused = true)]
+async fn a_send_waits_for_a_topic_to_appear_in_the_metadata() {
+    bounded(async {
+        let fake = FakeBroker::start("t", 1).await;
+        // The bootstrap's answer and three more lack the topic.
+        fake.lock()
+            .topic_answers
+            .extend([ErrorCode::UNKNOWN_TOPIC_OR_PARTITION; 4]);
+        let mut cfg = fake.config();
+        cfg.producer.retry_backoff = Duration::from_millis(10);
+        let p = producer(cfg).await;
+        let sent = tokio::time::Instant::now();
+        let f = p
+            .send(ProducerRecord::new("t", "late").with_partition(0))
+            .await
+            .expect("queued once the topic appears");
+        assert!(sent.elapsed() >= Duration::from_millis(30), "three waits");
+        f.await.expect("written");
+        assert!(fake.lock().metadata_requests >= 5);
+        p.close().await.expect("close");
+        assert_eq!(fake.values(0), vec![Bytes::from("late")]);
+    })
+    .await;
+}
+
+/// A topic the broker will not show (TOPIC_AUTHORIZATION_FAILED) fails the
+/// send at once with that error, not after max.block.ms of retries; one
+/// that never appears fails with a timeout at max.block.ms.
+#[tokio::test(start_paused = true)]
+async fn a_denied_topic_fails_at_once_and_a_missing_one_at_max_block() {
+    bounded(async {
+        let fake = FakeBroker::start("t", 1).await;
+        fake.lock()
+            .topic_answers
+            .extend([ErrorCode::TOPIC_AUTHORIZATION_FAILED; 2]);
+        let p = producer(fake.config()).await;
+        let asked = fake.lock().metadata_requests;
+        let err = p
+            .send(ProducerRecord::new("t", "x").with_partition(0))
+            .await
+            .expect_err("denied");
+        assert_eq!(
+            err.kafka_code(),
+            Some(ErrorCode::TOPIC_AUTHORIZATION_FAILED)
+        );
+        assert!(!err.is_retriable(), "{err}");
+        assert_eq!(fake.lock().metadata_requests, asked + 1, "asked once");
+        p.close().await.expect("close");
+
+        let fake = FakeBroker::start("t", 1).await;
+        fake.lock()
+            .topic_answers
+            .extend([ErrorCode::UNKNOWN_TOPIC_OR_PARTITION; 10_000]);
+        let mut cfg = fake.config();
+        cfg.producer.max_block = Duration::from_millis(200);
+        cfg.producer.retry_backoff = Duration::from_millis(10);
+        let p = producer(cfg).await;
+        let sent = tokio::time::Instant::now();
+        let err = p
+            .send(ProducerRecord::new("t", "x").with_partition(0))
+            .await
+            .expect_err("never appears");
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+        let waited = sent.elapsed();
+        assert!(
+            waited >= Duration::from_millis(200) && waited <= Duration::from_millis(210),
+            "{waited:?}"
+        );
+        p.close().await.expect("close");
+    })
+    .await;
+}
