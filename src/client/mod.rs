@@ -5,8 +5,10 @@
 //! # References
 //! - KIP-320 (leader epochs), KIP-699 (batched FindCoordinator, v4+)
 
+mod coordinator;
 mod metadata;
 mod pool;
+mod retry;
 
 #[cfg(test)]
 mod tests;
@@ -18,13 +20,15 @@ use std::time::Duration;
 
 pub use metadata::{BrokerInfo, ClusterMetadata, PartitionInfo, TopicInfo};
 pub use pool::TrafficClass;
+pub use retry::{Retrier, RetryPolicy};
+
+pub(crate) use coordinator::{CallError, CoordinatorKind, Step};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::net::{Backoff, Connection, ConnectionOptions};
+use crate::net::{Connection, ConnectionOptions};
 use crate::protocol::error::DecodeErrorKind;
 use crate::protocol::error_codes::ErrorCode;
-use crate::protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use crate::protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use crate::protocol::messages::metadata_request::MetadataRequestTopic;
 use crate::protocol::messages::{ApiKey, ListOffsetsRequest, MetadataRequest};
@@ -123,13 +127,6 @@ impl std::fmt::Debug for ClientOptions {
             .field("token_provider", &self.token_provider.is_some())
             .finish()
     }
-}
-
-/// Which coordinator to look up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum CoordinatorKind {
-    Group = 0,
-    Transaction = 1,
 }
 
 struct Inner {
@@ -650,145 +647,6 @@ impl Client {
         })
     }
 
-    /// The coordinator of a consumer group (cached; see
-    /// [`Client::refresh_coordinator`]).
-    pub async fn coordinator(&self, group: &str) -> Result<BrokerInfo> {
-        self.cached_coordinator(CoordinatorKind::Group, group).await
-    }
-
-    /// The coordinator of a transactional id (cached).
-    pub async fn transaction_coordinator(&self, transactional_id: &str) -> Result<BrokerInfo> {
-        self.cached_coordinator(CoordinatorKind::Transaction, transactional_id)
-            .await
-    }
-
-    async fn cached_coordinator(&self, kind: CoordinatorKind, key: &str) -> Result<BrokerInfo> {
-        if let Some(b) = lock(&self.inner.coordinators).get(&(kind, key.to_string())) {
-            return Ok(b.clone());
-        }
-        let found = self.find_coordinators(kind, &[key.to_string()]).await?;
-        found.into_iter().next().ok_or_else(|| Error::Broker {
-            api: ApiKey::FindCoordinator,
-            code: ErrorCode::COORDINATOR_NOT_AVAILABLE,
-            context: Some(key.to_string()),
-        })
-    }
-
-    /// Forgets the cached coordinator of `group` and looks it up again.
-    pub async fn refresh_coordinator(&self, group: &str) -> Result<BrokerInfo> {
-        lock(&self.inner.coordinators).remove(&(CoordinatorKind::Group, group.to_string()));
-        self.coordinator(group).await
-    }
-
-    /// Forgets the cached coordinator of `transactional_id` and looks it up
-    /// again (after a NOT_COORDINATOR or COORDINATOR_NOT_AVAILABLE answer,
-    /// or a connection failure to it).
-    pub async fn refresh_transaction_coordinator(
-        &self,
-        transactional_id: &str,
-    ) -> Result<BrokerInfo> {
-        lock(&self.inner.coordinators)
-            .remove(&(CoordinatorKind::Transaction, transactional_id.to_string()));
-        self.transaction_coordinator(transactional_id).await
-    }
-
-    /// Looks up the group coordinators of several groups, in one request
-    /// where the broker supports batching (FindCoordinator v4+).
-    pub async fn coordinators(&self, groups: &[String]) -> Result<Vec<BrokerInfo>> {
-        self.find_coordinators(CoordinatorKind::Group, groups).await
-    }
-
-    async fn find_coordinators(
-        &self,
-        kind: CoordinatorKind,
-        keys: &[String],
-    ) -> Result<Vec<BrokerInfo>> {
-        // Retriable answers (COORDINATOR_NOT_AVAILABLE while Kafka creates
-        // __consumer_offsets or __transaction_state, a broker going away)
-        // are retried with backoff for up to request.timeout.ms.
-        let deadline = tokio::time::Instant::now() + self.inner.config.net.request_timeout;
-        let mut backoff = Backoff::new(
-            self.inner.config.metadata.retry_backoff,
-            COORDINATOR_BACKOFF_MAX,
-        );
-        loop {
-            match self.find_coordinators_once(kind, keys).await {
-                Ok(found) => {
-                    let mut cache = lock(&self.inner.coordinators);
-                    for (k, b) in keys.iter().zip(&found) {
-                        cache.insert((kind, k.clone()), b.clone());
-                    }
-                    return Ok(found);
-                }
-                Err(e) if e.is_retriable() => {
-                    let delay = backoff.next_delay();
-                    if tokio::time::Instant::now() + delay >= deadline {
-                        return Err(e);
-                    }
-                    tracing::debug!(error = %e, attempt = backoff.failures(), "coordinator lookup failed; retrying");
-                    tokio::time::sleep(delay).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    async fn find_coordinators_once(
-        &self,
-        kind: CoordinatorKind,
-        keys: &[String],
-    ) -> Result<Vec<BrokerInfo>> {
-        self.any_broker(|conn| async move {
-            let version = conn
-                .api_versions()
-                .version_for(ApiKey::FindCoordinator, conn.broker())?;
-            let mut out = Vec::with_capacity(keys.len());
-            if version >= 4 {
-                let req = FindCoordinatorRequest {
-                    key_type: kind as i8,
-                    coordinator_keys: keys.to_vec(),
-                    ..Default::default()
-                };
-                let resp = conn.send_version(&req, version).await?;
-                for key in keys {
-                    let c = resp
-                        .coordinators
-                        .iter()
-                        .find(|c| &c.key == key)
-                        .ok_or_else(|| Error::ProtocolViolation {
-                            broker: conn.broker().to_string(),
-                            reason: format!("FindCoordinator answer has no entry for {key}"),
-                        })?;
-                    check_code(ErrorCode(c.error_code), key)?;
-                    out.push(BrokerInfo {
-                        id: c.node_id,
-                        host: c.host.clone(),
-                        port: c.port,
-                        rack: None,
-                    });
-                }
-            } else {
-                for key in keys {
-                    let req = FindCoordinatorRequest {
-                        key: key.clone(),
-                        key_type: if version >= 1 { kind as i8 } else { 0 },
-                        ..Default::default()
-                    };
-                    let resp = conn.send_version(&req, version).await?;
-                    check_code(ErrorCode(resp.error_code), key)?;
-                    out.push(BrokerInfo {
-                        id: resp.node_id,
-                        host: resp.host,
-                        port: resp.port,
-                        rack: None,
-                    });
-                }
-            }
-            Ok(out)
-        })
-        .await
-    }
-
     /// Stops the background refresh and closes every connection. Requests
     /// in flight get their answers or fail; the client cannot be used after.
     pub async fn close(&self) {
@@ -800,23 +658,8 @@ impl Client {
     }
 }
 
-fn check_code(code: ErrorCode, key: &str) -> Result<()> {
-    if code.is_ok() {
-        Ok(())
-    } else {
-        Err(Error::Broker {
-            api: ApiKey::FindCoordinator,
-            code,
-            context: Some(key.to_string()),
-        })
-    }
-}
-
 /// The last Metadata version without tagged fields.
 const LAST_RIGID_METADATA: i16 = 8;
-
-/// The longest wait between two coordinator lookups.
-const COORDINATOR_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 fn has_trailing_bytes(e: &Error) -> bool {
     matches!(e, Error::Decode(d) if matches!(d.kind(), DecodeErrorKind::TrailingBytes(_)))

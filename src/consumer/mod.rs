@@ -59,7 +59,7 @@ use tokio::sync::{Notify, mpsc};
 pub use partition::PartitionConsumer;
 pub use transactions::{TransactionFilter, committed_batches};
 
-use crate::client::{Client, OffsetSpec};
+use crate::client::{Client, OffsetSpec, RetryPolicy};
 use crate::config::{IsolationLevel, OffsetReset};
 use crate::error::{Error, Result};
 use crate::protocol::records::{DecodeOptions, Header, TimestampType};
@@ -457,21 +457,26 @@ pub(crate) enum Placement {
 /// backoff) while the leader cannot be found. Runs until placed, the
 /// partition consumer is closed, or the consumer closes.
 pub(crate) async fn place(inner: Arc<ConsumerInner>, mut tracked: Tracked, why: Placement) {
-    let backoff = inner.settings.options.retry_backoff;
+    // No deadline: a partition waits for a leader as long as it is consumed.
+    let mut retry = RetryPolicy::constant(inner.settings.options.retry_backoff).start();
     let (topic, partition) = (tracked.shared.topic.clone(), tracked.shared.partition);
     let mut refresh = why == Placement::LeaderMoved;
     let mut reset = why == Placement::OutOfRange;
-    let mut attempt = 0u32;
+    // After a leader move or a failed broker, wait before asking again, or
+    // a broker that is down would be asked in a tight loop.
+    let mut failed: Option<Error> = (why == Placement::LeaderMoved).then(|| Error::Broker {
+        api: crate::protocol::messages::ApiKey::Fetch,
+        code: crate::protocol::error_codes::ErrorCode::NOT_LEADER_OR_FOLLOWER,
+        context: Some(format!("{topic}/{partition}")),
+    });
     loop {
+        if let Some(e) = failed.take() {
+            // Without a deadline the pause always ends in another attempt.
+            let _ = retry.pause(e).await;
+        }
         if tracked.is_closed() || inner.closed.load(Ordering::Acquire) {
             return;
         }
-        // After a leader move or a failed broker, wait before asking
-        // again, or a broker that is down would be asked in a tight loop.
-        if attempt > 0 || why == Placement::LeaderMoved {
-            tokio::time::sleep(backoff).await;
-        }
-        attempt += 1;
         if reset {
             let policy = inner.settings.options.offset_reset;
             let next = match policy {
@@ -506,6 +511,7 @@ pub(crate) async fn place(inner: Arc<ConsumerInner>, mut tracked: Tracked, why: 
                 }
                 Err(e) if e.is_retriable() => {
                     tracing::debug!(%topic, partition, error = %e, "offset reset failed; retrying");
+                    failed = Some(e);
                     continue;
                 }
                 Err(e) => {
@@ -521,6 +527,7 @@ pub(crate) async fn place(inner: Arc<ConsumerInner>, mut tracked: Tracked, why: 
                 .await
             {
                 tracing::debug!(%topic, partition, error = %e, "metadata refresh failed; retrying");
+                failed = Some(e);
                 continue;
             }
         }
@@ -529,6 +536,7 @@ pub(crate) async fn place(inner: Arc<ConsumerInner>, mut tracked: Tracked, why: 
             Err(e) if e.is_retriable() => {
                 tracing::debug!(%topic, partition, error = %e, "no leader yet; retrying");
                 refresh = true;
+                failed = Some(e);
                 continue;
             }
             Err(e) => {
@@ -547,6 +555,10 @@ pub(crate) async fn place(inner: Arc<ConsumerInner>, mut tracked: Tracked, why: 
                 // The fetcher is shutting down (the consumer closes).
                 tracked = back;
                 refresh = true;
+                failed = Some(Error::Disconnected {
+                    broker: leader.addr(),
+                    reason: "its fetcher is shutting down".into(),
+                });
             }
         }
     }

@@ -18,7 +18,7 @@ use super::record::{ProducerRecord, RecordMetadata};
 use super::sender::Sender;
 use super::stats::{Counters, ProducerStats};
 use super::transaction::TransactionManager;
-use crate::client::{Client, ClusterMetadata};
+use crate::client::{Client, ClusterMetadata, RetryPolicy};
 use crate::config::ProducerConfig;
 use crate::error::{Error, Result};
 use crate::protocol::error_codes::ErrorCode;
@@ -293,29 +293,29 @@ impl AsyncProducer {
     /// TOPIC_AUTHORIZATION_FAILED fails at once.
     async fn wait_for_topic(&self, topic: &str) -> Result<()> {
         let inner = &*self.inner;
-        let deadline = tokio::time::Instant::now() + inner.config.max_block;
-        let mut last = None;
+        let mut retry = RetryPolicy::constant(inner.config.retry_backoff)
+            .within(inner.config.max_block)
+            .waiting_out()
+            .start();
         loop {
-            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match tokio::time::timeout(remaining, inner.client.partitions(topic)).await {
-                Ok(Ok(parts)) if !parts.is_empty() => return Ok(()),
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) if e.is_retriable() || is_unknown_topic(&e) => last = Some(e),
-                Ok(Err(e)) => return Err(e),
-                Err(_) => {}
-            }
-            let wait = inner.config.retry_backoff.min(remaining);
-            if wait.is_zero() {
+            let error = match retry.bounded(inner.client.partitions(topic)).await {
+                Some(Ok(parts)) if !parts.is_empty() => return Ok(()),
+                Some(Err(e)) if !(e.is_retriable() || is_unknown_topic(&e)) => return Err(e),
+                Some(Err(e)) => e,
+                Some(Ok(_)) | None => Error::Broker {
+                    api: ApiKey::Metadata,
+                    code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                    context: Some(format!("{topic} has no partitions yet")),
+                },
+            };
+            if let Err(last) = retry.pause(error).await {
                 return Err(Error::Timeout {
                     what: format!(
-                        "topic {topic} to appear in the metadata (max.block.ms){}",
-                        last.map(|e| format!("; last answer: {e}"))
-                            .unwrap_or_default()
+                        "topic {topic} to appear in the metadata (max.block.ms); last answer: {last}"
                     ),
                     after: inner.config.max_block,
                 });
             }
-            tokio::time::sleep(wait).await;
         }
     }
 

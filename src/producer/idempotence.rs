@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::client::{BrokerInfo, Client, TrafficClass};
+use crate::client::{BrokerInfo, Client, RetryPolicy, TrafficClass};
 use crate::error::{Error, Result};
 use crate::protocol::error_codes::ErrorCode;
 use crate::protocol::messages::{ApiKey, InitProducerIdRequest};
@@ -137,7 +137,7 @@ impl ProducerIdentity {
         backoff: Duration,
         within: Duration,
     ) -> Result<()> {
-        let deadline = tokio::time::Instant::now() + within;
+        let mut retry = RetryPolicy::constant(backoff).within(within).start();
         loop {
             match self.init_once(client).await {
                 Ok(ids) => {
@@ -151,9 +151,9 @@ impl ProducerIdentity {
                     );
                     return Ok(());
                 }
-                Err(e) if e.is_retriable() && tokio::time::Instant::now() + backoff < deadline => {
+                Err(e) if e.is_retriable() => {
                     tracing::debug!(error = %e, "InitProducerId failed; retrying");
-                    tokio::time::sleep(backoff).await;
+                    retry.pause(e).await?;
                 }
                 Err(e) => return Err(e),
             }

@@ -5,13 +5,11 @@
 use std::future::Future;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use super::state::{Disposition, StoredError, classify, describe};
 use super::{ConsumerGroupMetadata, ProducerIdAndEpoch};
-use crate::client::{Client, TrafficClass};
+use crate::client::{CallError, Client, CoordinatorKind, RetryPolicy, TrafficClass};
 use crate::error::{Error, Result};
-use crate::net::{Backoff, Connection};
+use crate::net::Connection;
 use crate::protocol::error_codes::ErrorCode;
 use crate::protocol::messages::add_partitions_to_txn_request::{
     AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
@@ -41,16 +39,15 @@ pub(crate) enum Target<'a> {
     Group(&'a str),
 }
 
-/// The outcome of one attempt.
-pub(crate) enum Step<T> {
-    Done(T),
-    /// Retry after a backoff; the error is reported if time runs out.
-    Retry(Error),
-    /// Look the coordinator up again, then retry.
-    Rediscover(Error),
-    /// Give up: the transaction must be aborted.
+/// The outcome of one attempt: the client's coordinator step, stopped
+/// with the transaction's verdict.
+pub(crate) type Step<T> = crate::client::Step<T, Verdict>;
+
+/// Why an attempt gave up.
+pub(crate) enum Verdict {
+    /// The transaction must be aborted.
     Abortable(StoredError),
-    /// Give up: the producer must be closed.
+    /// The producer must be closed.
     Fatal(StoredError),
 }
 
@@ -75,83 +72,36 @@ pub(crate) struct Coordinators {
 
 impl Coordinators {
     /// Runs `attempt` against the coordinator of `target` until it is done,
-    /// fails for good or `max.block.ms` passes. Connection failures and
-    /// NOT_COORDINATOR/COORDINATOR_NOT_AVAILABLE look the coordinator up
-    /// again; other retriable answers back off and retry.
+    /// fails for good or `max.block.ms` passes (the client's coordinator
+    /// loop: connection failures and NOT_COORDINATOR/COORDINATOR_NOT_AVAILABLE
+    /// look the coordinator up again; other retriable answers back off and
+    /// retry).
     pub(crate) async fn call<T, F, Fut>(
         &self,
         target: Target<'_>,
         api: ApiKey,
-        mut attempt: F,
+        attempt: F,
     ) -> std::result::Result<T, Failure>
     where
         F: FnMut(Connection) -> Fut,
         Fut: Future<Output = Result<Step<T>>>,
     {
-        let deadline = Instant::now() + self.max_block;
-        let mut backoff = Backoff::new(self.retry_backoff, RETRY_BACKOFF_MAX);
-        let mut rediscover = false;
-        let mut last: Option<Error> = None;
-        loop {
-            let once = async {
-                let broker = self.coordinator(target, rediscover).await?;
-                let conn = self.client.connection(&broker, TrafficClass::Other).await?;
-                attempt(conn).await
-            };
-            let step = match tokio::time::timeout_at(deadline, once).await {
-                Err(_) => return Err(Failure::Plain(self.timed_out(api, last))),
-                Ok(Ok(step)) => step,
-                Ok(Err(e)) if e.is_retriable() => Step::Rediscover(e),
-                Ok(Err(e)) => return Err(Failure::Plain(e)),
-            };
-            match step {
-                Step::Done(t) => return Ok(t),
-                Step::Abortable(e) => return Err(Failure::Abortable(e)),
-                Step::Fatal(e) => return Err(Failure::Fatal(e)),
-                Step::Retry(e) => {
-                    tracing::debug!(error = %e, "{api}: retrying");
-                    rediscover = false;
-                    last = Some(e);
-                }
-                Step::Rediscover(e) => {
-                    tracing::debug!(error = %e, "{api}: looking the coordinator up again");
-                    rediscover = true;
-                    last = Some(e);
-                }
-            }
-            let delay = backoff.next_delay();
-            if Instant::now() + delay >= deadline {
-                // No attempt fits before the deadline: wait it out, as
-                // `max.block.ms` promises, then report the last error.
-                tokio::time::sleep_until(deadline).await;
-                return Err(Failure::Plain(self.timed_out(api, last)));
-            }
-            tokio::time::sleep(delay).await;
-            // Timers round up to the millisecond, so the sleep may end at
-            // the deadline: an attempt started then would put a request
-            // on the wire and give up on it at once, leaving it to land
-            // after the caller has moved on.
-            if Instant::now() >= deadline {
-                return Err(Failure::Plain(self.timed_out(api, last)));
-            }
-        }
-    }
-
-    async fn coordinator(
-        &self,
-        target: Target<'_>,
-        rediscover: bool,
-    ) -> Result<crate::client::BrokerInfo> {
-        let c = &self.client;
-        match (target, rediscover) {
-            (Target::Transaction, false) => c.transaction_coordinator(&self.transactional_id).await,
-            (Target::Transaction, true) => {
-                c.refresh_transaction_coordinator(&self.transactional_id)
-                    .await
-            }
-            (Target::Group(g), false) => c.coordinator(g).await,
-            (Target::Group(g), true) => c.refresh_coordinator(g).await,
-        }
+        let (kind, key) = match target {
+            Target::Transaction => (CoordinatorKind::Transaction, self.transactional_id.as_str()),
+            Target::Group(g) => (CoordinatorKind::Group, g),
+        };
+        let policy = RetryPolicy::exponential(self.retry_backoff, RETRY_BACKOFF_MAX)
+            .within(self.max_block)
+            .waiting_out();
+        self.client
+            .coordinator_call(kind, key, TrafficClass::Other, &policy, attempt)
+            .await
+            .map_err(|e| match e {
+                CallError::Stopped(Verdict::Abortable(e)) => Failure::Abortable(e),
+                CallError::Stopped(Verdict::Fatal(e)) => Failure::Fatal(e),
+                CallError::Failed(e) => Failure::Plain(e),
+                CallError::OutOfTime(last) => Failure::Plain(self.timed_out(api, last)),
+            })
     }
 
     fn timed_out(&self, api: ApiKey, last: Option<Error>) -> Error {
@@ -184,10 +134,18 @@ impl Coordinators {
             Disposition::Done => Step::Done(ok),
             Disposition::Retry => Step::Retry(error()),
             Disposition::Rediscover => Step::Rediscover(error()),
-            Disposition::Abortable => {
-                Step::Abortable(describe(api, code, &self.transactional_id, detail))
-            }
-            Disposition::Fatal => Step::Fatal(describe(api, code, &self.transactional_id, detail)),
+            Disposition::Abortable => Step::Stop(Verdict::Abortable(describe(
+                api,
+                code,
+                &self.transactional_id,
+                detail,
+            ))),
+            Disposition::Fatal => Step::Stop(Verdict::Fatal(describe(
+                api,
+                code,
+                &self.transactional_id,
+                detail,
+            ))),
         }
     }
 
