@@ -49,6 +49,32 @@ pub(crate) enum CallError<E> {
     OutOfTime(Option<Error>),
 }
 
+/// The step for an error code that every coordinator API shares:
+/// NOT_COORDINATOR and COORDINATOR_NOT_AVAILABLE send the loop to look the
+/// coordinator up again; COORDINATOR_LOAD_IN_PROGRESS and other retriable
+/// codes retry it. `None` for success and for codes the caller must judge.
+pub(crate) fn coordinator_error<T, E>(
+    api: ApiKey,
+    code: ErrorCode,
+    context: impl FnOnce() -> Option<String>,
+) -> Option<Step<T, E>> {
+    if code.is_ok() {
+        return None;
+    }
+    let error = Error::Broker {
+        api,
+        code,
+        context: context(),
+    };
+    if code == ErrorCode::NOT_COORDINATOR || code == ErrorCode::COORDINATOR_NOT_AVAILABLE {
+        Some(Step::Rediscover(error))
+    } else if code == ErrorCode::COORDINATOR_LOAD_IN_PROGRESS || code.is_retriable() {
+        Some(Step::Retry(error))
+    } else {
+        None
+    }
+}
+
 impl Client {
     /// Runs `attempt` against the coordinator of `key` on a connection of
     /// `class`, under `policy`: a retriable connection failure or a

@@ -22,7 +22,7 @@ pub use metadata::{BrokerInfo, ClusterMetadata, PartitionInfo, TopicInfo};
 pub use pool::TrafficClass;
 pub use retry::{Retrier, RetryPolicy};
 
-pub(crate) use coordinator::{CallError, CoordinatorKind, Step};
+pub(crate) use coordinator::{CallError, CoordinatorKind, Step, coordinator_error};
 
 use crate::config::Config;
 use crate::error::{Error, Result};

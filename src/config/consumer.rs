@@ -68,6 +68,49 @@ pub struct ConsumerConfig {
     /// `check.crcs`: verify the CRC of fetched record batches. Default on
     /// (Java).
     pub check_crcs: bool,
+    /// `default.api.timeout.ms`: how long a blocking consumer call with no
+    /// timeout of its own (committing, reading committed offsets, closing)
+    /// may take. Default 60 s (Java).
+    pub default_api_timeout: Duration,
+    /// `group.protocol`: the consumer-group protocol. Default
+    /// [`GroupProtocol::Classic`] (Java).
+    pub group_protocol: GroupProtocol,
+    /// `partition.assignment.strategy`: the assignors a member of a
+    /// classic group offers, in order of preference, by name (`range`,
+    /// `roundrobin`, `sticky`, `cooperative-sticky`; Java class names of
+    /// these are accepted in properties). Default `range`,
+    /// `cooperative-sticky` (Java since 3.0); Sarama offers `range`.
+    pub partition_assignment_strategy: Vec<String>,
+    /// `group.remote.assignor`: the broker-side assignor a member of a
+    /// `consumer`-protocol group asks for (`uniform` or `range` on Apache
+    /// Kafka). Default `None`: the broker's default.
+    pub group_remote_assignor: Option<String>,
+    /// `client.rack`: the rack of this consumer, for rack-aware
+    /// assignment (KIP-881) and fetching from the closest replica.
+    /// Default `None`.
+    pub client_rack: Option<String>,
+}
+
+/// `group.protocol`: how a consumer group is coordinated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum GroupProtocol {
+    /// `classic`: JoinGroup/SyncGroup/Heartbeat, assignment by the group
+    /// leader (the default).
+    #[default]
+    Classic,
+    /// `consumer`: KIP-848's ConsumerGroupHeartbeat, assignment by the
+    /// broker (Kafka 4.0+).
+    Consumer,
+}
+
+impl GroupProtocol {
+    /// The property value: `classic` or `consumer`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Classic => "classic",
+            Self::Consumer => "consumer",
+        }
+    }
 }
 
 impl Default for ConsumerConfig {
@@ -89,6 +132,11 @@ impl Default for ConsumerConfig {
             rebalance_timeout: None,
             max_poll_records: 500,
             check_crcs: true,
+            default_api_timeout: Duration::from_secs(60),
+            group_protocol: GroupProtocol::Classic,
+            partition_assignment_strategy: vec!["range".into(), "cooperative-sticky".into()],
+            group_remote_assignor: None,
+            client_rack: None,
         }
     }
 }
@@ -231,6 +279,23 @@ impl ConsumerConfig {
         }
         if self.max_poll_records == 0 {
             return Err(invalid("max.poll.records", "must be at least 1"));
+        }
+        Check::positive("default.api.timeout.ms", self.default_api_timeout)?;
+        if self.partition_assignment_strategy.is_empty() {
+            return Err(invalid(
+                "partition.assignment.strategy",
+                "must name at least one assignor",
+            ));
+        }
+        if let Some(name) = self
+            .partition_assignment_strategy
+            .iter()
+            .find(|n| n.is_empty() || !n.is_ascii())
+        {
+            return Err(invalid(
+                "partition.assignment.strategy",
+                format!("`{name}` is not an assignor name"),
+            ));
         }
         Ok(())
     }

@@ -76,7 +76,7 @@ mod properties;
 #[cfg(test)]
 mod tests;
 
-pub use consumer::{ConsumerConfig, IsolationLevel, OffsetReset};
+pub use consumer::{ConsumerConfig, GroupProtocol, IsolationLevel, OffsetReset};
 pub use net::{
     DEFAULT_CLIENT_ID, NetConfig, Password, SaslConfig, SaslMechanism, SecurityProtocol, TlsConfig,
 };

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::producer::level_key;
 use super::{
-    Acks, Config, IsolationLevel, OffsetReset, Partitioner, Password, SaslMechanism,
+    Acks, Config, GroupProtocol, IsolationLevel, OffsetReset, Partitioner, Password, SaslMechanism,
     SecurityProtocol, invalid,
 };
 use crate::Error;
@@ -101,7 +101,27 @@ pub const PROPERTY_KEYS: &[&str] = &[
     "rebalance.timeout.ms",
     "max.poll.records",
     "check.crcs",
+    "default.api.timeout.ms",
+    "group.protocol",
+    "partition.assignment.strategy",
+    "group.remote.assignor",
+    "client.rack",
 ];
+
+/// An assignor's protocol name from a name or a Java class name
+/// (`org.apache.kafka.clients.consumer.CooperativeStickyAssignor` →
+/// `cooperative-sticky`); other names are kept as given.
+fn assignor_name(name: &str) -> String {
+    let class = name.rsplit('.').next().unwrap_or(name);
+    match class {
+        "RangeAssignor" => "range",
+        "RoundRobinAssignor" => "roundrobin",
+        "StickyAssignor" => "sticky",
+        "CooperativeStickyAssignor" => "cooperative-sticky",
+        _ => name,
+    }
+    .to_string()
+}
 
 /// Keys whose values are secrets and never appear in errors.
 const SECRET_KEYS: &[&str] = &["sasl.password"];
@@ -387,6 +407,28 @@ impl Builder {
             "rebalance.timeout.ms" => c.consumer.rebalance_timeout = v.millis_or_unset()?,
             "max.poll.records" => c.consumer.max_poll_records = v.number()?,
             "check.crcs" => c.consumer.check_crcs = v.boolean()?,
+            "default.api.timeout.ms" => c.consumer.default_api_timeout = v.millis()?,
+            "group.protocol" => {
+                c.consumer.group_protocol = v
+                    .one_of(&[GroupProtocol::Classic, GroupProtocol::Consumer], |p| {
+                        p.name()
+                    })?;
+            }
+            "partition.assignment.strategy" => {
+                let names: Vec<String> = v
+                    .value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(assignor_name)
+                    .collect();
+                if names.is_empty() {
+                    return Err(v.bad("expected at least one assignor name"));
+                }
+                c.consumer.partition_assignment_strategy = names;
+            }
+            "group.remote.assignor" => c.consumer.group_remote_assignor = v.string(),
+            "client.rack" => c.consumer.client_rack = v.string(),
             _ => return Err(invalid(key, "unknown configuration key")),
         }
         Ok(())

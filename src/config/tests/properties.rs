@@ -198,6 +198,26 @@ const MAPPING: &[(&str, &str, Check)] = &[
         c.consumer.max_poll_records == 10
     }),
     ("check.crcs", "false", |c| !c.consumer.check_crcs),
+    ("default.api.timeout.ms", "7000", |c| {
+        c.consumer.default_api_timeout == Duration::from_secs(7)
+    }),
+    ("group.protocol", "CONSUMER", |c| {
+        c.consumer.group_protocol == crate::config::GroupProtocol::Consumer
+    }),
+    (
+        "partition.assignment.strategy",
+        "org.apache.kafka.clients.consumer.CooperativeStickyAssignor, roundrobin,my-own",
+        |c| {
+            c.consumer.partition_assignment_strategy
+                == ["cooperative-sticky", "roundrobin", "my-own"]
+        },
+    ),
+    ("group.remote.assignor", "uniform", |c| {
+        c.consumer.group_remote_assignor.as_deref() == Some("uniform")
+    }),
+    ("client.rack", "rack-a", |c| {
+        c.consumer.client_rack.as_deref() == Some("rack-a")
+    }),
 ];
 
 #[test]
@@ -277,6 +297,8 @@ fn bad_values_name_key_and_value() {
         ("partitioner", "sticky"),
         ("partitioner.class", "com.example.MyPartitioner"),
         ("isolation.level", "serializable"),
+        ("group.protocol", "share"),
+        ("partition.assignment.strategy", ",,"),
         ("auto.offset.reset", "by_duration:PT1H"),
         ("reconnect.backoff.jitter", "NaN"),
         ("send.buffer.bytes", "-2"),
