@@ -104,6 +104,7 @@ pub mod client;
 pub mod config;
 pub mod consumer;
 pub mod error;
+pub mod group;
 pub mod net;
 pub mod producer;
 pub mod protocol;
