@@ -7,17 +7,27 @@
 //!   payloads: a member's [`Subscription`] (the metadata of each protocol
 //!   it offers in JoinGroup) and its [`Assignment`] (what SyncGroup
 //!   returns to it).
+//! - [`assignor`] holds the [`Assignor`] trait and the built-in assignors
+//!   `range` and `roundrobin`, which the
+//!   group leader runs over every member's subscription.
 //!
 //! ```
+//! use klamm::group::assignor::{self, ClusterLayout, GroupMember};
 //! use klamm::group::{Assignment, Subscription};
 //!
-//! // A member offers its subscription in JoinGroup...
+//! // Each member offers a subscription...
 //! let bytes = Subscription::new(["orders"]).encode(3).unwrap();
-//! assert_eq!(Subscription::decode(bytes).unwrap().topics, vec!["orders".to_string()]);
-//! // ...and decodes its part of the SyncGroup answer.
-//! let mut assignment = Assignment::default();
-//! assignment.partitions.insert("orders".into(), vec![0, 1]);
-//! let mine = Assignment::decode(assignment.encode(3).unwrap()).unwrap();
+//! // ...the leader decodes them from the JoinGroup answer and assigns.
+//! let members = vec![
+//!     GroupMember::from_join("m-1", None, bytes.clone()).unwrap(),
+//!     GroupMember::from_join("m-2", None, bytes).unwrap(),
+//! ];
+//! let layout = ClusterLayout::new().with_topic("orders", 4);
+//! let range = assignor::by_name("range").unwrap();
+//! let plan = range.assign(&members, &layout).unwrap();
+//! // Each member then decodes its own part of the SyncGroup answer.
+//! let encoded = plan.encode(3).unwrap();
+//! let mine = Assignment::decode(encoded["m-1"].clone()).unwrap();
 //! assert_eq!(mine.partitions["orders"], vec![0, 1]);
 //! ```
 //!
@@ -31,8 +41,10 @@
 
 use std::collections::BTreeMap;
 
+pub mod assignor;
 pub mod protocol;
 
+pub use assignor::{Assignor, RebalanceProtocol};
 pub use protocol::{Assignment, Subscription};
 
 /// Partitions by topic name, each topic's partition ids in the order given.
