@@ -8,7 +8,7 @@
 //!   it offers in JoinGroup) and its [`Assignment`] (what SyncGroup
 //!   returns to it).
 //! - [`assignor`] holds the [`Assignor`] trait and the built-in assignors
-//!   `range` and `roundrobin`, which the
+//!   `range`, `roundrobin`, `sticky` and `cooperative-sticky`, which the
 //!   group leader runs over every member's subscription.
 //!
 //! ```

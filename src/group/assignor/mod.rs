@@ -11,11 +11,14 @@
 //! |---|---|---|---|
 //! | `range` | [`RangeAssignor`] | eager | per topic, contiguous ranges of partitions to the members subscribed to it |
 //! | `roundrobin` | [`RoundRobinAssignor`] | eager | all partitions dealt in turn to the members |
+//! | `sticky` | [`StickyAssignor`] | eager | balanced, keeping each member's previous partitions where it can |
+//! | `cooperative-sticky` | [`CooperativeStickyAssignor`] | cooperative | `sticky`, with a moving partition only assigned once its owner gave it up |
 //!
 //! All of them order members as the Java client does: static members
 //! (those with a `group.instance.id`) first, by instance id, then dynamic
 //! members by member id; ids compare as Java strings do (UTF-16 code
-//! units). `range` is rack-aware (KIP-881): see [`RangeAssignor`].
+//! units). `range` and the two sticky assignors are rack-aware (KIP-881):
+//! see [`RangeAssignor`] and [`StickyAssignor`] for what that means.
 //!
 //! [`GroupAssignment::validate`] checks any assignor's output (a custom one
 //! too) against the rules the group must keep.
@@ -61,6 +64,7 @@ mod layout;
 mod rack;
 mod range;
 mod round_robin;
+mod sticky;
 #[cfg(test)]
 mod tests;
 
@@ -68,6 +72,7 @@ pub use check::Violation;
 pub use layout::ClusterLayout;
 pub use range::RangeAssignor;
 pub use round_robin::RoundRobinAssignor;
+pub use sticky::{CooperativeStickyAssignor, StickyAssignor};
 
 /// How members give partitions up when the assignment changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -145,21 +150,24 @@ pub trait Assignor: Send + Sync + fmt::Debug {
     ) -> Result<GroupAssignment, Error>;
 }
 
-/// The built-in assignor named `name` (`range`, `roundrobin`), or `None`.
+/// The built-in assignor named `name` (`range`, `roundrobin`, `sticky`,
+/// `cooperative-sticky`), or `None`.
 ///
 /// ```
 /// use klamm::group::RebalanceProtocol;
 /// use klamm::group::assignor;
 ///
-/// let a = assignor::by_name("range").unwrap();
-/// assert_eq!(a.name(), "range");
-/// assert_eq!(a.rebalance_protocol(), RebalanceProtocol::Eager);
+/// let a = assignor::by_name("cooperative-sticky").unwrap();
+/// assert_eq!(a.name(), "cooperative-sticky");
+/// assert_eq!(a.rebalance_protocol(), RebalanceProtocol::Cooperative);
 /// assert!(assignor::by_name("stable").is_none());
 /// ```
 pub fn by_name(name: &str) -> Option<Arc<dyn Assignor>> {
     match name {
         "range" => Some(Arc::new(RangeAssignor)),
         "roundrobin" => Some(Arc::new(RoundRobinAssignor)),
+        "sticky" => Some(Arc::new(StickyAssignor)),
+        "cooperative-sticky" => Some(Arc::new(CooperativeStickyAssignor)),
         _ => None,
     }
 }
@@ -177,7 +185,9 @@ pub fn by_name_or_config_error(name: &str) -> Result<Arc<dyn Assignor>, Error> {
     by_name(name).ok_or_else(|| {
         Error::config(
             "partition.assignment.strategy",
-            format!("unknown assignor {name:?}: the built-in ones are range and roundrobin"),
+            format!(
+                "unknown assignor {name:?}: the built-in ones are range, roundrobin, sticky and cooperative-sticky"
+            ),
         )
     })
 }

@@ -1,5 +1,5 @@
 //! Tests of the assignors: golden cases from the Java client's documented
-//! outputs and unit cases.
+//! outputs, unit cases, and properties checked over generated groups.
 //!
 //! The checkers here are used by all the files; each has a control test
 //! showing it reports a broken assignment.
@@ -8,8 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
 
+mod props;
 mod range;
 mod round_robin;
+mod simulation;
+mod sticky;
 
 /// A dynamic member subscribed to `topics`.
 fn member(id: &str, topics: &[&str]) -> GroupMember {
@@ -289,16 +292,19 @@ fn control_stickiness_checkers_report_moves() {
 // --- Shared behaviour of every built-in assignor. ---
 
 fn built_ins() -> Vec<Arc<dyn Assignor>> {
-    ["range", "roundrobin"]
+    ["range", "roundrobin", "sticky", "cooperative-sticky"]
         .iter()
         .filter_map(|n| by_name(n))
         .collect()
 }
 
 #[test]
-fn by_name_knows_the_built_ins() {
+fn by_name_knows_the_four_built_ins() {
     let names: Vec<String> = built_ins().iter().map(|a| a.name().to_string()).collect();
-    assert_eq!(names, ["range", "roundrobin"]);
+    assert_eq!(
+        names,
+        ["range", "roundrobin", "sticky", "cooperative-sticky"]
+    );
     assert!(by_name("Range").is_none());
     let err = by_name_or_config_error("stable").unwrap_err();
     assert_eq!(err.kind(), crate::ErrorKind::Config);
