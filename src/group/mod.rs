@@ -1,15 +1,58 @@
 //! Consumer groups and their offsets, on top of the [`Client`](crate::Client).
 //!
 //! - [`OffsetManager`]: marks and commits a group's offsets, reads
-//!   committed ones.
-//! - [`OffsetTracker`]: lets an application finish records out of order
-//!   and still commit only what is finished.
+//!   committed ones; [`OffsetTracker`] lets an application finish records
+//!   out of order and still commit only what is finished.
+//! - [`protocol`] encodes and decodes the classic consumer protocol's
+//!   payloads: a member's [`Subscription`] (the metadata of each protocol
+//!   it offers in JoinGroup) and its [`Assignment`] (what SyncGroup
+//!   returns to it).
+//! - [`assignor`] holds the [`Assignor`] trait and the built-in assignors
+//!   `range`, `roundrobin`, `sticky` and `cooperative-sticky`, which the
+//!   group leader runs over every member's subscription.
+//!
+//! ```
+//! use klamm::group::assignor::{self, ClusterLayout, GroupMember};
+//! use klamm::group::{Assignment, Subscription};
+//!
+//! // Each member offers a subscription...
+//! let bytes = Subscription::new(["orders"]).encode(3).unwrap();
+//! // ...the leader decodes them from the JoinGroup answer and assigns.
+//! let members = vec![
+//!     GroupMember::from_join("m-1", None, bytes.clone()).unwrap(),
+//!     GroupMember::from_join("m-2", None, bytes).unwrap(),
+//! ];
+//! let layout = ClusterLayout::new().with_topic("orders", 4);
+//! let range = assignor::by_name("range").unwrap();
+//! let plan = range.assign(&members, &layout).unwrap();
+//! // Each member then decodes its own part of the SyncGroup answer.
+//! let encoded = plan.encode(3).unwrap();
+//! let mine = Assignment::decode(encoded["m-1"].clone()).unwrap();
+//! assert_eq!(mine.partitions["orders"], vec![0, 1]);
+//! ```
+//!
+//! # References
+//! - Kafka's `ConsumerProtocolSubscription` and `ConsumerProtocolAssignment`
+//!   message definitions (versions 0–3)
+//! - KIP-54 (the sticky assignor), KIP-341 (its generation in user data),
+//!   KIP-345 (static membership: `group.instance.id`), KIP-429 (incremental
+//!   cooperative rebalancing, owned partitions), KIP-792 (generation in the
+//!   subscription), KIP-881 (rack-aware assignment)
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+pub mod assignor;
+pub mod protocol;
 
 mod offsets;
 
+pub use assignor::{Assignor, RebalanceProtocol};
 pub use offsets::{Generation, OffsetAndMetadata, OffsetManager, OffsetTracker};
+pub use protocol::{Assignment, Subscription};
 
-use std::fmt;
+/// Partitions by topic name, each topic's partition ids in the order given.
+pub type TopicPartitions = BTreeMap<String, Vec<i32>>;
 
 /// A partition of a topic.
 ///
