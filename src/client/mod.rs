@@ -140,6 +140,8 @@ struct Inner {
     generation: AtomicU64,
     last_covered: Mutex<Option<Vec<String>>>,
     metadata_requests: AtomicUsize,
+    /// The next [`TrafficClass::Dedicated`] number.
+    dedicated: AtomicU64,
     coordinators: Mutex<HashMap<(CoordinatorKind, String), BrokerInfo>>,
     /// Brokers whose flexible Metadata answers (v9+) did not decode
     /// cleanly; they are asked with v8 from then on.
@@ -244,6 +246,7 @@ impl Client {
             generation: AtomicU64::new(0),
             last_covered: Mutex::new(None),
             metadata_requests: AtomicUsize::new(0),
+            dedicated: AtomicU64::new(0),
             coordinators: Mutex::new(HashMap::new()),
             metadata_v8_brokers: Mutex::new(HashSet::new()),
             closed: AtomicBool::new(false),
@@ -396,6 +399,18 @@ impl Client {
     /// A pooled connection to `broker` for `class` of traffic.
     pub async fn connection(&self, broker: &BrokerInfo, class: TrafficClass) -> Result<Connection> {
         self.inner.pool.get(&broker.addr(), class).await
+    }
+
+    /// A traffic class of its own, for a user whose requests must not wait
+    /// behind anyone else's (a group member's JoinGroup). Its connections
+    /// are closed by [`Client::close_class`].
+    pub fn dedicated_class(&self) -> TrafficClass {
+        TrafficClass::Dedicated(self.inner.dedicated.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Closes every connection of `class` (to all brokers).
+    pub async fn close_class(&self, class: TrafficClass) {
+        self.inner.pool.close_class(class).await;
     }
 
     /// Notes a Kafka error code from an answer: codes that mean the cached

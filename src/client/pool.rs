@@ -23,6 +23,14 @@ pub enum TrafficClass {
     Group,
     /// Everything else: metadata, offsets, admin.
     Other,
+    /// A connection of one user alone, from [`Client::dedicated_class`]:
+    /// a group member's JoinGroup and SyncGroup, which the broker holds
+    /// until the whole group has joined (and, as a broker answers one
+    /// connection's requests in order, would hold up anything queued
+    /// behind them, including another member's join).
+    ///
+    /// [`Client::dedicated_class`]: super::Client::dedicated_class
+    Dedicated(u64),
 }
 
 struct SlotState {
@@ -110,6 +118,21 @@ impl Pool {
                 tracing::debug!(broker = addr, error = %e, ?delay, "connect failed; backing off");
                 st.retry_at = Some(Instant::now() + delay);
                 Err(e)
+            }
+        }
+    }
+
+    /// Closes the connections of `class`, to every broker, and forgets
+    /// their slots.
+    pub(crate) async fn close_class(&self, class: TrafficClass) {
+        let slots: Vec<_> = {
+            let mut map = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            let keys: Vec<_> = map.keys().filter(|(_, c)| *c == class).cloned().collect();
+            keys.into_iter().filter_map(|k| map.remove(&k)).collect()
+        };
+        for s in slots {
+            if let Some(c) = s.lock().await.conn.take() {
+                c.close().await;
             }
         }
     }

@@ -45,9 +45,12 @@ use std::fmt;
 pub mod assignor;
 pub mod protocol;
 
+mod consumer;
+mod member;
 mod offsets;
 
 pub use assignor::{Assignor, RebalanceProtocol};
+pub use consumer::{AckMode, Acker, GroupConsumer, GroupEvent, GroupOptions};
 pub use offsets::{Generation, OffsetAndMetadata, OffsetManager, OffsetTracker};
 pub use protocol::{Assignment, Subscription};
 

@@ -1,0 +1,685 @@
+//! The group consumer: a member of a consumer group reading the
+//! partitions the group gives it, as one stream of record batches and
+//! rebalance events.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::assignor::{self, Assignor};
+use super::member::{self, Command, MemberEvent, MemberHandle, MemberSettings};
+use super::offsets::{Generation, OffsetManager, OffsetTracker, needs_rejoin};
+use super::{TopicPartition, TopicPartitions};
+use crate::client::Client;
+use crate::config::OffsetReset;
+use crate::consumer::{ConsumedBatch, Consumer, ConsumerRecord, PartitionConsumer, StartOffset};
+use crate::error::{Error, Result};
+
+/// When a delivered record counts as finished, so that its offset may be
+/// committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AckMode {
+    /// Everything [`GroupConsumer::recv`] returned is finished when it is
+    /// called again (the Java consumer's rule for auto-commit: at least
+    /// once, as long as records are processed before the next call).
+    #[default]
+    NextRecv,
+    /// Only what the application finishes with [`Acker::done`] or
+    /// [`Acker::done_through`] — in any order: the committed offset
+    /// advances over the finished prefix of each partition only.
+    Explicit,
+}
+
+/// Group consumer settings the [`Config`](crate::Config) does not hold.
+#[derive(Debug, Clone)]
+pub struct GroupOptions {
+    /// When records count as finished. Default [`AckMode::NextRecv`].
+    pub ack: AckMode,
+    /// Under [`AckMode::Explicit`], how many delivered but unfinished
+    /// records a partition may have before its fetching pauses (it
+    /// resumes as records finish). Default 10,000.
+    pub max_outstanding: usize,
+    /// The assignors to offer, in order of preference; `None` (the
+    /// default) takes them by name from `partition.assignment.strategy`.
+    pub assignors: Option<Vec<Arc<dyn Assignor>>>,
+}
+
+impl Default for GroupOptions {
+    fn default() -> Self {
+        GroupOptions {
+            ack: AckMode::NextRecv,
+            max_outstanding: 10_000,
+            assignors: None,
+        }
+    }
+}
+
+/// What [`GroupConsumer::recv`] returns.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum GroupEvent {
+    /// Records of one partition, in offset order.
+    Records(ConsumedBatch),
+    /// These partitions were assigned to this member (and are being read
+    /// from their committed offsets).
+    Assigned(Vec<TopicPartition>),
+    /// These partitions are being given up. No more records of them
+    /// follow; finish (and, under [`AckMode::Explicit`], mark done) what
+    /// was delivered of them before the next `recv`, which commits and
+    /// lets the rebalance go on.
+    Revoked(Vec<TopicPartition>),
+    /// These partitions were lost: the member was removed from the group
+    /// (or stopped polling for `max.poll.interval.ms`). Another member may
+    /// already read them; nothing more is committed for them.
+    Lost {
+        /// The partitions.
+        partitions: Vec<TopicPartition>,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One partition's state, shared with the [`Acker`].
+#[derive(Debug)]
+struct Track {
+    tracker: OffsetTracker,
+    control: watch::Sender<Control>,
+    /// Which assignment of the partition this is: batches of an earlier
+    /// one still in the channel are dropped.
+    token: u64,
+    paused_for_limit: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Control {
+    Run,
+    Pause,
+    Stop,
+}
+
+type Tracks = Arc<Mutex<BTreeMap<TopicPartition, Track>>>;
+
+/// Finishes records for a [`GroupConsumer`] under [`AckMode::Explicit`];
+/// cheap to clone and `Send`, so records can be finished on other tasks.
+#[derive(Debug, Clone)]
+pub struct Acker {
+    tracks: Tracks,
+    offsets: OffsetManager,
+    max_outstanding: usize,
+}
+
+impl Acker {
+    /// Finishes one record. Returns `false` when the record's partition is
+    /// no longer owned or the record was finished already.
+    pub fn done(&self, record: &ConsumerRecord) -> bool {
+        self.finish(record, |t, o| usize::from(t.done(o)))
+    }
+
+    /// Finishes `record` and every record delivered before it in its
+    /// partition (the in-order mode).
+    pub fn done_through(&self, record: &ConsumerRecord) -> bool {
+        self.finish(record, |t, o| t.done_through(o))
+    }
+
+    fn finish(
+        &self,
+        record: &ConsumerRecord,
+        f: impl FnOnce(&mut OffsetTracker, i64) -> usize,
+    ) -> bool {
+        let tp = TopicPartition::new(&*record.topic, record.partition);
+        let mut tracks = lock(&self.tracks);
+        let Some(track) = tracks.get_mut(&tp) else {
+            return false;
+        };
+        if f(&mut track.tracker, record.offset) == 0 {
+            return false;
+        }
+        self.offsets.mark(&tp, track.tracker.committable(), None);
+        if track.paused_for_limit && track.tracker.outstanding() < self.max_outstanding {
+            track.paused_for_limit = false;
+            let _ = track.control.send(Control::Run);
+        }
+        true
+    }
+}
+
+/// A member of a consumer group that reads the partitions the group
+/// assigns it (the classic protocol: JoinGroup, SyncGroup, Heartbeat).
+///
+/// ```no_run
+/// use klamm::group::{GroupConsumer, GroupEvent};
+/// use klamm::{Client, Config};
+///
+/// # async fn run() -> klamm::Result<()> {
+/// let mut config = Config::default();
+/// config.net.bootstrap_servers = vec!["127.0.0.1:9092".into()];
+/// config.consumer.group_id = Some("billing".into());
+/// let client = Client::connect(config).await?;
+/// let mut group = GroupConsumer::new(client, ["invoices"]).await?;
+/// while let Some(event) = group.recv().await {
+///     match event? {
+///         GroupEvent::Records(batch) => {
+///             for r in batch.iter() {
+///                 println!("{}/{} @ {}", r.topic, r.partition, r.offset);
+///             }
+///         }
+///         other => println!("{other:?}"),
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub struct GroupConsumer {
+    client: Client,
+    consumer: Consumer,
+    offsets: OffsetManager,
+    member: MemberHandle,
+    options: GroupOptions,
+    reset: OffsetReset,
+    auto_commit: Option<Duration>,
+    next_auto_commit: Instant,
+    tracks: Tracks,
+    forwarders: BTreeMap<TopicPartition, JoinHandle<()>>,
+    next_token: u64,
+    fanin_tx: mpsc::Sender<Fetched>,
+    fanin_rx: mpsc::Receiver<Fetched>,
+    /// A revocation the application has been told of; acknowledged by
+    /// the next `recv` (or `close`).
+    pending_revoke: Option<(Vec<TopicPartition>, oneshot::Sender<()>)>,
+    /// Under [`AckMode::NextRecv`]: the partition and next offset of the
+    /// batch delivered last.
+    last_delivered: Option<(TopicPartition, i64)>,
+    generation: Generation,
+    ended: bool,
+}
+
+impl std::fmt::Debug for GroupConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupConsumer")
+            .field("group", &self.offsets.group())
+            .field("generation", &self.generation)
+            .field("assigned", &lock(&self.tracks).len())
+            .finish()
+    }
+}
+
+/// A batch (or an error, or the end) of one partition, tagged with the
+/// assignment it belongs to.
+struct Fetched {
+    tp: TopicPartition,
+    token: u64,
+    item: Result<ConsumedBatch>,
+}
+
+impl GroupConsumer {
+    /// Joins the group named by `group.id` and subscribes to `topics`,
+    /// with default [`GroupOptions`].
+    pub async fn new<S: Into<String>>(
+        client: Client,
+        topics: impl IntoIterator<Item = S>,
+    ) -> Result<GroupConsumer> {
+        Self::with_options(client, topics, GroupOptions::default()).await
+    }
+
+    /// Like [`GroupConsumer::new`], with options.
+    pub async fn with_options<S: Into<String>>(
+        client: Client,
+        topics: impl IntoIterator<Item = S>,
+        options: GroupOptions,
+    ) -> Result<GroupConsumer> {
+        let cfg = client.config().consumer.clone();
+        let group = cfg
+            .group_id
+            .clone()
+            .ok_or_else(|| Error::config("group.id", "a group consumer needs a group.id"))?;
+        let assignors = match &options.assignors {
+            Some(a) if a.is_empty() => {
+                return Err(Error::config(
+                    "partition.assignment.strategy",
+                    "at least one assignor is needed",
+                ));
+            }
+            Some(a) => a.clone(),
+            None => cfg
+                .partition_assignment_strategy
+                .iter()
+                .map(|n| assignor::by_name_or_config_error(n))
+                .collect::<Result<Vec<_>>>()?,
+        };
+        let mut topics: Vec<String> = topics.into_iter().map(Into::into).collect();
+        topics.sort();
+        topics.dedup();
+        if topics.is_empty() {
+            return Err(Error::config("topics", "subscribe to at least one topic"));
+        }
+        let settings = MemberSettings {
+            group: group.clone(),
+            instance_id: cfg.group_instance_id.clone(),
+            session_timeout: cfg.session_timeout,
+            rebalance_timeout: cfg.effective_rebalance_timeout(),
+            heartbeat_interval: cfg.heartbeat_interval,
+            max_poll_interval: cfg.max_poll_interval,
+            assignors,
+            rack: cfg.client_rack.clone(),
+            retry_backoff: client.config().metadata.retry_backoff,
+        };
+        let offsets = OffsetManager::new(client.clone(), group);
+        let member = member::start(client.clone(), settings, topics, offsets.clone());
+        let (fanin_tx, fanin_rx) = mpsc::channel(FANIN_CAPACITY);
+        let auto_commit = cfg.enable_auto_commit.then_some(cfg.auto_commit_interval);
+        Ok(GroupConsumer {
+            consumer: Consumer::new(client.clone()),
+            client,
+            offsets,
+            member,
+            options,
+            reset: cfg.auto_offset_reset,
+            next_auto_commit: Instant::now() + auto_commit.unwrap_or_default(),
+            auto_commit,
+            tracks: Arc::new(Mutex::new(BTreeMap::new())),
+            forwarders: BTreeMap::new(),
+            next_token: 0,
+            fanin_tx,
+            fanin_rx,
+            pending_revoke: None,
+            last_delivered: None,
+            generation: Generation::NONE,
+            ended: false,
+        })
+    }
+
+    /// The offset manager: marks and commits of this member.
+    pub fn offsets(&self) -> &OffsetManager {
+        &self.offsets
+    }
+
+    /// A handle that finishes records under [`AckMode::Explicit`].
+    pub fn acker(&self) -> Acker {
+        Acker {
+            tracks: self.tracks.clone(),
+            offsets: self.offsets.clone(),
+            max_outstanding: self.options.max_outstanding.max(1),
+        }
+    }
+
+    /// The generation this member is in (-1 between generations).
+    pub fn generation(&self) -> Generation {
+        self.generation.clone()
+    }
+
+    /// The partitions this member reads now.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        lock(&self.tracks).keys().cloned().collect()
+    }
+
+    /// Changes the subscription; the member rejoins when it differs.
+    pub fn subscribe<S: Into<String>>(&self, topics: impl IntoIterator<Item = S>) {
+        let mut topics: Vec<String> = topics.into_iter().map(Into::into).collect();
+        topics.sort();
+        topics.dedup();
+        let _ = self.member.commands.send(Command::Subscribe(topics));
+    }
+
+    /// The next batch of records or rebalance event. Calling it also tells
+    /// the group the application is alive (`max.poll.interval.ms`),
+    /// finishes what the last call returned (under [`AckMode::NextRecv`])
+    /// and completes a revocation it reported. `None` once the member has
+    /// stopped (after an error it returned, or `close`).
+    pub async fn recv(&mut self) -> Option<Result<GroupEvent>> {
+        if self.ended {
+            return None;
+        }
+        let _polling = self.member.poll.polling();
+        self.finish_last();
+        if let Err(e) = self.complete_revoke().await {
+            return Some(Err(e));
+        }
+        loop {
+            tokio::select! {
+                biased;
+                ev = self.member.events.recv() => {
+                    let Some(ev) = ev else {
+                        self.ended = true;
+                        return None;
+                    };
+                    if let Some(out) = self.on_member_event(ev).await {
+                        return Some(out);
+                    }
+                }
+                _ = tokio::time::sleep_until(self.next_auto_commit), if self.auto_commit.is_some() => {
+                    self.auto_commit_now();
+                }
+                f = self.fanin_rx.recv() => {
+                    let Some(f) = f else { continue };
+                    if let Some(out) = self.on_fetched(f) {
+                        return Some(out);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Commits the marks now, waiting for the answer.
+    pub async fn commit(&mut self) -> Result<()> {
+        self.finish_last();
+        let r = self.offsets.commit().await.map(|_| ());
+        self.check_commit(&r);
+        r
+    }
+
+    /// Gives every partition up (committing what was finished when
+    /// auto-commit is on), leaves the group unless the member is static
+    /// (a static member keeps its place until `session.timeout.ms`, so a
+    /// restart gets its partitions back without a rebalance), and stops.
+    pub async fn close(mut self) -> Result<()> {
+        self.finish_last();
+        let mut result = self.complete_revoke().await;
+        let (done, mut closed) = oneshot::channel();
+        let _ = self.member.commands.send(Command::Close(done));
+        loop {
+            tokio::select! {
+                _ = &mut closed => break,
+                ev = self.member.events.recv() => match ev {
+                    None => break,
+                    Some(MemberEvent::Revoked { partitions, ack }) => {
+                        let list = flatten(&partitions);
+                        self.stop_partitions(&list).await;
+                        self.pending_revoke = Some((list, ack));
+                        let r = self.complete_revoke().await;
+                        if result.is_ok() {
+                            result = r;
+                        }
+                    }
+                    Some(MemberEvent::Lost { partitions, .. }) => {
+                        let list = flatten(&partitions);
+                        self.stop_partitions(&list).await;
+                        self.offsets.forget(&list);
+                    }
+                    Some(MemberEvent::Assigned { .. }) | Some(MemberEvent::Fatal(_)) => {}
+                },
+            }
+        }
+        let all: Vec<TopicPartition> = self.forwarders.keys().cloned().collect();
+        self.stop_partitions(&all).await;
+        let _ = (&mut self.member.task).await;
+        self.consumer.close().await;
+        self.ended = true;
+        result
+    }
+
+    /// Marks the batch the last `recv` returned as finished
+    /// ([`AckMode::NextRecv`]).
+    fn finish_last(&mut self) {
+        if let Some((tp, next)) = self.last_delivered.take() {
+            if lock(&self.tracks).contains_key(&tp) {
+                self.offsets.mark(&tp, next, None);
+            }
+        }
+    }
+
+    /// Completes a revocation the application was told of: commits (when
+    /// auto-commit is on), forgets the partitions' marks, and lets the
+    /// member go on.
+    async fn complete_revoke(&mut self) -> Result<()> {
+        let Some((partitions, ack)) = self.pending_revoke.take() else {
+            return Ok(());
+        };
+        let mut result = Ok(());
+        if self.auto_commit.is_some() {
+            let r = self.offsets.commit().await.map(|_| ());
+            if let Err(e) = &r {
+                tracing::warn!(group = %self.offsets.group(), error = %e, "commit on revoke failed");
+            }
+            result = r;
+        }
+        self.offsets.forget(&partitions);
+        let _ = ack.send(());
+        result
+    }
+
+    fn auto_commit_now(&mut self) {
+        let every = self.auto_commit.unwrap_or_default();
+        self.next_auto_commit = Instant::now() + every;
+        if !self.offsets.has_pending() {
+            return;
+        }
+        let commit = self.offsets.commit_async();
+        let commands = self.member.commands.clone();
+        let group = self.offsets.group().to_string();
+        tokio::spawn(async move {
+            if let Ok(Err(e)) = commit.await {
+                tracing::debug!(%group, error = %e, "auto-commit failed");
+                if let Some(cmd) = rejoin_command(&e) {
+                    let _ = commands.send(cmd);
+                }
+            }
+        });
+    }
+
+    fn check_commit(&self, r: &Result<()>) {
+        if let Err(e) = r {
+            if let Some(cmd) = rejoin_command(e) {
+                let _ = self.member.commands.send(cmd);
+            }
+        }
+    }
+
+    async fn on_member_event(&mut self, ev: MemberEvent) -> Option<Result<GroupEvent>> {
+        match ev {
+            MemberEvent::Assigned { added, generation } => {
+                self.generation = generation;
+                let list = flatten(&added);
+                if let Err(e) = self.start_partitions(&list).await {
+                    return Some(Err(e));
+                }
+                Some(Ok(GroupEvent::Assigned(list)))
+            }
+            MemberEvent::Revoked { partitions, ack } => {
+                let list = flatten(&partitions);
+                self.stop_partitions(&list).await;
+                self.pending_revoke = Some((list.clone(), ack));
+                Some(Ok(GroupEvent::Revoked(list)))
+            }
+            MemberEvent::Lost { partitions, reason } => {
+                let list = flatten(&partitions);
+                self.stop_partitions(&list).await;
+                self.offsets.forget(&list);
+                if self
+                    .last_delivered
+                    .as_ref()
+                    .is_some_and(|(tp, _)| list.contains(tp))
+                {
+                    self.last_delivered = None;
+                }
+                Some(Ok(GroupEvent::Lost {
+                    partitions: list,
+                    reason,
+                }))
+            }
+            MemberEvent::Fatal(e) => {
+                self.ended = true;
+                let all: Vec<TopicPartition> = self.forwarders.keys().cloned().collect();
+                self.stop_partitions(&all).await;
+                Some(Err(e))
+            }
+        }
+    }
+
+    fn on_fetched(&mut self, f: Fetched) -> Option<Result<GroupEvent>> {
+        let mut tracks = lock(&self.tracks);
+        let track = tracks.get_mut(&f.tp).filter(|t| t.token == f.token)?;
+        match f.item {
+            Ok(batch) => {
+                let next = batch.next_offset()?;
+                if self.options.ack == AckMode::Explicit {
+                    for r in batch.iter() {
+                        track.tracker.delivered(r.offset);
+                    }
+                    if track.tracker.outstanding() >= self.options.max_outstanding.max(1)
+                        && !track.paused_for_limit
+                    {
+                        track.paused_for_limit = true;
+                        let _ = track.control.send(Control::Pause);
+                    }
+                } else {
+                    self.last_delivered = Some((f.tp.clone(), next));
+                }
+                Some(Ok(GroupEvent::Records(batch)))
+            }
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// Starts reading `partitions` from their committed offsets (or the
+    /// reset policy's).
+    async fn start_partitions(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        if partitions.is_empty() {
+            return Ok(());
+        }
+        let committed = self.offsets.fetch(partitions).await?;
+        for tp in partitions {
+            let start = match committed.get(tp) {
+                Some(o) => StartOffset::Offset(o.offset),
+                None => match self.reset {
+                    OffsetReset::Earliest => StartOffset::Oldest,
+                    OffsetReset::Latest => StartOffset::Newest,
+                    OffsetReset::None => {
+                        return Err(Error::config(
+                            "auto.offset.reset",
+                            format!(
+                                "{tp} has no committed offset in group '{}' and the reset policy is none",
+                                self.offsets.group()
+                            ),
+                        ));
+                    }
+                },
+            };
+            let pc = self
+                .consumer
+                .consume_partition(&tp.topic, tp.partition, start)
+                .await?;
+            self.next_token += 1;
+            let token = self.next_token;
+            let (control, control_rx) = watch::channel(Control::Run);
+            let first = match start {
+                StartOffset::Offset(o) => o,
+                _ => 0,
+            };
+            lock(&self.tracks).insert(
+                tp.clone(),
+                Track {
+                    tracker: OffsetTracker::new(first),
+                    control,
+                    token,
+                    paused_for_limit: false,
+                },
+            );
+            let task = tokio::spawn(forward(
+                pc,
+                tp.clone(),
+                token,
+                self.fanin_tx.clone(),
+                control_rx,
+            ));
+            self.forwarders.insert(tp.clone(), task);
+        }
+        Ok(())
+    }
+
+    /// Stops reading `partitions`: their pause state and buffered records
+    /// go with them.
+    async fn stop_partitions(&mut self, partitions: &[TopicPartition]) {
+        let mut tasks = Vec::new();
+        {
+            let mut tracks = lock(&self.tracks);
+            for tp in partitions {
+                if let Some(t) = tracks.remove(tp) {
+                    let _ = t.control.send(Control::Stop);
+                }
+                if let Some(task) = self.forwarders.remove(tp) {
+                    tasks.push(task);
+                }
+            }
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+
+    /// The client this consumer uses.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// The command that makes the member rejoin after a commit error, if any.
+fn rejoin_command(e: &Error) -> Option<Command> {
+    let Error::Broker { code, .. } = e else {
+        return None;
+    };
+    if !needs_rejoin(*code) {
+        return None;
+    }
+    let lost = *code != crate::protocol::error_codes::ErrorCode::REBALANCE_IN_PROGRESS;
+    Some(Command::Rejoin {
+        reason: format!("a commit answered {code}"),
+        lost,
+    })
+}
+
+/// How many batches wait between the partitions' readers and `recv`.
+const FANIN_CAPACITY: usize = 32;
+
+/// Moves one partition's batches into the shared channel until stopped.
+async fn forward(
+    mut pc: PartitionConsumer,
+    tp: TopicPartition,
+    token: u64,
+    tx: mpsc::Sender<Fetched>,
+    mut control: watch::Receiver<Control>,
+) {
+    loop {
+        let state = *control.borrow_and_update();
+        match state {
+            Control::Stop => break,
+            Control::Pause => pc.pause(),
+            Control::Run => pc.resume(),
+        }
+        let item = tokio::select! {
+            changed = control.changed() => {
+                if changed.is_err() { break; }
+                continue;
+            }
+            item = pc.recv_batch() => item,
+        };
+        let Some(item) = item else { break };
+        let permit = tokio::select! {
+            p = tx.reserve() => match p { Ok(p) => p, Err(_) => break },
+            changed = control.changed() => {
+                if changed.is_err() || *control.borrow() == Control::Stop { break; }
+                // Paused or resumed while waiting: the batch still goes.
+                match tx.reserve().await { Ok(p) => p, Err(_) => break }
+            }
+        };
+        permit.send(Fetched {
+            tp: tp.clone(),
+            token,
+            item,
+        });
+    }
+    pc.close().await;
+}
+
+fn flatten(tps: &TopicPartitions) -> Vec<TopicPartition> {
+    tps.iter()
+        .flat_map(|(t, ps)| ps.iter().map(move |p| TopicPartition::new(t.clone(), *p)))
+        .collect()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
