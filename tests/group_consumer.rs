@@ -311,3 +311,304 @@ fn cooperative_sticky_stops_only_the_moved_partitions() {
         client.close().await;
     });
 }
+
+/// Static membership (KIP-345): a member with a group.instance.id that
+/// closes and comes back within the session timeout gets the same
+/// partitions in the same generation, and the other member sees no
+/// rebalance; one that stays away past the session timeout is replaced
+/// (one rebalance: the other member takes everything).
+#[test]
+fn a_static_member_restarted_within_the_session_timeout_causes_no_rebalance() {
+    support::run_within(180, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let client = Client::connect(config(&addr)).await.expect("connect");
+        let topic = support::unique_topic("klamm-group-static");
+        create_topic(&client, &topic, 4).await;
+        let group = support::unique_topic("klamm-static");
+        let mut cfg_a = member_config(&addr, &group, "range");
+        cfg_a.consumer.group_instance_id = Some("static-a".into());
+        let mut cfg_b = member_config(&addr, &group, "range");
+        cfg_b.consumer.group_instance_id = Some("static-b".into());
+
+        let mut a = GroupConsumer::new(Client::connect(cfg_a.clone()).await.expect("a"), [&topic])
+            .await
+            .expect("a");
+        let mut seen_a = Seen::default();
+        drive(&mut a, &mut seen_a, Duration::from_secs(30), |s| {
+            s.owned.len() == 4
+        })
+        .await;
+        let mut b = GroupConsumer::new(Client::connect(cfg_b.clone()).await.expect("b"), [&topic])
+            .await
+            .expect("b");
+        let mut seen_b = Seen::default();
+        tokio::join!(
+            drive(&mut a, &mut seen_a, Duration::from_secs(30), |s| s
+                .owned
+                .len()
+                == 2
+                && !s.revoked.is_empty()),
+            drive(&mut b, &mut seen_b, Duration::from_secs(30), |s| s
+                .owned
+                .len()
+                == 2),
+        );
+        assert_eq!((seen_a.owned.len(), seen_b.owned.len()), (2, 2));
+        let generation = a.generation().id;
+        assert_eq!(b.generation().id, generation);
+        let owned_a = seen_a.owned.clone();
+
+        // Restart within the session timeout (6 s).
+        a.close().await.expect("close a");
+        let mut a = GroupConsumer::new(
+            Client::connect(cfg_a.clone()).await.expect("a again"),
+            [&topic],
+        )
+        .await
+        .expect("a again");
+        let mut seen_a2 = Seen::default();
+        drive(&mut a, &mut seen_a2, Duration::from_secs(30), |s| {
+            s.owned.len() == 2
+        })
+        .await;
+        assert_eq!(seen_a2.owned, owned_a, "the same partitions back");
+        assert_eq!(
+            a.generation().id,
+            generation,
+            "the same generation: no rebalance"
+        );
+        // The other member saw nothing: keep reading it for a while.
+        let revoked_before = seen_b.revoked.len();
+        drive(&mut b, &mut seen_b, Duration::from_secs(3), |_| false).await;
+        assert_eq!(
+            seen_b.revoked.len(),
+            revoked_before,
+            "no rebalance for the other member"
+        );
+        assert_eq!(b.generation().id, generation);
+
+        // Away past the session timeout: the coordinator removes it and
+        // the other member takes over its partitions (one rebalance).
+        a.close().await.expect("close a again");
+        drive(&mut b, &mut seen_b, Duration::from_secs(30), |s| {
+            s.owned.len() == 4
+        })
+        .await;
+        assert_eq!(
+            seen_b.owned.len(),
+            4,
+            "the survivor owns everything: {seen_b:?}"
+        );
+        assert!(b.generation().id > generation);
+        b.close().await.expect("close b");
+        client.close().await;
+    });
+}
+
+/// A slow application (pauses longer than the heartbeat interval, shorter
+/// than max.poll.interval.ms) keeps its membership: no event, same
+/// generation. One that stays away longer than max.poll.interval.ms
+/// leaves the group (the other member takes its partitions) and is told
+/// with a Lost event naming the reason, then joins again.
+#[test]
+fn a_slow_application_keeps_its_membership_until_max_poll_interval() {
+    support::run_within(180, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let client = Client::connect(config(&addr)).await.expect("connect");
+        let topic = support::unique_topic("klamm-group-slow");
+        create_topic(&client, &topic, 2).await;
+        let group = support::unique_topic("klamm-slow");
+        let mut cfg = member_config(&addr, &group, "range");
+        cfg.consumer.max_poll_interval = Duration::from_secs(4);
+        let mut a = GroupConsumer::new(Client::connect(cfg.clone()).await.expect("a"), [&topic])
+            .await
+            .expect("a");
+        let mut seen_a = Seen::default();
+        drive(&mut a, &mut seen_a, Duration::from_secs(30), |s| {
+            s.owned.len() == 2
+        })
+        .await;
+        let mut b = GroupConsumer::new(Client::connect(cfg.clone()).await.expect("b"), [&topic])
+            .await
+            .expect("b");
+        let mut seen_b = Seen::default();
+        tokio::join!(
+            drive(&mut a, &mut seen_a, Duration::from_secs(30), |s| s
+                .owned
+                .len()
+                == 1
+                && !s.revoked.is_empty()),
+            drive(&mut b, &mut seen_b, Duration::from_secs(30), |s| s
+                .owned
+                .len()
+                == 1),
+        );
+        let generation = a.generation().id;
+
+        // Slow but within the limit: 2.5 s between polls (the heartbeat is
+        // 0.5 s), three times; the other member keeps polling.
+        for _ in 0..3 {
+            let pause = tokio::time::sleep(Duration::from_millis(2500));
+            tokio::pin!(pause);
+            loop {
+                tokio::select! {
+                    _ = &mut pause => break,
+                    ev = b.recv() => seen_b.take(ev.expect("b").expect("b event")),
+                }
+            }
+            drive(&mut a, &mut seen_a, Duration::from_millis(100), |_| false).await;
+        }
+        assert!(
+            seen_a.lost.is_empty() && seen_a.revoked.len() == 1,
+            "{seen_a:?}"
+        );
+        assert_eq!(
+            a.generation().id,
+            generation,
+            "still in the same generation"
+        );
+
+        // Too slow: 7 s without a poll.
+        let pause = tokio::time::sleep(Duration::from_secs(7));
+        tokio::pin!(pause);
+        loop {
+            tokio::select! {
+                _ = &mut pause => break,
+                ev = b.recv() => seen_b.take(ev.expect("b").expect("b event")),
+            }
+        }
+        assert_eq!(
+            seen_b.owned.len(),
+            2,
+            "the other member took over: {seen_b:?}"
+        );
+        drive(&mut a, &mut seen_a, Duration::from_secs(30), |s| {
+            !s.lost.is_empty() && s.owned.len() == 1
+        })
+        .await;
+        assert_eq!(seen_a.lost.len(), 1, "{seen_a:?}");
+        assert!(
+            seen_a.lost[0].1.contains("max.poll.interval.ms"),
+            "{}",
+            seen_a.lost[0].1
+        );
+        assert_eq!(
+            seen_a.owned.len(),
+            1,
+            "joined again after polling: {seen_a:?}"
+        );
+        a.close().await.expect("close a");
+        b.close().await.expect("close b");
+        client.close().await;
+    });
+}
+
+/// Out-of-order completion: records finished in any order commit only
+/// the finished prefix; a partition with too many unfinished records
+/// stops fetching until some finish.
+#[test]
+fn explicit_acks_commit_only_the_finished_prefix_and_bound_outstanding_records() {
+    support::run_within(120, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let client = Client::connect(config(&addr)).await.expect("connect");
+        let topic = support::unique_topic("klamm-group-acks");
+        create_topic(&client, &topic, 1).await;
+        // 40 records, each its own batch (so the limit can bite between
+        // batches).
+        let producer = AsyncProducer::new(client.clone()).await.expect("producer");
+        for i in 0..40 {
+            let f = producer
+                .send(ProducerRecord::new(topic.clone(), format!("0:{i}")).with_partition(0))
+                .await
+                .expect("send");
+            producer.flush().await.expect("flush");
+            f.await.expect("delivered");
+        }
+        producer.close().await.expect("close");
+
+        let group = support::unique_topic("klamm-acks");
+        let mut cfg = member_config(&addr, &group, "range");
+        cfg.consumer.enable_auto_commit = false;
+        cfg.consumer.max_partition_fetch_bytes = 200;
+        let options = klamm::group::GroupOptions {
+            ack: klamm::group::AckMode::Explicit,
+            max_outstanding: 5,
+            ..Default::default()
+        };
+        let mut g =
+            GroupConsumer::with_options(Client::connect(cfg).await.expect("g"), [&topic], options)
+                .await
+                .expect("g");
+        let acker = g.acker();
+        let tp = TopicPartition::new(&topic, 0);
+        let mut records = Vec::new();
+        // Nothing finished: delivery stops well short of 40.
+        loop {
+            match tokio::time::timeout(Duration::from_secs(2), g.recv()).await {
+                Err(_) => break,
+                Ok(ev) => {
+                    if let GroupEvent::Records(b) = ev.expect("open").expect("event") {
+                        records.extend(b.records);
+                    }
+                }
+            }
+        }
+        assert!(
+            records.len() >= 5 && records.len() < 40,
+            "fetching paused at the limit: {} delivered",
+            records.len()
+        );
+        let paused_at = records.len();
+
+        // Finish everything delivered but the record at offset 2.
+        for r in records.iter().filter(|r| r.offset != 2) {
+            assert!(acker.done(r));
+        }
+        g.commit().await.expect("commit");
+        let committed = g
+            .offsets()
+            .fetch(std::slice::from_ref(&tp))
+            .await
+            .expect("fetch");
+        assert_eq!(committed[&tp].offset, 2, "only the finished prefix");
+        assert!(acker.done(&records[2]));
+        assert!(!acker.done(&records[2]), "twice");
+        g.commit().await.expect("commit");
+        let committed = g
+            .offsets()
+            .fetch(std::slice::from_ref(&tp))
+            .await
+            .expect("fetch");
+        assert_eq!(committed[&tp].offset, paused_at as i64);
+
+        // Finishing resumed the fetching: the rest arrives.
+        while records.len() < 40 {
+            let ev = tokio::time::timeout(Duration::from_secs(10), g.recv())
+                .await
+                .expect("the rest arrives")
+                .expect("open")
+                .expect("event");
+            if let GroupEvent::Records(b) = ev {
+                for r in b.iter() {
+                    acker.done(r);
+                }
+                records.extend(b.records);
+            }
+        }
+        g.commit().await.expect("commit");
+        let committed = g
+            .offsets()
+            .fetch(std::slice::from_ref(&tp))
+            .await
+            .expect("fetch");
+        assert_eq!(committed[&tp].offset, 40);
+        g.close().await.expect("close");
+        client.close().await;
+    });
+}
