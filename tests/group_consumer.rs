@@ -612,3 +612,130 @@ fn explicit_acks_commit_only_the_finished_prefix_and_bound_outstanding_records()
         client.close().await;
     });
 }
+
+/// The handler shape (Sarama's): setup, one consume_claim task per
+/// partition, cleanup. Two members share a topic; claims end when their
+/// partitions are revoked (the handler returns, then cleanup runs);
+/// everything is processed, and what the handlers marked is committed.
+#[test]
+fn handler_members_process_everything_and_commit_their_marks() {
+    use klamm::group::{Claim, GroupHandler, GroupSession};
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Default)]
+    struct Log {
+        setups: Vec<Vec<TopicPartition>>,
+        cleanups: Vec<Vec<TopicPartition>>,
+        claims_ended: Vec<TopicPartition>,
+        values: Vec<String>,
+    }
+
+    struct Recorder(Arc<Mutex<Log>>);
+
+    impl GroupHandler for Recorder {
+        async fn setup(&self, session: &GroupSession) -> klamm::Result<()> {
+            self.0
+                .lock()
+                .unwrap()
+                .setups
+                .push(session.claims().to_vec());
+            Ok(())
+        }
+
+        async fn consume_claim(
+            &self,
+            session: GroupSession,
+            mut claim: Claim,
+        ) -> klamm::Result<()> {
+            while let Some(r) = claim.recv().await {
+                // Slower than the heartbeat interval now and then.
+                if r.offset % 10 == 9 {
+                    tokio::time::sleep(Duration::from_millis(600)).await;
+                }
+                let v = String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).to_string();
+                self.0.lock().unwrap().values.push(v);
+                session.mark(&r);
+            }
+            let tp = TopicPartition::new(claim.topic(), claim.partition());
+            self.0.lock().unwrap().claims_ended.push(tp);
+            Ok(())
+        }
+
+        async fn cleanup(&self, session: &GroupSession) -> klamm::Result<()> {
+            self.0
+                .lock()
+                .unwrap()
+                .cleanups
+                .push(session.claims().to_vec());
+            Ok(())
+        }
+    }
+
+    support::run_within(180, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let client = Client::connect(config(&addr)).await.expect("connect");
+        let topic = support::unique_topic("klamm-group-handler");
+        create_topic(&client, &topic, 4).await;
+        produce_numbered(&client, &topic, 4, 20, 0).await;
+        let group = support::unique_topic("klamm-handler");
+        let cfg = member_config(&addr, &group, "range");
+
+        let log_a = Arc::new(Mutex::new(Log::default()));
+        let log_b = Arc::new(Mutex::new(Log::default()));
+        let (stop_a, stopped_a) = tokio::sync::oneshot::channel::<()>();
+        let (stop_b, stopped_b) = tokio::sync::oneshot::channel::<()>();
+        let a = GroupConsumer::new(Client::connect(cfg.clone()).await.expect("a"), [&topic])
+            .await
+            .expect("a");
+        let run_a = tokio::spawn(a.run(Recorder(log_a.clone()), stopped_a));
+        // Let the first member start on all four partitions, then add one.
+        let t0 = tokio::time::Instant::now();
+        while log_a.lock().unwrap().values.len() < 10 && t0.elapsed() < Duration::from_secs(30) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let b = GroupConsumer::new(Client::connect(cfg.clone()).await.expect("b"), [&topic])
+            .await
+            .expect("b");
+        let run_b = tokio::spawn(b.run(Recorder(log_b.clone()), stopped_b));
+        let all_read = || {
+            let mut v: BTreeSet<String> = log_a.lock().unwrap().values.iter().cloned().collect();
+            v.extend(log_b.lock().unwrap().values.iter().cloned());
+            v.len()
+        };
+        let t0 = tokio::time::Instant::now();
+        while all_read() < 80 && t0.elapsed() < Duration::from_secs(60) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(all_read(), 80, "every record processed");
+        let _ = stop_a.send(());
+        let _ = stop_b.send(());
+        run_a.await.expect("join a").expect("run a");
+        run_b.await.expect("join b").expect("run b");
+
+        {
+            let a = log_a.lock().unwrap();
+            let b = log_b.lock().unwrap();
+            assert_eq!(a.setups[0].len(), 4, "the first member started alone");
+            assert_eq!(
+                a.cleanups[0].len(),
+                4,
+                "eager: it gave all four up when the second joined"
+            );
+            assert!(a.claims_ended.len() >= 4, "each claim's handler returned");
+            assert!(b.setups.iter().any(|s| s.len() == 2), "{:?}", b.setups);
+        }
+        let om = klamm::group::OffsetManager::new(client.clone(), &group);
+        let tps: Vec<TopicPartition> = (0..4).map(|p| TopicPartition::new(&topic, p)).collect();
+        let committed = om.fetch(&tps).await.expect("fetch");
+        for tp in &tps {
+            assert_eq!(
+                committed.get(tp).map(|o| o.offset),
+                Some(20),
+                "{tp}: every mark committed"
+            );
+        }
+        client.close().await;
+    });
+}

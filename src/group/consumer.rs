@@ -85,13 +85,29 @@ pub enum GroupEvent {
 
 /// One partition's state, shared with the [`Acker`].
 #[derive(Debug)]
-struct Track {
+pub(crate) struct Track {
     tracker: OffsetTracker,
     control: watch::Sender<Control>,
     /// Which assignment of the partition this is: batches of an earlier
     /// one still in the channel are dropped.
     token: u64,
     paused_for_limit: bool,
+    /// Paused because the handler's claim holds too many batches.
+    paused_for_claim: bool,
+}
+
+impl Track {
+    /// Pauses or resumes fetching as the two reasons to pause say.
+    fn apply(&self) {
+        let want = if self.paused_for_limit || self.paused_for_claim {
+            Control::Pause
+        } else {
+            Control::Run
+        };
+        if *self.control.borrow() != want {
+            let _ = self.control.send(want);
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +117,7 @@ enum Control {
     Stop,
 }
 
-type Tracks = Arc<Mutex<BTreeMap<TopicPartition, Track>>>;
+pub(crate) type Tracks = Arc<Mutex<BTreeMap<TopicPartition, Track>>>;
 
 /// Finishes records for a [`GroupConsumer`] under [`AckMode::Explicit`];
 /// cheap to clone and `Send`, so records can be finished on other tasks.
@@ -141,7 +157,7 @@ impl Acker {
         self.offsets.mark(&tp, track.tracker.committable(), None);
         if track.paused_for_limit && track.tracker.outstanding() < self.max_outstanding {
             track.paused_for_limit = false;
-            let _ = track.control.send(Control::Run);
+            track.apply();
         }
         true
     }
@@ -523,7 +539,7 @@ impl GroupConsumer {
                         && !track.paused_for_limit
                     {
                         track.paused_for_limit = true;
-                        let _ = track.control.send(Control::Pause);
+                        track.apply();
                     }
                 } else {
                     self.last_delivered = Some((f.tp.clone(), next));
@@ -576,6 +592,7 @@ impl GroupConsumer {
                     control,
                     token,
                     paused_for_limit: false,
+                    paused_for_claim: false,
                 },
             );
             let task = tokio::spawn(forward(
@@ -610,10 +627,46 @@ impl GroupConsumer {
         }
     }
 
+    /// The shared partition state (for the handler runner).
+    pub(crate) fn tracks(&self) -> &Tracks {
+        &self.tracks
+    }
+
+    /// The current assignment token of `tp`.
+    pub(crate) fn token_of(&self, tp: &TopicPartition) -> Option<u64> {
+        lock(&self.tracks).get(tp).map(|t| t.token)
+    }
+
+    /// Forgets the batch the last `recv` returned, so the next `recv` does
+    /// not mark it finished (a handler marks records itself).
+    pub(crate) fn forget_delivered(&mut self) {
+        self.last_delivered = None;
+    }
+
+    /// The rebalance timeout the member waits for revocations.
+    pub(crate) fn rebalance_timeout(&self) -> Duration {
+        self.client.config().consumer.effective_rebalance_timeout()
+    }
+
     /// The client this consumer uses.
     pub fn client(&self) -> &Client {
         &self.client
     }
+}
+
+/// Pauses (or resumes) fetching `tp` for a handler's claim, if `token` is
+/// still its current assignment.
+pub(crate) fn pause_for_claim(tracks: &Tracks, tp: &TopicPartition, token: u64, paused: bool) {
+    let mut tracks = lock(tracks);
+    if let Some(t) = tracks.get_mut(tp).filter(|t| t.token == token) {
+        t.paused_for_claim = paused;
+        t.apply();
+    }
+}
+
+/// Whether `tp` is owned under assignment `token`.
+pub(crate) fn owns(tracks: &Tracks, tp: &TopicPartition, token: u64) -> bool {
+    lock(tracks).get(tp).is_some_and(|t| t.token == token)
 }
 
 /// The command that makes the member rejoin after a commit error, if any.

@@ -46,11 +46,13 @@ pub mod assignor;
 pub mod protocol;
 
 mod consumer;
+mod handler;
 mod member;
 mod offsets;
 
 pub use assignor::{Assignor, RebalanceProtocol};
 pub use consumer::{AckMode, Acker, GroupConsumer, GroupEvent, GroupOptions};
+pub use handler::{Claim, GroupHandler, GroupSession};
 pub use offsets::{Generation, OffsetAndMetadata, OffsetManager, OffsetTracker};
 pub use protocol::{Assignment, Subscription};
 
