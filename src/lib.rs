@@ -94,8 +94,56 @@
 //! config.validate().unwrap();
 //! ```
 //!
-//! Consumer groups with committed offsets and an admin client are not
-//! built yet.
+//! ## Consumer groups
+//!
+//! A member of a group reads the partitions the group gives it and commits
+//! what it finished (automatically every `auto.commit.interval.ms` and on
+//! every revocation), as one stream of records and rebalance events:
+//!
+//! ```no_run
+//! use klamm::group::{GroupConsumer, GroupEvent};
+//! use klamm::{Client, Config};
+//!
+//! # async fn run() -> klamm::Result<()> {
+//! let config = Config::from_properties([
+//!     ("bootstrap.servers", "127.0.0.1:9092"),
+//!     ("group.id", "billing"),
+//!     ("partition.assignment.strategy", "cooperative-sticky"),
+//! ])?;
+//! let mut group = GroupConsumer::new(Client::connect(config).await?, ["events"]).await?;
+//! while let Some(event) = group.recv().await {
+//!     match event? {
+//!         GroupEvent::Records(batch) => batch.iter().for_each(|r| println!("{}: {:?}", r.offset, r.value)),
+//!         other => println!("{other:?}"), // Assigned, Revoked, Lost
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! or in Sarama's shape, a handler with one task per assigned partition:
+//!
+//! ```no_run
+//! use klamm::group::{Claim, GroupConsumer, GroupHandler, GroupSession};
+//!
+//! struct Printer;
+//!
+//! impl GroupHandler for Printer {
+//!     async fn consume_claim(&self, session: GroupSession, mut claim: Claim) -> klamm::Result<()> {
+//!         while let Some(record) = claim.recv().await {
+//!             println!("{}/{} {}", record.topic, record.partition, record.offset);
+//!             session.mark(&record); // committed with the next commit
+//!         }
+//!         Ok(()) // the partition was revoked
+//!     }
+//! }
+//!
+//! # async fn run(group: GroupConsumer) -> klamm::Result<()> {
+//! group.run(Printer, std::future::pending::<()>()).await
+//! # }
+//! ```
+//!
+//! An admin client is not built yet.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
