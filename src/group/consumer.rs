@@ -206,6 +206,10 @@ pub struct GroupConsumer {
     /// A revocation the application has been told of; acknowledged by
     /// the next `recv` (or `close`).
     pending_revoke: Option<(Vec<TopicPartition>, oneshot::Sender<()>)>,
+    /// A member event being handled (see `on_member_event`).
+    in_progress: Option<MemberEvent>,
+    /// Tasks of stopped partitions not yet ended.
+    stopping: Vec<JoinHandle<()>>,
     /// Under [`AckMode::NextRecv`]: the partition and next offset of the
     /// batch delivered last.
     last_delivered: Option<(TopicPartition, i64)>,
@@ -302,6 +306,8 @@ impl GroupConsumer {
             fanin_tx,
             fanin_rx,
             pending_revoke: None,
+            in_progress: None,
+            stopping: Vec::new(),
             last_delivered: None,
             generation: Generation::NONE,
             ended: false,
@@ -354,6 +360,12 @@ impl GroupConsumer {
         if let Err(e) = self.complete_revoke().await {
             return Some(Err(e));
         }
+        // An event whose handling a dropped `recv` interrupted.
+        if self.in_progress.is_some() {
+            if let Some(out) = self.on_member_event().await {
+                return Some(out);
+            }
+        }
         loop {
             tokio::select! {
                 biased;
@@ -362,7 +374,8 @@ impl GroupConsumer {
                         self.ended = true;
                         return None;
                     };
-                    if let Some(out) = self.on_member_event(ev).await {
+                    self.in_progress = Some(ev);
+                    if let Some(out) = self.on_member_event().await {
                         return Some(out);
                     }
                 }
@@ -440,10 +453,13 @@ impl GroupConsumer {
     /// Completes a revocation the application was told of: commits (when
     /// auto-commit is on), forgets the partitions' marks, and lets the
     /// member go on.
+    ///
+    /// Cancel-safe: the revocation stays pending until the commit is over,
+    /// so a `recv` dropped during it commits again next time.
     async fn complete_revoke(&mut self) -> Result<()> {
-        let Some((partitions, ack)) = self.pending_revoke.take() else {
+        if self.pending_revoke.is_none() {
             return Ok(());
-        };
+        }
         let mut result = Ok(());
         if self.auto_commit.is_some() {
             let r = self.offsets.commit().await.map(|_| ());
@@ -452,8 +468,10 @@ impl GroupConsumer {
             }
             result = r;
         }
-        self.offsets.forget(&partitions);
-        let _ = ack.send(());
+        if let Some((partitions, ack)) = self.pending_revoke.take() {
+            self.offsets.forget(&partitions);
+            let _ = ack.send(());
+        }
         result
     }
 
@@ -484,25 +502,39 @@ impl GroupConsumer {
         }
     }
 
-    async fn on_member_event(&mut self, ev: MemberEvent) -> Option<Result<GroupEvent>> {
-        match ev {
-            MemberEvent::Assigned { added, generation } => {
+    /// Handles the member event in `in_progress`. Cancel-safe: the event
+    /// stays there until its work is done, and the work can be done again
+    /// (starting skips partitions already started, stopping ones already
+    /// stopped), so a `recv` dropped halfway finishes it next time.
+    async fn on_member_event(&mut self) -> Option<Result<GroupEvent>> {
+        let list = match self.in_progress.as_ref()? {
+            MemberEvent::Assigned { added, .. } => flatten(added),
+            MemberEvent::Revoked { partitions, .. } | MemberEvent::Lost { partitions, .. } => {
+                flatten(partitions)
+            }
+            MemberEvent::Fatal(_) => Vec::new(),
+        };
+        let started = match self.in_progress.as_ref()? {
+            MemberEvent::Assigned { .. } => self.start_partitions(&list).await,
+            MemberEvent::Revoked { .. } | MemberEvent::Lost { .. } => {
+                self.stop_partitions(&list).await;
+                Ok(())
+            }
+            MemberEvent::Fatal(_) => Ok(()),
+        };
+        match self.in_progress.take()? {
+            MemberEvent::Assigned { generation, .. } => {
                 self.generation = generation;
-                let list = flatten(&added);
-                if let Err(e) = self.start_partitions(&list).await {
+                if let Err(e) = started {
                     return Some(Err(e));
                 }
                 Some(Ok(GroupEvent::Assigned(list)))
             }
-            MemberEvent::Revoked { partitions, ack } => {
-                let list = flatten(&partitions);
-                self.stop_partitions(&list).await;
+            MemberEvent::Revoked { ack, .. } => {
                 self.pending_revoke = Some((list.clone(), ack));
                 Some(Ok(GroupEvent::Revoked(list)))
             }
-            MemberEvent::Lost { partitions, reason } => {
-                let list = flatten(&partitions);
-                self.stop_partitions(&list).await;
+            MemberEvent::Lost { reason, .. } => {
                 self.offsets.forget(&list);
                 if self
                     .last_delivered
@@ -517,9 +549,8 @@ impl GroupConsumer {
                 }))
             }
             MemberEvent::Fatal(e) => {
+                // The partitions stop at `close` (or drop).
                 self.ended = true;
-                let all: Vec<TopicPartition> = self.forwarders.keys().cloned().collect();
-                self.stop_partitions(&all).await;
                 Some(Err(e))
             }
         }
@@ -553,11 +584,20 @@ impl GroupConsumer {
     /// Starts reading `partitions` from their committed offsets (or the
     /// reset policy's).
     async fn start_partitions(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        self.finish_stopping().await;
+        let partitions: Vec<TopicPartition> = {
+            let tracks = lock(&self.tracks);
+            partitions
+                .iter()
+                .filter(|tp| !tracks.contains_key(*tp))
+                .cloned()
+                .collect()
+        };
         if partitions.is_empty() {
             return Ok(());
         }
-        let committed = self.offsets.fetch(partitions).await?;
-        for tp in partitions {
+        let committed = self.offsets.fetch(&partitions).await?;
+        for tp in &partitions {
             let start = match committed.get(tp) {
                 Some(o) => StartOffset::Offset(o.offset),
                 None => match self.reset {
@@ -610,7 +650,6 @@ impl GroupConsumer {
     /// Stops reading `partitions`: their pause state and buffered records
     /// go with them.
     async fn stop_partitions(&mut self, partitions: &[TopicPartition]) {
-        let mut tasks = Vec::new();
         {
             let mut tracks = lock(&self.tracks);
             for tp in partitions {
@@ -618,12 +657,20 @@ impl GroupConsumer {
                     let _ = t.control.send(Control::Stop);
                 }
                 if let Some(task) = self.forwarders.remove(tp) {
-                    tasks.push(task);
+                    self.stopping.push(task);
                 }
             }
         }
-        for t in tasks {
-            let _ = t.await;
+        self.finish_stopping().await;
+    }
+
+    /// Waits for stopped partitions' tasks (and so their
+    /// `PartitionConsumer`s) to end. Cancel-safe: a task leaves the list
+    /// only once it has ended.
+    async fn finish_stopping(&mut self) {
+        while let Some(task) = self.stopping.last_mut() {
+            let _ = task.await;
+            self.stopping.pop();
         }
     }
 
