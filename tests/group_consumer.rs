@@ -739,3 +739,87 @@ fn handler_members_process_everything_and_commit_their_marks() {
         client.close().await;
     });
 }
+
+/// A pattern subscription: a topic created later that matches is joined
+/// (a rebalance assigns it) and read; partitions added to a subscribed
+/// topic are read too; a topic whose name only contains the pattern's
+/// text (the control) is never read, since the whole name must match.
+#[test]
+fn a_pattern_subscription_follows_new_topics_and_partitions() {
+    support::run_within(180, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let client = Client::connect(config(&addr)).await.expect("connect");
+        let base = support::unique_topic("klamm-pattern");
+        let (a, b, other) = (
+            format!("{base}-a"),
+            format!("{base}-b"),
+            format!("x{base}-c"),
+        );
+        create_topic(&client, &a, 2).await;
+        create_topic(&client, &other, 1).await;
+        produce_numbered(&client, &a, 2, 3, 0).await;
+        produce_numbered(&client, &other, 1, 3, 0).await;
+
+        let group = support::unique_topic("klamm-pattern-group");
+        let mut cfg = member_config(&addr, &group, "range");
+        cfg.metadata.max_age = Duration::from_millis(500);
+        let mut g = GroupConsumer::with_pattern(
+            Client::connect(cfg).await.expect("member"),
+            &format!("{base}-.*"),
+            klamm::group::GroupOptions::default(),
+        )
+        .await
+        .expect("member");
+        let mut seen = Seen::default();
+        let count = |s: &Seen, t: &str| s.records.iter().filter(|r| r.0.topic == t).count();
+        drive(&mut g, &mut seen, Duration::from_secs(30), |s| {
+            count(s, &a) == 6
+        })
+        .await;
+        assert_eq!(count(&seen, &a), 6, "the matching topic is read");
+
+        // A new matching topic: joined at the next metadata refresh.
+        create_topic(&client, &b, 2).await;
+        produce_numbered(&client, &b, 2, 2, 0).await;
+        drive(&mut g, &mut seen, Duration::from_secs(40), |s| {
+            count(s, &b) == 4
+        })
+        .await;
+        assert_eq!(count(&seen, &b), 4, "the new matching topic is read");
+
+        // A partition added to a subscribed topic.
+        support::topics::grow(&client, &a, 3).await;
+        let producer = AsyncProducer::new(client.clone()).await.expect("producer");
+        producer
+            .send(ProducerRecord::new(a.clone(), "2:0").with_partition(2))
+            .await
+            .expect("send")
+            .await
+            .expect("delivered");
+        producer.close().await.expect("close");
+        drive(&mut g, &mut seen, Duration::from_secs(40), |s| {
+            s.records.iter().any(|r| r.0 == TopicPartition::new(&a, 2))
+        })
+        .await;
+        assert!(
+            seen.owned.contains(&TopicPartition::new(&a, 2)),
+            "the new partition is assigned: {:?}",
+            seen.owned
+        );
+        assert_eq!(count(&seen, &a), 7, "the new partition's record is read");
+        assert_eq!(
+            count(&seen, &other),
+            0,
+            "a topic that only contains the pattern is not read"
+        );
+        assert!(
+            seen.owned.iter().all(|tp| tp.topic != other),
+            "{:?}",
+            seen.owned
+        );
+        g.close().await.expect("close");
+        client.close().await;
+    });
+}

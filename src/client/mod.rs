@@ -433,15 +433,28 @@ impl Client {
     /// asked for while one is in flight wait for it and reuse its answer
     /// when it covered their topics.
     pub async fn refresh_metadata(&self, topics: Option<&[String]>) -> Result<()> {
+        self.refresh(topics, false).await
+    }
+
+    /// Refreshes the metadata of every topic in the cluster (what a
+    /// subscription by pattern needs to see new topics), forgetting the
+    /// topics that no longer exist.
+    pub async fn refresh_cluster_metadata(&self) -> Result<()> {
+        self.refresh(None, true).await
+    }
+
+    async fn refresh(&self, topics: Option<&[String]>, whole_cluster: bool) -> Result<()> {
         let asked_at = self.inner.generation.load(Ordering::Acquire);
         let _guard = self.inner.refresh_lock.lock().await;
         if self.inner.generation.load(Ordering::Acquire) > asked_at
+            && !whole_cluster
             && self.last_refresh_covered(topics)
         {
             return Ok(());
         }
         let wanted: Option<Vec<String>> = match topics {
             Some(t) => Some(t.to_vec()),
+            None if whole_cluster => None,
             None => {
                 let known = self.topics();
                 (!known.is_empty()).then_some(known)

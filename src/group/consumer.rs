@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use super::assignor::{self, Assignor};
 use super::member::{self, Command, MemberEvent, MemberHandle, MemberSettings};
 use super::offsets::{Generation, OffsetManager, OffsetTracker, needs_rejoin};
+use super::subscription::{self, TopicPattern, Topics, Watch};
 use super::{TopicPartition, TopicPartitions};
 use crate::client::Client;
 use crate::config::OffsetReset;
@@ -194,6 +195,8 @@ pub struct GroupConsumer {
     consumer: Consumer,
     offsets: OffsetManager,
     member: MemberHandle,
+    /// Keeps the subscription current (patterns, partition counts).
+    watch: Watch,
     options: GroupOptions,
     reset: OffsetReset,
     auto_commit: Option<Duration>,
@@ -251,6 +254,36 @@ impl GroupConsumer {
         topics: impl IntoIterator<Item = S>,
         options: GroupOptions,
     ) -> Result<GroupConsumer> {
+        let topics = subscription::normalized(topics);
+        if topics.is_empty() {
+            return Err(Error::config("topics", "subscribe to at least one topic"));
+        }
+        Self::start(client, Topics::List(topics), options).await
+    }
+
+    /// Joins the group named by `group.id` and subscribes to every topic
+    /// whose whole name matches `pattern` (see [`TopicPattern`]), now and
+    /// as topics are created and deleted: the matches are resolved again
+    /// at each metadata refresh (`metadata.max.age.ms`), and a change
+    /// rebalances the group. Matching no topic yet is allowed.
+    ///
+    /// ```no_run
+    /// # async fn run(client: klamm::Client) -> klamm::Result<()> {
+    /// use klamm::group::{GroupConsumer, GroupOptions};
+    /// let group = GroupConsumer::with_pattern(client, "orders-.*", GroupOptions::default()).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn with_pattern(
+        client: Client,
+        pattern: &str,
+        options: GroupOptions,
+    ) -> Result<GroupConsumer> {
+        let pattern = TopicPattern::new(pattern)?;
+        Self::start(client, Topics::Pattern(pattern), options).await
+    }
+
+    async fn start(client: Client, topics: Topics, options: GroupOptions) -> Result<GroupConsumer> {
         let cfg = client.config().consumer.clone();
         let group = cfg
             .group_id
@@ -270,12 +303,13 @@ impl GroupConsumer {
                 .map(|n| assignor::by_name_or_config_error(n))
                 .collect::<Result<Vec<_>>>()?,
         };
-        let mut topics: Vec<String> = topics.into_iter().map(Into::into).collect();
-        topics.sort();
-        topics.dedup();
-        if topics.is_empty() {
-            return Err(Error::config("topics", "subscribe to at least one topic"));
-        }
+        let resolved = match &topics {
+            Topics::List(list) => list.clone(),
+            Topics::Pattern(p) => {
+                client.refresh_cluster_metadata().await?;
+                subscription::matching(&client, p)
+            }
+        };
         let settings = MemberSettings {
             group: group.clone(),
             instance_id: cfg.group_instance_id.clone(),
@@ -288,7 +322,8 @@ impl GroupConsumer {
             retry_backoff: client.config().metadata.retry_backoff,
         };
         let offsets = OffsetManager::new(client.clone(), group);
-        let member = member::start(client.clone(), settings, topics, offsets.clone());
+        let member = member::start(client.clone(), settings, resolved.clone(), offsets.clone());
+        let watch = Watch::start(client.clone(), &member.commands, topics, resolved);
         let (fanin_tx, fanin_rx) = mpsc::channel(FANIN_CAPACITY);
         let auto_commit = cfg.enable_auto_commit.then_some(cfg.auto_commit_interval);
         Ok(GroupConsumer {
@@ -296,6 +331,7 @@ impl GroupConsumer {
             client,
             offsets,
             member,
+            watch,
             options,
             reset: cfg.auto_offset_reset,
             next_auto_commit: Instant::now() + auto_commit.unwrap_or_default(),
@@ -340,10 +376,18 @@ impl GroupConsumer {
 
     /// Changes the subscription; the member rejoins when it differs.
     pub fn subscribe<S: Into<String>>(&self, topics: impl IntoIterator<Item = S>) {
-        let mut topics: Vec<String> = topics.into_iter().map(Into::into).collect();
-        topics.sort();
-        topics.dedup();
+        let topics = subscription::normalized(topics);
+        self.watch.set(Topics::List(topics.clone()));
         let _ = self.member.commands.send(Command::Subscribe(topics));
+    }
+
+    /// Subscribes to every topic whose whole name matches `pattern`
+    /// instead (see [`GroupConsumer::with_pattern`]); the member rejoins
+    /// when the matches differ from its topics. An invalid pattern changes
+    /// nothing and is a config error.
+    pub fn subscribe_pattern(&self, pattern: &str) -> Result<()> {
+        self.watch.set(Topics::Pattern(TopicPattern::new(pattern)?));
+        Ok(())
     }
 
     /// The next batch of records or rebalance event. Calling it also tells

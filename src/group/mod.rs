@@ -49,12 +49,14 @@ mod consumer;
 mod handler;
 mod member;
 mod offsets;
+mod subscription;
 
 pub use assignor::{Assignor, RebalanceProtocol};
 pub use consumer::{AckMode, Acker, GroupConsumer, GroupEvent, GroupOptions};
 pub use handler::{Claim, GroupHandler, GroupSession};
 pub use offsets::{Generation, OffsetAndMetadata, OffsetManager, OffsetTracker};
 pub use protocol::{Assignment, Subscription};
+pub use subscription::TopicPattern;
 
 /// Partitions by topic name, each topic's partition ids in the order given.
 pub type TopicPartitions = BTreeMap<String, Vec<i32>>;

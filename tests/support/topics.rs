@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use klamm::client::{OffsetSpec, TrafficClass};
 use klamm::protocol::error_codes::ErrorCode;
-use klamm::protocol::messages::CreateTopicsRequest;
+use klamm::protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use klamm::protocol::messages::create_topics_request::{CreatableTopic, CreateableTopicConfig};
+use klamm::protocol::messages::{CreatePartitionsRequest, CreateTopicsRequest};
 use klamm::{Client, Error};
 
 /// What to create.
@@ -98,6 +99,38 @@ pub async fn try_create(client: &Client, spec: &TopicSpec) -> ErrorCode {
         eprintln!("CreateTopics {}: {code:?} {:?}", spec.name, t.error_message);
     }
     code
+}
+
+/// Grows `topic` to `count` partitions (CreatePartitions through the
+/// controller) and waits until every partition serves.
+pub async fn grow(client: &Client, topic: &str, count: i32) {
+    let controller = client.controller().await.expect("controller");
+    let conn = client
+        .connection(&controller, TrafficClass::Other)
+        .await
+        .expect("connection");
+    let resp = conn
+        .send(&CreatePartitionsRequest {
+            topics: vec![CreatePartitionsTopic {
+                name: topic.to_string(),
+                count,
+                // Null: the controller places the new partitions.
+                assignments: None,
+                ..Default::default()
+            }],
+            timeout_ms: 30_000,
+            ..Default::default()
+        })
+        .await
+        .expect("CreatePartitions");
+    let r = &resp.results[0];
+    assert_eq!(
+        ErrorCode(r.error_code),
+        ErrorCode::NONE,
+        "CreatePartitions {topic} to {count}: {:?}",
+        r.error_message
+    );
+    wait_until_served(client, topic, count).await;
 }
 
 /// Waits (up to 60 s) until metadata names a leader for each of the
