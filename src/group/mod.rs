@@ -45,11 +45,16 @@ use std::fmt;
 pub mod assignor;
 pub mod protocol;
 
+mod admin;
 mod consumer;
 mod handler;
 mod member;
 mod offsets;
 
+pub use admin::{
+    GroupAdmin, GroupDescription, GroupListing, GroupType, ListGroupsOptions, MemberDescription,
+    PartitionLag, PartitionResults,
+};
 pub use assignor::{Assignor, RebalanceProtocol};
 pub use consumer::{AckMode, Acker, GroupConsumer, GroupEvent, GroupOptions};
 pub use handler::{Claim, GroupHandler, GroupSession};
