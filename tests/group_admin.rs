@@ -599,3 +599,130 @@ fn a_static_member_is_removed_by_its_instance_id() {
         client.close().await;
     });
 }
+
+/// A child process killed when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl KillOnDrop {
+    fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Kafka's own console consumer in a KIP-848 `consumer` group
+/// (`group.protocol=consumer`): listed with type `consumer` (and dropped by
+/// the `classic` filter — the control), described through
+/// ConsumerGroupDescribe (DescribeGroups says Dead for such a group) with
+/// the server-side assignor, the member's epoch, subscription and its
+/// assignment by topic name covering every partition.
+#[test]
+fn a_kip848_group_is_described_with_consumer_group_describe() {
+    support::run_within(180, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let Some(kafka_dir) = support::require("KLAMM_TEST_KAFKA_DIR", "Kafka run directory")
+        else {
+            return;
+        };
+        let run_dir = std::path::Path::new(&kafka_dir)
+            .parent()
+            .map(|p| p.to_path_buf())
+            .unwrap_or_default();
+        let client = Client::connect(config(&addr)).await.expect("connect");
+        let admin = GroupAdmin::new(client.clone());
+        let topic = support::unique_topic("klamm-admin-848");
+        create_topic(&client, &topic, 3).await;
+        let group = support::unique_topic("klamm-admin-848");
+        // The JVM itself (not the script around it), so that killing the
+        // child stops the member.
+        let classpath = std::process::Command::new(support::peers::script("kafka"))
+            .arg("classpath")
+            .env("KLAMM_RUN_DIR", &run_dir)
+            .output()
+            .expect("the tools' classpath");
+        assert!(classpath.status.success(), "scripts/kafka classpath failed");
+        let classpath = String::from_utf8_lossy(&classpath.stdout)
+            .trim()
+            .to_string();
+        let java = std::process::Command::new(std::env::var("JAVA").unwrap_or("java".into()))
+            .args(["-Xmx256m", "-cp", &classpath])
+            .arg("org.apache.kafka.tools.consumer.ConsoleConsumer")
+            .args([
+                "--bootstrap-server",
+                &addr,
+                "--topic",
+                &topic,
+                "--group",
+                &group,
+            ])
+            .args(["--command-property", "group.protocol=consumer"])
+            .args(["--command-property", "client.id=java-848"])
+            .args(["--timeout-ms", "60000"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("run the Java console consumer");
+        let mut java = KillOnDrop(java);
+
+        let consumer_only = ListGroupsOptions {
+            types: vec!["consumer".into()],
+            ..Default::default()
+        };
+        let found = async || {
+            let gs = admin.list_groups_with(&consumer_only).await.expect("list");
+            gs.into_iter().find(|g| g.group_id == group)
+        };
+        wait_for("the Java member's group is Stable", 90, async || {
+            found()
+                .await
+                .is_some_and(|g| g.state.as_deref() == Some("Stable"))
+        })
+        .await;
+        let listed = found().await.expect("listed");
+        assert_eq!(listed.group_type.as_deref(), Some("consumer"));
+        let classic_only = ListGroupsOptions {
+            types: vec!["classic".into()],
+            ..Default::default()
+        };
+        let classic = admin.list_groups_with(&classic_only).await.expect("list");
+        assert!(
+            !classic.iter().any(|g| g.group_id == group),
+            "control: type filter"
+        );
+
+        wait_for("the member owns every partition", 30, async || {
+            let d = admin.describe_group(&group).await.expect("describe");
+            d.owners().len() == 3
+        })
+        .await;
+        let d = admin.describe_group(&group).await.expect("describe");
+        java.stop();
+        assert_eq!(d.group_type, klamm::group::GroupType::Consumer);
+        assert_eq!(
+            (d.state.as_str(), d.protocol_type.as_str()),
+            ("Stable", "consumer")
+        );
+        assert!(!d.protocol.is_empty(), "the server-side assignor is named");
+        assert!(d.group_epoch.is_some_and(|e| e > 0));
+        assert_eq!(d.members.len(), 1, "{d:?}");
+        let m = &d.members[0];
+        assert_eq!(m.client_id, "java-848");
+        assert!(m.member_epoch.is_some_and(|e| e > 0));
+        assert_eq!(
+            m.subscription.as_ref().expect("subscription").topics,
+            vec![topic.clone()]
+        );
+        assert!(m.decode_error.is_none(), "{:?}", m.decode_error);
+        let a = m.assignment.as_ref().expect("assignment");
+        assert_eq!(a.partitions.get(&topic), Some(&vec![0, 1, 2]));
+        client.close().await;
+    });
+}
