@@ -10,6 +10,10 @@
 //! - [`assignor`] holds the [`Assignor`] trait and the built-in assignors
 //!   `range`, `roundrobin`, `sticky` and `cooperative-sticky`, which the
 //!   group leader runs over every member's subscription.
+//! - [`GroupAdmin`] administers groups from outside: lists and describes
+//!   them (classic and KIP-848), reads their committed offsets and lag,
+//!   alters, resets and deletes offsets, removes static members and
+//!   deletes groups.
 //!
 //! ```
 //! use klamm::group::assignor::{self, ClusterLayout, GroupMember};
@@ -45,12 +49,17 @@ use std::fmt;
 pub mod assignor;
 pub mod protocol;
 
+mod admin;
 mod consumer;
 mod handler;
 mod member;
 mod offsets;
 mod subscription;
 
+pub use admin::{
+    GroupAdmin, GroupDescription, GroupListing, GroupType, ListGroupsOptions, MemberDescription,
+    PartitionLag, PartitionResults,
+};
 pub use assignor::{Assignor, RebalanceProtocol};
 pub use consumer::{AckMode, Acker, GroupConsumer, GroupEvent, GroupOptions};
 pub use handler::{Claim, GroupHandler, GroupSession};

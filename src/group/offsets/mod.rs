@@ -9,7 +9,7 @@
 //! stays pending for the next commit, and nothing is ever committed that
 //! was not marked.
 
-mod requests;
+pub(super) mod requests;
 mod tracker;
 
 pub use tracker::OffsetTracker;
@@ -360,7 +360,9 @@ impl OffsetManager {
                 &inner.group,
                 TrafficClass::Other,
                 &inner.policy,
-                |conn| async move { requests::fetch_offsets(&conn, &inner.group, partitions).await },
+                |conn| async move {
+                    requests::fetch_offsets(&conn, &inner.group, Some(partitions), true).await
+                },
             )
             .await
             .map_err(|e| match e {
@@ -369,7 +371,8 @@ impl OffsetManager {
                     what: format!(
                         "OffsetFetch for group '{}'{}",
                         inner.group,
-                        last.map(|e| format!("; last error: {e}")).unwrap_or_default()
+                        last.map(|e| format!("; last error: {e}"))
+                            .unwrap_or_default()
                     ),
                     after: inner.policy.within.unwrap_or_default(),
                 },

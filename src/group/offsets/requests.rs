@@ -18,7 +18,7 @@ use crate::protocol::messages::offset_fetch_request::{
 use crate::protocol::messages::{ApiKey, OffsetCommitRequest, OffsetFetchRequest};
 
 /// An OffsetCommit for `offsets`, grouped by topic.
-pub(super) fn commit_request(
+pub(in crate::group) fn commit_request(
     group: &str,
     generation: &Generation,
     offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
@@ -53,7 +53,7 @@ pub(super) fn commit_request(
 
 /// Sends an OffsetCommit at the highest version both sides speak and
 /// returns each partition's error code.
-pub(super) async fn send_commit(
+pub(in crate::group) async fn send_commit(
     conn: &Connection,
     req: OffsetCommitRequest,
 ) -> Result<Vec<(TopicPartition, ErrorCode)>> {
@@ -152,20 +152,35 @@ fn names(tps: impl Iterator<Item = TopicPartition>) -> String {
     all.join(", ")
 }
 
-/// One OffsetFetch for `partitions` (v8+ in the batched form), asking for
-/// stable offsets where the broker can (v7+).
-pub(super) async fn fetch_offsets(
+/// One OffsetFetch for `partitions` (v8+ in the batched form); `None`
+/// asks for every partition the group has offsets for (null topics, v2+).
+/// With `stable`, asks for stable offsets where the broker can (v7+): a
+/// transactional commit still open is answered UNSTABLE_OFFSET_COMMIT,
+/// which retries.
+pub(in crate::group) async fn fetch_offsets(
     conn: &Connection,
     group: &str,
-    partitions: &[TopicPartition],
+    partitions: Option<&[TopicPartition]>,
+    stable: bool,
 ) -> Result<Step<BTreeMap<TopicPartition, OffsetAndMetadata>, Error>> {
     let version = conn
         .api_versions()
         .version_for(ApiKey::OffsetFetch, conn.broker())?;
-    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    for tp in partitions {
-        by_topic.entry(&tp.topic).or_default().push(tp.partition);
+    if partitions.is_none() && version < 2 {
+        return Err(Error::UnsupportedVersion {
+            broker: conn.broker().to_string(),
+            api: ApiKey::OffsetFetch,
+            broker_versions: conn.api_versions().broker_range(ApiKey::OffsetFetch),
+            ours: (2, ApiKey::OffsetFetch.versions().1),
+        });
     }
+    let by_topic = partitions.map(|partitions| {
+        let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+        for tp in partitions {
+            by_topic.entry(&tp.topic).or_default().push(tp.partition);
+        }
+        by_topic
+    });
     let req = if version >= 8 {
         OffsetFetchRequest {
             groups: vec![OffsetFetchRequestGroup {
@@ -174,7 +189,7 @@ pub(super) async fn fetch_offsets(
                 // classic member or none sends null and -1.
                 member_id: None,
                 member_epoch: -1,
-                topics: Some(
+                topics: by_topic.as_ref().map(|by_topic| {
                     by_topic
                         .iter()
                         .map(|(t, ps)| OffsetFetchRequestTopics {
@@ -182,17 +197,17 @@ pub(super) async fn fetch_offsets(
                             partition_indexes: ps.clone(),
                             ..Default::default()
                         })
-                        .collect(),
-                ),
+                        .collect()
+                }),
                 ..Default::default()
             }],
-            require_stable: true,
+            require_stable: stable,
             ..Default::default()
         }
     } else {
         OffsetFetchRequest {
             group_id: group.to_string(),
-            topics: Some(
+            topics: by_topic.as_ref().map(|by_topic| {
                 by_topic
                     .iter()
                     .map(|(t, ps)| OffsetFetchRequestTopic {
@@ -200,9 +215,9 @@ pub(super) async fn fetch_offsets(
                         partition_indexes: ps.clone(),
                         ..Default::default()
                     })
-                    .collect(),
-            ),
-            require_stable: version >= 7,
+                    .collect()
+            }),
+            require_stable: stable && version >= 7,
             ..Default::default()
         }
     };
