@@ -3,7 +3,10 @@
 //!
 //! Produces N records of S bytes round-robin over P partitions (record i
 //! goes to partition i % P) with a codec and the given acks, and/or reads N
-//! records back from offset 0 of every partition (no consumer group). It
+//! records back from offset 0 of every partition (no consumer group; or,
+//! with `--mode group-consume`, as the one member of a fresh consumer
+//! group, auto-commit on, so the group's cost shows against the partition
+//! consumers'). It
 //! prints messages/s, MB/s, the produce latency percentiles (time from
 //! `send` to the completion of the record's `DeliveryFuture`), the
 //! process CPU time and peak RSS, then one `PERF {json}` line that
@@ -29,6 +32,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use klamm::client::TrafficClass;
 use klamm::consumer::{Consumer, StartOffset};
+use klamm::group::{GroupConsumer, GroupEvent};
 use klamm::producer::{AsyncProducer, DeliveryFuture, ProducerRecord};
 use klamm::protocol::messages::CreateTopicsRequest;
 use klamm::protocol::messages::create_topics_request::CreatableTopic;
@@ -60,7 +64,7 @@ struct Args {
 
 const USAGE: &str = "usage: perf --brokers HOST:PORT --topic T [--records N] [--size S] \
 [--partitions P] [--codec none|gzip|snappy|lz4|zstd] [--acks all|1|0] \
-[--mode produce|consume|both] [--threads N (0: current-thread runtime)] \
+[--mode produce|consume|both|group-consume] [--threads N (0: current-thread runtime)] \
 [-X key=value]... [--timeout-s SECS]";
 
 fn parse_args() -> Result<Args, String> {
@@ -114,7 +118,7 @@ fn parse_args() -> Result<Args, String> {
     if !["none", "gzip", "snappy", "lz4", "zstd"].contains(&a.codec.as_str()) {
         return Err(format!("unknown codec {}", a.codec));
     }
-    if !["produce", "consume", "both"].contains(&a.mode.as_str()) {
+    if !["produce", "consume", "both", "group-consume"].contains(&a.mode.as_str()) {
         return Err(format!("unknown mode {}", a.mode));
     }
     Ok(a)
@@ -422,9 +426,66 @@ async fn consume(client: &Client, a: &Args) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// Reads the topic as the only member of a fresh group (from the oldest
+/// offset: no commits yet), committing automatically as Java does.
+async fn group_consume(a: &Args) -> Result<(), BoxError> {
+    let mut cfg = config(a)?;
+    cfg.consumer.group_id = Some(format!(
+        "klamm-perf-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    cfg.consumer.auto_offset_reset = klamm::config::OffsetReset::Earliest;
+    let client = Client::connect(cfg).await?;
+    let cpu0 = cpu_seconds();
+    let start = Instant::now();
+    let mut group = GroupConsumer::new(client.clone(), [&a.topic]).await?;
+    let (mut total, mut bytes, mut first) = (0u64, 0u64, None);
+    while total < a.records {
+        let left = a.timeout.saturating_sub(start.elapsed());
+        let event = match tokio::time::timeout(left, group.recv()).await {
+            Err(_) => {
+                return Err(format!("timed out after {total} of {} records", a.records).into());
+            }
+            Ok(None) => return Err("the group consumer stopped".into()),
+            Ok(Some(event)) => event?,
+        };
+        if let GroupEvent::Records(batch) = event {
+            first.get_or_insert_with(|| start.elapsed());
+            bytes += batch
+                .iter()
+                .map(|r| r.value.as_ref().map_or(0, Bytes::len) as u64)
+                .sum::<u64>();
+            total += batch.len() as u64;
+        }
+    }
+    let first = first.unwrap_or_default().as_secs_f64();
+    let secs = start.elapsed().as_secs_f64() - first;
+    let cpu_s = cpu_seconds() - cpu0;
+    eprintln!("perf: first record after {:.1} ms", first * 1e3);
+    group.close().await?;
+    client.close().await;
+    report(Report {
+        mode: "group-consume",
+        args: a,
+        records: total,
+        bytes,
+        secs,
+        cpu_s,
+        lat_ns: Vec::new(),
+    });
+    Ok(())
+}
+
 async fn run(a: Args) -> Result<(), BoxError> {
     let client = Client::connect(config(&a)?).await?;
     ensure_topic(&client, &a).await?;
+    if a.mode == "group-consume" {
+        client.close().await;
+        return group_consume(&a).await;
+    }
     if a.mode != "consume" {
         produce(&client, &a).await?;
     }

@@ -1,6 +1,6 @@
 //! Churn: group members in two processes join, leave and are killed with
 //! SIGKILL at seeded random times while a producer writes a numbered
-//! sequence, against Apache Kafka 4.4 (the single node). A checker reads
+//! sequence, against Apache Kafka 4.4 (the three-node cluster). A checker reads
 //! every member's log (partition, generation, owned from, owned to,
 //! offsets processed) and the committed offsets sampled all along, and
 //! asserts:
@@ -13,7 +13,7 @@
 //!   window: at or after the last commit seen before the kill, at or
 //!   before the last offset it processed.
 //!
-//! Each protocol runs `KLAMM_CHURN_SECS` seconds (default 60). The member
+//! Each protocol runs `KLAMM_CHURN_SECS` seconds (default 180). The member
 //! processes are this test binary again, running the ignored
 //! `churn_member_process` test with the settings in its environment.
 
@@ -58,8 +58,15 @@ impl Rng {
     }
 }
 
+/// A config for `brokers`, a comma-separated list.
+fn cluster_config(brokers: &str) -> Config {
+    let mut c = config(brokers.split(',').next().unwrap_or(brokers));
+    c.net.bootstrap_servers = brokers.split(',').map(|b| b.trim().to_string()).collect();
+    c
+}
+
 fn member_config(brokers: &str, group: &str, strategy: &str) -> Config {
-    let mut c = config(brokers);
+    let mut c = cluster_config(brokers);
     c.consumer.group_id = Some(group.to_string());
     c.consumer.session_timeout = Duration::from_secs(6);
     c.consumer.heartbeat_interval = Duration::from_millis(500);
@@ -191,16 +198,21 @@ fn run_churn(strategy: &str, protocol_note: &str) {
     let secs: u64 = std::env::var("KLAMM_CHURN_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(60);
+        .unwrap_or(180);
     support::run_within(secs + 240, async move {
-        let Some(addr) = support::broker() else {
+        // The three-node cluster: the group coordinator, the partition
+        // leaders and the members' connections spread over three brokers.
+        let Some(cluster) = support::cluster::cluster() else {
             return;
         };
+        let addr = cluster.bootstrap.clone();
         let seed: u64 = std::env::var("KLAMM_CHURN_SEED")
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(0x5eed_2026);
-        let client = Client::connect(config(&addr)).await.expect("connect");
+        let client = Client::connect(cluster_config(&addr))
+            .await
+            .expect("connect");
         let topic = support::unique_topic(&format!("klamm-churn-{strategy}"));
         create_topic(&client, &topic, PARTITIONS).await;
         let group = support::unique_topic("klamm-churn");
