@@ -20,9 +20,8 @@ mod fields;
 mod reconcile;
 #[cfg(test)]
 mod tests;
+mod wire;
 
-use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,9 +31,11 @@ use tokio::time::Instant;
 
 use fields::{Member, SentFields};
 use reconcile::{Reconciler, Step, Target, by_name};
+use wire::ClientCoordinator;
+pub(super) use wire::Coordinator;
 
 use super::{Command, MemberEvent, MemberSettings, PollClock};
-use crate::client::{Client, TrafficClass};
+use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::group::TopicPartitions;
 use crate::group::offsets::{Generation, OffsetManager};
@@ -43,7 +44,6 @@ use crate::protocol::error_codes::ErrorCode;
 use crate::protocol::messages::{
     ApiKey, ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse,
 };
-use crate::protocol::primitives::Uuid;
 
 /// How often the engine checks the poll clock and unnamed topic ids.
 const CHECK_EVERY: Duration = Duration::from_millis(500);
@@ -62,80 +62,6 @@ const LEAVE_ATTEMPTS: u32 = 3;
 
 /// The longest pause between failed heartbeats.
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
-
-/// The engine's way to the cluster: heartbeats to the group coordinator
-/// and topic names from metadata. The client implements it; tests script
-/// it.
-pub(super) trait Coordinator: Send + Sync + 'static {
-    /// One heartbeat, not retried.
-    fn heartbeat(
-        &self,
-        req: ConsumerGroupHeartbeatRequest,
-    ) -> impl Future<Output = Result<ConsumerGroupHeartbeatResponse>> + Send;
-    /// Forget the coordinator and look it up again.
-    fn rediscover(&self) -> impl Future<Output = ()> + Send;
-    /// The topic names metadata knows, by topic id.
-    fn topic_names(&self) -> HashMap<Uuid, String>;
-    /// Refresh metadata for `topics`.
-    fn refresh_topics(&self, topics: &[String]) -> impl Future<Output = ()> + Send;
-}
-
-/// [`Coordinator`] over a [`Client`].
-pub(super) struct ClientCoordinator {
-    client: Client,
-    group: String,
-}
-
-impl Coordinator for ClientCoordinator {
-    async fn heartbeat(
-        &self,
-        req: ConsumerGroupHeartbeatRequest,
-    ) -> Result<ConsumerGroupHeartbeatResponse> {
-        let broker = self.client.coordinator(&self.group).await?;
-        let conn = self.client.connection(&broker, TrafficClass::Other).await?;
-        let version = match conn
-            .api_versions()
-            .version_for(ApiKey::ConsumerGroupHeartbeat, conn.broker())
-        {
-            Ok(v) => v,
-            Err(Error::UnsupportedVersion { broker, .. }) => {
-                return Err(Error::config(
-                    "group.protocol",
-                    format!(
-                        "the coordinator of group '{}' ({broker}) does not offer ConsumerGroupHeartbeat: \
-                         group.protocol=consumer needs Kafka 4.0 or later with the consumer rebalance \
-                         protocol enabled; use group.protocol=classic with this cluster",
-                        self.group
-                    ),
-                ));
-            }
-            Err(e) => return Err(e),
-        };
-        conn.send_version(&req, version).await
-    }
-
-    async fn rediscover(&self) {
-        if let Err(e) = self.client.refresh_coordinator(&self.group).await {
-            tracing::debug!(group = %self.group, error = %e, "coordinator lookup failed");
-        }
-    }
-
-    fn topic_names(&self) -> HashMap<Uuid, String> {
-        self.client
-            .metadata()
-            .topics
-            .values()
-            .filter(|t| t.id != Uuid::ZERO)
-            .map(|t| (t.id, t.name.clone()))
-            .collect()
-    }
-
-    async fn refresh_topics(&self, topics: &[String]) {
-        if let Err(e) = self.client.refresh_metadata(Some(topics)).await {
-            tracing::debug!(group = %self.group, error = %e, "metadata refresh for topic ids failed");
-        }
-    }
-}
 
 /// What the engine needs to know.
 #[derive(Debug, Clone)]
@@ -177,10 +103,7 @@ pub(super) fn spawn(
         retry_backoff: settings.retry_backoff,
         server_assignor: client.config().consumer.group_remote_assignor.clone(),
     };
-    let coordinator = ClientCoordinator {
-        client,
-        group: s.group.clone(),
-    };
+    let coordinator = ClientCoordinator::new(client, s.group.clone(), s.retry_backoff);
     let publish: Publish = Box::new(move |g| offsets.set_generation(g));
     let engine = Engine::new(
         coordinator,

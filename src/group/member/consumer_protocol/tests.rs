@@ -16,6 +16,7 @@ use super::*;
 use crate::protocol::messages::consumer_group_heartbeat_response::{
     Assignment, TopicPartitions as RespTp,
 };
+use crate::protocol::primitives::Uuid;
 use crate::test_support::bounded;
 
 const A: Uuid = Uuid::from_u128(0xa);
