@@ -11,111 +11,12 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use klamm::Client;
 use klamm::group::{GroupConsumer, GroupEvent, TopicPartition};
 use klamm::producer::{AsyncProducer, ProducerRecord};
-use klamm::{Client, Config};
+use support::group::{Seen, drive, member_config, produce_numbered};
 use support::read::config;
 use support::topics::create_topic;
-
-/// A config for a member of `group`: short session and heartbeat so that
-/// tests do not wait for Java's 45 s defaults; offsets from the start.
-fn member_config(addr: &str, group: &str, strategy: &str) -> Config {
-    let mut c = config(addr);
-    c.consumer.group_id = Some(group.to_string());
-    c.consumer.session_timeout = Duration::from_secs(6);
-    c.consumer.heartbeat_interval = Duration::from_millis(500);
-    c.consumer.max_poll_interval = Duration::from_secs(20);
-    c.consumer.auto_offset_reset = klamm::config::OffsetReset::Earliest;
-    c.consumer.auto_commit_interval = Duration::from_millis(500);
-    c.consumer.partition_assignment_strategy = vec![strategy.to_string()];
-    c
-}
-
-async fn produce_numbered(
-    client: &Client,
-    topic: &str,
-    partitions: i32,
-    per_partition: usize,
-    from: usize,
-) {
-    let producer = AsyncProducer::new(client.clone()).await.expect("producer");
-    let mut futures = Vec::new();
-    for p in 0..partitions {
-        for i in from..from + per_partition {
-            let r = ProducerRecord::new(topic.to_string(), format!("{p}:{i}")).with_partition(p);
-            futures.push(producer.send(r).await.expect("send"));
-        }
-    }
-    for f in futures {
-        f.await.expect("delivered");
-    }
-    producer.close().await.expect("close");
-}
-
-/// What one member saw.
-#[derive(Debug, Default)]
-struct Seen {
-    records: Vec<(TopicPartition, i64, String)>,
-    assigned: Vec<Vec<TopicPartition>>,
-    revoked: Vec<Vec<TopicPartition>>,
-    lost: Vec<(Vec<TopicPartition>, String)>,
-    owned: BTreeSet<TopicPartition>,
-}
-
-impl Seen {
-    fn take(&mut self, ev: GroupEvent) {
-        match ev {
-            GroupEvent::Records(b) => {
-                for r in b.iter() {
-                    let tp = TopicPartition::new(&*r.topic, r.partition);
-                    assert!(
-                        self.owned.contains(&tp),
-                        "a record of {tp}, which this member does not own"
-                    );
-                    let v =
-                        String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).to_string();
-                    self.records.push((tp, r.offset, v));
-                }
-            }
-            GroupEvent::Assigned(tps) => {
-                for tp in &tps {
-                    assert!(self.owned.insert(tp.clone()), "{tp} assigned twice");
-                }
-                self.assigned.push(tps);
-            }
-            GroupEvent::Revoked(tps) => {
-                for tp in &tps {
-                    assert!(self.owned.remove(tp), "{tp} revoked but not owned");
-                }
-                self.revoked.push(tps);
-            }
-            GroupEvent::Lost { partitions, reason } => {
-                for tp in &partitions {
-                    self.owned.remove(tp);
-                }
-                self.lost.push((partitions, reason));
-            }
-            other => panic!("unexpected event {other:?}"),
-        }
-    }
-}
-
-/// Reads from `g` until `until` says stop or `limit` passes.
-async fn drive(
-    g: &mut GroupConsumer,
-    seen: &mut Seen,
-    limit: Duration,
-    until: impl Fn(&Seen) -> bool,
-) {
-    let deadline = tokio::time::Instant::now() + limit;
-    while !until(seen) {
-        match tokio::time::timeout_at(deadline, g.recv()).await {
-            Err(_) => return,
-            Ok(None) => panic!("the member stopped"),
-            Ok(Some(ev)) => seen.take(ev.expect("event")),
-        }
-    }
-}
 
 /// Two members of a range group: the first takes all six partitions, the
 /// second's join splits them three and three, every record is read, and

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod cluster;
 pub mod faults;
+pub mod group;
 pub mod interop;
 pub mod interop_peers;
 pub mod mock;

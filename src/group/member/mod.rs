@@ -1,6 +1,9 @@
-//! A member of a classic consumer group: the task that joins, syncs,
-//! heartbeats and leaves, and tells the consumer in front of it what it
-//! now owns.
+//! A member of a consumer group: the task that joins, heartbeats and
+//! leaves, and tells the consumer in front of it what it now owns. Two
+//! engines sit behind the same channels: the classic protocol (JoinGroup,
+//! SyncGroup, Heartbeat; the default) and the consumer protocol (KIP-848,
+//! `group.protocol = consumer`: ConsumerGroupHeartbeat, the broker
+//! assigns), picked by [`start`] from the client's configuration.
 //!
 //! The member runs on a task of its own and never waits for the
 //! application, except for one bounded handshake: when partitions must be
@@ -10,10 +13,13 @@
 //! polling for `max.poll.interval.ms` is taken out of the group and told.
 
 mod classic;
+mod consumer_protocol;
+mod poll;
+
+pub(crate) use poll::PollClock;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -27,6 +33,7 @@ use super::assignor::{Assignor, ClusterLayout, GroupMember, RebalanceProtocol};
 use super::offsets::{Generation, OffsetManager};
 use super::{Assignment, Subscription, TopicPartitions};
 use crate::client::{Client, RetryPolicy, TrafficClass};
+use crate::config::GroupProtocol;
 use crate::error::{Error, Result};
 
 /// What a member needs to know.
@@ -98,59 +105,6 @@ pub(crate) enum Command {
     Close(oneshot::Sender<()>),
 }
 
-/// When the application last asked for records. Time spent waiting
-/// inside a poll counts as alive: only the time between polls counts
-/// against `max.poll.interval.ms`, as in the Java client.
-#[derive(Debug)]
-pub(crate) struct PollClock {
-    start: Instant,
-    last_ms: AtomicU64,
-    polling: AtomicBool,
-}
-
-impl PollClock {
-    pub(crate) fn new() -> Self {
-        PollClock {
-            start: Instant::now(),
-            last_ms: AtomicU64::new(0),
-            polling: AtomicBool::new(false),
-        }
-    }
-
-    /// The application polled now.
-    pub(crate) fn touch(&self) {
-        let ms = self.start.elapsed().as_millis() as u64;
-        self.last_ms.store(ms, Ordering::Release);
-    }
-
-    /// The application is waiting inside a poll until the guard drops.
-    pub(crate) fn polling(self: &Arc<Self>) -> PollGuard {
-        self.touch();
-        self.polling.store(true, Ordering::Release);
-        PollGuard(self.clone())
-    }
-
-    fn last(&self) -> Instant {
-        self.start + Duration::from_millis(self.last_ms.load(Ordering::Acquire))
-    }
-
-    /// Whether the application has been away from polls for longer than
-    /// `limit`.
-    fn overdue(&self, limit: Duration) -> bool {
-        !self.polling.load(Ordering::Acquire) && Instant::now() > self.last() + limit
-    }
-}
-
-/// Ends a poll: the time between polls counts from here.
-pub(crate) struct PollGuard(Arc<PollClock>);
-
-impl Drop for PollGuard {
-    fn drop(&mut self) {
-        self.0.touch();
-        self.0.polling.store(false, Ordering::Release);
-    }
-}
-
 /// The consumer's side of a member.
 #[derive(Debug)]
 pub(crate) struct MemberHandle {
@@ -160,7 +114,8 @@ pub(crate) struct MemberHandle {
     pub(crate) task: JoinHandle<()>,
 }
 
-/// Starts a member of `settings.group` subscribed to `topics`.
+/// Starts a member of `settings.group` subscribed to `topics`, speaking
+/// the protocol `group.protocol` names.
 pub(crate) fn start(
     client: Client,
     settings: MemberSettings,
@@ -171,6 +126,23 @@ pub(crate) fn start(
     let (ev_tx, events) = mpsc::channel(16);
     let poll = Arc::new(PollClock::new());
     poll.touch();
+    if client.config().consumer.group_protocol == GroupProtocol::Consumer {
+        let task = consumer_protocol::spawn(
+            client,
+            &settings,
+            topics,
+            offsets,
+            ev_tx,
+            cmd_rx,
+            poll.clone(),
+        );
+        return MemberHandle {
+            commands,
+            events,
+            poll,
+            task,
+        };
+    }
     let join_class = client.dedicated_class();
     let engine = Engine {
         id: Identity {
