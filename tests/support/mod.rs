@@ -7,9 +7,11 @@
 pub mod auth;
 pub mod cluster;
 pub mod faults;
+pub mod group_members;
 pub mod interop;
 pub mod interop_peers;
 pub mod mock;
+pub mod ownership;
 pub mod pattern;
 pub mod peers;
 pub mod produce;
