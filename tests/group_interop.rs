@@ -25,10 +25,10 @@
 //! processed. The member that leaves differs per test: Java (range),
 //! Sarama (roundrobin), klamm (cooperative-sticky).
 //!
-//! A KIP-848 group (`group.protocol=consumer`, klamm with Java) is not here
-//! yet: klamm's `GroupConsumer` does not run the consumer protocol (the
-//! `GroupProtocol::Consumer` setting is not wired to an engine on this
-//! branch).
+//! A KIP-848 group (`group.protocol=consumer`, two klamm and two Java
+//! members, the broker's `uniform` assignor) runs the same way, but is
+//! `#[ignore]`d on this branch: klamm's consumer-protocol engine is on
+//! branch `kip848` (see that test's comment).
 //!
 //! The `checker_*` tests are the controls: crafted logs that break one rule
 //! each, which the checker must reject, and a clean one it must accept.
@@ -83,7 +83,38 @@ fn member_config(addr: &str, group: &str, strategy: &str, client_id: &str) -> Co
     c
 }
 
-/// The arguments both peers take for a member of `group`.
+/// The Java peer's arguments for a member of a `consumer`-protocol group
+/// (KIP-848) with the broker's `assignor`: no session or heartbeat
+/// settings, which are the broker's under that protocol.
+fn consumer_protocol_args(
+    addr: &str,
+    group: &str,
+    topic: &str,
+    assignor: &str,
+    name: &str,
+) -> Vec<String> {
+    [
+        "--bootstrap",
+        addr,
+        "--group",
+        group,
+        "--topics",
+        topic,
+        "--protocol",
+        "consumer",
+        "--remote-assignor",
+        assignor,
+        "--max-poll-interval-ms",
+        "60000",
+        "--client-id",
+        name,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// The arguments both peers take for a member of a classic `group`.
 fn peer_args(addr: &str, group: &str, topic: &str, strategy: &str, name: &str) -> Vec<String> {
     [
         "--bootstrap",
@@ -293,18 +324,51 @@ fn describe(members: &[Member]) -> String {
         .join("\n")
 }
 
-/// Runs the mixed group for `strategy` and checks it; the member named
-/// `leaver` leaves midway, then the others leave one at a time, each once
-/// the group has settled again.
-fn mixed_group(strategy: &'static str, protocol: Protocol, leaver: &'static str) {
+/// What a member of the mixed group is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Klamm,
+    Java,
+    Sarama,
+}
+
+/// The classic groups' members.
+const CLASSIC_ROSTER: &[(&str, Kind)] = &[
+    ("klamm-1", Kind::Klamm),
+    ("klamm-2", Kind::Klamm),
+    ("java", Kind::Java),
+    ("sarama", Kind::Sarama),
+];
+
+/// Runs the group of `roster` for `strategy` (a classic assignor, or under
+/// [`Protocol::Consumer`] the broker's assignor) and checks it; the member
+/// named `leaver` leaves midway, then the others leave one at a time, each
+/// once the group has settled again.
+fn mixed_group(
+    strategy: &'static str,
+    protocol: Protocol,
+    leaver: &'static str,
+    roster: &'static [(&'static str, Kind)],
+) {
     let Some(addr) = support::broker() else {
         return;
     };
-    let Some(java) = PeerProgram::java() else {
-        return;
+    let needs = |k: Kind| roster.iter().any(|(_, kind)| *kind == k);
+    let java = if needs(Kind::Java) {
+        let Some(p) = PeerProgram::java() else {
+            return;
+        };
+        Some(p)
+    } else {
+        None
     };
-    let Some(sarama) = PeerProgram::sarama() else {
-        return;
+    let sarama = if needs(Kind::Sarama) {
+        let Some(p) = PeerProgram::sarama() else {
+            return;
+        };
+        Some(p)
+    } else {
+        None
     };
     support::run_within(300, async move {
         let client = Client::connect(config(&addr)).await.expect("connect");
@@ -317,27 +381,36 @@ fn mixed_group(strategy: &'static str, protocol: Protocol, leaver: &'static str)
 
         let started = std::time::Instant::now();
         let mut members = Vec::new();
-        for name in ["klamm-1", "klamm-2"] {
-            let c = Client::connect(member_config(&addr, &group, strategy, name))
-                .await
-                .expect("connect a klamm member");
-            members.push(Member::Klamm(KlammMember::start(name, c, &[&topic]).await));
+        for (name, kind) in roster {
+            let member = match kind {
+                Kind::Klamm => {
+                    let mut cfg = member_config(&addr, &group, strategy, name);
+                    if protocol == Protocol::Consumer {
+                        cfg.consumer.group_protocol = klamm::config::GroupProtocol::Consumer;
+                        cfg.consumer.group_remote_assignor = Some(strategy.to_string());
+                    }
+                    let c = Client::connect(cfg).await.expect("connect a klamm member");
+                    Member::Klamm(KlammMember::start(name, c, &[&topic]).await)
+                }
+                Kind::Java => {
+                    let program = java.as_ref().expect("the Java peer");
+                    let args = if protocol == Protocol::Consumer {
+                        consumer_protocol_args(&addr, &group, &topic, strategy, name)
+                    } else {
+                        let mut a = peer_args(&addr, &group, &topic, strategy, name);
+                        a.extend(["--protocol".into(), "classic".into()]);
+                        a
+                    };
+                    Member::Peer(PeerMember::start(program, name, &args, PEER_TIMEOUT), None)
+                }
+                Kind::Sarama => {
+                    let program = sarama.as_ref().expect("the Sarama peer");
+                    let args = peer_args(&addr, &group, &topic, strategy, name);
+                    Member::Peer(PeerMember::start(program, name, &args, PEER_TIMEOUT), None)
+                }
+            };
+            members.push(member);
         }
-        let mut java_args = peer_args(&addr, &group, &topic, strategy, "java");
-        java_args.extend(["--protocol".into(), "classic".into()]);
-        members.push(Member::Peer(
-            PeerMember::start(&java, "java", &java_args, PEER_TIMEOUT),
-            None,
-        ));
-        members.push(Member::Peer(
-            PeerMember::start(
-                &sarama,
-                "sarama",
-                &peer_args(&addr, &group, &topic, strategy, "sarama"),
-                PEER_TIMEOUT,
-            ),
-            None,
-        ));
         let logs: Vec<SharedLog> = members.iter().map(Member::log).collect();
         let mut present: Vec<String> = members.iter().map(|m| m.name().to_string()).collect();
         let mut checkpoints = vec![
@@ -465,7 +538,7 @@ fn mixed_group(strategy: &'static str, protocol: Protocol, leaver: &'static str)
             !generations_after_leave.is_empty(),
             "{strategy}: no member was assigned anything after {leaver} left: no rebalance"
         );
-        if protocol == Protocol::Cooperative {
+        if protocol != Protocol::Eager {
             // Incremental: the members that stay give nothing up when one
             // leaves; only the leaver's partitions move.
             for l in snap.iter().filter(|l| l.name != leaver) {
@@ -557,20 +630,52 @@ fn print_figures(
 /// Range: eager; the Java member leaves midway.
 #[test]
 fn range_group_of_klamm_java_and_sarama_survives_java_leaving() {
-    mixed_group("range", Protocol::Eager, "java");
+    mixed_group("range", Protocol::Eager, "java", CLASSIC_ROSTER);
 }
 
 /// Roundrobin: eager; the Sarama member leaves midway.
 #[test]
 fn roundrobin_group_of_klamm_java_and_sarama_survives_sarama_leaving() {
-    mixed_group("roundrobin", Protocol::Eager, "sarama");
+    mixed_group("roundrobin", Protocol::Eager, "sarama", CLASSIC_ROSTER);
 }
 
 /// Cooperative-sticky: incremental; a klamm member leaves midway, and
 /// only its partitions move.
 #[test]
 fn cooperative_sticky_group_of_klamm_java_and_sarama_survives_klamm_leaving() {
-    mixed_group("cooperative-sticky", Protocol::Cooperative, "klamm-2");
+    mixed_group(
+        "cooperative-sticky",
+        Protocol::Cooperative,
+        "klamm-2",
+        CLASSIC_ROSTER,
+    );
+}
+
+/// KIP-848 (`group.protocol=consumer`, the broker's `uniform` assignor):
+/// two klamm members and two Java members (Sarama has no consumer-protocol
+/// member); a Java member leaves midway, and only its partitions move.
+/// The broker's timings apply (5 s heartbeats on Kafka 4.4's defaults), so
+/// each step of a rebalance takes seconds.
+///
+/// Ignored on this branch: klamm's consumer-protocol engine is on branch
+/// `kip848`, not merged here, and without it a klamm member configured
+/// with `GroupProtocol::Consumer` still joins as a classic member (which
+/// Kafka 4.4 lets into a consumer group), so the test would not test what
+/// it says. Run it with `--ignored` once that branch is merged.
+#[test]
+#[ignore = "needs klamm's KIP-848 engine (branch kip848); run with --ignored once merged"]
+fn kip848_group_of_klamm_and_java_survives_java_leaving() {
+    mixed_group(
+        "uniform",
+        Protocol::Consumer,
+        "java-1",
+        &[
+            ("klamm-1", Kind::Klamm),
+            ("java-1", Kind::Java),
+            ("klamm-2", Kind::Klamm),
+            ("java-2", Kind::Java),
+        ],
+    );
 }
 
 /// The controls of `support::ownership::check`: a clean crafted log it
