@@ -384,7 +384,14 @@ fn mixed_group(
         for (name, kind) in roster {
             let member = match kind {
                 Kind::Klamm => {
-                    let mut cfg = member_config(&addr, &group, strategy, name);
+                    // Under the consumer protocol `strategy` names the
+                    // broker's assignor; the classic list keeps its default.
+                    let classic = if protocol == Protocol::Consumer {
+                        "range"
+                    } else {
+                        strategy
+                    };
+                    let mut cfg = member_config(&addr, &group, classic, name);
                     if protocol == Protocol::Consumer {
                         cfg.consumer.group_protocol = klamm::config::GroupProtocol::Consumer;
                         cfg.consumer.group_remote_assignor = Some(strategy.to_string());
@@ -661,7 +668,9 @@ fn cooperative_sticky_group_of_klamm_java_and_sarama_survives_klamm_leaving() {
 /// `kip848`, not merged here, and without it a klamm member configured
 /// with `GroupProtocol::Consumer` still joins as a classic member (which
 /// Kafka 4.4 lets into a consumer group), so the test would not test what
-/// it says. Run it with `--ignored` once that branch is merged.
+/// it says. Run it with `--ignored` once that branch is merged (on a trial
+/// merge of `kip848` at 0720243 it passed three runs out of three: 3,600
+/// records, no violation, no duplicate, about 23 s each).
 #[test]
 #[ignore = "needs klamm's KIP-848 engine (branch kip848); run with --ignored once merged"]
 fn kip848_group_of_klamm_and_java_survives_java_leaving() {
