@@ -22,6 +22,16 @@
 //	    ending in a transaction marker never counts as caught up (the marker
 //	    sits at the high watermark's offset - 1): this mode is for
 //	    non-transactional topics.
+//	group-consume --bootstrap B --group G --topics T[,T...] --timeout-ms MS
+//	        [--strategy range|roundrobin|sticky|cooperative-sticky]
+//	        [--session-timeout-ms 6000] [--heartbeat-interval-ms 500]
+//	        [--max-poll-interval-ms 20000] [--client-id ID] [--max-records N]
+//	    one member of group G (sarama.ConsumerGroup, classic protocol) subscribed
+//	    to the topics (group.go): a JSON line per assignment, commit, revocation
+//	    and record (peers/PATTERN.md, "Group members"); auto-commit off, marks
+//	    committed before every revocation. Runs until stdin reaches its end, N
+//	    records were processed, or the timeout passed (not ok); then leaves.
+//	    --max-poll-interval-ms is Sarama's Rebalance.Timeout.
 //
 // Stdout carries JSON lines only, the last being a "summary" with "ok"; the
 // exit status is 0 when ok, 1 when not, 2 for bad arguments, 3 when the
@@ -100,11 +110,17 @@ type args struct {
 	bootstrap, topic, codec, isolation, output string
 	partitions, count, maxMismatches           int
 	timeout                                    time.Duration
+
+	// group-consume
+	group, topics, strategy, clientID string
+	sessionTimeout, heartbeatInterval time.Duration
+	maxPollInterval                   time.Duration
+	maxRecords                        int64
 }
 
 func usage(why string) {
 	fmt.Fprintf(os.Stderr, "klamm-sarama-peer: %s\n", why)
-	fmt.Fprintln(os.Stderr, "usage: klamm-sarama-peer pattern|produce|consume --name value ...")
+	fmt.Fprintln(os.Stderr, "usage: klamm-sarama-peer pattern|produce|consume|group-consume --name value ...")
 	fmt.Fprintln(os.Stderr, "       (the modes and their arguments are described in main.go)")
 	os.Exit(2)
 }
@@ -122,11 +138,30 @@ func parseArgs(mode string, argv []string) args {
 	fs.IntVar(&a.count, "count", 0, "records per partition")
 	fs.IntVar(&a.maxMismatches, "max-mismatches", 10, "mismatches printed in verify mode")
 	fs.IntVar(&timeoutMs, "timeout-ms", 0, "bound on the run")
+	var sessionMs, heartbeatMs, maxPollMs int
+	fs.StringVar(&a.group, "group", "", "consumer group (group-consume)")
+	fs.StringVar(&a.topics, "topics", "", "topics, comma-separated (group-consume)")
+	fs.StringVar(&a.strategy, "strategy", "range", "range, roundrobin, sticky or cooperative-sticky")
+	fs.StringVar(&a.clientID, "client-id", "klamm-sarama-peer", "client id")
+	fs.IntVar(&sessionMs, "session-timeout-ms", 6000, "group session timeout")
+	fs.IntVar(&heartbeatMs, "heartbeat-interval-ms", 500, "group heartbeat interval")
+	fs.IntVar(&maxPollMs, "max-poll-interval-ms", 20000, "rebalance timeout")
+	fs.Int64Var(&a.maxRecords, "max-records", 0, "stop after this many records (0: no limit)")
 	if err := fs.Parse(argv); err != nil {
 		usage(err.Error())
 	}
 	if fs.NArg() > 0 {
 		usage(fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	}
+	a.sessionTimeout = time.Duration(sessionMs) * time.Millisecond
+	a.heartbeatInterval = time.Duration(heartbeatMs) * time.Millisecond
+	a.maxPollInterval = time.Duration(maxPollMs) * time.Millisecond
+	if mode == "group-consume" {
+		if a.bootstrap == "" || a.group == "" || a.topics == "" || timeoutMs <= 0 {
+			usage("--bootstrap, --group, --topics and --timeout-ms are required")
+		}
+		a.timeout = time.Duration(timeoutMs) * time.Millisecond
+		return a
 	}
 	if a.partitions <= 0 || a.count < 0 {
 		usage("--partitions and --count are required")
@@ -165,6 +200,8 @@ func main() {
 		ok, err = produce(a)
 	case "consume":
 		ok, err = consume(a)
+	case "group-consume":
+		ok, err = groupConsume(a)
 	default:
 		usage(fmt.Sprintf("unknown mode %q", mode))
 	}

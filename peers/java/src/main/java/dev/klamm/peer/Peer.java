@@ -52,6 +52,16 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * txn-produce --bootstrap B --topic T --partitions P --transactional-id ID
  *             --script commit:10,abort:5,... --codec C --timeout-ms MS
  *     one transaction per step (see PATTERN.md); aborted records are flushed before the abort
+ * group-consume --bootstrap B --group G --topics T[,T...] --timeout-ms MS
+ *             [--protocol classic|consumer] [--strategy range|roundrobin|sticky|cooperative-sticky]
+ *             [--remote-assignor uniform|range] [--session-timeout-ms 6000]
+ *             [--heartbeat-interval-ms 500] [--max-poll-interval-ms 20000] [--client-id ID]
+ *             [--max-records N]
+ *     one member of group G subscribed to the topics (see {@link GroupConsume}): a JSON line
+ *     per rebalance callback and per record; commits synchronously when partitions are revoked
+ *     and at the end; runs until stdin reaches its end, N records were processed, or the
+ *     timeout passed (not ok). --strategy (default range) and the session and heartbeat
+ *     settings are for the classic protocol, --remote-assignor for the consumer protocol
  * </pre>
  *
  * Stdout carries JSON lines only, the last being a "summary" with "ok"; the exit status is
@@ -91,6 +101,7 @@ public final class Peer {
                 case "produce" -> peer.withWatchdog(peer::produce);
                 case "consume" -> peer.withWatchdog(peer::consume);
                 case "txn-produce" -> peer.withWatchdog(peer::txnProduce);
+                case "group-consume" -> peer.withWatchdog(peer::groupConsume);
                 default -> {
                     usage("unknown mode '" + mode + "'");
                     yield false;
@@ -110,7 +121,7 @@ public final class Peer {
 
     private static void usage(String why) {
         System.err.println("klamm-java-peer: " + why);
-        System.err.println("usage: klamm-java-peer pattern|produce|consume|txn-produce --name value ...");
+        System.err.println("usage: klamm-java-peer pattern|produce|consume|txn-produce|group-consume --name value ...");
         System.err.println("       (the modes and their arguments are described in Peer.java)");
         System.exit(2);
     }
@@ -352,6 +363,24 @@ public final class Peer {
                 "codec", codec, "steps", steps.size(), "committed", committed, "aborted", aborted,
                 "ms", elapsedMs()));
         return true;
+    }
+
+    // ---- group-consume
+
+    private boolean groupConsume() {
+        String protocol = str("protocol", "classic");
+        if (protocol.equals("consumer") && args.containsKey("strategy")) {
+            throw new IllegalArgumentException("--strategy is for the classic protocol; the consumer "
+                    + "protocol takes --remote-assignor");
+        }
+        List<String> topics = List.of(str("topics").split(","));
+        GroupConsume.Options o = new GroupConsume.Options(str("bootstrap"), str("group"), topics, protocol,
+                str("strategy", "range"), args.get("remote-assignor"),
+                Integer.parseInt(str("session-timeout-ms", "6000")),
+                Integer.parseInt(str("heartbeat-interval-ms", "500")),
+                Integer.parseInt(str("max-poll-interval-ms", "20000")), str("client-id", "klamm-java-peer"),
+                Long.parseLong(str("max-records", "0")), timeoutMs());
+        return new GroupConsume(o, OUT).run();
     }
 
     // ---- consume
