@@ -1,7 +1,7 @@
 //! The group consumer's extras against Apache Kafka 4.4 (the single
 //! node): offset hooks (where a partition starts, where an out-of-range
 //! offset goes, the start notification), `NoOlderThan`, a maximum message
-//! age per topic. Each test has a control: the
+//! age per topic, and a watch-only member. Each test has a control: the
 //! same situation without the extra reads what the plain consumer reads.
 
 mod support;
@@ -479,6 +479,102 @@ fn a_max_message_age_treats_old_commits_as_out_of_range() {
             "control: {seen:?}"
         );
         assert_eq!(seen.offsets(1), (15..21).collect::<Vec<_>>());
+        client.close().await;
+    });
+}
+
+/// A watch-only member and a reader share four partitions (range, two
+/// each): the watch-only member is assigned its two and told of the
+/// rebalance, but reads none of their records and commits nothing for
+/// them, while the reader reads and commits its own two (the control).
+/// When the watch-only member leaves, the reader gets its partitions and
+/// reads them from the start: nothing had been consumed there.
+#[test]
+fn a_watch_only_member_is_assigned_partitions_but_reads_and_commits_none() {
+    support::run_within(180, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let client = Client::connect(config(&addr)).await.expect("connect");
+        let topic = support::unique_topic("klamm-extras-watch");
+        create_topic(&client, &topic, 4).await;
+        produce(&client, &topic, 4, 10, 0, None).await;
+        let group = support::unique_topic("klamm-extras-g");
+        let cfg = member_config(&addr, &group, OffsetReset::Earliest);
+
+        let options = GroupOptions {
+            fetch: false,
+            ..GroupOptions::default()
+        };
+        let watch_client = Client::connect(cfg.clone()).await.expect("connect");
+        let mut w = GroupConsumer::with_options(watch_client, [&topic], options)
+            .await
+            .expect("watcher");
+        let mut seen_w = Seen::default();
+        drive(
+            &mut w,
+            &mut seen_w,
+            Duration::from_secs(60),
+            Duration::ZERO,
+            |s| s.owned.len() == 4,
+        )
+        .await;
+        assert_eq!(seen_w.owned.len(), 4, "alone, it owns everything");
+
+        let reader_client = Client::connect(cfg.clone()).await.expect("connect");
+        let mut r = GroupConsumer::new(reader_client, [&topic])
+            .await
+            .expect("reader");
+        let mut seen_r = Seen::default();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let settled =
+            |w: &Seen, r: &Seen| w.owned.len() == 2 && r.owned.len() == 2 && r.count() >= 20;
+        while !settled(&seen_w, &seen_r) && tokio::time::Instant::now() < deadline {
+            tokio::select! {
+                ev = w.recv() => seen_w.take(ev.expect("w").expect("w event")),
+                ev = r.recv() => seen_r.take(ev.expect("r").expect("r event")),
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+        }
+        // Some more time: auto-commit runs, and a record of the watcher's
+        // partitions would come.
+        let linger = tokio::time::Instant::now() + Duration::from_secs(2);
+        while tokio::time::Instant::now() < linger {
+            tokio::select! {
+                ev = w.recv() => seen_w.take(ev.expect("w").expect("w event")),
+                ev = r.recv() => seen_r.take(ev.expect("r").expect("r event")),
+                _ = tokio::time::sleep_until(linger) => {}
+            }
+        }
+        assert!(settled(&seen_w, &seen_r), "{seen_w:?} {seen_r:?}");
+        assert_eq!(seen_w.revoked.len(), 1, "told of the rebalance");
+        assert_eq!(seen_w.count(), 0, "the watcher read nothing");
+        assert_eq!(seen_r.count(), 20, "the reader read its two partitions");
+        let mine: Vec<i32> = seen_w.owned.iter().map(|tp| tp.partition).collect();
+        let theirs: Vec<i32> = seen_r.owned.iter().map(|tp| tp.partition).collect();
+        let offsets = committed(&client, &group, &topic, 4).await;
+        for p in &mine {
+            assert_eq!(offsets[*p as usize], None, "watcher's {p}: no commit");
+        }
+        for p in &theirs {
+            assert_eq!(offsets[*p as usize], Some(10), "reader's {p}: committed");
+        }
+
+        // The watcher leaves; the reader gets its partitions and reads
+        // them whole.
+        w.close().await.expect("close watcher");
+        drive(
+            &mut r,
+            &mut seen_r,
+            Duration::from_secs(60),
+            Duration::from_millis(500),
+            |s| s.owned.len() == 4 && s.count() >= 40,
+        )
+        .await;
+        for p in &mine {
+            assert_eq!(seen_r.offsets(*p), (0..10).collect::<Vec<_>>());
+        }
+        r.close().await.expect("close reader");
         client.close().await;
     });
 }

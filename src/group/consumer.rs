@@ -62,6 +62,12 @@ pub struct GroupOptions {
     /// offset were out of range ([`OffsetHooks::offset_out_of_range`], by
     /// default `auto.offset.reset`). Empty by default.
     pub max_message_age: BTreeMap<String, Duration>,
+    /// Whether to read the assigned partitions. Default `true`; `false`
+    /// makes a watch-only member: it joins, takes part in rebalances and
+    /// reports `Assigned` and `Revoked`, but fetches nothing and commits
+    /// nothing (its partitions are not read by anyone while it holds
+    /// them) — for tools that watch a group.
+    pub fetch: bool,
 }
 
 impl Default for GroupOptions {
@@ -72,6 +78,7 @@ impl Default for GroupOptions {
             assignors: None,
             hooks: None,
             max_message_age: BTreeMap::new(),
+            fetch: true,
         }
     }
 }
@@ -255,7 +262,8 @@ impl GroupConsumer {
         let member = member::start(client.clone(), settings, resolved.clone(), offsets.clone());
         let watch = Watch::start(client.clone(), &member.commands, topics, resolved);
         let (fanin_tx, fanin_rx) = mpsc::channel(FANIN_CAPACITY);
-        let auto_commit = cfg.enable_auto_commit.then_some(cfg.auto_commit_interval);
+        let auto_commit =
+            (cfg.enable_auto_commit && options.fetch).then_some(cfg.auto_commit_interval);
         let mut consumer_options = ConsumerOptions::for_client(&client);
         if options.hooks.is_some() {
             // Out-of-range errors come to the group consumer, which asks
@@ -376,8 +384,12 @@ impl GroupConsumer {
         }
     }
 
-    /// Commits the marks now, waiting for the answer.
+    /// Commits the marks now, waiting for the answer. A watch-only member
+    /// ([`GroupOptions::fetch`] off) commits nothing.
     pub async fn commit(&mut self) -> Result<()> {
+        if !self.options.fetch {
+            return Ok(());
+        }
         self.finish_last();
         let r = self.offsets.commit().await.map(|_| ());
         self.check_commit(&r);
@@ -595,6 +607,15 @@ impl GroupConsumer {
                 .collect()
         };
         if partitions.is_empty() {
+            return Ok(());
+        }
+        if !self.options.fetch {
+            // Watch-only: owned, never read.
+            for tp in partitions {
+                self.next_token += 1;
+                let (control, _) = watch::channel(Control::Stop);
+                lock(&self.tracks).insert(tp, Track::new(0, control, self.next_token));
+            }
             return Ok(());
         }
         let committed = self.offsets.fetch(&partitions).await?;
