@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use klamm::client::TrafficClass;
 use klamm::config::OffsetReset;
 use klamm::consumer::StartOffset;
 use klamm::group::{
@@ -17,6 +18,11 @@ use klamm::group::{
     OffsetHooks, OffsetManager, TopicPartition,
 };
 use klamm::producer::{AsyncProducer, ProducerRecord};
+use klamm::protocol::error_codes::ErrorCode;
+use klamm::protocol::messages::DeleteRecordsRequest;
+use klamm::protocol::messages::delete_records_request::{
+    DeleteRecordsPartition, DeleteRecordsTopic,
+};
 use klamm::{Client, Config};
 use support::read::config;
 use support::topics::create_topic;
@@ -89,6 +95,35 @@ async fn committed(client: &Client, group: &str, topic: &str, partitions: i32) -
         .collect();
     let got = om.fetch(&tps).await.expect("fetch");
     tps.iter().map(|tp| got.get(tp).map(|o| o.offset)).collect()
+}
+
+/// Deletes the records of `topic`/`partition` before `offset`
+/// (DeleteRecords at the leader): the log start moves there.
+async fn delete_records(client: &Client, topic: &str, partition: i32, offset: i64) {
+    let leader = client.leader(topic, partition).await.expect("leader");
+    let conn = client
+        .connection(&leader, TrafficClass::Other)
+        .await
+        .expect("connection");
+    let resp = conn
+        .send(&DeleteRecordsRequest {
+            topics: vec![DeleteRecordsTopic {
+                name: topic.to_string(),
+                partitions: vec![DeleteRecordsPartition {
+                    partition_index: partition,
+                    offset,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            timeout_ms: 30_000,
+            ..Default::default()
+        })
+        .await
+        .expect("DeleteRecords");
+    let p = &resp.topics[0].partitions[0];
+    assert_eq!(ErrorCode(p.error_code), ErrorCode::NONE, "DeleteRecords");
+    assert_eq!(p.low_watermark, offset);
 }
 
 /// What one member saw.
@@ -352,6 +387,71 @@ fn an_out_of_range_offset_goes_where_the_hook_says() {
             "control: earliest"
         );
         assert_eq!(seen.offsets(1), (5..20).collect::<Vec<_>>());
+        client.close().await;
+    });
+}
+
+/// Records deleted past the committed offset (the log start moves from
+/// 0 to 15, the commit is 5): the fetch at 5 is out of range below the
+/// log start, the hook (oldest) is asked once and reading resumes at 15.
+/// The control, without hooks under `latest`, goes to the end instead and
+/// reads only a record produced afterwards.
+#[test]
+fn deleted_records_before_the_commit_go_where_the_hook_says() {
+    support::run_within(180, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let client = Client::connect(config(&addr)).await.expect("connect");
+        let topic = support::unique_topic("klamm-extras-deleted");
+        create_topic(&client, &topic, 1).await;
+        produce(&client, &topic, 1, 20, 0, None).await;
+        delete_records(&client, &topic, 0, 15).await;
+        let (group, control) = (
+            support::unique_topic("klamm-extras-g"),
+            support::unique_topic("klamm-extras-c"),
+        );
+        for g in [&group, &control] {
+            commit(&client, g, &topic, &[(0, 5)]).await;
+        }
+
+        let hooks = Recording::new(0, StartOffset::Oldest);
+        let cfg = member_config(&addr, &group, OffsetReset::Latest);
+        let seen = read_all(cfg, &topic, with_hooks(hooks.clone()), 5).await;
+        assert_eq!(seen.offsets(0), (15..20).collect::<Vec<_>>(), "{seen:?}");
+        assert_eq!(
+            hooks.calls(),
+            vec![
+                Call::Starting(0, Some(5)),
+                Call::Started(0, 5),
+                Call::OutOfRange(0),
+                Call::Started(0, 15),
+            ]
+        );
+
+        let cfg = member_config(&addr, &control, OffsetReset::Latest);
+        let member = Client::connect(cfg).await.expect("connect");
+        let mut g = GroupConsumer::new(member, [&topic]).await.expect("member");
+        let mut seen = Seen::default();
+        drive(
+            &mut g,
+            &mut seen,
+            Duration::from_secs(60),
+            Duration::from_millis(1500),
+            |s| s.owned.len() == 1,
+        )
+        .await;
+        produce(&client, &topic, 1, 1, 20, None).await;
+        drive(
+            &mut g,
+            &mut seen,
+            Duration::from_secs(60),
+            Duration::from_millis(500),
+            |s| s.count() >= 1,
+        )
+        .await;
+        g.close().await.expect("close");
+        assert_eq!(seen.offsets(0), vec![20], "control: latest, {seen:?}");
         client.close().await;
     });
 }
