@@ -90,7 +90,8 @@ pub enum GroupEvent {
     /// Records of one partition, in offset order.
     Records(ConsumedBatch),
     /// These partitions were assigned to this member (and are being read
-    /// from their committed offsets).
+    /// from where the [`OffsetHooks`] say, by default their committed
+    /// offsets; a watch-only member does not read them).
     Assigned(Vec<TopicPartition>),
     /// These partitions are being given up. No more records of them
     /// follow; finish (and, under [`AckMode::Explicit`], mark done) what
