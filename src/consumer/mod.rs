@@ -392,6 +392,24 @@ impl Consumer {
         ))
     }
 
+    /// The offset `start` names for `topic`/`partition` now (as
+    /// [`Consumer::consume_partition`] would start there).
+    pub(crate) async fn resolve_start_offset(
+        &self,
+        topic: &str,
+        partition: i32,
+        start: StartOffset,
+    ) -> Result<i64> {
+        resolve_start(
+            &self.inner.client,
+            &self.inner.settings,
+            topic,
+            partition,
+            start,
+        )
+        .await
+    }
+
     /// Stops fetching every partition of this consumer: what is already
     /// buffered is still delivered, a fetch in flight delivers nothing more
     /// (see [`PartitionConsumer::pause`]).

@@ -11,13 +11,15 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::assignor::{self, Assignor};
+use super::forward::{Control, Fetched, Item, forward};
+use super::hooks::{self, DefaultHooks, OffsetHooks, Restarter};
 use super::member::{self, Command, MemberEvent, MemberHandle, MemberSettings};
 use super::offsets::{Generation, OffsetManager, OffsetTracker, needs_rejoin};
 use super::subscription::{self, TopicPattern, Topics, Watch};
+use super::tracks::{Acker, Track, Tracks, lock};
 use super::{TopicPartition, TopicPartitions};
 use crate::client::Client;
-use crate::config::OffsetReset;
-use crate::consumer::{ConsumedBatch, Consumer, ConsumerRecord, PartitionConsumer, StartOffset};
+use crate::consumer::{ConsumedBatch, Consumer, ConsumerOptions, OffsetResetPolicy, StartOffset};
 use crate::error::{Error, Result};
 
 /// When a delivered record counts as finished, so that its offset may be
@@ -47,6 +49,25 @@ pub struct GroupOptions {
     /// The assignors to offer, in order of preference; `None` (the
     /// default) takes them by name from `partition.assignment.strategy`.
     pub assignors: Option<Vec<Arc<dyn Assignor>>>,
+    /// Where partitions start, and where they go when their offset is out
+    /// of range (see [`OffsetHooks`]; e.g. [`NoOlderThan`](super::NoOlderThan)).
+    /// `None` (the default): the committed offset, else
+    /// `auto.offset.reset`, which also handles an out-of-range offset.
+    /// With hooks, an out-of-range offset never reaches `recv` as an
+    /// error: the partition reads on where the hook says.
+    pub hooks: Option<Arc<dyn OffsetHooks>>,
+    /// A maximum message age per topic: a partition of such a topic whose
+    /// committed offset is older when it is assigned (before the first
+    /// record at most this old, found by timestamp) starts as if its
+    /// offset were out of range ([`OffsetHooks::offset_out_of_range`], by
+    /// default `auto.offset.reset`). Empty by default.
+    pub max_message_age: BTreeMap<String, Duration>,
+    /// Whether to read the assigned partitions. Default `true`; `false`
+    /// makes a watch-only member: it joins, takes part in rebalances and
+    /// reports `Assigned` and `Revoked`, but fetches nothing and commits
+    /// nothing (its partitions are not read by anyone while it holds
+    /// them) — for tools that watch a group.
+    pub fetch: bool,
 }
 
 impl Default for GroupOptions {
@@ -55,6 +76,9 @@ impl Default for GroupOptions {
             ack: AckMode::NextRecv,
             max_outstanding: 10_000,
             assignors: None,
+            hooks: None,
+            max_message_age: BTreeMap::new(),
+            fetch: true,
         }
     }
 }
@@ -66,7 +90,8 @@ pub enum GroupEvent {
     /// Records of one partition, in offset order.
     Records(ConsumedBatch),
     /// These partitions were assigned to this member (and are being read
-    /// from their committed offsets).
+    /// from where the [`OffsetHooks`] say, by default their committed
+    /// offsets; a watch-only member does not read them).
     Assigned(Vec<TopicPartition>),
     /// These partitions are being given up. No more records of them
     /// follow; finish (and, under [`AckMode::Explicit`], mark done) what
@@ -82,86 +107,6 @@ pub enum GroupEvent {
         /// Why.
         reason: String,
     },
-}
-
-/// One partition's state, shared with the [`Acker`].
-#[derive(Debug)]
-pub(crate) struct Track {
-    tracker: OffsetTracker,
-    control: watch::Sender<Control>,
-    /// Which assignment of the partition this is: batches of an earlier
-    /// one still in the channel are dropped.
-    token: u64,
-    paused_for_limit: bool,
-    /// Paused because the handler's claim holds too many batches.
-    paused_for_claim: bool,
-}
-
-impl Track {
-    /// Pauses or resumes fetching as the two reasons to pause say.
-    fn apply(&self) {
-        let want = if self.paused_for_limit || self.paused_for_claim {
-            Control::Pause
-        } else {
-            Control::Run
-        };
-        if *self.control.borrow() != want {
-            let _ = self.control.send(want);
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Control {
-    Run,
-    Pause,
-    Stop,
-}
-
-pub(crate) type Tracks = Arc<Mutex<BTreeMap<TopicPartition, Track>>>;
-
-/// Finishes records for a [`GroupConsumer`] under [`AckMode::Explicit`];
-/// cheap to clone and `Send`, so records can be finished on other tasks.
-#[derive(Debug, Clone)]
-pub struct Acker {
-    tracks: Tracks,
-    offsets: OffsetManager,
-    max_outstanding: usize,
-}
-
-impl Acker {
-    /// Finishes one record. Returns `false` when the record's partition is
-    /// no longer owned or the record was finished already.
-    pub fn done(&self, record: &ConsumerRecord) -> bool {
-        self.finish(record, |t, o| usize::from(t.done(o)))
-    }
-
-    /// Finishes `record` and every record delivered before it in its
-    /// partition (the in-order mode).
-    pub fn done_through(&self, record: &ConsumerRecord) -> bool {
-        self.finish(record, |t, o| t.done_through(o))
-    }
-
-    fn finish(
-        &self,
-        record: &ConsumerRecord,
-        f: impl FnOnce(&mut OffsetTracker, i64) -> usize,
-    ) -> bool {
-        let tp = TopicPartition::new(&*record.topic, record.partition);
-        let mut tracks = lock(&self.tracks);
-        let Some(track) = tracks.get_mut(&tp) else {
-            return false;
-        };
-        if f(&mut track.tracker, record.offset) == 0 {
-            return false;
-        }
-        self.offsets.mark(&tp, track.tracker.committable(), None);
-        if track.paused_for_limit && track.tracker.outstanding() < self.max_outstanding {
-            track.paused_for_limit = false;
-            track.apply();
-        }
-        true
-    }
 }
 
 /// A member of a consumer group that reads the partitions the group
@@ -198,7 +143,8 @@ pub struct GroupConsumer {
     /// Keeps the subscription current (patterns, partition counts).
     watch: Watch,
     options: GroupOptions,
-    reset: OffsetReset,
+    /// The hooks in use (the defaults without [`GroupOptions::hooks`]).
+    hooks: Arc<dyn OffsetHooks>,
     auto_commit: Option<Duration>,
     next_auto_commit: Instant,
     tracks: Tracks,
@@ -228,14 +174,6 @@ impl std::fmt::Debug for GroupConsumer {
             .field("assigned", &lock(&self.tracks).len())
             .finish()
     }
-}
-
-/// A batch (or an error, or the end) of one partition, tagged with the
-/// assignment it belongs to.
-struct Fetched {
-    tp: TopicPartition,
-    token: u64,
-    item: Result<ConsumedBatch>,
 }
 
 impl GroupConsumer {
@@ -325,15 +263,26 @@ impl GroupConsumer {
         let member = member::start(client.clone(), settings, resolved.clone(), offsets.clone());
         let watch = Watch::start(client.clone(), &member.commands, topics, resolved);
         let (fanin_tx, fanin_rx) = mpsc::channel(FANIN_CAPACITY);
-        let auto_commit = cfg.enable_auto_commit.then_some(cfg.auto_commit_interval);
+        let auto_commit =
+            (cfg.enable_auto_commit && options.fetch).then_some(cfg.auto_commit_interval);
+        let mut consumer_options = ConsumerOptions::for_client(&client);
+        if options.hooks.is_some() {
+            // Out-of-range errors come to the group consumer, which asks
+            // the hooks.
+            consumer_options.offset_reset = OffsetResetPolicy::Error;
+        }
+        let hooks: Arc<dyn OffsetHooks> = match &options.hooks {
+            Some(h) => h.clone(),
+            None => Arc::new(DefaultHooks),
+        };
         Ok(GroupConsumer {
-            consumer: Consumer::new(client.clone()),
+            consumer: Consumer::with_options(client.clone(), consumer_options),
             client,
             offsets,
             member,
             watch,
             options,
-            reset: cfg.auto_offset_reset,
+            hooks,
             next_auto_commit: Instant::now() + auto_commit.unwrap_or_default(),
             auto_commit,
             tracks: Arc::new(Mutex::new(BTreeMap::new())),
@@ -436,8 +385,12 @@ impl GroupConsumer {
         }
     }
 
-    /// Commits the marks now, waiting for the answer.
+    /// Commits the marks now, waiting for the answer. A watch-only member
+    /// ([`GroupOptions::fetch`] off) commits nothing.
     pub async fn commit(&mut self) -> Result<()> {
+        if !self.options.fetch {
+            return Ok(());
+        }
         self.finish_last();
         let r = self.offsets.commit().await.map(|_| ());
         self.check_commit(&r);
@@ -604,7 +557,24 @@ impl GroupConsumer {
         let mut tracks = lock(&self.tracks);
         let track = tracks.get_mut(&f.tp).filter(|t| t.token == f.token)?;
         match f.item {
-            Ok(batch) => {
+            Item::Restarted(offset) => {
+                // The offset moved (out of range): what was delivered
+                // before it no longer counts, and the new place is what
+                // the group resumes from until records are read.
+                if offset < track.tracker.next() || track.tracker.outstanding() == 0 {
+                    track.tracker = OffsetTracker::new(offset);
+                    self.offsets.mark(&f.tp, offset, None);
+                    if self
+                        .last_delivered
+                        .as_ref()
+                        .is_some_and(|(tp, _)| *tp == f.tp)
+                    {
+                        self.last_delivered = None;
+                    }
+                }
+                None
+            }
+            Item::Batch(Ok(batch)) => {
                 let next = batch.next_offset()?;
                 if self.options.ack == AckMode::Explicit {
                     for r in batch.iter() {
@@ -621,7 +591,7 @@ impl GroupConsumer {
                 }
                 Some(Ok(GroupEvent::Records(batch)))
             }
-            Err(e) => Some(Err(e)),
+            Item::Batch(Err(e)) => Some(Err(e)),
         }
     }
 
@@ -640,51 +610,42 @@ impl GroupConsumer {
         if partitions.is_empty() {
             return Ok(());
         }
+        if !self.options.fetch {
+            // Watch-only: owned, never read.
+            for tp in partitions {
+                self.next_token += 1;
+                let (control, _) = watch::channel(Control::Stop);
+                lock(&self.tracks).insert(tp, Track::new(0, control, self.next_token));
+            }
+            return Ok(());
+        }
         let committed = self.offsets.fetch(&partitions).await?;
         for tp in &partitions {
-            let start = match committed.get(tp) {
-                Some(o) => StartOffset::Offset(o.offset),
-                None => match self.reset {
-                    OffsetReset::Earliest => StartOffset::Oldest,
-                    OffsetReset::Latest => StartOffset::Newest,
-                    OffsetReset::None => {
-                        return Err(Error::config(
-                            "auto.offset.reset",
-                            format!(
-                                "{tp} has no committed offset in group '{}' and the reset policy is none",
-                                self.offsets.group()
-                            ),
-                        ));
-                    }
-                },
-            };
+            let committed = committed.get(tp).map(|o| o.offset);
+            let max_age = self.options.max_message_age.get(&tp.topic).copied();
+            let first =
+                hooks::start_offset(&self.consumer, &*self.hooks, max_age, tp, committed).await?;
             let pc = self
                 .consumer
-                .consume_partition(&tp.topic, tp.partition, start)
+                .consume_partition(&tp.topic, tp.partition, StartOffset::Offset(first))
                 .await?;
+            self.hooks.partition_started(&tp.topic, tp.partition, first);
             self.next_token += 1;
             let token = self.next_token;
             let (control, control_rx) = watch::channel(Control::Run);
-            let first = match start {
-                StartOffset::Offset(o) => o,
-                _ => 0,
-            };
-            lock(&self.tracks).insert(
-                tp.clone(),
-                Track {
-                    tracker: OffsetTracker::new(first),
-                    control,
-                    token,
-                    paused_for_limit: false,
-                    paused_for_claim: false,
-                },
-            );
+            lock(&self.tracks).insert(tp.clone(), Track::new(first, control, token));
+            let restart = self.options.hooks.is_some().then(|| Restarter {
+                consumer: self.consumer.clone(),
+                hooks: self.hooks.clone(),
+                backoff: self.client.config().metadata.retry_backoff,
+            });
             let task = tokio::spawn(forward(
                 pc,
                 tp.clone(),
                 token,
                 self.fanin_tx.clone(),
                 control_rx,
+                restart,
             ));
             self.forwarders.insert(tp.clone(), task);
         }
@@ -745,21 +706,6 @@ impl GroupConsumer {
     }
 }
 
-/// Pauses (or resumes) fetching `tp` for a handler's claim, if `token` is
-/// still its current assignment.
-pub(crate) fn pause_for_claim(tracks: &Tracks, tp: &TopicPartition, token: u64, paused: bool) {
-    let mut tracks = lock(tracks);
-    if let Some(t) = tracks.get_mut(tp).filter(|t| t.token == token) {
-        t.paused_for_claim = paused;
-        t.apply();
-    }
-}
-
-/// Whether `tp` is owned under assignment `token`.
-pub(crate) fn owns(tracks: &Tracks, tp: &TopicPartition, token: u64) -> bool {
-    lock(tracks).get(tp).is_some_and(|t| t.token == token)
-}
-
 /// The command that makes the member rejoin after a commit error, if any.
 fn rejoin_command(e: &Error) -> Option<Command> {
     let Error::Broker { code, .. } = e else {
@@ -778,52 +724,8 @@ fn rejoin_command(e: &Error) -> Option<Command> {
 /// How many batches wait between the partitions' readers and `recv`.
 const FANIN_CAPACITY: usize = 32;
 
-/// Moves one partition's batches into the shared channel until stopped.
-async fn forward(
-    mut pc: PartitionConsumer,
-    tp: TopicPartition,
-    token: u64,
-    tx: mpsc::Sender<Fetched>,
-    mut control: watch::Receiver<Control>,
-) {
-    loop {
-        let state = *control.borrow_and_update();
-        match state {
-            Control::Stop => break,
-            Control::Pause => pc.pause(),
-            Control::Run => pc.resume(),
-        }
-        let item = tokio::select! {
-            changed = control.changed() => {
-                if changed.is_err() { break; }
-                continue;
-            }
-            item = pc.recv_batch() => item,
-        };
-        let Some(item) = item else { break };
-        let permit = tokio::select! {
-            p = tx.reserve() => match p { Ok(p) => p, Err(_) => break },
-            changed = control.changed() => {
-                if changed.is_err() || *control.borrow() == Control::Stop { break; }
-                // Paused or resumed while waiting: the batch still goes.
-                match tx.reserve().await { Ok(p) => p, Err(_) => break }
-            }
-        };
-        permit.send(Fetched {
-            tp: tp.clone(),
-            token,
-            item,
-        });
-    }
-    pc.close().await;
-}
-
 fn flatten(tps: &TopicPartitions) -> Vec<TopicPartition> {
     tps.iter()
         .flat_map(|(t, ps)| ps.iter().map(move |p| TopicPartition::new(t.clone(), *p)))
         .collect()
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

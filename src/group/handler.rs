@@ -12,8 +12,9 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
 use super::TopicPartition;
-use super::consumer::{Acker, GroupConsumer, GroupEvent, Tracks, owns, pause_for_claim};
+use super::consumer::{GroupConsumer, GroupEvent};
 use super::offsets::{Generation, OffsetManager};
+use super::tracks::{Acker, Tracks, owns, pause_for_claim};
 use crate::consumer::{ConsumedBatch, ConsumerRecord};
 use crate::error::Result;
 

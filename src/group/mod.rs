@@ -51,21 +51,26 @@ pub mod protocol;
 
 mod admin;
 mod consumer;
+mod forward;
 mod handler;
+mod hooks;
 mod member;
 mod offsets;
 mod subscription;
+mod tracks;
 
 pub use admin::{
     GroupAdmin, GroupDescription, GroupListing, GroupType, ListGroupsOptions, MemberDescription,
     PartitionLag, PartitionResults,
 };
 pub use assignor::{Assignor, RebalanceProtocol};
-pub use consumer::{AckMode, Acker, GroupConsumer, GroupEvent, GroupOptions};
+pub use consumer::{AckMode, GroupConsumer, GroupEvent, GroupOptions};
 pub use handler::{Claim, GroupHandler, GroupSession};
+pub use hooks::{HookFuture, NoOlderThan, OffsetHooks, offset_for_age};
 pub use offsets::{Generation, OffsetAndMetadata, OffsetManager, OffsetTracker};
 pub use protocol::{Assignment, Subscription};
 pub use subscription::TopicPattern;
+pub use tracks::Acker;
 
 /// Partitions by topic name, each topic's partition ids in the order given.
 pub type TopicPartitions = BTreeMap<String, Vec<i32>>;
