@@ -13,6 +13,10 @@
 //!   window: at or after the last commit seen before the kill, at or
 //!   before the last offset it processed.
 //!
+//! The classic protocol runs eager (range) and cooperative-sticky; the
+//! consumer protocol (KIP-848) runs with the broker's uniform assignor and
+//! the group's session set to the classic members' 6 s.
+//!
 //! Each protocol runs `KLAMM_CHURN_SECS` seconds (default 180). The member
 //! processes are this test binary again, running the ignored
 //! `churn_member_process` test with the settings in its environment.
@@ -73,8 +77,59 @@ fn member_config(brokers: &str, group: &str, strategy: &str) -> Config {
     c.consumer.max_poll_interval = Duration::from_secs(20);
     c.consumer.auto_offset_reset = klamm::config::OffsetReset::Earliest;
     c.consumer.auto_commit_interval = Duration::from_millis(700);
-    c.consumer.partition_assignment_strategy = vec![strategy.to_string()];
+    match strategy.strip_prefix("kip848:") {
+        // KIP-848: the broker assigns, with the named assignor.
+        Some(remote) => {
+            c.consumer.group_protocol = klamm::config::GroupProtocol::Consumer;
+            c.consumer.group_remote_assignor = Some(remote.to_string());
+        }
+        None => c.consumer.partition_assignment_strategy = vec![strategy.to_string()],
+    }
     c
+}
+
+/// A KIP-848 group's session and heartbeat are the broker's: set them per
+/// group (IncrementalAlterConfigs on the GROUP resource) to the classic
+/// members' 6 s and 500 ms, so that a killed member's partitions move as
+/// soon in both protocols.
+async fn shorten_kip848_timeouts(client: &Client, group: &str) {
+    use klamm::protocol::messages::IncrementalAlterConfigsRequest;
+    use klamm::protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    let set = |name: &str, value: &str| AlterableConfig {
+        name: name.to_string(),
+        config_operation: 0, // SET
+        value: Some(value.to_string()),
+        ..Default::default()
+    };
+    let controller = client.controller().await.expect("controller");
+    let conn = client
+        .connection(&controller, klamm::client::TrafficClass::Other)
+        .await
+        .expect("connection");
+    let resp = conn
+        .send(&IncrementalAlterConfigsRequest {
+            resources: vec![AlterConfigsResource {
+                resource_type: 32, // GROUP
+                resource_name: group.to_string(),
+                configs: vec![
+                    set("consumer.session.timeout.ms", "6000"),
+                    set("consumer.heartbeat.interval.ms", "500"),
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect("IncrementalAlterConfigs");
+    for r in &resp.responses {
+        assert_eq!(
+            r.error_code, 0,
+            "group config of {group}: {:?}",
+            r.error_message
+        );
+    }
 }
 
 /// One member process: `MEMBERS_PER_PROCESS` members, each joining,
@@ -213,9 +268,12 @@ fn run_churn(strategy: &str, protocol_note: &str) {
         let client = Client::connect(cluster_config(&addr))
             .await
             .expect("connect");
-        let topic = support::unique_topic(&format!("klamm-churn-{strategy}"));
+        let topic = support::unique_topic(&format!("klamm-churn-{}", strategy.replace(':', "-")));
         create_topic(&client, &topic, PARTITIONS).await;
         let group = support::unique_topic("klamm-churn");
+        if strategy.starts_with("kip848:") {
+            shorten_kip848_timeouts(&client, &group).await;
+        }
         let dir = std::env::temp_dir().join(support::unique_topic("klamm-churn-logs"));
         std::fs::create_dir_all(&dir).expect("log dir");
         let stop = dir.join("stop");
@@ -656,6 +714,14 @@ fn churn_eager_range() {
 #[test]
 fn churn_cooperative_sticky() {
     run_churn("cooperative-sticky", " (classic, cooperative)");
+}
+
+#[test]
+fn churn_kip848() {
+    run_churn(
+        "kip848:uniform",
+        " (KIP-848, the broker's uniform assignor)",
+    );
 }
 
 /// Controls: the checker reports each kind of violation in forged logs.
