@@ -159,22 +159,26 @@ async fn member(
                 }
             }
             GroupEvent::Assigned(tps) => {
+                if !tps.is_empty() {
+                    s.last_change = Some(now);
+                }
                 for tp in tps {
                     s.assigned_at.insert((id, tp.partition), now);
                     s.owner.insert(tp.partition, id);
                 }
-                s.last_change = Some(now);
             }
             GroupEvent::Revoked(tps)
             | GroupEvent::Lost {
                 partitions: tps, ..
             } => {
+                if !tps.is_empty() {
+                    s.last_change = Some(now);
+                }
                 for tp in tps {
                     if s.owner.get(&tp.partition) == Some(&id) {
                         s.owner.remove(&tp.partition);
                     }
                 }
-                s.last_change = Some(now);
             }
             _ => {}
         }

@@ -143,7 +143,29 @@
 //! # }
 //! ```
 //!
-//! An admin client is not built yet.
+//! The newer consumer protocol (KIP-848, the broker assigns) is one
+//! property away — `("group.protocol", "consumer")` — and
+//! [`GroupConsumer::with_pattern`](group::GroupConsumer::with_pattern)
+//! subscribes to every topic whose name matches a pattern.
+//!
+//! Administer the groups — list, describe, lag, reset offsets:
+//!
+//! ```no_run
+//! use klamm::group::GroupAdmin;
+//!
+//! # async fn run(client: klamm::Client) -> klamm::Result<()> {
+//! let admin = GroupAdmin::new(client);
+//! for group in admin.list_groups().await? {
+//!     println!("{} {:?}", group.group_id, group.state);
+//! }
+//! for row in admin.lag("billing").await? {
+//!     println!("{} committed {:?} lag {:?}", row.partition, row.committed, row.lag);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A general admin client (topics, configs, ACLs) is a later issue.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -583,7 +583,32 @@ pub(crate) async fn place(inner: Arc<ConsumerInner>, mut tracked: Tracked, why: 
 }
 
 /// The offset `start` names for a partition.
+/// The offset `start` names now. A retriable failure (a partition whose
+/// leader is not elected yet right after the topic was created, or moved)
+/// refreshes the topic's metadata and tries again, for up to
+/// `default.api.timeout.ms`, as Java's consumer does.
 async fn resolve_start(
+    client: &Client,
+    settings: &Settings,
+    topic: &str,
+    partition: i32,
+    start: StartOffset,
+) -> Result<i64> {
+    let mut retry = RetryPolicy::constant(settings.options.retry_backoff)
+        .within(client.config().consumer.default_api_timeout)
+        .start();
+    loop {
+        match resolve_start_once(client, settings, topic, partition, start).await {
+            Err(e) if e.is_retriable() => {
+                retry.pause(e).await?;
+                let _ = client.refresh_metadata(Some(&[topic.to_string()])).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn resolve_start_once(
     client: &Client,
     settings: &Settings,
     topic: &str,

@@ -62,6 +62,12 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *     and at the end; runs until stdin reaches its end, N records were processed, or the
  *     timeout passed (not ok). --strategy (default range) and the session and heartbeat
  *     settings are for the classic protocol, --remote-assignor for the consumer protocol
+ * rebalance-time --bootstrap B --topic T [--partitions 60] [--members 6]
+ *             [--protocol classic|consumer] [--assignor range|cooperative-sticky|uniform|...]
+ *             [--runs 3]
+ *     the Java consumer's side of klamm's examples/rebalance_time.rs (see {@link
+ *     RebalanceTime}): the time from a member joining until every partition is consumed
+ *     again, one "REBALANCE {json}" line
  * </pre>
  *
  * Stdout carries JSON lines only, the last being a "summary" with "ok"; the exit status is
@@ -102,6 +108,7 @@ public final class Peer {
                 case "consume" -> peer.withWatchdog(peer::consume);
                 case "txn-produce" -> peer.withWatchdog(peer::txnProduce);
                 case "group-consume" -> peer.withWatchdog(peer::groupConsume);
+                case "rebalance-time" -> peer.rebalanceTime();
                 default -> {
                     usage("unknown mode '" + mode + "'");
                     yield false;
@@ -121,7 +128,7 @@ public final class Peer {
 
     private static void usage(String why) {
         System.err.println("klamm-java-peer: " + why);
-        System.err.println("usage: klamm-java-peer pattern|produce|consume|txn-produce|group-consume --name value ...");
+        System.err.println("usage: klamm-java-peer pattern|produce|consume|txn-produce|group-consume|rebalance-time --name value ...");
         System.err.println("       (the modes and their arguments are described in Peer.java)");
         System.exit(2);
     }
@@ -366,6 +373,17 @@ public final class Peer {
     }
 
     // ---- group-consume
+
+    /** The rebalance-time mode (see {@link RebalanceTime}); not under the watchdog: each of its
+     * waits is bounded (120 s per settling). */
+    private boolean rebalanceTime() throws Exception {
+        RebalanceTime.Options o = new RebalanceTime.Options(str("bootstrap"), str("topic"),
+                Integer.parseInt(str("partitions", "60")), Integer.parseInt(str("members", "6")),
+                str("protocol", "classic"), str("assignor", "range"), Integer.parseInt(str("runs", "3")));
+        boolean ok = new RebalanceTime(o, OUT).run();
+        OUT.flush();
+        return ok;
+    }
 
     private boolean groupConsume() {
         String protocol = str("protocol", "classic");
