@@ -302,7 +302,16 @@ fn a_static_member_restarted_within_the_session_timeout_causes_no_rebalance() {
             4,
             "the survivor owns everything: {seen_b:?}"
         );
-        assert!(b.generation().id > generation);
+        assert_eq!(
+            b.generation().id,
+            generation + 1,
+            "exactly one rebalance once the session timed out"
+        );
+        assert_eq!(
+            seen_b.revoked.len(),
+            revoked_before + 1,
+            "the other member revoked once (eager), then took everything"
+        );
         b.close().await.expect("close b");
         client.close().await;
     });
