@@ -17,6 +17,12 @@ pub struct ConsumerConfig {
     pub group_id: Option<String>,
     /// `group.instance.id`: a static member id (KIP-345). Default `None`.
     pub group_instance_id: Option<String>,
+    /// `group.stable.id` (klamm name): the identity a member names to the
+    /// `stable` assignor, so that it gets its partitions back after a
+    /// restart ([`StableAssignor`](crate::group::assignor::StableAssignor)).
+    /// `group.instance.id` takes precedence; `None` (the default) uses
+    /// `client.id@<host name>`.
+    pub group_stable_id: Option<String>,
     /// `fetch.min.bytes`: the broker answers a fetch once this much data is
     /// available (or `fetch.max.wait.ms` passes). Default 1 (Java and
     /// Sarama).
@@ -77,7 +83,7 @@ pub struct ConsumerConfig {
     pub group_protocol: GroupProtocol,
     /// `partition.assignment.strategy`: the assignors a member of a
     /// classic group offers, in order of preference, by name (`range`,
-    /// `roundrobin`, `sticky`, `cooperative-sticky`; Java class names of
+    /// `roundrobin`, `sticky`, `cooperative-sticky`, `stable`; Java class names of
     /// these are accepted in properties). Default `range`,
     /// `cooperative-sticky` (Java since 3.0); Sarama offers `range`.
     pub partition_assignment_strategy: Vec<String>,
@@ -118,6 +124,7 @@ impl Default for ConsumerConfig {
         ConsumerConfig {
             group_id: None,
             group_instance_id: None,
+            group_stable_id: None,
             fetch_min_bytes: 1,
             fetch_max_bytes: 50 * 1024 * 1024,
             max_partition_fetch_bytes: 1024 * 1024,

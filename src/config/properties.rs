@@ -87,6 +87,7 @@ pub const PROPERTY_KEYS: &[&str] = &[
     // consumer
     "group.id",
     "group.instance.id",
+    "group.stable.id",
     "fetch.min.bytes",
     "fetch.max.bytes",
     "max.partition.fetch.bytes",
@@ -376,6 +377,7 @@ impl Builder {
             "block.on.buffer.full" => c.producer.block_on_buffer_full = v.boolean()?,
             "group.id" => c.consumer.group_id = v.string(),
             "group.instance.id" => c.consumer.group_instance_id = v.string(),
+            "group.stable.id" => c.consumer.group_stable_id = v.string(),
             "fetch.min.bytes" => c.consumer.fetch_min_bytes = v.number()?,
             "fetch.max.bytes" => c.consumer.fetch_max_bytes = v.number()?,
             "max.partition.fetch.bytes" => c.consumer.max_partition_fetch_bytes = v.number()?,

@@ -238,7 +238,7 @@ impl GroupConsumer {
             None => cfg
                 .partition_assignment_strategy
                 .iter()
-                .map(|n| assignor::by_name_or_config_error(n))
+                .map(|n| assignor::configured(n, client.config()))
                 .collect::<Result<Vec<_>>>()?,
         };
         let resolved = match &topics {

@@ -8,8 +8,8 @@
 //!   it offers in JoinGroup) and its [`Assignment`] (what SyncGroup
 //!   returns to it).
 //! - [`assignor`] holds the [`Assignor`] trait and the built-in assignors
-//!   `range`, `roundrobin`, `sticky` and `cooperative-sticky`, which the
-//!   group leader runs over every member's subscription.
+//!   `range`, `roundrobin`, `sticky`, `cooperative-sticky` and `stable`,
+//!   which the group leader runs over every member's subscription.
 //! - [`GroupAdmin`] administers groups from outside: lists and describes
 //!   them (classic and KIP-848), reads their committed offsets and lag,
 //!   alters, resets and deletes offsets, removes static members and

@@ -80,6 +80,7 @@ fn defaults_match_the_java_client() {
     let k = &c.consumer;
     assert_eq!(k.group_id, None); // group.id = null
     assert_eq!(k.group_instance_id, None); // group.instance.id = null
+    assert_eq!(k.group_stable_id, None); // klamm: client.id@host
     assert_eq!(k.fetch_min_bytes, 1); // fetch.min.bytes = 1
     assert_eq!(k.fetch_max_bytes, 52_428_800); // fetch.max.bytes = 50 MiB
     assert_eq!(k.max_partition_fetch_bytes, 1_048_576); // max.partition.fetch.bytes = 1 MiB

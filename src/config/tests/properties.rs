@@ -218,6 +218,9 @@ const MAPPING: &[(&str, &str, Check)] = &[
     ("client.rack", "rack-a", |c| {
         c.consumer.client_rack.as_deref() == Some("rack-a")
     }),
+    ("group.stable.id", "worker-1", |c| {
+        c.consumer.group_stable_id.as_deref() == Some("worker-1")
+    }),
 ];
 
 #[test]

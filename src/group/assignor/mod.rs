@@ -13,11 +13,12 @@
 //! | `roundrobin` | [`RoundRobinAssignor`] | eager | all partitions dealt in turn to the members |
 //! | `sticky` | [`StickyAssignor`] | eager | balanced, keeping each member's previous partitions where it can |
 //! | `cooperative-sticky` | [`CooperativeStickyAssignor`] | cooperative | `sticky`, with a moving partition only assigned once its owner gave it up |
+//! | `stable` | [`StableAssignor`] | cooperative | `cooperative-sticky` plus a stable member identity (sarama-consumer's `stable`): a member restarted within the session timeout gets its partitions back |
 //!
 //! All of them order members as the Java client does: static members
 //! (those with a `group.instance.id`) first, by instance id, then dynamic
 //! members by member id; ids compare as Java strings do (UTF-16 code
-//! units). `range` and the two sticky assignors are rack-aware (KIP-881):
+//! units). `range`, the two sticky assignors and `stable` are rack-aware (KIP-881):
 //! see [`RangeAssignor`] and [`StickyAssignor`] for what that means.
 //!
 //! [`GroupAssignment::validate`] checks any assignor's output (a custom one
@@ -64,6 +65,7 @@ mod layout;
 mod rack;
 mod range;
 mod round_robin;
+mod stable;
 mod sticky;
 #[cfg(test)]
 mod tests;
@@ -72,6 +74,7 @@ pub use check::Violation;
 pub use layout::ClusterLayout;
 pub use range::RangeAssignor;
 pub use round_robin::RoundRobinAssignor;
+pub use stable::StableAssignor;
 pub use sticky::{CooperativeStickyAssignor, StickyAssignor};
 
 /// How members give partitions up when the assignment changes.
@@ -151,7 +154,10 @@ pub trait Assignor: Send + Sync + fmt::Debug {
 }
 
 /// The built-in assignor named `name` (`range`, `roundrobin`, `sticky`,
-/// `cooperative-sticky`), or `None`.
+/// `cooperative-sticky`, `stable`), or `None`. `stable` comes with the
+/// default identity and retention ([`StableAssignor::default`]); a group
+/// consumer builds it from its configuration instead
+/// ([`StableAssignor::from_config`]).
 ///
 /// ```
 /// use klamm::group::RebalanceProtocol;
@@ -160,7 +166,8 @@ pub trait Assignor: Send + Sync + fmt::Debug {
 /// let a = assignor::by_name("cooperative-sticky").unwrap();
 /// assert_eq!(a.name(), "cooperative-sticky");
 /// assert_eq!(a.rebalance_protocol(), RebalanceProtocol::Cooperative);
-/// assert!(assignor::by_name("stable").is_none());
+/// assert_eq!(assignor::by_name("stable").unwrap().rebalance_protocol(), RebalanceProtocol::Cooperative);
+/// assert!(assignor::by_name("unknown").is_none());
 /// ```
 pub fn by_name(name: &str) -> Option<Arc<dyn Assignor>> {
     match name {
@@ -168,6 +175,7 @@ pub fn by_name(name: &str) -> Option<Arc<dyn Assignor>> {
         "roundrobin" => Some(Arc::new(RoundRobinAssignor)),
         "sticky" => Some(Arc::new(StickyAssignor)),
         "cooperative-sticky" => Some(Arc::new(CooperativeStickyAssignor)),
+        "stable" => Some(Arc::new(StableAssignor::default())),
         _ => None,
     }
 }
@@ -178,7 +186,7 @@ pub fn by_name(name: &str) -> Option<Arc<dyn Assignor>> {
 /// ```
 /// use klamm::group::assignor;
 ///
-/// let err = assignor::by_name_or_config_error("stable").unwrap_err();
+/// let err = assignor::by_name_or_config_error("unknown").unwrap_err();
 /// assert_eq!(err.config_key(), Some("partition.assignment.strategy"));
 /// ```
 pub fn by_name_or_config_error(name: &str) -> Result<Arc<dyn Assignor>, Error> {
@@ -186,10 +194,23 @@ pub fn by_name_or_config_error(name: &str) -> Result<Arc<dyn Assignor>, Error> {
         Error::config(
             "partition.assignment.strategy",
             format!(
-                "unknown assignor {name:?}: the built-in ones are range, roundrobin, sticky and cooperative-sticky"
+                "unknown assignor {name:?}: the built-in ones are range, roundrobin, sticky, cooperative-sticky and stable"
             ),
         )
     })
+}
+
+/// The assignor a group consumer with `config` offers under `name`: like
+/// [`by_name_or_config_error`], with `stable` built from the configuration
+/// ([`StableAssignor::from_config`]).
+pub(crate) fn configured(
+    name: &str,
+    config: &crate::config::Config,
+) -> Result<Arc<dyn Assignor>, Error> {
+    if name == "stable" {
+        return Ok(Arc::new(StableAssignor::from_config(config)));
+    }
+    by_name_or_config_error(name)
 }
 
 /// One member of the group as the leader sees it in the JoinGroup answer.

@@ -36,7 +36,7 @@ use super::super::{ClusterLayout, GroupAssignment, GroupMember, rack, subscribed
 use crate::group::TopicPartitions;
 
 /// One member as the sticky core sees it.
-pub(super) struct MemberData<'a> {
+pub(in crate::group::assignor) struct MemberData<'a> {
     /// The member.
     pub member: &'a GroupMember,
     /// The partitions it claims to own.
@@ -47,7 +47,7 @@ pub(super) struct MemberData<'a> {
 
 /// Computes the sticky assignment of `members` (in the Java order) into
 /// `plan`, which has an entry for each of them.
-pub(super) fn assign(
+pub(in crate::group::assignor) fn assign(
     members: &[MemberData<'_>],
     layout: &ClusterLayout,
     plan: &mut GroupAssignment,

@@ -8,7 +8,7 @@ use super::{
 use crate::error::Error;
 use crate::group::TopicPartitions;
 
-mod core;
+pub(super) mod core;
 mod user_data;
 
 use self::core::MemberData;
@@ -206,7 +206,7 @@ impl Assignor for CooperativeStickyAssignor {
 /// Removes from each member's assignment every partition it does not own
 /// itself while another member claims to own it (whatever the claim's
 /// generation), and lists it as pending.
-fn hold_back_owned_elsewhere(members: &[GroupMember], plan: &mut GroupAssignment) {
+pub(super) fn hold_back_owned_elsewhere(members: &[GroupMember], plan: &mut GroupAssignment) {
     let claims = super::claimants(members);
     let mut pending = TopicPartitions::new();
     for (member, assignment) in plan.members.iter_mut() {

@@ -12,6 +12,7 @@ mod props;
 mod range;
 mod round_robin;
 mod simulation;
+mod stable;
 mod sticky;
 
 /// A dynamic member subscribed to `topics`.
@@ -292,23 +293,35 @@ fn control_stickiness_checkers_report_moves() {
 // --- Shared behaviour of every built-in assignor. ---
 
 fn built_ins() -> Vec<Arc<dyn Assignor>> {
-    ["range", "roundrobin", "sticky", "cooperative-sticky"]
-        .iter()
-        .filter_map(|n| by_name(n))
-        .collect()
+    [
+        "range",
+        "roundrobin",
+        "sticky",
+        "cooperative-sticky",
+        "stable",
+    ]
+    .iter()
+    .filter_map(|n| by_name(n))
+    .collect()
 }
 
 #[test]
-fn by_name_knows_the_four_built_ins() {
+fn by_name_knows_the_five_built_ins() {
     let names: Vec<String> = built_ins().iter().map(|a| a.name().to_string()).collect();
     assert_eq!(
         names,
-        ["range", "roundrobin", "sticky", "cooperative-sticky"]
+        [
+            "range",
+            "roundrobin",
+            "sticky",
+            "cooperative-sticky",
+            "stable"
+        ]
     );
     assert!(by_name("Range").is_none());
-    let err = by_name_or_config_error("stable").unwrap_err();
+    let err = by_name_or_config_error("bogus").unwrap_err();
     assert_eq!(err.kind(), crate::ErrorKind::Config);
-    assert!(err.to_string().contains("stable"));
+    assert!(err.to_string().contains("bogus"));
 }
 
 #[test]
