@@ -56,6 +56,7 @@ mod handler;
 mod hooks;
 mod member;
 mod offsets;
+mod side_channel;
 mod subscription;
 mod tracks;
 
@@ -69,6 +70,7 @@ pub use handler::{Claim, GroupHandler, GroupSession};
 pub use hooks::{HookFuture, NoOlderThan, OffsetHooks, offset_for_age};
 pub use offsets::{Generation, OffsetAndMetadata, OffsetManager, OffsetTracker};
 pub use protocol::{Assignment, Subscription};
+pub use side_channel::{DEFAULT_SIDE_CHANNEL_TOPIC, SideChannel};
 pub use subscription::TopicPattern;
 pub use tracks::Acker;
 
