@@ -28,9 +28,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::TopicPartition;
 use super::offsets::Generation;
-use crate::client::{Client, OffsetSpec};
+use crate::client::{Client, OffsetSpec, TrafficClass};
 use crate::config::Partitioner;
-use crate::consumer::{Consumer, StartOffset};
+use crate::consumer::{Consumer, ConsumerOptions, StartOffset};
 use crate::error::{Error, Result};
 use crate::producer::{AsyncProducer, PartitionView, ProducerRecord, from_config};
 use json::{Value, quote};
@@ -339,29 +339,63 @@ async fn read_unbounded(
     if start >= end {
         return Ok(BTreeMap::new());
     }
-    let consumer = Consumer::new(client.clone());
+    let reader = Reader::new(client);
+    let consumer = reader
+        .consumer
+        .as_ref()
+        .ok_or_else(|| Error::config("side_channel", "no reader"))?;
     let mut records = Vec::new();
-    let read = async {
-        let mut pc = consumer
-            .consume_partition(&sc.topic, p, StartOffset::Offset(start))
-            .await?;
-        while let Some(batch) = pc.recv_batch().await {
-            let batch = batch?;
-            let next = batch.next_offset().unwrap_or(end);
-            records.extend(batch.records);
-            if next >= end {
-                break;
-            }
+    let mut pc = consumer
+        .consume_partition(&sc.topic, p, StartOffset::Offset(start))
+        .await?;
+    while let Some(batch) = pc.recv_batch().await {
+        let batch = batch?;
+        let next = batch.next_offset().unwrap_or(end);
+        records.extend(batch.records);
+        if next >= end {
+            break;
         }
-        Ok::<(), Error>(())
     }
-    .await;
-    consumer.close().await;
-    read?;
     let raw = records
         .iter()
         .map(|r| (r.key.as_deref(), r.value.as_deref(), r.timestamp));
     Ok(choose(group, raw, since, wanted, committed))
+}
+
+/// The side-channel reader's consumer, on connections of its own (on the
+/// shared fetch connection each request would wait behind the group
+/// consumer's long polls). Dropping it — at the end of the read, or when
+/// the read is cancelled by its timeout — closes both in the background.
+struct Reader {
+    client: Client,
+    class: TrafficClass,
+    consumer: Option<Consumer>,
+}
+
+impl Reader {
+    fn new(client: &Client) -> Self {
+        let class = client.dedicated_class();
+        let options = ConsumerOptions::for_client(client);
+        Reader {
+            client: client.clone(),
+            class,
+            consumer: Some(Consumer::with_class(client.clone(), options, class)),
+        }
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        let (client, class, consumer) = (self.client.clone(), self.class, self.consumer.take());
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Some(c) = consumer {
+                    c.close().await;
+                }
+                client.close_class(class).await;
+            });
+        }
+    }
 }
 
 /// Publishes handovers for one group consumer (its producer is made on
