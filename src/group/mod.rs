@@ -10,6 +10,9 @@
 //! - [`assignor`] holds the [`Assignor`] trait and the built-in assignors
 //!   `range`, `roundrobin`, `sticky` and `cooperative-sticky`, which the
 //!   group leader runs over every member's subscription.
+//! - [`SideChannel`] (opt-in, sarama-consumer's side-channel offsets): a
+//!   member giving partitions up publishes how far it got, and their next
+//!   owner starts there when that is ahead of the commit.
 //! - [`GroupAdmin`] administers groups from outside: lists and describes
 //!   them (classic and KIP-848), reads their committed offsets and lag,
 //!   alters, resets and deletes offsets, removes static members and

@@ -35,7 +35,13 @@ use crate::error::{Error, Result};
 use crate::producer::{AsyncProducer, PartitionView, ProducerRecord, from_config};
 use json::{Value, quote};
 
-/// The side-channel topic sarama-consumer uses by default.
+/// The side-channel topic sarama-consumer uses by default, and
+/// [`SideChannel::default`]'s.
+///
+/// ```
+/// use klamm::group::{DEFAULT_SIDE_CHANNEL_TOPIC, SideChannel};
+/// assert_eq!(SideChannel::default().topic, DEFAULT_SIDE_CHANNEL_TOPIC);
+/// ```
 pub const DEFAULT_SIDE_CHANNEL_TOPIC: &str = "sarama-consumer-sidechannel-offsets";
 
 /// The version of the record layout written and read.
