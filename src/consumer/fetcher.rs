@@ -15,7 +15,7 @@ use tokio::sync::{Notify, mpsc};
 
 use super::session::{FetchSession, Key, PartitionParams};
 use super::{Chunk, ConsumerInner, Delivery, PartitionShared, Placement, Settings, lock, place};
-use crate::client::{BrokerInfo, Client, OffsetSpec, TrafficClass};
+use crate::client::{BrokerInfo, Client, OffsetSpec};
 use crate::config::IsolationLevel;
 use crate::error::{Error, Result};
 use crate::protocol::error::DecodeError;
@@ -275,7 +275,7 @@ impl Fetcher {
         let close = async {
             let conn = self
                 .client
-                .connection(&self.broker, TrafficClass::Fetch)
+                .connection(&self.broker, self.settings.class)
                 .await?;
             let version = conn
                 .api_versions()
@@ -338,7 +338,7 @@ impl Fetcher {
     async fn fetch(&mut self, wanted: &[usize]) -> Result<Flow> {
         let conn = self
             .client
-            .connection(&self.broker, TrafficClass::Fetch)
+            .connection(&self.broker, self.settings.class)
             .await?;
         let version = conn
             .api_versions()
@@ -609,7 +609,7 @@ pub(crate) async fn high_water_mark(
             .list_offsets(topic, partition, OffsetSpec::Oldest)
             .await?;
         let leader = client.leader(topic, partition).await?;
-        let conn = client.connection(&leader, TrafficClass::Fetch).await?;
+        let conn = client.connection(&leader, settings.class).await?;
         let version = conn
             .api_versions()
             .version_for(ApiKey::Fetch, conn.broker())?

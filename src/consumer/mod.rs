@@ -59,7 +59,7 @@ use tokio::sync::{Notify, mpsc};
 pub use partition::PartitionConsumer;
 pub use transactions::{TransactionFilter, committed_batches};
 
-use crate::client::{Client, OffsetSpec, RetryPolicy};
+use crate::client::{Client, OffsetSpec, RetryPolicy, TrafficClass};
 use crate::config::{IsolationLevel, OffsetReset};
 use crate::error::{Error, Result};
 use crate::protocol::records::{DecodeOptions, Header, TimestampType};
@@ -214,6 +214,10 @@ pub(crate) struct Settings {
     pub(crate) isolation: IsolationLevel,
     pub(crate) decode: DecodeOptions,
     pub(crate) options: ConsumerOptions,
+    /// The connections fetches go on: `Fetch`, or a class of its own for
+    /// a short read that must not queue behind other consumers' long
+    /// polls on the shared connection.
+    pub(crate) class: TrafficClass,
 }
 
 /// One partition's state, shared by its [`PartitionConsumer`] and whichever
@@ -304,6 +308,17 @@ impl Consumer {
     /// # }
     /// ```
     pub fn with_options(client: Client, options: ConsumerOptions) -> Consumer {
+        Self::with_class(client, options, TrafficClass::Fetch)
+    }
+
+    /// A consumer whose fetches go on connections of `class` (the side
+    /// channel's reader: a dedicated class, so it does not wait behind
+    /// the group consumer's own long polls).
+    pub(crate) fn with_class(
+        client: Client,
+        options: ConsumerOptions,
+        class: TrafficClass,
+    ) -> Consumer {
         let config = client.config();
         let c = &config.consumer;
         let clamp = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
@@ -319,6 +334,7 @@ impl Consumer {
                 prefetch_chunks: options.prefetch_chunks.max(1),
                 ..options
             },
+            class,
         };
         Consumer {
             inner: Arc::new(ConsumerInner {

@@ -15,6 +15,7 @@ use super::forward::{Control, Fetched, Item, forward};
 use super::hooks::{self, DefaultHooks, OffsetHooks, Restarter};
 use super::member::{self, Command, MemberEvent, MemberHandle, MemberSettings};
 use super::offsets::{Generation, OffsetManager, OffsetTracker, needs_rejoin};
+use super::side_channel::{self, Publisher, SideChannel};
 use super::subscription::{self, TopicPattern, Topics, Watch};
 use super::tracks::{Acker, Track, Tracks, lock};
 use super::{TopicPartition, TopicPartitions};
@@ -68,6 +69,31 @@ pub struct GroupOptions {
     /// nothing (its partitions are not read by anyone while it holds
     /// them) — for tools that watch a group.
     pub fetch: bool,
+    /// Side-channel offsets (sarama-consumer's): when partitions are
+    /// revoked (and on close) the member publishes how far it got in them
+    /// — what it finished, which may be ahead of the last commit — to
+    /// this topic, waiting for the ack (bounded by
+    /// [`SideChannel::publish_timeout`] and the rebalance timeout); a
+    /// member starting a partition reads it (for at most
+    /// [`SideChannel::read_timeout`]) and starts there when that is ahead
+    /// of the committed offset, so a rebalance rewinds less. `None` (the
+    /// default): off, since it writes to a topic the application may not
+    /// have. Failures are logged and change nothing else. See
+    /// [`SideChannel`].
+    ///
+    /// ```no_run
+    /// use klamm::group::{GroupConsumer, GroupOptions, SideChannel};
+    ///
+    /// # async fn run(client: klamm::Client) -> klamm::Result<()> {
+    /// let options = GroupOptions {
+    ///     side_channel: Some(SideChannel::default()),
+    ///     ..GroupOptions::default()
+    /// };
+    /// let group = GroupConsumer::with_options(client, ["invoices"], options).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub side_channel: Option<SideChannel>,
 }
 
 impl Default for GroupOptions {
@@ -79,6 +105,7 @@ impl Default for GroupOptions {
             hooks: None,
             max_message_age: BTreeMap::new(),
             fetch: true,
+            side_channel: None,
         }
     }
 }
@@ -162,6 +189,8 @@ pub struct GroupConsumer {
     /// Under [`AckMode::NextRecv`]: the partition and next offset of the
     /// batch delivered last.
     last_delivered: Option<(TopicPartition, i64)>,
+    /// Publishes revoked partitions' offsets ([`GroupOptions::side_channel`]).
+    publisher: Option<Publisher>,
     generation: Generation,
     ended: bool,
 }
@@ -227,6 +256,9 @@ impl GroupConsumer {
             .group_id
             .clone()
             .ok_or_else(|| Error::config("group.id", "a group consumer needs a group.id"))?;
+        if let Some(sc) = &options.side_channel {
+            sc.validate()?;
+        }
         let assignors = match &options.assignors {
             Some(a) if a.is_empty() => {
                 return Err(Error::config(
@@ -275,7 +307,13 @@ impl GroupConsumer {
             Some(h) => h.clone(),
             None => Arc::new(DefaultHooks),
         };
+        let publisher = options
+            .side_channel
+            .clone()
+            .filter(|_| options.fetch)
+            .map(Publisher::new);
         Ok(GroupConsumer {
+            publisher,
             consumer: Consumer::with_options(client.clone(), consumer_options),
             client,
             offsets,
@@ -432,6 +470,9 @@ impl GroupConsumer {
         let all: Vec<TopicPartition> = self.forwarders.keys().cloned().collect();
         self.stop_partitions(&all).await;
         let _ = (&mut self.member.task).await;
+        if let Some(p) = self.publisher.take() {
+            p.close().await;
+        }
         self.consumer.close().await;
         self.ended = true;
         result
@@ -465,11 +506,44 @@ impl GroupConsumer {
             }
             result = r;
         }
+        if let Some((partitions, _)) = &self.pending_revoke {
+            let partitions = partitions.clone();
+            self.publish_handover(&partitions).await;
+        }
         if let Some((partitions, ack)) = self.pending_revoke.take() {
             self.offsets.forget(&partitions);
             let _ = ack.send(());
         }
         result
+    }
+
+    /// Publishes to the side channel (when on) how far this member got in
+    /// `partitions`, which it is giving up: each one's mark, when it
+    /// differs from what is known to be committed. Waits for the ack at
+    /// most half the rebalance timeout (and the publish timeout); never
+    /// fails.
+    async fn publish_handover(&mut self, partitions: &[TopicPartition]) {
+        let Some(publisher) = self.publisher.as_mut() else {
+            return;
+        };
+        let handover: Vec<(TopicPartition, i64)> = partitions
+            .iter()
+            .filter_map(|tp| {
+                let marked = self.offsets.marked(tp)?.offset;
+                let committed = self.offsets.committed(tp).map(|c| c.offset);
+                (committed != Some(marked)).then(|| (tp.clone(), marked))
+            })
+            .collect();
+        let limit = self.client.config().consumer.effective_rebalance_timeout() / 2;
+        publisher
+            .publish(
+                &self.client,
+                self.offsets.group(),
+                &self.generation,
+                handover,
+                limit,
+            )
+            .await;
     }
 
     fn auto_commit_now(&mut self) {
@@ -620,8 +694,32 @@ impl GroupConsumer {
             return Ok(());
         }
         let committed = self.offsets.fetch(&partitions).await?;
+        let handed = match &self.publisher {
+            Some(p) => {
+                let c: BTreeMap<TopicPartition, i64> = committed
+                    .iter()
+                    .map(|(tp, o)| (tp.clone(), o.offset))
+                    .collect();
+                side_channel::read(
+                    &self.client,
+                    &p.config,
+                    self.offsets.group(),
+                    &partitions,
+                    &c,
+                )
+                .await
+            }
+            None => BTreeMap::new(),
+        };
         for tp in &partitions {
+            let handover = handed.get(tp).copied();
             let committed = committed.get(tp).map(|o| o.offset);
+            if let Some(h) = handover {
+                tracing::info!(%tp, at = h, ?committed,
+                    "starting where the previous owner got to (side channel), ahead of the commit");
+            }
+            // The hooks see the handed-over offset as the committed one.
+            let committed = handover.or(committed);
             let max_age = self.options.max_message_age.get(&tp.topic).copied();
             let first =
                 hooks::start_offset(&self.consumer, &*self.hooks, max_age, tp, committed).await?;
@@ -629,6 +727,11 @@ impl GroupConsumer {
                 .consumer
                 .consume_partition(&tp.topic, tp.partition, StartOffset::Offset(first))
                 .await?;
+            if handover.is_some() {
+                // The next commit keeps the handover even if nothing is
+                // read.
+                self.offsets.mark(tp, first, None);
+            }
             self.hooks.partition_started(&tp.topic, tp.partition, first);
             self.next_token += 1;
             let token = self.next_token;

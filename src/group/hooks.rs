@@ -72,7 +72,10 @@ pub type HookFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>
 pub trait OffsetHooks: Send + Sync + fmt::Debug {
     /// Where a newly assigned partition starts, given its committed offset
     /// (`None`: the group has none). Default: the committed offset, else
-    /// what `auto.offset.reset` says (`none` is an error).
+    /// what `auto.offset.reset` says (`none` is an error). With
+    /// [`GroupOptions::side_channel`](super::GroupOptions::side_channel),
+    /// an offset the previous owner handed over that is ahead of the
+    /// commit comes here as `committed`.
     fn starting_offset<'a>(
         &'a self,
         client: &'a Client,

@@ -10,6 +10,9 @@
 //! - [`assignor`] holds the [`Assignor`] trait and the built-in assignors
 //!   `range`, `roundrobin`, `sticky`, `cooperative-sticky` and `stable`,
 //!   which the group leader runs over every member's subscription.
+//! - [`SideChannel`] (opt-in, sarama-consumer's side-channel offsets): a
+//!   member giving partitions up publishes how far it got, and their next
+//!   owner starts there when that is ahead of the commit.
 //! - [`GroupAdmin`] administers groups from outside: lists and describes
 //!   them (classic and KIP-848), reads their committed offsets and lag,
 //!   alters, resets and deletes offsets, removes static members and
@@ -56,6 +59,7 @@ mod handler;
 mod hooks;
 mod member;
 mod offsets;
+mod side_channel;
 mod subscription;
 mod tracks;
 
@@ -69,6 +73,7 @@ pub use handler::{Claim, GroupHandler, GroupSession};
 pub use hooks::{HookFuture, NoOlderThan, OffsetHooks, offset_for_age};
 pub use offsets::{Generation, OffsetAndMetadata, OffsetManager, OffsetTracker};
 pub use protocol::{Assignment, Subscription};
+pub use side_channel::{DEFAULT_SIDE_CHANNEL_TOPIC, SideChannel};
 pub use subscription::TopicPattern;
 pub use tracks::Acker;
 
