@@ -352,7 +352,10 @@ fn run_churn(strategy: &str, protocol_note: &str) {
                 .env("KLAMM_CHURN_NAME", name)
                 .env("KLAMM_CHURN_SEED", seed.to_string())
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(
+                    std::fs::File::create(dir.join(format!("{name}.err")))
+                        .map_or_else(|_| Stdio::null(), Stdio::from),
+                )
                 .spawn()
                 .expect("member process")
         };
@@ -387,9 +390,14 @@ fn run_churn(strategy: &str, protocol_note: &str) {
         // Let the members read what is left, then stop them cleanly.
         tokio::time::sleep(Duration::from_secs(5)).await;
         std::fs::write(&stop, b"stop").expect("stop file");
-        for mut c in children {
+        for (i, mut c) in children.into_iter().enumerate() {
             let status = c.wait().expect("member process exit");
-            assert!(status.success(), "a member process failed: {status}");
+            let name = format!("{}i{}", names[i], incarnation[i]);
+            assert!(
+                status.success(),
+                "member process {name} failed: {status}; its stderr:\n{}",
+                std::fs::read_to_string(dir.join(format!("{name}.err"))).unwrap_or_default()
+            );
         }
         sampling.store(false, std::sync::atomic::Ordering::Relaxed);
         let samples = samples_task.await.expect("samples");

@@ -165,6 +165,7 @@ pub(crate) fn start(
         watched: BTreeMap::new(),
         leader_topics: Vec::new(),
         follow_up: false,
+        close_after_join: None,
     };
     let task = tokio::spawn(engine.run());
     MemberHandle {
@@ -217,6 +218,9 @@ struct Engine {
     /// A cooperative rebalance revoked partitions: join again at once so
     /// their new owners get them.
     follow_up: bool,
+    /// A close heard while a join that must finish first was in flight
+    /// (see `join`): done once the join's generation is applied.
+    close_after_join: Option<oneshot::Sender<()>>,
 }
 
 impl Engine {
@@ -250,6 +254,10 @@ impl Engine {
                 }
             };
             self.apply(assignment).await;
+            if let Some(done) = self.close_after_join.take() {
+                self.close(done).await;
+                return Ok(());
+            }
             let interrupt = self.stable().await;
             match interrupt {
                 Interrupt::Rebalance(reason) => {
@@ -430,15 +438,41 @@ impl Engine {
         loop {
             // The attempt borrows the engine; commands are taken out for
             // the while, so a close is heard even during a long JoinGroup.
+            //
+            // A close while partitions are still owned (a cooperative
+            // rebalance) lets the join finish first: the group may already
+            // be past the generation those partitions were assigned in, and
+            // a commit under it would be refused (REBALANCE_IN_PROGRESS,
+            // ILLEGAL_GENERATION), so what the member processed would be
+            // read again by the next owner. The close then commits under
+            // the new generation and leaves. The join is bounded by the
+            // rebalance timeout.
+            let finish_before_close = !self.owned.is_empty();
             let mut commands = std::mem::replace(&mut self.commands, mpsc::unbounded_channel().1);
+            let mut close_after = self.close_after_join.take();
             let raced = {
                 let attempt = self.join_once(rediscover);
-                tokio::select! {
-                    out = attempt => Ok(out),
-                    cmd = commands.recv() => Err(cmd),
+                tokio::pin!(attempt);
+                loop {
+                    tokio::select! {
+                        out = &mut attempt => break Ok(out),
+                        cmd = commands.recv(), if close_after.is_none() => match cmd {
+                            Some(Command::Close(done)) if finish_before_close => {
+                                close_after = Some(done);
+                            }
+                            other => break Err(other),
+                        },
+                    }
                 }
             };
             self.commands = commands;
+            if let Some(done) = close_after {
+                match &raced {
+                    Ok(Ok(Ok(_))) => self.close_after_join = Some(done),
+                    // The join failed: close under the generation held.
+                    _ => return Err(JoinStop::Close(done)),
+                }
+            }
             let outcome = match raced {
                 Ok(out) => out,
                 Err(None) => {
