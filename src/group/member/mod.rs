@@ -219,8 +219,9 @@ struct Engine {
     /// their new owners get them.
     follow_up: bool,
     /// A close heard while a join that must finish first was in flight
-    /// (see `join`): done once the join's generation is applied.
-    close_after_join: Option<oneshot::Sender<()>>,
+    /// (see `join`), and until when the join may go on: done once the
+    /// join's generation is applied.
+    close_after_join: Option<(oneshot::Sender<()>, Instant)>,
 }
 
 impl Engine {
@@ -254,7 +255,7 @@ impl Engine {
                 }
             };
             self.apply(assignment).await;
-            if let Some(done) = self.close_after_join.take() {
+            if let Some((done, _)) = self.close_after_join.take() {
                 self.close(done).await;
                 return Ok(());
             }
@@ -445,11 +446,13 @@ impl Engine {
             // a commit under it would be refused (REBALANCE_IN_PROGRESS,
             // ILLEGAL_GENERATION), so what the member processed would be
             // read again by the next owner. The close then commits under
-            // the new generation and leaves. The join is bounded by the
-            // rebalance timeout.
+            // the new generation and leaves. Joining goes on (attempts
+            // the coordinator answers with a rejoin are retried) for at
+            // most the rebalance timeout from the close.
             let finish_before_close = !self.owned.is_empty();
             let mut commands = std::mem::replace(&mut self.commands, mpsc::unbounded_channel().1);
             let mut close_after = self.close_after_join.take();
+            let rebalance_timeout = self.settings.rebalance_timeout;
             let raced = {
                 let attempt = self.join_once(rediscover);
                 tokio::pin!(attempt);
@@ -458,7 +461,7 @@ impl Engine {
                         out = &mut attempt => break Ok(out),
                         cmd = commands.recv(), if close_after.is_none() => match cmd {
                             Some(Command::Close(done)) if finish_before_close => {
-                                close_after = Some(done);
+                                close_after = Some((done, Instant::now() + rebalance_timeout));
                             }
                             other => break Err(other),
                         },
@@ -466,12 +469,20 @@ impl Engine {
                 }
             };
             self.commands = commands;
-            if let Some(done) = close_after {
-                match &raced {
-                    Ok(Ok(Ok(_))) => self.close_after_join = Some(done),
-                    // The join failed: close under the generation held.
-                    _ => return Err(JoinStop::Close(done)),
+            if let Some((done, until)) = close_after {
+                let again = match &raced {
+                    Ok(Ok(Ok(_))) => true,
+                    Ok(Ok(Err(
+                        Verdict::Rejoin(_) | Verdict::Rediscover(_) | Verdict::Retry(_),
+                    ))) => Instant::now() < until,
+                    Ok(Err(e)) => e.is_retriable() && Instant::now() < until,
+                    _ => false,
+                };
+                if !again {
+                    // The join cannot finish: close under the generation held.
+                    return Err(JoinStop::Close(done));
                 }
+                self.close_after_join = Some((done, until));
             }
             let outcome = match raced {
                 Ok(out) => out,
