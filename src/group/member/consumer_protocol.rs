@@ -220,16 +220,7 @@ impl<C: Coordinator> Engine<C> {
                 "group member stopped");
             let lost = by_name(&self.rec.lose_all());
             (self.publish)(Generation::NONE);
-            if !lost.is_empty() {
-                let _ = self
-                    .events
-                    .send(MemberEvent::Lost {
-                        partitions: lost,
-                        reason: e.to_string(),
-                    })
-                    .await;
-            }
-            let _ = self.events.send(MemberEvent::Fatal(e)).await;
+            super::report_stop(&self.events, lost, e).await;
         }
     }
 

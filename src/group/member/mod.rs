@@ -179,6 +179,20 @@ pub(crate) fn start(
 /// How often the stable phase checks the poll clock and the metadata.
 const CHECK_EVERY: Duration = Duration::from_millis(500);
 
+/// Tells the consumer that a member engine stopped on `error`: the
+/// partitions it owned are lost (when there were any), then the error.
+async fn report_stop(events: &mpsc::Sender<MemberEvent>, lost: TopicPartitions, error: Error) {
+    if !lost.is_empty() {
+        let _ = events
+            .send(MemberEvent::Lost {
+                partitions: lost,
+                reason: error.to_string(),
+            })
+            .await;
+    }
+    let _ = events.send(MemberEvent::Fatal(error)).await;
+}
+
 /// Why the stable phase ended.
 enum Interrupt {
     /// Join again, giving partitions up first under the eager protocol.
@@ -230,16 +244,7 @@ impl Engine {
         if let Err(e) = outcome {
             tracing::warn!(group = %self.id.group, error = %e, "group member stopped");
             let lost = std::mem::take(&mut self.owned);
-            if !lost.is_empty() {
-                let _ = self
-                    .events
-                    .send(MemberEvent::Lost {
-                        partitions: lost,
-                        reason: e.to_string(),
-                    })
-                    .await;
-            }
-            let _ = self.events.send(MemberEvent::Fatal(e)).await;
+            report_stop(&self.events, lost, e).await;
         }
         self.client.close_class(self.join_class).await;
     }

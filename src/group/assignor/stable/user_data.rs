@@ -18,7 +18,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::group::TopicPartitions;
-use crate::protocol::codec::{put_array, read_array, required};
+use crate::group::assignor::sticky::{put_topic_partitions, read_topic_partitions};
 use crate::protocol::error::EncodeError;
 use crate::protocol::primitives::{put_string, read_i16, read_i32, read_string};
 
@@ -42,22 +42,10 @@ pub(super) fn encode(
     owned: &TopicPartitions,
     generation: Option<i32>,
 ) -> Result<Bytes, EncodeError> {
-    let entries: Vec<(&String, &Vec<i32>)> = owned.iter().collect();
     let mut buf = BytesMut::new();
     buf.put_i16(VERSION);
     put_string(&mut buf, identity, false)?;
-    put_array(
-        &mut buf,
-        Some(entries.as_slice()),
-        false,
-        |b, (topic, partitions)| {
-            put_string(b, topic, false)?;
-            put_array(b, Some(partitions.as_slice()), false, |b, p| {
-                b.put_i32(*p);
-                Ok(())
-            })
-        },
-    )?;
+    put_topic_partitions(&mut buf, owned)?;
     buf.put_i32(generation.unwrap_or(-1));
     Ok(buf.freeze())
 }
@@ -74,16 +62,7 @@ pub(super) fn decode(data: &Bytes) -> Option<StableData> {
     if identity.is_empty() {
         return None;
     }
-    let entries = required(read_array(&mut buf, false, |b| {
-        let topic = read_string(b, false)?;
-        let partitions = required(read_array(b, false, read_i32))?;
-        Ok((topic, partitions))
-    }))
-    .ok()?;
-    let mut owned = TopicPartitions::new();
-    for (topic, partitions) in entries {
-        owned.entry(topic).or_default().extend(partitions);
-    }
+    let owned = read_topic_partitions(&mut buf)?;
     let generation = read_i32(&mut buf).ok().filter(|g| *g >= 0);
     Some(StableData {
         identity,

@@ -11,6 +11,8 @@ use crate::group::TopicPartitions;
 pub(super) mod core;
 mod user_data;
 
+pub(in crate::group::assignor) use user_data::{put_topic_partitions, read_topic_partitions};
+
 use self::core::MemberData;
 
 /// The `sticky` assignor (eager; KIP-54): a balanced assignment that moves

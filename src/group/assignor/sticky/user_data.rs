@@ -23,10 +23,21 @@ pub(super) fn encode_sticky(
     previous: &TopicPartitions,
     generation: i32,
 ) -> Result<Bytes, EncodeError> {
-    let entries: Vec<(&String, &Vec<i32>)> = previous.iter().collect();
     let mut buf = BytesMut::new();
+    put_topic_partitions(&mut buf, previous)?;
+    buf.put_i32(generation);
+    Ok(buf.freeze())
+}
+
+/// Writes `[topic: string, partitions: [int32]]`, the partitions layout
+/// the sticky and stable user data share.
+pub(in crate::group::assignor) fn put_topic_partitions(
+    buf: &mut BytesMut,
+    partitions: &TopicPartitions,
+) -> Result<(), EncodeError> {
+    let entries: Vec<(&String, &Vec<i32>)> = partitions.iter().collect();
     put_array(
-        &mut buf,
+        buf,
         Some(entries.as_slice()),
         false,
         |b, (topic, partitions)| {
@@ -36,25 +47,32 @@ pub(super) fn encode_sticky(
                 Ok(())
             })
         },
-    )?;
-    buf.put_i32(generation);
-    Ok(buf.freeze())
+    )
+}
+
+/// Reads what [`put_topic_partitions`] writes; `None` if it does not
+/// decode.
+pub(in crate::group::assignor) fn read_topic_partitions(
+    buf: &mut Bytes,
+) -> Option<TopicPartitions> {
+    let entries = required(read_array(buf, false, |b| {
+        let topic = read_string(b, false)?;
+        let partitions = required(read_array(b, false, read_i32))?;
+        Ok((topic, partitions))
+    }))
+    .ok()?;
+    let mut out = TopicPartitions::new();
+    for (topic, partitions) in entries {
+        out.entry(topic).or_default().extend(partitions);
+    }
+    Some(out)
 }
 
 /// Decodes a `sticky` member's previous assignment and its generation
 /// (`None` in the older layout without one); `None` if it does not decode.
 pub(super) fn decode_sticky(data: &Bytes) -> Option<(TopicPartitions, Option<i32>)> {
     let mut buf = data.clone();
-    let entries = required(read_array(&mut buf, false, |b| {
-        let topic = read_string(b, false)?;
-        let partitions = required(read_array(b, false, read_i32))?;
-        Ok((topic, partitions))
-    }))
-    .ok()?;
-    let mut previous = TopicPartitions::new();
-    for (topic, partitions) in entries {
-        previous.entry(topic).or_default().extend(partitions);
-    }
+    let previous = read_topic_partitions(&mut buf)?;
     let generation = read_i32(&mut buf).ok();
     Some((previous, generation))
 }
