@@ -585,6 +585,12 @@ impl Client {
     /// Looks up an offset of a partition at its leader, with the timestamp
     /// and leader epoch the broker gives with it.
     ///
+    /// Retriable failures (a leader moving, NOT_LEADER_OR_FOLLOWER, a broker
+    /// going away) refresh the topic's metadata and ask again, with
+    /// `retry.backoff.ms` doubling up to 1 s, for up to
+    /// `default.api.timeout.ms` (the Java admin client's `listOffsets`
+    /// does the same); the last error is returned when time runs out.
+    ///
     /// [`OffsetSpec::MaxTimestamp`] fails with
     /// [`Error::UnsupportedVersion`] on a broker without ListOffsets v7,
     /// before anything is sent. A Kafka error for the partition is an
@@ -608,6 +614,31 @@ impl Client {
     /// # }
     /// ```
     pub async fn list_offset(
+        &self,
+        topic: &str,
+        partition: i32,
+        spec: OffsetSpec,
+    ) -> Result<ListedOffset> {
+        let mut retry = RetryPolicy::exponential(
+            self.inner.config.metadata.retry_backoff,
+            LIST_OFFSETS_BACKOFF_MAX,
+        )
+        .within(self.inner.config.consumer.default_api_timeout)
+        .start();
+        loop {
+            match self.list_offset_once(topic, partition, spec).await {
+                Err(e) if e.is_retriable() => {
+                    retry.pause(e).await?;
+                    if let Err(e) = self.refresh_metadata(Some(&[topic.to_string()])).await {
+                        tracing::debug!(topic, error = %e, "metadata refresh before ListOffsets retry failed");
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn list_offset_once(
         &self,
         topic: &str,
         partition: i32,
@@ -685,6 +716,9 @@ impl Client {
         self.inner.pool.close_all().await;
     }
 }
+
+/// The longest pause between ListOffsets attempts.
+const LIST_OFFSETS_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// The last Metadata version without tagged fields.
 const LAST_RIGID_METADATA: i16 = 8;

@@ -43,6 +43,9 @@ struct FakeState {
     list_offsets_answers: HashMap<i64, (i64, i64, i32)>,
     /// (version, timestamp) of every ListOffsets partition asked for.
     list_offsets_requests: Vec<(i16, i64)>,
+    /// ListOffsets partitions to answer with NOT_LEADER_OR_FOLLOWER first
+    /// (as a leader that has just lost its leadership does).
+    list_offsets_failures: usize,
 }
 
 #[derive(Clone)]
@@ -214,6 +217,15 @@ impl Fake {
                                     .iter()
                                     .map(|p| {
                                         state.list_offsets_requests.push((v, p.timestamp));
+                                        if state.list_offsets_failures > 0 {
+                                            state.list_offsets_failures -= 1;
+                                            return ListOffsetsPartitionResponse {
+                                                partition_index: p.partition_index,
+                                                error_code: ErrorCode::NOT_LEADER_OR_FOLLOWER
+                                                    .code(),
+                                                ..Default::default()
+                                            };
+                                        }
                                         let (offset, timestamp, leader_epoch) = state
                                             .list_offsets_answers
                                             .get(&p.timestamp)
@@ -708,6 +720,40 @@ async fn retriable_coordinator_errors_are_retried() {
         );
         assert!(fake.find_coordinator_keys.lock().unwrap().len() - before > 9);
         assert_eq!(err.kafka_code(), Some(ErrorCode::COORDINATOR_NOT_AVAILABLE));
+        assert!(err.is_retriable());
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn list_offsets_retries_a_leader_that_moved_until_default_api_timeout() {
+    bounded(async {
+        let fake = Fake::start(&[("t", 1)]).await;
+        let mut c = config(vec![fake.addr.clone()]);
+        c.metadata.retry_backoff = Duration::from_millis(10);
+        c.consumer.default_api_timeout = Duration::from_secs(5);
+        let api_timeout = c.consumer.default_api_timeout;
+        let client = Client::connect(c).await.unwrap();
+        let metadata_before = fake.metadata_requests.load(Ordering::SeqCst);
+        // Three NOT_LEADER_OR_FOLLOWER answers (a leader paused and
+        // replaced), then the offset: each retry asks for the topic's
+        // metadata first.
+        fake.state.lock().unwrap().list_offsets_failures = 3;
+        let end = client.list_offsets("t", 0, OffsetSpec::Newest).await;
+        assert_eq!(end.expect("answered after retries"), 42);
+        assert_eq!(fake.state.lock().unwrap().list_offsets_requests.len(), 4);
+        assert!(fake.metadata_requests.load(Ordering::SeqCst) >= metadata_before + 3);
+        // Control: a leader that never comes back surfaces the broker's
+        // error, typed and retriable, within default.api.timeout.ms.
+        fake.state.lock().unwrap().list_offsets_failures = usize::MAX;
+        let started = tokio::time::Instant::now();
+        let err = client
+            .list_offset("t", 0, OffsetSpec::Oldest)
+            .await
+            .unwrap_err();
+        assert!(started.elapsed() <= api_timeout, "{:?}", started.elapsed());
+        assert!(fake.state.lock().unwrap().list_offsets_requests.len() > 10);
+        assert_eq!(err.kafka_code(), Some(ErrorCode::NOT_LEADER_OR_FOLLOWER));
         assert!(err.is_retriable());
     })
     .await;
