@@ -654,7 +654,10 @@ impl Client {
                 broker: conn.broker().to_string(),
                 api: ApiKey::ListOffsets,
                 broker_versions: versions.broker_range(ApiKey::ListOffsets),
-                ours: (spec.min_version(), ApiKey::ListOffsets.versions().1),
+                ours: (
+                    spec.min_version(),
+                    crate::net::client_max(ApiKey::ListOffsets),
+                ),
             });
         }
         let req = ListOffsetsRequest {

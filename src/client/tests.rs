@@ -830,7 +830,7 @@ async fn list_offset_gives_timestamp_and_leader_epoch_with_the_offset() {
         );
         // What went on the wire: the sentinels, at klamm's highest version.
         let sent = fake.state.lock().unwrap().list_offsets_requests.clone();
-        let top = ApiKey::ListOffsets.versions().1;
+        let top = crate::net::client_max(ApiKey::ListOffsets);
         assert_eq!(
             sent,
             [

@@ -242,7 +242,7 @@ impl GroupAdmin {
                 broker: conn.broker().to_string(),
                 api: ApiKey::ListGroups,
                 broker_versions: conn.api_versions().broker_range(ApiKey::ListGroups),
-                ours: (needs, ApiKey::ListGroups.versions().1),
+                ours: (needs, crate::net::client_max(ApiKey::ListGroups)),
             });
         }
         let req = ListGroupsRequest {

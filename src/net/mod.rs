@@ -18,7 +18,7 @@ pub use backoff::Backoff;
 pub use connection::{Connection, ConnectionOptions};
 pub use metrics::{AtomicMetrics, LATENCY_BUCKETS_US, Metrics, MetricsHandle, MetricsSnapshot};
 pub use tls::TlsSettings;
-pub use versions::ApiVersions;
+pub use versions::{ApiVersions, client_max};
 
 #[cfg(test)]
 mod tests;

@@ -53,9 +53,10 @@ impl ApiVersions {
         self.broker.get(api.code() as usize).copied().flatten()
     }
 
-    /// The highest version of `api` both sides support.
+    /// The highest version of `api` both sides support, up to the highest
+    /// klamm's own code fills in ([`client_max`]).
     pub fn version_for(&self, api: ApiKey, broker: &str) -> Result<i16> {
-        let ours = api.versions();
+        let ours = (api.versions().0, client_max(api));
         let theirs = self.broker_range(api);
         if let Some((min, max)) = theirs {
             let v = max.min(ours.1);
@@ -72,6 +73,48 @@ impl ApiVersions {
     }
 }
 
+/// The highest version of `api` klamm's clients (producer, consumer,
+/// groups, transactions, the client itself) fill in and understand.
+///
+/// The generated codecs cover every version of Apache Kafka's definitions
+/// (see [`ApiKey::versions`]); an API whose newer versions change what a
+/// client must send or do (topic ids instead of names, a new error to act
+/// on) is negotiated only up to the version klamm implements. APIs klamm
+/// itself never sends negotiate up to the codec's highest, for tools that
+/// build the requests themselves; [`Connection::send_version`] sends any
+/// version.
+///
+/// [`Connection::send_version`]: crate::net::Connection::send_version
+///
+/// ```
+/// use klamm::net::client_max;
+/// use klamm::protocol::messages::ApiKey;
+///
+/// assert!(client_max(ApiKey::Produce) <= ApiKey::Produce.versions().1);
+/// assert_eq!(client_max(ApiKey::ShareFetch), ApiKey::ShareFetch.versions().1);
+/// ```
+pub const fn client_max(api: ApiKey) -> i16 {
+    match api {
+        // Names, not topic ids, from here up (v13 identifies topics by id).
+        ApiKey::Produce => 11,
+        ApiKey::Fetch => 16,
+        ApiKey::ApiVersions => 3,
+        ApiKey::Metadata => 12,
+        ApiKey::ListOffsets => 8,
+        ApiKey::FindCoordinator => 5,
+        ApiKey::OffsetCommit => 9,
+        ApiKey::OffsetFetch => 9,
+        ApiKey::TxnOffsetCommit => 4,
+        ApiKey::EndTxn => 4,
+        ApiKey::InitProducerId => 5,
+        ApiKey::DescribeGroups => 5,
+        ApiKey::DeleteGroups => 2,
+        ApiKey::ConsumerGroupHeartbeat => 0,
+        ApiKey::ConsumerGroupDescribe => 0,
+        other => other.versions().1,
+    }
+}
+
 /// The ApiVersions version to retry with after a broker answered
 /// UNSUPPORTED_VERSION: the highest it advertises for ApiVersions itself,
 /// capped at ours, or v0 when it advertises nothing usable.
@@ -79,7 +122,7 @@ pub(crate) fn api_versions_retry_version(resp: &ApiVersionsResponse, tried: i16)
     resp.api_keys
         .iter()
         .find(|k| k.api_key == ApiKey::ApiVersions.code())
-        .map(|k| k.max_version.min(ApiKey::ApiVersions.versions().1))
+        .map(|k| k.max_version.min(client_max(ApiKey::ApiVersions)))
         .filter(|v| *v >= 0 && *v < tried)
         .unwrap_or(0)
 }

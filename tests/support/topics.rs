@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use klamm::client::{OffsetSpec, TrafficClass};
 use klamm::protocol::error_codes::ErrorCode;
 use klamm::protocol::messages::create_partitions_request::CreatePartitionsTopic;
-use klamm::protocol::messages::create_topics_request::{CreatableTopic, CreateableTopicConfig};
+use klamm::protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use klamm::protocol::messages::{CreatePartitionsRequest, CreateTopicsRequest};
 use klamm::{Client, Error};
 
@@ -80,7 +80,7 @@ pub async fn try_create(client: &Client, spec: &TopicSpec) -> ErrorCode {
                 configs: spec
                     .configs
                     .iter()
-                    .map(|(k, v)| CreateableTopicConfig {
+                    .map(|(k, v)| CreatableTopicConfig {
                         name: k.clone(),
                         value: Some(v.clone()),
                         ..Default::default()

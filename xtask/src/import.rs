@@ -3,9 +3,11 @@
 //! (names, types, versions, tags, defaults, flags); descriptions are not.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use serde_json::{Map, Value};
 
+use crate::merge;
 use crate::spec::{self, CommonStruct, Field, Kind, Spec, Versions};
 
 /// Removes `//` comments (outside string literals) from Kafka's JSON files.
@@ -157,13 +159,20 @@ pub fn import_message(json_text: &str) -> Result<Spec, String> {
             });
         }
     }
+    let valid = versions_attr(obj, "validVersions")?.ok_or("no validVersions")?;
     Ok(Spec {
         kind,
         api_key: str_attr(obj, "apiKey")?
             .map(|k| k.parse::<i16>().map_err(|_| format!("bad apiKey {k}")))
             .transpose()?,
-        valid: versions_attr(obj, "validVersions")?.ok_or("no validVersions")?,
-        flexible: versions_attr(obj, "flexibleVersions")?.ok_or("no flexibleVersions")?,
+        valid,
+        // A message Kafka removed (`validVersions: none`) has no versions
+        // left to be flexible.
+        flexible: match versions_attr(obj, "flexibleVersions")? {
+            Some(f) => f,
+            None if valid == Versions::None => Versions::None,
+            None => return Err("no flexibleVersions".into()),
+        },
         deprecated: versions_attr(obj, "deprecatedVersions")?,
         listeners: match obj.get("listeners") {
             Some(Value::Array(a)) => a
@@ -190,6 +199,98 @@ fn message_dir(path: &Path) -> PathBuf {
     }
 }
 
+/// Downloads `org.apache.kafka:kafka-clients:<release>` with Maven (`$MVN`,
+/// default `mvn`) and unpacks its `common/message/*.json` with the JDK's
+/// `jar` tool (`$JAR`, default `jar`) into a fresh folder; returns it.
+pub fn fetch_release(release: &str) -> Result<PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!("klamm-import-{release}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mvn = std::env::var("MVN").unwrap_or_else(|_| "mvn".into());
+    let status = Command::new(&mvn)
+        .args(["-q", "-B", "dependency:copy"])
+        .arg(format!(
+            "-Dartifact=org.apache.kafka:kafka-clients:{release}:jar"
+        ))
+        .arg(format!("-DoutputDirectory={}", dir.display()))
+        .status()
+        .map_err(|e| format!("running {mvn}: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "{mvn} could not fetch org.apache.kafka:kafka-clients:{release} ({status})"
+        ));
+    }
+    let jar_file = dir.join(format!("kafka-clients-{release}.jar"));
+    let jar = std::env::var("JAR").unwrap_or_else(|_| "jar".into());
+    let status = Command::new(&jar)
+        .arg("xf")
+        .arg(&jar_file)
+        .arg("common/message")
+        .current_dir(&dir)
+        .status()
+        .map_err(|e| format!("running {jar}: {e}"))?;
+    let messages = dir.join("common/message");
+    if !status.success() || !messages.is_dir() {
+        return Err(format!(
+            "{} has no common/message folder ({status})",
+            jar_file.display()
+        ));
+    }
+    Ok(messages)
+}
+
+/// The specs of the previous import, each with the release its oldest
+/// versions came from, and that import's release.
+type Previous = (Vec<(Spec, String)>, Option<String>);
+
+/// The release the versions kept in a previous spec came from: named in
+/// its header when that import already kept them, else `prev`.
+fn kept_from(text: &str, prev: &str) -> String {
+    let header: String = text
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join(" ");
+    for (start, end) in [("previous import (", ")"), ("as ", " defined it")] {
+        if let Some(i) = header.find(start) {
+            let rest = &header[i + start.len()..];
+            if let Some(j) = rest.find(end) {
+                return rest[..j].to_string();
+            }
+        }
+    }
+    prev.to_string()
+}
+
+/// Reads the specs of the previous import in `out_dir`, if any, each with
+/// the release its oldest versions came from.
+fn previous(out_dir: &Path) -> Result<Previous, String> {
+    let mut specs = Vec::new();
+    let Ok(dir) = std::fs::read_dir(out_dir) else {
+        return Ok((specs, None));
+    };
+    let mut paths: Vec<PathBuf> = dir
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "spec"))
+        .collect();
+    paths.sort();
+    let release = std::fs::read_to_string(out_dir.join("KAFKA_RELEASE"))
+        .ok()
+        .map(|r| r.trim().to_string());
+    let prev = release.as_deref().unwrap_or("an earlier release");
+    for p in paths {
+        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let spec = spec::parse(&text).map_err(|e| format!("{}: {e}", p.display()))?;
+        specs.push((spec, kept_from(&text, prev)));
+    }
+    Ok((specs, release))
+}
+
+/// Imports the message definitions in `path` (a Kafka checkout or a
+/// folder of JSON files) as release `release`, merged with the previous
+/// import in `out_dir` so no version klamm had is lost (see
+/// [`crate::merge`]).
 pub fn run(path: &Path, release: &str, out_dir: &Path) -> Result<(), String> {
     let dir = message_dir(path);
     let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -204,26 +305,72 @@ pub fn run(path: &Path, release: &str, out_dir: &Path) -> Result<(), String> {
             dir.display()
         ));
     }
-    // Remove old spec files so that a message dropped upstream disappears.
-    if let Ok(old) = std::fs::read_dir(out_dir) {
-        for e in old.flatten() {
-            if e.path().extension().is_some_and(|x| x == "spec") {
-                std::fs::remove_file(e.path()).map_err(|e| e.to_string())?;
-            }
-        }
-    }
-    std::fs::create_dir_all(out_dir).map_err(|e| e.to_string())?;
+    let (old, _) = previous(out_dir)?;
+    let mut written: Vec<(Spec, String)> = Vec::new();
+    let mut used = vec![false; old.len()];
+    let mut kept = 0;
     for p in &entries {
         let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-        let spec = import_message(&text).map_err(|e| format!("{}: {e}", p.display()))?;
-        let header = format!(
+        let new = import_message(&text).map_err(|e| format!("{}: {e}", p.display()))?;
+        // The previous definition: by name, or a message renamed under
+        // the same API key (ListClientMetricsResources became
+        // ListConfigResources in 4.1).
+        let before = old
+            .iter()
+            .position(|(o, _)| o.name == new.name)
+            .or_else(|| {
+                old.iter().position(|(o, _)| {
+                    new.api_key.is_some() && o.api_key == new.api_key && o.kind == new.kind
+                })
+            });
+        let mut header = format!(
             "Facts of Kafka's {} (Apache Kafka {release}), imported by `cargo xtask import-specs`.",
-            spec.name
+            new.name
         );
-        let out = spec::write(&spec, &header);
+        let spec = match before {
+            None => new,
+            Some(i) => {
+                used[i] = true;
+                let (o, prev) = &old[i];
+                if new.valid == Versions::None {
+                    header = format!(
+                        "Facts of Kafka's {} as {prev} defined it; Apache Kafka {release} no longer \
+                         does (klamm still speaks it to older brokers).",
+                        o.name
+                    );
+                } else if merge::drops_versions(o, &new) {
+                    let min = new.valid.min().unwrap_or(0);
+                    header.push_str(&format!(
+                        "\nVersions below {min}, which {release} no longer defines, are kept from \
+                         the previous import ({prev}) for older brokers."
+                    ));
+                }
+                merge::merge(o, &new)?
+            }
+        };
+        written.push((spec, header));
+    }
+    for ((o, prev), used) in old.iter().zip(&used) {
+        if !used {
+            kept += 1;
+            let header = format!(
+                "Facts of Kafka's {} as {prev} defined it; Apache Kafka {release} has no \
+                 definition of it.",
+                o.name
+            );
+            written.push((o.clone(), header));
+        }
+    }
+    // Remove old spec files so that a renamed message leaves no copy.
+    for (o, _) in &old {
+        let _ = std::fs::remove_file(out_dir.join(format!("{}.spec", o.name)));
+    }
+    std::fs::create_dir_all(out_dir).map_err(|e| e.to_string())?;
+    for (spec, header) in &written {
+        let out = spec::write(spec, header);
         // Everything written must parse back to the same facts.
         let back = spec::parse(&out).map_err(|e| format!("{}: re-parse: {e}", spec.name))?;
-        if back != spec {
+        if &back != spec {
             return Err(format!(
                 "{}: the written spec does not parse back identically",
                 spec.name
@@ -235,7 +382,7 @@ pub fn run(path: &Path, release: &str, out_dir: &Path) -> Result<(), String> {
     std::fs::write(out_dir.join("KAFKA_RELEASE"), format!("{release}\n"))
         .map_err(|e| e.to_string())?;
     println!(
-        "imported {} message definitions from {}",
+        "imported {} message definitions from {} ({kept} kept from earlier releases only)",
         entries.len(),
         dir.display()
     );

@@ -1,11 +1,13 @@
-//! Project tasks: `cargo xtask import-specs <kafka checkout> [--release X]`,
-//! `cargo xtask codegen [--check]`.
+//! Project tasks: `cargo xtask import-specs [<kafka checkout>] --release X`
+//! (without a path, the release's kafka-clients jar is fetched from Maven
+//! Central), `cargo xtask codegen [--check]`.
 
 mod codegen;
 mod import;
+mod merge;
 mod spec;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 fn root() -> PathBuf {
@@ -14,7 +16,7 @@ fn root() -> PathBuf {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage:\n  cargo xtask import-specs <kafka checkout or message folder> --release <version>\n  cargo xtask codegen [--check]"
+        "usage:\n  cargo xtask import-specs [<kafka checkout or message folder>] --release <version>\n  cargo xtask codegen [--check]"
     );
     ExitCode::from(2)
 }
@@ -32,6 +34,14 @@ fn main() -> ExitCode {
             release,
             &root().join("protocol-specs"),
         ),
+        ["import-specs", "--release", release] => import::fetch_release(release).and_then(|dir| {
+            let done = import::run(&dir, release, &root().join("protocol-specs"));
+            // The unpacked jar: dir is <tmp>/common/message.
+            if let Some(tmp) = dir.parent().and_then(Path::parent) {
+                let _ = std::fs::remove_dir_all(tmp);
+            }
+            done
+        }),
         ["codegen"] => codegen::run(&root(), false),
         ["codegen", "--check"] => codegen::run(&root(), true),
         _ => return usage(),

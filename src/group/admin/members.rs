@@ -102,7 +102,7 @@ impl GroupAdmin {
                     broker: conn.broker().to_string(),
                     api: ApiKey::LeaveGroup,
                     broker_versions: conn.api_versions().broker_range(ApiKey::LeaveGroup),
-                    ours: (3, ApiKey::LeaveGroup.versions().1),
+                    ours: (3, crate::net::client_max(ApiKey::LeaveGroup)),
                 });
             }
             let req = LeaveGroupRequest {

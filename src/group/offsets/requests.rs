@@ -171,7 +171,7 @@ pub(in crate::group) async fn fetch_offsets(
             broker: conn.broker().to_string(),
             api: ApiKey::OffsetFetch,
             broker_versions: conn.api_versions().broker_range(ApiKey::OffsetFetch),
-            ours: (2, ApiKey::OffsetFetch.versions().1),
+            ours: (2, crate::net::client_max(ApiKey::OffsetFetch)),
         });
     }
     let by_topic = partitions.map(|partitions| {

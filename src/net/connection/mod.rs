@@ -307,7 +307,7 @@ impl Connection {
     /// answers UNSUPPORTED_VERSION (with the version it advertises for
     /// ApiVersions, or v0), as Kafka brokers expect of clients.
     async fn negotiate(&self, software: &(String, String)) -> Result<ApiVersions> {
-        let mut version = ApiKey::ApiVersions.versions().1;
+        let mut version = crate::net::client_max(ApiKey::ApiVersions);
         loop {
             let req = ApiVersionsRequest {
                 client_software_name: if version >= 3 {

@@ -457,7 +457,7 @@ fn txn_offset_commit_request(
         ..Default::default()
     };
     if version >= 3 {
-        req.generation_id = group.generation_id;
+        req.generation_id_or_member_epoch = group.generation_id;
         req.member_id = group.member_id.clone();
         req.group_instance_id = group.group_instance_id.clone();
     }

@@ -3,7 +3,7 @@
 
 use super::check;
 use crate::protocol::messages::create_topics_request::{
-    CreatableReplicaAssignment, CreatableTopic, CreateableTopicConfig,
+    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
 };
 use crate::protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
@@ -86,12 +86,12 @@ fn create_topics_request_v5() {
                 replication_factor: 2,
                 assignments: vec![],
                 configs: vec![
-                    CreateableTopicConfig {
+                    CreatableTopicConfig {
                         name: "cleanup.policy".into(),
                         value: Some("compact".into()),
                         ..Default::default()
                     },
-                    CreateableTopicConfig {
+                    CreatableTopicConfig {
                         name: "retention.ms".into(),
                         value: None,
                         ..Default::default()

@@ -11,11 +11,13 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `AlterPartitionReassignmentsRequest` (API key 45): versions 0, flexible versions 0+.
+/// Kafka `AlterPartitionReassignmentsRequest` (API key 45): versions 0-1, flexible versions 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlterPartitionReassignmentsRequest {
     /// Kafka field `TimeoutMs`: Versions 0+; default `60000`.
     pub timeout_ms: i32,
+    /// Kafka field `AllowReplicationFactorChange`: Versions 1+; default `true`.
+    pub allow_replication_factor_change: bool,
     /// Kafka field `Topics`: Versions 0+.
     pub topics: Vec<ReassignableTopic>,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
@@ -26,6 +28,7 @@ impl Default for AlterPartitionReassignmentsRequest {
     fn default() -> Self {
         Self {
             timeout_ms: 60000,
+            allow_replication_factor_change: true,
             topics: Vec::new(),
             unknown_tagged_fields: Vec::new(),
         }
@@ -34,10 +37,20 @@ impl Default for AlterPartitionReassignmentsRequest {
 
 impl Message for AlterPartitionReassignmentsRequest {
     const NAME: &'static str = "AlterPartitionReassignmentsRequest";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.timeout_ms);
+        if version >= 1 {
+            buf.put_u8(u8::from(self.allow_replication_factor_change));
+        }
+        if version <= 0 && !self.allow_replication_factor_change {
+            return Err(EncodeError::FieldNotSupported {
+                message: "AlterPartitionReassignmentsRequest",
+                field: "AllowReplicationFactorChange",
+                version,
+            });
+        }
         put_array(buf, Some(&self.topics), true, |b, e| {
             e.encode_body(b, version)?;
             Ok(())
@@ -53,6 +66,14 @@ impl Message for AlterPartitionReassignmentsRequest {
     fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let f_timeout_ms =
             read_i32(buf).map_err(|e| e.context("TimeoutMs").at_remaining(buf.len()))?;
+        let f_allow_replication_factor_change = if version >= 1 {
+            read_bool(buf).map_err(|e| {
+                e.context("AllowReplicationFactorChange")
+                    .at_remaining(buf.len())
+            })?
+        } else {
+            true
+        };
         let f_topics = required(read_array(buf, true, |b| {
             ReassignableTopic::decode_body(b, version)
         }))
@@ -67,6 +88,7 @@ impl Message for AlterPartitionReassignmentsRequest {
         }
         Ok(Self {
             timeout_ms: f_timeout_ms,
+            allow_replication_factor_change: f_allow_replication_factor_change,
             topics: f_topics,
             unknown_tagged_fields,
         })
@@ -75,6 +97,9 @@ impl Message for AlterPartitionReassignmentsRequest {
     fn body_len(&self, version: i16) -> usize {
         let mut len = 0usize;
         len += 4;
+        if version >= 1 {
+            len += 1;
+        }
         len += array_len(Some(&self.topics), true, |e| e.body_len(version));
         {
             let n = self.unknown_tagged_fields.len();
@@ -90,6 +115,7 @@ impl AlterPartitionReassignmentsRequest {
     pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
         Self {
             timeout_ms: rng.next_u64() as i32,
+            allow_replication_factor_change: if version >= 1 { rng.bool() } else { true },
             topics: rng.vec(|rng| ReassignableTopic::random(rng, version)),
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
@@ -109,7 +135,7 @@ pub struct ReassignableTopic {
 
 impl Message for ReassignableTopic {
     const NAME: &'static str = "ReassignableTopic";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.name, true)?;
@@ -184,7 +210,7 @@ pub struct ReassignablePartition {
 
 impl Message for ReassignablePartition {
     const NAME: &'static str = "ReassignablePartition";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, _version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);

@@ -11,11 +11,13 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `AlterPartitionReassignmentsResponse` (API key 45): versions 0, flexible versions 0+.
+/// Kafka `AlterPartitionReassignmentsResponse` (API key 45): versions 0-1, flexible versions 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlterPartitionReassignmentsResponse {
     /// Kafka field `ThrottleTimeMs`: Versions 0+.
     pub throttle_time_ms: i32,
+    /// Kafka field `AllowReplicationFactorChange`: Versions 1+; default `true`; ignorable.
+    pub allow_replication_factor_change: bool,
     /// Kafka field `ErrorCode`: Versions 0+.
     pub error_code: i16,
     /// Kafka field `ErrorMessage`: Versions 0+; nullable 0+.
@@ -30,6 +32,7 @@ impl Default for AlterPartitionReassignmentsResponse {
     fn default() -> Self {
         Self {
             throttle_time_ms: 0,
+            allow_replication_factor_change: true,
             error_code: 0,
             error_message: Some(String::new()),
             responses: Vec::new(),
@@ -40,10 +43,13 @@ impl Default for AlterPartitionReassignmentsResponse {
 
 impl Message for AlterPartitionReassignmentsResponse {
     const NAME: &'static str = "AlterPartitionReassignmentsResponse";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
+        if version >= 1 {
+            buf.put_u8(u8::from(self.allow_replication_factor_change));
+        }
         buf.put_i16(self.error_code);
         put_nullable_string(buf, self.error_message.as_deref(), true)?;
         put_array(buf, Some(&self.responses), true, |b, e| {
@@ -61,6 +67,14 @@ impl Message for AlterPartitionReassignmentsResponse {
     fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let f_throttle_time_ms =
             read_i32(buf).map_err(|e| e.context("ThrottleTimeMs").at_remaining(buf.len()))?;
+        let f_allow_replication_factor_change = if version >= 1 {
+            read_bool(buf).map_err(|e| {
+                e.context("AllowReplicationFactorChange")
+                    .at_remaining(buf.len())
+            })?
+        } else {
+            true
+        };
         let f_error_code =
             read_i16(buf).map_err(|e| e.context("ErrorCode").at_remaining(buf.len()))?;
         let f_error_message = read_nullable_string(buf, true)
@@ -79,6 +93,7 @@ impl Message for AlterPartitionReassignmentsResponse {
         }
         Ok(Self {
             throttle_time_ms: f_throttle_time_ms,
+            allow_replication_factor_change: f_allow_replication_factor_change,
             error_code: f_error_code,
             error_message: f_error_message,
             responses: f_responses,
@@ -89,6 +104,9 @@ impl Message for AlterPartitionReassignmentsResponse {
     fn body_len(&self, version: i16) -> usize {
         let mut len = 0usize;
         len += 4;
+        if version >= 1 {
+            len += 1;
+        }
         len += 2;
         len += nullable_string_len(self.error_message.as_deref(), true);
         len += array_len(Some(&self.responses), true, |e| e.body_len(version));
@@ -106,6 +124,7 @@ impl AlterPartitionReassignmentsResponse {
     pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
         Self {
             throttle_time_ms: rng.next_u64() as i32,
+            allow_replication_factor_change: if version >= 1 { rng.bool() } else { true },
             error_code: rng.next_u64() as i16,
             error_message: rng.option(|rng| rng.string()),
             responses: rng.vec(|rng| ReassignableTopicResponse::random(rng, version)),
@@ -127,7 +146,7 @@ pub struct ReassignableTopicResponse {
 
 impl Message for ReassignableTopicResponse {
     const NAME: &'static str = "ReassignableTopicResponse";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.name, true)?;
@@ -215,7 +234,7 @@ impl Default for ReassignablePartitionResponse {
 
 impl Message for ReassignablePartitionResponse {
     const NAME: &'static str = "ReassignablePartitionResponse";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, _version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);

@@ -11,20 +11,36 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `ApiVersionsRequest` (API key 18): versions 0-3, flexible versions 3+.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// Kafka `ApiVersionsRequest` (API key 18): versions 0-5, flexible versions 3+.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ApiVersionsRequest {
     /// Kafka field `ClientSoftwareName`: Versions 3+; ignorable.
     pub client_software_name: String,
     /// Kafka field `ClientSoftwareVersion`: Versions 3+; ignorable.
     pub client_software_version: String,
+    /// Kafka field `ClusterId`: Versions 5+; nullable 5+; default `null`; ignorable.
+    pub cluster_id: Option<String>,
+    /// Kafka field `NodeId`: Versions 5+; default `-1`; ignorable.
+    pub node_id: i32,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
 
+impl Default for ApiVersionsRequest {
+    fn default() -> Self {
+        Self {
+            client_software_name: String::new(),
+            client_software_version: String::new(),
+            cluster_id: None,
+            node_id: -1,
+            unknown_tagged_fields: Vec::new(),
+        }
+    }
+}
+
 impl Message for ApiVersionsRequest {
     const NAME: &'static str = "ApiVersionsRequest";
-    const VERSIONS: (i16, i16) = (0, 3);
+    const VERSIONS: (i16, i16) = (0, 5);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version >= 3 {
@@ -32,6 +48,19 @@ impl Message for ApiVersionsRequest {
         }
         if version >= 3 {
             put_string(buf, &self.client_software_version, version >= 3)?;
+        }
+        if version >= 5 {
+            if self.cluster_id.is_none() && version <= 4 {
+                return Err(EncodeError::NullNotAllowed {
+                    message: "ApiVersionsRequest",
+                    field: "ClusterId",
+                    version,
+                });
+            }
+            put_nullable_string(buf, self.cluster_id.as_deref(), version >= 3)?;
+        }
+        if version >= 5 {
+            buf.put_i32(self.node_id);
         }
         if version >= 3 {
             let n = self.unknown_tagged_fields.len();
@@ -62,6 +91,17 @@ impl Message for ApiVersionsRequest {
         } else {
             String::new()
         };
+        let f_cluster_id = if version >= 5 {
+            nullable_if(read_nullable_string(buf, version >= 3), version >= 5)
+                .map_err(|e| e.context("ClusterId").at_remaining(buf.len()))?
+        } else {
+            None
+        };
+        let f_node_id = if version >= 5 {
+            read_i32(buf).map_err(|e| e.context("NodeId").at_remaining(buf.len()))?
+        } else {
+            -1
+        };
         let mut unknown_tagged_fields = Vec::new();
         if version >= 3 {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
@@ -73,6 +113,8 @@ impl Message for ApiVersionsRequest {
         Ok(Self {
             client_software_name: f_client_software_name,
             client_software_version: f_client_software_version,
+            cluster_id: f_cluster_id,
+            node_id: f_node_id,
             unknown_tagged_fields,
         })
     }
@@ -84,6 +126,12 @@ impl Message for ApiVersionsRequest {
         }
         if version >= 3 {
             len += string_len(&self.client_software_version, version >= 3);
+        }
+        if version >= 5 {
+            len += nullable_string_len(self.cluster_id.as_deref(), version >= 3);
+        }
+        if version >= 5 {
+            len += 4;
         }
         if version >= 3 {
             let n = self.unknown_tagged_fields.len();
@@ -107,6 +155,20 @@ impl ApiVersionsRequest {
                 rng.string()
             } else {
                 String::new()
+            },
+            cluster_id: if version >= 5 {
+                if version >= 5 {
+                    rng.option(|rng| rng.string())
+                } else {
+                    Some(rng.string())
+                }
+            } else {
+                None
+            },
+            node_id: if version >= 5 {
+                rng.next_u64() as i32
+            } else {
+                -1
             },
             unknown_tagged_fields: rng.unknown_tagged(version >= 3),
         }

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `ApiVersionsResponse` (API key 18): versions 0-3, flexible versions 3+.
+/// Kafka `ApiVersionsResponse` (API key 18): versions 0-5, flexible versions 3+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiVersionsResponse {
     /// Kafka field `ErrorCode`: Versions 0+.
@@ -49,7 +49,7 @@ impl Default for ApiVersionsResponse {
 
 impl Message for ApiVersionsResponse {
     const NAME: &'static str = "ApiVersionsResponse";
-    const VERSIONS: (i16, i16) = (0, 3);
+    const VERSIONS: (i16, i16) = (0, 5);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i16(self.error_code);
@@ -280,7 +280,7 @@ pub struct ApiVersion {
 
 impl Message for ApiVersion {
     const NAME: &'static str = "ApiVersion";
-    const VERSIONS: (i16, i16) = (0, 3);
+    const VERSIONS: (i16, i16) = (0, 5);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i16(self.api_key);
@@ -365,7 +365,7 @@ pub struct SupportedFeatureKey {
 
 impl Message for SupportedFeatureKey {
     const NAME: &'static str = "SupportedFeatureKey";
-    const VERSIONS: (i16, i16) = (0, 3);
+    const VERSIONS: (i16, i16) = (0, 5);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version >= 3 {
@@ -505,7 +505,7 @@ pub struct FinalizedFeatureKey {
 
 impl Message for FinalizedFeatureKey {
     const NAME: &'static str = "FinalizedFeatureKey";
-    const VERSIONS: (i16, i16) = (0, 3);
+    const VERSIONS: (i16, i16) = (0, 5);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version >= 3 {

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `BrokerHeartbeatRequest` (API key 63): versions 0-1, flexible versions 0+.
+/// Kafka `BrokerHeartbeatRequest` (API key 63): versions 0-2, flexible versions 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BrokerHeartbeatRequest {
     /// Kafka field `BrokerId`: Versions 0+; entity `brokerId`.
@@ -26,6 +26,8 @@ pub struct BrokerHeartbeatRequest {
     pub want_shut_down: bool,
     /// Kafka field `OfflineLogDirs`: Versions 1+; tagged field 0 in versions 1+.
     pub offline_log_dirs: Vec<Uuid>,
+    /// Kafka field `CordonedLogDirs`: Versions 2+; nullable 2+; tagged field 1 in versions 2+; default `null`.
+    pub cordoned_log_dirs: Option<Vec<Uuid>>,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -39,6 +41,7 @@ impl Default for BrokerHeartbeatRequest {
             want_fence: false,
             want_shut_down: false,
             offline_log_dirs: Vec::new(),
+            cordoned_log_dirs: None,
             unknown_tagged_fields: Vec::new(),
         }
     }
@@ -46,7 +49,7 @@ impl Default for BrokerHeartbeatRequest {
 
 impl Message for BrokerHeartbeatRequest {
     const NAME: &'static str = "BrokerHeartbeatRequest";
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.broker_id);
@@ -61,9 +64,19 @@ impl Message for BrokerHeartbeatRequest {
                 version,
             });
         }
+        if version <= 1 && self.cordoned_log_dirs.is_some() {
+            return Err(EncodeError::FieldNotSupported {
+                message: "BrokerHeartbeatRequest",
+                field: "CordonedLogDirs",
+                version,
+            });
+        }
         {
             let mut n = self.unknown_tagged_fields.len();
             if version >= 1 && !self.offline_log_dirs.is_empty() {
+                n += 1;
+            }
+            if version >= 2 && self.cordoned_log_dirs.is_some() {
                 n += 1;
             }
             put_unsigned_varint(buf, tagged_count(n)?);
@@ -82,7 +95,29 @@ impl Message for BrokerHeartbeatRequest {
                     Ok(())
                 })?;
             }
-            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 1)?;
+            if version >= 2 && self.cordoned_log_dirs.is_some() {
+                put_unsigned_varint(buf, 1);
+                put_unsigned_varint(
+                    buf,
+                    tagged_size(array_len(self.cordoned_log_dirs.as_deref(), true, |e| {
+                        let _ = e;
+                        16
+                    }))?,
+                );
+                if self.cordoned_log_dirs.is_none() && version <= 1 {
+                    return Err(EncodeError::NullNotAllowed {
+                        message: "BrokerHeartbeatRequest",
+                        field: "CordonedLogDirs",
+                        version,
+                    });
+                }
+                put_array(buf, self.cordoned_log_dirs.as_deref(), true, |b, e| {
+                    put_uuid(b, e);
+                    Ok(())
+                })?;
+            }
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 1, u64::MAX)?;
         }
         Ok(())
     }
@@ -99,6 +134,7 @@ impl Message for BrokerHeartbeatRequest {
         let f_want_shut_down =
             read_bool(buf).map_err(|e| e.context("WantShutDown").at_remaining(buf.len()))?;
         let mut f_offline_log_dirs: Vec<Uuid> = Vec::new();
+        let mut f_cordoned_log_dirs: Option<Vec<Uuid>> = None;
         let mut unknown_tagged_fields = Vec::new();
         {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
@@ -111,6 +147,12 @@ impl Message for BrokerHeartbeatRequest {
                             .map_err(|e| e.context("OfflineLogDirs"))?;
                         expect_empty(&data).map_err(|e| e.context("OfflineLogDirs"))?;
                     }
+                    1 if version >= 2 => {
+                        f_cordoned_log_dirs =
+                            nullable_if(read_array(&mut data, true, read_uuid), version >= 2)
+                                .map_err(|e| e.context("CordonedLogDirs"))?;
+                        expect_empty(&data).map_err(|e| e.context("CordonedLogDirs"))?;
+                    }
                     _ => push_unknown_tagged(&mut unknown_tagged_fields, tag, data),
                 }
             }
@@ -122,6 +164,7 @@ impl Message for BrokerHeartbeatRequest {
             want_fence: f_want_fence,
             want_shut_down: f_want_shut_down,
             offline_log_dirs: f_offline_log_dirs,
+            cordoned_log_dirs: f_cordoned_log_dirs,
             unknown_tagged_fields,
         })
     }
@@ -146,6 +189,16 @@ impl Message for BrokerHeartbeatRequest {
                     }),
                 );
             }
+            if version >= 2 && self.cordoned_log_dirs.is_some() {
+                n += 1;
+                len += tagged_field_len(
+                    1,
+                    array_len(self.cordoned_log_dirs.as_deref(), true, |e| {
+                        let _ = e;
+                        16
+                    }),
+                );
+            }
             len += unsigned_varint_len(n as u32);
         }
         len
@@ -165,6 +218,15 @@ impl BrokerHeartbeatRequest {
                 rng.vec(|rng| rng.uuid())
             } else {
                 Vec::new()
+            },
+            cordoned_log_dirs: if version >= 2 {
+                if version >= 2 {
+                    rng.option(|rng| rng.vec(|rng| rng.uuid()))
+                } else {
+                    Some(rng.vec(|rng| rng.uuid()))
+                }
+            } else {
+                None
             },
             unknown_tagged_fields: rng.unknown_tagged(true),
         }

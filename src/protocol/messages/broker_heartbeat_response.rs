@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `BrokerHeartbeatResponse` (API key 63): versions 0-1, flexible versions 0+.
+/// Kafka `BrokerHeartbeatResponse` (API key 63): versions 0-2, flexible versions 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BrokerHeartbeatResponse {
     /// Kafka field `ThrottleTimeMs`: Versions 0+.
@@ -43,7 +43,7 @@ impl Default for BrokerHeartbeatResponse {
 
 impl Message for BrokerHeartbeatResponse {
     const NAME: &'static str = "BrokerHeartbeatResponse";
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, _version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);

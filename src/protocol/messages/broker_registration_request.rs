@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `BrokerRegistrationRequest` (API key 62): versions 0-3, flexible versions 0+.
+/// Kafka `BrokerRegistrationRequest` (API key 62): versions 0-4, flexible versions 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BrokerRegistrationRequest {
     /// Kafka field `BrokerId`: Versions 0+; entity `brokerId`.
@@ -55,7 +55,7 @@ impl Default for BrokerRegistrationRequest {
 
 impl Message for BrokerRegistrationRequest {
     const NAME: &'static str = "BrokerRegistrationRequest";
-    const VERSIONS: (i16, i16) = (0, 3);
+    const VERSIONS: (i16, i16) = (0, 4);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.broker_id);
@@ -220,7 +220,7 @@ pub struct Listener {
 
 impl Message for Listener {
     const NAME: &'static str = "Listener";
-    const VERSIONS: (i16, i16) = (0, 3);
+    const VERSIONS: (i16, i16) = (0, 4);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, _version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.name, true)?;
@@ -303,7 +303,7 @@ pub struct Feature {
 
 impl Message for Feature {
     const NAME: &'static str = "Feature";
-    const VERSIONS: (i16, i16) = (0, 3);
+    const VERSIONS: (i16, i16) = (0, 4);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, _version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.name, true)?;

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `BrokerRegistrationResponse` (API key 62): versions 0-3, flexible versions 0+.
+/// Kafka `BrokerRegistrationResponse` (API key 62): versions 0-4, flexible versions 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BrokerRegistrationResponse {
     /// Kafka field `ThrottleTimeMs`: Versions 0+.
@@ -37,7 +37,7 @@ impl Default for BrokerRegistrationResponse {
 
 impl Message for BrokerRegistrationResponse {
     const NAME: &'static str = "BrokerRegistrationResponse";
-    const VERSIONS: (i16, i16) = (0, 3);
+    const VERSIONS: (i16, i16) = (0, 4);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, _version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);

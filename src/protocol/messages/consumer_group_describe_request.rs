@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `ConsumerGroupDescribeRequest` (API key 69): versions 0, flexible versions 0+.
+/// Kafka `ConsumerGroupDescribeRequest` (API key 69): versions 0-1, flexible versions 0+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ConsumerGroupDescribeRequest {
     /// Kafka field `GroupIds`: Versions 0+; entity `groupId`.
@@ -24,7 +24,7 @@ pub struct ConsumerGroupDescribeRequest {
 
 impl Message for ConsumerGroupDescribeRequest {
     const NAME: &'static str = "ConsumerGroupDescribeRequest";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, _version: i16) -> Result<(), EncodeError> {
         put_array(buf, Some(&self.group_ids), true, |b, e| {

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `ConsumerGroupDescribeResponse` (API key 69): versions 0, flexible versions 0+.
+/// Kafka `ConsumerGroupDescribeResponse` (API key 69): versions 0-1, flexible versions 0+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ConsumerGroupDescribeResponse {
     /// Kafka field `ThrottleTimeMs`: Versions 0+.
@@ -24,7 +24,7 @@ pub struct ConsumerGroupDescribeResponse {
 
 impl Message for ConsumerGroupDescribeResponse {
     const NAME: &'static str = "ConsumerGroupDescribeResponse";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
@@ -130,7 +130,7 @@ impl Default for DescribedGroup {
 
 impl Message for DescribedGroup {
     const NAME: &'static str = "DescribedGroup";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i16(self.error_code);
@@ -233,7 +233,7 @@ impl DescribedGroup {
 }
 
 /// Part of `ConsumerGroupDescribeResponse`, present in versions 0+.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Member {
     /// Kafka field `MemberId`: Versions 0+.
     pub member_id: String,
@@ -255,13 +255,34 @@ pub struct Member {
     pub assignment: Assignment,
     /// Kafka field `TargetAssignment`: Versions 0+.
     pub target_assignment: Assignment,
+    /// Kafka field `MemberType`: Versions 1+; default `-1`; ignorable.
+    pub member_type: i8,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
 
+impl Default for Member {
+    fn default() -> Self {
+        Self {
+            member_id: String::new(),
+            instance_id: None,
+            rack_id: None,
+            member_epoch: 0,
+            client_id: String::new(),
+            client_host: String::new(),
+            subscribed_topic_names: Vec::new(),
+            subscribed_topic_regex: None,
+            assignment: Assignment::default(),
+            target_assignment: Assignment::default(),
+            member_type: -1,
+            unknown_tagged_fields: Vec::new(),
+        }
+    }
+}
+
 impl Message for Member {
     const NAME: &'static str = "Member";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.member_id, true)?;
@@ -277,6 +298,9 @@ impl Message for Member {
         put_nullable_string(buf, self.subscribed_topic_regex.as_deref(), true)?;
         self.assignment.encode_body(buf, version)?;
         self.target_assignment.encode_body(buf, version)?;
+        if version >= 1 {
+            buf.put_i8(self.member_type);
+        }
         {
             let n = self.unknown_tagged_fields.len();
             put_unsigned_varint(buf, tagged_count(n)?);
@@ -306,6 +330,11 @@ impl Message for Member {
             .map_err(|e| e.context("Assignment").at_remaining(buf.len()))?;
         let f_target_assignment = Assignment::decode_body(buf, version)
             .map_err(|e| e.context("TargetAssignment").at_remaining(buf.len()))?;
+        let f_member_type = if version >= 1 {
+            read_i8(buf).map_err(|e| e.context("MemberType").at_remaining(buf.len()))?
+        } else {
+            -1
+        };
         let mut unknown_tagged_fields = Vec::new();
         {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
@@ -325,6 +354,7 @@ impl Message for Member {
             subscribed_topic_regex: f_subscribed_topic_regex,
             assignment: f_assignment,
             target_assignment: f_target_assignment,
+            member_type: f_member_type,
             unknown_tagged_fields,
         })
     }
@@ -343,6 +373,9 @@ impl Message for Member {
         len += nullable_string_len(self.subscribed_topic_regex.as_deref(), true);
         len += self.assignment.body_len(version);
         len += self.target_assignment.body_len(version);
+        if version >= 1 {
+            len += 1;
+        }
         {
             let n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
@@ -366,6 +399,11 @@ impl Member {
             subscribed_topic_regex: rng.option(|rng| rng.string()),
             assignment: Assignment::random(rng, version),
             target_assignment: Assignment::random(rng, version),
+            member_type: if version >= 1 {
+                rng.next_u64() as i8
+            } else {
+                -1
+            },
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }
@@ -386,7 +424,7 @@ pub struct TopicPartitions {
 
 impl Message for TopicPartitions {
     const NAME: &'static str = "TopicPartitions";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, _version: i16) -> Result<(), EncodeError> {
         put_uuid(buf, &self.topic_id);
@@ -466,7 +504,7 @@ pub struct Assignment {
 
 impl Message for Assignment {
     const NAME: &'static str = "Assignment";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_array(buf, Some(&self.topic_partitions), true, |b, e| {

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `ConsumerGroupHeartbeatRequest` (API key 68): versions 0, flexible versions 0+.
+/// Kafka `ConsumerGroupHeartbeatRequest` (API key 68): versions 0-1, flexible versions 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsumerGroupHeartbeatRequest {
     /// Kafka field `GroupId`: Versions 0+; entity `groupId`.
@@ -28,6 +28,8 @@ pub struct ConsumerGroupHeartbeatRequest {
     pub rebalance_timeout_ms: i32,
     /// Kafka field `SubscribedTopicNames`: Versions 0+; nullable 0+; default `null`; entity `topicName`.
     pub subscribed_topic_names: Option<Vec<String>>,
+    /// Kafka field `SubscribedTopicRegex`: Versions 1+; nullable 1+; default `null`.
+    pub subscribed_topic_regex: Option<String>,
     /// Kafka field `ServerAssignor`: Versions 0+; nullable 0+; default `null`.
     pub server_assignor: Option<String>,
     /// Kafka field `TopicPartitions`: Versions 0+; nullable 0+; default `null`.
@@ -46,6 +48,7 @@ impl Default for ConsumerGroupHeartbeatRequest {
             rack_id: None,
             rebalance_timeout_ms: -1,
             subscribed_topic_names: None,
+            subscribed_topic_regex: None,
             server_assignor: None,
             topic_partitions: None,
             unknown_tagged_fields: Vec::new(),
@@ -55,7 +58,7 @@ impl Default for ConsumerGroupHeartbeatRequest {
 
 impl Message for ConsumerGroupHeartbeatRequest {
     const NAME: &'static str = "ConsumerGroupHeartbeatRequest";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.group_id, true)?;
@@ -68,6 +71,23 @@ impl Message for ConsumerGroupHeartbeatRequest {
             put_string(b, e, true)?;
             Ok(())
         })?;
+        if version >= 1 {
+            if self.subscribed_topic_regex.is_none() && version <= 0 {
+                return Err(EncodeError::NullNotAllowed {
+                    message: "ConsumerGroupHeartbeatRequest",
+                    field: "SubscribedTopicRegex",
+                    version,
+                });
+            }
+            put_nullable_string(buf, self.subscribed_topic_regex.as_deref(), true)?;
+        }
+        if version <= 0 && self.subscribed_topic_regex.is_some() {
+            return Err(EncodeError::FieldNotSupported {
+                message: "ConsumerGroupHeartbeatRequest",
+                field: "SubscribedTopicRegex",
+                version,
+            });
+        }
         put_nullable_string(buf, self.server_assignor.as_deref(), true)?;
         put_array(buf, self.topic_partitions.as_deref(), true, |b, e| {
             e.encode_body(b, version)?;
@@ -96,6 +116,12 @@ impl Message for ConsumerGroupHeartbeatRequest {
             read_i32(buf).map_err(|e| e.context("RebalanceTimeoutMs").at_remaining(buf.len()))?;
         let f_subscribed_topic_names = read_array(buf, true, |b| read_string(b, true))
             .map_err(|e| e.context("SubscribedTopicNames").at_remaining(buf.len()))?;
+        let f_subscribed_topic_regex = if version >= 1 {
+            nullable_if(read_nullable_string(buf, true), version >= 1)
+                .map_err(|e| e.context("SubscribedTopicRegex").at_remaining(buf.len()))?
+        } else {
+            None
+        };
         let f_server_assignor = read_nullable_string(buf, true)
             .map_err(|e| e.context("ServerAssignor").at_remaining(buf.len()))?;
         let f_topic_partitions =
@@ -117,6 +143,7 @@ impl Message for ConsumerGroupHeartbeatRequest {
             rack_id: f_rack_id,
             rebalance_timeout_ms: f_rebalance_timeout_ms,
             subscribed_topic_names: f_subscribed_topic_names,
+            subscribed_topic_regex: f_subscribed_topic_regex,
             server_assignor: f_server_assignor,
             topic_partitions: f_topic_partitions,
             unknown_tagged_fields,
@@ -134,6 +161,9 @@ impl Message for ConsumerGroupHeartbeatRequest {
         len += array_len(self.subscribed_topic_names.as_deref(), true, |e| {
             string_len(e, true)
         });
+        if version >= 1 {
+            len += nullable_string_len(self.subscribed_topic_regex.as_deref(), true);
+        }
         len += nullable_string_len(self.server_assignor.as_deref(), true);
         len += array_len(self.topic_partitions.as_deref(), true, |e| {
             e.body_len(version)
@@ -158,6 +188,15 @@ impl ConsumerGroupHeartbeatRequest {
             rack_id: rng.option(|rng| rng.string()),
             rebalance_timeout_ms: rng.next_u64() as i32,
             subscribed_topic_names: rng.option(|rng| rng.vec(|rng| rng.string())),
+            subscribed_topic_regex: if version >= 1 {
+                if version >= 1 {
+                    rng.option(|rng| rng.string())
+                } else {
+                    Some(rng.string())
+                }
+            } else {
+                None
+            },
             server_assignor: rng.option(|rng| rng.string()),
             topic_partitions: rng
                 .option(|rng| rng.vec(|rng| TopicPartitions::random(rng, version))),
@@ -179,7 +218,7 @@ pub struct TopicPartitions {
 
 impl Message for TopicPartitions {
     const NAME: &'static str = "TopicPartitions";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, _version: i16) -> Result<(), EncodeError> {
         put_uuid(buf, &self.topic_id);

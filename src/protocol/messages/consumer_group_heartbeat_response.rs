@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `ConsumerGroupHeartbeatResponse` (API key 68): versions 0, flexible versions 0+.
+/// Kafka `ConsumerGroupHeartbeatResponse` (API key 68): versions 0-1, flexible versions 0+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ConsumerGroupHeartbeatResponse {
     /// Kafka field `ThrottleTimeMs`: Versions 0+.
@@ -34,7 +34,7 @@ pub struct ConsumerGroupHeartbeatResponse {
 
 impl Message for ConsumerGroupHeartbeatResponse {
     const NAME: &'static str = "ConsumerGroupHeartbeatResponse";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
@@ -134,7 +134,7 @@ pub struct Assignment {
 
 impl Message for Assignment {
     const NAME: &'static str = "Assignment";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_array(buf, Some(&self.topic_partitions), true, |b, e| {
@@ -203,7 +203,7 @@ pub struct TopicPartitions {
 
 impl Message for TopicPartitions {
     const NAME: &'static str = "TopicPartitions";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, _version: i16) -> Result<(), EncodeError> {
         put_uuid(buf, &self.topic_id);

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `CreateDelegationTokenRequest` (API key 38): versions 0-3, flexible versions 2+, deprecated versions 0.
+/// Kafka `CreateDelegationTokenRequest` (API key 38): versions 0-3, flexible versions 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateDelegationTokenRequest {
     /// Kafka field `OwnerPrincipalType`: Versions 3+; nullable 3+.

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `CreateTopicsRequest` (API key 19): versions 0-7, flexible versions 5+, deprecated versions 0-1.
+/// Kafka `CreateTopicsRequest` (API key 19): versions 0-7, flexible versions 5+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateTopicsRequest {
     /// Kafka field `Topics`: Versions 0+.
@@ -139,7 +139,7 @@ pub struct CreatableTopic {
     /// Kafka field `Assignments`: Versions 0+.
     pub assignments: Vec<CreatableReplicaAssignment>,
     /// Kafka field `Configs`: Versions 0+.
-    pub configs: Vec<CreateableTopicConfig>,
+    pub configs: Vec<CreatableTopicConfig>,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -188,7 +188,7 @@ impl Message for CreatableTopic {
         }))
         .map_err(|e| e.context("Assignments").at_remaining(buf.len()))?;
         let f_configs = required(read_array(buf, version >= 5, |b| {
-            CreateableTopicConfig::decode_body(b, version)
+            CreatableTopicConfig::decode_body(b, version)
         }))
         .map_err(|e| e.context("Configs").at_remaining(buf.len()))?;
         let mut unknown_tagged_fields = Vec::new();
@@ -235,7 +235,7 @@ impl CreatableTopic {
             num_partitions: rng.next_u64() as i32,
             replication_factor: rng.next_u64() as i16,
             assignments: rng.vec(|rng| CreatableReplicaAssignment::random(rng, version)),
-            configs: rng.vec(|rng| CreateableTopicConfig::random(rng, version)),
+            configs: rng.vec(|rng| CreatableTopicConfig::random(rng, version)),
             unknown_tagged_fields: rng.unknown_tagged(version >= 5),
         }
     }
@@ -327,7 +327,7 @@ impl CreatableReplicaAssignment {
 
 /// Part of `CreateTopicsRequest`, present in versions 0+.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CreateableTopicConfig {
+pub struct CreatableTopicConfig {
     /// Kafka field `Name`: Versions 0+; map key.
     pub name: String,
     /// Kafka field `Value`: Versions 0+; nullable 0+.
@@ -336,7 +336,7 @@ pub struct CreateableTopicConfig {
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
 
-impl Default for CreateableTopicConfig {
+impl Default for CreatableTopicConfig {
     fn default() -> Self {
         Self {
             name: String::new(),
@@ -346,8 +346,8 @@ impl Default for CreateableTopicConfig {
     }
 }
 
-impl Message for CreateableTopicConfig {
-    const NAME: &'static str = "CreateableTopicConfig";
+impl Message for CreatableTopicConfig {
+    const NAME: &'static str = "CreatableTopicConfig";
     const VERSIONS: (i16, i16) = (0, 7);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
@@ -360,7 +360,7 @@ impl Message for CreateableTopicConfig {
         } else {
             if !self.unknown_tagged_fields.is_empty() {
                 return Err(EncodeError::FieldNotSupported {
-                    message: "CreateableTopicConfig",
+                    message: "CreatableTopicConfig",
                     field: "unknown_tagged_fields",
                     version,
                 });
@@ -403,7 +403,7 @@ impl Message for CreateableTopicConfig {
 }
 
 #[cfg(test)]
-impl CreateableTopicConfig {
+impl CreatableTopicConfig {
     pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
         Self {
             name: rng.string(),

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `DeleteAclsRequest` (API key 31): versions 0-3, flexible versions 2+, deprecated versions 0.
+/// Kafka `DeleteAclsRequest` (API key 31): versions 0-3, flexible versions 2+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DeleteAclsRequest {
     /// Kafka field `Filters`: Versions 0+.

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `DeleteGroupsRequest` (API key 42): versions 0-2, flexible versions 2+, deprecated versions 0.
+/// Kafka `DeleteGroupsRequest` (API key 42): versions 0-3, flexible versions 2+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DeleteGroupsRequest {
     /// Kafka field `GroupsNames`: Versions 0+; entity `groupId`.
@@ -22,7 +22,7 @@ pub struct DeleteGroupsRequest {
 
 impl Message for DeleteGroupsRequest {
     const NAME: &'static str = "DeleteGroupsRequest";
-    const VERSIONS: (i16, i16) = (0, 2);
+    const VERSIONS: (i16, i16) = (0, 3);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_array(buf, Some(&self.groups_names), version >= 2, |b, e| {

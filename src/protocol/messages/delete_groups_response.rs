@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `DeleteGroupsResponse` (API key 42): versions 0-2, flexible versions 2+.
+/// Kafka `DeleteGroupsResponse` (API key 42): versions 0-3, flexible versions 2+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DeleteGroupsResponse {
     /// Kafka field `ThrottleTimeMs`: Versions 0+.
@@ -24,7 +24,7 @@ pub struct DeleteGroupsResponse {
 
 impl Message for DeleteGroupsResponse {
     const NAME: &'static str = "DeleteGroupsResponse";
-    const VERSIONS: (i16, i16) = (0, 2);
+    const VERSIONS: (i16, i16) = (0, 3);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
@@ -101,17 +101,29 @@ pub struct DeletableGroupResult {
     pub group_id: String,
     /// Kafka field `ErrorCode`: Versions 0+.
     pub error_code: i16,
+    /// Kafka field `ErrorMessage`: Versions 3+; nullable 3+; default `null`; ignorable.
+    pub error_message: Option<String>,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
 
 impl Message for DeletableGroupResult {
     const NAME: &'static str = "DeletableGroupResult";
-    const VERSIONS: (i16, i16) = (0, 2);
+    const VERSIONS: (i16, i16) = (0, 3);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.group_id, version >= 2)?;
         buf.put_i16(self.error_code);
+        if version >= 3 {
+            if self.error_message.is_none() && version <= 2 {
+                return Err(EncodeError::NullNotAllowed {
+                    message: "DeletableGroupResult",
+                    field: "ErrorMessage",
+                    version,
+                });
+            }
+            put_nullable_string(buf, self.error_message.as_deref(), version >= 2)?;
+        }
         if version >= 2 {
             let n = self.unknown_tagged_fields.len();
             put_unsigned_varint(buf, tagged_count(n)?);
@@ -133,6 +145,12 @@ impl Message for DeletableGroupResult {
             .map_err(|e| e.context("GroupId").at_remaining(buf.len()))?;
         let f_error_code =
             read_i16(buf).map_err(|e| e.context("ErrorCode").at_remaining(buf.len()))?;
+        let f_error_message = if version >= 3 {
+            nullable_if(read_nullable_string(buf, version >= 2), version >= 3)
+                .map_err(|e| e.context("ErrorMessage").at_remaining(buf.len()))?
+        } else {
+            None
+        };
         let mut unknown_tagged_fields = Vec::new();
         if version >= 2 {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
@@ -144,6 +162,7 @@ impl Message for DeletableGroupResult {
         Ok(Self {
             group_id: f_group_id,
             error_code: f_error_code,
+            error_message: f_error_message,
             unknown_tagged_fields,
         })
     }
@@ -152,6 +171,9 @@ impl Message for DeletableGroupResult {
         let mut len = 0usize;
         len += string_len(&self.group_id, version >= 2);
         len += 2;
+        if version >= 3 {
+            len += nullable_string_len(self.error_message.as_deref(), version >= 2);
+        }
         if version >= 2 {
             let n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
@@ -167,6 +189,15 @@ impl DeletableGroupResult {
         Self {
             group_id: rng.string(),
             error_code: rng.next_u64() as i16,
+            error_message: if version >= 3 {
+                if version >= 3 {
+                    rng.option(|rng| rng.string())
+                } else {
+                    Some(rng.string())
+                }
+            } else {
+                None
+            },
             unknown_tagged_fields: rng.unknown_tagged(version >= 2),
         }
     }

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `DeleteTopicsRequest` (API key 20): versions 0-6, flexible versions 4+, deprecated versions 0.
+/// Kafka `DeleteTopicsRequest` (API key 20): versions 0-6, flexible versions 4+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DeleteTopicsRequest {
     /// Kafka field `Topics`: Versions 6+.

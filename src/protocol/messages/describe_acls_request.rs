@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `DescribeAclsRequest` (API key 29): versions 0-3, flexible versions 2+, deprecated versions 0.
+/// Kafka `DescribeAclsRequest` (API key 29): versions 0-3, flexible versions 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeAclsRequest {
     /// Kafka field `ResourceTypeFilter`: Versions 0+.

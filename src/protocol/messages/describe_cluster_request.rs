@@ -11,13 +11,15 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `DescribeClusterRequest` (API key 60): versions 0-1, flexible versions 0+.
+/// Kafka `DescribeClusterRequest` (API key 60): versions 0-2, flexible versions 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeClusterRequest {
     /// Kafka field `IncludeClusterAuthorizedOperations`: Versions 0+.
     pub include_cluster_authorized_operations: bool,
     /// Kafka field `EndpointType`: Versions 1+; default `1`.
     pub endpoint_type: i8,
+    /// Kafka field `IncludeFencedBrokers`: Versions 2+.
+    pub include_fenced_brokers: bool,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -27,6 +29,7 @@ impl Default for DescribeClusterRequest {
         Self {
             include_cluster_authorized_operations: false,
             endpoint_type: 1,
+            include_fenced_brokers: false,
             unknown_tagged_fields: Vec::new(),
         }
     }
@@ -34,7 +37,7 @@ impl Default for DescribeClusterRequest {
 
 impl Message for DescribeClusterRequest {
     const NAME: &'static str = "DescribeClusterRequest";
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_u8(u8::from(self.include_cluster_authorized_operations));
@@ -45,6 +48,16 @@ impl Message for DescribeClusterRequest {
             return Err(EncodeError::FieldNotSupported {
                 message: "DescribeClusterRequest",
                 field: "EndpointType",
+                version,
+            });
+        }
+        if version >= 2 {
+            buf.put_u8(u8::from(self.include_fenced_brokers));
+        }
+        if version <= 1 && self.include_fenced_brokers {
+            return Err(EncodeError::FieldNotSupported {
+                message: "DescribeClusterRequest",
+                field: "IncludeFencedBrokers",
                 version,
             });
         }
@@ -66,6 +79,11 @@ impl Message for DescribeClusterRequest {
         } else {
             1
         };
+        let f_include_fenced_brokers = if version >= 2 {
+            read_bool(buf).map_err(|e| e.context("IncludeFencedBrokers").at_remaining(buf.len()))?
+        } else {
+            false
+        };
         let mut unknown_tagged_fields = Vec::new();
         {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
@@ -77,6 +95,7 @@ impl Message for DescribeClusterRequest {
         Ok(Self {
             include_cluster_authorized_operations: f_include_cluster_authorized_operations,
             endpoint_type: f_endpoint_type,
+            include_fenced_brokers: f_include_fenced_brokers,
             unknown_tagged_fields,
         })
     }
@@ -85,6 +104,9 @@ impl Message for DescribeClusterRequest {
         let mut len = 0usize;
         len += 1;
         if version >= 1 {
+            len += 1;
+        }
+        if version >= 2 {
             len += 1;
         }
         {
@@ -106,6 +128,7 @@ impl DescribeClusterRequest {
             } else {
                 1
             },
+            include_fenced_brokers: if version >= 2 { rng.bool() } else { false },
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `DescribeClusterResponse` (API key 60): versions 0-1, flexible versions 0+.
+/// Kafka `DescribeClusterResponse` (API key 60): versions 0-2, flexible versions 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeClusterResponse {
     /// Kafka field `ThrottleTimeMs`: Versions 0+.
@@ -52,7 +52,7 @@ impl Default for DescribeClusterResponse {
 
 impl Message for DescribeClusterResponse {
     const NAME: &'static str = "DescribeClusterResponse";
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
@@ -181,19 +181,31 @@ pub struct DescribeClusterBroker {
     pub port: i32,
     /// Kafka field `Rack`: Versions 0+; nullable 0+; default `null`.
     pub rack: Option<String>,
+    /// Kafka field `IsFenced`: Versions 2+.
+    pub is_fenced: bool,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
 
 impl Message for DescribeClusterBroker {
     const NAME: &'static str = "DescribeClusterBroker";
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
-    fn encode_body<B: BufMut>(&self, buf: &mut B, _version: i16) -> Result<(), EncodeError> {
+    fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.broker_id);
         put_string(buf, &self.host, true)?;
         buf.put_i32(self.port);
         put_nullable_string(buf, self.rack.as_deref(), true)?;
+        if version >= 2 {
+            buf.put_u8(u8::from(self.is_fenced));
+        }
+        if version <= 1 && self.is_fenced {
+            return Err(EncodeError::FieldNotSupported {
+                message: "DescribeClusterBroker",
+                field: "IsFenced",
+                version,
+            });
+        }
         {
             let n = self.unknown_tagged_fields.len();
             put_unsigned_varint(buf, tagged_count(n)?);
@@ -202,7 +214,7 @@ impl Message for DescribeClusterBroker {
         Ok(())
     }
 
-    fn decode_body(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
+    fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let f_broker_id =
             read_i32(buf).map_err(|e| e.context("BrokerId").at_remaining(buf.len()))?;
         let f_host =
@@ -210,6 +222,11 @@ impl Message for DescribeClusterBroker {
         let f_port = read_i32(buf).map_err(|e| e.context("Port").at_remaining(buf.len()))?;
         let f_rack = read_nullable_string(buf, true)
             .map_err(|e| e.context("Rack").at_remaining(buf.len()))?;
+        let f_is_fenced = if version >= 2 {
+            read_bool(buf).map_err(|e| e.context("IsFenced").at_remaining(buf.len()))?
+        } else {
+            false
+        };
         let mut unknown_tagged_fields = Vec::new();
         {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
@@ -223,16 +240,20 @@ impl Message for DescribeClusterBroker {
             host: f_host,
             port: f_port,
             rack: f_rack,
+            is_fenced: f_is_fenced,
             unknown_tagged_fields,
         })
     }
 
-    fn body_len(&self, _version: i16) -> usize {
+    fn body_len(&self, version: i16) -> usize {
         let mut len = 0usize;
         len += 4;
         len += string_len(&self.host, true);
         len += 4;
         len += nullable_string_len(self.rack.as_deref(), true);
+        if version >= 2 {
+            len += 1;
+        }
         {
             let n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
@@ -244,12 +265,13 @@ impl Message for DescribeClusterBroker {
 
 #[cfg(test)]
 impl DescribeClusterBroker {
-    pub(crate) fn random(rng: &mut TestRng, _version: i16) -> Self {
+    pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
         Self {
             broker_id: rng.next_u64() as i32,
             host: rng.string(),
             port: rng.next_u64() as i32,
             rack: rng.option(|rng| rng.string()),
+            is_fenced: if version >= 2 { rng.bool() } else { false },
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }

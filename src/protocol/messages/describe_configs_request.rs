@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `DescribeConfigsRequest` (API key 32): versions 0-4, flexible versions 4+, deprecated versions 0.
+/// Kafka `DescribeConfigsRequest` (API key 32): versions 0-4, flexible versions 4+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeConfigsRequest {
     /// Kafka field `Resources`: Versions 0+.

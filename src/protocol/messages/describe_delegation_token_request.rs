@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `DescribeDelegationTokenRequest` (API key 41): versions 0-3, flexible versions 2+, deprecated versions 0.
+/// Kafka `DescribeDelegationTokenRequest` (API key 41): versions 0-3, flexible versions 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeDelegationTokenRequest {
     /// Kafka field `Owners`: Versions 0+; nullable 0+.

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `DescribeGroupsRequest` (API key 15): versions 0-5, flexible versions 5+.
+/// Kafka `DescribeGroupsRequest` (API key 15): versions 0-6, flexible versions 5+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeGroupsRequest {
     /// Kafka field `Groups`: Versions 0+; entity `groupId`.
@@ -24,7 +24,7 @@ pub struct DescribeGroupsRequest {
 
 impl Message for DescribeGroupsRequest {
     const NAME: &'static str = "DescribeGroupsRequest";
-    const VERSIONS: (i16, i16) = (0, 5);
+    const VERSIONS: (i16, i16) = (0, 6);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_array(buf, Some(&self.groups), version >= 5, |b, e| {

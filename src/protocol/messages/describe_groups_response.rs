@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `DescribeGroupsResponse` (API key 15): versions 0-5, flexible versions 5+.
+/// Kafka `DescribeGroupsResponse` (API key 15): versions 0-6, flexible versions 5+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeGroupsResponse {
     /// Kafka field `ThrottleTimeMs`: Versions 1+; ignorable.
@@ -24,7 +24,7 @@ pub struct DescribeGroupsResponse {
 
 impl Message for DescribeGroupsResponse {
     const NAME: &'static str = "DescribeGroupsResponse";
-    const VERSIONS: (i16, i16) = (0, 5);
+    const VERSIONS: (i16, i16) = (0, 6);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version >= 1 {
@@ -110,6 +110,8 @@ impl DescribeGroupsResponse {
 pub struct DescribedGroup {
     /// Kafka field `ErrorCode`: Versions 0+.
     pub error_code: i16,
+    /// Kafka field `ErrorMessage`: Versions 6+; nullable 6+; default `null`.
+    pub error_message: Option<String>,
     /// Kafka field `GroupId`: Versions 0+; entity `groupId`.
     pub group_id: String,
     /// Kafka field `GroupState`: Versions 0+.
@@ -130,6 +132,7 @@ impl Default for DescribedGroup {
     fn default() -> Self {
         Self {
             error_code: 0,
+            error_message: None,
             group_id: String::new(),
             group_state: String::new(),
             protocol_type: String::new(),
@@ -143,10 +146,27 @@ impl Default for DescribedGroup {
 
 impl Message for DescribedGroup {
     const NAME: &'static str = "DescribedGroup";
-    const VERSIONS: (i16, i16) = (0, 5);
+    const VERSIONS: (i16, i16) = (0, 6);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i16(self.error_code);
+        if version >= 6 {
+            if self.error_message.is_none() && version <= 5 {
+                return Err(EncodeError::NullNotAllowed {
+                    message: "DescribedGroup",
+                    field: "ErrorMessage",
+                    version,
+                });
+            }
+            put_nullable_string(buf, self.error_message.as_deref(), version >= 5)?;
+        }
+        if version <= 5 && self.error_message.is_some() {
+            return Err(EncodeError::FieldNotSupported {
+                message: "DescribedGroup",
+                field: "ErrorMessage",
+                version,
+            });
+        }
         put_string(buf, &self.group_id, version >= 5)?;
         put_string(buf, &self.group_state, version >= 5)?;
         put_string(buf, &self.protocol_type, version >= 5)?;
@@ -184,6 +204,12 @@ impl Message for DescribedGroup {
     fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let f_error_code =
             read_i16(buf).map_err(|e| e.context("ErrorCode").at_remaining(buf.len()))?;
+        let f_error_message = if version >= 6 {
+            nullable_if(read_nullable_string(buf, version >= 5), version >= 6)
+                .map_err(|e| e.context("ErrorMessage").at_remaining(buf.len()))?
+        } else {
+            None
+        };
         let f_group_id = read_string(buf, version >= 5)
             .map_err(|e| e.context("GroupId").at_remaining(buf.len()))?;
         let f_group_state = read_string(buf, version >= 5)
@@ -211,6 +237,7 @@ impl Message for DescribedGroup {
         }
         Ok(Self {
             error_code: f_error_code,
+            error_message: f_error_message,
             group_id: f_group_id,
             group_state: f_group_state,
             protocol_type: f_protocol_type,
@@ -224,6 +251,9 @@ impl Message for DescribedGroup {
     fn body_len(&self, version: i16) -> usize {
         let mut len = 0usize;
         len += 2;
+        if version >= 6 {
+            len += nullable_string_len(self.error_message.as_deref(), version >= 5);
+        }
         len += string_len(&self.group_id, version >= 5);
         len += string_len(&self.group_state, version >= 5);
         len += string_len(&self.protocol_type, version >= 5);
@@ -246,6 +276,15 @@ impl DescribedGroup {
     pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
         Self {
             error_code: rng.next_u64() as i16,
+            error_message: if version >= 6 {
+                if version >= 6 {
+                    rng.option(|rng| rng.string())
+                } else {
+                    Some(rng.string())
+                }
+            } else {
+                None
+            },
             group_id: rng.string(),
             group_state: rng.string(),
             protocol_type: rng.string(),
@@ -282,7 +321,7 @@ pub struct DescribedGroupMember {
 
 impl Message for DescribedGroupMember {
     const NAME: &'static str = "DescribedGroupMember";
-    const VERSIONS: (i16, i16) = (0, 5);
+    const VERSIONS: (i16, i16) = (0, 6);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.member_id, version >= 5)?;

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `DescribeLogDirsRequest` (API key 35): versions 0-4, flexible versions 2+, deprecated versions 0.
+/// Kafka `DescribeLogDirsRequest` (API key 35): versions 0-5, flexible versions 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeLogDirsRequest {
     /// Kafka field `Topics`: Versions 0+; nullable 0+.
@@ -31,7 +31,7 @@ impl Default for DescribeLogDirsRequest {
 
 impl Message for DescribeLogDirsRequest {
     const NAME: &'static str = "DescribeLogDirsRequest";
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (0, 5);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_array(buf, self.topics.as_deref(), version >= 2, |b, e| {
@@ -110,7 +110,7 @@ pub struct DescribableLogDirTopic {
 
 impl Message for DescribableLogDirTopic {
     const NAME: &'static str = "DescribableLogDirTopic";
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (0, 5);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.topic, version >= 2)?;

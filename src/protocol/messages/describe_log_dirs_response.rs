@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `DescribeLogDirsResponse` (API key 35): versions 0-4, flexible versions 2+.
+/// Kafka `DescribeLogDirsResponse` (API key 35): versions 0-5, flexible versions 2+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeLogDirsResponse {
     /// Kafka field `ThrottleTimeMs`: Versions 0+.
@@ -26,7 +26,7 @@ pub struct DescribeLogDirsResponse {
 
 impl Message for DescribeLogDirsResponse {
     const NAME: &'static str = "DescribeLogDirsResponse";
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (0, 5);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
@@ -126,6 +126,8 @@ pub struct DescribeLogDirsResult {
     pub total_bytes: i64,
     /// Kafka field `UsableBytes`: Versions 4+; default `-1`; ignorable.
     pub usable_bytes: i64,
+    /// Kafka field `IsCordoned`: Versions 5+; default `false`; ignorable.
+    pub is_cordoned: bool,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -138,6 +140,7 @@ impl Default for DescribeLogDirsResult {
             topics: Vec::new(),
             total_bytes: -1,
             usable_bytes: -1,
+            is_cordoned: false,
             unknown_tagged_fields: Vec::new(),
         }
     }
@@ -145,7 +148,7 @@ impl Default for DescribeLogDirsResult {
 
 impl Message for DescribeLogDirsResult {
     const NAME: &'static str = "DescribeLogDirsResult";
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (0, 5);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i16(self.error_code);
@@ -159,6 +162,9 @@ impl Message for DescribeLogDirsResult {
         }
         if version >= 4 {
             buf.put_i64(self.usable_bytes);
+        }
+        if version >= 5 {
+            buf.put_u8(u8::from(self.is_cordoned));
         }
         if version >= 2 {
             let n = self.unknown_tagged_fields.len();
@@ -195,6 +201,11 @@ impl Message for DescribeLogDirsResult {
         } else {
             -1
         };
+        let f_is_cordoned = if version >= 5 {
+            read_bool(buf).map_err(|e| e.context("IsCordoned").at_remaining(buf.len()))?
+        } else {
+            false
+        };
         let mut unknown_tagged_fields = Vec::new();
         if version >= 2 {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
@@ -209,6 +220,7 @@ impl Message for DescribeLogDirsResult {
             topics: f_topics,
             total_bytes: f_total_bytes,
             usable_bytes: f_usable_bytes,
+            is_cordoned: f_is_cordoned,
             unknown_tagged_fields,
         })
     }
@@ -223,6 +235,9 @@ impl Message for DescribeLogDirsResult {
         }
         if version >= 4 {
             len += 8;
+        }
+        if version >= 5 {
+            len += 1;
         }
         if version >= 2 {
             let n = self.unknown_tagged_fields.len();
@@ -250,6 +265,7 @@ impl DescribeLogDirsResult {
             } else {
                 -1
             },
+            is_cordoned: if version >= 5 { rng.bool() } else { false },
             unknown_tagged_fields: rng.unknown_tagged(version >= 2),
         }
     }
@@ -268,7 +284,7 @@ pub struct DescribeLogDirsTopic {
 
 impl Message for DescribeLogDirsTopic {
     const NAME: &'static str = "DescribeLogDirsTopic";
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (0, 5);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.name, version >= 2)?;
@@ -357,7 +373,7 @@ pub struct DescribeLogDirsPartition {
 
 impl Message for DescribeLogDirsPartition {
     const NAME: &'static str = "DescribeLogDirsPartition";
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (0, 5);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);

@@ -81,7 +81,7 @@ impl DescribeProducersRequest {
 /// Part of `DescribeProducersRequest`, present in versions 0+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TopicRequest {
-    /// Kafka field `Name`: Versions 0+; entity `topicName`.
+    /// Kafka field `Name`: Versions 0+; entity `topicName`; map key.
     pub name: String,
     /// Kafka field `PartitionIndexes`: Versions 0+.
     pub partition_indexes: Vec<i32>,

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `DescribeQuorumRequest` (API key 55): versions 0-1, flexible versions 0+.
+/// Kafka `DescribeQuorumRequest` (API key 55): versions 0-2, flexible versions 0+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeQuorumRequest {
     /// Kafka field `Topics`: Versions 0+.
@@ -22,7 +22,7 @@ pub struct DescribeQuorumRequest {
 
 impl Message for DescribeQuorumRequest {
     const NAME: &'static str = "DescribeQuorumRequest";
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_array(buf, Some(&self.topics), true, |b, e| {
@@ -91,7 +91,7 @@ pub struct TopicData {
 
 impl Message for TopicData {
     const NAME: &'static str = "TopicData";
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.topic_name, true)?;
@@ -164,7 +164,7 @@ pub struct PartitionData {
 
 impl Message for PartitionData {
     const NAME: &'static str = "PartitionData";
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, _version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);

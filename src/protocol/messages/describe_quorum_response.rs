@@ -11,27 +11,66 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `DescribeQuorumResponse` (API key 55): versions 0-1, flexible versions 0+.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// Kafka `DescribeQuorumResponse` (API key 55): versions 0-2, flexible versions 0+.
+#[derive(Debug, Clone, PartialEq)]
 pub struct DescribeQuorumResponse {
     /// Kafka field `ErrorCode`: Versions 0+.
     pub error_code: i16,
+    /// Kafka field `ErrorMessage`: Versions 2+; nullable 2+; ignorable.
+    pub error_message: Option<String>,
     /// Kafka field `Topics`: Versions 0+.
     pub topics: Vec<TopicData>,
+    /// Kafka field `Nodes`: Versions 2+.
+    pub nodes: Vec<Node>,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
 
+impl Default for DescribeQuorumResponse {
+    fn default() -> Self {
+        Self {
+            error_code: 0,
+            error_message: Some(String::new()),
+            topics: Vec::new(),
+            nodes: Vec::new(),
+            unknown_tagged_fields: Vec::new(),
+        }
+    }
+}
+
 impl Message for DescribeQuorumResponse {
     const NAME: &'static str = "DescribeQuorumResponse";
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i16(self.error_code);
+        if version >= 2 {
+            if self.error_message.is_none() && version <= 1 {
+                return Err(EncodeError::NullNotAllowed {
+                    message: "DescribeQuorumResponse",
+                    field: "ErrorMessage",
+                    version,
+                });
+            }
+            put_nullable_string(buf, self.error_message.as_deref(), true)?;
+        }
         put_array(buf, Some(&self.topics), true, |b, e| {
             e.encode_body(b, version)?;
             Ok(())
         })?;
+        if version >= 2 {
+            put_array(buf, Some(&self.nodes), true, |b, e| {
+                e.encode_body(b, version)?;
+                Ok(())
+            })?;
+        }
+        if version <= 1 && !self.nodes.is_empty() {
+            return Err(EncodeError::FieldNotSupported {
+                message: "DescribeQuorumResponse",
+                field: "Nodes",
+                version,
+            });
+        }
         {
             let n = self.unknown_tagged_fields.len();
             put_unsigned_varint(buf, tagged_count(n)?);
@@ -43,10 +82,22 @@ impl Message for DescribeQuorumResponse {
     fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let f_error_code =
             read_i16(buf).map_err(|e| e.context("ErrorCode").at_remaining(buf.len()))?;
+        let f_error_message = if version >= 2 {
+            nullable_if(read_nullable_string(buf, true), version >= 2)
+                .map_err(|e| e.context("ErrorMessage").at_remaining(buf.len()))?
+        } else {
+            Some(String::new())
+        };
         let f_topics = required(read_array(buf, true, |b| {
             TopicData::decode_body(b, version)
         }))
         .map_err(|e| e.context("Topics").at_remaining(buf.len()))?;
+        let f_nodes = if version >= 2 {
+            required(read_array(buf, true, |b| Node::decode_body(b, version)))
+                .map_err(|e| e.context("Nodes").at_remaining(buf.len()))?
+        } else {
+            Vec::new()
+        };
         let mut unknown_tagged_fields = Vec::new();
         {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
@@ -57,7 +108,9 @@ impl Message for DescribeQuorumResponse {
         }
         Ok(Self {
             error_code: f_error_code,
+            error_message: f_error_message,
             topics: f_topics,
+            nodes: f_nodes,
             unknown_tagged_fields,
         })
     }
@@ -65,7 +118,13 @@ impl Message for DescribeQuorumResponse {
     fn body_len(&self, version: i16) -> usize {
         let mut len = 0usize;
         len += 2;
+        if version >= 2 {
+            len += nullable_string_len(self.error_message.as_deref(), true);
+        }
         len += array_len(Some(&self.topics), true, |e| e.body_len(version));
+        if version >= 2 {
+            len += array_len(Some(&self.nodes), true, |e| e.body_len(version));
+        }
         {
             let n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
@@ -80,7 +139,21 @@ impl DescribeQuorumResponse {
     pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
         Self {
             error_code: rng.next_u64() as i16,
+            error_message: if version >= 2 {
+                if version >= 2 {
+                    rng.option(|rng| rng.string())
+                } else {
+                    Some(rng.string())
+                }
+            } else {
+                Some(String::new())
+            },
             topics: rng.vec(|rng| TopicData::random(rng, version)),
+            nodes: if version >= 2 {
+                rng.vec(|rng| Node::random(rng, version))
+            } else {
+                Vec::new()
+            },
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }
@@ -99,7 +172,7 @@ pub struct TopicData {
 
 impl Message for TopicData {
     const NAME: &'static str = "TopicData";
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.topic_name, true)?;
@@ -162,12 +235,14 @@ impl TopicData {
 }
 
 /// Part of `DescribeQuorumResponse`, present in versions 0+.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PartitionData {
     /// Kafka field `PartitionIndex`: Versions 0+.
     pub partition_index: i32,
     /// Kafka field `ErrorCode`: Versions 0+.
     pub error_code: i16,
+    /// Kafka field `ErrorMessage`: Versions 2+; nullable 2+; ignorable.
+    pub error_message: Option<String>,
     /// Kafka field `LeaderId`: Versions 0+; entity `brokerId`.
     pub leader_id: i32,
     /// Kafka field `LeaderEpoch`: Versions 0+.
@@ -182,13 +257,39 @@ pub struct PartitionData {
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
 
+impl Default for PartitionData {
+    fn default() -> Self {
+        Self {
+            partition_index: 0,
+            error_code: 0,
+            error_message: Some(String::new()),
+            leader_id: 0,
+            leader_epoch: 0,
+            high_watermark: 0,
+            current_voters: Vec::new(),
+            observers: Vec::new(),
+            unknown_tagged_fields: Vec::new(),
+        }
+    }
+}
+
 impl Message for PartitionData {
     const NAME: &'static str = "PartitionData";
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);
         buf.put_i16(self.error_code);
+        if version >= 2 {
+            if self.error_message.is_none() && version <= 1 {
+                return Err(EncodeError::NullNotAllowed {
+                    message: "PartitionData",
+                    field: "ErrorMessage",
+                    version,
+                });
+            }
+            put_nullable_string(buf, self.error_message.as_deref(), true)?;
+        }
         buf.put_i32(self.leader_id);
         buf.put_i32(self.leader_epoch);
         buf.put_i64(self.high_watermark);
@@ -213,6 +314,12 @@ impl Message for PartitionData {
             read_i32(buf).map_err(|e| e.context("PartitionIndex").at_remaining(buf.len()))?;
         let f_error_code =
             read_i16(buf).map_err(|e| e.context("ErrorCode").at_remaining(buf.len()))?;
+        let f_error_message = if version >= 2 {
+            nullable_if(read_nullable_string(buf, true), version >= 2)
+                .map_err(|e| e.context("ErrorMessage").at_remaining(buf.len()))?
+        } else {
+            Some(String::new())
+        };
         let f_leader_id =
             read_i32(buf).map_err(|e| e.context("LeaderId").at_remaining(buf.len()))?;
         let f_leader_epoch =
@@ -238,6 +345,7 @@ impl Message for PartitionData {
         Ok(Self {
             partition_index: f_partition_index,
             error_code: f_error_code,
+            error_message: f_error_message,
             leader_id: f_leader_id,
             leader_epoch: f_leader_epoch,
             high_watermark: f_high_watermark,
@@ -251,6 +359,9 @@ impl Message for PartitionData {
         let mut len = 0usize;
         len += 4;
         len += 2;
+        if version >= 2 {
+            len += nullable_string_len(self.error_message.as_deref(), true);
+        }
         len += 4;
         len += 4;
         len += 8;
@@ -271,6 +382,15 @@ impl PartitionData {
         Self {
             partition_index: rng.next_u64() as i32,
             error_code: rng.next_u64() as i16,
+            error_message: if version >= 2 {
+                if version >= 2 {
+                    rng.option(|rng| rng.string())
+                } else {
+                    Some(rng.string())
+                }
+            } else {
+                Some(String::new())
+            },
             leader_id: rng.next_u64() as i32,
             leader_epoch: rng.next_u64() as i32,
             high_watermark: rng.next_u64() as i64,
@@ -281,11 +401,255 @@ impl PartitionData {
     }
 }
 
+/// Part of `DescribeQuorumResponse`, present in versions 2+.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Node {
+    /// Kafka field `NodeId`: Versions 2+; entity `brokerId`; map key.
+    pub node_id: i32,
+    /// Kafka field `Listeners`: Versions 2+.
+    pub listeners: Vec<Listener>,
+    /// Tagged fields this version of klamm does not know, kept for re-encoding.
+    pub unknown_tagged_fields: Vec<RawTaggedField>,
+}
+
+impl Message for Node {
+    const NAME: &'static str = "Node";
+    const VERSIONS: (i16, i16) = (0, 2);
+
+    fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
+        if version >= 2 {
+            buf.put_i32(self.node_id);
+        }
+        if version <= 1 && self.node_id != 0 {
+            return Err(EncodeError::FieldNotSupported {
+                message: "Node",
+                field: "NodeId",
+                version,
+            });
+        }
+        if version >= 2 {
+            put_array(buf, Some(&self.listeners), true, |b, e| {
+                e.encode_body(b, version)?;
+                Ok(())
+            })?;
+        }
+        if version <= 1 && !self.listeners.is_empty() {
+            return Err(EncodeError::FieldNotSupported {
+                message: "Node",
+                field: "Listeners",
+                version,
+            });
+        }
+        {
+            let n = self.unknown_tagged_fields.len();
+            put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
+        }
+        Ok(())
+    }
+
+    fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
+        let f_node_id = if version >= 2 {
+            read_i32(buf).map_err(|e| e.context("NodeId").at_remaining(buf.len()))?
+        } else {
+            0
+        };
+        let f_listeners = if version >= 2 {
+            required(read_array(buf, true, |b| Listener::decode_body(b, version)))
+                .map_err(|e| e.context("Listeners").at_remaining(buf.len()))?
+        } else {
+            Vec::new()
+        };
+        let mut unknown_tagged_fields = Vec::new();
+        {
+            let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
+            for _ in 0..n {
+                let (tag, data) = read_tagged_field(buf).map_err(|e| e.context("tagged fields"))?;
+                push_unknown_tagged(&mut unknown_tagged_fields, tag, data);
+            }
+        }
+        Ok(Self {
+            node_id: f_node_id,
+            listeners: f_listeners,
+            unknown_tagged_fields,
+        })
+    }
+
+    fn body_len(&self, version: i16) -> usize {
+        let mut len = 0usize;
+        if version >= 2 {
+            len += 4;
+        }
+        if version >= 2 {
+            len += array_len(Some(&self.listeners), true, |e| e.body_len(version));
+        }
+        {
+            let n = self.unknown_tagged_fields.len();
+            len += unknown_tagged_len(&self.unknown_tagged_fields);
+            len += unsigned_varint_len(n as u32);
+        }
+        len
+    }
+}
+
+#[cfg(test)]
+impl Node {
+    pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
+        Self {
+            node_id: if version >= 2 {
+                rng.next_u64() as i32
+            } else {
+                0
+            },
+            listeners: if version >= 2 {
+                rng.vec(|rng| Listener::random(rng, version))
+            } else {
+                Vec::new()
+            },
+            unknown_tagged_fields: rng.unknown_tagged(true),
+        }
+    }
+}
+
+/// Part of `DescribeQuorumResponse`, present in versions 2+.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Listener {
+    /// Kafka field `Name`: Versions 2+; map key.
+    pub name: String,
+    /// Kafka field `Host`: Versions 2+.
+    pub host: String,
+    /// Kafka field `Port`: Versions 2+.
+    pub port: u16,
+    /// Tagged fields this version of klamm does not know, kept for re-encoding.
+    pub unknown_tagged_fields: Vec<RawTaggedField>,
+}
+
+impl Message for Listener {
+    const NAME: &'static str = "Listener";
+    const VERSIONS: (i16, i16) = (0, 2);
+
+    fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
+        if version >= 2 {
+            put_string(buf, &self.name, true)?;
+        }
+        if version <= 1 && !self.name.is_empty() {
+            return Err(EncodeError::FieldNotSupported {
+                message: "Listener",
+                field: "Name",
+                version,
+            });
+        }
+        if version >= 2 {
+            put_string(buf, &self.host, true)?;
+        }
+        if version <= 1 && !self.host.is_empty() {
+            return Err(EncodeError::FieldNotSupported {
+                message: "Listener",
+                field: "Host",
+                version,
+            });
+        }
+        if version >= 2 {
+            buf.put_u16(self.port);
+        }
+        if version <= 1 && self.port != 0 {
+            return Err(EncodeError::FieldNotSupported {
+                message: "Listener",
+                field: "Port",
+                version,
+            });
+        }
+        {
+            let n = self.unknown_tagged_fields.len();
+            put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
+        }
+        Ok(())
+    }
+
+    fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
+        let f_name = if version >= 2 {
+            read_string(buf, true).map_err(|e| e.context("Name").at_remaining(buf.len()))?
+        } else {
+            String::new()
+        };
+        let f_host = if version >= 2 {
+            read_string(buf, true).map_err(|e| e.context("Host").at_remaining(buf.len()))?
+        } else {
+            String::new()
+        };
+        let f_port = if version >= 2 {
+            read_u16(buf).map_err(|e| e.context("Port").at_remaining(buf.len()))?
+        } else {
+            0
+        };
+        let mut unknown_tagged_fields = Vec::new();
+        {
+            let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
+            for _ in 0..n {
+                let (tag, data) = read_tagged_field(buf).map_err(|e| e.context("tagged fields"))?;
+                push_unknown_tagged(&mut unknown_tagged_fields, tag, data);
+            }
+        }
+        Ok(Self {
+            name: f_name,
+            host: f_host,
+            port: f_port,
+            unknown_tagged_fields,
+        })
+    }
+
+    fn body_len(&self, version: i16) -> usize {
+        let mut len = 0usize;
+        if version >= 2 {
+            len += string_len(&self.name, true);
+        }
+        if version >= 2 {
+            len += string_len(&self.host, true);
+        }
+        if version >= 2 {
+            len += 2;
+        }
+        {
+            let n = self.unknown_tagged_fields.len();
+            len += unknown_tagged_len(&self.unknown_tagged_fields);
+            len += unsigned_varint_len(n as u32);
+        }
+        len
+    }
+}
+
+#[cfg(test)]
+impl Listener {
+    pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
+        Self {
+            name: if version >= 2 {
+                rng.string()
+            } else {
+                String::new()
+            },
+            host: if version >= 2 {
+                rng.string()
+            } else {
+                String::new()
+            },
+            port: if version >= 2 {
+                rng.next_u64() as u16
+            } else {
+                0
+            },
+            unknown_tagged_fields: rng.unknown_tagged(true),
+        }
+    }
+}
+
 /// Part of `DescribeQuorumResponse`, present in versions 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplicaState {
     /// Kafka field `ReplicaId`: Versions 0+; entity `brokerId`.
     pub replica_id: i32,
+    /// Kafka field `ReplicaDirectoryId`: Versions 2+.
+    pub replica_directory_id: Uuid,
     /// Kafka field `LogEndOffset`: Versions 0+.
     pub log_end_offset: i64,
     /// Kafka field `LastFetchTimestamp`: Versions 1+; default `-1`; ignorable.
@@ -300,6 +664,7 @@ impl Default for ReplicaState {
     fn default() -> Self {
         Self {
             replica_id: 0,
+            replica_directory_id: Uuid::ZERO,
             log_end_offset: 0,
             last_fetch_timestamp: -1,
             last_caught_up_timestamp: -1,
@@ -310,10 +675,20 @@ impl Default for ReplicaState {
 
 impl Message for ReplicaState {
     const NAME: &'static str = "ReplicaState";
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.replica_id);
+        if version >= 2 {
+            put_uuid(buf, &self.replica_directory_id);
+        }
+        if version <= 1 && self.replica_directory_id != Uuid::ZERO {
+            return Err(EncodeError::FieldNotSupported {
+                message: "ReplicaState",
+                field: "ReplicaDirectoryId",
+                version,
+            });
+        }
         buf.put_i64(self.log_end_offset);
         if version >= 1 {
             buf.put_i64(self.last_fetch_timestamp);
@@ -332,6 +707,11 @@ impl Message for ReplicaState {
     fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let f_replica_id =
             read_i32(buf).map_err(|e| e.context("ReplicaId").at_remaining(buf.len()))?;
+        let f_replica_directory_id = if version >= 2 {
+            read_uuid(buf).map_err(|e| e.context("ReplicaDirectoryId").at_remaining(buf.len()))?
+        } else {
+            Uuid::ZERO
+        };
         let f_log_end_offset =
             read_i64(buf).map_err(|e| e.context("LogEndOffset").at_remaining(buf.len()))?;
         let f_last_fetch_timestamp = if version >= 1 {
@@ -354,6 +734,7 @@ impl Message for ReplicaState {
         }
         Ok(Self {
             replica_id: f_replica_id,
+            replica_directory_id: f_replica_directory_id,
             log_end_offset: f_log_end_offset,
             last_fetch_timestamp: f_last_fetch_timestamp,
             last_caught_up_timestamp: f_last_caught_up_timestamp,
@@ -364,6 +745,9 @@ impl Message for ReplicaState {
     fn body_len(&self, version: i16) -> usize {
         let mut len = 0usize;
         len += 4;
+        if version >= 2 {
+            len += 16;
+        }
         len += 8;
         if version >= 1 {
             len += 8;
@@ -385,6 +769,7 @@ impl ReplicaState {
     pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
         Self {
             replica_id: rng.next_u64() as i32,
+            replica_directory_id: if version >= 2 { rng.uuid() } else { Uuid::ZERO },
             log_end_offset: rng.next_u64() as i64,
             last_fetch_timestamp: if version >= 1 {
                 rng.next_u64() as i64

@@ -11,56 +11,96 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `EndQuorumEpochRequest` (API key 54): versions 0, flexible versions none.
+/// Kafka `EndQuorumEpochRequest` (API key 54): versions 0-1, flexible versions 1+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct EndQuorumEpochRequest {
     /// Kafka field `ClusterId`: Versions 0+; nullable 0+; default `null`.
     pub cluster_id: Option<String>,
     /// Kafka field `Topics`: Versions 0+.
     pub topics: Vec<TopicData>,
+    /// Kafka field `LeaderEndpoints`: Versions 1+; ignorable.
+    pub leader_endpoints: Vec<LeaderEndpoint>,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
 
 impl Message for EndQuorumEpochRequest {
     const NAME: &'static str = "EndQuorumEpochRequest";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
-        put_nullable_string(buf, self.cluster_id.as_deref(), false)?;
-        put_array(buf, Some(&self.topics), false, |b, e| {
+        put_nullable_string(buf, self.cluster_id.as_deref(), version >= 1)?;
+        put_array(buf, Some(&self.topics), version >= 1, |b, e| {
             e.encode_body(b, version)?;
             Ok(())
         })?;
-        if !self.unknown_tagged_fields.is_empty() {
-            return Err(EncodeError::FieldNotSupported {
-                message: "EndQuorumEpochRequest",
-                field: "unknown_tagged_fields",
-                version,
-            });
+        if version >= 1 {
+            put_array(buf, Some(&self.leader_endpoints), version >= 1, |b, e| {
+                e.encode_body(b, version)?;
+                Ok(())
+            })?;
+        }
+        if version >= 1 {
+            let n = self.unknown_tagged_fields.len();
+            put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
+        } else {
+            if !self.unknown_tagged_fields.is_empty() {
+                return Err(EncodeError::FieldNotSupported {
+                    message: "EndQuorumEpochRequest",
+                    field: "unknown_tagged_fields",
+                    version,
+                });
+            }
         }
         Ok(())
     }
 
     fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
-        let f_cluster_id = read_nullable_string(buf, false)
+        let f_cluster_id = read_nullable_string(buf, version >= 1)
             .map_err(|e| e.context("ClusterId").at_remaining(buf.len()))?;
-        let f_topics = required(read_array(buf, false, |b| {
+        let f_topics = required(read_array(buf, version >= 1, |b| {
             TopicData::decode_body(b, version)
         }))
         .map_err(|e| e.context("Topics").at_remaining(buf.len()))?;
-        let unknown_tagged_fields = Vec::new();
+        let f_leader_endpoints = if version >= 1 {
+            required(read_array(buf, version >= 1, |b| {
+                LeaderEndpoint::decode_body(b, version)
+            }))
+            .map_err(|e| e.context("LeaderEndpoints").at_remaining(buf.len()))?
+        } else {
+            Vec::new()
+        };
+        let mut unknown_tagged_fields = Vec::new();
+        if version >= 1 {
+            let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
+            for _ in 0..n {
+                let (tag, data) = read_tagged_field(buf).map_err(|e| e.context("tagged fields"))?;
+                push_unknown_tagged(&mut unknown_tagged_fields, tag, data);
+            }
+        }
         Ok(Self {
             cluster_id: f_cluster_id,
             topics: f_topics,
+            leader_endpoints: f_leader_endpoints,
             unknown_tagged_fields,
         })
     }
 
     fn body_len(&self, version: i16) -> usize {
         let mut len = 0usize;
-        len += nullable_string_len(self.cluster_id.as_deref(), false);
-        len += array_len(Some(&self.topics), false, |e| e.body_len(version));
+        len += nullable_string_len(self.cluster_id.as_deref(), version >= 1);
+        len += array_len(Some(&self.topics), version >= 1, |e| e.body_len(version));
+        if version >= 1 {
+            len += array_len(Some(&self.leader_endpoints), version >= 1, |e| {
+                e.body_len(version)
+            });
+        }
+        if version >= 1 {
+            let n = self.unknown_tagged_fields.len();
+            len += unknown_tagged_len(&self.unknown_tagged_fields);
+            len += unsigned_varint_len(n as u32);
+        }
         len
     }
 }
@@ -71,7 +111,12 @@ impl EndQuorumEpochRequest {
         Self {
             cluster_id: rng.option(|rng| rng.string()),
             topics: rng.vec(|rng| TopicData::random(rng, version)),
-            unknown_tagged_fields: rng.unknown_tagged(false),
+            leader_endpoints: if version >= 1 {
+                rng.vec(|rng| LeaderEndpoint::random(rng, version))
+            } else {
+                Vec::new()
+            },
+            unknown_tagged_fields: rng.unknown_tagged(version >= 1),
         }
     }
 }
@@ -89,32 +134,45 @@ pub struct TopicData {
 
 impl Message for TopicData {
     const NAME: &'static str = "TopicData";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
-        put_string(buf, &self.topic_name, false)?;
-        put_array(buf, Some(&self.partitions), false, |b, e| {
+        put_string(buf, &self.topic_name, version >= 1)?;
+        put_array(buf, Some(&self.partitions), version >= 1, |b, e| {
             e.encode_body(b, version)?;
             Ok(())
         })?;
-        if !self.unknown_tagged_fields.is_empty() {
-            return Err(EncodeError::FieldNotSupported {
-                message: "TopicData",
-                field: "unknown_tagged_fields",
-                version,
-            });
+        if version >= 1 {
+            let n = self.unknown_tagged_fields.len();
+            put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
+        } else {
+            if !self.unknown_tagged_fields.is_empty() {
+                return Err(EncodeError::FieldNotSupported {
+                    message: "TopicData",
+                    field: "unknown_tagged_fields",
+                    version,
+                });
+            }
         }
         Ok(())
     }
 
     fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
-        let f_topic_name =
-            read_string(buf, false).map_err(|e| e.context("TopicName").at_remaining(buf.len()))?;
-        let f_partitions = required(read_array(buf, false, |b| {
+        let f_topic_name = read_string(buf, version >= 1)
+            .map_err(|e| e.context("TopicName").at_remaining(buf.len()))?;
+        let f_partitions = required(read_array(buf, version >= 1, |b| {
             PartitionData::decode_body(b, version)
         }))
         .map_err(|e| e.context("Partitions").at_remaining(buf.len()))?;
-        let unknown_tagged_fields = Vec::new();
+        let mut unknown_tagged_fields = Vec::new();
+        if version >= 1 {
+            let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
+            for _ in 0..n {
+                let (tag, data) = read_tagged_field(buf).map_err(|e| e.context("tagged fields"))?;
+                push_unknown_tagged(&mut unknown_tagged_fields, tag, data);
+            }
+        }
         Ok(Self {
             topic_name: f_topic_name,
             partitions: f_partitions,
@@ -124,8 +182,15 @@ impl Message for TopicData {
 
     fn body_len(&self, version: i16) -> usize {
         let mut len = 0usize;
-        len += string_len(&self.topic_name, false);
-        len += array_len(Some(&self.partitions), false, |e| e.body_len(version));
+        len += string_len(&self.topic_name, version >= 1);
+        len += array_len(Some(&self.partitions), version >= 1, |e| {
+            e.body_len(version)
+        });
+        if version >= 1 {
+            let n = self.unknown_tagged_fields.len();
+            len += unknown_tagged_len(&self.unknown_tagged_fields);
+            len += unsigned_varint_len(n as u32);
+        }
         len
     }
 }
@@ -136,7 +201,7 @@ impl TopicData {
         Self {
             topic_name: rng.string(),
             partitions: rng.vec(|rng| PartitionData::random(rng, version)),
-            unknown_tagged_fields: rng.unknown_tagged(false),
+            unknown_tagged_fields: rng.unknown_tagged(version >= 1),
         }
     }
 }
@@ -150,75 +215,392 @@ pub struct PartitionData {
     pub leader_id: i32,
     /// Kafka field `LeaderEpoch`: Versions 0+.
     pub leader_epoch: i32,
-    /// Kafka field `PreferredSuccessors`: Versions 0+.
+    /// Kafka field `PreferredSuccessors`: Versions 0; ignorable.
     pub preferred_successors: Vec<i32>,
+    /// Kafka field `PreferredCandidates`: Versions 1+; ignorable.
+    pub preferred_candidates: Vec<ReplicaInfo>,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
 
 impl Message for PartitionData {
     const NAME: &'static str = "PartitionData";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);
         buf.put_i32(self.leader_id);
         buf.put_i32(self.leader_epoch);
-        put_array(buf, Some(&self.preferred_successors), false, |b, e| {
-            b.put_i32(*e);
-            Ok(())
-        })?;
-        if !self.unknown_tagged_fields.is_empty() {
-            return Err(EncodeError::FieldNotSupported {
-                message: "PartitionData",
-                field: "unknown_tagged_fields",
-                version,
-            });
+        if version <= 0 {
+            put_array(
+                buf,
+                Some(&self.preferred_successors),
+                version >= 1,
+                |b, e| {
+                    b.put_i32(*e);
+                    Ok(())
+                },
+            )?;
+        }
+        if version >= 1 {
+            put_array(
+                buf,
+                Some(&self.preferred_candidates),
+                version >= 1,
+                |b, e| {
+                    e.encode_body(b, version)?;
+                    Ok(())
+                },
+            )?;
+        }
+        if version >= 1 {
+            let n = self.unknown_tagged_fields.len();
+            put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
+        } else {
+            if !self.unknown_tagged_fields.is_empty() {
+                return Err(EncodeError::FieldNotSupported {
+                    message: "PartitionData",
+                    field: "unknown_tagged_fields",
+                    version,
+                });
+            }
         }
         Ok(())
     }
 
-    fn decode_body(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
+    fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let f_partition_index =
             read_i32(buf).map_err(|e| e.context("PartitionIndex").at_remaining(buf.len()))?;
         let f_leader_id =
             read_i32(buf).map_err(|e| e.context("LeaderId").at_remaining(buf.len()))?;
         let f_leader_epoch =
             read_i32(buf).map_err(|e| e.context("LeaderEpoch").at_remaining(buf.len()))?;
-        let f_preferred_successors = required(read_array(buf, false, read_i32))
-            .map_err(|e| e.context("PreferredSuccessors").at_remaining(buf.len()))?;
-        let unknown_tagged_fields = Vec::new();
+        let f_preferred_successors = if version <= 0 {
+            required(read_array(buf, version >= 1, read_i32))
+                .map_err(|e| e.context("PreferredSuccessors").at_remaining(buf.len()))?
+        } else {
+            Vec::new()
+        };
+        let f_preferred_candidates = if version >= 1 {
+            required(read_array(buf, version >= 1, |b| {
+                ReplicaInfo::decode_body(b, version)
+            }))
+            .map_err(|e| e.context("PreferredCandidates").at_remaining(buf.len()))?
+        } else {
+            Vec::new()
+        };
+        let mut unknown_tagged_fields = Vec::new();
+        if version >= 1 {
+            let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
+            for _ in 0..n {
+                let (tag, data) = read_tagged_field(buf).map_err(|e| e.context("tagged fields"))?;
+                push_unknown_tagged(&mut unknown_tagged_fields, tag, data);
+            }
+        }
         Ok(Self {
             partition_index: f_partition_index,
             leader_id: f_leader_id,
             leader_epoch: f_leader_epoch,
             preferred_successors: f_preferred_successors,
+            preferred_candidates: f_preferred_candidates,
             unknown_tagged_fields,
         })
     }
 
-    fn body_len(&self, _version: i16) -> usize {
+    fn body_len(&self, version: i16) -> usize {
         let mut len = 0usize;
         len += 4;
         len += 4;
         len += 4;
-        len += array_len(Some(&self.preferred_successors), false, |e| {
-            let _ = e;
-            4
-        });
+        if version <= 0 {
+            len += array_len(Some(&self.preferred_successors), version >= 1, |e| {
+                let _ = e;
+                4
+            });
+        }
+        if version >= 1 {
+            len += array_len(Some(&self.preferred_candidates), version >= 1, |e| {
+                e.body_len(version)
+            });
+        }
+        if version >= 1 {
+            let n = self.unknown_tagged_fields.len();
+            len += unknown_tagged_len(&self.unknown_tagged_fields);
+            len += unsigned_varint_len(n as u32);
+        }
         len
     }
 }
 
 #[cfg(test)]
 impl PartitionData {
-    pub(crate) fn random(rng: &mut TestRng, _version: i16) -> Self {
+    pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
         Self {
             partition_index: rng.next_u64() as i32,
             leader_id: rng.next_u64() as i32,
             leader_epoch: rng.next_u64() as i32,
-            preferred_successors: rng.vec(|rng| rng.next_u64() as i32),
-            unknown_tagged_fields: rng.unknown_tagged(false),
+            preferred_successors: if version <= 0 {
+                rng.vec(|rng| rng.next_u64() as i32)
+            } else {
+                Vec::new()
+            },
+            preferred_candidates: if version >= 1 {
+                rng.vec(|rng| ReplicaInfo::random(rng, version))
+            } else {
+                Vec::new()
+            },
+            unknown_tagged_fields: rng.unknown_tagged(version >= 1),
+        }
+    }
+}
+
+/// Part of `EndQuorumEpochRequest`, present in versions 1+.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReplicaInfo {
+    /// Kafka field `CandidateId`: Versions 1+; entity `brokerId`.
+    pub candidate_id: i32,
+    /// Kafka field `CandidateDirectoryId`: Versions 1+.
+    pub candidate_directory_id: Uuid,
+    /// Tagged fields this version of klamm does not know, kept for re-encoding.
+    pub unknown_tagged_fields: Vec<RawTaggedField>,
+}
+
+impl Message for ReplicaInfo {
+    const NAME: &'static str = "ReplicaInfo";
+    const VERSIONS: (i16, i16) = (0, 1);
+
+    fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
+        if version >= 1 {
+            buf.put_i32(self.candidate_id);
+        }
+        if version <= 0 && self.candidate_id != 0 {
+            return Err(EncodeError::FieldNotSupported {
+                message: "ReplicaInfo",
+                field: "CandidateId",
+                version,
+            });
+        }
+        if version >= 1 {
+            put_uuid(buf, &self.candidate_directory_id);
+        }
+        if version <= 0 && self.candidate_directory_id != Uuid::ZERO {
+            return Err(EncodeError::FieldNotSupported {
+                message: "ReplicaInfo",
+                field: "CandidateDirectoryId",
+                version,
+            });
+        }
+        if version >= 1 {
+            let n = self.unknown_tagged_fields.len();
+            put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
+        } else {
+            if !self.unknown_tagged_fields.is_empty() {
+                return Err(EncodeError::FieldNotSupported {
+                    message: "ReplicaInfo",
+                    field: "unknown_tagged_fields",
+                    version,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
+        let f_candidate_id = if version >= 1 {
+            read_i32(buf).map_err(|e| e.context("CandidateId").at_remaining(buf.len()))?
+        } else {
+            0
+        };
+        let f_candidate_directory_id = if version >= 1 {
+            read_uuid(buf).map_err(|e| e.context("CandidateDirectoryId").at_remaining(buf.len()))?
+        } else {
+            Uuid::ZERO
+        };
+        let mut unknown_tagged_fields = Vec::new();
+        if version >= 1 {
+            let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
+            for _ in 0..n {
+                let (tag, data) = read_tagged_field(buf).map_err(|e| e.context("tagged fields"))?;
+                push_unknown_tagged(&mut unknown_tagged_fields, tag, data);
+            }
+        }
+        Ok(Self {
+            candidate_id: f_candidate_id,
+            candidate_directory_id: f_candidate_directory_id,
+            unknown_tagged_fields,
+        })
+    }
+
+    fn body_len(&self, version: i16) -> usize {
+        let mut len = 0usize;
+        if version >= 1 {
+            len += 4;
+        }
+        if version >= 1 {
+            len += 16;
+        }
+        if version >= 1 {
+            let n = self.unknown_tagged_fields.len();
+            len += unknown_tagged_len(&self.unknown_tagged_fields);
+            len += unsigned_varint_len(n as u32);
+        }
+        len
+    }
+}
+
+#[cfg(test)]
+impl ReplicaInfo {
+    pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
+        Self {
+            candidate_id: if version >= 1 {
+                rng.next_u64() as i32
+            } else {
+                0
+            },
+            candidate_directory_id: if version >= 1 { rng.uuid() } else { Uuid::ZERO },
+            unknown_tagged_fields: rng.unknown_tagged(version >= 1),
+        }
+    }
+}
+
+/// Part of `EndQuorumEpochRequest`, present in versions 1+.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LeaderEndpoint {
+    /// Kafka field `Name`: Versions 1+; map key.
+    pub name: String,
+    /// Kafka field `Host`: Versions 1+.
+    pub host: String,
+    /// Kafka field `Port`: Versions 1+.
+    pub port: u16,
+    /// Tagged fields this version of klamm does not know, kept for re-encoding.
+    pub unknown_tagged_fields: Vec<RawTaggedField>,
+}
+
+impl Message for LeaderEndpoint {
+    const NAME: &'static str = "LeaderEndpoint";
+    const VERSIONS: (i16, i16) = (0, 1);
+
+    fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
+        if version >= 1 {
+            put_string(buf, &self.name, version >= 1)?;
+        }
+        if version <= 0 && !self.name.is_empty() {
+            return Err(EncodeError::FieldNotSupported {
+                message: "LeaderEndpoint",
+                field: "Name",
+                version,
+            });
+        }
+        if version >= 1 {
+            put_string(buf, &self.host, version >= 1)?;
+        }
+        if version <= 0 && !self.host.is_empty() {
+            return Err(EncodeError::FieldNotSupported {
+                message: "LeaderEndpoint",
+                field: "Host",
+                version,
+            });
+        }
+        if version >= 1 {
+            buf.put_u16(self.port);
+        }
+        if version <= 0 && self.port != 0 {
+            return Err(EncodeError::FieldNotSupported {
+                message: "LeaderEndpoint",
+                field: "Port",
+                version,
+            });
+        }
+        if version >= 1 {
+            let n = self.unknown_tagged_fields.len();
+            put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
+        } else {
+            if !self.unknown_tagged_fields.is_empty() {
+                return Err(EncodeError::FieldNotSupported {
+                    message: "LeaderEndpoint",
+                    field: "unknown_tagged_fields",
+                    version,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
+        let f_name = if version >= 1 {
+            read_string(buf, version >= 1).map_err(|e| e.context("Name").at_remaining(buf.len()))?
+        } else {
+            String::new()
+        };
+        let f_host = if version >= 1 {
+            read_string(buf, version >= 1).map_err(|e| e.context("Host").at_remaining(buf.len()))?
+        } else {
+            String::new()
+        };
+        let f_port = if version >= 1 {
+            read_u16(buf).map_err(|e| e.context("Port").at_remaining(buf.len()))?
+        } else {
+            0
+        };
+        let mut unknown_tagged_fields = Vec::new();
+        if version >= 1 {
+            let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
+            for _ in 0..n {
+                let (tag, data) = read_tagged_field(buf).map_err(|e| e.context("tagged fields"))?;
+                push_unknown_tagged(&mut unknown_tagged_fields, tag, data);
+            }
+        }
+        Ok(Self {
+            name: f_name,
+            host: f_host,
+            port: f_port,
+            unknown_tagged_fields,
+        })
+    }
+
+    fn body_len(&self, version: i16) -> usize {
+        let mut len = 0usize;
+        if version >= 1 {
+            len += string_len(&self.name, version >= 1);
+        }
+        if version >= 1 {
+            len += string_len(&self.host, version >= 1);
+        }
+        if version >= 1 {
+            len += 2;
+        }
+        if version >= 1 {
+            let n = self.unknown_tagged_fields.len();
+            len += unknown_tagged_len(&self.unknown_tagged_fields);
+            len += unsigned_varint_len(n as u32);
+        }
+        len
+    }
+}
+
+#[cfg(test)]
+impl LeaderEndpoint {
+    pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
+        Self {
+            name: if version >= 1 {
+                rng.string()
+            } else {
+                String::new()
+            },
+            host: if version >= 1 {
+                rng.string()
+            } else {
+                String::new()
+            },
+            port: if version >= 1 {
+                rng.next_u64() as u16
+            } else {
+                0
+            },
+            unknown_tagged_fields: rng.unknown_tagged(version >= 1),
         }
     }
 }

@@ -11,33 +11,65 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `EndQuorumEpochResponse` (API key 54): versions 0, flexible versions none.
+/// Kafka `EndQuorumEpochResponse` (API key 54): versions 0-1, flexible versions 1+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct EndQuorumEpochResponse {
     /// Kafka field `ErrorCode`: Versions 0+.
     pub error_code: i16,
     /// Kafka field `Topics`: Versions 0+.
     pub topics: Vec<TopicData>,
+    /// Kafka field `NodeEndpoints`: Versions 1+; tagged field 0 in versions 1+.
+    pub node_endpoints: Vec<NodeEndpoint>,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
 
 impl Message for EndQuorumEpochResponse {
     const NAME: &'static str = "EndQuorumEpochResponse";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i16(self.error_code);
-        put_array(buf, Some(&self.topics), false, |b, e| {
+        put_array(buf, Some(&self.topics), version >= 1, |b, e| {
             e.encode_body(b, version)?;
             Ok(())
         })?;
-        if !self.unknown_tagged_fields.is_empty() {
+        if version <= 0 && !self.node_endpoints.is_empty() {
             return Err(EncodeError::FieldNotSupported {
                 message: "EndQuorumEpochResponse",
-                field: "unknown_tagged_fields",
+                field: "NodeEndpoints",
                 version,
             });
+        }
+        if version >= 1 {
+            let mut n = self.unknown_tagged_fields.len();
+            if version >= 1 && !self.node_endpoints.is_empty() {
+                n += 1;
+            }
+            put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 0)?;
+            if version >= 1 && !self.node_endpoints.is_empty() {
+                put_unsigned_varint(buf, 0);
+                put_unsigned_varint(
+                    buf,
+                    tagged_size(array_len(Some(&self.node_endpoints), true, |e| {
+                        e.body_len(version)
+                    }))?,
+                );
+                put_array(buf, Some(&self.node_endpoints), true, |b, e| {
+                    e.encode_body(b, version)?;
+                    Ok(())
+                })?;
+            }
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
+        } else {
+            if !self.unknown_tagged_fields.is_empty() {
+                return Err(EncodeError::FieldNotSupported {
+                    message: "EndQuorumEpochResponse",
+                    field: "unknown_tagged_fields",
+                    version,
+                });
+            }
         }
         Ok(())
     }
@@ -45,14 +77,33 @@ impl Message for EndQuorumEpochResponse {
     fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let f_error_code =
             read_i16(buf).map_err(|e| e.context("ErrorCode").at_remaining(buf.len()))?;
-        let f_topics = required(read_array(buf, false, |b| {
+        let f_topics = required(read_array(buf, version >= 1, |b| {
             TopicData::decode_body(b, version)
         }))
         .map_err(|e| e.context("Topics").at_remaining(buf.len()))?;
-        let unknown_tagged_fields = Vec::new();
+        let mut f_node_endpoints: Vec<NodeEndpoint> = Vec::new();
+        let mut unknown_tagged_fields = Vec::new();
+        if version >= 1 {
+            let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
+            for _ in 0..n {
+                let (tag, mut data) =
+                    read_tagged_field(buf).map_err(|e| e.context("tagged fields"))?;
+                match tag {
+                    0 if version >= 1 => {
+                        f_node_endpoints = required(read_array(&mut data, true, |b| {
+                            NodeEndpoint::decode_body(b, version)
+                        }))
+                        .map_err(|e| e.context("NodeEndpoints"))?;
+                        expect_empty(&data).map_err(|e| e.context("NodeEndpoints"))?;
+                    }
+                    _ => push_unknown_tagged(&mut unknown_tagged_fields, tag, data),
+                }
+            }
+        }
         Ok(Self {
             error_code: f_error_code,
             topics: f_topics,
+            node_endpoints: f_node_endpoints,
             unknown_tagged_fields,
         })
     }
@@ -60,7 +111,19 @@ impl Message for EndQuorumEpochResponse {
     fn body_len(&self, version: i16) -> usize {
         let mut len = 0usize;
         len += 2;
-        len += array_len(Some(&self.topics), false, |e| e.body_len(version));
+        len += array_len(Some(&self.topics), version >= 1, |e| e.body_len(version));
+        if version >= 1 {
+            let mut n = self.unknown_tagged_fields.len();
+            len += unknown_tagged_len(&self.unknown_tagged_fields);
+            if version >= 1 && !self.node_endpoints.is_empty() {
+                n += 1;
+                len += tagged_field_len(
+                    0,
+                    array_len(Some(&self.node_endpoints), true, |e| e.body_len(version)),
+                );
+            }
+            len += unsigned_varint_len(n as u32);
+        }
         len
     }
 }
@@ -71,7 +134,12 @@ impl EndQuorumEpochResponse {
         Self {
             error_code: rng.next_u64() as i16,
             topics: rng.vec(|rng| TopicData::random(rng, version)),
-            unknown_tagged_fields: rng.unknown_tagged(false),
+            node_endpoints: if version >= 1 {
+                rng.vec(|rng| NodeEndpoint::random(rng, version))
+            } else {
+                Vec::new()
+            },
+            unknown_tagged_fields: rng.unknown_tagged(version >= 1),
         }
     }
 }
@@ -89,32 +157,45 @@ pub struct TopicData {
 
 impl Message for TopicData {
     const NAME: &'static str = "TopicData";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
-        put_string(buf, &self.topic_name, false)?;
-        put_array(buf, Some(&self.partitions), false, |b, e| {
+        put_string(buf, &self.topic_name, version >= 1)?;
+        put_array(buf, Some(&self.partitions), version >= 1, |b, e| {
             e.encode_body(b, version)?;
             Ok(())
         })?;
-        if !self.unknown_tagged_fields.is_empty() {
-            return Err(EncodeError::FieldNotSupported {
-                message: "TopicData",
-                field: "unknown_tagged_fields",
-                version,
-            });
+        if version >= 1 {
+            let n = self.unknown_tagged_fields.len();
+            put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
+        } else {
+            if !self.unknown_tagged_fields.is_empty() {
+                return Err(EncodeError::FieldNotSupported {
+                    message: "TopicData",
+                    field: "unknown_tagged_fields",
+                    version,
+                });
+            }
         }
         Ok(())
     }
 
     fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
-        let f_topic_name =
-            read_string(buf, false).map_err(|e| e.context("TopicName").at_remaining(buf.len()))?;
-        let f_partitions = required(read_array(buf, false, |b| {
+        let f_topic_name = read_string(buf, version >= 1)
+            .map_err(|e| e.context("TopicName").at_remaining(buf.len()))?;
+        let f_partitions = required(read_array(buf, version >= 1, |b| {
             PartitionData::decode_body(b, version)
         }))
         .map_err(|e| e.context("Partitions").at_remaining(buf.len()))?;
-        let unknown_tagged_fields = Vec::new();
+        let mut unknown_tagged_fields = Vec::new();
+        if version >= 1 {
+            let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
+            for _ in 0..n {
+                let (tag, data) = read_tagged_field(buf).map_err(|e| e.context("tagged fields"))?;
+                push_unknown_tagged(&mut unknown_tagged_fields, tag, data);
+            }
+        }
         Ok(Self {
             topic_name: f_topic_name,
             partitions: f_partitions,
@@ -124,8 +205,15 @@ impl Message for TopicData {
 
     fn body_len(&self, version: i16) -> usize {
         let mut len = 0usize;
-        len += string_len(&self.topic_name, false);
-        len += array_len(Some(&self.partitions), false, |e| e.body_len(version));
+        len += string_len(&self.topic_name, version >= 1);
+        len += array_len(Some(&self.partitions), version >= 1, |e| {
+            e.body_len(version)
+        });
+        if version >= 1 {
+            let n = self.unknown_tagged_fields.len();
+            len += unknown_tagged_len(&self.unknown_tagged_fields);
+            len += unsigned_varint_len(n as u32);
+        }
         len
     }
 }
@@ -136,7 +224,7 @@ impl TopicData {
         Self {
             topic_name: rng.string(),
             partitions: rng.vec(|rng| PartitionData::random(rng, version)),
-            unknown_tagged_fields: rng.unknown_tagged(false),
+            unknown_tagged_fields: rng.unknown_tagged(version >= 1),
         }
     }
 }
@@ -158,24 +246,30 @@ pub struct PartitionData {
 
 impl Message for PartitionData {
     const NAME: &'static str = "PartitionData";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);
         buf.put_i16(self.error_code);
         buf.put_i32(self.leader_id);
         buf.put_i32(self.leader_epoch);
-        if !self.unknown_tagged_fields.is_empty() {
-            return Err(EncodeError::FieldNotSupported {
-                message: "PartitionData",
-                field: "unknown_tagged_fields",
-                version,
-            });
+        if version >= 1 {
+            let n = self.unknown_tagged_fields.len();
+            put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
+        } else {
+            if !self.unknown_tagged_fields.is_empty() {
+                return Err(EncodeError::FieldNotSupported {
+                    message: "PartitionData",
+                    field: "unknown_tagged_fields",
+                    version,
+                });
+            }
         }
         Ok(())
     }
 
-    fn decode_body(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
+    fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let f_partition_index =
             read_i32(buf).map_err(|e| e.context("PartitionIndex").at_remaining(buf.len()))?;
         let f_error_code =
@@ -184,7 +278,14 @@ impl Message for PartitionData {
             read_i32(buf).map_err(|e| e.context("LeaderId").at_remaining(buf.len()))?;
         let f_leader_epoch =
             read_i32(buf).map_err(|e| e.context("LeaderEpoch").at_remaining(buf.len()))?;
-        let unknown_tagged_fields = Vec::new();
+        let mut unknown_tagged_fields = Vec::new();
+        if version >= 1 {
+            let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
+            for _ in 0..n {
+                let (tag, data) = read_tagged_field(buf).map_err(|e| e.context("tagged fields"))?;
+                push_unknown_tagged(&mut unknown_tagged_fields, tag, data);
+            }
+        }
         Ok(Self {
             partition_index: f_partition_index,
             error_code: f_error_code,
@@ -194,25 +295,170 @@ impl Message for PartitionData {
         })
     }
 
-    fn body_len(&self, _version: i16) -> usize {
+    fn body_len(&self, version: i16) -> usize {
         let mut len = 0usize;
         len += 4;
         len += 2;
         len += 4;
         len += 4;
+        if version >= 1 {
+            let n = self.unknown_tagged_fields.len();
+            len += unknown_tagged_len(&self.unknown_tagged_fields);
+            len += unsigned_varint_len(n as u32);
+        }
         len
     }
 }
 
 #[cfg(test)]
 impl PartitionData {
-    pub(crate) fn random(rng: &mut TestRng, _version: i16) -> Self {
+    pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
         Self {
             partition_index: rng.next_u64() as i32,
             error_code: rng.next_u64() as i16,
             leader_id: rng.next_u64() as i32,
             leader_epoch: rng.next_u64() as i32,
-            unknown_tagged_fields: rng.unknown_tagged(false),
+            unknown_tagged_fields: rng.unknown_tagged(version >= 1),
+        }
+    }
+}
+
+/// Part of `EndQuorumEpochResponse`, present in versions 1+.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NodeEndpoint {
+    /// Kafka field `NodeId`: Versions 1+; entity `brokerId`; map key.
+    pub node_id: i32,
+    /// Kafka field `Host`: Versions 1+.
+    pub host: String,
+    /// Kafka field `Port`: Versions 1+.
+    pub port: u16,
+    /// Tagged fields this version of klamm does not know, kept for re-encoding.
+    pub unknown_tagged_fields: Vec<RawTaggedField>,
+}
+
+impl Message for NodeEndpoint {
+    const NAME: &'static str = "NodeEndpoint";
+    const VERSIONS: (i16, i16) = (0, 1);
+
+    fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
+        if version >= 1 {
+            buf.put_i32(self.node_id);
+        }
+        if version <= 0 && self.node_id != 0 {
+            return Err(EncodeError::FieldNotSupported {
+                message: "NodeEndpoint",
+                field: "NodeId",
+                version,
+            });
+        }
+        if version >= 1 {
+            put_string(buf, &self.host, version >= 1)?;
+        }
+        if version <= 0 && !self.host.is_empty() {
+            return Err(EncodeError::FieldNotSupported {
+                message: "NodeEndpoint",
+                field: "Host",
+                version,
+            });
+        }
+        if version >= 1 {
+            buf.put_u16(self.port);
+        }
+        if version <= 0 && self.port != 0 {
+            return Err(EncodeError::FieldNotSupported {
+                message: "NodeEndpoint",
+                field: "Port",
+                version,
+            });
+        }
+        if version >= 1 {
+            let n = self.unknown_tagged_fields.len();
+            put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
+        } else {
+            if !self.unknown_tagged_fields.is_empty() {
+                return Err(EncodeError::FieldNotSupported {
+                    message: "NodeEndpoint",
+                    field: "unknown_tagged_fields",
+                    version,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
+        let f_node_id = if version >= 1 {
+            read_i32(buf).map_err(|e| e.context("NodeId").at_remaining(buf.len()))?
+        } else {
+            0
+        };
+        let f_host = if version >= 1 {
+            read_string(buf, version >= 1).map_err(|e| e.context("Host").at_remaining(buf.len()))?
+        } else {
+            String::new()
+        };
+        let f_port = if version >= 1 {
+            read_u16(buf).map_err(|e| e.context("Port").at_remaining(buf.len()))?
+        } else {
+            0
+        };
+        let mut unknown_tagged_fields = Vec::new();
+        if version >= 1 {
+            let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
+            for _ in 0..n {
+                let (tag, data) = read_tagged_field(buf).map_err(|e| e.context("tagged fields"))?;
+                push_unknown_tagged(&mut unknown_tagged_fields, tag, data);
+            }
+        }
+        Ok(Self {
+            node_id: f_node_id,
+            host: f_host,
+            port: f_port,
+            unknown_tagged_fields,
+        })
+    }
+
+    fn body_len(&self, version: i16) -> usize {
+        let mut len = 0usize;
+        if version >= 1 {
+            len += 4;
+        }
+        if version >= 1 {
+            len += string_len(&self.host, version >= 1);
+        }
+        if version >= 1 {
+            len += 2;
+        }
+        if version >= 1 {
+            let n = self.unknown_tagged_fields.len();
+            len += unknown_tagged_len(&self.unknown_tagged_fields);
+            len += unsigned_varint_len(n as u32);
+        }
+        len
+    }
+}
+
+#[cfg(test)]
+impl NodeEndpoint {
+    pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
+        Self {
+            node_id: if version >= 1 {
+                rng.next_u64() as i32
+            } else {
+                0
+            },
+            host: if version >= 1 {
+                rng.string()
+            } else {
+                String::new()
+            },
+            port: if version >= 1 {
+                rng.next_u64() as u16
+            } else {
+                0
+            },
+            unknown_tagged_fields: rng.unknown_tagged(version >= 1),
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `EndTxnRequest` (API key 26): versions 0-4, flexible versions 3+.
+/// Kafka `EndTxnRequest` (API key 26): versions 0-5, flexible versions 3+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct EndTxnRequest {
     /// Kafka field `TransactionalId`: Versions 0+; entity `transactionalId`.
@@ -28,7 +28,7 @@ pub struct EndTxnRequest {
 
 impl Message for EndTxnRequest {
     const NAME: &'static str = "EndTxnRequest";
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (0, 5);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.transactional_id, version >= 3)?;

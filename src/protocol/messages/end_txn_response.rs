@@ -11,24 +11,46 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `EndTxnResponse` (API key 26): versions 0-4, flexible versions 3+.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// Kafka `EndTxnResponse` (API key 26): versions 0-5, flexible versions 3+.
+#[derive(Debug, Clone, PartialEq)]
 pub struct EndTxnResponse {
     /// Kafka field `ThrottleTimeMs`: Versions 0+.
     pub throttle_time_ms: i32,
     /// Kafka field `ErrorCode`: Versions 0+.
     pub error_code: i16,
+    /// Kafka field `ProducerId`: Versions 5+; default `-1`; entity `producerId`; ignorable.
+    pub producer_id: i64,
+    /// Kafka field `ProducerEpoch`: Versions 5+; default `-1`; ignorable.
+    pub producer_epoch: i16,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
 
+impl Default for EndTxnResponse {
+    fn default() -> Self {
+        Self {
+            throttle_time_ms: 0,
+            error_code: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            unknown_tagged_fields: Vec::new(),
+        }
+    }
+}
+
 impl Message for EndTxnResponse {
     const NAME: &'static str = "EndTxnResponse";
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (0, 5);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
         buf.put_i16(self.error_code);
+        if version >= 5 {
+            buf.put_i64(self.producer_id);
+        }
+        if version >= 5 {
+            buf.put_i16(self.producer_epoch);
+        }
         if version >= 3 {
             let n = self.unknown_tagged_fields.len();
             put_unsigned_varint(buf, tagged_count(n)?);
@@ -50,6 +72,16 @@ impl Message for EndTxnResponse {
             read_i32(buf).map_err(|e| e.context("ThrottleTimeMs").at_remaining(buf.len()))?;
         let f_error_code =
             read_i16(buf).map_err(|e| e.context("ErrorCode").at_remaining(buf.len()))?;
+        let f_producer_id = if version >= 5 {
+            read_i64(buf).map_err(|e| e.context("ProducerId").at_remaining(buf.len()))?
+        } else {
+            -1
+        };
+        let f_producer_epoch = if version >= 5 {
+            read_i16(buf).map_err(|e| e.context("ProducerEpoch").at_remaining(buf.len()))?
+        } else {
+            -1
+        };
         let mut unknown_tagged_fields = Vec::new();
         if version >= 3 {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
@@ -61,6 +93,8 @@ impl Message for EndTxnResponse {
         Ok(Self {
             throttle_time_ms: f_throttle_time_ms,
             error_code: f_error_code,
+            producer_id: f_producer_id,
+            producer_epoch: f_producer_epoch,
             unknown_tagged_fields,
         })
     }
@@ -69,6 +103,12 @@ impl Message for EndTxnResponse {
         let mut len = 0usize;
         len += 4;
         len += 2;
+        if version >= 5 {
+            len += 8;
+        }
+        if version >= 5 {
+            len += 2;
+        }
         if version >= 3 {
             let n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
@@ -84,6 +124,16 @@ impl EndTxnResponse {
         Self {
             throttle_time_ms: rng.next_u64() as i32,
             error_code: rng.next_u64() as i16,
+            producer_id: if version >= 5 {
+                rng.next_u64() as i64
+            } else {
+                -1
+            },
+            producer_epoch: if version >= 5 {
+                rng.next_u64() as i16
+            } else {
+                -1
+            },
             unknown_tagged_fields: rng.unknown_tagged(version >= 3),
         }
     }

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `ExpireDelegationTokenRequest` (API key 40): versions 0-2, flexible versions 2+, deprecated versions 0.
+/// Kafka `ExpireDelegationTokenRequest` (API key 40): versions 0-2, flexible versions 2+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ExpireDelegationTokenRequest {
     /// Kafka field `Hmac`: Versions 0+.

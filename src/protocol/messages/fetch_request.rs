@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `FetchRequest` (API key 1): versions 0-16, flexible versions 12+, deprecated versions 0-3.
+/// Kafka `FetchRequest` (API key 1): versions 0-18, flexible versions 12+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchRequest {
     /// Kafka field `ClusterId`: Versions 12+; nullable 12+; tagged field 0 in versions 12+; default `null`; ignorable.
@@ -64,7 +64,7 @@ impl Default for FetchRequest {
 
 impl Message for FetchRequest {
     const NAME: &'static str = "FetchRequest";
-    const VERSIONS: (i16, i16) = (0, 16);
+    const VERSIONS: (i16, i16) = (0, 18);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version <= 14 {
@@ -385,7 +385,7 @@ impl Default for ReplicaState {
 
 impl Message for ReplicaState {
     const NAME: &'static str = "ReplicaState";
-    const VERSIONS: (i16, i16) = (0, 16);
+    const VERSIONS: (i16, i16) = (0, 18);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version >= 15 {
@@ -501,7 +501,7 @@ pub struct FetchTopic {
 
 impl Message for FetchTopic {
     const NAME: &'static str = "FetchTopic";
-    const VERSIONS: (i16, i16) = (0, 16);
+    const VERSIONS: (i16, i16) = (0, 18);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version <= 12 {
@@ -617,6 +617,10 @@ pub struct FetchPartition {
     pub log_start_offset: i64,
     /// Kafka field `PartitionMaxBytes`: Versions 0+.
     pub partition_max_bytes: i32,
+    /// Kafka field `ReplicaDirectoryId`: Versions 17+; tagged field 0 in versions 17+; ignorable.
+    pub replica_directory_id: Uuid,
+    /// Kafka field `HighWatermark`: Versions 18+; tagged field 1 in versions 18+; default `9223372036854775807`; ignorable.
+    pub high_watermark: i64,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -630,6 +634,8 @@ impl Default for FetchPartition {
             last_fetched_epoch: -1,
             log_start_offset: -1,
             partition_max_bytes: 0,
+            replica_directory_id: Uuid::ZERO,
+            high_watermark: 9223372036854775807,
             unknown_tagged_fields: Vec::new(),
         }
     }
@@ -637,7 +643,7 @@ impl Default for FetchPartition {
 
 impl Message for FetchPartition {
     const NAME: &'static str = "FetchPartition";
-    const VERSIONS: (i16, i16) = (0, 16);
+    const VERSIONS: (i16, i16) = (0, 18);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition);
@@ -660,9 +666,27 @@ impl Message for FetchPartition {
         }
         buf.put_i32(self.partition_max_bytes);
         if version >= 12 {
-            let n = self.unknown_tagged_fields.len();
+            let mut n = self.unknown_tagged_fields.len();
+            if version >= 17 && self.replica_directory_id != Uuid::ZERO {
+                n += 1;
+            }
+            if version >= 18 && self.high_watermark != 9223372036854775807 {
+                n += 1;
+            }
             put_unsigned_varint(buf, tagged_count(n)?);
-            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 0)?;
+            if version >= 17 && self.replica_directory_id != Uuid::ZERO {
+                put_unsigned_varint(buf, 0);
+                put_unsigned_varint(buf, tagged_size(16)?);
+                put_uuid(buf, &self.replica_directory_id);
+            }
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 1)?;
+            if version >= 18 && self.high_watermark != 9223372036854775807 {
+                put_unsigned_varint(buf, 1);
+                put_unsigned_varint(buf, tagged_size(8)?);
+                buf.put_i64(self.high_watermark);
+            }
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 1, u64::MAX)?;
         } else {
             if !self.unknown_tagged_fields.is_empty() {
                 return Err(EncodeError::FieldNotSupported {
@@ -697,12 +721,27 @@ impl Message for FetchPartition {
         };
         let f_partition_max_bytes =
             read_i32(buf).map_err(|e| e.context("PartitionMaxBytes").at_remaining(buf.len()))?;
+        let mut f_replica_directory_id: Uuid = Uuid::ZERO;
+        let mut f_high_watermark: i64 = 9223372036854775807;
         let mut unknown_tagged_fields = Vec::new();
         if version >= 12 {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
             for _ in 0..n {
-                let (tag, data) = read_tagged_field(buf).map_err(|e| e.context("tagged fields"))?;
-                push_unknown_tagged(&mut unknown_tagged_fields, tag, data);
+                let (tag, mut data) =
+                    read_tagged_field(buf).map_err(|e| e.context("tagged fields"))?;
+                match tag {
+                    0 if version >= 17 => {
+                        f_replica_directory_id =
+                            read_uuid(&mut data).map_err(|e| e.context("ReplicaDirectoryId"))?;
+                        expect_empty(&data).map_err(|e| e.context("ReplicaDirectoryId"))?;
+                    }
+                    1 if version >= 18 => {
+                        f_high_watermark =
+                            read_i64(&mut data).map_err(|e| e.context("HighWatermark"))?;
+                        expect_empty(&data).map_err(|e| e.context("HighWatermark"))?;
+                    }
+                    _ => push_unknown_tagged(&mut unknown_tagged_fields, tag, data),
+                }
             }
         }
         Ok(Self {
@@ -712,6 +751,8 @@ impl Message for FetchPartition {
             last_fetched_epoch: f_last_fetched_epoch,
             log_start_offset: f_log_start_offset,
             partition_max_bytes: f_partition_max_bytes,
+            replica_directory_id: f_replica_directory_id,
+            high_watermark: f_high_watermark,
             unknown_tagged_fields,
         })
     }
@@ -731,8 +772,16 @@ impl Message for FetchPartition {
         }
         len += 4;
         if version >= 12 {
-            let n = self.unknown_tagged_fields.len();
+            let mut n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
+            if version >= 17 && self.replica_directory_id != Uuid::ZERO {
+                n += 1;
+                len += tagged_field_len(0, 16);
+            }
+            if version >= 18 && self.high_watermark != 9223372036854775807 {
+                n += 1;
+                len += tagged_field_len(1, 8);
+            }
             len += unsigned_varint_len(n as u32);
         }
         len
@@ -761,6 +810,16 @@ impl FetchPartition {
                 -1
             },
             partition_max_bytes: rng.next_u64() as i32,
+            replica_directory_id: if version >= 17 {
+                rng.uuid()
+            } else {
+                Uuid::ZERO
+            },
+            high_watermark: if version >= 18 {
+                rng.next_u64() as i64
+            } else {
+                9223372036854775807
+            },
             unknown_tagged_fields: rng.unknown_tagged(version >= 12),
         }
     }
@@ -781,7 +840,7 @@ pub struct ForgottenTopic {
 
 impl Message for ForgottenTopic {
     const NAME: &'static str = "ForgottenTopic";
-    const VERSIONS: (i16, i16) = (0, 16);
+    const VERSIONS: (i16, i16) = (0, 18);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if (7..=12).contains(&version) {

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `FetchResponse` (API key 1): versions 0-16, flexible versions 12+.
+/// Kafka `FetchResponse` (API key 1): versions 0-18, flexible versions 12+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct FetchResponse {
     /// Kafka field `ThrottleTimeMs`: Versions 1+; ignorable.
@@ -30,7 +30,7 @@ pub struct FetchResponse {
 
 impl Message for FetchResponse {
     const NAME: &'static str = "FetchResponse";
-    const VERSIONS: (i16, i16) = (0, 16);
+    const VERSIONS: (i16, i16) = (0, 18);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version >= 1 {
@@ -217,7 +217,7 @@ pub struct FetchableTopicResponse {
 
 impl Message for FetchableTopicResponse {
     const NAME: &'static str = "FetchableTopicResponse";
-    const VERSIONS: (i16, i16) = (0, 16);
+    const VERSIONS: (i16, i16) = (0, 18);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version <= 12 {
@@ -368,7 +368,7 @@ impl Default for PartitionData {
 
 impl Message for PartitionData {
     const NAME: &'static str = "PartitionData";
-    const VERSIONS: (i16, i16) = (0, 16);
+    const VERSIONS: (i16, i16) = (0, 18);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);
@@ -669,7 +669,7 @@ impl Default for EpochEndOffset {
 
 impl Message for EpochEndOffset {
     const NAME: &'static str = "EpochEndOffset";
-    const VERSIONS: (i16, i16) = (0, 16);
+    const VERSIONS: (i16, i16) = (0, 18);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version >= 12 {
@@ -793,7 +793,7 @@ impl Default for LeaderIdAndEpoch {
 
 impl Message for LeaderIdAndEpoch {
     const NAME: &'static str = "LeaderIdAndEpoch";
-    const VERSIONS: (i16, i16) = (0, 16);
+    const VERSIONS: (i16, i16) = (0, 18);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version >= 12 {
@@ -917,7 +917,7 @@ impl Default for SnapshotId {
 
 impl Message for SnapshotId {
     const NAME: &'static str = "SnapshotId";
-    const VERSIONS: (i16, i16) = (0, 16);
+    const VERSIONS: (i16, i16) = (0, 18);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i64(self.end_offset);
@@ -994,7 +994,7 @@ pub struct AbortedTransaction {
 
 impl Message for AbortedTransaction {
     const NAME: &'static str = "AbortedTransaction";
-    const VERSIONS: (i16, i16) = (0, 16);
+    const VERSIONS: (i16, i16) = (0, 18);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version >= 4 {
@@ -1112,7 +1112,7 @@ pub struct NodeEndpoint {
 
 impl Message for NodeEndpoint {
     const NAME: &'static str = "NodeEndpoint";
-    const VERSIONS: (i16, i16) = (0, 16);
+    const VERSIONS: (i16, i16) = (0, 18);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version >= 16 {

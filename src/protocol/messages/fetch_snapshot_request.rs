@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `FetchSnapshotRequest` (API key 59): versions 0, flexible versions 0+.
+/// Kafka `FetchSnapshotRequest` (API key 59): versions 0-1, flexible versions 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchSnapshotRequest {
     /// Kafka field `ClusterId`: Versions 0+; nullable 0+; tagged field 0 in versions 0+; default `null`.
@@ -40,7 +40,7 @@ impl Default for FetchSnapshotRequest {
 
 impl Message for FetchSnapshotRequest {
     const NAME: &'static str = "FetchSnapshotRequest";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.replica_id);
@@ -148,7 +148,7 @@ pub struct TopicSnapshot {
 
 impl Message for TopicSnapshot {
     const NAME: &'static str = "TopicSnapshot";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.name, true)?;
@@ -221,13 +221,15 @@ pub struct PartitionSnapshot {
     pub snapshot_id: SnapshotId,
     /// Kafka field `Position`: Versions 0+.
     pub position: i64,
+    /// Kafka field `ReplicaDirectoryId`: Versions 1+; tagged field 0 in versions 1+; ignorable.
+    pub replica_directory_id: Uuid,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
 
 impl Message for PartitionSnapshot {
     const NAME: &'static str = "PartitionSnapshot";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition);
@@ -235,8 +237,17 @@ impl Message for PartitionSnapshot {
         self.snapshot_id.encode_body(buf, version)?;
         buf.put_i64(self.position);
         {
-            let n = self.unknown_tagged_fields.len();
+            let mut n = self.unknown_tagged_fields.len();
+            if version >= 1 && self.replica_directory_id != Uuid::ZERO {
+                n += 1;
+            }
             put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 0)?;
+            if version >= 1 && self.replica_directory_id != Uuid::ZERO {
+                put_unsigned_varint(buf, 0);
+                put_unsigned_varint(buf, tagged_size(16)?);
+                put_uuid(buf, &self.replica_directory_id);
+            }
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
         }
         Ok(())
@@ -251,12 +262,21 @@ impl Message for PartitionSnapshot {
             .map_err(|e| e.context("SnapshotId").at_remaining(buf.len()))?;
         let f_position =
             read_i64(buf).map_err(|e| e.context("Position").at_remaining(buf.len()))?;
+        let mut f_replica_directory_id: Uuid = Uuid::ZERO;
         let mut unknown_tagged_fields = Vec::new();
         {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
             for _ in 0..n {
-                let (tag, data) = read_tagged_field(buf).map_err(|e| e.context("tagged fields"))?;
-                push_unknown_tagged(&mut unknown_tagged_fields, tag, data);
+                let (tag, mut data) =
+                    read_tagged_field(buf).map_err(|e| e.context("tagged fields"))?;
+                match tag {
+                    0 if version >= 1 => {
+                        f_replica_directory_id =
+                            read_uuid(&mut data).map_err(|e| e.context("ReplicaDirectoryId"))?;
+                        expect_empty(&data).map_err(|e| e.context("ReplicaDirectoryId"))?;
+                    }
+                    _ => push_unknown_tagged(&mut unknown_tagged_fields, tag, data),
+                }
             }
         }
         Ok(Self {
@@ -264,6 +284,7 @@ impl Message for PartitionSnapshot {
             current_leader_epoch: f_current_leader_epoch,
             snapshot_id: f_snapshot_id,
             position: f_position,
+            replica_directory_id: f_replica_directory_id,
             unknown_tagged_fields,
         })
     }
@@ -275,8 +296,12 @@ impl Message for PartitionSnapshot {
         len += self.snapshot_id.body_len(version);
         len += 8;
         {
-            let n = self.unknown_tagged_fields.len();
+            let mut n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
+            if version >= 1 && self.replica_directory_id != Uuid::ZERO {
+                n += 1;
+                len += tagged_field_len(0, 16);
+            }
             len += unsigned_varint_len(n as u32);
         }
         len
@@ -291,6 +316,7 @@ impl PartitionSnapshot {
             current_leader_epoch: rng.next_u64() as i32,
             snapshot_id: SnapshotId::random(rng, version),
             position: rng.next_u64() as i64,
+            replica_directory_id: if version >= 1 { rng.uuid() } else { Uuid::ZERO },
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }
@@ -309,7 +335,7 @@ pub struct SnapshotId {
 
 impl Message for SnapshotId {
     const NAME: &'static str = "SnapshotId";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, _version: i16) -> Result<(), EncodeError> {
         buf.put_i64(self.end_offset);

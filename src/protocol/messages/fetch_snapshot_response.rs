@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `FetchSnapshotResponse` (API key 59): versions 0, flexible versions 0+.
+/// Kafka `FetchSnapshotResponse` (API key 59): versions 0-1, flexible versions 0+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct FetchSnapshotResponse {
     /// Kafka field `ThrottleTimeMs`: Versions 0+; ignorable.
@@ -20,13 +20,15 @@ pub struct FetchSnapshotResponse {
     pub error_code: i16,
     /// Kafka field `Topics`: Versions 0+.
     pub topics: Vec<TopicSnapshot>,
+    /// Kafka field `NodeEndpoints`: Versions 1+; tagged field 0 in versions 1+.
+    pub node_endpoints: Vec<NodeEndpoint>,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
 
 impl Message for FetchSnapshotResponse {
     const NAME: &'static str = "FetchSnapshotResponse";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
@@ -35,9 +37,33 @@ impl Message for FetchSnapshotResponse {
             e.encode_body(b, version)?;
             Ok(())
         })?;
+        if version <= 0 && !self.node_endpoints.is_empty() {
+            return Err(EncodeError::FieldNotSupported {
+                message: "FetchSnapshotResponse",
+                field: "NodeEndpoints",
+                version,
+            });
+        }
         {
-            let n = self.unknown_tagged_fields.len();
+            let mut n = self.unknown_tagged_fields.len();
+            if version >= 1 && !self.node_endpoints.is_empty() {
+                n += 1;
+            }
             put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 0)?;
+            if version >= 1 && !self.node_endpoints.is_empty() {
+                put_unsigned_varint(buf, 0);
+                put_unsigned_varint(
+                    buf,
+                    tagged_size(array_len(Some(&self.node_endpoints), true, |e| {
+                        e.body_len(version)
+                    }))?,
+                );
+                put_array(buf, Some(&self.node_endpoints), true, |b, e| {
+                    e.encode_body(b, version)?;
+                    Ok(())
+                })?;
+            }
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
         }
         Ok(())
@@ -52,18 +78,30 @@ impl Message for FetchSnapshotResponse {
             TopicSnapshot::decode_body(b, version)
         }))
         .map_err(|e| e.context("Topics").at_remaining(buf.len()))?;
+        let mut f_node_endpoints: Vec<NodeEndpoint> = Vec::new();
         let mut unknown_tagged_fields = Vec::new();
         {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
             for _ in 0..n {
-                let (tag, data) = read_tagged_field(buf).map_err(|e| e.context("tagged fields"))?;
-                push_unknown_tagged(&mut unknown_tagged_fields, tag, data);
+                let (tag, mut data) =
+                    read_tagged_field(buf).map_err(|e| e.context("tagged fields"))?;
+                match tag {
+                    0 if version >= 1 => {
+                        f_node_endpoints = required(read_array(&mut data, true, |b| {
+                            NodeEndpoint::decode_body(b, version)
+                        }))
+                        .map_err(|e| e.context("NodeEndpoints"))?;
+                        expect_empty(&data).map_err(|e| e.context("NodeEndpoints"))?;
+                    }
+                    _ => push_unknown_tagged(&mut unknown_tagged_fields, tag, data),
+                }
             }
         }
         Ok(Self {
             throttle_time_ms: f_throttle_time_ms,
             error_code: f_error_code,
             topics: f_topics,
+            node_endpoints: f_node_endpoints,
             unknown_tagged_fields,
         })
     }
@@ -74,8 +112,15 @@ impl Message for FetchSnapshotResponse {
         len += 2;
         len += array_len(Some(&self.topics), true, |e| e.body_len(version));
         {
-            let n = self.unknown_tagged_fields.len();
+            let mut n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
+            if version >= 1 && !self.node_endpoints.is_empty() {
+                n += 1;
+                len += tagged_field_len(
+                    0,
+                    array_len(Some(&self.node_endpoints), true, |e| e.body_len(version)),
+                );
+            }
             len += unsigned_varint_len(n as u32);
         }
         len
@@ -89,6 +134,11 @@ impl FetchSnapshotResponse {
             throttle_time_ms: rng.next_u64() as i32,
             error_code: rng.next_u64() as i16,
             topics: rng.vec(|rng| TopicSnapshot::random(rng, version)),
+            node_endpoints: if version >= 1 {
+                rng.vec(|rng| NodeEndpoint::random(rng, version))
+            } else {
+                Vec::new()
+            },
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }
@@ -107,7 +157,7 @@ pub struct TopicSnapshot {
 
 impl Message for TopicSnapshot {
     const NAME: &'static str = "TopicSnapshot";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.name, true)?;
@@ -192,7 +242,7 @@ pub struct PartitionSnapshot {
 
 impl Message for PartitionSnapshot {
     const NAME: &'static str = "PartitionSnapshot";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.index);
@@ -308,7 +358,7 @@ pub struct SnapshotId {
 
 impl Message for SnapshotId {
     const NAME: &'static str = "SnapshotId";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, _version: i16) -> Result<(), EncodeError> {
         buf.put_i64(self.end_offset);
@@ -377,7 +427,7 @@ pub struct LeaderIdAndEpoch {
 
 impl Message for LeaderIdAndEpoch {
     const NAME: &'static str = "LeaderIdAndEpoch";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, _version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.leader_id);
@@ -429,6 +479,138 @@ impl LeaderIdAndEpoch {
         Self {
             leader_id: rng.next_u64() as i32,
             leader_epoch: rng.next_u64() as i32,
+            unknown_tagged_fields: rng.unknown_tagged(true),
+        }
+    }
+}
+
+/// Part of `FetchSnapshotResponse`, present in versions 1+.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NodeEndpoint {
+    /// Kafka field `NodeId`: Versions 1+; entity `brokerId`; map key.
+    pub node_id: i32,
+    /// Kafka field `Host`: Versions 1+.
+    pub host: String,
+    /// Kafka field `Port`: Versions 1+.
+    pub port: u16,
+    /// Tagged fields this version of klamm does not know, kept for re-encoding.
+    pub unknown_tagged_fields: Vec<RawTaggedField>,
+}
+
+impl Message for NodeEndpoint {
+    const NAME: &'static str = "NodeEndpoint";
+    const VERSIONS: (i16, i16) = (0, 1);
+
+    fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
+        if version >= 1 {
+            buf.put_i32(self.node_id);
+        }
+        if version <= 0 && self.node_id != 0 {
+            return Err(EncodeError::FieldNotSupported {
+                message: "NodeEndpoint",
+                field: "NodeId",
+                version,
+            });
+        }
+        if version >= 1 {
+            put_string(buf, &self.host, true)?;
+        }
+        if version <= 0 && !self.host.is_empty() {
+            return Err(EncodeError::FieldNotSupported {
+                message: "NodeEndpoint",
+                field: "Host",
+                version,
+            });
+        }
+        if version >= 1 {
+            buf.put_u16(self.port);
+        }
+        if version <= 0 && self.port != 0 {
+            return Err(EncodeError::FieldNotSupported {
+                message: "NodeEndpoint",
+                field: "Port",
+                version,
+            });
+        }
+        {
+            let n = self.unknown_tagged_fields.len();
+            put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
+        }
+        Ok(())
+    }
+
+    fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
+        let f_node_id = if version >= 1 {
+            read_i32(buf).map_err(|e| e.context("NodeId").at_remaining(buf.len()))?
+        } else {
+            0
+        };
+        let f_host = if version >= 1 {
+            read_string(buf, true).map_err(|e| e.context("Host").at_remaining(buf.len()))?
+        } else {
+            String::new()
+        };
+        let f_port = if version >= 1 {
+            read_u16(buf).map_err(|e| e.context("Port").at_remaining(buf.len()))?
+        } else {
+            0
+        };
+        let mut unknown_tagged_fields = Vec::new();
+        {
+            let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
+            for _ in 0..n {
+                let (tag, data) = read_tagged_field(buf).map_err(|e| e.context("tagged fields"))?;
+                push_unknown_tagged(&mut unknown_tagged_fields, tag, data);
+            }
+        }
+        Ok(Self {
+            node_id: f_node_id,
+            host: f_host,
+            port: f_port,
+            unknown_tagged_fields,
+        })
+    }
+
+    fn body_len(&self, version: i16) -> usize {
+        let mut len = 0usize;
+        if version >= 1 {
+            len += 4;
+        }
+        if version >= 1 {
+            len += string_len(&self.host, true);
+        }
+        if version >= 1 {
+            len += 2;
+        }
+        {
+            let n = self.unknown_tagged_fields.len();
+            len += unknown_tagged_len(&self.unknown_tagged_fields);
+            len += unsigned_varint_len(n as u32);
+        }
+        len
+    }
+}
+
+#[cfg(test)]
+impl NodeEndpoint {
+    pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
+        Self {
+            node_id: if version >= 1 {
+                rng.next_u64() as i32
+            } else {
+                0
+            },
+            host: if version >= 1 {
+                rng.string()
+            } else {
+                String::new()
+            },
+            port: if version >= 1 {
+                rng.next_u64() as u16
+            } else {
+                0
+            },
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `FindCoordinatorRequest` (API key 10): versions 0-5, flexible versions 3+, deprecated versions 0.
+/// Kafka `FindCoordinatorRequest` (API key 10): versions 0-6, flexible versions 3+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct FindCoordinatorRequest {
     /// Kafka field `Key`: Versions 0-3.
@@ -26,7 +26,7 @@ pub struct FindCoordinatorRequest {
 
 impl Message for FindCoordinatorRequest {
     const NAME: &'static str = "FindCoordinatorRequest";
-    const VERSIONS: (i16, i16) = (0, 5);
+    const VERSIONS: (i16, i16) = (0, 6);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version <= 3 {

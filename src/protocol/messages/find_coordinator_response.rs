@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `FindCoordinatorResponse` (API key 10): versions 0-5, flexible versions 3+.
+/// Kafka `FindCoordinatorResponse` (API key 10): versions 0-6, flexible versions 3+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FindCoordinatorResponse {
     /// Kafka field `ThrottleTimeMs`: Versions 1+; ignorable.
@@ -49,7 +49,7 @@ impl Default for FindCoordinatorResponse {
 
 impl Message for FindCoordinatorResponse {
     const NAME: &'static str = "FindCoordinatorResponse";
-    const VERSIONS: (i16, i16) = (0, 5);
+    const VERSIONS: (i16, i16) = (0, 6);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version >= 1 {
@@ -314,7 +314,7 @@ impl Default for Coordinator {
 
 impl Message for Coordinator {
     const NAME: &'static str = "Coordinator";
-    const VERSIONS: (i16, i16) = (0, 5);
+    const VERSIONS: (i16, i16) = (0, 6);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version >= 4 {

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `InitProducerIdRequest` (API key 22): versions 0-5, flexible versions 2+.
+/// Kafka `InitProducerIdRequest` (API key 22): versions 0-6, flexible versions 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InitProducerIdRequest {
     /// Kafka field `TransactionalId`: Versions 0+; nullable 0+; entity `transactionalId`.
@@ -22,6 +22,10 @@ pub struct InitProducerIdRequest {
     pub producer_id: i64,
     /// Kafka field `ProducerEpoch`: Versions 3+; default `-1`.
     pub producer_epoch: i16,
+    /// Kafka field `Enable2Pc`: Versions 6+; default `false`.
+    pub enable2_pc: bool,
+    /// Kafka field `KeepPreparedTxn`: Versions 6+; default `false`.
+    pub keep_prepared_txn: bool,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -33,6 +37,8 @@ impl Default for InitProducerIdRequest {
             transaction_timeout_ms: 0,
             producer_id: -1,
             producer_epoch: -1,
+            enable2_pc: false,
+            keep_prepared_txn: false,
             unknown_tagged_fields: Vec::new(),
         }
     }
@@ -40,7 +46,7 @@ impl Default for InitProducerIdRequest {
 
 impl Message for InitProducerIdRequest {
     const NAME: &'static str = "InitProducerIdRequest";
-    const VERSIONS: (i16, i16) = (0, 5);
+    const VERSIONS: (i16, i16) = (0, 6);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_nullable_string(buf, self.transactional_id.as_deref(), version >= 2)?;
@@ -62,6 +68,26 @@ impl Message for InitProducerIdRequest {
             return Err(EncodeError::FieldNotSupported {
                 message: "InitProducerIdRequest",
                 field: "ProducerEpoch",
+                version,
+            });
+        }
+        if version >= 6 {
+            buf.put_u8(u8::from(self.enable2_pc));
+        }
+        if version <= 5 && self.enable2_pc {
+            return Err(EncodeError::FieldNotSupported {
+                message: "InitProducerIdRequest",
+                field: "Enable2Pc",
+                version,
+            });
+        }
+        if version >= 6 {
+            buf.put_u8(u8::from(self.keep_prepared_txn));
+        }
+        if version <= 5 && self.keep_prepared_txn {
+            return Err(EncodeError::FieldNotSupported {
+                message: "InitProducerIdRequest",
+                field: "KeepPreparedTxn",
                 version,
             });
         }
@@ -96,6 +122,16 @@ impl Message for InitProducerIdRequest {
         } else {
             -1
         };
+        let f_enable2_pc = if version >= 6 {
+            read_bool(buf).map_err(|e| e.context("Enable2Pc").at_remaining(buf.len()))?
+        } else {
+            false
+        };
+        let f_keep_prepared_txn = if version >= 6 {
+            read_bool(buf).map_err(|e| e.context("KeepPreparedTxn").at_remaining(buf.len()))?
+        } else {
+            false
+        };
         let mut unknown_tagged_fields = Vec::new();
         if version >= 2 {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
@@ -109,6 +145,8 @@ impl Message for InitProducerIdRequest {
             transaction_timeout_ms: f_transaction_timeout_ms,
             producer_id: f_producer_id,
             producer_epoch: f_producer_epoch,
+            enable2_pc: f_enable2_pc,
+            keep_prepared_txn: f_keep_prepared_txn,
             unknown_tagged_fields,
         })
     }
@@ -122,6 +160,12 @@ impl Message for InitProducerIdRequest {
         }
         if version >= 3 {
             len += 2;
+        }
+        if version >= 6 {
+            len += 1;
+        }
+        if version >= 6 {
+            len += 1;
         }
         if version >= 2 {
             let n = self.unknown_tagged_fields.len();
@@ -148,6 +192,8 @@ impl InitProducerIdRequest {
             } else {
                 -1
             },
+            enable2_pc: if version >= 6 { rng.bool() } else { false },
+            keep_prepared_txn: if version >= 6 { rng.bool() } else { false },
             unknown_tagged_fields: rng.unknown_tagged(version >= 2),
         }
     }

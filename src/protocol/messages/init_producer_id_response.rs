@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `InitProducerIdResponse` (API key 22): versions 0-5, flexible versions 2+.
+/// Kafka `InitProducerIdResponse` (API key 22): versions 0-6, flexible versions 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InitProducerIdResponse {
     /// Kafka field `ThrottleTimeMs`: Versions 0+; ignorable.
@@ -22,6 +22,10 @@ pub struct InitProducerIdResponse {
     pub producer_id: i64,
     /// Kafka field `ProducerEpoch`: Versions 0+.
     pub producer_epoch: i16,
+    /// Kafka field `OngoingTxnProducerId`: Versions 6+; default `-1`; entity `producerId`.
+    pub ongoing_txn_producer_id: i64,
+    /// Kafka field `OngoingTxnProducerEpoch`: Versions 6+; default `-1`.
+    pub ongoing_txn_producer_epoch: i16,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -33,6 +37,8 @@ impl Default for InitProducerIdResponse {
             error_code: 0,
             producer_id: -1,
             producer_epoch: 0,
+            ongoing_txn_producer_id: -1,
+            ongoing_txn_producer_epoch: -1,
             unknown_tagged_fields: Vec::new(),
         }
     }
@@ -40,13 +46,33 @@ impl Default for InitProducerIdResponse {
 
 impl Message for InitProducerIdResponse {
     const NAME: &'static str = "InitProducerIdResponse";
-    const VERSIONS: (i16, i16) = (0, 5);
+    const VERSIONS: (i16, i16) = (0, 6);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
         buf.put_i16(self.error_code);
         buf.put_i64(self.producer_id);
         buf.put_i16(self.producer_epoch);
+        if version >= 6 {
+            buf.put_i64(self.ongoing_txn_producer_id);
+        }
+        if version <= 5 && self.ongoing_txn_producer_id != -1 {
+            return Err(EncodeError::FieldNotSupported {
+                message: "InitProducerIdResponse",
+                field: "OngoingTxnProducerId",
+                version,
+            });
+        }
+        if version >= 6 {
+            buf.put_i16(self.ongoing_txn_producer_epoch);
+        }
+        if version <= 5 && self.ongoing_txn_producer_epoch != -1 {
+            return Err(EncodeError::FieldNotSupported {
+                message: "InitProducerIdResponse",
+                field: "OngoingTxnProducerEpoch",
+                version,
+            });
+        }
         if version >= 2 {
             let n = self.unknown_tagged_fields.len();
             put_unsigned_varint(buf, tagged_count(n)?);
@@ -72,6 +98,17 @@ impl Message for InitProducerIdResponse {
             read_i64(buf).map_err(|e| e.context("ProducerId").at_remaining(buf.len()))?;
         let f_producer_epoch =
             read_i16(buf).map_err(|e| e.context("ProducerEpoch").at_remaining(buf.len()))?;
+        let f_ongoing_txn_producer_id = if version >= 6 {
+            read_i64(buf).map_err(|e| e.context("OngoingTxnProducerId").at_remaining(buf.len()))?
+        } else {
+            -1
+        };
+        let f_ongoing_txn_producer_epoch = if version >= 6 {
+            read_i16(buf)
+                .map_err(|e| e.context("OngoingTxnProducerEpoch").at_remaining(buf.len()))?
+        } else {
+            -1
+        };
         let mut unknown_tagged_fields = Vec::new();
         if version >= 2 {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
@@ -85,6 +122,8 @@ impl Message for InitProducerIdResponse {
             error_code: f_error_code,
             producer_id: f_producer_id,
             producer_epoch: f_producer_epoch,
+            ongoing_txn_producer_id: f_ongoing_txn_producer_id,
+            ongoing_txn_producer_epoch: f_ongoing_txn_producer_epoch,
             unknown_tagged_fields,
         })
     }
@@ -95,6 +134,12 @@ impl Message for InitProducerIdResponse {
         len += 2;
         len += 8;
         len += 2;
+        if version >= 6 {
+            len += 8;
+        }
+        if version >= 6 {
+            len += 2;
+        }
         if version >= 2 {
             let n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
@@ -112,6 +157,16 @@ impl InitProducerIdResponse {
             error_code: rng.next_u64() as i16,
             producer_id: rng.next_u64() as i64,
             producer_epoch: rng.next_u64() as i16,
+            ongoing_txn_producer_id: if version >= 6 {
+                rng.next_u64() as i64
+            } else {
+                -1
+            },
+            ongoing_txn_producer_epoch: if version >= 6 {
+                rng.next_u64() as i16
+            } else {
+                -1
+            },
             unknown_tagged_fields: rng.unknown_tagged(version >= 2),
         }
     }

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `JoinGroupRequest` (API key 11): versions 0-9, flexible versions 6+, deprecated versions 0-1.
+/// Kafka `JoinGroupRequest` (API key 11): versions 0-9, flexible versions 6+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JoinGroupRequest {
     /// Kafka field `GroupId`: Versions 0+; entity `groupId`.

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `LeaderChangeMessage`: versions 0, flexible versions 0+.
+/// Kafka `LeaderChangeMessage`: versions 0-1, flexible versions 0+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LeaderChangeMessage {
     /// Kafka field `Version`: Versions 0+.
@@ -28,7 +28,7 @@ pub struct LeaderChangeMessage {
 
 impl Message for LeaderChangeMessage {
     const NAME: &'static str = "LeaderChangeMessage";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i16(self.version);
@@ -107,16 +107,28 @@ impl LeaderChangeMessage {
 pub struct Voter {
     /// Kafka field `VoterId`: Versions 0+.
     pub voter_id: i32,
+    /// Kafka field `VoterDirectoryId`: Versions 1+.
+    pub voter_directory_id: Uuid,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
 
 impl Message for Voter {
     const NAME: &'static str = "Voter";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
 
-    fn encode_body<B: BufMut>(&self, buf: &mut B, _version: i16) -> Result<(), EncodeError> {
+    fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.voter_id);
+        if version >= 1 {
+            put_uuid(buf, &self.voter_directory_id);
+        }
+        if version <= 0 && self.voter_directory_id != Uuid::ZERO {
+            return Err(EncodeError::FieldNotSupported {
+                message: "Voter",
+                field: "VoterDirectoryId",
+                version,
+            });
+        }
         {
             let n = self.unknown_tagged_fields.len();
             put_unsigned_varint(buf, tagged_count(n)?);
@@ -125,8 +137,13 @@ impl Message for Voter {
         Ok(())
     }
 
-    fn decode_body(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
+    fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let f_voter_id = read_i32(buf).map_err(|e| e.context("VoterId").at_remaining(buf.len()))?;
+        let f_voter_directory_id = if version >= 1 {
+            read_uuid(buf).map_err(|e| e.context("VoterDirectoryId").at_remaining(buf.len()))?
+        } else {
+            Uuid::ZERO
+        };
         let mut unknown_tagged_fields = Vec::new();
         {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
@@ -137,13 +154,17 @@ impl Message for Voter {
         }
         Ok(Self {
             voter_id: f_voter_id,
+            voter_directory_id: f_voter_directory_id,
             unknown_tagged_fields,
         })
     }
 
-    fn body_len(&self, _version: i16) -> usize {
+    fn body_len(&self, version: i16) -> usize {
         let mut len = 0usize;
         len += 4;
+        if version >= 1 {
+            len += 16;
+        }
         {
             let n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
@@ -155,9 +176,10 @@ impl Message for Voter {
 
 #[cfg(test)]
 impl Voter {
-    pub(crate) fn random(rng: &mut TestRng, _version: i16) -> Self {
+    pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
         Self {
             voter_id: rng.next_u64() as i32,
+            voter_directory_id: if version >= 1 { rng.uuid() } else { Uuid::ZERO },
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `ListOffsetsRequest` (API key 2): versions 0-8, flexible versions 6+, deprecated versions 0.
+/// Kafka `ListOffsetsRequest` (API key 2): versions 0-11, flexible versions 6+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ListOffsetsRequest {
     /// Kafka field `ReplicaId`: Versions 0+; entity `brokerId`.
@@ -20,13 +20,15 @@ pub struct ListOffsetsRequest {
     pub isolation_level: i8,
     /// Kafka field `Topics`: Versions 0+.
     pub topics: Vec<ListOffsetsTopic>,
+    /// Kafka field `TimeoutMs`: Versions 10+; ignorable.
+    pub timeout_ms: i32,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
 
 impl Message for ListOffsetsRequest {
     const NAME: &'static str = "ListOffsetsRequest";
-    const VERSIONS: (i16, i16) = (0, 8);
+    const VERSIONS: (i16, i16) = (0, 11);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.replica_id);
@@ -44,6 +46,9 @@ impl Message for ListOffsetsRequest {
             e.encode_body(b, version)?;
             Ok(())
         })?;
+        if version >= 10 {
+            buf.put_i32(self.timeout_ms);
+        }
         if version >= 6 {
             let n = self.unknown_tagged_fields.len();
             put_unsigned_varint(buf, tagged_count(n)?);
@@ -72,6 +77,11 @@ impl Message for ListOffsetsRequest {
             ListOffsetsTopic::decode_body(b, version)
         }))
         .map_err(|e| e.context("Topics").at_remaining(buf.len()))?;
+        let f_timeout_ms = if version >= 10 {
+            read_i32(buf).map_err(|e| e.context("TimeoutMs").at_remaining(buf.len()))?
+        } else {
+            0
+        };
         let mut unknown_tagged_fields = Vec::new();
         if version >= 6 {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
@@ -84,6 +94,7 @@ impl Message for ListOffsetsRequest {
             replica_id: f_replica_id,
             isolation_level: f_isolation_level,
             topics: f_topics,
+            timeout_ms: f_timeout_ms,
             unknown_tagged_fields,
         })
     }
@@ -95,6 +106,9 @@ impl Message for ListOffsetsRequest {
             len += 1;
         }
         len += array_len(Some(&self.topics), version >= 6, |e| e.body_len(version));
+        if version >= 10 {
+            len += 4;
+        }
         if version >= 6 {
             let n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
@@ -115,6 +129,11 @@ impl ListOffsetsRequest {
                 0
             },
             topics: rng.vec(|rng| ListOffsetsTopic::random(rng, version)),
+            timeout_ms: if version >= 10 {
+                rng.next_u64() as i32
+            } else {
+                0
+            },
             unknown_tagged_fields: rng.unknown_tagged(version >= 6),
         }
     }
@@ -133,7 +152,7 @@ pub struct ListOffsetsTopic {
 
 impl Message for ListOffsetsTopic {
     const NAME: &'static str = "ListOffsetsTopic";
-    const VERSIONS: (i16, i16) = (0, 8);
+    const VERSIONS: (i16, i16) = (0, 11);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.name, version >= 6)?;
@@ -234,7 +253,7 @@ impl Default for ListOffsetsPartition {
 
 impl Message for ListOffsetsPartition {
     const NAME: &'static str = "ListOffsetsPartition";
-    const VERSIONS: (i16, i16) = (0, 8);
+    const VERSIONS: (i16, i16) = (0, 11);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `ListOffsetsResponse` (API key 2): versions 0-8, flexible versions 6+.
+/// Kafka `ListOffsetsResponse` (API key 2): versions 0-11, flexible versions 6+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ListOffsetsResponse {
     /// Kafka field `ThrottleTimeMs`: Versions 2+; ignorable.
@@ -24,7 +24,7 @@ pub struct ListOffsetsResponse {
 
 impl Message for ListOffsetsResponse {
     const NAME: &'static str = "ListOffsetsResponse";
-    const VERSIONS: (i16, i16) = (0, 8);
+    const VERSIONS: (i16, i16) = (0, 11);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version >= 2 {
@@ -118,7 +118,7 @@ pub struct ListOffsetsTopicResponse {
 
 impl Message for ListOffsetsTopicResponse {
     const NAME: &'static str = "ListOffsetsTopicResponse";
-    const VERSIONS: (i16, i16) = (0, 8);
+    const VERSIONS: (i16, i16) = (0, 11);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.name, version >= 6)?;
@@ -225,7 +225,7 @@ impl Default for ListOffsetsPartitionResponse {
 
 impl Message for ListOffsetsPartitionResponse {
     const NAME: &'static str = "ListOffsetsPartitionResponse";
-    const VERSIONS: (i16, i16) = (0, 8);
+    const VERSIONS: (i16, i16) = (0, 11);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `ListTransactionsRequest` (API key 66): versions 0-1, flexible versions 0+.
+/// Kafka `ListTransactionsRequest` (API key 66): versions 0-2, flexible versions 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListTransactionsRequest {
     /// Kafka field `StateFilters`: Versions 0+.
@@ -20,6 +20,8 @@ pub struct ListTransactionsRequest {
     pub producer_id_filters: Vec<i64>,
     /// Kafka field `DurationFilter`: Versions 1+; default `-1`.
     pub duration_filter: i64,
+    /// Kafka field `TransactionalIdPattern`: Versions 2+; nullable 2+; default `null`.
+    pub transactional_id_pattern: Option<String>,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -30,6 +32,7 @@ impl Default for ListTransactionsRequest {
             state_filters: Vec::new(),
             producer_id_filters: Vec::new(),
             duration_filter: -1,
+            transactional_id_pattern: None,
             unknown_tagged_fields: Vec::new(),
         }
     }
@@ -37,7 +40,7 @@ impl Default for ListTransactionsRequest {
 
 impl Message for ListTransactionsRequest {
     const NAME: &'static str = "ListTransactionsRequest";
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_array(buf, Some(&self.state_filters), true, |b, e| {
@@ -55,6 +58,23 @@ impl Message for ListTransactionsRequest {
             return Err(EncodeError::FieldNotSupported {
                 message: "ListTransactionsRequest",
                 field: "DurationFilter",
+                version,
+            });
+        }
+        if version >= 2 {
+            if self.transactional_id_pattern.is_none() && version <= 1 {
+                return Err(EncodeError::NullNotAllowed {
+                    message: "ListTransactionsRequest",
+                    field: "TransactionalIdPattern",
+                    version,
+                });
+            }
+            put_nullable_string(buf, self.transactional_id_pattern.as_deref(), true)?;
+        }
+        if version <= 1 && self.transactional_id_pattern.is_some() {
+            return Err(EncodeError::FieldNotSupported {
+                message: "ListTransactionsRequest",
+                field: "TransactionalIdPattern",
                 version,
             });
         }
@@ -76,6 +96,12 @@ impl Message for ListTransactionsRequest {
         } else {
             -1
         };
+        let f_transactional_id_pattern = if version >= 2 {
+            nullable_if(read_nullable_string(buf, true), version >= 2)
+                .map_err(|e| e.context("TransactionalIdPattern").at_remaining(buf.len()))?
+        } else {
+            None
+        };
         let mut unknown_tagged_fields = Vec::new();
         {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
@@ -88,6 +114,7 @@ impl Message for ListTransactionsRequest {
             state_filters: f_state_filters,
             producer_id_filters: f_producer_id_filters,
             duration_filter: f_duration_filter,
+            transactional_id_pattern: f_transactional_id_pattern,
             unknown_tagged_fields,
         })
     }
@@ -101,6 +128,9 @@ impl Message for ListTransactionsRequest {
         });
         if version >= 1 {
             len += 8;
+        }
+        if version >= 2 {
+            len += nullable_string_len(self.transactional_id_pattern.as_deref(), true);
         }
         {
             let n = self.unknown_tagged_fields.len();
@@ -121,6 +151,15 @@ impl ListTransactionsRequest {
                 rng.next_u64() as i64
             } else {
                 -1
+            },
+            transactional_id_pattern: if version >= 2 {
+                if version >= 2 {
+                    rng.option(|rng| rng.string())
+                } else {
+                    Some(rng.string())
+                }
+            } else {
+                None
             },
             unknown_tagged_fields: rng.unknown_tagged(true),
         }

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `ListTransactionsResponse` (API key 66): versions 0-1, flexible versions 0+.
+/// Kafka `ListTransactionsResponse` (API key 66): versions 0-2, flexible versions 0+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ListTransactionsResponse {
     /// Kafka field `ThrottleTimeMs`: Versions 0+.
@@ -28,7 +28,7 @@ pub struct ListTransactionsResponse {
 
 impl Message for ListTransactionsResponse {
     const NAME: &'static str = "ListTransactionsResponse";
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
@@ -124,7 +124,7 @@ pub struct TransactionState {
 
 impl Message for TransactionState {
     const NAME: &'static str = "TransactionState";
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, _version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.transactional_id, true)?;

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `MetadataRequest` (API key 3): versions 0-12, flexible versions 9+, deprecated versions 0-3.
+/// Kafka `MetadataRequest` (API key 3): versions 0-13, flexible versions 9+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetadataRequest {
     /// Kafka field `Topics`: Versions 0+; nullable 1+.
@@ -40,7 +40,7 @@ impl Default for MetadataRequest {
 
 impl Message for MetadataRequest {
     const NAME: &'static str = "MetadataRequest";
-    const VERSIONS: (i16, i16) = (0, 12);
+    const VERSIONS: (i16, i16) = (0, 13);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if self.topics.is_none() && version <= 0 {
@@ -214,7 +214,7 @@ impl Default for MetadataRequestTopic {
 
 impl Message for MetadataRequestTopic {
     const NAME: &'static str = "MetadataRequestTopic";
-    const VERSIONS: (i16, i16) = (0, 12);
+    const VERSIONS: (i16, i16) = (0, 13);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version >= 10 {

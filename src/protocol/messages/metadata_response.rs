@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `MetadataResponse` (API key 3): versions 0-12, flexible versions 9+.
+/// Kafka `MetadataResponse` (API key 3): versions 0-13, flexible versions 9+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetadataResponse {
     /// Kafka field `ThrottleTimeMs`: Versions 3+; ignorable.
@@ -26,6 +26,8 @@ pub struct MetadataResponse {
     pub topics: Vec<MetadataResponseTopic>,
     /// Kafka field `ClusterAuthorizedOperations`: Versions 8-10; default `-2147483648`.
     pub cluster_authorized_operations: i32,
+    /// Kafka field `ErrorCode`: Versions 13+; ignorable.
+    pub error_code: i16,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -39,6 +41,7 @@ impl Default for MetadataResponse {
             controller_id: -1,
             topics: Vec::new(),
             cluster_authorized_operations: -2147483648,
+            error_code: 0,
             unknown_tagged_fields: Vec::new(),
         }
     }
@@ -46,7 +49,7 @@ impl Default for MetadataResponse {
 
 impl Message for MetadataResponse {
     const NAME: &'static str = "MetadataResponse";
-    const VERSIONS: (i16, i16) = (0, 12);
+    const VERSIONS: (i16, i16) = (0, 13);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version >= 3 {
@@ -82,6 +85,9 @@ impl Message for MetadataResponse {
                 field: "ClusterAuthorizedOperations",
                 version,
             });
+        }
+        if version >= 13 {
+            buf.put_i16(self.error_code);
         }
         if version >= 9 {
             let n = self.unknown_tagged_fields.len();
@@ -132,6 +138,11 @@ impl Message for MetadataResponse {
         } else {
             -2147483648
         };
+        let f_error_code = if version >= 13 {
+            read_i16(buf).map_err(|e| e.context("ErrorCode").at_remaining(buf.len()))?
+        } else {
+            0
+        };
         let mut unknown_tagged_fields = Vec::new();
         if version >= 9 {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
@@ -147,6 +158,7 @@ impl Message for MetadataResponse {
             controller_id: f_controller_id,
             topics: f_topics,
             cluster_authorized_operations: f_cluster_authorized_operations,
+            error_code: f_error_code,
             unknown_tagged_fields,
         })
     }
@@ -166,6 +178,9 @@ impl Message for MetadataResponse {
         len += array_len(Some(&self.topics), version >= 9, |e| e.body_len(version));
         if (8..=10).contains(&version) {
             len += 4;
+        }
+        if version >= 13 {
+            len += 2;
         }
         if version >= 9 {
             let n = self.unknown_tagged_fields.len();
@@ -206,6 +221,11 @@ impl MetadataResponse {
             } else {
                 -2147483648
             },
+            error_code: if version >= 13 {
+                rng.next_u64() as i16
+            } else {
+                0
+            },
             unknown_tagged_fields: rng.unknown_tagged(version >= 9),
         }
     }
@@ -228,7 +248,7 @@ pub struct MetadataResponseBroker {
 
 impl Message for MetadataResponseBroker {
     const NAME: &'static str = "MetadataResponseBroker";
-    const VERSIONS: (i16, i16) = (0, 12);
+    const VERSIONS: (i16, i16) = (0, 13);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.node_id);
@@ -361,7 +381,7 @@ impl Default for MetadataResponseTopic {
 
 impl Message for MetadataResponseTopic {
     const NAME: &'static str = "MetadataResponseTopic";
-    const VERSIONS: (i16, i16) = (0, 12);
+    const VERSIONS: (i16, i16) = (0, 13);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i16(self.error_code);
@@ -545,7 +565,7 @@ impl Default for MetadataResponsePartition {
 
 impl Message for MetadataResponsePartition {
     const NAME: &'static str = "MetadataResponsePartition";
-    const VERSIONS: (i16, i16) = (0, 12);
+    const VERSIONS: (i16, i16) = (0, 13);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i16(self.error_code);

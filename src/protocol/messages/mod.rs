@@ -11,10 +11,13 @@ use bytes::{BufMut, Bytes};
 use crate::protocol::codec::Message;
 use crate::protocol::error::{DecodeError, DecodeErrorKind, EncodeError};
 
+pub mod aborted_txn;
 pub mod add_offsets_to_txn_request;
 pub mod add_offsets_to_txn_response;
 pub mod add_partitions_to_txn_request;
 pub mod add_partitions_to_txn_response;
+pub mod add_raft_voter_request;
+pub mod add_raft_voter_response;
 pub mod allocate_producer_ids_request;
 pub mod allocate_producer_ids_response;
 pub mod alter_client_quotas_request;
@@ -27,6 +30,8 @@ pub mod alter_partition_request;
 pub mod alter_partition_response;
 pub mod alter_replica_log_dirs_request;
 pub mod alter_replica_log_dirs_response;
+pub mod alter_share_group_offsets_request;
+pub mod alter_share_group_offsets_response;
 pub mod alter_user_scram_credentials_request;
 pub mod alter_user_scram_credentials_response;
 pub mod api_versions_request;
@@ -45,6 +50,7 @@ pub mod consumer_group_heartbeat_request;
 pub mod consumer_group_heartbeat_response;
 pub mod consumer_protocol_assignment;
 pub mod consumer_protocol_subscription;
+pub mod control_record_type_schema;
 pub mod controlled_shutdown_request;
 pub mod controlled_shutdown_response;
 pub mod controller_registration_request;
@@ -64,6 +70,10 @@ pub mod delete_groups_request;
 pub mod delete_groups_response;
 pub mod delete_records_request;
 pub mod delete_records_response;
+pub mod delete_share_group_offsets_request;
+pub mod delete_share_group_offsets_response;
+pub mod delete_share_group_state_request;
+pub mod delete_share_group_state_response;
 pub mod delete_topics_request;
 pub mod delete_topics_response;
 pub mod describe_acls_request;
@@ -84,6 +94,8 @@ pub mod describe_producers_request;
 pub mod describe_producers_response;
 pub mod describe_quorum_request;
 pub mod describe_quorum_response;
+pub mod describe_share_group_offsets_request;
+pub mod describe_share_group_offsets_response;
 pub mod describe_topic_partitions_request;
 pub mod describe_topic_partitions_response;
 pub mod describe_transactions_request;
@@ -94,6 +106,7 @@ pub mod elect_leaders_request;
 pub mod elect_leaders_response;
 pub mod end_quorum_epoch_request;
 pub mod end_quorum_epoch_response;
+pub mod end_txn_marker;
 pub mod end_txn_request;
 pub mod end_txn_response;
 pub mod envelope_request;
@@ -114,6 +127,8 @@ pub mod incremental_alter_configs_request;
 pub mod incremental_alter_configs_response;
 pub mod init_producer_id_request;
 pub mod init_producer_id_response;
+pub mod initialize_share_group_state_request;
+pub mod initialize_share_group_state_response;
 pub mod join_group_request;
 pub mod join_group_response;
 pub mod k_raft_version_record;
@@ -122,8 +137,8 @@ pub mod leader_and_isr_response;
 pub mod leader_change_message;
 pub mod leave_group_request;
 pub mod leave_group_response;
-pub mod list_client_metrics_resources_request;
-pub mod list_client_metrics_resources_response;
+pub mod list_config_resources_request;
+pub mod list_config_resources_response;
 pub mod list_groups_request;
 pub mod list_groups_response;
 pub mod list_offsets_request;
@@ -146,6 +161,12 @@ pub mod produce_request;
 pub mod produce_response;
 pub mod push_telemetry_request;
 pub mod push_telemetry_response;
+pub mod read_share_group_state_request;
+pub mod read_share_group_state_response;
+pub mod read_share_group_state_summary_request;
+pub mod read_share_group_state_summary_response;
+pub mod remove_raft_voter_request;
+pub mod remove_raft_voter_response;
 pub mod renew_delegation_token_request;
 pub mod renew_delegation_token_response;
 pub mod request_header;
@@ -154,30 +175,53 @@ pub mod sasl_authenticate_request;
 pub mod sasl_authenticate_response;
 pub mod sasl_handshake_request;
 pub mod sasl_handshake_response;
+pub mod share_acknowledge_request;
+pub mod share_acknowledge_response;
+pub mod share_fetch_request;
+pub mod share_fetch_response;
+pub mod share_group_describe_request;
+pub mod share_group_describe_response;
+pub mod share_group_heartbeat_request;
+pub mod share_group_heartbeat_response;
 pub mod snapshot_footer_record;
 pub mod snapshot_header_record;
 pub mod stop_replica_request;
 pub mod stop_replica_response;
+pub mod streams_group_describe_request;
+pub mod streams_group_describe_response;
+pub mod streams_group_heartbeat_request;
+pub mod streams_group_heartbeat_response;
+pub mod streams_group_topology_description_update_request;
+pub mod streams_group_topology_description_update_response;
 pub mod sync_group_request;
 pub mod sync_group_response;
 pub mod txn_offset_commit_request;
 pub mod txn_offset_commit_response;
 pub mod unregister_broker_request;
 pub mod unregister_broker_response;
+pub mod unregister_controller_request;
+pub mod unregister_controller_response;
 pub mod update_features_request;
 pub mod update_features_response;
 pub mod update_metadata_request;
 pub mod update_metadata_response;
+pub mod update_raft_voter_request;
+pub mod update_raft_voter_response;
 pub mod vote_request;
 pub mod vote_response;
 pub mod voters_record;
+pub mod write_share_group_state_request;
+pub mod write_share_group_state_response;
 pub mod write_txn_markers_request;
 pub mod write_txn_markers_response;
 
+pub use aborted_txn::AbortedTxn;
 pub use add_offsets_to_txn_request::AddOffsetsToTxnRequest;
 pub use add_offsets_to_txn_response::AddOffsetsToTxnResponse;
 pub use add_partitions_to_txn_request::AddPartitionsToTxnRequest;
 pub use add_partitions_to_txn_response::AddPartitionsToTxnResponse;
+pub use add_raft_voter_request::AddRaftVoterRequest;
+pub use add_raft_voter_response::AddRaftVoterResponse;
 pub use allocate_producer_ids_request::AllocateProducerIdsRequest;
 pub use allocate_producer_ids_response::AllocateProducerIdsResponse;
 pub use alter_client_quotas_request::AlterClientQuotasRequest;
@@ -190,6 +234,8 @@ pub use alter_partition_request::AlterPartitionRequest;
 pub use alter_partition_response::AlterPartitionResponse;
 pub use alter_replica_log_dirs_request::AlterReplicaLogDirsRequest;
 pub use alter_replica_log_dirs_response::AlterReplicaLogDirsResponse;
+pub use alter_share_group_offsets_request::AlterShareGroupOffsetsRequest;
+pub use alter_share_group_offsets_response::AlterShareGroupOffsetsResponse;
 pub use alter_user_scram_credentials_request::AlterUserScramCredentialsRequest;
 pub use alter_user_scram_credentials_response::AlterUserScramCredentialsResponse;
 pub use api_versions_request::ApiVersionsRequest;
@@ -208,6 +254,7 @@ pub use consumer_group_heartbeat_request::ConsumerGroupHeartbeatRequest;
 pub use consumer_group_heartbeat_response::ConsumerGroupHeartbeatResponse;
 pub use consumer_protocol_assignment::ConsumerProtocolAssignment;
 pub use consumer_protocol_subscription::ConsumerProtocolSubscription;
+pub use control_record_type_schema::ControlRecordTypeSchema;
 pub use controlled_shutdown_request::ControlledShutdownRequest;
 pub use controlled_shutdown_response::ControlledShutdownResponse;
 pub use controller_registration_request::ControllerRegistrationRequest;
@@ -227,6 +274,10 @@ pub use delete_groups_request::DeleteGroupsRequest;
 pub use delete_groups_response::DeleteGroupsResponse;
 pub use delete_records_request::DeleteRecordsRequest;
 pub use delete_records_response::DeleteRecordsResponse;
+pub use delete_share_group_offsets_request::DeleteShareGroupOffsetsRequest;
+pub use delete_share_group_offsets_response::DeleteShareGroupOffsetsResponse;
+pub use delete_share_group_state_request::DeleteShareGroupStateRequest;
+pub use delete_share_group_state_response::DeleteShareGroupStateResponse;
 pub use delete_topics_request::DeleteTopicsRequest;
 pub use delete_topics_response::DeleteTopicsResponse;
 pub use describe_acls_request::DescribeAclsRequest;
@@ -247,6 +298,8 @@ pub use describe_producers_request::DescribeProducersRequest;
 pub use describe_producers_response::DescribeProducersResponse;
 pub use describe_quorum_request::DescribeQuorumRequest;
 pub use describe_quorum_response::DescribeQuorumResponse;
+pub use describe_share_group_offsets_request::DescribeShareGroupOffsetsRequest;
+pub use describe_share_group_offsets_response::DescribeShareGroupOffsetsResponse;
 pub use describe_topic_partitions_request::DescribeTopicPartitionsRequest;
 pub use describe_topic_partitions_response::DescribeTopicPartitionsResponse;
 pub use describe_transactions_request::DescribeTransactionsRequest;
@@ -257,6 +310,7 @@ pub use elect_leaders_request::ElectLeadersRequest;
 pub use elect_leaders_response::ElectLeadersResponse;
 pub use end_quorum_epoch_request::EndQuorumEpochRequest;
 pub use end_quorum_epoch_response::EndQuorumEpochResponse;
+pub use end_txn_marker::EndTxnMarker;
 pub use end_txn_request::EndTxnRequest;
 pub use end_txn_response::EndTxnResponse;
 pub use envelope_request::EnvelopeRequest;
@@ -277,6 +331,8 @@ pub use incremental_alter_configs_request::IncrementalAlterConfigsRequest;
 pub use incremental_alter_configs_response::IncrementalAlterConfigsResponse;
 pub use init_producer_id_request::InitProducerIdRequest;
 pub use init_producer_id_response::InitProducerIdResponse;
+pub use initialize_share_group_state_request::InitializeShareGroupStateRequest;
+pub use initialize_share_group_state_response::InitializeShareGroupStateResponse;
 pub use join_group_request::JoinGroupRequest;
 pub use join_group_response::JoinGroupResponse;
 pub use k_raft_version_record::KRaftVersionRecord;
@@ -285,8 +341,8 @@ pub use leader_and_isr_response::LeaderAndIsrResponse;
 pub use leader_change_message::LeaderChangeMessage;
 pub use leave_group_request::LeaveGroupRequest;
 pub use leave_group_response::LeaveGroupResponse;
-pub use list_client_metrics_resources_request::ListClientMetricsResourcesRequest;
-pub use list_client_metrics_resources_response::ListClientMetricsResourcesResponse;
+pub use list_config_resources_request::ListConfigResourcesRequest;
+pub use list_config_resources_response::ListConfigResourcesResponse;
 pub use list_groups_request::ListGroupsRequest;
 pub use list_groups_response::ListGroupsResponse;
 pub use list_offsets_request::ListOffsetsRequest;
@@ -309,6 +365,12 @@ pub use produce_request::ProduceRequest;
 pub use produce_response::ProduceResponse;
 pub use push_telemetry_request::PushTelemetryRequest;
 pub use push_telemetry_response::PushTelemetryResponse;
+pub use read_share_group_state_request::ReadShareGroupStateRequest;
+pub use read_share_group_state_response::ReadShareGroupStateResponse;
+pub use read_share_group_state_summary_request::ReadShareGroupStateSummaryRequest;
+pub use read_share_group_state_summary_response::ReadShareGroupStateSummaryResponse;
+pub use remove_raft_voter_request::RemoveRaftVoterRequest;
+pub use remove_raft_voter_response::RemoveRaftVoterResponse;
 pub use renew_delegation_token_request::RenewDelegationTokenRequest;
 pub use renew_delegation_token_response::RenewDelegationTokenResponse;
 pub use request_header::RequestHeader;
@@ -317,42 +379,62 @@ pub use sasl_authenticate_request::SaslAuthenticateRequest;
 pub use sasl_authenticate_response::SaslAuthenticateResponse;
 pub use sasl_handshake_request::SaslHandshakeRequest;
 pub use sasl_handshake_response::SaslHandshakeResponse;
+pub use share_acknowledge_request::ShareAcknowledgeRequest;
+pub use share_acknowledge_response::ShareAcknowledgeResponse;
+pub use share_fetch_request::ShareFetchRequest;
+pub use share_fetch_response::ShareFetchResponse;
+pub use share_group_describe_request::ShareGroupDescribeRequest;
+pub use share_group_describe_response::ShareGroupDescribeResponse;
+pub use share_group_heartbeat_request::ShareGroupHeartbeatRequest;
+pub use share_group_heartbeat_response::ShareGroupHeartbeatResponse;
 pub use snapshot_footer_record::SnapshotFooterRecord;
 pub use snapshot_header_record::SnapshotHeaderRecord;
 pub use stop_replica_request::StopReplicaRequest;
 pub use stop_replica_response::StopReplicaResponse;
+pub use streams_group_describe_request::StreamsGroupDescribeRequest;
+pub use streams_group_describe_response::StreamsGroupDescribeResponse;
+pub use streams_group_heartbeat_request::StreamsGroupHeartbeatRequest;
+pub use streams_group_heartbeat_response::StreamsGroupHeartbeatResponse;
+pub use streams_group_topology_description_update_request::StreamsGroupTopologyDescriptionUpdateRequest;
+pub use streams_group_topology_description_update_response::StreamsGroupTopologyDescriptionUpdateResponse;
 pub use sync_group_request::SyncGroupRequest;
 pub use sync_group_response::SyncGroupResponse;
 pub use txn_offset_commit_request::TxnOffsetCommitRequest;
 pub use txn_offset_commit_response::TxnOffsetCommitResponse;
 pub use unregister_broker_request::UnregisterBrokerRequest;
 pub use unregister_broker_response::UnregisterBrokerResponse;
+pub use unregister_controller_request::UnregisterControllerRequest;
+pub use unregister_controller_response::UnregisterControllerResponse;
 pub use update_features_request::UpdateFeaturesRequest;
 pub use update_features_response::UpdateFeaturesResponse;
 pub use update_metadata_request::UpdateMetadataRequest;
 pub use update_metadata_response::UpdateMetadataResponse;
+pub use update_raft_voter_request::UpdateRaftVoterRequest;
+pub use update_raft_voter_response::UpdateRaftVoterResponse;
 pub use vote_request::VoteRequest;
 pub use vote_response::VoteResponse;
 pub use voters_record::VotersRecord;
+pub use write_share_group_state_request::WriteShareGroupStateRequest;
+pub use write_share_group_state_response::WriteShareGroupStateResponse;
 pub use write_txn_markers_request::WriteTxnMarkersRequest;
 pub use write_txn_markers_response::WriteTxnMarkersResponse;
 
 /// The number of request APIs in the specs.
-pub const API_COUNT: usize = 76;
+pub const API_COUNT: usize = 95;
 /// The number of message types (requests, responses, headers, data records).
-pub const MESSAGE_COUNT: usize = 162;
+pub const MESSAGE_COUNT: usize = 203;
 
 /// A Kafka request API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum ApiKey {
-    /// API key 0 (`ProduceRequest`), versions 0-11.
+    /// API key 0 (`ProduceRequest`), versions 0-13.
     Produce = 0,
-    /// API key 1 (`FetchRequest`), versions 0-16.
+    /// API key 1 (`FetchRequest`), versions 0-18.
     Fetch = 1,
-    /// API key 2 (`ListOffsetsRequest`), versions 0-8.
+    /// API key 2 (`ListOffsetsRequest`), versions 0-11.
     ListOffsets = 2,
-    /// API key 3 (`MetadataRequest`), versions 0-12.
+    /// API key 3 (`MetadataRequest`), versions 0-13.
     Metadata = 3,
     /// API key 4 (`LeaderAndIsrRequest`), versions 0-7.
     LeaderAndIsr = 4,
@@ -362,11 +444,11 @@ pub enum ApiKey {
     UpdateMetadata = 6,
     /// API key 7 (`ControlledShutdownRequest`), versions 0-3.
     ControlledShutdown = 7,
-    /// API key 8 (`OffsetCommitRequest`), versions 0-9.
+    /// API key 8 (`OffsetCommitRequest`), versions 0-10.
     OffsetCommit = 8,
-    /// API key 9 (`OffsetFetchRequest`), versions 0-9.
+    /// API key 9 (`OffsetFetchRequest`), versions 0-10.
     OffsetFetch = 9,
-    /// API key 10 (`FindCoordinatorRequest`), versions 0-5.
+    /// API key 10 (`FindCoordinatorRequest`), versions 0-6.
     FindCoordinator = 10,
     /// API key 11 (`JoinGroupRequest`), versions 0-9.
     JoinGroup = 11,
@@ -376,13 +458,13 @@ pub enum ApiKey {
     LeaveGroup = 13,
     /// API key 14 (`SyncGroupRequest`), versions 0-5.
     SyncGroup = 14,
-    /// API key 15 (`DescribeGroupsRequest`), versions 0-5.
+    /// API key 15 (`DescribeGroupsRequest`), versions 0-6.
     DescribeGroups = 15,
     /// API key 16 (`ListGroupsRequest`), versions 0-5.
     ListGroups = 16,
     /// API key 17 (`SaslHandshakeRequest`), versions 0-1.
     SaslHandshake = 17,
-    /// API key 18 (`ApiVersionsRequest`), versions 0-3.
+    /// API key 18 (`ApiVersionsRequest`), versions 0-5.
     ApiVersions = 18,
     /// API key 19 (`CreateTopicsRequest`), versions 0-7.
     CreateTopics = 19,
@@ -390,7 +472,7 @@ pub enum ApiKey {
     DeleteTopics = 20,
     /// API key 21 (`DeleteRecordsRequest`), versions 0-2.
     DeleteRecords = 21,
-    /// API key 22 (`InitProducerIdRequest`), versions 0-5.
+    /// API key 22 (`InitProducerIdRequest`), versions 0-6.
     InitProducerId = 22,
     /// API key 23 (`OffsetForLeaderEpochRequest`), versions 0-4.
     OffsetForLeaderEpoch = 23,
@@ -398,11 +480,11 @@ pub enum ApiKey {
     AddPartitionsToTxn = 24,
     /// API key 25 (`AddOffsetsToTxnRequest`), versions 0-4.
     AddOffsetsToTxn = 25,
-    /// API key 26 (`EndTxnRequest`), versions 0-4.
+    /// API key 26 (`EndTxnRequest`), versions 0-5.
     EndTxn = 26,
-    /// API key 27 (`WriteTxnMarkersRequest`), versions 0-1.
+    /// API key 27 (`WriteTxnMarkersRequest`), versions 0-2.
     WriteTxnMarkers = 27,
-    /// API key 28 (`TxnOffsetCommitRequest`), versions 0-4.
+    /// API key 28 (`TxnOffsetCommitRequest`), versions 0-6.
     TxnOffsetCommit = 28,
     /// API key 29 (`DescribeAclsRequest`), versions 0-3.
     DescribeAcls = 29,
@@ -416,7 +498,7 @@ pub enum ApiKey {
     AlterConfigs = 33,
     /// API key 34 (`AlterReplicaLogDirsRequest`), versions 0-2.
     AlterReplicaLogDirs = 34,
-    /// API key 35 (`DescribeLogDirsRequest`), versions 0-4.
+    /// API key 35 (`DescribeLogDirsRequest`), versions 0-5.
     DescribeLogDirs = 35,
     /// API key 36 (`SaslAuthenticateRequest`), versions 0-2.
     SaslAuthenticate = 36,
@@ -430,13 +512,13 @@ pub enum ApiKey {
     ExpireDelegationToken = 40,
     /// API key 41 (`DescribeDelegationTokenRequest`), versions 0-3.
     DescribeDelegationToken = 41,
-    /// API key 42 (`DeleteGroupsRequest`), versions 0-2.
+    /// API key 42 (`DeleteGroupsRequest`), versions 0-3.
     DeleteGroups = 42,
     /// API key 43 (`ElectLeadersRequest`), versions 0-2.
     ElectLeaders = 43,
     /// API key 44 (`IncrementalAlterConfigsRequest`), versions 0-1.
     IncrementalAlterConfigs = 44,
-    /// API key 45 (`AlterPartitionReassignmentsRequest`), versions 0.
+    /// API key 45 (`AlterPartitionReassignmentsRequest`), versions 0-1.
     AlterPartitionReassignments = 45,
     /// API key 46 (`ListPartitionReassignmentsRequest`), versions 0.
     ListPartitionReassignments = 46,
@@ -450,41 +532,41 @@ pub enum ApiKey {
     DescribeUserScramCredentials = 50,
     /// API key 51 (`AlterUserScramCredentialsRequest`), versions 0.
     AlterUserScramCredentials = 51,
-    /// API key 52 (`VoteRequest`), versions 0.
+    /// API key 52 (`VoteRequest`), versions 0-2.
     Vote = 52,
-    /// API key 53 (`BeginQuorumEpochRequest`), versions 0.
+    /// API key 53 (`BeginQuorumEpochRequest`), versions 0-1.
     BeginQuorumEpoch = 53,
-    /// API key 54 (`EndQuorumEpochRequest`), versions 0.
+    /// API key 54 (`EndQuorumEpochRequest`), versions 0-1.
     EndQuorumEpoch = 54,
-    /// API key 55 (`DescribeQuorumRequest`), versions 0-1.
+    /// API key 55 (`DescribeQuorumRequest`), versions 0-2.
     DescribeQuorum = 55,
     /// API key 56 (`AlterPartitionRequest`), versions 0-3.
     AlterPartition = 56,
-    /// API key 57 (`UpdateFeaturesRequest`), versions 0-1.
+    /// API key 57 (`UpdateFeaturesRequest`), versions 0-2.
     UpdateFeatures = 57,
     /// API key 58 (`EnvelopeRequest`), versions 0.
     Envelope = 58,
-    /// API key 59 (`FetchSnapshotRequest`), versions 0.
+    /// API key 59 (`FetchSnapshotRequest`), versions 0-1.
     FetchSnapshot = 59,
-    /// API key 60 (`DescribeClusterRequest`), versions 0-1.
+    /// API key 60 (`DescribeClusterRequest`), versions 0-2.
     DescribeCluster = 60,
     /// API key 61 (`DescribeProducersRequest`), versions 0.
     DescribeProducers = 61,
-    /// API key 62 (`BrokerRegistrationRequest`), versions 0-3.
+    /// API key 62 (`BrokerRegistrationRequest`), versions 0-4.
     BrokerRegistration = 62,
-    /// API key 63 (`BrokerHeartbeatRequest`), versions 0-1.
+    /// API key 63 (`BrokerHeartbeatRequest`), versions 0-2.
     BrokerHeartbeat = 63,
     /// API key 64 (`UnregisterBrokerRequest`), versions 0.
     UnregisterBroker = 64,
     /// API key 65 (`DescribeTransactionsRequest`), versions 0.
     DescribeTransactions = 65,
-    /// API key 66 (`ListTransactionsRequest`), versions 0-1.
+    /// API key 66 (`ListTransactionsRequest`), versions 0-2.
     ListTransactions = 66,
     /// API key 67 (`AllocateProducerIdsRequest`), versions 0.
     AllocateProducerIds = 67,
-    /// API key 68 (`ConsumerGroupHeartbeatRequest`), versions 0.
+    /// API key 68 (`ConsumerGroupHeartbeatRequest`), versions 0-1.
     ConsumerGroupHeartbeat = 68,
-    /// API key 69 (`ConsumerGroupDescribeRequest`), versions 0.
+    /// API key 69 (`ConsumerGroupDescribeRequest`), versions 0-1.
     ConsumerGroupDescribe = 69,
     /// API key 70 (`ControllerRegistrationRequest`), versions 0.
     ControllerRegistration = 70,
@@ -494,15 +576,53 @@ pub enum ApiKey {
     PushTelemetry = 72,
     /// API key 73 (`AssignReplicasToDirsRequest`), versions 0.
     AssignReplicasToDirs = 73,
-    /// API key 74 (`ListClientMetricsResourcesRequest`), versions 0.
-    ListClientMetricsResources = 74,
+    /// API key 74 (`ListConfigResourcesRequest`), versions 0-1.
+    ListConfigResources = 74,
     /// API key 75 (`DescribeTopicPartitionsRequest`), versions 0.
     DescribeTopicPartitions = 75,
+    /// API key 76 (`ShareGroupHeartbeatRequest`), versions 1.
+    ShareGroupHeartbeat = 76,
+    /// API key 77 (`ShareGroupDescribeRequest`), versions 1.
+    ShareGroupDescribe = 77,
+    /// API key 78 (`ShareFetchRequest`), versions 1-2.
+    ShareFetch = 78,
+    /// API key 79 (`ShareAcknowledgeRequest`), versions 1-2.
+    ShareAcknowledge = 79,
+    /// API key 80 (`AddRaftVoterRequest`), versions 0-1.
+    AddRaftVoter = 80,
+    /// API key 81 (`RemoveRaftVoterRequest`), versions 0.
+    RemoveRaftVoter = 81,
+    /// API key 82 (`UpdateRaftVoterRequest`), versions 0.
+    UpdateRaftVoter = 82,
+    /// API key 83 (`InitializeShareGroupStateRequest`), versions 0.
+    InitializeShareGroupState = 83,
+    /// API key 84 (`ReadShareGroupStateRequest`), versions 0.
+    ReadShareGroupState = 84,
+    /// API key 85 (`WriteShareGroupStateRequest`), versions 0-1.
+    WriteShareGroupState = 85,
+    /// API key 86 (`DeleteShareGroupStateRequest`), versions 0.
+    DeleteShareGroupState = 86,
+    /// API key 87 (`ReadShareGroupStateSummaryRequest`), versions 0-1.
+    ReadShareGroupStateSummary = 87,
+    /// API key 88 (`StreamsGroupHeartbeatRequest`), versions 0-1.
+    StreamsGroupHeartbeat = 88,
+    /// API key 89 (`StreamsGroupDescribeRequest`), versions 0-1.
+    StreamsGroupDescribe = 89,
+    /// API key 90 (`DescribeShareGroupOffsetsRequest`), versions 0-1.
+    DescribeShareGroupOffsets = 90,
+    /// API key 91 (`AlterShareGroupOffsetsRequest`), versions 0.
+    AlterShareGroupOffsets = 91,
+    /// API key 92 (`DeleteShareGroupOffsetsRequest`), versions 0.
+    DeleteShareGroupOffsets = 92,
+    /// API key 93 (`StreamsGroupTopologyDescriptionUpdateRequest`), versions 0.
+    StreamsGroupTopologyDescriptionUpdate = 93,
+    /// API key 94 (`UnregisterControllerRequest`), versions 0.
+    UnregisterController = 94,
 }
 
 impl ApiKey {
     /// Every API, in key order.
-    pub const ALL: [ApiKey; 76] = [
+    pub const ALL: [ApiKey; 95] = [
         ApiKey::Produce,
         ApiKey::Fetch,
         ApiKey::ListOffsets,
@@ -577,8 +697,27 @@ impl ApiKey {
         ApiKey::GetTelemetrySubscriptions,
         ApiKey::PushTelemetry,
         ApiKey::AssignReplicasToDirs,
-        ApiKey::ListClientMetricsResources,
+        ApiKey::ListConfigResources,
         ApiKey::DescribeTopicPartitions,
+        ApiKey::ShareGroupHeartbeat,
+        ApiKey::ShareGroupDescribe,
+        ApiKey::ShareFetch,
+        ApiKey::ShareAcknowledge,
+        ApiKey::AddRaftVoter,
+        ApiKey::RemoveRaftVoter,
+        ApiKey::UpdateRaftVoter,
+        ApiKey::InitializeShareGroupState,
+        ApiKey::ReadShareGroupState,
+        ApiKey::WriteShareGroupState,
+        ApiKey::DeleteShareGroupState,
+        ApiKey::ReadShareGroupStateSummary,
+        ApiKey::StreamsGroupHeartbeat,
+        ApiKey::StreamsGroupDescribe,
+        ApiKey::DescribeShareGroupOffsets,
+        ApiKey::AlterShareGroupOffsets,
+        ApiKey::DeleteShareGroupOffsets,
+        ApiKey::StreamsGroupTopologyDescriptionUpdate,
+        ApiKey::UnregisterController,
     ];
 
     /// The API with this key, if there is one.
@@ -658,8 +797,27 @@ impl ApiKey {
             71 => ApiKey::GetTelemetrySubscriptions,
             72 => ApiKey::PushTelemetry,
             73 => ApiKey::AssignReplicasToDirs,
-            74 => ApiKey::ListClientMetricsResources,
+            74 => ApiKey::ListConfigResources,
             75 => ApiKey::DescribeTopicPartitions,
+            76 => ApiKey::ShareGroupHeartbeat,
+            77 => ApiKey::ShareGroupDescribe,
+            78 => ApiKey::ShareFetch,
+            79 => ApiKey::ShareAcknowledge,
+            80 => ApiKey::AddRaftVoter,
+            81 => ApiKey::RemoveRaftVoter,
+            82 => ApiKey::UpdateRaftVoter,
+            83 => ApiKey::InitializeShareGroupState,
+            84 => ApiKey::ReadShareGroupState,
+            85 => ApiKey::WriteShareGroupState,
+            86 => ApiKey::DeleteShareGroupState,
+            87 => ApiKey::ReadShareGroupStateSummary,
+            88 => ApiKey::StreamsGroupHeartbeat,
+            89 => ApiKey::StreamsGroupDescribe,
+            90 => ApiKey::DescribeShareGroupOffsets,
+            91 => ApiKey::AlterShareGroupOffsets,
+            92 => ApiKey::DeleteShareGroupOffsets,
+            93 => ApiKey::StreamsGroupTopologyDescriptionUpdate,
+            94 => ApiKey::UnregisterController,
             _ => return None,
         })
     }
@@ -746,90 +904,130 @@ impl ApiKey {
             ApiKey::GetTelemetrySubscriptions => "GetTelemetrySubscriptions",
             ApiKey::PushTelemetry => "PushTelemetry",
             ApiKey::AssignReplicasToDirs => "AssignReplicasToDirs",
-            ApiKey::ListClientMetricsResources => "ListClientMetricsResources",
+            ApiKey::ListConfigResources => "ListConfigResources",
             ApiKey::DescribeTopicPartitions => "DescribeTopicPartitions",
+            ApiKey::ShareGroupHeartbeat => "ShareGroupHeartbeat",
+            ApiKey::ShareGroupDescribe => "ShareGroupDescribe",
+            ApiKey::ShareFetch => "ShareFetch",
+            ApiKey::ShareAcknowledge => "ShareAcknowledge",
+            ApiKey::AddRaftVoter => "AddRaftVoter",
+            ApiKey::RemoveRaftVoter => "RemoveRaftVoter",
+            ApiKey::UpdateRaftVoter => "UpdateRaftVoter",
+            ApiKey::InitializeShareGroupState => "InitializeShareGroupState",
+            ApiKey::ReadShareGroupState => "ReadShareGroupState",
+            ApiKey::WriteShareGroupState => "WriteShareGroupState",
+            ApiKey::DeleteShareGroupState => "DeleteShareGroupState",
+            ApiKey::ReadShareGroupStateSummary => "ReadShareGroupStateSummary",
+            ApiKey::StreamsGroupHeartbeat => "StreamsGroupHeartbeat",
+            ApiKey::StreamsGroupDescribe => "StreamsGroupDescribe",
+            ApiKey::DescribeShareGroupOffsets => "DescribeShareGroupOffsets",
+            ApiKey::AlterShareGroupOffsets => "AlterShareGroupOffsets",
+            ApiKey::DeleteShareGroupOffsets => "DeleteShareGroupOffsets",
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => {
+                "StreamsGroupTopologyDescriptionUpdate"
+            }
+            ApiKey::UnregisterController => "UnregisterController",
         }
     }
 
     /// The lowest and highest version of this API.
     pub const fn versions(self) -> (i16, i16) {
         match self {
-            ApiKey::Produce => (0, 11),
-            ApiKey::Fetch => (0, 16),
-            ApiKey::ListOffsets => (0, 8),
-            ApiKey::Metadata => (0, 12),
+            ApiKey::Produce => (0, 13),
+            ApiKey::Fetch => (0, 18),
+            ApiKey::ListOffsets => (0, 11),
+            ApiKey::Metadata => (0, 13),
             ApiKey::LeaderAndIsr => (0, 7),
             ApiKey::StopReplica => (0, 4),
             ApiKey::UpdateMetadata => (0, 8),
             ApiKey::ControlledShutdown => (0, 3),
-            ApiKey::OffsetCommit => (0, 9),
-            ApiKey::OffsetFetch => (0, 9),
-            ApiKey::FindCoordinator => (0, 5),
+            ApiKey::OffsetCommit => (0, 10),
+            ApiKey::OffsetFetch => (0, 10),
+            ApiKey::FindCoordinator => (0, 6),
             ApiKey::JoinGroup => (0, 9),
             ApiKey::Heartbeat => (0, 4),
             ApiKey::LeaveGroup => (0, 5),
             ApiKey::SyncGroup => (0, 5),
-            ApiKey::DescribeGroups => (0, 5),
+            ApiKey::DescribeGroups => (0, 6),
             ApiKey::ListGroups => (0, 5),
             ApiKey::SaslHandshake => (0, 1),
-            ApiKey::ApiVersions => (0, 3),
+            ApiKey::ApiVersions => (0, 5),
             ApiKey::CreateTopics => (0, 7),
             ApiKey::DeleteTopics => (0, 6),
             ApiKey::DeleteRecords => (0, 2),
-            ApiKey::InitProducerId => (0, 5),
+            ApiKey::InitProducerId => (0, 6),
             ApiKey::OffsetForLeaderEpoch => (0, 4),
             ApiKey::AddPartitionsToTxn => (0, 5),
             ApiKey::AddOffsetsToTxn => (0, 4),
-            ApiKey::EndTxn => (0, 4),
-            ApiKey::WriteTxnMarkers => (0, 1),
-            ApiKey::TxnOffsetCommit => (0, 4),
+            ApiKey::EndTxn => (0, 5),
+            ApiKey::WriteTxnMarkers => (0, 2),
+            ApiKey::TxnOffsetCommit => (0, 6),
             ApiKey::DescribeAcls => (0, 3),
             ApiKey::CreateAcls => (0, 3),
             ApiKey::DeleteAcls => (0, 3),
             ApiKey::DescribeConfigs => (0, 4),
             ApiKey::AlterConfigs => (0, 2),
             ApiKey::AlterReplicaLogDirs => (0, 2),
-            ApiKey::DescribeLogDirs => (0, 4),
+            ApiKey::DescribeLogDirs => (0, 5),
             ApiKey::SaslAuthenticate => (0, 2),
             ApiKey::CreatePartitions => (0, 3),
             ApiKey::CreateDelegationToken => (0, 3),
             ApiKey::RenewDelegationToken => (0, 2),
             ApiKey::ExpireDelegationToken => (0, 2),
             ApiKey::DescribeDelegationToken => (0, 3),
-            ApiKey::DeleteGroups => (0, 2),
+            ApiKey::DeleteGroups => (0, 3),
             ApiKey::ElectLeaders => (0, 2),
             ApiKey::IncrementalAlterConfigs => (0, 1),
-            ApiKey::AlterPartitionReassignments => (0, 0),
+            ApiKey::AlterPartitionReassignments => (0, 1),
             ApiKey::ListPartitionReassignments => (0, 0),
             ApiKey::OffsetDelete => (0, 0),
             ApiKey::DescribeClientQuotas => (0, 1),
             ApiKey::AlterClientQuotas => (0, 1),
             ApiKey::DescribeUserScramCredentials => (0, 0),
             ApiKey::AlterUserScramCredentials => (0, 0),
-            ApiKey::Vote => (0, 0),
-            ApiKey::BeginQuorumEpoch => (0, 0),
-            ApiKey::EndQuorumEpoch => (0, 0),
-            ApiKey::DescribeQuorum => (0, 1),
+            ApiKey::Vote => (0, 2),
+            ApiKey::BeginQuorumEpoch => (0, 1),
+            ApiKey::EndQuorumEpoch => (0, 1),
+            ApiKey::DescribeQuorum => (0, 2),
             ApiKey::AlterPartition => (0, 3),
-            ApiKey::UpdateFeatures => (0, 1),
+            ApiKey::UpdateFeatures => (0, 2),
             ApiKey::Envelope => (0, 0),
-            ApiKey::FetchSnapshot => (0, 0),
-            ApiKey::DescribeCluster => (0, 1),
+            ApiKey::FetchSnapshot => (0, 1),
+            ApiKey::DescribeCluster => (0, 2),
             ApiKey::DescribeProducers => (0, 0),
-            ApiKey::BrokerRegistration => (0, 3),
-            ApiKey::BrokerHeartbeat => (0, 1),
+            ApiKey::BrokerRegistration => (0, 4),
+            ApiKey::BrokerHeartbeat => (0, 2),
             ApiKey::UnregisterBroker => (0, 0),
             ApiKey::DescribeTransactions => (0, 0),
-            ApiKey::ListTransactions => (0, 1),
+            ApiKey::ListTransactions => (0, 2),
             ApiKey::AllocateProducerIds => (0, 0),
-            ApiKey::ConsumerGroupHeartbeat => (0, 0),
-            ApiKey::ConsumerGroupDescribe => (0, 0),
+            ApiKey::ConsumerGroupHeartbeat => (0, 1),
+            ApiKey::ConsumerGroupDescribe => (0, 1),
             ApiKey::ControllerRegistration => (0, 0),
             ApiKey::GetTelemetrySubscriptions => (0, 0),
             ApiKey::PushTelemetry => (0, 0),
             ApiKey::AssignReplicasToDirs => (0, 0),
-            ApiKey::ListClientMetricsResources => (0, 0),
+            ApiKey::ListConfigResources => (0, 1),
             ApiKey::DescribeTopicPartitions => (0, 0),
+            ApiKey::ShareGroupHeartbeat => (1, 1),
+            ApiKey::ShareGroupDescribe => (1, 1),
+            ApiKey::ShareFetch => (1, 2),
+            ApiKey::ShareAcknowledge => (1, 2),
+            ApiKey::AddRaftVoter => (0, 1),
+            ApiKey::RemoveRaftVoter => (0, 0),
+            ApiKey::UpdateRaftVoter => (0, 0),
+            ApiKey::InitializeShareGroupState => (0, 0),
+            ApiKey::ReadShareGroupState => (0, 0),
+            ApiKey::WriteShareGroupState => (0, 1),
+            ApiKey::DeleteShareGroupState => (0, 0),
+            ApiKey::ReadShareGroupStateSummary => (0, 1),
+            ApiKey::StreamsGroupHeartbeat => (0, 1),
+            ApiKey::StreamsGroupDescribe => (0, 1),
+            ApiKey::DescribeShareGroupOffsets => (0, 1),
+            ApiKey::AlterShareGroupOffsets => (0, 0),
+            ApiKey::DeleteShareGroupOffsets => (0, 0),
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => (0, 0),
+            ApiKey::UnregisterController => (0, 0),
         }
     }
 
@@ -889,8 +1087,8 @@ impl ApiKey {
             ApiKey::DescribeUserScramCredentials => Some(0),
             ApiKey::AlterUserScramCredentials => Some(0),
             ApiKey::Vote => Some(0),
-            ApiKey::BeginQuorumEpoch => None,
-            ApiKey::EndQuorumEpoch => None,
+            ApiKey::BeginQuorumEpoch => Some(1),
+            ApiKey::EndQuorumEpoch => Some(1),
             ApiKey::DescribeQuorum => Some(0),
             ApiKey::AlterPartition => Some(0),
             ApiKey::UpdateFeatures => Some(0),
@@ -910,8 +1108,27 @@ impl ApiKey {
             ApiKey::GetTelemetrySubscriptions => Some(0),
             ApiKey::PushTelemetry => Some(0),
             ApiKey::AssignReplicasToDirs => Some(0),
-            ApiKey::ListClientMetricsResources => Some(0),
+            ApiKey::ListConfigResources => Some(0),
             ApiKey::DescribeTopicPartitions => Some(0),
+            ApiKey::ShareGroupHeartbeat => Some(0),
+            ApiKey::ShareGroupDescribe => Some(0),
+            ApiKey::ShareFetch => Some(0),
+            ApiKey::ShareAcknowledge => Some(0),
+            ApiKey::AddRaftVoter => Some(0),
+            ApiKey::RemoveRaftVoter => Some(0),
+            ApiKey::UpdateRaftVoter => Some(0),
+            ApiKey::InitializeShareGroupState => Some(0),
+            ApiKey::ReadShareGroupState => Some(0),
+            ApiKey::WriteShareGroupState => Some(0),
+            ApiKey::DeleteShareGroupState => Some(0),
+            ApiKey::ReadShareGroupStateSummary => Some(0),
+            ApiKey::StreamsGroupHeartbeat => Some(0),
+            ApiKey::StreamsGroupDescribe => Some(0),
+            ApiKey::DescribeShareGroupOffsets => Some(0),
+            ApiKey::AlterShareGroupOffsets => Some(0),
+            ApiKey::DeleteShareGroupOffsets => Some(0),
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => Some(0),
+            ApiKey::UnregisterController => Some(0),
         }
     }
 
@@ -1333,14 +1550,109 @@ impl Request for AssignReplicasToDirsRequest {
     type Response = AssignReplicasToDirsResponse;
 }
 
-impl Request for ListClientMetricsResourcesRequest {
-    const API_KEY: ApiKey = ApiKey::ListClientMetricsResources;
-    type Response = ListClientMetricsResourcesResponse;
+impl Request for ListConfigResourcesRequest {
+    const API_KEY: ApiKey = ApiKey::ListConfigResources;
+    type Response = ListConfigResourcesResponse;
 }
 
 impl Request for DescribeTopicPartitionsRequest {
     const API_KEY: ApiKey = ApiKey::DescribeTopicPartitions;
     type Response = DescribeTopicPartitionsResponse;
+}
+
+impl Request for ShareGroupHeartbeatRequest {
+    const API_KEY: ApiKey = ApiKey::ShareGroupHeartbeat;
+    type Response = ShareGroupHeartbeatResponse;
+}
+
+impl Request for ShareGroupDescribeRequest {
+    const API_KEY: ApiKey = ApiKey::ShareGroupDescribe;
+    type Response = ShareGroupDescribeResponse;
+}
+
+impl Request for ShareFetchRequest {
+    const API_KEY: ApiKey = ApiKey::ShareFetch;
+    type Response = ShareFetchResponse;
+}
+
+impl Request for ShareAcknowledgeRequest {
+    const API_KEY: ApiKey = ApiKey::ShareAcknowledge;
+    type Response = ShareAcknowledgeResponse;
+}
+
+impl Request for AddRaftVoterRequest {
+    const API_KEY: ApiKey = ApiKey::AddRaftVoter;
+    type Response = AddRaftVoterResponse;
+}
+
+impl Request for RemoveRaftVoterRequest {
+    const API_KEY: ApiKey = ApiKey::RemoveRaftVoter;
+    type Response = RemoveRaftVoterResponse;
+}
+
+impl Request for UpdateRaftVoterRequest {
+    const API_KEY: ApiKey = ApiKey::UpdateRaftVoter;
+    type Response = UpdateRaftVoterResponse;
+}
+
+impl Request for InitializeShareGroupStateRequest {
+    const API_KEY: ApiKey = ApiKey::InitializeShareGroupState;
+    type Response = InitializeShareGroupStateResponse;
+}
+
+impl Request for ReadShareGroupStateRequest {
+    const API_KEY: ApiKey = ApiKey::ReadShareGroupState;
+    type Response = ReadShareGroupStateResponse;
+}
+
+impl Request for WriteShareGroupStateRequest {
+    const API_KEY: ApiKey = ApiKey::WriteShareGroupState;
+    type Response = WriteShareGroupStateResponse;
+}
+
+impl Request for DeleteShareGroupStateRequest {
+    const API_KEY: ApiKey = ApiKey::DeleteShareGroupState;
+    type Response = DeleteShareGroupStateResponse;
+}
+
+impl Request for ReadShareGroupStateSummaryRequest {
+    const API_KEY: ApiKey = ApiKey::ReadShareGroupStateSummary;
+    type Response = ReadShareGroupStateSummaryResponse;
+}
+
+impl Request for StreamsGroupHeartbeatRequest {
+    const API_KEY: ApiKey = ApiKey::StreamsGroupHeartbeat;
+    type Response = StreamsGroupHeartbeatResponse;
+}
+
+impl Request for StreamsGroupDescribeRequest {
+    const API_KEY: ApiKey = ApiKey::StreamsGroupDescribe;
+    type Response = StreamsGroupDescribeResponse;
+}
+
+impl Request for DescribeShareGroupOffsetsRequest {
+    const API_KEY: ApiKey = ApiKey::DescribeShareGroupOffsets;
+    type Response = DescribeShareGroupOffsetsResponse;
+}
+
+impl Request for AlterShareGroupOffsetsRequest {
+    const API_KEY: ApiKey = ApiKey::AlterShareGroupOffsets;
+    type Response = AlterShareGroupOffsetsResponse;
+}
+
+impl Request for DeleteShareGroupOffsetsRequest {
+    const API_KEY: ApiKey = ApiKey::DeleteShareGroupOffsets;
+    type Response = DeleteShareGroupOffsetsResponse;
+}
+
+impl Request for StreamsGroupTopologyDescriptionUpdateRequest {
+    const API_KEY: ApiKey = ApiKey::StreamsGroupTopologyDescriptionUpdate;
+    type Response = StreamsGroupTopologyDescriptionUpdateResponse;
+}
+
+impl Request for UnregisterControllerRequest {
+    const API_KEY: ApiKey = ApiKey::UnregisterController;
+    type Response = UnregisterControllerResponse;
 }
 
 /// Any request body, for code that handles every API (brokers, proxies, fuzzers).
@@ -1496,10 +1808,48 @@ pub enum RequestBody {
     PushTelemetry(PushTelemetryRequest),
     /// `AssignReplicasToDirsRequest`.
     AssignReplicasToDirs(AssignReplicasToDirsRequest),
-    /// `ListClientMetricsResourcesRequest`.
-    ListClientMetricsResources(ListClientMetricsResourcesRequest),
+    /// `ListConfigResourcesRequest`.
+    ListConfigResources(ListConfigResourcesRequest),
     /// `DescribeTopicPartitionsRequest`.
     DescribeTopicPartitions(DescribeTopicPartitionsRequest),
+    /// `ShareGroupHeartbeatRequest`.
+    ShareGroupHeartbeat(ShareGroupHeartbeatRequest),
+    /// `ShareGroupDescribeRequest`.
+    ShareGroupDescribe(ShareGroupDescribeRequest),
+    /// `ShareFetchRequest`.
+    ShareFetch(ShareFetchRequest),
+    /// `ShareAcknowledgeRequest`.
+    ShareAcknowledge(ShareAcknowledgeRequest),
+    /// `AddRaftVoterRequest`.
+    AddRaftVoter(AddRaftVoterRequest),
+    /// `RemoveRaftVoterRequest`.
+    RemoveRaftVoter(RemoveRaftVoterRequest),
+    /// `UpdateRaftVoterRequest`.
+    UpdateRaftVoter(UpdateRaftVoterRequest),
+    /// `InitializeShareGroupStateRequest`.
+    InitializeShareGroupState(InitializeShareGroupStateRequest),
+    /// `ReadShareGroupStateRequest`.
+    ReadShareGroupState(ReadShareGroupStateRequest),
+    /// `WriteShareGroupStateRequest`.
+    WriteShareGroupState(WriteShareGroupStateRequest),
+    /// `DeleteShareGroupStateRequest`.
+    DeleteShareGroupState(DeleteShareGroupStateRequest),
+    /// `ReadShareGroupStateSummaryRequest`.
+    ReadShareGroupStateSummary(ReadShareGroupStateSummaryRequest),
+    /// `StreamsGroupHeartbeatRequest`.
+    StreamsGroupHeartbeat(StreamsGroupHeartbeatRequest),
+    /// `StreamsGroupDescribeRequest`.
+    StreamsGroupDescribe(StreamsGroupDescribeRequest),
+    /// `DescribeShareGroupOffsetsRequest`.
+    DescribeShareGroupOffsets(DescribeShareGroupOffsetsRequest),
+    /// `AlterShareGroupOffsetsRequest`.
+    AlterShareGroupOffsets(AlterShareGroupOffsetsRequest),
+    /// `DeleteShareGroupOffsetsRequest`.
+    DeleteShareGroupOffsets(DeleteShareGroupOffsetsRequest),
+    /// `StreamsGroupTopologyDescriptionUpdateRequest`.
+    StreamsGroupTopologyDescriptionUpdate(StreamsGroupTopologyDescriptionUpdateRequest),
+    /// `UnregisterControllerRequest`.
+    UnregisterController(UnregisterControllerRequest),
 }
 
 impl RequestBody {
@@ -1580,8 +1930,29 @@ impl RequestBody {
             RequestBody::GetTelemetrySubscriptions(_) => ApiKey::GetTelemetrySubscriptions,
             RequestBody::PushTelemetry(_) => ApiKey::PushTelemetry,
             RequestBody::AssignReplicasToDirs(_) => ApiKey::AssignReplicasToDirs,
-            RequestBody::ListClientMetricsResources(_) => ApiKey::ListClientMetricsResources,
+            RequestBody::ListConfigResources(_) => ApiKey::ListConfigResources,
             RequestBody::DescribeTopicPartitions(_) => ApiKey::DescribeTopicPartitions,
+            RequestBody::ShareGroupHeartbeat(_) => ApiKey::ShareGroupHeartbeat,
+            RequestBody::ShareGroupDescribe(_) => ApiKey::ShareGroupDescribe,
+            RequestBody::ShareFetch(_) => ApiKey::ShareFetch,
+            RequestBody::ShareAcknowledge(_) => ApiKey::ShareAcknowledge,
+            RequestBody::AddRaftVoter(_) => ApiKey::AddRaftVoter,
+            RequestBody::RemoveRaftVoter(_) => ApiKey::RemoveRaftVoter,
+            RequestBody::UpdateRaftVoter(_) => ApiKey::UpdateRaftVoter,
+            RequestBody::InitializeShareGroupState(_) => ApiKey::InitializeShareGroupState,
+            RequestBody::ReadShareGroupState(_) => ApiKey::ReadShareGroupState,
+            RequestBody::WriteShareGroupState(_) => ApiKey::WriteShareGroupState,
+            RequestBody::DeleteShareGroupState(_) => ApiKey::DeleteShareGroupState,
+            RequestBody::ReadShareGroupStateSummary(_) => ApiKey::ReadShareGroupStateSummary,
+            RequestBody::StreamsGroupHeartbeat(_) => ApiKey::StreamsGroupHeartbeat,
+            RequestBody::StreamsGroupDescribe(_) => ApiKey::StreamsGroupDescribe,
+            RequestBody::DescribeShareGroupOffsets(_) => ApiKey::DescribeShareGroupOffsets,
+            RequestBody::AlterShareGroupOffsets(_) => ApiKey::AlterShareGroupOffsets,
+            RequestBody::DeleteShareGroupOffsets(_) => ApiKey::DeleteShareGroupOffsets,
+            RequestBody::StreamsGroupTopologyDescriptionUpdate(_) => {
+                ApiKey::StreamsGroupTopologyDescriptionUpdate
+            }
+            RequestBody::UnregisterController(_) => ApiKey::UnregisterController,
         }
     }
 
@@ -1784,11 +2155,68 @@ impl RequestBody {
             ApiKey::AssignReplicasToDirs => RequestBody::AssignReplicasToDirs(
                 AssignReplicasToDirsRequest::decode(buf, version)?,
             ),
-            ApiKey::ListClientMetricsResources => RequestBody::ListClientMetricsResources(
-                ListClientMetricsResourcesRequest::decode(buf, version)?,
-            ),
+            ApiKey::ListConfigResources => {
+                RequestBody::ListConfigResources(ListConfigResourcesRequest::decode(buf, version)?)
+            }
             ApiKey::DescribeTopicPartitions => RequestBody::DescribeTopicPartitions(
                 DescribeTopicPartitionsRequest::decode(buf, version)?,
+            ),
+            ApiKey::ShareGroupHeartbeat => {
+                RequestBody::ShareGroupHeartbeat(ShareGroupHeartbeatRequest::decode(buf, version)?)
+            }
+            ApiKey::ShareGroupDescribe => {
+                RequestBody::ShareGroupDescribe(ShareGroupDescribeRequest::decode(buf, version)?)
+            }
+            ApiKey::ShareFetch => RequestBody::ShareFetch(ShareFetchRequest::decode(buf, version)?),
+            ApiKey::ShareAcknowledge => {
+                RequestBody::ShareAcknowledge(ShareAcknowledgeRequest::decode(buf, version)?)
+            }
+            ApiKey::AddRaftVoter => {
+                RequestBody::AddRaftVoter(AddRaftVoterRequest::decode(buf, version)?)
+            }
+            ApiKey::RemoveRaftVoter => {
+                RequestBody::RemoveRaftVoter(RemoveRaftVoterRequest::decode(buf, version)?)
+            }
+            ApiKey::UpdateRaftVoter => {
+                RequestBody::UpdateRaftVoter(UpdateRaftVoterRequest::decode(buf, version)?)
+            }
+            ApiKey::InitializeShareGroupState => RequestBody::InitializeShareGroupState(
+                InitializeShareGroupStateRequest::decode(buf, version)?,
+            ),
+            ApiKey::ReadShareGroupState => {
+                RequestBody::ReadShareGroupState(ReadShareGroupStateRequest::decode(buf, version)?)
+            }
+            ApiKey::WriteShareGroupState => RequestBody::WriteShareGroupState(
+                WriteShareGroupStateRequest::decode(buf, version)?,
+            ),
+            ApiKey::DeleteShareGroupState => RequestBody::DeleteShareGroupState(
+                DeleteShareGroupStateRequest::decode(buf, version)?,
+            ),
+            ApiKey::ReadShareGroupStateSummary => RequestBody::ReadShareGroupStateSummary(
+                ReadShareGroupStateSummaryRequest::decode(buf, version)?,
+            ),
+            ApiKey::StreamsGroupHeartbeat => RequestBody::StreamsGroupHeartbeat(
+                StreamsGroupHeartbeatRequest::decode(buf, version)?,
+            ),
+            ApiKey::StreamsGroupDescribe => RequestBody::StreamsGroupDescribe(
+                StreamsGroupDescribeRequest::decode(buf, version)?,
+            ),
+            ApiKey::DescribeShareGroupOffsets => RequestBody::DescribeShareGroupOffsets(
+                DescribeShareGroupOffsetsRequest::decode(buf, version)?,
+            ),
+            ApiKey::AlterShareGroupOffsets => RequestBody::AlterShareGroupOffsets(
+                AlterShareGroupOffsetsRequest::decode(buf, version)?,
+            ),
+            ApiKey::DeleteShareGroupOffsets => RequestBody::DeleteShareGroupOffsets(
+                DeleteShareGroupOffsetsRequest::decode(buf, version)?,
+            ),
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => {
+                RequestBody::StreamsGroupTopologyDescriptionUpdate(
+                    StreamsGroupTopologyDescriptionUpdateRequest::decode(buf, version)?,
+                )
+            }
+            ApiKey::UnregisterController => RequestBody::UnregisterController(
+                UnregisterControllerRequest::decode(buf, version)?,
             ),
         })
     }
@@ -1877,8 +2305,27 @@ impl RequestBody {
             RequestBody::GetTelemetrySubscriptions(m) => m.encode(buf, version),
             RequestBody::PushTelemetry(m) => m.encode(buf, version),
             RequestBody::AssignReplicasToDirs(m) => m.encode(buf, version),
-            RequestBody::ListClientMetricsResources(m) => m.encode(buf, version),
+            RequestBody::ListConfigResources(m) => m.encode(buf, version),
             RequestBody::DescribeTopicPartitions(m) => m.encode(buf, version),
+            RequestBody::ShareGroupHeartbeat(m) => m.encode(buf, version),
+            RequestBody::ShareGroupDescribe(m) => m.encode(buf, version),
+            RequestBody::ShareFetch(m) => m.encode(buf, version),
+            RequestBody::ShareAcknowledge(m) => m.encode(buf, version),
+            RequestBody::AddRaftVoter(m) => m.encode(buf, version),
+            RequestBody::RemoveRaftVoter(m) => m.encode(buf, version),
+            RequestBody::UpdateRaftVoter(m) => m.encode(buf, version),
+            RequestBody::InitializeShareGroupState(m) => m.encode(buf, version),
+            RequestBody::ReadShareGroupState(m) => m.encode(buf, version),
+            RequestBody::WriteShareGroupState(m) => m.encode(buf, version),
+            RequestBody::DeleteShareGroupState(m) => m.encode(buf, version),
+            RequestBody::ReadShareGroupStateSummary(m) => m.encode(buf, version),
+            RequestBody::StreamsGroupHeartbeat(m) => m.encode(buf, version),
+            RequestBody::StreamsGroupDescribe(m) => m.encode(buf, version),
+            RequestBody::DescribeShareGroupOffsets(m) => m.encode(buf, version),
+            RequestBody::AlterShareGroupOffsets(m) => m.encode(buf, version),
+            RequestBody::DeleteShareGroupOffsets(m) => m.encode(buf, version),
+            RequestBody::StreamsGroupTopologyDescriptionUpdate(m) => m.encode(buf, version),
+            RequestBody::UnregisterController(m) => m.encode(buf, version),
         }
     }
 
@@ -1959,8 +2406,27 @@ impl RequestBody {
             RequestBody::GetTelemetrySubscriptions(m) => m.encoded_len(version),
             RequestBody::PushTelemetry(m) => m.encoded_len(version),
             RequestBody::AssignReplicasToDirs(m) => m.encoded_len(version),
-            RequestBody::ListClientMetricsResources(m) => m.encoded_len(version),
+            RequestBody::ListConfigResources(m) => m.encoded_len(version),
             RequestBody::DescribeTopicPartitions(m) => m.encoded_len(version),
+            RequestBody::ShareGroupHeartbeat(m) => m.encoded_len(version),
+            RequestBody::ShareGroupDescribe(m) => m.encoded_len(version),
+            RequestBody::ShareFetch(m) => m.encoded_len(version),
+            RequestBody::ShareAcknowledge(m) => m.encoded_len(version),
+            RequestBody::AddRaftVoter(m) => m.encoded_len(version),
+            RequestBody::RemoveRaftVoter(m) => m.encoded_len(version),
+            RequestBody::UpdateRaftVoter(m) => m.encoded_len(version),
+            RequestBody::InitializeShareGroupState(m) => m.encoded_len(version),
+            RequestBody::ReadShareGroupState(m) => m.encoded_len(version),
+            RequestBody::WriteShareGroupState(m) => m.encoded_len(version),
+            RequestBody::DeleteShareGroupState(m) => m.encoded_len(version),
+            RequestBody::ReadShareGroupStateSummary(m) => m.encoded_len(version),
+            RequestBody::StreamsGroupHeartbeat(m) => m.encoded_len(version),
+            RequestBody::StreamsGroupDescribe(m) => m.encoded_len(version),
+            RequestBody::DescribeShareGroupOffsets(m) => m.encoded_len(version),
+            RequestBody::AlterShareGroupOffsets(m) => m.encoded_len(version),
+            RequestBody::DeleteShareGroupOffsets(m) => m.encoded_len(version),
+            RequestBody::StreamsGroupTopologyDescriptionUpdate(m) => m.encoded_len(version),
+            RequestBody::UnregisterController(m) => m.encoded_len(version),
         }
     }
 }
@@ -2118,10 +2584,48 @@ pub enum ResponseBody {
     PushTelemetry(PushTelemetryResponse),
     /// `AssignReplicasToDirsResponse`.
     AssignReplicasToDirs(AssignReplicasToDirsResponse),
-    /// `ListClientMetricsResourcesResponse`.
-    ListClientMetricsResources(ListClientMetricsResourcesResponse),
+    /// `ListConfigResourcesResponse`.
+    ListConfigResources(ListConfigResourcesResponse),
     /// `DescribeTopicPartitionsResponse`.
     DescribeTopicPartitions(DescribeTopicPartitionsResponse),
+    /// `ShareGroupHeartbeatResponse`.
+    ShareGroupHeartbeat(ShareGroupHeartbeatResponse),
+    /// `ShareGroupDescribeResponse`.
+    ShareGroupDescribe(ShareGroupDescribeResponse),
+    /// `ShareFetchResponse`.
+    ShareFetch(ShareFetchResponse),
+    /// `ShareAcknowledgeResponse`.
+    ShareAcknowledge(ShareAcknowledgeResponse),
+    /// `AddRaftVoterResponse`.
+    AddRaftVoter(AddRaftVoterResponse),
+    /// `RemoveRaftVoterResponse`.
+    RemoveRaftVoter(RemoveRaftVoterResponse),
+    /// `UpdateRaftVoterResponse`.
+    UpdateRaftVoter(UpdateRaftVoterResponse),
+    /// `InitializeShareGroupStateResponse`.
+    InitializeShareGroupState(InitializeShareGroupStateResponse),
+    /// `ReadShareGroupStateResponse`.
+    ReadShareGroupState(ReadShareGroupStateResponse),
+    /// `WriteShareGroupStateResponse`.
+    WriteShareGroupState(WriteShareGroupStateResponse),
+    /// `DeleteShareGroupStateResponse`.
+    DeleteShareGroupState(DeleteShareGroupStateResponse),
+    /// `ReadShareGroupStateSummaryResponse`.
+    ReadShareGroupStateSummary(ReadShareGroupStateSummaryResponse),
+    /// `StreamsGroupHeartbeatResponse`.
+    StreamsGroupHeartbeat(StreamsGroupHeartbeatResponse),
+    /// `StreamsGroupDescribeResponse`.
+    StreamsGroupDescribe(StreamsGroupDescribeResponse),
+    /// `DescribeShareGroupOffsetsResponse`.
+    DescribeShareGroupOffsets(DescribeShareGroupOffsetsResponse),
+    /// `AlterShareGroupOffsetsResponse`.
+    AlterShareGroupOffsets(AlterShareGroupOffsetsResponse),
+    /// `DeleteShareGroupOffsetsResponse`.
+    DeleteShareGroupOffsets(DeleteShareGroupOffsetsResponse),
+    /// `StreamsGroupTopologyDescriptionUpdateResponse`.
+    StreamsGroupTopologyDescriptionUpdate(StreamsGroupTopologyDescriptionUpdateResponse),
+    /// `UnregisterControllerResponse`.
+    UnregisterController(UnregisterControllerResponse),
 }
 
 impl ResponseBody {
@@ -2202,8 +2706,29 @@ impl ResponseBody {
             ResponseBody::GetTelemetrySubscriptions(_) => ApiKey::GetTelemetrySubscriptions,
             ResponseBody::PushTelemetry(_) => ApiKey::PushTelemetry,
             ResponseBody::AssignReplicasToDirs(_) => ApiKey::AssignReplicasToDirs,
-            ResponseBody::ListClientMetricsResources(_) => ApiKey::ListClientMetricsResources,
+            ResponseBody::ListConfigResources(_) => ApiKey::ListConfigResources,
             ResponseBody::DescribeTopicPartitions(_) => ApiKey::DescribeTopicPartitions,
+            ResponseBody::ShareGroupHeartbeat(_) => ApiKey::ShareGroupHeartbeat,
+            ResponseBody::ShareGroupDescribe(_) => ApiKey::ShareGroupDescribe,
+            ResponseBody::ShareFetch(_) => ApiKey::ShareFetch,
+            ResponseBody::ShareAcknowledge(_) => ApiKey::ShareAcknowledge,
+            ResponseBody::AddRaftVoter(_) => ApiKey::AddRaftVoter,
+            ResponseBody::RemoveRaftVoter(_) => ApiKey::RemoveRaftVoter,
+            ResponseBody::UpdateRaftVoter(_) => ApiKey::UpdateRaftVoter,
+            ResponseBody::InitializeShareGroupState(_) => ApiKey::InitializeShareGroupState,
+            ResponseBody::ReadShareGroupState(_) => ApiKey::ReadShareGroupState,
+            ResponseBody::WriteShareGroupState(_) => ApiKey::WriteShareGroupState,
+            ResponseBody::DeleteShareGroupState(_) => ApiKey::DeleteShareGroupState,
+            ResponseBody::ReadShareGroupStateSummary(_) => ApiKey::ReadShareGroupStateSummary,
+            ResponseBody::StreamsGroupHeartbeat(_) => ApiKey::StreamsGroupHeartbeat,
+            ResponseBody::StreamsGroupDescribe(_) => ApiKey::StreamsGroupDescribe,
+            ResponseBody::DescribeShareGroupOffsets(_) => ApiKey::DescribeShareGroupOffsets,
+            ResponseBody::AlterShareGroupOffsets(_) => ApiKey::AlterShareGroupOffsets,
+            ResponseBody::DeleteShareGroupOffsets(_) => ApiKey::DeleteShareGroupOffsets,
+            ResponseBody::StreamsGroupTopologyDescriptionUpdate(_) => {
+                ApiKey::StreamsGroupTopologyDescriptionUpdate
+            }
+            ResponseBody::UnregisterController(_) => ApiKey::UnregisterController,
         }
     }
 
@@ -2414,11 +2939,70 @@ impl ResponseBody {
             ApiKey::AssignReplicasToDirs => ResponseBody::AssignReplicasToDirs(
                 AssignReplicasToDirsResponse::decode(buf, version)?,
             ),
-            ApiKey::ListClientMetricsResources => ResponseBody::ListClientMetricsResources(
-                ListClientMetricsResourcesResponse::decode(buf, version)?,
+            ApiKey::ListConfigResources => ResponseBody::ListConfigResources(
+                ListConfigResourcesResponse::decode(buf, version)?,
             ),
             ApiKey::DescribeTopicPartitions => ResponseBody::DescribeTopicPartitions(
                 DescribeTopicPartitionsResponse::decode(buf, version)?,
+            ),
+            ApiKey::ShareGroupHeartbeat => ResponseBody::ShareGroupHeartbeat(
+                ShareGroupHeartbeatResponse::decode(buf, version)?,
+            ),
+            ApiKey::ShareGroupDescribe => {
+                ResponseBody::ShareGroupDescribe(ShareGroupDescribeResponse::decode(buf, version)?)
+            }
+            ApiKey::ShareFetch => {
+                ResponseBody::ShareFetch(ShareFetchResponse::decode(buf, version)?)
+            }
+            ApiKey::ShareAcknowledge => {
+                ResponseBody::ShareAcknowledge(ShareAcknowledgeResponse::decode(buf, version)?)
+            }
+            ApiKey::AddRaftVoter => {
+                ResponseBody::AddRaftVoter(AddRaftVoterResponse::decode(buf, version)?)
+            }
+            ApiKey::RemoveRaftVoter => {
+                ResponseBody::RemoveRaftVoter(RemoveRaftVoterResponse::decode(buf, version)?)
+            }
+            ApiKey::UpdateRaftVoter => {
+                ResponseBody::UpdateRaftVoter(UpdateRaftVoterResponse::decode(buf, version)?)
+            }
+            ApiKey::InitializeShareGroupState => ResponseBody::InitializeShareGroupState(
+                InitializeShareGroupStateResponse::decode(buf, version)?,
+            ),
+            ApiKey::ReadShareGroupState => ResponseBody::ReadShareGroupState(
+                ReadShareGroupStateResponse::decode(buf, version)?,
+            ),
+            ApiKey::WriteShareGroupState => ResponseBody::WriteShareGroupState(
+                WriteShareGroupStateResponse::decode(buf, version)?,
+            ),
+            ApiKey::DeleteShareGroupState => ResponseBody::DeleteShareGroupState(
+                DeleteShareGroupStateResponse::decode(buf, version)?,
+            ),
+            ApiKey::ReadShareGroupStateSummary => ResponseBody::ReadShareGroupStateSummary(
+                ReadShareGroupStateSummaryResponse::decode(buf, version)?,
+            ),
+            ApiKey::StreamsGroupHeartbeat => ResponseBody::StreamsGroupHeartbeat(
+                StreamsGroupHeartbeatResponse::decode(buf, version)?,
+            ),
+            ApiKey::StreamsGroupDescribe => ResponseBody::StreamsGroupDescribe(
+                StreamsGroupDescribeResponse::decode(buf, version)?,
+            ),
+            ApiKey::DescribeShareGroupOffsets => ResponseBody::DescribeShareGroupOffsets(
+                DescribeShareGroupOffsetsResponse::decode(buf, version)?,
+            ),
+            ApiKey::AlterShareGroupOffsets => ResponseBody::AlterShareGroupOffsets(
+                AlterShareGroupOffsetsResponse::decode(buf, version)?,
+            ),
+            ApiKey::DeleteShareGroupOffsets => ResponseBody::DeleteShareGroupOffsets(
+                DeleteShareGroupOffsetsResponse::decode(buf, version)?,
+            ),
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => {
+                ResponseBody::StreamsGroupTopologyDescriptionUpdate(
+                    StreamsGroupTopologyDescriptionUpdateResponse::decode(buf, version)?,
+                )
+            }
+            ApiKey::UnregisterController => ResponseBody::UnregisterController(
+                UnregisterControllerResponse::decode(buf, version)?,
             ),
         })
     }
@@ -2507,8 +3091,27 @@ impl ResponseBody {
             ResponseBody::GetTelemetrySubscriptions(m) => m.encode(buf, version),
             ResponseBody::PushTelemetry(m) => m.encode(buf, version),
             ResponseBody::AssignReplicasToDirs(m) => m.encode(buf, version),
-            ResponseBody::ListClientMetricsResources(m) => m.encode(buf, version),
+            ResponseBody::ListConfigResources(m) => m.encode(buf, version),
             ResponseBody::DescribeTopicPartitions(m) => m.encode(buf, version),
+            ResponseBody::ShareGroupHeartbeat(m) => m.encode(buf, version),
+            ResponseBody::ShareGroupDescribe(m) => m.encode(buf, version),
+            ResponseBody::ShareFetch(m) => m.encode(buf, version),
+            ResponseBody::ShareAcknowledge(m) => m.encode(buf, version),
+            ResponseBody::AddRaftVoter(m) => m.encode(buf, version),
+            ResponseBody::RemoveRaftVoter(m) => m.encode(buf, version),
+            ResponseBody::UpdateRaftVoter(m) => m.encode(buf, version),
+            ResponseBody::InitializeShareGroupState(m) => m.encode(buf, version),
+            ResponseBody::ReadShareGroupState(m) => m.encode(buf, version),
+            ResponseBody::WriteShareGroupState(m) => m.encode(buf, version),
+            ResponseBody::DeleteShareGroupState(m) => m.encode(buf, version),
+            ResponseBody::ReadShareGroupStateSummary(m) => m.encode(buf, version),
+            ResponseBody::StreamsGroupHeartbeat(m) => m.encode(buf, version),
+            ResponseBody::StreamsGroupDescribe(m) => m.encode(buf, version),
+            ResponseBody::DescribeShareGroupOffsets(m) => m.encode(buf, version),
+            ResponseBody::AlterShareGroupOffsets(m) => m.encode(buf, version),
+            ResponseBody::DeleteShareGroupOffsets(m) => m.encode(buf, version),
+            ResponseBody::StreamsGroupTopologyDescriptionUpdate(m) => m.encode(buf, version),
+            ResponseBody::UnregisterController(m) => m.encode(buf, version),
         }
     }
 
@@ -2589,8 +3192,27 @@ impl ResponseBody {
             ResponseBody::GetTelemetrySubscriptions(m) => m.encoded_len(version),
             ResponseBody::PushTelemetry(m) => m.encoded_len(version),
             ResponseBody::AssignReplicasToDirs(m) => m.encoded_len(version),
-            ResponseBody::ListClientMetricsResources(m) => m.encoded_len(version),
+            ResponseBody::ListConfigResources(m) => m.encoded_len(version),
             ResponseBody::DescribeTopicPartitions(m) => m.encoded_len(version),
+            ResponseBody::ShareGroupHeartbeat(m) => m.encoded_len(version),
+            ResponseBody::ShareGroupDescribe(m) => m.encoded_len(version),
+            ResponseBody::ShareFetch(m) => m.encoded_len(version),
+            ResponseBody::ShareAcknowledge(m) => m.encoded_len(version),
+            ResponseBody::AddRaftVoter(m) => m.encoded_len(version),
+            ResponseBody::RemoveRaftVoter(m) => m.encoded_len(version),
+            ResponseBody::UpdateRaftVoter(m) => m.encoded_len(version),
+            ResponseBody::InitializeShareGroupState(m) => m.encoded_len(version),
+            ResponseBody::ReadShareGroupState(m) => m.encoded_len(version),
+            ResponseBody::WriteShareGroupState(m) => m.encoded_len(version),
+            ResponseBody::DeleteShareGroupState(m) => m.encoded_len(version),
+            ResponseBody::ReadShareGroupStateSummary(m) => m.encoded_len(version),
+            ResponseBody::StreamsGroupHeartbeat(m) => m.encoded_len(version),
+            ResponseBody::StreamsGroupDescribe(m) => m.encoded_len(version),
+            ResponseBody::DescribeShareGroupOffsets(m) => m.encoded_len(version),
+            ResponseBody::AlterShareGroupOffsets(m) => m.encoded_len(version),
+            ResponseBody::DeleteShareGroupOffsets(m) => m.encoded_len(version),
+            ResponseBody::StreamsGroupTopologyDescriptionUpdate(m) => m.encoded_len(version),
+            ResponseBody::UnregisterController(m) => m.encoded_len(version),
         }
     }
 }
@@ -2601,11 +3223,14 @@ impl ResponseBody {
 pub(crate) fn roundtrip_every_message(seeds: u64) -> usize {
     use crate::protocol::codec::roundtrip_check;
     let mut pairs = 0;
+    pairs += roundtrip_check::<AbortedTxn>(seeds, AbortedTxn::random);
     pairs += roundtrip_check::<AddOffsetsToTxnRequest>(seeds, AddOffsetsToTxnRequest::random);
     pairs += roundtrip_check::<AddOffsetsToTxnResponse>(seeds, AddOffsetsToTxnResponse::random);
     pairs += roundtrip_check::<AddPartitionsToTxnRequest>(seeds, AddPartitionsToTxnRequest::random);
     pairs +=
         roundtrip_check::<AddPartitionsToTxnResponse>(seeds, AddPartitionsToTxnResponse::random);
+    pairs += roundtrip_check::<AddRaftVoterRequest>(seeds, AddRaftVoterRequest::random);
+    pairs += roundtrip_check::<AddRaftVoterResponse>(seeds, AddRaftVoterResponse::random);
     pairs +=
         roundtrip_check::<AllocateProducerIdsRequest>(seeds, AllocateProducerIdsRequest::random);
     pairs +=
@@ -2628,6 +3253,14 @@ pub(crate) fn roundtrip_every_message(seeds: u64) -> usize {
         roundtrip_check::<AlterReplicaLogDirsRequest>(seeds, AlterReplicaLogDirsRequest::random);
     pairs +=
         roundtrip_check::<AlterReplicaLogDirsResponse>(seeds, AlterReplicaLogDirsResponse::random);
+    pairs += roundtrip_check::<AlterShareGroupOffsetsRequest>(
+        seeds,
+        AlterShareGroupOffsetsRequest::random,
+    );
+    pairs += roundtrip_check::<AlterShareGroupOffsetsResponse>(
+        seeds,
+        AlterShareGroupOffsetsResponse::random,
+    );
     pairs += roundtrip_check::<AlterUserScramCredentialsRequest>(
         seeds,
         AlterUserScramCredentialsRequest::random,
@@ -2673,6 +3306,7 @@ pub(crate) fn roundtrip_every_message(seeds: u64) -> usize {
         seeds,
         ConsumerProtocolSubscription::random,
     );
+    pairs += roundtrip_check::<ControlRecordTypeSchema>(seeds, ControlRecordTypeSchema::random);
     pairs += roundtrip_check::<ControlledShutdownRequest>(seeds, ControlledShutdownRequest::random);
     pairs +=
         roundtrip_check::<ControlledShutdownResponse>(seeds, ControlledShutdownResponse::random);
@@ -2705,6 +3339,22 @@ pub(crate) fn roundtrip_every_message(seeds: u64) -> usize {
     pairs += roundtrip_check::<DeleteGroupsResponse>(seeds, DeleteGroupsResponse::random);
     pairs += roundtrip_check::<DeleteRecordsRequest>(seeds, DeleteRecordsRequest::random);
     pairs += roundtrip_check::<DeleteRecordsResponse>(seeds, DeleteRecordsResponse::random);
+    pairs += roundtrip_check::<DeleteShareGroupOffsetsRequest>(
+        seeds,
+        DeleteShareGroupOffsetsRequest::random,
+    );
+    pairs += roundtrip_check::<DeleteShareGroupOffsetsResponse>(
+        seeds,
+        DeleteShareGroupOffsetsResponse::random,
+    );
+    pairs += roundtrip_check::<DeleteShareGroupStateRequest>(
+        seeds,
+        DeleteShareGroupStateRequest::random,
+    );
+    pairs += roundtrip_check::<DeleteShareGroupStateResponse>(
+        seeds,
+        DeleteShareGroupStateResponse::random,
+    );
     pairs += roundtrip_check::<DeleteTopicsRequest>(seeds, DeleteTopicsRequest::random);
     pairs += roundtrip_check::<DeleteTopicsResponse>(seeds, DeleteTopicsResponse::random);
     pairs += roundtrip_check::<DescribeAclsRequest>(seeds, DescribeAclsRequest::random);
@@ -2735,6 +3385,14 @@ pub(crate) fn roundtrip_every_message(seeds: u64) -> usize {
     pairs += roundtrip_check::<DescribeProducersResponse>(seeds, DescribeProducersResponse::random);
     pairs += roundtrip_check::<DescribeQuorumRequest>(seeds, DescribeQuorumRequest::random);
     pairs += roundtrip_check::<DescribeQuorumResponse>(seeds, DescribeQuorumResponse::random);
+    pairs += roundtrip_check::<DescribeShareGroupOffsetsRequest>(
+        seeds,
+        DescribeShareGroupOffsetsRequest::random,
+    );
+    pairs += roundtrip_check::<DescribeShareGroupOffsetsResponse>(
+        seeds,
+        DescribeShareGroupOffsetsResponse::random,
+    );
     pairs += roundtrip_check::<DescribeTopicPartitionsRequest>(
         seeds,
         DescribeTopicPartitionsRequest::random,
@@ -2761,6 +3419,7 @@ pub(crate) fn roundtrip_every_message(seeds: u64) -> usize {
     pairs += roundtrip_check::<ElectLeadersResponse>(seeds, ElectLeadersResponse::random);
     pairs += roundtrip_check::<EndQuorumEpochRequest>(seeds, EndQuorumEpochRequest::random);
     pairs += roundtrip_check::<EndQuorumEpochResponse>(seeds, EndQuorumEpochResponse::random);
+    pairs += roundtrip_check::<EndTxnMarker>(seeds, EndTxnMarker::random);
     pairs += roundtrip_check::<EndTxnRequest>(seeds, EndTxnRequest::random);
     pairs += roundtrip_check::<EndTxnResponse>(seeds, EndTxnResponse::random);
     pairs += roundtrip_check::<EnvelopeRequest>(seeds, EnvelopeRequest::random);
@@ -2799,6 +3458,14 @@ pub(crate) fn roundtrip_every_message(seeds: u64) -> usize {
     );
     pairs += roundtrip_check::<InitProducerIdRequest>(seeds, InitProducerIdRequest::random);
     pairs += roundtrip_check::<InitProducerIdResponse>(seeds, InitProducerIdResponse::random);
+    pairs += roundtrip_check::<InitializeShareGroupStateRequest>(
+        seeds,
+        InitializeShareGroupStateRequest::random,
+    );
+    pairs += roundtrip_check::<InitializeShareGroupStateResponse>(
+        seeds,
+        InitializeShareGroupStateResponse::random,
+    );
     pairs += roundtrip_check::<JoinGroupRequest>(seeds, JoinGroupRequest::random);
     pairs += roundtrip_check::<JoinGroupResponse>(seeds, JoinGroupResponse::random);
     pairs += roundtrip_check::<KRaftVersionRecord>(seeds, KRaftVersionRecord::random);
@@ -2807,14 +3474,10 @@ pub(crate) fn roundtrip_every_message(seeds: u64) -> usize {
     pairs += roundtrip_check::<LeaderChangeMessage>(seeds, LeaderChangeMessage::random);
     pairs += roundtrip_check::<LeaveGroupRequest>(seeds, LeaveGroupRequest::random);
     pairs += roundtrip_check::<LeaveGroupResponse>(seeds, LeaveGroupResponse::random);
-    pairs += roundtrip_check::<ListClientMetricsResourcesRequest>(
-        seeds,
-        ListClientMetricsResourcesRequest::random,
-    );
-    pairs += roundtrip_check::<ListClientMetricsResourcesResponse>(
-        seeds,
-        ListClientMetricsResourcesResponse::random,
-    );
+    pairs +=
+        roundtrip_check::<ListConfigResourcesRequest>(seeds, ListConfigResourcesRequest::random);
+    pairs +=
+        roundtrip_check::<ListConfigResourcesResponse>(seeds, ListConfigResourcesResponse::random);
     pairs += roundtrip_check::<ListGroupsRequest>(seeds, ListGroupsRequest::random);
     pairs += roundtrip_check::<ListGroupsResponse>(seeds, ListGroupsResponse::random);
     pairs += roundtrip_check::<ListOffsetsRequest>(seeds, ListOffsetsRequest::random);
@@ -2848,6 +3511,20 @@ pub(crate) fn roundtrip_every_message(seeds: u64) -> usize {
     pairs += roundtrip_check::<PushTelemetryRequest>(seeds, PushTelemetryRequest::random);
     pairs += roundtrip_check::<PushTelemetryResponse>(seeds, PushTelemetryResponse::random);
     pairs +=
+        roundtrip_check::<ReadShareGroupStateRequest>(seeds, ReadShareGroupStateRequest::random);
+    pairs +=
+        roundtrip_check::<ReadShareGroupStateResponse>(seeds, ReadShareGroupStateResponse::random);
+    pairs += roundtrip_check::<ReadShareGroupStateSummaryRequest>(
+        seeds,
+        ReadShareGroupStateSummaryRequest::random,
+    );
+    pairs += roundtrip_check::<ReadShareGroupStateSummaryResponse>(
+        seeds,
+        ReadShareGroupStateSummaryResponse::random,
+    );
+    pairs += roundtrip_check::<RemoveRaftVoterRequest>(seeds, RemoveRaftVoterRequest::random);
+    pairs += roundtrip_check::<RemoveRaftVoterResponse>(seeds, RemoveRaftVoterResponse::random);
+    pairs +=
         roundtrip_check::<RenewDelegationTokenRequest>(seeds, RenewDelegationTokenRequest::random);
     pairs += roundtrip_check::<RenewDelegationTokenResponse>(
         seeds,
@@ -2859,23 +3536,70 @@ pub(crate) fn roundtrip_every_message(seeds: u64) -> usize {
     pairs += roundtrip_check::<SaslAuthenticateResponse>(seeds, SaslAuthenticateResponse::random);
     pairs += roundtrip_check::<SaslHandshakeRequest>(seeds, SaslHandshakeRequest::random);
     pairs += roundtrip_check::<SaslHandshakeResponse>(seeds, SaslHandshakeResponse::random);
+    pairs += roundtrip_check::<ShareAcknowledgeRequest>(seeds, ShareAcknowledgeRequest::random);
+    pairs += roundtrip_check::<ShareAcknowledgeResponse>(seeds, ShareAcknowledgeResponse::random);
+    pairs += roundtrip_check::<ShareFetchRequest>(seeds, ShareFetchRequest::random);
+    pairs += roundtrip_check::<ShareFetchResponse>(seeds, ShareFetchResponse::random);
+    pairs += roundtrip_check::<ShareGroupDescribeRequest>(seeds, ShareGroupDescribeRequest::random);
+    pairs +=
+        roundtrip_check::<ShareGroupDescribeResponse>(seeds, ShareGroupDescribeResponse::random);
+    pairs +=
+        roundtrip_check::<ShareGroupHeartbeatRequest>(seeds, ShareGroupHeartbeatRequest::random);
+    pairs +=
+        roundtrip_check::<ShareGroupHeartbeatResponse>(seeds, ShareGroupHeartbeatResponse::random);
     pairs += roundtrip_check::<SnapshotFooterRecord>(seeds, SnapshotFooterRecord::random);
     pairs += roundtrip_check::<SnapshotHeaderRecord>(seeds, SnapshotHeaderRecord::random);
     pairs += roundtrip_check::<StopReplicaRequest>(seeds, StopReplicaRequest::random);
     pairs += roundtrip_check::<StopReplicaResponse>(seeds, StopReplicaResponse::random);
+    pairs +=
+        roundtrip_check::<StreamsGroupDescribeRequest>(seeds, StreamsGroupDescribeRequest::random);
+    pairs += roundtrip_check::<StreamsGroupDescribeResponse>(
+        seeds,
+        StreamsGroupDescribeResponse::random,
+    );
+    pairs += roundtrip_check::<StreamsGroupHeartbeatRequest>(
+        seeds,
+        StreamsGroupHeartbeatRequest::random,
+    );
+    pairs += roundtrip_check::<StreamsGroupHeartbeatResponse>(
+        seeds,
+        StreamsGroupHeartbeatResponse::random,
+    );
+    pairs += roundtrip_check::<StreamsGroupTopologyDescriptionUpdateRequest>(
+        seeds,
+        StreamsGroupTopologyDescriptionUpdateRequest::random,
+    );
+    pairs += roundtrip_check::<StreamsGroupTopologyDescriptionUpdateResponse>(
+        seeds,
+        StreamsGroupTopologyDescriptionUpdateResponse::random,
+    );
     pairs += roundtrip_check::<SyncGroupRequest>(seeds, SyncGroupRequest::random);
     pairs += roundtrip_check::<SyncGroupResponse>(seeds, SyncGroupResponse::random);
     pairs += roundtrip_check::<TxnOffsetCommitRequest>(seeds, TxnOffsetCommitRequest::random);
     pairs += roundtrip_check::<TxnOffsetCommitResponse>(seeds, TxnOffsetCommitResponse::random);
     pairs += roundtrip_check::<UnregisterBrokerRequest>(seeds, UnregisterBrokerRequest::random);
     pairs += roundtrip_check::<UnregisterBrokerResponse>(seeds, UnregisterBrokerResponse::random);
+    pairs +=
+        roundtrip_check::<UnregisterControllerRequest>(seeds, UnregisterControllerRequest::random);
+    pairs += roundtrip_check::<UnregisterControllerResponse>(
+        seeds,
+        UnregisterControllerResponse::random,
+    );
     pairs += roundtrip_check::<UpdateFeaturesRequest>(seeds, UpdateFeaturesRequest::random);
     pairs += roundtrip_check::<UpdateFeaturesResponse>(seeds, UpdateFeaturesResponse::random);
     pairs += roundtrip_check::<UpdateMetadataRequest>(seeds, UpdateMetadataRequest::random);
     pairs += roundtrip_check::<UpdateMetadataResponse>(seeds, UpdateMetadataResponse::random);
+    pairs += roundtrip_check::<UpdateRaftVoterRequest>(seeds, UpdateRaftVoterRequest::random);
+    pairs += roundtrip_check::<UpdateRaftVoterResponse>(seeds, UpdateRaftVoterResponse::random);
     pairs += roundtrip_check::<VoteRequest>(seeds, VoteRequest::random);
     pairs += roundtrip_check::<VoteResponse>(seeds, VoteResponse::random);
     pairs += roundtrip_check::<VotersRecord>(seeds, VotersRecord::random);
+    pairs +=
+        roundtrip_check::<WriteShareGroupStateRequest>(seeds, WriteShareGroupStateRequest::random);
+    pairs += roundtrip_check::<WriteShareGroupStateResponse>(
+        seeds,
+        WriteShareGroupStateResponse::random,
+    );
     pairs += roundtrip_check::<WriteTxnMarkersRequest>(seeds, WriteTxnMarkersRequest::random);
     pairs += roundtrip_check::<WriteTxnMarkersResponse>(seeds, WriteTxnMarkersResponse::random);
     pairs

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `OffsetCommitRequest` (API key 8): versions 0-9, flexible versions 8+, deprecated versions 0-1.
+/// Kafka `OffsetCommitRequest` (API key 8): versions 0-10, flexible versions 8+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetCommitRequest {
     /// Kafka field `GroupId`: Versions 0+; entity `groupId`.
@@ -46,7 +46,7 @@ impl Default for OffsetCommitRequest {
 
 impl Message for OffsetCommitRequest {
     const NAME: &'static str = "OffsetCommitRequest";
-    const VERSIONS: (i16, i16) = (0, 9);
+    const VERSIONS: (i16, i16) = (0, 10);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.group_id, version >= 8)?;
@@ -210,8 +210,10 @@ impl OffsetCommitRequest {
 /// Part of `OffsetCommitRequest`, present in versions 0+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OffsetCommitRequestTopic {
-    /// Kafka field `Name`: Versions 0+; entity `topicName`.
+    /// Kafka field `Name`: Versions 0-9; entity `topicName`; ignorable.
     pub name: String,
+    /// Kafka field `TopicId`: Versions 10+; ignorable.
+    pub topic_id: Uuid,
     /// Kafka field `Partitions`: Versions 0+.
     pub partitions: Vec<OffsetCommitRequestPartition>,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
@@ -220,10 +222,15 @@ pub struct OffsetCommitRequestTopic {
 
 impl Message for OffsetCommitRequestTopic {
     const NAME: &'static str = "OffsetCommitRequestTopic";
-    const VERSIONS: (i16, i16) = (0, 9);
+    const VERSIONS: (i16, i16) = (0, 10);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
-        put_string(buf, &self.name, version >= 8)?;
+        if version <= 9 {
+            put_string(buf, &self.name, version >= 8)?;
+        }
+        if version >= 10 {
+            put_uuid(buf, &self.topic_id);
+        }
         put_array(buf, Some(&self.partitions), version >= 8, |b, e| {
             e.encode_body(b, version)?;
             Ok(())
@@ -245,8 +252,16 @@ impl Message for OffsetCommitRequestTopic {
     }
 
     fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
-        let f_name = read_string(buf, version >= 8)
-            .map_err(|e| e.context("Name").at_remaining(buf.len()))?;
+        let f_name = if version <= 9 {
+            read_string(buf, version >= 8).map_err(|e| e.context("Name").at_remaining(buf.len()))?
+        } else {
+            String::new()
+        };
+        let f_topic_id = if version >= 10 {
+            read_uuid(buf).map_err(|e| e.context("TopicId").at_remaining(buf.len()))?
+        } else {
+            Uuid::ZERO
+        };
         let f_partitions = required(read_array(buf, version >= 8, |b| {
             OffsetCommitRequestPartition::decode_body(b, version)
         }))
@@ -261,6 +276,7 @@ impl Message for OffsetCommitRequestTopic {
         }
         Ok(Self {
             name: f_name,
+            topic_id: f_topic_id,
             partitions: f_partitions,
             unknown_tagged_fields,
         })
@@ -268,7 +284,12 @@ impl Message for OffsetCommitRequestTopic {
 
     fn body_len(&self, version: i16) -> usize {
         let mut len = 0usize;
-        len += string_len(&self.name, version >= 8);
+        if version <= 9 {
+            len += string_len(&self.name, version >= 8);
+        }
+        if version >= 10 {
+            len += 16;
+        }
         len += array_len(Some(&self.partitions), version >= 8, |e| {
             e.body_len(version)
         });
@@ -285,7 +306,16 @@ impl Message for OffsetCommitRequestTopic {
 impl OffsetCommitRequestTopic {
     pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
         Self {
-            name: rng.string(),
+            name: if version <= 9 {
+                rng.string()
+            } else {
+                String::new()
+            },
+            topic_id: if version >= 10 {
+                rng.uuid()
+            } else {
+                Uuid::ZERO
+            },
             partitions: rng.vec(|rng| OffsetCommitRequestPartition::random(rng, version)),
             unknown_tagged_fields: rng.unknown_tagged(version >= 8),
         }
@@ -324,7 +354,7 @@ impl Default for OffsetCommitRequestPartition {
 
 impl Message for OffsetCommitRequestPartition {
     const NAME: &'static str = "OffsetCommitRequestPartition";
-    const VERSIONS: (i16, i16) = (0, 9);
+    const VERSIONS: (i16, i16) = (0, 10);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `OffsetCommitResponse` (API key 8): versions 0-9, flexible versions 8+.
+/// Kafka `OffsetCommitResponse` (API key 8): versions 0-10, flexible versions 8+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OffsetCommitResponse {
     /// Kafka field `ThrottleTimeMs`: Versions 3+; ignorable.
@@ -24,7 +24,7 @@ pub struct OffsetCommitResponse {
 
 impl Message for OffsetCommitResponse {
     const NAME: &'static str = "OffsetCommitResponse";
-    const VERSIONS: (i16, i16) = (0, 9);
+    const VERSIONS: (i16, i16) = (0, 10);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version >= 3 {
@@ -108,8 +108,10 @@ impl OffsetCommitResponse {
 /// Part of `OffsetCommitResponse`, present in versions 0+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OffsetCommitResponseTopic {
-    /// Kafka field `Name`: Versions 0+; entity `topicName`.
+    /// Kafka field `Name`: Versions 0-9; entity `topicName`; ignorable.
     pub name: String,
+    /// Kafka field `TopicId`: Versions 10+; ignorable.
+    pub topic_id: Uuid,
     /// Kafka field `Partitions`: Versions 0+.
     pub partitions: Vec<OffsetCommitResponsePartition>,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
@@ -118,10 +120,15 @@ pub struct OffsetCommitResponseTopic {
 
 impl Message for OffsetCommitResponseTopic {
     const NAME: &'static str = "OffsetCommitResponseTopic";
-    const VERSIONS: (i16, i16) = (0, 9);
+    const VERSIONS: (i16, i16) = (0, 10);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
-        put_string(buf, &self.name, version >= 8)?;
+        if version <= 9 {
+            put_string(buf, &self.name, version >= 8)?;
+        }
+        if version >= 10 {
+            put_uuid(buf, &self.topic_id);
+        }
         put_array(buf, Some(&self.partitions), version >= 8, |b, e| {
             e.encode_body(b, version)?;
             Ok(())
@@ -143,8 +150,16 @@ impl Message for OffsetCommitResponseTopic {
     }
 
     fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
-        let f_name = read_string(buf, version >= 8)
-            .map_err(|e| e.context("Name").at_remaining(buf.len()))?;
+        let f_name = if version <= 9 {
+            read_string(buf, version >= 8).map_err(|e| e.context("Name").at_remaining(buf.len()))?
+        } else {
+            String::new()
+        };
+        let f_topic_id = if version >= 10 {
+            read_uuid(buf).map_err(|e| e.context("TopicId").at_remaining(buf.len()))?
+        } else {
+            Uuid::ZERO
+        };
         let f_partitions = required(read_array(buf, version >= 8, |b| {
             OffsetCommitResponsePartition::decode_body(b, version)
         }))
@@ -159,6 +174,7 @@ impl Message for OffsetCommitResponseTopic {
         }
         Ok(Self {
             name: f_name,
+            topic_id: f_topic_id,
             partitions: f_partitions,
             unknown_tagged_fields,
         })
@@ -166,7 +182,12 @@ impl Message for OffsetCommitResponseTopic {
 
     fn body_len(&self, version: i16) -> usize {
         let mut len = 0usize;
-        len += string_len(&self.name, version >= 8);
+        if version <= 9 {
+            len += string_len(&self.name, version >= 8);
+        }
+        if version >= 10 {
+            len += 16;
+        }
         len += array_len(Some(&self.partitions), version >= 8, |e| {
             e.body_len(version)
         });
@@ -183,7 +204,16 @@ impl Message for OffsetCommitResponseTopic {
 impl OffsetCommitResponseTopic {
     pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
         Self {
-            name: rng.string(),
+            name: if version <= 9 {
+                rng.string()
+            } else {
+                String::new()
+            },
+            topic_id: if version >= 10 {
+                rng.uuid()
+            } else {
+                Uuid::ZERO
+            },
             partitions: rng.vec(|rng| OffsetCommitResponsePartition::random(rng, version)),
             unknown_tagged_fields: rng.unknown_tagged(version >= 8),
         }
@@ -203,7 +233,7 @@ pub struct OffsetCommitResponsePartition {
 
 impl Message for OffsetCommitResponsePartition {
     const NAME: &'static str = "OffsetCommitResponsePartition";
-    const VERSIONS: (i16, i16) = (0, 9);
+    const VERSIONS: (i16, i16) = (0, 10);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `OffsetFetchRequest` (API key 9): versions 0-9, flexible versions 6+, deprecated versions 0.
+/// Kafka `OffsetFetchRequest` (API key 9): versions 0-10, flexible versions 6+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetFetchRequest {
     /// Kafka field `GroupId`: Versions 0-7; entity `groupId`.
@@ -40,7 +40,7 @@ impl Default for OffsetFetchRequest {
 
 impl Message for OffsetFetchRequest {
     const NAME: &'static str = "OffsetFetchRequest";
-    const VERSIONS: (i16, i16) = (0, 9);
+    const VERSIONS: (i16, i16) = (0, 10);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version <= 7 {
@@ -227,7 +227,7 @@ pub struct OffsetFetchRequestTopic {
 
 impl Message for OffsetFetchRequestTopic {
     const NAME: &'static str = "OffsetFetchRequestTopic";
-    const VERSIONS: (i16, i16) = (0, 9);
+    const VERSIONS: (i16, i16) = (0, 10);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version <= 7 {
@@ -364,7 +364,7 @@ impl Default for OffsetFetchRequestGroup {
 
 impl Message for OffsetFetchRequestGroup {
     const NAME: &'static str = "OffsetFetchRequestGroup";
-    const VERSIONS: (i16, i16) = (0, 9);
+    const VERSIONS: (i16, i16) = (0, 10);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version >= 8 {
@@ -537,8 +537,10 @@ impl OffsetFetchRequestGroup {
 /// Part of `OffsetFetchRequest`, present in versions 8+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OffsetFetchRequestTopics {
-    /// Kafka field `Name`: Versions 8+; entity `topicName`.
+    /// Kafka field `Name`: Versions 8-9; entity `topicName`; ignorable.
     pub name: String,
+    /// Kafka field `TopicId`: Versions 10+; ignorable.
+    pub topic_id: Uuid,
     /// Kafka field `PartitionIndexes`: Versions 8+.
     pub partition_indexes: Vec<i32>,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
@@ -547,18 +549,14 @@ pub struct OffsetFetchRequestTopics {
 
 impl Message for OffsetFetchRequestTopics {
     const NAME: &'static str = "OffsetFetchRequestTopics";
-    const VERSIONS: (i16, i16) = (0, 9);
+    const VERSIONS: (i16, i16) = (0, 10);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
-        if version >= 8 {
+        if (8..=9).contains(&version) {
             put_string(buf, &self.name, version >= 6)?;
         }
-        if version <= 7 && !self.name.is_empty() {
-            return Err(EncodeError::FieldNotSupported {
-                message: "OffsetFetchRequestTopics",
-                field: "Name",
-                version,
-            });
+        if version >= 10 {
+            put_uuid(buf, &self.topic_id);
         }
         if version >= 8 {
             put_array(buf, Some(&self.partition_indexes), version >= 6, |b, e| {
@@ -590,10 +588,15 @@ impl Message for OffsetFetchRequestTopics {
     }
 
     fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
-        let f_name = if version >= 8 {
+        let f_name = if (8..=9).contains(&version) {
             read_string(buf, version >= 6).map_err(|e| e.context("Name").at_remaining(buf.len()))?
         } else {
             String::new()
+        };
+        let f_topic_id = if version >= 10 {
+            read_uuid(buf).map_err(|e| e.context("TopicId").at_remaining(buf.len()))?
+        } else {
+            Uuid::ZERO
         };
         let f_partition_indexes = if version >= 8 {
             required(read_array(buf, version >= 6, read_i32))
@@ -611,6 +614,7 @@ impl Message for OffsetFetchRequestTopics {
         }
         Ok(Self {
             name: f_name,
+            topic_id: f_topic_id,
             partition_indexes: f_partition_indexes,
             unknown_tagged_fields,
         })
@@ -618,8 +622,11 @@ impl Message for OffsetFetchRequestTopics {
 
     fn body_len(&self, version: i16) -> usize {
         let mut len = 0usize;
-        if version >= 8 {
+        if (8..=9).contains(&version) {
             len += string_len(&self.name, version >= 6);
+        }
+        if version >= 10 {
+            len += 16;
         }
         if version >= 8 {
             len += array_len(Some(&self.partition_indexes), version >= 6, |e| {
@@ -640,10 +647,15 @@ impl Message for OffsetFetchRequestTopics {
 impl OffsetFetchRequestTopics {
     pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
         Self {
-            name: if version >= 8 {
+            name: if (8..=9).contains(&version) {
                 rng.string()
             } else {
                 String::new()
+            },
+            topic_id: if version >= 10 {
+                rng.uuid()
+            } else {
+                Uuid::ZERO
             },
             partition_indexes: if version >= 8 {
                 rng.vec(|rng| rng.next_u64() as i32)

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `OffsetFetchResponse` (API key 9): versions 0-9, flexible versions 6+.
+/// Kafka `OffsetFetchResponse` (API key 9): versions 0-10, flexible versions 6+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OffsetFetchResponse {
     /// Kafka field `ThrottleTimeMs`: Versions 3+; ignorable.
@@ -28,7 +28,7 @@ pub struct OffsetFetchResponse {
 
 impl Message for OffsetFetchResponse {
     const NAME: &'static str = "OffsetFetchResponse";
-    const VERSIONS: (i16, i16) = (0, 9);
+    const VERSIONS: (i16, i16) = (0, 10);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version >= 3 {
@@ -188,7 +188,7 @@ pub struct OffsetFetchResponseTopic {
 
 impl Message for OffsetFetchResponseTopic {
     const NAME: &'static str = "OffsetFetchResponseTopic";
-    const VERSIONS: (i16, i16) = (0, 9);
+    const VERSIONS: (i16, i16) = (0, 10);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version <= 7 {
@@ -329,7 +329,7 @@ impl Default for OffsetFetchResponsePartition {
 
 impl Message for OffsetFetchResponsePartition {
     const NAME: &'static str = "OffsetFetchResponsePartition";
-    const VERSIONS: (i16, i16) = (0, 9);
+    const VERSIONS: (i16, i16) = (0, 10);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version <= 7 {
@@ -522,7 +522,7 @@ pub struct OffsetFetchResponseGroup {
 
 impl Message for OffsetFetchResponseGroup {
     const NAME: &'static str = "OffsetFetchResponseGroup";
-    const VERSIONS: (i16, i16) = (0, 9);
+    const VERSIONS: (i16, i16) = (0, 10);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version >= 8 {
@@ -657,8 +657,10 @@ impl OffsetFetchResponseGroup {
 /// Part of `OffsetFetchResponse`, present in versions 8+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OffsetFetchResponseTopics {
-    /// Kafka field `Name`: Versions 8+; entity `topicName`.
+    /// Kafka field `Name`: Versions 8-9; entity `topicName`; ignorable.
     pub name: String,
+    /// Kafka field `TopicId`: Versions 10+; ignorable.
+    pub topic_id: Uuid,
     /// Kafka field `Partitions`: Versions 8+.
     pub partitions: Vec<OffsetFetchResponsePartitions>,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
@@ -667,18 +669,14 @@ pub struct OffsetFetchResponseTopics {
 
 impl Message for OffsetFetchResponseTopics {
     const NAME: &'static str = "OffsetFetchResponseTopics";
-    const VERSIONS: (i16, i16) = (0, 9);
+    const VERSIONS: (i16, i16) = (0, 10);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
-        if version >= 8 {
+        if (8..=9).contains(&version) {
             put_string(buf, &self.name, version >= 6)?;
         }
-        if version <= 7 && !self.name.is_empty() {
-            return Err(EncodeError::FieldNotSupported {
-                message: "OffsetFetchResponseTopics",
-                field: "Name",
-                version,
-            });
+        if version >= 10 {
+            put_uuid(buf, &self.topic_id);
         }
         if version >= 8 {
             put_array(buf, Some(&self.partitions), version >= 6, |b, e| {
@@ -710,10 +708,15 @@ impl Message for OffsetFetchResponseTopics {
     }
 
     fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
-        let f_name = if version >= 8 {
+        let f_name = if (8..=9).contains(&version) {
             read_string(buf, version >= 6).map_err(|e| e.context("Name").at_remaining(buf.len()))?
         } else {
             String::new()
+        };
+        let f_topic_id = if version >= 10 {
+            read_uuid(buf).map_err(|e| e.context("TopicId").at_remaining(buf.len()))?
+        } else {
+            Uuid::ZERO
         };
         let f_partitions = if version >= 8 {
             required(read_array(buf, version >= 6, |b| {
@@ -733,6 +736,7 @@ impl Message for OffsetFetchResponseTopics {
         }
         Ok(Self {
             name: f_name,
+            topic_id: f_topic_id,
             partitions: f_partitions,
             unknown_tagged_fields,
         })
@@ -740,8 +744,11 @@ impl Message for OffsetFetchResponseTopics {
 
     fn body_len(&self, version: i16) -> usize {
         let mut len = 0usize;
-        if version >= 8 {
+        if (8..=9).contains(&version) {
             len += string_len(&self.name, version >= 6);
+        }
+        if version >= 10 {
+            len += 16;
         }
         if version >= 8 {
             len += array_len(Some(&self.partitions), version >= 6, |e| {
@@ -761,10 +768,15 @@ impl Message for OffsetFetchResponseTopics {
 impl OffsetFetchResponseTopics {
     pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
         Self {
-            name: if version >= 8 {
+            name: if (8..=9).contains(&version) {
                 rng.string()
             } else {
                 String::new()
+            },
+            topic_id: if version >= 10 {
+                rng.uuid()
+            } else {
+                Uuid::ZERO
             },
             partitions: if version >= 8 {
                 rng.vec(|rng| OffsetFetchResponsePartitions::random(rng, version))
@@ -808,7 +820,7 @@ impl Default for OffsetFetchResponsePartitions {
 
 impl Message for OffsetFetchResponsePartitions {
     const NAME: &'static str = "OffsetFetchResponsePartitions";
-    const VERSIONS: (i16, i16) = (0, 9);
+    const VERSIONS: (i16, i16) = (0, 10);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version >= 8 {

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `OffsetForLeaderEpochRequest` (API key 23): versions 0-4, flexible versions 4+, deprecated versions 0-1.
+/// Kafka `OffsetForLeaderEpochRequest` (API key 23): versions 0-4, flexible versions 4+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetForLeaderEpochRequest {
     /// Kafka field `ReplicaId`: Versions 3+; default `-2`; entity `brokerId`; ignorable.

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `ProduceRequest` (API key 0): versions 0-11, flexible versions 9+, deprecated versions 0-6.
+/// Kafka `ProduceRequest` (API key 0): versions 0-13, flexible versions 9+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ProduceRequest {
     /// Kafka field `TransactionalId`: Versions 3+; nullable 3+; default `null`; entity `transactionalId`.
@@ -28,7 +28,7 @@ pub struct ProduceRequest {
 
 impl Message for ProduceRequest {
     const NAME: &'static str = "ProduceRequest";
-    const VERSIONS: (i16, i16) = (0, 11);
+    const VERSIONS: (i16, i16) = (0, 13);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version >= 3 {
@@ -144,8 +144,10 @@ impl ProduceRequest {
 /// Part of `ProduceRequest`, present in versions 0+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TopicProduceData {
-    /// Kafka field `Name`: Versions 0+; entity `topicName`; map key.
+    /// Kafka field `Name`: Versions 0-12; entity `topicName`; ignorable; map key.
     pub name: String,
+    /// Kafka field `TopicId`: Versions 13+; ignorable; map key.
+    pub topic_id: Uuid,
     /// Kafka field `PartitionData`: Versions 0+.
     pub partition_data: Vec<PartitionProduceData>,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
@@ -154,10 +156,15 @@ pub struct TopicProduceData {
 
 impl Message for TopicProduceData {
     const NAME: &'static str = "TopicProduceData";
-    const VERSIONS: (i16, i16) = (0, 11);
+    const VERSIONS: (i16, i16) = (0, 13);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
-        put_string(buf, &self.name, version >= 9)?;
+        if version <= 12 {
+            put_string(buf, &self.name, version >= 9)?;
+        }
+        if version >= 13 {
+            put_uuid(buf, &self.topic_id);
+        }
         put_array(buf, Some(&self.partition_data), version >= 9, |b, e| {
             e.encode_body(b, version)?;
             Ok(())
@@ -179,8 +186,16 @@ impl Message for TopicProduceData {
     }
 
     fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
-        let f_name = read_string(buf, version >= 9)
-            .map_err(|e| e.context("Name").at_remaining(buf.len()))?;
+        let f_name = if version <= 12 {
+            read_string(buf, version >= 9).map_err(|e| e.context("Name").at_remaining(buf.len()))?
+        } else {
+            String::new()
+        };
+        let f_topic_id = if version >= 13 {
+            read_uuid(buf).map_err(|e| e.context("TopicId").at_remaining(buf.len()))?
+        } else {
+            Uuid::ZERO
+        };
         let f_partition_data = required(read_array(buf, version >= 9, |b| {
             PartitionProduceData::decode_body(b, version)
         }))
@@ -195,6 +210,7 @@ impl Message for TopicProduceData {
         }
         Ok(Self {
             name: f_name,
+            topic_id: f_topic_id,
             partition_data: f_partition_data,
             unknown_tagged_fields,
         })
@@ -202,7 +218,12 @@ impl Message for TopicProduceData {
 
     fn body_len(&self, version: i16) -> usize {
         let mut len = 0usize;
-        len += string_len(&self.name, version >= 9);
+        if version <= 12 {
+            len += string_len(&self.name, version >= 9);
+        }
+        if version >= 13 {
+            len += 16;
+        }
         len += array_len(Some(&self.partition_data), version >= 9, |e| {
             e.body_len(version)
         });
@@ -219,7 +240,16 @@ impl Message for TopicProduceData {
 impl TopicProduceData {
     pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
         Self {
-            name: rng.string(),
+            name: if version <= 12 {
+                rng.string()
+            } else {
+                String::new()
+            },
+            topic_id: if version >= 13 {
+                rng.uuid()
+            } else {
+                Uuid::ZERO
+            },
             partition_data: rng.vec(|rng| PartitionProduceData::random(rng, version)),
             unknown_tagged_fields: rng.unknown_tagged(version >= 9),
         }
@@ -239,7 +269,7 @@ pub struct PartitionProduceData {
 
 impl Message for PartitionProduceData {
     const NAME: &'static str = "PartitionProduceData";
-    const VERSIONS: (i16, i16) = (0, 11);
+    const VERSIONS: (i16, i16) = (0, 13);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.index);

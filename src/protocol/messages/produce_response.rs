@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `ProduceResponse` (API key 0): versions 0-11, flexible versions 9+.
+/// Kafka `ProduceResponse` (API key 0): versions 0-13, flexible versions 9+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ProduceResponse {
     /// Kafka field `Responses`: Versions 0+.
@@ -26,7 +26,7 @@ pub struct ProduceResponse {
 
 impl Message for ProduceResponse {
     const NAME: &'static str = "ProduceResponse";
-    const VERSIONS: (i16, i16) = (0, 11);
+    const VERSIONS: (i16, i16) = (0, 13);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_array(buf, Some(&self.responses), version >= 9, |b, e| {
@@ -158,8 +158,10 @@ impl ProduceResponse {
 /// Part of `ProduceResponse`, present in versions 0+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TopicProduceResponse {
-    /// Kafka field `Name`: Versions 0+; entity `topicName`; map key.
+    /// Kafka field `Name`: Versions 0-12; entity `topicName`; ignorable; map key.
     pub name: String,
+    /// Kafka field `TopicId`: Versions 13+; ignorable; map key.
+    pub topic_id: Uuid,
     /// Kafka field `PartitionResponses`: Versions 0+.
     pub partition_responses: Vec<PartitionProduceResponse>,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
@@ -168,10 +170,15 @@ pub struct TopicProduceResponse {
 
 impl Message for TopicProduceResponse {
     const NAME: &'static str = "TopicProduceResponse";
-    const VERSIONS: (i16, i16) = (0, 11);
+    const VERSIONS: (i16, i16) = (0, 13);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
-        put_string(buf, &self.name, version >= 9)?;
+        if version <= 12 {
+            put_string(buf, &self.name, version >= 9)?;
+        }
+        if version >= 13 {
+            put_uuid(buf, &self.topic_id);
+        }
         put_array(
             buf,
             Some(&self.partition_responses),
@@ -198,8 +205,16 @@ impl Message for TopicProduceResponse {
     }
 
     fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
-        let f_name = read_string(buf, version >= 9)
-            .map_err(|e| e.context("Name").at_remaining(buf.len()))?;
+        let f_name = if version <= 12 {
+            read_string(buf, version >= 9).map_err(|e| e.context("Name").at_remaining(buf.len()))?
+        } else {
+            String::new()
+        };
+        let f_topic_id = if version >= 13 {
+            read_uuid(buf).map_err(|e| e.context("TopicId").at_remaining(buf.len()))?
+        } else {
+            Uuid::ZERO
+        };
         let f_partition_responses = required(read_array(buf, version >= 9, |b| {
             PartitionProduceResponse::decode_body(b, version)
         }))
@@ -214,6 +229,7 @@ impl Message for TopicProduceResponse {
         }
         Ok(Self {
             name: f_name,
+            topic_id: f_topic_id,
             partition_responses: f_partition_responses,
             unknown_tagged_fields,
         })
@@ -221,7 +237,12 @@ impl Message for TopicProduceResponse {
 
     fn body_len(&self, version: i16) -> usize {
         let mut len = 0usize;
-        len += string_len(&self.name, version >= 9);
+        if version <= 12 {
+            len += string_len(&self.name, version >= 9);
+        }
+        if version >= 13 {
+            len += 16;
+        }
         len += array_len(Some(&self.partition_responses), version >= 9, |e| {
             e.body_len(version)
         });
@@ -238,7 +259,16 @@ impl Message for TopicProduceResponse {
 impl TopicProduceResponse {
     pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
         Self {
-            name: rng.string(),
+            name: if version <= 12 {
+                rng.string()
+            } else {
+                String::new()
+            },
+            topic_id: if version >= 13 {
+                rng.uuid()
+            } else {
+                Uuid::ZERO
+            },
             partition_responses: rng.vec(|rng| PartitionProduceResponse::random(rng, version)),
             unknown_tagged_fields: rng.unknown_tagged(version >= 9),
         }
@@ -286,7 +316,7 @@ impl Default for PartitionProduceResponse {
 
 impl Message for PartitionProduceResponse {
     const NAME: &'static str = "PartitionProduceResponse";
-    const VERSIONS: (i16, i16) = (0, 11);
+    const VERSIONS: (i16, i16) = (0, 13);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.index);
@@ -492,7 +522,7 @@ pub struct BatchIndexAndErrorMessage {
 
 impl Message for BatchIndexAndErrorMessage {
     const NAME: &'static str = "BatchIndexAndErrorMessage";
-    const VERSIONS: (i16, i16) = (0, 11);
+    const VERSIONS: (i16, i16) = (0, 13);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version >= 8 {
@@ -628,7 +658,7 @@ impl Default for LeaderIdAndEpoch {
 
 impl Message for LeaderIdAndEpoch {
     const NAME: &'static str = "LeaderIdAndEpoch";
-    const VERSIONS: (i16, i16) = (0, 11);
+    const VERSIONS: (i16, i16) = (0, 13);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version >= 10 {
@@ -746,7 +776,7 @@ pub struct NodeEndpoint {
 
 impl Message for NodeEndpoint {
     const NAME: &'static str = "NodeEndpoint";
-    const VERSIONS: (i16, i16) = (0, 11);
+    const VERSIONS: (i16, i16) = (0, 13);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version >= 10 {

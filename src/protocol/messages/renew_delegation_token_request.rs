@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `RenewDelegationTokenRequest` (API key 39): versions 0-2, flexible versions 2+, deprecated versions 0.
+/// Kafka `RenewDelegationTokenRequest` (API key 39): versions 0-2, flexible versions 2+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RenewDelegationTokenRequest {
     /// Kafka field `Hmac`: Versions 0+.

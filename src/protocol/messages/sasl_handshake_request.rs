@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `SaslHandshakeRequest` (API key 17): versions 0-1, flexible versions none, deprecated versions 0.
+/// Kafka `SaslHandshakeRequest` (API key 17): versions 0-1, flexible versions none.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SaslHandshakeRequest {
     /// Kafka field `Mechanism`: Versions 0+.

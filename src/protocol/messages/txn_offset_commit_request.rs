@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `TxnOffsetCommitRequest` (API key 28): versions 0-4, flexible versions 3+.
+/// Kafka `TxnOffsetCommitRequest` (API key 28): versions 0-6, flexible versions 3+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TxnOffsetCommitRequest {
     /// Kafka field `TransactionalId`: Versions 0+; entity `transactionalId`.
@@ -22,8 +22,8 @@ pub struct TxnOffsetCommitRequest {
     pub producer_id: i64,
     /// Kafka field `ProducerEpoch`: Versions 0+.
     pub producer_epoch: i16,
-    /// Kafka field `GenerationId`: Versions 3+; default `-1`.
-    pub generation_id: i32,
+    /// Kafka field `GenerationIdOrMemberEpoch`: Versions 3+; default `-1`.
+    pub generation_id_or_member_epoch: i32,
     /// Kafka field `MemberId`: Versions 3+; default ``.
     pub member_id: String,
     /// Kafka field `GroupInstanceId`: Versions 3+; nullable 3+; default `null`.
@@ -41,7 +41,7 @@ impl Default for TxnOffsetCommitRequest {
             group_id: String::new(),
             producer_id: 0,
             producer_epoch: 0,
-            generation_id: -1,
+            generation_id_or_member_epoch: -1,
             member_id: String::new(),
             group_instance_id: None,
             topics: Vec::new(),
@@ -52,7 +52,7 @@ impl Default for TxnOffsetCommitRequest {
 
 impl Message for TxnOffsetCommitRequest {
     const NAME: &'static str = "TxnOffsetCommitRequest";
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (0, 6);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.transactional_id, version >= 3)?;
@@ -60,12 +60,12 @@ impl Message for TxnOffsetCommitRequest {
         buf.put_i64(self.producer_id);
         buf.put_i16(self.producer_epoch);
         if version >= 3 {
-            buf.put_i32(self.generation_id);
+            buf.put_i32(self.generation_id_or_member_epoch);
         }
-        if version <= 2 && self.generation_id != -1 {
+        if version <= 2 && self.generation_id_or_member_epoch != -1 {
             return Err(EncodeError::FieldNotSupported {
                 message: "TxnOffsetCommitRequest",
-                field: "GenerationId",
+                field: "GenerationIdOrMemberEpoch",
                 version,
             });
         }
@@ -125,8 +125,11 @@ impl Message for TxnOffsetCommitRequest {
             read_i64(buf).map_err(|e| e.context("ProducerId").at_remaining(buf.len()))?;
         let f_producer_epoch =
             read_i16(buf).map_err(|e| e.context("ProducerEpoch").at_remaining(buf.len()))?;
-        let f_generation_id = if version >= 3 {
-            read_i32(buf).map_err(|e| e.context("GenerationId").at_remaining(buf.len()))?
+        let f_generation_id_or_member_epoch = if version >= 3 {
+            read_i32(buf).map_err(|e| {
+                e.context("GenerationIdOrMemberEpoch")
+                    .at_remaining(buf.len())
+            })?
         } else {
             -1
         };
@@ -159,7 +162,7 @@ impl Message for TxnOffsetCommitRequest {
             group_id: f_group_id,
             producer_id: f_producer_id,
             producer_epoch: f_producer_epoch,
-            generation_id: f_generation_id,
+            generation_id_or_member_epoch: f_generation_id_or_member_epoch,
             member_id: f_member_id,
             group_instance_id: f_group_instance_id,
             topics: f_topics,
@@ -200,7 +203,7 @@ impl TxnOffsetCommitRequest {
             group_id: rng.string(),
             producer_id: rng.next_u64() as i64,
             producer_epoch: rng.next_u64() as i16,
-            generation_id: if version >= 3 {
+            generation_id_or_member_epoch: if version >= 3 {
                 rng.next_u64() as i32
             } else {
                 -1
@@ -228,8 +231,10 @@ impl TxnOffsetCommitRequest {
 /// Part of `TxnOffsetCommitRequest`, present in versions 0+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TxnOffsetCommitRequestTopic {
-    /// Kafka field `Name`: Versions 0+; entity `topicName`.
+    /// Kafka field `Name`: Versions 0-5; entity `topicName`; ignorable.
     pub name: String,
+    /// Kafka field `TopicId`: Versions 6+; ignorable.
+    pub topic_id: Uuid,
     /// Kafka field `Partitions`: Versions 0+.
     pub partitions: Vec<TxnOffsetCommitRequestPartition>,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
@@ -238,10 +243,15 @@ pub struct TxnOffsetCommitRequestTopic {
 
 impl Message for TxnOffsetCommitRequestTopic {
     const NAME: &'static str = "TxnOffsetCommitRequestTopic";
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (0, 6);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
-        put_string(buf, &self.name, version >= 3)?;
+        if version <= 5 {
+            put_string(buf, &self.name, version >= 3)?;
+        }
+        if version >= 6 {
+            put_uuid(buf, &self.topic_id);
+        }
         put_array(buf, Some(&self.partitions), version >= 3, |b, e| {
             e.encode_body(b, version)?;
             Ok(())
@@ -263,8 +273,16 @@ impl Message for TxnOffsetCommitRequestTopic {
     }
 
     fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
-        let f_name = read_string(buf, version >= 3)
-            .map_err(|e| e.context("Name").at_remaining(buf.len()))?;
+        let f_name = if version <= 5 {
+            read_string(buf, version >= 3).map_err(|e| e.context("Name").at_remaining(buf.len()))?
+        } else {
+            String::new()
+        };
+        let f_topic_id = if version >= 6 {
+            read_uuid(buf).map_err(|e| e.context("TopicId").at_remaining(buf.len()))?
+        } else {
+            Uuid::ZERO
+        };
         let f_partitions = required(read_array(buf, version >= 3, |b| {
             TxnOffsetCommitRequestPartition::decode_body(b, version)
         }))
@@ -279,6 +297,7 @@ impl Message for TxnOffsetCommitRequestTopic {
         }
         Ok(Self {
             name: f_name,
+            topic_id: f_topic_id,
             partitions: f_partitions,
             unknown_tagged_fields,
         })
@@ -286,7 +305,12 @@ impl Message for TxnOffsetCommitRequestTopic {
 
     fn body_len(&self, version: i16) -> usize {
         let mut len = 0usize;
-        len += string_len(&self.name, version >= 3);
+        if version <= 5 {
+            len += string_len(&self.name, version >= 3);
+        }
+        if version >= 6 {
+            len += 16;
+        }
         len += array_len(Some(&self.partitions), version >= 3, |e| {
             e.body_len(version)
         });
@@ -303,7 +327,12 @@ impl Message for TxnOffsetCommitRequestTopic {
 impl TxnOffsetCommitRequestTopic {
     pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
         Self {
-            name: rng.string(),
+            name: if version <= 5 {
+                rng.string()
+            } else {
+                String::new()
+            },
+            topic_id: if version >= 6 { rng.uuid() } else { Uuid::ZERO },
             partitions: rng.vec(|rng| TxnOffsetCommitRequestPartition::random(rng, version)),
             unknown_tagged_fields: rng.unknown_tagged(version >= 3),
         }
@@ -339,7 +368,7 @@ impl Default for TxnOffsetCommitRequestPartition {
 
 impl Message for TxnOffsetCommitRequestPartition {
     const NAME: &'static str = "TxnOffsetCommitRequestPartition";
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (0, 6);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);

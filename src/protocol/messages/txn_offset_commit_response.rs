@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `TxnOffsetCommitResponse` (API key 28): versions 0-4, flexible versions 3+.
+/// Kafka `TxnOffsetCommitResponse` (API key 28): versions 0-6, flexible versions 3+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TxnOffsetCommitResponse {
     /// Kafka field `ThrottleTimeMs`: Versions 0+.
@@ -24,7 +24,7 @@ pub struct TxnOffsetCommitResponse {
 
 impl Message for TxnOffsetCommitResponse {
     const NAME: &'static str = "TxnOffsetCommitResponse";
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (0, 6);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
@@ -97,8 +97,10 @@ impl TxnOffsetCommitResponse {
 /// Part of `TxnOffsetCommitResponse`, present in versions 0+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TxnOffsetCommitResponseTopic {
-    /// Kafka field `Name`: Versions 0+; entity `topicName`.
+    /// Kafka field `Name`: Versions 0-5; entity `topicName`; ignorable.
     pub name: String,
+    /// Kafka field `TopicId`: Versions 6+; ignorable.
+    pub topic_id: Uuid,
     /// Kafka field `Partitions`: Versions 0+.
     pub partitions: Vec<TxnOffsetCommitResponsePartition>,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
@@ -107,10 +109,15 @@ pub struct TxnOffsetCommitResponseTopic {
 
 impl Message for TxnOffsetCommitResponseTopic {
     const NAME: &'static str = "TxnOffsetCommitResponseTopic";
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (0, 6);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
-        put_string(buf, &self.name, version >= 3)?;
+        if version <= 5 {
+            put_string(buf, &self.name, version >= 3)?;
+        }
+        if version >= 6 {
+            put_uuid(buf, &self.topic_id);
+        }
         put_array(buf, Some(&self.partitions), version >= 3, |b, e| {
             e.encode_body(b, version)?;
             Ok(())
@@ -132,8 +139,16 @@ impl Message for TxnOffsetCommitResponseTopic {
     }
 
     fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
-        let f_name = read_string(buf, version >= 3)
-            .map_err(|e| e.context("Name").at_remaining(buf.len()))?;
+        let f_name = if version <= 5 {
+            read_string(buf, version >= 3).map_err(|e| e.context("Name").at_remaining(buf.len()))?
+        } else {
+            String::new()
+        };
+        let f_topic_id = if version >= 6 {
+            read_uuid(buf).map_err(|e| e.context("TopicId").at_remaining(buf.len()))?
+        } else {
+            Uuid::ZERO
+        };
         let f_partitions = required(read_array(buf, version >= 3, |b| {
             TxnOffsetCommitResponsePartition::decode_body(b, version)
         }))
@@ -148,6 +163,7 @@ impl Message for TxnOffsetCommitResponseTopic {
         }
         Ok(Self {
             name: f_name,
+            topic_id: f_topic_id,
             partitions: f_partitions,
             unknown_tagged_fields,
         })
@@ -155,7 +171,12 @@ impl Message for TxnOffsetCommitResponseTopic {
 
     fn body_len(&self, version: i16) -> usize {
         let mut len = 0usize;
-        len += string_len(&self.name, version >= 3);
+        if version <= 5 {
+            len += string_len(&self.name, version >= 3);
+        }
+        if version >= 6 {
+            len += 16;
+        }
         len += array_len(Some(&self.partitions), version >= 3, |e| {
             e.body_len(version)
         });
@@ -172,7 +193,12 @@ impl Message for TxnOffsetCommitResponseTopic {
 impl TxnOffsetCommitResponseTopic {
     pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
         Self {
-            name: rng.string(),
+            name: if version <= 5 {
+                rng.string()
+            } else {
+                String::new()
+            },
+            topic_id: if version >= 6 { rng.uuid() } else { Uuid::ZERO },
             partitions: rng.vec(|rng| TxnOffsetCommitResponsePartition::random(rng, version)),
             unknown_tagged_fields: rng.unknown_tagged(version >= 3),
         }
@@ -192,7 +218,7 @@ pub struct TxnOffsetCommitResponsePartition {
 
 impl Message for TxnOffsetCommitResponsePartition {
     const NAME: &'static str = "TxnOffsetCommitResponsePartition";
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (0, 6);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);

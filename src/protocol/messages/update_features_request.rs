@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `UpdateFeaturesRequest` (API key 57): versions 0-1, flexible versions 0+.
+/// Kafka `UpdateFeaturesRequest` (API key 57): versions 0-2, flexible versions 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateFeaturesRequest {
     /// Kafka field `timeoutMs`: Versions 0+; default `60000`.
@@ -37,7 +37,7 @@ impl Default for UpdateFeaturesRequest {
 
 impl Message for UpdateFeaturesRequest {
     const NAME: &'static str = "UpdateFeaturesRequest";
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.timeout_ms);
@@ -148,7 +148,7 @@ impl Default for FeatureUpdateKey {
 
 impl Message for FeatureUpdateKey {
     const NAME: &'static str = "FeatureUpdateKey";
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.feature, true)?;

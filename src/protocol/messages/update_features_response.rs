@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `UpdateFeaturesResponse` (API key 57): versions 0-1, flexible versions 0+.
+/// Kafka `UpdateFeaturesResponse` (API key 57): versions 0-2, flexible versions 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateFeaturesResponse {
     /// Kafka field `ThrottleTimeMs`: Versions 0+.
@@ -20,7 +20,7 @@ pub struct UpdateFeaturesResponse {
     pub error_code: i16,
     /// Kafka field `ErrorMessage`: Versions 0+; nullable 0+.
     pub error_message: Option<String>,
-    /// Kafka field `Results`: Versions 0+.
+    /// Kafka field `Results`: Versions 0-1; ignorable.
     pub results: Vec<UpdatableFeatureResult>,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
@@ -40,16 +40,18 @@ impl Default for UpdateFeaturesResponse {
 
 impl Message for UpdateFeaturesResponse {
     const NAME: &'static str = "UpdateFeaturesResponse";
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
         buf.put_i16(self.error_code);
         put_nullable_string(buf, self.error_message.as_deref(), true)?;
-        put_array(buf, Some(&self.results), true, |b, e| {
-            e.encode_body(b, version)?;
-            Ok(())
-        })?;
+        if version <= 1 {
+            put_array(buf, Some(&self.results), true, |b, e| {
+                e.encode_body(b, version)?;
+                Ok(())
+            })?;
+        }
         {
             let n = self.unknown_tagged_fields.len();
             put_unsigned_varint(buf, tagged_count(n)?);
@@ -65,10 +67,14 @@ impl Message for UpdateFeaturesResponse {
             read_i16(buf).map_err(|e| e.context("ErrorCode").at_remaining(buf.len()))?;
         let f_error_message = read_nullable_string(buf, true)
             .map_err(|e| e.context("ErrorMessage").at_remaining(buf.len()))?;
-        let f_results = required(read_array(buf, true, |b| {
-            UpdatableFeatureResult::decode_body(b, version)
-        }))
-        .map_err(|e| e.context("Results").at_remaining(buf.len()))?;
+        let f_results = if version <= 1 {
+            required(read_array(buf, true, |b| {
+                UpdatableFeatureResult::decode_body(b, version)
+            }))
+            .map_err(|e| e.context("Results").at_remaining(buf.len()))?
+        } else {
+            Vec::new()
+        };
         let mut unknown_tagged_fields = Vec::new();
         {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
@@ -91,7 +97,9 @@ impl Message for UpdateFeaturesResponse {
         len += 4;
         len += 2;
         len += nullable_string_len(self.error_message.as_deref(), true);
-        len += array_len(Some(&self.results), true, |e| e.body_len(version));
+        if version <= 1 {
+            len += array_len(Some(&self.results), true, |e| e.body_len(version));
+        }
         {
             let n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
@@ -108,13 +116,17 @@ impl UpdateFeaturesResponse {
             throttle_time_ms: rng.next_u64() as i32,
             error_code: rng.next_u64() as i16,
             error_message: rng.option(|rng| rng.string()),
-            results: rng.vec(|rng| UpdatableFeatureResult::random(rng, version)),
+            results: if version <= 1 {
+                rng.vec(|rng| UpdatableFeatureResult::random(rng, version))
+            } else {
+                Vec::new()
+            },
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }
 }
 
-/// Part of `UpdateFeaturesResponse`, present in versions 0+.
+/// Part of `UpdateFeaturesResponse`, present in versions 0-1.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdatableFeatureResult {
     /// Kafka field `Feature`: Versions 0+; map key.
@@ -140,7 +152,7 @@ impl Default for UpdatableFeatureResult {
 
 impl Message for UpdatableFeatureResult {
     const NAME: &'static str = "UpdatableFeatureResult";
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, _version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.feature, true)?;

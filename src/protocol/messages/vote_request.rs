@@ -11,23 +11,39 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `VoteRequest` (API key 52): versions 0, flexible versions 0+.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// Kafka `VoteRequest` (API key 52): versions 0-2, flexible versions 0+.
+#[derive(Debug, Clone, PartialEq)]
 pub struct VoteRequest {
     /// Kafka field `ClusterId`: Versions 0+; nullable 0+; default `null`.
     pub cluster_id: Option<String>,
+    /// Kafka field `VoterId`: Versions 1+; default `-1`; entity `brokerId`; ignorable.
+    pub voter_id: i32,
     /// Kafka field `Topics`: Versions 0+.
     pub topics: Vec<TopicData>,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
 
+impl Default for VoteRequest {
+    fn default() -> Self {
+        Self {
+            cluster_id: None,
+            voter_id: -1,
+            topics: Vec::new(),
+            unknown_tagged_fields: Vec::new(),
+        }
+    }
+}
+
 impl Message for VoteRequest {
     const NAME: &'static str = "VoteRequest";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_nullable_string(buf, self.cluster_id.as_deref(), true)?;
+        if version >= 1 {
+            buf.put_i32(self.voter_id);
+        }
         put_array(buf, Some(&self.topics), true, |b, e| {
             e.encode_body(b, version)?;
             Ok(())
@@ -43,6 +59,11 @@ impl Message for VoteRequest {
     fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let f_cluster_id = read_nullable_string(buf, true)
             .map_err(|e| e.context("ClusterId").at_remaining(buf.len()))?;
+        let f_voter_id = if version >= 1 {
+            read_i32(buf).map_err(|e| e.context("VoterId").at_remaining(buf.len()))?
+        } else {
+            -1
+        };
         let f_topics = required(read_array(buf, true, |b| {
             TopicData::decode_body(b, version)
         }))
@@ -57,6 +78,7 @@ impl Message for VoteRequest {
         }
         Ok(Self {
             cluster_id: f_cluster_id,
+            voter_id: f_voter_id,
             topics: f_topics,
             unknown_tagged_fields,
         })
@@ -65,6 +87,9 @@ impl Message for VoteRequest {
     fn body_len(&self, version: i16) -> usize {
         let mut len = 0usize;
         len += nullable_string_len(self.cluster_id.as_deref(), true);
+        if version >= 1 {
+            len += 4;
+        }
         len += array_len(Some(&self.topics), true, |e| e.body_len(version));
         {
             let n = self.unknown_tagged_fields.len();
@@ -80,6 +105,11 @@ impl VoteRequest {
     pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
         Self {
             cluster_id: rng.option(|rng| rng.string()),
+            voter_id: if version >= 1 {
+                rng.next_u64() as i32
+            } else {
+                -1
+            },
             topics: rng.vec(|rng| TopicData::random(rng, version)),
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
@@ -99,7 +129,7 @@ pub struct TopicData {
 
 impl Message for TopicData {
     const NAME: &'static str = "TopicData";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.topic_name, true)?;
@@ -166,28 +196,50 @@ impl TopicData {
 pub struct PartitionData {
     /// Kafka field `PartitionIndex`: Versions 0+.
     pub partition_index: i32,
-    /// Kafka field `CandidateEpoch`: Versions 0+.
-    pub candidate_epoch: i32,
-    /// Kafka field `CandidateId`: Versions 0+; entity `brokerId`.
-    pub candidate_id: i32,
+    /// Kafka field `ReplicaEpoch`: Versions 0+.
+    pub replica_epoch: i32,
+    /// Kafka field `ReplicaId`: Versions 0+; entity `brokerId`.
+    pub replica_id: i32,
+    /// Kafka field `ReplicaDirectoryId`: Versions 1+; ignorable.
+    pub replica_directory_id: Uuid,
+    /// Kafka field `VoterDirectoryId`: Versions 1+; ignorable.
+    pub voter_directory_id: Uuid,
     /// Kafka field `LastOffsetEpoch`: Versions 0+.
     pub last_offset_epoch: i32,
     /// Kafka field `LastOffset`: Versions 0+.
     pub last_offset: i64,
+    /// Kafka field `PreVote`: Versions 2+.
+    pub pre_vote: bool,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
 
 impl Message for PartitionData {
     const NAME: &'static str = "PartitionData";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 2);
 
-    fn encode_body<B: BufMut>(&self, buf: &mut B, _version: i16) -> Result<(), EncodeError> {
+    fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);
-        buf.put_i32(self.candidate_epoch);
-        buf.put_i32(self.candidate_id);
+        buf.put_i32(self.replica_epoch);
+        buf.put_i32(self.replica_id);
+        if version >= 1 {
+            put_uuid(buf, &self.replica_directory_id);
+        }
+        if version >= 1 {
+            put_uuid(buf, &self.voter_directory_id);
+        }
         buf.put_i32(self.last_offset_epoch);
         buf.put_i64(self.last_offset);
+        if version >= 2 {
+            buf.put_u8(u8::from(self.pre_vote));
+        }
+        if version <= 1 && self.pre_vote {
+            return Err(EncodeError::FieldNotSupported {
+                message: "PartitionData",
+                field: "PreVote",
+                version,
+            });
+        }
         {
             let n = self.unknown_tagged_fields.len();
             put_unsigned_varint(buf, tagged_count(n)?);
@@ -196,17 +248,32 @@ impl Message for PartitionData {
         Ok(())
     }
 
-    fn decode_body(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
+    fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let f_partition_index =
             read_i32(buf).map_err(|e| e.context("PartitionIndex").at_remaining(buf.len()))?;
-        let f_candidate_epoch =
-            read_i32(buf).map_err(|e| e.context("CandidateEpoch").at_remaining(buf.len()))?;
-        let f_candidate_id =
-            read_i32(buf).map_err(|e| e.context("CandidateId").at_remaining(buf.len()))?;
+        let f_replica_epoch =
+            read_i32(buf).map_err(|e| e.context("ReplicaEpoch").at_remaining(buf.len()))?;
+        let f_replica_id =
+            read_i32(buf).map_err(|e| e.context("ReplicaId").at_remaining(buf.len()))?;
+        let f_replica_directory_id = if version >= 1 {
+            read_uuid(buf).map_err(|e| e.context("ReplicaDirectoryId").at_remaining(buf.len()))?
+        } else {
+            Uuid::ZERO
+        };
+        let f_voter_directory_id = if version >= 1 {
+            read_uuid(buf).map_err(|e| e.context("VoterDirectoryId").at_remaining(buf.len()))?
+        } else {
+            Uuid::ZERO
+        };
         let f_last_offset_epoch =
             read_i32(buf).map_err(|e| e.context("LastOffsetEpoch").at_remaining(buf.len()))?;
         let f_last_offset =
             read_i64(buf).map_err(|e| e.context("LastOffset").at_remaining(buf.len()))?;
+        let f_pre_vote = if version >= 2 {
+            read_bool(buf).map_err(|e| e.context("PreVote").at_remaining(buf.len()))?
+        } else {
+            false
+        };
         let mut unknown_tagged_fields = Vec::new();
         {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
@@ -217,21 +284,33 @@ impl Message for PartitionData {
         }
         Ok(Self {
             partition_index: f_partition_index,
-            candidate_epoch: f_candidate_epoch,
-            candidate_id: f_candidate_id,
+            replica_epoch: f_replica_epoch,
+            replica_id: f_replica_id,
+            replica_directory_id: f_replica_directory_id,
+            voter_directory_id: f_voter_directory_id,
             last_offset_epoch: f_last_offset_epoch,
             last_offset: f_last_offset,
+            pre_vote: f_pre_vote,
             unknown_tagged_fields,
         })
     }
 
-    fn body_len(&self, _version: i16) -> usize {
+    fn body_len(&self, version: i16) -> usize {
         let mut len = 0usize;
         len += 4;
         len += 4;
         len += 4;
+        if version >= 1 {
+            len += 16;
+        }
+        if version >= 1 {
+            len += 16;
+        }
         len += 4;
         len += 8;
+        if version >= 2 {
+            len += 1;
+        }
         {
             let n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
@@ -243,13 +322,16 @@ impl Message for PartitionData {
 
 #[cfg(test)]
 impl PartitionData {
-    pub(crate) fn random(rng: &mut TestRng, _version: i16) -> Self {
+    pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
         Self {
             partition_index: rng.next_u64() as i32,
-            candidate_epoch: rng.next_u64() as i32,
-            candidate_id: rng.next_u64() as i32,
+            replica_epoch: rng.next_u64() as i32,
+            replica_id: rng.next_u64() as i32,
+            replica_directory_id: if version >= 1 { rng.uuid() } else { Uuid::ZERO },
+            voter_directory_id: if version >= 1 { rng.uuid() } else { Uuid::ZERO },
             last_offset_epoch: rng.next_u64() as i32,
             last_offset: rng.next_u64() as i64,
+            pre_vote: if version >= 2 { rng.bool() } else { false },
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }

@@ -11,20 +11,22 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `VoteResponse` (API key 52): versions 0, flexible versions 0+.
+/// Kafka `VoteResponse` (API key 52): versions 0-2, flexible versions 0+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct VoteResponse {
     /// Kafka field `ErrorCode`: Versions 0+.
     pub error_code: i16,
     /// Kafka field `Topics`: Versions 0+.
     pub topics: Vec<TopicData>,
+    /// Kafka field `NodeEndpoints`: Versions 1+; tagged field 0 in versions 1+.
+    pub node_endpoints: Vec<NodeEndpoint>,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
 
 impl Message for VoteResponse {
     const NAME: &'static str = "VoteResponse";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i16(self.error_code);
@@ -32,9 +34,33 @@ impl Message for VoteResponse {
             e.encode_body(b, version)?;
             Ok(())
         })?;
+        if version <= 0 && !self.node_endpoints.is_empty() {
+            return Err(EncodeError::FieldNotSupported {
+                message: "VoteResponse",
+                field: "NodeEndpoints",
+                version,
+            });
+        }
         {
-            let n = self.unknown_tagged_fields.len();
+            let mut n = self.unknown_tagged_fields.len();
+            if version >= 1 && !self.node_endpoints.is_empty() {
+                n += 1;
+            }
             put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 0)?;
+            if version >= 1 && !self.node_endpoints.is_empty() {
+                put_unsigned_varint(buf, 0);
+                put_unsigned_varint(
+                    buf,
+                    tagged_size(array_len(Some(&self.node_endpoints), true, |e| {
+                        e.body_len(version)
+                    }))?,
+                );
+                put_array(buf, Some(&self.node_endpoints), true, |b, e| {
+                    e.encode_body(b, version)?;
+                    Ok(())
+                })?;
+            }
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
         }
         Ok(())
@@ -47,17 +73,29 @@ impl Message for VoteResponse {
             TopicData::decode_body(b, version)
         }))
         .map_err(|e| e.context("Topics").at_remaining(buf.len()))?;
+        let mut f_node_endpoints: Vec<NodeEndpoint> = Vec::new();
         let mut unknown_tagged_fields = Vec::new();
         {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
             for _ in 0..n {
-                let (tag, data) = read_tagged_field(buf).map_err(|e| e.context("tagged fields"))?;
-                push_unknown_tagged(&mut unknown_tagged_fields, tag, data);
+                let (tag, mut data) =
+                    read_tagged_field(buf).map_err(|e| e.context("tagged fields"))?;
+                match tag {
+                    0 if version >= 1 => {
+                        f_node_endpoints = required(read_array(&mut data, true, |b| {
+                            NodeEndpoint::decode_body(b, version)
+                        }))
+                        .map_err(|e| e.context("NodeEndpoints"))?;
+                        expect_empty(&data).map_err(|e| e.context("NodeEndpoints"))?;
+                    }
+                    _ => push_unknown_tagged(&mut unknown_tagged_fields, tag, data),
+                }
             }
         }
         Ok(Self {
             error_code: f_error_code,
             topics: f_topics,
+            node_endpoints: f_node_endpoints,
             unknown_tagged_fields,
         })
     }
@@ -67,8 +105,15 @@ impl Message for VoteResponse {
         len += 2;
         len += array_len(Some(&self.topics), true, |e| e.body_len(version));
         {
-            let n = self.unknown_tagged_fields.len();
+            let mut n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
+            if version >= 1 && !self.node_endpoints.is_empty() {
+                n += 1;
+                len += tagged_field_len(
+                    0,
+                    array_len(Some(&self.node_endpoints), true, |e| e.body_len(version)),
+                );
+            }
             len += unsigned_varint_len(n as u32);
         }
         len
@@ -81,6 +126,11 @@ impl VoteResponse {
         Self {
             error_code: rng.next_u64() as i16,
             topics: rng.vec(|rng| TopicData::random(rng, version)),
+            node_endpoints: if version >= 1 {
+                rng.vec(|rng| NodeEndpoint::random(rng, version))
+            } else {
+                Vec::new()
+            },
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }
@@ -99,7 +149,7 @@ pub struct TopicData {
 
 impl Message for TopicData {
     const NAME: &'static str = "TopicData";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.topic_name, true)?;
@@ -180,7 +230,7 @@ pub struct PartitionData {
 
 impl Message for PartitionData {
     const NAME: &'static str = "PartitionData";
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, _version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);
@@ -250,6 +300,138 @@ impl PartitionData {
             leader_id: rng.next_u64() as i32,
             leader_epoch: rng.next_u64() as i32,
             vote_granted: rng.bool(),
+            unknown_tagged_fields: rng.unknown_tagged(true),
+        }
+    }
+}
+
+/// Part of `VoteResponse`, present in versions 1+.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NodeEndpoint {
+    /// Kafka field `NodeId`: Versions 1+; entity `brokerId`; map key.
+    pub node_id: i32,
+    /// Kafka field `Host`: Versions 1+.
+    pub host: String,
+    /// Kafka field `Port`: Versions 1+.
+    pub port: u16,
+    /// Tagged fields this version of klamm does not know, kept for re-encoding.
+    pub unknown_tagged_fields: Vec<RawTaggedField>,
+}
+
+impl Message for NodeEndpoint {
+    const NAME: &'static str = "NodeEndpoint";
+    const VERSIONS: (i16, i16) = (0, 2);
+
+    fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
+        if version >= 1 {
+            buf.put_i32(self.node_id);
+        }
+        if version <= 0 && self.node_id != 0 {
+            return Err(EncodeError::FieldNotSupported {
+                message: "NodeEndpoint",
+                field: "NodeId",
+                version,
+            });
+        }
+        if version >= 1 {
+            put_string(buf, &self.host, true)?;
+        }
+        if version <= 0 && !self.host.is_empty() {
+            return Err(EncodeError::FieldNotSupported {
+                message: "NodeEndpoint",
+                field: "Host",
+                version,
+            });
+        }
+        if version >= 1 {
+            buf.put_u16(self.port);
+        }
+        if version <= 0 && self.port != 0 {
+            return Err(EncodeError::FieldNotSupported {
+                message: "NodeEndpoint",
+                field: "Port",
+                version,
+            });
+        }
+        {
+            let n = self.unknown_tagged_fields.len();
+            put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
+        }
+        Ok(())
+    }
+
+    fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
+        let f_node_id = if version >= 1 {
+            read_i32(buf).map_err(|e| e.context("NodeId").at_remaining(buf.len()))?
+        } else {
+            0
+        };
+        let f_host = if version >= 1 {
+            read_string(buf, true).map_err(|e| e.context("Host").at_remaining(buf.len()))?
+        } else {
+            String::new()
+        };
+        let f_port = if version >= 1 {
+            read_u16(buf).map_err(|e| e.context("Port").at_remaining(buf.len()))?
+        } else {
+            0
+        };
+        let mut unknown_tagged_fields = Vec::new();
+        {
+            let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
+            for _ in 0..n {
+                let (tag, data) = read_tagged_field(buf).map_err(|e| e.context("tagged fields"))?;
+                push_unknown_tagged(&mut unknown_tagged_fields, tag, data);
+            }
+        }
+        Ok(Self {
+            node_id: f_node_id,
+            host: f_host,
+            port: f_port,
+            unknown_tagged_fields,
+        })
+    }
+
+    fn body_len(&self, version: i16) -> usize {
+        let mut len = 0usize;
+        if version >= 1 {
+            len += 4;
+        }
+        if version >= 1 {
+            len += string_len(&self.host, true);
+        }
+        if version >= 1 {
+            len += 2;
+        }
+        {
+            let n = self.unknown_tagged_fields.len();
+            len += unknown_tagged_len(&self.unknown_tagged_fields);
+            len += unsigned_varint_len(n as u32);
+        }
+        len
+    }
+}
+
+#[cfg(test)]
+impl NodeEndpoint {
+    pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
+        Self {
+            node_id: if version >= 1 {
+                rng.next_u64() as i32
+            } else {
+                0
+            },
+            host: if version >= 1 {
+                rng.string()
+            } else {
+                String::new()
+            },
+            port: if version >= 1 {
+                rng.next_u64() as u16
+            } else {
+                0
+            },
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }

@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `WriteTxnMarkersRequest` (API key 27): versions 0-1, flexible versions 1+.
+/// Kafka `WriteTxnMarkersRequest` (API key 27): versions 0-2, flexible versions 1+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct WriteTxnMarkersRequest {
     /// Kafka field `Markers`: Versions 0+.
@@ -22,7 +22,7 @@ pub struct WriteTxnMarkersRequest {
 
 impl Message for WriteTxnMarkersRequest {
     const NAME: &'static str = "WriteTxnMarkersRequest";
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_array(buf, Some(&self.markers), version >= 1, |b, e| {
@@ -99,13 +99,15 @@ pub struct WritableTxnMarker {
     pub topics: Vec<WritableTxnMarkerTopic>,
     /// Kafka field `CoordinatorEpoch`: Versions 0+.
     pub coordinator_epoch: i32,
+    /// Kafka field `TransactionVersion`: Versions 2+; default `0`; ignorable.
+    pub transaction_version: i8,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
 
 impl Message for WritableTxnMarker {
     const NAME: &'static str = "WritableTxnMarker";
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i64(self.producer_id);
@@ -116,6 +118,9 @@ impl Message for WritableTxnMarker {
             Ok(())
         })?;
         buf.put_i32(self.coordinator_epoch);
+        if version >= 2 {
+            buf.put_i8(self.transaction_version);
+        }
         if version >= 1 {
             let n = self.unknown_tagged_fields.len();
             put_unsigned_varint(buf, tagged_count(n)?);
@@ -145,6 +150,11 @@ impl Message for WritableTxnMarker {
         .map_err(|e| e.context("Topics").at_remaining(buf.len()))?;
         let f_coordinator_epoch =
             read_i32(buf).map_err(|e| e.context("CoordinatorEpoch").at_remaining(buf.len()))?;
+        let f_transaction_version = if version >= 2 {
+            read_i8(buf).map_err(|e| e.context("TransactionVersion").at_remaining(buf.len()))?
+        } else {
+            0
+        };
         let mut unknown_tagged_fields = Vec::new();
         if version >= 1 {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
@@ -159,6 +169,7 @@ impl Message for WritableTxnMarker {
             transaction_result: f_transaction_result,
             topics: f_topics,
             coordinator_epoch: f_coordinator_epoch,
+            transaction_version: f_transaction_version,
             unknown_tagged_fields,
         })
     }
@@ -170,6 +181,9 @@ impl Message for WritableTxnMarker {
         len += 1;
         len += array_len(Some(&self.topics), version >= 1, |e| e.body_len(version));
         len += 4;
+        if version >= 2 {
+            len += 1;
+        }
         if version >= 1 {
             let n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
@@ -188,6 +202,11 @@ impl WritableTxnMarker {
             transaction_result: rng.bool(),
             topics: rng.vec(|rng| WritableTxnMarkerTopic::random(rng, version)),
             coordinator_epoch: rng.next_u64() as i32,
+            transaction_version: if version >= 2 {
+                rng.next_u64() as i8
+            } else {
+                0
+            },
             unknown_tagged_fields: rng.unknown_tagged(version >= 1),
         }
     }
@@ -206,7 +225,7 @@ pub struct WritableTxnMarkerTopic {
 
 impl Message for WritableTxnMarkerTopic {
     const NAME: &'static str = "WritableTxnMarkerTopic";
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.name, version >= 1)?;

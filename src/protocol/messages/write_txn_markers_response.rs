@@ -11,7 +11,7 @@ use crate::protocol::error::{DecodeError, EncodeError};
 #[allow(unused_imports)]
 use crate::protocol::primitives::*;
 
-/// Kafka `WriteTxnMarkersResponse` (API key 27): versions 0-1, flexible versions 1+.
+/// Kafka `WriteTxnMarkersResponse` (API key 27): versions 0-2, flexible versions 1+.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct WriteTxnMarkersResponse {
     /// Kafka field `Markers`: Versions 0+.
@@ -22,7 +22,7 @@ pub struct WriteTxnMarkersResponse {
 
 impl Message for WriteTxnMarkersResponse {
     const NAME: &'static str = "WriteTxnMarkersResponse";
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_array(buf, Some(&self.markers), version >= 1, |b, e| {
@@ -99,7 +99,7 @@ pub struct WritableTxnMarkerResult {
 
 impl Message for WritableTxnMarkerResult {
     const NAME: &'static str = "WritableTxnMarkerResult";
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i64(self.producer_id);
@@ -182,7 +182,7 @@ pub struct WritableTxnMarkerTopicResult {
 
 impl Message for WritableTxnMarkerTopicResult {
     const NAME: &'static str = "WritableTxnMarkerTopicResult";
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.name, version >= 1)?;
@@ -267,7 +267,7 @@ pub struct WritableTxnMarkerPartitionResult {
 
 impl Message for WritableTxnMarkerPartitionResult {
     const NAME: &'static str = "WritableTxnMarkerPartitionResult";
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);

@@ -384,14 +384,14 @@ mod tests {
     #[test]
     fn every_spec_parses_and_requests_pair_with_responses() {
         let specs = specs();
-        assert_eq!(specs.len(), 162);
+        assert_eq!(specs.len(), 203);
         let apis = pair_apis(&specs).expect("request and response version ranges match");
-        assert_eq!(apis.len(), 76);
+        assert_eq!(apis.len(), 95);
         let keys: Vec<i16> = apis.iter().map(|a| a.key).collect();
-        assert_eq!(keys, (0..76).collect::<Vec<i16>>());
+        assert_eq!(keys, (0..95).collect::<Vec<i16>>());
         let release = std::fs::read_to_string(crate::root().join("protocol-specs/KAFKA_RELEASE"))
             .expect("protocol-specs records its Kafka release");
-        assert_eq!(release.trim(), "3.8.0");
+        assert_eq!(release.trim(), "4.4.0");
     }
 
     #[test]
@@ -409,6 +409,6 @@ mod tests {
         let a = generate(&crate::root()).expect("generate");
         let b = generate(&crate::root()).expect("generate");
         assert_eq!(a, b);
-        assert_eq!(a.len(), 163);
+        assert_eq!(a.len(), 204);
     }
 }

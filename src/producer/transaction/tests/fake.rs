@@ -357,7 +357,7 @@ impl Cluster {
                                 }
                                 s.offsets.push((
                                     req.group_id.clone(),
-                                    req.generation_id,
+                                    req.generation_id_or_member_epoch,
                                     req.member_id.clone(),
                                     t.name.clone(),
                                     p.partition_index,
