@@ -115,18 +115,6 @@ pub const fn client_max(api: ApiKey) -> i16 {
     }
 }
 
-/// The ApiVersions version to retry with after a broker answered
-/// UNSUPPORTED_VERSION: the highest it advertises for ApiVersions itself,
-/// capped at ours, or v0 when it advertises nothing usable.
-pub(crate) fn api_versions_retry_version(resp: &ApiVersionsResponse, tried: i16) -> i16 {
-    resp.api_keys
-        .iter()
-        .find(|k| k.api_key == ApiKey::ApiVersions.code())
-        .map(|k| k.max_version.min(client_max(ApiKey::ApiVersions)))
-        .filter(|v| *v >= 0 && *v < tried)
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,13 +171,5 @@ mod tests {
         let v = ApiVersions::from_response(&resp(&[(30000, 0, 1), (-5, 0, 1), (3, 5, 1)]));
         assert_eq!(v.broker_range(ApiKey::Metadata), None);
         assert!(v.broker.len() <= 4097);
-    }
-
-    #[test]
-    fn retry_version_after_unsupported() {
-        assert_eq!(api_versions_retry_version(&resp(&[(18, 0, 2)]), 3), 2);
-        assert_eq!(api_versions_retry_version(&resp(&[]), 3), 0);
-        // An advertised version not below the one that failed falls back to v0.
-        assert_eq!(api_versions_retry_version(&resp(&[(18, 0, 3)]), 3), 0);
     }
 }

@@ -6,6 +6,7 @@
 //! - Kafka protocol guide: <https://kafka.apache.org/protocol>
 //! - KIP-482 (tagged fields and flexible versions)
 
+pub mod api_versions;
 pub mod codec;
 pub mod compression;
 pub mod error;

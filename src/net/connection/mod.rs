@@ -40,14 +40,13 @@ use tracing::Instrument;
 use super::metrics::MetricsHandle;
 use super::sasl::{self, SaslMechanism, SaslSession};
 use super::tls::TlsSettings;
-use super::versions::{ApiVersions, api_versions_retry_version};
+use super::versions::ApiVersions;
 use crate::error::{Error, Result};
+use crate::protocol::api_versions::{ApiVersionsAnswer, decode_api_versions_response};
 use crate::protocol::codec::Message;
 use crate::protocol::error_codes::ErrorCode;
 use crate::protocol::frame::{decode_response_to, encode_request};
-use crate::protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, Request, ResponseHeader,
-};
+use crate::protocol::messages::{ApiKey, ApiVersionsRequest, Request, ResponseHeader};
 
 mod task;
 
@@ -328,40 +327,29 @@ impl Connection {
                 .await?;
             // ApiVersions responses always use response header v0.
             ResponseHeader::decode(&mut resp, 0)?;
-            let body = resp.clone();
-            match ApiVersionsResponse::decode(&mut resp, version) {
-                Ok(r) if r.error_code == 0 => return Ok(ApiVersions::from_response(&r)),
-                Ok(r) if r.error_code != UNSUPPORTED_VERSION => {
+            let answer = decode_api_versions_response(&mut resp, version)?;
+            let next = match &answer {
+                ApiVersionsAnswer::Answer(r) if r.error_code == 0 => {
+                    return Ok(ApiVersions::from_response(r));
+                }
+                ApiVersionsAnswer::Answer(r) => Err(r.error_code),
+                ApiVersionsAnswer::Unsupported { .. } => {
+                    answer.retry_version(version).ok_or(UNSUPPORTED_VERSION)
+                }
+            };
+            match next {
+                Ok(next) => {
+                    tracing::debug!(broker = %self.shared.broker, from = version, to = next, "ApiVersions unsupported; retrying");
+                    version = next;
+                }
+                Err(code) => {
                     return Err(Error::Broker {
                         api: ApiKey::ApiVersions,
-                        code: r.error_code.into(),
+                        code: code.into(),
                         context: None,
                     });
                 }
-                _ => {}
             }
-            // An unsupported version is answered in the v0 format; some
-            // brokers (librdkafka's mock) send only the error code.
-            let code = match body.get(..2) {
-                Some(&[a, b]) => i16::from_be_bytes([a, b]),
-                _ => {
-                    return Err(Error::ProtocolViolation {
-                        broker: self.shared.broker.clone(),
-                        reason: "empty ApiVersions response".into(),
-                    });
-                }
-            };
-            if code != UNSUPPORTED_VERSION || version == 0 {
-                return Err(Error::Broker {
-                    api: ApiKey::ApiVersions,
-                    code: code.into(),
-                    context: None,
-                });
-            }
-            let hint = ApiVersionsResponse::decode(&mut body.clone(), 0).ok();
-            let next = hint.map_or(0, |h| api_versions_retry_version(&h, version));
-            tracing::debug!(broker = %self.shared.broker, from = version, to = next, "ApiVersions unsupported; retrying");
-            version = next;
         }
     }
 
