@@ -161,29 +161,17 @@ fn metadata_refresh_after_a_leader_move() {
         mock.set_leader(&topic, 0, new);
         let before = client.metadata_requests();
 
-        // The cache still names the old leader, which now refuses.
-        let err = client
-            .list_offsets(&topic, 0, OffsetSpec::Oldest)
-            .await
-            .expect_err("the old leader refuses");
+        // The cache still names the old leader, which refuses with
+        // NOT_LEADER_OR_FOLLOWER; list_offsets refreshes the topic's
+        // metadata and asks the new leader.
         assert_eq!(
-            err.kafka_code(),
-            Some(ErrorCode::NOT_LEADER_OR_FOLLOWER),
-            "{err}"
+            client
+                .list_offsets(&topic, 0, OffsetSpec::Oldest)
+                .await
+                .expect("answered by the new leader after a refresh"),
+            0
         );
-        assert!(err.is_retriable());
-        // list_offsets reported the code; the refresh it started finds the
-        // new leader (report_error again is harmless: refreshes coalesce).
-        client.report_error(ErrorCode::NOT_LEADER_OR_FOLLOWER);
-        let now = eventually(
-            "the new leader in the cache",
-            Duration::from_secs(10),
-            || async {
-                let id = client.leader(&topic, 0).await.ok()?.id;
-                (id == new).then_some(id)
-            },
-        )
-        .await;
+        let now = client.leader(&topic, 0).await.expect("leader").id;
         assert_eq!(now, new);
         assert!(client.metadata_requests() > before);
         // The other partition did not move.
@@ -331,31 +319,29 @@ fn injected_retriable_errors() {
         mock.set_group_coordinator(&pinned, brokers);
         assert_eq!(client.coordinator(&pinned).await.unwrap().id, brokers);
 
-        // ListOffsets: one injected NOT_LEADER_OR_FOLLOWER (6) surfaces as a
-        // retriable broker error with that code; the next try succeeds.
+        // ListOffsets: two injected NOT_LEADER_OR_FOLLOWER (6) answers are
+        // retried, each after a metadata refresh; the third try succeeds.
         let topic = support::unique_topic("klamm-mock-errors");
         mock.create_topic(&topic, 1, brokers.min(3));
         assert_eq!(client.partitions(&topic).await.unwrap(), [0]);
         mock.push_errors(
             ApiKey::ListOffsets.code(),
-            &[ErrorCode::NOT_LEADER_OR_FOLLOWER.code()],
+            &[
+                ErrorCode::NOT_LEADER_OR_FOLLOWER.code(),
+                ErrorCode::NOT_LEADER_OR_FOLLOWER.code(),
+            ],
         );
-        let err: Error = client
-            .list_offsets(&topic, 0, OffsetSpec::Newest)
-            .await
-            .expect_err("the injected error");
-        assert_eq!(
-            err.kafka_code(),
-            Some(ErrorCode::NOT_LEADER_OR_FOLLOWER),
-            "{err}"
-        );
-        assert!(err.is_retriable());
+        let before = client.metadata_requests();
         assert_eq!(
             client
                 .list_offsets(&topic, 0, OffsetSpec::Newest)
                 .await
-                .unwrap(),
+                .expect("answered after the injected errors"),
             0
+        );
+        assert!(
+            client.metadata_requests() >= before + 2,
+            "one refresh per retried answer"
         );
 
         // A non-retriable code stays non-retriable.

@@ -326,7 +326,8 @@ pub(crate) fn roundtrip_check<T: Message + PartialEq + std::fmt::Debug>(
                 "{} v{version} seed {seed}: encoded_len disagrees with the bytes written",
                 T::NAME
             );
-            let mut bytes = buf.freeze();
+            let wire = buf.freeze();
+            let mut bytes = wire.clone();
             let back = match T::decode(&mut bytes, version) {
                 Ok(v) => v,
                 Err(e) => panic!(
@@ -344,6 +345,19 @@ pub(crate) fn roundtrip_check<T: Message + PartialEq + std::fmt::Debug>(
                 back,
                 value,
                 "{} v{version} seed {seed}: round trip changed the value",
+                T::NAME
+            );
+            // Byte-exact: what was decoded encodes to the same frame,
+            // tagged fields written at their defaults included (the
+            // generators set random presence bits).
+            let mut again = bytes::BytesMut::new();
+            back.encode(&mut again, version).unwrap_or_else(|e| {
+                panic!("{} v{version} seed {seed}: re-encode failed: {e}", T::NAME)
+            });
+            assert_eq!(
+                again.freeze(),
+                wire,
+                "{} v{version} seed {seed}: decode then encode changed the bytes",
                 T::NAME
             );
         }

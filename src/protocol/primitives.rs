@@ -68,6 +68,80 @@ pub struct RawTaggedField {
     pub data: Bytes,
 }
 
+/// Which of a struct's known tagged fields were on the wire: one bit per
+/// tagged field, in tag order.
+///
+/// A tagged field is written when its value differs from its default, and
+/// also when its bit is set. Decoding sets the bit of every tagged field
+/// the sender wrote, so a frame whose sender wrote a tagged field at its
+/// default value (tansu does, for ApiVersions, Fetch and CreateTopics)
+/// encodes back to the same bytes. Values built in code start with no
+/// bits and leave defaults out, as Kafka's own clients do.
+///
+/// It describes the bytes, not the value: two `TagPresence` always
+/// compare equal, so messages compare by their fields alone.
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use klamm::protocol::codec::Message;
+/// use klamm::protocol::messages::ApiVersionsResponse;
+///
+/// // v3 with FinalizedFeaturesEpoch (tag 1) written at its default, -1.
+/// let wire = Bytes::from_static(&[0, 0, 1, 0, 0, 0, 0, 1, 1, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+/// let msg = ApiVersionsResponse::decode(&mut wire.clone(), 3).unwrap();
+/// assert_eq!(msg.finalized_features_epoch, -1);
+/// assert!(msg.tags_present.has(1));
+/// let mut again = BytesMut::new();
+/// msg.encode(&mut again, 3).unwrap();
+/// assert_eq!(again.freeze(), wire);
+/// // Built in code, the default is left out.
+/// let fresh = ApiVersionsResponse::default();
+/// assert_eq!(fresh, msg);
+/// assert!(fresh.encoded_len(3) < wire.len());
+/// ```
+#[derive(Clone, Copy, Default)]
+pub struct TagPresence(u64);
+
+impl TagPresence {
+    /// From raw bits (bit `i` for the struct's `i`-th tagged field).
+    pub const fn from_bits(bits: u64) -> Self {
+        TagPresence(bits)
+    }
+
+    /// The raw bits.
+    pub const fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// Whether tagged field `i` (in tag order) was on the wire.
+    #[inline]
+    pub const fn has(self, i: u32) -> bool {
+        i < 64 && self.0 & (1 << i) != 0
+    }
+
+    /// Marks tagged field `i` as present.
+    #[inline]
+    pub fn set(&mut self, i: u32) {
+        if i < 64 {
+            self.0 |= 1 << i;
+        }
+    }
+}
+
+impl PartialEq for TagPresence {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for TagPresence {}
+
+impl std::fmt::Debug for TagPresence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TagPresence({:#b})", self.0)
+    }
+}
+
 type DResult<T> = Result<T, DecodeError>;
 
 #[inline]

@@ -28,6 +28,8 @@ pub struct ApiVersionsResponse {
     pub finalized_features: Vec<FinalizedFeatureKey>,
     /// Kafka field `ZkMigrationReady`: Versions 3+; tagged field 3 in versions 3+; default `false`; ignorable.
     pub zk_migration_ready: bool,
+    /// Which known tagged fields were on the wire (see [`TagPresence`]); written again even at their defaults.
+    pub tags_present: TagPresence,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -42,6 +44,7 @@ impl Default for ApiVersionsResponse {
             finalized_features_epoch: -1,
             finalized_features: Vec::new(),
             zk_migration_ready: false,
+            tags_present: TagPresence::default(),
             unknown_tagged_fields: Vec::new(),
         }
     }
@@ -62,21 +65,21 @@ impl Message for ApiVersionsResponse {
         }
         if version >= 3 {
             let mut n = self.unknown_tagged_fields.len();
-            if version >= 3 && !self.supported_features.is_empty() {
+            if version >= 3 && (!self.supported_features.is_empty() || self.tags_present.has(0)) {
                 n += 1;
             }
-            if version >= 3 && self.finalized_features_epoch != -1 {
+            if version >= 3 && (self.finalized_features_epoch != -1 || self.tags_present.has(1)) {
                 n += 1;
             }
-            if version >= 3 && !self.finalized_features.is_empty() {
+            if version >= 3 && (!self.finalized_features.is_empty() || self.tags_present.has(2)) {
                 n += 1;
             }
-            if version >= 3 && self.zk_migration_ready {
+            if version >= 3 && (self.zk_migration_ready || self.tags_present.has(3)) {
                 n += 1;
             }
             put_unsigned_varint(buf, tagged_count(n)?);
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 0)?;
-            if version >= 3 && !self.supported_features.is_empty() {
+            if version >= 3 && (!self.supported_features.is_empty() || self.tags_present.has(0)) {
                 put_unsigned_varint(buf, 0);
                 put_unsigned_varint(
                     buf,
@@ -90,13 +93,13 @@ impl Message for ApiVersionsResponse {
                 })?;
             }
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 1)?;
-            if version >= 3 && self.finalized_features_epoch != -1 {
+            if version >= 3 && (self.finalized_features_epoch != -1 || self.tags_present.has(1)) {
                 put_unsigned_varint(buf, 1);
                 put_unsigned_varint(buf, tagged_size(8)?);
                 buf.put_i64(self.finalized_features_epoch);
             }
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 1, 2)?;
-            if version >= 3 && !self.finalized_features.is_empty() {
+            if version >= 3 && (!self.finalized_features.is_empty() || self.tags_present.has(2)) {
                 put_unsigned_varint(buf, 2);
                 put_unsigned_varint(
                     buf,
@@ -110,7 +113,7 @@ impl Message for ApiVersionsResponse {
                 })?;
             }
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 2, 3)?;
-            if version >= 3 && self.zk_migration_ready {
+            if version >= 3 && (self.zk_migration_ready || self.tags_present.has(3)) {
                 put_unsigned_varint(buf, 3);
                 put_unsigned_varint(buf, tagged_size(1)?);
                 buf.put_u8(u8::from(self.zk_migration_ready));
@@ -145,6 +148,7 @@ impl Message for ApiVersionsResponse {
         let mut f_finalized_features: Vec<FinalizedFeatureKey> = Vec::new();
         let mut f_zk_migration_ready: bool = false;
         let mut unknown_tagged_fields = Vec::new();
+        let mut tags_present = TagPresence::default();
         if version >= 3 {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
             for _ in 0..n {
@@ -157,11 +161,13 @@ impl Message for ApiVersionsResponse {
                         }))
                         .map_err(|e| e.context("SupportedFeatures"))?;
                         expect_empty(&data).map_err(|e| e.context("SupportedFeatures"))?;
+                        tags_present.set(0);
                     }
                     1 if version >= 3 => {
                         f_finalized_features_epoch =
                             read_i64(&mut data).map_err(|e| e.context("FinalizedFeaturesEpoch"))?;
                         expect_empty(&data).map_err(|e| e.context("FinalizedFeaturesEpoch"))?;
+                        tags_present.set(1);
                     }
                     2 if version >= 3 => {
                         f_finalized_features = required(read_array(&mut data, true, |b| {
@@ -169,11 +175,13 @@ impl Message for ApiVersionsResponse {
                         }))
                         .map_err(|e| e.context("FinalizedFeatures"))?;
                         expect_empty(&data).map_err(|e| e.context("FinalizedFeatures"))?;
+                        tags_present.set(2);
                     }
                     3 if version >= 3 => {
                         f_zk_migration_ready =
                             read_bool(&mut data).map_err(|e| e.context("ZkMigrationReady"))?;
                         expect_empty(&data).map_err(|e| e.context("ZkMigrationReady"))?;
+                        tags_present.set(3);
                     }
                     _ => push_unknown_tagged(&mut unknown_tagged_fields, tag, data),
                 }
@@ -187,6 +195,7 @@ impl Message for ApiVersionsResponse {
             finalized_features_epoch: f_finalized_features_epoch,
             finalized_features: f_finalized_features,
             zk_migration_ready: f_zk_migration_ready,
+            tags_present,
             unknown_tagged_fields,
         })
     }
@@ -201,7 +210,7 @@ impl Message for ApiVersionsResponse {
         if version >= 3 {
             let mut n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
-            if version >= 3 && !self.supported_features.is_empty() {
+            if version >= 3 && (!self.supported_features.is_empty() || self.tags_present.has(0)) {
                 n += 1;
                 len += tagged_field_len(
                     0,
@@ -210,11 +219,11 @@ impl Message for ApiVersionsResponse {
                     }),
                 );
             }
-            if version >= 3 && self.finalized_features_epoch != -1 {
+            if version >= 3 && (self.finalized_features_epoch != -1 || self.tags_present.has(1)) {
                 n += 1;
                 len += tagged_field_len(1, 8);
             }
-            if version >= 3 && !self.finalized_features.is_empty() {
+            if version >= 3 && (!self.finalized_features.is_empty() || self.tags_present.has(2)) {
                 n += 1;
                 len += tagged_field_len(
                     2,
@@ -223,7 +232,7 @@ impl Message for ApiVersionsResponse {
                     }),
                 );
             }
-            if version >= 3 && self.zk_migration_ready {
+            if version >= 3 && (self.zk_migration_ready || self.tags_present.has(3)) {
                 n += 1;
                 len += tagged_field_len(3, 1);
             }
@@ -260,6 +269,7 @@ impl ApiVersionsResponse {
                 Vec::new()
             },
             zk_migration_ready: if version >= 3 { rng.bool() } else { false },
+            tags_present: TagPresence::from_bits(rng.next_u64()),
             unknown_tagged_fields: rng.unknown_tagged(version >= 3),
         }
     }

@@ -28,6 +28,8 @@ pub struct BrokerHeartbeatRequest {
     pub offline_log_dirs: Vec<Uuid>,
     /// Kafka field `CordonedLogDirs`: Versions 2+; nullable 2+; tagged field 1 in versions 2+; default `null`.
     pub cordoned_log_dirs: Option<Vec<Uuid>>,
+    /// Which known tagged fields were on the wire (see [`TagPresence`]); written again even at their defaults.
+    pub tags_present: TagPresence,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -42,6 +44,7 @@ impl Default for BrokerHeartbeatRequest {
             want_shut_down: false,
             offline_log_dirs: Vec::new(),
             cordoned_log_dirs: None,
+            tags_present: TagPresence::default(),
             unknown_tagged_fields: Vec::new(),
         }
     }
@@ -73,15 +76,15 @@ impl Message for BrokerHeartbeatRequest {
         }
         {
             let mut n = self.unknown_tagged_fields.len();
-            if version >= 1 && !self.offline_log_dirs.is_empty() {
+            if version >= 1 && (!self.offline_log_dirs.is_empty() || self.tags_present.has(0)) {
                 n += 1;
             }
-            if version >= 2 && self.cordoned_log_dirs.is_some() {
+            if version >= 2 && (self.cordoned_log_dirs.is_some() || self.tags_present.has(1)) {
                 n += 1;
             }
             put_unsigned_varint(buf, tagged_count(n)?);
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 0)?;
-            if version >= 1 && !self.offline_log_dirs.is_empty() {
+            if version >= 1 && (!self.offline_log_dirs.is_empty() || self.tags_present.has(0)) {
                 put_unsigned_varint(buf, 0);
                 put_unsigned_varint(
                     buf,
@@ -96,7 +99,7 @@ impl Message for BrokerHeartbeatRequest {
                 })?;
             }
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 1)?;
-            if version >= 2 && self.cordoned_log_dirs.is_some() {
+            if version >= 2 && (self.cordoned_log_dirs.is_some() || self.tags_present.has(1)) {
                 put_unsigned_varint(buf, 1);
                 put_unsigned_varint(
                     buf,
@@ -136,6 +139,7 @@ impl Message for BrokerHeartbeatRequest {
         let mut f_offline_log_dirs: Vec<Uuid> = Vec::new();
         let mut f_cordoned_log_dirs: Option<Vec<Uuid>> = None;
         let mut unknown_tagged_fields = Vec::new();
+        let mut tags_present = TagPresence::default();
         {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
             for _ in 0..n {
@@ -146,12 +150,14 @@ impl Message for BrokerHeartbeatRequest {
                         f_offline_log_dirs = required(read_array(&mut data, true, read_uuid))
                             .map_err(|e| e.context("OfflineLogDirs"))?;
                         expect_empty(&data).map_err(|e| e.context("OfflineLogDirs"))?;
+                        tags_present.set(0);
                     }
                     1 if version >= 2 => {
                         f_cordoned_log_dirs =
                             nullable_if(read_array(&mut data, true, read_uuid), version >= 2)
                                 .map_err(|e| e.context("CordonedLogDirs"))?;
                         expect_empty(&data).map_err(|e| e.context("CordonedLogDirs"))?;
+                        tags_present.set(1);
                     }
                     _ => push_unknown_tagged(&mut unknown_tagged_fields, tag, data),
                 }
@@ -165,6 +171,7 @@ impl Message for BrokerHeartbeatRequest {
             want_shut_down: f_want_shut_down,
             offline_log_dirs: f_offline_log_dirs,
             cordoned_log_dirs: f_cordoned_log_dirs,
+            tags_present,
             unknown_tagged_fields,
         })
     }
@@ -179,7 +186,7 @@ impl Message for BrokerHeartbeatRequest {
         {
             let mut n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
-            if version >= 1 && !self.offline_log_dirs.is_empty() {
+            if version >= 1 && (!self.offline_log_dirs.is_empty() || self.tags_present.has(0)) {
                 n += 1;
                 len += tagged_field_len(
                     0,
@@ -189,7 +196,7 @@ impl Message for BrokerHeartbeatRequest {
                     }),
                 );
             }
-            if version >= 2 && self.cordoned_log_dirs.is_some() {
+            if version >= 2 && (self.cordoned_log_dirs.is_some() || self.tags_present.has(1)) {
                 n += 1;
                 len += tagged_field_len(
                     1,
@@ -228,6 +235,7 @@ impl BrokerHeartbeatRequest {
             } else {
                 None
             },
+            tags_present: TagPresence::from_bits(rng.next_u64()),
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }

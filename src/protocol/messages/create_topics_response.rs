@@ -124,6 +124,8 @@ pub struct CreatableTopicResult {
     pub replication_factor: i16,
     /// Kafka field `Configs`: Versions 5+; nullable 5+; ignorable.
     pub configs: Option<Vec<CreatableTopicConfigs>>,
+    /// Which known tagged fields were on the wire (see [`TagPresence`]); written again even at their defaults.
+    pub tags_present: TagPresence,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -139,6 +141,7 @@ impl Default for CreatableTopicResult {
             num_partitions: -1,
             replication_factor: -1,
             configs: Some(Vec::new()),
+            tags_present: TagPresence::default(),
             unknown_tagged_fields: Vec::new(),
         }
     }
@@ -178,12 +181,12 @@ impl Message for CreatableTopicResult {
         }
         if version >= 5 {
             let mut n = self.unknown_tagged_fields.len();
-            if version >= 5 && self.topic_config_error_code != 0 {
+            if version >= 5 && (self.topic_config_error_code != 0 || self.tags_present.has(0)) {
                 n += 1;
             }
             put_unsigned_varint(buf, tagged_count(n)?);
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 0)?;
-            if version >= 5 && self.topic_config_error_code != 0 {
+            if version >= 5 && (self.topic_config_error_code != 0 || self.tags_present.has(0)) {
                 put_unsigned_varint(buf, 0);
                 put_unsigned_varint(buf, tagged_size(2)?);
                 buf.put_i16(self.topic_config_error_code);
@@ -240,6 +243,7 @@ impl Message for CreatableTopicResult {
             Some(Vec::new())
         };
         let mut unknown_tagged_fields = Vec::new();
+        let mut tags_present = TagPresence::default();
         if version >= 5 {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
             for _ in 0..n {
@@ -250,6 +254,7 @@ impl Message for CreatableTopicResult {
                         f_topic_config_error_code =
                             read_i16(&mut data).map_err(|e| e.context("TopicConfigErrorCode"))?;
                         expect_empty(&data).map_err(|e| e.context("TopicConfigErrorCode"))?;
+                        tags_present.set(0);
                     }
                     _ => push_unknown_tagged(&mut unknown_tagged_fields, tag, data),
                 }
@@ -264,6 +269,7 @@ impl Message for CreatableTopicResult {
             num_partitions: f_num_partitions,
             replication_factor: f_replication_factor,
             configs: f_configs,
+            tags_present,
             unknown_tagged_fields,
         })
     }
@@ -292,7 +298,7 @@ impl Message for CreatableTopicResult {
         if version >= 5 {
             let mut n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
-            if version >= 5 && self.topic_config_error_code != 0 {
+            if version >= 5 && (self.topic_config_error_code != 0 || self.tags_present.has(0)) {
                 n += 1;
                 len += tagged_field_len(0, 2);
             }
@@ -338,6 +344,7 @@ impl CreatableTopicResult {
             } else {
                 Some(Vec::new())
             },
+            tags_present: TagPresence::from_bits(rng.next_u64()),
             unknown_tagged_fields: rng.unknown_tagged(version >= 5),
         }
     }

@@ -20,6 +20,8 @@ pub struct EndQuorumEpochResponse {
     pub topics: Vec<TopicData>,
     /// Kafka field `NodeEndpoints`: Versions 1+; tagged field 0 in versions 1+.
     pub node_endpoints: Vec<NodeEndpoint>,
+    /// Which known tagged fields were on the wire (see [`TagPresence`]); written again even at their defaults.
+    pub tags_present: TagPresence,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -43,12 +45,12 @@ impl Message for EndQuorumEpochResponse {
         }
         if version >= 1 {
             let mut n = self.unknown_tagged_fields.len();
-            if version >= 1 && !self.node_endpoints.is_empty() {
+            if version >= 1 && (!self.node_endpoints.is_empty() || self.tags_present.has(0)) {
                 n += 1;
             }
             put_unsigned_varint(buf, tagged_count(n)?);
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 0)?;
-            if version >= 1 && !self.node_endpoints.is_empty() {
+            if version >= 1 && (!self.node_endpoints.is_empty() || self.tags_present.has(0)) {
                 put_unsigned_varint(buf, 0);
                 put_unsigned_varint(
                     buf,
@@ -83,6 +85,7 @@ impl Message for EndQuorumEpochResponse {
         .map_err(|e| e.context("Topics").at_remaining(buf.len()))?;
         let mut f_node_endpoints: Vec<NodeEndpoint> = Vec::new();
         let mut unknown_tagged_fields = Vec::new();
+        let mut tags_present = TagPresence::default();
         if version >= 1 {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
             for _ in 0..n {
@@ -95,6 +98,7 @@ impl Message for EndQuorumEpochResponse {
                         }))
                         .map_err(|e| e.context("NodeEndpoints"))?;
                         expect_empty(&data).map_err(|e| e.context("NodeEndpoints"))?;
+                        tags_present.set(0);
                     }
                     _ => push_unknown_tagged(&mut unknown_tagged_fields, tag, data),
                 }
@@ -104,6 +108,7 @@ impl Message for EndQuorumEpochResponse {
             error_code: f_error_code,
             topics: f_topics,
             node_endpoints: f_node_endpoints,
+            tags_present,
             unknown_tagged_fields,
         })
     }
@@ -115,7 +120,7 @@ impl Message for EndQuorumEpochResponse {
         if version >= 1 {
             let mut n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
-            if version >= 1 && !self.node_endpoints.is_empty() {
+            if version >= 1 && (!self.node_endpoints.is_empty() || self.tags_present.has(0)) {
                 n += 1;
                 len += tagged_field_len(
                     0,
@@ -139,6 +144,7 @@ impl EndQuorumEpochResponse {
             } else {
                 Vec::new()
             },
+            tags_present: TagPresence::from_bits(rng.next_u64()),
             unknown_tagged_fields: rng.unknown_tagged(version >= 1),
         }
     }

@@ -38,6 +38,8 @@ pub struct FetchRequest {
     pub forgotten_topics_data: Vec<ForgottenTopic>,
     /// Kafka field `RackId`: Versions 11+; default ``; ignorable.
     pub rack_id: String,
+    /// Which known tagged fields were on the wire (see [`TagPresence`]); written again even at their defaults.
+    pub tags_present: TagPresence,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -57,6 +59,7 @@ impl Default for FetchRequest {
             topics: Vec::new(),
             forgotten_topics_data: Vec::new(),
             rack_id: String::new(),
+            tags_present: TagPresence::default(),
             unknown_tagged_fields: Vec::new(),
         }
     }
@@ -125,15 +128,17 @@ impl Message for FetchRequest {
         }
         if version >= 12 {
             let mut n = self.unknown_tagged_fields.len();
-            if version >= 12 && self.cluster_id.is_some() {
+            if version >= 12 && (self.cluster_id.is_some() || self.tags_present.has(0)) {
                 n += 1;
             }
-            if version >= 15 && self.replica_state != ReplicaState::default() {
+            if version >= 15
+                && (self.replica_state != ReplicaState::default() || self.tags_present.has(1))
+            {
                 n += 1;
             }
             put_unsigned_varint(buf, tagged_count(n)?);
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 0)?;
-            if version >= 12 && self.cluster_id.is_some() {
+            if version >= 12 && (self.cluster_id.is_some() || self.tags_present.has(0)) {
                 put_unsigned_varint(buf, 0);
                 put_unsigned_varint(
                     buf,
@@ -149,7 +154,9 @@ impl Message for FetchRequest {
                 put_nullable_string(buf, self.cluster_id.as_deref(), true)?;
             }
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 1)?;
-            if version >= 15 && self.replica_state != ReplicaState::default() {
+            if version >= 15
+                && (self.replica_state != ReplicaState::default() || self.tags_present.has(1))
+            {
                 put_unsigned_varint(buf, 1);
                 put_unsigned_varint(buf, tagged_size(self.replica_state.body_len(version))?);
                 self.replica_state.encode_body(buf, version)?;
@@ -218,6 +225,7 @@ impl Message for FetchRequest {
             String::new()
         };
         let mut unknown_tagged_fields = Vec::new();
+        let mut tags_present = TagPresence::default();
         if version >= 12 {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
             for _ in 0..n {
@@ -229,11 +237,13 @@ impl Message for FetchRequest {
                             nullable_if(read_nullable_string(&mut data, true), version >= 12)
                                 .map_err(|e| e.context("ClusterId"))?;
                         expect_empty(&data).map_err(|e| e.context("ClusterId"))?;
+                        tags_present.set(0);
                     }
                     1 if version >= 15 => {
                         f_replica_state = ReplicaState::decode_body(&mut data, version)
                             .map_err(|e| e.context("ReplicaState"))?;
                         expect_empty(&data).map_err(|e| e.context("ReplicaState"))?;
+                        tags_present.set(1);
                     }
                     _ => push_unknown_tagged(&mut unknown_tagged_fields, tag, data),
                 }
@@ -252,6 +262,7 @@ impl Message for FetchRequest {
             topics: f_topics,
             forgotten_topics_data: f_forgotten_topics_data,
             rack_id: f_rack_id,
+            tags_present,
             unknown_tagged_fields,
         })
     }
@@ -287,11 +298,13 @@ impl Message for FetchRequest {
         if version >= 12 {
             let mut n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
-            if version >= 12 && self.cluster_id.is_some() {
+            if version >= 12 && (self.cluster_id.is_some() || self.tags_present.has(0)) {
                 n += 1;
                 len += tagged_field_len(0, nullable_string_len(self.cluster_id.as_deref(), true));
             }
-            if version >= 15 && self.replica_state != ReplicaState::default() {
+            if version >= 15
+                && (self.replica_state != ReplicaState::default() || self.tags_present.has(1))
+            {
                 n += 1;
                 len += tagged_field_len(1, self.replica_state.body_len(version));
             }
@@ -357,6 +370,7 @@ impl FetchRequest {
             } else {
                 String::new()
             },
+            tags_present: TagPresence::from_bits(rng.next_u64()),
             unknown_tagged_fields: rng.unknown_tagged(version >= 12),
         }
     }
@@ -621,6 +635,8 @@ pub struct FetchPartition {
     pub replica_directory_id: Uuid,
     /// Kafka field `HighWatermark`: Versions 18+; tagged field 1 in versions 18+; default `9223372036854775807`; ignorable.
     pub high_watermark: i64,
+    /// Which known tagged fields were on the wire (see [`TagPresence`]); written again even at their defaults.
+    pub tags_present: TagPresence,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -636,6 +652,7 @@ impl Default for FetchPartition {
             partition_max_bytes: 0,
             replica_directory_id: Uuid::ZERO,
             high_watermark: 9223372036854775807,
+            tags_present: TagPresence::default(),
             unknown_tagged_fields: Vec::new(),
         }
     }
@@ -667,21 +684,29 @@ impl Message for FetchPartition {
         buf.put_i32(self.partition_max_bytes);
         if version >= 12 {
             let mut n = self.unknown_tagged_fields.len();
-            if version >= 17 && self.replica_directory_id != Uuid::ZERO {
+            if version >= 17
+                && (self.replica_directory_id != Uuid::ZERO || self.tags_present.has(0))
+            {
                 n += 1;
             }
-            if version >= 18 && self.high_watermark != 9223372036854775807 {
+            if version >= 18
+                && (self.high_watermark != 9223372036854775807 || self.tags_present.has(1))
+            {
                 n += 1;
             }
             put_unsigned_varint(buf, tagged_count(n)?);
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 0)?;
-            if version >= 17 && self.replica_directory_id != Uuid::ZERO {
+            if version >= 17
+                && (self.replica_directory_id != Uuid::ZERO || self.tags_present.has(0))
+            {
                 put_unsigned_varint(buf, 0);
                 put_unsigned_varint(buf, tagged_size(16)?);
                 put_uuid(buf, &self.replica_directory_id);
             }
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 1)?;
-            if version >= 18 && self.high_watermark != 9223372036854775807 {
+            if version >= 18
+                && (self.high_watermark != 9223372036854775807 || self.tags_present.has(1))
+            {
                 put_unsigned_varint(buf, 1);
                 put_unsigned_varint(buf, tagged_size(8)?);
                 buf.put_i64(self.high_watermark);
@@ -724,6 +749,7 @@ impl Message for FetchPartition {
         let mut f_replica_directory_id: Uuid = Uuid::ZERO;
         let mut f_high_watermark: i64 = 9223372036854775807;
         let mut unknown_tagged_fields = Vec::new();
+        let mut tags_present = TagPresence::default();
         if version >= 12 {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
             for _ in 0..n {
@@ -734,11 +760,13 @@ impl Message for FetchPartition {
                         f_replica_directory_id =
                             read_uuid(&mut data).map_err(|e| e.context("ReplicaDirectoryId"))?;
                         expect_empty(&data).map_err(|e| e.context("ReplicaDirectoryId"))?;
+                        tags_present.set(0);
                     }
                     1 if version >= 18 => {
                         f_high_watermark =
                             read_i64(&mut data).map_err(|e| e.context("HighWatermark"))?;
                         expect_empty(&data).map_err(|e| e.context("HighWatermark"))?;
+                        tags_present.set(1);
                     }
                     _ => push_unknown_tagged(&mut unknown_tagged_fields, tag, data),
                 }
@@ -753,6 +781,7 @@ impl Message for FetchPartition {
             partition_max_bytes: f_partition_max_bytes,
             replica_directory_id: f_replica_directory_id,
             high_watermark: f_high_watermark,
+            tags_present,
             unknown_tagged_fields,
         })
     }
@@ -774,11 +803,15 @@ impl Message for FetchPartition {
         if version >= 12 {
             let mut n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
-            if version >= 17 && self.replica_directory_id != Uuid::ZERO {
+            if version >= 17
+                && (self.replica_directory_id != Uuid::ZERO || self.tags_present.has(0))
+            {
                 n += 1;
                 len += tagged_field_len(0, 16);
             }
-            if version >= 18 && self.high_watermark != 9223372036854775807 {
+            if version >= 18
+                && (self.high_watermark != 9223372036854775807 || self.tags_present.has(1))
+            {
                 n += 1;
                 len += tagged_field_len(1, 8);
             }
@@ -820,6 +853,7 @@ impl FetchPartition {
             } else {
                 9223372036854775807
             },
+            tags_present: TagPresence::from_bits(rng.next_u64()),
             unknown_tagged_fields: rng.unknown_tagged(version >= 12),
         }
     }

@@ -24,6 +24,8 @@ pub struct FetchResponse {
     pub responses: Vec<FetchableTopicResponse>,
     /// Kafka field `NodeEndpoints`: Versions 16+; tagged field 0 in versions 16+.
     pub node_endpoints: Vec<NodeEndpoint>,
+    /// Which known tagged fields were on the wire (see [`TagPresence`]); written again even at their defaults.
+    pub tags_present: TagPresence,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -62,12 +64,12 @@ impl Message for FetchResponse {
         }
         if version >= 12 {
             let mut n = self.unknown_tagged_fields.len();
-            if version >= 16 && !self.node_endpoints.is_empty() {
+            if version >= 16 && (!self.node_endpoints.is_empty() || self.tags_present.has(0)) {
                 n += 1;
             }
             put_unsigned_varint(buf, tagged_count(n)?);
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 0)?;
-            if version >= 16 && !self.node_endpoints.is_empty() {
+            if version >= 16 && (!self.node_endpoints.is_empty() || self.tags_present.has(0)) {
                 put_unsigned_varint(buf, 0);
                 put_unsigned_varint(
                     buf,
@@ -115,6 +117,7 @@ impl Message for FetchResponse {
         .map_err(|e| e.context("Responses").at_remaining(buf.len()))?;
         let mut f_node_endpoints: Vec<NodeEndpoint> = Vec::new();
         let mut unknown_tagged_fields = Vec::new();
+        let mut tags_present = TagPresence::default();
         if version >= 12 {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
             for _ in 0..n {
@@ -127,6 +130,7 @@ impl Message for FetchResponse {
                         }))
                         .map_err(|e| e.context("NodeEndpoints"))?;
                         expect_empty(&data).map_err(|e| e.context("NodeEndpoints"))?;
+                        tags_present.set(0);
                     }
                     _ => push_unknown_tagged(&mut unknown_tagged_fields, tag, data),
                 }
@@ -138,6 +142,7 @@ impl Message for FetchResponse {
             session_id: f_session_id,
             responses: f_responses,
             node_endpoints: f_node_endpoints,
+            tags_present,
             unknown_tagged_fields,
         })
     }
@@ -159,7 +164,7 @@ impl Message for FetchResponse {
         if version >= 12 {
             let mut n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
-            if version >= 16 && !self.node_endpoints.is_empty() {
+            if version >= 16 && (!self.node_endpoints.is_empty() || self.tags_present.has(0)) {
                 n += 1;
                 len += tagged_field_len(
                     0,
@@ -197,6 +202,7 @@ impl FetchResponse {
             } else {
                 Vec::new()
             },
+            tags_present: TagPresence::from_bits(rng.next_u64()),
             unknown_tagged_fields: rng.unknown_tagged(version >= 12),
         }
     }
@@ -343,6 +349,8 @@ pub struct PartitionData {
     pub preferred_read_replica: i32,
     /// Kafka field `Records`: Versions 0+; nullable 0+.
     pub records: Option<Bytes>,
+    /// Which known tagged fields were on the wire (see [`TagPresence`]); written again even at their defaults.
+    pub tags_present: TagPresence,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -361,6 +369,7 @@ impl Default for PartitionData {
             aborted_transactions: Some(Vec::new()),
             preferred_read_replica: -1,
             records: None,
+            tags_present: TagPresence::default(),
             unknown_tagged_fields: Vec::new(),
         }
     }
@@ -432,30 +441,42 @@ impl Message for PartitionData {
         put_nullable_bytes(buf, self.records.as_deref(), version >= 12)?;
         if version >= 12 {
             let mut n = self.unknown_tagged_fields.len();
-            if version >= 12 && self.diverging_epoch != EpochEndOffset::default() {
+            if version >= 12
+                && (self.diverging_epoch != EpochEndOffset::default() || self.tags_present.has(0))
+            {
                 n += 1;
             }
-            if version >= 12 && self.current_leader != LeaderIdAndEpoch::default() {
+            if version >= 12
+                && (self.current_leader != LeaderIdAndEpoch::default() || self.tags_present.has(1))
+            {
                 n += 1;
             }
-            if version >= 12 && self.snapshot_id != SnapshotId::default() {
+            if version >= 12
+                && (self.snapshot_id != SnapshotId::default() || self.tags_present.has(2))
+            {
                 n += 1;
             }
             put_unsigned_varint(buf, tagged_count(n)?);
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 0)?;
-            if version >= 12 && self.diverging_epoch != EpochEndOffset::default() {
+            if version >= 12
+                && (self.diverging_epoch != EpochEndOffset::default() || self.tags_present.has(0))
+            {
                 put_unsigned_varint(buf, 0);
                 put_unsigned_varint(buf, tagged_size(self.diverging_epoch.body_len(version))?);
                 self.diverging_epoch.encode_body(buf, version)?;
             }
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 1)?;
-            if version >= 12 && self.current_leader != LeaderIdAndEpoch::default() {
+            if version >= 12
+                && (self.current_leader != LeaderIdAndEpoch::default() || self.tags_present.has(1))
+            {
                 put_unsigned_varint(buf, 1);
                 put_unsigned_varint(buf, tagged_size(self.current_leader.body_len(version))?);
                 self.current_leader.encode_body(buf, version)?;
             }
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 1, 2)?;
-            if version >= 12 && self.snapshot_id != SnapshotId::default() {
+            if version >= 12
+                && (self.snapshot_id != SnapshotId::default() || self.tags_present.has(2))
+            {
                 put_unsigned_varint(buf, 2);
                 put_unsigned_varint(buf, tagged_size(self.snapshot_id.body_len(version))?);
                 self.snapshot_id.encode_body(buf, version)?;
@@ -512,6 +533,7 @@ impl Message for PartitionData {
         let f_records = read_nullable_bytes(buf, version >= 12)
             .map_err(|e| e.context("Records").at_remaining(buf.len()))?;
         let mut unknown_tagged_fields = Vec::new();
+        let mut tags_present = TagPresence::default();
         if version >= 12 {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
             for _ in 0..n {
@@ -522,16 +544,19 @@ impl Message for PartitionData {
                         f_diverging_epoch = EpochEndOffset::decode_body(&mut data, version)
                             .map_err(|e| e.context("DivergingEpoch"))?;
                         expect_empty(&data).map_err(|e| e.context("DivergingEpoch"))?;
+                        tags_present.set(0);
                     }
                     1 if version >= 12 => {
                         f_current_leader = LeaderIdAndEpoch::decode_body(&mut data, version)
                             .map_err(|e| e.context("CurrentLeader"))?;
                         expect_empty(&data).map_err(|e| e.context("CurrentLeader"))?;
+                        tags_present.set(1);
                     }
                     2 if version >= 12 => {
                         f_snapshot_id = SnapshotId::decode_body(&mut data, version)
                             .map_err(|e| e.context("SnapshotId"))?;
                         expect_empty(&data).map_err(|e| e.context("SnapshotId"))?;
+                        tags_present.set(2);
                     }
                     _ => push_unknown_tagged(&mut unknown_tagged_fields, tag, data),
                 }
@@ -549,6 +574,7 @@ impl Message for PartitionData {
             aborted_transactions: f_aborted_transactions,
             preferred_read_replica: f_preferred_read_replica,
             records: f_records,
+            tags_present,
             unknown_tagged_fields,
         })
     }
@@ -576,15 +602,21 @@ impl Message for PartitionData {
         if version >= 12 {
             let mut n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
-            if version >= 12 && self.diverging_epoch != EpochEndOffset::default() {
+            if version >= 12
+                && (self.diverging_epoch != EpochEndOffset::default() || self.tags_present.has(0))
+            {
                 n += 1;
                 len += tagged_field_len(0, self.diverging_epoch.body_len(version));
             }
-            if version >= 12 && self.current_leader != LeaderIdAndEpoch::default() {
+            if version >= 12
+                && (self.current_leader != LeaderIdAndEpoch::default() || self.tags_present.has(1))
+            {
                 n += 1;
                 len += tagged_field_len(1, self.current_leader.body_len(version));
             }
-            if version >= 12 && self.snapshot_id != SnapshotId::default() {
+            if version >= 12
+                && (self.snapshot_id != SnapshotId::default() || self.tags_present.has(2))
+            {
                 n += 1;
                 len += tagged_field_len(2, self.snapshot_id.body_len(version));
             }
@@ -641,6 +673,7 @@ impl PartitionData {
                 -1
             },
             records: rng.option(|rng| rng.bytes()),
+            tags_present: TagPresence::from_bits(rng.next_u64()),
             unknown_tagged_fields: rng.unknown_tagged(version >= 12),
         }
     }

@@ -22,6 +22,8 @@ pub struct FetchSnapshotRequest {
     pub max_bytes: i32,
     /// Kafka field `Topics`: Versions 0+.
     pub topics: Vec<TopicSnapshot>,
+    /// Which known tagged fields were on the wire (see [`TagPresence`]); written again even at their defaults.
+    pub tags_present: TagPresence,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -33,6 +35,7 @@ impl Default for FetchSnapshotRequest {
             replica_id: -1,
             max_bytes: 2147483647,
             topics: Vec::new(),
+            tags_present: TagPresence::default(),
             unknown_tagged_fields: Vec::new(),
         }
     }
@@ -51,12 +54,12 @@ impl Message for FetchSnapshotRequest {
         })?;
         {
             let mut n = self.unknown_tagged_fields.len();
-            if self.cluster_id.is_some() {
+            if self.cluster_id.is_some() || self.tags_present.has(0) {
                 n += 1;
             }
             put_unsigned_varint(buf, tagged_count(n)?);
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 0)?;
-            if self.cluster_id.is_some() {
+            if self.cluster_id.is_some() || self.tags_present.has(0) {
                 put_unsigned_varint(buf, 0);
                 put_unsigned_varint(
                     buf,
@@ -80,6 +83,7 @@ impl Message for FetchSnapshotRequest {
         }))
         .map_err(|e| e.context("Topics").at_remaining(buf.len()))?;
         let mut unknown_tagged_fields = Vec::new();
+        let mut tags_present = TagPresence::default();
         {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
             for _ in 0..n {
@@ -90,6 +94,7 @@ impl Message for FetchSnapshotRequest {
                         f_cluster_id = read_nullable_string(&mut data, true)
                             .map_err(|e| e.context("ClusterId"))?;
                         expect_empty(&data).map_err(|e| e.context("ClusterId"))?;
+                        tags_present.set(0);
                     }
                     _ => push_unknown_tagged(&mut unknown_tagged_fields, tag, data),
                 }
@@ -100,6 +105,7 @@ impl Message for FetchSnapshotRequest {
             replica_id: f_replica_id,
             max_bytes: f_max_bytes,
             topics: f_topics,
+            tags_present,
             unknown_tagged_fields,
         })
     }
@@ -112,7 +118,7 @@ impl Message for FetchSnapshotRequest {
         {
             let mut n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
-            if self.cluster_id.is_some() {
+            if self.cluster_id.is_some() || self.tags_present.has(0) {
                 n += 1;
                 len += tagged_field_len(0, nullable_string_len(self.cluster_id.as_deref(), true));
             }
@@ -130,6 +136,7 @@ impl FetchSnapshotRequest {
             replica_id: rng.next_u64() as i32,
             max_bytes: rng.next_u64() as i32,
             topics: rng.vec(|rng| TopicSnapshot::random(rng, version)),
+            tags_present: TagPresence::from_bits(rng.next_u64()),
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }
@@ -223,6 +230,8 @@ pub struct PartitionSnapshot {
     pub position: i64,
     /// Kafka field `ReplicaDirectoryId`: Versions 1+; tagged field 0 in versions 1+; ignorable.
     pub replica_directory_id: Uuid,
+    /// Which known tagged fields were on the wire (see [`TagPresence`]); written again even at their defaults.
+    pub tags_present: TagPresence,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -238,12 +247,14 @@ impl Message for PartitionSnapshot {
         buf.put_i64(self.position);
         {
             let mut n = self.unknown_tagged_fields.len();
-            if version >= 1 && self.replica_directory_id != Uuid::ZERO {
+            if version >= 1 && (self.replica_directory_id != Uuid::ZERO || self.tags_present.has(0))
+            {
                 n += 1;
             }
             put_unsigned_varint(buf, tagged_count(n)?);
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 0)?;
-            if version >= 1 && self.replica_directory_id != Uuid::ZERO {
+            if version >= 1 && (self.replica_directory_id != Uuid::ZERO || self.tags_present.has(0))
+            {
                 put_unsigned_varint(buf, 0);
                 put_unsigned_varint(buf, tagged_size(16)?);
                 put_uuid(buf, &self.replica_directory_id);
@@ -264,6 +275,7 @@ impl Message for PartitionSnapshot {
             read_i64(buf).map_err(|e| e.context("Position").at_remaining(buf.len()))?;
         let mut f_replica_directory_id: Uuid = Uuid::ZERO;
         let mut unknown_tagged_fields = Vec::new();
+        let mut tags_present = TagPresence::default();
         {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
             for _ in 0..n {
@@ -274,6 +286,7 @@ impl Message for PartitionSnapshot {
                         f_replica_directory_id =
                             read_uuid(&mut data).map_err(|e| e.context("ReplicaDirectoryId"))?;
                         expect_empty(&data).map_err(|e| e.context("ReplicaDirectoryId"))?;
+                        tags_present.set(0);
                     }
                     _ => push_unknown_tagged(&mut unknown_tagged_fields, tag, data),
                 }
@@ -285,6 +298,7 @@ impl Message for PartitionSnapshot {
             snapshot_id: f_snapshot_id,
             position: f_position,
             replica_directory_id: f_replica_directory_id,
+            tags_present,
             unknown_tagged_fields,
         })
     }
@@ -298,7 +312,8 @@ impl Message for PartitionSnapshot {
         {
             let mut n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
-            if version >= 1 && self.replica_directory_id != Uuid::ZERO {
+            if version >= 1 && (self.replica_directory_id != Uuid::ZERO || self.tags_present.has(0))
+            {
                 n += 1;
                 len += tagged_field_len(0, 16);
             }
@@ -317,6 +332,7 @@ impl PartitionSnapshot {
             snapshot_id: SnapshotId::random(rng, version),
             position: rng.next_u64() as i64,
             replica_directory_id: if version >= 1 { rng.uuid() } else { Uuid::ZERO },
+            tags_present: TagPresence::from_bits(rng.next_u64()),
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }

@@ -22,6 +22,8 @@ pub struct FetchSnapshotResponse {
     pub topics: Vec<TopicSnapshot>,
     /// Kafka field `NodeEndpoints`: Versions 1+; tagged field 0 in versions 1+.
     pub node_endpoints: Vec<NodeEndpoint>,
+    /// Which known tagged fields were on the wire (see [`TagPresence`]); written again even at their defaults.
+    pub tags_present: TagPresence,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -46,12 +48,12 @@ impl Message for FetchSnapshotResponse {
         }
         {
             let mut n = self.unknown_tagged_fields.len();
-            if version >= 1 && !self.node_endpoints.is_empty() {
+            if version >= 1 && (!self.node_endpoints.is_empty() || self.tags_present.has(0)) {
                 n += 1;
             }
             put_unsigned_varint(buf, tagged_count(n)?);
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 0)?;
-            if version >= 1 && !self.node_endpoints.is_empty() {
+            if version >= 1 && (!self.node_endpoints.is_empty() || self.tags_present.has(0)) {
                 put_unsigned_varint(buf, 0);
                 put_unsigned_varint(
                     buf,
@@ -80,6 +82,7 @@ impl Message for FetchSnapshotResponse {
         .map_err(|e| e.context("Topics").at_remaining(buf.len()))?;
         let mut f_node_endpoints: Vec<NodeEndpoint> = Vec::new();
         let mut unknown_tagged_fields = Vec::new();
+        let mut tags_present = TagPresence::default();
         {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
             for _ in 0..n {
@@ -92,6 +95,7 @@ impl Message for FetchSnapshotResponse {
                         }))
                         .map_err(|e| e.context("NodeEndpoints"))?;
                         expect_empty(&data).map_err(|e| e.context("NodeEndpoints"))?;
+                        tags_present.set(0);
                     }
                     _ => push_unknown_tagged(&mut unknown_tagged_fields, tag, data),
                 }
@@ -102,6 +106,7 @@ impl Message for FetchSnapshotResponse {
             error_code: f_error_code,
             topics: f_topics,
             node_endpoints: f_node_endpoints,
+            tags_present,
             unknown_tagged_fields,
         })
     }
@@ -114,7 +119,7 @@ impl Message for FetchSnapshotResponse {
         {
             let mut n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
-            if version >= 1 && !self.node_endpoints.is_empty() {
+            if version >= 1 && (!self.node_endpoints.is_empty() || self.tags_present.has(0)) {
                 n += 1;
                 len += tagged_field_len(
                     0,
@@ -139,6 +144,7 @@ impl FetchSnapshotResponse {
             } else {
                 Vec::new()
             },
+            tags_present: TagPresence::from_bits(rng.next_u64()),
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }
@@ -236,6 +242,8 @@ pub struct PartitionSnapshot {
     pub position: i64,
     /// Kafka field `UnalignedRecords`: Versions 0+.
     pub unaligned_records: Bytes,
+    /// Which known tagged fields were on the wire (see [`TagPresence`]); written again even at their defaults.
+    pub tags_present: TagPresence,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -253,12 +261,12 @@ impl Message for PartitionSnapshot {
         put_bytes(buf, &self.unaligned_records, true)?;
         {
             let mut n = self.unknown_tagged_fields.len();
-            if self.current_leader != LeaderIdAndEpoch::default() {
+            if self.current_leader != LeaderIdAndEpoch::default() || self.tags_present.has(0) {
                 n += 1;
             }
             put_unsigned_varint(buf, tagged_count(n)?);
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 0)?;
-            if self.current_leader != LeaderIdAndEpoch::default() {
+            if self.current_leader != LeaderIdAndEpoch::default() || self.tags_present.has(0) {
                 put_unsigned_varint(buf, 0);
                 put_unsigned_varint(buf, tagged_size(self.current_leader.body_len(version))?);
                 self.current_leader.encode_body(buf, version)?;
@@ -281,6 +289,7 @@ impl Message for PartitionSnapshot {
         let f_unaligned_records = read_bytes(buf, true)
             .map_err(|e| e.context("UnalignedRecords").at_remaining(buf.len()))?;
         let mut unknown_tagged_fields = Vec::new();
+        let mut tags_present = TagPresence::default();
         {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
             for _ in 0..n {
@@ -291,6 +300,7 @@ impl Message for PartitionSnapshot {
                         f_current_leader = LeaderIdAndEpoch::decode_body(&mut data, version)
                             .map_err(|e| e.context("CurrentLeader"))?;
                         expect_empty(&data).map_err(|e| e.context("CurrentLeader"))?;
+                        tags_present.set(0);
                     }
                     _ => push_unknown_tagged(&mut unknown_tagged_fields, tag, data),
                 }
@@ -304,6 +314,7 @@ impl Message for PartitionSnapshot {
             size: f_size,
             position: f_position,
             unaligned_records: f_unaligned_records,
+            tags_present,
             unknown_tagged_fields,
         })
     }
@@ -319,7 +330,7 @@ impl Message for PartitionSnapshot {
         {
             let mut n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
-            if self.current_leader != LeaderIdAndEpoch::default() {
+            if self.current_leader != LeaderIdAndEpoch::default() || self.tags_present.has(0) {
                 n += 1;
                 len += tagged_field_len(0, self.current_leader.body_len(version));
             }
@@ -340,6 +351,7 @@ impl PartitionSnapshot {
             size: rng.next_u64() as i64,
             position: rng.next_u64() as i64,
             unaligned_records: rng.bytes(),
+            tags_present: TagPresence::from_bits(rng.next_u64()),
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }

@@ -20,6 +20,8 @@ pub struct ProduceResponse {
     pub throttle_time_ms: i32,
     /// Kafka field `NodeEndpoints`: Versions 10+; tagged field 0 in versions 10+.
     pub node_endpoints: Vec<NodeEndpoint>,
+    /// Which known tagged fields were on the wire (see [`TagPresence`]); written again even at their defaults.
+    pub tags_present: TagPresence,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -45,12 +47,12 @@ impl Message for ProduceResponse {
         }
         if version >= 9 {
             let mut n = self.unknown_tagged_fields.len();
-            if version >= 10 && !self.node_endpoints.is_empty() {
+            if version >= 10 && (!self.node_endpoints.is_empty() || self.tags_present.has(0)) {
                 n += 1;
             }
             put_unsigned_varint(buf, tagged_count(n)?);
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 0)?;
-            if version >= 10 && !self.node_endpoints.is_empty() {
+            if version >= 10 && (!self.node_endpoints.is_empty() || self.tags_present.has(0)) {
                 put_unsigned_varint(buf, 0);
                 put_unsigned_varint(
                     buf,
@@ -88,6 +90,7 @@ impl Message for ProduceResponse {
         };
         let mut f_node_endpoints: Vec<NodeEndpoint> = Vec::new();
         let mut unknown_tagged_fields = Vec::new();
+        let mut tags_present = TagPresence::default();
         if version >= 9 {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
             for _ in 0..n {
@@ -100,6 +103,7 @@ impl Message for ProduceResponse {
                         }))
                         .map_err(|e| e.context("NodeEndpoints"))?;
                         expect_empty(&data).map_err(|e| e.context("NodeEndpoints"))?;
+                        tags_present.set(0);
                     }
                     _ => push_unknown_tagged(&mut unknown_tagged_fields, tag, data),
                 }
@@ -109,6 +113,7 @@ impl Message for ProduceResponse {
             responses: f_responses,
             throttle_time_ms: f_throttle_time_ms,
             node_endpoints: f_node_endpoints,
+            tags_present,
             unknown_tagged_fields,
         })
     }
@@ -122,7 +127,7 @@ impl Message for ProduceResponse {
         if version >= 9 {
             let mut n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
-            if version >= 10 && !self.node_endpoints.is_empty() {
+            if version >= 10 && (!self.node_endpoints.is_empty() || self.tags_present.has(0)) {
                 n += 1;
                 len += tagged_field_len(
                     0,
@@ -150,6 +155,7 @@ impl ProduceResponse {
             } else {
                 Vec::new()
             },
+            tags_present: TagPresence::from_bits(rng.next_u64()),
             unknown_tagged_fields: rng.unknown_tagged(version >= 9),
         }
     }
@@ -294,6 +300,8 @@ pub struct PartitionProduceResponse {
     pub error_message: Option<String>,
     /// Kafka field `CurrentLeader`: Versions 10+; tagged field 0 in versions 10+.
     pub current_leader: LeaderIdAndEpoch,
+    /// Which known tagged fields were on the wire (see [`TagPresence`]); written again even at their defaults.
+    pub tags_present: TagPresence,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -309,6 +317,7 @@ impl Default for PartitionProduceResponse {
             record_errors: Vec::new(),
             error_message: None,
             current_leader: LeaderIdAndEpoch::default(),
+            tags_present: TagPresence::default(),
             unknown_tagged_fields: Vec::new(),
         }
     }
@@ -353,12 +362,16 @@ impl Message for PartitionProduceResponse {
         }
         if version >= 9 {
             let mut n = self.unknown_tagged_fields.len();
-            if version >= 10 && self.current_leader != LeaderIdAndEpoch::default() {
+            if version >= 10
+                && (self.current_leader != LeaderIdAndEpoch::default() || self.tags_present.has(0))
+            {
                 n += 1;
             }
             put_unsigned_varint(buf, tagged_count(n)?);
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 0)?;
-            if version >= 10 && self.current_leader != LeaderIdAndEpoch::default() {
+            if version >= 10
+                && (self.current_leader != LeaderIdAndEpoch::default() || self.tags_present.has(0))
+            {
                 put_unsigned_varint(buf, 0);
                 put_unsigned_varint(buf, tagged_size(self.current_leader.body_len(version))?);
                 self.current_leader.encode_body(buf, version)?;
@@ -408,6 +421,7 @@ impl Message for PartitionProduceResponse {
         };
         let mut f_current_leader: LeaderIdAndEpoch = LeaderIdAndEpoch::default();
         let mut unknown_tagged_fields = Vec::new();
+        let mut tags_present = TagPresence::default();
         if version >= 9 {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
             for _ in 0..n {
@@ -418,6 +432,7 @@ impl Message for PartitionProduceResponse {
                         f_current_leader = LeaderIdAndEpoch::decode_body(&mut data, version)
                             .map_err(|e| e.context("CurrentLeader"))?;
                         expect_empty(&data).map_err(|e| e.context("CurrentLeader"))?;
+                        tags_present.set(0);
                     }
                     _ => push_unknown_tagged(&mut unknown_tagged_fields, tag, data),
                 }
@@ -432,6 +447,7 @@ impl Message for PartitionProduceResponse {
             record_errors: f_record_errors,
             error_message: f_error_message,
             current_leader: f_current_leader,
+            tags_present,
             unknown_tagged_fields,
         })
     }
@@ -458,7 +474,9 @@ impl Message for PartitionProduceResponse {
         if version >= 9 {
             let mut n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
-            if version >= 10 && self.current_leader != LeaderIdAndEpoch::default() {
+            if version >= 10
+                && (self.current_leader != LeaderIdAndEpoch::default() || self.tags_present.has(0))
+            {
                 n += 1;
                 len += tagged_field_len(0, self.current_leader.body_len(version));
             }
@@ -504,6 +522,7 @@ impl PartitionProduceResponse {
             } else {
                 LeaderIdAndEpoch::default()
             },
+            tags_present: TagPresence::from_bits(rng.next_u64()),
             unknown_tagged_fields: rng.unknown_tagged(version >= 9),
         }
     }

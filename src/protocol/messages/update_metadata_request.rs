@@ -30,6 +30,8 @@ pub struct UpdateMetadataRequest {
     pub topic_states: Vec<UpdateMetadataTopicState>,
     /// Kafka field `LiveBrokers`: Versions 0+.
     pub live_brokers: Vec<UpdateMetadataBroker>,
+    /// Which known tagged fields were on the wire (see [`TagPresence`]); written again even at their defaults.
+    pub tags_present: TagPresence,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -45,6 +47,7 @@ impl Default for UpdateMetadataRequest {
             ungrouped_partition_states: Vec::new(),
             topic_states: Vec::new(),
             live_brokers: Vec::new(),
+            tags_present: TagPresence::default(),
             unknown_tagged_fields: Vec::new(),
         }
     }
@@ -114,12 +117,12 @@ impl Message for UpdateMetadataRequest {
         })?;
         if version >= 6 {
             let mut n = self.unknown_tagged_fields.len();
-            if version >= 8 && self.r#type != 0 {
+            if version >= 8 && (self.r#type != 0 || self.tags_present.has(0)) {
                 n += 1;
             }
             put_unsigned_varint(buf, tagged_count(n)?);
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 0)?;
-            if version >= 8 && self.r#type != 0 {
+            if version >= 8 && (self.r#type != 0 || self.tags_present.has(0)) {
                 put_unsigned_varint(buf, 0);
                 put_unsigned_varint(buf, tagged_size(1)?);
                 buf.put_i8(self.r#type);
@@ -177,6 +180,7 @@ impl Message for UpdateMetadataRequest {
         }))
         .map_err(|e| e.context("LiveBrokers").at_remaining(buf.len()))?;
         let mut unknown_tagged_fields = Vec::new();
+        let mut tags_present = TagPresence::default();
         if version >= 6 {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
             for _ in 0..n {
@@ -186,6 +190,7 @@ impl Message for UpdateMetadataRequest {
                     0 if version >= 8 => {
                         f_type = read_i8(&mut data).map_err(|e| e.context("Type"))?;
                         expect_empty(&data).map_err(|e| e.context("Type"))?;
+                        tags_present.set(0);
                     }
                     _ => push_unknown_tagged(&mut unknown_tagged_fields, tag, data),
                 }
@@ -200,6 +205,7 @@ impl Message for UpdateMetadataRequest {
             ungrouped_partition_states: f_ungrouped_partition_states,
             topic_states: f_topic_states,
             live_brokers: f_live_brokers,
+            tags_present,
             unknown_tagged_fields,
         })
     }
@@ -230,7 +236,7 @@ impl Message for UpdateMetadataRequest {
         if version >= 6 {
             let mut n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
-            if version >= 8 && self.r#type != 0 {
+            if version >= 8 && (self.r#type != 0 || self.tags_present.has(0)) {
                 n += 1;
                 len += tagged_field_len(0, 1);
             }
@@ -268,6 +274,7 @@ impl UpdateMetadataRequest {
                 Vec::new()
             },
             live_brokers: rng.vec(|rng| UpdateMetadataBroker::random(rng, version)),
+            tags_present: TagPresence::from_bits(rng.next_u64()),
             unknown_tagged_fields: rng.unknown_tagged(version >= 6),
         }
     }

@@ -20,6 +20,8 @@ pub struct UpdateRaftVoterResponse {
     pub error_code: i16,
     /// Kafka field `CurrentLeader`: Versions 0+; tagged field 0 in versions 0+.
     pub current_leader: CurrentLeader,
+    /// Which known tagged fields were on the wire (see [`TagPresence`]); written again even at their defaults.
+    pub tags_present: TagPresence,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -33,12 +35,12 @@ impl Message for UpdateRaftVoterResponse {
         buf.put_i16(self.error_code);
         {
             let mut n = self.unknown_tagged_fields.len();
-            if self.current_leader != CurrentLeader::default() {
+            if self.current_leader != CurrentLeader::default() || self.tags_present.has(0) {
                 n += 1;
             }
             put_unsigned_varint(buf, tagged_count(n)?);
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 0)?;
-            if self.current_leader != CurrentLeader::default() {
+            if self.current_leader != CurrentLeader::default() || self.tags_present.has(0) {
                 put_unsigned_varint(buf, 0);
                 put_unsigned_varint(buf, tagged_size(self.current_leader.body_len(version))?);
                 self.current_leader.encode_body(buf, version)?;
@@ -55,6 +57,7 @@ impl Message for UpdateRaftVoterResponse {
             read_i16(buf).map_err(|e| e.context("ErrorCode").at_remaining(buf.len()))?;
         let mut f_current_leader: CurrentLeader = CurrentLeader::default();
         let mut unknown_tagged_fields = Vec::new();
+        let mut tags_present = TagPresence::default();
         {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;
             for _ in 0..n {
@@ -65,6 +68,7 @@ impl Message for UpdateRaftVoterResponse {
                         f_current_leader = CurrentLeader::decode_body(&mut data, version)
                             .map_err(|e| e.context("CurrentLeader"))?;
                         expect_empty(&data).map_err(|e| e.context("CurrentLeader"))?;
+                        tags_present.set(0);
                     }
                     _ => push_unknown_tagged(&mut unknown_tagged_fields, tag, data),
                 }
@@ -74,6 +78,7 @@ impl Message for UpdateRaftVoterResponse {
             throttle_time_ms: f_throttle_time_ms,
             error_code: f_error_code,
             current_leader: f_current_leader,
+            tags_present,
             unknown_tagged_fields,
         })
     }
@@ -85,7 +90,7 @@ impl Message for UpdateRaftVoterResponse {
         {
             let mut n = self.unknown_tagged_fields.len();
             len += unknown_tagged_len(&self.unknown_tagged_fields);
-            if self.current_leader != CurrentLeader::default() {
+            if self.current_leader != CurrentLeader::default() || self.tags_present.has(0) {
                 n += 1;
                 len += tagged_field_len(0, self.current_leader.body_len(version));
             }
@@ -102,6 +107,7 @@ impl UpdateRaftVoterResponse {
             throttle_time_ms: rng.next_u64() as i32,
             error_code: rng.next_u64() as i16,
             current_leader: CurrentLeader::random(rng, version),
+            tags_present: TagPresence::from_bits(rng.next_u64()),
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }

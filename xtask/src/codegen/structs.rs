@@ -303,6 +303,18 @@ pub fn emit_struct(
             f.rust_type()
         );
     }
+    let mut tagged_fields: Vec<&F> = fs.iter().filter(|f| !f.tagged.none()).collect();
+    tagged_fields.sort_by_key(|f| f.spec.tag);
+    if tagged_fields.len() > 64 {
+        return Err(format!("{name}: more than 64 tagged fields"));
+    }
+    let has_tags = !tagged_fields.is_empty();
+    if has_tags {
+        let _ = writeln!(
+            out,
+            "    /// Which known tagged fields were on the wire (see [`TagPresence`]); written again even at their defaults.\n    pub tags_present: TagPresence,"
+        );
+    }
     let _ = writeln!(
         out,
         "    /// Tagged fields this version of klamm does not know, kept for re-encoding.\n    pub unknown_tagged_fields: Vec<RawTaggedField>,\n}}\n"
@@ -317,14 +329,24 @@ pub fn emit_struct(
         for f in &fs {
             let _ = writeln!(out, "            {}: {},", f.ident, f.default);
         }
+        if has_tags {
+            let _ = writeln!(out, "            tags_present: TagPresence::default(),");
+        }
         let _ = writeln!(
             out,
             "            unknown_tagged_fields: Vec::new(),\n        }}\n    }}\n}}\n"
         );
     }
 
-    let mut tagged_fields: Vec<&F> = fs.iter().filter(|f| !f.tagged.none()).collect();
-    tagged_fields.sort_by_key(|f| f.spec.tag);
+    // A tagged field goes on the wire when it is not at its default, or
+    // when the decoded frame had it (its presence bit).
+    let tag_written = |i: usize, f: &F, place: &str| -> String {
+        let either = format!("{} || self.tags_present.has({i})", f.not_default(place));
+        match ctx.cond(&f.tagged).as_str() {
+            "true" => either,
+            cond => format!("{cond} && ({either})"),
+        }
+    };
 
     // encode_body
     let mut enc = String::new();
@@ -362,9 +384,9 @@ pub fn emit_struct(
             len_tags,
             "            let {n_mut}n = self.unknown_tagged_fields.len();\n            len += unknown_tagged_len(&self.unknown_tagged_fields);"
         );
-        for f in &tagged_fields {
+        for (i, f) in tagged_fields.iter().enumerate() {
             let place = format!("self.{}", f.ident);
-            let present = and(&ctx.cond(&f.tagged), &f.not_default(&place));
+            let present = tag_written(i, f, &place);
             let _ = writeln!(enc_tags, "            if {present} {{ n += 1; }}");
             let _ = writeln!(
                 len_tags,
@@ -382,13 +404,13 @@ pub fn emit_struct(
             "            len += unsigned_varint_len(n as u32);"
         );
         let mut lo: u64 = 0;
-        for f in &tagged_fields {
+        for (i, f) in tagged_fields.iter().enumerate() {
             let tag = u64::from(f.spec.tag.unwrap_or_default());
             let place = format!("self.{}", f.ident);
             let _ = writeln!(
                 enc_tags,
                 "            put_unknown_tagged(buf, &self.unknown_tagged_fields, {lo}, {tag})?;\n            if {} {{ put_unsigned_varint(buf, {tag}); put_unsigned_varint(buf, tagged_size({})?); {} }}",
-                and(&ctx.cond(&f.tagged), &f.not_default(&place)),
+                tag_written(i, f, &place),
                 f.len(&place, "true"),
                 f.write(ctx, name, &place, "buf", "true")
             );
@@ -471,12 +493,18 @@ pub fn emit_struct(
         dec,
         "        let {unknown_mut}unknown_tagged_fields = Vec::new();"
     );
+    if has_tags {
+        let _ = writeln!(
+            dec,
+            "        let mut tags_present = TagPresence::default();"
+        );
+    }
     if !flex.none() {
         let mut arms = String::new();
-        for f in &tagged_fields {
+        for (i, f) in tagged_fields.iter().enumerate() {
             let _ = writeln!(
                 arms,
-                "                    {} if {} => {{ {} = {}.map_err(|e| e.context({:?}))?; expect_empty(&data).map_err(|e| e.context({:?}))?; }}",
+                "                    {} if {} => {{ {} = {}.map_err(|e| e.context({:?}))?; expect_empty(&data).map_err(|e| e.context({:?}))?; tags_present.set({i}); }}",
                 f.spec.tag.unwrap_or_default(),
                 ctx.cond(&f.tagged),
                 f.local(),
@@ -506,6 +534,9 @@ pub fn emit_struct(
     let _ = write!(dec, "        Ok(Self {{");
     for f in &fs {
         let _ = write!(dec, " {}: {},", f.ident, f.local());
+    }
+    if has_tags {
+        let _ = write!(dec, " tags_present,");
     }
     let _ = writeln!(dec, " unknown_tagged_fields }})");
 
@@ -574,6 +605,14 @@ pub fn emit_struct(
             c => format!("if {c} {{ {value} }} else {{ {} }}", f.default),
         };
         let _ = writeln!(rnd, "            {}: {expr},", f.ident);
+    }
+    if has_tags {
+        // Random presence: tagged fields at their defaults are written
+        // sometimes, as some senders do.
+        let _ = writeln!(
+            rnd,
+            "            tags_present: TagPresence::from_bits(rng.next_u64()),"
+        );
     }
     let _ = writeln!(
         rnd,
