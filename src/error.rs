@@ -31,6 +31,9 @@ pub enum ErrorKind {
     /// The application gave the work up: a record of a transaction that
     /// was aborted before the record was sent.
     Aborted,
+    /// A call the object's current state does not allow (an operation on
+    /// a closed consumer, a poll with records left unacknowledged).
+    State,
 }
 
 /// The error type of every fallible klamm API.
@@ -173,6 +176,23 @@ pub enum Error {
         /// What was aborted.
         reason: String,
     },
+    /// The call is not allowed in the current state of the object it was
+    /// made on. Of kind [`ErrorKind::State`]; not retriable as such (the
+    /// application must first do what the message says).
+    ///
+    /// ```
+    /// use klamm::{Error, ErrorKind};
+    ///
+    /// let err = Error::State { reason: "the share consumer is closed".into() };
+    /// assert_eq!(err.kind(), ErrorKind::State);
+    /// assert!(!err.is_retriable());
+    /// assert_eq!(err.to_string(), "not allowed now: the share consumer is closed");
+    /// ```
+    #[error("not allowed now: {reason}")]
+    State {
+        /// What the state is and what to do first.
+        reason: String,
+    },
 }
 
 fn context_suffix(c: &Option<String>) -> String {
@@ -193,6 +213,7 @@ impl Error {
             Error::Broker { .. } => ErrorKind::Broker,
             Error::Auth(_) | Error::Tls { .. } => ErrorKind::Auth,
             Error::Aborted { .. } => ErrorKind::Aborted,
+            Error::State { .. } => ErrorKind::State,
         }
     }
 

@@ -148,6 +148,29 @@
 //! [`GroupConsumer::with_pattern`](group::GroupConsumer::with_pattern)
 //! subscribes to every topic whose name matches a pattern.
 //!
+//! Share a topic like a queue (KIP-932 share groups, Kafka 4.2+): members
+//! read the same partitions, each record goes to one of them at a time,
+//! and is accepted, released (delivered again, its count one higher) or
+//! rejected:
+//!
+//! ```no_run
+//! use klamm::share::{AckMode, AcknowledgeType, ShareConsumer, ShareOptions};
+//! use std::time::Duration;
+//! # fn handle(_: &klamm::consumer::ConsumerRecord) -> Result<(), ()> { Ok(()) }
+//!
+//! # async fn run(client: klamm::Client) -> klamm::Result<()> {
+//! let options = ShareOptions { ack_mode: AckMode::Explicit, ..Default::default() };
+//! let jobs = ShareConsumer::new(client, "workers", &["jobs"], options).await?;
+//! for job in jobs.poll(Duration::from_secs(1)).await? {
+//!     let ok = job.delivery_count < 5 && handle(&job.record).is_ok();
+//!     jobs.acknowledge(&job, if ok { AcknowledgeType::Accept } else { AcknowledgeType::Release })?;
+//! }
+//! jobs.commit().await?; // or let the next poll carry the acknowledgements
+//! jobs.close().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Administer the groups — list, describe, lag, reset offsets:
 //!
 //! ```no_run
@@ -178,6 +201,7 @@ pub mod group;
 pub mod net;
 pub mod producer;
 pub mod protocol;
+pub mod share;
 #[cfg(test)]
 mod test_support;
 

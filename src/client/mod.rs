@@ -660,8 +660,18 @@ impl Client {
                 ),
             });
         }
+        // v10+: how long the broker may wait for a remote (tiered) lookup;
+        // the Java consumer sends its request timeout.
+        let timeout_ms = self
+            .inner
+            .config
+            .net
+            .request_timeout
+            .as_millis()
+            .min(i32::MAX as u128) as i32;
         let req = ListOffsetsRequest {
             replica_id: -1,
+            timeout_ms,
             topics: vec![ListOffsetsTopic {
                 name: topic.to_string(),
                 partitions: vec![ListOffsetsPartition {

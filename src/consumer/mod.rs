@@ -43,6 +43,8 @@
 
 mod fetcher;
 mod partition;
+
+pub(crate) use partition::{from_legacy as records_of_legacy, from_v2 as records_of_v2};
 mod session;
 #[cfg(test)]
 mod tests;

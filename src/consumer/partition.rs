@@ -264,7 +264,7 @@ impl Current {
 }
 
 /// The records of a v2 batch from `start` and before `limit`.
-fn from_v2(
+pub(crate) fn from_v2(
     b: RecordBatch,
     topic: &Arc<str>,
     partition: i32,
@@ -299,7 +299,7 @@ fn from_v2(
 }
 
 /// The messages of a legacy entry from `start`.
-fn from_legacy(
+pub(crate) fn from_legacy(
     b: LegacyBatch,
     topic: &Arc<str>,
     partition: i32,

@@ -95,22 +95,28 @@ impl ApiVersions {
 /// ```
 pub const fn client_max(api: ApiKey) -> i16 {
     match api {
-        // Names, not topic ids, from here up (v13 identifies topics by id).
+        // v13 identifies topics by id; v12 means transactions V2.
         ApiKey::Produce => 11,
+        // The fetcher itself stays at v12 (names) for now.
         ApiKey::Fetch => 16,
-        ApiKey::ApiVersions => 3,
+        // v13 adds a top-level error to act on (REBOOTSTRAP_REQUIRED:
+        // bootstrap again from the configured servers).
         ApiKey::Metadata => 12,
-        ApiKey::ListOffsets => 8,
-        ApiKey::FindCoordinator => 5,
+        // v10 by topic id.
         ApiKey::OffsetCommit => 9,
         ApiKey::OffsetFetch => 9,
+        // Transactions V2 (KIP-890: the epoch bumped by every EndTxn v5,
+        // partitions added by Produce v12) is one set; klamm keeps the
+        // V1 set together, which Kafka 4.4 still serves.
         ApiKey::TxnOffsetCommit => 4,
         ApiKey::EndTxn => 4,
+        // v6 is unstable in 4.4 (KIP-939, two-phase commit).
         ApiKey::InitProducerId => 5,
-        ApiKey::DescribeGroups => 5,
-        ApiKey::DeleteGroups => 2,
-        ApiKey::ConsumerGroupHeartbeat => 0,
-        ApiKey::ConsumerGroupDescribe => 0,
+        // Raised with no change for a client: ApiVersions v5 (cluster and
+        // node ids left unset: no identity check), ListOffsets v11
+        // (TimeoutMs set), FindCoordinator v6, DescribeGroups v6,
+        // DeleteGroups v3, ConsumerGroupHeartbeat v1 (the member id is
+        // the client's own already), ConsumerGroupDescribe v1.
         other => other.versions().1,
     }
 }

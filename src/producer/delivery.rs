@@ -288,6 +288,9 @@ pub(crate) fn duplicate(e: &Error) -> Error {
             broker: broker.clone(),
             reason: reason.clone(),
         },
+        Error::State { reason } => Error::State {
+            reason: reason.clone(),
+        },
         Error::Aborted { reason } => Error::Aborted {
             reason: reason.clone(),
         },

@@ -96,8 +96,10 @@ macro_rules! error_codes {
     };
 }
 
-// Facts (codes, names, flags) from Kafka 3.8.0's `Errors.java` and exception
-// hierarchy; the messages are this crate's own wording.
+// Facts (codes, names, flags) from Kafka 4.4.0's `Errors` and exception
+// hierarchy (checked in the kafka-clients 4.4.0 jar: codes from the enum's
+// initialiser, retriable where the exception extends RetriableException);
+// the messages are this crate's own wording.
 error_codes! {
     UNKNOWN_SERVER_ERROR = -1, N,
         "the broker hit an unexpected internal error; check the broker logs";
@@ -305,6 +307,30 @@ error_codes! {
     INVALID_REGISTRATION = 119, N, "the controller rejected the broker registration as invalid";
     TRANSACTION_ABORTABLE = 120, N,
         "the transaction hit an error; abort it to keep using this transactional id";
+    INVALID_RECORD_STATE = 121, N,
+        "the record is no longer acquired by this share member (lock expired, or acknowledged)";
+    SHARE_SESSION_NOT_FOUND = 122, R,
+        "the broker has no share session for this member; open a new one";
+    INVALID_SHARE_SESSION_EPOCH = 123, R,
+        "the share session epoch is not the one the broker expects; open a new session";
+    FENCED_STATE_EPOCH = 124, N, "the share-partition state epoch is stale";
+    INVALID_VOTER_KEY = 125, N, "the voter key does not match the receiver's";
+    DUPLICATE_VOTER = 126, N, "the voter is already part of the KRaft quorum";
+    VOTER_NOT_FOUND = 127, N, "the voter is not part of the KRaft quorum";
+    INVALID_REGULAR_EXPRESSION = 128, N,
+        "the regular expression of the subscription is not valid (RE2J syntax)";
+    REBOOTSTRAP_REQUIRED = 129, N,
+        "the client must bootstrap again from its configured servers";
+    STREAMS_INVALID_TOPOLOGY = 130, N, "the streams topology is not valid";
+    STREAMS_INVALID_TOPOLOGY_EPOCH = 131, N, "the streams topology epoch is not valid";
+    STREAMS_TOPOLOGY_FENCED = 132, N,
+        "the streams topology is stale; the member must rejoin with the current one";
+    SHARE_SESSION_LIMIT_REACHED = 133, R,
+        "the broker holds as many share sessions as it allows; try again later";
+    GROUP_DELETION_FAILED = 134, N, "the group could not be deleted";
+    STREAMS_TOPOLOGY_DESCRIPTION_UPDATE_FAILED = 135, N,
+        "the streams topology description could not be updated";
+    CONTROLLER_ID_NOT_REGISTERED = 136, N, "the controller id is not registered";
 }
 
 // The table must start at -1 and step by one, so that `code + 1` indexes it,
@@ -328,8 +354,8 @@ const UNKNOWN_MESSAGE: &str =
     "an error code this client does not know (perhaps from a newer broker)";
 
 impl ErrorCode {
-    /// The highest error code in the table (Kafka 3.8 defines up to 120,
-    /// `TRANSACTION_ABORTABLE`).
+    /// The highest error code in the table (Kafka 4.4 defines up to 136,
+    /// `CONTROLLER_ID_NOT_REGISTERED`).
     pub const MAX_KNOWN: ErrorCode = ErrorCode(TABLE.len() as i16 - 2);
 
     /// The raw wire value.
@@ -422,12 +448,11 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
-    /// Kafka 3.8.0's `Errors` enum has 122 constants: `UNKNOWN_SERVER_ERROR`
-    /// (-1), `NONE` (0) and 1..=120 with no gaps (99 is
-    /// `POSITION_OUT_OF_RANGE`). Checked by listing the enum constants of
-    /// `clients/src/main/java/org/apache/kafka/common/protocol/Errors.java`
-    /// at tag 3.8.0 (121 with an exception constructor, plus `NONE`).
-    const KAFKA_3_8_COUNT: usize = 122;
+    /// Kafka 4.4.0's `Errors` enum has 138 constants: `UNKNOWN_SERVER_ERROR`
+    /// (-1), `NONE` (0) and 1..=136 with no gaps. Checked with `javap` on
+    /// `org.apache.kafka.common.protocol.Errors` in kafka-clients 4.4.0
+    /// (3.8.0 stopped at 120, `TRANSACTION_ABORTABLE`).
+    const KAFKA_4_4_COUNT: usize = 138;
 
     #[test]
     fn table_is_sorted_contiguous_and_unique() {
@@ -449,10 +474,18 @@ mod tests {
     }
 
     #[test]
-    fn count_matches_kafka_3_8() {
-        assert_eq!(ErrorCode::ALL.len(), KAFKA_3_8_COUNT);
-        assert_eq!(ErrorCode::MAX_KNOWN, ErrorCode(120));
-        assert_eq!(ErrorCode::MAX_KNOWN, ErrorCode::TRANSACTION_ABORTABLE);
+    fn count_matches_kafka_4_4() {
+        assert_eq!(ErrorCode::ALL.len(), KAFKA_4_4_COUNT);
+        assert_eq!(ErrorCode::MAX_KNOWN, ErrorCode(136));
+        assert_eq!(
+            ErrorCode::MAX_KNOWN,
+            ErrorCode::CONTROLLER_ID_NOT_REGISTERED
+        );
+        assert!(ErrorCode::SHARE_SESSION_NOT_FOUND.is_retriable());
+        assert!(ErrorCode::INVALID_SHARE_SESSION_EPOCH.is_retriable());
+        assert!(ErrorCode::SHARE_SESSION_LIMIT_REACHED.is_retriable());
+        assert!(!ErrorCode::INVALID_RECORD_STATE.is_retriable());
+        assert!(!ErrorCode::REBOOTSTRAP_REQUIRED.is_retriable());
     }
 
     #[test]
@@ -594,7 +627,7 @@ mod tests {
 
     #[test]
     fn unknown_codes() {
-        for raw in [9999, -2, 121, i16::MIN, i16::MAX] {
+        for raw in [9999, -2, 137, i16::MIN, i16::MAX] {
             let code = ErrorCode::from(raw);
             assert!(!code.is_known());
             assert_eq!(code.name(), "UNKNOWN_CODE");

@@ -121,7 +121,7 @@ pub(super) fn spawn(
 /// A new member id: a random (version 4) UUID in Kafka's text form
 /// (URL-safe base64, no padding). Without randomness the id is left empty,
 /// and the coordinator (ConsumerGroupHeartbeat v0) makes one.
-pub(super) fn new_member_id() -> String {
+pub(crate) fn new_member_id() -> String {
     use base64::Engine as _;
     let mut b = [0u8; 16];
     if getrandom::fill(&mut b).is_err() {

@@ -16,6 +16,7 @@ mod classic;
 mod consumer_protocol;
 mod poll;
 
+pub(crate) use consumer_protocol::new_member_id;
 pub(crate) use poll::PollClock;
 
 use std::collections::BTreeMap;

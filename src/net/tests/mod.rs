@@ -506,13 +506,18 @@ async fn requests_without_a_response_resolve_once_written() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn api_versions_falls_back_when_the_broker_refuses_v3() {
+async fn api_versions_falls_back_when_the_broker_refuses_the_newest() {
     bounded(async {
         let addr = peer(|mut p| async move {
-            // First attempt: v3, answered UNSUPPORTED_VERSION with a v0 body
-            // that advertises ApiVersions up to v2.
+            // First attempt: klamm's newest (v5), answered
+            // UNSUPPORTED_VERSION with a v0 body that advertises
+            // ApiVersions up to v2 (a Kafka 2.x broker).
             let (h, _) = p.read().await;
-            assert_eq!(h.request_api_version, 3);
+            assert_eq!(h.request_api_version, 5);
+            assert_eq!(
+                h.request_api_version,
+                crate::net::client_max(ApiKey::ApiVersions)
+            );
             let mut frame = BytesMut::new();
             frame.extend_from_slice(&h.correlation_id.to_be_bytes());
             frame.extend_from_slice(&[0, 35, 0, 0, 0, 1, 0, 18, 0, 0, 0, 2]);

@@ -1,0 +1,1050 @@
+//! Share groups (KIP-932): queue-like consumption where many members read
+//! the same partitions and each record is acknowledged one by one.
+//!
+//! A [`ShareConsumer`] joins a share group with ShareGroupHeartbeat and
+//! fetches with ShareFetch in a share session per leader. The broker
+//! *acquires* records for the member for a while (the group's
+//! `share.record.lock.duration.ms`, 30 s by default); each comes with its
+//! delivery count. The application then accepts, releases (to be
+//! delivered again, to anyone) or rejects (never again) each record.
+//! Acknowledgements ride on the next fetch to the same broker;
+//! [`ShareConsumer::commit`] sends them at once (ShareAcknowledge), and
+//! [`ShareConsumer::close`] sends what is left while closing the sessions.
+//! A record whose lock expires before it is acknowledged is delivered
+//! again, as are the records of a member that goes away.
+//!
+//! In [`AckMode::Implicit`] (the default, as in Java) the next poll,
+//! commit or close accepts every record of the previous poll; in
+//! [`AckMode::Explicit`] the application acknowledges each record itself
+//! and a poll with records left unacknowledged is refused.
+//!
+//! ```no_run
+//! use klamm::Client;
+//! use klamm::share::{AcknowledgeType, AckMode, ShareConsumer, ShareOptions};
+//! use std::time::Duration;
+//!
+//! # async fn run(client: Client) -> klamm::Result<()> {
+//! let options = ShareOptions { ack_mode: AckMode::Explicit, ..Default::default() };
+//! let consumer = ShareConsumer::new(client, "workers", &["jobs"], options).await?;
+//! loop {
+//!     for job in consumer.poll(Duration::from_secs(1)).await? {
+//!         let done = job.record.value.as_deref().is_some_and(|v| !v.is_empty());
+//!         let how = if done { AcknowledgeType::Accept } else { AcknowledgeType::Release };
+//!         consumer.acknowledge(&job, how)?;
+//!     }
+//! #   break;
+//! }
+//! consumer.close().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The broker side: Apache Kafka 4.2 or later (share groups are on by
+//! default in clusters formatted by 4.2+; `share.version` feature). A new
+//! group starts at the *latest* offset unless its `share.auto.offset.reset`
+//! config is `earliest`, set before the first member joins.
+
+mod acks;
+mod member;
+mod session;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+pub use acks::AcknowledgeType;
+
+use crate::client::{BrokerInfo, Client, TrafficClass};
+use crate::consumer::ConsumerRecord;
+use crate::error::{Error, Result};
+use crate::protocol::error_codes::ErrorCode;
+use crate::protocol::messages::share_acknowledge_request::{
+    AcknowledgePartition, AcknowledgeTopic, AcknowledgementBatch as AckBatch,
+};
+use crate::protocol::messages::share_fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
+use crate::protocol::messages::share_fetch_response::ShareFetchResponse;
+use crate::protocol::messages::{ApiKey, ShareAcknowledgeRequest, ShareFetchRequest};
+use crate::protocol::primitives::Uuid;
+use crate::protocol::records::{Batch, DecodeOptions, decode_record_set};
+use acks::{GAP, PartitionAcks};
+use member::{Member, Membership};
+use session::{Session, Tp};
+
+/// How records are acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AckMode {
+    /// The next poll, commit or close accepts every record of the previous
+    /// poll; [`ShareConsumer::acknowledge`] is refused (Java's
+    /// `share.acknowledgement.mode=implicit`).
+    #[default]
+    Implicit,
+    /// The application acknowledges every record; a poll while a record of
+    /// the previous one is unacknowledged is refused.
+    Explicit,
+}
+
+/// How a broker acquires records for a fetch (`share.acquire.mode`,
+/// ShareFetch v2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AcquireMode {
+    /// Whole batches, so a fetch may acquire more than `max_records`
+    /// (Java's default, `batch_optimized`).
+    #[default]
+    BatchOptimized,
+    /// Never more than `max_records` per fetch, splitting batches between
+    /// members if need be (`record_limit`).
+    RecordLimit,
+}
+
+impl AcquireMode {
+    const fn code(self) -> i8 {
+        match self {
+            AcquireMode::BatchOptimized => 0,
+            AcquireMode::RecordLimit => 1,
+        }
+    }
+}
+
+/// Settings of a [`ShareConsumer`]; the defaults are the Java client's.
+#[derive(Debug, Clone)]
+pub struct ShareOptions {
+    /// How records are acknowledged.
+    pub ack_mode: AckMode,
+    /// `max.poll.records`: the most records one fetch asks a broker for.
+    /// Default 500.
+    pub max_records: i32,
+    /// `share.acquire.mode`: whether `max_records` is a hint (whole
+    /// batches) or a limit. Default [`AcquireMode::BatchOptimized`].
+    pub acquire_mode: AcquireMode,
+    /// `fetch.max.wait.ms`: how long a broker may hold a fetch without
+    /// records. Default 500 ms.
+    pub max_wait: Duration,
+    /// `fetch.min.bytes`. Default 1.
+    pub min_bytes: i32,
+    /// `fetch.max.bytes`. Default 52,428,800.
+    pub max_bytes: i32,
+    /// `client.rack`, sent when joining. Default none.
+    pub rack: Option<String>,
+    /// `retry.backoff.ms`: the pause after a failed heartbeat. Default
+    /// 100 ms.
+    pub retry_backoff: Duration,
+    /// How batches are decoded (CRC checks, the decompression cap).
+    pub decode: DecodeOptions,
+}
+
+impl Default for ShareOptions {
+    fn default() -> Self {
+        ShareOptions {
+            ack_mode: AckMode::Implicit,
+            max_records: 500,
+            acquire_mode: AcquireMode::BatchOptimized,
+            max_wait: Duration::from_millis(500),
+            min_bytes: 1,
+            max_bytes: 52_428_800,
+            rack: None,
+            retry_backoff: Duration::from_millis(100),
+            decode: DecodeOptions::default(),
+        }
+    }
+}
+
+/// A record delivered by a share group: the record, how many times it
+/// has been delivered (1 the first time), and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareRecord {
+    /// The record.
+    pub record: ConsumerRecord,
+    /// How many times the group has delivered this record, this time
+    /// included.
+    pub delivery_count: i16,
+    topic_id: Uuid,
+    leader: i32,
+}
+
+/// An acknowledgement the broker refused (for instance
+/// INVALID_RECORD_STATE: the record's lock had expired and it went to
+/// another member).
+#[derive(Debug)]
+pub struct AckFailure {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The broker's answer.
+    pub error: Error,
+}
+
+/// A key of a record awaiting its acknowledgement: (leader, partition,
+/// offset).
+type Pending = (i32, Tp, i64);
+
+#[derive(Debug, Default)]
+struct Acks {
+    /// Records of the last poll: their acknowledgement, once given.
+    outstanding: BTreeMap<Pending, Option<i8>>,
+    /// Acknowledgements to send, by the leader whose session acquired the
+    /// records.
+    ready: BTreeMap<(i32, Tp), PartitionAcks>,
+    /// Refused acknowledgements not yet reported.
+    failures: Vec<AckFailure>,
+}
+
+/// A share-group member. See the [module documentation](self).
+pub struct ShareConsumer {
+    client: Client,
+    member: Arc<Member>,
+    heartbeat: JoinHandle<()>,
+    options: ShareOptions,
+    class: TrafficClass,
+    /// Sessions by leader id; one fetch round (or commit, or close) at a
+    /// time.
+    sessions: tokio::sync::Mutex<HashMap<i32, Session>>,
+    acks: Mutex<Acks>,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+/// What one fetch round brought from one leader.
+struct Round {
+    records: Vec<ShareRecord>,
+    gaps: Vec<(Tp, i64)>,
+    failures: Vec<AckFailure>,
+    fatal: Option<Error>,
+}
+
+impl ShareConsumer {
+    /// Joins share group `group` subscribed to `topics` and starts its
+    /// heartbeat. Records come from [`ShareConsumer::poll`].
+    pub async fn new(
+        client: Client,
+        group: impl Into<String>,
+        topics: &[&str],
+        options: ShareOptions,
+    ) -> Result<ShareConsumer> {
+        let group = group.into();
+        if group.is_empty() {
+            return Err(Error::config("group.id", "a share group needs a name"));
+        }
+        if topics.is_empty() {
+            return Err(Error::config(
+                "topics",
+                "a share consumer subscribes to at least one topic",
+            ));
+        }
+        if options.max_records <= 0 {
+            return Err(Error::config("max.poll.records", "must be at least 1"));
+        }
+        let member_id = crate::group::new_member_id();
+        if member_id.is_empty() {
+            return Err(Error::config(
+                "member id",
+                "no randomness available to name the share member",
+            ));
+        }
+        let (state, _) = watch::channel(Membership::default());
+        let member = Arc::new(Member {
+            client: client.clone(),
+            group,
+            member_id,
+            topics: topics.iter().map(|t| t.to_string()).collect(),
+            rack: options.rack.clone(),
+            backoff: options.retry_backoff,
+            state,
+            wake: Notify::new(),
+            closing: Default::default(),
+            names: Default::default(),
+        });
+        let heartbeat = tokio::spawn(member.clone().run());
+        Ok(ShareConsumer {
+            class: client.dedicated_class(),
+            client,
+            member,
+            heartbeat,
+            options,
+            sessions: Default::default(),
+            acks: Default::default(),
+            closed: Default::default(),
+        })
+    }
+
+    /// This member's id (chosen by the client, kept for its life).
+    pub fn member_id(&self) -> &str {
+        &self.member.member_id
+    }
+
+    /// The group's name.
+    pub fn group(&self) -> &str {
+        &self.member.group
+    }
+
+    /// The partitions assigned to this member now, by topic name (topics
+    /// whose names metadata does not know yet are left out).
+    pub fn assignment(&self) -> Vec<(String, i32)> {
+        let tps = self.member.state.borrow().assignment.clone();
+        tps.into_iter()
+            .filter_map(|(id, p)| self.member.name_of(&id).map(|n| (n, p)))
+            .collect()
+    }
+
+    /// Acknowledges `record`, delivered by the last poll. Refused in
+    /// [`AckMode::Implicit`], for a record not from the last poll, and
+    /// after close. A later acknowledgement of the same record before it
+    /// is sent replaces the earlier one.
+    pub fn acknowledge(&self, record: &ShareRecord, how: AcknowledgeType) -> Result<()> {
+        self.check_open()?;
+        if self.options.ack_mode == AckMode::Implicit {
+            return Err(Error::State {
+                reason: "records are acknowledged implicitly (AckMode::Implicit); use \
+                         AckMode::Explicit to acknowledge them one by one"
+                    .into(),
+            });
+        }
+        let key = (
+            record.leader,
+            (record.topic_id, record.record.partition),
+            record.record.offset,
+        );
+        let mut acks = lock(&self.acks);
+        match acks.outstanding.get_mut(&key) {
+            Some(slot) => {
+                *slot = Some(how.code());
+                Ok(())
+            }
+            None => Err(Error::State {
+                reason: format!(
+                    "{}/{} offset {} is not a record of the last poll (or its acknowledgement \
+                     was already sent)",
+                    record.record.topic, record.record.partition, record.record.offset
+                ),
+            }),
+        }
+    }
+
+    /// Acknowledgements the brokers refused since the last call (those
+    /// sent with fetches; [`ShareConsumer::commit`] returns its own).
+    pub fn take_ack_failures(&self) -> Vec<AckFailure> {
+        std::mem::take(&mut lock(&self.acks).failures)
+    }
+
+    /// Waits up to `timeout` for records. Acknowledgements of the previous
+    /// poll go with the fetches (in implicit mode, every record of the
+    /// previous poll is accepted first). Returns the records acquired for
+    /// this member, possibly none.
+    ///
+    /// Fails when the membership ended (the error says why), when a
+    /// record of the last poll is unacknowledged in explicit mode, after
+    /// close, and on errors that retrying cannot mend. If the returned
+    /// future is dropped mid-fetch, nothing is lost: the records of an
+    /// interrupted fetch are delivered again once their locks expire.
+    pub async fn poll(&self, timeout: Duration) -> Result<Vec<ShareRecord>> {
+        self.check_open()?;
+        self.settle_outstanding(false)?;
+        let deadline = Instant::now() + timeout;
+        let mut membership = self.member.state.subscribe();
+        let mut sessions = self.sessions.lock().await;
+        // A round interrupted by a dropped poll left its sessions at an
+        // unknown epoch: they are opened again.
+        let mut interrupted = Interrupted::arm(&mut sessions);
+        loop {
+            let current = membership.borrow_and_update().clone();
+            if let Some(e) = &current.fatal {
+                interrupted.disarm();
+                return Err(Error::State {
+                    reason: format!("the share-group membership ended: {e}"),
+                });
+            }
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let round = self
+                .round(interrupted.sessions(), &current.assignment, wait)
+                .await;
+            let round = match round {
+                Ok(r) => r,
+                Err(e) => {
+                    interrupted.disarm();
+                    return Err(e);
+                }
+            };
+            if !round.is_empty() || Instant::now() >= deadline {
+                interrupted.disarm();
+                return Ok(round);
+            }
+            if current.assignment.is_empty() {
+                // Nothing assigned yet: wait for the coordinator.
+                tokio::select! {
+                    _ = membership.changed() => {}
+                    _ = tokio::time::sleep_until(deadline) => {}
+                }
+            }
+        }
+    }
+
+    /// Sends every acknowledgement now (ShareAcknowledge to each leader)
+    /// and returns those the brokers refused. In implicit mode the records
+    /// of the last poll are accepted first.
+    pub async fn commit(&self) -> Result<Vec<AckFailure>> {
+        self.check_open()?;
+        self.settle_outstanding(false)?;
+        let mut sessions = self.sessions.lock().await;
+        self.acknowledge_all(&mut sessions, false).await
+    }
+
+    /// Sends what is left to acknowledge while closing every share
+    /// session, then leaves the group. Records of the last poll are
+    /// accepted in implicit mode; in explicit mode the unacknowledged ones
+    /// are released, to be delivered again.
+    pub async fn close(self) -> Result<Vec<AckFailure>> {
+        self.check_open()?;
+        self.settle_outstanding(true)?;
+        let failures = {
+            let mut sessions = self.sessions.lock().await;
+            self.acknowledge_all(&mut sessions, true).await
+        };
+        self.closed.store(true, Ordering::Release);
+        self.member.closing.store(true, Ordering::Release);
+        self.member.wake.notify_one();
+        self.heartbeat.abort();
+        self.member.leave().await;
+        self.client.close_class(self.class).await;
+        failures
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::State {
+                reason: "the share consumer is closed".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Moves the last poll's records to the acknowledgements to send:
+    /// implicitly accepted, or as the application acknowledged them
+    /// (`closing`: the unacknowledged ones released; otherwise an
+    /// unacknowledged one in explicit mode refuses the call).
+    fn settle_outstanding(&self, closing: bool) -> Result<()> {
+        let mut acks = lock(&self.acks);
+        let explicit = self.options.ack_mode == AckMode::Explicit;
+        if explicit
+            && !closing
+            && let Some(((_, (_, p), o), _)) = acks.outstanding.iter().find(|(_, a)| a.is_none())
+        {
+            return Err(Error::State {
+                reason: format!(
+                    "every record of the last poll must be acknowledged first \
+                     (AckMode::Explicit); partition {p} offset {o} is not"
+                ),
+            });
+        }
+        let outstanding = std::mem::take(&mut acks.outstanding);
+        for ((leader, tp, offset), code) in outstanding {
+            let code = code.unwrap_or(if explicit {
+                AcknowledgeType::Release.code()
+            } else {
+                AcknowledgeType::Accept.code()
+            });
+            acks.ready
+                .entry((leader, tp))
+                .or_default()
+                .add(offset, code);
+        }
+        Ok(())
+    }
+
+    /// One fetch from every leader of the assignment (and every leader
+    /// with acknowledgements to send), together.
+    async fn round(
+        &self,
+        sessions: &mut HashMap<i32, Session>,
+        assignment: &BTreeSet<Tp>,
+        wait: Duration,
+    ) -> Result<Vec<ShareRecord>> {
+        // The leaders of the assigned partitions.
+        let mut wanted: BTreeMap<i32, (BrokerInfo, BTreeSet<Tp>)> = BTreeMap::new();
+        for &(id, p) in assignment {
+            let Some(name) = self.member.name_of(&id) else {
+                continue;
+            };
+            match self.client.leader(&name, p).await {
+                Ok(b) => {
+                    wanted
+                        .entry(b.id)
+                        .or_insert_with(|| (b.clone(), BTreeSet::new()))
+                        .1
+                        .insert((id, p));
+                }
+                Err(e) => {
+                    tracing::debug!(topic = %name, partition = p, error = %e, "no leader for a share partition yet")
+                }
+            }
+        }
+        // Acknowledgements go to the session that acquired the records.
+        let ready = std::mem::take(&mut lock(&self.acks).ready);
+        let mut by_leader: BTreeMap<i32, BTreeMap<Tp, PartitionAcks>> = BTreeMap::new();
+        for ((leader, tp), a) in ready {
+            by_leader.entry(leader).or_default().insert(tp, a);
+        }
+        let mut leaders: BTreeSet<i32> = wanted.keys().copied().collect();
+        leaders.extend(by_leader.keys().copied());
+        leaders.extend(
+            sessions
+                .iter()
+                .filter(|(_, s)| s.is_open())
+                .map(|(id, _)| *id),
+        );
+
+        let mut requests = Vec::new();
+        for leader in leaders {
+            let (broker, tps) = match wanted.remove(&leader) {
+                Some(w) => (Some(w.0), w.1),
+                None => (self.broker(leader), BTreeSet::new()),
+            };
+            let mut acks = by_leader.remove(&leader).unwrap_or_default();
+            let session = sessions.entry(leader).or_default();
+            if !session.is_open() && !acks.is_empty() {
+                // The session these records came from is gone; the broker
+                // released them (they will be delivered again).
+                tracing::debug!(
+                    leader,
+                    partitions = acks.len(),
+                    "acknowledgements of a closed share session dropped"
+                );
+                acks.clear();
+            }
+            if tps.is_empty() && acks.is_empty() && !session.is_open() {
+                continue;
+            }
+            let Some(broker) = broker else {
+                session.reset();
+                continue;
+            };
+            let acked: BTreeSet<Tp> = acks.keys().copied().collect();
+            let plan = session.plan(&tps, &acked);
+            let req = self.fetch_request(&plan, &acks, !tps.is_empty(), wait);
+            requests.push((leader, broker, plan, req, acks));
+        }
+        if requests.is_empty() {
+            // Nothing to fetch: wait out a little of the time, so that a
+            // poll loop without an assignment does not spin.
+            tokio::time::sleep(wait.min(Duration::from_millis(100))).await;
+            return Ok(Vec::new());
+        }
+        let sent = requests
+            .into_iter()
+            .map(|(leader, broker, plan, req, acks)| async move {
+                let answer = self.send_fetch(&broker, &req, wait).await;
+                (leader, plan, acks, answer)
+            });
+        let answers = futures_join_all(sent).await;
+        let mut records = Vec::new();
+        let mut fatal = None;
+        for (leader, plan, acks, answer) in answers {
+            let session = sessions.entry(leader).or_default();
+            let resp = match answer {
+                Ok(resp) => resp,
+                Err(e) => {
+                    tracing::debug!(leader, error = %e, "share fetch failed; the session opens again");
+                    session.reset();
+                    if !e.is_retriable() {
+                        fatal.get_or_insert(e);
+                    }
+                    continue;
+                }
+            };
+            let code = ErrorCode(resp.error_code);
+            if !code.is_ok() {
+                session.reset();
+                let e = Error::Broker {
+                    api: ApiKey::ShareFetch,
+                    code,
+                    context: Some(format!(
+                        "group '{}'{}",
+                        self.member.group,
+                        resp.error_message
+                            .as_deref()
+                            .map(|m| format!(": {m}"))
+                            .unwrap_or_default()
+                    )),
+                };
+                if code.is_retriable() {
+                    tracing::debug!(leader, error = %e, "share session reset");
+                } else {
+                    fatal.get_or_insert(e);
+                }
+                continue;
+            }
+            session.answered(plan);
+            let r = self.read_response(leader, resp, &acks)?;
+            records.extend(r.records);
+            let mut a = lock(&self.acks);
+            for (tp, offset) in r.gaps {
+                a.ready.entry((leader, tp)).or_default().add(offset, GAP);
+            }
+            a.failures.extend(r.failures);
+            if let Some(e) = r.fatal {
+                fatal.get_or_insert(e);
+            }
+        }
+        if let Some(e) = fatal
+            && records.is_empty()
+        {
+            return Err(e);
+        }
+        let mut a = lock(&self.acks);
+        for r in &records {
+            a.outstanding.insert(
+                (r.leader, (r.topic_id, r.record.partition), r.record.offset),
+                None,
+            );
+        }
+        Ok(records)
+    }
+
+    fn broker(&self, id: i32) -> Option<BrokerInfo> {
+        self.client.metadata().brokers.get(&id).cloned()
+    }
+
+    fn fetch_request(
+        &self,
+        plan: &session::Plan,
+        acks: &BTreeMap<Tp, PartitionAcks>,
+        fetching: bool,
+        wait: Duration,
+    ) -> ShareFetchRequest {
+        let o = &self.options;
+        let mut topics: BTreeMap<Uuid, Vec<FetchPartition>> = BTreeMap::new();
+        for tp in &plan.listed {
+            topics.entry(tp.0).or_default().push(FetchPartition {
+                partition_index: tp.1,
+                acknowledgement_batches: acks
+                    .get(tp)
+                    .filter(|_| plan.epoch != 0)
+                    .map(PartitionAcks::batches)
+                    .unwrap_or_default(),
+                ..Default::default()
+            });
+        }
+        let mut forgotten: BTreeMap<Uuid, Vec<i32>> = BTreeMap::new();
+        for tp in &plan.forgotten {
+            forgotten.entry(tp.0).or_default().push(tp.1);
+        }
+        // A request that only acknowledges asks for nothing (as Java's).
+        let (max_wait, min_bytes, max_bytes, max_records) = if fetching {
+            let wait_ms = wait.min(o.max_wait).as_millis().min(i32::MAX as u128) as i32;
+            (wait_ms, o.min_bytes, o.max_bytes, o.max_records)
+        } else {
+            (0, 0, 0, 0)
+        };
+        ShareFetchRequest {
+            group_id: Some(self.member.group.clone()),
+            member_id: Some(self.member.member_id.clone()),
+            share_session_epoch: plan.epoch,
+            max_wait_ms: max_wait,
+            min_bytes,
+            max_bytes,
+            max_records,
+            batch_size: max_records,
+            share_acquire_mode: o.acquire_mode.code(),
+            topics: topics
+                .into_iter()
+                .map(|(topic_id, partitions)| FetchTopic {
+                    topic_id,
+                    partitions,
+                    ..Default::default()
+                })
+                .collect(),
+            forgotten_topics_data: forgotten
+                .into_iter()
+                .map(|(topic_id, partitions)| ForgottenTopic {
+                    topic_id,
+                    partitions,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    async fn send_fetch(
+        &self,
+        broker: &BrokerInfo,
+        req: &ShareFetchRequest,
+        wait: Duration,
+    ) -> Result<ShareFetchResponse> {
+        let conn = self.client.connection(broker, self.class).await?;
+        let version = conn
+            .api_versions()
+            .version_for(ApiKey::ShareFetch, conn.broker())?;
+        let timeout = self.client.config().net.request_timeout + wait;
+        conn.send_with_timeout(req, version, timeout).await
+    }
+
+    /// The records of one answer, the gaps to acknowledge, and refused
+    /// acknowledgements.
+    fn read_response(
+        &self,
+        leader: i32,
+        resp: ShareFetchResponse,
+        sent: &BTreeMap<Tp, PartitionAcks>,
+    ) -> Result<Round> {
+        let mut round = Round {
+            records: Vec::new(),
+            gaps: Vec::new(),
+            failures: Vec::new(),
+            fatal: None,
+        };
+        for t in resp.responses {
+            let name = self.member.name_of(&t.topic_id);
+            for p in t.partitions {
+                let tp = (t.topic_id, p.partition_index);
+                let topic = name.clone().unwrap_or_else(|| t.topic_id.to_string());
+                let ack_code = ErrorCode(p.acknowledge_error_code);
+                if !ack_code.is_ok() && sent.contains_key(&tp) {
+                    round.failures.push(AckFailure {
+                        topic: topic.clone(),
+                        partition: p.partition_index,
+                        error: Error::Broker {
+                            api: ApiKey::ShareFetch,
+                            code: ack_code,
+                            context: p.acknowledge_error_message.clone(),
+                        },
+                    });
+                }
+                let code = ErrorCode(p.error_code);
+                if !code.is_ok() {
+                    self.client.report_error(code);
+                    if !code.is_retriable() {
+                        round.fatal.get_or_insert(Error::Broker {
+                            api: ApiKey::ShareFetch,
+                            code,
+                            context: Some(format!("{topic}/{}", p.partition_index)),
+                        });
+                    }
+                    continue;
+                }
+                if p.acquired_records.is_empty() {
+                    continue;
+                }
+                let Some(name) = &name else {
+                    // Records of a topic whose name we cannot give: left
+                    // unacknowledged, they come back after their lock.
+                    continue;
+                };
+                let topic: Arc<str> = Arc::from(name.as_str());
+                self.take_records(
+                    leader,
+                    tp,
+                    &topic,
+                    p.records,
+                    &p.acquired_records,
+                    &mut round,
+                )?;
+            }
+        }
+        Ok(round)
+    }
+
+    /// Delivers the records inside the acquired ranges and notes the
+    /// acquired offsets without a record as gaps.
+    fn take_records(
+        &self,
+        leader: i32,
+        tp: Tp,
+        topic: &Arc<str>,
+        data: Option<Bytes>,
+        acquired: &[crate::protocol::messages::share_fetch_response::AcquiredRecords],
+        round: &mut Round,
+    ) -> Result<()> {
+        let mut span: u64 = 0;
+        for a in acquired {
+            if a.last_offset < a.first_offset || a.first_offset < 0 {
+                return Err(Error::ProtocolViolation {
+                    broker: format!("node {leader}"),
+                    reason: format!(
+                        "ShareFetch acquired records {}..={} of {topic}/{}",
+                        a.first_offset, a.last_offset, tp.1
+                    ),
+                });
+            }
+            span = span.saturating_add((a.last_offset - a.first_offset) as u64 + 1);
+        }
+        // Acquisitions beyond what a fetch could ever carry are a broker
+        // fault, refused before anything is sized by them.
+        let limit = (self.options.max_records.max(1) as u64)
+            .saturating_mul(1024)
+            .max(1 << 20);
+        if span > limit {
+            return Err(Error::ProtocolViolation {
+                broker: format!("node {leader}"),
+                reason: format!(
+                    "ShareFetch acquired {span} offsets of {topic}/{} at once",
+                    tp.1
+                ),
+            });
+        }
+        let count_of = |offset: i64| {
+            acquired
+                .iter()
+                .find(|a| a.first_offset <= offset && offset <= a.last_offset)
+                .map(|a| a.delivery_count)
+        };
+        let mut delivered = BTreeSet::new();
+        if let Some(data) = data.filter(|d| !d.is_empty()) {
+            let set = decode_record_set(data, &self.options.decode).map_err(Error::Decode)?;
+            for batch in set.batches {
+                let records = match batch {
+                    Batch::V2(b) if b.is_control => continue,
+                    Batch::V2(b) => crate::consumer::records_of_v2(b, topic, tp.1, 0, i64::MAX),
+                    Batch::Legacy(b) => crate::consumer::records_of_legacy(b, topic, tp.1, 0),
+                };
+                for r in records {
+                    let Some(delivery_count) = count_of(r.offset) else {
+                        continue;
+                    };
+                    if !delivered.insert(r.offset) {
+                        continue;
+                    }
+                    round.records.push(ShareRecord {
+                        record: r,
+                        delivery_count,
+                        topic_id: tp.0,
+                        leader,
+                    });
+                }
+            }
+        }
+        for a in acquired {
+            for offset in a.first_offset..=a.last_offset {
+                if !delivered.contains(&offset) {
+                    round.gaps.push((tp, offset));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// ShareAcknowledge to every leader with acknowledgements (`closing`:
+    /// to every open session, at epoch -1, closing it).
+    async fn acknowledge_all(
+        &self,
+        sessions: &mut HashMap<i32, Session>,
+        closing: bool,
+    ) -> Result<Vec<AckFailure>> {
+        let ready = std::mem::take(&mut lock(&self.acks).ready);
+        let mut by_leader: BTreeMap<i32, BTreeMap<Tp, PartitionAcks>> = BTreeMap::new();
+        for ((leader, tp), a) in ready {
+            by_leader.entry(leader).or_default().insert(tp, a);
+        }
+        if closing {
+            for (id, s) in sessions.iter() {
+                if s.is_open() {
+                    by_leader.entry(*id).or_default();
+                }
+            }
+        }
+        let mut failures = std::mem::take(&mut lock(&self.acks).failures);
+        let mut first_error = None;
+        for (leader, acks) in by_leader {
+            let session = sessions.entry(leader).or_default();
+            if !session.is_open() {
+                if !acks.is_empty() {
+                    tracing::debug!(leader, "acknowledgements of a closed share session dropped");
+                }
+                continue;
+            }
+            let Some(broker) = self.broker(leader) else {
+                session.reset();
+                continue;
+            };
+            let req = ShareAcknowledgeRequest {
+                group_id: Some(self.member.group.clone()),
+                member_id: Some(self.member.member_id.clone()),
+                share_session_epoch: if closing { -1 } else { session.epoch() },
+                topics: ack_topics(&acks),
+                ..Default::default()
+            };
+            let answer = async {
+                let conn = self.client.connection(&broker, self.class).await?;
+                let version = conn
+                    .api_versions()
+                    .version_for(ApiKey::ShareAcknowledge, conn.broker())?;
+                conn.send_version(&req, version).await
+            }
+            .await;
+            match answer {
+                Ok(resp) if ErrorCode(resp.error_code).is_ok() => {
+                    if closing {
+                        session.reset();
+                    } else {
+                        session.answered_without_changes();
+                    }
+                    for t in resp.responses {
+                        let name = self
+                            .member
+                            .name_of(&t.topic_id)
+                            .unwrap_or_else(|| t.topic_id.to_string());
+                        for p in t.partitions {
+                            let code = ErrorCode(p.error_code);
+                            if !code.is_ok() {
+                                failures.push(AckFailure {
+                                    topic: name.clone(),
+                                    partition: p.partition_index,
+                                    error: Error::Broker {
+                                        api: ApiKey::ShareAcknowledge,
+                                        code,
+                                        context: p.error_message,
+                                    },
+                                });
+                            }
+                        }
+                    }
+                }
+                Ok(resp) => {
+                    session.reset();
+                    first_error.get_or_insert(Error::Broker {
+                        api: ApiKey::ShareAcknowledge,
+                        code: ErrorCode(resp.error_code),
+                        context: resp.error_message,
+                    });
+                }
+                Err(e) => {
+                    session.reset();
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) if !closing => Err(e),
+            Some(e) => {
+                tracing::debug!(error = %e, "closing a share session failed");
+                Ok(failures)
+            }
+            None => Ok(failures),
+        }
+    }
+}
+
+impl Drop for ShareConsumer {
+    fn drop(&mut self) {
+        // Without close: the heartbeat stops and the connections go, so
+        // the broker releases what this member held.
+        self.heartbeat.abort();
+        if !self.closed.load(Ordering::Acquire) {
+            let client = self.client.clone();
+            let class = self.class;
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move { client.close_class(class).await });
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for ShareConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShareConsumer")
+            .field("group", &self.member.group)
+            .field("member_id", &self.member.member_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The acknowledgements of one leader in ShareAcknowledge's shape.
+fn ack_topics(acks: &BTreeMap<Tp, PartitionAcks>) -> Vec<AcknowledgeTopic> {
+    let mut topics: BTreeMap<Uuid, Vec<AcknowledgePartition>> = BTreeMap::new();
+    for (tp, a) in acks {
+        if a.is_empty() {
+            continue;
+        }
+        topics.entry(tp.0).or_default().push(AcknowledgePartition {
+            partition_index: tp.1,
+            acknowledgement_batches: a
+                .batches()
+                .into_iter()
+                .map(|b| AckBatch {
+                    first_offset: b.first_offset,
+                    last_offset: b.last_offset,
+                    acknowledge_types: b.acknowledge_types,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        });
+    }
+    topics
+        .into_iter()
+        .map(|(topic_id, partitions)| AcknowledgeTopic {
+            topic_id,
+            partitions,
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// Runs futures together and returns their outputs in order.
+async fn futures_join_all<F: std::future::Future>(
+    futs: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futs {
+        set.push(Box::pin(f));
+    }
+    let mut out: Vec<Option<F::Output>> = (0..set.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
+/// Marks the sessions of a fetch round: if the round's future is dropped
+/// before [`Interrupted::disarm`], every session opens again next time.
+struct Interrupted<'a> {
+    sessions: Option<&'a mut HashMap<i32, Session>>,
+}
+
+impl<'a> Interrupted<'a> {
+    fn arm(sessions: &'a mut HashMap<i32, Session>) -> Self {
+        Interrupted {
+            sessions: Some(sessions),
+        }
+    }
+
+    fn sessions(&mut self) -> &mut HashMap<i32, Session> {
+        self.sessions.as_deref_mut().expect("armed until disarmed")
+    }
+
+    fn disarm(mut self) {
+        self.sessions = None;
+    }
+}
+
+impl Drop for Interrupted<'_> {
+    fn drop(&mut self) {
+        if let Some(s) = self.sessions.take() {
+            for session in s.values_mut() {
+                session.reset();
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

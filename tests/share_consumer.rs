@@ -1,0 +1,412 @@
+//! Share groups (KIP-932) against Apache Kafka 4.4 (the single node):
+//! members sharing one partition each get different records and none is
+//! accepted twice; a released record comes back with its delivery count
+//! one higher and a rejected one never does; records a member holds past
+//! their lock, or holds when it goes away, go to another member.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use klamm::Client;
+use klamm::client::TrafficClass;
+use klamm::protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
+use klamm::protocol::messages::{ApiKey, IncrementalAlterConfigsRequest};
+use klamm::share::{
+    AckMode, AcknowledgeType, AcquireMode, ShareConsumer, ShareOptions, ShareRecord,
+};
+use support::group::produce_numbered;
+use support::read::config;
+use support::topics::create_topic;
+
+/// Sets share-group configs of `group` (IncrementalAlterConfigs on the
+/// GROUP resource): start at the earliest offset, heartbeat every 500 ms,
+/// and the given record lock.
+async fn configure_group(client: &Client, group: &str, lock_ms: u32) {
+    let set = |name: &str, value: &str| AlterableConfig {
+        name: name.to_string(),
+        config_operation: 0, // SET
+        value: Some(value.to_string()),
+        ..Default::default()
+    };
+    let controller = client.controller().await.expect("controller");
+    let conn = client
+        .connection(&controller, TrafficClass::Other)
+        .await
+        .expect("connection");
+    let resp = conn
+        .send(&IncrementalAlterConfigsRequest {
+            resources: vec![AlterConfigsResource {
+                resource_type: 32, // GROUP
+                resource_name: group.to_string(),
+                configs: vec![
+                    set("share.auto.offset.reset", "earliest"),
+                    set("share.heartbeat.interval.ms", "500"),
+                    set("share.record.lock.duration.ms", &lock_ms.to_string()),
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect("IncrementalAlterConfigs");
+    for r in &resp.responses {
+        assert_eq!(
+            r.error_code, 0,
+            "group config of {group}: {:?}",
+            r.error_message
+        );
+    }
+}
+
+fn options(mode: AckMode, max_records: i32) -> ShareOptions {
+    ShareOptions {
+        ack_mode: mode,
+        max_records,
+        max_wait: Duration::from_millis(200),
+        ..Default::default()
+    }
+}
+
+/// Polls until `want` records came (or `within` passed); returns them.
+async fn poll_for(c: &ShareConsumer, want: usize, within: Duration) -> Vec<ShareRecord> {
+    let until = tokio::time::Instant::now() + within;
+    let mut got = Vec::new();
+    while got.len() < want && tokio::time::Instant::now() < until {
+        got.extend(c.poll(Duration::from_millis(500)).await.expect("poll"));
+    }
+    got
+}
+
+/// Offset -> (member, delivery count) of each delivery.
+type Deliveries = BTreeMap<i64, Vec<(usize, i16)>>;
+
+fn value(r: &ShareRecord) -> String {
+    String::from_utf8_lossy(r.record.value.as_deref().unwrap_or_default()).into_owned()
+}
+
+/// Two members of one share group read one partition of 600 records
+/// together: each gets some, together they get every record once, and no
+/// record is delivered to both (every delivery count is 1). The release
+/// test below is the control that a record delivered twice shows up here
+/// as a second delivery.
+#[test]
+fn two_members_share_one_partition_and_no_record_is_delivered_twice() {
+    support::run_within(180, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let client = Client::connect(config(&addr)).await.expect("connect");
+        let topic = support::unique_topic("klamm-share-split");
+        create_topic(&client, &topic, 1).await;
+        let group = support::unique_topic("klamm-share");
+        configure_group(&client, &group, 30_000).await;
+
+        // Both members join and are assigned the partition before there
+        // is anything to read, so neither can read it all alone.
+        let mut members = Vec::new();
+        for _ in 0..2 {
+            members.push(
+                ShareConsumer::new(
+                    Client::connect(config(&addr)).await.expect("connect"),
+                    group.clone(),
+                    &[topic.as_str()],
+                    ShareOptions {
+                        // 40 records per fetch at most, even out of one
+                        // batch (the producer may write all 600 in one).
+                        acquire_mode: AcquireMode::RecordLimit,
+                        ..options(AckMode::Implicit, 40)
+                    },
+                )
+                .await
+                .expect("share consumer"),
+            );
+        }
+        let until = tokio::time::Instant::now() + Duration::from_secs(30);
+        while members.iter().any(|m| m.assignment().is_empty()) {
+            assert!(tokio::time::Instant::now() < until, "both members assigned");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            members
+                .iter()
+                .all(|m| m.assignment() == [(topic.clone(), 0)])
+        );
+        produce_numbered(&client, &topic, 1, 600, 0).await;
+
+        let seen: Arc<Mutex<Deliveries>> = Default::default();
+        let mut tasks = Vec::new();
+        for (m, c) in members.into_iter().enumerate() {
+            let seen = seen.clone();
+            tasks.push(tokio::spawn(async move {
+                let until = tokio::time::Instant::now() + Duration::from_secs(120);
+                while seen.lock().unwrap().len() < 600 && tokio::time::Instant::now() < until {
+                    let batch = c.poll(Duration::from_millis(300)).await.expect("poll");
+                    {
+                        let mut s = seen.lock().unwrap();
+                        for r in &batch {
+                            assert_eq!(value(r), format!("0:{}", r.record.offset));
+                            s.entry(r.record.offset)
+                                .or_default()
+                                .push((m, r.delivery_count));
+                        }
+                    }
+                    // Accept them now (implicit mode), and let the other
+                    // member in.
+                    let failures = c.commit().await.expect("commit");
+                    assert!(failures.is_empty(), "{failures:?}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                let failures = c.close().await.expect("close");
+                assert!(failures.is_empty(), "{failures:?}");
+            }));
+        }
+        for t in tasks {
+            t.await.expect("member task");
+        }
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 600, "every record delivered");
+        assert_eq!(
+            seen.keys().copied().collect::<Vec<_>>(),
+            (0..600).collect::<Vec<_>>()
+        );
+        let twice: Vec<_> = seen.iter().filter(|(_, d)| d.len() > 1).collect();
+        assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+        assert!(seen.values().all(|d| d[0].1 == 1), "first deliveries");
+        let per_member: BTreeMap<usize, usize> =
+            seen.values().fold(BTreeMap::new(), |mut acc, d| {
+                *acc.entry(d[0].0).or_default() += 1;
+                acc
+            });
+        eprintln!("records per member: {per_member:?}");
+        assert_eq!(
+            per_member.len(),
+            2,
+            "both members got records: {per_member:?}"
+        );
+    });
+}
+
+/// One explicit-mode member: the released record comes back with delivery
+/// count 2, the rejected one never comes back, the accepted ones neither.
+#[test]
+fn a_released_record_comes_back_and_a_rejected_one_does_not() {
+    support::run_within(120, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let client = Client::connect(config(&addr)).await.expect("connect");
+        let topic = support::unique_topic("klamm-share-ack");
+        create_topic(&client, &topic, 1).await;
+        produce_numbered(&client, &topic, 1, 10, 0).await;
+        let group = support::unique_topic("klamm-share");
+        configure_group(&client, &group, 30_000).await;
+        let c = ShareConsumer::new(
+            client.clone(),
+            group.clone(),
+            &[topic.as_str()],
+            options(AckMode::Explicit, 100),
+        )
+        .await
+        .expect("share consumer");
+        // Implicit acknowledgement is refused in explicit mode's opposite;
+        // here, a poll with unacknowledged records is refused.
+        let first = poll_for(&c, 10, Duration::from_secs(30)).await;
+        let offsets: Vec<i64> = first.iter().map(|r| r.record.offset).collect();
+        assert_eq!(offsets, (0..10).collect::<Vec<_>>());
+        assert!(first.iter().all(|r| r.delivery_count == 1));
+        let refused = c.poll(Duration::from_millis(10)).await.unwrap_err();
+        assert_eq!(refused.kind(), klamm::ErrorKind::State, "{refused}");
+        for r in &first {
+            let how = match r.record.offset {
+                3 => AcknowledgeType::Release,
+                5 => AcknowledgeType::Reject,
+                _ => AcknowledgeType::Accept,
+            };
+            c.acknowledge(r, how).expect("acknowledge");
+        }
+        let failures = c.commit().await.expect("commit");
+        assert!(failures.is_empty(), "{failures:?}");
+
+        // Offset 3 again, delivered twice now; nothing else for a while.
+        let again = poll_for(&c, 1, Duration::from_secs(20)).await;
+        let got: Vec<(i64, i16)> = again
+            .iter()
+            .map(|r| (r.record.offset, r.delivery_count))
+            .collect();
+        assert_eq!(got, [(3, 2)], "only the released record comes back");
+        for r in &again {
+            c.acknowledge(r, AcknowledgeType::Accept)
+                .expect("acknowledge");
+        }
+        let mut later = Vec::new();
+        let until = tokio::time::Instant::now() + Duration::from_secs(3);
+        while tokio::time::Instant::now() < until {
+            later.extend(c.poll(Duration::from_millis(300)).await.expect("poll"));
+        }
+        assert!(
+            later.is_empty(),
+            "rejected (5) and accepted records are not delivered again: {:?}",
+            later.iter().map(|r| r.record.offset).collect::<Vec<_>>()
+        );
+        let failures = c.close().await.expect("close");
+        assert!(failures.is_empty(), "{failures:?}");
+    });
+}
+
+/// A member that holds records past their 2 s lock without acknowledging
+/// them: another member gets them, each delivered a second time.
+#[test]
+fn records_held_past_their_lock_go_to_another_member() {
+    support::run_within(120, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let client = Client::connect(config(&addr)).await.expect("connect");
+        let topic = support::unique_topic("klamm-share-lock");
+        create_topic(&client, &topic, 1).await;
+        produce_numbered(&client, &topic, 1, 20, 0).await;
+        let group = support::unique_topic("klamm-share");
+        configure_group(&client, &group, 2_000).await;
+        let holder = ShareConsumer::new(
+            Client::connect(config(&addr)).await.expect("connect"),
+            group.clone(),
+            &[topic.as_str()],
+            options(AckMode::Explicit, 100),
+        )
+        .await
+        .expect("holder");
+        let held = poll_for(&holder, 20, Duration::from_secs(30)).await;
+        assert_eq!(held.len(), 20);
+        // The holder stays a member (its heartbeat goes on) but never
+        // acknowledges; the other member gets the records once the locks
+        // expire.
+        let other = ShareConsumer::new(
+            Client::connect(config(&addr)).await.expect("connect"),
+            group.clone(),
+            &[topic.as_str()],
+            options(AckMode::Implicit, 100),
+        )
+        .await
+        .expect("other");
+        let got = poll_for(&other, 20, Duration::from_secs(40)).await;
+        let counts: BTreeMap<i64, i16> = got
+            .iter()
+            .map(|r| (r.record.offset, r.delivery_count))
+            .collect();
+        assert_eq!(
+            counts.keys().copied().collect::<Vec<_>>(),
+            (0..20).collect::<Vec<_>>()
+        );
+        assert!(
+            counts.values().all(|&c| c == 2),
+            "second deliveries: {counts:?}"
+        );
+        // While the other member holds them, the holder's late
+        // acknowledgements are refused, record by record: those records
+        // are no longer its own.
+        for r in &held {
+            holder
+                .acknowledge(r, AcknowledgeType::Accept)
+                .expect("acknowledge");
+        }
+        let late = holder.commit().await.expect("commit");
+        assert!(!late.is_empty(), "late acknowledgements are refused");
+        assert!(
+            late.iter().all(|f| f.error.kafka_code()
+                == Some(klamm::protocol::error_codes::ErrorCode::INVALID_RECORD_STATE)),
+            "{late:?}"
+        );
+        // The member that holds them now accepts them.
+        assert!(other.commit().await.expect("commit").is_empty());
+        other.close().await.expect("close");
+        holder.close().await.expect("close");
+    });
+}
+
+/// A member dropped without close while it holds records: its
+/// connections go, the broker releases what it held, and another member
+/// gets the records, delivered a second time.
+#[test]
+fn a_member_dropped_without_close_has_its_records_delivered_again() {
+    support::run_within(120, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let client = Client::connect(config(&addr)).await.expect("connect");
+        let topic = support::unique_topic("klamm-share-drop");
+        create_topic(&client, &topic, 1).await;
+        produce_numbered(&client, &topic, 1, 20, 0).await;
+        let group = support::unique_topic("klamm-share");
+        configure_group(&client, &group, 15_000).await;
+        let gone = ShareConsumer::new(
+            Client::connect(config(&addr)).await.expect("connect"),
+            group.clone(),
+            &[topic.as_str()],
+            options(AckMode::Explicit, 100),
+        )
+        .await
+        .expect("member");
+        let held: BTreeSet<i64> = poll_for(&gone, 20, Duration::from_secs(30))
+            .await
+            .iter()
+            .map(|r| r.record.offset)
+            .collect();
+        assert_eq!(held.len(), 20);
+        drop(gone);
+        let other = ShareConsumer::new(
+            Client::connect(config(&addr)).await.expect("connect"),
+            group.clone(),
+            &[topic.as_str()],
+            options(AckMode::Implicit, 100),
+        )
+        .await
+        .expect("other");
+        let got = poll_for(&other, 20, Duration::from_secs(40)).await;
+        let counts: BTreeMap<i64, i16> = got
+            .iter()
+            .map(|r| (r.record.offset, r.delivery_count))
+            .collect();
+        assert_eq!(counts.keys().copied().collect::<BTreeSet<_>>(), held);
+        assert!(
+            counts.values().all(|&c| c == 2),
+            "second deliveries: {counts:?}"
+        );
+        other.close().await.expect("close");
+    });
+}
+
+/// Against Kafka 4.4 the share APIs are negotiated at their newest
+/// versions.
+#[test]
+fn share_apis_are_negotiated_at_the_newest_versions() {
+    support::run_within(60, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let client = Client::connect(config(&addr)).await.expect("connect");
+        let controller = client.controller().await.expect("controller");
+        let conn = client
+            .connection(&controller, TrafficClass::Other)
+            .await
+            .expect("connection");
+        for api in [
+            ApiKey::ShareGroupHeartbeat,
+            ApiKey::ShareFetch,
+            ApiKey::ShareAcknowledge,
+            ApiKey::ShareGroupDescribe,
+        ] {
+            assert_eq!(
+                conn.api_versions()
+                    .version_for(api, conn.broker())
+                    .expect("offered"),
+                api.versions().1,
+                "{api:?}"
+            );
+        }
+    });
+}
