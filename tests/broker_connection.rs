@@ -96,12 +96,12 @@ fn negotiates_versions_with_the_broker() {
         let Some(conn) = connect().await else { return };
         let v = conn.api_versions();
         // Apache Kafka 4.4 offers Metadata up to v13 and Produce up to v13;
-        // klamm (Kafka 3.8's protocol) goes to v12 and v11: it picks the
-        // highest both support.
+        // klamm uses Metadata v13 and Produce up to v11 (v12+ needs
+        // transactions V2 and topic ids; see klamm::net::client_max).
         assert_eq!(
             v.version_for(ApiKey::Metadata, conn.broker())
                 .expect("metadata"),
-            12
+            13
         );
         assert!(
             v.version_for(ApiKey::Produce, conn.broker())

@@ -42,7 +42,7 @@ async fn assert_works(conn: &Connection) {
     assert_eq!(
         v.version_for(ApiKey::Metadata, conn.broker())
             .expect("metadata"),
-        12
+        13
     );
     let meta = conn
         .send(&MetadataRequest {

@@ -94,14 +94,14 @@ fn api_versions_negotiation_with_the_mock() {
             .await
             .expect("connect and negotiate");
         let v = conn.api_versions();
-        // Asked with v3, the mock answered a bare UNSUPPORTED_VERSION (no
+        // Asked with v5, the mock answered a bare UNSUPPORTED_VERSION (no
         // ranges), so klamm retried with v0; v0 got the full table.
         assert_eq!(v.broker_range(ApiKey::ApiVersions), Some((0, 2)));
         assert_eq!(v.broker_range(ApiKey::Metadata), Some((0, 13)));
         assert_eq!(v.broker_range(ApiKey::ListOffsets), Some((0, 7)));
         assert_eq!(v.broker_range(ApiKey::FindCoordinator), Some((0, 3)));
         // The highest version both sides speak.
-        assert_eq!(v.version_for(ApiKey::Metadata, addr).unwrap(), 12);
+        assert_eq!(v.version_for(ApiKey::Metadata, addr).unwrap(), 13);
         assert_eq!(v.version_for(ApiKey::ListOffsets, addr).unwrap(), 7);
         assert_eq!(v.version_for(ApiKey::FindCoordinator, addr).unwrap(), 3);
         assert_eq!(v.version_for(ApiKey::Produce, addr).unwrap(), 10);

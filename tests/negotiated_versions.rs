@@ -38,6 +38,7 @@ fn the_client_negotiates_the_newest_versions_it_implements() {
         // The newest Kafka 4.4 has, and klamm's codecs have.
         for (api, newest) in [
             (ApiKey::ApiVersions, 5),
+            (ApiKey::Metadata, 13),
             (ApiKey::ListOffsets, 11),
             (ApiKey::FindCoordinator, 6),
             (ApiKey::DescribeGroups, 6),
@@ -57,10 +58,9 @@ fn the_client_negotiates_the_newest_versions_it_implements() {
             assert!(v(api) >= newest, "{api:?}");
         }
         // Capped below what the broker offers, until the client handles
-        // the newer versions (topic ids; transactions V2; rebootstrap).
+        // the newer versions (topic ids; transactions V2).
         for (api, cap) in [
             (ApiKey::Produce, 11),
-            (ApiKey::Metadata, 12),
             (ApiKey::OffsetCommit, 9),
             (ApiKey::OffsetFetch, 9),
             (ApiKey::EndTxn, 4),

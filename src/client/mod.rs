@@ -473,43 +473,63 @@ impl Client {
             allow_auto_topic_creation: self.inner.config.metadata.allow_auto_topic_creation,
             ..Default::default()
         };
-        let resp = self
-            .any_broker(|conn| {
-                let req = req.clone();
-                async move {
-                    let mut version = conn
-                        .api_versions()
-                        .version_for(ApiKey::Metadata, conn.broker())?;
-                    if version > LAST_RIGID_METADATA
-                        && lock(&self.inner.metadata_v8_brokers).contains(conn.broker())
-                    {
-                        version = LAST_RIGID_METADATA;
-                    }
-                    // Topics = null means "all topics" only from v1; v0 uses [].
-                    let req = if version == 0 && req.topics.is_none() {
-                        MetadataRequest {
-                            topics: Some(vec![]),
-                            ..req
-                        }
-                    } else {
-                        req
-                    };
-                    match conn.send_version(&req, version).await {
-                        Err(e) if version > LAST_RIGID_METADATA && has_trailing_bytes(&e) => {
-                            // librdkafka's mock cluster (2.16) ends every
-                            // flexible Metadata answer with a stray byte.
-                            // Rather than guess what else it got wrong, ask
-                            // this broker with the last non-flexible version.
-                            tracing::debug!(broker = %conn.broker(), version, error = %e,
-                                "Metadata answer has trailing bytes; using v8 with this broker");
-                            lock(&self.inner.metadata_v8_brokers).insert(conn.broker().to_string());
-                            conn.send_version(&req, LAST_RIGID_METADATA).await
-                        }
-                        r => r,
-                    }
+        let ask = |conn: Connection| {
+            let req = req.clone();
+            async move {
+                let mut version = conn
+                    .api_versions()
+                    .version_for(ApiKey::Metadata, conn.broker())?;
+                if version > LAST_RIGID_METADATA
+                    && lock(&self.inner.metadata_v8_brokers).contains(conn.broker())
+                {
+                    version = LAST_RIGID_METADATA;
                 }
-            })
-            .await?;
+                // Topics = null means "all topics" only from v1; v0 uses [].
+                let req = if version == 0 && req.topics.is_none() {
+                    MetadataRequest {
+                        topics: Some(vec![]),
+                        ..req
+                    }
+                } else {
+                    req
+                };
+                let resp = match conn.send_version(&req, version).await {
+                    Err(e) if version > LAST_RIGID_METADATA && has_trailing_bytes(&e) => {
+                        // librdkafka's mock cluster (2.16) ends every
+                        // flexible Metadata answer with a stray byte.
+                        // Rather than guess what else it got wrong, ask
+                        // this broker with the last non-flexible version.
+                        tracing::debug!(broker = %conn.broker(), version, error = %e,
+                                "Metadata answer has trailing bytes; using v8 with this broker");
+                        lock(&self.inner.metadata_v8_brokers).insert(conn.broker().to_string());
+                        conn.send_version(&req, LAST_RIGID_METADATA).await
+                    }
+                    r => r,
+                }?;
+                // v13+: an error for the whole answer (REBOOTSTRAP_REQUIRED).
+                let code = ErrorCode(resp.error_code);
+                if !code.is_ok() {
+                    return Err(Error::Broker {
+                        api: ApiKey::Metadata,
+                        code,
+                        context: Some(conn.broker().to_string()),
+                    });
+                }
+                Ok(resp)
+            }
+        };
+        let resp = match self.any_broker(&ask).await {
+            Err(e) if e.kafka_code() == Some(ErrorCode::REBOOTSTRAP_REQUIRED) => {
+                // KIP-1102: the cluster is not the one the client knows
+                // (moved, replaced). As the Java client does: drop every
+                // connection and what metadata said, and start again from
+                // bootstrap.servers; asked again, the error stands.
+                tracing::info!(error = %e, "the cluster asked for a new bootstrap; reconnecting to bootstrap.servers");
+                self.rebootstrap().await;
+                self.any_broker(&ask).await?
+            }
+            r => r?,
+        };
         self.inner.metadata_requests.fetch_add(1, Ordering::Relaxed);
         let all = topics.is_none() && wanted.is_none();
         let merged = self.metadata().merged(&resp, all);
@@ -521,6 +541,19 @@ impl Client {
         *lock(&self.inner.last_covered) = topics.map(<[String]>::to_vec);
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// Forgets every connection, broker, coordinator and topic, so that
+    /// the next request goes to `bootstrap.servers`.
+    async fn rebootstrap(&self) {
+        self.inner.pool.close_all().await;
+        *self
+            .inner
+            .metadata
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(ClusterMetadata::default());
+        lock(&self.inner.coordinators).clear();
+        lock(&self.inner.metadata_v8_brokers).clear();
     }
 
     fn last_refresh_covered(&self, topics: Option<&[String]>) -> bool {

@@ -46,6 +46,10 @@ struct FakeState {
     /// ListOffsets partitions to answer with NOT_LEADER_OR_FOLLOWER first
     /// (as a leader that has just lost its leadership does).
     list_offsets_failures: usize,
+    /// Metadata answers (v13+) to give REBOOTSTRAP_REQUIRED first.
+    rebootstrap_answers: usize,
+    /// Connections accepted.
+    connections: usize,
 }
 
 #[derive(Clone)]
@@ -88,6 +92,7 @@ impl Fake {
                     drop(stream);
                     continue;
                 }
+                f.state.lock().unwrap().connections += 1;
                 tokio::spawn(f.clone().serve(stream));
             }
         });
@@ -143,7 +148,14 @@ impl Fake {
                     self.metadata_requests.fetch_add(1, Ordering::SeqCst);
                     let delay = self.state.lock().unwrap().metadata_delay;
                     tokio::time::sleep(delay).await;
-                    let resp = self.metadata(&req);
+                    let mut resp = self.metadata(&req);
+                    {
+                        let mut state = self.state.lock().unwrap();
+                        if v >= 13 && state.rebootstrap_answers > 0 {
+                            state.rebootstrap_answers -= 1;
+                            resp.error_code = ErrorCode::REBOOTSTRAP_REQUIRED.code();
+                        }
+                    }
                     let r = encode_response(&mut out, ApiKey::Metadata, id, &resp, v);
                     let mut state = self.state.lock().unwrap();
                     state.metadata_versions.push(v);
@@ -612,18 +624,18 @@ async fn metadata_steps_down_to_v8_when_flexible_answers_have_trailing_bytes() {
             .await
             .expect("bootstrap despite the stray byte");
         assert_eq!(client.partitions("t").await.unwrap(), [0, 1]);
-        // v12 once, then v8 at once, and v8 from then on for this broker.
+        // v13 once, then v8 at once, and v8 from then on for this broker.
         client.refresh_metadata(None).await.unwrap();
-        assert_eq!(fake.state.lock().unwrap().metadata_versions, [12, 8, 8]);
+        assert_eq!(fake.state.lock().unwrap().metadata_versions, [13, 8, 8]);
         client.close().await;
 
-        // A broker whose answers decode keeps v12; other decode errors are
+        // A broker whose answers decode keeps v13; other decode errors are
         // not retried at v8.
         let fake = Fake::start(&[("t", 1)]).await;
         let client = Client::connect(config(vec![fake.addr.clone()]))
             .await
             .unwrap();
-        assert_eq!(fake.state.lock().unwrap().metadata_versions, [12]);
+        assert_eq!(fake.state.lock().unwrap().metadata_versions, [13]);
         client.close().await;
         let e: Error = DecodeError::invalid("x").into();
         assert!(!has_trailing_bytes(&e));
@@ -721,6 +733,49 @@ async fn retriable_coordinator_errors_are_retried() {
         assert!(fake.find_coordinator_keys.lock().unwrap().len() - before > 9);
         assert_eq!(err.kafka_code(), Some(ErrorCode::COORDINATOR_NOT_AVAILABLE));
         assert!(err.is_retriable());
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn rebootstrap_required_reconnects_to_the_seeds_and_asks_again() {
+    bounded(async {
+        let fake = Fake::start(&[("t", 2)]).await;
+        let client = Client::connect(config(vec![fake.addr.clone()]))
+            .await
+            .unwrap();
+        let v = client
+            .connection(&client.leader("t", 0).await.unwrap(), TrafficClass::Other)
+            .await
+            .unwrap()
+            .api_versions()
+            .version_for(ApiKey::Metadata, "fake")
+            .unwrap();
+        assert_eq!(v, 13, "Metadata v13 is negotiated");
+        let before = fake.state.lock().unwrap().connections;
+        let asked = fake.metadata_requests.load(Ordering::SeqCst);
+        // One REBOOTSTRAP_REQUIRED: every connection goes, the seeds are
+        // asked again on a new one, and the refresh succeeds.
+        fake.state.lock().unwrap().rebootstrap_answers = 1;
+        client
+            .refresh_metadata(Some(&["t".to_string()]))
+            .await
+            .expect("answered after the new bootstrap");
+        assert_eq!(fake.metadata_requests.load(Ordering::SeqCst), asked + 2);
+        assert!(
+            fake.state.lock().unwrap().connections > before,
+            "a new connection to the seed"
+        );
+        assert_eq!(client.partitions("t").await.unwrap(), [0, 1]);
+        // Control: a cluster that keeps asking is not asked forever; the
+        // error comes back typed.
+        fake.state.lock().unwrap().rebootstrap_answers = usize::MAX;
+        let err = client
+            .refresh_metadata(Some(&["t".to_string()]))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kafka_code(), Some(ErrorCode::REBOOTSTRAP_REQUIRED));
+        assert!(!err.is_retriable());
     })
     .await;
 }

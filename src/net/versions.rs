@@ -18,8 +18,8 @@ use crate::protocol::messages::{ApiKey, ApiVersionsResponse};
 ///     ..Default::default()
 /// };
 /// let versions = ApiVersions::from_response(&resp);
-/// // The broker offers Metadata up to v99; klamm's highest is v12.
-/// assert_eq!(versions.version_for(ApiKey::Metadata, "b:9092").unwrap(), 12);
+/// // The broker offers Metadata up to v99; klamm's highest is v13.
+/// assert_eq!(versions.version_for(ApiKey::Metadata, "b:9092").unwrap(), 13);
 /// assert!(versions.version_for(ApiKey::Produce, "b:9092").is_err());
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -99,9 +99,6 @@ pub const fn client_max(api: ApiKey) -> i16 {
         ApiKey::Produce => 11,
         // The fetcher itself stays at v12 (names) for now.
         ApiKey::Fetch => 16,
-        // v13 adds a top-level error to act on (REBOOTSTRAP_REQUIRED:
-        // bootstrap again from the configured servers).
-        ApiKey::Metadata => 12,
         // v10 by topic id.
         ApiKey::OffsetCommit => 9,
         ApiKey::OffsetFetch => 9,
@@ -112,6 +109,8 @@ pub const fn client_max(api: ApiKey) -> i16 {
         ApiKey::EndTxn => 4,
         // v6 is unstable in 4.4 (KIP-939, two-phase commit).
         ApiKey::InitProducerId => 5,
+        // Metadata v13: its top-level error is checked, and
+        // REBOOTSTRAP_REQUIRED bootstraps again (Client::refresh_metadata).
         // Raised with no change for a client: ApiVersions v5 (cluster and
         // node ids left unset: no identity check), ListOffsets v11
         // (TimeoutMs set), FindCoordinator v6, DescribeGroups v6,

@@ -197,7 +197,7 @@ async fn pipelined_requests_are_matched_even_when_answered_out_of_order() {
             conn.api_versions()
                 .version_for(ApiKey::Metadata, "x")
                 .unwrap(),
-            12
+            13
         );
         let calls = (0..5).map(|i| {
             let conn = conn.clone();
