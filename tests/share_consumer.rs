@@ -410,3 +410,123 @@ fn share_apis_are_negotiated_at_the_newest_versions() {
         }
     });
 }
+
+/// Share-group administration on a live group: described with its member
+/// and assignment, start offset and lag read, offsets moved back while
+/// the group is empty (refused while it is not) and a new member reading
+/// from there, then the group's state for the topic deleted.
+#[test]
+fn share_group_admin_describes_moves_and_deletes_offsets() {
+    use klamm::group::{GroupAdmin, TopicPartition};
+    use klamm::protocol::error_codes::ErrorCode;
+    support::run_within(120, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let client = Client::connect(config(&addr)).await.expect("connect");
+        let topic = support::unique_topic("klamm-share-admin");
+        create_topic(&client, &topic, 1).await;
+        produce_numbered(&client, &topic, 1, 30, 0).await;
+        let group = support::unique_topic("klamm-share");
+        configure_group(&client, &group, 30_000).await;
+        let admin = GroupAdmin::new(client.clone());
+        let tp = TopicPartition::new(topic.clone(), 0);
+
+        let c = ShareConsumer::new(
+            Client::connect(config(&addr)).await.expect("connect"),
+            group.clone(),
+            &[topic.as_str()],
+            options(AckMode::Implicit, 100),
+        )
+        .await
+        .expect("share consumer");
+        assert_eq!(poll_for(&c, 30, Duration::from_secs(30)).await.len(), 30);
+        assert!(c.commit().await.expect("commit").is_empty());
+
+        let d = admin.describe_share_group(&group).await.expect("describe");
+        assert_eq!(d.group_id, group);
+        assert_eq!(d.state, "Stable");
+        assert_eq!(d.members.len(), 1);
+        assert_eq!(d.members[0].member_id, c.member_id());
+        assert_eq!(d.members[0].subscribed_topics, [topic.clone()]);
+        assert_eq!(d.members[0].assignment, BTreeSet::from([tp.clone()]));
+
+        // Every record accepted: no lag left. (Kafka 4.4 may report the
+        // start offset where the share partition began until it moves it
+        // past the accepted records; lag is what says they are done.)
+        let until = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let offsets = admin.share_group_offsets(&group).await.expect("offsets");
+            if offsets.len() == 1 && offsets[0].lag == Some(0) {
+                assert_eq!(offsets[0].partition, tp);
+                assert!(offsets[0].start_offset.is_some_and(|o| (0..=30).contains(&o)));
+                break;
+            }
+            assert!(tokio::time::Instant::now() < until, "{offsets:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // Control: not while a member is in the group.
+        let back = BTreeMap::from([(tp.clone(), 10)]);
+        let refused = match admin.alter_share_group_offsets(&group, &back).await {
+            Err(e) => e.kafka_code(),
+            Ok(r) => r[&tp].as_ref().err().and_then(|e| e.kafka_code()),
+        };
+        assert_eq!(refused, Some(ErrorCode::NON_EMPTY_GROUP));
+        c.close().await.expect("close");
+
+        let until = tokio::time::Instant::now() + Duration::from_secs(20);
+        while !admin
+            .describe_share_group(&group)
+            .await
+            .expect("describe")
+            .members
+            .is_empty()
+        {
+            assert!(tokio::time::Instant::now() < until, "the member left");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let moved = admin
+            .alter_share_group_offsets(&group, &back)
+            .await
+            .expect("alter");
+        assert!(moved[&tp].is_ok(), "{moved:?}");
+        let offsets = admin.share_group_offsets(&group).await.expect("offsets");
+        assert_eq!(offsets[0].start_offset, Some(10), "{offsets:?}");
+
+        // A new member reads from offset 10, each record for the first
+        // time as far as the group's new state knows.
+        let c = ShareConsumer::new(
+            Client::connect(config(&addr)).await.expect("connect"),
+            group.clone(),
+            &[topic.as_str()],
+            options(AckMode::Implicit, 100),
+        )
+        .await
+        .expect("share consumer");
+        let again = poll_for(&c, 20, Duration::from_secs(30)).await;
+        let offsets: Vec<i64> = again.iter().map(|r| r.record.offset).collect();
+        assert_eq!(offsets, (10..30).collect::<Vec<_>>());
+        c.close().await.expect("close");
+
+        let until = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let deleted = admin
+                .delete_share_group_offsets(&group, std::slice::from_ref(&topic))
+                .await
+                .expect("delete");
+            match &deleted[&topic] {
+                Ok(()) => break,
+                Err(e) if e.kafka_code() == Some(ErrorCode::NON_EMPTY_GROUP) => {
+                    assert!(tokio::time::Instant::now() < until, "{e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("delete: {e}"),
+            }
+        }
+        let offsets = admin.share_group_offsets(&group).await.expect("offsets");
+        assert!(
+            offsets.iter().all(|o| o.start_offset.is_none()),
+            "no state left: {offsets:?}"
+        );
+    });
+}

@@ -31,12 +31,14 @@
 mod describe;
 mod members;
 mod offsets;
+mod share;
 
 #[cfg(test)]
 mod tests;
 
 pub use describe::{GroupDescription, GroupType, MemberDescription};
 pub use offsets::{PartitionLag, PartitionResults};
+pub use share::{ShareGroupDescription, ShareMemberDescription, SharePartitionOffset};
 
 use std::collections::BTreeMap;
 use std::future::Future;

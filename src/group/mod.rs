@@ -65,7 +65,8 @@ mod tracks;
 
 pub use admin::{
     GroupAdmin, GroupDescription, GroupListing, GroupType, ListGroupsOptions, MemberDescription,
-    PartitionLag, PartitionResults,
+    PartitionLag, PartitionResults, ShareGroupDescription, ShareMemberDescription,
+    SharePartitionOffset,
 };
 pub use assignor::{Assignor, RebalanceProtocol};
 pub use consumer::{AckMode, GroupConsumer, GroupEvent, GroupOptions};
