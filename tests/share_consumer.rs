@@ -448,7 +448,7 @@ fn share_group_admin_describes_moves_and_deletes_offsets() {
         assert_eq!(d.state, "Stable");
         assert_eq!(d.members.len(), 1);
         assert_eq!(d.members[0].member_id, c.member_id());
-        assert_eq!(d.members[0].subscribed_topics, [topic.clone()]);
+        assert_eq!(d.members[0].subscribed_topics, std::slice::from_ref(&topic));
         assert_eq!(d.members[0].assignment, BTreeSet::from([tp.clone()]));
 
         // Every record accepted: no lag left. (Kafka 4.4 may report the
@@ -459,7 +459,11 @@ fn share_group_admin_describes_moves_and_deletes_offsets() {
             let offsets = admin.share_group_offsets(&group).await.expect("offsets");
             if offsets.len() == 1 && offsets[0].lag == Some(0) {
                 assert_eq!(offsets[0].partition, tp);
-                assert!(offsets[0].start_offset.is_some_and(|o| (0..=30).contains(&o)));
+                assert!(
+                    offsets[0]
+                        .start_offset
+                        .is_some_and(|o| (0..=30).contains(&o))
+                );
                 break;
             }
             assert!(tokio::time::Instant::now() < until, "{offsets:?}");
