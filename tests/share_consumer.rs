@@ -12,56 +12,14 @@ use std::time::Duration;
 
 use klamm::Client;
 use klamm::client::TrafficClass;
-use klamm::protocol::messages::incremental_alter_configs_request::{
-    AlterConfigsResource, AlterableConfig,
-};
-use klamm::protocol::messages::{ApiKey, IncrementalAlterConfigsRequest};
+use klamm::protocol::messages::ApiKey;
 use klamm::share::{
     AckMode, AcknowledgeType, AcquireMode, ShareConsumer, ShareOptions, ShareRecord,
 };
 use support::group::produce_numbered;
 use support::read::config;
+use support::share::configure_group;
 use support::topics::create_topic;
-
-/// Sets share-group configs of `group` (IncrementalAlterConfigs on the
-/// GROUP resource): start at the earliest offset, heartbeat every 500 ms,
-/// and the given record lock.
-async fn configure_group(client: &Client, group: &str, lock_ms: u32) {
-    let set = |name: &str, value: &str| AlterableConfig {
-        name: name.to_string(),
-        config_operation: 0, // SET
-        value: Some(value.to_string()),
-        ..Default::default()
-    };
-    let controller = client.controller().await.expect("controller");
-    let conn = client
-        .connection(&controller, TrafficClass::Other)
-        .await
-        .expect("connection");
-    let resp = conn
-        .send(&IncrementalAlterConfigsRequest {
-            resources: vec![AlterConfigsResource {
-                resource_type: 32, // GROUP
-                resource_name: group.to_string(),
-                configs: vec![
-                    set("share.auto.offset.reset", "earliest"),
-                    set("share.heartbeat.interval.ms", "500"),
-                    set("share.record.lock.duration.ms", &lock_ms.to_string()),
-                ],
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
-        .await
-        .expect("IncrementalAlterConfigs");
-    for r in &resp.responses {
-        assert_eq!(
-            r.error_code, 0,
-            "group config of {group}: {:?}",
-            r.error_message
-        );
-    }
-}
 
 fn options(mode: AckMode, max_records: i32) -> ShareOptions {
     ShareOptions {
@@ -533,4 +491,243 @@ fn share_group_admin_describes_moves_and_deletes_offsets() {
             "no state left: {offsets:?}"
         );
     });
+}
+
+/// The Java peer's `share-consume` mode as a child process: its JSON
+/// lines, read as they come; it runs until its stdin is closed.
+struct JavaShareMember {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: Arc<Mutex<Vec<serde_json::Value>>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl JavaShareMember {
+    fn start(peer: &support::interop_peers::PeerProgram, args: &[&str]) -> JavaShareMember {
+        use std::io::{BufRead, Read};
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(&peer.path)
+            .arg("share-consume")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the Java peer");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("stdout");
+        let mut err = child.stderr.take().expect("stderr");
+        let lines: Arc<Mutex<Vec<serde_json::Value>>> = Default::default();
+        let stderr: Arc<Mutex<String>> = Default::default();
+        let l = lines.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let v = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| serde_json::json!({"type": "not-json", "line": line, "error": e.to_string()}));
+                l.lock().unwrap().push(v);
+            }
+        });
+        let e = stderr.clone();
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            e.lock().unwrap().push_str(&s);
+        });
+        JavaShareMember {
+            child,
+            stdin,
+            lines,
+            stderr,
+        }
+    }
+
+    async fn stop(mut self, limit: Duration) -> (serde_json::Value, Vec<serde_json::Value>) {
+        self.stdin.take();
+        let until = tokio::time::Instant::now() + limit;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("try_wait") {
+                break s;
+            }
+            if tokio::time::Instant::now() > until {
+                let _ = self.child.kill();
+                panic!(
+                    "the Java share member did not stop\n{}",
+                    support::interop_peers::tail(&self.stderr.lock().unwrap(), 30)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        // Let the reader threads reach the end of the pipes.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let lines = self.lines.lock().unwrap().clone();
+        let summary = lines
+            .iter()
+            .rev()
+            .find(|v| v["type"] == "summary")
+            .cloned()
+            .unwrap_or_else(|| {
+                panic!(
+                    "no summary (status {status:?})\n{}",
+                    support::interop_peers::tail(&self.stderr.lock().unwrap(), 30)
+                )
+            });
+        (summary, lines)
+    }
+}
+
+/// klamm's ShareConsumer and the Java client's KafkaShareConsumer
+/// (kafka-clients 4.4.0) in one share group, both assigned the one
+/// partition: together they accept every record, each accepts some, and no
+/// record is accepted by both.
+#[test]
+fn klamm_and_the_java_share_consumer_share_a_group_and_no_record_is_accepted_twice() {
+    support::run_within(180, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let Some(java) = support::interop_peers::PeerProgram::java() else {
+            return;
+        };
+        let client = Client::connect(config(&addr)).await.expect("connect");
+        let topic = support::unique_topic("klamm-share-java");
+        create_topic(&client, &topic, 1).await;
+        let group = support::unique_topic("klamm-share");
+        configure_group(&client, &group, 30_000).await;
+
+        let peer = JavaShareMember::start(
+            &java,
+            &[
+                "--bootstrap",
+                &addr,
+                "--group",
+                &group,
+                "--topic",
+                &topic,
+                "--max-records",
+                "25",
+                "--acquire-mode",
+                "record_limit",
+                "--timeout-ms",
+                "150000",
+            ],
+        );
+        let c = ShareConsumer::new(
+            Client::connect(config(&addr)).await.expect("connect"),
+            group.clone(),
+            &[topic.as_str()],
+            ShareOptions {
+                acquire_mode: AcquireMode::RecordLimit,
+                ..options(AckMode::Explicit, 25)
+            },
+        )
+        .await
+        .expect("share consumer");
+        // Both members in the group before the records come: klamm's
+        // assignment, and the coordinator listing two members.
+        let admin = klamm::group::GroupAdmin::new(client.clone());
+        let until = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let members = admin
+                .describe_share_group(&group)
+                .await
+                .map(|d| {
+                    d.members
+                        .iter()
+                        .filter(|m| !m.assignment.is_empty())
+                        .count()
+                })
+                .unwrap_or(0);
+            if members == 2 && !c.assignment().is_empty() {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < until, "both members assigned");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // 800 records, written in 20 rounds (many batches).
+        for round in 0..20 {
+            produce_numbered(&client, &topic, 1, 40, round * 40).await;
+        }
+        let total = 800;
+
+        let mut klamm_accepted: BTreeSet<(i32, i64)> = BTreeSet::new();
+        let until = tokio::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            let got = c.poll(Duration::from_millis(300)).await.expect("poll");
+            for r in &got {
+                c.acknowledge(r, AcknowledgeType::Accept)
+                    .expect("acknowledge");
+            }
+            let refused: BTreeSet<i32> = c
+                .commit()
+                .await
+                .expect("commit")
+                .iter()
+                .map(|f| f.partition)
+                .collect();
+            for r in &got {
+                if !refused.contains(&r.record.partition) {
+                    klamm_accepted.insert((r.record.partition, r.record.offset));
+                }
+            }
+            let java = accepted_by_java(&peer.lines.lock().unwrap());
+            let all: BTreeSet<_> = klamm_accepted.union(&java).collect();
+            if all.len() >= total {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < until,
+                "accepted so far: klamm {}, Java {}",
+                klamm_accepted.len(),
+                java.len()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        c.close().await.expect("close");
+        let (summary, lines) = peer.stop(Duration::from_secs(60)).await;
+        assert_eq!(summary["ok"], true, "{summary}");
+        let java = accepted_by_java(&lines);
+        let both: Vec<_> = klamm_accepted.intersection(&java).collect();
+        assert!(both.is_empty(), "accepted by both: {both:?}");
+        let all: BTreeSet<(i32, i64)> = klamm_accepted.union(&java).copied().collect();
+        let expected: BTreeSet<(i32, i64)> = (0..800).map(|o| (0, o)).collect();
+        assert_eq!(all, expected, "every record accepted once");
+        eprintln!(
+            "accepted: klamm {}, Java {}",
+            klamm_accepted.len(),
+            java.len()
+        );
+        assert!(
+            !klamm_accepted.is_empty() && !java.is_empty(),
+            "both members accepted records"
+        );
+    });
+}
+
+/// The records the Java peer accepted: its "record" lines, less the
+/// offsets of partitions whose commit it reported refused.
+fn accepted_by_java(lines: &[serde_json::Value]) -> BTreeSet<(i32, i64)> {
+    let of = |v: &serde_json::Value| v["partition"].as_i64().unwrap_or(-1) as i32;
+    let refused: BTreeSet<(i32, i64)> = lines
+        .iter()
+        .filter(|v| v["type"] == "ack_error")
+        .flat_map(|e| {
+            let p = of(e);
+            e["offsets"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |o| (p, o.as_i64().unwrap_or(-1)))
+        })
+        .collect();
+    lines
+        .iter()
+        .filter(|v| v["type"] == "record")
+        .map(|r| (of(r), r["offset"].as_i64().unwrap_or(-1)))
+        .filter(|k| !refused.contains(k))
+        .collect()
 }

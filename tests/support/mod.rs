@@ -19,6 +19,7 @@ pub mod produce;
 pub mod read;
 pub mod readers;
 pub mod relay;
+pub mod share;
 pub mod tally;
 pub mod topics;
 pub mod txn;

@@ -130,10 +130,26 @@ impl Exchange {
     }
 }
 
+/// A frame exactly as it crossed the relay (without its size prefix),
+/// before any rewriting: a client's request or a broker's answer.
+#[derive(Debug, Clone)]
+pub struct RawFrame {
+    /// Which client connection.
+    pub connection: usize,
+    /// `true` for a request, `false` for an answer.
+    pub request: bool,
+    /// The API and version (an answer's are its request's).
+    pub api: ApiKey,
+    pub version: i16,
+    pub bytes: Bytes,
+}
+
 /// Every request relayed so far, in the order the relay read them.
 #[derive(Debug)]
 pub struct Log {
     entries: Mutex<Vec<Exchange>>,
+    /// Every frame both ways, as it came.
+    raw: Mutex<Vec<RawFrame>>,
     /// Bumped on every change, so a test can wait for an event.
     changed: tokio::sync::watch::Sender<u64>,
 }
@@ -142,6 +158,7 @@ impl Log {
     fn new() -> Log {
         Log {
             entries: Mutex::new(Vec::new()),
+            raw: Mutex::new(Vec::new()),
             changed: tokio::sync::watch::channel(0).0,
         }
     }
@@ -157,6 +174,15 @@ impl Log {
         drop(entries);
         self.changed.send_modify(|n| *n += 1);
         i
+    }
+
+    fn raw(&self, f: RawFrame) {
+        self.raw.lock().unwrap_or_else(|p| p.into_inner()).push(f);
+    }
+
+    /// Every frame that crossed the relay so far, both ways, as it came.
+    pub fn raw_frames(&self) -> Vec<RawFrame> {
+        self.raw.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn answer(&self, i: usize, response: ResponseBody) {
@@ -371,6 +397,15 @@ async fn pump(client: TcpStream, broker: TcpStream, connection: usize, shared: A
             let key = i16::from_be_bytes([frame[0], frame[1]]);
             let version = i16::from_be_bytes([frame[2], frame[3]]);
             let id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+            if let Some(api) = ApiKey::from_code(key) {
+                shared.log.raw(RawFrame {
+                    connection,
+                    request: true,
+                    api,
+                    version,
+                    bytes: frame.clone(),
+                });
+            }
             let logged = match decode_request(frame.clone()) {
                 Ok((header, request)) => Some(shared.log.push(Exchange {
                     connection,
@@ -459,6 +494,20 @@ async fn pump(client: TcpStream, broker: TcpStream, connection: usize, shared: A
             if let Some(Pending {
                 api: Some(api),
                 version,
+                ..
+            }) = &asked
+            {
+                log.raw(RawFrame {
+                    connection,
+                    request: false,
+                    api: *api,
+                    version: *version,
+                    bytes: frame.clone(),
+                });
+            }
+            if let Some(Pending {
+                api: Some(api),
+                version,
                 logged: Some(i),
                 ..
             }) = &asked
@@ -499,6 +548,11 @@ async fn pump(client: TcpStream, broker: TcpStream, connection: usize, shared: A
                     version,
                     ..
                 }) => rewrite_metadata(frame, id, version, port),
+                Some(Pending {
+                    api: Some(ApiKey::FindCoordinator),
+                    version,
+                    ..
+                }) => rewrite_find_coordinator(frame, id, version, port),
                 _ => {
                     let mut out = BytesMut::with_capacity(frame.len() + 4);
                     out.extend_from_slice(&(frame.len() as i32).to_be_bytes());
@@ -538,6 +592,25 @@ fn produce_records(frame: &Bytes) -> usize {
         }
     }
     n
+}
+
+/// A FindCoordinator answer naming the relay instead of the broker, so
+/// that coordinator traffic goes through the relay too.
+fn rewrite_find_coordinator(frame: Bytes, id: i32, version: i16, port: i32) -> BytesMut {
+    let (_, mut resp) =
+        decode_response_to::<klamm::protocol::messages::FindCoordinatorRequest>(frame, version)
+            .expect("FindCoordinator answer");
+    if resp.port > 0 {
+        resp.port = port;
+    }
+    for c in &mut resp.coordinators {
+        if c.port > 0 {
+            c.port = port;
+        }
+    }
+    let mut out = BytesMut::new();
+    encode_response(&mut out, ApiKey::FindCoordinator, id, &resp, version).expect("encode");
+    out
 }
 
 /// A Metadata answer with every broker's port replaced by the relay's.

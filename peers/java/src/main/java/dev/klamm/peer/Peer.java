@@ -62,6 +62,11 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *     and at the end; runs until stdin reaches its end, N records were processed, or the
  *     timeout passed (not ok). --strategy (default range) and the session and heartbeat
  *     settings are for the classic protocol, --remote-assignor for the consumer protocol
+ * share-consume --bootstrap B --group G --topic T --timeout-ms MS [--max-records 500]
+ *             [--acquire-mode batch_optimized|record_limit]
+ *     one member of share group G (see {@link ShareConsume}): a JSON line per record (with its
+ *     delivery count), each accepted and committed after its poll, an "ack_error" line per
+ *     partition whose acknowledgements were refused; runs until stdin reaches its end
  * rebalance-time --bootstrap B --topic T [--partitions 60] [--members 6]
  *             [--protocol classic|consumer] [--assignor range|cooperative-sticky|uniform|...]
  *             [--runs 3]
@@ -109,6 +114,7 @@ public final class Peer {
                 case "txn-produce" -> peer.withWatchdog(peer::txnProduce);
                 case "group-consume" -> peer.withWatchdog(peer::groupConsume);
                 case "rebalance-time" -> peer.rebalanceTime();
+                case "share-consume" -> peer.withWatchdog(peer::shareConsume);
                 default -> {
                     usage("unknown mode '" + mode + "'");
                     yield false;
@@ -128,7 +134,7 @@ public final class Peer {
 
     private static void usage(String why) {
         System.err.println("klamm-java-peer: " + why);
-        System.err.println("usage: klamm-java-peer pattern|produce|consume|txn-produce|group-consume|rebalance-time --name value ...");
+        System.err.println("usage: klamm-java-peer pattern|produce|consume|txn-produce|group-consume|share-consume|rebalance-time --name value ...");
         System.err.println("       (the modes and their arguments are described in Peer.java)");
         System.exit(2);
     }
@@ -383,6 +389,13 @@ public final class Peer {
         boolean ok = new RebalanceTime(o, OUT).run();
         OUT.flush();
         return ok;
+    }
+
+    private boolean shareConsume() {
+        ShareConsume.Options o = new ShareConsume.Options(str("bootstrap"), str("group"), str("topic"),
+                Integer.parseInt(str("max-records", "500")), str("acquire-mode", "batch_optimized"),
+                timeoutMs());
+        return new ShareConsume(o, OUT).run();
     }
 
     private boolean groupConsume() {
