@@ -58,6 +58,16 @@ struct Fetch {
     answer: Option<(ErrorCode, i32, Vec<i32>)>,
 }
 
+/// Topic ids by name, for matching fetches by id (Fetch v13+ names
+/// topics by id only).
+static TOPIC_IDS: std::sync::Mutex<BTreeMap<String, klamm::protocol::primitives::Uuid>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+/// Whether a fetch topic (by `name`, or by `id` from v13) is `topic`.
+fn is_topic(name: &str, id: klamm::protocol::primitives::Uuid, topic: &str) -> bool {
+    name == topic || TOPIC_IDS.lock().unwrap().get(topic) == Some(&id)
+}
+
 fn fetches(log: &[Exchange], topic: &str) -> Vec<Fetch> {
     log.iter()
         .enumerate()
@@ -71,7 +81,7 @@ fn fetches(log: &[Exchange], topic: &str) -> Vec<Fetch> {
                 let parts = r
                     .responses
                     .iter()
-                    .filter(|t| t.topic == topic)
+                    .filter(|t| is_topic(&t.topic, t.topic_id, topic))
                     .flat_map(|t| t.partitions.iter().map(|p| p.partition_index))
                     .collect();
                 (ErrorCode(r.error_code), r.session_id, parts)
@@ -83,13 +93,13 @@ fn fetches(log: &[Exchange], topic: &str) -> Vec<Fetch> {
                 partitions: req
                     .topics
                     .iter()
-                    .filter(|t| t.topic == topic)
+                    .filter(|t| is_topic(&t.topic, t.topic_id, topic))
                     .flat_map(|t| t.partitions.iter().map(|p| (p.partition, p.fetch_offset)))
                     .collect(),
                 forgotten: req
                     .forgotten_topics_data
                     .iter()
-                    .filter(|t| t.topic == topic)
+                    .filter(|t| is_topic(&t.topic, t.topic_id, topic))
                     .flat_map(|t| t.partitions.iter().copied())
                     .collect(),
                 answer,
@@ -172,6 +182,8 @@ async fn read(pc: &mut PartitionConsumer, n: usize, got: &mut BTreeMap<i32, Vec<
 
 /// Sends a Fetch in session `id` at `epoch` with no partitions, from a
 /// connection of `client` (not the consumer's): the broker's answer code.
+/// It goes at v18, as the consumer's session does (a session opened by
+/// topic id refuses a request by name with FETCH_SESSION_TOPIC_ID_ERROR).
 async fn foreign_fetch(client: &Client, id: i32, epoch: i32) -> ErrorCode {
     let broker = client.broker(1).expect("broker 1 in the metadata");
     let conn = client
@@ -187,7 +199,7 @@ async fn foreign_fetch(client: &Client, id: i32, epoch: i32) -> ErrorCode {
         session_epoch: epoch,
         ..Default::default()
     };
-    let resp = conn.send_version(&req, 12).await.expect("fetch");
+    let resp = conn.send_version(&req, 18).await.expect("fetch");
     ErrorCode(resp.error_code)
 }
 
@@ -201,6 +213,8 @@ fn incremental_sessions_additions_removals_and_session_errors() {
         let direct = Client::connect(config(&addr)).await.expect("connect");
         let topic: Arc<str> = support::unique_topic("klamm-sessions").into();
         create_topic(&direct, &topic, 3).await;
+        let id = direct.metadata().topics[&*topic].id;
+        TOPIC_IDS.lock().unwrap().insert(topic.to_string(), id);
         let producer = AsyncProducer::new(direct.clone()).await.expect("producer");
         let mut written = [0usize; 3];
         let mut got: BTreeMap<i32, Vec<(i64, String)>> = BTreeMap::new();

@@ -7,6 +7,7 @@
 //! Partitions that are paused, closed, or whose buffer is full are left
 //! out of the request (and forgotten from the fetch session).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -23,9 +24,13 @@ use crate::protocol::error_codes::ErrorCode;
 use crate::protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use crate::protocol::messages::fetch_response::PartitionData;
 use crate::protocol::messages::{ApiKey, FetchRequest, FetchResponse};
+use crate::protocol::primitives::Uuid;
 
 /// The highest Fetch version used: v13+ name topics by id only.
-pub(crate) const MAX_FETCH_VERSION: i16 = 12;
+/// The last Fetch version that names topics; v13 and later name them by
+/// id (the main fetch uses ids when metadata knows them all; the one-off
+/// high-watermark fetch keeps names).
+pub(crate) const LAST_FETCH_BY_NAME: i16 = 12;
 
 /// A partition as a fetcher tracks it.
 #[derive(Debug)]
@@ -189,6 +194,7 @@ fn spawn(inner: &Arc<ConsumerInner>, broker: BrokerInfo) -> FetcherHandle {
         wake: wake.clone(),
         stop: stop.clone(),
         session: FetchSession::default(),
+        session_by_id: None,
         rotate: 0,
     };
     FetcherHandle {
@@ -210,6 +216,9 @@ struct Fetcher {
     wake: Arc<Notify>,
     stop: Arc<Notify>,
     session: FetchSession,
+    /// Whether the open session names topics by id (Fetch v13+); `None`
+    /// before the first request.
+    session_by_id: Option<bool>,
     /// Where the next request starts in `parts`, so that under
     /// `fetch.max.bytes` no partition always comes last.
     rotate: usize,
@@ -280,7 +289,7 @@ impl Fetcher {
             let version = conn
                 .api_versions()
                 .version_for(ApiKey::Fetch, conn.broker())?
-                .min(MAX_FETCH_VERSION);
+                .min(LAST_FETCH_BY_NAME);
             let req = FetchRequest {
                 session_id: id,
                 session_epoch: -1,
@@ -340,10 +349,24 @@ impl Fetcher {
             .client
             .connection(&self.broker, self.settings.class)
             .await?;
-        let version = conn
-            .api_versions()
-            .version_for(ApiKey::Fetch, conn.broker())?
-            .min(MAX_FETCH_VERSION);
+        let version = conn.api_versions().version_up_to(
+            ApiKey::Fetch,
+            conn.broker(),
+            ApiKey::Fetch.versions().1,
+        )?;
+        // v13+ names topics by id: only when metadata knows the id of every
+        // topic this session fetches or forgets (as the Java consumer
+        // does); otherwise v12, by name. A session opened in one mode is
+        // not continued in the other.
+        let (version, ids) = self.topic_ids(version);
+        let by_id = version > LAST_FETCH_BY_NAME;
+        if self.session_by_id != Some(by_id) {
+            if self.session_by_id.is_some() {
+                self.session.reset();
+            }
+            self.session_by_id = Some(by_id);
+        }
+        let id_of = |name: &str| ids.get(name).copied().unwrap_or(Uuid::ZERO);
         let params: Vec<(Key, PartitionParams)> = wanted
             .iter()
             .map(|&i| (self.parts[i].key(), self.parts[i].params()))
@@ -362,10 +385,22 @@ impl Fetcher {
                 partition_max_bytes: p.max_bytes,
                 ..Default::default()
             };
-            match topics.iter_mut().find(|t| *t.topic == **topic) {
+            let topic_id = id_of(topic);
+            match topics.iter_mut().find(|t| {
+                if by_id {
+                    t.topic_id == topic_id
+                } else {
+                    *t.topic == **topic
+                }
+            }) {
                 Some(t) => t.partitions.push(fp),
                 None => topics.push(FetchTopic {
-                    topic: topic.to_string(),
+                    topic: if by_id {
+                        String::new()
+                    } else {
+                        topic.to_string()
+                    },
+                    topic_id,
                     partitions: vec![fp],
                     ..Default::default()
                 }),
@@ -373,10 +408,22 @@ impl Fetcher {
         }
         let mut forgotten: Vec<ForgottenTopic> = Vec::new();
         for (topic, partition) in &plan.forgotten {
-            match forgotten.iter_mut().find(|t| *t.topic == **topic) {
+            let topic_id = id_of(topic);
+            match forgotten.iter_mut().find(|t| {
+                if by_id {
+                    t.topic_id == topic_id
+                } else {
+                    *t.topic == **topic
+                }
+            }) {
                 Some(t) => t.partitions.push(*partition),
                 None => forgotten.push(ForgottenTopic {
-                    topic: topic.to_string(),
+                    topic: if by_id {
+                        String::new()
+                    } else {
+                        topic.to_string()
+                    },
+                    topic_id,
                     partitions: vec![*partition],
                     ..Default::default()
                 }),
@@ -419,9 +466,19 @@ impl Fetcher {
         }
         let throttle = resp.throttle_time_ms;
         for topic in resp.responses {
+            // Answers by topic id: the name is the one this request used
+            // for the id.
+            let name: &str = if by_id {
+                match ids.iter().find(|(_, id)| **id == topic.topic_id) {
+                    Some((n, _)) => n,
+                    None => continue,
+                }
+            } else {
+                &topic.topic
+            };
             for pd in topic.partitions {
                 let found = self.parts.iter().position(|t| {
-                    t.shared.partition == pd.partition_index && *t.shared.topic == *topic.topic
+                    t.shared.partition == pd.partition_index && *t.shared.topic == *name
                 });
                 if let Some(idx) = found {
                     self.partition_data(idx, pd, version);
@@ -439,6 +496,34 @@ impl Fetcher {
             }
         }
         Ok(Flow::Go)
+    }
+
+    /// The version to fetch at (at most `offered`) and, from v13 on, the
+    /// id of every topic the request may name: the partitions tracked
+    /// and those still in the session. v12 when metadata lacks one.
+    fn topic_ids(&self, offered: i16) -> (i16, HashMap<String, Uuid>) {
+        let mut ids = HashMap::new();
+        if offered <= LAST_FETCH_BY_NAME {
+            return (offered, ids);
+        }
+        let meta = self.client.metadata();
+        let names = self
+            .parts
+            .iter()
+            .map(|t| &t.shared.topic)
+            .chain(self.session.topics());
+        for name in names {
+            if ids.contains_key(&**name) {
+                continue;
+            }
+            match meta.topics.get(&**name).map(|t| t.id) {
+                Some(id) if id != Uuid::ZERO => {
+                    ids.insert(name.to_string(), id);
+                }
+                _ => return (offered.min(LAST_FETCH_BY_NAME), HashMap::new()),
+            }
+        }
+        (offered, ids)
     }
 
     fn partition_data(&mut self, idx: usize, pd: PartitionData, version: i16) {
@@ -613,7 +698,7 @@ pub(crate) async fn high_water_mark(
         let version = conn
             .api_versions()
             .version_for(ApiKey::Fetch, conn.broker())?
-            .min(MAX_FETCH_VERSION);
+            .min(LAST_FETCH_BY_NAME);
         let req = FetchRequest {
             // tansu answers a zero wait with no partitions at all.
             max_wait_ms: 10,

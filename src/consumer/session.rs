@@ -129,6 +129,11 @@ impl FetchSession {
     }
 
     /// The session id (0 when there is none).
+    /// The topics of the partitions the broker holds in the session.
+    pub(crate) fn topics(&self) -> impl Iterator<Item = &Arc<str>> + '_ {
+        self.sent.keys().map(|(t, _)| t)
+    }
+
     pub(crate) fn id(&self) -> i32 {
         self.id
     }

@@ -56,7 +56,15 @@ impl ApiVersions {
     /// The highest version of `api` both sides support, up to the highest
     /// klamm's own code fills in ([`client_max`]).
     pub fn version_for(&self, api: ApiKey, broker: &str) -> Result<i16> {
-        let ours = (api.versions().0, client_max(api));
+        self.version_up_to(api, broker, client_max(api))
+    }
+
+    /// The highest version of `api` both sides support, up to `max` (for
+    /// the producer and the fetcher, which fill in the topic-id versions
+    /// of Produce and Fetch that [`client_max`] keeps from requests built
+    /// by hand).
+    pub fn version_up_to(&self, api: ApiKey, broker: &str, max: i16) -> Result<i16> {
+        let ours = (api.versions().0, max.min(api.versions().1));
         let theirs = self.broker_range(api);
         if let Some((min, max)) = theirs {
             let v = max.min(ours.1);
@@ -95,10 +103,6 @@ impl ApiVersions {
 /// ```
 pub const fn client_max(api: ApiKey) -> i16 {
     match api {
-        // v13 identifies topics by id; v12 means transactions V2.
-        ApiKey::Produce => 11,
-        // The fetcher itself stays at v12 (names) for now.
-        ApiKey::Fetch => 16,
         // v10 by topic id.
         ApiKey::OffsetCommit => 9,
         ApiKey::OffsetFetch => 9,
@@ -109,6 +113,15 @@ pub const fn client_max(api: ApiKey) -> i16 {
         ApiKey::EndTxn => 4,
         // v6 is unstable in 4.4 (KIP-939, two-phase commit).
         ApiKey::InitProducerId => 5,
+        // Produce v13 and Fetch v13 name topics by id, and their name
+        // fields are "ignorable": a request built by hand with names and
+        // sent at those versions would lose them silently. So these are
+        // negotiated by default (Connection::send) only up to the last
+        // versions with names (and Produce v12 means transactions V2);
+        // klamm's producer and fetcher ask for the id versions themselves
+        // (ApiVersions::version_up_to) and fill the ids in.
+        ApiKey::Produce => 11,
+        ApiKey::Fetch => 12,
         // Metadata v13: its top-level error is checked, and
         // REBOOTSTRAP_REQUIRED bootstraps again (Client::refresh_metadata).
         // Raised with no change for a client: ApiVersions v5 (cluster and
@@ -144,7 +157,9 @@ mod tests {
     fn picks_the_highest_common_version() {
         let v = ApiVersions::from_response(&resp(&[(0, 3, 9), (1, 0, 20), (18, 0, 2)]));
         assert_eq!(v.version_for(ApiKey::Produce, "b").unwrap(), 9);
-        assert_eq!(v.version_for(ApiKey::Fetch, "b").unwrap(), 16);
+        // Fetch by hand: up to v12 (names); the fetcher asks for more.
+        assert_eq!(v.version_for(ApiKey::Fetch, "b").unwrap(), 12);
+        assert_eq!(v.version_up_to(ApiKey::Fetch, "b", 18).unwrap(), 18);
         assert_eq!(v.version_for(ApiKey::ApiVersions, "b").unwrap(), 2);
         let err = v.version_for(ApiKey::Metadata, "b").unwrap_err();
         assert!(matches!(
@@ -158,13 +173,13 @@ mod tests {
 
     #[test]
     fn no_overlap_is_an_error() {
-        // A broker that only speaks Produce v12+ (beyond klamm's v11).
-        let v = ApiVersions::from_response(&resp(&[(0, 12, 14)]));
-        let err = v.version_for(ApiKey::Produce, "b").unwrap_err();
+        // A broker that only speaks OffsetCommit v10+ (beyond klamm's v9).
+        let v = ApiVersions::from_response(&resp(&[(8, 10, 12)]));
+        let err = v.version_for(ApiKey::OffsetCommit, "b").unwrap_err();
         assert!(matches!(
             err,
             Error::UnsupportedVersion {
-                broker_versions: Some((12, 14)),
+                broker_versions: Some((10, 12)),
                 ..
             }
         ));

@@ -32,6 +32,7 @@ use crate::protocol::error_codes::ErrorCode;
 use crate::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use crate::protocol::messages::produce_response::PartitionProduceResponse;
 use crate::protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
+use crate::protocol::primitives::Uuid;
 
 /// The lowest Produce version that carries v2 record batches.
 const MIN_PRODUCE_VERSION: i16 = 3;
@@ -49,6 +50,13 @@ struct Answered {
     batches: Vec<(ProducerBatch, Stamp)>,
     result: Result<ProduceResponse>,
 }
+
+/// The first Produce version that names topics by id.
+const PRODUCE_BY_TOPIC_ID: i16 = 13;
+
+/// The last Produce version of transactions V1: a transactional producer
+/// stays there (v12 would say it speaks transactions V2, KIP-890).
+const LAST_TV1_PRODUCE: i16 = 11;
 
 pub(crate) struct Sender {
     pub client: Client,
@@ -353,17 +361,18 @@ impl Sender {
             };
             return self.retry_all(batches, &err);
         };
-        let version = match conn
-            .api_versions()
-            .version_for(ApiKey::Produce, conn.broker())
-        {
+        let version = match conn.api_versions().version_up_to(
+            ApiKey::Produce,
+            conn.broker(),
+            PRODUCE_BY_TOPIC_ID,
+        ) {
             Ok(v) if v >= MIN_PRODUCE_VERSION => v,
             Ok(v) => {
                 let err = Error::UnsupportedVersion {
                     broker: conn.broker().to_string(),
                     api: ApiKey::Produce,
                     broker_versions: Some((0, v)),
-                    ours: (MIN_PRODUCE_VERSION, 11),
+                    ours: (MIN_PRODUCE_VERSION, PRODUCE_BY_TOPIC_ID),
                 };
                 for (b, _) in batches {
                     self.fail(b, duplicate(&err));
@@ -378,6 +387,41 @@ impl Sender {
             }
         };
         let transactional = self.config.transactional_id.is_some();
+        let mut version = if transactional {
+            version.min(LAST_TV1_PRODUCE)
+        } else {
+            version
+        };
+        // v13 names topics by id: only when metadata knows every topic's
+        // id (as the Java producer does); otherwise v12, by name.
+        let ids: Vec<(Arc<str>, Uuid)> = if version >= PRODUCE_BY_TOPIC_ID {
+            let meta = self.client.metadata();
+            let mut ids = Vec::new();
+            for (b, _) in &batches {
+                if ids.iter().any(|(n, _): &(Arc<str>, Uuid)| **n == *b.tp.0) {
+                    continue;
+                }
+                match meta.topics.get(&*b.tp.0).map(|t| t.id) {
+                    Some(id) if id != Uuid::ZERO => ids.push((b.tp.0.clone(), id)),
+                    _ => {
+                        version = PRODUCE_BY_TOPIC_ID - 1;
+                        break;
+                    }
+                }
+            }
+            if version >= PRODUCE_BY_TOPIC_ID {
+                ids
+            } else {
+                Vec::new()
+            }
+        } else {
+            Vec::new()
+        };
+        let id_of = |name: &str| {
+            ids.iter()
+                .find(|(n, _)| **n == *name)
+                .map_or(Uuid::ZERO, |(_, id)| *id)
+        };
         let mut topics: Vec<TopicProduceData> = Vec::new();
         let mut kept = Vec::with_capacity(batches.len());
         for (mut batch, stamp) in batches {
@@ -404,10 +448,23 @@ impl Sender {
                 records: Some(bytes),
                 ..Default::default()
             };
-            match topics.iter_mut().find(|t| *t.name == *batch.tp.0) {
+            let by_id = version >= PRODUCE_BY_TOPIC_ID;
+            let topic_id = id_of(&batch.tp.0);
+            match topics.iter_mut().find(|t| {
+                if by_id {
+                    t.topic_id == topic_id
+                } else {
+                    *t.name == *batch.tp.0
+                }
+            }) {
                 Some(t) => t.partition_data.push(data),
                 None => topics.push(TopicProduceData {
-                    name: batch.tp.0.to_string(),
+                    name: if by_id {
+                        String::new()
+                    } else {
+                        batch.tp.0.to_string()
+                    },
+                    topic_id: if by_id { topic_id } else { Uuid::ZERO },
                     partition_data: vec![data],
                     ..Default::default()
                 }),
@@ -443,7 +500,18 @@ impl Sender {
                     Answered {
                         broker,
                         batches: kept,
-                        result: answer.await,
+                        // Answers by topic id get their names back here.
+                        result: answer.await.map(|mut resp| {
+                            for t in &mut resp.responses {
+                                if t.name.is_empty()
+                                    && let Some((n, _)) =
+                                        ids.iter().find(|(_, id)| *id == t.topic_id)
+                                {
+                                    t.name = n.to_string();
+                                }
+                            }
+                            resp
+                        }),
                     }
                 });
             }
