@@ -31,6 +31,7 @@ mod edge_cases;
 mod fetch;
 mod groups;
 mod headers;
+mod kafka44;
 mod metadata;
 mod offsets;
 mod produce;
