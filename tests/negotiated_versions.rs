@@ -43,7 +43,6 @@ fn the_client_negotiates_the_newest_versions_it_implements() {
             (ApiKey::FindCoordinator, 6),
             (ApiKey::DescribeGroups, 6),
             (ApiKey::DeleteGroups, 3),
-            (ApiKey::ConsumerGroupHeartbeat, 1),
             (ApiKey::ConsumerGroupDescribe, 1),
             (ApiKey::ShareFetch, 2),
             (ApiKey::ShareAcknowledge, 2),
@@ -65,6 +64,7 @@ fn the_client_negotiates_the_newest_versions_it_implements() {
             // v13 and v18 (the test below).
             (ApiKey::Produce, 11),
             (ApiKey::Fetch, 12),
+            (ApiKey::ConsumerGroupHeartbeat, 0),
             (ApiKey::OffsetCommit, 9),
             (ApiKey::OffsetFetch, 9),
             (ApiKey::EndTxn, 4),

@@ -122,13 +122,18 @@ pub const fn client_max(api: ApiKey) -> i16 {
         // (ApiVersions::version_up_to) and fill the ids in.
         ApiKey::Produce => 11,
         ApiKey::Fetch => 12,
+        // v1 (KIP-1082): Kafka 4.4 answers a heartbeat of a member whose
+        // emptied group it has already removed with GROUP_ID_NOT_FOUND
+        // where v0 gets UNKNOWN_MEMBER_ID (rejoin); the member engine
+        // treats the former as fatal. Kept at v0 until it rejoins on it
+        // (a CI run caught the race: a kicked sole member stopped).
+        ApiKey::ConsumerGroupHeartbeat => 0,
         // Metadata v13: its top-level error is checked, and
         // REBOOTSTRAP_REQUIRED bootstraps again (Client::refresh_metadata).
         // Raised with no change for a client: ApiVersions v5 (cluster and
         // node ids left unset: no identity check), ListOffsets v11
         // (TimeoutMs set), FindCoordinator v6, DescribeGroups v6,
-        // DeleteGroups v3, ConsumerGroupHeartbeat v1 (the member id is
-        // the client's own already), ConsumerGroupDescribe v1.
+        // DeleteGroups v3, ConsumerGroupDescribe v1.
         other => other.versions().1,
     }
 }
