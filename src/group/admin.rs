@@ -551,7 +551,7 @@ fn merge_listings(per_broker: Vec<Vec<GroupListing>>) -> Vec<GroupListing> {
 
 /// Runs `futures` concurrently on the current task and returns their
 /// outputs in order.
-async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+pub(crate) async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
     let mut pending: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
     let mut done: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {

@@ -78,6 +78,7 @@ pub use side_channel::{DEFAULT_SIDE_CHANNEL_TOPIC, SideChannel};
 pub use subscription::TopicPattern;
 pub use tracks::Acker;
 
+pub(crate) use admin::join_all;
 pub(crate) use member::new_member_id;
 
 /// Partitions by topic name, each topic's partition ids in the order given.

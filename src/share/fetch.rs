@@ -113,7 +113,7 @@ impl ShareConsumer {
                 let answer = self.send_fetch(&broker, &req, wait).await;
                 (leader, plan, acks, answer)
             });
-        let answers = futures_join_all(sent).await;
+        let answers = crate::group::join_all(sent).await;
         let mut records = Vec::new();
         let mut fatal = None;
         for (leader, plan, acks, answer) in answers {
@@ -400,33 +400,4 @@ impl ShareConsumer {
         }
         Ok(())
     }
-}
-
-/// Runs futures together and returns their outputs in order.
-async fn futures_join_all<F: std::future::Future>(
-    futs: impl IntoIterator<Item = F>,
-) -> Vec<F::Output> {
-    let mut set = Vec::new();
-    for f in futs {
-        set.push(Box::pin(f));
-    }
-    let mut out: Vec<Option<F::Output>> = (0..set.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in set.iter_mut().enumerate() {
-            if out[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => out[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter().flatten().collect()
 }
