@@ -225,3 +225,124 @@ pub fn fetch_response_bytes(
         .expect("encode FetchResponse");
     (buf.freeze(), total)
 }
+
+/// The hot-path messages of `benches/messages.rs` and `examples/codec_ir.rs`
+/// (records inside are opaque bytes here):
+/// - ProduceRequest v9: 1 topic, 16 partitions of 16 KiB records;
+/// - ProduceResponse v10: the answer to it;
+/// - FetchRequest v12: 100 partitions of one topic;
+/// - FetchResponse v12: 100 partitions with 1 KiB of records each.
+pub mod messages {
+    use bytes::{Bytes, BytesMut};
+    use klamm::protocol::codec::Message;
+    use klamm::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use klamm::protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+    use klamm::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use klamm::protocol::messages::produce_response::{
+        PartitionProduceResponse, TopicProduceResponse,
+    };
+    use klamm::protocol::messages::{FetchRequest, FetchResponse, ProduceRequest, ProduceResponse};
+
+    /// Version of the ProduceRequest.
+    pub const PRODUCE_VERSION: i16 = 9;
+    /// Version of the ProduceResponse.
+    pub const PRODUCE_RESPONSE_VERSION: i16 = 10;
+    /// Version of the FetchRequest and FetchResponse.
+    pub const FETCH_VERSION: i16 = 12;
+
+    /// The ProduceRequest, built in code.
+    pub fn produce_request() -> ProduceRequest {
+        let records = Bytes::from(vec![7u8; 16 * 1024]);
+        ProduceRequest {
+            acks: -1,
+            timeout_ms: 30_000,
+            topic_data: vec![TopicProduceData {
+                name: "bench-topic".into(),
+                partition_data: (0..16)
+                    .map(|p| PartitionProduceData {
+                        index: p,
+                        records: Some(records.clone()),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    /// The ProduceResponse, as bytes on the wire.
+    pub fn produce_response() -> Bytes {
+        let resp = ProduceResponse {
+            responses: vec![TopicProduceResponse {
+                name: "bench-topic".into(),
+                partition_responses: (0..16)
+                    .map(|p| PartitionProduceResponse {
+                        index: p,
+                        base_offset: 1_000_000 + i64::from(p),
+                        log_start_offset: 0,
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let mut b = BytesMut::new();
+        resp.encode(&mut b, PRODUCE_RESPONSE_VERSION)
+            .expect("encodes");
+        b.freeze()
+    }
+
+    /// The FetchRequest, built in code.
+    pub fn fetch_request() -> FetchRequest {
+        FetchRequest {
+            replica_id: -1,
+            max_wait_ms: 500,
+            min_bytes: 1,
+            max_bytes: 50 << 20,
+            session_id: 0,
+            session_epoch: -1,
+            topics: vec![FetchTopic {
+                topic: "bench-topic".into(),
+                partitions: (0..100)
+                    .map(|p| FetchPartition {
+                        partition: p,
+                        current_leader_epoch: 3,
+                        fetch_offset: 123_456,
+                        log_start_offset: -1,
+                        partition_max_bytes: 1 << 20,
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    /// The FetchResponse, as bytes on the wire.
+    pub fn fetch_response() -> Bytes {
+        let records = Bytes::from(vec![9u8; 1024]);
+        let resp = FetchResponse {
+            responses: vec![FetchableTopicResponse {
+                topic: "bench-topic".into(),
+                partitions: (0..100)
+                    .map(|p| PartitionData {
+                        partition_index: p,
+                        high_watermark: 2_000_000,
+                        last_stable_offset: 2_000_000,
+                        log_start_offset: 0,
+                        records: Some(records.clone()),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let mut b = BytesMut::new();
+        resp.encode(&mut b, FETCH_VERSION).expect("encodes");
+        b.freeze()
+    }
+}

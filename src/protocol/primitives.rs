@@ -71,6 +71,11 @@ pub struct RawTaggedField {
 /// Which of a struct's known tagged fields were on the wire: one bit per
 /// tagged field, in tag order.
 ///
+/// Two bytes: no message of Kafka's has more than four known tagged fields
+/// in one struct (codegen refuses more than 16), and two bytes mostly fit
+/// in the padding the struct already has after its small fields, so
+/// decoded structs do not grow.
+///
 /// A tagged field is written when its value differs from its default, and
 /// also when its bit is set. Decoding sets the bit of every tagged field
 /// the sender wrote, so a frame whose sender wrote a tagged field at its
@@ -100,29 +105,29 @@ pub struct RawTaggedField {
 /// assert!(fresh.encoded_len(3) < wire.len());
 /// ```
 #[derive(Clone, Copy, Default)]
-pub struct TagPresence(u64);
+pub struct TagPresence(u16);
 
 impl TagPresence {
     /// From raw bits (bit `i` for the struct's `i`-th tagged field).
-    pub const fn from_bits(bits: u64) -> Self {
+    pub const fn from_bits(bits: u16) -> Self {
         TagPresence(bits)
     }
 
     /// The raw bits.
-    pub const fn bits(self) -> u64 {
+    pub const fn bits(self) -> u16 {
         self.0
     }
 
     /// Whether tagged field `i` (in tag order) was on the wire.
     #[inline]
     pub const fn has(self, i: u32) -> bool {
-        i < 64 && self.0 & (1 << i) != 0
+        i < 16 && self.0 & (1 << i) != 0
     }
 
     /// Marks tagged field `i` as present.
     #[inline]
     pub fn set(&mut self, i: u32) {
-        if i < 64 {
+        if i < 16 {
             self.0 |= 1 << i;
         }
     }

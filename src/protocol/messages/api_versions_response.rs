@@ -269,7 +269,7 @@ impl ApiVersionsResponse {
                 Vec::new()
             },
             zk_migration_ready: if version >= 3 { rng.bool() } else { false },
-            tags_present: TagPresence::from_bits(rng.next_u64()),
+            tags_present: TagPresence::from_bits(rng.next_u64() as u16),
             unknown_tagged_fields: rng.unknown_tagged(version >= 3),
         }
     }

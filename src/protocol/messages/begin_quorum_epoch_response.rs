@@ -144,7 +144,7 @@ impl BeginQuorumEpochResponse {
             } else {
                 Vec::new()
             },
-            tags_present: TagPresence::from_bits(rng.next_u64()),
+            tags_present: TagPresence::from_bits(rng.next_u64() as u16),
             unknown_tagged_fields: rng.unknown_tagged(version >= 1),
         }
     }

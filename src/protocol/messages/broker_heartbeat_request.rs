@@ -235,7 +235,7 @@ impl BrokerHeartbeatRequest {
             } else {
                 None
             },
-            tags_present: TagPresence::from_bits(rng.next_u64()),
+            tags_present: TagPresence::from_bits(rng.next_u64() as u16),
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }

@@ -344,7 +344,7 @@ impl CreatableTopicResult {
             } else {
                 Some(Vec::new())
             },
-            tags_present: TagPresence::from_bits(rng.next_u64()),
+            tags_present: TagPresence::from_bits(rng.next_u64() as u16),
             unknown_tagged_fields: rng.unknown_tagged(version >= 5),
         }
     }

@@ -370,7 +370,7 @@ impl FetchRequest {
             } else {
                 String::new()
             },
-            tags_present: TagPresence::from_bits(rng.next_u64()),
+            tags_present: TagPresence::from_bits(rng.next_u64() as u16),
             unknown_tagged_fields: rng.unknown_tagged(version >= 12),
         }
     }
@@ -853,7 +853,7 @@ impl FetchPartition {
             } else {
                 9223372036854775807
             },
-            tags_present: TagPresence::from_bits(rng.next_u64()),
+            tags_present: TagPresence::from_bits(rng.next_u64() as u16),
             unknown_tagged_fields: rng.unknown_tagged(version >= 12),
         }
     }

@@ -202,7 +202,7 @@ impl FetchResponse {
             } else {
                 Vec::new()
             },
-            tags_present: TagPresence::from_bits(rng.next_u64()),
+            tags_present: TagPresence::from_bits(rng.next_u64() as u16),
             unknown_tagged_fields: rng.unknown_tagged(version >= 12),
         }
     }
@@ -673,7 +673,7 @@ impl PartitionData {
                 -1
             },
             records: rng.option(|rng| rng.bytes()),
-            tags_present: TagPresence::from_bits(rng.next_u64()),
+            tags_present: TagPresence::from_bits(rng.next_u64() as u16),
             unknown_tagged_fields: rng.unknown_tagged(version >= 12),
         }
     }

@@ -136,7 +136,7 @@ impl FetchSnapshotRequest {
             replica_id: rng.next_u64() as i32,
             max_bytes: rng.next_u64() as i32,
             topics: rng.vec(|rng| TopicSnapshot::random(rng, version)),
-            tags_present: TagPresence::from_bits(rng.next_u64()),
+            tags_present: TagPresence::from_bits(rng.next_u64() as u16),
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }
@@ -332,7 +332,7 @@ impl PartitionSnapshot {
             snapshot_id: SnapshotId::random(rng, version),
             position: rng.next_u64() as i64,
             replica_directory_id: if version >= 1 { rng.uuid() } else { Uuid::ZERO },
-            tags_present: TagPresence::from_bits(rng.next_u64()),
+            tags_present: TagPresence::from_bits(rng.next_u64() as u16),
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }

@@ -144,7 +144,7 @@ impl FetchSnapshotResponse {
             } else {
                 Vec::new()
             },
-            tags_present: TagPresence::from_bits(rng.next_u64()),
+            tags_present: TagPresence::from_bits(rng.next_u64() as u16),
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }
@@ -351,7 +351,7 @@ impl PartitionSnapshot {
             size: rng.next_u64() as i64,
             position: rng.next_u64() as i64,
             unaligned_records: rng.bytes(),
-            tags_present: TagPresence::from_bits(rng.next_u64()),
+            tags_present: TagPresence::from_bits(rng.next_u64() as u16),
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }

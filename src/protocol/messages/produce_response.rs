@@ -155,7 +155,7 @@ impl ProduceResponse {
             } else {
                 Vec::new()
             },
-            tags_present: TagPresence::from_bits(rng.next_u64()),
+            tags_present: TagPresence::from_bits(rng.next_u64() as u16),
             unknown_tagged_fields: rng.unknown_tagged(version >= 9),
         }
     }
@@ -522,7 +522,7 @@ impl PartitionProduceResponse {
             } else {
                 LeaderIdAndEpoch::default()
             },
-            tags_present: TagPresence::from_bits(rng.next_u64()),
+            tags_present: TagPresence::from_bits(rng.next_u64() as u16),
             unknown_tagged_fields: rng.unknown_tagged(version >= 9),
         }
     }

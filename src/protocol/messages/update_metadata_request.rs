@@ -274,7 +274,7 @@ impl UpdateMetadataRequest {
                 Vec::new()
             },
             live_brokers: rng.vec(|rng| UpdateMetadataBroker::random(rng, version)),
-            tags_present: TagPresence::from_bits(rng.next_u64()),
+            tags_present: TagPresence::from_bits(rng.next_u64() as u16),
             unknown_tagged_fields: rng.unknown_tagged(version >= 6),
         }
     }

@@ -107,7 +107,7 @@ impl UpdateRaftVoterResponse {
             throttle_time_ms: rng.next_u64() as i32,
             error_code: rng.next_u64() as i16,
             current_leader: CurrentLeader::random(rng, version),
-            tags_present: TagPresence::from_bits(rng.next_u64()),
+            tags_present: TagPresence::from_bits(rng.next_u64() as u16),
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }

@@ -305,8 +305,10 @@ pub fn emit_struct(
     }
     let mut tagged_fields: Vec<&F> = fs.iter().filter(|f| !f.tagged.none()).collect();
     tagged_fields.sort_by_key(|f| f.spec.tag);
-    if tagged_fields.len() > 64 {
-        return Err(format!("{name}: more than 64 tagged fields"));
+    if tagged_fields.len() > 16 {
+        return Err(format!(
+            "{name}: more than 16 known tagged fields (TagPresence keeps 16 bits)"
+        ));
     }
     let has_tags = !tagged_fields.is_empty();
     if has_tags {
@@ -611,7 +613,7 @@ pub fn emit_struct(
         // sometimes, as some senders do.
         let _ = writeln!(
             rnd,
-            "            tags_present: TagPresence::from_bits(rng.next_u64()),"
+            "            tags_present: TagPresence::from_bits(rng.next_u64() as u16),"
         );
     }
     let _ = writeln!(
