@@ -44,6 +44,7 @@ fn the_client_negotiates_the_newest_versions_it_implements() {
             (ApiKey::DescribeGroups, 6),
             (ApiKey::DeleteGroups, 3),
             (ApiKey::ConsumerGroupDescribe, 1),
+            (ApiKey::ConsumerGroupHeartbeat, 1),
             (ApiKey::ShareFetch, 2),
             (ApiKey::ShareAcknowledge, 2),
             (ApiKey::ShareGroupHeartbeat, 1),
@@ -64,7 +65,8 @@ fn the_client_negotiates_the_newest_versions_it_implements() {
             // v13 and v18 (the test below).
             (ApiKey::Produce, 11),
             (ApiKey::Fetch, 12),
-            (ApiKey::ConsumerGroupHeartbeat, 0),
+            // By hand at the versions with names; klamm's offset requests
+            // use v10 by id (offsets_are_committed_and_fetched_by_topic_id_at_v10).
             (ApiKey::OffsetCommit, 9),
             (ApiKey::OffsetFetch, 9),
             (ApiKey::EndTxn, 4),
@@ -208,5 +210,153 @@ fn producer_and_fetcher_name_topics_by_id_and_a_transactional_producer_stays_at_
                     .all(|t| *t.name == *topic)
             );
         }
+    });
+}
+
+/// OffsetCommit and OffsetFetch at v10, by topic id, through a recording
+/// relay: named partitions whose ids the client knows go by id, "every
+/// partition" goes by name (v9); and a stale id (the topic deleted and
+/// made again since the client's metadata was read) is refused with
+/// UNKNOWN_TOPIC_ID, after which the same commit goes by name and lands.
+#[test]
+fn offsets_are_committed_and_fetched_by_topic_id_at_v10() {
+    use std::collections::BTreeMap;
+
+    use klamm::group::{GroupAdmin, OffsetAndMetadata};
+    use klamm::protocol::error_codes::ErrorCode;
+    use klamm::protocol::messages::{RequestBody, ResponseBody};
+    use support::relay::Relay;
+
+    support::run_within(120, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let mut cfg = config(&addr);
+        cfg.metadata.allow_auto_topic_creation = false;
+        let direct = Client::connect(cfg.clone()).await.expect("connect");
+        let topic = support::unique_topic("klamm-offsets-v10");
+        let group = support::unique_topic("klamm-offsets-v10-group");
+        support::topics::create_topic(&direct, &topic, 2).await;
+        let relay = Relay::start(addr.clone(), vec![]).await;
+        let mut via = cfg.clone();
+        via.net.bootstrap_servers = vec![relay.addr.clone()];
+        let client = Client::connect(via).await.expect("connect");
+        client
+            .refresh_metadata(Some(std::slice::from_ref(&topic)))
+            .await
+            .expect("metadata");
+        let id = client.metadata().topic_id(&topic).expect("an id");
+        let admin = GroupAdmin::new(client.clone());
+        let tp = |p| klamm::group::TopicPartition::new(topic.clone(), p);
+        let offsets: BTreeMap<_, _> = [
+            (tp(0), OffsetAndMetadata::new(5)),
+            (tp(1), OffsetAndMetadata::new(6)),
+        ]
+        .into_iter()
+        .collect();
+        let results = admin.alter_offsets(&group, &offsets).await.expect("alter");
+        assert!(results.values().all(|r| r.is_ok()), "{results:?}");
+        let committed = admin
+            .committed_offsets(&group, Some(&[tp(0), tp(1)]))
+            .await
+            .expect("committed");
+        assert_eq!(committed[&tp(0)].offset, 5);
+        assert_eq!(committed[&tp(1)].offset, 6);
+        let all = admin.committed_offsets(&group, None).await.expect("all");
+        assert_eq!(all[&tp(1)].offset, 6);
+
+        // Every commit by id at v10 (the first may meet a coordinator
+        // still loading, and be retried), the last one accepted.
+        let commits = relay.log.of(ApiKey::OffsetCommit);
+        assert!(!commits.is_empty());
+        for e in &commits {
+            assert_eq!(e.version(), 10);
+            let RequestBody::OffsetCommit(req) = &e.request else {
+                panic!("an OffsetCommit request");
+            };
+            assert!(
+                req.topics
+                    .iter()
+                    .all(|t| t.topic_id == id && t.name.is_empty())
+            );
+        }
+        let Some(ResponseBody::OffsetCommit(resp)) = &commits[commits.len() - 1].response else {
+            panic!("an OffsetCommit answer");
+        };
+        assert!(
+            resp.topics
+                .iter()
+                .all(|t| t.topic_id == id && t.partitions.iter().all(|p| p.error_code == 0))
+        );
+        // Named partitions by id at v10; every partition by name at v9.
+        let fetches = relay.log.of(ApiKey::OffsetFetch);
+        let named = |e: &support::relay::Exchange| match &e.request {
+            RequestBody::OffsetFetch(r) => r.groups[0].topics.clone(),
+            _ => panic!("an OffsetFetch request"),
+        };
+        let (by_id, all): (Vec<_>, Vec<_>) = fetches.iter().partition(|e| named(e).is_some());
+        assert!(!by_id.is_empty() && !all.is_empty(), "{fetches:?}");
+        for e in &by_id {
+            assert_eq!(e.version(), 10);
+            let topics = named(e).expect("named topics");
+            assert!(topics.iter().all(|t| t.topic_id == id && t.name.is_empty()));
+        }
+        assert!(all.iter().all(|e| e.version() == 9));
+        let before = commits.len();
+
+        // The topic deleted and made again: the client still holds the old id.
+        support::topics::delete(&direct, &topic).await;
+        support::topics::create_topic(&direct, &topic, 2).await;
+        direct
+            .refresh_metadata(Some(std::slice::from_ref(&topic)))
+            .await
+            .expect("metadata");
+        let new_id = direct.metadata().topic_id(&topic).expect("an id");
+        assert_ne!(new_id, id);
+        assert_eq!(client.metadata().topic_id(&topic), Some(id), "still stale");
+        let again: BTreeMap<_, _> = [(tp(0), OffsetAndMetadata::new(7))].into_iter().collect();
+        let results = admin.alter_offsets(&group, &again).await.expect("alter");
+        assert!(results.values().all(|r| r.is_ok()), "{results:?}");
+        let commits = relay.log.of(ApiKey::OffsetCommit).split_off(before);
+        let refused_at = commits
+            .iter()
+            .position(|e| match &e.response {
+                Some(ResponseBody::OffsetCommit(r)) => {
+                    r.topics.iter().flat_map(|t| &t.partitions).any(|p| {
+                        let code = ErrorCode(p.error_code);
+                        code == ErrorCode::UNKNOWN_TOPIC_ID
+                            || code == ErrorCode::INCONSISTENT_TOPIC_ID
+                    })
+                }
+                _ => false,
+            })
+            .unwrap_or_else(|| panic!("no commit refused the stale id: {commits:?}"));
+        assert_eq!(commits[refused_at].version(), 10);
+        let RequestBody::OffsetCommit(stale) = &commits[refused_at].request else {
+            panic!("an OffsetCommit request");
+        };
+        assert!(stale.topics.iter().all(|t| t.topic_id == id));
+        let next = commits
+            .get(refused_at + 1)
+            .expect("the commit again, by name");
+        assert_eq!(next.version(), 9);
+        let RequestBody::OffsetCommit(by_name) = &next.request else {
+            panic!("an OffsetCommit request");
+        };
+        assert!(by_name.topics.iter().all(|t| *t.name == *topic));
+        let Some(ResponseBody::OffsetCommit(ok)) = &next.response else {
+            panic!("an OffsetCommit answer");
+        };
+        assert!(
+            ok.topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .all(|p| p.error_code == 0)
+        );
+        let committed = GroupAdmin::new(direct.clone())
+            .committed_offsets(&group, Some(&[tp(0)]))
+            .await
+            .expect("committed");
+        assert_eq!(committed[&tp(0)].offset, 7);
     });
 }

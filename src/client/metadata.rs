@@ -151,6 +151,31 @@ impl ClusterMetadata {
         }
     }
 
+    /// The id of `topic`, if known (brokers before Kafka 2.8 report none).
+    ///
+    /// ```
+    /// use klamm::client::ClusterMetadata;
+    ///
+    /// assert_eq!(ClusterMetadata::default().topic_id("orders"), None);
+    /// ```
+    pub fn topic_id(&self, topic: &str) -> Option<Uuid> {
+        self.topics
+            .get(topic)
+            .map(|t| t.id)
+            .filter(|id| *id != Uuid::ZERO)
+    }
+
+    /// The name of every topic whose id is known, by id (to read answers
+    /// that name topics by id: heartbeats of the consumer and share group
+    /// protocols, Fetch v13+, OffsetCommit/OffsetFetch v10).
+    pub fn names_by_id(&self) -> HashMap<Uuid, String> {
+        self.topics
+            .values()
+            .filter(|t| t.id != Uuid::ZERO)
+            .map(|t| (t.id, t.name.clone()))
+            .collect()
+    }
+
     /// A partition, if known.
     pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionInfo> {
         self.topics

@@ -103,7 +103,11 @@ impl ApiVersions {
 /// ```
 pub const fn client_max(api: ApiKey) -> i16 {
     match api {
-        // v10 by topic id.
+        // v10 names topics by id only (the name fields are ignorable and
+        // would be dropped from a request built by hand), so the default
+        // stays at v9; klamm's offset manager and GroupAdmin ask for v10
+        // themselves (ApiVersions::version_up_to) when metadata knows
+        // every topic's id, and read the answer back by those ids.
         ApiKey::OffsetCommit => 9,
         ApiKey::OffsetFetch => 9,
         // Transactions V2 (KIP-890: the epoch bumped by every EndTxn v5,
@@ -122,18 +126,16 @@ pub const fn client_max(api: ApiKey) -> i16 {
         // (ApiVersions::version_up_to) and fill the ids in.
         ApiKey::Produce => 11,
         ApiKey::Fetch => 12,
-        // v1 (KIP-1082): Kafka 4.4 answers a heartbeat of a member whose
-        // emptied group it has already removed with GROUP_ID_NOT_FOUND
-        // where v0 gets UNKNOWN_MEMBER_ID (rejoin); the member engine
-        // treats the former as fatal. Kept at v0 until it rejoins on it
-        // (a CI run caught the race: a kicked sole member stopped).
-        ApiKey::ConsumerGroupHeartbeat => 0,
         // Metadata v13: its top-level error is checked, and
         // REBOOTSTRAP_REQUIRED bootstraps again (Client::refresh_metadata).
         // Raised with no change for a client: ApiVersions v5 (cluster and
         // node ids left unset: no identity check), ListOffsets v11
         // (TimeoutMs set), FindCoordinator v6, DescribeGroups v6,
-        // DeleteGroups v3, ConsumerGroupDescribe v1.
+        // DeleteGroups v3, ConsumerGroupDescribe v1. ConsumerGroupHeartbeat
+        // v1 (KIP-1082): the member id is the client's own from the first
+        // heartbeat (klamm's always was), and GROUP_ID_NOT_FOUND to a
+        // member already in the group means its group was removed: it
+        // rejoins, as on UNKNOWN_MEMBER_ID.
         other => other.versions().1,
     }
 }

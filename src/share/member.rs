@@ -79,13 +79,7 @@ impl Member {
     }
 
     fn known_names(&self) -> HashMap<Uuid, String> {
-        self.client
-            .metadata()
-            .topics
-            .values()
-            .filter(|t| t.id != Uuid::ZERO)
-            .map(|t| (t.id, t.name.clone()))
-            .collect()
+        self.client.metadata().names_by_id()
     }
 
     /// The name of topic `id`, if known.

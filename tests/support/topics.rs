@@ -13,7 +13,11 @@ use klamm::client::{OffsetSpec, TrafficClass};
 use klamm::protocol::error_codes::ErrorCode;
 use klamm::protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use klamm::protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use klamm::protocol::messages::{CreatePartitionsRequest, CreateTopicsRequest};
+use klamm::protocol::messages::delete_topics_request::DeleteTopicState;
+use klamm::protocol::messages::metadata_request::MetadataRequestTopic;
+use klamm::protocol::messages::{
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, MetadataRequest,
+};
 use klamm::{Client, Error};
 
 /// What to create.
@@ -99,6 +103,62 @@ pub async fn try_create(client: &Client, spec: &TopicSpec) -> ErrorCode {
         eprintln!("CreateTopics {}: {code:?} {:?}", spec.name, t.error_message);
     }
     code
+}
+
+/// Deletes `topic` (DeleteTopics through the controller, by name) and
+/// waits (up to 60 s) until the controller's metadata answers
+/// UNKNOWN_TOPIC_OR_PARTITION for it (asked without auto-creation; the
+/// client's own metadata is left as it was).
+pub async fn delete(client: &Client, topic: &str) {
+    let controller = client.controller().await.expect("controller");
+    let conn = client
+        .connection(&controller, TrafficClass::Other)
+        .await
+        .expect("connection");
+    let resp = conn
+        .send(&DeleteTopicsRequest {
+            topics: vec![DeleteTopicState {
+                name: Some(topic.to_string()),
+                ..Default::default()
+            }],
+            topic_names: vec![topic.to_string()],
+            timeout_ms: 30_000,
+            ..Default::default()
+        })
+        .await
+        .expect("DeleteTopics");
+    let r = &resp.responses[0];
+    assert_eq!(
+        ErrorCode(r.error_code),
+        ErrorCode::NONE,
+        "DeleteTopics {topic}: {:?}",
+        r.error_message
+    );
+    let start = Instant::now();
+    loop {
+        let resp = conn
+            .send(&MetadataRequest {
+                topics: Some(vec![MetadataRequestTopic {
+                    name: Some(topic.to_string()),
+                    ..Default::default()
+                }]),
+                allow_auto_topic_creation: false,
+                ..Default::default()
+            })
+            .await
+            .expect("Metadata");
+        if resp.topics.iter().all(|t| {
+            t.name.as_deref() != Some(topic)
+                || ErrorCode(t.error_code) == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+        }) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{topic} still listed 60 s after DeleteTopics"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Grows `topic` to `count` partitions (CreatePartitions through the

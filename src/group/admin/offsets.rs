@@ -246,7 +246,8 @@ impl GroupAdmin {
         partitions: Option<&[TopicPartition]>,
     ) -> Result<BTreeMap<TopicPartition, OffsetAndMetadata>> {
         self.at_coordinator(group, ApiKey::OffsetFetch, |conn| async move {
-            fetch_offsets(&conn, group, partitions, false).await
+            let meta = self.client.metadata();
+            fetch_offsets(&conn, group, partitions, false, &meta).await
         })
         .await
     }
@@ -346,7 +347,7 @@ impl GroupAdmin {
         let asked: BTreeSet<TopicPartition> = offsets.keys().cloned().collect();
         let asked = &asked;
         self.at_coordinator(group, ApiKey::OffsetCommit, |conn| async move {
-            let req = commit_request(group, &Generation::NONE, offsets);
+            let req = commit_request(group, &Generation::NONE, offsets, &self.client.metadata());
             let answers = send_commit(&conn, req).await?;
             Ok(commit_results(group, asked, answers))
         })

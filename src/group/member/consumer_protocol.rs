@@ -385,6 +385,14 @@ impl<C: Coordinator> Engine<C> {
             )),
         };
         match code {
+            // GROUP_ID_NOT_FOUND (v1+, KIP-1082) for a member already in
+            // the group: the coordinator removed the member and then the
+            // emptied group, so it must join again as a new member would.
+            // To a member still joining (epoch 0) it is fatal, below.
+            ErrorCode::GROUP_ID_NOT_FOUND if self.epoch > 0 => Beat::Fenced(
+                error("the group no longer exists at the coordinator (it removed this member and the emptied group); its partitions are lost")
+                    .to_string(),
+            ),
             ErrorCode::FENCED_MEMBER_EPOCH
             | ErrorCode::UNKNOWN_MEMBER_ID
             | ErrorCode::STALE_MEMBER_EPOCH => Beat::Fenced(

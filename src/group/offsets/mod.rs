@@ -304,7 +304,12 @@ impl OffsetManager {
                 TrafficClass::Other,
                 &inner.policy,
                 |conn| {
-                    let req = requests::commit_request(&inner.group, &generation, &lock(&left));
+                    let req = requests::commit_request(
+                        &inner.group,
+                        &generation,
+                        &lock(&left),
+                        &inner.client.metadata(),
+                    );
                     let left = &left;
                     async move {
                         let answers = requests::send_commit(&conn, req).await?;
@@ -361,7 +366,9 @@ impl OffsetManager {
                 TrafficClass::Other,
                 &inner.policy,
                 |conn| async move {
-                    requests::fetch_offsets(&conn, &inner.group, Some(partitions), true).await
+                    let meta = inner.client.metadata();
+                    requests::fetch_offsets(&conn, &inner.group, Some(partitions), true, &meta)
+                        .await
                 },
             )
             .await

@@ -1,10 +1,18 @@
 //! OffsetCommit and OffsetFetch on the wire: building them for the
 //! version the coordinator speaks, and reading the answers per partition.
+//!
+//! From v10 both name topics by id only. A request carries the ids when
+//! the client's metadata knows every topic in it (as Java's consumer
+//! does; otherwise v9, by name), and its answer is read back by the ids
+//! it sent. A coordinator that answers UNKNOWN_TOPIC_ID or
+//! INCONSISTENT_TOPIC_ID for an id (its metadata lags behind ours, or the
+//! topic was deleted and made again) gets the same request once more by
+//! name, at v9, whose answer is the one that counts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::{Generation, OffsetAndMetadata};
-use crate::client::{Step, coordinator_error};
+use crate::client::{ClusterMetadata, Step, coordinator_error};
 use crate::error::{Error, Result};
 use crate::group::TopicPartition;
 use crate::net::Connection;
@@ -16,13 +24,42 @@ use crate::protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
 };
 use crate::protocol::messages::{ApiKey, OffsetCommitRequest, OffsetFetchRequest};
+use crate::protocol::primitives::Uuid;
 
-/// An OffsetCommit for `offsets`, grouped by topic.
+/// The last version of OffsetCommit and OffsetFetch that names topics;
+/// the next names them by id.
+const LAST_BY_NAME: i16 = 9;
+/// The version that names topics by id.
+const BY_ID: i16 = 10;
+
+/// The id of every topic in `topics`, when `meta` knows them all.
+fn ids_of<'a>(
+    meta: &ClusterMetadata,
+    topics: impl IntoIterator<Item = &'a str>,
+) -> Option<HashMap<String, Uuid>> {
+    let mut ids = HashMap::new();
+    for t in topics {
+        ids.insert(t.to_string(), meta.topic_id(t)?);
+    }
+    (!ids.is_empty()).then_some(ids)
+}
+
+/// Whether a partition's answer says the coordinator does not know the
+/// id it was given.
+fn id_refused(code: i16) -> bool {
+    let code = ErrorCode(code);
+    code == ErrorCode::UNKNOWN_TOPIC_ID || code == ErrorCode::INCONSISTENT_TOPIC_ID
+}
+
+/// An OffsetCommit for `offsets`, grouped by topic, with the topic ids
+/// `meta` knows when it knows them all (v10).
 pub(in crate::group) fn commit_request(
     group: &str,
     generation: &Generation,
     offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+    meta: &ClusterMetadata,
 ) -> OffsetCommitRequest {
+    let ids = ids_of(meta, offsets.keys().map(|tp| tp.topic.as_str())).unwrap_or_default();
     let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
     for (tp, o) in offsets {
         let partition = OffsetCommitRequestPartition {
@@ -36,6 +73,7 @@ pub(in crate::group) fn commit_request(
             Some(t) if t.name == tp.topic => t.partitions.push(partition),
             _ => topics.push(OffsetCommitRequestTopic {
                 name: tp.topic.clone(),
+                topic_id: ids.get(&tp.topic).copied().unwrap_or(Uuid::ZERO),
                 partitions: vec![partition],
                 ..Default::default()
             }),
@@ -51,29 +89,68 @@ pub(in crate::group) fn commit_request(
     }
 }
 
-/// Sends an OffsetCommit at the highest version both sides speak and
-/// returns each partition's error code.
+/// Sends an OffsetCommit at the highest version both sides speak (v10
+/// when the request carries every topic's id) and returns each
+/// partition's error code.
 pub(in crate::group) async fn send_commit(
     conn: &Connection,
-    req: OffsetCommitRequest,
+    mut req: OffsetCommitRequest,
 ) -> Result<Vec<(TopicPartition, ErrorCode)>> {
+    let by_id = req.topics.iter().all(|t| t.topic_id != Uuid::ZERO);
+    let max = if by_id { BY_ID } else { LAST_BY_NAME };
     let version = conn
         .api_versions()
-        .version_for(ApiKey::OffsetCommit, conn.broker())?;
-    let resp = conn.send_version(&req, version).await?;
-    Ok(resp
+        .version_up_to(ApiKey::OffsetCommit, conn.broker(), max)?;
+    let names: HashMap<Uuid, String> = req
         .topics
-        .into_iter()
-        .flat_map(|t| {
-            let name = t.name;
-            t.partitions.into_iter().map(move |p| {
-                (
-                    TopicPartition::new(name.clone(), p.partition_index),
-                    ErrorCode(p.error_code),
-                )
-            })
-        })
-        .collect())
+        .iter()
+        .map(|t| (t.topic_id, t.name.clone()))
+        .collect();
+    let resp = conn.send_version(&req, version).await?;
+    if version >= BY_ID
+        && resp
+            .topics
+            .iter()
+            .any(|t| t.partitions.iter().any(|p| id_refused(p.error_code)))
+    {
+        tracing::debug!(broker = %conn.broker(), group = %req.group_id,
+            "OffsetCommit by topic id refused an id; committing by name");
+        for t in &mut req.topics {
+            t.topic_id = Uuid::ZERO;
+        }
+        let version =
+            conn.api_versions()
+                .version_up_to(ApiKey::OffsetCommit, conn.broker(), LAST_BY_NAME)?;
+        let resp = conn.send_version(&req, version).await?;
+        return Ok(commit_answers(resp, None));
+    }
+    Ok(commit_answers(resp, (version >= BY_ID).then_some(&names)))
+}
+
+/// Each partition's code in an OffsetCommit answer; `names` maps the ids
+/// of a v10 answer back to the names asked for (an id the request did not
+/// carry is left out, and the caller sees its partitions as unanswered).
+fn commit_answers(
+    resp: crate::protocol::messages::OffsetCommitResponse,
+    names: Option<&HashMap<Uuid, String>>,
+) -> Vec<(TopicPartition, ErrorCode)> {
+    let mut out = Vec::new();
+    for t in resp.topics {
+        let name = match names {
+            Some(names) => match names.get(&t.topic_id) {
+                Some(n) => n.clone(),
+                None => continue,
+            },
+            None => t.name,
+        };
+        for p in t.partitions {
+            out.push((
+                TopicPartition::new(name.clone(), p.partition_index),
+                ErrorCode(p.error_code),
+            ));
+        }
+    }
+    out
 }
 
 /// What the coordinator's answer means for the commit: partitions that
@@ -156,16 +233,29 @@ fn names(tps: impl Iterator<Item = TopicPartition>) -> String {
 /// asks for every partition the group has offsets for (null topics, v2+).
 /// With `stable`, asks for stable offsets where the broker can (v7+): a
 /// transactional commit still open is answered UNSTABLE_OFFSET_COMMIT,
-/// which retries.
+/// which retries. Named partitions whose topic ids `meta` all knows are
+/// asked for by id (v10).
 pub(in crate::group) async fn fetch_offsets(
     conn: &Connection,
     group: &str,
     partitions: Option<&[TopicPartition]>,
     stable: bool,
+    meta: &ClusterMetadata,
 ) -> Result<Step<BTreeMap<TopicPartition, OffsetAndMetadata>, Error>> {
+    let by_topic = partitions.map(|partitions| {
+        let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+        for tp in partitions {
+            by_topic.entry(&tp.topic).or_default().push(tp.partition);
+        }
+        by_topic
+    });
+    let ids = by_topic
+        .as_ref()
+        .and_then(|by_topic| ids_of(meta, by_topic.keys().copied()));
+    let max = if ids.is_some() { BY_ID } else { LAST_BY_NAME };
     let version = conn
         .api_versions()
-        .version_for(ApiKey::OffsetFetch, conn.broker())?;
+        .version_up_to(ApiKey::OffsetFetch, conn.broker(), max)?;
     if partitions.is_none() && version < 2 {
         return Err(Error::UnsupportedVersion {
             broker: conn.broker().to_string(),
@@ -174,13 +264,97 @@ pub(in crate::group) async fn fetch_offsets(
             ours: (2, crate::net::client_max(ApiKey::OffsetFetch)),
         });
     }
-    let by_topic = partitions.map(|partitions| {
-        let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-        for tp in partitions {
-            by_topic.entry(&tp.topic).or_default().push(tp.partition);
+    let ids = ids.filter(|_| version >= BY_ID);
+    let mut fetched = fetch_once(
+        conn,
+        group,
+        by_topic.as_ref(),
+        stable,
+        version,
+        ids.as_ref(),
+    )
+    .await?;
+    if ids.is_some() && fetched.rows.iter().any(|r| id_refused(r.code)) {
+        tracing::debug!(broker = %conn.broker(), %group,
+            "OffsetFetch by topic id refused an id; asking by name");
+        let version =
+            conn.api_versions()
+                .version_up_to(ApiKey::OffsetFetch, conn.broker(), LAST_BY_NAME)?;
+        fetched = fetch_once(conn, group, by_topic.as_ref(), stable, version, None).await?;
+    }
+    let fail = |code: ErrorCode, what: String| {
+        coordinator_error(ApiKey::OffsetFetch, code, || Some(what.clone())).unwrap_or(Step::Stop(
+            Error::Broker {
+                api: ApiKey::OffsetFetch,
+                code,
+                context: Some(what),
+            },
+        ))
+    };
+    let group_code = ErrorCode(fetched.group_code);
+    if !group_code.is_ok() {
+        return Ok(fail(group_code, format!("group '{group}'")));
+    }
+    let mut found = BTreeMap::new();
+    for row in fetched.rows {
+        let code = ErrorCode(row.code);
+        let tp = TopicPartition::new(row.topic, row.partition);
+        if code == ErrorCode::UNSTABLE_OFFSET_COMMIT {
+            // A transactional commit is still open: ask again shortly.
+            return Ok(Step::Retry(Error::Broker {
+                api: ApiKey::OffsetFetch,
+                code,
+                context: Some(format!("group '{group}', {tp}")),
+            }));
         }
-        by_topic
-    });
+        if !code.is_ok() {
+            return Ok(fail(code, format!("group '{group}', {tp}")));
+        }
+        if row.offset >= 0 {
+            found.insert(
+                tp,
+                OffsetAndMetadata {
+                    offset: row.offset,
+                    leader_epoch: (row.epoch >= 0).then_some(row.epoch),
+                    metadata: row.metadata.filter(|m| !m.is_empty()),
+                },
+            );
+        }
+    }
+    Ok(Step::Done(found))
+}
+
+/// One partition of an OffsetFetch answer.
+struct FetchedRow {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    epoch: i32,
+    metadata: Option<String>,
+    code: i16,
+}
+
+/// An OffsetFetch answer, flattened.
+struct Fetched {
+    group_code: i16,
+    rows: Vec<FetchedRow>,
+}
+
+/// One OffsetFetch round trip at `version`; with `ids` (v10), topics are
+/// asked for by id and the answer's ids are read back to names.
+async fn fetch_once(
+    conn: &Connection,
+    group: &str,
+    by_topic: Option<&BTreeMap<&str, Vec<i32>>>,
+    stable: bool,
+    version: i16,
+    ids: Option<&HashMap<String, Uuid>>,
+) -> Result<Fetched> {
+    let id_of = |t: &str| {
+        ids.and_then(|ids| ids.get(t))
+            .copied()
+            .unwrap_or(Uuid::ZERO)
+    };
     let req = if version >= 8 {
         OffsetFetchRequest {
             groups: vec![OffsetFetchRequestGroup {
@@ -189,11 +363,12 @@ pub(in crate::group) async fn fetch_offsets(
                 // classic member or none sends null and -1.
                 member_id: None,
                 member_epoch: -1,
-                topics: by_topic.as_ref().map(|by_topic| {
+                topics: by_topic.map(|by_topic| {
                     by_topic
                         .iter()
                         .map(|(t, ps)| OffsetFetchRequestTopics {
                             name: t.to_string(),
+                            topic_id: id_of(t),
                             partition_indexes: ps.clone(),
                             ..Default::default()
                         })
@@ -207,7 +382,7 @@ pub(in crate::group) async fn fetch_offsets(
     } else {
         OffsetFetchRequest {
             group_id: group.to_string(),
-            topics: by_topic.as_ref().map(|by_topic| {
+            topics: by_topic.map(|by_topic| {
                 by_topic
                     .iter()
                     .map(|(t, ps)| OffsetFetchRequestTopic {
@@ -222,81 +397,62 @@ pub(in crate::group) async fn fetch_offsets(
         }
     };
     let resp = conn.send_version(&req, version).await?;
-    // (topic, partition, offset, epoch, metadata, code)
-    let mut rows: Vec<(String, i32, i64, i32, Option<String>, i16)> = Vec::new();
-    let group_code = if version >= 8 {
-        let Some(g) = resp.groups.into_iter().find(|g| g.group_id == group) else {
-            return Err(Error::ProtocolViolation {
-                broker: conn.broker().to_string(),
-                reason: format!("OffsetFetch answer has no entry for group {group}"),
-            });
-        };
-        for t in g.topics {
-            for p in t.partitions {
-                rows.push((
-                    t.name.clone(),
-                    p.partition_index,
-                    p.committed_offset,
-                    p.committed_leader_epoch,
-                    p.metadata,
-                    p.error_code,
-                ));
-            }
-        }
-        g.error_code
-    } else {
+    let names: Option<HashMap<Uuid, &str>> =
+        ids.map(|ids| ids.iter().map(|(n, id)| (*id, n.as_str())).collect());
+    let mut rows = Vec::new();
+    if version < 8 {
         for t in resp.topics {
             for p in t.partitions {
-                rows.push((
-                    t.name.clone(),
-                    p.partition_index,
-                    p.committed_offset,
-                    p.committed_leader_epoch,
-                    p.metadata,
-                    p.error_code,
-                ));
+                rows.push(FetchedRow {
+                    topic: t.name.clone(),
+                    partition: p.partition_index,
+                    offset: p.committed_offset,
+                    epoch: p.committed_leader_epoch,
+                    metadata: p.metadata,
+                    code: p.error_code,
+                });
             }
         }
-        resp.error_code
+        return Ok(Fetched {
+            group_code: resp.error_code,
+            rows,
+        });
+    }
+    let Some(g) = resp.groups.into_iter().find(|g| g.group_id == group) else {
+        return Err(Error::ProtocolViolation {
+            broker: conn.broker().to_string(),
+            reason: format!("OffsetFetch answer has no entry for group {group}"),
+        });
     };
-    let fail = |code: ErrorCode, what: String| {
-        coordinator_error(ApiKey::OffsetFetch, code, || Some(what.clone())).unwrap_or(Step::Stop(
-            Error::Broker {
-                api: ApiKey::OffsetFetch,
-                code,
-                context: Some(what),
+    for t in g.topics {
+        let topic = match &names {
+            Some(names) => match names.get(&t.topic_id) {
+                Some(n) => n.to_string(),
+                None => {
+                    return Err(Error::ProtocolViolation {
+                        broker: conn.broker().to_string(),
+                        reason: format!(
+                            "OffsetFetch v{version} answer names topic id {} that group {group}'s request did not",
+                            t.topic_id
+                        ),
+                    });
+                }
             },
-        ))
-    };
-    let group_code = ErrorCode(group_code);
-    if !group_code.is_ok() {
-        return Ok(fail(group_code, format!("group '{group}'")));
-    }
-    let mut found = BTreeMap::new();
-    for (topic, partition, offset, epoch, metadata, code) in rows {
-        let code = ErrorCode(code);
-        let tp = TopicPartition::new(topic, partition);
-        if code == ErrorCode::UNSTABLE_OFFSET_COMMIT {
-            // A transactional commit is still open: ask again shortly.
-            return Ok(Step::Retry(Error::Broker {
-                api: ApiKey::OffsetFetch,
-                code,
-                context: Some(format!("group '{group}', {tp}")),
-            }));
-        }
-        if !code.is_ok() {
-            return Ok(fail(code, format!("group '{group}', {tp}")));
-        }
-        if offset >= 0 {
-            found.insert(
-                tp,
-                OffsetAndMetadata {
-                    offset,
-                    leader_epoch: (epoch >= 0).then_some(epoch),
-                    metadata: metadata.filter(|m| !m.is_empty()),
-                },
-            );
+            None => t.name,
+        };
+        for p in t.partitions {
+            rows.push(FetchedRow {
+                topic: topic.clone(),
+                partition: p.partition_index,
+                offset: p.committed_offset,
+                epoch: p.committed_leader_epoch,
+                metadata: p.metadata,
+                code: p.error_code,
+            });
         }
     }
-    Ok(Step::Done(found))
+    Ok(Fetched {
+        group_code: g.error_code,
+        rows,
+    })
 }

@@ -363,7 +363,11 @@ async fn a_newer_assignment_during_a_revocation_is_reconciled_after_it() {
 
 #[tokio::test(start_paused = true)]
 async fn fencing_loses_the_partitions_and_rejoins_at_epoch_zero_at_once() {
-    for code in [ErrorCode::FENCED_MEMBER_EPOCH, ErrorCode::UNKNOWN_MEMBER_ID] {
+    for code in [
+        ErrorCode::FENCED_MEMBER_EPOCH,
+        ErrorCode::UNKNOWN_MEMBER_ID,
+        ErrorCode::GROUP_ID_NOT_FOUND,
+    ] {
         bounded(async {
             let mut h = start(settings(None));
             h.joined(&[(A, &[0, 1])]).await;
@@ -451,6 +455,32 @@ async fn fatal_codes_stop_the_member_with_what_to_fix() {
         })
         .await;
     }
+}
+
+/// The control of GROUP_ID_NOT_FOUND as fencing: to a member still
+/// joining (epoch 0) it is no fencing, and it stops the member.
+#[tokio::test(start_paused = true)]
+async fn group_id_not_found_to_a_joining_member_is_fatal() {
+    bounded(async {
+        let mut h = start(settings(None));
+        let (join, answer) = h.call().await;
+        assert_eq!(join.member_epoch, 0);
+        answer
+            .send(Ok(failed(ErrorCode::GROUP_ID_NOT_FOUND)))
+            .unwrap();
+        loop {
+            match h.event().await {
+                MemberEvent::Fatal(e) => {
+                    assert_eq!(e.kafka_code(), Some(ErrorCode::GROUP_ID_NOT_FOUND));
+                    break;
+                }
+                MemberEvent::Lost { partitions, .. } => assert!(partitions.is_empty()),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(h.events.recv().await.is_none(), "the member stopped");
+    })
+    .await;
 }
 
 #[tokio::test(start_paused = true)]

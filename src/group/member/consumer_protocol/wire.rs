@@ -145,13 +145,7 @@ impl Coordinator for ClientCoordinator {
     }
 
     fn topic_names(&self) -> HashMap<Uuid, String> {
-        self.client
-            .metadata()
-            .topics
-            .values()
-            .filter(|t| t.id != Uuid::ZERO)
-            .map(|t| (t.id, t.name.clone()))
-            .collect()
+        self.client.metadata().names_by_id()
     }
 
     async fn refresh_topics(&self, topics: &[String]) {
