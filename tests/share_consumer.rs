@@ -2,7 +2,8 @@
 //! members sharing one partition each get different records and none is
 //! accepted twice; a released record comes back with its delivery count
 //! one higher and a rejected one never does; records a member holds past
-//! their lock, or holds when it goes away, go to another member.
+//! their lock, or holds when it goes away, go to another member, unless
+//! it renews them.
 
 mod support;
 
@@ -281,6 +282,96 @@ fn records_held_past_their_lock_go_to_another_member() {
         );
         // The member that holds them now accepts them.
         assert!(other.commit().await.expect("commit").is_empty());
+        other.close().await.expect("close");
+        holder.close().await.expect("close");
+    });
+}
+
+/// A renewed record stays with its member past its lock (KIP-1222): the
+/// holder renews one of two records every 500 ms for three lock
+/// durations while another member polls; the other record, not renewed,
+/// is the control and goes to the other member, delivered a second time;
+/// the renewed one never does, and once accepted is never delivered again.
+#[test]
+fn a_renewed_record_stays_past_its_lock_and_one_not_renewed_moves_on() {
+    support::run_within(120, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let client = Client::connect(config(&addr)).await.expect("connect");
+        let topic = support::unique_topic("klamm-share-renew");
+        create_topic(&client, &topic, 1).await;
+        produce_numbered(&client, &topic, 1, 2, 0).await;
+        let group = support::unique_topic("klamm-share");
+        configure_group(&client, &group, 2_000).await;
+        let holder = ShareConsumer::new(
+            Client::connect(config(&addr)).await.expect("connect"),
+            group.clone(),
+            &[topic.as_str()],
+            options(AckMode::Explicit, 100),
+        )
+        .await
+        .expect("holder");
+        let held = poll_for(&holder, 2, Duration::from_secs(30)).await;
+        assert_eq!(held.len(), 2);
+        let (kept, let_go) = if held[0].record.offset == 0 {
+            (&held[0], &held[1])
+        } else {
+            (&held[1], &held[0])
+        };
+        let other = ShareConsumer::new(
+            Client::connect(config(&addr)).await.expect("connect"),
+            group.clone(),
+            &[topic.as_str()],
+            options(AckMode::Implicit, 100),
+        )
+        .await
+        .expect("other");
+        let renewing = async {
+            let until = tokio::time::Instant::now() + Duration::from_secs(6);
+            let mut renewals = 0;
+            while tokio::time::Instant::now() < until {
+                holder
+                    .acknowledge(kept, AcknowledgeType::Renew)
+                    .expect("renew");
+                let refused = holder.commit().await.expect("commit");
+                assert!(refused.is_empty(), "renewal refused: {refused:?}");
+                renewals += 1;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            renewals
+        };
+        let polling = async {
+            let until = tokio::time::Instant::now() + Duration::from_secs(6);
+            let mut got = Vec::new();
+            while tokio::time::Instant::now() < until {
+                got.extend(other.poll(Duration::from_millis(300)).await.expect("poll"));
+            }
+            got
+        };
+        let (renewals, got) = tokio::join!(renewing, polling);
+        assert!(renewals >= 8, "{renewals} renewals");
+        let seen: Vec<(i64, i16)> = got
+            .iter()
+            .map(|r| (r.record.offset, r.delivery_count))
+            .collect();
+        assert_eq!(
+            seen,
+            [(let_go.record.offset, 2)],
+            "only the record not renewed moved on"
+        );
+        // A renewed record still needs its acknowledgement before a poll.
+        holder
+            .acknowledge(kept, AcknowledgeType::Renew)
+            .expect("renew");
+        let refused = holder.poll(Duration::from_millis(10)).await.unwrap_err();
+        assert!(refused.to_string().contains("renewed"), "{refused}");
+        holder
+            .acknowledge(kept, AcknowledgeType::Accept)
+            .expect("accept");
+        assert!(holder.commit().await.expect("commit").is_empty());
+        let after = poll_for(&other, 1, Duration::from_secs(4)).await;
+        assert!(after.is_empty(), "an accepted record came back: {after:?}");
         other.close().await.expect("close");
         holder.close().await.expect("close");
     });

@@ -20,15 +20,21 @@ pub enum AcknowledgeType {
     Release,
     /// Unprocessable: the record is never delivered again.
     Reject,
+    /// Still being worked on: the record's acquisition lock starts over
+    /// (KIP-1222; ShareAcknowledge v2, Apache Kafka 4.2+), and the record
+    /// still awaits its final acknowledgement — accept, release or reject.
+    /// Sent by [`ShareConsumer::commit`](super::ShareConsumer::commit).
+    Renew,
 }
 
 impl AcknowledgeType {
-    /// The wire code (1 accept, 2 release, 3 reject).
+    /// The wire code (1 accept, 2 release, 3 reject, 4 renew).
     pub const fn code(self) -> i8 {
         match self {
             AcknowledgeType::Accept => 1,
             AcknowledgeType::Release => 2,
             AcknowledgeType::Reject => 3,
+            AcknowledgeType::Renew => 4,
         }
     }
 }
@@ -52,6 +58,13 @@ impl PartitionAcks {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.by_offset.is_empty()
+    }
+
+    /// Whether an offset is to be renewed (the request must say so).
+    pub(crate) fn renews(&self) -> bool {
+        self.by_offset
+            .values()
+            .any(|&c| c == AcknowledgeType::Renew.code())
     }
 
     /// The batches to send.
@@ -128,5 +141,8 @@ mod tests {
         assert_eq!(AcknowledgeType::Accept.code(), 1);
         assert_eq!(AcknowledgeType::Release.code(), 2);
         assert_eq!(AcknowledgeType::Reject.code(), 3);
+        assert_eq!(AcknowledgeType::Renew.code(), 4);
+        assert!(acks(&[(1, 1), (2, 4)]).renews());
+        assert!(!acks(&[(1, 1), (2, 2), (3, 3), (4, 0)]).renews());
     }
 }

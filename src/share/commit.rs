@@ -14,6 +14,9 @@ use crate::protocol::messages::share_acknowledge_request::{
 use crate::protocol::messages::{ApiKey, ShareAcknowledgeRequest};
 use crate::protocol::primitives::Uuid;
 
+/// The first ShareAcknowledge version with renewals (KIP-1222).
+const RENEW_SINCE: i16 = 2;
+
 impl ShareConsumer {
     /// ShareAcknowledge to every leader with acknowledgements (`closing`:
     /// to every open session, at epoch -1, closing it).
@@ -22,11 +25,7 @@ impl ShareConsumer {
         sessions: &mut HashMap<i32, Session>,
         closing: bool,
     ) -> Result<Vec<AckFailure>> {
-        let ready = std::mem::take(&mut lock(&self.acks).ready);
-        let mut by_leader: BTreeMap<i32, BTreeMap<Tp, PartitionAcks>> = BTreeMap::new();
-        for ((leader, tp), a) in ready {
-            by_leader.entry(leader).or_default().insert(tp, a);
-        }
+        let mut by_leader = self.take_ready();
         if closing {
             for (id, s) in sessions.iter() {
                 if s.is_open() {
@@ -48,18 +47,27 @@ impl ShareConsumer {
                 session.reset();
                 continue;
             };
+            let renews = acks.values().any(PartitionAcks::renews);
             let req = ShareAcknowledgeRequest {
                 group_id: Some(self.member.group.clone()),
                 member_id: Some(self.member.member_id.clone()),
                 share_session_epoch: if closing { -1 } else { session.epoch() },
+                is_renew_ack: renews,
                 topics: ack_topics(&acks),
                 ..Default::default()
             };
             let answer = async {
                 let conn = self.client.connection(&broker, self.class).await?;
-                let version = conn
-                    .api_versions()
-                    .version_for(ApiKey::ShareAcknowledge, conn.broker())?;
+                let api = ApiKey::ShareAcknowledge;
+                let version = conn.api_versions().version_for(api, conn.broker())?;
+                if renews && version < RENEW_SINCE {
+                    return Err(Error::UnsupportedVersion {
+                        broker: conn.broker().to_string(),
+                        api,
+                        broker_versions: conn.api_versions().broker_range(api),
+                        ours: (RENEW_SINCE, crate::net::client_max(api)),
+                    });
+                }
                 conn.send_version(&req, version).await
             }
             .await;

@@ -57,11 +57,7 @@ impl ShareConsumer {
             }
         }
         // Acknowledgements go to the session that acquired the records.
-        let ready = std::mem::take(&mut lock(&self.acks).ready);
-        let mut by_leader: BTreeMap<i32, BTreeMap<Tp, PartitionAcks>> = BTreeMap::new();
-        for ((leader, tp), a) in ready {
-            by_leader.entry(leader).or_default().insert(tp, a);
-        }
+        let mut by_leader = self.take_ready();
         let mut leaders: BTreeSet<i32> = wanted.keys().copied().collect();
         leaders.extend(by_leader.keys().copied());
         leaders.extend(
@@ -223,6 +219,9 @@ impl ShareConsumer {
             max_records,
             batch_size: max_records,
             share_acquire_mode: o.acquire_mode.code(),
+            // Renewals reach a fetch only when a commit runs alongside a
+            // poll on another task; the broker then acquires nothing new.
+            is_renew_ack: plan.epoch != 0 && acks.values().any(PartitionAcks::renews),
             topics: topics
                 .into_iter()
                 .map(|(topic_id, partitions)| FetchTopic {

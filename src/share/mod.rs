@@ -16,7 +16,9 @@
 //! In [`AckMode::Implicit`] (the default, as in Java) the next poll,
 //! commit or close accepts every record of the previous poll; in
 //! [`AckMode::Explicit`] the application acknowledges each record itself
-//! and a poll with records left unacknowledged is refused.
+//! and a poll with records left unacknowledged is refused. A record that
+//! takes long to process can be renewed ([`AcknowledgeType::Renew`]):
+//! each commit then starts its lock over, until it is acknowledged.
 //!
 //! ```no_run
 //! use klamm::Client;
@@ -281,6 +283,10 @@ impl ShareConsumer {
     /// [`AckMode::Implicit`], for a record not from the last poll, and
     /// after close. A later acknowledgement of the same record before it
     /// is sent replaces the earlier one.
+    ///
+    /// [`AcknowledgeType::Renew`] keeps the record: the next
+    /// [`commit`](Self::commit) starts its lock over, and it still needs
+    /// its final acknowledgement before the next poll.
     pub fn acknowledge(&self, record: &ShareRecord, how: AcknowledgeType) -> Result<()> {
         self.check_open()?;
         if self.options.ack_mode == AckMode::Implicit {
@@ -329,7 +335,7 @@ impl ShareConsumer {
     /// interrupted fetch are delivered again once their locks expire.
     pub async fn poll(&self, timeout: Duration) -> Result<Vec<ShareRecord>> {
         self.check_open()?;
-        self.settle_outstanding(false)?;
+        self.settle_outstanding(Settle::Poll)?;
         let deadline = Instant::now() + timeout;
         let mut membership = self.member.state.subscribe();
         let mut sessions = self.sessions.lock().await;
@@ -369,12 +375,14 @@ impl ShareConsumer {
         }
     }
 
-    /// Sends every acknowledgement now (ShareAcknowledge to each leader)
-    /// and returns those the brokers refused. In implicit mode the records
-    /// of the last poll are accepted first.
+    /// Sends every acknowledgement given so far now (ShareAcknowledge to
+    /// each leader; renewals too) and returns those the brokers refused.
+    /// In implicit mode the records of the last poll are accepted first;
+    /// in explicit mode records not acknowledged yet, and renewed ones,
+    /// stay with the application, awaiting their acknowledgement.
     pub async fn commit(&self) -> Result<Vec<AckFailure>> {
         self.check_open()?;
-        self.settle_outstanding(false)?;
+        self.settle_outstanding(Settle::Commit)?;
         let mut sessions = self.sessions.lock().await;
         self.acknowledge_all(&mut sessions, false).await
     }
@@ -382,10 +390,10 @@ impl ShareConsumer {
     /// Sends what is left to acknowledge while closing every share
     /// session, then leaves the group. Records of the last poll are
     /// accepted in implicit mode; in explicit mode the unacknowledged ones
-    /// are released, to be delivered again.
+    /// (renewed ones too) are released, to be delivered again.
     pub async fn close(self) -> Result<Vec<AckFailure>> {
         self.check_open()?;
-        self.settle_outstanding(true)?;
+        self.settle_outstanding(Settle::Close)?;
         let failures = {
             let mut sessions = self.sessions.lock().await;
             self.acknowledge_all(&mut sessions, true).await
@@ -409,30 +417,52 @@ impl ShareConsumer {
     }
 
     /// Moves the last poll's records to the acknowledgements to send:
-    /// implicitly accepted, or as the application acknowledged them
-    /// (`closing`: the unacknowledged ones released; otherwise an
-    /// unacknowledged one in explicit mode refuses the call).
-    fn settle_outstanding(&self, closing: bool) -> Result<()> {
+    /// implicitly accepted, or as the application acknowledged them. A
+    /// poll refuses (explicit mode) while a record awaits its
+    /// acknowledgement; a commit sends what was given, renewals included,
+    /// and keeps the rest (a renewed record awaits its acknowledgement
+    /// again); close releases what was not acknowledged.
+    fn settle_outstanding(&self, how: Settle) -> Result<()> {
         let mut acks = lock(&self.acks);
         let explicit = self.options.ack_mode == AckMode::Explicit;
+        let renew = AcknowledgeType::Renew.code();
         if explicit
-            && !closing
-            && let Some(((_, (_, p), o), _)) = acks.outstanding.iter().find(|(_, a)| a.is_none())
+            && how == Settle::Poll
+            && let Some(((_, (_, p), o), code)) = acks
+                .outstanding
+                .iter()
+                .find(|(_, a)| a.is_none_or(|c| c == renew))
         {
+            let state = if code.is_some() {
+                "is renewed but not acknowledged"
+            } else {
+                "is not"
+            };
             return Err(Error::State {
                 reason: format!(
                     "every record of the last poll must be acknowledged first \
-                     (AckMode::Explicit); partition {p} offset {o} is not"
+                     (AckMode::Explicit); partition {p} offset {o} {state}"
                 ),
             });
         }
         let outstanding = std::mem::take(&mut acks.outstanding);
-        for ((leader, tp, offset), code) in outstanding {
-            let code = code.unwrap_or(if explicit {
-                AcknowledgeType::Release.code()
-            } else {
-                AcknowledgeType::Accept.code()
-            });
+        for (key, code) in outstanding {
+            let code = match (code, how) {
+                (None, _) if !explicit => AcknowledgeType::Accept.code(),
+                (None, Settle::Close) => AcknowledgeType::Release.code(),
+                (Some(c), Settle::Close) if c == renew => AcknowledgeType::Release.code(),
+                (None, _) => {
+                    acks.outstanding.insert(key, None);
+                    continue;
+                }
+                (Some(c), _) => {
+                    if c == renew {
+                        acks.outstanding.insert(key, None);
+                    }
+                    c
+                }
+            };
+            let (leader, tp, offset) = key;
             acks.ready
                 .entry((leader, tp))
                 .or_default()
@@ -440,6 +470,24 @@ impl ShareConsumer {
         }
         Ok(())
     }
+
+    /// The acknowledgements ready to send, taken, by leader.
+    fn take_ready(&self) -> BTreeMap<i32, BTreeMap<Tp, PartitionAcks>> {
+        let ready = std::mem::take(&mut lock(&self.acks).ready);
+        let mut by_leader: BTreeMap<i32, BTreeMap<Tp, PartitionAcks>> = BTreeMap::new();
+        for ((leader, tp), a) in ready {
+            by_leader.entry(leader).or_default().insert(tp, a);
+        }
+        by_leader
+    }
+}
+
+/// Which call settles the last poll's records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settle {
+    Poll,
+    Commit,
+    Close,
 }
 
 impl Drop for ShareConsumer {
