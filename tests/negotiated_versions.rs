@@ -360,3 +360,138 @@ fn offsets_are_committed_and_fetched_by_topic_id_at_v10() {
         assert_eq!(committed[&tp(0)].offset, 7);
     });
 }
+
+/// Produce v13 and Fetch v18 with a stale topic id (the topic deleted and
+/// made again after the client read its metadata): the broker answers
+/// UNKNOWN_TOPIC_ID, the client refreshes its metadata, as Java's does,
+/// and goes on with the new id; the records land in the new topic and are
+/// read back. The relay's log shows the refused request before the one
+/// that succeeded.
+#[test]
+fn a_stale_topic_id_is_refused_and_the_client_goes_on_with_the_new_one() {
+    use klamm::producer::{AsyncProducer, ProducerRecord};
+    use klamm::protocol::error_codes::ErrorCode;
+    use support::relay::Relay;
+    support::run_within(120, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let mut cfg = config(&addr);
+        cfg.metadata.allow_auto_topic_creation = false;
+        let direct = Client::connect(cfg.clone()).await.expect("connect");
+        let topic = support::unique_topic("klamm-stale-id");
+        support::topics::create_topic(&direct, &topic, 1).await;
+        let relay = Relay::start(addr.clone(), vec![]).await;
+        let mut via = cfg.clone();
+        via.net.bootstrap_servers = vec![relay.addr.clone()];
+        let client = Client::connect(via).await.expect("connect");
+        client
+            .refresh_metadata(Some(std::slice::from_ref(&topic)))
+            .await
+            .expect("metadata");
+        let old_id = client.metadata().topic_id(&topic).expect("an id");
+        // A second client through the relay, to read with the stale id.
+        let mut reader_cfg = cfg.clone();
+        reader_cfg.net.bootstrap_servers = vec![relay.addr.clone()];
+        let reader = Client::connect(reader_cfg).await.expect("connect");
+        reader
+            .refresh_metadata(Some(std::slice::from_ref(&topic)))
+            .await
+            .expect("metadata");
+        assert_eq!(reader.metadata().topic_id(&topic), Some(old_id));
+        support::topics::delete(&direct, &topic).await;
+        support::topics::create_topic(&direct, &topic, 1).await;
+        direct
+            .refresh_metadata(Some(std::slice::from_ref(&topic)))
+            .await
+            .expect("metadata");
+        let new_id = direct.metadata().topic_id(&topic).expect("an id");
+        assert_ne!(new_id, old_id);
+        assert_eq!(client.metadata().topic_id(&topic), Some(old_id));
+
+        let producer = AsyncProducer::new(client.clone()).await.expect("producer");
+        let d = producer
+            .send(ProducerRecord::new(topic.clone(), "after").with_partition(0))
+            .await
+            .expect("send");
+        d.await.expect("written");
+        producer.close().await.expect("close");
+        let produced = relay.log.of(ApiKey::Produce);
+        let ids: Vec<_> = produced
+            .iter()
+            .map(|e| {
+                let req = e.produce().expect("a Produce request");
+                let code = e
+                    .produce_response()
+                    .map(|r| r.responses[0].partition_responses[0].error_code)
+                    .map(ErrorCode);
+                (req.topic_data[0].topic_id, code)
+            })
+            .collect();
+        assert!(
+            ids.first().is_some_and(
+                |(id, code)| *id == old_id && *code == Some(ErrorCode::UNKNOWN_TOPIC_ID)
+            ),
+            "the first Produce names the stale id and is refused: {ids:?}"
+        );
+        assert!(
+            ids.last()
+                .is_some_and(|(id, code)| *id == new_id && *code == Some(ErrorCode::NONE)),
+            "the last names the new id and lands: {ids:?}"
+        );
+        assert_eq!(
+            direct
+                .list_offsets(&topic, 0, klamm::client::OffsetSpec::Newest)
+                .await
+                .expect("offsets"),
+            1
+        );
+        assert_eq!(client.metadata().topic_id(&topic), Some(new_id));
+
+        // The reader still holds the old id.
+        assert_eq!(reader.metadata().topic_id(&topic), Some(old_id));
+        let consumer = klamm::consumer::Consumer::new(reader.clone());
+        let mut pc = consumer
+            .consume_partition(&topic, 0, klamm::consumer::StartOffset::Oldest)
+            .await
+            .expect("consume");
+        let r = tokio::time::timeout(std::time::Duration::from_secs(30), pc.recv())
+            .await
+            .expect("a record in time: the fetcher left the stale id behind")
+            .expect("open")
+            .expect("record");
+        assert_eq!(r.value.as_deref(), Some(&b"after"[..]));
+        drop(pc);
+        consumer.close().await;
+        let fetched: Vec<_> = relay
+            .log
+            .of(ApiKey::Fetch)
+            .into_iter()
+            .filter(|e| e.connection != produced[0].connection)
+            .filter_map(|e| {
+                let req = e.fetch()?;
+                let t = req.topics.first()?;
+                let code = e.fetch_response().and_then(|r| {
+                    r.responses
+                        .first()
+                        .and_then(|t| t.partitions.first())
+                        .map(|p| ErrorCode(p.error_code))
+                });
+                Some((t.topic_id, code))
+            })
+            .collect();
+        assert!(
+            fetched
+                .iter()
+                .any(|(id, code)| *id == old_id && *code == Some(ErrorCode::UNKNOWN_TOPIC_ID)),
+            "a Fetch names the stale id and is refused: {fetched:?}"
+        );
+        assert!(
+            fetched
+                .iter()
+                .any(|(id, code)| *id == new_id && *code == Some(ErrorCode::NONE)),
+            "then one names the new id: {fetched:?}"
+        );
+        assert_eq!(reader.metadata().topic_id(&topic), Some(new_id));
+    });
+}

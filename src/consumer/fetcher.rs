@@ -195,6 +195,7 @@ fn spawn(inner: &Arc<ConsumerInner>, broker: BrokerInfo) -> FetcherHandle {
         stop: stop.clone(),
         session: FetchSession::default(),
         session_by_id: None,
+        session_ids: HashMap::new(),
         rotate: 0,
     };
     FetcherHandle {
@@ -219,6 +220,11 @@ struct Fetcher {
     /// Whether the open session names topics by id (Fetch v13+); `None`
     /// before the first request.
     session_by_id: Option<bool>,
+    /// The topic ids the open session was given (by-id sessions): a topic
+    /// deleted and made again under the same name has a new id, which the
+    /// broker's session does not know, so it answers UNKNOWN_TOPIC_ID to
+    /// every incremental fetch; a new id in metadata starts a new session.
+    session_ids: HashMap<String, Uuid>,
     /// Where the next request starts in `parts`, so that under
     /// `fetch.max.bytes` no partition always comes last.
     rotate: usize,
@@ -366,6 +372,14 @@ impl Fetcher {
             }
             self.session_by_id = Some(by_id);
         }
+        if ids
+            .iter()
+            .any(|(name, id)| self.session_ids.get(name).is_some_and(|old| old != id))
+        {
+            tracing::debug!(broker = %self.broker.addr(), "a topic id changed; new fetch session");
+            self.session.reset();
+        }
+        self.session_ids.clone_from(&ids);
         let id_of = |name: &str| ids.get(name).copied().unwrap_or(Uuid::ZERO);
         let params: Vec<(Key, PartitionParams)> = wanted
             .iter()
