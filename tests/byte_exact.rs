@@ -274,3 +274,99 @@ fn real_traffic_of_kafka_java_and_klamm_encodes_back_to_the_same_bytes() {
         assert_eq!(mismatches(std::slice::from_ref(&control)).len(), 1);
     });
 }
+
+/// The same over tansu, the second broker implementation: klamm creates a
+/// topic, produces and consumes through a relay, and every frame both
+/// ways comes back byte for byte. tansu writes some tagged fields at their
+/// default values (ApiVersions, CreateTopics, Fetch answers); the control
+/// shows that those frames would not survive without the tag-presence
+/// bits: re-encoded with them cleared, at least one answer changes.
+#[test]
+fn tansu_traffic_encodes_back_to_the_same_bytes_tagged_defaults_included() {
+    use klamm::protocol::messages::ResponseBody;
+    use klamm::protocol::primitives::TagPresence;
+    support::run_within(120, async {
+        let Some(addr) = support::tansu() else {
+            return;
+        };
+        let relay = Relay::start(addr.clone(), vec![]).await;
+        let client = Client::connect(config(&relay.addr)).await.expect("connect");
+        let topic: Arc<str> = Arc::from(support::unique_topic("klamm-byte-exact-tansu").as_str());
+        create_topic(&client, &topic, 1).await;
+        klamm_writes(&client, &topic, 1, 50).await;
+        let consumer = klamm::consumer::Consumer::new(client.clone());
+        let mut pc = consumer
+            .consume_partition(&topic, 0, klamm::consumer::StartOffset::Oldest)
+            .await
+            .expect("consume");
+        for _ in 0..50 {
+            tokio::time::timeout(Duration::from_secs(20), pc.recv())
+                .await
+                .expect("a record in time")
+                .expect("open")
+                .expect("record");
+        }
+        drop(pc);
+        consumer.close().await;
+
+        let frames = relay.log.raw_frames();
+        for api in [
+            ApiKey::ApiVersions,
+            ApiKey::Metadata,
+            ApiKey::CreateTopics,
+            ApiKey::Produce,
+            ApiKey::Fetch,
+        ] {
+            assert!(
+                frames.iter().any(|f| f.api == api && !f.request),
+                "no {api:?} answer captured"
+            );
+        }
+        let bad = mismatches(&frames);
+        assert!(
+            bad.is_empty(),
+            "{} of {} frames differ:\n{}",
+            bad.len(),
+            frames.len(),
+            bad.join("\n")
+        );
+
+        // Control: the answers re-encoded with their top-level presence
+        // bits cleared (what klamm did before it kept them).
+        let mut changed = Vec::new();
+        for f in frames.iter().filter(|f| !f.request) {
+            let (header, mut body) =
+                decode_response(f.bytes.clone(), f.api, f.version).expect("decodes");
+            match &mut body {
+                ResponseBody::ApiVersions(r) => r.tags_present = TagPresence::default(),
+                ResponseBody::CreateTopics(r) => {
+                    for t in &mut r.topics {
+                        t.tags_present = TagPresence::default();
+                    }
+                }
+                ResponseBody::Fetch(r) => {
+                    r.tags_present = TagPresence::default();
+                    for t in &mut r.responses {
+                        for p in &mut t.partitions {
+                            p.tags_present = TagPresence::default();
+                        }
+                    }
+                }
+                _ => continue,
+            }
+            let mut out = BytesMut::new();
+            header
+                .encode(&mut out, f.api.response_header_version(f.version))
+                .expect("header");
+            body.encode(&mut out, f.version).expect("body");
+            if out.freeze() != f.bytes {
+                changed.push(format!("{:?} v{}", f.api, f.version));
+            }
+        }
+        eprintln!("answers that need their presence bits: {changed:?}");
+        assert!(
+            !changed.is_empty(),
+            "no tansu answer carried a tagged field at its default"
+        );
+    });
+}
