@@ -1,8 +1,8 @@
 //! Which version of each API klamm's clients use with Apache Kafka 4.4
-//! (the single node): the newest where klamm's code handles it, and the
-//! documented cap (`klamm::net::client_max`) where the newer versions
-//! change what a client must do (topic ids, transactions V2) and that
-//! work is still to come.
+//! (the single node): the newest everywhere klamm's own clients send
+//! them, and the documented by-hand default (`klamm::net::client_max`)
+//! where a newer version changes what a request means (topic ids instead
+//! of names, transactions V2).
 
 mod support;
 
@@ -57,8 +57,10 @@ fn the_client_negotiates_the_newest_versions_it_implements() {
             assert_eq!(v(api), broker_max(api).min(api.versions().1), "{api:?}");
             assert!(v(api) >= newest, "{api:?}");
         }
-        // Capped below what the broker offers, until the client handles
-        // the newer versions (topic ids; transactions V2).
+        // By hand (Connection::send, version_for) capped below what the
+        // broker offers: versions that change what a request means (names
+        // left out for ids; transactions V2). klamm's own clients ask for
+        // them where they fill them in, as the tests below show.
         for (api, cap) in [
             // By hand (Connection::send) Produce and Fetch stay at the
             // versions with topic names; the producer and the fetcher use
@@ -69,6 +71,8 @@ fn the_client_negotiates_the_newest_versions_it_implements() {
             // use v10 by id (offsets_are_committed_and_fetched_by_topic_id_at_v10).
             (ApiKey::OffsetCommit, 9),
             (ApiKey::OffsetFetch, 9),
+            // The transactions V1 set; the TransactionManager uses EndTxn
+            // v5 and TxnOffsetCommit v5/v6 (a_transactional_producer_runs_transactions_v2).
             (ApiKey::EndTxn, 4),
             (ApiKey::TxnOffsetCommit, 4),
         ] {
@@ -82,9 +86,10 @@ fn the_client_negotiates_the_newest_versions_it_implements() {
 /// The producer and the fetcher through a recording relay: a plain
 /// producer sends Produce v13 (topics by id, the ids metadata gave) and
 /// its records are written; the fetcher reads them at Fetch v18, by id; a
-/// transactional producer stays at v11 (names), the transactions V1 set.
+/// transactional producer runs transactions V2 on Kafka 4.4 (the test
+/// below).
 #[test]
-fn producer_and_fetcher_name_topics_by_id_and_a_transactional_producer_stays_at_v11() {
+fn producer_and_fetcher_name_topics_by_id() {
     use klamm::producer::{AsyncProducer, ProducerRecord};
     use klamm::protocol::primitives::Uuid;
     use support::relay::Relay;
@@ -177,39 +182,168 @@ fn producer_and_fetcher_name_topics_by_id_and_a_transactional_producer_stays_at_
             e.fetch_response()
                 .is_some_and(|r| r.responses.iter().any(|t| t.topic_id == id))
         }));
+    });
+}
 
+/// Transactions V2 (KIP-890) on Kafka 4.4, whose cluster finalizes
+/// `transaction.version` 2, through a recording relay: no
+/// AddPartitionsToTxn (the Produce, v13 by topic id, adds the partition)
+/// and no AddOffsetsToTxn (TxnOffsetCommit v6, by topic id, adds the
+/// offsets); each
+/// EndTxn v5 bumps the epoch and answers with it, and the next
+/// transaction's batches carry that epoch with sequences from 0. Both
+/// transactions' records are committed and read back read_committed.
+#[test]
+fn a_transactional_producer_runs_transactions_v2() {
+    use klamm::producer::transaction::ConsumerGroupMetadata;
+    use klamm::producer::{AsyncProducer, ProducerRecord};
+    use klamm::protocol::messages::{RequestBody, ResponseBody};
+    use klamm::protocol::records::{DecodeOptions, RecordBatch};
+    use support::relay::Relay;
+    support::run_within(90, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let direct = Client::connect(config(&addr)).await.expect("connect");
+        let topic = support::unique_topic("klamm-tv2");
+        support::topics::create_topic(&direct, &topic, 1).await;
+        let id = direct.metadata().topic_id(&topic).expect("an id");
+        let relay = Relay::start(addr.clone(), vec![]).await;
         let mut txn = config(&relay.addr);
         txn.producer.idempotence = true;
-        txn.producer.transactional_id = Some(support::unique_topic("klamm-v11-txn"));
+        txn.producer.transactional_id = Some(support::unique_topic("klamm-tv2-txn"));
         let producer = AsyncProducer::new(Client::connect(txn).await.expect("connect"))
             .await
             .expect("producer");
         producer.init_transactions().await.expect("init");
-        producer.begin_transaction().expect("begin");
-        let d = producer
-            .send(ProducerRecord::new(topic.clone(), "txn").with_partition(0))
-            .await
-            .expect("send");
-        producer.commit_transaction().await.expect("commit");
-        d.await.expect("written");
-        producer.close().await.expect("close");
-        let txn_produce: Vec<_> = relay
-            .log
-            .of(ApiKey::Produce)
-            .into_iter()
-            .filter(|e| e.produce().is_some_and(|r| r.transactional_id.is_some()))
-            .collect();
-        assert!(!txn_produce.is_empty());
-        for e in &txn_produce {
-            assert_eq!(e.version(), 11);
-            assert!(
-                e.produce()
-                    .unwrap()
-                    .topic_data
-                    .iter()
-                    .all(|t| *t.name == *topic)
-            );
+        for round in 0..2 {
+            producer.begin_transaction().expect("begin");
+            let mut pending = Vec::new();
+            for i in 0..3 {
+                let r = ProducerRecord::new(topic.clone(), format!("tv2-{round}-{i}"))
+                    .with_partition(0);
+                pending.push(producer.send(r).await.expect("send"));
+            }
+            producer
+                .send_offsets_to_transaction(
+                    &[(topic.as_str(), 0, 3 * (round + 1), None)],
+                    &ConsumerGroupMetadata::new(support::unique_topic("klamm-tv2-group")),
+                )
+                .await
+                .expect("offsets");
+            producer.commit_transaction().await.expect("commit");
+            for d in pending {
+                d.await.expect("written");
+            }
         }
+        producer.close().await.expect("close");
+
+        assert!(relay.log.of(ApiKey::AddPartitionsToTxn).is_empty());
+        assert!(relay.log.of(ApiKey::AddOffsetsToTxn).is_empty());
+        // TxnOffsetCommit v6: v5's implicit add, topics by id.
+        let offsets = relay.log.of(ApiKey::TxnOffsetCommit);
+        assert!(!offsets.is_empty());
+        for e in &offsets {
+            assert_eq!(e.version(), 6);
+            let RequestBody::TxnOffsetCommit(req) = &e.request else {
+                panic!("a TxnOffsetCommit request");
+            };
+            assert!(
+                req.topics
+                    .iter()
+                    .all(|t| t.topic_id == id && t.name.is_empty())
+            );
+            let Some(ResponseBody::TxnOffsetCommit(resp)) = &e.response else {
+                panic!("a TxnOffsetCommit answer");
+            };
+            assert!(resp.topics.iter().all(|t| t.topic_id == id));
+        }
+        // Each transaction's offsets accepted in the end (a coordinator
+        // still loading a new group's offsets partition may refuse one
+        // attempt first, and it is retried).
+        let accepted = offsets
+            .iter()
+            .filter(|e| match &e.response {
+                Some(ResponseBody::TxnOffsetCommit(r)) => r
+                    .topics
+                    .iter()
+                    .all(|t| t.partitions.iter().all(|p| p.error_code == 0)),
+                _ => false,
+            })
+            .count();
+        assert_eq!(accepted, 2, "{offsets:?}");
+        // Each EndTxn at v5, answered with the epoch the next one uses.
+        let ends: Vec<(i16, i16)> = relay
+            .log
+            .of(ApiKey::EndTxn)
+            .iter()
+            .map(|e| {
+                assert_eq!(e.version(), 5);
+                let RequestBody::EndTxn(req) = &e.request else {
+                    panic!("an EndTxn request");
+                };
+                let Some(ResponseBody::EndTxn(resp)) = &e.response else {
+                    panic!("an EndTxn answer");
+                };
+                assert_eq!(resp.error_code, 0);
+                assert_eq!(resp.producer_id, req.producer_id);
+                (req.producer_epoch, resp.producer_epoch)
+            })
+            .collect();
+        assert_eq!(ends.len(), 2, "{ends:?}");
+        assert_eq!(ends[0].1, ends[0].0 + 1, "the first EndTxn bumps the epoch");
+        assert_eq!(ends[1].0, ends[0].1, "the second transaction uses it");
+        assert_eq!(ends[1].1, ends[1].0 + 1);
+        // The batches: v13 by id, each transaction at its epoch, and the
+        // second one's sequences start at 0 again.
+        let mut batches: Vec<(i16, i32)> = Vec::new();
+        for e in relay.log.of(ApiKey::Produce) {
+            assert_eq!(e.version(), 13);
+            let req = e.produce().expect("a Produce request");
+            assert!(req.transactional_id.is_some());
+            for t in &req.topic_data {
+                assert!(t.topic_id == id && t.name.is_empty());
+                for p in &t.partition_data {
+                    let mut bytes = p.records.clone().expect("records");
+                    let b = RecordBatch::decode(&mut bytes, &DecodeOptions::default())
+                        .expect("a batch");
+                    batches.push((b.producer_epoch, b.base_sequence));
+                }
+            }
+        }
+        assert_eq!(
+            batches.first().copied(),
+            Some((ends[0].0, 0)),
+            "{batches:?}"
+        );
+        assert!(batches.contains(&(ends[1].0, 0)), "{batches:?}");
+        assert!(
+            batches
+                .iter()
+                .all(|(e, _)| *e == ends[0].0 || *e == ends[1].0)
+        );
+
+        // Stored: the six records, transactional, each transaction at its
+        // epoch, and a commit marker after each.
+        let stored = support::read::stored_batches(&direct, &topic, 0).await;
+        let markers = stored.iter().filter(|b| b.is_control).count();
+        assert_eq!(markers, 2, "one commit marker per transaction");
+        let records = support::read::records_of(&stored);
+        let seen: Vec<(String, i16)> = records
+            .iter()
+            .map(|r| {
+                assert!(r.transactional);
+                let v = String::from_utf8_lossy(r.value.as_deref().unwrap_or_default());
+                (v.into_owned(), r.producer_epoch)
+            })
+            .collect();
+        let want: Vec<(String, i16)> = (0..2)
+            .flat_map(|r| {
+                let epoch = ends[r].0;
+                (0..3).map(move |i| (format!("tv2-{r}-{i}"), epoch))
+            })
+            .collect();
+        assert_eq!(seen, want);
     });
 }
 
@@ -429,10 +563,14 @@ fn a_stale_topic_id_is_refused_and_the_client_goes_on_with_the_new_one() {
             })
             .collect();
         assert!(
-            ids.first().is_some_and(
-                |(id, code)| *id == old_id && *code == Some(ErrorCode::UNKNOWN_TOPIC_ID)
-            ),
-            "the first Produce names the stale id and is refused: {ids:?}"
+            ids.iter()
+                .any(|(id, code)| *id == old_id && *code == Some(ErrorCode::UNKNOWN_TOPIC_ID)),
+            "a Produce names the stale id and is refused: {ids:?}"
+        );
+        assert!(
+            ids.iter()
+                .all(|(id, code)| *id != old_id || *code != Some(ErrorCode::NONE)),
+            "nothing lands under the stale id: {ids:?}"
         );
         assert!(
             ids.last()

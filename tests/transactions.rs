@@ -48,28 +48,42 @@ fn now_ms() -> i64 {
 }
 
 /// Writes one transactional batch to `topic`/`partition` with a raw
-/// ProduceRequest to its leader.
+/// ProduceRequest to its leader: at v12 in transactions V2 (that version
+/// adds the partition to the transaction), v11 at most otherwise.
 async fn produce(
     client: &Client,
-    transactional_id: &str,
+    txn: &TransactionManager,
     topic: &str,
     partition: i32,
     pid: ProducerIdAndEpoch,
     values: &[&str],
 ) {
-    let p = support::produce::produce_raw(
-        client,
-        topic,
-        partition,
-        transactional_batch(pid, values),
-        Some(transactional_id),
-    )
-    .await;
+    let p = produce_as(client, txn, topic, partition, pid, values).await;
     assert_eq!(
         ErrorCode(p.error_code),
         ErrorCode::NONE,
         "Produce to {topic}/{partition}"
     );
+}
+
+/// The raw Produce of [`produce`], its answer unchecked.
+async fn produce_as(
+    client: &Client,
+    txn: &TransactionManager,
+    topic: &str,
+    partition: i32,
+    pid: ProducerIdAndEpoch,
+    values: &[&str],
+) -> klamm::protocol::messages::produce_response::PartitionProduceResponse {
+    support::produce::produce_raw_up_to(
+        client,
+        topic,
+        partition,
+        transactional_batch(pid, values),
+        Some(txn.transactional_id()),
+        txn.is_transaction_v2().then_some(12),
+    )
+    .await
 }
 
 /// What a raw Fetch from offset 0 finds: the data batches' values and
@@ -89,7 +103,7 @@ async fn ready(peer: &Peer, prefix: &str) -> (Client, TransactionManager, String
 /// init → begin → add partitions → produce → commit or abort; the batch and
 /// the right marker are in the partition.
 async fn end_writes_a_marker(peer: Peer, commit: bool) {
-    let (client, txn, id) = ready(&peer, "klamm-txn").await;
+    let (client, txn, _) = ready(&peer, "klamm-txn").await;
     let topic = support::unique_topic("klamm-txn");
     peer.create_topic(&client, &topic, 2).await;
     let pid = txn.producer_id_and_epoch().expect("producer id");
@@ -99,7 +113,7 @@ async fn end_writes_a_marker(peer: Peer, commit: bool) {
         .await
         .expect("add_partitions");
     assert!(txn.is_partition_added(&topic, 1));
-    produce(&client, &id, &topic, 1, pid, &["a", "b", "c"]).await;
+    produce(&client, &txn, &topic, 1, pid, &["a", "b", "c"]).await;
     if commit {
         txn.commit_transaction().await.expect("commit");
     } else {
@@ -132,7 +146,7 @@ async fn end_writes_a_marker(peer: Peer, commit: bool) {
 /// epoch (KIP-360) and the next transaction writes with the new epoch from
 /// sequence 0. On Apache Kafka and the mock.
 async fn abort_after_a_failed_batch_bumps_the_epoch(peer: Peer) {
-    let (client, txn, id) = ready(&peer, "klamm-txn-bump").await;
+    let (client, txn, _) = ready(&peer, "klamm-txn-bump").await;
     let topic = support::unique_topic("klamm-txn-bump");
     peer.create_topic(&client, &topic, 1).await;
     let old = txn.producer_id_and_epoch().expect("producer id");
@@ -141,7 +155,7 @@ async fn abort_after_a_failed_batch_bumps_the_epoch(peer: Peer) {
     txn.add_partitions(&[(topic.as_str(), 0)])
         .await
         .expect("add_partitions");
-    produce(&client, &id, &topic, 0, old, &["lost"]).await;
+    produce(&client, &txn, &topic, 0, old, &["lost"]).await;
     txn.fail_transaction(&Error::Disconnected {
         broker: "leader".into(),
         reason: "the second batch's answer never came".into(),
@@ -158,7 +172,7 @@ async fn abort_after_a_failed_batch_bumps_the_epoch(peer: Peer) {
     txn.add_partitions(&[(topic.as_str(), 0)])
         .await
         .expect("add_partitions");
-    produce(&client, &id, &topic, 0, new, &["kept"]).await;
+    produce(&client, &txn, &topic, 0, new, &["kept"]).await;
     txn.commit_transaction().await.expect("commit");
 
     let start = Instant::now();
@@ -188,7 +202,7 @@ async fn abort_after_a_failed_batch_bumps_the_epoch(peer: Peer) {
 /// Offsets sent to a transaction are the group's committed offsets once it
 /// commits (Apache Kafka; the mock does not store transactional offsets).
 async fn offsets_commit_with_the_transaction(peer: Peer) {
-    let (client, txn, id) = ready(&peer, "klamm-txn-offsets").await;
+    let (client, txn, _) = ready(&peer, "klamm-txn-offsets").await;
     let topic = support::unique_topic("klamm-txn-offsets");
     peer.create_topic(&client, &topic, 1).await;
     let pid = txn.producer_id_and_epoch().expect("producer id");
@@ -198,7 +212,7 @@ async fn offsets_commit_with_the_transaction(peer: Peer) {
     txn.add_partitions(&[(topic.as_str(), 0)])
         .await
         .expect("add_partitions");
-    produce(&client, &id, &topic, 0, pid, &["x"]).await;
+    produce(&client, &txn, &topic, 0, pid, &["x"]).await;
     txn.send_offsets_to_transaction(&[(topic.as_str(), 0, 42, Some("txn-meta"))], &group)
         .await
         .expect("send_offsets_to_transaction");
@@ -221,9 +235,11 @@ async fn offsets_commit_with_the_transaction(peer: Peer) {
 }
 
 /// A second manager with the same transactional id fences the first on
-/// Apache Kafka: the first's add_partitions fails with the fenced error, and
-/// so does every later call. (The fenced EndTxn answer itself is covered by
-/// the mock test with the coordinator's own error code.)
+/// Apache Kafka, and every later call of the first fails with the fenced
+/// error. In transactions V1 the first hears it from AddPartitionsToTxn; in
+/// V2 (Kafka 4.4) adding a partition is local, so its Produce is refused
+/// and its EndTxn answers PRODUCER_FENCED. (The fenced EndTxn answer of V1
+/// is covered by the mock test with the coordinator's own error code.)
 async fn a_second_instance_fences_the_first(peer: Peer) {
     let (client, first, id) = ready(&peer, "klamm-txn-fence").await;
     let topic = support::unique_topic("klamm-txn-fence");
@@ -241,10 +257,29 @@ async fn a_second_instance_fences_the_first(peer: Peer) {
     assert_eq!(new.id, old.id, "same transactional id, same producer id");
     assert!(new.epoch > old.epoch, "{new:?} after {old:?}");
 
-    let err = first
-        .add_partitions(&[(topic.as_str(), 1)])
-        .await
-        .expect_err("the fenced instance cannot add partitions");
+    let err = if first.is_transaction_v2() {
+        first
+            .add_partitions(&[(topic.as_str(), 1)])
+            .await
+            .expect("in transactions V2 adding a partition is local");
+        let refused = produce_as(&client, &first, &topic, 1, old, &["fenced"]).await;
+        assert!(
+            matches!(
+                ErrorCode(refused.error_code),
+                ErrorCode::INVALID_PRODUCER_EPOCH | ErrorCode::PRODUCER_FENCED
+            ),
+            "the fenced instance's Produce: {refused:?}"
+        );
+        first
+            .commit_transaction()
+            .await
+            .expect_err("the fenced instance cannot commit")
+    } else {
+        first
+            .add_partitions(&[(topic.as_str(), 1)])
+            .await
+            .expect_err("the fenced instance cannot add partitions")
+    };
     assert_fenced(&err);
     assert_eq!(first.state(), TransactionState::FatalError);
     let again = first.commit_transaction().await.expect_err("fenced commit");
@@ -256,6 +291,7 @@ async fn a_second_instance_fences_the_first(peer: Peer) {
         .add_partitions(&[(topic.as_str(), 1)])
         .await
         .expect("add_partitions");
+    produce(&client, &second, &topic, 1, new, &["new"]).await;
     second.commit_transaction().await.expect("commit");
     client.close().await;
 }

@@ -26,6 +26,9 @@ use crate::protocol::messages::{ApiKey, ApiVersionsResponse};
 pub struct ApiVersions {
     /// Broker (min, max) per API key code, `None` where not offered.
     broker: Vec<Option<(i16, i16)>>,
+    /// The cluster's finalized features (ApiVersions v3+, KIP-584): name
+    /// and finalized level.
+    finalized: Vec<(String, i16)>,
 }
 
 impl ApiVersions {
@@ -45,7 +48,41 @@ impl ApiVersions {
             }
             broker[i] = Some((k.min_version, k.max_version));
         }
-        ApiVersions { broker }
+        let finalized = resp
+            .finalized_features
+            .iter()
+            .map(|f| (f.name.clone(), f.max_version_level))
+            .collect();
+        ApiVersions { broker, finalized }
+    }
+
+    /// The level the cluster has finalized for feature `name`
+    /// (`transaction.version`, `group.version`, `share.version`,
+    /// `metadata.version`, ...), if the broker reported it (ApiVersions
+    /// v3+; brokers before Kafka 2.7 report none).
+    ///
+    /// ```
+    /// use klamm::net::ApiVersions;
+    /// use klamm::protocol::messages::ApiVersionsResponse;
+    /// use klamm::protocol::messages::api_versions_response::FinalizedFeatureKey;
+    ///
+    /// let resp = ApiVersionsResponse {
+    ///     finalized_features: vec![FinalizedFeatureKey {
+    ///         name: "transaction.version".into(),
+    ///         max_version_level: 2,
+    ///         ..Default::default()
+    ///     }],
+    ///     ..Default::default()
+    /// };
+    /// let v = ApiVersions::from_response(&resp);
+    /// assert_eq!(v.finalized_feature("transaction.version"), Some(2));
+    /// assert_eq!(v.finalized_feature("group.version"), None);
+    /// ```
+    pub fn finalized_feature(&self, name: &str) -> Option<i16> {
+        self.finalized
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, level)| *level)
     }
 
     /// The broker's supported range for `api`, if it offers it.
@@ -111,8 +148,12 @@ pub const fn client_max(api: ApiKey) -> i16 {
         ApiKey::OffsetCommit => 9,
         ApiKey::OffsetFetch => 9,
         // Transactions V2 (KIP-890: the epoch bumped by every EndTxn v5,
-        // partitions added by Produce v12) is one set; klamm keeps the
-        // V1 set together, which Kafka 4.4 still serves.
+        // partitions added by Produce v12, offsets by TxnOffsetCommit v5)
+        // is one set, whose versions say which protocol the client runs:
+        // by hand they default to the V1 set; klamm's TransactionManager
+        // and producer ask for the V2 versions themselves
+        // (ApiVersions::version_up_to) when the cluster has finalized
+        // transaction.version 2 (ApiVersions::finalized_feature).
         ApiKey::TxnOffsetCommit => 4,
         ApiKey::EndTxn => 4,
         // v6 is unstable in 4.4 (KIP-939, two-phase commit).

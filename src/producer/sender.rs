@@ -55,7 +55,8 @@ struct Answered {
 const PRODUCE_BY_TOPIC_ID: i16 = 13;
 
 /// The last Produce version of transactions V1: a transactional producer
-/// stays there (v12 would say it speaks transactions V2, KIP-890).
+/// stays there unless its transaction runs transactions V2 (v12 says the
+/// client speaks V2, KIP-890: the broker adds the partition itself).
 const LAST_TV1_PRODUCE: i16 = 11;
 
 pub(crate) struct Sender {
@@ -387,7 +388,8 @@ impl Sender {
             }
         };
         let transactional = self.config.transactional_id.is_some();
-        let mut version = if transactional {
+        let tv1 = transactional && !self.txn.as_ref().is_some_and(|t| t.is_transaction_v2());
+        let mut version = if tv1 {
             version.min(LAST_TV1_PRODUCE)
         } else {
             version
@@ -693,8 +695,17 @@ impl Sender {
             identity.request_bump();
         }
         tracing::debug!(topic = %batch.tp.0, partition = batch.tp.1, error = %err, "batch failed");
+        let mut err = err;
         if let Some(txn) = &self.txn {
             txn.fail_transaction(&err);
+            // Fenced (in transactions V2 a fenced producer hears it from
+            // the Produce itself, not from AddPartitionsToTxn): the record
+            // fails with the manager's account, which says what to do.
+            if txn.state() == crate::producer::transaction::TransactionState::FatalError
+                && let Err(fatal) = txn.check_send()
+            {
+                err = fatal;
+            }
         }
         Counters::add(&self.counters.batches_failed, 1);
         self.acc.complete(batch, Err(err));

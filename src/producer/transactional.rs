@@ -86,14 +86,23 @@ impl AsyncProducer {
     pub async fn commit_transaction(&self) -> Result<()> {
         let txn = self.transaction_manager("commit_transaction")?;
         self.flush().await?;
-        txn.commit_transaction().await
+        let before = txn.producer_id_and_epoch();
+        txn.commit_transaction().await?;
+        // Transactions V2: every EndTxn bumps the epoch.
+        if let Some(pid) = txn.producer_id_and_epoch()
+            && Some(pid) != before
+        {
+            self.adopt(pid.id, pid.epoch);
+        }
+        Ok(())
     }
 
     /// Aborts the transaction (EndTxn): records still buffered are not
     /// sent and their futures fail with [`Error::Aborted`]; those already
     /// sent are waited for, and read_committed consumers never see them.
     /// The way out of a failed transaction. If the abort bumped the epoch
-    /// (after a failed batch, KIP-360), sequence numbers restart at 0.
+    /// (after a failed batch, KIP-360; after every abort in transactions
+    /// V2), sequence numbers restart at 0.
     pub async fn abort_transaction(&self) -> Result<()> {
         let txn = self.transaction_manager("abort_transaction")?;
         let acc = &self.inner.acc;
@@ -117,9 +126,10 @@ impl AsyncProducer {
         }
         let before = txn.producer_id_and_epoch();
         txn.abort_transaction().await?;
-        match txn.producer_id_and_epoch() {
-            Some(pid) if Some(pid) != before => self.adopt(pid.id, pid.epoch),
-            _ => {}
+        if let Some(pid) = txn.producer_id_and_epoch()
+            && Some(pid) != before
+        {
+            self.adopt(pid.id, pid.epoch);
         }
         Ok(())
     }

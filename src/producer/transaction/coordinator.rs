@@ -2,7 +2,10 @@
 //! attempt, with coordinator rediscovery and backoff around it, and the
 //! per-API request shapes and answer parsing.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::state::{Disposition, StoredError, classify, describe};
@@ -21,6 +24,7 @@ use crate::protocol::messages::{
     AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, ApiKey,
     EndTxnRequest, InitProducerIdRequest, TxnOffsetCommitRequest,
 };
+use crate::protocol::primitives::Uuid;
 
 /// The longest pause between two attempts (Java's `retry.backoff.max.ms`).
 const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(1);
@@ -29,6 +33,34 @@ const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// transactional ids and are meant for brokers (KIP-890), so they are used
 /// only against a broker that offers nothing older.
 const ADD_PARTITIONS_CLIENT_MAX: i16 = 3;
+
+/// The last versions of transactions V1: EndTxn v5, TxnOffsetCommit v5
+/// and Produce v12 say the client speaks transactions V2 (KIP-890).
+pub(crate) const LAST_TV1_END_TXN: i16 = 4;
+pub(crate) const LAST_TV1_TXN_OFFSET_COMMIT: i16 = 4;
+/// The transactions-V2 versions: EndTxn v5 bumps the epoch and answers
+/// with it; TxnOffsetCommit v5 adds the group's offsets partition itself,
+/// and v6 names topics by id (used when metadata knows every id).
+const TV2_END_TXN: i16 = 5;
+const TV2_TXN_OFFSET_COMMIT: i16 = 5;
+const TXN_OFFSET_COMMIT_BY_ID: i16 = 6;
+/// The first Produce version of transactions V2 (partitions join the
+/// transaction with their first batch).
+pub(crate) const TV2_PRODUCE: i16 = 12;
+
+/// Whether the broker behind `conn` runs transactions V2: the cluster has
+/// finalized `transaction.version` 2 or higher (Kafka 4.0+ clusters
+/// formatted at 4.0 or later), and it offers the V2 versions of EndTxn,
+/// TxnOffsetCommit and Produce (Java's test, KIP-890).
+pub(crate) fn offers_transactions_v2(conn: &Connection) -> bool {
+    let v = conn.api_versions();
+    let reaches = |api: ApiKey, min: i16| v.broker_range(api).is_some_and(|(_, max)| max >= min);
+    v.finalized_feature("transaction.version")
+        .is_some_and(|level| level >= 2)
+        && reaches(ApiKey::EndTxn, TV2_END_TXN)
+        && reaches(ApiKey::TxnOffsetCommit, TV2_TXN_OFFSET_COMMIT)
+        && reaches(ApiKey::Produce, TV2_PRODUCE)
+}
 
 /// Which coordinator a request goes to.
 #[derive(Debug, Clone, Copy)]
@@ -68,6 +100,10 @@ pub(crate) struct Coordinators {
     pub(crate) transactional_id: String,
     pub(crate) max_block: Duration,
     pub(crate) retry_backoff: Duration,
+    /// Whether the transaction coordinator last talked to runs
+    /// transactions V2 (read at each InitProducerId and EndTxn; a
+    /// transaction keeps the mode it began in).
+    pub(crate) tv2: Arc<AtomicBool>,
 }
 
 impl Coordinators {
@@ -176,6 +212,8 @@ impl Coordinators {
                     ..Default::default()
                 };
                 let resp = conn.send_version(&req, version).await?;
+                self.tv2
+                    .store(offers_transactions_v2(&conn), Ordering::Relaxed);
                 let got = ProducerIdAndEpoch {
                     id: resp.producer_id,
                     epoch: resp.producer_epoch,
@@ -329,33 +367,81 @@ impl Coordinators {
         pid: ProducerIdAndEpoch,
         offsets: &[(String, i32, i64, Option<String>)],
         group: &ConsumerGroupMetadata,
+        tv2: bool,
     ) -> std::result::Result<(), Failure> {
+        // v6 names topics by id: only when metadata knows every one.
+        let meta = self.client.metadata();
+        let mut ids: HashMap<String, Uuid> = HashMap::new();
+        for (topic, ..) in offsets {
+            match meta.topic_id(topic) {
+                Some(id) => {
+                    ids.insert(topic.clone(), id);
+                }
+                None => {
+                    ids.clear();
+                    break;
+                }
+            }
+        }
+        // An id the coordinator refuses (a topic made again since our
+        // metadata was read) sends the next attempt by name.
+        let ids = std::sync::Mutex::new(ids);
         let pending = std::sync::Mutex::new(offsets.to_vec());
         let group_id = group.group_id.as_str();
         self.call(Target::Group(group_id), ApiKey::TxnOffsetCommit, |conn| {
             let pending = &pending;
+            let ids_now = lock(&ids).clone();
+            let ids = &ids;
+            let max = match (tv2, ids_now.is_empty()) {
+                (true, false) => TXN_OFFSET_COMMIT_BY_ID,
+                (true, true) => TV2_TXN_OFFSET_COMMIT,
+                (false, _) => LAST_TV1_TXN_OFFSET_COMMIT,
+            };
             async move {
-                let version = conn
-                    .api_versions()
-                    .version_for(ApiKey::TxnOffsetCommit, conn.broker())?;
+                let version = conn.api_versions().version_up_to(
+                    ApiKey::TxnOffsetCommit,
+                    conn.broker(),
+                    max,
+                )?;
                 let todo = lock(pending).clone();
-                let req =
-                    txn_offset_commit_request(&self.transactional_id, pid, group, &todo, version);
+                let by_id = version >= TXN_OFFSET_COMMIT_BY_ID;
+                let req = txn_offset_commit_request(
+                    &self.transactional_id,
+                    pid,
+                    group,
+                    &todo,
+                    version,
+                    by_id.then_some(&ids_now),
+                );
                 let resp = conn.send_version(&req, version).await?;
                 let mut codes = Vec::new();
                 let mut retry = Vec::new();
                 for t in &resp.topics {
+                    // A v6 answer names topics by the ids asked for.
+                    let name = if by_id {
+                        match ids_now.iter().find(|(_, id)| **id == t.topic_id) {
+                            Some((name, _)) => name.as_str(),
+                            None => continue,
+                        }
+                    } else {
+                        t.name.as_str()
+                    };
                     for p in &t.partitions {
                         let code = ErrorCode(p.error_code);
-                        codes.push((format!("{}/{}", t.name, p.partition_index), code));
+                        codes.push((format!("{name}/{}", p.partition_index), code));
                         if !code.is_ok() {
                             retry.extend(
                                 todo.iter()
-                                    .filter(|o| o.0 == t.name && o.1 == p.partition_index)
+                                    .filter(|o| o.0 == name && o.1 == p.partition_index)
                                     .cloned(),
                             );
                         }
                     }
+                }
+                if codes.iter().any(|(_, c)| {
+                    *c == ErrorCode::UNKNOWN_TOPIC_ID || *c == ErrorCode::INCONSISTENT_TOPIC_ID
+                }) {
+                    lock(ids).clear();
                 }
                 let step = self.worst(ApiKey::TxnOffsetCommit, &codes);
                 if !retry.is_empty() {
@@ -367,16 +453,21 @@ impl Coordinators {
         .await
     }
 
-    /// EndTxn: commits or aborts the open transaction.
+    /// EndTxn: commits or aborts the open transaction. In transactions V2
+    /// (`tv2`, EndTxn v5) the coordinator bumps the epoch (or, at the
+    /// last epoch, hands out a new producer id) and answers with it: the
+    /// next transaction must use it.
     pub(crate) async fn end_txn(
         &self,
         pid: ProducerIdAndEpoch,
         committed: bool,
-    ) -> std::result::Result<(), Failure> {
+        tv2: bool,
+    ) -> std::result::Result<Option<ProducerIdAndEpoch>, Failure> {
+        let max = if tv2 { TV2_END_TXN } else { LAST_TV1_END_TXN };
         self.call(Target::Transaction, ApiKey::EndTxn, |conn| async move {
             let version = conn
                 .api_versions()
-                .version_for(ApiKey::EndTxn, conn.broker())?;
+                .version_up_to(ApiKey::EndTxn, conn.broker(), max)?;
             let req = EndTxnRequest {
                 transactional_id: self.transactional_id.clone(),
                 producer_id: pid.id,
@@ -385,7 +476,18 @@ impl Coordinators {
                 ..Default::default()
             };
             let resp = conn.send_version(&req, version).await?;
-            Ok(self.step(ApiKey::EndTxn, ErrorCode(resp.error_code), None, ()))
+            let code = ErrorCode(resp.error_code);
+            if code.is_ok() {
+                self.tv2
+                    .store(offers_transactions_v2(&conn), Ordering::Relaxed);
+            }
+            let next =
+                (version >= TV2_END_TXN && resp.producer_id >= 0 && resp.producer_epoch >= 0)
+                    .then_some(ProducerIdAndEpoch {
+                        id: resp.producer_id,
+                        epoch: resp.producer_epoch,
+                    });
+            Ok(self.step(ApiKey::EndTxn, code, None, next))
         })
         .await
     }
@@ -429,6 +531,7 @@ fn txn_offset_commit_request(
     group: &ConsumerGroupMetadata,
     offsets: &[(String, i32, i64, Option<String>)],
     version: i16,
+    ids: Option<&HashMap<String, Uuid>>,
 ) -> TxnOffsetCommitRequest {
     let mut topics: Vec<TxnOffsetCommitRequestTopic> = Vec::new();
     for (topic, partition, offset, metadata) in offsets {
@@ -443,6 +546,10 @@ fn txn_offset_commit_request(
             Some(t) => t.partitions.push(p),
             None => topics.push(TxnOffsetCommitRequestTopic {
                 name: topic.clone(),
+                topic_id: ids
+                    .and_then(|ids| ids.get(topic))
+                    .copied()
+                    .unwrap_or(Uuid::ZERO),
                 partitions: vec![p],
                 ..Default::default()
             }),

@@ -13,14 +13,20 @@
 //! - before a partition's first batch in a transaction is sent:
 //!   [`TransactionManager::add_partitions`] (cheap and idempotent for
 //!   partitions already added; [`TransactionManager::is_partition_added`]
-//!   is a lock-only fast path);
+//!   is a lock-only fast path). In transactions V2 (KIP-890, Kafka 4.0+
+//!   clusters: [`TransactionManager::is_transaction_v2`]) this is local
+//!   and the batches must go at Produce v12 or later, which adds the
+//!   partition; before, at v11 or lower;
 //! - when a transactional batch fails for good:
 //!   [`TransactionManager::fail_transaction`]; after the abort that
 //!   follows, the epoch may have been bumped: compare
 //!   [`TransactionManager::producer_id_and_epoch`] and restart sequences at
 //!   0 if it changed;
 //! - in `commit_transaction`: flush every buffered record first, then
-//!   [`TransactionManager::commit_transaction`].
+//!   [`TransactionManager::commit_transaction`]; in transactions V2 every
+//!   commit and abort bumps the epoch, so compare
+//!   [`TransactionManager::producer_id_and_epoch`] after each and restart
+//!   sequences at 0 when it changed.
 //!
 //! ```no_run
 //! use klamm::{Client, Config};
@@ -52,6 +58,7 @@ mod state;
 mod tests;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -123,6 +130,9 @@ struct Core {
     /// id and epoch, KIP-360) once the transaction is aborted: after a
     /// failed batch the partitions' sequence numbers are uncertain.
     bump_epoch: bool,
+    /// Whether the open (or last) transaction runs transactions V2
+    /// (KIP-890): fixed when it begins, from what the coordinator offered.
+    tv2: bool,
     /// The error that put the manager into `AbortableError` or
     /// `FatalError`.
     error: Option<StoredError>,
@@ -214,6 +224,7 @@ impl TransactionManager {
                     transactional_id: id,
                     max_block,
                     retry_backoff,
+                    tv2: Default::default(),
                 },
                 transaction_timeout,
                 core: Mutex::new(Core {
@@ -222,6 +233,7 @@ impl TransactionManager {
                     partitions: HashMap::new(),
                     started: false,
                     bump_epoch: false,
+                    tv2: false,
                     error: None,
                 }),
                 op: tokio::sync::Mutex::new(()),
@@ -242,6 +254,19 @@ impl TransactionManager {
     /// The producer id and epoch, once `init_transactions` succeeded.
     pub fn producer_id_and_epoch(&self) -> Option<ProducerIdAndEpoch> {
         self.core().producer
+    }
+
+    /// Whether the open (or, between transactions, the last) transaction
+    /// runs transactions V2 (KIP-890): the coordinator's cluster has
+    /// finalized `transaction.version` 2 (Kafka 4.0+). Then
+    /// [`add_partitions`](Self::add_partitions) only notes the partitions
+    /// (the producer's first Produce, v12+, adds each one),
+    /// [`send_offsets_to_transaction`](Self::send_offsets_to_transaction)
+    /// needs no AddOffsetsToTxn, and every EndTxn bumps the epoch: the
+    /// producer must take the new [`producer_id_and_epoch`](Self::producer_id_and_epoch)
+    /// and restart its sequences after each commit or abort.
+    pub fn is_transaction_v2(&self) -> bool {
+        self.core().tv2
     }
 
     /// Whether `topic`/`partition` is already part of the open transaction.
@@ -300,6 +325,7 @@ impl TransactionManager {
         core.state = TransactionState::InTransaction;
         core.partitions.clear();
         core.started = false;
+        core.tv2 = self.inner.coordinators.tv2.load(Ordering::Relaxed);
         Ok(())
     }
 
@@ -307,6 +333,11 @@ impl TransactionManager {
     /// request for all partitions not yet added; nothing for the others).
     /// The producer must call this before it sends a partition's first
     /// batch in the transaction, and send only after it returned `Ok`.
+    /// In transactions V2 ([`is_transaction_v2`](Self::is_transaction_v2))
+    /// no request is sent: the partitions are noted, and the producer's
+    /// Produce (v12+) adds them; a partition noted here must then get its
+    /// Produce before the commit, or the coordinator, which never heard of
+    /// the transaction, refuses the EndTxn (INVALID_TXN_STATE).
     pub async fn add_partitions<T: AsRef<str>>(&self, partitions: &[(T, i32)]) -> Result<()> {
         let _op = self.inner.op.lock().await;
         let (pid, new) = {
@@ -325,6 +356,14 @@ impl TransactionManager {
         if new.is_empty() {
             return Ok(());
         }
+        if self.core().tv2 {
+            let mut core = self.core();
+            core.started = true;
+            for (t, p) in new {
+                core.partitions.entry(t).or_default().insert(p);
+            }
+            return Ok(());
+        }
         match self.inner.coordinators.add_partitions(pid, &new).await {
             Ok(()) => {
                 let mut core = self.core();
@@ -340,17 +379,19 @@ impl TransactionManager {
 
     /// Adds consumed offsets to the open transaction, so they commit (or
     /// are discarded) with it: AddOffsetsToTxn to the transaction
-    /// coordinator, then TxnOffsetCommit to the group's coordinator. Each
-    /// offset is `(topic, partition, next offset to consume, metadata)`.
+    /// coordinator (not in transactions V2, where TxnOffsetCommit v5 does
+    /// it), then TxnOffsetCommit to the group's coordinator. Each offset
+    /// is `(topic, partition, next offset to consume, metadata)`.
     pub async fn send_offsets_to_transaction<T: AsRef<str>>(
         &self,
         offsets: &[(T, i32, i64, Option<&str>)],
         group: &ConsumerGroupMetadata,
     ) -> Result<()> {
         let _op = self.inner.op.lock().await;
-        let pid = {
+        let (pid, tv2) = {
             let core = self.core();
-            self.usable_in_transaction(&core, "send_offsets_to_transaction")?
+            let pid = self.usable_in_transaction(&core, "send_offsets_to_transaction")?;
+            (pid, core.tv2)
         };
         if group.group_id.is_empty() {
             return Err(Error::config(
@@ -359,7 +400,7 @@ impl TransactionManager {
             ));
         }
         let c = &self.inner.coordinators;
-        if let Err(f) = c.add_offsets(pid, &group.group_id).await {
+        if !tv2 && let Err(f) = c.add_offsets(pid, &group.group_id).await {
             return Err(self.fail(f));
         }
         self.core().started = true;
@@ -370,7 +411,7 @@ impl TransactionManager {
         if offsets.is_empty() {
             return Ok(());
         }
-        c.txn_offset_commit(pid, &offsets, group)
+        c.txn_offset_commit(pid, &offsets, group, tv2)
             .await
             .map_err(|f| self.fail(f))
     }
@@ -462,16 +503,24 @@ impl TransactionManager {
             }
             core.state = to;
             match core.producer {
-                Some(p) => (p, core.started, !commit && core.bump_epoch),
+                Some(p) => (p, core.started, !commit && core.bump_epoch, core.tv2),
                 None => return Err(wrong_state(op, TransactionState::Uninitialized)),
             }
         };
-        let (pid, started, bump) = pid;
+        let (pid, started, mut bump, tv2) = pid;
         if started {
-            match self.inner.coordinators.end_txn(pid, commit).await {
+            match self.inner.coordinators.end_txn(pid, commit, tv2).await {
+                // Transactions V2: the coordinator bumped the epoch itself.
+                Ok(Some(next)) => {
+                    let mut core = self.core();
+                    core.started = false;
+                    core.producer = Some(next);
+                    core.bump_epoch = false;
+                    bump = false;
+                }
                 // A repeated abort (after a timeout) goes straight to the
                 // epoch bump.
-                Ok(()) => self.core().started = false,
+                Ok(None) => self.core().started = false,
                 // An abort that fails for good leaves nothing else to try.
                 Err(Failure::Abortable(e)) if !commit => {
                     return Err(self.fail(Failure::Fatal(e)));
