@@ -204,6 +204,14 @@ pub fn read_uuid(buf: &mut Bytes) -> DResult<Uuid> {
 /// Reads an unsigned varint of at most 5 bytes (a `u32`).
 #[inline]
 pub fn read_unsigned_varint(buf: &mut Bytes) -> DResult<u32> {
+    // One byte is by far the most common (array and string lengths, tag
+    // counts of flexible versions): no loop for it.
+    if let Some(&b) = buf.first()
+        && b < 0x80
+    {
+        buf.advance(1);
+        return Ok(u32::from(b));
+    }
     let v = read_unsigned_varlong_max(buf, 5)?;
     u32::try_from(v).map_err(|_| DecodeError::new(DecodeErrorKind::VarintTooLong))
 }
