@@ -93,43 +93,15 @@ fn member_config(brokers: &str, group: &str, strategy: &str) -> Config {
 /// members' 6 s and 500 ms, so that a killed member's partitions move as
 /// soon in both protocols.
 async fn shorten_kip848_timeouts(client: &Client, group: &str) {
-    use klamm::protocol::messages::IncrementalAlterConfigsRequest;
-    use klamm::protocol::messages::incremental_alter_configs_request::{
-        AlterConfigsResource, AlterableConfig,
-    };
-    let set = |name: &str, value: &str| AlterableConfig {
-        name: name.to_string(),
-        config_operation: 0, // SET
-        value: Some(value.to_string()),
-        ..Default::default()
-    };
-    let controller = client.controller().await.expect("controller");
-    let conn = client
-        .connection(&controller, klamm::client::TrafficClass::Other)
-        .await
-        .expect("connection");
-    let resp = conn
-        .send(&IncrementalAlterConfigsRequest {
-            resources: vec![AlterConfigsResource {
-                resource_type: 32, // GROUP
-                resource_name: group.to_string(),
-                configs: vec![
-                    set("consumer.session.timeout.ms", "6000"),
-                    set("consumer.heartbeat.interval.ms", "500"),
-                ],
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
-        .await
-        .expect("IncrementalAlterConfigs");
-    for r in &resp.responses {
-        assert_eq!(
-            r.error_code, 0,
-            "group config of {group}: {:?}",
-            r.error_message
-        );
-    }
+    support::group::set_group_configs(
+        client,
+        group,
+        &[
+            ("consumer.session.timeout.ms", "6000"),
+            ("consumer.heartbeat.interval.ms", "500"),
+        ],
+    )
+    .await;
 }
 
 /// One member process: `MEMBERS_PER_PROCESS` members, each joining,

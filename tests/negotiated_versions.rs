@@ -325,7 +325,17 @@ fn a_transactional_producer_runs_transactions_v2() {
 
         // Stored: the six records, transactional, each transaction at its
         // epoch, and a commit marker after each.
-        let stored = support::read::stored_batches(&direct, &topic, 0).await;
+        // The coordinator writes the markers after it answers EndTxn: the
+        // last one may come a moment later.
+        let until = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let stored = loop {
+            let stored = support::read::stored_batches(&direct, &topic, 0).await;
+            let markers = stored.iter().filter(|b| b.is_control).count();
+            if markers >= 2 || tokio::time::Instant::now() >= until {
+                break stored;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
         let markers = stored.iter().filter(|b| b.is_control).count();
         assert_eq!(markers, 2, "one commit marker per transaction");
         let records = support::read::records_of(&stored);

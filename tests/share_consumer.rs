@@ -350,7 +350,7 @@ fn a_renewed_record_stays_past_its_lock_and_one_not_renewed_moves_on() {
             got
         };
         let (renewals, got) = tokio::join!(renewing, polling);
-        assert!(renewals >= 8, "{renewals} renewals");
+        assert!(renewals >= 4, "{renewals} renewals");
         let seen: Vec<(i64, i16)> = got
             .iter()
             .map(|r| (r.record.offset, r.delivery_count))

@@ -111,3 +111,46 @@ pub async fn drive(
         }
     }
 }
+
+/// Sets configs of `group` on the broker (IncrementalAlterConfigs, SET, on
+/// the GROUP resource through the controller) and checks each answer:
+/// the share-group and KIP-848 settings the tests shorten.
+pub async fn set_group_configs(client: &Client, group: &str, configs: &[(&str, &str)]) {
+    use klamm::client::TrafficClass;
+    use klamm::protocol::messages::IncrementalAlterConfigsRequest;
+    use klamm::protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    let controller = client.controller().await.expect("controller");
+    let conn = client
+        .connection(&controller, TrafficClass::Other)
+        .await
+        .expect("connection");
+    let resp = conn
+        .send(&IncrementalAlterConfigsRequest {
+            resources: vec![AlterConfigsResource {
+                resource_type: 32, // GROUP
+                resource_name: group.to_string(),
+                configs: configs
+                    .iter()
+                    .map(|(name, value)| AlterableConfig {
+                        name: name.to_string(),
+                        config_operation: 0, // SET
+                        value: Some(value.to_string()),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect("IncrementalAlterConfigs");
+    for r in &resp.responses {
+        assert_eq!(
+            r.error_code, 0,
+            "group config of {group}: {:?}",
+            r.error_message
+        );
+    }
+}
