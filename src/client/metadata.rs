@@ -165,6 +165,20 @@ impl ClusterMetadata {
             .filter(|id| *id != Uuid::ZERO)
     }
 
+    /// The id of every topic in `topics` by name, if every one is known
+    /// (a request that names topics by id needs them all; otherwise it
+    /// goes by name). `None` for no topics too.
+    pub fn topic_ids<'a>(
+        &self,
+        topics: impl IntoIterator<Item = &'a str>,
+    ) -> Option<HashMap<String, Uuid>> {
+        let mut ids = HashMap::new();
+        for t in topics {
+            ids.insert(t.to_string(), self.topic_id(t)?);
+        }
+        (!ids.is_empty()).then_some(ids)
+    }
+
     /// The name of every topic whose id is known, by id (to read answers
     /// that name topics by id: heartbeats of the consumer and share group
     /// protocols, Fetch v13+, OffsetCommit/OffsetFetch v10).

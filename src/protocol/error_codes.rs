@@ -387,6 +387,22 @@ impl ErrorCode {
         self.row().is_some_and(|r| r.retriable)
     }
 
+    /// Whether the broker does not know the topic id a request named
+    /// (UNKNOWN_TOPIC_ID, INCONSISTENT_TOPIC_ID): its metadata lags behind
+    /// the client's, or the topic was deleted and made again under the
+    /// same name. Requests that can also name topics by name may be sent
+    /// again that way.
+    ///
+    /// ```
+    /// use klamm::protocol::error_codes::ErrorCode;
+    ///
+    /// assert!(ErrorCode::UNKNOWN_TOPIC_ID.refuses_topic_id());
+    /// assert!(!ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.refuses_topic_id());
+    /// ```
+    pub fn refuses_topic_id(self) -> bool {
+        self == ErrorCode::UNKNOWN_TOPIC_ID || self == ErrorCode::INCONSISTENT_TOPIC_ID
+    }
+
     /// Whether this error means the client's cluster metadata (leaders,
     /// topic ids, partitions) is likely stale and should be refreshed
     /// before retrying. Implies [`ErrorCode::is_retriable`].

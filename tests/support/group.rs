@@ -116,16 +116,11 @@ pub async fn drive(
 /// the GROUP resource through the controller) and checks each answer:
 /// the share-group and KIP-848 settings the tests shorten.
 pub async fn set_group_configs(client: &Client, group: &str, configs: &[(&str, &str)]) {
-    use klamm::client::TrafficClass;
     use klamm::protocol::messages::IncrementalAlterConfigsRequest;
     use klamm::protocol::messages::incremental_alter_configs_request::{
         AlterConfigsResource, AlterableConfig,
     };
-    let controller = client.controller().await.expect("controller");
-    let conn = client
-        .connection(&controller, TrafficClass::Other)
-        .await
-        .expect("connection");
+    let conn = super::topics::controller_connection(client).await;
     let resp = conn
         .send(&IncrementalAlterConfigsRequest {
             resources: vec![AlterConfigsResource {

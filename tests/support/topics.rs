@@ -67,14 +67,20 @@ pub async fn create(client: &Client, spec: &TopicSpec) {
     wait_until_served(client, &spec.name, spec.partitions).await;
 }
 
+/// A connection to the controller the client knows (topic and config
+/// changes go there).
+pub async fn controller_connection(client: &Client) -> klamm::net::Connection {
+    let controller = client.controller().await.expect("controller");
+    client
+        .connection(&controller, TrafficClass::Other)
+        .await
+        .expect("connection")
+}
+
 /// Sends CreateTopics for `spec` through the controller the client knows
 /// and returns the topic's error code (nothing is waited for).
 pub async fn try_create(client: &Client, spec: &TopicSpec) -> ErrorCode {
-    let controller = client.controller().await.expect("controller");
-    let conn = client
-        .connection(&controller, TrafficClass::Other)
-        .await
-        .expect("connection");
+    let conn = controller_connection(client).await;
     let resp = conn
         .send(&CreateTopicsRequest {
             topics: vec![CreatableTopic {
@@ -110,11 +116,7 @@ pub async fn try_create(client: &Client, spec: &TopicSpec) -> ErrorCode {
 /// UNKNOWN_TOPIC_OR_PARTITION for it (asked without auto-creation; the
 /// client's own metadata is left as it was).
 pub async fn delete(client: &Client, topic: &str) {
-    let controller = client.controller().await.expect("controller");
-    let conn = client
-        .connection(&controller, TrafficClass::Other)
-        .await
-        .expect("connection");
+    let conn = controller_connection(client).await;
     let resp = conn
         .send(&DeleteTopicsRequest {
             topics: vec![DeleteTopicState {
@@ -164,11 +166,7 @@ pub async fn delete(client: &Client, topic: &str) {
 /// Grows `topic` to `count` partitions (CreatePartitions through the
 /// controller) and waits until every partition serves.
 pub async fn grow(client: &Client, topic: &str, count: i32) {
-    let controller = client.controller().await.expect("controller");
-    let conn = client
-        .connection(&controller, TrafficClass::Other)
-        .await
-        .expect("connection");
+    let conn = controller_connection(client).await;
     let resp = conn
         .send(&CreatePartitionsRequest {
             topics: vec![CreatePartitionsTopic {

@@ -32,25 +32,6 @@ const LAST_BY_NAME: i16 = 9;
 /// The version that names topics by id.
 const BY_ID: i16 = 10;
 
-/// The id of every topic in `topics`, when `meta` knows them all.
-fn ids_of<'a>(
-    meta: &ClusterMetadata,
-    topics: impl IntoIterator<Item = &'a str>,
-) -> Option<HashMap<String, Uuid>> {
-    let mut ids = HashMap::new();
-    for t in topics {
-        ids.insert(t.to_string(), meta.topic_id(t)?);
-    }
-    (!ids.is_empty()).then_some(ids)
-}
-
-/// Whether a partition's answer says the coordinator does not know the
-/// id it was given.
-fn id_refused(code: i16) -> bool {
-    let code = ErrorCode(code);
-    code == ErrorCode::UNKNOWN_TOPIC_ID || code == ErrorCode::INCONSISTENT_TOPIC_ID
-}
-
 /// An OffsetCommit for `offsets`, grouped by topic, with the topic ids
 /// `meta` knows when it knows them all (v10).
 pub(in crate::group) fn commit_request(
@@ -59,7 +40,9 @@ pub(in crate::group) fn commit_request(
     offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
     meta: &ClusterMetadata,
 ) -> OffsetCommitRequest {
-    let ids = ids_of(meta, offsets.keys().map(|tp| tp.topic.as_str())).unwrap_or_default();
+    let ids = meta
+        .topic_ids(offsets.keys().map(|tp| tp.topic.as_str()))
+        .unwrap_or_default();
     let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
     for (tp, o) in offsets {
         let partition = OffsetCommitRequestPartition {
@@ -108,10 +91,11 @@ pub(in crate::group) async fn send_commit(
         .collect();
     let resp = conn.send_version(&req, version).await?;
     if version >= BY_ID
-        && resp
-            .topics
-            .iter()
-            .any(|t| t.partitions.iter().any(|p| id_refused(p.error_code)))
+        && resp.topics.iter().any(|t| {
+            t.partitions
+                .iter()
+                .any(|p| ErrorCode(p.error_code).refuses_topic_id())
+        })
     {
         tracing::debug!(broker = %conn.broker(), group = %req.group_id,
             "OffsetCommit by topic id refused an id; committing by name");
@@ -251,7 +235,7 @@ pub(in crate::group) async fn fetch_offsets(
     });
     let ids = by_topic
         .as_ref()
-        .and_then(|by_topic| ids_of(meta, by_topic.keys().copied()));
+        .and_then(|by_topic| meta.topic_ids(by_topic.keys().copied()));
     let max = if ids.is_some() { BY_ID } else { LAST_BY_NAME };
     let version = conn
         .api_versions()
@@ -274,7 +258,12 @@ pub(in crate::group) async fn fetch_offsets(
         ids.as_ref(),
     )
     .await?;
-    if ids.is_some() && fetched.rows.iter().any(|r| id_refused(r.code)) {
+    if ids.is_some()
+        && fetched
+            .rows
+            .iter()
+            .any(|r| ErrorCode(r.code).refuses_topic_id())
+    {
         tracing::debug!(broker = %conn.broker(), %group,
             "OffsetFetch by topic id refused an id; asking by name");
         let version =

@@ -370,19 +370,11 @@ impl Coordinators {
         tv2: bool,
     ) -> std::result::Result<(), Failure> {
         // v6 names topics by id: only when metadata knows every one.
-        let meta = self.client.metadata();
-        let mut ids: HashMap<String, Uuid> = HashMap::new();
-        for (topic, ..) in offsets {
-            match meta.topic_id(topic) {
-                Some(id) => {
-                    ids.insert(topic.clone(), id);
-                }
-                None => {
-                    ids.clear();
-                    break;
-                }
-            }
-        }
+        let ids = self
+            .client
+            .metadata()
+            .topic_ids(offsets.iter().map(|o| o.0.as_str()))
+            .unwrap_or_default();
         // An id the coordinator refuses (a topic made again since our
         // metadata was read) sends the next attempt by name.
         let ids = std::sync::Mutex::new(ids);
@@ -438,9 +430,7 @@ impl Coordinators {
                         }
                     }
                 }
-                if codes.iter().any(|(_, c)| {
-                    *c == ErrorCode::UNKNOWN_TOPIC_ID || *c == ErrorCode::INCONSISTENT_TOPIC_ID
-                }) {
+                if codes.iter().any(|(_, c)| c.refuses_topic_id()) {
                     lock(ids).clear();
                 }
                 let step = self.worst(ApiKey::TxnOffsetCommit, &codes);
