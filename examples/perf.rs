@@ -30,20 +30,17 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use klamm::client::TrafficClass;
+use klamm::admin::{Admin, NewTopic};
 use klamm::consumer::{Consumer, StartOffset};
 use klamm::group::{GroupConsumer, GroupEvent};
 use klamm::producer::{AsyncProducer, DeliveryFuture, ProducerRecord};
-use klamm::protocol::messages::CreateTopicsRequest;
-use klamm::protocol::messages::create_topics_request::CreatableTopic;
+use klamm::protocol::error_codes::ErrorCode;
 use klamm::{Client, Config};
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{Notify, mpsc};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Kafka's TOPIC_ALREADY_EXISTS error code.
-const TOPIC_ALREADY_EXISTS: i16 = 36;
 /// Linux reports /proc times in USER_HZ ticks, which is 100 on every
 /// architecture Linux supports today.
 const USER_HZ: f64 = 100.0;
@@ -226,28 +223,17 @@ fn config(a: &Args) -> Result<Config, BoxError> {
 /// Creates the topic with `--partitions` partitions unless it exists; an
 /// existing topic must have that many.
 async fn ensure_topic(client: &Client, a: &Args) -> Result<(), BoxError> {
-    let controller = client.controller().await?;
-    let conn = client.connection(&controller, TrafficClass::Other).await?;
-    let created = conn
-        .send(&CreateTopicsRequest {
-            topics: vec![CreatableTopic {
-                name: a.topic.clone(),
-                num_partitions: a.partitions,
-                replication_factor: 1,
-                ..Default::default()
-            }],
-            timeout_ms: 10_000,
-            ..Default::default()
-        })
-        .await?;
-    match created.topics.first().map(|t| t.error_code) {
-        Some(0) => eprintln!(
+    let created = Admin::new(client.clone())
+        .create_topics(&[NewTopic::new(&a.topic, a.partitions, 1)])
+        .await;
+    match created.get(&a.topic) {
+        Some(Ok(_)) => eprintln!(
             "perf: created topic {} ({} partitions)",
             a.topic, a.partitions
         ),
-        Some(TOPIC_ALREADY_EXISTS) => {}
-        Some(code) => return Err(format!("CreateTopics {}: error code {code}", a.topic).into()),
-        None => return Err("CreateTopics: empty response".into()),
+        Some(Err(e)) if e.kafka_code() == Some(ErrorCode::TOPIC_ALREADY_EXISTS) => {}
+        Some(Err(e)) => return Err(format!("creating {}: {e}", a.topic).into()),
+        None => return Err("no outcome for the topic".into()),
     }
     client
         .refresh_metadata(Some(std::slice::from_ref(&a.topic)))

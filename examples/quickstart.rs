@@ -7,19 +7,16 @@
 
 use std::time::Duration;
 
-use klamm::client::TrafficClass;
+use klamm::admin::{Admin, NewTopic};
 use klamm::consumer::{Consumer, StartOffset};
 use klamm::producer::{AsyncProducer, ProducerRecord};
 use klamm::protocol::compression::Compression;
-use klamm::protocol::messages::CreateTopicsRequest;
-use klamm::protocol::messages::create_topics_request::CreatableTopic;
+use klamm::protocol::error_codes::ErrorCode;
 use klamm::{Client, Config};
 
 const TOPIC: &str = "klamm-quickstart";
 const PARTITIONS: i32 = 3;
 const RECORDS: usize = 9;
-/// Kafka's TOPIC_ALREADY_EXISTS error code.
-const TOPIC_ALREADY_EXISTS: i16 = 36;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -37,27 +34,22 @@ async fn main() -> Result<(), BoxError> {
         client.metadata().brokers.len()
     );
 
-    // The topic, through the controller.
-    let controller = client.controller().await?;
-    let created = client
-        .connection(&controller, TrafficClass::Other)
-        .await?
-        .send(&CreateTopicsRequest {
-            topics: vec![CreatableTopic {
-                name: TOPIC.into(),
-                num_partitions: PARTITIONS,
-                // -1: the broker's default.replication.factor.
-                replication_factor: -1,
-                ..Default::default()
-            }],
-            timeout_ms: 10_000,
-            ..Default::default()
-        })
-        .await?;
-    match created.topics.first().map(|t| t.error_code) {
-        Some(0) => println!("created topic {TOPIC} with {PARTITIONS} partitions"),
-        Some(TOPIC_ALREADY_EXISTS) => println!("topic {TOPIC} already exists"),
-        other => return Err(format!("CreateTopics failed with error code {other:?}").into()),
+    // The topic, through the admin (-1: the broker's default replication).
+    let admin = Admin::new(client.clone());
+    let created = admin
+        .create_topics(&[NewTopic::new(TOPIC, PARTITIONS, -1)])
+        .await;
+    match created.get(TOPIC) {
+        Some(Ok(t)) => println!(
+            "created topic {TOPIC} with {} partitions, id {}",
+            t.partitions,
+            t.topic_id.to_kafka_string()
+        ),
+        Some(Err(e)) if e.kafka_code() == Some(ErrorCode::TOPIC_ALREADY_EXISTS) => {
+            println!("topic {TOPIC} already exists")
+        }
+        Some(Err(e)) => return Err(format!("creating {TOPIC}: {e}").into()),
+        None => return Err("no outcome for the topic".into()),
     }
 
     // Produce: keyed records, placed by the default (murmur2) partitioner,

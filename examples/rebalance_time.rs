@@ -25,11 +25,10 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use klamm::client::TrafficClass;
+use klamm::admin::{Admin, NewTopic};
 use klamm::group::{GroupConsumer, GroupEvent};
 use klamm::producer::{AsyncProducer, ProducerRecord};
-use klamm::protocol::messages::CreateTopicsRequest;
-use klamm::protocol::messages::create_topics_request::CreatableTopic;
+use klamm::protocol::error_codes::ErrorCode;
 use klamm::{Client, Config};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -299,24 +298,14 @@ async fn one_run(a: &Args, run: usize) -> Result<Duration, BoxError> {
 }
 
 async fn ensure_topic(client: &Client, a: &Args) -> Result<(), BoxError> {
-    let controller = client.controller().await?;
-    let conn = client.connection(&controller, TrafficClass::Other).await?;
-    let created = conn
-        .send(&CreateTopicsRequest {
-            topics: vec![CreatableTopic {
-                name: a.topic.clone(),
-                num_partitions: a.partitions,
-                replication_factor: -1,
-                ..Default::default()
-            }],
-            timeout_ms: 10_000,
-            ..Default::default()
-        })
-        .await?;
-    match created.topics.first().map(|t| t.error_code) {
-        Some(0) | Some(36) => {} // created, or TOPIC_ALREADY_EXISTS
-        Some(code) => return Err(format!("CreateTopics {}: error code {code}", a.topic).into()),
-        None => return Err("CreateTopics: empty response".into()),
+    let created = Admin::new(client.clone())
+        .create_topics(&[NewTopic::new(&a.topic, a.partitions, -1)])
+        .await;
+    match created.get(&a.topic) {
+        Some(Ok(_)) => {}
+        Some(Err(e)) if e.kafka_code() == Some(ErrorCode::TOPIC_ALREADY_EXISTS) => {}
+        Some(Err(e)) => return Err(format!("creating {}: {e}", a.topic).into()),
+        None => return Err("no outcome for the topic".into()),
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

@@ -217,6 +217,64 @@ impl Error {
         }
     }
 
+    /// A copy of this error, for each of the items one failure concerns
+    /// (the records of a failed batch, the topics of a failed admin
+    /// request). `Error` is not `Clone`: it may carry an `io::Error`,
+    /// copied here by kind and message.
+    pub(crate) fn duplicate(&self) -> Error {
+        match self {
+            Error::Decode(d) => Error::Decode(d.clone()),
+            Error::Encode(x) => Error::Encode(x.clone()),
+            Error::Config { key, reason } => Error::Config {
+                key: key.clone(),
+                reason: reason.clone(),
+            },
+            Error::Io { context, source } => Error::Io {
+                context: context.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            Error::Disconnected { broker, reason } => Error::Disconnected {
+                broker: broker.clone(),
+                reason: reason.clone(),
+            },
+            Error::ProtocolViolation { broker, reason } => Error::ProtocolViolation {
+                broker: broker.clone(),
+                reason: reason.clone(),
+            },
+            Error::Timeout { what, after } => Error::Timeout {
+                what: what.clone(),
+                after: *after,
+            },
+            Error::UnsupportedVersion {
+                broker,
+                api,
+                broker_versions,
+                ours,
+            } => Error::UnsupportedVersion {
+                broker: broker.clone(),
+                api: *api,
+                broker_versions: *broker_versions,
+                ours: *ours,
+            },
+            Error::Broker { api, code, context } => Error::Broker {
+                api: *api,
+                code: *code,
+                context: context.clone(),
+            },
+            Error::Auth(s) => Error::Auth(s.clone()),
+            Error::Tls { broker, reason } => Error::Tls {
+                broker: broker.clone(),
+                reason: reason.clone(),
+            },
+            Error::State { reason } => Error::State {
+                reason: reason.clone(),
+            },
+            Error::Aborted { reason } => Error::Aborted {
+                reason: reason.clone(),
+            },
+        }
+    }
+
     /// Whether retrying the same operation may succeed: network failures,
     /// closed connections, timeouts and retriable Kafka error codes.
     /// Decode/encode failures, configuration, authentication and TLS

@@ -1,10 +1,11 @@
 //! # klamm
 //!
 //! A pure-Rust client for the Apache Kafka wire protocol: producers
-//! (async, sync, idempotent, transactional), partition consumers, TLS and
-//! SASL, over a `Client` that keeps the cluster's metadata — no librdkafka,
-//! no C. Tested against Apache Kafka 4.4.0 (KRaft; one node and three
-//! nodes); see the README for what is verified where.
+//! (async, sync, idempotent, transactional), partition consumers, consumer
+//! and share groups, an admin client, TLS and SASL, over a `Client` that
+//! keeps the cluster's metadata — no librdkafka, no C. Tested against
+//! Apache Kafka 4.4.0 (KRaft; one node and three nodes); see the README
+//! for what is verified where.
 //!
 //! Add it with tokio:
 //!
@@ -171,28 +172,37 @@
 //! # }
 //! ```
 //!
-//! Administer the groups — list, describe, lag, reset offsets:
+//! ## Administer
+//!
+//! [`Admin`](admin::Admin) creates and describes topics, changes configs,
+//! manages ACLs (also as a declarative table), looks up offsets, moves
+//! partitions and describes the cluster, each item's outcome on its own;
+//! consumer groups are [`Admin::groups`](admin::Admin::groups):
 //!
 //! ```no_run
-//! use klamm::group::GroupAdmin;
+//! use klamm::admin::{AclOperation, AclTable, Admin, AlterConfigOp, ConfigResource, NewTopic};
 //!
 //! # async fn run(client: klamm::Client) -> klamm::Result<()> {
-//! let admin = GroupAdmin::new(client);
-//! for group in admin.list_groups().await? {
-//!     println!("{} {:?}", group.group_id, group.state);
+//! let admin = Admin::new(client);
+//! for (topic, outcome) in admin.create_topics(&[NewTopic::new("events", 6, 3)]).await {
+//!     println!("{topic}: {:?}", outcome.map(|t| t.topic_id.to_kafka_string()));
 //! }
-//! for row in admin.lag("billing").await? {
+//! let retention = AlterConfigOp::set("retention.ms", "86400000");
+//! admin.incremental_alter_configs(&[(ConfigResource::topic("events"), vec![retention])]).await;
+//! let table: AclTable = "events  User:billing  read,describe".parse()?;
+//! println!("{}", admin.apply_acls(&table).await?); // the changes it made
+//! for row in admin.groups().lag("billing").await? {
 //!     println!("{} committed {:?} lag {:?}", row.partition, row.committed, row.lag);
 //! }
+//! # let _ = AclOperation::Read;
 //! # Ok(())
 //! # }
 //! ```
-//!
-//! A general admin client (topics, configs, ACLs) is a later issue.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod client;
 pub mod config;
 pub mod consumer;

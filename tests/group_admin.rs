@@ -5,6 +5,8 @@
 //! no commit); an empty group's offsets are reset and a new member starts
 //! there; offsets and groups are deleted once nobody uses them (refused
 //! while somebody does); a static member is removed by its instance id.
+//! The Java admin client (kafka-clients 4.4.0) witnesses the descriptions,
+//! the committed offsets after every change, and the deletions.
 
 mod support;
 
@@ -19,6 +21,7 @@ use klamm::group::{
 use klamm::producer::{AsyncProducer, ProducerRecord};
 use klamm::protocol::error_codes::ErrorCode;
 use klamm::{Client, Config, Error};
+use support::java_admin::JavaAdmin;
 use support::read::config;
 use support::topics::create_topic;
 use tokio::sync::watch;
@@ -131,16 +134,20 @@ impl Running {
     }
 }
 
-/// Waits up to `secs` seconds for `cond`, checking every 200 ms.
-async fn wait_for(what: &str, secs: u64, mut cond: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while !cond().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not within {secs} s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+/// The committed offsets Java's admin reads, by partition.
+async fn java_committed(java: &JavaAdmin, group: &str, topic: &str) -> BTreeMap<i32, i64> {
+    let seen = java.result(&format!("group-offsets {group}")).await;
+    seen.as_object()
+        .expect("offsets")
+        .iter()
+        .map(|(k, v)| {
+            let p = k
+                .strip_prefix(&format!("{topic}-"))
+                .and_then(|p| p.parse().ok())
+                .unwrap_or_else(|| panic!("a partition of {topic}: {k}"));
+            (p, v.as_i64().expect("offset"))
+        })
+        .collect()
 }
 
 fn tp(topic: &str, p: i32) -> TopicPartition {
@@ -183,7 +190,7 @@ fn a_live_group_is_listed_and_described_and_its_offsets_and_lag_match() {
 
         let a = Running::start(member_config(&addr, &group, "admin-a", "earliest"), &topic).await;
         let b = Running::start(member_config(&addr, &group, "admin-b", "earliest"), &topic).await;
-        wait_for(
+        support::wait_for(
             "both members own partitions and all is read",
             60,
             async || {
@@ -198,7 +205,7 @@ fn a_live_group_is_listed_and_described_and_its_offsets_and_lag_match() {
             },
         )
         .await;
-        wait_for("the reads are committed", 30, async || {
+        support::wait_for("the reads are committed", 30, async || {
             let c = admin.committed_offsets(&group, None).await.expect("fetch");
             committed_map(&c) == BTreeMap::from([(0, 20), (1, 30)])
         })
@@ -270,6 +277,35 @@ fn a_live_group_is_listed_and_described_and_its_offsets_and_lag_match() {
         }
         let none = described[&unknown].as_ref().expect("unknown described");
         assert!(!none.exists() && none.members.is_empty());
+        // Java describes the same members with the same partitions, and
+        // reads the same commits.
+        let java = JavaAdmin::new(&addr).expect("Java admin");
+        let seen = java.result(&format!("describe-group {group}")).await;
+        assert_eq!(seen["state"], "Stable");
+        assert_eq!(seen["type"], "Classic");
+        for m in seen["members"].as_array().expect("members") {
+            let running = match m["client_id"].as_str() {
+                Some("admin-a") => &a,
+                Some("admin-b") => &b,
+                other => panic!("unexpected member {other:?}"),
+            };
+            let theirs: BTreeSet<String> = m["partitions"]
+                .as_array()
+                .expect("partitions")
+                .iter()
+                .map(|p| p.as_str().expect("partition").to_string())
+                .collect();
+            let ours: BTreeSet<String> = running
+                .owned()
+                .iter()
+                .map(|tp| format!("{}-{}", tp.topic, tp.partition))
+                .collect();
+            assert_eq!(theirs, ours);
+        }
+        assert_eq!(
+            java_committed(&java, &group, &topic).await,
+            BTreeMap::from([(0, 20), (1, 30)])
+        );
 
         // Committed offsets: exactly what was read; partition 2 has none.
         let committed = admin.committed_offsets(&group, None).await.expect("fetch");
@@ -357,7 +393,7 @@ fn an_empty_groups_offsets_are_reset_and_a_new_member_starts_there() {
         let group = support::unique_topic("klamm-admin-reset");
 
         let a = Running::start(member_config(&addr, &group, "admin-a", "earliest"), &topic).await;
-        wait_for("the member reads and commits everything", 60, async || {
+        support::wait_for("the member reads and commits everything", 60, async || {
             let c = admin.committed_offsets(&group, None).await.expect("fetch");
             committed_map(&c) == BTreeMap::from([(0, 10), (1, 10), (2, 10)])
         })
@@ -410,10 +446,16 @@ fn an_empty_groups_offsets_are_reset_and_a_new_member_starts_there() {
             committed_map(&now),
             BTreeMap::from([(0, 3), (1, 0), (2, 10)])
         );
+        let java = JavaAdmin::new(&addr).expect("Java admin");
+        assert_eq!(
+            java_committed(&java, &group, &topic).await,
+            committed_map(&now),
+            "Java reads the altered and reset offsets"
+        );
 
         // A new member starts at the reset positions.
         let b = Running::start(member_config(&addr, &group, "admin-b", "latest"), &topic).await;
-        wait_for(
+        support::wait_for(
             "the new member reads from the reset positions",
             60,
             async || {
@@ -453,7 +495,7 @@ fn offsets_and_groups_are_deleted_once_nobody_uses_them() {
         let group = support::unique_topic("klamm-admin-delete");
 
         let a = Running::start(member_config(&addr, &group, "admin-a", "earliest"), &topic).await;
-        wait_for("the member commits", 60, async || {
+        support::wait_for("the member commits", 60, async || {
             let c = admin.committed_offsets(&group, None).await.expect("fetch");
             committed_map(&c) == BTreeMap::from([(0, 5), (1, 6)])
         })
@@ -493,6 +535,12 @@ fn offsets_and_groups_are_deleted_once_nobody_uses_them() {
         assert!(deleted[&p0[0]].is_ok(), "{deleted:?}");
         let left = admin.committed_offsets(&group, None).await.expect("fetch");
         assert_eq!(committed_map(&left), BTreeMap::from([(1, 6)]));
+        let java = JavaAdmin::new(&addr).expect("Java admin");
+        assert_eq!(
+            java_committed(&java, &group, &topic).await,
+            BTreeMap::from([(1, 6)]),
+            "Java no longer reads the deleted offset"
+        );
 
         let outcomes = admin.delete_groups(std::slice::from_ref(&group)).await;
         assert!(outcomes[&group].is_ok(), "{outcomes:?}");
@@ -522,6 +570,15 @@ fn offsets_and_groups_are_deleted_once_nobody_uses_them() {
         // Deleting it again: GROUP_ID_NOT_FOUND.
         let again = admin.delete_groups(std::slice::from_ref(&group)).await;
         assert_eq!(code_of(&again[&group]), ErrorCode::GROUP_ID_NOT_FOUND);
+        let seen = JavaAdmin::new(&addr)
+            .expect("Java admin")
+            .run(&[format!("describe-group {group}")])
+            .await;
+        assert!(
+            seen[0]["error"] == "GROUP_ID_NOT_FOUND" || seen[0]["result"]["state"] == "Dead",
+            "Java no longer finds the group: {}",
+            seen[0]
+        );
         client.close().await;
     });
 }
@@ -551,7 +608,7 @@ fn a_static_member_is_removed_by_its_instance_id() {
 
         let a = Running::start(static_config("admin-a"), &topic).await;
         let b = Running::start(static_config("admin-b"), &topic).await;
-        wait_for("two members with two partitions each", 60, async || {
+        support::wait_for("two members with two partitions each", 60, async || {
             a.owned().len() == 2 && b.owned().len() == 2
         })
         .await;
@@ -584,7 +641,7 @@ fn a_static_member_is_removed_by_its_instance_id() {
             .expect("remove");
         assert!(out["admin-a-instance"].is_ok(), "{out:?}");
         assert_eq!(code_of(&out["nobody"]), ErrorCode::UNKNOWN_MEMBER_ID);
-        wait_for("the other member takes every partition", 20, async || {
+        support::wait_for("the other member takes every partition", 20, async || {
             b.owned().len() == 4
         })
         .await;
@@ -680,7 +737,7 @@ fn a_kip848_group_is_described_with_consumer_group_describe() {
             let gs = admin.list_groups_with(&consumer_only).await.expect("list");
             gs.into_iter().find(|g| g.group_id == group)
         };
-        wait_for("the Java member's group is Stable", 90, async || {
+        support::wait_for("the Java member's group is Stable", 90, async || {
             found()
                 .await
                 .is_some_and(|g| g.state.as_deref() == Some("Stable"))
@@ -698,7 +755,7 @@ fn a_kip848_group_is_described_with_consumer_group_describe() {
             "control: type filter"
         );
 
-        wait_for("the member owns every partition", 30, async || {
+        support::wait_for("the member owns every partition", 30, async || {
             let d = admin.describe_group(&group).await.expect("describe");
             d.owners().len() == 3
         })

@@ -74,7 +74,7 @@ impl OffsetSpec {
     }
 
     /// The lowest ListOffsets version that can ask for this spec.
-    fn min_version(self) -> i16 {
+    pub(crate) fn min_version(self) -> i16 {
         match self {
             OffsetSpec::MaxTimestamp => 7,
             _ => 0,
@@ -108,6 +108,30 @@ pub struct ListedOffset {
     /// The leader epoch of the record at `offset` (KIP-320); `None` where
     /// the broker does not know it or answers below ListOffsets v4.
     pub leader_epoch: Option<i32>,
+}
+
+impl ListedOffset {
+    /// A partition's ListOffsets answer at `version`: -1 (none) as
+    /// `None`, v0's list of old-style offsets by its first.
+    pub(crate) fn from_answer(
+        p: &crate::protocol::messages::list_offsets_response::ListOffsetsPartitionResponse,
+        version: i16,
+    ) -> ListedOffset {
+        let known = |v: i64| (v >= 0).then_some(v);
+        if version == 0 {
+            ListedOffset {
+                offset: p.old_style_offsets.first().copied().and_then(known),
+                timestamp: None,
+                leader_epoch: None,
+            }
+        } else {
+            ListedOffset {
+                offset: known(p.offset),
+                timestamp: known(p.timestamp),
+                leader_epoch: (version >= 4 && p.leader_epoch >= 0).then_some(p.leader_epoch),
+            }
+        }
+    }
 }
 
 /// What [`Client::connect_with`] takes besides the [`Config`].
@@ -295,12 +319,20 @@ impl Client {
     /// while it is being created, ...); an absent one is
     /// UNKNOWN_TOPIC_OR_PARTITION.
     async fn topic(&self, topic: &str) -> Result<TopicInfo> {
+        self.topic_with(topic, self.inner.config.metadata.allow_auto_topic_creation)
+            .await
+    }
+
+    /// [`topic`](Self::topic), asking the broker to create a missing
+    /// topic only with `auto_create`.
+    async fn topic_with(&self, topic: &str, auto_create: bool) -> Result<TopicInfo> {
         if let Some(t) = self.metadata().topics.get(topic)
             && (t.error.is_ok() || !t.partitions.is_empty())
         {
             return Ok(t.clone());
         }
-        self.refresh_metadata(Some(&[topic.to_string()])).await?;
+        self.refresh(Some(&[topic.to_string()]), false, auto_create)
+            .await?;
         let meta = self.metadata();
         let t = meta.topics.get(topic).ok_or_else(|| Error::Broker {
             api: ApiKey::Metadata,
@@ -341,7 +373,17 @@ impl Client {
     }
 
     async fn partition(&self, topic: &str, partition: i32) -> Result<PartitionInfo> {
-        let t = self.topic(topic).await?;
+        let auto_create = self.inner.config.metadata.allow_auto_topic_creation;
+        self.partition_with(topic, partition, auto_create).await
+    }
+
+    async fn partition_with(
+        &self,
+        topic: &str,
+        partition: i32,
+        auto_create: bool,
+    ) -> Result<PartitionInfo> {
+        let t = self.topic_with(topic, auto_create).await?;
         t.partitions
             .into_iter()
             .find(|p| p.id == partition)
@@ -355,6 +397,23 @@ impl Client {
     /// The leader of a partition.
     pub async fn leader(&self, topic: &str, partition: i32) -> Result<BrokerInfo> {
         let p = self.partition(topic, partition).await?;
+        self.leader_of(topic, p)
+    }
+
+    /// The leader of a partition, never asking the broker to create the
+    /// topic (what the admin needs: Java's admin never creates topics by
+    /// looking them up).
+    pub(crate) async fn leader_of_existing(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<BrokerInfo> {
+        let p = self.partition_with(topic, partition, false).await?;
+        self.leader_of(topic, p)
+    }
+
+    fn leader_of(&self, topic: &str, p: PartitionInfo) -> Result<BrokerInfo> {
+        let partition = p.id;
         self.broker(p.leader).ok_or_else(|| Error::Broker {
             api: ApiKey::Metadata,
             code: ErrorCode::LEADER_NOT_AVAILABLE,
@@ -433,17 +492,33 @@ impl Client {
     /// asked for while one is in flight wait for it and reuse its answer
     /// when it covered their topics.
     pub async fn refresh_metadata(&self, topics: Option<&[String]>) -> Result<()> {
-        self.refresh(topics, false).await
+        self.refresh(
+            topics,
+            false,
+            self.inner.config.metadata.allow_auto_topic_creation,
+        )
+        .await
+    }
+
+    /// [`refresh_metadata`](Self::refresh_metadata) that never asks the
+    /// broker to create a topic (for the admin).
+    pub(crate) async fn refresh_existing(&self, topics: &[String]) -> Result<()> {
+        self.refresh(Some(topics), false, false).await
     }
 
     /// Refreshes the metadata of every topic in the cluster (what a
     /// subscription by pattern needs to see new topics), forgetting the
     /// topics that no longer exist.
     pub async fn refresh_cluster_metadata(&self) -> Result<()> {
-        self.refresh(None, true).await
+        self.refresh(None, true, false).await
     }
 
-    async fn refresh(&self, topics: Option<&[String]>, whole_cluster: bool) -> Result<()> {
+    async fn refresh(
+        &self,
+        topics: Option<&[String]>,
+        whole_cluster: bool,
+        auto_create: bool,
+    ) -> Result<()> {
         let asked_at = self.inner.generation.load(Ordering::Acquire);
         let _guard = self.inner.refresh_lock.lock().await;
         if self.inner.generation.load(Ordering::Acquire) > asked_at
@@ -470,7 +545,7 @@ impl Client {
                     })
                     .collect()
             }),
-            allow_auto_topic_creation: self.inner.config.metadata.allow_auto_topic_creation,
+            allow_auto_topic_creation: auto_create,
             ..Default::default()
         };
         let ask = |conn: Connection| {
@@ -736,20 +811,7 @@ impl Client {
                 context: Some(format!("{topic}/{partition}")),
             });
         }
-        let known = |v: i64| (v >= 0).then_some(v);
-        Ok(if version == 0 {
-            ListedOffset {
-                offset: p.old_style_offsets.first().copied().and_then(known),
-                timestamp: None,
-                leader_epoch: None,
-            }
-        } else {
-            ListedOffset {
-                offset: known(p.offset),
-                timestamp: known(p.timestamp),
-                leader_epoch: (version >= 4 && p.leader_epoch >= 0).then_some(p.leader_epoch),
-            }
-        })
+        Ok(ListedOffset::from_answer(p, version))
     }
 
     /// Stops the background refresh and closes every connection. Requests

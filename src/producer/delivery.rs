@@ -214,7 +214,7 @@ impl DeliveryFuture {
                     self.timestamp
                 },
             }),
-            Err(e) => Err(duplicate(e)),
+            Err(e) => Err(e.duplicate()),
         }
     }
 }
@@ -238,62 +238,6 @@ impl Future for DeliveryFuture {
             this.index = index;
             this.waker_slot = None;
         }
-    }
-}
-
-/// A copy of an error for each record of a failed batch (`Error` is not
-/// `Clone`: it may carry an `io::Error`, copied here by kind and message).
-pub(crate) fn duplicate(e: &Error) -> Error {
-    match e {
-        Error::Decode(d) => Error::Decode(d.clone()),
-        Error::Encode(x) => Error::Encode(x.clone()),
-        Error::Config { key, reason } => Error::Config {
-            key: key.clone(),
-            reason: reason.clone(),
-        },
-        Error::Io { context, source } => Error::Io {
-            context: context.clone(),
-            source: std::io::Error::new(source.kind(), source.to_string()),
-        },
-        Error::Disconnected { broker, reason } => Error::Disconnected {
-            broker: broker.clone(),
-            reason: reason.clone(),
-        },
-        Error::ProtocolViolation { broker, reason } => Error::ProtocolViolation {
-            broker: broker.clone(),
-            reason: reason.clone(),
-        },
-        Error::Timeout { what, after } => Error::Timeout {
-            what: what.clone(),
-            after: *after,
-        },
-        Error::UnsupportedVersion {
-            broker,
-            api,
-            broker_versions,
-            ours,
-        } => Error::UnsupportedVersion {
-            broker: broker.clone(),
-            api: *api,
-            broker_versions: *broker_versions,
-            ours: *ours,
-        },
-        Error::Broker { api, code, context } => Error::Broker {
-            api: *api,
-            code: *code,
-            context: context.clone(),
-        },
-        Error::Auth(s) => Error::Auth(s.clone()),
-        Error::Tls { broker, reason } => Error::Tls {
-            broker: broker.clone(),
-            reason: reason.clone(),
-        },
-        Error::State { reason } => Error::State {
-            reason: reason.clone(),
-        },
-        Error::Aborted { reason } => Error::Aborted {
-            reason: reason.clone(),
-        },
     }
 }
 

@@ -20,7 +20,6 @@ use tokio::time::Instant;
 
 use super::accumulator::{Accumulator, Drained};
 use super::batch::{ProducerBatch, Stamp};
-use super::delivery::duplicate;
 use super::idempotence::ProducerIdentity;
 use super::stats::Counters;
 use super::transaction::TransactionManager;
@@ -333,7 +332,7 @@ impl Sender {
                 .iter()
                 .any(|(t, q)| *t == d.batch.tp.0 && *q == d.batch.tp.1)
             {
-                self.fail(d.batch, duplicate(&e));
+                self.fail(d.batch, e.duplicate());
             } else {
                 kept.push(d);
             }
@@ -376,13 +375,13 @@ impl Sender {
                     ours: (MIN_PRODUCE_VERSION, PRODUCE_BY_TOPIC_ID),
                 };
                 for (b, _) in batches {
-                    self.fail(b, duplicate(&err));
+                    self.fail(b, err.duplicate());
                 }
                 return;
             }
             Err(e) => {
                 for (b, _) in batches {
-                    self.fail(b, duplicate(&e));
+                    self.fail(b, e.duplicate());
                 }
                 return;
             }
@@ -637,7 +636,7 @@ impl Sender {
             Err(e) => {
                 tracing::warn!(topic = %batch.tp.0, partition = batch.tp.1, error = %e,
                     "cannot split a batch refused as too large");
-                self.fail(batch, duplicate(err));
+                self.fail(batch, err.duplicate());
             }
         }
     }
@@ -681,7 +680,7 @@ impl Sender {
             Counters::add(&self.counters.batches_retried, 1);
             self.acc.requeue(batch, self.config.retry_backoff);
         } else {
-            self.fail(batch, duplicate(err));
+            self.fail(batch, err.duplicate());
         }
     }
 

@@ -113,10 +113,7 @@ impl SyncProducer {
         let producer = match self.producer() {
             Ok(p) => p,
             Err(e) => {
-                return records
-                    .iter()
-                    .map(|_| Err(super::delivery::duplicate(&e)))
-                    .collect();
+                return records.iter().map(|_| Err(e.duplicate())).collect();
             }
         };
         self.handle.block_on(async move {

@@ -45,7 +45,60 @@ impl Uuid {
     pub const fn as_bytes(&self) -> &[u8; 16] {
         &self.0
     }
+
+    /// The form Kafka's tools print (Java's `Uuid.toString`): URL-safe
+    /// base64 without padding, 22 characters.
+    ///
+    /// ```
+    /// use klamm::protocol::primitives::Uuid;
+    /// let id = Uuid::from_u128(0xab50_672c_bf2f_4009_99a4_a9ca_c759_564f);
+    /// assert_eq!(id.to_kafka_string(), "q1BnLL8vQAmZpKnKx1lWTw");
+    /// assert_eq!(Uuid::parse("q1BnLL8vQAmZpKnKx1lWTw"), Some(id));
+    /// assert_eq!(Uuid::parse("ab50672cbf2f400999a4a9cac759564f"), Some(id));
+    /// assert_eq!(Uuid::parse("not an id"), None);
+    /// ```
+    pub fn to_kafka_string(&self) -> String {
+        let v = self.as_u128();
+        // 128 bits as 22 six-bit groups: the first 21 take 126 bits, the
+        // last holds the remaining two in its high bits.
+        (0..22)
+            .map(|i| {
+                let sextet = if i < 21 {
+                    (v >> (122 - 6 * i)) & 0x3f
+                } else {
+                    (v & 0x3) << 4
+                };
+                B64URL[sextet as usize] as char
+            })
+            .collect()
+    }
+
+    /// Reads a topic id as Kafka's tools print it (22 characters of
+    /// URL-safe base64) or as 32 hex digits (this type's `Display`).
+    pub fn parse(s: &str) -> Option<Uuid> {
+        match s.len() {
+            32 => u128::from_str_radix(s, 16).ok().map(Uuid::from_u128),
+            22 => {
+                let mut v: u128 = 0;
+                for (i, c) in s.bytes().enumerate() {
+                    let sextet = B64URL.iter().position(|&b| b == c)? as u128;
+                    if i < 21 {
+                        v |= sextet << (122 - 6 * i);
+                    } else if sextet & 0xf != 0 {
+                        return None; // bits beyond the 128th
+                    } else {
+                        v |= sextet >> 4;
+                    }
+                }
+                Some(Uuid::from_u128(v))
+            }
+            _ => None,
+        }
+    }
 }
+
+/// The URL-safe base64 alphabet (RFC 4648 §5).
+const B64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 impl std::fmt::Debug for Uuid {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

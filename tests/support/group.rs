@@ -112,40 +112,21 @@ pub async fn drive(
     }
 }
 
-/// Sets configs of `group` on the broker (IncrementalAlterConfigs, SET, on
-/// the GROUP resource through the controller) and checks each answer:
-/// the share-group and KIP-848 settings the tests shorten.
+/// Sets configs of `group` on the broker (klamm's `Admin`,
+/// IncrementalAlterConfigs SET on the GROUP resource) and checks the
+/// answer: the share-group and KIP-848 settings the tests shorten.
 pub async fn set_group_configs(client: &Client, group: &str, configs: &[(&str, &str)]) {
-    use klamm::protocol::messages::IncrementalAlterConfigsRequest;
-    use klamm::protocol::messages::incremental_alter_configs_request::{
-        AlterConfigsResource, AlterableConfig,
-    };
-    let conn = super::topics::controller_connection(client).await;
-    let resp = conn
-        .send(&IncrementalAlterConfigsRequest {
-            resources: vec![AlterConfigsResource {
-                resource_type: 32, // GROUP
-                resource_name: group.to_string(),
-                configs: configs
-                    .iter()
-                    .map(|(name, value)| AlterableConfig {
-                        name: name.to_string(),
-                        config_operation: 0, // SET
-                        value: Some(value.to_string()),
-                        ..Default::default()
-                    })
-                    .collect(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
-        .await
-        .expect("IncrementalAlterConfigs");
-    for r in &resp.responses {
-        assert_eq!(
-            r.error_code, 0,
-            "group config of {group}: {:?}",
-            r.error_message
-        );
-    }
+    use klamm::admin::{Admin, AlterConfigOp, ConfigResource};
+    let resource = ConfigResource::group(group);
+    let ops = configs
+        .iter()
+        .map(|(name, value)| AlterConfigOp::set(*name, *value))
+        .collect();
+    let altered = Admin::new(client.clone())
+        .incremental_alter_configs(&[(resource.clone(), ops)])
+        .await;
+    assert!(
+        altered[&resource].is_ok(),
+        "group config of {group}: {altered:?}"
+    );
 }

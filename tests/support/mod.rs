@@ -11,6 +11,7 @@ pub mod group;
 pub mod group_members;
 pub mod interop;
 pub mod interop_peers;
+pub mod java_admin;
 pub mod mock;
 pub mod ownership;
 pub mod pattern;
@@ -159,4 +160,37 @@ pub fn run_within<F: std::future::Future>(secs: u64, f: F) -> F::Output {
             .await
             .expect("test finished in time")
     })
+}
+
+/// Waits up to `secs` seconds for `cond`, checking every 200 ms; fails
+/// the test naming `what` when it does not come.
+pub async fn wait_for(what: &str, secs: u64, mut cond: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !cond().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {secs} s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits up to `secs` seconds for `get` to give a value, trying every
+/// 200 ms; fails the test naming `what` when none comes.
+pub async fn wait_for_value<T>(
+    what: &str,
+    secs: u64,
+    mut get: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = get().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {secs} s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

@@ -9,15 +9,9 @@
 
 use std::time::{Duration, Instant};
 
-use klamm::client::{OffsetSpec, TrafficClass};
+use klamm::admin::{Admin, NewPartitions, NewTopic};
+use klamm::client::OffsetSpec;
 use klamm::protocol::error_codes::ErrorCode;
-use klamm::protocol::messages::create_partitions_request::CreatePartitionsTopic;
-use klamm::protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use klamm::protocol::messages::delete_topics_request::DeleteTopicState;
-use klamm::protocol::messages::metadata_request::MetadataRequestTopic;
-use klamm::protocol::messages::{
-    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, MetadataRequest,
-};
 use klamm::{Client, Error};
 
 /// What to create.
@@ -67,92 +61,42 @@ pub async fn create(client: &Client, spec: &TopicSpec) {
     wait_until_served(client, &spec.name, spec.partitions).await;
 }
 
-/// A connection to the controller the client knows (topic and config
-/// changes go there).
-pub async fn controller_connection(client: &Client) -> klamm::net::Connection {
-    let controller = client.controller().await.expect("controller");
-    client
-        .connection(&controller, TrafficClass::Other)
-        .await
-        .expect("connection")
-}
-
-/// Sends CreateTopics for `spec` through the controller the client knows
-/// and returns the topic's error code (nothing is waited for).
+/// Creates the topic through klamm's `Admin` and returns its error code
+/// (nothing is waited for).
 pub async fn try_create(client: &Client, spec: &TopicSpec) -> ErrorCode {
-    let conn = controller_connection(client).await;
-    let resp = conn
-        .send(&CreateTopicsRequest {
-            topics: vec![CreatableTopic {
-                name: spec.name.clone(),
-                num_partitions: spec.partitions,
-                replication_factor: spec.replication,
-                configs: spec
-                    .configs
-                    .iter()
-                    .map(|(k, v)| CreatableTopicConfig {
-                        name: k.clone(),
-                        value: Some(v.clone()),
-                        ..Default::default()
-                    })
-                    .collect(),
-                ..Default::default()
-            }],
-            timeout_ms: 30_000,
-            ..Default::default()
-        })
-        .await
-        .expect("CreateTopics");
-    let t = &resp.topics[0];
-    let code = ErrorCode(t.error_code);
-    if !code.is_ok() {
-        eprintln!("CreateTopics {}: {code:?} {:?}", spec.name, t.error_message);
+    let mut topic = NewTopic::new(&spec.name, spec.partitions, spec.replication);
+    for (k, v) in &spec.configs {
+        topic = topic.with_config(k, v);
     }
-    code
+    let mut created = Admin::new(client.clone()).create_topics(&[topic]).await;
+    match created
+        .remove(&spec.name)
+        .expect("an outcome for the topic")
+    {
+        Ok(_) => ErrorCode::NONE,
+        Err(e) => {
+            eprintln!("CreateTopics {}: {e}", spec.name);
+            e.kafka_code()
+                .unwrap_or_else(|| panic!("CreateTopics {}: {e:?}", spec.name))
+        }
+    }
 }
 
-/// Deletes `topic` (DeleteTopics through the controller, by name) and
-/// waits (up to 60 s) until the controller's metadata answers
-/// UNKNOWN_TOPIC_OR_PARTITION for it (asked without auto-creation; the
-/// client's own metadata is left as it was).
+/// Deletes `topic` (klamm's `Admin`) and waits (up to 60 s) until
+/// metadata answers UNKNOWN_TOPIC_OR_PARTITION for it (the admin never
+/// creates topics by asking; the client's own metadata is left as it
+/// was).
 pub async fn delete(client: &Client, topic: &str) {
-    let conn = controller_connection(client).await;
-    let resp = conn
-        .send(&DeleteTopicsRequest {
-            topics: vec![DeleteTopicState {
-                name: Some(topic.to_string()),
-                ..Default::default()
-            }],
-            topic_names: vec![topic.to_string()],
-            timeout_ms: 30_000,
-            ..Default::default()
-        })
-        .await
-        .expect("DeleteTopics");
-    let r = &resp.responses[0];
-    assert_eq!(
-        ErrorCode(r.error_code),
-        ErrorCode::NONE,
-        "DeleteTopics {topic}: {:?}",
-        r.error_message
-    );
+    let admin = Admin::new(client.clone());
+    let deleted = admin.delete_topics(&[topic]).await;
+    assert!(deleted[topic].is_ok(), "DeleteTopics {topic}: {deleted:?}");
     let start = Instant::now();
     loop {
-        let resp = conn
-            .send(&MetadataRequest {
-                topics: Some(vec![MetadataRequestTopic {
-                    name: Some(topic.to_string()),
-                    ..Default::default()
-                }]),
-                allow_auto_topic_creation: false,
-                ..Default::default()
-            })
-            .await
-            .expect("Metadata");
-        if resp.topics.iter().all(|t| {
-            t.name.as_deref() != Some(topic)
-                || ErrorCode(t.error_code) == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
-        }) {
+        let described = admin.describe_topics(&[topic]).await;
+        if described[topic]
+            .as_ref()
+            .is_err_and(|e| e.kafka_code() == Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION))
+        {
             return;
         }
         assert!(
@@ -163,30 +107,15 @@ pub async fn delete(client: &Client, topic: &str) {
     }
 }
 
-/// Grows `topic` to `count` partitions (CreatePartitions through the
-/// controller) and waits until every partition serves.
+/// Grows `topic` to `count` partitions (klamm's `Admin`) and waits until
+/// every partition serves.
 pub async fn grow(client: &Client, topic: &str, count: i32) {
-    let conn = controller_connection(client).await;
-    let resp = conn
-        .send(&CreatePartitionsRequest {
-            topics: vec![CreatePartitionsTopic {
-                name: topic.to_string(),
-                count,
-                // Null: the controller places the new partitions.
-                assignments: None,
-                ..Default::default()
-            }],
-            timeout_ms: 30_000,
-            ..Default::default()
-        })
-        .await
-        .expect("CreatePartitions");
-    let r = &resp.results[0];
-    assert_eq!(
-        ErrorCode(r.error_code),
-        ErrorCode::NONE,
-        "CreatePartitions {topic} to {count}: {:?}",
-        r.error_message
+    let grown = Admin::new(client.clone())
+        .create_partitions(&[(topic, NewPartitions::increase_to(count))])
+        .await;
+    assert!(
+        grown[topic].is_ok(),
+        "CreatePartitions {topic} to {count}: {grown:?}"
     );
     wait_until_served(client, topic, count).await;
 }

@@ -481,3 +481,21 @@ fn random_unit() -> f64 {
 
 #[cfg(test)]
 mod tests;
+
+/// SCRAM's `SaltedPassword` (`Hi(password, salt, iterations)`, RFC 5802)
+/// for SHA-256 or, with `sha512`, SHA-512: what an admin sends when it
+/// sets a user's SCRAM credential (KIP-554), so the password itself never
+/// leaves the client.
+pub(crate) fn scram_salted_password(
+    sha512: bool,
+    password: &str,
+    salt: &[u8],
+    iterations: u32,
+) -> Vec<u8> {
+    let hash = if sha512 {
+        scram::ScramHash::Sha512
+    } else {
+        scram::ScramHash::Sha256
+    };
+    hash.salted_password(password.as_bytes(), salt, iterations)
+}

@@ -83,6 +83,11 @@ impl ScramHash {
         }
     }
 
+    /// `Hi(password, salt, i)` for a credential being set.
+    pub(crate) fn salted_password(self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
+        self.hi(password, salt, iterations)
+    }
+
     /// `Hi(password, salt, i)`: PBKDF2 with HMAC of this hash.
     fn hi(self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
         match self {

@@ -73,6 +73,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *     the Java consumer's side of klamm's examples/rebalance_time.rs (see {@link
  *     RebalanceTime}): the time from a member joining until every partition is consumed
  *     again, one "REBALANCE {json}" line
+ * admin --bootstrap B --timeout-ms MS --script "OP ARGS\n..." [--config "k=v\nk=v"]
+ *     the Java admin client as a witness: one JSON line per operation (see {@link AdminProbe})
  * </pre>
  *
  * Stdout carries JSON lines only, the last being a "summary" with "ok"; the exit status is
@@ -115,6 +117,7 @@ public final class Peer {
                 case "group-consume" -> peer.withWatchdog(peer::groupConsume);
                 case "rebalance-time" -> peer.rebalanceTime();
                 case "share-consume" -> peer.withWatchdog(peer::shareConsume);
+                case "admin" -> peer.withWatchdog(peer::admin);
                 default -> {
                     usage("unknown mode '" + mode + "'");
                     yield false;
@@ -134,7 +137,7 @@ public final class Peer {
 
     private static void usage(String why) {
         System.err.println("klamm-java-peer: " + why);
-        System.err.println("usage: klamm-java-peer pattern|produce|consume|txn-produce|group-consume|share-consume|rebalance-time --name value ...");
+        System.err.println("usage: klamm-java-peer pattern|produce|consume|txn-produce|group-consume|share-consume|rebalance-time|admin --name value ...");
         System.err.println("       (the modes and their arguments are described in Peer.java)");
         System.exit(2);
     }
@@ -164,6 +167,13 @@ public final class Peer {
         } finally {
             dog.shutdownNow();
         }
+    }
+
+    private boolean admin() {
+        boolean ok = new AdminProbe(str("bootstrap"), str("config", ""), timeoutMs())
+                .run(str("script"), OUT);
+        OUT.println(Json.obj("type", "summary", "mode", "admin", "ok", ok));
+        return ok;
     }
 
     // ---- arguments
