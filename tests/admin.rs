@@ -608,6 +608,23 @@ fn cluster_features_quorum_and_log_dirs_agree_with_java() {
             let message = both[feature].as_ref().unwrap_err().to_string();
             assert!(message.contains("group.version"), "{message}");
         }
+        // A real update (not validate-only) to the level it has: done,
+        // and Java still reads that level.
+        let real = admin
+            .update_features(
+                &[("transaction.version", level, FeatureUpgrade::Upgrade)],
+                false,
+            )
+            .await;
+        assert_eq!(
+            code(&real["transaction.version"]),
+            ErrorCode::NONE,
+            "{real:?}"
+        );
+        assert_eq!(
+            java.result("describe-features").await["transaction.version"],
+            level as i64
+        );
 
         let ours = admin.describe_metadata_quorum().await.expect("quorum");
         assert_eq!(Value::from(ours.leader_id), quorum["leader"]);
@@ -919,6 +936,10 @@ fn producers_and_transactions_described_listed_and_a_hanging_one_aborted() {
             lso(admin.clone(), tp.clone()).await == Some(4)
         })
         .await;
+        // Java sees the producer with no open transaction left.
+        let after = java.result(&format!("describe-producers {topic} 0")).await;
+        assert_eq!(after[0]["producer_id"], state.producer_id, "{after}");
+        assert_eq!(after[0]["txn_start"], -1, "{after}");
         drop(producer);
     });
 }
@@ -1012,6 +1033,42 @@ fn reassignments_and_leader_elections_on_the_cluster() {
         );
         let seen = java.result(&format!("describe-topics {topic}")).await;
         assert_eq!(seen[&topic]["partitions"][0]["leader"], 3);
+
+        // Each node has two log directories: broker 3's replica of
+        // partition 0 moves to the other one, as Java then describes it.
+        let key = format!("{topic}-0");
+        let dirs = java.result("describe-log-dirs 3").await;
+        let dirs = dirs.as_object().expect("dirs").clone();
+        assert_eq!(dirs.len(), 2, "two log directories: {dirs:?}");
+        let (from, to) = {
+            let mut names: Vec<&String> = dirs.keys().collect();
+            names.sort_by_key(|d| dirs[*d].get(&key).is_none());
+            (names[0].clone(), names[1].clone())
+        };
+        assert!(
+            dirs[&from].get(&key).is_some(),
+            "{key} is in one of {dirs:?}"
+        );
+        let ours = admin.describe_log_dirs(&[3]).await;
+        let in_from = ours[&3]
+            .as_ref()
+            .expect("broker 3's dirs")
+            .iter()
+            .any(|d| d.path == from && d.replicas.contains_key(&tp(0)));
+        assert!(in_from, "klamm finds {key} in {from} too");
+        let moved = admin
+            .alter_replica_log_dirs(&[((3, tp(0)), to.clone())])
+            .await;
+        assert_eq!(code(&moved[&(3, tp(0))]), ErrorCode::NONE, "{moved:?}");
+        support::wait_for(
+            "Java sees the replica in the other directory",
+            60,
+            async || {
+                let now = java.result("describe-log-dirs 3").await;
+                now[&to].get(&key).is_some() && now[&from].get(&key).is_none()
+            },
+        )
+        .await;
         admin.delete_topics(&[&topic]).await;
     });
 }

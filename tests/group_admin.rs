@@ -280,6 +280,9 @@ fn a_live_group_is_listed_and_described_and_its_offsets_and_lag_match() {
         // Java describes the same members with the same partitions, and
         // reads the same commits.
         let java = JavaAdmin::new(&addr).expect("Java admin");
+        let listed = java.result("list-groups").await;
+        assert_eq!(listed[&group]["state"], "Stable", "{listed}");
+        assert_eq!(listed[&group]["type"], "Classic", "{listed}");
         let seen = java.result(&format!("describe-group {group}")).await;
         assert_eq!(seen["state"], "Stable");
         assert_eq!(seen["type"], "Classic");
@@ -651,6 +654,16 @@ fn a_static_member_is_removed_by_its_instance_id() {
         assert_eq!(
             d.members[0].group_instance_id.as_deref(),
             Some("admin-b-instance")
+        );
+        // Java describes the one member left, with all four partitions.
+        let java = JavaAdmin::new(&addr).expect("Java admin");
+        let seen = java.result(&format!("describe-group {group}")).await;
+        let members = seen["members"].as_array().expect("members");
+        assert_eq!(members.len(), 1, "{seen}");
+        assert_eq!(
+            members[0]["partitions"].as_array().map(Vec::len),
+            Some(4),
+            "{seen}"
         );
         b.close().await;
         client.close().await;

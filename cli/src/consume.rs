@@ -17,6 +17,10 @@ use tokio::sync::mpsc;
 use crate::Outcome;
 use crate::out::Progress;
 
+/// How often a partition read with -e looks whether it reached its end
+/// while no record comes.
+const END_CHECK: std::time::Duration = std::time::Duration::from_millis(200);
+
 #[derive(Debug, Args)]
 pub struct ConsumeArgs {
     /// The topic (or, with -G, the topics as arguments).
@@ -314,54 +318,70 @@ async fn partitions(
     };
     let admin = Admin::new(client.clone());
     let needs_ends = args.exit_at_end || matches!(start, Start::Last(_));
-    let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
-    let mut starts_at: BTreeMap<i32, i64> = BTreeMap::new();
-    if needs_ends {
-        let ask = |spec: OffsetSpec| {
-            partitions
-                .iter()
-                .map(|p| (TopicPartition::new(topic.clone(), *p), spec))
-                .collect::<Vec<_>>()
-        };
-        for (tp, r) in admin.list_offsets(&ask(OffsetSpec::Newest), false).await {
-            ends.insert(tp.partition, r?.offset.unwrap_or(0));
+    let ask = |spec: OffsetSpec| {
+        partitions
+            .iter()
+            .map(|p| (TopicPartition::new(topic.clone(), *p), spec))
+            .collect::<Vec<_>>()
+    };
+    let offsets = async |spec: OffsetSpec| -> klamm::Result<BTreeMap<i32, Option<i64>>> {
+        let mut found = BTreeMap::new();
+        for (tp, r) in admin.list_offsets(&ask(spec), false).await {
+            found.insert(tp.partition, r?.offset);
         }
-        if matches!(start, Start::Last(_)) {
-            for (tp, r) in admin.list_offsets(&ask(OffsetSpec::Oldest), false).await {
-                starts_at.insert(tp.partition, r?.offset.unwrap_or(0));
-            }
+        Ok(found)
+    };
+    let (mut ends, mut firsts, mut at_time) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    if needs_ends {
+        ends = offsets(OffsetSpec::Newest).await?;
+        firsts = offsets(OffsetSpec::Oldest).await?;
+        if let (true, Start::Time(t)) = (args.exit_at_end, start) {
+            at_time = offsets(OffsetSpec::Timestamp(t)).await?;
         }
     }
+    let end_of = |p: i32| ends.get(&p).copied().flatten().unwrap_or(0);
+    let first_of = |p: i32| firsts.get(&p).copied().flatten().unwrap_or(0);
     let (tx, mut rx) = mpsc::channel::<klamm::Result<ConsumerRecord>>(1024);
     let consumer = Consumer::new(client.clone());
     let mut tasks = Vec::new();
-    for p in partitions {
-        let from = match start {
-            Start::Beginning => StartOffset::Oldest,
-            Start::End => StartOffset::Newest,
-            Start::Offset(o) => StartOffset::Offset(o),
-            Start::Time(t) => StartOffset::Timestamp(t),
+    for p in partitions.iter().copied() {
+        let (from, first) = match start {
+            Start::Beginning => (StartOffset::Oldest, first_of(p)),
+            Start::End => (StartOffset::Newest, end_of(p)),
+            Start::Offset(o) => (StartOffset::Offset(o), o),
+            Start::Time(t) => (
+                StartOffset::Timestamp(t),
+                at_time.get(&p).copied().flatten().unwrap_or(end_of(p)),
+            ),
             Start::Last(n) => {
-                let end = ends.get(&p).copied().unwrap_or(0);
-                let first = starts_at.get(&p).copied().unwrap_or(0);
-                StartOffset::Offset((end - n).max(first))
+                let at = (end_of(p) - n).max(first_of(p));
+                (StartOffset::Offset(at), at)
             }
         };
-        let end = args.exit_at_end.then(|| ends.get(&p).copied().unwrap_or(0));
+        let end = args.exit_at_end.then(|| end_of(p));
+        // Nothing to read before the end: done at once.
+        if end.is_some_and(|e| first >= e) {
+            continue;
+        }
         let mut pc = consumer.consume_partition(&topic, p, from).await?;
         let tx = tx.clone();
         tasks.push(tokio::spawn(async move {
-            // Nothing to read before the end: done at once.
-            if end.is_some_and(|e| e <= 0) {
-                pc.close().await;
-                return;
-            }
-            while let Some(r) = pc.recv().await {
-                let last = match &r {
-                    Ok(rec) => end.is_some_and(|e| rec.offset + 1 >= e),
-                    Err(_) => true,
+            loop {
+                // With -e: done once the position reaches the end, even
+                // when the log ends with transaction markers.
+                if end.is_some_and(|e| pc.position() >= e) {
+                    break;
+                }
+                let next = match end {
+                    Some(_) => match tokio::time::timeout(END_CHECK, pc.recv()).await {
+                        Ok(next) => next,
+                        Err(_) => continue,
+                    },
+                    None => pc.recv().await,
                 };
-                if tx.send(r).await.is_err() || last {
+                let Some(r) = next else { break };
+                let failed = r.is_err();
+                if tx.send(r).await.is_err() || failed {
                     break;
                 }
             }

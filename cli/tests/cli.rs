@@ -85,10 +85,15 @@ fn run(mut cmd: Command, stdin: &[u8], limit: Duration) -> Run {
     }
 }
 
-/// `klamm ARGS` against `broker`.
+/// `klamm ARGS` against `broker` (none at all when empty).
 fn klamm(broker: &str, args: &[&str], stdin: &[u8]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_klamm"));
-    cmd.args(args).env("KLAMM_BROKERS", broker);
+    cmd.args(args);
+    if broker.is_empty() {
+        cmd.env_remove("KLAMM_BROKERS");
+    } else {
+        cmd.env("KLAMM_BROKERS", broker);
+    }
     run(cmd, stdin, Duration::from_secs(90))
 }
 
@@ -298,6 +303,158 @@ fn produce_and_consume_print_what_the_java_console_consumer_prints() {
     )
     .ok("offsets");
     assert_eq!(offsets.json()[0]["offset"], in_p1);
+
+    // Where consuming starts: an offset, a time, the end.
+    let from_one = klamm(
+        &broker,
+        &[
+            "consume", "-t", &topic, "-p", "1", "-o", "1", "-e", "-f", "%o\\n",
+        ],
+        b"",
+    )
+    .ok("-o 1");
+    let want: Vec<String> = (1..in_p1).map(|o| o.to_string()).collect();
+    assert_eq!(lines(&from_one.stdout), want);
+    let all_p1 = klamm(
+        &broker,
+        &["consume", "-t", &topic, "-p", "1", "-e", "-J"],
+        b"",
+    )
+    .ok("-J p1");
+    let stamps: Vec<(i64, i64)> = lines(&all_p1.stdout)
+        .iter()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["offset"].as_i64().unwrap(), v["ts"].as_i64().unwrap())
+        })
+        .collect();
+    let (last_offset, last_ts) = *stamps.last().unwrap();
+    let first_at = stamps.iter().find(|(_, ts)| *ts >= last_ts).unwrap().0;
+    let by_time = klamm(
+        &broker,
+        &[
+            "consume",
+            "-t",
+            &topic,
+            "-p",
+            "1",
+            "-o",
+            &format!("s@{last_ts}"),
+            "-e",
+            "-f",
+            "%o\\n",
+        ],
+        b"",
+    )
+    .ok("-o s@");
+    let want: Vec<String> = (first_at..=last_offset).map(|o| o.to_string()).collect();
+    assert_eq!(lines(&by_time.stdout), want);
+    let at_end = klamm(&broker, &["consume", "-t", &topic, "-o", "end", "-e"], b"").ok("-o end");
+    assert_eq!(at_end.stdout, "", "nothing after the end");
+
+    // A properties file, and SASL like kcat: -X security settings; the
+    // wrong password is exit 4.
+    let props = std::env::temp_dir().join(format!("{topic}.properties"));
+    std::fs::write(
+        &props,
+        format!("# from a file\nbootstrap.servers={broker}\nclient.id=from-file\n"),
+    )
+    .unwrap();
+    let listed = klamm(
+        "",
+        &["-F", &props.display().to_string(), "topics", "list"],
+        b"",
+    )
+    .ok("-F");
+    assert!(
+        listed.stdout.lines().any(|l| l == topic),
+        "{}",
+        listed.stdout
+    );
+    if let Some(sasl) = env::require("KLAMM_TEST_SASL", "SASL_PLAINTEXT listener") {
+        let login = |password: &str| {
+            klamm(
+                &sasl,
+                &[
+                    "-X",
+                    "security.protocol=SASL_PLAINTEXT",
+                    "-X",
+                    "sasl.mechanism=SCRAM-SHA-256",
+                    "-X",
+                    "sasl.username=alice",
+                    "-X",
+                    &format!("sasl.password={password}"),
+                    "topics",
+                    "list",
+                ],
+                b"",
+            )
+        };
+        let ok = login("alice-secret").ok("SASL");
+        assert!(ok.stdout.lines().any(|l| l == topic), "{}", ok.stdout);
+        let refused = login("wrong");
+        assert_eq!(refused.status, 4, "{}", refused.stderr);
+        assert!(
+            !refused.stderr.contains("wrong"),
+            "the password is not printed: {}",
+            refused.stderr
+        );
+    }
+
+    // A transaction: committed, with its marker in the log (read to its
+    // end with -e, the marker after the last record notwithstanding).
+    let txn_topic = format!("{topic}-txn");
+    klamm(
+        &broker,
+        &["topics", "create", &txn_topic, "--partitions", "1"],
+        b"",
+    )
+    .ok("create");
+    klamm(
+        &broker,
+        &[
+            "produce",
+            "-t",
+            &txn_topic,
+            "--transactional-id",
+            &format!("{topic}-tx"),
+        ],
+        b"one\ntwo\n",
+    )
+    .ok("produce in a transaction");
+    let committed = klamm(
+        &broker,
+        &[
+            "consume",
+            "-t",
+            &txn_topic,
+            "-X",
+            "isolation.level=read_committed",
+            "-e",
+        ],
+        b"",
+    )
+    .ok("read_committed");
+    assert_eq!(lines(&committed.stdout), vec!["one", "two"]);
+    let log = dump(&txn_topic);
+    assert!(
+        log.contains("isTransactional: true") && log.contains("isControl: true"),
+        "{log}"
+    );
+    assert!(
+        !dump(&plain).contains("isTransactional: true"),
+        "the control is not transactional"
+    );
+
+    // Deleting topics: gone, and a second delete fails with exit 1.
+    klamm(&broker, &["topics", "delete", &plain, &txn_topic], b"").ok("delete");
+    let again = klamm(&broker, &["topics", "delete", &plain], b"");
+    assert_eq!(again.status, 1, "{}", again.stdout);
+    assert!(
+        again.stdout.contains("UNKNOWN_TOPIC_OR_PARTITION"),
+        "{}",
+        again.stdout
+    );
 }
 
 /// How many of `records` (partition, offset, key, value) are in

@@ -287,6 +287,16 @@ impl std::fmt::Display for AclPlan {
 impl Admin {
     /// What [`apply_acls`](Self::apply_acls) would change, without
     /// changing it (the dry run).
+    ///
+    /// ```no_run
+    /// use klamm::admin::AclTable;
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// let table = AclTable::from_file("acls.txt")?;
+    /// let plan = admin.plan_acls(&table).await?;
+    /// print!("{plan}"); // + to create, - to delete
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn plan_acls(&self, table: &AclTable) -> Result<AclPlan> {
         let mut existing = Vec::new();
         for principal in table.principals() {

@@ -341,6 +341,16 @@ impl Admin {
     /// (`Any`, `Match`) is refused before anything is sent, with an
     /// [`Error::Config`] (Kafka's controller would fail the whole request
     /// for it; Java's admin refuses it the same way).
+    ///
+    /// ```no_run
+    /// use klamm::admin::{AclBinding, AclOperation, PatternType};
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// let read = AclBinding::allow_topic("User:billing", "orders", PatternType::Literal, AclOperation::Read);
+    /// let created = admin.create_acls(std::slice::from_ref(&read)).await;
+    /// created[&read].as_ref().map_err(|e| e.to_string()).unwrap();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn create_acls(&self, acls: &[AclBinding]) -> BTreeMap<AclBinding, Result<()>> {
         let (definite, indefinite): (Vec<&AclBinding>, Vec<&AclBinding>) =
             acls.iter().partition(|a| a.indefinite_field().is_none());
@@ -401,6 +411,17 @@ impl Admin {
     }
 
     /// The ACLs that match `filter`, sorted.
+    ///
+    /// ```no_run
+    /// use klamm::admin::AclBindingFilter;
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// let billing = AclBindingFilter { principal: Some("User:billing".into()), ..AclBindingFilter::any() };
+    /// for acl in admin.describe_acls(&billing).await? {
+    ///     println!("{acl}");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn describe_acls(&self, filter: &AclBindingFilter) -> Result<Vec<AclBinding>> {
         self.single(ApiKey::DescribeAcls, Route::Any, |conn| async move {
             let req = DescribeAclsRequest {
@@ -442,6 +463,21 @@ impl Admin {
     /// Deletes the ACLs each filter matches; each filter's outcome on its
     /// own: the ACLs it deleted, or its error (an ACL the broker could not
     /// delete fails its filter, naming the ACL).
+    ///
+    /// ```no_run
+    /// use klamm::admin::{AclBindingFilter, ResourceType};
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// let on_orders = AclBindingFilter {
+    ///     resource_type: ResourceType::Topic,
+    ///     resource_name: Some("orders".into()),
+    ///     ..AclBindingFilter::any()
+    /// };
+    /// for (filter, outcome) in admin.delete_acls(&[on_orders]).await {
+    ///     println!("{filter}: deleted {}", outcome?.len());
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn delete_acls(
         &self,
         filters: &[AclBindingFilter],

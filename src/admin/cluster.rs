@@ -131,6 +131,17 @@ pub struct ReplicaLogDir {
 impl Admin {
     /// The cluster id, the controller and the brokers (DescribeCluster,
     /// Kafka 2.8+, else Metadata).
+    ///
+    /// ```no_run
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// let cluster = admin.describe_cluster().await?;
+    /// println!("{} (controller {:?})", cluster.cluster_id, cluster.controller);
+    /// for b in &cluster.brokers {
+    ///     println!("broker {} at {}", b.id, b.addr());
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn describe_cluster(&self) -> Result<ClusterDescription> {
         self.describe_cluster_with(false, false).await
     }
@@ -213,6 +224,16 @@ impl Admin {
 
     /// The features the cluster has finalized and a broker supports
     /// (ApiVersions v3+).
+    ///
+    /// ```no_run
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// let features = admin.describe_features().await?;
+    /// for (name, f) in &features.features {
+    ///     println!("{name}: finalized {:?}, supported {:?}", f.finalized, f.supported);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn describe_features(&self) -> Result<Features> {
         self.single(ApiKey::ApiVersions, Route::Any, |conn| async move {
             let version = conn
@@ -257,6 +278,18 @@ impl Admin {
 
     /// Sets finalized feature levels at the controller (level 0 removes a
     /// feature); each feature's outcome on its own.
+    ///
+    /// ```no_run
+    /// use klamm::admin::FeatureUpgrade;
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// // Check first (validate_only), then do it.
+    /// let checked = admin.update_features(&[("transaction.version", 2, FeatureUpgrade::Upgrade)], true).await;
+    /// if checked["transaction.version"].is_ok() {
+    ///     admin.update_features(&[("transaction.version", 2, FeatureUpgrade::Upgrade)], false).await;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn update_features(
         &self,
         updates: &[(&str, i16, FeatureUpgrade)],
@@ -326,6 +359,17 @@ impl Admin {
 
     /// The KRaft metadata quorum: its leader, voters and observers
     /// (DescribeQuorum, forwarded by any broker to the controllers).
+    ///
+    /// ```no_run
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// let quorum = admin.describe_metadata_quorum().await?;
+    /// println!("active controller {} at epoch {}", quorum.leader_id, quorum.leader_epoch);
+    /// for v in &quorum.voters {
+    ///     println!("voter {}: log end {}", v.replica_id, v.log_end_offset);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn describe_metadata_quorum(&self) -> Result<QuorumDescription> {
         self.single(ApiKey::DescribeQuorum, Route::Any, |conn| async move {
             let req = DescribeQuorumRequest {
@@ -381,6 +425,18 @@ impl Admin {
 
     /// The log directories of each broker, with the replicas in them;
     /// each broker's outcome on its own.
+    ///
+    /// ```no_run
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// for (broker, dirs) in admin.describe_log_dirs(&[1, 2, 3]).await {
+    ///     for d in dirs? {
+    ///         let bytes: i64 = d.replicas.values().map(|r| r.size).sum();
+    ///         println!("broker {broker} {}: {} replicas, {bytes} bytes", d.path, d.replicas.len());
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn describe_log_dirs(
         &self,
         brokers: &[i32],
@@ -437,6 +493,16 @@ impl Admin {
     /// Moves replicas between log directories of the broker that holds
     /// them: `(broker, partition) → directory path`; each replica's
     /// outcome on its own.
+    ///
+    /// ```no_run
+    /// use klamm::group::TopicPartition;
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// let replica = (1, TopicPartition::new("orders", 0)); // broker 1's replica
+    /// let moved = admin.alter_replica_log_dirs(&[(replica.clone(), "/data/disk2".into())]).await;
+    /// moved[&replica].as_ref().map_err(|e| e.to_string()).unwrap();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn alter_replica_log_dirs(
         &self,
         moves: &[((i32, TopicPartition), String)],

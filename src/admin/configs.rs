@@ -325,6 +325,21 @@ fn config_type_name(code: i8) -> Option<&'static str> {
 impl Admin {
     /// Every config of each resource (names sorted); each resource's
     /// outcome on its own. A broker's configs are asked of that broker.
+    ///
+    /// ```no_run
+    /// use klamm::admin::ConfigResource;
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// let wanted = [ConfigResource::topic("orders"), ConfigResource::broker(1)];
+    /// for (resource, entries) in admin.describe_configs(&wanted).await {
+    ///     for e in entries? {
+    ///         if !e.is_default() {
+    ///             println!("{resource}: {} = {:?} ({})", e.name, e.value, e.source.as_str());
+    ///         }
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn describe_configs(
         &self,
         resources: &[ConfigResource],
@@ -428,6 +443,24 @@ impl Admin {
     /// 2.3+): set, delete, append to or subtract from each named config,
     /// leaving the others as they are; each resource's outcome on its own
     /// (INVALID_CONFIG, POLICY_VIOLATION, … with the broker's message).
+    ///
+    /// ```no_run
+    /// use klamm::admin::{AlterConfigOp, ConfigResource};
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// let changes = [(
+    ///     ConfigResource::topic("orders"),
+    ///     vec![
+    ///         AlterConfigOp::set("retention.ms", "86400000"),
+    ///         AlterConfigOp::append("cleanup.policy", "compact"),
+    ///         AlterConfigOp::delete("max.message.bytes"),
+    ///     ],
+    /// )];
+    /// for (resource, outcome) in admin.incremental_alter_configs(&changes).await {
+    ///     println!("{resource}: {:?}", outcome.map_err(|e| e.to_string()));
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn incremental_alter_configs(
         &self,
         changes: &[(ConfigResource, Vec<AlterConfigOp>)],
@@ -488,6 +521,17 @@ impl Admin {
     /// the legacy call: every config not given goes back to its default,
     /// which is why [`incremental_alter_configs`](Self::incremental_alter_configs)
     /// is usually what is wanted); each resource's outcome on its own.
+    ///
+    /// ```no_run
+    /// use std::collections::BTreeMap;
+    /// use klamm::admin::ConfigResource;
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// // Every config of the topic not named here goes back to its default.
+    /// let whole = BTreeMap::from([("retention.ms".to_string(), "3600000".to_string())]);
+    /// admin.alter_configs(&[(ConfigResource::topic("orders"), whole)], false).await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn alter_configs(
         &self,
         changes: &[(ConfigResource, BTreeMap<String, String>)],

@@ -42,6 +42,19 @@ impl Admin {
     /// its own (NO_REASSIGNMENT_IN_PROGRESS for a cancel with none). The
     /// call returns once the move has started: follow it with
     /// [`list_partition_reassignments`](Self::list_partition_reassignments).
+    ///
+    /// ```no_run
+    /// use klamm::group::TopicPartition;
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// let p0 = TopicPartition::new("orders", 0);
+    /// let moved = admin.alter_partition_reassignments(&[(p0.clone(), Some(vec![3, 1, 2]))]).await;
+    /// moved[&p0].as_ref().map_err(|e| e.to_string()).unwrap();
+    /// while admin.list_partition_reassignments(Some(&[p0.clone()])).await?.contains_key(&p0) {
+    ///     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn alter_partition_reassignments(
         &self,
         moves: &[(TopicPartition, Option<Vec<i32>>)],
@@ -104,6 +117,15 @@ impl Admin {
 
     /// The reassignments in progress, of the given partitions or (with
     /// `None`) of all.
+    ///
+    /// ```no_run
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// for (tp, r) in admin.list_partition_reassignments(None).await? {
+    ///     println!("{tp}: adding {:?}, removing {:?}", r.adding, r.removing);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn list_partition_reassignments(
         &self,
         partitions: Option<&[TopicPartition]>,
@@ -166,6 +188,21 @@ impl Admin {
     /// [`ElectionType::Preferred`]); each partition's outcome on its own
     /// (ELECTION_NOT_NEEDED when it already has that leader,
     /// PREFERRED_LEADER_NOT_AVAILABLE, ELIGIBLE_LEADERS_NOT_AVAILABLE).
+    ///
+    /// ```no_run
+    /// use klamm::admin::ElectionType;
+    /// use klamm::protocol::error_codes::ErrorCode;
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// for (tp, outcome) in admin.elect_leaders(ElectionType::Preferred, None).await? {
+    ///     match outcome {
+    ///         Ok(()) => println!("{tp}: preferred leader elected"),
+    ///         Err(e) if e.kafka_code() == Some(ErrorCode::ELECTION_NOT_NEEDED) => {}
+    ///         Err(e) => println!("{tp}: {e}"),
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn elect_leaders(
         &self,
         election: ElectionType,

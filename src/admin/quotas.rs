@@ -90,6 +90,16 @@ pub struct ClientQuotaAlteration {
 
 impl Admin {
     /// The quotas that match `filter`: entity → quota key → value.
+    ///
+    /// ```no_run
+    /// use klamm::admin::ClientQuotaFilter;
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// for (entity, values) in admin.describe_client_quotas(&ClientQuotaFilter::all()).await? {
+    ///     println!("{entity}: {values:?}");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn describe_client_quotas(
         &self,
         filter: &ClientQuotaFilter,
@@ -145,6 +155,22 @@ impl Admin {
     }
 
     /// Alters quotas; each entity's outcome on its own.
+    ///
+    /// ```no_run
+    /// use klamm::admin::{ClientQuotaAlteration, ClientQuotaEntity};
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// let alice = ClientQuotaEntity::new([("user", Some("alice"))]);
+    /// let change = ClientQuotaAlteration {
+    ///     entity: alice.clone(),
+    ///     ops: vec![
+    ///         ("producer_byte_rate".into(), Some(1_048_576.0)),
+    ///         ("consumer_byte_rate".into(), None), // removed
+    ///     ],
+    /// };
+    /// admin.alter_client_quotas(&[change], false).await[&alice].as_ref().map_err(|e| e.to_string()).unwrap();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn alter_client_quotas(
         &self,
         alterations: &[ClientQuotaAlteration],

@@ -103,6 +103,16 @@ impl Admin {
     /// below the high watermark, every record), at its leader; each
     /// partition's outcome on its own: its new low watermark (log start
     /// offset), or OFFSET_OUT_OF_RANGE for an offset past the end.
+    ///
+    /// ```no_run
+    /// use klamm::group::TopicPartition;
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// let p0 = TopicPartition::new("orders", 0);
+    /// let deleted = admin.delete_records(&[(p0.clone(), 1000)]).await;
+    /// println!("the log of {p0} now starts at {:?}", deleted[&p0].as_ref().ok());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn delete_records(
         &self,
         before: &[(TopicPartition, i64)],

@@ -106,6 +106,17 @@ impl Admin {
     /// The SCRAM credentials of the named users, or (with `None`) of every
     /// user that has one; each user's outcome on its own
     /// (RESOURCE_NOT_FOUND for a user without credentials).
+    ///
+    /// ```no_run
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// for (user, creds) in admin.describe_user_scram_credentials(None).await? {
+    ///     for c in creds? {
+    ///         println!("{user}: {} with {} iterations", c.mechanism.as_str(), c.iterations);
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn describe_user_scram_credentials(
         &self,
         users: Option<&[&str]>,
@@ -163,6 +174,20 @@ impl Admin {
     /// Sets (`upsertions`) and removes (`deletions`: user and mechanism)
     /// SCRAM credentials; each user's outcome on its own. The password is
     /// salted with 32 random bytes and hashed here.
+    ///
+    /// ```no_run
+    /// use klamm::admin::{ScramMechanism, ScramUpsertion};
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// let alice = ScramUpsertion::new("alice", ScramMechanism::Sha512, "alice-secret");
+    /// let changed = admin
+    ///     .alter_user_scram_credentials(&[alice], &[("bob", ScramMechanism::Sha256)])
+    ///     .await;
+    /// for (user, outcome) in changed {
+    ///     println!("{user}: {:?}", outcome.map_err(|e| e.to_string()));
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn alter_user_scram_credentials(
         &self,
         upsertions: &[ScramUpsertion],

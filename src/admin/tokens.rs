@@ -81,6 +81,19 @@ impl Admin {
     /// another principal, KIP-373), renewable by `renewers`, living at
     /// most `max_lifetime` (`None`: the broker's
     /// `delegation.token.max.lifetime.ms`).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// let token = admin
+    ///     .create_delegation_token(&["User:scheduler"], Some(Duration::from_secs(24 * 3600)), None)
+    ///     .await?;
+    /// println!("token {} expires at {} ms", token.token_id, token.expiry_ms);
+    /// let later = admin.renew_delegation_token(&token.hmac, None).await?;
+    /// println!("now at {later} ms");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn create_delegation_token(
         &self,
         renewers: &[&str],
@@ -147,6 +160,14 @@ impl Admin {
 
     /// Renews a token by its HMAC for `period` (`None`: the broker's
     /// renew interval); its new expiry time (ms since the epoch).
+    ///
+    /// ```no_run
+    /// # async fn run(admin: klamm::admin::Admin, token: klamm::admin::DelegationToken) -> klamm::Result<()> {
+    /// let expiry = admin.renew_delegation_token(&token.hmac, Some(std::time::Duration::from_secs(3600))).await?;
+    /// println!("{} now expires at {expiry} ms", token.token_id);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn renew_delegation_token(
         &self,
         hmac: &Bytes,
@@ -169,6 +190,13 @@ impl Admin {
 
     /// Expires a token by its HMAC after `period` (`Some(ZERO)`: at once;
     /// `None`: keep its expiry); its new expiry time.
+    ///
+    /// ```no_run
+    /// # async fn run(admin: klamm::admin::Admin, token: klamm::admin::DelegationToken) -> klamm::Result<()> {
+    /// admin.expire_delegation_token(&token.hmac, Some(std::time::Duration::ZERO)).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn expire_delegation_token(
         &self,
         hmac: &Bytes,
@@ -191,6 +219,15 @@ impl Admin {
 
     /// The tokens of the given owners (`None`: every token the caller may
     /// describe).
+    ///
+    /// ```no_run
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// for t in admin.describe_delegation_tokens(Some(&["User:alice"])).await? {
+    ///     println!("{} owned by {}, renewable by {:?}", t.token_id, t.owner, t.renewers);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn describe_delegation_tokens(
         &self,
         owners: Option<&[&str]>,

@@ -204,6 +204,22 @@ impl Admin {
     /// The controller answers once the topic is committed; its brokers
     /// learn of it a moment later, and a producer or consumer started at
     /// once may retry a few times until they do.
+    ///
+    /// ```no_run
+    /// use klamm::admin::NewTopic;
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// let created = admin
+    ///     .create_topics(&[NewTopic::new("orders", 6, 3), NewTopic::new("audit", 1, 3)])
+    ///     .await;
+    /// for (topic, outcome) in &created {
+    ///     match outcome {
+    ///         Ok(t) => println!("{topic}: {} partitions", t.partitions),
+    ///         Err(e) => println!("{topic}: {e}"), // e.g. TOPIC_ALREADY_EXISTS
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn create_topics(
         &self,
         topics: &[NewTopic],
@@ -285,6 +301,15 @@ impl Admin {
 
     /// Deletes topics by name at the controller; each topic's outcome on
     /// its own (UNKNOWN_TOPIC_OR_PARTITION for one that does not exist).
+    ///
+    /// ```no_run
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// for (topic, outcome) in admin.delete_topics(&["orders", "audit"]).await {
+    ///     println!("{topic}: {:?}", outcome.map_err(|e| e.to_string()));
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn delete_topics(&self, topics: &[&str]) -> BTreeMap<String, Result<()>> {
         let refs = topics.iter().map(|t| TopicRef::Name(t.to_string()));
         self.delete(refs)
@@ -299,6 +324,16 @@ impl Admin {
 
     /// Deletes topics by id (DeleteTopics v6+, Kafka 2.8+); each topic's
     /// outcome on its own: the deleted topic's name, or UNKNOWN_TOPIC_ID.
+    ///
+    /// ```no_run
+    /// use klamm::protocol::primitives::Uuid;
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// let id = Uuid::parse("q1BnLL8vQAmZpKnKx1lWTw").expect("a topic id");
+    /// let deleted = admin.delete_topics_by_id(&[id]).await;
+    /// println!("deleted {:?}", deleted[&id].as_ref().ok());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn delete_topics_by_id(&self, ids: &[Uuid]) -> BTreeMap<Uuid, Result<String>> {
         self.delete(ids.iter().map(|id| TopicRef::Id(*id)))
             .await
@@ -372,6 +407,15 @@ impl Admin {
 
     /// Every topic of the cluster, sorted by name; Kafka's own topics
     /// only with `include_internal`.
+    ///
+    /// ```no_run
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// for t in admin.list_topics(false).await? {
+    ///     println!("{} {}", t.name, t.topic_id.to_kafka_string());
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn list_topics(&self, include_internal: bool) -> Result<Vec<TopicListing>> {
         let resp = self.metadata(None, false).await?;
         let mut topics: Vec<TopicListing> = resp
@@ -390,6 +434,16 @@ impl Admin {
     /// Describes topics by name (one Metadata request to any broker); each
     /// topic's outcome on its own (UNKNOWN_TOPIC_OR_PARTITION,
     /// TOPIC_AUTHORIZATION_FAILED).
+    ///
+    /// ```no_run
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// let described = admin.describe_topics(&["orders"]).await;
+    /// for p in &described["orders"].as_ref().map_err(|e| e.to_string()).unwrap().partitions {
+    ///     println!("{}: leader {:?}, replicas {:?}, isr {:?}", p.partition, p.leader, p.replicas, p.isr);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn describe_topics(
         &self,
         topics: &[&str],
@@ -424,6 +478,17 @@ impl Admin {
 
     /// Describes topics by id (Metadata v12+, Kafka 3.1+); each topic's
     /// outcome on its own (UNKNOWN_TOPIC_ID for an id no topic has).
+    ///
+    /// ```no_run
+    /// use klamm::protocol::primitives::Uuid;
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// let id = Uuid::parse("q1BnLL8vQAmZpKnKx1lWTw").expect("a topic id");
+    /// if let Ok(t) = &admin.describe_topics_by_id(&[id]).await[&id] {
+    ///     println!("{id} is {}", t.name);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn describe_topics_by_id(
         &self,
         ids: &[Uuid],
@@ -524,6 +589,15 @@ impl Admin {
 
     /// Adds partitions to topics at the controller; each topic's outcome
     /// on its own (INVALID_PARTITIONS when the total is not larger).
+    ///
+    /// ```no_run
+    /// use klamm::admin::NewPartitions;
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// let grown = admin.create_partitions(&[("orders", NewPartitions::increase_to(12))]).await;
+    /// grown["orders"].as_ref().map_err(|e| e.to_string()).unwrap();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn create_partitions(
         &self,
         changes: &[(&str, NewPartitions)],

@@ -65,6 +65,17 @@ pub struct TransactionListing {
 impl Admin {
     /// The producers each partition's leader knows; each partition's
     /// outcome on its own.
+    ///
+    /// ```no_run
+    /// use klamm::group::TopicPartition;
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// let p0 = TopicPartition::new("orders", 0);
+    /// for s in admin.describe_producers(std::slice::from_ref(&p0)).await[&p0].as_ref().map_err(|e| e.to_string()).unwrap() {
+    ///     println!("producer {} epoch {}: open transaction from {:?}", s.producer_id, s.producer_epoch, s.current_txn_start_offset);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn describe_producers(
         &self,
         partitions: &[TopicPartition],
@@ -121,6 +132,15 @@ impl Admin {
 
     /// Describes transactional ids at their coordinators; each id's
     /// outcome on its own (TRANSACTIONAL_ID_NOT_FOUND for an unknown one).
+    ///
+    /// ```no_run
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// if let Ok(t) = &admin.describe_transactions(&["orders-writer"]).await["orders-writer"] {
+    ///     println!("{} since {} ms on {:?}", t.state, t.start_time_ms, t.partitions);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn describe_transactions(
         &self,
         ids: &[&str],
@@ -174,6 +194,16 @@ impl Admin {
     /// (ListTransactions at every broker): only those in `states` (empty:
     /// any) and, if given, of `producer_ids` or running longer than
     /// `min_duration_ms` (KIP-994, ListTransactions v1+).
+    ///
+    /// ```no_run
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// // Transactions open for more than ten minutes.
+    /// for t in admin.list_transactions(&["Ongoing"], &[], Some(600_000)).await? {
+    ///     println!("{} (producer {})", t.transactional_id, t.producer_id);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn list_transactions(
         &self,
         states: &[&str],
@@ -239,6 +269,20 @@ impl Admin {
     /// forgot it, which holds back the last stable offset. `producer` is
     /// the partition's [`describe_producers`](Self::describe_producers)
     /// entry. Needs CLUSTER_ACTION on the cluster.
+    ///
+    /// ```no_run
+    /// use klamm::group::TopicPartition;
+    /// # async fn run(admin: klamm::admin::Admin) -> klamm::Result<()> {
+    /// let p0 = TopicPartition::new("orders", 0);
+    /// let producers = admin.describe_producers(std::slice::from_ref(&p0)).await;
+    /// for s in producers[&p0].as_ref().map_err(|e| e.to_string()).unwrap() {
+    ///     if s.current_txn_start_offset.is_some() {
+    ///         admin.abort_transaction(&p0, s).await?; // lets read_committed consumers past it
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn abort_transaction(
         &self,
         partition: &TopicPartition,

@@ -47,6 +47,11 @@ pub struct PartitionConsumer {
     /// Records of the current batch that `recv` has not returned yet.
     pending: std::vec::IntoIter<ConsumerRecord>,
     pending_marks: (i64, i64),
+    /// The offset after the last record `recv` returned (-1: none yet).
+    delivered_to: i64,
+    /// The offset after the last batch that held nothing for the
+    /// application (transaction markers, aborted records).
+    skipped_to: i64,
     ended: bool,
     _active: super::ActiveGuard,
 }
@@ -77,6 +82,8 @@ impl PartitionConsumer {
             chunk: None,
             pending: Vec::new().into_iter(),
             pending_marks: (-1, -1),
+            delivered_to: -1,
+            skipped_to: -1,
             ended: false,
             _active: active,
         }
@@ -96,6 +103,7 @@ impl PartitionConsumer {
     pub async fn recv(&mut self) -> Option<Result<ConsumerRecord>> {
         loop {
             if let Some(r) = self.pending.next() {
+                self.delivered_to = r.offset + 1;
                 return Some(Ok(r));
             }
             match self.recv_batch().await? {
@@ -170,7 +178,16 @@ impl PartitionConsumer {
             let records = match magic {
                 2 => match RecordBatch::decode(&mut cur.data, opts) {
                     Ok(b) => {
+                        let below_lso = b.base_offset < cur.filter.limit();
                         if !cur.filter.keep(&b) {
+                            // A marker or aborted records: nothing for the
+                            // application, but the position moves past
+                            // them (not past records beyond the LSO, which
+                            // are read again once committed).
+                            if below_lso {
+                                let after = b.last_offset().saturating_add(1);
+                                self.skipped_to = self.skipped_to.max(after);
+                            }
                             continue;
                         }
                         from_v2(b, topic, partition, cur.start, cur.filter.limit())
@@ -200,6 +217,24 @@ impl PartitionConsumer {
         tracing::debug!(topic = %self.shared.topic, partition = self.shared.partition,
             error = %e, "corrupt record batch");
         Error::Decode(e.context("PartitionConsumer"))
+    }
+
+    /// How far the application has got: the offset after the last record
+    /// [`recv`](Self::recv) returned, or after a batch that held nothing
+    /// for it (transaction markers, aborted records under
+    /// `read_committed`), whichever is later; -1 before either. Once it
+    /// reaches [`high_water_mark`](Self::high_water_mark), everything
+    /// written so far has been read (kcat's end of partition), even when
+    /// the log ends with a marker no record will ever follow. Records
+    /// taken with [`recv_batch`](Self::recv_batch) are not counted.
+    ///
+    /// `recv` is cancel-safe, so a caller can wait for a record with a
+    /// timeout and look at the position when none came.
+    pub fn position(&self) -> i64 {
+        match self.pending.as_slice().first() {
+            Some(next) => next.offset,
+            None => self.delivered_to.max(self.skipped_to),
+        }
     }
 
     /// The partition's high watermark from the latest fetch response (-1

@@ -180,6 +180,15 @@ impl GroupAdmin {
     /// without the groups of one broker would look complete). Use
     /// [`list_groups_by_broker`](Self::list_groups_by_broker) to keep what
     /// the other brokers answered.
+    ///
+    /// ```no_run
+    /// # async fn run(admin: klamm::group::GroupAdmin) -> klamm::Result<()> {
+    /// for g in admin.list_groups().await? {
+    ///     println!("{} {:?} {:?}", g.group_id, g.group_type, g.state);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn list_groups(&self) -> Result<Vec<GroupListing>> {
         self.list_groups_with(&ListGroupsOptions::default()).await
     }
@@ -285,6 +294,20 @@ impl GroupAdmin {
     /// Errors, per group: GROUP_AUTHORIZATION_FAILED and other Kafka
     /// errors as [`Error::Broker`] naming the group; coordinator moves and
     /// loads are retried.
+    ///
+    /// ```no_run
+    /// # async fn run(admin: klamm::group::GroupAdmin) -> klamm::Result<()> {
+    /// let groups = ["billing".to_string(), "audit".to_string()];
+    /// for (group, d) in admin.describe_groups(&groups).await {
+    ///     let d = d?;
+    ///     println!("{group}: {} with {} members", d.state, d.members.len());
+    ///     for (tp, member) in d.owners() {
+    ///         println!("  {tp} -> {}", member.client_id);
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn describe_groups(
         &self,
         groups: &[String],
@@ -371,6 +394,20 @@ impl GroupAdmin {
     /// on its own. A group with members fails with NON_EMPTY_GROUP, an
     /// unknown one with GROUP_ID_NOT_FOUND, each an [`Error::Broker`]
     /// naming the group; coordinator moves and loads are retried.
+    ///
+    /// ```no_run
+    /// use klamm::protocol::error_codes::ErrorCode;
+    /// # async fn run(admin: klamm::group::GroupAdmin) -> klamm::Result<()> {
+    /// for (group, outcome) in admin.delete_groups(&["old-billing".to_string()]).await {
+    ///     match outcome {
+    ///         Ok(()) => println!("{group} deleted"),
+    ///         Err(e) if e.kafka_code() == Some(ErrorCode::NON_EMPTY_GROUP) => println!("{group} still has members"),
+    ///         Err(e) => println!("{group}: {e}"),
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn delete_groups(&self, groups: &[String]) -> BTreeMap<String, Result<()>> {
         if groups.len() > 1 {
             if let Err(e) = self.client.coordinators(groups).await {

@@ -590,6 +590,51 @@ async fn control_records_are_hidden_and_read_committed_drops_aborted_data() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_position_passes_a_closing_marker_that_no_record_follows() {
+    bounded(async {
+        let cluster = Cluster::start(1, &[("t", 1)]).await;
+        let mut b = RecordBatch::new(0, 0);
+        b.is_transactional = true;
+        b.producer_id = 9;
+        for (i, v) in ["one", "two"].into_iter().enumerate() {
+            let mut r = Record::new(None, Some(Bytes::from_static(v.as_bytes())));
+            r.offset_delta = i as i32;
+            b.records.push(r);
+        }
+        cluster.append_batch("t", 0, b);
+        cluster.append_batch(
+            "t",
+            0,
+            ControlRecord::end_transaction(true, 0).to_batch(0, 0, 9, 0),
+        );
+        let consumer = consumer_with(&cluster, |_, _| {}).await;
+        let mut pc = consumer
+            .consume_partition("t", 0, StartOffset::Oldest)
+            .await
+            .unwrap();
+        assert_eq!(pc.position(), -1, "nothing read yet");
+        let first = pc.recv().await.unwrap().unwrap();
+        assert_eq!(first.offset, 0);
+        assert_eq!(pc.position(), 1, "the next record is pending");
+        let second = pc.recv().await.unwrap().unwrap();
+        assert_eq!(second.offset, 1);
+        assert_eq!(pc.position(), 2, "the marker is not read yet");
+        // No record comes: the wait is cut short, and the marker was
+        // passed meanwhile (recv is cancel-safe).
+        let waited = tokio::time::timeout(Duration::from_millis(500), pc.recv()).await;
+        assert!(waited.is_err(), "no record after the marker");
+        assert_eq!(pc.high_water_mark(), 3);
+        assert_eq!(pc.position(), 3, "at the end: past the marker");
+        // The control: a record appended now is still delivered.
+        cluster.append("t", 0, &["after"], Compression::None);
+        let after = pc.recv().await.unwrap().unwrap();
+        assert_eq!((after.offset, pc.position()), (3, 4));
+        consumer.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn one_fetch_per_broker_covers_all_its_partitions() {
     bounded(async {
         let cluster = Cluster::start(1, &[("a", 4), ("b", 4)]).await;

@@ -240,6 +240,15 @@ impl GroupAdmin {
     /// Errors: GROUP_AUTHORIZATION_FAILED and other Kafka errors as
     /// [`Error::Broker`] naming the group; coordinator moves and loads are
     /// retried.
+    ///
+    /// ```no_run
+    /// # async fn run(admin: klamm::group::GroupAdmin) -> klamm::Result<()> {
+    /// for (tp, committed) in admin.committed_offsets("billing", None).await? {
+    ///     println!("{tp}: next offset {}", committed.offset);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn committed_offsets(
         &self,
         group: &str,
@@ -262,6 +271,15 @@ impl GroupAdmin {
     /// A topic the group has offsets for but that no longer exists gets
     /// no log end (it is looked for without creating it, whatever
     /// `allow.auto.create.topics` says).
+    ///
+    /// ```no_run
+    /// # async fn run(admin: klamm::group::GroupAdmin) -> klamm::Result<()> {
+    /// let rows = admin.lag("billing").await?;
+    /// let total: i64 = rows.iter().filter_map(|r| r.lag).sum();
+    /// println!("billing is {total} records behind over {} partitions", rows.len());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn lag(&self, group: &str) -> Result<Vec<PartitionLag>> {
         let committed = self.committed_offsets(group, None).await?;
         let description = self.describe_group(group).await?;
@@ -438,6 +456,17 @@ impl GroupAdmin {
     /// GROUP_SUBSCRIBED_TO_TOPIC. A group-wide error (GROUP_ID_NOT_FOUND,
     /// authorization) fails the call as an [`Error::Broker`] naming the
     /// group; coordinator moves and loads are retried.
+    ///
+    /// ```no_run
+    /// use klamm::group::TopicPartition;
+    /// # async fn run(admin: klamm::group::GroupAdmin) -> klamm::Result<()> {
+    /// let gone = [TopicPartition::new("retired-topic", 0)];
+    /// for (tp, outcome) in admin.delete_offsets("billing", &gone).await? {
+    ///     println!("{tp}: {:?}", outcome.map_err(|e| e.to_string()));
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn delete_offsets(
         &self,
         group: &str,

@@ -19,6 +19,7 @@ import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
+import org.apache.kafka.clients.admin.GroupListing;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
 import org.apache.kafka.clients.admin.ListTopicsOptions;
 import org.apache.kafka.clients.admin.LogDirDescription;
@@ -84,6 +85,7 @@ import org.apache.kafka.common.security.token.delegation.DelegationToken;
  *   describe-transactions ID
  *   list-transactions
  *   describe-tokens
+ *   list-groups                           group -> state, type
  *   describe-group G                      state, type, members with their partitions
  *   group-offsets G                       committed offsets
  * </pre>
@@ -337,6 +339,15 @@ final class AdminProbe {
                 for (DelegationToken t : get(admin.describeDelegationToken().delegationTokens())) {
                     out.add(Map.of("token_id", t.tokenInfo().tokenId(), "owner", t.tokenInfo().owner().toString(),
                             "expiry", t.tokenInfo().expiryTimestamp()));
+                }
+                return out;
+            }
+            case "list-groups": {
+                Map<String, Object> out = new TreeMap<>();
+                for (GroupListing g : get(admin.listGroups().all())) {
+                    out.put(g.groupId(), Map.of(
+                            "state", g.groupState().map(Object::toString).orElse("-"),
+                            "type", g.type().map(Object::toString).orElse("-")));
                 }
                 return out;
             }
