@@ -255,6 +255,23 @@ fn configs_of_every_resource_type_described_and_altered_both_ways() {
         assert_eq!(seen["retention.ms"]["source"], "DYNAMIC_TOPIC_CONFIG");
         assert_eq!(seen["cleanup.policy"]["value"], "delete,compact");
 
+        // A resource named twice in one call gets both changes.
+        let twice = admin
+            .incremental_alter_configs(&[
+                (t.clone(), vec![AlterConfigOp::set("segment.ms", "3600000")]),
+                (
+                    t.clone(),
+                    vec![AlterConfigOp::set("flush.messages", "1000")],
+                ),
+            ])
+            .await;
+        assert_eq!(code(&twice[&t]), ErrorCode::NONE);
+        let seen = java
+            .result(&format!("describe-configs topic {topic}"))
+            .await;
+        assert_eq!(seen["segment.ms"]["value"], "3600000");
+        assert_eq!(seen["flush.messages"]["value"], "1000");
+
         // Java sets one; klamm describes it, with its source and synonyms.
         java.result(&format!("set-config topic {topic} max.message.bytes=20000"))
             .await;
@@ -608,6 +625,24 @@ fn cluster_features_quorum_and_log_dirs_agree_with_java() {
             let message = both[feature].as_ref().unwrap_err().to_string();
             assert!(message.contains("group.version"), "{message}");
         }
+        // A downgrade, checked only: the request reaches the controller
+        // (at v1+ it says so with UpgradeType, not AllowDowngrade, which
+        // klamm's codec would refuse to send), whose answer is its own.
+        let down = admin
+            .update_features(
+                &[(
+                    "transaction.version",
+                    level - 1,
+                    FeatureUpgrade::SafeDowngrade,
+                )],
+                true,
+            )
+            .await;
+        let answer = &down["transaction.version"];
+        assert!(
+            answer.is_ok() || answer.as_ref().is_err_and(|e| e.kafka_code().is_some()),
+            "the controller answered: {down:?}"
+        );
         // A real update (not validate-only) to the level it has: done,
         // and Java still reads that level.
         let real = admin

@@ -7,6 +7,7 @@ use std::io::Write;
 use clap::Args;
 use klamm::admin::Admin;
 use klamm::client::OffsetSpec;
+use klamm::config::IsolationLevel;
 use klamm::consumer::{Consumer, ConsumerRecord, StartOffset};
 use klamm::group::{AckMode, GroupConsumer, GroupEvent, GroupOptions, TopicPartition};
 use klamm::protocol::records::TimestampType;
@@ -66,10 +67,9 @@ impl ConsumeArgs {
         let mut p = Vec::new();
         if let Some(g) = &self.group {
             p.push(("group.id".to_string(), g.clone()));
-            let reset = if self.offset == "end" {
-                "latest"
-            } else {
-                "earliest"
+            let reset = match parse_start(&self.offset) {
+                Ok(Start::End) => "latest",
+                _ => "earliest",
             };
             p.push(("auto.offset.reset".to_string(), reset.to_string()));
         }
@@ -232,6 +232,11 @@ impl Printer {
         }
     }
 
+    /// Writes out what is buffered; `false` when stdout is closed.
+    fn flush(&mut self) -> bool {
+        self.out.flush().is_ok()
+    }
+
     fn finish(&mut self) {
         let _ = self.out.flush();
         self.progress.finish();
@@ -266,6 +271,20 @@ async fn as_member(
     if topics.is_empty() {
         return Err(Error::config("-G", "name the topics to subscribe to"));
     }
+    // A member starts at the group's commits (or, without one, where -o
+    // beginning/end says) and has no partitions of its own to end.
+    if !matches!(parse_start(&args.offset)?, Start::Beginning | Start::End) {
+        return Err(Error::config(
+            "-o",
+            "with -G, only beginning or end (where a partition without a commit starts)",
+        ));
+    }
+    if args.exit_at_end || !args.partitions.is_empty() {
+        return Err(Error::config(
+            "-G",
+            "-e and -p do not apply to a group member: use -c to stop",
+        ));
+    }
     // Explicit acknowledgement: with -c, what was printed is committed,
     // not the rest of the last batch.
     let options = GroupOptions {
@@ -280,20 +299,26 @@ async fn as_member(
             break;
         };
         if let GroupEvent::Records(batch) = event? {
+            let mut printed = 0;
             for r in batch.iter() {
                 match printer.print(r) {
                     Printed::No => more = false,
                     Printed::Last => {
-                        acker.done(r);
+                        printed += 1;
                         more = false;
                     }
-                    Printed::More => {
-                        acker.done(r);
-                    }
+                    Printed::More => printed += 1,
                 }
                 if !more {
                     break;
                 }
+            }
+            // Acknowledged (and so committed) only once on stdout.
+            if !printer.flush() {
+                break;
+            }
+            for r in batch.iter().take(printed) {
+                acker.done(r);
             }
         }
     }
@@ -318,6 +343,9 @@ async fn partitions(
     };
     let admin = Admin::new(client.clone());
     let needs_ends = args.exit_at_end || matches!(start, Start::Last(_));
+    // Under read_committed the end is the last stable offset: nothing
+    // past it is delivered before its transaction ends.
+    let read_committed = client.config().consumer.isolation_level == IsolationLevel::ReadCommitted;
     let ask = |spec: OffsetSpec| {
         partitions
             .iter()
@@ -326,7 +354,7 @@ async fn partitions(
     };
     let offsets = async |spec: OffsetSpec| -> klamm::Result<BTreeMap<i32, Option<i64>>> {
         let mut found = BTreeMap::new();
-        for (tp, r) in admin.list_offsets(&ask(spec), false).await {
+        for (tp, r) in admin.list_offsets(&ask(spec), read_committed).await {
             found.insert(tp.partition, r?.offset);
         }
         Ok(found)
@@ -394,6 +422,10 @@ async fn partitions(
         match r {
             Ok(rec) => {
                 if printer.print(&rec) != Printed::More {
+                    break;
+                }
+                // Nothing more waiting: show what was printed.
+                if rx.is_empty() && !printer.flush() {
                     break;
                 }
             }

@@ -130,6 +130,9 @@ pub fn parse_datetime(s: &str) -> Result<i64> {
     };
     let (hms, millis) = match clock.split_once('.') {
         Some((hms, frac)) => {
+            if frac.is_empty() || !frac.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
             let frac = format!("{frac:0<3}");
             (hms, frac[..3].parse::<i64>().map_err(|_| bad())?)
         }
@@ -503,6 +506,7 @@ mod tests {
         );
         assert_eq!(parse_datetime("1700000000000").unwrap(), 1_700_000_000_000);
         assert!(parse_datetime("yesterday").is_err());
+        assert!(parse_datetime("2023-11-14T22:13:20.ü").is_err());
         assert!(parse_datetime("2023-13-01T00:00:00").is_err());
     }
 

@@ -200,7 +200,7 @@ fn config(conn: &Connect, extra: Vec<(String, String)>) -> klamm::Result<Config>
     if let Some(path) = &conn.config_file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::config(path.display().to_string(), format!("cannot read: {e}")))?;
-        props.extend(properties(&text));
+        props.extend(Config::parse_properties(&text)?);
     }
     for p in &conn.properties {
         let (k, v) = p
@@ -227,19 +227,6 @@ fn config(conn: &Connect, extra: Vec<(String, String)>) -> klamm::Result<Config>
     Ok(config)
 }
 
-/// `key=value` (or `key: value`) lines of a Java properties file; `#` and
-/// `!` start comments.
-fn properties(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
-        .filter_map(|l| {
-            let at = l.find(['=', ':'])?;
-            Some((l[..at].trim().to_string(), l[at + 1..].trim().to_string()))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,18 +245,6 @@ mod tests {
         assert_eq!(
             kcat_modes(args("klamm topics list")),
             args("klamm topics list")
-        );
-    }
-
-    #[test]
-    fn properties_files_read_java_syntax() {
-        let p = properties("# comment\n! also\nbootstrap.servers=a:1\nsasl.mechanism : PLAIN\n\n");
-        assert_eq!(
-            p,
-            vec![
-                ("bootstrap.servers".to_string(), "a:1".to_string()),
-                ("sasl.mechanism".to_string(), "PLAIN".to_string())
-            ]
         );
     }
 

@@ -133,53 +133,70 @@ pub async fn run(client: &Client, args: ProduceArgs) -> klamm::Result<Outcome> {
         delivered: 0,
         progress: Progress::new("records"),
     };
-    if args.files.is_empty() {
-        let mut stdin = BufReader::new(tokio::io::stdin());
-        if delimiter == b"\n" {
-            let mut line = Vec::new();
-            loop {
-                line.clear();
-                let n = stdin
-                    .read_until(b'\n', &mut line)
+    // Reading the input can fail (a file that is not there); what was
+    // sent before is still drained, and a transaction aborted.
+    let read: klamm::Result<()> = async {
+        if args.files.is_empty() {
+            let mut stdin = BufReader::new(tokio::io::stdin());
+            if delimiter == b"\n" {
+                let mut line = Vec::new();
+                loop {
+                    line.clear();
+                    let n = stdin
+                        .read_until(b'\n', &mut line)
+                        .await
+                        .map_err(|e| io_error("stdin", e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    if line.last() == Some(&b'\n') {
+                        line.pop();
+                    }
+                    sent.send(record(&args, &headers, Bytes::copy_from_slice(&line)))
+                        .await?;
+                }
+            } else {
+                let mut all = Vec::new();
+                stdin
+                    .read_to_end(&mut all)
                     .await
                     .map_err(|e| io_error("stdin", e))?;
-                if n == 0 {
-                    break;
+                for data in split_records(&all, &delimiter) {
+                    sent.send(record(&args, &headers, data)).await?;
                 }
-                if line.last() == Some(&b'\n') {
-                    line.pop();
-                }
-                sent.send(record(&args, &headers, Bytes::copy_from_slice(&line)))
-                    .await?;
             }
         } else {
-            let mut all = Vec::new();
-            stdin
-                .read_to_end(&mut all)
-                .await
-                .map_err(|e| io_error("stdin", e))?;
-            for data in split_records(&all, &delimiter) {
-                sent.send(record(&args, &headers, data)).await?;
+            for path in &args.files {
+                let data = tokio::fs::read(path)
+                    .await
+                    .map_err(|e| io_error(&path.display().to_string(), e))?;
+                let records = if args.lines {
+                    split_records(&data, &delimiter)
+                } else {
+                    vec![Bytes::from(data)]
+                };
+                for data in records {
+                    sent.send(record(&args, &headers, data)).await?;
+                }
             }
         }
-    } else {
-        for path in &args.files {
-            let data = tokio::fs::read(path)
-                .await
-                .map_err(|e| io_error(&path.display().to_string(), e))?;
-            let records = if args.lines {
-                split_records(&data, &delimiter)
-            } else {
-                vec![Bytes::from(data)]
-            };
-            for data in records {
-                sent.send(record(&args, &headers, data)).await?;
-            }
-        }
+        Ok(())
     }
+    .await;
     sent.drain().await;
     sent.progress.finish();
     let (delivered, failed) = (sent.delivered, sent.failed);
+    if let Err(e) = read {
+        if transactional {
+            producer.abort_transaction().await.ok();
+        }
+        producer.close().await.ok();
+        eprintln!(
+            "klamm: {delivered} record(s) produced to {} before the input failed",
+            args.topic
+        );
+        return Err(e);
+    }
     if transactional {
         if failed == 0 {
             producer.commit_transaction().await?;
@@ -205,8 +222,17 @@ struct Sender<'a> {
 }
 
 impl Sender<'_> {
+    /// Sends a record; one the producer refuses at once (too large, an
+    /// unknown partition) counts as failed, and the others go on.
     async fn send(&mut self, record: ProducerRecord) -> klamm::Result<()> {
-        self.pending.push(self.producer.send(record).await?);
+        match self.producer.send(record).await {
+            Ok(d) => self.pending.push(d),
+            Err(e) => {
+                self.failed += 1;
+                self.progress.add(1);
+                eprintln!("klamm: a record failed: {e}");
+            }
+        }
         if self.pending.len() >= IN_FLIGHT {
             self.drain().await;
         }

@@ -422,6 +422,26 @@ fn produce_and_consume_print_what_the_java_console_consumer_prints() {
         b"one\ntwo\n",
     )
     .ok("produce in a transaction");
+    // The coordinator writes the COMMIT marker after it answers: read once
+    // the last stable offset (what -e ends at under read_committed) has
+    // passed it.
+    let lso_query = format!("{txn_topic}:0:-1");
+    let mut lso = Value::Null;
+    for _ in 0..50 {
+        lso = klamm(
+            &broker,
+            &["offsets", "-t", &lso_query, "--read-committed", "--json"],
+            b"",
+        )
+        .ok("offsets --read-committed")
+        .json()[0]["offset"]
+            .clone();
+        if lso == 3 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(lso, 3, "two records and the marker");
     let committed = klamm(
         &broker,
         &[
@@ -528,6 +548,16 @@ fn groups_show_the_lag_consumer_group_command_shows_and_offsets_reset() {
         ten.as_bytes(),
     )
     .ok("produce p1");
+
+    // -e and -N have no meaning for a member: refused (exit 2).
+    let refused = klamm(&broker, &["consume", "-G", &group, "-t", &topic, "-e"], b"");
+    assert_eq!(refused.status, 2, "{}", refused.stderr);
+    let refused = klamm(
+        &broker,
+        &["consume", "-G", &group, "-t", &topic, "-o", "-5"],
+        b"",
+    );
+    assert_eq!(refused.status, 2, "{}", refused.stderr);
 
     // A member reads 12 and commits as it leaves.
     let read = klamm(

@@ -141,7 +141,10 @@ pub(crate) fn check_top(
 /// item's outcome: UNKNOWN_TOPIC_OR_PARTITION for a topic that does not
 /// exist is the answer, not a reason to ask again until the timeout —
 /// except from a partition's leader, where it means the leader has not
-/// heard of a topic the metadata has (the next round looks again).
+/// heard of a topic the metadata has (the next round looks again); a
+/// leader also retries OFFSET_NOT_AVAILABLE (just after an election),
+/// REPLICA_NOT_AVAILABLE and KAFKA_STORAGE_ERROR, as Java's ListOffsets
+/// does.
 fn retries(route: &Route, e: &Error) -> bool {
     let Error::Broker { code, .. } = e else {
         return e.is_retriable();
@@ -158,7 +161,14 @@ fn retries(route: &Route, e: &Error) -> bool {
             | ErrorCode::COORDINATOR_LOAD_IN_PROGRESS
             | ErrorCode::THROTTLING_QUOTA_EXCEEDED
             | ErrorCode::NETWORK_EXCEPTION
-    ) || (matches!(route, Route::Leader(..)) && *code == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
+    ) || (matches!(route, Route::Leader(..))
+        && matches!(
+            *code,
+            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+                | ErrorCode::OFFSET_NOT_AVAILABLE
+                | ErrorCode::REPLICA_NOT_AVAILABLE
+                | ErrorCode::KAFKA_STORAGE_ERROR
+        ))
 }
 
 impl Admin {

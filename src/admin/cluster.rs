@@ -305,30 +305,43 @@ impl Admin {
             wanted.keys().cloned(),
             |_| Route::Controller,
             |conn, names| {
-                let req = UpdateFeaturesRequest {
-                    timeout_ms,
-                    validate_only,
-                    feature_updates: names
-                        .iter()
-                        .map(|n| {
-                            let (level, how) = wanted[n];
-                            FeatureUpdateKey {
+                let updates: Vec<(String, i16, FeatureUpgrade)> = names
+                    .iter()
+                    .map(|n| (n.clone(), wanted[n].0, wanted[n].1))
+                    .collect();
+                async move {
+                    let version = conn
+                        .api_versions()
+                        .version_for(ApiKey::UpdateFeatures, conn.broker())?;
+                    // v0 says "downgrade" with AllowDowngrade, v1+ with
+                    // UpgradeType (and refuses the other field).
+                    let req = UpdateFeaturesRequest {
+                        timeout_ms,
+                        validate_only,
+                        feature_updates: updates
+                            .iter()
+                            .map(|(n, level, how)| FeatureUpdateKey {
                                 feature: n.clone(),
-                                max_version_level: level,
-                                allow_downgrade: how != FeatureUpgrade::Upgrade,
-                                upgrade_type: match how {
-                                    FeatureUpgrade::Upgrade => 1,
-                                    FeatureUpgrade::SafeDowngrade => 2,
-                                    FeatureUpgrade::UnsafeDowngrade => 3,
+                                max_version_level: *level,
+                                allow_downgrade: version == 0 && *how != FeatureUpgrade::Upgrade,
+                                upgrade_type: if version == 0 {
+                                    1
+                                } else {
+                                    match how {
+                                        FeatureUpgrade::Upgrade => 1,
+                                        FeatureUpgrade::SafeDowngrade => 2,
+                                        FeatureUpgrade::UnsafeDowngrade => 3,
+                                    }
                                 },
                                 ..Default::default()
-                            }
-                        })
-                        .collect(),
-                    ..Default::default()
-                };
-                async move {
-                    let resp = conn.send(&req).await?;
+                            })
+                            .collect(),
+                        ..Default::default()
+                    };
+                    if validate_only && version == 0 {
+                        return Err(unsupported(&conn, ApiKey::UpdateFeatures, 1));
+                    }
+                    let resp = conn.send_version(&req, version).await?;
                     // A top-level error applies to every feature.
                     let top = check_top(
                         &conn,

@@ -475,8 +475,11 @@ impl Admin {
         changes: &[(ConfigResource, Vec<AlterConfigOp>)],
         validate_only: bool,
     ) -> BTreeMap<ConfigResource, Result<()>> {
-        let by_resource: BTreeMap<&ConfigResource, &Vec<AlterConfigOp>> =
-            changes.iter().map(|(r, ops)| (r, ops)).collect();
+        // A resource named twice gets both lists of changes, in order.
+        let mut by_resource: BTreeMap<&ConfigResource, Vec<&AlterConfigOp>> = BTreeMap::new();
+        for (r, ops) in changes {
+            by_resource.entry(r).or_default().extend(ops);
+        }
         self.per_item(
             ApiKey::IncrementalAlterConfigs,
             changes.iter().map(|(r, _)| r.clone()),
@@ -490,7 +493,7 @@ impl Admin {
                             resource_name: r.name.clone(),
                             configs: by_resource
                                 .get(r)
-                                .map(|ops| ops.iter().map(AlterConfigOp::wire).collect())
+                                .map(|ops| ops.iter().map(|op| op.wire()).collect())
                                 .unwrap_or_default(),
                             ..Default::default()
                         })
@@ -537,8 +540,15 @@ impl Admin {
         changes: &[(ConfigResource, BTreeMap<String, String>)],
         validate_only: bool,
     ) -> BTreeMap<ConfigResource, Result<()>> {
-        let by_resource: BTreeMap<&ConfigResource, &BTreeMap<String, String>> =
-            changes.iter().map(|(r, c)| (r, c)).collect();
+        // A resource named twice gets the configs of both (the later value
+        // of a config named in each).
+        let mut by_resource: BTreeMap<&ConfigResource, BTreeMap<String, String>> = BTreeMap::new();
+        for (r, c) in changes {
+            by_resource
+                .entry(r)
+                .or_default()
+                .extend(c.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
         self.per_item(
             ApiKey::AlterConfigs,
             changes.iter().map(|(r, _)| r.clone()),

@@ -176,8 +176,12 @@ impl Admin {
         alterations: &[ClientQuotaAlteration],
         validate_only: bool,
     ) -> BTreeMap<ClientQuotaEntity, Result<()>> {
-        let by_entity: BTreeMap<&ClientQuotaEntity, &ClientQuotaAlteration> =
-            alterations.iter().map(|a| (&a.entity, a)).collect();
+        // An entity named twice gets the changes of both, in order.
+        let mut by_entity: BTreeMap<&ClientQuotaEntity, Vec<&(String, Option<f64>)>> =
+            BTreeMap::new();
+        for a in alterations {
+            by_entity.entry(&a.entity).or_default().extend(&a.ops);
+        }
         self.per_item(
             ApiKey::AlterClientQuotas,
             alterations.iter().map(|a| a.entity.clone()),
@@ -186,10 +190,9 @@ impl Admin {
                 let req = AlterClientQuotasRequest {
                     entries: entities
                         .iter()
-                        .filter_map(|e| by_entity.get(e))
-                        .map(|a| acq::EntryData {
-                            entity: a
-                                .entity
+                        .filter_map(|e| by_entity.get(e).map(|ops| (e, ops)))
+                        .map(|(e, ops)| acq::EntryData {
+                            entity: e
                                 .0
                                 .iter()
                                 .map(|(t, n)| acq::EntityData {
@@ -198,8 +201,7 @@ impl Admin {
                                     ..Default::default()
                                 })
                                 .collect(),
-                            ops: a
-                                .ops
+                            ops: ops
                                 .iter()
                                 .map(|(k, v)| acq::OpData {
                                     key: k.clone(),

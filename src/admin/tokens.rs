@@ -188,8 +188,8 @@ impl Admin {
         .await
     }
 
-    /// Expires a token by its HMAC after `period` (`Some(ZERO)`: at once;
-    /// `None`: keep its expiry); its new expiry time.
+    /// Expires a token by its HMAC after `period`; `Some(ZERO)` or `None`
+    /// (Kafka's -1) expire it at once. Its new expiry time.
     ///
     /// ```no_run
     /// # async fn run(admin: klamm::admin::Admin, token: klamm::admin::DelegationToken) -> klamm::Result<()> {

@@ -211,6 +211,24 @@ impl Config {
     pub fn from_properties_str(text: &str) -> Result<Config, Error> {
         Config::from_properties(parse_properties_text(text)?)
     }
+
+    /// The key/value pairs of `.properties` text, in order, read as
+    /// [`from_properties_str`](Self::from_properties_str) reads them
+    /// (continuation lines, escapes, `key value`), for a caller that adds
+    /// settings of its own before [`from_properties`](Self::from_properties).
+    ///
+    /// ```
+    /// use klamm::Config;
+    ///
+    /// let mut pairs = Config::parse_properties("bootstrap.servers=a:9092,\\\n  b:9092\n")?;
+    /// pairs.push(("linger.ms".into(), "5".into()));
+    /// let config = Config::from_properties(pairs)?;
+    /// assert_eq!(config.net.bootstrap_servers.len(), 2);
+    /// # Ok::<(), klamm::Error>(())
+    /// ```
+    pub fn parse_properties(text: &str) -> Result<Vec<(String, String)>, Error> {
+        parse_properties_text(text)
+    }
 }
 
 /// Collects settings, deferring what depends on more than one key.
