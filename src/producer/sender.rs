@@ -679,6 +679,18 @@ impl Sender {
                 error = %err, "produce failed; retrying");
             Counters::add(&self.counters.batches_retried, 1);
             self.acc.requeue(batch, self.config.retry_backoff);
+        } else if retriable && !time_left {
+            // Retrying would have helped, but the delivery timeout ran
+            // out: that is the records' error (Java's "expiring records"),
+            // naming the last failure.
+            let expired = match self.expired(&batch) {
+                Error::Timeout { what, after } => Error::Timeout {
+                    what: format!("{what}; last error: {err}"),
+                    after,
+                },
+                other => other,
+            };
+            self.fail(batch, expired);
         } else {
             self.fail(batch, err.duplicate());
         }
