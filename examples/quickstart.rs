@@ -1,9 +1,12 @@
-//! Produce records to a real broker with klamm's `AsyncProducer` and read
-//! them back with its `Consumer`.
+//! Produce records with klamm's `AsyncProducer` and read them back with its
+//! `Consumer`.
 //!
-//! Run it with `scripts/quickstart` (it starts a local test broker when
-//! `KLAMM_BROKERS` is not set, and stops it afterwards), or against your own
-//! broker: `KLAMM_BROKERS=host:9092 cargo run --example quickstart`.
+//! `cargo run --example quickstart` needs nothing: with no broker given it
+//! starts klamm-fake's in-process cluster (three brokers on loopback,
+//! speaking the real protocol) and runs on that. Against a real cluster:
+//! `cargo run --example quickstart -- --brokers host:9092` (or set
+//! `KLAMM_BROKERS`); `scripts/quickstart` starts Apache Kafka 4.4.0 for it
+//! and stops it afterwards.
 
 use std::time::Duration;
 
@@ -13,6 +16,7 @@ use klamm::producer::{AsyncProducer, ProducerRecord};
 use klamm::protocol::compression::Compression;
 use klamm::protocol::error_codes::ErrorCode;
 use klamm::{Client, Config};
+use klamm_fake::FakeCluster;
 
 const TOPIC: &str = "klamm-quickstart";
 const PARTITIONS: i32 = 3;
@@ -22,8 +26,35 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let brokers = std::env::var("KLAMM_BROKERS")
-        .map_err(|_| "set KLAMM_BROKERS=host:port, or run scripts/quickstart")?;
+    let mut args = std::env::args().skip(1);
+    let mut given = std::env::var("KLAMM_BROKERS").ok();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--brokers" | "-b" => {
+                given = Some(
+                    args.next()
+                        .ok_or("--brokers needs host:port[,host:port...]")?,
+                )
+            }
+            other => {
+                return Err(format!("unknown argument {other:?} (try --brokers host:port)").into());
+            }
+        }
+    }
+    // No broker given: the in-process fake cluster, kept alive to the end.
+    let mut fake = None;
+    let brokers = match given {
+        Some(b) => b,
+        None => {
+            let cluster = FakeCluster::builder().brokers(3).start().await?;
+            let b = cluster.bootstrap();
+            println!(
+                "no broker given (--brokers or KLAMM_BROKERS): started an in-process fake cluster of 3 brokers at {b}"
+            );
+            fake = Some(cluster);
+            b
+        }
+    };
     let mut config = Config::default();
     config.net.bootstrap_servers = brokers.split(',').map(|s| s.trim().to_string()).collect();
     config.net.client_id = "klamm-quickstart".into();
@@ -113,5 +144,6 @@ async fn main() -> Result<(), BoxError> {
         return Err(format!("read back {consumed} of {RECORDS} records").into());
     }
     println!("done: {RECORDS} records produced and consumed");
+    drop(fake);
     Ok(())
 }

@@ -198,6 +198,38 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! ## Testing without a broker
+//!
+//! The companion crate `klamm-fake` (a dev-dependency) runs a Kafka
+//! cluster in the test's process, on loopback TCP with the real protocol:
+//! your code connects to it as to Kafka, the test reads what arrived and
+//! injects faults (error codes, lost answers, cut connections, moved
+//! leaders, stopped brokers):
+//!
+//! ```
+//! use klamm::producer::{AsyncProducer, ProducerRecord};
+//! use klamm::protocol::{error_codes::ErrorCode, messages::ApiKey};
+//! use klamm::{Client, Config};
+//! use klamm_fake::{FakeCluster, Fault};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let cluster = FakeCluster::builder().brokers(3).topic("events", 1).start().await?;
+//! // The next write fails once with a retriable error: the producer retries.
+//! cluster.inject(ApiKey::Produce, None, Fault::Error(ErrorCode::NOT_ENOUGH_REPLICAS), 1)?;
+//!
+//! let mut config = Config::default();
+//! config.net.bootstrap_servers = cluster.addresses();
+//! let producer = AsyncProducer::new(Client::connect(config).await?).await?;
+//! producer.send(ProducerRecord::new("events", "hello")).await?.await?;
+//! producer.close().await?;
+//!
+//! assert_eq!(cluster.records("events", 0).len(), 1); // written once
+//! assert_eq!(cluster.requests(None, ApiKey::Produce), 2); // after one retry
+//! # Ok(())
+//! # }
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

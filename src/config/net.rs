@@ -495,6 +495,11 @@ impl NetConfig {
 /// Checks one `host:port` entry: a host name, an IPv4 address or a
 /// bracketed IPv6 address, then a port in 1..=65535.
 pub(super) fn check_host_port(s: &str) -> Result<(), &'static str> {
+    if s.contains(',') {
+        // `bootstrap.servers` as one string is split at commas; an entry
+        // of the list itself is one broker.
+        return Err("one entry holds a comma: give each broker as its own entry");
+    }
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let (host, after) = rest.split_once(']').ok_or("unclosed `[`")?;
         let port = after.strip_prefix(':').ok_or("missing `:port`")?;

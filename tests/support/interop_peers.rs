@@ -329,8 +329,22 @@ pub fn klamm_writes_peer_reads(
     let Some(peer) = peer else {
         return;
     };
-    super::run_within(150, async {
-        let client = connect(&addr, codec).await;
+    super::run_within(
+        150,
+        klamm_writes_peer_reads_at(&peer, &addr, codec, partitions, count),
+    );
+}
+
+/// [`klamm_writes_peer_reads`] on the cluster at `addr`.
+pub async fn klamm_writes_peer_reads_at(
+    peer: &PeerProgram,
+    addr: &str,
+    codec: Compression,
+    partitions: i32,
+    count: u64,
+) {
+    {
+        let client = connect(addr, codec).await;
         let topic = fresh_topic(
             &client,
             &format!("interop-klamm-{}", codec.name()),
@@ -348,7 +362,7 @@ pub fn klamm_writes_peer_reads(
                 &[
                     "consume",
                     "--bootstrap",
-                    &addr,
+                    addr,
                     "--topic",
                     &topic,
                     "--partitions",
@@ -383,7 +397,7 @@ pub fn klamm_writes_peer_reads(
             s["ms"]
         );
         client.close().await;
-    });
+    }
 }
 
 /// The peer writes `count` pattern records to each of `partitions`
@@ -403,8 +417,22 @@ pub fn peer_writes_klamm_reads(
     let Some(peer) = peer else {
         return;
     };
-    super::run_within(150, async {
-        let client = connect(&addr, Compression::None).await;
+    super::run_within(
+        150,
+        peer_writes_klamm_reads_at(&peer, &addr, codec, partitions, count),
+    );
+}
+
+/// [`peer_writes_klamm_reads`] on the cluster at `addr`.
+pub async fn peer_writes_klamm_reads_at(
+    peer: &PeerProgram,
+    addr: &str,
+    codec: Compression,
+    partitions: i32,
+    count: u64,
+) {
+    {
+        let client = connect(addr, Compression::None).await;
         let topic = fresh_topic(
             &client,
             &format!("interop-peer-{}", codec.name()),
@@ -416,7 +444,7 @@ pub fn peer_writes_klamm_reads(
                 &[
                     "produce",
                     "--bootstrap",
-                    &addr,
+                    addr,
                     "--topic",
                     &topic,
                     "--partitions",
@@ -464,7 +492,7 @@ pub fn peer_writes_klamm_reads(
             run.summary()["ms"]
         );
         client.close().await;
-    });
+    }
 }
 
 /// The peer's implementation of the pattern (its `pattern` mode, no broker)

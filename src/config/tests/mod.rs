@@ -133,6 +133,10 @@ fn host_port_parsing() {
     ] {
         assert!(check_host_port(bad).is_err(), "{bad}");
     }
+    // A comma-separated list given as one entry says so, rather than
+    // reading as an unbracketed IPv6 address.
+    let why = check_host_port("127.0.0.1:9092,127.0.0.1:9093").unwrap_err();
+    assert!(why.contains("comma"), "{why}");
 }
 
 mod properties;

@@ -1,0 +1,324 @@
+//! Producer ids and the transaction coordinator: InitProducerId,
+//! AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit and EndTxn (which
+//! writes the markers before it answers).
+
+use klamm::protocol::error_codes::ErrorCode;
+use klamm::protocol::messages::add_partitions_to_txn_response::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+};
+use klamm::protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use klamm::protocol::messages::{
+    AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
+    AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse, InitProducerIdRequest,
+    InitProducerIdResponse, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
+};
+
+use super::Cx;
+use crate::groups::Committed;
+use crate::state::{State, Txn};
+
+/// Kafka's `transaction.max.timeout.ms` default: 15 minutes.
+const MAX_TXN_TIMEOUT_MS: i32 = 900_000;
+
+fn new_producer_id(st: &mut State) -> i64 {
+    st.next_producer_id += 1;
+    st.next_producer_id
+}
+
+pub(crate) fn init_producer_id(cx: &Cx<'_>, req: InitProducerIdRequest) -> InitProducerIdResponse {
+    let mut st = cx.lock();
+    let answer = |r: Result<(i64, i16), ErrorCode>| match r {
+        Ok((pid, epoch)) => InitProducerIdResponse {
+            producer_id: pid,
+            producer_epoch: epoch,
+            ..Default::default()
+        },
+        Err(code) => InitProducerIdResponse {
+            error_code: code.code(),
+            producer_id: -1,
+            producer_epoch: -1,
+            ..Default::default()
+        },
+    };
+    let Some(tid) = req.transactional_id.filter(|t| !t.is_empty()) else {
+        // An idempotent producer: a new id, or (KIP-360) the epoch after
+        // the one it names.
+        if req.producer_id >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1 {
+            return answer(Ok((req.producer_id, req.producer_epoch + 1)));
+        }
+        let pid = new_producer_id(&mut st);
+        return answer(Ok((pid, 0)));
+    };
+    if st.coordinator(&tid) != Some(cx.broker) {
+        return answer(Err(ErrorCode::NOT_COORDINATOR));
+    }
+    if req.transaction_timeout_ms <= 0 || req.transaction_timeout_ms > MAX_TXN_TIMEOUT_MS {
+        return answer(Err(ErrorCode::INVALID_TRANSACTION_TIMEOUT));
+    }
+    let now = st.clock.now_ms();
+    let existing = st.txns.get(&tid).map(|t| (t.producer_id, t.epoch, t.open));
+    let (pid, epoch) = match existing {
+        None => (new_producer_id(&mut st), 0),
+        Some((pid, epoch, open)) => {
+            if req.producer_id >= 0 && (req.producer_id != pid || req.producer_epoch != epoch) {
+                return answer(Err(ErrorCode::PRODUCER_FENCED));
+            }
+            if open {
+                // A new instance fences the old one: its transaction aborts.
+                end(&mut st, &tid, false, now);
+            }
+            if epoch >= i16::MAX - 1 {
+                (new_producer_id(&mut st), 0)
+            } else {
+                (pid, epoch + 1)
+            }
+        }
+    };
+    let t = st.txns.entry(tid).or_default();
+    t.producer_id = pid;
+    t.epoch = epoch;
+    t.timeout_ms = req.transaction_timeout_ms;
+    drop(st);
+    cx.shared.bump();
+    answer(Ok((pid, epoch)))
+}
+
+/// The transaction `tid` as coordinated here, after the checks every
+/// transactional request makes.
+fn check<'a>(
+    st: &'a mut State,
+    cx: &Cx<'_>,
+    tid: &str,
+    pid: i64,
+    epoch: i16,
+) -> Result<&'a mut Txn, ErrorCode> {
+    if st.coordinator(tid) != Some(cx.broker) {
+        return Err(ErrorCode::NOT_COORDINATOR);
+    }
+    let t = st
+        .txns
+        .get_mut(tid)
+        .filter(|t| t.producer_id == pid)
+        .ok_or(ErrorCode::INVALID_PRODUCER_ID_MAPPING)?;
+    if epoch < t.epoch {
+        return Err(ErrorCode::PRODUCER_FENCED);
+    }
+    if epoch > t.epoch {
+        return Err(ErrorCode::INVALID_PRODUCER_EPOCH);
+    }
+    Ok(t)
+}
+
+pub(crate) fn add_partitions(
+    cx: &Cx<'_>,
+    req: AddPartitionsToTxnRequest,
+) -> AddPartitionsToTxnResponse {
+    let mut st = cx.lock();
+    let tid = req.v3_and_below_transactional_id;
+    let unknown: Vec<(String, i32)> = req
+        .v3_and_below_topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(move |&p| (t.name.clone(), p)))
+        .filter(|(t, p)| st.partition(t, *p).is_none())
+        .collect();
+    let result = check(
+        &mut st,
+        cx,
+        &tid,
+        req.v3_and_below_producer_id,
+        req.v3_and_below_producer_epoch,
+    )
+    .map(|t| {
+        if unknown.is_empty() {
+            t.open = true;
+            for topic in &req.v3_and_below_topics {
+                for &p in &topic.partitions {
+                    t.partitions.insert((topic.name.clone(), p));
+                }
+            }
+        }
+    });
+    let code_for = |topic: &str, p: i32| -> i16 {
+        match &result {
+            Err(code) => code.code(),
+            Ok(()) if unknown.is_empty() => 0,
+            Ok(()) if unknown.contains(&(topic.to_string(), p)) => {
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code()
+            }
+            Ok(()) => ErrorCode::OPERATION_NOT_ATTEMPTED.code(),
+        }
+    };
+    AddPartitionsToTxnResponse {
+        results_by_topic_v3_and_below: req
+            .v3_and_below_topics
+            .iter()
+            .map(|t| AddPartitionsToTxnTopicResult {
+                name: t.name.clone(),
+                results_by_partition: t
+                    .partitions
+                    .iter()
+                    .map(|&p| AddPartitionsToTxnPartitionResult {
+                        partition_index: p,
+                        partition_error_code: code_for(&t.name, p),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+pub(crate) fn add_offsets(cx: &Cx<'_>, req: AddOffsetsToTxnRequest) -> AddOffsetsToTxnResponse {
+    let mut st = cx.lock();
+    let r = check(
+        &mut st,
+        cx,
+        &req.transactional_id,
+        req.producer_id,
+        req.producer_epoch,
+    )
+    .map(|t| {
+        t.open = true;
+        t.groups.insert(req.group_id.clone());
+    });
+    AddOffsetsToTxnResponse {
+        error_code: r.err().map_or(0, ErrorCode::code),
+        ..Default::default()
+    }
+}
+
+pub(crate) fn txn_offset_commit(
+    cx: &Cx<'_>,
+    req: TxnOffsetCommitRequest,
+) -> TxnOffsetCommitResponse {
+    let mut st = cx.lock();
+    let result = if st.coordinator(&req.group_id) != Some(cx.broker) {
+        Err(ErrorCode::NOT_COORDINATOR)
+    } else {
+        match st
+            .txns
+            .iter()
+            .find(|(_, t)| t.producer_id == req.producer_id)
+            .map(|(id, t)| {
+                (
+                    id.clone(),
+                    t.epoch,
+                    t.open && t.groups.contains(&req.group_id),
+                )
+            }) {
+            None => Err(ErrorCode::INVALID_PRODUCER_ID_MAPPING),
+            Some((_, epoch, _)) if req.producer_epoch < epoch => Err(ErrorCode::PRODUCER_FENCED),
+            Some((_, _, false)) => Err(ErrorCode::INVALID_TXN_STATE),
+            Some((tid, _, true)) => Ok(tid),
+        }
+    };
+    let result = result.and_then(|tid| {
+        crate::groups::check_member(
+            &st,
+            &req.group_id,
+            req.generation_id_or_member_epoch,
+            &req.member_id,
+        )
+        .map(|()| tid)
+    });
+    let now = st.clock.now_ms();
+    let mut topics = Vec::new();
+    for t in req.topics {
+        let mut partitions = Vec::new();
+        for p in t.partitions {
+            let code = match &result {
+                Err(code) => code.code(),
+                Ok(_) if st.partition(&t.name, p.partition_index).is_none() => {
+                    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code()
+                }
+                Ok(tid) => {
+                    if let Some(txn) = st.txns.get_mut(tid) {
+                        txn.offsets.insert(
+                            (req.group_id.clone(), t.name.clone(), p.partition_index),
+                            Committed {
+                                offset: p.committed_offset,
+                                leader_epoch: p.committed_leader_epoch,
+                                metadata: p.committed_metadata.clone(),
+                                timestamp: now,
+                            },
+                        );
+                    }
+                    0
+                }
+            };
+            partitions.push(TxnOffsetCommitResponsePartition {
+                partition_index: p.partition_index,
+                error_code: code,
+                ..Default::default()
+            });
+        }
+        topics.push(TxnOffsetCommitResponseTopic {
+            name: t.name,
+            partitions,
+            ..Default::default()
+        });
+    }
+    TxnOffsetCommitResponse {
+        topics,
+        ..Default::default()
+    }
+}
+
+pub(crate) fn end_txn(cx: &Cx<'_>, req: EndTxnRequest) -> EndTxnResponse {
+    let mut st = cx.lock();
+    let now = st.clock.now_ms();
+    let r = check(
+        &mut st,
+        cx,
+        &req.transactional_id,
+        req.producer_id,
+        req.producer_epoch,
+    )
+    .and_then(|t| {
+        if t.open {
+            Ok(())
+        } else {
+            Err(ErrorCode::INVALID_TXN_STATE)
+        }
+    });
+    if r.is_ok() {
+        end(&mut st, &req.transactional_id, req.committed, now);
+    }
+    drop(st);
+    cx.shared.bump();
+    EndTxnResponse {
+        error_code: r.err().map_or(0, ErrorCode::code),
+        producer_id: -1,
+        producer_epoch: -1,
+        ..Default::default()
+    }
+}
+
+/// Ends `tid`'s open transaction: markers to each of its partitions, and
+/// on commit its offsets to their groups.
+pub(crate) fn end(st: &mut State, tid: &str, commit: bool, now: i64) {
+    let Some(t) = st.txns.get_mut(tid) else {
+        return;
+    };
+    let (pid, epoch) = (t.producer_id, t.epoch);
+    let partitions = std::mem::take(&mut t.partitions);
+    let offsets = std::mem::take(&mut t.offsets);
+    t.groups.clear();
+    t.open = false;
+    for (topic, p) in partitions {
+        if let Some(part) = st.partition_mut(&topic, p) {
+            let leader_epoch = part.leader_epoch;
+            part.log
+                .write_marker(pid, epoch, commit, 0, leader_epoch, now);
+        }
+    }
+    if commit {
+        for ((group, topic, p), c) in offsets {
+            crate::groups::store_offset(st, &group, &topic, p, c);
+        }
+    }
+}

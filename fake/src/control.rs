@@ -1,0 +1,72 @@
+//! Faults a test injects into the cluster: what the next requests of an API
+//! at a broker get instead of (or on top of) the usual answer.
+
+use std::time::Duration;
+
+use klamm::protocol::error_codes::ErrorCode;
+use klamm::protocol::messages::ApiKey;
+
+/// What a request matched by an injected fault gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Answered with this error code (every partition or item of the
+    /// request carries it); nothing is applied.
+    Error(ErrorCode),
+    /// Applied at once, answered after this long (the connection handles
+    /// nothing else meanwhile, as a broker handles one request of a
+    /// connection at a time).
+    Delay(Duration),
+    /// Applied, never answered; the connection stays open.
+    NoResponse,
+    /// Applied, then the connection closes before the answer goes out: the
+    /// client cannot tell whether its request took effect.
+    CutAfterApply,
+    /// The connection closes as the request arrives; nothing is applied.
+    CutBeforeApply,
+}
+
+/// A fault waiting for the requests it applies to.
+#[derive(Debug, Clone)]
+pub(crate) struct Rule {
+    pub api: ApiKey,
+    /// The broker it applies at; `None` for every broker.
+    pub broker: Option<i32>,
+    pub fault: Fault,
+    pub remaining: u64,
+}
+
+/// Why a fault could not be injected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultError {
+    /// The fake cannot shape an error answer for this API (it can for
+    /// every API it implements but ApiVersions and the SASL ones).
+    NoErrorAnswer(ApiKey),
+    /// No broker has this id.
+    UnknownBroker(i32),
+    /// No such topic or partition.
+    UnknownPartition(String, i32),
+    /// The broker named is not a replica of the partition.
+    NotAReplica(i32),
+    /// The broker named is down.
+    BrokerDown(i32),
+}
+
+impl std::fmt::Display for FaultError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoErrorAnswer(api) => {
+                write!(
+                    f,
+                    "the fake cluster cannot answer {} with an error code",
+                    api.name()
+                )
+            }
+            Self::UnknownBroker(id) => write!(f, "no broker {id} in the fake cluster"),
+            Self::UnknownPartition(t, p) => write!(f, "no partition {t}-{p} in the fake cluster"),
+            Self::NotAReplica(id) => write!(f, "broker {id} is not a replica of the partition"),
+            Self::BrokerDown(id) => write!(f, "broker {id} is down"),
+        }
+    }
+}
+
+impl std::error::Error for FaultError {}

@@ -1,0 +1,541 @@
+//! An in-process fake Kafka cluster for tests: N brokers on loopback TCP
+//! speaking the real wire protocol, so any client (klamm, the Java client,
+//! librdkafka, Sarama) connects to it as to Kafka.
+//!
+//! It keeps topics with partitions, leaders and replicas; takes Produce in
+//! every codec and the legacy message formats, with the idempotence checks
+//! of a real leader (retried batches answered with their first offset, out
+//! of order sequences and fenced epochs refused); runs transactions with
+//! markers, the last stable offset and the aborted-transactions list;
+//! answers Fetch with long polls, size limits and fetch sessions, and
+//! ListOffsets, Metadata, classic consumer groups, offset commits and the
+//! admin basics. A test can then move leaders, stop and start brokers and
+//! inject faults ([`Fault`]): error codes, delays, lost answers, and
+//! connections cut after the request took effect.
+//!
+//! ```
+//! use klamm::{Client, Config};
+//! use klamm::producer::{AsyncProducer, ProducerRecord};
+//! use klamm_fake::FakeCluster;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let cluster = FakeCluster::builder().brokers(3).topic("orders", 2).start().await?;
+//!
+//! let mut config = Config::default();
+//! config.net.bootstrap_servers = cluster.addresses();
+//! let client = Client::connect(config).await?;
+//! let producer = AsyncProducer::new(client.clone()).await?;
+//! let delivery = producer
+//!     .send(ProducerRecord::new("orders", "hello").with_partition(1))
+//!     .await?;
+//! assert_eq!(delivery.await?.offset, 0);
+//! producer.close().await?;
+//!
+//! let stored = cluster.records("orders", 1);
+//! assert_eq!(stored[0].value.as_deref(), Some(&b"hello"[..]));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Things it does not do: replication between brokers (every write is at
+//! once on every replica, so the high watermark is the log end), log
+//! compaction and retention, quotas, ACLs, SASL and TLS, topic ids in
+//! Produce and Fetch (it offers Produce up to v12 and Fetch up to v12),
+//! the KIP-848 group protocol and KIP-890's second transaction protocol.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use klamm::protocol::messages::ApiKey;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+mod api;
+mod control;
+mod groups;
+mod log;
+mod scripted;
+mod server;
+mod state;
+
+pub use control::{Fault, FaultError};
+pub use log::{LoggedRecord, TxnStatus};
+pub use scripted::ScriptedBroker;
+
+use server::Shared;
+use state::{Broker, Clock, State};
+
+/// How often the cluster expires group members whose session ran out.
+const TICK: Duration = Duration::from_millis(100);
+
+/// A running fake cluster. Dropping it stops every broker.
+#[derive(Debug)]
+pub struct FakeCluster {
+    shared: Arc<Shared>,
+    ticker: JoinHandle<()>,
+}
+
+/// Sets up a [`FakeCluster`]; from [`FakeCluster::builder`].
+#[derive(Debug, Clone)]
+pub struct Builder {
+    brokers: usize,
+    topics: Vec<(String, i32, i16)>,
+    auto_create_topics: bool,
+    default_partitions: i32,
+    initial_rebalance_delay: Duration,
+    max_message_bytes: usize,
+    cluster_id: String,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            brokers: 1,
+            topics: Vec::new(),
+            auto_create_topics: true,
+            default_partitions: 1,
+            initial_rebalance_delay: Duration::ZERO,
+            max_message_bytes: 1_048_588,
+            cluster_id: "klamm-fake-cluster".to_string(),
+        }
+    }
+}
+
+impl Builder {
+    /// The number of brokers, with ids 1 to `n` (default 1).
+    pub fn brokers(mut self, n: usize) -> Self {
+        self.brokers = n.max(1);
+        self
+    }
+
+    /// A topic to create at start, replicated on every broker up to three.
+    pub fn topic(mut self, name: &str, partitions: i32) -> Self {
+        let rf = self.brokers.min(3) as i16;
+        self.topics.push((name.to_string(), partitions, rf));
+        self
+    }
+
+    /// A topic to create at start with `replication` replicas per partition.
+    pub fn topic_replicated(mut self, name: &str, partitions: i32, replication: i16) -> Self {
+        self.topics
+            .push((name.to_string(), partitions, replication));
+        self
+    }
+
+    /// Whether Metadata requests create the topics they name
+    /// (`auto.create.topics.enable`, default true), with
+    /// [`Builder::default_partitions`] partitions.
+    pub fn auto_create_topics(mut self, on: bool) -> Self {
+        self.auto_create_topics = on;
+        self
+    }
+
+    /// Partitions of an auto-created topic (`num.partitions`, default 1).
+    pub fn default_partitions(mut self, n: i32) -> Self {
+        self.default_partitions = n.max(1);
+        self
+    }
+
+    /// How long a first rebalance of an empty group waits for more members
+    /// (`group.initial.rebalance.delay.ms`). Default zero; Kafka's is 3 s.
+    pub fn initial_rebalance_delay(mut self, d: Duration) -> Self {
+        self.initial_rebalance_delay = d;
+        self
+    }
+
+    /// The largest batch a partition accepts (`message.max.bytes`, default
+    /// 1048588); a topic's `max.message.bytes` overrides it.
+    pub fn max_message_bytes(mut self, n: usize) -> Self {
+        self.max_message_bytes = n;
+        self
+    }
+
+    /// Starts the brokers, each on a free port of 127.0.0.1.
+    pub async fn start(self) -> std::io::Result<FakeCluster> {
+        let mut brokers = BTreeMap::new();
+        let mut listeners = Vec::new();
+        for id in 1..=self.brokers as i32 {
+            let listener = server::bind(0)?;
+            let port = listener.local_addr()?.port();
+            brokers.insert(
+                id,
+                Broker {
+                    port,
+                    up: true,
+                    rack: None,
+                },
+            );
+            listeners.push((id, listener));
+        }
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let mut st = State {
+            cluster_id: self.cluster_id,
+            clock: Clock::new(wall),
+            brokers,
+            topics: BTreeMap::new(),
+            auto_create_topics: self.auto_create_topics,
+            default_partitions: self.default_partitions,
+            default_replication: self.brokers.min(3) as i16,
+            next_producer_id: 999,
+            txns: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            next_session: 0,
+            next_topic_id: 0,
+            next_member: 0,
+            rules: Vec::new(),
+            partitioned: Default::default(),
+            handled: BTreeMap::new(),
+            duplicates: BTreeMap::new(),
+            initial_rebalance_delay: self.initial_rebalance_delay,
+            max_message_bytes: self.max_message_bytes,
+            problems: Vec::new(),
+        };
+        for (name, partitions, rf) in &self.topics {
+            let rf = (*rf).clamp(1, self.brokers as i16);
+            st.create_topic(name, *partitions, rf, None, BTreeMap::new());
+        }
+        let shared = Arc::new(Shared {
+            state: Mutex::new(st),
+            changed: watch::Sender::new(0),
+            downs: Mutex::new(BTreeMap::new()),
+            listeners: Mutex::new(BTreeMap::new()),
+        });
+        for (id, listener) in listeners {
+            server::spawn_listener(Arc::clone(&shared), id, listener);
+        }
+        let s = Arc::clone(&shared);
+        let ticker = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(TICK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let changed = {
+                    let mut st = s.lock();
+                    groups::expire(&mut st, tokio::time::Instant::now())
+                };
+                if changed {
+                    s.bump();
+                }
+            }
+        });
+        Ok(FakeCluster { shared, ticker })
+    }
+}
+
+impl FakeCluster {
+    /// A cluster of one broker and no topics (topics are created when
+    /// first named).
+    pub async fn start() -> std::io::Result<FakeCluster> {
+        Builder::default().start().await
+    }
+
+    /// Settings for a cluster of more brokers, topics made up front and
+    /// other broker defaults.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.shared.lock()
+    }
+
+    /// Every broker's `host:port`, comma-separated, as the
+    /// `bootstrap.servers` property and other clients take it.
+    pub fn bootstrap(&self) -> String {
+        self.addresses().join(",")
+    }
+
+    /// Every broker's `host:port`, in id order.
+    pub fn addresses(&self) -> Vec<String> {
+        self.state()
+            .brokers
+            .values()
+            .map(|b| format!("127.0.0.1:{}", b.port))
+            .collect()
+    }
+
+    /// The ids of the brokers (1 to N).
+    pub fn broker_ids(&self) -> Vec<i32> {
+        self.state().brokers.keys().copied().collect()
+    }
+
+    /// Creates a topic (as CreateTopics would); an existing one is left as
+    /// it is and `false` returned.
+    pub fn create_topic(&self, name: &str, partitions: i32, replication: i16) -> bool {
+        let mut st = self.state();
+        if st.topics.contains_key(name) {
+            return false;
+        }
+        let rf = replication.clamp(1, st.brokers.len() as i16);
+        st.create_topic(name, partitions.max(1), rf, None, BTreeMap::new());
+        drop(st);
+        self.shared.bump();
+        true
+    }
+
+    /// The records a partition holds, in offset order (control records
+    /// left out); empty for an unknown partition.
+    pub fn records(&self, topic: &str, partition: i32) -> Vec<LoggedRecord> {
+        self.state()
+            .partition(topic, partition)
+            .map(|p| p.log.records())
+            .unwrap_or_default()
+    }
+
+    /// A partition's high watermark (its log end: every write is on every
+    /// replica at once).
+    pub fn high_watermark(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.state()
+            .partition(topic, partition)
+            .map(|p| p.log.high_watermark())
+    }
+
+    /// A partition's last stable offset (below its oldest open
+    /// transaction).
+    pub fn last_stable_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.state()
+            .partition(topic, partition)
+            .map(|p| p.log.last_stable())
+    }
+
+    /// A partition's leader (`None` while no replica is up).
+    pub fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
+        self.state()
+            .partition(topic, partition)
+            .map(|p| p.leader)
+            .filter(|&l| l >= 0)
+    }
+
+    /// The offset `group` committed for a partition.
+    pub fn committed(&self, group: &str, topic: &str, partition: i32) -> Option<i64> {
+        self.state()
+            .groups
+            .get(group)
+            .and_then(|g| g.offsets.get(&(topic.to_string(), partition)))
+            .map(|c| c.offset)
+    }
+
+    /// The members of a group and the generation, as the coordinator has
+    /// them now.
+    pub fn group_members(&self, group: &str) -> (i32, Vec<String>) {
+        self.state()
+            .groups
+            .get(group)
+            .map(|g| (g.generation, g.members.keys().cloned().collect()))
+            .unwrap_or((0, Vec::new()))
+    }
+
+    /// How many batches sent to a partition repeated one already written
+    /// (retries the idempotence checks recognised).
+    pub fn duplicates(&self, topic: &str, partition: i32) -> u64 {
+        self.state()
+            .duplicates
+            .get(&(topic.to_string(), partition))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// How many requests of `api` a broker (or, with `None`, every broker)
+    /// handled.
+    pub fn requests(&self, broker: Option<i32>, api: ApiKey) -> u64 {
+        self.state()
+            .handled
+            .iter()
+            .filter(|((b, k), _)| *k == api && broker.is_none_or(|x| x == *b))
+            .map(|(_, n)| *n)
+            .sum()
+    }
+
+    /// Makes `broker` the partition's leader, bumping the leader epoch: the
+    /// old leader answers NOT_LEADER_OR_FOLLOWER from now on.
+    pub fn move_leader(&self, topic: &str, partition: i32, broker: i32) -> Result<(), FaultError> {
+        let mut st = self.state();
+        let up = match st.brokers.get(&broker) {
+            None => return Err(FaultError::UnknownBroker(broker)),
+            Some(b) => b.up,
+        };
+        let p = st
+            .partition_mut(topic, partition)
+            .ok_or_else(|| FaultError::UnknownPartition(topic.to_string(), partition))?;
+        if !p.replicas.contains(&broker) {
+            return Err(FaultError::NotAReplica(broker));
+        }
+        if !up {
+            return Err(FaultError::BrokerDown(broker));
+        }
+        if p.leader != broker {
+            p.leader = broker;
+            p.leader_epoch += 1;
+        }
+        drop(st);
+        self.shared.bump();
+        Ok(())
+    }
+
+    /// Stops a broker: its port closes, its connections drop, and its
+    /// partitions elect another live replica (or have no leader).
+    pub fn stop_broker(&self, broker: i32) -> Result<(), FaultError> {
+        {
+            let mut st = self.state();
+            let b = st
+                .brokers
+                .get_mut(&broker)
+                .ok_or(FaultError::UnknownBroker(broker))?;
+            b.up = false;
+            st.reelect();
+        }
+        let task = self
+            .shared
+            .listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&broker);
+        if let Some(t) = task {
+            t.abort();
+        }
+        self.shared.close_connections(broker);
+        self.shared.bump();
+        Ok(())
+    }
+
+    /// Starts a stopped broker again on its port; partitions left without
+    /// a leader elect it if it is a replica.
+    pub async fn start_broker(&self, broker: i32) -> std::io::Result<()> {
+        let port = match self.state().brokers.get(&broker) {
+            None => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    FaultError::UnknownBroker(broker),
+                ));
+            }
+            Some(b) if b.up => return Ok(()),
+            Some(b) => b.port,
+        };
+        // The old listener's socket may take a moment to close.
+        let mut tries = 0;
+        let listener = loop {
+            match server::bind(port) {
+                Ok(l) => break l,
+                Err(e) if tries >= 50 => return Err(e),
+                Err(_) => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        };
+        {
+            let mut st = self.state();
+            if let Some(b) = st.brokers.get_mut(&broker) {
+                b.up = true;
+            }
+            st.reelect();
+        }
+        server::spawn_listener(Arc::clone(&self.shared), broker, listener);
+        self.shared.bump();
+        Ok(())
+    }
+
+    /// Injects `fault` into the next `times` requests of `api` at `broker`
+    /// (`None`: at any broker). Faults queue in the order injected; a
+    /// request takes the first that matches it.
+    pub fn inject(
+        &self,
+        api: ApiKey,
+        broker: Option<i32>,
+        fault: Fault,
+        times: u64,
+    ) -> Result<(), FaultError> {
+        if let Fault::Error(_) = fault
+            && !api::errors::can_fail(api)
+        {
+            return Err(FaultError::NoErrorAnswer(api));
+        }
+        let mut st = self.state();
+        if let Some(b) = broker
+            && !st.brokers.contains_key(&b)
+        {
+            return Err(FaultError::UnknownBroker(b));
+        }
+        st.rules.push(control::Rule {
+            api,
+            broker,
+            fault,
+            remaining: times,
+        });
+        Ok(())
+    }
+
+    /// Why the brokers closed connections other than by an injected fault:
+    /// requests they could not read, did not offer, or cannot answer. A
+    /// test that expects none can assert this is empty.
+    pub fn problems(&self) -> Vec<String> {
+        self.state().problems.clone()
+    }
+
+    /// Drops every fault still waiting.
+    pub fn clear_faults(&self) {
+        self.state().rules.clear();
+    }
+
+    /// Cuts the client with `client_id` off `broker`: its connections there
+    /// close at their next request, and so do new ones, until
+    /// [`FakeCluster::heal`].
+    pub fn partition_client(&self, client_id: &str, broker: i32) {
+        self.state()
+            .partitioned
+            .insert((client_id.to_string(), broker));
+    }
+
+    /// Ends a [`FakeCluster::partition_client`].
+    pub fn heal(&self, client_id: &str, broker: i32) {
+        self.state()
+            .partitioned
+            .remove(&(client_id.to_string(), broker));
+    }
+
+    /// Forgets every producer's state on a partition (as retention does
+    /// when it removes a producer's last batches): its next batch with a
+    /// sequence above 0 gets UNKNOWN_PRODUCER_ID once the log start moved.
+    pub fn forget_producers(&self, topic: &str, partition: i32) -> Result<(), FaultError> {
+        let mut st = self.state();
+        let p = st
+            .partition_mut(topic, partition)
+            .ok_or_else(|| FaultError::UnknownPartition(topic.to_string(), partition))?;
+        p.log.forget_producers();
+        Ok(())
+    }
+}
+
+impl Drop for FakeCluster {
+    fn drop(&mut self) {
+        self.ticker.abort();
+        let ids: Vec<i32> = self.broker_ids();
+        let tasks: Vec<JoinHandle<()>> = {
+            let mut l = self
+                .shared
+                .listeners
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            std::mem::take(&mut *l).into_values().collect()
+        };
+        for t in tasks {
+            t.abort();
+        }
+        if let Ok(mut st) = self.shared.state.lock() {
+            for b in st.brokers.values_mut() {
+                b.up = false;
+            }
+        }
+        for id in ids {
+            self.shared.close_connections(id);
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! The brokers' network side: one listener per broker on loopback, one
+//! task per connection reading frames, and the faults applied on the way.
+//! A connection handles its requests one at a time, in order, as a Kafka
+//! broker does.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::BytesMut;
+use klamm::protocol::frame::{decode_request, split_frame};
+use klamm::protocol::messages::{ApiKey, RequestBody, RequestHeader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api;
+use crate::control::Fault;
+use crate::state::State;
+
+/// The largest request frame a broker reads (`socket.request.max.bytes`).
+const MAX_REQUEST: usize = 100 * 1024 * 1024;
+
+/// What every broker task shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub state: Mutex<State>,
+    /// Bumped whenever a log or a group changes, to wake long polls and
+    /// rebalances that wait for it.
+    pub changed: watch::Sender<u64>,
+    /// Per broker: bumped when the broker goes down, closing its
+    /// connections.
+    pub downs: Mutex<std::collections::BTreeMap<i32, watch::Sender<u64>>>,
+    pub listeners: Mutex<std::collections::BTreeMap<i32, JoinHandle<()>>>,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wakes whatever waits for a change.
+    pub(crate) fn bump(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub(crate) fn down_signal(&self, broker: i32) -> watch::Receiver<u64> {
+        let mut downs = self.downs.lock().unwrap_or_else(|p| p.into_inner());
+        downs
+            .entry(broker)
+            .or_insert_with(|| watch::Sender::new(0))
+            .subscribe()
+    }
+
+    /// Closes every connection of `broker`.
+    pub(crate) fn close_connections(&self, broker: i32) {
+        let downs = self.downs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = downs.get(&broker) {
+            tx.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+}
+
+/// Binds `port` on 127.0.0.1 (0 for any), reusing the address so that a
+/// broker restarted at once gets its port back.
+pub(crate) fn bind(port: u16) -> std::io::Result<TcpListener> {
+    let socket = TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))?;
+    socket.listen(1024)
+}
+
+/// Serves `broker` on `listener` until the broker is stopped.
+pub(crate) fn spawn_listener(shared: Arc<Shared>, broker: i32, listener: TcpListener) {
+    let s = Arc::clone(&shared);
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(serve(Arc::clone(&s), broker, stream));
+        }
+    });
+    let mut listeners = shared.listeners.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(old) = listeners.insert(broker, task) {
+        old.abort();
+    }
+}
+
+/// Serves one connection to `broker` until either side closes it or the
+/// broker goes down.
+pub(crate) async fn serve<S>(shared: Arc<Shared>, broker: i32, stream: S)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut down = shared.down_signal(broker);
+    if !shared.lock().brokers.get(&broker).is_some_and(|b| b.up) {
+        return;
+    }
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    loop {
+        let frame = match split_frame(&mut buf, MAX_REQUEST) {
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                tokio::select! {
+                    r = rd.read_buf(&mut buf) => match r {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => continue,
+                    },
+                    _ = down.changed() => return,
+                }
+            }
+            Err(_) => return,
+        };
+        let frame = frame.freeze();
+        let (header, body) = match decode_request(frame.clone()) {
+            Ok(r) => r,
+            Err(e) => match api::meta::unsupported_api_versions(&frame) {
+                // A newer client's ApiVersions: answered at v0 with the
+                // versions this broker has (KIP-511), as Kafka does.
+                Some(reply) => {
+                    if wr.write_all(&reply).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                None => {
+                    shared
+                        .lock()
+                        .problems
+                        .push(format!("broker {broker}: a request it could not read: {e}"));
+                    return;
+                }
+            },
+        };
+        let key = body.api_key();
+        let client = header.client_id.clone().unwrap_or_default();
+        let fault = {
+            let mut st = shared.lock();
+            if st.partitioned.contains(&(client.clone(), broker)) {
+                return;
+            }
+            *st.handled.entry((broker, key)).or_insert(0) += 1;
+            take_fault(&mut st, key, broker)
+        };
+        let reply = tokio::select! {
+            r = handle(&shared, broker, header, body, fault) => r,
+            _ = down.changed() => return,
+        };
+        match reply {
+            Step::Reply(bytes) => {
+                if wr.write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
+            Step::Nothing => {}
+            Step::Close(None) => return,
+            Step::Close(Some(why)) => {
+                shared
+                    .lock()
+                    .problems
+                    .push(format!("broker {broker}: {why}"));
+                return;
+            }
+        }
+    }
+}
+
+enum Step {
+    Reply(BytesMut),
+    Nothing,
+    /// Close the connection; with a reason when it is not an injected fault.
+    Close(Option<String>),
+}
+
+async fn handle(
+    shared: &Arc<Shared>,
+    broker: i32,
+    header: RequestHeader,
+    body: RequestBody,
+    fault: Option<Fault>,
+) -> Step {
+    let version = header.request_api_version;
+    let id = header.correlation_id;
+    let cx = api::Cx {
+        shared,
+        broker,
+        version,
+        client_id: header.client_id.unwrap_or_default(),
+    };
+    match fault {
+        Some(Fault::CutBeforeApply) => return Step::Close(None),
+        Some(Fault::Error(code)) => {
+            return match api::errors::error_reply(&body, code, id, version) {
+                Some(r) => Step::Reply(r),
+                None => Step::Close(Some(format!("no error answer for {}", key_name(&body)))),
+            };
+        }
+        _ => {}
+    }
+    let reply = api::dispatch(&cx, id, body).await;
+    match fault {
+        Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+        Some(Fault::NoResponse) => return Step::Nothing,
+        Some(Fault::CutAfterApply) => return Step::Close(None),
+        _ => {}
+    }
+    match reply {
+        api::Reply::Frame(b) => Step::Reply(b),
+        api::Reply::None => Step::Nothing,
+        api::Reply::Close(why) => Step::Close(Some(why)),
+    }
+}
+
+fn key_name(body: &RequestBody) -> &'static str {
+    body.api_key().name()
+}
+
+/// The fault for the next request of `key` at `broker`, if one waits.
+fn take_fault(st: &mut State, key: ApiKey, broker: i32) -> Option<Fault> {
+    let i = st
+        .rules
+        .iter()
+        .position(|r| r.api == key && r.broker.is_none_or(|b| b == broker) && r.remaining > 0)?;
+    let rule = &mut st.rules[i];
+    rule.remaining -= 1;
+    let fault = rule.fault;
+    if rule.remaining == 0 {
+        st.rules.remove(i);
+    }
+    Some(fault)
+}

@@ -1,0 +1,261 @@
+//! The cluster's state, shared by every broker of it under one lock: the
+//! brokers, the topics and their logs, producer ids and transactions, the
+//! groups, fetch sessions and the faults waiting to be injected.
+//!
+//! Everything is kept in ordered maps so that the same requests in the same
+//! order always give the same answers (the simulation replays runs).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use klamm::protocol::messages::ApiKey;
+use klamm::protocol::primitives::Uuid;
+use tokio::time::Instant;
+
+use crate::control::Rule;
+use crate::groups::Group;
+use crate::log::Log;
+
+/// The cluster's clock: wall-clock milliseconds at start plus the runtime's
+/// elapsed time, so that under a paused tokio clock timestamps advance with
+/// virtual time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    started: Instant,
+    started_ms: i64,
+}
+
+impl Clock {
+    pub(crate) fn new(started_ms: i64) -> Self {
+        Clock {
+            started: Instant::now(),
+            started_ms,
+        }
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.started_ms + self.started.elapsed().as_millis() as i64
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Broker {
+    pub port: u16,
+    pub up: bool,
+    pub rack: Option<String>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Partition {
+    /// The leader's broker id, -1 when no replica is up.
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub log: Log,
+}
+
+#[derive(Debug)]
+pub(crate) struct Topic {
+    pub id: Uuid,
+    pub partitions: Vec<Partition>,
+    pub configs: BTreeMap<String, String>,
+}
+
+/// A transactional id's coordinator state.
+#[derive(Debug, Default)]
+pub(crate) struct Txn {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub timeout_ms: i32,
+    /// The partitions added to the open transaction.
+    pub partitions: BTreeSet<(String, i32)>,
+    /// Groups added with AddOffsetsToTxn.
+    pub groups: BTreeSet<String>,
+    /// Offsets committed in the transaction, applied when it commits:
+    /// (group, topic, partition) → offset.
+    pub offsets: BTreeMap<(String, String, i32), crate::groups::Committed>,
+    pub open: bool,
+}
+
+/// A fetch session (KIP-227): the partitions it covers and what was last
+/// sent of each, so an incremental answer carries only what changed.
+#[derive(Debug, Default)]
+pub(crate) struct FetchSession {
+    pub epoch: i32,
+    /// (topic, partition) → what the session fetches there.
+    pub partitions: BTreeMap<(String, i32), SessionPartition>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SessionPartition {
+    pub fetch_offset: i64,
+    pub max_bytes: i32,
+    /// (high watermark, last stable offset, log start) last sent.
+    pub last_sent: Option<(i64, i64, i64)>,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub cluster_id: String,
+    pub clock: Clock,
+    pub brokers: BTreeMap<i32, Broker>,
+    pub topics: BTreeMap<String, Topic>,
+    pub auto_create_topics: bool,
+    pub default_partitions: i32,
+    pub default_replication: i16,
+    pub next_producer_id: i64,
+    /// Producer ids given without a transactional id, and their epochs.
+    pub txns: BTreeMap<String, Txn>,
+    pub groups: BTreeMap<String, Group>,
+    pub sessions: BTreeMap<i32, FetchSession>,
+    pub next_session: i32,
+    pub next_topic_id: u128,
+    pub next_member: u64,
+    pub rules: Vec<Rule>,
+    /// (client id, broker id) pairs that cannot reach each other.
+    pub partitioned: BTreeSet<(String, i32)>,
+    /// Requests handled, by broker and API.
+    pub handled: BTreeMap<(i32, ApiKey), u64>,
+    /// Batches that repeated one already written (retries), by topic and
+    /// partition.
+    pub duplicates: BTreeMap<(String, i32), u64>,
+    /// The initial delay of a first rebalance
+    /// (`group.initial.rebalance.delay.ms`).
+    pub initial_rebalance_delay: Duration,
+    /// The largest record batch accepted (`message.max.bytes`).
+    pub max_message_bytes: usize,
+    /// Why connections were closed other than by an injected fault: a
+    /// request the fake could not read, did not offer or cannot answer.
+    pub problems: Vec<String>,
+}
+
+impl State {
+    /// The live brokers, in id order.
+    pub(crate) fn live(&self) -> Vec<i32> {
+        self.brokers
+            .iter()
+            .filter(|(_, b)| b.up)
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
+    /// The broker that coordinates `key` (a group or a transactional id):
+    /// fixed by the key, among the live brokers, as the leader of its
+    /// `__consumer_offsets` partition would be.
+    pub(crate) fn coordinator(&self, key: &str) -> Option<i32> {
+        let live = self.live();
+        if live.is_empty() {
+            return None;
+        }
+        let h = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        Some(live[(h % live.len() as u64) as usize])
+    }
+
+    pub(crate) fn new_topic_id(&mut self) -> Uuid {
+        self.next_topic_id += 1;
+        // A fixed, recognisable high half; ids are never zero.
+        Uuid::from_u128((0x6b6c_616d_6d00_0000_u128 << 64) | self.next_topic_id)
+    }
+
+    /// Creates a topic with its replicas spread round the brokers, the
+    /// first replica leading, starting at a broker fixed by the topic's
+    /// position among the topics.
+    pub(crate) fn create_topic(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        replication: i16,
+        assignments: Option<Vec<Vec<i32>>>,
+        configs: BTreeMap<String, String>,
+    ) -> Uuid {
+        let id = self.new_topic_id();
+        let ids: Vec<i32> = self.brokers.keys().copied().collect();
+        let offset = self.topics.len();
+        let mut topic = Topic {
+            id,
+            partitions: Vec::new(),
+            configs,
+        };
+        for p in 0..partitions.max(0) as usize {
+            let replicas = match &assignments {
+                Some(a) => a.get(p).cloned().unwrap_or_default(),
+                None => (0..replication.max(1) as usize)
+                    .map(|r| ids[(offset + p + r) % ids.len()])
+                    .collect(),
+            };
+            topic.partitions.push(self.new_partition(replicas));
+        }
+        self.topics.insert(name.to_string(), topic);
+        id
+    }
+
+    pub(crate) fn new_partition(&self, replicas: Vec<i32>) -> Partition {
+        let leader = replicas
+            .iter()
+            .copied()
+            .find(|r| self.brokers.get(r).is_some_and(|b| b.up))
+            .unwrap_or(-1);
+        Partition {
+            leader,
+            leader_epoch: 0,
+            replicas,
+            log: Log::default(),
+        }
+    }
+
+    /// Elects a new leader wherever the leader is down (the first live
+    /// replica), or wherever there is none and a replica came back; each
+    /// change bumps the leader epoch.
+    pub(crate) fn reelect(&mut self) {
+        let up: BTreeSet<i32> = self.live().into_iter().collect();
+        for topic in self.topics.values_mut() {
+            for p in &mut topic.partitions {
+                if p.leader >= 0 && up.contains(&p.leader) {
+                    continue;
+                }
+                let next = p
+                    .replicas
+                    .iter()
+                    .copied()
+                    .find(|r| up.contains(r))
+                    .unwrap_or(-1);
+                if next != p.leader {
+                    p.leader = next;
+                    p.leader_epoch += 1;
+                }
+            }
+        }
+    }
+
+    pub(crate) fn partition(&self, topic: &str, p: i32) -> Option<&Partition> {
+        self.topics
+            .get(topic)
+            .and_then(|t| t.partitions.get(usize::try_from(p).ok()?))
+    }
+
+    pub(crate) fn partition_mut(&mut self, topic: &str, p: i32) -> Option<&mut Partition> {
+        self.topics
+            .get_mut(topic)
+            .and_then(|t| t.partitions.get_mut(usize::try_from(p).ok()?))
+    }
+
+    /// The topic named by `id`.
+    pub(crate) fn topic_name(&self, id: Uuid) -> Option<String> {
+        self.topics
+            .iter()
+            .find(|(_, t)| t.id == id)
+            .map(|(n, _)| n.clone())
+    }
+
+    pub(crate) fn next_member_id(&mut self, client_id: &str) -> String {
+        self.next_member += 1;
+        let base = if client_id.is_empty() {
+            "member"
+        } else {
+            client_id
+        };
+        format!("{base}-{:016x}", self.next_member)
+    }
+}
