@@ -16,7 +16,9 @@ pub enum Fault {
     /// nothing else meanwhile, as a broker handles one request of a
     /// connection at a time).
     Delay(Duration),
-    /// Applied, never answered; the connection stays open.
+    /// Applied, never answered; the connection stays open and answers
+    /// nothing more (a broker answers a connection's requests in order, so
+    /// no later answer can pass the lost one), until the client closes it.
     NoResponse,
     /// Applied, then the connection closes before the answer goes out: the
     /// client cannot tell whether its request took effect.

@@ -59,8 +59,10 @@ mod api;
 mod control;
 mod groups;
 mod log;
+mod memory;
 mod scripted;
 mod server;
+pub mod sim;
 mod state;
 
 pub use control::{Fault, FaultError};
@@ -73,11 +75,13 @@ use state::{Broker, Clock, State};
 /// How often the cluster expires group members whose session ran out.
 const TICK: Duration = Duration::from_millis(100);
 
-/// A running fake cluster. Dropping it stops every broker.
+/// A running fake cluster. Dropping it stops every broker (dropping a
+/// [`FakeCluster::handle`] does not).
 #[derive(Debug)]
 pub struct FakeCluster {
     shared: Arc<Shared>,
-    ticker: JoinHandle<()>,
+    /// The expiry ticker; `None` in a handle that does not own the cluster.
+    ticker: Option<JoinHandle<()>>,
 }
 
 /// Sets up a [`FakeCluster`]; from [`FakeCluster::builder`].
@@ -197,6 +201,7 @@ impl Builder {
             initial_rebalance_delay: self.initial_rebalance_delay,
             max_message_bytes: self.max_message_bytes,
             problems: Vec::new(),
+            trace: 0xcbf2_9ce4_8422_2325,
         };
         for (name, partitions, rf) in &self.topics {
             let rf = (*rf).clamp(1, self.brokers as i16);
@@ -226,7 +231,10 @@ impl Builder {
                 }
             }
         });
-        Ok(FakeCluster { shared, ticker })
+        Ok(FakeCluster {
+            shared,
+            ticker: Some(ticker),
+        })
     }
 }
 
@@ -241,6 +249,15 @@ impl FakeCluster {
     /// other broker defaults.
     pub fn builder() -> Builder {
         Builder::default()
+    }
+
+    /// Another handle to this cluster, for another task to control it;
+    /// dropping the handle leaves the cluster running.
+    pub fn handle(&self) -> FakeCluster {
+        FakeCluster {
+            shared: Arc::clone(&self.shared),
+            ticker: None,
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -473,6 +490,25 @@ impl FakeCluster {
         Ok(())
     }
 
+    /// A [`Connector`](klamm::net::Connector) that opens in-memory pipes to
+    /// these brokers instead of sockets (give it to
+    /// [`ClientOptions::connector`](klamm::client::ClientOptions)): the
+    /// client and the cluster then share one runtime with no I/O, as the
+    /// simulation runs them.
+    pub fn connector(&self) -> Arc<dyn klamm::net::Connector> {
+        Arc::new(memory::InMemory {
+            shared: Arc::clone(&self.shared),
+        })
+    }
+
+    /// A digest of every request the brokers handled, in order, with the
+    /// runtime's time (milliseconds since the cluster started) and the
+    /// broker: two runs that handled the same requests at the same virtual
+    /// times have the same digest.
+    pub fn trace_digest(&self) -> u64 {
+        self.state().trace
+    }
+
     /// Why the brokers closed connections other than by an injected fault:
     /// requests they could not read, did not offer, or cannot answer. A
     /// test that expects none can assert this is empty.
@@ -516,7 +552,10 @@ impl FakeCluster {
 
 impl Drop for FakeCluster {
     fn drop(&mut self) {
-        self.ticker.abort();
+        let Some(ticker) = self.ticker.take() else {
+            return;
+        };
+        ticker.abort();
         let ids: Vec<i32> = self.broker_ids();
         let tasks: Vec<JoinHandle<()>> = {
             let mut l = self

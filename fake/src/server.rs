@@ -142,6 +142,7 @@ where
                 return;
             }
             *st.handled.entry((broker, key)).or_insert(0) += 1;
+            st.traced(broker, key.code(), header.request_api_version);
             take_fault(&mut st, key, broker)
         };
         let reply = tokio::select! {
@@ -155,6 +156,21 @@ where
                 }
             }
             Step::Nothing => {}
+            Step::Silent => {
+                // As a hung broker: nothing more is answered on this
+                // connection (answers go out in order, so none can pass the
+                // lost one) until the client gives up on it.
+                let mut sink = [0u8; 4096];
+                loop {
+                    tokio::select! {
+                        r = rd.read(&mut sink) => match r {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => {}
+                        },
+                        _ = down.changed() => return,
+                    }
+                }
+            }
             Step::Close(None) => return,
             Step::Close(Some(why)) => {
                 shared
@@ -169,7 +185,10 @@ where
 
 enum Step {
     Reply(BytesMut),
+    /// No answer (a Produce with `acks=0`).
     Nothing,
+    /// No answer, now or to anything later on the connection.
+    Silent,
     /// Close the connection; with a reason when it is not an injected fault.
     Close(Option<String>),
 }
@@ -202,7 +221,7 @@ async fn handle(
     let reply = api::dispatch(&cx, id, body).await;
     match fault {
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
-        Some(Fault::NoResponse) => return Step::Nothing,
+        Some(Fault::NoResponse) => return Step::Silent,
         Some(Fault::CutAfterApply) => return Step::Close(None),
         _ => {}
     }

@@ -33,6 +33,11 @@ impl Clock {
         }
     }
 
+    /// Milliseconds of the runtime's clock since the cluster started.
+    pub(crate) fn elapsed_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
     pub(crate) fn now_ms(&self) -> i64 {
         self.started_ms + self.started.elapsed().as_millis() as i64
     }
@@ -75,6 +80,9 @@ pub(crate) struct Txn {
     /// (group, topic, partition) → offset.
     pub offsets: BTreeMap<(String, String, i32), crate::groups::Committed>,
     pub open: bool,
+    /// How the last transaction ended (true: committed), so that a retried
+    /// EndTxn for it is answered as the first was.
+    pub last_end: Option<bool>,
 }
 
 /// A fetch session (KIP-227): the partitions it covers and what was last
@@ -127,9 +135,25 @@ pub(crate) struct State {
     /// Why connections were closed other than by an injected fault: a
     /// request the fake could not read, did not offer or cannot answer.
     pub problems: Vec<String>,
+    /// FNV-1a over (time, broker, API, version) of every request handled.
+    pub trace: u64,
 }
 
 impl State {
+    /// Adds a handled request to the trace digest.
+    pub(crate) fn traced(&mut self, broker: i32, api: i16, version: i16) {
+        let ms = self.clock.elapsed_ms();
+        for b in ms
+            .to_be_bytes()
+            .into_iter()
+            .chain(broker.to_be_bytes())
+            .chain(api.to_be_bytes())
+            .chain(version.to_be_bytes())
+        {
+            self.trace = (self.trace ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+
     /// The live brokers, in id order.
     pub(crate) fn live(&self) -> Vec<i32> {
         self.brokers

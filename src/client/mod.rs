@@ -142,6 +142,9 @@ pub struct ClientOptions {
     /// Supplies OAUTHBEARER tokens (needed when `sasl.mechanism` is
     /// OAUTHBEARER).
     pub token_provider: Option<Arc<dyn crate::net::sasl::TokenProvider>>,
+    /// Opens every connection in place of TCP (an in-process cluster, a
+    /// simulation); TLS settings do not apply to its streams.
+    pub connector: Option<Arc<dyn crate::net::Connector>>,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -149,6 +152,7 @@ impl std::fmt::Debug for ClientOptions {
         f.debug_struct("ClientOptions")
             .field("metrics", &self.metrics.is_some())
             .field("token_provider", &self.token_provider.is_some())
+            .field("connector", &self.connector.is_some())
             .finish()
     }
 }
@@ -258,9 +262,11 @@ impl Client {
         let pool = Pool::new(
             opts,
             tls,
+            options.connector,
             (
                 config.net.reconnect_backoff,
                 config.net.reconnect_backoff_max,
+                config.net.backoff_jitter,
             ),
         );
         let inner = Arc::new(Inner {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::net::{Backoff, Connection, ConnectionOptions, TlsSettings};
+use crate::net::{Backoff, Connection, ConnectionOptions, Connector, TlsSettings};
 
 /// Which kind of traffic a connection carries. Each class gets its own
 /// connection to a broker, so a slow request of one kind never waits behind
@@ -46,7 +46,10 @@ pub(crate) struct Pool {
     opts: ConnectionOptions,
     /// Set for `SSL` and `SASL_SSL`: every connection is made over TLS.
     tls: Option<TlsSettings>,
-    backoff: (std::time::Duration, std::time::Duration),
+    /// Opens the streams in place of TCP, when set.
+    connector: Option<Arc<dyn Connector>>,
+    /// (initial, max, jitter) of the reconnect backoff.
+    backoff: (std::time::Duration, std::time::Duration, f64),
     slots: Mutex<HashMap<(String, TrafficClass), Slot>>,
 }
 
@@ -54,11 +57,13 @@ impl Pool {
     pub(crate) fn new(
         opts: ConnectionOptions,
         tls: Option<TlsSettings>,
-        backoff: (std::time::Duration, std::time::Duration),
+        connector: Option<Arc<dyn Connector>>,
+        backoff: (std::time::Duration, std::time::Duration, f64),
     ) -> Pool {
         Pool {
             opts,
             tls,
+            connector,
             backoff,
             slots: Mutex::new(HashMap::new()),
         }
@@ -71,7 +76,8 @@ impl Pool {
             .or_insert_with(|| {
                 Arc::new(tokio::sync::Mutex::new(SlotState {
                     conn: None,
-                    backoff: Backoff::new(self.backoff.0, self.backoff.1),
+                    backoff: Backoff::new(self.backoff.0, self.backoff.1)
+                        .with_jitter(self.backoff.2),
                     retry_at: None,
                 }))
             })
@@ -102,9 +108,10 @@ impl Pool {
                 });
             }
         }
-        let connected = match &self.tls {
-            Some(tls) => Connection::connect_tls(addr, self.opts.clone(), tls).await,
-            None => Connection::connect(addr, self.opts.clone()).await,
+        let connected = match (&self.connector, &self.tls) {
+            (Some(c), _) => Connection::connect_via(c.as_ref(), addr, self.opts.clone()).await,
+            (None, Some(tls)) => Connection::connect_tls(addr, self.opts.clone(), tls).await,
+            (None, None) => Connection::connect(addr, self.opts.clone()).await,
         };
         match connected {
             Ok(c) => {

@@ -25,6 +25,8 @@ pub struct Backoff {
     initial: Duration,
     max: Duration,
     failures: u32,
+    /// Each delay is spread by ±`jitter` of itself.
+    jitter: f64,
     rng: u64,
 }
 
@@ -39,8 +41,30 @@ impl Backoff {
             initial,
             max: max.max(initial),
             failures: 0,
+            jitter: 0.2,
             rng: seed | 1,
         }
+    }
+
+    /// The same backoff with each delay spread by ±`jitter` of itself
+    /// (clamped to 0..=1; `reconnect.backoff.jitter`); 0 gives the exact
+    /// doubling delays.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use klamm::net::Backoff;
+    ///
+    /// let mut b = Backoff::new(Duration::from_millis(50), Duration::from_secs(1)).with_jitter(0.0);
+    /// assert_eq!(b.next_delay(), Duration::from_millis(50));
+    /// assert_eq!(b.next_delay(), Duration::from_millis(100));
+    /// ```
+    pub fn with_jitter(mut self, jitter: f64) -> Self {
+        self.jitter = if jitter.is_finite() {
+            jitter.clamp(0.0, 1.0)
+        } else {
+            0.2
+        };
+        self
     }
 
     /// The delay before the next attempt; each call counts one more failure.
@@ -56,7 +80,7 @@ impl Backoff {
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
         let unit = (self.rng >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
-        base.mul_f64(0.8 + 0.4 * unit)
+        base.mul_f64(1.0 - self.jitter + 2.0 * self.jitter * unit)
     }
 
     /// Forgets past failures (after a success).
@@ -91,5 +115,23 @@ mod tests {
         for _ in 0..100 {
             assert!(b.next_delay() <= Duration::from_millis(1200));
         }
+    }
+
+    #[test]
+    fn the_jitter_is_the_configured_share() {
+        let base = Duration::from_millis(1000);
+        let draws = |jitter: f64| -> Vec<f64> {
+            let mut b = Backoff::new(base, base).with_jitter(jitter);
+            (0..400)
+                .map(|_| b.next_delay().as_secs_f64() * 1000.0)
+                .collect()
+        };
+        let wide = draws(0.5);
+        assert!(wide.iter().all(|&ms| (500.0..=1500.0).contains(&ms)));
+        // Beyond the default's ±20 %: the setting took effect (the control
+        // for the bound above, which the default also meets).
+        assert!(wide.iter().any(|&ms| !(800.0..=1200.0).contains(&ms)));
+        assert!(draws(0.0).iter().all(|&ms| ms == 1000.0));
+        assert!(draws(7.0).iter().all(|&ms| (0.0..=2000.0).contains(&ms)));
     }
 }

@@ -9,6 +9,7 @@
 
 mod backoff;
 mod connection;
+mod connector;
 mod metrics;
 pub mod sasl;
 mod tls;
@@ -16,6 +17,7 @@ mod versions;
 
 pub use backoff::Backoff;
 pub use connection::{Connection, ConnectionOptions};
+pub use connector::{BoxedStream, ConnectFuture, Connector, Stream};
 pub use metrics::{AtomicMetrics, LATENCY_BUCKETS_US, Metrics, MetricsHandle, MetricsSnapshot};
 pub use tls::TlsSettings;
 pub use versions::{ApiVersions, client_max};

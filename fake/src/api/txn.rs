@@ -80,6 +80,7 @@ pub(crate) fn init_producer_id(cx: &Cx<'_>, req: InitProducerIdRequest) -> InitP
     t.producer_id = pid;
     t.epoch = epoch;
     t.timeout_ms = req.transaction_timeout_ms;
+    t.last_end = None;
     drop(st);
     cx.shared.bump();
     answer(Ok((pid, epoch)))
@@ -278,14 +279,14 @@ pub(crate) fn end_txn(cx: &Cx<'_>, req: EndTxnRequest) -> EndTxnResponse {
         req.producer_id,
         req.producer_epoch,
     )
-    .and_then(|t| {
-        if t.open {
-            Ok(())
-        } else {
-            Err(ErrorCode::INVALID_TXN_STATE)
-        }
+    .and_then(|t| match (t.open, t.last_end) {
+        (true, _) => Ok(true),
+        // A retry of the EndTxn that ended the last transaction (its
+        // answer was lost): the same answer, as Kafka's coordinator gives.
+        (false, Some(c)) if c == req.committed => Ok(false),
+        _ => Err(ErrorCode::INVALID_TXN_STATE),
     });
-    if r.is_ok() {
+    if r == Ok(true) {
         end(&mut st, &req.transactional_id, req.committed, now);
     }
     drop(st);
@@ -309,6 +310,7 @@ pub(crate) fn end(st: &mut State, tid: &str, commit: bool, now: i64) {
     let offsets = std::mem::take(&mut t.offsets);
     t.groups.clear();
     t.open = false;
+    t.last_end = Some(commit);
     for (topic, p) in partitions {
         if let Some(part) = st.partition_mut(&topic, p) {
             let leader_epoch = part.leader_epoch;

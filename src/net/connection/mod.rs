@@ -194,6 +194,32 @@ impl Connection {
         Self::from_stream(stream, addr, opts).await
     }
 
+    /// Connects to `addr` through `connector` (in place of TCP, within the
+    /// connect timeout) and negotiates versions.
+    pub async fn connect_via(
+        connector: &dyn super::Connector,
+        addr: &str,
+        opts: ConnectionOptions,
+    ) -> Result<Connection> {
+        let stream = match tokio::time::timeout(opts.connect_timeout, connector.connect(addr)).await
+        {
+            Err(_) => {
+                return Err(Error::Timeout {
+                    what: format!("connecting to {addr}"),
+                    after: opts.connect_timeout,
+                });
+            }
+            Ok(Err(e)) => {
+                return Err(Error::Io {
+                    context: format!("connecting to {addr}"),
+                    source: e,
+                });
+            }
+            Ok(Ok(s)) => s,
+        };
+        Self::from_stream(stream, addr, opts).await
+    }
+
     /// Connects over TCP to `addr` (`host:port`), runs the TLS handshake
     /// with `tls`, and negotiates versions. The TCP connect and the
     /// handshake together must finish within the connect timeout.

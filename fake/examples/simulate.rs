@@ -1,0 +1,61 @@
+//! Runs the seeded fault simulation over many seeds and prints the seed of
+//! every failure: `cargo run --release -p klamm-fake --example simulate --
+//! [--seeds N] [--from S] [--workload idempotent|transactional|both]`.
+
+use std::time::Instant;
+
+use klamm_fake::sim::{Workload, simulate};
+
+fn main() {
+    let mut seeds = 10_000u64;
+    let mut from = 1u64;
+    let mut workloads = vec![Workload::Idempotent, Workload::Transactional];
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| usage(&format!("{a} needs a value")))
+        };
+        match a.as_str() {
+            "--seeds" => seeds = value().parse().unwrap_or_else(|_| usage("bad --seeds")),
+            "--from" => from = value().parse().unwrap_or_else(|_| usage("bad --from")),
+            "--workload" => {
+                workloads = match value().as_str() {
+                    "idempotent" => vec![Workload::Idempotent],
+                    "transactional" => vec![Workload::Transactional],
+                    "both" => workloads.clone(),
+                    other => usage(&format!("unknown workload {other}")),
+                }
+            }
+            other => usage(&format!("unknown argument {other}")),
+        }
+    }
+    let started = Instant::now();
+    let mut failed = 0;
+    let mut ran = 0;
+    for w in &workloads {
+        for seed in from..from + seeds {
+            ran += 1;
+            if let Err(v) = simulate(seed, *w) {
+                failed += 1;
+                println!("FAILED {v}");
+            }
+        }
+    }
+    println!(
+        "{ran} schedules ({} seeds x {} workloads), {failed} failed, in {:.1} s",
+        seeds,
+        workloads.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
+
+fn usage(why: &str) -> ! {
+    eprintln!(
+        "{why}\nusage: simulate [--seeds N] [--from S] [--workload idempotent|transactional|both]"
+    );
+    std::process::exit(2);
+}
