@@ -1,6 +1,6 @@
 //! Runs the seeded fault simulation over many seeds and prints the seed of
 //! every failure: `cargo run --release -p klamm-fake --example simulate --
-//! [--seeds N] [--from S] [--workload idempotent|transactional|both]`.
+//! [--seeds N] [--from S] [--workload idempotent|transactional|group|all]`.
 
 use std::time::Instant;
 
@@ -9,7 +9,11 @@ use klamm_fake::sim::{Workload, simulate};
 fn main() {
     let mut seeds = 10_000u64;
     let mut from = 1u64;
-    let mut workloads = vec![Workload::Idempotent, Workload::Transactional];
+    let mut workloads = vec![
+        Workload::Idempotent,
+        Workload::Transactional,
+        Workload::Group,
+    ];
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || {
@@ -23,7 +27,8 @@ fn main() {
                 workloads = match value().as_str() {
                     "idempotent" => vec![Workload::Idempotent],
                     "transactional" => vec![Workload::Transactional],
-                    "both" => workloads.clone(),
+                    "group" => vec![Workload::Group],
+                    "all" => workloads.clone(),
                     other => usage(&format!("unknown workload {other}")),
                 }
             }
@@ -34,13 +39,24 @@ fn main() {
     let mut failed = 0;
     let mut ran = 0;
     for w in &workloads {
+        let mut requests: std::collections::BTreeMap<&str, u64> = Default::default();
+        let mut records = 0;
         for seed in from..from + seeds {
             ran += 1;
-            if let Err(v) = simulate(seed, *w) {
-                failed += 1;
-                println!("FAILED {v}");
+            match simulate(seed, *w) {
+                Ok(o) => {
+                    records += o.records;
+                    for (api, n) in o.requests {
+                        *requests.entry(api).or_insert(0) += n;
+                    }
+                }
+                Err(v) => {
+                    failed += 1;
+                    println!("FAILED {v}");
+                }
             }
         }
+        println!("{w:?}: {records} records; requests handled: {requests:?}");
     }
     println!(
         "{ran} schedules ({} seeds x {} workloads), {failed} failed, in {:.1} s",
@@ -55,7 +71,7 @@ fn main() {
 
 fn usage(why: &str) -> ! {
     eprintln!(
-        "{why}\nusage: simulate [--seeds N] [--from S] [--workload idempotent|transactional|both]"
+        "{why}\nusage: simulate [--seeds N] [--from S] [--workload idempotent|transactional|group|all]"
     );
     std::process::exit(2);
 }

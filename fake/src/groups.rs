@@ -224,10 +224,13 @@ pub(crate) fn check_member(
     member: &str,
 ) -> Result<(), ErrorCode> {
     let Some(g) = st.groups.get(group) else {
+        // A commit from outside any group creates it; one that names a
+        // generation of a group that does not exist is refused, as Kafka
+        // 4's group coordinator does.
         return if generation < 0 {
             Ok(())
         } else {
-            Err(ErrorCode::ILLEGAL_GENERATION)
+            Err(ErrorCode::GROUP_ID_NOT_FOUND)
         };
     };
     if generation < 0 && member.is_empty() && g.members.is_empty() {

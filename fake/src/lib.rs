@@ -371,6 +371,15 @@ impl FakeCluster {
             .sum()
     }
 
+    /// How many requests of each API (by name) every broker handled.
+    pub fn requests_by_api(&self) -> BTreeMap<&'static str, u64> {
+        let mut out = BTreeMap::new();
+        for ((_, api), n) in &self.state().handled {
+            *out.entry(api.name()).or_insert(0) += n;
+        }
+        out
+    }
+
     /// Makes `broker` the partition's leader, bumping the leader epoch: the
     /// old leader answers NOT_LEADER_OR_FOLLOWER from now on.
     pub fn move_leader(&self, topic: &str, partition: i32, broker: i32) -> Result<(), FaultError> {

@@ -1,7 +1,8 @@
-//! Seeded fault simulation: klamm's clients and the fake cluster in one
-//! single-threaded runtime on tokio's paused clock, connected by in-memory
-//! pipes, with a fault schedule drawn from one seed; after each run the
-//! invariants of the workload are checked.
+//! Seeded fault simulation: klamm's clients (the idempotent and
+//! transactional producers, the consumer, consumer groups) and the fake
+//! cluster in one single-threaded runtime on tokio's paused clock,
+//! connected by in-memory pipes, with a fault schedule drawn from one seed;
+//! after each run the invariants of the workload are checked.
 //!
 //! ```
 //! use klamm_fake::sim::{Workload, simulate};
@@ -22,6 +23,7 @@
 //! went the same way.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -48,6 +50,11 @@ pub enum Workload {
     /// are all committed, an aborted one's never; a `read_committed`
     /// consumer reads exactly the committed records, in order.
     Transactional,
+    /// Members of a consumer group read a topic while members leave and
+    /// join. Invariants: no partition is owned by two members at once, and
+    /// no member reads a partition it does not own; committed offsets
+    /// never go back; every record is read.
+    Group,
 }
 
 /// A run that kept its invariants.
@@ -63,6 +70,8 @@ pub struct Outcome {
     pub trace: u64,
     /// Virtual time the run took.
     pub virtual_time: Duration,
+    /// Requests the brokers handled, by API name.
+    pub requests: BTreeMap<&'static str, u64>,
 }
 
 /// A run that broke an invariant (or could not run).
@@ -139,11 +148,48 @@ const COORDINATOR_ERRORS: [ErrorCode; 3] = [
     ErrorCode::CONCURRENT_TRANSACTIONS,
 ];
 
+const GROUP_ERRORS: [ErrorCode; 3] = [
+    ErrorCode::COORDINATOR_NOT_AVAILABLE,
+    ErrorCode::NOT_COORDINATOR,
+    ErrorCode::COORDINATOR_LOAD_IN_PROGRESS,
+];
+
+fn draw_group_fault(rng: &mut Rng, partitions: i32) -> Action {
+    let broker = 1 + rng.below(BROKERS as u64) as i32;
+    match rng.below(6) {
+        0 => Action::Bounce(broker, Duration::from_millis(200 + rng.below(1_500))),
+        1 => Action::MoveLeader(rng.below(partitions as u64) as i32, broker),
+        2 => Action::Inject(ApiKey::Fetch, None, Fault::CutAfterApply, 1),
+        3 => {
+            let api =
+                [ApiKey::JoinGroup, ApiKey::SyncGroup, ApiKey::Heartbeat][rng.below(3) as usize];
+            let code = GROUP_ERRORS[rng.below(3) as usize];
+            Action::Inject(api, None, Fault::Error(code), 1)
+        }
+        4 => Action::Inject(
+            ApiKey::OffsetCommit,
+            None,
+            Fault::Error(GROUP_ERRORS[rng.below(3) as usize]),
+            1,
+        ),
+        _ => Action::Inject(
+            ApiKey::Heartbeat,
+            None,
+            Fault::Error(ErrorCode::REBALANCE_IN_PROGRESS),
+            1,
+        ),
+    }
+}
+
 fn draw_schedule(rng: &mut Rng, workload: Workload, partitions: i32) -> Vec<(u64, Action)> {
     let n = 2 + rng.below(6);
     let mut out = Vec::new();
     for _ in 0..n {
         let at = rng.below(3_000);
+        if workload == Workload::Group {
+            out.push((at, draw_group_fault(rng, partitions)));
+            continue;
+        }
         let broker = |rng: &mut Rng| 1 + rng.below(BROKERS as u64) as i32;
         let action = match rng.below(if workload == Workload::Transactional {
             7
@@ -243,6 +289,7 @@ pub fn simulate(seed: u64, workload: Workload) -> Result<Outcome, Violation> {
         let result = match workload {
             Workload::Idempotent => idempotent(&cluster, &mut rng, partitions).await,
             Workload::Transactional => transactional(&cluster, &mut rng, partitions).await,
+            Workload::Group => group(&cluster, &mut rng, partitions).await,
         };
         faults.abort();
         let records = result?;
@@ -252,6 +299,7 @@ pub fn simulate(seed: u64, workload: Workload) -> Result<Outcome, Violation> {
             schedule: described.clone(),
             trace: cluster.trace_digest(),
             virtual_time: started.elapsed(),
+            requests: cluster.requests_by_api(),
         })
     };
     // An hour of virtual time is a hang.
@@ -308,9 +356,18 @@ async fn client(cluster: &FakeCluster, tune: impl FnOnce(&mut Config)) -> Result
         connector: Some(cluster.connector()),
         ..Default::default()
     };
-    Client::connect_with(config, options)
-        .await
-        .map_err(|e| format!("client: {e}"))
+    // An application retries while no broker answers (the schedule may
+    // have them all down at once); a minute of virtual time is the limit.
+    let mut last = None;
+    for _ in 0..300 {
+        match Client::connect_with(config.clone(), options.clone()).await {
+            Ok(c) => return Ok(c),
+            Err(e) if e.is_retriable() => last = Some(e),
+            Err(e) => return Err(format!("client: {e}")),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(format!("client: no broker for a minute: {last:?}"))
 }
 
 fn value(key: &str, i: usize) -> String {
@@ -534,4 +591,232 @@ async fn transactional(
     }
     client.close().await;
     Ok(total)
+}
+
+/// Who owns which partition, as the members' events say, and what was
+/// read; a second owner is a violation.
+#[derive(Debug, Default)]
+struct Ownership {
+    owner: BTreeMap<i32, usize>,
+    read: std::collections::BTreeSet<(i32, i64)>,
+    violations: Vec<String>,
+}
+
+async fn group(cluster: &FakeCluster, rng: &mut Rng, partitions: i32) -> Result<usize, String> {
+    use klamm::group::{GroupConsumer, GroupEvent};
+    use std::sync::Mutex;
+
+    const GROUP: &str = "sim-group";
+    let records = 20 + rng.below(80) as usize;
+    // The records are written over about two virtual seconds while the
+    // members read, join and leave.
+    let gaps: Vec<u64> = (0..records).map(|_| rng.below(40)).collect();
+    let client = client(cluster, |_| {}).await?;
+    let writer = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let producer = AsyncProducer::new(client)
+                .await
+                .map_err(|e| format!("producer: {e}"))?;
+            let mut deliveries = Vec::new();
+            for (i, gap) in gaps.into_iter().enumerate() {
+                let p = (i % partitions as usize) as i32;
+                let d = producer
+                    .send(ProducerRecord::new(TOPIC, value("g", i)).with_partition(p))
+                    .await
+                    .map_err(|e| format!("send: {e}"))?;
+                deliveries.push(d);
+                tokio::time::sleep(Duration::from_millis(gap)).await;
+            }
+            for d in deliveries {
+                d.await.map_err(|e| format!("delivery: {e}"))?;
+            }
+            producer.close().await.map_err(|e| format!("close: {e}"))
+        })
+    };
+    let shared = Arc::new(Mutex::new(Ownership::default()));
+    // Committed offsets never go back.
+    let watch = {
+        let c = cluster.handle();
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let mut last: BTreeMap<i32, i64> = BTreeMap::new();
+            loop {
+                for p in 0..partitions {
+                    if let Some(now) = c.committed(GROUP, TOPIC, p) {
+                        let before = last.insert(p, now).unwrap_or(-1);
+                        if now < before {
+                            let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+                            s.violations.push(format!(
+                                "partition {p}: committed offset went {before} -> {now}"
+                            ));
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+    let members = 2 + rng.below(2) as usize;
+    // When each member leaves (a seeded virtual time, or never), and a
+    // late member joins.
+    let leaves: Vec<Option<u64>> = (0..members)
+        .map(|m| (m > 0 && rng.chance(40)).then(|| 500 + rng.below(2_500)))
+        .collect();
+    let late_join = rng.chance(40).then(|| 300 + rng.below(2_000));
+    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    let spawn_member = |m: usize, start_after: u64, leave_after: Option<u64>| {
+        let shared = Arc::clone(&shared);
+        let mut done_rx = done_rx.clone();
+        let cluster = cluster.handle();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(start_after)).await;
+            let c = self::client(&cluster, |c| {
+                c.consumer.group_id = Some(GROUP.into());
+                c.consumer.auto_offset_reset = klamm::config::OffsetReset::Earliest;
+                c.consumer.enable_auto_commit = false;
+                c.consumer.session_timeout = Duration::from_secs(10);
+                c.consumer.heartbeat_interval = Duration::from_millis(500);
+                c.net.client_id = format!("member-{m}");
+            })
+            .await?;
+            let mut g = GroupConsumer::new(c.clone(), [TOPIC])
+                .await
+                .map_err(|e| format!("member {m}: {e}"))?;
+            let leave_at =
+                leave_after.map(|t| tokio::time::Instant::now() + Duration::from_millis(t));
+            loop {
+                let sleep = async {
+                    match leave_at {
+                        Some(t) => tokio::time::sleep_until(t).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let event = tokio::select! {
+                    biased;
+                    _ = done_rx.wait_for(|d| *d) => break,
+                    _ = sleep => break,
+                    e = g.recv() => e,
+                };
+                let Some(event) = event else { break };
+                let event = event.map_err(|e| format!("member {m}: {e}"))?;
+                // Some(all read?) after records: commit them.
+                let read = {
+                    let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+                    match event {
+                        GroupEvent::Assigned(tps) => {
+                            for tp in tps {
+                                if let Some(other) = s.owner.insert(tp.partition, m)
+                                    && other != m
+                                {
+                                    s.violations.push(format!(
+                                        "partition {} assigned to member {m} while member {other} owns it",
+                                        tp.partition
+                                    ));
+                                }
+                            }
+                            None
+                        }
+                        GroupEvent::Revoked(tps)
+                        | GroupEvent::Lost {
+                            partitions: tps, ..
+                        } => {
+                            for tp in tps {
+                                if s.owner.get(&tp.partition) == Some(&m) {
+                                    s.owner.remove(&tp.partition);
+                                }
+                            }
+                            None
+                        }
+                        GroupEvent::Records(batch) => {
+                            if s.owner.get(&batch.partition) != Some(&m) {
+                                s.violations.push(format!(
+                                    "member {m} read partition {} it does not own",
+                                    batch.partition
+                                ));
+                            }
+                            for r in &batch.records {
+                                s.read.insert((r.partition, r.offset));
+                            }
+                            Some(())
+                        }
+                        _ => None,
+                    }
+                };
+                if read.is_some() {
+                    // A commit may fail (a rebalance, a moving
+                    // coordinator); the next one carries its offsets.
+                    let _ = g.commit().await;
+                }
+            }
+            // Release what it owns before it leaves.
+            {
+                let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+                s.owner.retain(|_, o| *o != m);
+            }
+            let _ = g.commit().await;
+            g.close()
+                .await
+                .map_err(|e| format!("member {m} close: {e}"))?;
+            c.close().await;
+            Ok::<(), String>(())
+        })
+    };
+    for (m, leave) in leaves.iter().enumerate() {
+        tasks.push(spawn_member(m, 0, *leave));
+    }
+    if let Some(t) = late_join {
+        tasks.push(spawn_member(members, t, None));
+    }
+    // The writer finishes; then everything is read within ten virtual
+    // minutes.
+    match writer.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e),
+        Err(e) => return Err(format!("the writer panicked: {e}")),
+    }
+    let ends: BTreeMap<i32, i64> = (0..partitions)
+        .map(|p| (p, cluster.high_watermark(TOPIC, p).unwrap_or(0)))
+        .collect();
+    let all_read = || {
+        let s = shared.lock().unwrap_or_else(|e| e.into_inner());
+        ends.iter()
+            .all(|(p, end)| (0..*end).all(|o| s.read.contains(&(*p, o))))
+    };
+    let finished = tokio::time::timeout(Duration::from_secs(600), async {
+        while !all_read() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    done_tx.send_replace(true);
+    for t in tasks {
+        match t.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(format!("a member panicked: {e}")),
+        }
+    }
+    watch.abort();
+    let verdict = {
+        let s = shared.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = s.violations.first() {
+            Err(v.clone())
+        } else if finished.is_err() {
+            let missing = ends
+                .iter()
+                .flat_map(|(p, end)| (0..*end).map(move |o| (*p, o)))
+                .filter(|k| !s.read.contains(k))
+                .count();
+            Err(format!(
+                "{missing} records never read within ten virtual minutes"
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    verdict?;
+    client.close().await;
+    Ok(records)
 }

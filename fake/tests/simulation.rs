@@ -45,6 +45,11 @@ fn transactional_producer_schedules() {
     run(Workload::Transactional);
 }
 
+#[test]
+fn consumer_group_schedules() {
+    run(Workload::Group);
+}
+
 /// The same seed draws the same schedule and workload; different seeds
 /// draw different ones (the control).
 #[test]
