@@ -51,7 +51,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use klamm::protocol::messages::ApiKey;
+use klamm::protocol::messages::{ApiKey, RequestBody};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -71,6 +71,26 @@ pub use scripted::ScriptedBroker;
 
 use server::Shared;
 use state::{Broker, Clock, State};
+
+/// A request a broker handled, as [`FakeCluster::history`] keeps it.
+#[derive(Debug, Clone)]
+pub struct SeenRequest {
+    /// The broker that handled it.
+    pub broker: i32,
+    /// The version it was sent at.
+    pub version: i16,
+    /// The client id of its header (empty when null).
+    pub client_id: String,
+    /// The request, decoded.
+    pub body: RequestBody,
+}
+
+impl SeenRequest {
+    /// The request's API.
+    pub fn api(&self) -> ApiKey {
+        self.body.api_key()
+    }
+}
 
 /// How often the cluster expires group members whose session ran out.
 const TICK: Duration = Duration::from_millis(100);
@@ -94,6 +114,7 @@ pub struct Builder {
     initial_rebalance_delay: Duration,
     max_message_bytes: usize,
     cluster_id: String,
+    record_requests: bool,
 }
 
 impl Default for Builder {
@@ -106,6 +127,7 @@ impl Default for Builder {
             initial_rebalance_delay: Duration::ZERO,
             max_message_bytes: 1_048_588,
             cluster_id: "klamm-fake-cluster".to_string(),
+            record_requests: false,
         }
     }
 }
@@ -159,6 +181,14 @@ impl Builder {
         self
     }
 
+    /// Whether the brokers keep every request they handle, for
+    /// [`FakeCluster::history`] (default off: a long test would keep every
+    /// record it produced).
+    pub fn record_requests(mut self, on: bool) -> Self {
+        self.record_requests = on;
+        self
+    }
+
     /// Starts the brokers, each on a free port of 127.0.0.1.
     pub async fn start(self) -> std::io::Result<FakeCluster> {
         let mut brokers = BTreeMap::new();
@@ -202,6 +232,9 @@ impl Builder {
             max_message_bytes: self.max_message_bytes,
             problems: Vec::new(),
             trace: 0xcbf2_9ce4_8422_2325,
+            recording: self.record_requests,
+            history: Vec::new(),
+            placed: BTreeMap::new(),
         };
         for (name, partitions, rf) in &self.topics {
             let rf = (*rf).clamp(1, self.brokers as i16);
@@ -369,6 +402,44 @@ impl FakeCluster {
             .filter(|((b, k), _)| *k == api && broker.is_none_or(|x| x == *b))
             .map(|(_, n)| *n)
             .sum()
+    }
+
+    /// Every request handled since the cluster started, in order, when it
+    /// was built with [`Builder::record_requests`] (empty otherwise).
+    ///
+    /// ```
+    /// use klamm::protocol::messages::{ApiKey, RequestBody};
+    /// use klamm_fake::FakeCluster;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let cluster = FakeCluster::builder().record_requests(true).start().await?;
+    /// let mut config = klamm::Config::default();
+    /// config.net.bootstrap_servers = cluster.addresses();
+    /// config.net.client_id = "my-service".into();
+    /// klamm::Client::connect(config).await?.close().await;
+    /// let seen = cluster.history();
+    /// assert_eq!(seen[0].api(), ApiKey::ApiVersions);
+    /// assert!(seen.iter().all(|r| r.client_id == "my-service"));
+    /// assert!(matches!(seen[1].body, RequestBody::Metadata(_)));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn history(&self) -> Vec<SeenRequest> {
+        self.state().history.clone()
+    }
+
+    /// Makes `broker` the coordinator of `key` (a group id or a
+    /// transactional id) from now on, as if its `__consumer_offsets` or
+    /// `__transaction_state` partition moved there; requests for the key
+    /// elsewhere get NOT_COORDINATOR.
+    pub fn place_coordinator(&self, key: &str, broker: i32) -> Result<(), FaultError> {
+        let mut st = self.state();
+        if !st.brokers.contains_key(&broker) {
+            return Err(FaultError::UnknownBroker(broker));
+        }
+        st.placed.insert(key.to_string(), broker);
+        Ok(())
     }
 
     /// How many requests of each API (by name) every broker handled.

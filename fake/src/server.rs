@@ -143,6 +143,14 @@ where
             }
             *st.handled.entry((broker, key)).or_insert(0) += 1;
             st.traced(broker, key.code(), header.request_api_version);
+            if st.recording {
+                st.history.push(crate::SeenRequest {
+                    broker,
+                    version: header.request_api_version,
+                    client_id: client.clone(),
+                    body: body.clone(),
+                });
+            }
             take_fault(&mut st, key, broker)
         };
         let reply = tokio::select! {

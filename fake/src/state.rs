@@ -137,6 +137,11 @@ pub(crate) struct State {
     pub problems: Vec<String>,
     /// FNV-1a over (time, broker, API, version) of every request handled.
     pub trace: u64,
+    /// Every request handled, kept while `recording` is on.
+    pub recording: bool,
+    pub history: Vec<crate::SeenRequest>,
+    /// Coordinators placed by the test: key → broker.
+    pub placed: BTreeMap<String, i32>,
 }
 
 impl State {
@@ -167,6 +172,9 @@ impl State {
     /// fixed by the key, among the live brokers, as the leader of its
     /// `__consumer_offsets` partition would be.
     pub(crate) fn coordinator(&self, key: &str) -> Option<i32> {
+        if let Some(&b) = self.placed.get(key) {
+            return self.brokers.get(&b).is_some_and(|x| x.up).then_some(b);
+        }
         let live = self.live();
         if live.is_empty() {
             return None;

@@ -490,3 +490,61 @@ async fn the_scripted_broker_answers_in_order_and_reports_the_unexpected() {
     })
     .await;
 }
+
+/// A transaction coordinator moved by the test: the old broker answers
+/// NOT_COORDINATOR, the producer finds the new one, and the history shows
+/// where each transactional request went.
+#[tokio::test]
+async fn a_moved_transaction_coordinator_is_found_again() {
+    use klamm::protocol::messages::RequestBody;
+    bounded(async {
+        let cluster = FakeCluster::builder()
+            .brokers(3)
+            .topic("moved", 1)
+            .record_requests(true)
+            .start()
+            .await
+            .unwrap();
+        cluster.place_coordinator("mover", 1).unwrap();
+        assert!(cluster.place_coordinator("mover", 9).is_err());
+        let mut c = config(&cluster);
+        c.producer.transactional_id = Some("mover".into());
+        let client = Client::connect(c).await.unwrap();
+        let producer = AsyncProducer::new(client.clone()).await.unwrap();
+        producer.init_transactions().await.unwrap();
+        producer.begin_transaction().unwrap();
+        let d = producer
+            .send(ProducerRecord::new("moved", "v").with_partition(0))
+            .await
+            .unwrap();
+        d.await.unwrap();
+        cluster.place_coordinator("mover", 3).unwrap();
+        producer.commit_transaction().await.unwrap();
+        producer.close().await.unwrap();
+        let ends: Vec<(i32, bool)> = cluster
+            .history()
+            .iter()
+            .filter_map(|r| match &r.body {
+                RequestBody::EndTxn(e) => Some((r.broker, e.committed)),
+                _ => None,
+            })
+            .collect();
+        // The first EndTxn went to the old coordinator and was refused;
+        // the retry reached the new one.
+        assert_eq!(ends.first(), Some(&(1, true)));
+        assert_eq!(ends.last(), Some(&(3, true)));
+        assert_eq!(
+            cluster.records("moved", 0)[0].transaction,
+            TxnStatus::Committed
+        );
+        let inits: Vec<i32> = cluster
+            .history()
+            .iter()
+            .filter(|r| r.api() == ApiKey::InitProducerId)
+            .map(|r| r.broker)
+            .collect();
+        assert_eq!(inits, [1]);
+        client.close().await;
+    })
+    .await;
+}
