@@ -50,6 +50,12 @@ pub enum Workload {
     /// are all committed, an aborted one's never; a `read_committed`
     /// consumer reads exactly the committed records, in order.
     Transactional,
+    /// The control of [`Workload::Idempotent`]: the same writes with
+    /// idempotence off (and one request in flight, so order is kept): a
+    /// schedule that cuts a Produce after it took effect must make some
+    /// runs fail with a record written twice, showing the invariants catch
+    /// it.
+    PlainProducerControl,
     /// Members of a consumer group read a topic while members leave and
     /// join. Invariants: no partition is owned by two members at once, and
     /// no member reads a partition it does not own; committed offsets
@@ -287,7 +293,10 @@ pub fn simulate(seed: u64, workload: Workload) -> Result<Outcome, Violation> {
         let started = tokio::time::Instant::now();
         let faults = tokio::spawn(apply(cluster.handle(), schedule));
         let result = match workload {
-            Workload::Idempotent => idempotent(&cluster, &mut rng, partitions).await,
+            Workload::Idempotent => idempotent(&cluster, &mut rng, partitions, true).await,
+            Workload::PlainProducerControl => {
+                idempotent(&cluster, &mut rng, partitions, false).await
+            }
             Workload::Transactional => transactional(&cluster, &mut rng, partitions).await,
             Workload::Group => group(&cluster, &mut rng, partitions).await,
         };
@@ -378,9 +387,16 @@ async fn idempotent(
     cluster: &FakeCluster,
     rng: &mut Rng,
     partitions: i32,
+    idempotence: bool,
 ) -> Result<usize, String> {
     let records = 20 + rng.below(100) as usize;
-    let client = client(cluster, |_| {}).await?;
+    let client = client(cluster, |c| {
+        c.producer.idempotence = idempotence;
+        if !idempotence {
+            c.producer.max_in_flight_requests_per_connection = 1;
+        }
+    })
+    .await?;
     let producer = AsyncProducer::new(client.clone())
         .await
         .map_err(|e| format!("producer: {e}"))?;

@@ -61,3 +61,15 @@ fn a_seed_fixes_its_schedule() {
     let c = simulate(43, Workload::Idempotent).unwrap();
     assert_ne!((a.schedule, a.records), (c.schedule, c.records));
 }
+
+/// The control: without idempotence the same schedules write some record
+/// twice, and the invariant check says so.
+#[test]
+fn the_check_catches_duplicates_without_idempotence() {
+    let caught = (1..=100)
+        .filter_map(|seed| simulate(seed, Workload::PlainProducerControl).err())
+        .filter(|v| v.what.contains("lost, repeated or reordered"))
+        .count();
+    assert!(caught > 0, "no run without idempotence wrote a duplicate");
+    eprintln!("without idempotence, {caught} of 100 seeds broke the invariant");
+}
