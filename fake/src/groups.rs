@@ -222,7 +222,14 @@ pub(crate) fn check_member(
     group: &str,
     generation: i32,
     member: &str,
+    transactional: bool,
 ) -> Result<(), ErrorCode> {
+    // A transactional commit without a member (generation -1) is not
+    // checked against the group, and one from a member is not held up by
+    // a rebalance being completed, as Kafka's coordinator has it.
+    if transactional && generation < 0 && member.is_empty() {
+        return Ok(());
+    }
     let Some(g) = st.groups.get(group) else {
         // A commit from outside any group creates it; one that names a
         // generation of a group that does not exist is refused, as Kafka
@@ -242,7 +249,7 @@ pub(crate) fn check_member(
     if generation != g.generation {
         return Err(ErrorCode::ILLEGAL_GENERATION);
     }
-    if g.phase == Phase::CompletingRebalance {
+    if g.phase == Phase::CompletingRebalance && !transactional {
         return Err(ErrorCode::REBALANCE_IN_PROGRESS);
     }
     Ok(())

@@ -618,8 +618,9 @@ impl FakeCluster {
     }
 
     /// Forgets every producer's state on a partition (as retention does
-    /// when it removes a producer's last batches): its next batch with a
-    /// sequence above 0 gets UNKNOWN_PRODUCER_ID once the log start moved.
+    /// when it removes a producer's last batches): like Kafka since 2.5,
+    /// the partition then takes the producer's next batch at whatever
+    /// sequence it carries and checks from there.
     pub fn forget_producers(&self, topic: &str, partition: i32) -> Result<(), FaultError> {
         let mut st = self.state();
         let p = st

@@ -101,7 +101,7 @@ impl Log {
 
     /// Forgets every producer's state, as a partition does when retention
     /// or DeleteRecords removed the producer's last batches: the producer's
-    /// next batch with a sequence above 0 gets UNKNOWN_PRODUCER_ID.
+    /// next batch is taken at whatever sequence it carries.
     pub(crate) fn forget_producers(&mut self) {
         self.producers.clear();
     }
@@ -132,17 +132,9 @@ impl Log {
             let first = batch.base_sequence;
             let last = last_sequence(first, count);
             match self.producers.get(&pid) {
-                None if first != 0 => {
-                    // Without state for the producer only a first batch
-                    // (sequence 0) is accepted. A log whose start moved
-                    // may have dropped the state: the producer may then
-                    // reset its sequences (KIP-360).
-                    return Err(if self.start > 0 {
-                        ErrorCode::UNKNOWN_PRODUCER_ID
-                    } else {
-                        ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
-                    });
-                }
+                // No state for the producer (new here, or dropped with the
+                // log's start): any sequence is accepted and starts it, as
+                // Kafka does since 2.5 (KIP-360).
                 None => {}
                 Some(e) if batch.producer_epoch < e.epoch => {
                     return Err(ErrorCode::INVALID_PRODUCER_EPOCH);
@@ -219,9 +211,9 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
     ) -> bool {
-        let Some(first) = self.open_txns.remove(&producer_id) else {
-            return false;
-        };
+        // Every partition added to the transaction gets its marker, data
+        // written to it or not.
+        let first = self.open_txns.remove(&producer_id);
         let marker = ControlRecord::end_transaction(commit, coordinator_epoch).to_batch(
             self.end,
             now_ms,
@@ -233,7 +225,7 @@ impl Log {
         };
         let at = self.end;
         self.push(&raw, at, 1, leader_epoch, true);
-        if !commit {
+        if let (false, Some(first)) = (commit, first) {
             self.aborted.push(AbortedTxn {
                 producer_id,
                 first_offset: first,
@@ -566,13 +558,16 @@ mod tests {
             log.append(&raw, &b, 0, false),
             Err(ErrorCode::INVALID_PRODUCER_EPOCH)
         );
-        // Unknown producer after the log start moved.
+        // A producer the log has no state for starts at any sequence.
         log.delete_before(2).unwrap();
         log.forget_producers();
-        let (raw, b) = batch(7, 1, 1, 1, false);
+        let (raw, b) = batch(7, 1, 5, 1, false);
+        assert!(log.append(&raw, &b, 0, false).is_ok());
+        let (raw, b) = batch(7, 1, 7, 1, false);
         assert_eq!(
             log.append(&raw, &b, 0, false),
-            Err(ErrorCode::UNKNOWN_PRODUCER_ID)
+            Err(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER),
+            "and is then checked from there"
         );
     }
 

@@ -218,6 +218,10 @@ async fn handle(
     };
     match fault {
         Some(Fault::CutBeforeApply) => return Step::Close(None),
+        Some(Fault::Error(_)) if matches!(&body, RequestBody::Produce(p) if p.acks == 0) => {
+            // A Produce with acks=0 is never answered, error or not.
+            return Step::Nothing;
+        }
         Some(Fault::Error(code)) => {
             return match api::errors::error_reply(&body, code, id, version) {
                 Some(r) => Step::Reply(r),

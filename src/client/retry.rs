@@ -237,7 +237,9 @@ mod tests {
         assert!(pauses[0] >= Duration::from_millis(80) && pauses[0] <= Duration::from_millis(120));
         assert!(pauses[1] >= Duration::from_millis(160));
         assert!(pauses.iter().all(|p| *p <= Duration::from_millis(480)));
-        assert!(start.elapsed() < Duration::from_secs(2));
+        // Never past the deadline. A pause's sleep may end exactly at it
+        // (timers round up to the millisecond), and then gives up there.
+        assert!(start.elapsed() <= Duration::from_secs(2));
         assert!(pauses.len() >= 4, "{pauses:?}");
         assert_eq!(r.last_error().map(|e| e.is_retriable()), Some(true));
     }

@@ -93,7 +93,8 @@ pub(crate) async fn fetch(cx: &Cx<'_>, req: FetchRequest) -> FetchResponse {
             let mut st = cx.lock();
             answer(&mut st, cx, &req, &wanted, committed, &session)
         };
-        let done = bytes >= req.min_bytes.max(1) as usize
+        let done = bytes >= req.min_bytes.max(0) as usize
+            || wanted.is_empty()
             || errors
             || req.max_wait_ms <= 0
             || Instant::now() >= deadline;
@@ -362,7 +363,10 @@ pub(crate) fn list_offsets(cx: &Cx<'_>, req: ListOffsetsRequest) -> ListOffsetsR
                                 LATEST_TIERED => None,
                                 ts if ts >= 0 => log.offset_for_time(ts),
                                 _ => None,
-                            })
+                            }
+                            // Under read_committed nothing at or past the
+                            // last stable offset is an answer.
+                            .filter(|&(o, ts)| !committed || ts == -1 || o < log.last_stable()))
                         }
                     };
                     match found {

@@ -112,13 +112,20 @@ pub(crate) async fn join(cx: &Cx<'_>, req: JoinGroupRequest) -> JoinGroupRespons
             g.protocol_type = Some(req.protocol_type.clone());
         }
         let generation = g.members.get(&id).map_or(-1, |m| m.generation);
+        // JoinGroup v0 has no rebalance timeout: the session timeout is it.
+        let rebalance_ms = if req.rebalance_timeout_ms < 0 {
+            req.session_timeout_ms
+        } else {
+            req.rebalance_timeout_ms
+        };
+        let before = g.generation;
         g.members.insert(
             id.clone(),
             Member {
                 instance_id: req.group_instance_id.clone(),
                 client_id: cx.client_id.clone(),
                 session_timeout: Duration::from_millis(req.session_timeout_ms as u64),
-                rebalance_timeout: Duration::from_millis(req.rebalance_timeout_ms.max(0) as u64),
+                rebalance_timeout: Duration::from_millis(rebalance_ms.max(0) as u64),
                 protocols: protocols.clone(),
                 rejoined: true,
                 generation,
@@ -134,8 +141,9 @@ pub(crate) async fn join(cx: &Cx<'_>, req: JoinGroupRequest) -> JoinGroupRespons
             }
         }
         g.try_complete(now);
-        id
+        (id, before)
     };
+    let (member_id, before) = member_id;
     cx.shared.bump();
     let mut changed = cx.shared.changed.subscribe();
     loop {
@@ -152,7 +160,11 @@ pub(crate) async fn join(cx: &Cx<'_>, req: JoinGroupRequest) -> JoinGroupRespons
                 return join_error(ErrorCode::UNKNOWN_MEMBER_ID, member_id);
             };
             m.last_seen = now;
-            if g.phase != Phase::PreparingRebalance && m.generation == g.generation {
+            // Answered once a rebalance completed with the member in it,
+            // even if another one has begun since (the member then learns
+            // of it at SyncGroup), as Kafka answers every waiting join the
+            // moment a rebalance completes.
+            if m.generation > before {
                 return joined(g, &member_id, cx.version);
             }
             [g.rebalance_deadline, g.initial_delay_until]
@@ -176,6 +188,7 @@ fn joined(g: &Group, member_id: &str, version: i16) -> JoinGroupResponse {
     let members = if leader == member_id {
         g.members
             .iter()
+            .filter(|(_, m)| m.generation == g.generation)
             .map(|(id, m)| JoinGroupResponseMember {
                 member_id: id.clone(),
                 group_instance_id: m.instance_id.clone(),
@@ -373,6 +386,7 @@ pub(crate) fn offset_commit(cx: &Cx<'_>, req: OffsetCommitRequest) -> OffsetComm
             &req.group_id,
             req.generation_id_or_member_epoch,
             &req.member_id,
+            false,
         )
     });
     let now = st.clock.now_ms();

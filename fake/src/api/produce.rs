@@ -8,11 +8,14 @@ use super::Cx;
 use crate::log::produced_batches;
 use crate::state::State;
 
-/// Whether `pid` has an open transaction that added `topic`-`p`.
-fn in_txn(st: &State, pid: i64, topic: &str, p: i32) -> bool {
-    st.txns
-        .values()
-        .any(|t| t.open && t.producer_id == pid && t.partitions.contains(&(topic.to_string(), p)))
+/// Whether `pid` at `epoch` has an open transaction that added
+/// `topic`-`p`; an older epoch of a transactional id is fenced.
+fn in_txn(st: &State, pid: i64, epoch: i16, topic: &str, p: i32) -> Result<bool, ErrorCode> {
+    match st.txns.values().find(|t| t.producer_id == pid) {
+        Some(t) if epoch < t.epoch => Err(ErrorCode::INVALID_PRODUCER_EPOCH),
+        Some(t) => Ok(t.open && t.epoch == epoch && t.partitions.contains(&(topic.to_string(), p))),
+        None => Ok(false),
+    }
 }
 
 /// Answers a Produce request; `None` for `acks=0` (no answer goes out).
@@ -94,10 +97,15 @@ fn append(
     if batches.iter().any(|(raw, _)| raw.len() > max) {
         return Err(ErrorCode::MESSAGE_TOO_LARGE);
     }
-    let txn_ok: Vec<bool> = batches
-        .iter()
-        .map(|(_, b)| in_txn(st, b.producer_id, topic, index))
-        .collect();
+    let mut txn_ok = Vec::with_capacity(batches.len());
+    for (_, b) in &batches {
+        let ok = if b.is_transactional {
+            in_txn(st, b.producer_id, b.producer_epoch, topic, index)?
+        } else {
+            false
+        };
+        txn_ok.push(ok);
+    }
     let mut first = None;
     let mut dups = 0;
     let Some(p) = st.partition_mut(topic, index) else {

@@ -43,11 +43,8 @@ pub(crate) fn init_producer_id(cx: &Cx<'_>, req: InitProducerIdRequest) -> InitP
         },
     };
     let Some(tid) = req.transactional_id.filter(|t| !t.is_empty()) else {
-        // An idempotent producer: a new id, or (KIP-360) the epoch after
-        // the one it names.
-        if req.producer_id >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1 {
-            return answer(Ok((req.producer_id, req.producer_epoch + 1)));
-        }
+        // An idempotent producer: always a new id at epoch 0, as Kafka's
+        // coordinator gives without a transactional id.
         let pid = new_producer_id(&mut st);
         return answer(Ok((pid, 0)));
     };
@@ -62,18 +59,28 @@ pub(crate) fn init_producer_id(cx: &Cx<'_>, req: InitProducerIdRequest) -> InitP
     let (pid, epoch) = match existing {
         None => (new_producer_id(&mut st), 0),
         Some((pid, epoch, open)) => {
+            if req.producer_id >= 0 && req.producer_id == pid && req.producer_epoch == epoch - 1 {
+                // A retry of the request that gave this epoch (its answer
+                // was lost): the same answer.
+                return answer(Ok((pid, epoch)));
+            }
             if req.producer_id >= 0 && (req.producer_id != pid || req.producer_epoch != epoch) {
                 return answer(Err(ErrorCode::PRODUCER_FENCED));
             }
-            if open {
-                // A new instance fences the old one: its transaction aborts.
-                end(&mut st, &tid, false, now);
-            }
-            if epoch >= i16::MAX - 1 {
+            let next = if epoch >= i16::MAX - 1 {
                 (new_producer_id(&mut st), 0)
             } else {
                 (pid, epoch + 1)
+            };
+            if open {
+                // A new instance fences the old one: its transaction aborts
+                // at the new epoch, so the old epoch is fenced everywhere.
+                if let Some(t) = st.txns.get_mut(&tid) {
+                    t.epoch = next.1.max(epoch + 1);
+                }
+                end(&mut st, &tid, false, now);
             }
+            next
         }
     };
     let t = st.txns.entry(tid).or_default();
@@ -223,6 +230,7 @@ pub(crate) fn txn_offset_commit(
             &req.group_id,
             req.generation_id_or_member_epoch,
             &req.member_id,
+            true,
         )
         .map(|()| tid)
     });
