@@ -3,9 +3,6 @@
 
 use bytes::BytesMut;
 use klamm::protocol::error_codes::ErrorCode;
-use klamm::protocol::messages::add_partitions_to_txn_response::{
-    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
-};
 use klamm::protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use klamm::protocol::messages::create_topics_response::CreatableTopicResult;
 use klamm::protocol::messages::delete_topics_response::DeletableTopicResult;
@@ -299,24 +296,7 @@ pub(crate) fn error_reply(
             id,
             &AddPartitionsToTxnResponse {
                 error_code: c,
-                results_by_topic_v3_and_below: r
-                    .v3_and_below_topics
-                    .iter()
-                    .map(|t| AddPartitionsToTxnTopicResult {
-                        name: t.name.clone(),
-                        results_by_partition: t
-                            .partitions
-                            .iter()
-                            .map(|&p| AddPartitionsToTxnPartitionResult {
-                                partition_index: p,
-                                partition_error_code: c,
-                                ..Default::default()
-                            })
-                            .collect(),
-                        ..Default::default()
-                    })
-                    .collect(),
-                ..Default::default()
+                ..super::txn::add_partitions_answer(&r.v3_and_below_topics, |_, _| c)
             },
             v,
         ),

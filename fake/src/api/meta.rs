@@ -49,13 +49,19 @@ pub(crate) fn unsupported_api_versions(frame: &[u8]) -> Option<BytesMut> {
     if key != ApiKey::ApiVersions.code() || version <= ApiKey::ApiVersions.versions().1 {
         return None;
     }
-    let resp = ApiVersionsResponse {
+    let mut out = BytesMut::new();
+    encode_response(&mut out, ApiKey::ApiVersions, id, &unsupported_version(), 0).ok()?;
+    Some(out)
+}
+
+/// UNSUPPORTED_VERSION with the versions offered, for an ApiVersions
+/// request at a version above them: answered at v0 so the client can retry
+/// at one it reads (KIP-511).
+pub(crate) fn unsupported_version() -> ApiVersionsResponse {
+    ApiVersionsResponse {
         error_code: ErrorCode::UNSUPPORTED_VERSION.code(),
         ..api_versions()
-    };
-    let mut out = BytesMut::new();
-    encode_response(&mut out, ApiKey::ApiVersions, id, &resp, 0).ok()?;
-    Some(out)
+    }
 }
 
 fn brokers(st: &State) -> Vec<MetadataResponseBroker> {

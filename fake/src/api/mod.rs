@@ -104,14 +104,9 @@ pub(crate) async fn dispatch(cx: &Cx<'_>, id: i32, body: RequestBody) -> Reply {
     let key = body.api_key();
     match offered(key) {
         Some((min, max)) if cx.version >= min && cx.version <= max => {}
-        // A newer client's ApiVersions: UNSUPPORTED_VERSION at v0, with the
-        // versions offered, so it can retry at one of them (KIP-511).
+        // A newer client's ApiVersions (one the codec knows).
         Some(_) if key == ApiKey::ApiVersions => {
-            let resp = klamm::protocol::messages::ApiVersionsResponse {
-                error_code: klamm::protocol::error_codes::ErrorCode::UNSUPPORTED_VERSION.code(),
-                ..meta::api_versions()
-            };
-            return frame(key, id, &resp, 0);
+            return frame(key, id, &meta::unsupported_version(), 0);
         }
         _ => {
             return Reply::Close(format!(

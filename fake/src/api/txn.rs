@@ -3,6 +3,7 @@
 //! writes the markers before it answers).
 
 use klamm::protocol::error_codes::ErrorCode;
+use klamm::protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use klamm::protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
 };
@@ -158,9 +159,17 @@ pub(crate) fn add_partitions(
             Ok(()) => ErrorCode::OPERATION_NOT_ATTEMPTED.code(),
         }
     };
+    add_partitions_answer(&req.v3_and_below_topics, code_for)
+}
+
+/// The AddPartitionsToTxn (v0–3) answer: each partition of `topics` with
+/// the code `code_for` gives it.
+pub(crate) fn add_partitions_answer(
+    topics: &[AddPartitionsToTxnTopic],
+    code_for: impl Fn(&str, i32) -> i16,
+) -> AddPartitionsToTxnResponse {
     AddPartitionsToTxnResponse {
-        results_by_topic_v3_and_below: req
-            .v3_and_below_topics
+        results_by_topic_v3_and_below: topics
             .iter()
             .map(|t| AddPartitionsToTxnTopicResult {
                 name: t.name.clone(),
