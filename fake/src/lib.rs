@@ -66,6 +66,11 @@ pub mod sim;
 mod state;
 
 pub use control::{Fault, FaultError};
+/// The klamm this crate is built on: its protocol types are the ones
+/// [`ScriptedBroker`] answers with and [`FakeCluster::inject`] takes. A
+/// crate whose own unit tests use the fake (klamm's do) names them through
+/// this path, since those tests see a second build of klamm.
+pub use klamm;
 pub use log::{LoggedRecord, TxnStatus};
 pub use scripted::ScriptedBroker;
 
@@ -115,6 +120,7 @@ pub struct Builder {
     max_message_bytes: usize,
     cluster_id: String,
     record_requests: bool,
+    version_caps: BTreeMap<ApiKey, (i16, i16)>,
 }
 
 impl Default for Builder {
@@ -128,6 +134,7 @@ impl Default for Builder {
             max_message_bytes: 1_048_588,
             cluster_id: "klamm-fake-cluster".to_string(),
             record_requests: false,
+            version_caps: BTreeMap::new(),
         }
     }
 }
@@ -189,6 +196,14 @@ impl Builder {
         self
     }
 
+    /// Offers only versions `min..=max` of `api` (within those the fake
+    /// implements), as an older or newer broker would; see
+    /// [`FakeCluster::offer_versions`].
+    pub fn offer_versions(mut self, api: ApiKey, min: i16, max: i16) -> Self {
+        self.version_caps.insert(api, (min, max));
+        self
+    }
+
     /// Starts the brokers, each on a free port of 127.0.0.1.
     pub async fn start(self) -> std::io::Result<FakeCluster> {
         let mut brokers = BTreeMap::new();
@@ -235,6 +250,8 @@ impl Builder {
             recording: self.record_requests,
             history: Vec::new(),
             placed: BTreeMap::new(),
+            version_caps: self.version_caps,
+            connections: BTreeMap::new(),
         };
         for (name, partitions, rf) in &self.topics {
             let rf = (*rf).clamp(1, self.brokers as i16);
@@ -594,6 +611,19 @@ impl FakeCluster {
     /// test that expects none can assert this is empty.
     pub fn problems(&self) -> Vec<String> {
         self.state().problems.clone()
+    }
+
+    /// From now on, offers only versions `min..=max` of `api` (within those
+    /// the fake implements): ApiVersions says so, and a request at another
+    /// version closes its connection, as Kafka does. An empty range stops
+    /// offering the API.
+    pub fn offer_versions(&self, api: ApiKey, min: i16, max: i16) {
+        self.state().version_caps.insert(api, (min, max));
+    }
+
+    /// Connections `broker` has accepted so far.
+    pub fn connections(&self, broker: i32) -> u64 {
+        self.state().connections.get(&broker).copied().unwrap_or(0)
     }
 
     /// Drops every fault still waiting.

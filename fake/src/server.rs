@@ -94,8 +94,12 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut down = shared.down_signal(broker);
-    if !shared.lock().brokers.get(&broker).is_some_and(|b| b.up) {
-        return;
+    {
+        let mut st = shared.lock();
+        if !st.brokers.get(&broker).is_some_and(|b| b.up) {
+            return;
+        }
+        *st.connections.entry(broker).or_insert(0) += 1;
     }
     let (mut rd, mut wr) = tokio::io::split(stream);
     let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -116,7 +120,7 @@ where
         let frame = frame.freeze();
         let (header, body) = match decode_request(frame.clone()) {
             Ok(r) => r,
-            Err(e) => match api::meta::unsupported_api_versions(&frame) {
+            Err(e) => match api::meta::unsupported_api_versions(&shared, &frame) {
                 // A newer client's ApiVersions: answered at v0 with the
                 // versions this broker has (KIP-511), as Kafka does.
                 Some(reply) => {

@@ -142,6 +142,10 @@ pub(crate) struct State {
     pub history: Vec<crate::SeenRequest>,
     /// Coordinators placed by the test: key → broker.
     pub placed: BTreeMap<String, i32>,
+    /// Versions the test narrowed an API to: key → (min, max).
+    pub version_caps: BTreeMap<klamm::protocol::messages::ApiKey, (i16, i16)>,
+    /// Connections each broker accepted.
+    pub connections: BTreeMap<i32, u64>,
 }
 
 impl State {

@@ -21,12 +21,12 @@ use crate::state::State;
 /// Kafka's "authorized operations not requested" value.
 const OPS_OMITTED: i32 = i32::MIN;
 
-pub(crate) fn api_versions() -> ApiVersionsResponse {
+pub(crate) fn api_versions(st: &State) -> ApiVersionsResponse {
     ApiVersionsResponse {
         api_keys: SUPPORTED
             .iter()
             .filter_map(|&(k, _, _)| {
-                let (min, max) = offered(k)?;
+                let (min, max) = offered(st, k)?;
                 Some(ApiVersion {
                     api_key: k.code(),
                     min_version: min,
@@ -42,25 +42,29 @@ pub(crate) fn api_versions() -> ApiVersionsResponse {
 /// The answer to an ApiVersions request at a version this broker does not
 /// know: UNSUPPORTED_VERSION at v0 with the versions it has. `None` for
 /// any other undecodable frame.
-pub(crate) fn unsupported_api_versions(frame: &[u8]) -> Option<BytesMut> {
+pub(crate) fn unsupported_api_versions(
+    shared: &crate::server::Shared,
+    frame: &[u8],
+) -> Option<BytesMut> {
     let key = i16::from_be_bytes([*frame.first()?, *frame.get(1)?]);
     let version = i16::from_be_bytes([*frame.get(2)?, *frame.get(3)?]);
     let id = i32::from_be_bytes(frame.get(4..8)?.try_into().ok()?);
     if key != ApiKey::ApiVersions.code() || version <= ApiKey::ApiVersions.versions().1 {
         return None;
     }
+    let answer = unsupported_version(&shared.lock());
     let mut out = BytesMut::new();
-    encode_response(&mut out, ApiKey::ApiVersions, id, &unsupported_version(), 0).ok()?;
+    encode_response(&mut out, ApiKey::ApiVersions, id, &answer, 0).ok()?;
     Some(out)
 }
 
 /// UNSUPPORTED_VERSION with the versions offered, for an ApiVersions
 /// request at a version above them: answered at v0 so the client can retry
 /// at one it reads (KIP-511).
-pub(crate) fn unsupported_version() -> ApiVersionsResponse {
+pub(crate) fn unsupported_version(st: &State) -> ApiVersionsResponse {
     ApiVersionsResponse {
         error_code: ErrorCode::UNSUPPORTED_VERSION.code(),
-        ..api_versions()
+        ..api_versions(st)
     }
 }
 

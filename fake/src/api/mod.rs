@@ -53,11 +53,13 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
 ];
 
-/// The versions offered for `key`, if it is implemented.
-pub(crate) fn offered(key: ApiKey) -> Option<(i16, i16)> {
+/// The versions offered for `key`, if it is implemented: the fake's own,
+/// within the codec's, within what the test narrowed them to.
+pub(crate) fn offered(st: &State, key: ApiKey) -> Option<(i16, i16)> {
     let (_, min, max) = SUPPORTED.iter().find(|(k, _, _)| *k == key)?;
     let (cmin, cmax) = key.versions();
-    let (min, max) = ((*min).max(cmin), (*max).min(cmax));
+    let (tmin, tmax) = st.version_caps.get(&key).copied().unwrap_or((cmin, cmax));
+    let (min, max) = ((*min).max(cmin).max(tmin), (*max).min(cmax).min(tmax));
     (min <= max).then_some((min, max))
 }
 
@@ -102,11 +104,12 @@ pub(crate) fn frame<M: Message>(key: ApiKey, id: i32, msg: &M, version: i16) -> 
 /// not offer closes the connection, as Kafka does.
 pub(crate) async fn dispatch(cx: &Cx<'_>, id: i32, body: RequestBody) -> Reply {
     let key = body.api_key();
-    match offered(key) {
+    let range = offered(&cx.lock(), key);
+    match range {
         Some((min, max)) if cx.version >= min && cx.version <= max => {}
         // A newer client's ApiVersions (one the codec knows).
         Some(_) if key == ApiKey::ApiVersions => {
-            return frame(key, id, &meta::unsupported_version(), 0);
+            return frame(key, id, &meta::unsupported_version(&cx.lock()), 0);
         }
         _ => {
             return Reply::Close(format!(
@@ -118,7 +121,10 @@ pub(crate) async fn dispatch(cx: &Cx<'_>, id: i32, body: RequestBody) -> Reply {
     }
     let v = cx.version;
     match body {
-        RequestBody::ApiVersions(_) => frame(key, id, &meta::api_versions(), v),
+        RequestBody::ApiVersions(_) => {
+            let versions = meta::api_versions(&cx.lock());
+            frame(key, id, &versions, v)
+        }
         RequestBody::Metadata(r) => frame(key, id, &meta::metadata(cx, r), v),
         RequestBody::FindCoordinator(r) => frame(key, id, &meta::find_coordinator(cx, r), v),
         RequestBody::Produce(r) => match produce::produce(cx, r) {
