@@ -25,6 +25,11 @@ pub enum Fault {
     CutAfterApply,
     /// The connection closes as the request arrives; nothing is applied.
     CutBeforeApply,
+    /// Applied and answered, with this many zero bytes after the answer's
+    /// last field (inside the frame): a broker or proxy whose answers carry
+    /// bytes the schema does not, as librdkafka's mock cluster does after
+    /// flexible Metadata answers. A strict client fails to read it.
+    TrailingBytes(u16),
 }
 
 /// A fault waiting for the requests it applies to.

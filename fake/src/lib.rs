@@ -84,8 +84,8 @@ pub struct SeenRequest {
     pub broker: i32,
     /// The version it was sent at.
     pub version: i16,
-    /// The client id of its header (empty when null).
-    pub client_id: String,
+    /// The client id of its header (`None` when null).
+    pub client_id: Option<String>,
     /// The request, decoded.
     pub body: RequestBody,
 }
@@ -437,7 +437,7 @@ impl FakeCluster {
     /// klamm::Client::connect(config).await?.close().await;
     /// let seen = cluster.history();
     /// assert_eq!(seen[0].api(), ApiKey::ApiVersions);
-    /// assert!(seen.iter().all(|r| r.client_id == "my-service"));
+    /// assert!(seen.iter().all(|r| r.client_id.as_deref() == Some("my-service")));
     /// assert!(matches!(seen[1].body, RequestBody::Metadata(_)));
     /// # Ok(())
     /// # }
@@ -624,6 +624,14 @@ impl FakeCluster {
     /// Connections `broker` has accepted so far.
     pub fn connections(&self, broker: i32) -> u64 {
         self.state().connections.get(&broker).copied().unwrap_or(0)
+    }
+
+    /// The current leader epoch of a partition (it starts at 0 and grows
+    /// with each change of leader), or `None` if there is no such partition.
+    pub fn leader_epoch(&self, topic: &str, partition: i32) -> Option<i32> {
+        self.state()
+            .partition(topic, partition)
+            .map(|p| p.leader_epoch)
     }
 
     /// Drops every fault still waiting.

@@ -283,20 +283,20 @@ impl Log {
 
     /// The offset of the first record whose timestamp is at least `ts`,
     /// with that timestamp; `None` when none is.
-    pub(crate) fn offset_for_time(&self, ts: i64) -> Option<(i64, i64)> {
+    pub(crate) fn offset_for_time(&self, ts: i64) -> Option<(i64, i64, i32)> {
         self.records()
             .into_iter()
             .find(|r| r.timestamp >= ts)
-            .map(|r| (r.offset, r.timestamp))
+            .map(|r| (r.offset, r.timestamp, r.leader_epoch))
     }
 
     /// The offset and timestamp of the record with the largest timestamp
     /// (the first of equals), or `None` in an empty log.
-    pub(crate) fn max_timestamp(&self) -> Option<(i64, i64)> {
-        let mut best: Option<(i64, i64)> = None;
+    pub(crate) fn max_timestamp(&self) -> Option<(i64, i64, i32)> {
+        let mut best: Option<(i64, i64, i32)> = None;
         for r in self.records() {
-            if best.is_none_or(|(_, t)| r.timestamp > t) {
-                best = Some((r.offset, r.timestamp));
+            if best.is_none_or(|(_, t, _)| r.timestamp > t) {
+                best = Some((r.offset, r.timestamp, r.leader_epoch));
             }
         }
         best
@@ -354,6 +354,7 @@ impl Log {
                         .map(|h| (h.key.clone(), h.value.clone()))
                         .collect(),
                     producer_id: batch.producer_id,
+                    leader_epoch: batch.partition_leader_epoch,
                     compression: batch.compression,
                     transaction: if !batch.is_transactional {
                         TxnStatus::None
@@ -399,6 +400,9 @@ pub struct LoggedRecord {
     pub headers: Vec<(Bytes, Option<Bytes>)>,
     /// The producer id of its batch (-1 without idempotence).
     pub producer_id: i64,
+    /// The leader epoch its batch was written under (the leader stamps
+    /// every batch it appends with its epoch).
+    pub leader_epoch: i32,
     /// The codec its batch was compressed with on the wire.
     pub compression: Compression,
     /// Its transaction's status.

@@ -151,7 +151,7 @@ where
                 st.history.push(crate::SeenRequest {
                     broker,
                     version: header.request_api_version,
-                    client_id: client.clone(),
+                    client_id: header.client_id.clone(),
                     body: body.clone(),
                 });
             }
@@ -242,10 +242,25 @@ async fn handle(
         _ => {}
     }
     match reply {
-        api::Reply::Frame(b) => Step::Reply(b),
+        api::Reply::Frame(mut b) => {
+            if let Some(Fault::TrailingBytes(n)) = fault {
+                pad_frame(&mut b, n);
+            }
+            Step::Reply(b)
+        }
         api::Reply::None => Step::Nothing,
         api::Reply::Close(why) => Step::Close(Some(why)),
     }
+}
+
+/// Appends `n` zero bytes to a response frame, growing its size prefix.
+fn pad_frame(frame: &mut BytesMut, n: u16) {
+    let Some(size) = frame.get(..4).and_then(|b| <[u8; 4]>::try_from(b).ok()) else {
+        return;
+    };
+    let size = i32::from_be_bytes(size).saturating_add(i32::from(n));
+    frame[..4].copy_from_slice(&size.to_be_bytes());
+    frame.resize(frame.len() + usize::from(n), 0);
 }
 
 fn key_name(body: &RequestBody) -> &'static str {

@@ -353,12 +353,15 @@ pub(crate) fn list_offsets(cx: &Cx<'_>, req: ListOffsetsRequest) -> ListOffsetsR
                             Err(ErrorCode::NOT_LEADER_OR_FOLLOWER)
                         }
                         Some(part) => {
-                            r.leader_epoch = part.leader_epoch;
                             let log = &part.log;
+                            // An offset found by time carries the epoch of
+                            // the batch holding its record, as Kafka's;
+                            // the log's ends carry the current epoch.
+                            let now = part.leader_epoch;
                             Ok(match p.timestamp {
-                                LATEST if committed => Some((log.last_stable(), -1)),
-                                LATEST => Some((log.high_watermark(), -1)),
-                                EARLIEST | EARLIEST_LOCAL => Some((log.log_start(), -1)),
+                                LATEST if committed => Some((log.last_stable(), -1, now)),
+                                LATEST => Some((log.high_watermark(), -1, now)),
+                                EARLIEST | EARLIEST_LOCAL => Some((log.log_start(), -1, now)),
                                 MAX_TIMESTAMP => log.max_timestamp(),
                                 LATEST_TIERED => None,
                                 ts if ts >= 0 => log.offset_for_time(ts),
@@ -366,19 +369,20 @@ pub(crate) fn list_offsets(cx: &Cx<'_>, req: ListOffsetsRequest) -> ListOffsetsR
                             }
                             // Under read_committed nothing at or past the
                             // last stable offset is an answer.
-                            .filter(|&(o, ts)| !committed || ts == -1 || o < log.last_stable()))
+                            .filter(|&(o, ts, _)| !committed || ts == -1 || o < log.last_stable()))
                         }
                     };
                     match found {
                         Err(code) => r.error_code = code.code(),
                         // Version 0 answers with a list of offsets; later
                         // versions with one offset and its timestamp.
-                        Ok(Some((offset, _))) if cx.version == 0 => {
+                        Ok(Some((offset, _, _))) if cx.version == 0 => {
                             r.old_style_offsets = vec![offset];
                         }
-                        Ok(Some((offset, ts))) => {
+                        Ok(Some((offset, ts, epoch))) => {
                             r.offset = offset;
                             r.timestamp = ts;
+                            r.leader_epoch = epoch;
                         }
                         Ok(None) => {}
                     }
