@@ -61,6 +61,14 @@ pub enum Workload {
     /// no member reads a partition it does not own; committed offsets
     /// never go back; every record is read.
     Group,
+    /// The control of [`Workload::Group`]: the same run with one of two
+    /// bugs, drawn from the seed. Either every other member joins a group
+    /// of its own (as if the coordinator had lost track of the others), so
+    /// two members own a partition at once; or each member, on every
+    /// assignment, commits offset 0 for what it was given (as a consumer
+    /// that ignores the committed position would), so committed offsets go
+    /// back. Some runs of each must fail, showing the checks catch them.
+    GroupControl,
 }
 
 /// A run that kept its invariants.
@@ -192,7 +200,7 @@ fn draw_schedule(rng: &mut Rng, workload: Workload, partitions: i32) -> Vec<(u64
     let mut out = Vec::new();
     for _ in 0..n {
         let at = rng.below(3_000);
-        if workload == Workload::Group {
+        if matches!(workload, Workload::Group | Workload::GroupControl) {
             out.push((at, draw_group_fault(rng, partitions)));
             continue;
         }
@@ -298,7 +306,15 @@ pub fn simulate(seed: u64, workload: Workload) -> Result<Outcome, Violation> {
                 idempotent(&cluster, &mut rng, partitions, false).await
             }
             Workload::Transactional => transactional(&cluster, &mut rng, partitions).await,
-            Workload::Group => group(&cluster, &mut rng, partitions).await,
+            Workload::Group => group(&cluster, &mut rng, partitions, None).await,
+            Workload::GroupControl => {
+                let bug = if rng.chance(50) {
+                    GroupBug::SplitGroup
+                } else {
+                    GroupBug::RewindCommits
+                };
+                group(&cluster, &mut rng, partitions, Some(bug)).await
+            }
         };
         faults.abort();
         let records = result?;
@@ -618,7 +634,21 @@ struct Ownership {
     violations: Vec<String>,
 }
 
-async fn group(cluster: &FakeCluster, rng: &mut Rng, partitions: i32) -> Result<usize, String> {
+/// The bug a [`Workload::GroupControl`] run plants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GroupBug {
+    /// Odd-numbered members join a group of their own.
+    SplitGroup,
+    /// Every assignment is answered by committing offset 0 for it.
+    RewindCommits,
+}
+
+async fn group(
+    cluster: &FakeCluster,
+    rng: &mut Rng,
+    partitions: i32,
+    bug: Option<GroupBug>,
+) -> Result<usize, String> {
     use klamm::group::{GroupConsumer, GroupEvent};
     use std::sync::Mutex;
 
@@ -688,8 +718,13 @@ async fn group(cluster: &FakeCluster, rng: &mut Rng, partitions: i32) -> Result<
         let cluster = cluster.handle();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(start_after)).await;
+            let group_id = if bug == Some(GroupBug::SplitGroup) && m % 2 == 1 {
+                format!("{GROUP}-split-{m}")
+            } else {
+                GROUP.to_string()
+            };
             let c = self::client(&cluster, |c| {
-                c.consumer.group_id = Some(GROUP.into());
+                c.consumer.group_id = Some(group_id);
                 c.consumer.auto_offset_reset = klamm::config::OffsetReset::Earliest;
                 c.consumer.enable_auto_commit = false;
                 c.consumer.session_timeout = Duration::from_secs(10);
@@ -702,6 +737,7 @@ async fn group(cluster: &FakeCluster, rng: &mut Rng, partitions: i32) -> Result<
                 .map_err(|e| format!("member {m}: {e}"))?;
             let leave_at =
                 leave_after.map(|t| tokio::time::Instant::now() + Duration::from_millis(t));
+            let mut rewind = Vec::new();
             loop {
                 let sleep = async {
                     match leave_at {
@@ -722,6 +758,9 @@ async fn group(cluster: &FakeCluster, rng: &mut Rng, partitions: i32) -> Result<
                     let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
                     match event {
                         GroupEvent::Assigned(tps) => {
+                            if bug == Some(GroupBug::RewindCommits) {
+                                rewind.extend(tps.iter().cloned());
+                            }
                             for tp in tps {
                                 if let Some(other) = s.owner.insert(tp.partition, m)
                                     && other != m
@@ -760,6 +799,13 @@ async fn group(cluster: &FakeCluster, rng: &mut Rng, partitions: i32) -> Result<
                         _ => None,
                     }
                 };
+                if !rewind.is_empty() {
+                    let zero = std::mem::take(&mut rewind)
+                        .into_iter()
+                        .map(|tp| (tp, klamm::group::OffsetAndMetadata::new(0)))
+                        .collect();
+                    let _ = g.offsets().commit_offsets(zero).await;
+                }
                 if read.is_some() {
                     // A commit may fail (a rebalance, a moving
                     // coordinator); the next one carries its offsets.

@@ -73,3 +73,25 @@ fn the_check_catches_duplicates_without_idempotence() {
     assert!(caught > 0, "no run without idempotence wrote a duplicate");
     eprintln!("without idempotence, {caught} of 100 seeds broke the invariant");
 }
+
+/// The control of the group checks: with a planted bug (members split
+/// across groups, or commits rewound to 0 on every assignment) some runs
+/// must break each invariant, and the check must say which.
+#[test]
+fn the_group_checks_catch_split_ownership_and_rewound_commits() {
+    let (mut owned_twice, mut went_back) = (0, 0);
+    for seed in 1..=100 {
+        if let Err(v) = simulate(seed, Workload::GroupControl) {
+            if v.what.contains("while member") {
+                owned_twice += 1;
+            } else if v.what.contains("committed offset went") {
+                went_back += 1;
+            }
+        }
+    }
+    eprintln!(
+        "with a planted bug, of 100 seeds {owned_twice} had a partition owned twice and {went_back} a commit going back"
+    );
+    assert!(owned_twice > 0, "no split group was caught");
+    assert!(went_back > 0, "no rewound commit was caught");
+}
