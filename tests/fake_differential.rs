@@ -373,6 +373,105 @@ async fn scenarios(addr: &str, tag: &str) -> BTreeMap<&'static str, String> {
     let r = settled(&conn, Some((0, &group)), &join(10), |r| r.error_code).await;
     out.insert("join with a 10 ms session", name(r.error_code));
 
+    // A static member (group.instance.id) replaced by a newer instance:
+    // the old member id is fenced.
+    let statics = format!("diff-static-{tag}");
+    let join_static = |member_id: String| JoinGroupRequest {
+        group_id: statics.clone(),
+        group_instance_id: Some("instance-1".into()),
+        member_id,
+        ..join(10_000)
+    };
+    let first = settled(
+        &conn,
+        Some((0, &statics)),
+        &join_static(String::new()),
+        |r| r.error_code,
+    )
+    .await;
+    let sync = conn
+        .send(&SyncGroupRequest {
+            group_id: statics.clone(),
+            generation_id: first.generation_id,
+            member_id: first.member_id.clone(),
+            group_instance_id: Some("instance-1".into()),
+            protocol_type: Some("consumer".into()),
+            protocol_name: Some("range".into()),
+            assignments: vec![sync_group_request::SyncGroupRequestAssignment {
+                member_id: first.member_id.clone(),
+                assignment: Bytes::new(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect("sync");
+    out.insert(
+        "a static member joins and syncs",
+        format!("{} / {}", name(first.error_code), name(sync.error_code)),
+    );
+    let second = conn
+        .send(&join_static(String::new()))
+        .await
+        .expect("second join");
+    out.insert(
+        "a second instance with the same instance id joins",
+        format!(
+            "{} (new id: {})",
+            name(second.error_code),
+            second.member_id != first.member_id
+        ),
+    );
+    let hb = conn
+        .send(&HeartbeatRequest {
+            group_id: statics.clone(),
+            generation_id: first.generation_id,
+            member_id: first.member_id.clone(),
+            group_instance_id: Some("instance-1".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("heartbeat");
+    out.insert(
+        "heartbeat of the replaced static member",
+        name(hb.error_code),
+    );
+    let commit = conn
+        .send(&OffsetCommitRequest {
+            group_id: statics.clone(),
+            generation_id_or_member_epoch: first.generation_id,
+            member_id: first.member_id.clone(),
+            group_instance_id: Some("instance-1".into()),
+            topics: vec![OffsetCommitRequestTopic {
+                name: topic.clone(),
+                partitions: vec![OffsetCommitRequestPartition {
+                    partition_index: 0,
+                    committed_offset: 1,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect("commit");
+    out.insert(
+        "commit of the replaced static member",
+        commit
+            .topics
+            .first()
+            .and_then(|t| t.partitions.first())
+            .map_or("no partition in the answer".into(), |p| name(p.error_code)),
+    );
+    let rejoin = conn
+        .send(&join_static(first.member_id.clone()))
+        .await
+        .expect("old join");
+    out.insert(
+        "join of the replaced static member",
+        name(rejoin.error_code),
+    );
+
     // Transactions never begun.
     let txn = format!("diff-txn-{tag}");
     let r = settled(

@@ -74,6 +74,20 @@ pub(crate) struct Group {
 }
 
 impl Group {
+    /// Whether a request naming static member `instance` under `member`
+    /// comes from a fenced instance: the instance is known in the group
+    /// under another member id (a newer instance with the same
+    /// `group.instance.id` joined since), as Kafka answers
+    /// FENCED_INSTANCE_ID.
+    pub(crate) fn fences(&self, instance: Option<&str>, member: &str) -> bool {
+        let Some(instance) = instance else {
+            return false;
+        };
+        self.members
+            .iter()
+            .any(|(id, m)| m.instance_id.as_deref() == Some(instance) && id != member)
+    }
+
     pub(crate) fn new() -> Self {
         Group {
             phase: Phase::Empty,

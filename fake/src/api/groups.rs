@@ -104,6 +104,8 @@ pub(crate) async fn join(cx: &Cx<'_>, req: JoinGroupRequest) -> JoinGroupRespons
             } else {
                 id = fresh;
             }
+        } else if g.fences(req.group_instance_id.as_deref(), &id) {
+            return join_error(ErrorCode::FENCED_INSTANCE_ID, id);
         } else if !g.members.contains_key(&id) && !g.pending.contains(&id) {
             return join_error(ErrorCode::UNKNOWN_MEMBER_ID, id);
         }
@@ -232,6 +234,9 @@ pub(crate) async fn sync(cx: &Cx<'_>, req: SyncGroupRequest) -> SyncGroupRespons
         let Some(g) = st.groups.get_mut(&req.group_id) else {
             return error(ErrorCode::UNKNOWN_MEMBER_ID);
         };
+        if g.fences(req.group_instance_id.as_deref(), &req.member_id) {
+            return error(ErrorCode::FENCED_INSTANCE_ID);
+        }
         if !g.members.contains_key(&req.member_id) {
             return error(ErrorCode::UNKNOWN_MEMBER_ID);
         }
@@ -296,6 +301,9 @@ pub(crate) fn heartbeat(cx: &Cx<'_>, req: HeartbeatRequest) -> HeartbeatResponse
             .groups
             .get_mut(&req.group_id)
             .ok_or(ErrorCode::UNKNOWN_MEMBER_ID)?;
+        if g.fences(req.group_instance_id.as_deref(), &req.member_id) {
+            return Err(ErrorCode::FENCED_INSTANCE_ID);
+        }
         let (phase, generation) = (g.phase, g.generation);
         let m = g
             .members
@@ -351,6 +359,9 @@ pub(crate) fn leave(cx: &Cx<'_>, req: LeaveGroupRequest) -> LeaveGroupResponse {
                     Some(member_id.clone())
                 };
                 match id {
+                    _ if !member_id.is_empty() && g.fences(instance.as_deref(), &member_id) => {
+                        ErrorCode::FENCED_INSTANCE_ID
+                    }
                     Some(id) if g.members.contains_key(&id) => {
                         g.remove(&id, now, delay);
                         ErrorCode::NONE
@@ -380,7 +391,14 @@ pub(crate) fn leave(cx: &Cx<'_>, req: LeaveGroupRequest) -> LeaveGroupResponse {
 
 pub(crate) fn offset_commit(cx: &Cx<'_>, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let mut st = cx.lock();
+    let fenced = st
+        .groups
+        .get(&req.group_id)
+        .is_some_and(|g| g.fences(req.group_instance_id.as_deref(), &req.member_id));
     let check = coordinator_check(&st, cx, &req.group_id).and_then(|()| {
+        if fenced {
+            return Err(ErrorCode::FENCED_INSTANCE_ID);
+        }
         check_member(
             &st,
             &req.group_id,
