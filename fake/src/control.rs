@@ -42,6 +42,28 @@ pub(crate) struct Rule {
     pub remaining: u64,
 }
 
+/// An error waiting for one partition of the next requests of an API
+/// ([`crate::FakeCluster::inject_partition_error`]).
+#[derive(Debug, Clone)]
+pub(crate) struct PartitionRule {
+    pub api: ApiKey,
+    /// The broker it applies at; `None` for every broker.
+    pub broker: Option<i32>,
+    pub topic: String,
+    pub partition: i32,
+    pub code: ErrorCode,
+    pub remaining: u64,
+}
+
+/// The APIs whose answers carry an error per partition that a broker
+/// gives each partition on its own: those
+/// [`crate::FakeCluster::inject_partition_error`] takes.
+pub(crate) const PER_PARTITION: &[ApiKey] = &[
+    ApiKey::Produce,
+    ApiKey::OffsetCommit,
+    ApiKey::TxnOffsetCommit,
+];
+
 /// Why a fault could not be injected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FaultError {
@@ -50,6 +72,9 @@ pub enum FaultError {
     NoErrorAnswer(ApiKey),
     /// No broker has this id.
     UnknownBroker(i32),
+    /// The fake cannot fail one partition of this API alone (it can for
+    /// Produce, OffsetCommit and TxnOffsetCommit).
+    NoPartitionErrorAnswer(ApiKey),
     /// No such topic or partition.
     UnknownPartition(String, i32),
     /// The broker named is not a replica of the partition.
@@ -69,6 +94,11 @@ impl std::fmt::Display for FaultError {
                 )
             }
             Self::UnknownBroker(id) => write!(f, "no broker {id} in the fake cluster"),
+            Self::NoPartitionErrorAnswer(api) => write!(
+                f,
+                "the fake cluster cannot fail one partition of {} alone",
+                api.name()
+            ),
             Self::UnknownPartition(t, p) => write!(f, "no partition {t}-{p} in the fake cluster"),
             Self::NotAReplica(id) => write!(f, "broker {id} is not a replica of the partition"),
             Self::BrokerDown(id) => write!(f, "broker {id} is down"),

@@ -71,7 +71,7 @@ pub use control::{Fault, FaultError};
 /// crate whose own unit tests use the fake (klamm's do) names them through
 /// this path, since those tests see a second build of klamm.
 pub use klamm;
-pub use log::{LoggedRecord, TxnStatus};
+pub use log::{LoggedRecord, TxnMarker, TxnStatus};
 pub use scripted::ScriptedBroker;
 
 use server::Shared;
@@ -240,6 +240,7 @@ impl Builder {
             next_topic_id: 0,
             next_member: 0,
             rules: Vec::new(),
+            partition_rules: Vec::new(),
             partitioned: Default::default(),
             handled: BTreeMap::new(),
             duplicates: BTreeMap::new(),
@@ -355,6 +356,26 @@ impl FakeCluster {
             .partition(topic, partition)
             .map(|p| p.log.records())
             .unwrap_or_default()
+    }
+
+    /// The transaction markers a partition holds (the commit and abort
+    /// control records its transaction coordinator wrote), in offset
+    /// order; empty for an unknown partition.
+    pub fn markers(&self, topic: &str, partition: i32) -> Vec<TxnMarker> {
+        self.state()
+            .partition(topic, partition)
+            .map(|p| p.log.markers())
+            .unwrap_or_default()
+    }
+
+    /// The producer id and epoch the transaction coordinator holds for
+    /// `transactional_id` (as its last InitProducerId gave them, or a
+    /// fencing raised them); `None` before its first InitProducerId.
+    pub fn transactional_producer(&self, transactional_id: &str) -> Option<(i64, i16)> {
+        self.state()
+            .txns
+            .get(transactional_id)
+            .map(|t| (t.producer_id, t.epoch))
     }
 
     /// A partition's high watermark (its log end: every write is on every
@@ -587,6 +608,66 @@ impl FakeCluster {
         Ok(())
     }
 
+    /// Injects `code` for one partition into the next `times` requests of
+    /// `api` at `broker` (`None`: at any broker) that name
+    /// `topic`-`partition`: that partition is answered with `code` and left
+    /// as it was, while the request's other partitions are handled as
+    /// usual, as a broker answers each partition of a Produce or an offset
+    /// commit on its own. A request refused as a whole (at a broker that is
+    /// not the coordinator, from a fenced producer, ...) is answered as
+    /// usual and does not use the error up. Produce, OffsetCommit and
+    /// TxnOffsetCommit take such errors; errors queue in the order
+    /// injected.
+    ///
+    /// ```
+    /// use klamm::protocol::error_codes::ErrorCode;
+    /// use klamm::protocol::messages::ApiKey;
+    /// use klamm_fake::FakeCluster;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let cluster = FakeCluster::builder().topic("in", 2).start().await?;
+    /// // The next offset commit that names in-1 fails there, once.
+    /// cluster.inject_partition_error(
+    ///     ApiKey::OffsetCommit,
+    ///     None,
+    ///     "in",
+    ///     1,
+    ///     ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+    ///     1,
+    /// )?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn inject_partition_error(
+        &self,
+        api: ApiKey,
+        broker: Option<i32>,
+        topic: &str,
+        partition: i32,
+        code: klamm::protocol::error_codes::ErrorCode,
+        times: u64,
+    ) -> Result<(), FaultError> {
+        if !control::PER_PARTITION.contains(&api) {
+            return Err(FaultError::NoPartitionErrorAnswer(api));
+        }
+        let mut st = self.state();
+        if let Some(b) = broker
+            && !st.brokers.contains_key(&b)
+        {
+            return Err(FaultError::UnknownBroker(b));
+        }
+        st.partition_rules.push(control::PartitionRule {
+            api,
+            broker,
+            topic: topic.to_string(),
+            partition,
+            code,
+            remaining: times,
+        });
+        Ok(())
+    }
+
     /// A [`Connector`](klamm::net::Connector) that opens in-memory pipes to
     /// these brokers instead of sockets (give it to
     /// [`ClientOptions::connector`](klamm::client::ClientOptions)): the
@@ -634,9 +715,11 @@ impl FakeCluster {
             .map(|p| p.leader_epoch)
     }
 
-    /// Drops every fault still waiting.
+    /// Drops every fault still waiting (those for single partitions too).
     pub fn clear_faults(&self) {
-        self.state().rules.clear();
+        let mut st = self.state();
+        st.rules.clear();
+        st.partition_rules.clear();
     }
 
     /// Cuts the client with `client_id` off `broker`: its connections there

@@ -10,8 +10,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use klamm::protocol::compression::Compression;
 use klamm::protocol::error_codes::ErrorCode;
 use klamm::protocol::records::{
-    Batch, ControlRecord, DecodeOptions, EncodeOptions, LegacyBatch, LegacyMagic, LegacyMessage,
-    Record, RecordBatch, TimestampType, decode_record_set, encode_message_set,
+    Batch, ControlRecord, ControlRecordType, DecodeOptions, EncodeOptions, LegacyBatch,
+    LegacyMagic, LegacyMessage, Record, RecordBatch, TimestampType, decode_record_set,
+    encode_message_set,
 };
 
 /// How many recent batches of each producer a partition remembers to
@@ -316,6 +317,34 @@ impl Log {
         Ok(self.start)
     }
 
+    /// Every transaction marker, in offset order.
+    pub(crate) fn markers(&self) -> Vec<TxnMarker> {
+        let mut out = Vec::new();
+        for stored in self.batches.iter().filter(|b| b.is_control) {
+            let mut bytes = stored.bytes.clone();
+            let Ok(batch) = RecordBatch::decode(&mut bytes, &DecodeOptions::default()) else {
+                continue;
+            };
+            for r in batch.iter() {
+                if r.offset < self.start {
+                    continue;
+                }
+                let commit = match ControlRecord::from_record(r.record).map(|c| c.record_type) {
+                    Ok(ControlRecordType::Commit) => true,
+                    Ok(ControlRecordType::Abort) => false,
+                    _ => continue,
+                };
+                out.push(TxnMarker {
+                    offset: r.offset,
+                    producer_id: batch.producer_id,
+                    producer_epoch: batch.producer_epoch,
+                    commit,
+                });
+            }
+        }
+        out
+    }
+
     /// Every data record (control batches left out), decoded.
     pub(crate) fn records(&self) -> Vec<LoggedRecord> {
         let mut out = Vec::new();
@@ -383,6 +412,21 @@ pub enum TxnStatus {
     Committed,
     /// Its transaction aborted: `read_committed` readers never see it.
     Aborted,
+}
+
+/// A transaction marker as a partition stored it: how one transaction of
+/// a producer ended there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxnMarker {
+    /// The marker's offset.
+    pub offset: i64,
+    /// The producer whose transaction it ends.
+    pub producer_id: i64,
+    /// The producer epoch it was written at (after a fencing, the new
+    /// instance's epoch).
+    pub producer_epoch: i16,
+    /// Whether the transaction committed (false: aborted).
+    pub commit: bool,
 }
 
 /// A record as a partition stored it, for tests to check what arrived.

@@ -12,7 +12,7 @@ use klamm::protocol::messages::ApiKey;
 use klamm::protocol::primitives::Uuid;
 use tokio::time::Instant;
 
-use crate::control::Rule;
+use crate::control::{PartitionRule, Rule};
 use crate::groups::Group;
 use crate::log::Log;
 
@@ -120,6 +120,8 @@ pub(crate) struct State {
     pub next_topic_id: u128,
     pub next_member: u64,
     pub rules: Vec<Rule>,
+    /// Errors waiting for single partitions, in the order injected.
+    pub partition_rules: Vec<PartitionRule>,
     /// (client id, broker id) pairs that cannot reach each other.
     pub partitioned: BTreeSet<(String, i32)>,
     /// Requests handled, by broker and API.
@@ -161,6 +163,31 @@ impl State {
         {
             self.trace = (self.trace ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
         }
+    }
+
+    /// The error injected for `topic`-`partition` in the next request of
+    /// `api` at `broker`, if one waits; taking it uses it up once.
+    pub(crate) fn take_partition_fault(
+        &mut self,
+        api: ApiKey,
+        broker: i32,
+        topic: &str,
+        partition: i32,
+    ) -> Option<klamm::protocol::error_codes::ErrorCode> {
+        let i = self.partition_rules.iter().position(|r| {
+            r.api == api
+                && r.broker.is_none_or(|b| b == broker)
+                && r.topic == topic
+                && r.partition == partition
+                && r.remaining > 0
+        })?;
+        let rule = &mut self.partition_rules[i];
+        rule.remaining -= 1;
+        let code = rule.code;
+        if rule.remaining == 0 {
+            self.partition_rules.remove(i);
+        }
+        Some(code)
     }
 
     /// The live brokers, in id order.

@@ -3,6 +3,7 @@
 
 use bytes::BytesMut;
 use klamm::protocol::error_codes::ErrorCode;
+use klamm::protocol::messages::add_partitions_to_txn_response::AddPartitionsToTxnResult;
 use klamm::protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use klamm::protocol::messages::create_topics_response::CreatableTopicResult;
 use klamm::protocol::messages::delete_topics_response::DeletableTopicResult;
@@ -296,6 +297,15 @@ pub(crate) fn error_reply(
             id,
             &AddPartitionsToTxnResponse {
                 error_code: c,
+                results_by_transaction: r
+                    .transactions
+                    .iter()
+                    .map(|t| AddPartitionsToTxnResult {
+                        transactional_id: t.transactional_id.clone(),
+                        topic_results: super::txn::topic_results(&t.topics, |_, _| c),
+                        ..Default::default()
+                    })
+                    .collect(),
                 ..super::txn::add_partitions_answer(&r.v3_and_below_topics, |_, _| c)
             },
             v,

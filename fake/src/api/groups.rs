@@ -17,7 +17,7 @@ use klamm::protocol::messages::offset_fetch_response::{
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use klamm::protocol::messages::{
-    DescribeGroupsRequest, DescribeGroupsResponse, HeartbeatRequest, HeartbeatResponse,
+    ApiKey, DescribeGroupsRequest, DescribeGroupsResponse, HeartbeatRequest, HeartbeatResponse,
     JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
     ListGroupsResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest,
     OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse,
@@ -412,7 +412,11 @@ pub(crate) fn offset_commit(cx: &Cx<'_>, req: OffsetCommitRequest) -> OffsetComm
     for t in req.topics {
         let mut partitions = Vec::new();
         for p in t.partitions {
-            let code = match check {
+            let injected = check.and_then(|()| {
+                st.take_partition_fault(ApiKey::OffsetCommit, cx.broker, &t.name, p.partition_index)
+                    .map_or(Ok(()), Err)
+            });
+            let code = match injected {
                 Err(code) => code,
                 Ok(()) if st.partition(&t.name, p.partition_index).is_none() => {
                     ErrorCode::UNKNOWN_TOPIC_OR_PARTITION

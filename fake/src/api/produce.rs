@@ -2,7 +2,7 @@
 
 use klamm::protocol::error_codes::ErrorCode;
 use klamm::protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use klamm::protocol::messages::{ProduceRequest, ProduceResponse};
+use klamm::protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 
 use super::Cx;
 use crate::log::produced_batches;
@@ -28,10 +28,14 @@ pub(crate) fn produce(cx: &Cx<'_>, req: ProduceRequest) -> Option<ProduceRespons
         for topic in req.topic_data {
             let mut partitions = Vec::new();
             for pd in topic.partition_data {
-                let code = if acks_valid {
-                    append(&mut st, cx, &topic.name, pd.index, pd.records)
-                } else {
+                let code = if !acks_valid {
                     Err(ErrorCode::INVALID_REQUIRED_ACKS)
+                } else if let Some(code) =
+                    st.take_partition_fault(ApiKey::Produce, cx.broker, &topic.name, pd.index)
+                {
+                    Err(code)
+                } else {
+                    append(&mut st, cx, &topic.name, pd.index, pd.records)
                 };
                 let log_start = st
                     .partition(&topic.name, pd.index)

@@ -3,16 +3,18 @@
 //! writes the markers before it answers).
 
 use klamm::protocol::error_codes::ErrorCode;
-use klamm::protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use klamm::protocol::messages::add_partitions_to_txn_request::{
+    AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+};
 use klamm::protocol::messages::add_partitions_to_txn_response::{
-    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
 };
 use klamm::protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
 use klamm::protocol::messages::{
     AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
-    AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse, InitProducerIdRequest,
+    AddPartitionsToTxnResponse, ApiKey, EndTxnRequest, EndTxnResponse, InitProducerIdRequest,
     InitProducerIdResponse, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 
@@ -120,29 +122,78 @@ fn check<'a>(
     Ok(t)
 }
 
+/// AddPartitionsToTxn. Up to v3 a client adds partitions to its own
+/// transaction; from v4 one request carries several transactions, each
+/// adding its partitions or, with `verify_only`, asking whether they are in
+/// it (as brokers ask the coordinator before they take a transactional
+/// batch, KIP-890). Kafka meant v4+ for brokers and checks they come from
+/// one with ClusterAction; the fake has no ACLs, so any client may use
+/// them.
 pub(crate) fn add_partitions(
     cx: &Cx<'_>,
     req: AddPartitionsToTxnRequest,
 ) -> AddPartitionsToTxnResponse {
     let mut st = cx.lock();
-    let tid = req.v3_and_below_transactional_id;
-    let unknown: Vec<(String, i32)> = req
-        .v3_and_below_topics
+    if cx.version < 4 {
+        let topics = &req.v3_and_below_topics;
+        let (tid, pid, epoch) = (
+            &req.v3_and_below_transactional_id,
+            req.v3_and_below_producer_id,
+            req.v3_and_below_producer_epoch,
+        );
+        return AddPartitionsToTxnResponse {
+            results_by_topic_v3_and_below: add_to_txn(&mut st, cx, tid, pid, epoch, topics),
+            ..Default::default()
+        };
+    }
+    let results_by_transaction = req
+        .transactions
+        .iter()
+        .map(|t| {
+            let topic_results = if t.verify_only {
+                verify_in_txn(&mut st, cx, t)
+            } else {
+                add_to_txn(
+                    &mut st,
+                    cx,
+                    &t.transactional_id,
+                    t.producer_id,
+                    t.producer_epoch,
+                    &t.topics,
+                )
+            };
+            AddPartitionsToTxnResult {
+                transactional_id: t.transactional_id.clone(),
+                topic_results,
+                ..Default::default()
+            }
+        })
+        .collect();
+    AddPartitionsToTxnResponse {
+        results_by_transaction,
+        ..Default::default()
+    }
+}
+
+/// Adds `topics` to `tid`'s transaction: all of them, or (when one is
+/// unknown) none, the others then OPERATION_NOT_ATTEMPTED.
+fn add_to_txn(
+    st: &mut State,
+    cx: &Cx<'_>,
+    tid: &str,
+    pid: i64,
+    epoch: i16,
+    topics: &[AddPartitionsToTxnTopic],
+) -> Vec<AddPartitionsToTxnTopicResult> {
+    let unknown: Vec<(String, i32)> = topics
         .iter()
         .flat_map(|t| t.partitions.iter().map(move |&p| (t.name.clone(), p)))
         .filter(|(t, p)| st.partition(t, *p).is_none())
         .collect();
-    let result = check(
-        &mut st,
-        cx,
-        &tid,
-        req.v3_and_below_producer_id,
-        req.v3_and_below_producer_epoch,
-    )
-    .map(|t| {
+    let result = check(st, cx, tid, pid, epoch).map(|t| {
         if unknown.is_empty() {
             t.open = true;
-            for topic in &req.v3_and_below_topics {
+            for topic in topics {
                 for &p in &topic.partitions {
                     t.partitions.insert((topic.name.clone(), p));
                 }
@@ -159,7 +210,29 @@ pub(crate) fn add_partitions(
             Ok(()) => ErrorCode::OPERATION_NOT_ATTEMPTED.code(),
         }
     };
-    add_partitions_answer(&req.v3_and_below_topics, code_for)
+    topic_results(topics, code_for)
+}
+
+/// A `verify_only` transaction of AddPartitionsToTxn v4+: each partition
+/// already in the open transaction is NONE, any other TRANSACTION_ABORTABLE
+/// (INVALID_TXN_STATE at v4, which predates that code); nothing is added.
+fn verify_in_txn(
+    st: &mut State,
+    cx: &Cx<'_>,
+    t: &AddPartitionsToTxnTransaction,
+) -> Vec<AddPartitionsToTxnTopicResult> {
+    let not_in = if cx.version >= 5 {
+        ErrorCode::TRANSACTION_ABORTABLE
+    } else {
+        ErrorCode::INVALID_TXN_STATE
+    };
+    let result = check(st, cx, &t.transactional_id, t.producer_id, t.producer_epoch)
+        .map(|txn| (txn.open, txn.partitions.clone()));
+    topic_results(&t.topics, |topic, p| match &result {
+        Err(code) => code.code(),
+        Ok((true, added)) if added.contains(&(topic.to_string(), p)) => 0,
+        Ok(_) => not_in.code(),
+    })
 }
 
 /// The AddPartitionsToTxn (v0–3) answer: each partition of `topics` with
@@ -169,24 +242,32 @@ pub(crate) fn add_partitions_answer(
     code_for: impl Fn(&str, i32) -> i16,
 ) -> AddPartitionsToTxnResponse {
     AddPartitionsToTxnResponse {
-        results_by_topic_v3_and_below: topics
-            .iter()
-            .map(|t| AddPartitionsToTxnTopicResult {
-                name: t.name.clone(),
-                results_by_partition: t
-                    .partitions
-                    .iter()
-                    .map(|&p| AddPartitionsToTxnPartitionResult {
-                        partition_index: p,
-                        partition_error_code: code_for(&t.name, p),
-                        ..Default::default()
-                    })
-                    .collect(),
-                ..Default::default()
-            })
-            .collect(),
+        results_by_topic_v3_and_below: topic_results(topics, code_for),
         ..Default::default()
     }
+}
+
+/// Each partition of `topics` with the code `code_for` gives it.
+pub(crate) fn topic_results(
+    topics: &[AddPartitionsToTxnTopic],
+    code_for: impl Fn(&str, i32) -> i16,
+) -> Vec<AddPartitionsToTxnTopicResult> {
+    topics
+        .iter()
+        .map(|t| AddPartitionsToTxnTopicResult {
+            name: t.name.clone(),
+            results_by_partition: t
+                .partitions
+                .iter()
+                .map(|&p| AddPartitionsToTxnPartitionResult {
+                    partition_index: p,
+                    partition_error_code: code_for(&t.name, p),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .collect()
 }
 
 pub(crate) fn add_offsets(cx: &Cx<'_>, req: AddOffsetsToTxnRequest) -> AddOffsetsToTxnResponse {
@@ -248,12 +329,22 @@ pub(crate) fn txn_offset_commit(
     for t in req.topics {
         let mut partitions = Vec::new();
         for p in t.partitions {
-            let code = match &result {
-                Err(code) => code.code(),
-                Ok(_) if st.partition(&t.name, p.partition_index).is_none() => {
+            let injected = match &result {
+                Ok(_) => st.take_partition_fault(
+                    ApiKey::TxnOffsetCommit,
+                    cx.broker,
+                    &t.name,
+                    p.partition_index,
+                ),
+                Err(_) => None,
+            };
+            let code = match (&result, injected) {
+                (Err(code), _) => code.code(),
+                (Ok(_), Some(code)) => code.code(),
+                (Ok(_), None) if st.partition(&t.name, p.partition_index).is_none() => {
                     ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code()
                 }
-                Ok(tid) => {
+                (Ok(tid), None) => {
                     if let Some(txn) = st.txns.get_mut(tid) {
                         txn.offsets.insert(
                             (req.group_id.clone(), t.name.clone(), p.partition_index),

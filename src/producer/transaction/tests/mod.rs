@@ -1,16 +1,286 @@
-//! TransactionManager tests against a scripted in-process cluster of two
-//! fake brokers that play transaction and group coordinator.
+//! TransactionManager tests against `klamm_fake`'s cluster of two brokers
+//! on loopback: broker 1 coordinates the transactional ids, broker 2 the
+//! groups. What the manager asked is read from the cluster's request
+//! history, and what took effect from its logs, markers and offsets.
+//!
+//! The fake links a second build of klamm, so what the tests hand it (API
+//! keys, error codes) crosses as plain numbers: see [`fake_api`] and
+//! [`fake_code`].
 
 use std::time::Duration;
 
+use klamm_fake::klamm::protocol::error_codes::ErrorCode as FakeCode;
+use klamm_fake::klamm::protocol::messages::{ApiKey as FakeApi, RequestBody as FakeBody};
+use klamm_fake::{FakeCluster, Fault};
+
 use super::*;
+use crate::client::TrafficClass;
+use crate::config::Config;
 use crate::error::ErrorKind;
+use crate::protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use crate::protocol::messages::*;
 use crate::test_support::bounded;
 
-mod fake;
+/// The broker that coordinates every transactional id of these tests.
+const TXN_COORDINATOR: i32 = 1;
+/// The broker that coordinates every group of these tests.
+const GROUP_COORDINATOR: i32 = 2;
 
-use fake::{Cluster, PRODUCER_ID};
+/// The fake's name for one of this build's API keys.
+fn fake_api(api: ApiKey) -> FakeApi {
+    FakeApi::from_code(api.code()).expect("the fake's klamm knows every API")
+}
+
+/// The fake's name for one of this build's error codes.
+fn fake_code(code: ErrorCode) -> FakeCode {
+    FakeCode(code.code())
+}
+
+struct Cluster {
+    fake: FakeCluster,
+}
+
+/// A TxnOffsetCommit request as the cluster saw it.
+#[derive(Debug, Clone, PartialEq)]
+struct OffsetRequest {
+    group: String,
+    generation: i32,
+    member: String,
+    /// (topic, partition, offset).
+    offsets: Vec<(String, i32, i64)>,
+}
+
+impl Cluster {
+    async fn start() -> Cluster {
+        let fake = FakeCluster::builder()
+            .brokers(2)
+            .topic("t", 5)
+            .topic("u", 2)
+            .topic("in", 2)
+            .record_requests(true)
+            .start()
+            .await
+            .expect("the fake cluster starts");
+        Cluster { fake }
+    }
+
+    /// A transactional client of broker 1 alone (it learns of broker 2
+    /// from metadata); `id` is coordinated by broker 1.
+    fn client_config(&self, id: &str) -> Config {
+        self.fake
+            .place_coordinator(id, TXN_COORDINATOR)
+            .expect("broker 1 exists");
+        let mut c = Config::default();
+        c.net.bootstrap_servers = vec![self.fake.addresses()[0].clone()];
+        c.net.request_timeout = Duration::from_secs(5);
+        c.metadata.refresh_interval = None;
+        c.metadata.retry_backoff = Duration::from_millis(10);
+        c.producer.idempotence = true;
+        c.producer.transactional_id = Some(id.to_string());
+        c.producer.transaction_timeout = Duration::from_secs(30);
+        c.producer.retry_backoff = Duration::from_millis(5);
+        c.producer.max_block = Duration::from_secs(10);
+        c
+    }
+
+    async fn manager(&self, config: Config) -> TransactionManager {
+        let client = Client::connect(config).await.expect("client connects");
+        TransactionManager::new(client).expect("manager")
+    }
+
+    /// The next requests of `api` are answered with `codes`, one each, in
+    /// order, and take no effect.
+    fn push_errors(&self, api: ApiKey, codes: &[ErrorCode]) {
+        for &code in codes {
+            self.fake
+                .inject(fake_api(api), None, Fault::Error(fake_code(code)), 1)
+                .expect("the fake answers this API with errors");
+        }
+    }
+
+    /// Every request of `api` the cluster handled: (broker, version).
+    fn requests(&self, api: ApiKey) -> Vec<(i32, i16)> {
+        let api = fake_api(api);
+        self.fake
+            .history()
+            .iter()
+            .filter(|r| r.api() == api)
+            .map(|r| (r.broker, r.version))
+            .collect()
+    }
+
+    /// Every FindCoordinator key asked for: (key type, key).
+    fn lookups(&self) -> Vec<(i8, String)> {
+        let mut out = Vec::new();
+        for r in self.fake.history() {
+            if let FakeBody::FindCoordinator(f) = r.body {
+                if r.version >= 4 {
+                    out.extend(f.coordinator_keys.into_iter().map(|k| (f.key_type, k)));
+                } else {
+                    out.push((f.key_type, f.key));
+                }
+            }
+        }
+        out
+    }
+
+    /// The partitions of every AddPartitionsToTxn request, v3 or v4 shape.
+    fn added(&self) -> Vec<Vec<(String, i32)>> {
+        let mut out = Vec::new();
+        for r in self.fake.history() {
+            if let FakeBody::AddPartitionsToTxn(a) = r.body {
+                let topics = if r.version >= 4 {
+                    a.transactions.into_iter().flat_map(|t| t.topics).collect()
+                } else {
+                    a.v3_and_below_topics
+                };
+                out.push(
+                    topics
+                        .into_iter()
+                        .flat_map(|t| {
+                            let name = t.name;
+                            t.partitions.into_iter().map(move |p| (name.clone(), p))
+                        })
+                        .collect(),
+                );
+            }
+        }
+        out
+    }
+
+    /// How each transaction that had `topic`-`partition` ended, in order
+    /// (true: committed), from the markers the coordinator wrote there.
+    fn ended(&self, topic: &str, partition: i32) -> Vec<bool> {
+        self.fake
+            .markers(topic, partition)
+            .iter()
+            .map(|m| m.commit)
+            .collect()
+    }
+
+    /// (producer id, epoch) of every InitProducerId request.
+    fn inits(&self) -> Vec<(i64, i16)> {
+        self.fake
+            .history()
+            .into_iter()
+            .filter_map(|r| match r.body {
+                FakeBody::InitProducerId(i) => Some((i.producer_id, i.producer_epoch)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The transaction timeout of every InitProducerId request.
+    fn timeouts(&self) -> Vec<i32> {
+        self.fake
+            .history()
+            .into_iter()
+            .filter_map(|r| match r.body {
+                FakeBody::InitProducerId(i) => Some(i.transaction_timeout_ms),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The committed flag of every EndTxn request.
+    fn end_requests(&self) -> Vec<bool> {
+        self.fake
+            .history()
+            .into_iter()
+            .filter_map(|r| match r.body {
+                FakeBody::EndTxn(e) => Some(e.committed),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every TxnOffsetCommit request.
+    fn offset_requests(&self) -> Vec<OffsetRequest> {
+        self.fake
+            .history()
+            .into_iter()
+            .filter_map(|r| match r.body {
+                FakeBody::TxnOffsetCommit(c) => Some(OffsetRequest {
+                    group: c.group_id,
+                    generation: c.generation_id_or_member_epoch,
+                    member: c.member_id,
+                    offsets: c
+                        .topics
+                        .into_iter()
+                        .flat_map(|t| {
+                            let name = t.name;
+                            t.partitions
+                                .into_iter()
+                                .map(move |p| (name.clone(), p.partition_index, p.committed_offset))
+                        })
+                        .collect(),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The producer id and epoch the coordinator holds for `id`.
+    fn producer(&self, id: &str) -> ProducerIdAndEpoch {
+        let (id, epoch) = self
+            .fake
+            .transactional_producer(id)
+            .expect("the coordinator knows the transactional id");
+        ProducerIdAndEpoch { id, epoch }
+    }
+
+    /// Makes a member of `group` (coordinated by broker 2) as a consumer
+    /// does, with JoinGroup and SyncGroup, and returns its membership.
+    async fn join_group(&self, group: &str) -> ConsumerGroupMetadata {
+        self.fake
+            .place_coordinator(group, GROUP_COORDINATOR)
+            .expect("broker 2 exists");
+        let mut config = self.client_config("joiner");
+        config.producer.transactional_id = None;
+        let client = Client::connect(config).await.expect("client connects");
+        let broker = client.broker(GROUP_COORDINATOR).expect("broker 2 is known");
+        let conn = client
+            .connection(&broker, TrafficClass::Group)
+            .await
+            .expect("connects to broker 2");
+        let mut join = JoinGroupRequest {
+            group_id: group.to_string(),
+            session_timeout_ms: 60_000,
+            rebalance_timeout_ms: 60_000,
+            protocol_type: "consumer".into(),
+            protocols: vec![JoinGroupRequestProtocol {
+                name: "range".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let mut joined = conn.send(&join).await.expect("JoinGroup");
+        if ErrorCode(joined.error_code) == ErrorCode::MEMBER_ID_REQUIRED {
+            join.member_id = joined.member_id.clone();
+            joined = conn.send(&join).await.expect("JoinGroup");
+        }
+        assert_eq!(ErrorCode(joined.error_code), ErrorCode::NONE);
+        let synced = conn
+            .send(&SyncGroupRequest {
+                group_id: group.to_string(),
+                generation_id: joined.generation_id,
+                member_id: joined.member_id.clone(),
+                protocol_type: Some("consumer".into()),
+                protocol_name: joined.protocol_name.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("SyncGroup");
+        assert_eq!(ErrorCode(synced.error_code), ErrorCode::NONE);
+        client.close().await;
+        ConsumerGroupMetadata {
+            group_id: group.to_string(),
+            generation_id: joined.generation_id,
+            member_id: joined.member_id,
+            group_instance_id: None,
+        }
+    }
+}
 
 async fn ready(cluster: &Cluster, id: &str) -> TransactionManager {
     let txn = cluster.manager(cluster.client_config(id)).await;
@@ -26,16 +296,12 @@ async fn a_transaction_walks_the_state_machine() {
         assert_eq!(txn.state(), TransactionState::Uninitialized);
         assert_eq!(txn.producer_id_and_epoch(), None);
         let pid = txn.init_transactions().await.unwrap();
-        assert_eq!(
-            pid,
-            ProducerIdAndEpoch {
-                id: PRODUCER_ID,
-                epoch: 1
-            }
-        );
+        // What the coordinator gave: a new transactional id starts at 0.
+        assert_eq!(pid, cluster.producer("tx-a"));
+        assert_eq!(pid.epoch, 0);
         assert_eq!(txn.producer_id_and_epoch(), Some(pid));
         assert_eq!(txn.state(), TransactionState::Ready);
-        assert_eq!(cluster.script().timeouts, [30_000]);
+        assert_eq!(cluster.timeouts(), [30_000]);
         assert_eq!(cluster.requests(ApiKey::InitProducerId), [(1, 5)]);
 
         txn.begin_transaction().unwrap();
@@ -52,7 +318,7 @@ async fn a_transaction_walks_the_state_machine() {
             vec![("t".into(), 0), ("t".into(), 2), ("u".into(), 1)],
             vec![("t".into(), 1)],
         ];
-        assert_eq!(cluster.script().added, want);
+        assert_eq!(cluster.added(), want);
         // Clients use AddPartitionsToTxn v3 even where v4+ is offered.
         assert_eq!(
             cluster.requests(ApiKey::AddPartitionsToTxn),
@@ -66,7 +332,7 @@ async fn a_transaction_walks_the_state_machine() {
         txn.add_partitions(&[("t", 0)]).await.unwrap();
         txn.abort_transaction().await.unwrap();
         assert_eq!(txn.state(), TransactionState::Ready);
-        assert_eq!(cluster.script().ended, [true, false]);
+        assert_eq!(cluster.ended("t", 0), [true, false]);
     })
     .await;
 }
@@ -75,17 +341,22 @@ async fn a_transaction_walks_the_state_machine() {
 async fn add_partitions_uses_the_v4_shape_where_only_v4_is_offered() {
     bounded(async {
         let cluster = Cluster::start().await;
-        cluster.script().add_partitions_versions = Some((4, 5));
+        cluster
+            .fake
+            .offer_versions(fake_api(ApiKey::AddPartitionsToTxn), 4, 5);
         let txn = ready(&cluster, "tx-v4").await;
         txn.begin_transaction().unwrap();
         txn.add_partitions(&[("t", 3), ("t", 4)]).await.unwrap();
         assert_eq!(cluster.requests(ApiKey::AddPartitionsToTxn), [(1, 5)]);
         assert_eq!(
-            cluster.script().added,
+            cluster.added(),
             [vec![("t".to_string(), 3), ("t".to_string(), 4)]]
         );
         assert!(txn.is_partition_added("t", 4));
         txn.commit_transaction().await.unwrap();
+        // The coordinator took them: each has the commit marker.
+        assert_eq!(cluster.ended("t", 3), [true]);
+        assert_eq!(cluster.ended("t", 4), [true]);
     })
     .await;
 }
@@ -112,15 +383,15 @@ async fn not_coordinator_rediscovers_the_moved_coordinator() {
         let txn = ready(&cluster, "tx-move").await;
         txn.begin_transaction().unwrap();
         txn.add_partitions(&[("t", 0)]).await.unwrap();
-        let lookups_before = cluster.script().lookups.len();
+        let lookups_before = cluster.lookups().len();
         // The coordinator moves to broker 2: broker 1 answers NOT_COORDINATOR.
-        cluster.script().txn_coordinator = 2;
+        cluster.fake.place_coordinator("tx-move", 2).unwrap();
         txn.commit_transaction().await.unwrap();
         assert_eq!(cluster.requests(ApiKey::EndTxn), [(1, 4), (2, 4)]);
-        let lookups = cluster.script().lookups.clone();
+        let lookups = cluster.lookups();
         assert_eq!(lookups.len(), lookups_before + 1);
         assert_eq!(lookups.last().unwrap(), &(1, "tx-move".to_string()));
-        assert_eq!(cluster.script().ended, [true]);
+        assert_eq!(cluster.ended("t", 0), [true]);
 
         // COORDINATOR_NOT_AVAILABLE also looks it up again.
         txn.begin_transaction().unwrap();
@@ -129,7 +400,7 @@ async fn not_coordinator_rediscovers_the_moved_coordinator() {
             &[ErrorCode::COORDINATOR_NOT_AVAILABLE],
         );
         txn.add_partitions(&[("t", 0)]).await.unwrap();
-        assert_eq!(cluster.script().lookups.len(), lookups_before + 2);
+        assert_eq!(cluster.lookups().len(), lookups_before + 2);
         assert_eq!(txn.state(), TransactionState::InTransaction);
     })
     .await;
@@ -161,9 +432,9 @@ async fn concurrent_transactions_and_loading_are_retried() {
         cluster.push_errors(ApiKey::EndTxn, &[ErrorCode::CONCURRENT_TRANSACTIONS]);
         txn.commit_transaction().await.unwrap();
         assert_eq!(cluster.requests(ApiKey::EndTxn).len(), 2);
-        assert_eq!(cluster.script().ended, [true]);
+        assert_eq!(cluster.ended("t", 0), [true]);
         // Retries stay on the coordinator: no new lookups.
-        assert_eq!(cluster.script().lookups.len(), 1);
+        assert_eq!(cluster.lookups().len(), 1);
     })
     .await;
 }
@@ -184,8 +455,17 @@ async fn a_second_instance_fences_the_first() {
         let first = ready(&cluster, "tx-fence").await;
         first.begin_transaction().unwrap();
         first.add_partitions(&[("t", 0)]).await.unwrap();
+        let first_pid = first.producer_id_and_epoch().unwrap();
         let second = ready(&cluster, "tx-fence").await;
-        assert_eq!(second.producer_id_and_epoch().unwrap().epoch, 2);
+        let second_pid = second.producer_id_and_epoch().unwrap();
+        assert_eq!(
+            second_pid,
+            ProducerIdAndEpoch {
+                id: first_pid.id,
+                epoch: first_pid.epoch + 1
+            }
+        );
+        assert_eq!(second_pid, cluster.producer("tx-fence"));
 
         let err = first.add_partitions(&[("t", 1)]).await.unwrap_err();
         assert_fenced(&err, ErrorCode::PRODUCER_FENCED);
@@ -201,7 +481,15 @@ async fn a_second_instance_fences_the_first() {
             &first.begin_transaction().unwrap_err(),
             ErrorCode::PRODUCER_FENCED,
         );
-        assert!(cluster.script().ended.is_empty());
+        // None of first's calls ended its transaction: the only marker is
+        // the abort the coordinator wrote when the second instance fenced it.
+        let markers: Vec<(i16, bool)> = cluster
+            .fake
+            .markers("t", 0)
+            .iter()
+            .map(|m| (m.producer_epoch, m.commit))
+            .collect();
+        assert_eq!(markers, [(second_pid.epoch, false)]);
 
         // INVALID_PRODUCER_EPOCH on EndTxn is fencing too.
         second.begin_transaction().unwrap();
@@ -258,7 +546,7 @@ async fn invalid_txn_state_makes_the_transaction_abortable() {
         assert!(begin.to_string().contains("ABORTABLE_ERROR"), "{begin}");
         txn.abort_transaction().await.unwrap();
         assert_eq!(txn.state(), TransactionState::Ready);
-        assert_eq!(cluster.script().ended, [false]);
+        assert_eq!(cluster.ended("t", 0), [false]);
         txn.begin_transaction().unwrap();
     })
     .await;
@@ -346,12 +634,10 @@ async fn offsets_go_to_the_group_coordinator() {
         let cluster = Cluster::start().await;
         let txn = ready(&cluster, "tx-offsets").await;
         txn.begin_transaction().unwrap();
-        let group = ConsumerGroupMetadata {
-            group_id: "g1".into(),
-            generation_id: 7,
-            member_id: "m-1".into(),
-            group_instance_id: None,
-        };
+        // A member of g1, as its consumer would hand it over: the
+        // coordinator checks the generation and member id.
+        let group = cluster.join_group("g1").await;
+        assert!(group.generation_id > 0 && !group.member_id.is_empty());
         // The group coordinator (broker 2) first says it is loading.
         cluster.push_errors(
             ApiKey::TxnOffsetCommit,
@@ -365,29 +651,22 @@ async fn offsets_go_to_the_group_coordinator() {
         .unwrap();
         assert_eq!(cluster.requests(ApiKey::AddOffsetsToTxn), [(1, 4)]);
         assert_eq!(cluster.requests(ApiKey::TxnOffsetCommit), [(2, 4), (2, 4)]);
-        let want = vec![
-            (
-                "g1".to_string(),
-                7,
-                "m-1".to_string(),
-                "in".to_string(),
-                0,
-                10,
-            ),
-            (
-                "g1".to_string(),
-                7,
-                "m-1".to_string(),
-                "in".to_string(),
-                1,
-                20,
-            ),
-        ];
-        assert_eq!(cluster.script().offsets, want);
-        assert!(cluster.script().lookups.contains(&(0, "g1".to_string())));
+        let sent = OffsetRequest {
+            group: "g1".to_string(),
+            generation: group.generation_id,
+            member: group.member_id.clone(),
+            offsets: vec![("in".to_string(), 0, 10), ("in".to_string(), 1, 20)],
+        };
+        // The refused request and its retry: the same offsets and member.
+        assert_eq!(cluster.offset_requests(), [sent.clone(), sent]);
+        assert!(cluster.lookups().contains(&(0, "g1".to_string())));
+        // Pending in the transaction until it commits.
+        assert_eq!(cluster.fake.committed("g1", "in", 0), None);
         // Offsets alone start the transaction: commit sends EndTxn.
         txn.commit_transaction().await.unwrap();
-        assert_eq!(cluster.script().ended, [true]);
+        assert_eq!(cluster.end_requests(), [true]);
+        assert_eq!(cluster.fake.committed("g1", "in", 0), Some(10));
+        assert_eq!(cluster.fake.committed("g1", "in", 1), Some(20));
 
         // A rebalance (ILLEGAL_GENERATION) makes the transaction abortable.
         txn.begin_transaction().unwrap();
@@ -425,10 +704,10 @@ async fn a_commit_that_times_out_can_be_resumed() {
         assert!(err.to_string().contains("CONCURRENT_TRANSACTIONS"), "{err}");
         assert_eq!(txn.state(), TransactionState::Committing);
         state_is_kept_for_abort(&txn).await;
-        cluster.script().errors.clear();
+        cluster.fake.clear_faults();
         txn.commit_transaction().await.unwrap();
         assert_eq!(txn.state(), TransactionState::Ready);
-        assert_eq!(cluster.script().ended, [true]);
+        assert_eq!(cluster.ended("t", 0), [true]);
     })
     .await;
 }
@@ -483,22 +762,24 @@ async fn the_abort_after_a_failed_batch_bumps_the_epoch() {
             context: None,
         });
         assert_eq!(txn.state(), TransactionState::AbortableError);
+        let first = txn.producer_id_and_epoch().unwrap();
         txn.abort_transaction().await.unwrap();
-        assert_eq!(cluster.script().ended, [false]);
+        assert_eq!(cluster.ended("t", 0), [false]);
         // EndTxn, then InitProducerId with the current id and epoch.
-        assert_eq!(cluster.script().inits, [(-1, -1), (PRODUCER_ID, 1)]);
-        assert_eq!(
-            txn.producer_id_and_epoch(),
-            Some(ProducerIdAndEpoch {
-                id: PRODUCER_ID,
-                epoch: 2
-            })
-        );
+        assert_eq!(cluster.inits(), [(-1, -1), (first.id, first.epoch)]);
+        let bumped = ProducerIdAndEpoch {
+            id: first.id,
+            epoch: first.epoch + 1,
+        };
+        assert_eq!(txn.producer_id_and_epoch(), Some(bumped));
+        assert_eq!(cluster.producer("tx-bump"), bumped);
         assert_eq!(txn.state(), TransactionState::Ready);
-        // The next transaction uses the new epoch (the fake fences epoch 1).
+        // The next transaction uses the new epoch (the coordinator fences
+        // the old one).
         txn.begin_transaction().unwrap();
         txn.add_partitions(&[("t", 0)]).await.unwrap();
         txn.commit_transaction().await.unwrap();
+        assert_eq!(cluster.ended("t", 0), [false, true]);
 
         // UNKNOWN_PRODUCER_ID from the coordinator also bumps after abort,
         // even when nothing reached the coordinator.
@@ -510,12 +791,12 @@ async fn the_abort_after_a_failed_batch_bumps_the_epoch() {
         let err = txn.add_partitions(&[("t", 1)]).await.unwrap_err();
         assert_eq!(err.kafka_code(), Some(ErrorCode::UNKNOWN_PRODUCER_ID));
         txn.abort_transaction().await.unwrap();
-        assert_eq!(cluster.script().inits.last(), Some(&(PRODUCER_ID, 2)));
-        assert_eq!(txn.producer_id_and_epoch().unwrap().epoch, 3);
+        assert_eq!(cluster.inits().last(), Some(&(bumped.id, bumped.epoch)));
+        assert_eq!(txn.producer_id_and_epoch().unwrap().epoch, bumped.epoch + 1);
         // A plain abort does not bump.
         txn.begin_transaction().unwrap();
         txn.abort_transaction().await.unwrap();
-        assert_eq!(cluster.script().inits.len(), 3);
+        assert_eq!(cluster.inits().len(), 3);
     })
     .await;
 }
@@ -526,26 +807,41 @@ async fn only_failed_offsets_are_sent_again() {
         let cluster = Cluster::start().await;
         let txn = ready(&cluster, "tx-offsets-retry").await;
         txn.begin_transaction().unwrap();
-        cluster.script().offset_errors.insert(
-            ("in".into(), 1),
-            [ErrorCode::UNKNOWN_TOPIC_OR_PARTITION].into(),
-        );
+        cluster
+            .fake
+            .place_coordinator("g2", GROUP_COORDINATOR)
+            .unwrap();
+        cluster
+            .fake
+            .inject_partition_error(
+                fake_api(ApiKey::TxnOffsetCommit),
+                None,
+                "in",
+                1,
+                fake_code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+                1,
+            )
+            .unwrap();
         let group = ConsumerGroupMetadata::new("g2");
         txn.send_offsets_to_transaction(&[("in", 0, 5, None), ("in", 1, 6, None)], &group)
             .await
             .unwrap();
-        let want: Vec<Vec<(String, i32)>> = vec![
-            vec![("in".into(), 0), ("in".into(), 1)],
-            vec![("in".into(), 1)],
+        let want: Vec<Vec<(String, i32, i64)>> = vec![
+            vec![("in".into(), 0, 5), ("in".into(), 1, 6)],
+            vec![("in".into(), 1, 6)],
         ];
-        assert_eq!(cluster.script().offset_requests, want);
-        let committed: Vec<(i32, i64)> = cluster
-            .script()
-            .offsets
-            .iter()
-            .map(|o| (o.4, o.5))
+        let asked: Vec<Vec<(String, i32, i64)>> = cluster
+            .offset_requests()
+            .into_iter()
+            .map(|r| r.offsets)
             .collect();
-        assert_eq!(committed, [(0, 5), (1, 6)]);
+        assert_eq!(asked, want);
+        // Both offsets were taken: they are the group's once it commits.
+        txn.commit_transaction().await.unwrap();
+        let committed: Vec<Option<i64>> = (0..2)
+            .map(|p| cluster.fake.committed("g2", "in", p))
+            .collect();
+        assert_eq!(committed, [Some(5), Some(6)]);
     })
     .await;
 }
@@ -574,9 +870,9 @@ async fn an_init_that_timed_out_can_be_repeated() {
             "{err}"
         );
         assert_eq!(txn.state(), TransactionState::Initializing);
-        cluster.script().errors.clear();
+        cluster.fake.clear_faults();
         let pid = txn.init_transactions().await.unwrap();
-        assert_eq!(pid.id, PRODUCER_ID);
+        assert_eq!(pid, cluster.producer("tx-slow-init"));
         assert_eq!(txn.state(), TransactionState::Ready);
     })
     .await;
