@@ -11,7 +11,9 @@
 //! ListOffsets, Metadata, classic consumer groups, offset commits and the
 //! admin basics. A test can then move leaders, stop and start brokers and
 //! inject faults ([`Fault`]): error codes, delays, lost answers, and
-//! connections cut after the request took effect.
+//! connections cut after the request took effect; refuse one partition's
+//! writes, hold answers while later requests come, and read back what each
+//! batch sent was answered ([`FakeCluster::produced`]).
 //!
 //! ```
 //! use klamm::{Client, Config};
@@ -51,6 +53,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use klamm::protocol::compression::Compression;
+use klamm::protocol::error_codes::ErrorCode;
 use klamm::protocol::messages::{ApiKey, RequestBody};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -95,6 +99,39 @@ impl SeenRequest {
     pub fn api(&self) -> ApiKey {
         self.body.api_key()
     }
+}
+
+/// One batch of a Produce request as the partition's leader handled it,
+/// as [`FakeCluster::produced`] keeps it: what the producer sent (from the
+/// batch's header) and what the leader made of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducedBatch {
+    /// The broker that handled it.
+    pub broker: i32,
+    /// Its producer id (-1 without idempotence).
+    pub producer_id: i64,
+    /// Its producer epoch.
+    pub producer_epoch: i16,
+    /// The sequence of its first record (-1 without idempotence).
+    pub base_sequence: i32,
+    /// How many records it holds.
+    pub records: i32,
+    /// The codec it was compressed with.
+    pub compression: Compression,
+    /// Whether it was sent in a transaction.
+    pub transactional: bool,
+    /// Its size in bytes, as `max.message.bytes` is checked against (a
+    /// legacy message set's once converted to a v2 batch).
+    pub size: usize,
+    /// What the leader answered for it: NONE when it was written or
+    /// recognised as a retry, else the error its partition got.
+    pub error: ErrorCode,
+    /// The offset it was written at (for a retry recognised, the first
+    /// write's); -1 when it was not written.
+    pub base_offset: i64,
+    /// Whether it repeated a batch already written (a retry the
+    /// idempotence checks recognised), so was not written again.
+    pub duplicate: bool,
 }
 
 /// How often the cluster expires group members whose session ran out.
@@ -189,8 +226,9 @@ impl Builder {
     }
 
     /// Whether the brokers keep every request they handle, for
-    /// [`FakeCluster::history`] (default off: a long test would keep every
-    /// record it produced).
+    /// [`FakeCluster::history`], and every batch the partition leaders
+    /// examine, for [`FakeCluster::produced`] (default off: a long test
+    /// would keep every record it produced).
     pub fn record_requests(mut self, on: bool) -> Self {
         self.record_requests = on;
         self
@@ -253,6 +291,10 @@ impl Builder {
             placed: BTreeMap::new(),
             version_caps: self.version_caps,
             connections: BTreeMap::new(),
+            produced: BTreeMap::new(),
+            topic_errors: BTreeMap::new(),
+            held: Default::default(),
+            first_producer_epoch: 0,
         };
         for (name, partitions, rf) in &self.topics {
             let rf = (*rf).clamp(1, self.brokers as i16);
@@ -465,6 +507,79 @@ impl FakeCluster {
     /// ```
     pub fn history(&self) -> Vec<SeenRequest> {
         self.state().history.clone()
+    }
+
+    /// Every batch sent to a partition that its leader examined, in the
+    /// order handled, with its answer, when the cluster was built with
+    /// [`Builder::record_requests`] (empty otherwise). Batches of a request
+    /// answered by an injected [`Fault`], sent to a broker that does not
+    /// lead the partition or that could not be read are not among them.
+    ///
+    /// ```
+    /// use klamm::producer::{AsyncProducer, ProducerRecord};
+    /// use klamm::protocol::error_codes::ErrorCode;
+    /// use klamm_fake::FakeCluster;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let cluster = FakeCluster::builder().record_requests(true).topic("t", 1).start().await?;
+    /// let mut config = klamm::Config::default();
+    /// config.net.bootstrap_servers = cluster.addresses();
+    /// let producer = AsyncProducer::new(klamm::Client::connect(config).await?).await?;
+    /// producer.send(ProducerRecord::new("t", "x").with_partition(0)).await?.await?;
+    /// producer.close().await?;
+    /// let sent = cluster.produced("t", 0);
+    /// assert_eq!((sent[0].records, sent[0].base_sequence, sent[0].error), (1, 0, ErrorCode::NONE));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn produced(&self, topic: &str, partition: i32) -> Vec<ProducedBatch> {
+        self.state()
+            .produced
+            .get(&(topic.to_string(), partition))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Makes the next `times` Metadata answers that describe `topic`
+    /// describe it with `code` and no partitions, as a broker does for a
+    /// topic whose creation has not reached it yet
+    /// (UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE) or one the
+    /// client may not describe (TOPIC_AUTHORIZATION_FAILED). The topic is
+    /// otherwise unchanged (and not auto-created by those requests).
+    pub fn metadata_topic_error(&self, topic: &str, code: ErrorCode, times: u64) {
+        if times > 0 {
+            self.state()
+                .topic_errors
+                .entry(topic.to_string())
+                .or_default()
+                .push_back((code, times));
+        }
+    }
+
+    /// Holds the answers to requests of `api` that arrive from now on, at
+    /// every broker, until [`FakeCluster::release`]: each request is
+    /// handled (and counted by [`FakeCluster::requests`]) as it arrives,
+    /// but its answer waits, and so does every later answer on its
+    /// connection (answers go out in order). As if the answers were slow on
+    /// their way back: the client meanwhile sends more requests, which
+    /// are read and handled. Answers held when a connection closes are
+    /// lost.
+    pub fn hold(&self, api: ApiKey) {
+        self.state().held.insert(api);
+    }
+
+    /// Stops holding the answers to `api` and sends those held, in order.
+    pub fn release(&self, api: ApiKey) {
+        self.state().held.remove(&api);
+        self.shared.bump();
+    }
+
+    /// From now on, new producer ids (from InitProducerId) start at
+    /// `epoch` instead of 0: a producer then soon runs out of epochs, as a
+    /// long-lived one does after many bumps.
+    pub fn first_producer_epoch(&self, epoch: i16) {
+        self.state().first_producer_epoch = epoch;
     }
 
     /// Makes `broker` the coordinator of `key` (a group id or a
@@ -713,6 +828,16 @@ impl FakeCluster {
         self.state()
             .partition(topic, partition)
             .map(|p| p.leader_epoch)
+    }
+
+    /// How many times the injected faults still waiting will apply, those
+    /// of [`FakeCluster::inject`] and [`FakeCluster::inject_partition_error`]
+    /// (zero once every fault injected was hit).
+    pub fn faults_left(&self) -> u64 {
+        let st = self.state();
+        let whole = st.rules.iter().map(|r| r.remaining);
+        let partial = st.partition_rules.iter().map(|r| r.remaining);
+        whole.chain(partial).fold(0u64, u64::saturating_add)
     }
 
     /// Drops every fault still waiting (those for single partitions too).

@@ -3,6 +3,7 @@
 //! A connection handles its requests one at a time, in order, as a Kafka
 //! broker does.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::BytesMut;
@@ -101,6 +102,10 @@ where
         }
         *st.connections.entry(broker).or_insert(0) += 1;
     }
+    // Wakes a connection whose answers wait, when they may be released.
+    let mut changed = shared.changed.subscribe();
+    // Answers not yet sent, in order (FakeCluster::hold).
+    let mut pending: VecDeque<(ApiKey, BytesMut)> = VecDeque::new();
     let (mut rd, mut wr) = tokio::io::split(stream);
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
@@ -113,6 +118,12 @@ where
                         Ok(_) => continue,
                     },
                     _ = down.changed() => return,
+                    Ok(()) = changed.changed(), if !pending.is_empty() => {
+                        if send_released(&shared, &mut pending, &mut wr).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
                 }
             }
             Err(_) => return,
@@ -140,7 +151,7 @@ where
         };
         let key = body.api_key();
         let client = header.client_id.clone().unwrap_or_default();
-        let fault = {
+        let (fault, held) = {
             let mut st = shared.lock();
             if st.partitioned.contains(&(client.clone(), broker)) {
                 return;
@@ -155,13 +166,19 @@ where
                     body: body.clone(),
                 });
             }
-            take_fault(&mut st, key, broker)
+            (take_fault(&mut st, key, broker), st.held.contains(&key))
         };
         let reply = tokio::select! {
             r = handle(&shared, broker, header, body, fault) => r,
             _ = down.changed() => return,
         };
         match reply {
+            Step::Reply(bytes) if held || !pending.is_empty() => {
+                pending.push_back((key, bytes));
+                if send_released(&shared, &mut pending, &mut wr).await.is_err() {
+                    return;
+                }
+            }
             Step::Reply(bytes) => {
                 if wr.write_all(&bytes).await.is_err() {
                     return;
@@ -180,6 +197,12 @@ where
                             Ok(_) => {}
                         },
                         _ = down.changed() => return,
+                        // Answers held before the lost one still go out.
+                        Ok(()) = changed.changed(), if !pending.is_empty() => {
+                            if send_released(&shared, &mut pending, &mut wr).await.is_err() {
+                                return;
+                            }
+                        }
                     }
                 }
             }
@@ -191,6 +214,27 @@ where
                     .push(format!("broker {broker}: {why}"));
                 return;
             }
+        }
+    }
+}
+
+/// Sends the answers at the front of `pending` whose API is no longer
+/// held, in order, stopping at the first still held.
+async fn send_released<W: AsyncWrite + Unpin>(
+    shared: &Shared,
+    pending: &mut VecDeque<(ApiKey, BytesMut)>,
+    wr: &mut W,
+) -> std::io::Result<()> {
+    loop {
+        let free = match pending.front() {
+            Some((key, _)) => !shared.lock().held.contains(key),
+            None => false,
+        };
+        if !free {
+            return Ok(());
+        }
+        if let Some((_, bytes)) = pending.pop_front() {
+            wr.write_all(&bytes).await?;
         }
     }
 }

@@ -5,9 +5,10 @@
 //! Everything is kept in ordered maps so that the same requests in the same
 //! order always give the same answers (the simulation replays runs).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
+use klamm::protocol::error_codes::ErrorCode;
 use klamm::protocol::messages::ApiKey;
 use klamm::protocol::primitives::Uuid;
 use tokio::time::Instant;
@@ -148,6 +149,26 @@ pub(crate) struct State {
     pub version_caps: BTreeMap<klamm::protocol::messages::ApiKey, (i16, i16)>,
     /// Connections each broker accepted.
     pub connections: BTreeMap<i32, u64>,
+    /// Every batch the partition leaders examined, by topic and partition,
+    /// kept while `recording` is on.
+    pub produced: BTreeMap<(String, i32), Vec<crate::ProducedBatch>>,
+    /// How the next Metadata answers describe a topic: (code, times left).
+    pub topic_errors: BTreeMap<String, VecDeque<(ErrorCode, u64)>>,
+    /// APIs whose answers are held until released.
+    pub held: BTreeSet<ApiKey>,
+    /// The epoch new producer ids start at (0, as Kafka's do).
+    pub first_producer_epoch: i16,
+}
+
+/// Takes one use of the first entry of `queue`, dropping it when used up.
+pub(crate) fn take_one(queue: &mut VecDeque<(ErrorCode, u64)>) -> Option<ErrorCode> {
+    let (code, left) = queue.front_mut()?;
+    let code = *code;
+    *left -= 1;
+    if *left == 0 {
+        queue.pop_front();
+    }
+    Some(code)
 }
 
 impl State {

@@ -123,6 +123,22 @@ fn describe_topic(st: &State, name: &str) -> MetadataResponseTopic {
     }
 }
 
+/// The error the test asked the next answer describing `name` to carry
+/// ([`crate::FakeCluster::metadata_topic_error`]), taking one use of it.
+fn take_topic_error(st: &mut State, name: &str) -> Option<MetadataResponseTopic> {
+    let queue = st.topic_errors.get_mut(name)?;
+    let code = crate::state::take_one(queue);
+    if queue.is_empty() {
+        st.topic_errors.remove(name);
+    }
+    Some(MetadataResponseTopic {
+        error_code: code?.code(),
+        name: Some(name.to_string()),
+        topic_authorized_operations: OPS_OMITTED,
+        ..Default::default()
+    })
+}
+
 pub(crate) fn metadata(cx: &Cx<'_>, req: MetadataRequest) -> MetadataResponse {
     let mut st = cx.lock();
     let all = match &req.topics {
@@ -131,7 +147,10 @@ pub(crate) fn metadata(cx: &Cx<'_>, req: MetadataRequest) -> MetadataResponse {
     };
     let topics = if all {
         let names: Vec<String> = st.topics.keys().cloned().collect();
-        names.iter().map(|n| describe_topic(&st, n)).collect()
+        names
+            .iter()
+            .map(|n| take_topic_error(&mut st, n).unwrap_or_else(|| describe_topic(&st, n)))
+            .collect()
     } else {
         let mut out = Vec::new();
         for t in req.topics.unwrap_or_default() {
@@ -150,6 +169,10 @@ pub(crate) fn metadata(cx: &Cx<'_>, req: MetadataRequest) -> MetadataResponse {
                     }
                 },
             };
+            if let Some(denied) = take_topic_error(&mut st, &name) {
+                out.push(denied);
+                continue;
+            }
             // Auto-creation (v4+ asks for it; below v4 it is implied).
             let allow = req.allow_auto_topic_creation || cx.version < 4;
             if !st.topics.contains_key(&name)

@@ -3,8 +3,10 @@
 use klamm::protocol::error_codes::ErrorCode;
 use klamm::protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use klamm::protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
+use klamm::protocol::records::RecordBatch;
 
 use super::Cx;
+use crate::ProducedBatch;
 use crate::log::produced_batches;
 use crate::state::State;
 
@@ -30,10 +32,6 @@ pub(crate) fn produce(cx: &Cx<'_>, req: ProduceRequest) -> Option<ProduceRespons
             for pd in topic.partition_data {
                 let code = if !acks_valid {
                     Err(ErrorCode::INVALID_REQUIRED_ACKS)
-                } else if let Some(code) =
-                    st.take_partition_fault(ApiKey::Produce, cx.broker, &topic.name, pd.index)
-                {
-                    Err(code)
                 } else {
                     append(&mut st, cx, &topic.name, pd.index, pd.records)
                 };
@@ -98,11 +96,57 @@ fn append(
     }
     let data = records.ok_or(ErrorCode::INVALID_RECORD)?;
     let batches = produced_batches(data)?;
+    let key = (topic.to_string(), index);
+    // An error injected for this partition refuses its batches (they are
+    // still recorded, with the error).
+    let refused = st.take_partition_fault(ApiKey::Produce, cx.broker, topic, index);
+    // (base offset, duplicate) of each batch written, in order.
+    let mut written = Vec::with_capacity(batches.len());
+    let result = match refused {
+        Some(code) => Err(code),
+        None => write(st, topic, index, &batches, max, &mut written),
+    };
+    if st.recording {
+        let failed = result.err().unwrap_or(ErrorCode::NONE);
+        let seen = batches.iter().enumerate().map(|(i, (raw, b))| {
+            let (error, base_offset, duplicate) = match written.get(i) {
+                Some(&(offset, dup)) => (ErrorCode::NONE, offset, dup),
+                None => (failed, -1, false),
+            };
+            ProducedBatch {
+                broker: cx.broker,
+                producer_id: b.producer_id,
+                producer_epoch: b.producer_epoch,
+                base_sequence: b.base_sequence,
+                records: b.records.len() as i32,
+                compression: b.compression,
+                transactional: b.is_transactional,
+                size: raw.len(),
+                error,
+                base_offset,
+                duplicate,
+            }
+        });
+        st.produced.entry(key).or_default().extend(seen);
+    }
+    result
+}
+
+/// The leader's checks of a partition's batches, then the appends; each
+/// batch written goes on `written`.
+fn write(
+    st: &mut State,
+    topic: &str,
+    index: i32,
+    batches: &[(bytes::Bytes, RecordBatch)],
+    max: usize,
+    written: &mut Vec<(i64, bool)>,
+) -> Result<i64, ErrorCode> {
     if batches.iter().any(|(raw, _)| raw.len() > max) {
         return Err(ErrorCode::MESSAGE_TOO_LARGE);
     }
     let mut txn_ok = Vec::with_capacity(batches.len());
-    for (_, b) in &batches {
+    for (_, b) in batches {
         let ok = if b.is_transactional {
             in_txn(st, b.producer_id, b.producer_epoch, topic, index)?
         } else {
@@ -116,15 +160,26 @@ fn append(
         return Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
     };
     let epoch = p.leader_epoch;
+    let mut failed = None;
     for ((raw, batch), ok) in batches.iter().zip(txn_ok) {
-        let done = p.log.append(raw, batch, epoch, ok)?;
+        let done = match p.log.append(raw, batch, epoch, ok) {
+            Ok(done) => done,
+            Err(code) => {
+                failed = Some(code);
+                break;
+            }
+        };
         if done.duplicate {
             dups += 1;
         }
+        written.push((done.base_offset, done.duplicate));
         first.get_or_insert(done.base_offset);
     }
     if dups > 0 {
         *st.duplicates.entry((topic.to_string(), index)).or_insert(0) += dups;
+    }
+    if let Some(code) = failed {
+        return Err(code);
     }
     first.ok_or(ErrorCode::INVALID_RECORD)
 }

@@ -46,10 +46,11 @@ pub(crate) fn init_producer_id(cx: &Cx<'_>, req: InitProducerIdRequest) -> InitP
         },
     };
     let Some(tid) = req.transactional_id.filter(|t| !t.is_empty()) else {
-        // An idempotent producer: always a new id at epoch 0, as Kafka's
-        // coordinator gives without a transactional id.
+        // An idempotent producer: always a new id at epoch 0 (unless the
+        // test moved the first epoch), as Kafka's coordinator gives without
+        // a transactional id.
         let pid = new_producer_id(&mut st);
-        return answer(Ok((pid, 0)));
+        return answer(Ok((pid, st.first_producer_epoch)));
     };
     if st.coordinator(&tid) != Some(cx.broker) {
         return answer(Err(ErrorCode::NOT_COORDINATOR));
@@ -60,7 +61,7 @@ pub(crate) fn init_producer_id(cx: &Cx<'_>, req: InitProducerIdRequest) -> InitP
     let now = st.clock.now_ms();
     let existing = st.txns.get(&tid).map(|t| (t.producer_id, t.epoch, t.open));
     let (pid, epoch) = match existing {
-        None => (new_producer_id(&mut st), 0),
+        None => (new_producer_id(&mut st), st.first_producer_epoch),
         Some((pid, epoch, open)) => {
             if req.producer_id >= 0 && req.producer_id == pid && req.producer_epoch == epoch - 1 {
                 // A retry of the request that gave this epoch (its answer
@@ -71,7 +72,7 @@ pub(crate) fn init_producer_id(cx: &Cx<'_>, req: InitProducerIdRequest) -> InitP
                 return answer(Err(ErrorCode::PRODUCER_FENCED));
             }
             let next = if epoch >= i16::MAX - 1 {
-                (new_producer_id(&mut st), 0)
+                (new_producer_id(&mut st), st.first_producer_epoch)
             } else {
                 (pid, epoch + 1)
             };

@@ -1,16 +1,19 @@
-//! The whole producer against the scripted fake broker: retries, dropped
+//! The whole producer against klamm-fake's cluster: retries, dropped
 //! connections, epoch bumps, timeouts and errors that end a batch.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::fake::{FakeBroker, Fault, producer, silent_broker};
+use super::cluster::{
+    ApiKey, FakeCluster, Fault, cluster, code, config, init_requests, last_writer,
+    produce_requests, producer, values,
+};
 use crate::ErrorKind;
 use crate::producer::{AsyncProducer, DeliveryFuture, ProducerRecord};
 use crate::protocol::error_codes::ErrorCode;
-use crate::test_support::bounded;
 use crate::test_support::trace::Capture;
+use crate::test_support::{bounded, eventually};
 
 /// Sends `n` numbered records to partition 0, `pause` between some.
 async fn send_numbered(p: &AsyncProducer, from: usize, n: usize) -> Vec<DeliveryFuture> {
@@ -31,18 +34,33 @@ fn numbered(from: usize, n: usize) -> Vec<Bytes> {
         .collect()
 }
 
+/// Makes `broker` a broker that takes connections and never answers.
+fn silence(fake: &FakeCluster, broker: i32) {
+    fake.inject(
+        ApiKey::ApiVersions,
+        Some(broker),
+        Fault::NoResponse,
+        u64::MAX,
+    )
+    .expect("injected");
+}
+
 #[tokio::test(start_paused = true)]
 async fn retriable_errors_and_dropped_connections_lose_nothing_and_duplicate_nothing() {
     bounded(async {
-        let fake = FakeBroker::start("t", 1).await;
-        let p = producer(fake.config()).await;
-        fake.inject(&[
-            Fault::Code(ErrorCode::NOT_LEADER_OR_FOLLOWER),
-            Fault::WriteThenDrop,
-            Fault::Code(ErrorCode::REQUEST_TIMED_OUT),
-            Fault::Drop,
-            Fault::WriteThenDrop,
-        ]);
+        let fake = cluster(1, 1).await;
+        let p = producer(config(&fake)).await;
+        // One after another, on the next five Produce requests.
+        for fault in [
+            Fault::Error(code(ErrorCode::NOT_LEADER_OR_FOLLOWER)),
+            Fault::CutAfterApply,
+            Fault::Error(code(ErrorCode::REQUEST_TIMED_OUT)),
+            Fault::CutBeforeApply,
+            Fault::CutAfterApply,
+        ] {
+            fake.inject(ApiKey::Produce, None, fault, 1)
+                .expect("injected");
+        }
         let futures = send_numbered(&p, 0, 300).await;
         p.flush().await.expect("flush");
         let mut offsets = Vec::new();
@@ -54,8 +72,11 @@ async fn retriable_errors_and_dropped_connections_lose_nothing_and_duplicate_not
             (0..300).collect::<Vec<i64>>(),
             "in order, each once"
         );
-        assert_eq!(fake.values(0), numbered(0, 300));
-        assert!(fake.lock().faults.is_empty(), "every fault was hit");
+        assert_eq!(values(&fake, 0), numbered(0, 300));
+        assert_eq!(fake.faults_left(), 0, "every fault was hit");
+        // The control: the two requests cut after they were written were
+        // sent again, and the broker recognised their batches as retries.
+        assert!(fake.duplicates("t", 0) >= 2, "{}", fake.duplicates("t", 0));
         p.close().await.expect("close");
     })
     .await;
@@ -64,23 +85,25 @@ async fn retriable_errors_and_dropped_connections_lose_nothing_and_duplicate_not
 #[tokio::test(start_paused = true)]
 async fn unknown_producer_id_bumps_the_epoch_and_restarts_sequences() {
     bounded(async {
-        let fake = FakeBroker::start("t", 1).await;
-        let p = producer(fake.config()).await;
+        let fake = cluster(1, 1).await;
+        let p = producer(config(&fake)).await;
         for f in send_numbered(&p, 0, 20).await {
             f.await.expect("delivered");
         }
-        assert_eq!(fake.producer(0), Some((1001, 0, 19)));
-        fake.inject(&[Fault::Code(ErrorCode::UNKNOWN_PRODUCER_ID)]);
+        assert_eq!(last_writer(&fake, 0), Some((1000, 0, 19)));
+        let unknown = Fault::Error(code(ErrorCode::UNKNOWN_PRODUCER_ID));
+        fake.inject(ApiKey::Produce, None, unknown, 1)
+            .expect("injected");
         let futures = send_numbered(&p, 20, 20).await;
         for f in futures {
             f.await.expect("delivered after the bump");
         }
         // The producer bumped its own epoch (KIP-360): same id, epoch 1,
         // sequences from 0 again; no InitProducerId after the first.
-        assert_eq!(fake.producer(0), Some((1001, 1, 19)));
-        let inits = fake.lock().init_requests.clone();
+        assert_eq!(last_writer(&fake, 0), Some((1000, 1, 19)));
+        let inits = init_requests(&fake);
         assert_eq!(inits, [(-1, -1)], "one producer id, asked for at start");
-        assert_eq!(fake.values(0), numbered(0, 40));
+        assert_eq!(values(&fake, 0), numbered(0, 40));
         assert_eq!(p.stats().producer_id_requests, 2, "an id, then an epoch");
         p.close().await.expect("close");
     })
@@ -90,23 +113,25 @@ async fn unknown_producer_id_bumps_the_epoch_and_restarts_sequences() {
 #[tokio::test(start_paused = true)]
 async fn a_used_up_epoch_gets_a_new_producer_id() {
     bounded(async {
-        let fake = FakeBroker::start("t", 1).await;
-        fake.lock().first_epoch = i16::MAX;
-        let p = producer(fake.config()).await;
+        let fake = cluster(1, 1).await;
+        fake.first_producer_epoch(i16::MAX);
+        let p = producer(config(&fake)).await;
         for f in send_numbered(&p, 0, 10).await {
             f.await.expect("delivered");
         }
-        assert_eq!(fake.producer(0), Some((1001, i16::MAX, 9)));
-        fake.inject(&[Fault::Code(ErrorCode::UNKNOWN_PRODUCER_ID)]);
+        assert_eq!(last_writer(&fake, 0), Some((1000, i16::MAX, 9)));
+        let unknown = Fault::Error(code(ErrorCode::UNKNOWN_PRODUCER_ID));
+        fake.inject(ApiKey::Produce, None, unknown, 1)
+            .expect("injected");
         for f in send_numbered(&p, 10, 10).await {
             f.await.expect("delivered under the new producer id");
         }
         // No epoch after i16::MAX: a new id, asked for without naming the
         // old one.
-        let inits = fake.lock().init_requests.clone();
+        let inits = init_requests(&fake);
         assert_eq!(inits, [(-1, -1), (-1, -1)]);
-        assert_eq!(fake.producer(0), Some((1002, i16::MAX, 9)));
-        assert_eq!(fake.values(0), numbered(0, 20));
+        assert_eq!(last_writer(&fake, 0), Some((1001, i16::MAX, 9)));
+        assert_eq!(values(&fake, 0), numbered(0, 20));
         assert_eq!(p.stats().producer_id_requests, 2);
         p.close().await.expect("close");
     })
@@ -116,9 +141,11 @@ async fn a_used_up_epoch_gets_a_new_producer_id() {
 #[tokio::test(start_paused = true)]
 async fn errors_that_are_not_retriable_fail_each_record_of_the_batch() {
     bounded(async {
-        let fake = FakeBroker::start("t", 1).await;
-        let p = producer(fake.config()).await;
-        fake.inject(&[Fault::Code(ErrorCode::INVALID_RECORD)]);
+        let fake = cluster(1, 1).await;
+        let p = producer(config(&fake)).await;
+        let invalid = Fault::Error(code(ErrorCode::INVALID_RECORD));
+        fake.inject(ApiKey::Produce, None, invalid, 1)
+            .expect("injected");
         let failed = send_numbered(&p, 0, 3).await;
         for f in failed {
             let err = f.await.expect_err("rejected");
@@ -129,9 +156,9 @@ async fn errors_that_are_not_retriable_fail_each_record_of_the_batch() {
         for f in send_numbered(&p, 3, 5).await {
             f.await.expect("delivered");
         }
-        assert_eq!(fake.values(0), numbered(3, 5));
-        assert_eq!(fake.producer(0), Some((1001, 1, 4)), "epoch 1, from 0");
-        assert_eq!(fake.lock().init_requests.len(), 1);
+        assert_eq!(values(&fake, 0), numbered(3, 5));
+        assert_eq!(last_writer(&fake, 0), Some((1000, 1, 4)), "epoch 1, from 0");
+        assert_eq!(init_requests(&fake).len(), 1);
         p.close().await.expect("close");
     })
     .await;
@@ -140,14 +167,16 @@ async fn errors_that_are_not_retriable_fail_each_record_of_the_batch() {
 #[tokio::test(start_paused = true)]
 async fn records_that_cannot_be_delivered_in_time_fail_with_a_timeout_at_close() {
     bounded(async {
-        let fake = FakeBroker::start("t", 1).await;
-        let mut cfg = fake.config();
+        let fake = cluster(1, 1).await;
+        let mut cfg = config(&fake);
         let delivery_timeout = Duration::from_millis(600);
         let retry_backoff = cfg.producer.retry_backoff;
         cfg.producer.request_timeout = Duration::from_millis(200);
         cfg.producer.delivery_timeout = delivery_timeout;
         let p = producer(cfg).await;
-        fake.inject(&[Fault::Code(ErrorCode::NOT_ENOUGH_REPLICAS); 1000]);
+        let refused = Fault::Error(code(ErrorCode::NOT_ENOUGH_REPLICAS));
+        fake.inject(ApiKey::Produce, None, refused, 1000)
+            .expect("injected");
         let started = tokio::time::Instant::now();
         let futures = send_numbered(&p, 0, 10).await;
         p.clone()
@@ -173,7 +202,7 @@ async fn records_that_cannot_be_delivered_in_time_fail_with_a_timeout_at_close()
                 "{err}"
             );
         }
-        assert!(fake.values(0).is_empty());
+        assert!(values(&fake, 0).is_empty());
         let err = p
             .send(ProducerRecord::new("t", "late").with_partition(0))
             .await
@@ -186,8 +215,8 @@ async fn records_that_cannot_be_delivered_in_time_fail_with_a_timeout_at_close()
 #[tokio::test(start_paused = true)]
 async fn the_channel_form_reports_successes_and_errors() {
     bounded(async {
-        let fake = FakeBroker::start("t", 2).await;
-        let p = producer(fake.config()).await;
+        let fake = cluster(1, 2).await;
+        let p = producer(config(&fake)).await;
         let mut ch = p.into_channels(16);
         for i in 0..10 {
             let r = ProducerRecord::new("t", format!("{i}")).with_partition(i % 2);
@@ -208,7 +237,7 @@ async fn the_channel_form_reports_successes_and_errors() {
         assert_eq!(err.error.kind(), ErrorKind::Broker);
         assert!(ch.errors.recv().await.is_none());
         assert_eq!(ok, 10);
-        assert_eq!(fake.values(0).len() + fake.values(1).len(), 10);
+        assert_eq!(values(&fake, 0).len() + values(&fake, 1).len(), 10);
     })
     .await;
 }
@@ -216,12 +245,12 @@ async fn the_channel_form_reports_successes_and_errors() {
 #[tokio::test(start_paused = true)]
 async fn a_broker_that_never_answers_holds_up_only_its_own_partitions() {
     bounded(async {
-        // Broker 2 accepts connections and never answers.
-        let port = silent_broker().await;
-        let fake = FakeBroker::start("t", 2).await;
-        fake.lock().silent_leader_port = Some(port);
+        // Broker 2, partition 1's leader, accepts connections and never
+        // answers (not even the ApiVersions every connection starts with).
+        let fake = cluster(2, 2).await;
+        silence(&fake, 2);
         let request_timeout = Duration::from_millis(500);
-        let mut cfg = fake.config();
+        let mut cfg = config(&fake);
         let linger = cfg.producer.linger;
         cfg.net.request_timeout = request_timeout;
         cfg.consumer.fetch_max_wait = Duration::from_millis(100);
@@ -259,7 +288,10 @@ async fn a_broker_that_never_answers_holds_up_only_its_own_partitions() {
                 .expect_err("never written");
             assert!(err.is_retriable(), "{err}");
         }
-        assert_eq!(fake.values(0), numbered(0, 50));
+        assert_eq!(values(&fake, 0), numbered(0, 50));
+        // Broker 2 was asked (ApiVersions, unanswered) and wrote nothing.
+        assert!(fake.requests(Some(2), ApiKey::ApiVersions) > 0);
+        assert_eq!(fake.requests(Some(2), ApiKey::Produce), 0);
     })
     .await;
 }
@@ -272,12 +304,11 @@ async fn a_broker_that_never_answers_holds_up_only_its_own_partitions() {
 async fn a_failed_connect_is_not_retried_in_a_busy_loop() {
     let (capture, _guard) = Capture::start();
     bounded(async {
-        let port = silent_broker().await;
-        let fake = FakeBroker::start("t", 2).await;
-        fake.lock().silent_leader_port = Some(port);
+        let fake = cluster(2, 2).await;
+        silence(&fake, 2);
         let request_timeout = Duration::from_millis(100);
         let retry_backoff = Duration::from_millis(50);
-        let mut cfg = fake.config();
+        let mut cfg = config(&fake);
         cfg.net.request_timeout = request_timeout;
         cfg.producer.request_timeout = request_timeout;
         cfg.consumer.fetch_max_wait = Duration::from_millis(50);
@@ -329,24 +360,29 @@ async fn a_failed_connect_is_not_retried_in_a_busy_loop() {
 #[tokio::test(start_paused = true)]
 async fn producer_ids_come_from_a_live_broker_when_the_first_listed_is_down() {
     bounded(async {
-        // Broker 0, first by id, is down: nothing listens on its port.
-        let down = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = i32::from(down.local_addr().expect("addr").port());
-        drop(down);
-        let fake = FakeBroker::start("t", 1).await;
-        fake.lock().down_broker_port = Some(port);
-        let mut cfg = fake.config();
+        // Broker 1, first by id, is listed but out of the producer's reach:
+        // its connections close at their first request. Broker 2 leads.
+        let fake = cluster(2, 1).await;
+        fake.move_leader("t", 0, 2).expect("moved");
+        fake.partition_client("cut-off", 1);
+        let mut cfg = config(&fake);
+        cfg.net.bootstrap_servers = vec![fake.addresses()[1].clone()];
+        cfg.net.client_id = "cut-off".into();
         cfg.net.request_timeout = Duration::from_secs(1);
         cfg.producer.request_timeout = Duration::from_secs(1);
-        // The producer id comes from broker 1.
+        // The producer id comes from broker 2.
         let p = producer(cfg).await;
-        assert_eq!(fake.lock().init_requests.len(), 1);
+        assert_eq!(init_requests(&fake).len(), 1);
+        assert_eq!(fake.requests(Some(2), ApiKey::InitProducerId), 1);
         for f in send_numbered(&p, 0, 10).await {
             f.await.expect("delivered");
         }
         p.close().await.expect("close");
-        assert_eq!(fake.lock().init_requests.len(), 1, "one producer id");
-        assert_eq!(fake.values(0), numbered(0, 10));
+        assert_eq!(init_requests(&fake).len(), 1, "one producer id");
+        assert_eq!(values(&fake, 0), numbered(0, 10));
+        // The control: broker 1 was tried, and handled nothing.
+        assert!(fake.connections(1) > 0, "broker 1 was never tried");
+        assert!(fake.history().iter().all(|r| r.broker == 2));
     })
     .await;
 }
@@ -354,8 +390,8 @@ async fn producer_ids_come_from_a_live_broker_when_the_first_listed_is_down() {
 #[tokio::test(start_paused = true)]
 async fn a_batch_the_broker_may_have_written_is_not_sent_again_under_a_new_epoch() {
     bounded(async {
-        let fake = FakeBroker::start("t", 2).await;
-        let mut cfg = fake.config();
+        let fake = cluster(1, 2).await;
+        let mut cfg = config(&fake);
         // One batch per partition; the retry waits long enough for the
         // other partition's failure to come first.
         cfg.producer.linger = Duration::from_millis(50);
@@ -363,18 +399,16 @@ async fn a_batch_the_broker_may_have_written_is_not_sent_again_under_a_new_epoch
         let p = producer(cfg).await;
         // Partition 0's batch is written, its answer lost: the producer
         // cannot know and will send it again.
-        fake.inject(&[
-            Fault::WriteThenDrop,
-            Fault::Code(ErrorCode::MESSAGE_TOO_LARGE),
-        ]);
+        fake.inject(ApiKey::Produce, None, Fault::CutAfterApply, 1)
+            .expect("injected");
+        let too_large = Fault::Error(code(ErrorCode::MESSAGE_TOO_LARGE));
+        fake.inject(ApiKey::Produce, None, too_large, 1)
+            .expect("injected");
         let first = send_numbered(&p, 0, 5).await;
-        tokio::time::timeout(Duration::from_secs(5), async {
-            while fake.lock().produce_requests < 1 {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
+        eventually("the first request reached the broker", || {
+            produce_requests(&fake) >= 1
         })
-        .await
-        .expect("the first request reached the broker");
+        .await;
         // Meanwhile partition 1's batch fails for good: its sequence
         // numbers are spent, so the epoch is bumped.
         let doomed = p
@@ -392,13 +426,15 @@ async fn a_batch_the_broker_may_have_written_is_not_sent_again_under_a_new_epoch
         }
         p.close().await.expect("close");
         assert_eq!(
-            fake.values(0),
+            values(&fake, 0),
             numbered(0, 10),
             "partition 0 holds each record once"
         );
+        // The control: the batch cut off was sent again, and recognised.
+        assert_eq!(fake.duplicates("t", 0), 1);
         // The bump is the producer's own (same id, epoch + 1).
-        assert_eq!(fake.lock().init_requests.len(), 1, "one producer id");
-        let (_, epoch, _) = fake.producer(0).expect("an idempotent writer");
+        assert_eq!(init_requests(&fake).len(), 1, "one producer id");
+        let (_, epoch, _) = last_writer(&fake, 0).expect("an idempotent writer");
         assert_eq!(epoch, 1, "records after the bump carry the new epoch");
     })
     .await;
@@ -410,12 +446,11 @@ async fn a_batch_the_broker_may_have_written_is_not_sent_again_under_a_new_epoch
 #[tokio::test(start_paused = true)]
 async fn a_send_waits_for_a_topic_to_appear_in_the_metadata() {
     bounded(async {
-        let fake = FakeBroker::start("t", 1).await;
+        let fake = cluster(1, 1).await;
         // The bootstrap's answer and three more lack the topic.
-        fake.lock()
-            .topic_answers
-            .extend([ErrorCode::UNKNOWN_TOPIC_OR_PARTITION; 4]);
-        let mut cfg = fake.config();
+        let unknown = code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+        fake.metadata_topic_error("t", unknown, 4);
+        let mut cfg = config(&fake);
         cfg.producer.retry_backoff = Duration::from_millis(10);
         let p = producer(cfg).await;
         let sent = tokio::time::Instant::now();
@@ -426,9 +461,9 @@ async fn a_send_waits_for_a_topic_to_appear_in_the_metadata() {
         // Three pauses of retry.backoff.ms, each less 20 % jitter at most.
         assert!(sent.elapsed() >= Duration::from_millis(24), "three waits");
         f.await.expect("written");
-        assert!(fake.lock().metadata_requests >= 5);
+        assert!(fake.requests(None, ApiKey::Metadata) >= 5);
         p.close().await.expect("close");
-        assert_eq!(fake.values(0), vec![Bytes::from("late")]);
+        assert_eq!(values(&fake, 0), vec![Bytes::from("late")]);
     })
     .await;
 }
@@ -439,12 +474,11 @@ async fn a_send_waits_for_a_topic_to_appear_in_the_metadata() {
 #[tokio::test(start_paused = true)]
 async fn a_denied_topic_fails_at_once_and_a_missing_one_at_max_block() {
     bounded(async {
-        let fake = FakeBroker::start("t", 1).await;
-        fake.lock()
-            .topic_answers
-            .extend([ErrorCode::TOPIC_AUTHORIZATION_FAILED; 2]);
-        let p = producer(fake.config()).await;
-        let asked = fake.lock().metadata_requests;
+        let fake = cluster(1, 1).await;
+        let denied = code(ErrorCode::TOPIC_AUTHORIZATION_FAILED);
+        fake.metadata_topic_error("t", denied, 2);
+        let p = producer(config(&fake)).await;
+        let asked = fake.requests(None, ApiKey::Metadata);
         let err = p
             .send(ProducerRecord::new("t", "x").with_partition(0))
             .await
@@ -454,14 +488,17 @@ async fn a_denied_topic_fails_at_once_and_a_missing_one_at_max_block() {
             Some(ErrorCode::TOPIC_AUTHORIZATION_FAILED)
         );
         assert!(!err.is_retriable(), "{err}");
-        assert_eq!(fake.lock().metadata_requests, asked + 1, "asked once");
+        assert_eq!(
+            fake.requests(None, ApiKey::Metadata),
+            asked + 1,
+            "asked once"
+        );
         p.close().await.expect("close");
 
-        let fake = FakeBroker::start("t", 1).await;
-        fake.lock()
-            .topic_answers
-            .extend([ErrorCode::UNKNOWN_TOPIC_OR_PARTITION; 10_000]);
-        let mut cfg = fake.config();
+        let fake = cluster(1, 1).await;
+        let unknown = code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+        fake.metadata_topic_error("t", unknown, 10_000);
+        let mut cfg = config(&fake);
         cfg.producer.max_block = Duration::from_millis(200);
         cfg.producer.retry_backoff = Duration::from_millis(10);
         let p = producer(cfg).await;

@@ -1,8 +1,8 @@
 //! Producer unit tests: the accumulator on its own, and the whole producer
-//! against a scripted fake broker.
+//! against klamm-fake's in-process cluster.
 
 mod accumulator;
-mod fake;
+mod cluster;
 mod faults;
 mod send_all;
 mod split;

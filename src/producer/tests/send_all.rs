@@ -1,10 +1,10 @@
-//! `AsyncProducer::send_all` against the scripted fake broker: one outcome
+//! `AsyncProducer::send_all` against klamm-fake's cluster: one outcome
 //! per record in input order, across partitions, with the failures of one
 //! partition reported for exactly its records.
 
 use bytes::Bytes;
 
-use super::fake::{FakeBroker, producer};
+use super::cluster::{ApiKey, cluster, code, config, produce_requests, producer, values};
 use crate::ErrorKind;
 use crate::producer::ProducerRecord;
 use crate::protocol::error_codes::ErrorCode;
@@ -29,8 +29,8 @@ fn values_of(n: usize, partitions: i32, partition: i32) -> Vec<Bytes> {
 #[tokio::test(start_paused = true)]
 async fn send_all_returns_one_outcome_per_record_in_input_order() {
     bounded(async {
-        let fake = FakeBroker::start("t", 3).await;
-        let p = producer(fake.config()).await;
+        let fake = cluster(1, 3).await;
+        let p = producer(config(&fake)).await;
         let futures = p.send_all(spread(30, 3)).await.expect("all queued");
         assert_eq!(futures.len(), 30, "one outcome per record");
         p.flush().await.expect("flush");
@@ -45,7 +45,7 @@ async fn send_all_returns_one_outcome_per_record_in_input_order() {
             );
         }
         for partition in 0..3 {
-            assert_eq!(fake.values(partition), values_of(30, 3, partition));
+            assert_eq!(values(&fake, partition), values_of(30, 3, partition));
         }
         p.close().await.expect("close");
     })
@@ -55,11 +55,19 @@ async fn send_all_returns_one_outcome_per_record_in_input_order() {
 #[tokio::test(start_paused = true)]
 async fn send_all_reports_a_partitions_failure_for_exactly_its_records() {
     bounded(async {
-        let fake = FakeBroker::start("t", 3).await;
-        let p = producer(fake.config()).await;
+        let fake = cluster(1, 3).await;
+        let p = producer(config(&fake)).await;
         // Partition 1's batch is refused, not retriably; partitions 0 and
         // 2, in the same Produce request, are written.
-        fake.fail_partition(1, ErrorCode::INVALID_RECORD);
+        fake.inject_partition_error(
+            ApiKey::Produce,
+            None,
+            "t",
+            1,
+            code(ErrorCode::INVALID_RECORD),
+            1,
+        )
+        .expect("Produce takes partition errors");
         let futures = p.send_all(spread(9, 3)).await.expect("all queued");
         assert_eq!(futures.len(), 9);
         p.flush().await.expect("flush");
@@ -76,9 +84,12 @@ async fn send_all_reports_a_partitions_failure_for_exactly_its_records() {
                 );
             }
         }
-        assert_eq!(fake.values(0), values_of(9, 3, 0));
-        assert!(fake.values(1).is_empty(), "nothing written to partition 1");
-        assert_eq!(fake.values(2), values_of(9, 3, 2));
+        assert_eq!(values(&fake, 0), values_of(9, 3, 0));
+        assert!(
+            values(&fake, 1).is_empty(),
+            "nothing written to partition 1"
+        );
+        assert_eq!(values(&fake, 2), values_of(9, 3, 2));
         assert_eq!(p.stats().batches_failed, 1, "{:?}", p.stats());
         p.close().await.expect("close");
     })
@@ -88,13 +99,13 @@ async fn send_all_reports_a_partitions_failure_for_exactly_its_records() {
 #[tokio::test(start_paused = true)]
 async fn send_all_of_no_records_returns_no_outcomes_and_sends_nothing() {
     bounded(async {
-        let fake = FakeBroker::start("t", 3).await;
-        let p = producer(fake.config()).await;
+        let fake = cluster(1, 3).await;
+        let p = producer(config(&fake)).await;
         let futures = p.send_all(Vec::new()).await.expect("nothing to queue");
         assert!(futures.is_empty());
         p.flush().await.expect("flush");
         p.close().await.expect("close");
-        assert_eq!(fake.lock().produce_requests, 0);
+        assert_eq!(produce_requests(&fake), 0);
     })
     .await;
 }
@@ -105,8 +116,8 @@ async fn send_all_of_no_records_returns_no_outcomes_and_sends_nothing() {
 #[tokio::test(start_paused = true)]
 async fn send_all_stops_at_the_first_record_that_cannot_be_queued() {
     bounded(async {
-        let fake = FakeBroker::start("t", 3).await;
-        let p = producer(fake.config()).await;
+        let fake = cluster(1, 3).await;
+        let p = producer(config(&fake)).await;
         let records = vec![
             ProducerRecord::new("t", "before").with_partition(0),
             ProducerRecord::new("t", "nowhere").with_partition(7),
@@ -118,7 +129,7 @@ async fn send_all_stops_at_the_first_record_that_cannot_be_queued() {
             .expect_err("partition 7 does not exist");
         assert_eq!(err.kind(), ErrorKind::Broker, "{err}");
         p.flush().await.expect("flush");
-        assert_eq!(fake.values(0), [Bytes::from("before")]);
+        assert_eq!(values(&fake, 0), [Bytes::from("before")]);
         p.close().await.expect("close");
     })
     .await;
