@@ -146,6 +146,11 @@ pub(crate) struct State {
     pub version_caps: BTreeMap<klamm::protocol::messages::ApiKey, (i16, i16)>,
     /// Connections each broker accepted.
     pub connections: BTreeMap<i32, u64>,
+    /// Whether Fetch answers are sliced at their byte limits as Kafka's log
+    /// reads slice them (the last batch may be partial).
+    pub slice_fetches: bool,
+    /// Requests being handled, by broker and API: (now, most at once).
+    pub in_flight: BTreeMap<(i32, ApiKey), (u64, u64)>,
 }
 
 impl State {
