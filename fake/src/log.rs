@@ -270,41 +270,54 @@ impl Log {
             let size = batch_size(&rest).ok_or("an entry's size is out of range")?;
             entries.push((rest.split_to(size), entry));
         }
-        let first = self.end;
+        // Placed first, so that nothing is written if any entry fails:
+        // (bytes, first offset, last offset, the v2 batch and its count).
+        let mut next = self.end;
+        let mut placed = Vec::with_capacity(entries.len());
         for (raw, entry) in entries {
-            let base = self.end;
             match entry {
                 Batch::V2(b) => {
                     let count = b.effective_last_offset_delta().saturating_add(1).max(1);
-                    if b.is_transactional && !b.is_control && b.producer_id >= 0 {
-                        self.open_txns.entry(b.producer_id).or_insert(base);
-                    }
-                    self.push(&raw, base, count, leader_epoch, b.is_control);
-                    for marker in b.control_records().flatten() {
-                        let abort = match marker.record_type {
-                            ControlRecordType::Abort => true,
-                            ControlRecordType::Commit => false,
-                            ControlRecordType::Other(_) => continue,
-                        };
-                        let opened = self.open_txns.remove(&b.producer_id);
-                        if let (true, Some(first_offset)) = (abort, opened) {
-                            self.aborted.push(AbortedTxn {
-                                producer_id: b.producer_id,
-                                first_offset,
-                                last_offset: base,
-                            });
-                        }
-                    }
+                    let last = next + i64::from(count) - 1;
+                    placed.push((raw, next, last, Some((b, count))));
+                    next = last + 1;
                 }
                 Batch::Legacy(l) => {
-                    let (bytes, last) = legacy_at(raw, &l, base)?;
-                    self.batches.push(Stored {
-                        base_offset: base,
-                        last_offset: last,
-                        bytes,
-                        is_control: false,
+                    let (bytes, last) = legacy_at(raw, &l, next)?;
+                    placed.push((bytes, next, last, None));
+                    next = last + 1;
+                }
+            }
+        }
+        let first = self.end;
+        for (bytes, base, last, v2) in placed {
+            let Some((b, count)) = v2 else {
+                self.batches.push(Stored {
+                    base_offset: base,
+                    last_offset: last,
+                    bytes,
+                    is_control: false,
+                });
+                self.end = last + 1;
+                continue;
+            };
+            if b.is_transactional && !b.is_control && b.producer_id >= 0 {
+                self.open_txns.entry(b.producer_id).or_insert(base);
+            }
+            self.push(&bytes, base, count, leader_epoch, b.is_control);
+            for marker in b.control_records().flatten() {
+                let abort = match marker.record_type {
+                    ControlRecordType::Abort => true,
+                    ControlRecordType::Commit => false,
+                    ControlRecordType::Other(_) => continue,
+                };
+                let opened = self.open_txns.remove(&b.producer_id);
+                if let (true, Some(first_offset)) = (abort, opened) {
+                    self.aborted.push(AbortedTxn {
+                        producer_id: b.producer_id,
+                        first_offset,
+                        last_offset: base,
                     });
-                    self.end = last + 1;
                 }
             }
         }

@@ -269,6 +269,13 @@ async fn append_raw_writes_batches_markers_and_legacy_messages_as_a_leader_store
             cluster.append_raw("raw", 0, &corrupt),
             Err(FaultError::InvalidRecords(_))
         ));
+        // A good entry before a bad one is not written either.
+        let mut both = whole.clone();
+        both.extend(&corrupt);
+        assert!(matches!(
+            cluster.append_raw("raw", 0, &both),
+            Err(FaultError::InvalidRecords(_))
+        ));
         assert_eq!(cluster.high_watermark("raw", 0), Some(10));
         assert_eq!(
             cluster.append_raw("nope", 0, &whole),
