@@ -10,7 +10,9 @@ use klamm::protocol::messages::ApiKey;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     /// Answered with this error code (every partition or item of the
-    /// request carries it); nothing is applied.
+    /// request carries it, and those of an incremental Fetch's session
+    /// too; a fetch session error is a Fetch answer's own, with no
+    /// partitions, as Kafka sends it); nothing is applied.
     Error(ErrorCode),
     /// Applied at once, answered after this long (the connection handles
     /// nothing else meanwhile, as a broker handles one request of a
@@ -81,6 +83,8 @@ pub enum FaultError {
     NotAReplica(i32),
     /// The broker named is down.
     BrokerDown(i32),
+    /// Bytes given as record-set entries are not whole, valid entries.
+    InvalidRecords(String),
 }
 
 impl std::fmt::Display for FaultError {
@@ -102,6 +106,7 @@ impl std::fmt::Display for FaultError {
             Self::UnknownPartition(t, p) => write!(f, "no partition {t}-{p} in the fake cluster"),
             Self::NotAReplica(id) => write!(f, "broker {id} is not a replica of the partition"),
             Self::BrokerDown(id) => write!(f, "broker {id} is down"),
+            Self::InvalidRecords(why) => write!(f, "not valid record-set entries: {why}"),
         }
     }
 }

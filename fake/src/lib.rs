@@ -295,6 +295,8 @@ impl Builder {
             topic_errors: BTreeMap::new(),
             held: Default::default(),
             first_producer_epoch: 0,
+            slice_fetches: false,
+            in_flight: BTreeMap::new(),
         };
         for (name, partitions, rf) in &self.topics {
             let rf = (*rf).clamp(1, self.brokers as i16);
@@ -420,6 +422,54 @@ impl FakeCluster {
             .map(|t| (t.producer_id, t.epoch))
     }
 
+    /// Appends record-set entries (v2 record batches, control batches
+    /// among them, or legacy magic 0 and 1 messages, in any codec) to a
+    /// partition's log as its leader stores them, for logs a producer
+    /// would not write: chosen transaction markers, old message formats,
+    /// batches bigger than a fetch asks for. Each entry goes at the log
+    /// end with the log's offsets and the leader epoch stamped; a
+    /// transactional batch opens its producer's transaction and a marker
+    /// ends it (an abort is then in the aborted transactions that
+    /// `read_committed` fetches get). No producer checks are made and no
+    /// size limit applies. Returns the offset of the first entry; nothing
+    /// is written unless every entry is whole and valid.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use klamm::protocol::records::{ControlRecord, EncodeOptions, Record, RecordBatch};
+    /// use klamm_fake::{FakeCluster, TxnStatus};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let cluster = FakeCluster::builder().topic("t", 1).start().await?;
+    /// let mut batch = RecordBatch::new(0, 1_000);
+    /// batch.is_transactional = true;
+    /// batch.producer_id = 7;
+    /// batch.records.push(Record::new(None, Some(Bytes::from_static(b"v"))));
+    /// let abort = ControlRecord::end_transaction(false, 0).to_batch(0, 1_000, 7, 0);
+    /// let mut data = batch.encode_to_vec(&EncodeOptions::default())?;
+    /// data.extend(abort.encode_to_vec(&EncodeOptions::default())?);
+    /// assert_eq!(cluster.append_raw("t", 0, &data)?, 0);
+    /// assert_eq!(cluster.high_watermark("t", 0), Some(2));
+    /// assert_eq!(cluster.records("t", 0)[0].transaction, TxnStatus::Aborted);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn append_raw(&self, topic: &str, partition: i32, data: &[u8]) -> Result<i64, FaultError> {
+        let mut st = self.state();
+        let p = st
+            .partition_mut(topic, partition)
+            .ok_or_else(|| FaultError::UnknownPartition(topic.to_string(), partition))?;
+        let epoch = p.leader_epoch;
+        let base = p
+            .log
+            .append_raw(bytes::Bytes::copy_from_slice(data), epoch)
+            .map_err(FaultError::InvalidRecords)?;
+        drop(st);
+        self.shared.bump();
+        Ok(base)
+    }
+
     /// A partition's high watermark (its log end: every write is on every
     /// replica at once).
     pub fn high_watermark(&self, topic: &str, partition: i32) -> Option<i64> {
@@ -482,6 +532,38 @@ impl FakeCluster {
             .filter(|((b, k), _)| *k == api && broker.is_none_or(|x| x == *b))
             .map(|(_, n)| *n)
             .sum()
+    }
+
+    /// How many requests of `api` a broker (or, with `None`, every broker)
+    /// is handling now: received and not yet answered, as a long poll
+    /// waiting for data or a delayed answer is (a request never to be
+    /// answered, [`Fault::NoResponse`], counts until its connection closes).
+    pub fn in_flight(&self, broker: Option<i32>, api: ApiKey) -> u64 {
+        self.state()
+            .in_flight
+            .iter()
+            .filter(|((b, k), _)| *k == api && broker.is_none_or(|x| x == *b))
+            .map(|(_, (now, _))| *now)
+            .sum()
+    }
+
+    /// The most requests of `api` that `broker` (or, with `None`, any one
+    /// broker) was handling at once since the cluster started: 1 for a
+    /// client that waits for each answer before its next request there.
+    pub fn peak_in_flight(&self, broker: Option<i32>, api: ApiKey) -> u64 {
+        self.state()
+            .in_flight
+            .iter()
+            .filter(|((b, k), _)| *k == api && broker.is_none_or(|x| x == *b))
+            .map(|(_, (_, peak))| *peak)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The fetch sessions (KIP-227) the brokers hold, by id: a session is
+    /// opened by a full Fetch and closed by a Fetch at epoch -1.
+    pub fn fetch_sessions(&self) -> Vec<i32> {
+        self.state().sessions.keys().copied().collect()
     }
 
     /// Every request handled since the cluster started, in order, when it
@@ -817,6 +899,18 @@ impl FakeCluster {
         self.state().version_caps.insert(api, (min, max));
     }
 
+    /// From now on, answers Fetch requests with slices of the log cut at
+    /// their byte limits, as Kafka's log reads are (on), or with whole
+    /// batches only (off, the default). Sliced, a partition's data may end
+    /// in a partial batch, and its first batch is whole even when larger
+    /// than the limit only in the first partition with data of a Fetch v3
+    /// or later (KIP-74): a later partition's, or any at v0 to v2, is cut
+    /// at the limit too. A client must then find where the whole batches
+    /// end, and ask for more when none is.
+    pub fn slice_fetches(&self, on: bool) {
+        self.state().slice_fetches = on;
+    }
+
     /// Connections `broker` has accepted so far.
     pub fn connections(&self, broker: i32) -> u64 {
         self.state().connections.get(&broker).copied().unwrap_or(0)
@@ -830,13 +924,23 @@ impl FakeCluster {
             .map(|p| p.leader_epoch)
     }
 
-    /// How many times the injected faults still waiting will apply, those
-    /// of [`FakeCluster::inject`] and [`FakeCluster::inject_partition_error`]
-    /// (zero once every fault injected was hit).
-    pub fn faults_left(&self) -> u64 {
+    /// How many requests the injected faults still waiting will apply to
+    /// (those of [`FakeCluster::inject`] and
+    /// [`FakeCluster::inject_partition_error`]), for `api` or for every
+    /// API: 0 once each was used.
+    pub fn faults_left(&self, api: Option<ApiKey>) -> u64 {
         let st = self.state();
-        let whole = st.rules.iter().map(|r| r.remaining);
-        let partial = st.partition_rules.iter().map(|r| r.remaining);
+        let wanted = |a: ApiKey| api.is_none_or(|want| want == a);
+        let whole = st
+            .rules
+            .iter()
+            .filter(|r| wanted(r.api))
+            .map(|r| r.remaining);
+        let partial = st
+            .partition_rules
+            .iter()
+            .filter(|r| wanted(r.api))
+            .map(|r| r.remaining);
         whole.chain(partial).fold(0u64, u64::saturating_add)
     }
 

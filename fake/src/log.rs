@@ -19,6 +19,9 @@ use klamm::protocol::records::{
 /// recognise a retried one (Kafka's `NUM_BATCHES_TO_RETAIN`).
 const RECENT_BATCHES: usize = 5;
 
+/// Where the magic byte sits in every entry format.
+const MAGIC_AT: usize = 16;
+
 /// Where the partition leader epoch sits in a v2 batch (after the base
 /// offset and the batch length); like the base offset it is outside the
 /// CRC, so the leader may stamp both.
@@ -239,6 +242,88 @@ impl Log {
         true
     }
 
+    /// Appends record-set entries as the leader stores them once its checks
+    /// passed (no idempotence or transaction checks are made): each at the
+    /// log end, a v2 batch with its base offset and the leader epoch
+    /// stamped, a legacy (magic 0 or 1) entry with its offsets set in place
+    /// where the format allows it and re-encoded at the log's offsets where
+    /// not, as Kafka's log validator does. A transactional batch opens its
+    /// producer's transaction; an end-transaction marker closes it (an
+    /// abort adds it to the aborted transactions). Nothing is written
+    /// unless every entry is whole and valid. Returns the first entry's
+    /// offset.
+    pub(crate) fn append_raw(&mut self, data: Bytes, leader_epoch: i32) -> Result<i64, String> {
+        let set = decode_record_set(data.clone(), &DecodeOptions::default())
+            .map_err(|e| e.to_string())?;
+        if set.is_truncated() {
+            return Err(format!(
+                "the data ends in {} bytes of a partial entry",
+                set.truncated_bytes
+            ));
+        }
+        if set.batches.is_empty() {
+            return Err("no record batch or message in the data".into());
+        }
+        let mut rest = data;
+        let mut entries = Vec::with_capacity(set.batches.len());
+        for entry in set.batches {
+            let size = batch_size(&rest).ok_or("an entry's size is out of range")?;
+            entries.push((rest.split_to(size), entry));
+        }
+        // Placed first, so that nothing is written if any entry fails:
+        // (bytes, first offset, last offset, the v2 batch and its count).
+        let mut next = self.end;
+        let mut placed = Vec::with_capacity(entries.len());
+        for (raw, entry) in entries {
+            match entry {
+                Batch::V2(b) => {
+                    let count = b.effective_last_offset_delta().saturating_add(1).max(1);
+                    let last = next + i64::from(count) - 1;
+                    placed.push((raw, next, last, Some((b, count))));
+                    next = last + 1;
+                }
+                Batch::Legacy(l) => {
+                    let (bytes, last) = legacy_at(raw, &l, next)?;
+                    placed.push((bytes, next, last, None));
+                    next = last + 1;
+                }
+            }
+        }
+        let first = self.end;
+        for (bytes, base, last, v2) in placed {
+            let Some((b, count)) = v2 else {
+                self.batches.push(Stored {
+                    base_offset: base,
+                    last_offset: last,
+                    bytes,
+                    is_control: false,
+                });
+                self.end = last + 1;
+                continue;
+            };
+            if b.is_transactional && !b.is_control && b.producer_id >= 0 {
+                self.open_txns.entry(b.producer_id).or_insert(base);
+            }
+            self.push(&bytes, base, count, leader_epoch, b.is_control);
+            for marker in b.control_records().flatten() {
+                let abort = match marker.record_type {
+                    ControlRecordType::Abort => true,
+                    ControlRecordType::Commit => false,
+                    ControlRecordType::Other(_) => continue,
+                };
+                let opened = self.open_txns.remove(&b.producer_id);
+                if let (true, Some(first_offset)) = (abort, opened) {
+                    self.aborted.push(AbortedTxn {
+                        producer_id: b.producer_id,
+                        first_offset,
+                        last_offset: base,
+                    });
+                }
+            }
+        }
+        Ok(first)
+    }
+
     /// Reads from `offset`: whole batches up to `max_bytes` (the first one
     /// even if larger, as KIP-74 has it) below the high watermark, or
     /// below the last stable offset when `committed`. Also the aborted
@@ -265,6 +350,46 @@ impl Log {
                 break;
             }
             if !out.is_empty() && out.len() + b.bytes.len() > max_bytes {
+                break;
+            }
+            out.extend_from_slice(&b.bytes);
+            last_read = b.last_offset;
+        }
+        let aborted = if committed && !out.is_empty() {
+            self.aborted
+                .iter()
+                .filter(|a| a.last_offset >= offset && a.first_offset <= last_read)
+                .copied()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok((out.freeze(), aborted))
+    }
+
+    /// Reads whole batches from `offset`, below the high watermark (the
+    /// last stable offset when `committed`), until they hold at least
+    /// `max_bytes` (or the log ends): the bytes a log read slices its answer
+    /// from ([`slice`]). Also the aborted transactions that overlap them.
+    pub(crate) fn read_covering(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        committed: bool,
+    ) -> Result<(Bytes, Vec<AbortedTxn>), ErrorCode> {
+        if offset < self.start || offset > self.end {
+            return Err(ErrorCode::OFFSET_OUT_OF_RANGE);
+        }
+        let upper = if committed {
+            self.last_stable()
+        } else {
+            self.end
+        };
+        let first = self.batches.partition_point(|b| b.last_offset < offset);
+        let mut out = BytesMut::new();
+        let mut last_read = offset;
+        for b in &self.batches[first..] {
+            if b.base_offset >= upper || (!out.is_empty() && out.len() >= max_bytes) {
                 break;
             }
             out.extend_from_slice(&b.bytes);
@@ -350,6 +475,10 @@ impl Log {
         let mut out = Vec::new();
         for stored in &self.batches {
             if stored.is_control {
+                continue;
+            }
+            if stored.bytes.get(MAGIC_AT).is_some_and(|&m| m < 2) {
+                out.extend(legacy_records(&stored.bytes, self.start));
                 continue;
             }
             let mut bytes = stored.bytes.clone();
@@ -512,10 +641,76 @@ fn upconvert(legacy: &LegacyBatch) -> Result<(Bytes, RecordBatch), ErrorCode> {
     Ok((Bytes::from(raw), batch))
 }
 
-/// Rewrites v2 batches read from a log as a legacy message set for a
-/// Fetch below v4 (magic 0 below v2, magic 1 from v2), leaving control
-/// batches out, as a broker down-converts for old consumers.
-pub(crate) fn downconvert(data: Bytes, fetch_version: i16) -> Bytes {
+/// The messages of a stored legacy entry at or past `start`, as records.
+fn legacy_records(bytes: &Bytes, start: i64) -> Vec<LoggedRecord> {
+    let Ok(l) = LegacyBatch::decode(&mut bytes.clone(), &DecodeOptions::default()) else {
+        return Vec::new();
+    };
+    l.messages
+        .into_iter()
+        .filter(|m| m.offset >= start)
+        .map(|m| LoggedRecord {
+            offset: m.offset,
+            timestamp: m.timestamp.unwrap_or(-1),
+            key: m.key,
+            value: m.value,
+            headers: Vec::new(),
+            producer_id: -1,
+            // Message formats 0 and 1 carry no leader epoch.
+            leader_epoch: -1,
+            compression: l.compression,
+            transaction: TxnStatus::None,
+        })
+        .collect()
+}
+
+/// A legacy entry placed at `base`: its bytes with the log's offsets, and
+/// its last offset. A plain message, or a magic-1 wrapper whose inner
+/// offsets are consecutive, takes them in place (the offset field is
+/// outside the CRC); any other wrapper is re-encoded.
+fn legacy_at(raw: Bytes, l: &LegacyBatch, base: i64) -> Result<(Bytes, i64), String> {
+    let n = l.messages.len().max(1) as i64;
+    let last = base + n - 1;
+    let start = l.messages.first().map_or(l.offset, |m| m.offset);
+    let consecutive = l
+        .messages
+        .iter()
+        .enumerate()
+        .all(|(i, m)| m.offset == start + i as i64);
+    let in_place = consecutive
+        && (start == base || l.compression == Compression::None || l.magic == LegacyMagic::V1);
+    if in_place {
+        let mut bytes = BytesMut::from(&raw[..]);
+        bytes[..8].copy_from_slice(&last.to_be_bytes());
+        return Ok((bytes.freeze(), last));
+    }
+    let messages: Vec<LegacyMessage> = l
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| LegacyMessage {
+            offset: base + i as i64,
+            ..m.clone()
+        })
+        .collect();
+    let mut out = Vec::new();
+    encode_message_set(
+        &messages,
+        l.magic,
+        l.timestamp_type,
+        &EncodeOptions::compressed(l.compression),
+        &mut out,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok((Bytes::from(out), last))
+}
+
+/// Rewrites entries read from a log as a legacy message set for a Fetch
+/// below v4 (magic 0 below v2, magic 1 from v2), leaving control batches
+/// out, as a broker down-converts for old consumers. The messages come out
+/// uncompressed, so those below `from` (the fetch offset) are dropped, as
+/// Kafka drops them.
+pub(crate) fn downconvert(data: Bytes, fetch_version: i16, from: i64) -> Bytes {
     let magic = if fetch_version >= 2 {
         LegacyMagic::V1
     } else {
@@ -526,19 +721,29 @@ pub(crate) fn downconvert(data: Bytes, fetch_version: i16) -> Bytes {
     };
     let mut messages = Vec::new();
     for entry in &set.batches {
-        let Batch::V2(b) = entry else { continue };
-        if b.is_control {
-            continue;
-        }
-        for r in b.iter() {
-            messages.push(LegacyMessage {
-                offset: r.offset,
-                timestamp: (magic == LegacyMagic::V1).then_some(r.timestamp),
-                key: r.record.key.clone(),
-                value: r.record.value.clone(),
-            });
+        match entry {
+            Batch::V2(b) if b.is_control => {}
+            Batch::V2(b) => {
+                for r in b.iter() {
+                    messages.push(LegacyMessage {
+                        offset: r.offset,
+                        timestamp: (magic == LegacyMagic::V1).then_some(r.timestamp),
+                        key: r.record.key.clone(),
+                        value: r.record.value.clone(),
+                    });
+                }
+            }
+            Batch::Legacy(l) => {
+                for m in &l.messages {
+                    messages.push(LegacyMessage {
+                        timestamp: (magic == LegacyMagic::V1).then(|| m.timestamp.unwrap_or(-1)),
+                        ..m.clone()
+                    });
+                }
+            }
         }
     }
+    messages.retain(|m| m.offset >= from);
     let mut out = Vec::new();
     if encode_message_set(
         &messages,
@@ -552,6 +757,19 @@ pub(crate) fn downconvert(data: Bytes, fetch_version: i16) -> Bytes {
         return Bytes::new();
     }
     Bytes::from(out)
+}
+
+/// The first `limit` bytes of `data`, as a log read slices them from a
+/// segment: the last entry may be cut short. With `min_one` (KIP-74) a
+/// first entry longer than the limit is kept whole, and only it.
+pub(crate) fn slice(data: Bytes, limit: usize, min_one: bool) -> Bytes {
+    let first = batch_size(&data).unwrap_or(0);
+    let cap = if min_one { limit.max(first) } else { limit };
+    if data.len() <= cap {
+        data
+    } else {
+        data.slice(..cap)
+    }
 }
 
 #[cfg(test)]

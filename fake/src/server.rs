@@ -166,7 +166,17 @@ where
                     body: body.clone(),
                 });
             }
+            let busy = st.in_flight.entry((broker, key)).or_insert((0, 0));
+            busy.0 += 1;
+            busy.1 = busy.1.max(busy.0);
             (take_fault(&mut st, key, broker), st.held.contains(&key))
+        };
+        // Until the answer is written or queued behind a held one (or the
+        // connection ends).
+        let _busy = InFlight {
+            shared: &shared,
+            broker,
+            key,
         };
         let reply = tokio::select! {
             r = handle(&shared, broker, header, body, fault) => r,
@@ -239,6 +249,27 @@ async fn send_released<W: AsyncWrite + Unpin>(
     }
 }
 
+/// A request being handled: counted in [`State::in_flight`] until its
+/// answer is written or its connection ends.
+struct InFlight<'a> {
+    shared: &'a Shared,
+    broker: i32,
+    key: ApiKey,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Some(busy) = self
+            .shared
+            .lock()
+            .in_flight
+            .get_mut(&(self.broker, self.key))
+        {
+            busy.0 = busy.0.saturating_sub(1);
+        }
+    }
+}
+
 enum Step {
     Reply(BytesMut),
     /// No answer (a Produce with `acks=0`).
@@ -271,6 +302,13 @@ async fn handle(
             return Step::Nothing;
         }
         Some(Fault::Error(code)) => {
+            // An incremental Fetch fails on its session's partitions.
+            let body = match body {
+                RequestBody::Fetch(r) => {
+                    RequestBody::Fetch(api::fetch::with_session_partitions(&shared.lock(), r))
+                }
+                other => other,
+            };
             return match api::errors::error_reply(&body, code, id, version) {
                 Some(r) => Step::Reply(r),
                 None => Step::Close(Some(format!("no error answer for {}", key_name(&body)))),

@@ -158,6 +158,11 @@ pub(crate) struct State {
     pub held: BTreeSet<ApiKey>,
     /// The epoch new producer ids start at (0, as Kafka's do).
     pub first_producer_epoch: i16,
+    /// Whether Fetch answers are sliced at their byte limits as Kafka's log
+    /// reads slice them (the last batch may be partial).
+    pub slice_fetches: bool,
+    /// Requests being handled, by broker and API: (now, most at once).
+    pub in_flight: BTreeMap<(i32, ApiKey), (u64, u64)>,
 }
 
 /// Takes one use of the first entry of `queue`, dropping it when used up.

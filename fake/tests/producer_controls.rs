@@ -275,26 +275,26 @@ async fn held_answers_wait_while_later_requests_are_handled() {
 async fn faults_left_counts_the_faults_not_yet_hit() {
     bounded(async {
         let cluster = FakeCluster::builder().topic("t", 1).start().await.unwrap();
-        assert_eq!(cluster.faults_left(), 0);
+        assert_eq!(cluster.faults_left(None), 0);
         let code = Fault::Error(ErrorCode::NOT_ENOUGH_REPLICAS);
         cluster.inject(ApiKey::Produce, None, code, 2).unwrap();
         cluster
             .inject(ApiKey::Fetch, None, Fault::CutBeforeApply, 1)
             .unwrap();
-        assert_eq!(cluster.faults_left(), 3);
+        assert_eq!(cluster.faults_left(None), 3);
         let conn = connect(&cluster).await;
         assert_eq!(
             produce_codes(&conn, &[0]).await,
             [(0, ErrorCode::NOT_ENOUGH_REPLICAS)]
         );
-        assert_eq!(cluster.faults_left(), 2);
+        assert_eq!(cluster.faults_left(None), 2);
         cluster.clear_faults();
-        assert_eq!(cluster.faults_left(), 0);
+        assert_eq!(cluster.faults_left(None), 0);
         cluster
             .inject(ApiKey::Produce, None, code, u64::MAX)
             .unwrap();
         cluster.inject(ApiKey::Produce, None, code, 1).unwrap();
-        assert_eq!(cluster.faults_left(), u64::MAX);
+        assert_eq!(cluster.faults_left(None), u64::MAX);
     })
     .await;
 }

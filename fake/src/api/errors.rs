@@ -51,6 +51,14 @@ pub(crate) fn can_fail(key: ApiKey) -> bool {
     )
 }
 
+/// Whether `code` is about a Fetch request's session rather than its
+/// partitions.
+fn is_session_error(code: ErrorCode) -> bool {
+    code == ErrorCode::FETCH_SESSION_ID_NOT_FOUND
+        || code == ErrorCode::INVALID_FETCH_SESSION_EPOCH
+        || code == ErrorCode::FETCH_SESSION_TOPIC_ID_ERROR
+}
+
 /// The answer to `body` failing with `code`, encoded; `None` where no
 /// error answer can be shaped.
 pub(crate) fn error_reply(
@@ -87,6 +95,17 @@ pub(crate) fn error_reply(
                         ..Default::default()
                     })
                     .collect(),
+                ..Default::default()
+            },
+            v,
+        ),
+        // A fetch session error is the whole answer's, without partitions,
+        // as Kafka's fetch session cache answers.
+        RequestBody::Fetch(_) if is_session_error(code) => frame(
+            key,
+            id,
+            &FetchResponse {
+                error_code: c,
                 ..Default::default()
             },
             v,

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use klamm::protocol::error_codes::ErrorCode;
+use klamm::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use klamm::protocol::messages::fetch_response::{
     AbortedTransaction, FetchableTopicResponse, PartitionData,
 };
@@ -16,7 +17,7 @@ use klamm::protocol::messages::{
 use tokio::time::Instant;
 
 use super::Cx;
-use crate::log::downconvert;
+use crate::log::{downconvert, slice};
 use crate::state::{FetchSession, State};
 
 const READ_COMMITTED: i8 = 1;
@@ -108,6 +109,48 @@ pub(crate) async fn fetch(cx: &Cx<'_>, req: FetchRequest) -> FetchResponse {
             _ = tokio::time::sleep_until(deadline) => {}
         }
     }
+}
+
+/// An incremental Fetch with the rest of its session's partitions listed
+/// (at their session offsets, forgotten ones left out), so that an error
+/// answer shaped from it carries the error on every partition the session
+/// fetches, as the answer of a failing broker would. Other requests come
+/// back as they are.
+pub(crate) fn with_session_partitions(st: &State, mut req: FetchRequest) -> FetchRequest {
+    if req.session_id == 0 || req.session_epoch <= 0 {
+        return req;
+    }
+    let Some(session) = st.sessions.get(&req.session_id) else {
+        return req;
+    };
+    for ((topic, partition), sp) in &session.partitions {
+        let listed = req
+            .topics
+            .iter()
+            .any(|t| t.topic == *topic && t.partitions.iter().any(|p| p.partition == *partition));
+        let forgotten = req
+            .forgotten_topics_data
+            .iter()
+            .any(|f| f.topic == *topic && f.partitions.contains(partition));
+        if listed || forgotten {
+            continue;
+        }
+        let fp = FetchPartition {
+            partition: *partition,
+            fetch_offset: sp.fetch_offset,
+            partition_max_bytes: sp.max_bytes,
+            ..Default::default()
+        };
+        match req.topics.iter_mut().find(|t| t.topic == *topic) {
+            Some(t) => t.partitions.push(fp),
+            None => req.topics.push(FetchTopic {
+                topic: topic.clone(),
+                partitions: vec![fp],
+                ..Default::default()
+            }),
+        }
+    }
+    req
 }
 
 fn open_session(
@@ -207,6 +250,7 @@ fn answer(
     };
     let mut total = 0usize;
     let mut errors = false;
+    let sliced = st.slice_fetches;
     let mut topics: Vec<FetchableTopicResponse> = Vec::new();
     for w in wanted {
         let mut pd = PartitionData {
@@ -237,11 +281,26 @@ fn answer(
                 pd.last_stable_offset = p.log.last_stable();
                 pd.log_start_offset = p.log.log_start();
                 let limit = (w.max_bytes.max(0) as usize).min(budget);
-                match p.log.read(w.offset, limit.max(1), committed) {
+                let read = if sliced {
+                    p.log.read_covering(w.offset, limit, committed)
+                } else {
+                    p.log.read(w.offset, limit.max(1), committed)
+                };
+                match read {
                     Ok((data, aborted)) => {
-                        // Past the overall limit only the first batch of
-                        // the first partition with data goes (KIP-74).
-                        let data = if total > 0 && data.len() > budget {
+                        let data = if sliced {
+                            // A slice of the log at the limit; whole first
+                            // batches only for the first partition with
+                            // data, and not before v3 (KIP-74).
+                            let data = if cx.version < 4 {
+                                downconvert(data, cx.version, w.offset)
+                            } else {
+                                data
+                            };
+                            slice(data, limit, cx.version >= 3 && total == 0)
+                        } else if total > 0 && data.len() > budget {
+                            // Past the overall limit only the first batch of
+                            // the first partition with data goes (KIP-74).
                             bytes::Bytes::new()
                         } else {
                             data
@@ -260,8 +319,8 @@ fn answer(
                                     .collect(),
                             );
                         }
-                        pd.records = Some(if cx.version < 4 {
-                            downconvert(data, cx.version)
+                        pd.records = Some(if cx.version < 4 && !sliced {
+                            downconvert(data, cx.version, w.offset)
                         } else {
                             data
                         });

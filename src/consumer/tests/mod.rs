@@ -1,28 +1,139 @@
-//! Consumer tests against an in-process fake cluster on loopback
-//! ([`fake`]).
+//! Consumer tests against klamm-fake's in-process cluster on loopback
+//! ([`klamm_fake::FakeCluster`]), its logs written with `append_raw` so each
+//! test has the batches it needs (codecs, transaction markers, legacy
+//! messages, batches bigger than the fetch limit), its requests read back
+//! from `history`.
+//!
+//! klamm-fake links a second build of klamm: what is handed to it (API
+//! keys, error codes) is named through `klamm_fake::klamm`, what comes
+//! back is read as plain data.
 
-mod fake;
-
-use fake::{Cluster, Stored};
-
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use bytes::Bytes;
+use klamm_fake::klamm::protocol::error_codes::ErrorCode as FakeCode;
+use klamm_fake::klamm::protocol::messages::{ApiKey as FakeApi, RequestBody as FakeBody};
+use klamm_fake::{FakeCluster, Fault};
 
 use super::*;
 use crate::config::Config;
 use crate::protocol::compression::Compression;
 use crate::protocol::error_codes::ErrorCode;
-use crate::protocol::messages::fetch_response::AbortedTransaction;
 use crate::protocol::records::{ControlRecord, EncodeOptions, Record, RecordBatch};
 use crate::test_support::{bounded, eventually};
 
-fn config(cluster: &Cluster) -> Config {
+/// A cluster of `brokers` with `topics` (name, partitions), recording every
+/// request, and every partition led by broker 1.
+async fn start(brokers: usize, topics: &[(&str, i32)]) -> FakeCluster {
+    let mut builder = FakeCluster::builder()
+        .brokers(brokers)
+        .record_requests(true);
+    for (t, n) in topics {
+        builder = builder.topic(t, *n);
+    }
+    let cluster = builder.start().await.expect("the fake cluster starts");
+    for (t, n) in topics {
+        for p in 0..*n {
+            cluster.move_leader(t, p, 1).expect("broker 1 is a replica");
+        }
+    }
+    cluster
+}
+
+/// One batch of `values` at `base`: keys `k<offset>`, timestamps
+/// `1000 + offset`.
+fn batch_bytes(base: i64, values: &[&str], codec: Compression) -> Vec<u8> {
+    let mut batch = RecordBatch::new(base, 1_000 + base);
+    for (i, v) in values.iter().enumerate() {
+        batch.records.push(
+            Record::new(
+                Some(Bytes::from(format!("k{}", base + i as i64))),
+                Some(Bytes::copy_from_slice(v.as_bytes())),
+            )
+            .with_offset_delta(i as i32)
+            .with_timestamp_delta(i as i64),
+        );
+    }
+    batch
+        .encode_to_vec(&EncodeOptions::compressed(codec))
+        .unwrap()
+}
+
+/// Appends one batch of `values` at the log end; returns its offset.
+fn append(cluster: &FakeCluster, topic: &str, p: i32, values: &[&str], codec: Compression) -> i64 {
+    let base = cluster.high_watermark(topic, p).expect("the partition");
+    let bytes = batch_bytes(base, values, codec);
+    assert_eq!(cluster.append_raw(topic, p, &bytes), Ok(base));
+    base
+}
+
+/// Appends `batch` (uncompressed) at the log end; returns its offset.
+fn append_batch(cluster: &FakeCluster, topic: &str, p: i32, batch: RecordBatch) -> i64 {
+    let bytes = batch.encode_to_vec(&EncodeOptions::default()).unwrap();
+    cluster.append_raw(topic, p, &bytes).expect("a valid batch")
+}
+
+/// One Fetch request as the cluster recorded it.
+#[derive(Debug, Clone)]
+struct SeenFetch {
+    broker: i32,
+    version: i16,
+    session_id: i32,
+    epoch: i32,
+    /// (topic, partition, fetch offset, current leader epoch, max bytes)
+    partitions: Vec<(String, i32, i64, i32, i32)>,
+    forgotten: Vec<(String, i32)>,
+}
+
+/// Every Fetch request the cluster got, in order.
+fn fetches(cluster: &FakeCluster) -> Vec<SeenFetch> {
+    cluster
+        .history()
+        .into_iter()
+        .filter_map(|r| match r.body {
+            FakeBody::Fetch(f) => Some(SeenFetch {
+                broker: r.broker,
+                version: r.version,
+                session_id: f.session_id,
+                epoch: f.session_epoch,
+                partitions: f
+                    .topics
+                    .iter()
+                    .flat_map(|t| {
+                        t.partitions.iter().map(|p| {
+                            (
+                                t.topic.clone(),
+                                p.partition,
+                                p.fetch_offset,
+                                p.current_leader_epoch,
+                                p.partition_max_bytes,
+                            )
+                        })
+                    })
+                    .collect(),
+                forgotten: f
+                    .forgotten_topics_data
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| (t.topic.clone(), *p)))
+                    .collect(),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Injects `code` into the next `n` Fetch requests.
+fn fail_fetches(cluster: &FakeCluster, code: FakeCode, n: u64) {
+    cluster
+        .inject(FakeApi::Fetch, None, Fault::Error(code), n)
+        .expect("Fetch can fail");
+}
+
+fn config(cluster: &FakeCluster) -> Config {
     let mut c = Config::default();
-    c.net.bootstrap_servers = vec![cluster.addr(1)];
+    c.net.bootstrap_servers = vec![cluster.addresses()[0].clone()];
     c.net.request_timeout = Duration::from_secs(5);
     c.metadata.refresh_interval = None;
     c.metadata.retry_backoff = Duration::from_millis(20);
@@ -31,7 +142,7 @@ fn config(cluster: &Cluster) -> Config {
 }
 
 async fn consumer_with(
-    cluster: &Cluster,
+    cluster: &FakeCluster,
     f: impl FnOnce(&mut Config, &mut ConsumerOptions),
 ) -> Consumer {
     let mut c = config(cluster);
@@ -65,9 +176,9 @@ fn offsets(records: &[ConsumerRecord]) -> Vec<i64> {
 #[tokio::test(start_paused = true)]
 async fn each_start_offset_kind_and_skipping_inside_the_first_batch() {
     bounded(async {
-        let cluster = Cluster::start(1, &[("t", 1)]).await;
-        cluster.append("t", 0, &["a", "b", "c"], Compression::None);
-        cluster.append("t", 0, &["d", "e"], Compression::Lz4);
+        let cluster = start(1, &[("t", 1)]).await;
+        append(&cluster, "t", 0, &["a", "b", "c"], Compression::None);
+        append(&cluster, "t", 0, &["d", "e"], Compression::Lz4);
         let consumer = consumer_with(&cluster, |_, _| {}).await;
 
         let mut pc = consumer
@@ -107,7 +218,7 @@ async fn each_start_offset_kind_and_skipping_inside_the_first_batch() {
             .consume_partition("t", 0, StartOffset::Newest)
             .await
             .unwrap();
-        cluster.append("t", 0, &["f"], Compression::Zstd);
+        append(&cluster, "t", 0, &["f"], Compression::Zstd);
         let r = pc.recv().await.unwrap().unwrap();
         assert_eq!((r.offset, values(&[r])[0].as_str()), (5, "f"));
         consumer.close().await;
@@ -118,9 +229,9 @@ async fn each_start_offset_kind_and_skipping_inside_the_first_batch() {
 #[tokio::test(start_paused = true)]
 async fn fetch_sessions_go_full_then_incremental_and_reset_on_session_errors() {
     bounded(async {
-        let cluster = Cluster::start(1, &[("t", 2)]).await;
-        cluster.append("t", 0, &["a"], Compression::None);
-        cluster.append("t", 1, &["b"], Compression::None);
+        let cluster = start(1, &[("t", 2)]).await;
+        append(&cluster, "t", 0, &["a"], Compression::None);
+        append(&cluster, "t", 1, &["b"], Compression::None);
         let consumer = consumer_with(&cluster, |_, _| {}).await;
         consumer.pause_all();
         let mut p0 = consumer
@@ -134,11 +245,11 @@ async fn fetch_sessions_go_full_then_incremental_and_reset_on_session_errors() {
         consumer.resume_all();
         take(&mut p0, 1).await;
         take(&mut p1, 1).await;
-        cluster.append("t", 0, &["c"], Compression::None);
+        append(&cluster, "t", 0, &["c"], Compression::None);
         take(&mut p0, 1).await;
-        cluster.append("t", 0, &["c2"], Compression::None);
+        append(&cluster, "t", 0, &["c2"], Compression::None);
         take(&mut p0, 1).await;
-        let seen = cluster.seen();
+        let seen = fetches(&cluster);
         let first = &seen[0];
         assert_eq!((first.session_id, first.epoch), (0, 0));
         assert_eq!(first.partitions.len(), 2, "{seen:?}");
@@ -157,49 +268,60 @@ async fn fetch_sessions_go_full_then_incremental_and_reset_on_session_errors() {
         p1.pause();
         // (The request in flight when pausing may still list it.)
         for v in ["c3", "c4"] {
-            cluster.append("t", 0, &[v], Compression::None);
+            append(&cluster, "t", 0, &[v], Compression::None);
             take(&mut p0, 1).await;
         }
         assert!(
-            cluster
-                .seen()
+            fetches(&cluster)
                 .iter()
                 .any(|f| f.session_id == session && f.forgotten == [("t".to_string(), 1)]),
             "{:?}",
-            cluster.seen()
+            fetches(&cluster)
         );
         p1.resume();
-        // The broker forgets the session: the consumer starts over.
-        cluster.state.lock().unwrap().sessions.clear();
-        cluster.append("t", 1, &["d"], Compression::None);
+        // The broker no longer knows the session: the consumer starts over.
+        fail_fetches(&cluster, FakeCode::FETCH_SESSION_ID_NOT_FOUND, 1);
+        eventually("the session error answered", || {
+            cluster.faults_left(Some(FakeApi::Fetch)) == 0
+        })
+        .await;
+        append(&cluster, "t", 1, &["d"], Compression::None);
         let got = take(&mut p1, 1).await;
         assert_eq!(values(&got), ["d"]);
-        let seen = cluster.seen();
+        let seen = fetches(&cluster);
         let reset = seen
             .iter()
             .rposition(|f| f.session_id == 0)
             .expect("a new full fetch");
         assert!(reset > 0);
+        assert_eq!(seen[reset - 1].session_id, session, "{seen:?}");
         assert_eq!(seen[reset].epoch, 0);
         assert_eq!(seen[reset].partitions.len(), 2, "{seen:?}");
-        // Wrong epochs reset too.
-        let next_session = {
-            let mut s = cluster.state.lock().unwrap();
-            for sess in s.sessions.values_mut() {
-                sess.epoch += 100;
-            }
-            s.next_session
-        };
-        cluster.append("t", 0, &["e"], Compression::None);
+        // Wrong epochs reset too: a new session is opened.
+        let newest = cluster
+            .fetch_sessions()
+            .into_iter()
+            .max()
+            .expect("a session");
+        fail_fetches(&cluster, FakeCode::INVALID_FETCH_SESSION_EPOCH, 1);
+        eventually("the epoch error answered", || {
+            cluster.faults_left(Some(FakeApi::Fetch)) == 0
+        })
+        .await;
+        append(&cluster, "t", 0, &["e"], Compression::None);
         assert_eq!(values(&take(&mut p0, 1).await), ["e"]);
-        let last = cluster.state.lock().unwrap().next_session;
-        assert!(last > next_session);
+        let last = cluster
+            .fetch_sessions()
+            .into_iter()
+            .max()
+            .expect("a session");
+        assert!(last > newest);
         // Closing the consumer closes the session (epoch -1).
         consumer.close().await;
-        let seen = cluster.seen();
+        let seen = fetches(&cluster);
         let closed = seen.last().unwrap();
         assert_eq!((closed.session_id, closed.epoch), (last, -1), "{seen:?}");
-        assert!(!cluster.state.lock().unwrap().sessions.contains_key(&last));
+        assert!(!cluster.fetch_sessions().contains(&last));
     })
     .await;
 }
@@ -207,9 +329,9 @@ async fn fetch_sessions_go_full_then_incremental_and_reset_on_session_errors() {
 #[tokio::test(start_paused = true)]
 async fn without_sessions_every_fetch_is_full() {
     bounded(async {
-        let cluster = Cluster::start(1, &[("t", 2)]).await;
-        cluster.state.lock().unwrap().fetch_max_version = 6;
-        cluster.append("t", 0, &["a", "b"], Compression::Gzip);
+        let cluster = start(1, &[("t", 2)]).await;
+        cluster.offer_versions(FakeApi::Fetch, 0, 6);
+        append(&cluster, "t", 0, &["a", "b"], Compression::Gzip);
         let consumer = consumer_with(&cluster, |_, _| {}).await;
         let mut p0 = consumer
             .consume_partition("t", 0, StartOffset::Oldest)
@@ -222,8 +344,9 @@ async fn without_sessions_every_fetch_is_full() {
         assert_eq!(values(&take(&mut p0, 2).await), ["a", "b"]);
         // On the paused clock: 175 ms are 3 more long polls of 50 ms.
         tokio::time::sleep(Duration::from_millis(175)).await;
-        let seen = cluster.seen();
+        let seen = fetches(&cluster);
         assert!(seen.len() >= 4, "fetches to check: {seen:?}");
+        assert!(seen.iter().all(|f| f.version == 6), "{seen:?}");
         for f in seen.iter().skip(2) {
             assert_eq!(f.partitions.len(), 2, "a v6 fetch lists every partition");
         }
@@ -235,16 +358,8 @@ async fn without_sessions_every_fetch_is_full() {
 #[tokio::test(start_paused = true)]
 async fn out_of_range_offsets_follow_the_reset_policy() {
     bounded(async {
-        let cluster = Cluster::start(1, &[("t", 1)]).await;
-        cluster.append("t", 0, &["a", "b"], Compression::None);
-        cluster
-            .state
-            .lock()
-            .unwrap()
-            .logs
-            .get_mut(&("t".into(), 0))
-            .unwrap()
-            .start = 0;
+        let cluster = start(1, &[("t", 1)]).await;
+        append(&cluster, "t", 0, &["a", "b"], Compression::None);
 
         let consumer =
             consumer_with(&cluster, |_, o| o.offset_reset = OffsetResetPolicy::Oldest).await;
@@ -257,19 +372,19 @@ async fn out_of_range_offsets_follow_the_reset_policy() {
 
         let consumer =
             consumer_with(&cluster, |_, o| o.offset_reset = OffsetResetPolicy::Newest).await;
-        let earlier = cluster.seen().len();
+        let earlier = fetches(&cluster).len();
         let mut pc = consumer
             .consume_partition("t", 0, StartOffset::Offset(100))
             .await
             .unwrap();
         // Reset to the newest offset (2) before "c" is appended there.
         eventually("a fetch at the newest offset", || {
-            cluster.seen()[earlier..]
+            fetches(&cluster)[earlier..]
                 .iter()
                 .any(|f| f.partitions.iter().any(|p| p.1 == 0 && p.2 == 2))
         })
         .await;
-        cluster.append("t", 0, &["c"], Compression::None);
+        append(&cluster, "t", 0, &["c"], Compression::None);
         let r = pc.recv().await.unwrap().unwrap();
         assert_eq!((r.offset, values(&[r])[0].as_str()), (2, "c"));
         consumer.close().await;
@@ -295,9 +410,9 @@ async fn out_of_range_offsets_follow_the_reset_policy() {
 #[tokio::test(start_paused = true)]
 async fn a_partition_follows_its_leader_to_another_broker() {
     bounded(async {
-        let cluster = Cluster::start(2, &[("t", 2)]).await;
-        cluster.append("t", 0, &["a", "b"], Compression::None);
-        cluster.append("t", 1, &["x"], Compression::None);
+        let cluster = start(2, &[("t", 2)]).await;
+        append(&cluster, "t", 0, &["a", "b"], Compression::None);
+        append(&cluster, "t", 1, &["x"], Compression::None);
         let consumer = consumer_with(&cluster, |_, _| {}).await;
         let mut p0 = consumer
             .consume_partition("t", 0, StartOffset::Oldest)
@@ -310,19 +425,14 @@ async fn a_partition_follows_its_leader_to_another_broker() {
         assert_eq!(values(&take(&mut p0, 2).await), ["a", "b"]);
         assert_eq!(values(&take(&mut p1, 1).await), ["x"]);
         // Partition 0 moves to broker 2; broker 1 now says NOT_LEADER.
-        cluster
-            .state
-            .lock()
-            .unwrap()
-            .leaders
-            .insert(("t".into(), 0), 2);
-        cluster.append("t", 0, &["c", "d"], Compression::Snappy);
-        cluster.append("t", 1, &["y"], Compression::None);
+        cluster.move_leader("t", 0, 2).unwrap();
+        append(&cluster, "t", 0, &["c", "d"], Compression::Snappy);
+        append(&cluster, "t", 1, &["y"], Compression::None);
         let got = take(&mut p0, 2).await;
         assert_eq!(values(&got), ["c", "d"]);
         assert_eq!(offsets(&got), [2, 3]);
         assert_eq!(values(&take(&mut p1, 1).await), ["y"]);
-        let seen = cluster.seen();
+        let seen = fetches(&cluster);
         assert!(
             seen.iter()
                 .any(|f| f.broker == 2 && f.partitions.iter().any(|p| p.1 == 0 && p.2 == 2)),
@@ -341,10 +451,10 @@ async fn a_partition_follows_its_leader_to_another_broker() {
 #[tokio::test(start_paused = true)]
 async fn partitions_of_a_broker_that_dies_move_to_the_new_leader() {
     bounded(async {
-        let cluster = Cluster::start(2, &[("t", 1)]).await;
-        cluster.append("t", 0, &["a"], Compression::None);
+        let cluster = start(2, &[("t", 1)]).await;
+        append(&cluster, "t", 0, &["a"], Compression::None);
         let consumer = consumer_with(&cluster, |c, _| {
-            c.net.bootstrap_servers.push(cluster.addr(2));
+            c.net.bootstrap_servers.push(cluster.addresses()[1].clone());
             c.net.request_timeout = Duration::from_secs(2);
         })
         .await;
@@ -353,15 +463,13 @@ async fn partitions_of_a_broker_that_dies_move_to_the_new_leader() {
             .await
             .unwrap();
         assert_eq!(values(&take(&mut pc, 1).await), ["a"]);
-        {
-            let mut s = cluster.state.lock().unwrap();
-            s.dead.insert(1);
-            s.leaders.insert(("t".into(), 0), 2);
-        }
-        cluster.append("t", 0, &["b", "c"], Compression::None);
+        // Broker 1 stops; broker 2, the other replica, leads.
+        cluster.stop_broker(1).unwrap();
+        assert_eq!(cluster.leader("t", 0), Some(2));
+        append(&cluster, "t", 0, &["b", "c"], Compression::None);
         let got = take(&mut pc, 2).await;
         assert_eq!(offsets(&got), [1, 2]);
-        assert!(cluster.seen().iter().any(|f| f.broker == 2));
+        assert!(fetches(&cluster).iter().any(|f| f.broker == 2));
         consumer.close().await;
     })
     .await;
@@ -370,44 +478,64 @@ async fn partitions_of_a_broker_that_dies_move_to_the_new_leader() {
 #[tokio::test(start_paused = true)]
 async fn leader_epoch_and_metadata_errors_refresh_and_resume_at_the_same_offset() {
     bounded(async {
-        let cluster = Cluster::start(1, &[("t", 1)]).await;
-        cluster.append("t", 0, &["a", "b"], Compression::None);
+        let cluster = start(1, &[("t", 1)]).await;
+        // Two elections: leader epoch 2, which fetches must carry.
+        cluster.stop_broker(1).unwrap();
+        cluster.start_broker(1).await.unwrap();
+        let epoch = 2;
+        append(&cluster, "t", 0, &["a", "b"], Compression::None);
         let consumer = consumer_with(&cluster, |_, _| {}).await;
         let mut pc = consumer
             .consume_partition("t", 0, StartOffset::Oldest)
             .await
             .unwrap();
         assert_eq!(values(&take(&mut pc, 2).await), ["a", "b"]);
-        let before = cluster.state.lock().unwrap().metadata_requests;
-        cluster.state.lock().unwrap().errors.insert(
-            ("t".into(), 0),
-            [
-                ErrorCode::FENCED_LEADER_EPOCH,
-                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                ErrorCode::UNKNOWN_LEADER_EPOCH,
-                ErrorCode::NOT_LEADER_OR_FOLLOWER,
-            ]
-            .into(),
-        );
-        cluster.append("t", 0, &["c"], Compression::None);
+        let before = cluster.requests(None, FakeApi::Metadata);
+        let fetched = fetches(&cluster).len();
+        for code in [
+            FakeCode::FENCED_LEADER_EPOCH,
+            FakeCode::UNKNOWN_TOPIC_OR_PARTITION,
+            FakeCode::UNKNOWN_LEADER_EPOCH,
+            FakeCode::NOT_LEADER_OR_FOLLOWER,
+        ] {
+            fail_fetches(&cluster, code, 1);
+        }
+        // Each error is answered to a fetch of the partition.
+        eventually("the four errors answered", || {
+            cluster.faults_left(Some(FakeApi::Fetch)) == 0
+        })
+        .await;
+        append(&cluster, "t", 0, &["c"], Compression::None);
         let got = take(&mut pc, 1).await;
         assert_eq!(
             (offsets(&got), values(&got)),
             (vec![2], vec!["c".to_string()])
         );
-        {
-            let s = cluster.state.lock().unwrap();
-            assert!(s.errors[&("t".to_string(), 0)].is_empty());
-            assert!(s.metadata_requests >= before + 4, "one refresh per error");
-            // Fetches carry the leader epoch from metadata (KIP-320).
-            assert!(s.seen.iter().all(|f| f.partitions.iter().all(|p| p.3 == 3)));
-        }
-        // A non-retriable error ends the stream with it.
-        cluster.state.lock().unwrap().errors.insert(
-            ("t".into(), 0),
-            [ErrorCode::TOPIC_AUTHORIZATION_FAILED].into(),
+        assert!(
+            cluster.requests(None, FakeApi::Metadata) >= before + 4,
+            "one refresh per error"
         );
-        cluster.append("t", 0, &["d"], Compression::None);
+        let seen = fetches(&cluster);
+        // Every fetch since asked for offset 2 where it named the partition.
+        assert!(
+            seen[fetched..]
+                .iter()
+                .all(|f| f.partitions.iter().all(|p| p.2 == 2)),
+            "{seen:?}"
+        );
+        // Fetches carry the leader epoch from metadata (KIP-320).
+        assert!(
+            seen.iter()
+                .all(|f| f.partitions.iter().all(|p| p.3 == epoch)),
+            "{seen:?}"
+        );
+        // A non-retriable error ends the stream with it.
+        fail_fetches(&cluster, FakeCode::TOPIC_AUTHORIZATION_FAILED, 1);
+        eventually("the error answered", || {
+            cluster.faults_left(Some(FakeApi::Fetch)) == 0
+        })
+        .await;
+        append(&cluster, "t", 0, &["d"], Compression::None);
         let e = pc.recv().await.unwrap().unwrap_err();
         assert_eq!(e.kafka_code(), Some(ErrorCode::TOPIC_AUTHORIZATION_FAILED));
         assert!(pc.recv().await.is_none());
@@ -419,7 +547,7 @@ async fn leader_epoch_and_metadata_errors_refresh_and_resume_at_the_same_offset(
 #[tokio::test(start_paused = true)]
 async fn paused_partitions_are_not_fetched_until_resumed() {
     bounded(async {
-        let cluster = Cluster::start(1, &[("t", 2)]).await;
+        let cluster = start(1, &[("t", 2)]).await;
         let consumer = consumer_with(&cluster, |_, _| {}).await;
         let mut p0 = consumer
             .consume_partition("t", 0, StartOffset::Oldest)
@@ -434,9 +562,9 @@ async fn paused_partitions_are_not_fetched_until_resumed() {
         // The fetch in flight when pausing may still list p0; on the paused
         // clock it has been answered after 100 ms (long polls are 50 ms).
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let before = cluster.seen().len();
-        cluster.append("t", 0, &["a"], Compression::None);
-        cluster.append("t", 1, &["b"], Compression::None);
+        let before = fetches(&cluster).len();
+        append(&cluster, "t", 0, &["a"], Compression::None);
+        append(&cluster, "t", 1, &["b"], Compression::None);
         assert_eq!(values(&take(&mut p1, 1).await), ["b"]);
         assert!(
             tokio::time::timeout(Duration::from_millis(200), p0.recv())
@@ -444,7 +572,7 @@ async fn paused_partitions_are_not_fetched_until_resumed() {
                 .is_err(),
             "a paused partition delivered a record"
         );
-        for f in &cluster.seen()[before..] {
+        for f in &fetches(&cluster)[before..] {
             assert!(
                 f.partitions.iter().all(|p| p.1 != 0),
                 "paused partition fetched: {f:?}"
@@ -456,15 +584,15 @@ async fn paused_partitions_are_not_fetched_until_resumed() {
         consumer.pause_all();
         // As above: the fetch in flight ends, then nothing for 200 ms.
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let n = cluster.seen().len();
+        let n = fetches(&cluster).len();
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(
-            cluster.seen().len(),
+            fetches(&cluster).len(),
             n,
             "fetches while everything is paused"
         );
         consumer.resume_all();
-        cluster.append("t", 1, &["c"], Compression::None);
+        append(&cluster, "t", 1, &["c"], Compression::None);
         assert_eq!(values(&take(&mut p1, 1).await), ["c"]);
         consumer.close().await;
     })
@@ -474,13 +602,12 @@ async fn paused_partitions_are_not_fetched_until_resumed() {
 #[tokio::test(start_paused = true)]
 async fn a_full_prefetch_buffer_stops_fetching_that_partition() {
     bounded(async {
-        let cluster = Cluster::start(1, &[("t", 1)]).await;
+        let cluster = start(1, &[("t", 1)]).await;
         for i in 0..20 {
-            cluster.append("t", 0, &[&format!("v{i}")], Compression::None);
+            append(&cluster, "t", 0, &[&format!("v{i}")], Compression::None);
         }
-        let one_batch = cluster.state.lock().unwrap().logs[&("t".into(), 0)].batches[0]
-            .bytes
-            .len();
+        // The size of the first batch as stored.
+        let one_batch = batch_bytes(0, &["v0"], Compression::None).len();
         let consumer = consumer_with(&cluster, |c, o| {
             c.consumer.max_partition_fetch_bytes = one_batch as u32;
             o.prefetch_chunks = 1;
@@ -493,11 +620,11 @@ async fn a_full_prefetch_buffer_stops_fetching_that_partition() {
         // Six long polls' worth of the paused clock with nobody reading:
         // one chunk in the buffer, and at most one more held by the fetcher.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let fetched = cluster.seen().len();
+        let fetched = fetches(&cluster).len();
         assert!(fetched <= 2, "{fetched} fetches with nobody reading");
         let got = take(&mut pc, 20).await;
         assert_eq!(offsets(&got), (0..20).collect::<Vec<_>>());
-        assert!(cluster.seen().len() >= 10);
+        assert!(fetches(&cluster).len() >= 10);
         consumer.close().await;
     })
     .await;
@@ -506,27 +633,43 @@ async fn a_full_prefetch_buffer_stops_fetching_that_partition() {
 #[tokio::test(start_paused = true)]
 async fn truncated_tails_and_batches_bigger_than_the_limit() {
     bounded(async {
-        let cluster = Cluster::start(1, &[("t", 1)]).await;
-        cluster.append("t", 0, &["small"], Compression::None);
-        let big = "x".repeat(5000);
-        cluster.append("t", 0, &[&big, &big], Compression::None);
-        cluster.append("t", 0, &["after"], Compression::None);
-        // Before KIP-74 a broker cuts even the first batch.
-        cluster.state.lock().unwrap().kip74 = false;
-        let consumer =
-            consumer_with(&cluster, |c, _| c.consumer.max_partition_fetch_bytes = 1000).await;
-        let mut pc = consumer
-            .consume_partition("t", 0, StartOffset::Oldest)
-            .await
-            .unwrap();
-        let got = take(&mut pc, 4).await;
-        assert_eq!(offsets(&got), [0, 1, 2, 3]);
-        assert_eq!(got[1].value.as_ref().unwrap().len(), 5000);
-        // The first fetch came back with a partial tail after "small"; the
-        // limit was raised to fetch the big batch whole.
-        let seen = cluster.seen();
-        assert!(seen.iter().any(|f| f.partitions.iter().any(|p| p.2 == 1)));
-        consumer.close().await;
+        // Brokers slice the log at the limit, so an answer may end in part
+        // of a batch. From Fetch v3 the first batch comes whole however big
+        // (KIP-74); at v2 (brokers before KIP-74) even it is cut, and the
+        // consumer must raise its limit to read it.
+        for (fetch_version, cuts_first_batch) in [(12, false), (2, true)] {
+            let cluster = start(1, &[("t", 1)]).await;
+            cluster.slice_fetches(true);
+            cluster.offer_versions(FakeApi::Fetch, 0, fetch_version);
+            append(&cluster, "t", 0, &["small"], Compression::None);
+            let big = "x".repeat(5000);
+            append(&cluster, "t", 0, &[&big, &big], Compression::None);
+            append(&cluster, "t", 0, &["after"], Compression::None);
+            let consumer =
+                consumer_with(&cluster, |c, _| c.consumer.max_partition_fetch_bytes = 1000).await;
+            let mut pc = consumer
+                .consume_partition("t", 0, StartOffset::Oldest)
+                .await
+                .unwrap();
+            let got = take(&mut pc, 4).await;
+            assert_eq!(offsets(&got), [0, 1, 2, 3]);
+            assert_eq!(got[1].value.as_ref().unwrap().len(), 5000);
+            let seen = fetches(&cluster);
+            assert!(seen.iter().all(|f| f.version == fetch_version), "{seen:?}");
+            // The first fetch came back with a partial tail after "small";
+            // the next one asked from the big batch.
+            assert!(seen.iter().any(|f| f.partitions.iter().any(|p| p.2 == 1)));
+            if cuts_first_batch {
+                // Cut short, the big batch was asked for again with a limit
+                // raised to its size.
+                assert!(
+                    seen.iter()
+                        .any(|f| f.partitions.iter().any(|p| p.2 == 1 && p.4 > 1000)),
+                    "{seen:?}"
+                );
+            }
+            consumer.close().await;
+        }
     })
     .await;
 }
@@ -534,7 +677,7 @@ async fn truncated_tails_and_batches_bigger_than_the_limit() {
 #[tokio::test(start_paused = true)]
 async fn control_records_are_hidden_and_read_committed_drops_aborted_data() {
     bounded(async {
-        let cluster = Cluster::start(1, &[("t", 1)]).await;
+        let cluster = start(1, &[("t", 1)]).await;
         let txn = |pid: i64, v: &'static str| {
             let mut b = RecordBatch::new(0, 0);
             b.is_transactional = true;
@@ -543,27 +686,21 @@ async fn control_records_are_hidden_and_read_committed_drops_aborted_data() {
                 .push(Record::new(None, Some(Bytes::from_static(v.as_bytes()))));
             b
         };
-        cluster.append_batch("t", 0, txn(7, "aborted"));
-        cluster.append_batch(
+        append_batch(&cluster, "t", 0, txn(7, "aborted"));
+        append_batch(
+            &cluster,
             "t",
             0,
             ControlRecord::end_transaction(false, 0).to_batch(0, 0, 7, 0),
         );
-        cluster.append_batch("t", 0, txn(8, "committed"));
-        cluster.append_batch(
+        append_batch(&cluster, "t", 0, txn(8, "committed"));
+        append_batch(
+            &cluster,
             "t",
             0,
             ControlRecord::end_transaction(true, 0).to_batch(0, 0, 8, 0),
         );
-        cluster.append("t", 0, &["plain"], Compression::None);
-        cluster.state.lock().unwrap().aborted.insert(
-            ("t".into(), 0),
-            vec![AbortedTransaction {
-                producer_id: 7,
-                first_offset: 0,
-                ..Default::default()
-            }],
-        );
+        append(&cluster, "t", 0, &["plain"], Compression::None);
         let consumer = consumer_with(&cluster, |_, _| {}).await;
         let mut pc = consumer
             .consume_partition("t", 0, StartOffset::Oldest)
@@ -592,7 +729,7 @@ async fn control_records_are_hidden_and_read_committed_drops_aborted_data() {
 #[tokio::test(start_paused = true)]
 async fn the_position_passes_a_closing_marker_that_no_record_follows() {
     bounded(async {
-        let cluster = Cluster::start(1, &[("t", 1)]).await;
+        let cluster = start(1, &[("t", 1)]).await;
         let mut b = RecordBatch::new(0, 0);
         b.is_transactional = true;
         b.producer_id = 9;
@@ -601,8 +738,9 @@ async fn the_position_passes_a_closing_marker_that_no_record_follows() {
             r.offset_delta = i as i32;
             b.records.push(r);
         }
-        cluster.append_batch("t", 0, b);
-        cluster.append_batch(
+        append_batch(&cluster, "t", 0, b);
+        append_batch(
+            &cluster,
             "t",
             0,
             ControlRecord::end_transaction(true, 0).to_batch(0, 0, 9, 0),
@@ -626,7 +764,7 @@ async fn the_position_passes_a_closing_marker_that_no_record_follows() {
         assert_eq!(pc.high_water_mark(), 3);
         assert_eq!(pc.position(), 3, "at the end: past the marker");
         // The control: a record appended now is still delivered.
-        cluster.append("t", 0, &["after"], Compression::None);
+        append(&cluster, "t", 0, &["after"], Compression::None);
         let after = pc.recv().await.unwrap().unwrap();
         assert_eq!((after.offset, pc.position()), (3, 4));
         consumer.close().await;
@@ -637,10 +775,10 @@ async fn the_position_passes_a_closing_marker_that_no_record_follows() {
 #[tokio::test(start_paused = true)]
 async fn one_fetch_per_broker_covers_all_its_partitions() {
     bounded(async {
-        let cluster = Cluster::start(1, &[("a", 4), ("b", 4)]).await;
+        let cluster = start(1, &[("a", 4), ("b", 4)]).await;
         for t in ["a", "b"] {
             for p in 0..4 {
-                cluster.append(t, p, &[&format!("{t}{p}")], Compression::None);
+                append(&cluster, t, p, &[&format!("{t}{p}")], Compression::None);
             }
         }
         let consumer = consumer_with(&cluster, |_, _| {}).await;
@@ -664,14 +802,14 @@ async fn one_fetch_per_broker_covers_all_its_partitions() {
                 format!("{}{}", r.topic, r.partition)
             );
         }
-        let seen = cluster.seen();
+        let seen = fetches(&cluster);
         assert_eq!(
             seen[0].partitions.len(),
             8,
             "the first fetch covers all 8: {seen:?}"
         );
         assert_eq!(
-            cluster.max_in_flight.load(Ordering::SeqCst),
+            cluster.peak_in_flight(Some(1), FakeApi::Fetch),
             1,
             "one Fetch at a time per broker"
         );
@@ -683,8 +821,8 @@ async fn one_fetch_per_broker_covers_all_its_partitions() {
 #[tokio::test(start_paused = true)]
 async fn closing_ends_the_streams_and_the_fetchers() {
     bounded(async {
-        let cluster = Cluster::start(1, &[("t", 1)]).await;
-        cluster.append("t", 0, &["a"], Compression::None);
+        let cluster = start(1, &[("t", 1)]).await;
+        append(&cluster, "t", 0, &["a"], Compression::None);
         let consumer = consumer_with(&cluster, |c, _| {
             c.consumer.fetch_max_wait = Duration::from_secs(3);
         })
@@ -697,7 +835,7 @@ async fn closing_ends_the_streams_and_the_fetchers() {
         let c2 = consumer.clone();
         // A long poll is in flight; close does not wait for it.
         eventually("a long poll in flight", || {
-            cluster.in_flight.load(Ordering::SeqCst) == 1
+            cluster.in_flight(Some(1), FakeApi::Fetch) == 1
         })
         .await;
         let started = Instant::now();
@@ -744,7 +882,7 @@ fn walk_finds_complete_entries_and_the_partial_size() {
 async fn legacy_message_sets_are_read_with_offsets_and_timestamps() {
     use crate::protocol::records::{LegacyMagic, LegacyMessage, TimestampType, encode_message_set};
     bounded(async {
-        let cluster = Cluster::start(1, &[("t", 1)]).await;
+        let cluster = start(1, &[("t", 1)]).await;
         let msg = |offset: i64, v: &'static str| LegacyMessage {
             offset,
             timestamp: Some(500 + offset),
@@ -762,7 +900,6 @@ async fn legacy_message_sets_are_read_with_offsets_and_timestamps() {
             &mut data,
         )
         .unwrap();
-        let wrapper = data.len();
         encode_message_set(
             &[msg(3, "d")],
             LegacyMagic::V1,
@@ -771,22 +908,9 @@ async fn legacy_message_sets_are_read_with_offsets_and_timestamps() {
             &mut data,
         )
         .unwrap();
-        {
-            let mut s = cluster.state.lock().unwrap();
-            let log = s.logs.get_mut(&("t".into(), 0)).unwrap();
-            log.batches.push(Stored {
-                base: 0,
-                last: 2,
-                max_ts: 502,
-                bytes: Bytes::copy_from_slice(&data[..wrapper]),
-            });
-            log.batches.push(Stored {
-                base: 3,
-                last: 3,
-                max_ts: 503,
-                bytes: Bytes::copy_from_slice(&data[wrapper..]),
-            });
-        }
+        // Stored as written: the log's offsets are already theirs.
+        assert_eq!(cluster.append_raw("t", 0, &data), Ok(0));
+        assert_eq!(cluster.high_watermark("t", 0), Some(4));
         let consumer = consumer_with(&cluster, |_, _| {}).await;
         let mut pc = consumer
             .consume_partition("t", 0, StartOffset::Offset(1))

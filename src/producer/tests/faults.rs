@@ -73,7 +73,7 @@ async fn retriable_errors_and_dropped_connections_lose_nothing_and_duplicate_not
             "in order, each once"
         );
         assert_eq!(values(&fake, 0), numbered(0, 300));
-        assert_eq!(fake.faults_left(), 0, "every fault was hit");
+        assert_eq!(fake.faults_left(None), 0, "every fault was hit");
         // The control: the two requests cut after they were written were
         // sent again, and the broker recognised their batches as retries.
         assert!(fake.duplicates("t", 0) >= 2, "{}", fake.duplicates("t", 0));

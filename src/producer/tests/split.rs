@@ -306,7 +306,7 @@ async fn a_refused_attempt_does_not_count_against_retries() {
             for f in futures {
                 got.push(f.await.map(|m| m.offset).map_err(|e| e.kafka_code()));
             }
-            assert_eq!(fake.faults_left(), 0, "every fault was hit");
+            assert_eq!(fake.faults_left(None), 0, "every fault was hit");
             let stats = p.stats();
             assert_eq!(stats.batches_split, 1, "two halves that fit: {stats:?}");
             if failures == 1 {
