@@ -1,6 +1,8 @@
 //! Runs the seeded fault simulation over many seeds and prints the seed of
 //! every failure: `cargo run --release -p klamm-fake --example simulate --
-//! [--seeds N] [--from S] [--workload idempotent|transactional|group|all]`.
+//! [--seeds N] [--from S] [--workload idempotent|transactional|group|all]
+//! [--replay]`. With `--replay` each seed runs twice and the two runs'
+//! request traces are compared: how many seeds replayed exactly.
 
 use std::time::Instant;
 
@@ -14,6 +16,7 @@ fn main() {
         Workload::Transactional,
         Workload::Group,
     ];
+    let mut replay = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || {
@@ -32,12 +35,14 @@ fn main() {
                     other => usage(&format!("unknown workload {other}")),
                 }
             }
+            "--replay" => replay = true,
             other => usage(&format!("unknown argument {other}")),
         }
     }
     let started = Instant::now();
     let mut failed = 0;
     let mut ran = 0;
+    let mut diverged = Vec::new();
     for w in &workloads {
         let mut requests: std::collections::BTreeMap<&str, u64> = Default::default();
         let mut records = 0;
@@ -45,6 +50,9 @@ fn main() {
             ran += 1;
             match simulate(seed, *w) {
                 Ok(o) => {
+                    if replay && simulate(seed, *w).map(|again| again.trace) != Ok(o.trace) {
+                        diverged.push(seed);
+                    }
                     records += o.records;
                     for (api, n) in o.requests {
                         *requests.entry(api).or_insert(0) += n;
@@ -64,6 +72,12 @@ fn main() {
         workloads.len(),
         started.elapsed().as_secs_f64()
     );
+    if replay {
+        println!(
+            "replayed exactly: {} of {ran}; diverged: {diverged:?}",
+            ran - failed - diverged.len()
+        );
+    }
     if failed > 0 {
         std::process::exit(1);
     }
@@ -71,7 +85,7 @@ fn main() {
 
 fn usage(why: &str) -> ! {
     eprintln!(
-        "{why}\nusage: simulate [--seeds N] [--from S] [--workload idempotent|transactional|group|all]"
+        "{why}\nusage: simulate [--seeds N] [--from S] [--workload idempotent|transactional|group|all] [--replay]"
     );
     std::process::exit(2);
 }

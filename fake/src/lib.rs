@@ -50,18 +50,19 @@
 #![warn(missing_docs)]
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use klamm::protocol::compression::Compression;
 use klamm::protocol::error_codes::ErrorCode;
-use klamm::protocol::messages::{ApiKey, RequestBody};
-use tokio::sync::watch;
+use klamm::protocol::messages::ApiKey;
 use tokio::task::JoinHandle;
 
 mod api;
+mod builder;
 mod control;
+mod formats;
 mod groups;
+mod inspect;
 mod log;
 mod memory;
 mod scripted;
@@ -69,7 +70,9 @@ mod server;
 pub mod sim;
 mod state;
 
+pub use builder::Builder;
 pub use control::{Fault, FaultError};
+pub use inspect::{ProducedBatch, SeenRequest};
 /// The klamm this crate is built on: its protocol types are the ones
 /// [`ScriptedBroker`] answers with and [`FakeCluster::inject`] takes. A
 /// crate whose own unit tests use the fake (klamm's do) names them through
@@ -79,60 +82,7 @@ pub use log::{LoggedRecord, TxnMarker, TxnStatus};
 pub use scripted::ScriptedBroker;
 
 use server::Shared;
-use state::{Broker, Clock, State};
-
-/// A request a broker handled, as [`FakeCluster::history`] keeps it.
-#[derive(Debug, Clone)]
-pub struct SeenRequest {
-    /// The broker that handled it.
-    pub broker: i32,
-    /// The version it was sent at.
-    pub version: i16,
-    /// The client id of its header (`None` when null).
-    pub client_id: Option<String>,
-    /// The request, decoded.
-    pub body: RequestBody,
-}
-
-impl SeenRequest {
-    /// The request's API.
-    pub fn api(&self) -> ApiKey {
-        self.body.api_key()
-    }
-}
-
-/// One batch of a Produce request as the partition's leader handled it,
-/// as [`FakeCluster::produced`] keeps it: what the producer sent (from the
-/// batch's header) and what the leader made of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProducedBatch {
-    /// The broker that handled it.
-    pub broker: i32,
-    /// Its producer id (-1 without idempotence).
-    pub producer_id: i64,
-    /// Its producer epoch.
-    pub producer_epoch: i16,
-    /// The sequence of its first record (-1 without idempotence).
-    pub base_sequence: i32,
-    /// How many records it holds.
-    pub records: i32,
-    /// The codec it was compressed with.
-    pub compression: Compression,
-    /// Whether it was sent in a transaction.
-    pub transactional: bool,
-    /// Its size in bytes, as `max.message.bytes` is checked against (a
-    /// legacy message set's once converted to a v2 batch).
-    pub size: usize,
-    /// What the leader answered for it: NONE when it was written or
-    /// recognised as a retry, else the error its partition got.
-    pub error: ErrorCode,
-    /// The offset it was written at (for a retry recognised, the first
-    /// write's); -1 when it was not written.
-    pub base_offset: i64,
-    /// Whether it repeated a batch already written (a retry the
-    /// idempotence checks recognised), so was not written again.
-    pub duplicate: bool,
-}
+use state::State;
 
 /// How often the cluster expires group members whose session ran out.
 const TICK: Duration = Duration::from_millis(100);
@@ -144,193 +94,6 @@ pub struct FakeCluster {
     shared: Arc<Shared>,
     /// The expiry ticker; `None` in a handle that does not own the cluster.
     ticker: Option<JoinHandle<()>>,
-}
-
-/// Sets up a [`FakeCluster`]; from [`FakeCluster::builder`].
-#[derive(Debug, Clone)]
-pub struct Builder {
-    brokers: usize,
-    topics: Vec<(String, i32, i16)>,
-    auto_create_topics: bool,
-    default_partitions: i32,
-    initial_rebalance_delay: Duration,
-    max_message_bytes: usize,
-    cluster_id: String,
-    record_requests: bool,
-    version_caps: BTreeMap<ApiKey, (i16, i16)>,
-}
-
-impl Default for Builder {
-    fn default() -> Self {
-        Builder {
-            brokers: 1,
-            topics: Vec::new(),
-            auto_create_topics: true,
-            default_partitions: 1,
-            initial_rebalance_delay: Duration::ZERO,
-            max_message_bytes: 1_048_588,
-            cluster_id: "klamm-fake-cluster".to_string(),
-            record_requests: false,
-            version_caps: BTreeMap::new(),
-        }
-    }
-}
-
-impl Builder {
-    /// The number of brokers, with ids 1 to `n` (default 1).
-    pub fn brokers(mut self, n: usize) -> Self {
-        self.brokers = n.max(1);
-        self
-    }
-
-    /// A topic to create at start, replicated on every broker up to three.
-    pub fn topic(mut self, name: &str, partitions: i32) -> Self {
-        let rf = self.brokers.min(3) as i16;
-        self.topics.push((name.to_string(), partitions, rf));
-        self
-    }
-
-    /// A topic to create at start with `replication` replicas per partition.
-    pub fn topic_replicated(mut self, name: &str, partitions: i32, replication: i16) -> Self {
-        self.topics
-            .push((name.to_string(), partitions, replication));
-        self
-    }
-
-    /// Whether Metadata requests create the topics they name
-    /// (`auto.create.topics.enable`, default true), with
-    /// [`Builder::default_partitions`] partitions.
-    pub fn auto_create_topics(mut self, on: bool) -> Self {
-        self.auto_create_topics = on;
-        self
-    }
-
-    /// Partitions of an auto-created topic (`num.partitions`, default 1).
-    pub fn default_partitions(mut self, n: i32) -> Self {
-        self.default_partitions = n.max(1);
-        self
-    }
-
-    /// How long a first rebalance of an empty group waits for more members
-    /// (`group.initial.rebalance.delay.ms`). Default zero; Kafka's is 3 s.
-    pub fn initial_rebalance_delay(mut self, d: Duration) -> Self {
-        self.initial_rebalance_delay = d;
-        self
-    }
-
-    /// The largest batch a partition accepts (`message.max.bytes`, default
-    /// 1048588); a topic's `max.message.bytes` overrides it.
-    pub fn max_message_bytes(mut self, n: usize) -> Self {
-        self.max_message_bytes = n;
-        self
-    }
-
-    /// Whether the brokers keep every request they handle, for
-    /// [`FakeCluster::history`], and every batch the partition leaders
-    /// examine, for [`FakeCluster::produced`] (default off: a long test
-    /// would keep every record it produced).
-    pub fn record_requests(mut self, on: bool) -> Self {
-        self.record_requests = on;
-        self
-    }
-
-    /// Offers only versions `min..=max` of `api` (within those the fake
-    /// implements), as an older or newer broker would; see
-    /// [`FakeCluster::offer_versions`].
-    pub fn offer_versions(mut self, api: ApiKey, min: i16, max: i16) -> Self {
-        self.version_caps.insert(api, (min, max));
-        self
-    }
-
-    /// Starts the brokers, each on a free port of 127.0.0.1.
-    pub async fn start(self) -> std::io::Result<FakeCluster> {
-        let mut brokers = BTreeMap::new();
-        let mut listeners = Vec::new();
-        for id in 1..=self.brokers as i32 {
-            let listener = server::bind(0)?;
-            let port = listener.local_addr()?.port();
-            brokers.insert(
-                id,
-                Broker {
-                    port,
-                    up: true,
-                    rack: None,
-                },
-            );
-            listeners.push((id, listener));
-        }
-        let wall = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        let mut st = State {
-            cluster_id: self.cluster_id,
-            clock: Clock::new(wall),
-            brokers,
-            topics: BTreeMap::new(),
-            auto_create_topics: self.auto_create_topics,
-            default_partitions: self.default_partitions,
-            default_replication: self.brokers.min(3) as i16,
-            next_producer_id: 999,
-            txns: BTreeMap::new(),
-            groups: BTreeMap::new(),
-            sessions: BTreeMap::new(),
-            next_session: 0,
-            next_topic_id: 0,
-            next_member: 0,
-            rules: Vec::new(),
-            partition_rules: Vec::new(),
-            partitioned: Default::default(),
-            handled: BTreeMap::new(),
-            duplicates: BTreeMap::new(),
-            initial_rebalance_delay: self.initial_rebalance_delay,
-            max_message_bytes: self.max_message_bytes,
-            problems: Vec::new(),
-            trace: 0xcbf2_9ce4_8422_2325,
-            recording: self.record_requests,
-            history: Vec::new(),
-            placed: BTreeMap::new(),
-            version_caps: self.version_caps,
-            connections: BTreeMap::new(),
-            produced: BTreeMap::new(),
-            topic_errors: BTreeMap::new(),
-            held: Default::default(),
-            first_producer_epoch: 0,
-            slice_fetches: false,
-            in_flight: BTreeMap::new(),
-        };
-        for (name, partitions, rf) in &self.topics {
-            let rf = (*rf).clamp(1, self.brokers as i16);
-            st.create_topic(name, *partitions, rf, None, BTreeMap::new());
-        }
-        let shared = Arc::new(Shared {
-            state: Mutex::new(st),
-            changed: watch::Sender::new(0),
-            downs: Mutex::new(BTreeMap::new()),
-            listeners: Mutex::new(BTreeMap::new()),
-        });
-        for (id, listener) in listeners {
-            server::spawn_listener(Arc::clone(&shared), id, listener);
-        }
-        let s = Arc::clone(&shared);
-        let ticker = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(TICK);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let changed = {
-                    let mut st = s.lock();
-                    groups::expire(&mut st, tokio::time::Instant::now())
-                };
-                if changed {
-                    s.bump();
-                }
-            }
-        });
-        Ok(FakeCluster {
-            shared,
-            ticker: Some(ticker),
-        })
-    }
 }
 
 impl FakeCluster {
@@ -393,35 +156,6 @@ impl FakeCluster {
         true
     }
 
-    /// The records a partition holds, in offset order (control records
-    /// left out); empty for an unknown partition.
-    pub fn records(&self, topic: &str, partition: i32) -> Vec<LoggedRecord> {
-        self.state()
-            .partition(topic, partition)
-            .map(|p| p.log.records())
-            .unwrap_or_default()
-    }
-
-    /// The transaction markers a partition holds (the commit and abort
-    /// control records its transaction coordinator wrote), in offset
-    /// order; empty for an unknown partition.
-    pub fn markers(&self, topic: &str, partition: i32) -> Vec<TxnMarker> {
-        self.state()
-            .partition(topic, partition)
-            .map(|p| p.log.markers())
-            .unwrap_or_default()
-    }
-
-    /// The producer id and epoch the transaction coordinator holds for
-    /// `transactional_id` (as its last InitProducerId gave them, or a
-    /// fencing raised them); `None` before its first InitProducerId.
-    pub fn transactional_producer(&self, transactional_id: &str) -> Option<(i64, i16)> {
-        self.state()
-            .txns
-            .get(transactional_id)
-            .map(|t| (t.producer_id, t.epoch))
-    }
-
     /// Appends record-set entries (v2 record batches, control batches
     /// among them, or legacy magic 0 and 1 messages, in any codec) to a
     /// partition's log as its leader stores them, for logs a producer
@@ -468,159 +202,6 @@ impl FakeCluster {
         drop(st);
         self.shared.bump();
         Ok(base)
-    }
-
-    /// A partition's high watermark (its log end: every write is on every
-    /// replica at once).
-    pub fn high_watermark(&self, topic: &str, partition: i32) -> Option<i64> {
-        self.state()
-            .partition(topic, partition)
-            .map(|p| p.log.high_watermark())
-    }
-
-    /// A partition's last stable offset (below its oldest open
-    /// transaction).
-    pub fn last_stable_offset(&self, topic: &str, partition: i32) -> Option<i64> {
-        self.state()
-            .partition(topic, partition)
-            .map(|p| p.log.last_stable())
-    }
-
-    /// A partition's leader (`None` while no replica is up).
-    pub fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
-        self.state()
-            .partition(topic, partition)
-            .map(|p| p.leader)
-            .filter(|&l| l >= 0)
-    }
-
-    /// The offset `group` committed for a partition.
-    pub fn committed(&self, group: &str, topic: &str, partition: i32) -> Option<i64> {
-        self.state()
-            .groups
-            .get(group)
-            .and_then(|g| g.offsets.get(&(topic.to_string(), partition)))
-            .map(|c| c.offset)
-    }
-
-    /// The members of a group and the generation, as the coordinator has
-    /// them now.
-    pub fn group_members(&self, group: &str) -> (i32, Vec<String>) {
-        self.state()
-            .groups
-            .get(group)
-            .map(|g| (g.generation, g.members.keys().cloned().collect()))
-            .unwrap_or((0, Vec::new()))
-    }
-
-    /// How many batches sent to a partition repeated one already written
-    /// (retries the idempotence checks recognised).
-    pub fn duplicates(&self, topic: &str, partition: i32) -> u64 {
-        self.state()
-            .duplicates
-            .get(&(topic.to_string(), partition))
-            .copied()
-            .unwrap_or(0)
-    }
-
-    /// How many requests of `api` a broker (or, with `None`, every broker)
-    /// handled.
-    pub fn requests(&self, broker: Option<i32>, api: ApiKey) -> u64 {
-        self.state()
-            .handled
-            .iter()
-            .filter(|((b, k), _)| *k == api && broker.is_none_or(|x| x == *b))
-            .map(|(_, n)| *n)
-            .sum()
-    }
-
-    /// How many requests of `api` a broker (or, with `None`, every broker)
-    /// is handling now: received and not yet answered, as a long poll
-    /// waiting for data or a delayed answer is (a request never to be
-    /// answered, [`Fault::NoResponse`], counts until its connection closes).
-    pub fn in_flight(&self, broker: Option<i32>, api: ApiKey) -> u64 {
-        self.state()
-            .in_flight
-            .iter()
-            .filter(|((b, k), _)| *k == api && broker.is_none_or(|x| x == *b))
-            .map(|(_, (now, _))| *now)
-            .sum()
-    }
-
-    /// The most requests of `api` that `broker` (or, with `None`, any one
-    /// broker) was handling at once since the cluster started: 1 for a
-    /// client that waits for each answer before its next request there.
-    pub fn peak_in_flight(&self, broker: Option<i32>, api: ApiKey) -> u64 {
-        self.state()
-            .in_flight
-            .iter()
-            .filter(|((b, k), _)| *k == api && broker.is_none_or(|x| x == *b))
-            .map(|(_, (_, peak))| *peak)
-            .max()
-            .unwrap_or(0)
-    }
-
-    /// The fetch sessions (KIP-227) the brokers hold, by id: a session is
-    /// opened by a full Fetch and closed by a Fetch at epoch -1.
-    pub fn fetch_sessions(&self) -> Vec<i32> {
-        self.state().sessions.keys().copied().collect()
-    }
-
-    /// Every request handled since the cluster started, in order, when it
-    /// was built with [`Builder::record_requests`] (empty otherwise).
-    ///
-    /// ```
-    /// use klamm::protocol::messages::{ApiKey, RequestBody};
-    /// use klamm_fake::FakeCluster;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let cluster = FakeCluster::builder().record_requests(true).start().await?;
-    /// let mut config = klamm::Config::default();
-    /// config.net.bootstrap_servers = cluster.addresses();
-    /// config.net.client_id = "my-service".into();
-    /// klamm::Client::connect(config).await?.close().await;
-    /// let seen = cluster.history();
-    /// assert_eq!(seen[0].api(), ApiKey::ApiVersions);
-    /// assert!(seen.iter().all(|r| r.client_id.as_deref() == Some("my-service")));
-    /// assert!(matches!(seen[1].body, RequestBody::Metadata(_)));
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn history(&self) -> Vec<SeenRequest> {
-        self.state().history.clone()
-    }
-
-    /// Every batch sent to a partition that its leader examined, in the
-    /// order handled, with its answer, when the cluster was built with
-    /// [`Builder::record_requests`] (empty otherwise). Batches of a request
-    /// answered by an injected [`Fault`], sent to a broker that does not
-    /// lead the partition or that could not be read are not among them.
-    ///
-    /// ```
-    /// use klamm::producer::{AsyncProducer, ProducerRecord};
-    /// use klamm::protocol::error_codes::ErrorCode;
-    /// use klamm_fake::FakeCluster;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let cluster = FakeCluster::builder().record_requests(true).topic("t", 1).start().await?;
-    /// let mut config = klamm::Config::default();
-    /// config.net.bootstrap_servers = cluster.addresses();
-    /// let producer = AsyncProducer::new(klamm::Client::connect(config).await?).await?;
-    /// producer.send(ProducerRecord::new("t", "x").with_partition(0)).await?.await?;
-    /// producer.close().await?;
-    /// let sent = cluster.produced("t", 0);
-    /// assert_eq!((sent[0].records, sent[0].base_sequence, sent[0].error), (1, 0, ErrorCode::NONE));
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn produced(&self, topic: &str, partition: i32) -> Vec<ProducedBatch> {
-        self.state()
-            .produced
-            .get(&(topic.to_string(), partition))
-            .cloned()
-            .unwrap_or_default()
     }
 
     /// Makes the next `times` Metadata answers that describe `topic`
@@ -675,15 +256,6 @@ impl FakeCluster {
         }
         st.placed.insert(key.to_string(), broker);
         Ok(())
-    }
-
-    /// How many requests of each API (by name) every broker handled.
-    pub fn requests_by_api(&self) -> BTreeMap<&'static str, u64> {
-        let mut out = BTreeMap::new();
-        for ((_, api), n) in &self.state().handled {
-            *out.entry(api.name()).or_insert(0) += n;
-        }
-        out
     }
 
     /// Makes `broker` the partition's leader, bumping the leader epoch: the
@@ -876,21 +448,6 @@ impl FakeCluster {
         })
     }
 
-    /// A digest of every request the brokers handled, in order, with the
-    /// runtime's time (milliseconds since the cluster started) and the
-    /// broker: two runs that handled the same requests at the same virtual
-    /// times have the same digest.
-    pub fn trace_digest(&self) -> u64 {
-        self.state().trace
-    }
-
-    /// Why the brokers closed connections other than by an injected fault:
-    /// requests they could not read, did not offer, or cannot answer. A
-    /// test that expects none can assert this is empty.
-    pub fn problems(&self) -> Vec<String> {
-        self.state().problems.clone()
-    }
-
     /// From now on, offers only versions `min..=max` of `api` (within those
     /// the fake implements): ApiVersions says so, and a request at another
     /// version closes its connection, as Kafka does. An empty range stops
@@ -909,39 +466,6 @@ impl FakeCluster {
     /// end, and ask for more when none is.
     pub fn slice_fetches(&self, on: bool) {
         self.state().slice_fetches = on;
-    }
-
-    /// Connections `broker` has accepted so far.
-    pub fn connections(&self, broker: i32) -> u64 {
-        self.state().connections.get(&broker).copied().unwrap_or(0)
-    }
-
-    /// The current leader epoch of a partition (it starts at 0 and grows
-    /// with each change of leader), or `None` if there is no such partition.
-    pub fn leader_epoch(&self, topic: &str, partition: i32) -> Option<i32> {
-        self.state()
-            .partition(topic, partition)
-            .map(|p| p.leader_epoch)
-    }
-
-    /// How many requests the injected faults still waiting will apply to
-    /// (those of [`FakeCluster::inject`] and
-    /// [`FakeCluster::inject_partition_error`]), for `api` or for every
-    /// API: 0 once each was used.
-    pub fn faults_left(&self, api: Option<ApiKey>) -> u64 {
-        let st = self.state();
-        let wanted = |a: ApiKey| api.is_none_or(|want| want == a);
-        let whole = st
-            .rules
-            .iter()
-            .filter(|r| wanted(r.api))
-            .map(|r| r.remaining);
-        let partial = st
-            .partition_rules
-            .iter()
-            .filter(|r| wanted(r.api))
-            .map(|r| r.remaining);
-        whole.chain(partial).fold(0u64, u64::saturating_add)
     }
 
     /// Drops every fault still waiting (those for single partitions too).

@@ -2,28 +2,14 @@
 //! of an API, answers with trailing bytes, the epochs in ListOffsets
 //! answers and the connections a broker accepted. Each is checked with a
 //! control run where the shaping is absent.
-
-use std::time::Duration;
+mod support;
 
 use klamm::client::{ListedOffset, OffsetSpec, TrafficClass};
 use klamm::producer::{AsyncProducer, ProducerRecord};
 use klamm::protocol::messages::ApiKey;
-use klamm::{Client, Config, Error};
+use klamm::{Client, Error};
 use klamm_fake::{FakeCluster, Fault};
-
-async fn bounded<T>(f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(60), f)
-        .await
-        .expect("the test hung")
-}
-
-fn config(cluster: &FakeCluster) -> Config {
-    let mut config = Config::default();
-    config.net.bootstrap_servers = cluster.addresses();
-    config.producer.linger = Duration::from_millis(1);
-    config.producer.retry_backoff = Duration::from_millis(10);
-    config
-}
+use support::{bounded, config};
 
 fn metadata_versions(cluster: &FakeCluster) -> Vec<i16> {
     cluster

@@ -1,6 +1,7 @@
 //! klamm's clients against the fake cluster: what arrives is read from the
 //! fake's logs (not only round-tripped), and each fault has a control run
 //! that shows the check can fail.
+mod support;
 
 use std::time::Duration;
 
@@ -12,20 +13,11 @@ use klamm::protocol::error_codes::ErrorCode;
 use klamm::protocol::messages::ApiKey;
 use klamm::{Client, Config};
 use klamm_fake::{FakeCluster, Fault, TxnStatus};
-
-/// Every test is bounded: the fake answers at once, so 60 s means a hang.
-async fn bounded<T>(f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(60), f)
-        .await
-        .expect("the test hung")
-}
+use support::bounded;
 
 fn config(cluster: &FakeCluster) -> Config {
-    let mut config = Config::default();
-    config.net.bootstrap_servers = cluster.addresses();
+    let mut config = support::config(cluster);
     config.net.client_id = "fake-tests".into();
-    config.producer.linger = Duration::from_millis(1);
-    config.producer.retry_backoff = Duration::from_millis(10);
     config
 }
 

@@ -4,6 +4,7 @@
 //! their peak, the fetch sessions held, injected faults still waiting, and
 //! fetch session errors answered as Kafka answers them. Each check runs
 //! against raw requests, so what the broker sent is what is checked.
+mod support;
 
 use std::time::Duration;
 
@@ -20,13 +21,7 @@ use klamm::protocol::records::{
 };
 use klamm::{Client, Config};
 use klamm_fake::{FakeCluster, Fault, FaultError, TxnStatus};
-
-/// Every test is bounded: the fake answers at once, so 60 s means a hang.
-async fn bounded<T>(f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(60), f)
-        .await
-        .expect("the test hung")
-}
+use support::bounded;
 
 /// One v2 batch of `values` (`pid`: a transactional producer id).
 fn batch(values: &[&str], codec: Compression, pid: Option<i64>) -> Vec<u8> {

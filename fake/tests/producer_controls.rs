@@ -5,6 +5,7 @@
 //! (`first_producer_epoch`) and a topic described with an error
 //! (`metadata_topic_error`). Each has a control that shows its check can
 //! fail.
+mod support;
 
 use std::time::Duration;
 
@@ -21,21 +22,7 @@ use klamm::protocol::messages::{
 use klamm::protocol::records::{EncodeOptions, Record, RecordBatch};
 use klamm::{Client, Config};
 use klamm_fake::{FakeCluster, Fault};
-
-/// Every test is bounded: the fake answers at once, so 60 s means a hang.
-async fn bounded<T>(f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(60), f)
-        .await
-        .expect("the test hung")
-}
-
-fn config(cluster: &FakeCluster) -> Config {
-    let mut config = Config::default();
-    config.net.bootstrap_servers = cluster.addresses();
-    config.producer.linger = Duration::from_millis(1);
-    config.producer.retry_backoff = Duration::from_millis(10);
-    config
-}
+use support::{bounded, config};
 
 async fn producer(config: Config) -> AsyncProducer {
     AsyncProducer::new(Client::connect(config).await.unwrap())

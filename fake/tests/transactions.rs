@@ -2,6 +2,7 @@
 //! requests: AddPartitionsToTxn v4+ (batched transactions and verify-only),
 //! the markers each partition holds, the producer id a transactional id
 //! has, and errors injected for single partitions.
+mod support;
 
 use std::time::Duration;
 
@@ -24,12 +25,7 @@ use klamm::protocol::messages::{
 };
 use klamm::{Client, Config};
 use klamm_fake::{FakeCluster, Fault, FaultError, TxnMarker};
-
-async fn bounded<T>(f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(60), f)
-        .await
-        .expect("the test hung")
-}
+use support::bounded;
 
 /// A client of `cluster` and a connection to its broker 1.
 async fn connect(cluster: &FakeCluster) -> (Client, Connection) {

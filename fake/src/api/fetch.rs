@@ -17,7 +17,7 @@ use klamm::protocol::messages::{
 use tokio::time::Instant;
 
 use super::Cx;
-use crate::log::{downconvert, slice};
+use crate::formats::{downconvert, slice};
 use crate::state::{FetchSession, State};
 
 const READ_COMMITTED: i8 = 1;

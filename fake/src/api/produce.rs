@@ -7,7 +7,7 @@ use klamm::protocol::records::RecordBatch;
 
 use super::Cx;
 use crate::ProducedBatch;
-use crate::log::produced_batches;
+use crate::formats::produced_batches;
 use crate::state::State;
 
 /// Whether `pid` at `epoch` has an open transaction that added
