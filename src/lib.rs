@@ -238,6 +238,7 @@ pub mod admin;
 pub mod client;
 pub mod config;
 pub mod consumer;
+pub mod determinism;
 pub mod error;
 pub mod group;
 pub mod net;

@@ -5,7 +5,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use klamm::protocol::messages::ApiKey;
-use tokio::sync::watch;
 
 use crate::server::{self, Shared};
 use crate::state::{Broker, Clock, State};
@@ -169,7 +168,7 @@ impl Builder {
         }
         let shared = Arc::new(Shared {
             state: Mutex::new(st),
-            changed: watch::Sender::new(0),
+            changed: Arc::default(),
             downs: Mutex::new(BTreeMap::new()),
             listeners: Mutex::new(BTreeMap::new()),
         });

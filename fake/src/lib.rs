@@ -67,6 +67,7 @@ mod log;
 mod memory;
 mod scripted;
 mod server;
+mod signal;
 pub mod sim;
 mod state;
 

@@ -11,11 +11,11 @@ use klamm::protocol::frame::{decode_request, split_frame};
 use klamm::protocol::messages::{ApiKey, RequestBody, RequestHeader};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api;
 use crate::control::Fault;
+use crate::signal::{Signal, Waiter};
 use crate::state::State;
 
 /// The largest request frame a broker reads (`socket.request.max.bytes`).
@@ -27,10 +27,10 @@ pub(crate) struct Shared {
     pub state: Mutex<State>,
     /// Bumped whenever a log or a group changes, to wake long polls and
     /// rebalances that wait for it.
-    pub changed: watch::Sender<u64>,
+    pub changed: Arc<Signal>,
     /// Per broker: bumped when the broker goes down, closing its
     /// connections.
-    pub downs: Mutex<std::collections::BTreeMap<i32, watch::Sender<u64>>>,
+    pub downs: Mutex<std::collections::BTreeMap<i32, Arc<Signal>>>,
     pub listeners: Mutex<std::collections::BTreeMap<i32, JoinHandle<()>>>,
 }
 
@@ -41,22 +41,19 @@ impl Shared {
 
     /// Wakes whatever waits for a change.
     pub(crate) fn bump(&self) {
-        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        self.changed.bump();
     }
 
-    pub(crate) fn down_signal(&self, broker: i32) -> watch::Receiver<u64> {
+    pub(crate) fn down_signal(&self, broker: i32) -> Waiter {
         let mut downs = self.downs.lock().unwrap_or_else(|p| p.into_inner());
-        downs
-            .entry(broker)
-            .or_insert_with(|| watch::Sender::new(0))
-            .subscribe()
+        downs.entry(broker).or_default().subscribe()
     }
 
     /// Closes every connection of `broker`.
     pub(crate) fn close_connections(&self, broker: i32) {
         let downs = self.downs.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(tx) = downs.get(&broker) {
-            tx.send_modify(|n| *n = n.wrapping_add(1));
+        if let Some(signal) = downs.get(&broker) {
+            signal.bump();
         }
     }
 }
@@ -112,13 +109,16 @@ where
         let frame = match split_frame(&mut buf, MAX_REQUEST) {
             Ok(Some(f)) => f,
             Ok(None) => {
+                // In a fixed order (a broker going down wins), so that a
+                // simulation's runs take the same branches.
                 tokio::select! {
+                    biased;
+                    () = down.changed() => return,
                     r = rd.read_buf(&mut buf) => match r {
                         Ok(0) | Err(_) => return,
                         Ok(_) => continue,
                     },
-                    _ = down.changed() => return,
-                    Ok(()) = changed.changed(), if !pending.is_empty() => {
+                    () = changed.changed(), if !pending.is_empty() => {
                         if send_released(&shared, &mut pending, &mut wr).await.is_err() {
                             return;
                         }
@@ -179,8 +179,9 @@ where
             key,
         };
         let reply = tokio::select! {
+            biased;
+            () = down.changed() => return,
             r = handle(&shared, broker, header, body, fault) => r,
-            _ = down.changed() => return,
         };
         match reply {
             Step::Reply(bytes) if held || !pending.is_empty() => {
@@ -202,13 +203,14 @@ where
                 let mut sink = [0u8; 4096];
                 loop {
                     tokio::select! {
+                        biased;
+                        () = down.changed() => return,
                         r = rd.read(&mut sink) => match r {
                             Ok(0) | Err(_) => return,
                             Ok(_) => {}
                         },
-                        _ = down.changed() => return,
                         // Answers held before the lost one still go out.
-                        Ok(()) = changed.changed(), if !pending.is_empty() => {
+                        () = changed.changed(), if !pending.is_empty() => {
                             if send_released(&shared, &mut pending, &mut wr).await.is_err() {
                                 return;
                             }

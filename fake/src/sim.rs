@@ -13,14 +13,13 @@
 //! assert_eq!(simulate(7, Workload::Idempotent).unwrap().schedule, outcome.schedule);
 //! ```
 //!
-//! What the seed fixes: the workload (records, partitions, which
-//! transactions commit) and every fault with its virtual time. The client's
-//! own choices (retry backoff jitter is turned off; tokio's `select!`
-//! picks among ready branches at random; hash maps iterate in a per-process
-//! order) are not drawn from it, so two runs of one seed may interleave
-//! requests differently; [`Outcome::trace`] is a digest of every request
-//! the brokers handled, with its virtual time, to tell whether two runs
-//! went the same way.
+//! The seed fixes everything: the workload (records, partitions, which
+//! transactions commit), every fault with its virtual time, and klamm's own
+//! choices (its hash maps' order and its backoff jitter, through
+//! [`klamm::determinism::repeatable`]); the fake wakes waiting requests in
+//! a fixed order and its `select!`s are biased. So a seed replays its run
+//! exactly: [`Outcome::trace`], a digest of every request the brokers
+//! handled with its virtual time, is the same each time.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -291,6 +290,9 @@ pub fn simulate(seed: u64, workload: Workload) -> Result<Outcome, Violation> {
         .start_paused(true)
         .build()
         .map_err(|e| fail(format!("no runtime: {e}")))?;
+    // The clients' jitter and the order they walk their maps in come from
+    // the seed too.
+    klamm::determinism::repeatable(seed);
     let run = async {
         let cluster = FakeCluster::builder()
             .brokers(BROKERS)
@@ -423,7 +425,7 @@ async fn idempotent(
         let v = value(&format!("p{p}"), i);
         sent.entry(p).or_default().push(v.clone());
         let d = producer
-            .send(ProducerRecord::new(TOPIC, v.clone()).with_partition(p))
+            .send(record(v.clone(), p))
             .await
             .map_err(|e| format!("send {v}: {e}"))?;
         deliveries.push((v, d));
@@ -537,7 +539,7 @@ async fn transactional(
             let v = value(&format!("t{t}"), i);
             these.push((p, v.clone()));
             let d = producer
-                .send(ProducerRecord::new(TOPIC, v.clone()).with_partition(p))
+                .send(record(v.clone(), p))
                 .await
                 .map_err(|e| format!("send {v}: {e}"))?;
             deliveries.push(d);
@@ -668,7 +670,7 @@ async fn group(
             for (i, gap) in gaps.into_iter().enumerate() {
                 let p = (i % partitions as usize) as i32;
                 let d = producer
-                    .send(ProducerRecord::new(TOPIC, value("g", i)).with_partition(p))
+                    .send(record(value("g", i), p))
                     .await
                     .map_err(|e| format!("send: {e}"))?;
                 deliveries.push(d);
@@ -710,11 +712,13 @@ async fn group(
         .map(|m| (m > 0 && rng.chance(40)).then(|| 500 + rng.below(2_500)))
         .collect();
     let late_join = rng.chance(40).then(|| 300 + rng.below(2_000));
-    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+    // The members learn the run is over in the order they began waiting
+    // (a tokio watch channel would wake them in a random order).
+    let done = Arc::new(crate::signal::Signal::default());
     let mut tasks = Vec::new();
     let spawn_member = |m: usize, start_after: u64, leave_after: Option<u64>| {
         let shared = Arc::clone(&shared);
-        let mut done_rx = done_rx.clone();
+        let mut done_rx = done.subscribe();
         let cluster = cluster.handle();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(start_after)).await;
@@ -747,7 +751,7 @@ async fn group(
                 };
                 let event = tokio::select! {
                     biased;
-                    _ = done_rx.wait_for(|d| *d) => break,
+                    () = done_rx.changed() => break,
                     _ = sleep => break,
                     e = g.recv() => e,
                 };
@@ -852,7 +856,7 @@ async fn group(
         }
     })
     .await;
-    done_tx.send_replace(true);
+    done.bump();
     for t in tasks {
         match t.await {
             Ok(Ok(())) => {}
@@ -881,4 +885,13 @@ async fn group(
     verdict?;
     client.close().await;
     Ok(records)
+}
+
+/// A record of the workload for partition `p`. Its timestamp is fixed: one
+/// from the wall clock would change the batches' sizes (their timestamp
+/// deltas) from run to run, and so where they split.
+fn record(value: impl Into<Bytes>, p: i32) -> ProducerRecord {
+    ProducerRecord::new(TOPIC, value)
+        .with_partition(p)
+        .with_timestamp(1_700_000_000_000)
 }

@@ -50,16 +50,32 @@ fn consumer_group_schedules() {
     run(Workload::Group);
 }
 
-/// The same seed draws the same schedule and workload; different seeds
-/// draw different ones (the control).
+/// A seed replays its run exactly: the same schedule and workload, and the
+/// same requests at the same virtual times (`trace`), for every workload;
+/// different seeds draw different runs (the control).
 #[test]
-fn a_seed_fixes_its_schedule() {
-    let a = simulate(42, Workload::Idempotent).unwrap();
-    let b = simulate(42, Workload::Idempotent).unwrap();
-    assert_eq!(a.schedule, b.schedule);
-    assert_eq!(a.records, b.records);
-    let c = simulate(43, Workload::Idempotent).unwrap();
-    assert_ne!((a.schedule, a.records), (c.schedule, c.records));
+fn a_seed_replays_its_run_exactly() {
+    for workload in [
+        Workload::Idempotent,
+        Workload::Transactional,
+        Workload::Group,
+    ] {
+        for seed in 1..=25 {
+            let a = simulate(seed, workload).unwrap();
+            let b = simulate(seed, workload).unwrap();
+            assert_eq!(a.schedule, b.schedule, "{workload:?} seed {seed}");
+            assert_eq!(a.records, b.records, "{workload:?} seed {seed}");
+            assert_eq!(
+                a.trace, b.trace,
+                "{workload:?} seed {seed} went another way"
+            );
+        }
+        let (a, c) = (
+            simulate(42, workload).unwrap(),
+            simulate(43, workload).unwrap(),
+        );
+        assert_ne!(a.trace, c.trace, "{workload:?}: seeds 42 and 43 ran alike");
+    }
 }
 
 /// The control: without idempotence the same schedules write some record

@@ -13,7 +13,7 @@ mod retry;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet};
+use crate::determinism::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
@@ -277,8 +277,8 @@ impl Client {
             last_covered: Mutex::new(None),
             metadata_requests: AtomicUsize::new(0),
             dedicated: AtomicU64::new(0),
-            coordinators: Mutex::new(HashMap::new()),
-            metadata_v8_brokers: Mutex::new(HashSet::new()),
+            coordinators: Mutex::new(HashMap::default()),
+            metadata_v8_brokers: Mutex::new(HashSet::default()),
             closed: AtomicBool::new(false),
             refresher: Mutex::new(None),
             config,

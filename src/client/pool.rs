@@ -1,7 +1,7 @@
 //! Connections per broker and traffic class, shared by everything that
 //! uses one [`Client`](super::Client).
 
-use std::collections::HashMap;
+use crate::determinism::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::time::Instant;
@@ -65,7 +65,7 @@ impl Pool {
             tls,
             connector,
             backoff,
-            slots: Mutex::new(HashMap::new()),
+            slots: Mutex::new(HashMap::default()),
         }
     }
 

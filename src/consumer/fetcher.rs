@@ -7,7 +7,7 @@
 //! Partitions that are paused, closed, or whose buffer is full are left
 //! out of the request (and forgotten from the fetch session).
 
-use std::collections::HashMap;
+use crate::determinism::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -195,7 +195,7 @@ fn spawn(inner: &Arc<ConsumerInner>, broker: BrokerInfo) -> FetcherHandle {
         stop: stop.clone(),
         session: FetchSession::default(),
         session_by_id: None,
-        session_ids: HashMap::new(),
+        session_ids: HashMap::default(),
         rotate: 0,
     };
     FetcherHandle {
@@ -516,7 +516,7 @@ impl Fetcher {
     /// id of every topic the request may name: the partitions tracked
     /// and those still in the session. v12 when metadata lacks one.
     fn topic_ids(&self, offered: i16) -> (i16, HashMap<String, Uuid>) {
-        let mut ids = HashMap::new();
+        let mut ids = HashMap::default();
         if offered <= LAST_FETCH_BY_NAME {
             return (offered, ids);
         }
@@ -534,7 +534,7 @@ impl Fetcher {
                 Some(id) if id != Uuid::ZERO => {
                     ids.insert(name.to_string(), id);
                 }
-                _ => return (offered.min(LAST_FETCH_BY_NAME), HashMap::new()),
+                _ => return (offered.min(LAST_FETCH_BY_NAME), HashMap::default()),
             }
         }
         (offered, ids)

@@ -50,7 +50,7 @@ mod session;
 mod tests;
 pub mod transactions;
 
-use std::collections::{HashMap, HashSet};
+use crate::determinism::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -343,8 +343,8 @@ impl Consumer {
                 client,
                 settings: Arc::new(settings),
                 paused_all: Arc::new(AtomicBool::new(false)),
-                fetchers: Mutex::new(HashMap::new()),
-                active: Arc::new(Mutex::new(HashSet::new())),
+                fetchers: Mutex::new(HashMap::default()),
+                active: Arc::new(Mutex::new(HashSet::default())),
                 closed: AtomicBool::new(false),
             }),
         }

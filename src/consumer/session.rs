@@ -8,7 +8,7 @@
 //! that have something to say. Any session error, or a failed request,
 //! starts over with a full fetch.
 
-use std::collections::HashMap;
+use crate::determinism::HashMap;
 use std::sync::Arc;
 
 /// What one partition looks like in a Fetch request.

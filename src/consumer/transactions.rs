@@ -27,7 +27,8 @@
 //! - Kafka protocol, Fetch response `aborted_transactions` and
 //!   `last_stable_offset`
 
-use std::collections::{HashSet, VecDeque};
+use crate::determinism::HashSet;
+use std::collections::VecDeque;
 
 use crate::config::IsolationLevel;
 use crate::error::Result;
@@ -86,7 +87,7 @@ impl TransactionFilter {
         Self {
             isolation,
             pending: pending.into(),
-            aborted: HashSet::new(),
+            aborted: HashSet::default(),
             last_stable_offset,
         }
     }

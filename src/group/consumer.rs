@@ -446,6 +446,7 @@ impl GroupConsumer {
         let _ = self.member.commands.send(Command::Close(done));
         loop {
             tokio::select! {
+                biased;
                 _ = &mut closed => break,
                 ev = self.member.events.recv() => match ev {
                     None => break,

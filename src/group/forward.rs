@@ -58,6 +58,7 @@ pub(crate) async fn forward(
             quiet.saturating_add(1)
         };
         let reopened = tokio::select! {
+            biased;
             r = restart.reopen(&tp, &error, quiet) => r,
             () = stopped(&mut control) => return,
         };
@@ -99,6 +100,7 @@ async fn pump(
             Control::Run => pc.resume(),
         }
         let item = tokio::select! {
+            biased;
             changed = control.changed() => {
                 if changed.is_err() { return (delivered, None); }
                 continue;
@@ -132,6 +134,7 @@ async fn send(
     f: Fetched,
 ) -> bool {
     let permit = tokio::select! {
+        biased;
         p = tx.reserve() => match p { Ok(p) => p, Err(_) => return false },
         changed = control.changed() => {
             if changed.is_err() || *control.borrow() == Control::Stop { return false; }

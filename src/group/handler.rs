@@ -152,9 +152,12 @@ impl Claim {
             if let Some(r) = self.current.next() {
                 return Some(r);
             }
+            // The wake first: an ended partition is noticed even while
+            // batches keep coming.
             let batch = tokio::select! {
-                b = self.batches.recv() => b?,
+                biased;
                 _ = self.wake.notified() => continue,
+                b = self.batches.recv() => b?,
             };
             if self.queued.fetch_sub(1, Ordering::AcqRel) == CLAIM_BATCHES {
                 pause_for_claim(&self.tracks, &self.tp, self.token, false);
@@ -212,6 +215,7 @@ impl GroupConsumer {
         let mut outcome = Ok(());
         loop {
             let ev = tokio::select! {
+                biased;
                 _ = &mut shutdown => break,
                 ev = self.recv() => ev,
             };

@@ -154,6 +154,7 @@ async fn watch(
 ) {
     loop {
         tokio::select! {
+            biased;
             _ = tokio::time::sleep(every) => {}
             _ = wake.notified() => {}
         }

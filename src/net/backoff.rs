@@ -33,10 +33,8 @@ pub struct Backoff {
 impl Backoff {
     /// A backoff starting at `initial` and capped at `max`.
     pub fn new(initial: Duration, max: Duration) -> Self {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0x9E37_79B9_7F4A_7C15);
+        // From the clock, unless `determinism::repeatable` fixed it.
+        let seed = crate::determinism::next_jitter_seed();
         Backoff {
             initial,
             max: max.max(initial),

@@ -6,7 +6,8 @@
 //! in creation order for a retry, or the two pieces of a batch refused as
 //! too large in its place, and completes them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use crate::determinism::HashMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -327,7 +328,7 @@ impl Accumulator {
         mut broker_open: impl FnMut(i32) -> bool,
     ) -> (Vec<Drained>, bool) {
         let mut out: Vec<Drained> = Vec::new();
-        let mut request_bytes: HashMap<i32, usize> = HashMap::new();
+        let mut request_bytes: HashMap<i32, usize> = HashMap::default();
         let mut leaderless = false;
         let mut guard = self.lock();
         let state = &mut *guard;

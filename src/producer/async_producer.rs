@@ -1,7 +1,7 @@
 //! [`AsyncProducer`]: `send` places a record in its partition's batch and
 //! returns a [`DeliveryFuture`]; a background sender task does the rest.
 
-use std::collections::HashMap;
+use crate::determinism::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 

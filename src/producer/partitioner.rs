@@ -35,7 +35,7 @@
 //!
 //! [`config::Partitioner`]: crate::config::Partitioner
 
-use std::collections::HashMap;
+use crate::determinism::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -11,7 +11,7 @@
 //! batch of several records refused as too large (MESSAGE_TOO_LARGE) goes
 //! back the same way as two halves, which take its sequence range.
 
-use std::collections::{HashMap, HashSet};
+use crate::determinism::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -101,11 +101,11 @@ impl Sender {
             txn,
             config,
             counters,
-            in_flight: HashMap::new(),
-            connections: HashMap::new(),
-            connecting: HashSet::new(),
+            in_flight: HashMap::default(),
+            connections: HashMap::default(),
+            connecting: HashSet::default(),
             connected: Arc::default(),
-            connect_retry_at: HashMap::new(),
+            connect_retry_at: HashMap::default(),
             answers: JoinSet::new(),
             last_leader_refresh: None,
         }
@@ -288,7 +288,7 @@ impl Sender {
         if leaderless {
             self.refresh_leaders(now);
         }
-        let mut by_broker: HashMap<i32, Vec<(ProducerBatch, Stamp)>> = HashMap::new();
+        let mut by_broker: HashMap<i32, Vec<(ProducerBatch, Stamp)>> = HashMap::default();
         let drained = self.join_transaction(drained).await;
         for Drained {
             broker,

@@ -1,7 +1,8 @@
 //! Acknowledgements sent on their own: ShareAcknowledge to each leader
 //! (a commit), or at epoch -1 to every open session (close).
 
-use std::collections::{BTreeMap, HashMap};
+use crate::determinism::HashMap;
+use std::collections::BTreeMap;
 
 use super::acks::PartitionAcks;
 use super::session::{Session, Tp};

@@ -2,7 +2,8 @@
 //! together, each carrying the acknowledgements of its session, and the
 //! records of the answers (acquired ranges checked, gaps noted).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use crate::determinism::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 

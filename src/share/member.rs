@@ -10,7 +10,8 @@
 //! same id; coordinator moves are handled by the client's coordinator
 //! loop; other errors end the membership (the consumer reports them).
 
-use std::collections::{BTreeSet, HashMap};
+use crate::determinism::HashMap;
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -78,7 +79,7 @@ impl Member {
         lock(&self.names).extend(known);
     }
 
-    fn known_names(&self) -> HashMap<Uuid, String> {
+    fn known_names(&self) -> std::collections::HashMap<Uuid, String> {
         self.client.metadata().names_by_id()
     }
 

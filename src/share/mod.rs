@@ -52,7 +52,8 @@ mod fetch;
 mod member;
 mod session;
 
-use std::collections::{BTreeMap, HashMap};
+use crate::determinism::HashMap;
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

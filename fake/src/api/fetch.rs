@@ -105,7 +105,8 @@ pub(crate) async fn fetch(cx: &Cx<'_>, req: FetchRequest) -> FetchResponse {
             return resp;
         }
         tokio::select! {
-            _ = changed.changed() => {}
+            biased;
+            () = changed.changed() => {}
             _ = tokio::time::sleep_until(deadline) => {}
         }
     }

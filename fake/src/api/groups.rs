@@ -178,7 +178,8 @@ pub(crate) async fn join(cx: &Cx<'_>, req: JoinGroupRequest) -> JoinGroupRespons
                 .min(now + RECHECK)
         };
         tokio::select! {
-            _ = changed.changed() => {}
+            biased;
+            () = changed.changed() => {}
             _ = tokio::time::sleep_until(wake) => {}
         }
     }
@@ -287,7 +288,8 @@ pub(crate) async fn sync(cx: &Cx<'_>, req: SyncGroupRequest) -> SyncGroupRespons
             }
         }
         tokio::select! {
-            _ = changed.changed() => {}
+            biased;
+            () = changed.changed() => {}
             _ = tokio::time::sleep(RECHECK) => {}
         }
     }

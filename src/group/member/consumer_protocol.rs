@@ -233,6 +233,7 @@ impl<C: Coordinator> Engine<C> {
                 return Ok(());
             }
             tokio::select! {
+                biased;
                 cmd = self.commands.recv() => self.command(cmd),
                 _ = tokio::time::sleep_until(self.next_beat) => match self.beat().await {
                     Beat::Ok | Beat::Retry => {}
@@ -503,6 +504,7 @@ impl<C: Coordinator> Engine<C> {
         let deadline = Instant::now() + self.settings.rebalance_timeout;
         loop {
             tokio::select! {
+                biased;
                 _ = &mut acked => return Flow::Continue,
                 _ = tokio::time::sleep_until(deadline) => {
                     return Flow::Fenced(format!(
@@ -626,6 +628,7 @@ impl<C: Coordinator> Engine<C> {
         let since = self.poll.last();
         loop {
             tokio::select! {
+                biased;
                 cmd = self.commands.recv() => match cmd {
                     None => return false,
                     Some(Command::Close(done)) => {

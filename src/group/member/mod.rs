@@ -292,6 +292,7 @@ impl Engine {
                     let since = self.poll.last();
                     loop {
                         tokio::select! {
+                            biased;
                             cmd = self.commands.recv() => match cmd {
                                 None => return Ok(()),
                                 Some(Command::Close(done)) => { let _ = done.send(()); return Ok(()); }
@@ -375,6 +376,7 @@ impl Engine {
         beat.tick().await;
         loop {
             tokio::select! {
+                biased;
                 _ = &mut acked => return,
                 _ = tokio::time::sleep_until(deadline) => {
                     tracing::warn!(group = %self.id.group, "the application did not finish with revoked partitions within the rebalance timeout; rejoining without it");
@@ -464,6 +466,7 @@ impl Engine {
                 tokio::pin!(attempt);
                 loop {
                     tokio::select! {
+                        biased;
                         out = &mut attempt => break Ok(out),
                         cmd = commands.recv(), if close_after.is_none() => match cmd {
                             Some(Command::Close(done)) if finish_before_close => {
@@ -702,6 +705,7 @@ impl Engine {
         let mut last_ok = Instant::now();
         loop {
             tokio::select! {
+                biased;
                 cmd = self.commands.recv() => match cmd {
                     // The consumer was dropped without closing: leave.
                     None => return Interrupt::Close(oneshot::channel().0),

@@ -9,7 +9,8 @@
 //! topic was deleted and made again) gets the same request once more by
 //! name, at v9, whose answer is the one that counts.
 
-use std::collections::{BTreeMap, HashMap};
+use crate::determinism::HashMap;
+use std::collections::BTreeMap;
 
 use super::{Generation, OffsetAndMetadata};
 use crate::client::{ClusterMetadata, Step, coordinator_error};
@@ -337,7 +338,7 @@ async fn fetch_once(
     by_topic: Option<&BTreeMap<&str, Vec<i32>>>,
     stable: bool,
     version: i16,
-    ids: Option<&HashMap<String, Uuid>>,
+    ids: Option<&std::collections::HashMap<String, Uuid>>,
 ) -> Result<Fetched> {
     let id_of = |t: &str| {
         ids.and_then(|ids| ids.get(t))

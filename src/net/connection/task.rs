@@ -3,7 +3,8 @@
 //! and hands each answer to its request, and fails everything in flight
 //! when the connection faults or a request times out.
 
-use std::collections::{HashMap, VecDeque};
+use crate::determinism::HashMap;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -66,7 +67,7 @@ impl Task {
         mut rx: mpsc::Receiver<Command>,
     ) {
         let (mut rd, mut wr) = tokio::io::split(stream);
-        let mut pending: HashMap<i32, Pending> = HashMap::new();
+        let mut pending: HashMap<i32, Pending> = HashMap::default();
         let mut out: VecDeque<Outgoing> = VecDeque::new();
         let mut rbuf = BytesMut::with_capacity(64 * 1024);
         let mut next_id: i32 = 0;

@@ -2,7 +2,6 @@
 //! attempt, with coordinator rediscovery and backoff around it, and the
 //! per-API request shapes and answer parsing.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -521,7 +520,7 @@ fn txn_offset_commit_request(
     group: &ConsumerGroupMetadata,
     offsets: &[(String, i32, i64, Option<String>)],
     version: i16,
-    ids: Option<&HashMap<String, Uuid>>,
+    ids: Option<&std::collections::HashMap<String, Uuid>>,
 ) -> TxnOffsetCommitRequest {
     let mut topics: Vec<TxnOffsetCommitRequestTopic> = Vec::new();
     for (topic, partition, offset, metadata) in offsets {

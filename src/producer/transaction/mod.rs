@@ -57,7 +57,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet};
+use crate::determinism::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -230,7 +230,7 @@ impl TransactionManager {
                 core: Mutex::new(Core {
                     state: TransactionState::Uninitialized,
                     producer: None,
-                    partitions: HashMap::new(),
+                    partitions: HashMap::default(),
                     started: false,
                     bump_epoch: false,
                     tv2: false,

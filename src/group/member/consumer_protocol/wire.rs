@@ -10,7 +10,6 @@
 //! the member's state, so sending it twice is harmless). Every other code
 //! is the engine's to judge.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
@@ -43,7 +42,7 @@ pub(in crate::group::member) trait Coordinator:
     /// Forget the coordinator and look it up again.
     fn rediscover(&self) -> impl Future<Output = ()> + Send;
     /// The topic names metadata knows, by topic id.
-    fn topic_names(&self) -> HashMap<Uuid, String>;
+    fn topic_names(&self) -> std::collections::HashMap<Uuid, String>;
     /// Refresh metadata for `topics`.
     fn refresh_topics(&self, topics: &[String]) -> impl Future<Output = ()> + Send;
 }
@@ -144,7 +143,7 @@ impl Coordinator for ClientCoordinator {
         }
     }
 
-    fn topic_names(&self) -> HashMap<Uuid, String> {
+    fn topic_names(&self) -> std::collections::HashMap<Uuid, String> {
         self.client.metadata().names_by_id()
     }
 
