@@ -512,7 +512,76 @@ async fn scenarios(addr: &str, tag: &str) -> BTreeMap<&'static str, String> {
             .and_then(|e| e.kafka_code())
             .map_or("NONE".into(), |c| c.name().to_string()),
     );
+    // An offset committed for a topic about to be deleted (by a group
+    // with no members, as a tool commits).
+    let offsets_group = format!("diff-offsets-{tag}");
+    let commit_small = OffsetCommitRequest {
+        group_id: offsets_group.clone(),
+        generation_id_or_member_epoch: -1,
+        topics: vec![OffsetCommitRequestTopic {
+            name: small.clone(),
+            partitions: vec![OffsetCommitRequestPartition {
+                partition_index: 0,
+                committed_offset: 3,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let committed = settled(&conn, Some((0, &offsets_group)), &commit_small, |r| {
+        r.topics
+            .first()
+            .and_then(|t| t.partitions.first())
+            .map_or(0, |p| p.error_code)
+    })
+    .await;
+    let fetch_small = OffsetFetchRequest {
+        groups: vec![offset_fetch_request::OffsetFetchRequestGroup {
+            group_id: offsets_group.clone(),
+            topics: Some(vec![offset_fetch_request::OffsetFetchRequestTopics {
+                name: small.clone(),
+                partition_indexes: vec![0],
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let fetched_offset = |r: &OffsetFetchResponse| {
+        r.groups
+            .first()
+            .and_then(|g| g.topics.first())
+            .and_then(|t| t.partitions.first())
+            .map_or(-2, |p| p.committed_offset)
+    };
+    let before = conn.send(&fetch_small).await.expect("offset fetch");
+    out.insert(
+        "commit to a topic, then read it back",
+        format!(
+            "{} / {}",
+            name(
+                committed
+                    .topics
+                    .first()
+                    .and_then(|t| t.partitions.first())
+                    .map_or(0, |p| p.error_code)
+            ),
+            fetched_offset(&before)
+        ),
+    );
     let gone = admin.delete_topics(&[nope.as_str(), small.as_str()]).await;
+    // Kafka drops the deleted topic's offsets soon after the deletion;
+    // waited for up to 10 s.
+    let mut after = -2;
+    for _ in 0..100 {
+        after = fetched_offset(&conn.send(&fetch_small).await.expect("offset fetch"));
+        if after == -1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    out.insert("the offset of a deleted topic", after.to_string());
     for (what, t) in [
         ("delete an unknown topic", &nope),
         ("delete a topic", &small),

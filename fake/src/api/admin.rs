@@ -200,6 +200,11 @@ pub(crate) fn delete_topics(cx: &Cx<'_>, req: DeleteTopicsRequest) -> DeleteTopi
                 _ if controller_check(&st).is_err() => ErrorCode::NOT_CONTROLLER,
                 Some(n) if st.topics.contains_key(n) => {
                     st.topics.remove(n);
+                    // Kafka's group coordinator drops the offsets committed
+                    // for a deleted topic's partitions.
+                    for g in st.groups.values_mut() {
+                        g.offsets.retain(|(t, _), _| t != n);
+                    }
                     ErrorCode::NONE
                 }
                 _ if id != Uuid::ZERO => ErrorCode::UNKNOWN_TOPIC_ID,
