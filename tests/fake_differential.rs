@@ -489,6 +489,100 @@ async fn scenarios(addr: &str, tag: &str) -> BTreeMap<&'static str, String> {
     .await;
     out.insert("end a transaction never begun", name(r.error_code));
 
+    // AddPartitionsToTxn v4+ (the batched, broker-side form): verifying a
+    // partition in the transaction and one not in it, at v4 and v5.
+    let vtxn = format!("diff-verify-{tag}");
+    let init = settled(
+        &conn,
+        Some((1, &vtxn)),
+        &InitProducerIdRequest {
+            transactional_id: Some(vtxn.clone()),
+            transaction_timeout_ms: 60_000,
+            producer_id: -1,
+            producer_epoch: -1,
+            ..Default::default()
+        },
+        |r| r.error_code,
+    )
+    .await;
+    let topics = |names: &[&String]| {
+        names
+            .iter()
+            .map(|n| add_partitions_to_txn_request::AddPartitionsToTxnTopic {
+                name: (*n).clone(),
+                partitions: vec![0],
+                ..Default::default()
+            })
+            .collect::<Vec<_>>()
+    };
+    let added = conn
+        .send_version(
+            &AddPartitionsToTxnRequest {
+                v3_and_below_transactional_id: vtxn.clone(),
+                v3_and_below_producer_id: init.producer_id,
+                v3_and_below_producer_epoch: init.producer_epoch,
+                v3_and_below_topics: topics(&[&topic]),
+                ..Default::default()
+            },
+            3,
+        )
+        .await
+        .expect("add partitions v3");
+    let added_topic = topic.as_str();
+    let codes = |results: &[add_partitions_to_txn_response::AddPartitionsToTxnTopicResult]| {
+        let mut codes: Vec<String> = results
+            .iter()
+            .flat_map(|t| {
+                t.results_by_partition.iter().map(move |p| {
+                    let which = if t.name == added_topic {
+                        "added"
+                    } else {
+                        "other"
+                    };
+                    format!("{which}:{}", name(p.partition_error_code))
+                })
+            })
+            .collect();
+        codes.sort();
+        codes.join(" ")
+    };
+    out.insert(
+        "add a partition to a transaction (v3)",
+        codes(&added.results_by_topic_v3_and_below),
+    );
+    for version in [4, 5] {
+        let verified = conn
+            .send_version(
+                &AddPartitionsToTxnRequest {
+                    transactions: vec![
+                        add_partitions_to_txn_request::AddPartitionsToTxnTransaction {
+                            transactional_id: vtxn.clone(),
+                            producer_id: init.producer_id,
+                            producer_epoch: init.producer_epoch,
+                            verify_only: true,
+                            topics: topics(&[&topic, &small]),
+                            ..Default::default()
+                        },
+                    ],
+                    ..Default::default()
+                },
+                version,
+            )
+            .await
+            .expect("verify partitions");
+        let inner = verified
+            .results_by_transaction
+            .first()
+            .map(|t| codes(&t.topic_results))
+            .unwrap_or_default();
+        let label = if version == 4 {
+            "verify partitions of a transaction (v4)"
+        } else {
+            "verify partitions of a transaction (v5)"
+        };
+        out.insert(label, format!("{} [{inner}]", name(verified.error_code)));
+    }
+
     // Admin.
     let again = admin
         .create_topics(&[NewTopic::new(topic.as_str(), 1, 1)])

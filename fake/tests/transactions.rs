@@ -152,11 +152,11 @@ async fn add_partitions_v4_batches_transactions_and_verifies() {
                 ("b".to_string(), vec![(0, ErrorCode::TRANSACTION_ABORTABLE)]),
             ]
         );
-        // v4 predates TRANSACTION_ABORTABLE.
+        // The same at v4 (Apache Kafka 4.4 answers so there too).
         let resp = add(&conn, 4, vec![txn("b", b, true, &[0])]).await;
         assert_eq!(
             codes(&resp),
-            [("b".to_string(), vec![(0, ErrorCode::INVALID_TXN_STATE)])]
+            [("b".to_string(), vec![(0, ErrorCode::TRANSACTION_ABORTABLE)])]
         );
         // Verifying adds nothing: t-1 is still not in a's transaction.
         for _ in 0..2 {
