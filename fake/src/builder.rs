@@ -183,7 +183,11 @@ impl Builder {
                 tick.tick().await;
                 let changed = {
                     let mut st = s.lock();
-                    groups::expire(&mut st, tokio::time::Instant::now())
+                    let now = tokio::time::Instant::now();
+                    let wall = st.clock.now_ms();
+                    let members = groups::expire(&mut st, now);
+                    let txns = crate::api::txn::expire(&mut st, now, wall);
+                    members || txns
                 };
                 if changed {
                     s.bump();

@@ -85,7 +85,8 @@ pub use scripted::ScriptedBroker;
 use server::Shared;
 use state::State;
 
-/// How often the cluster expires group members whose session ran out.
+/// How often the cluster expires group members whose session ran out and
+/// aborts transactions past their timeout.
 const TICK: Duration = Duration::from_millis(100);
 
 /// A running fake cluster. Dropping it stops every broker (dropping a

@@ -81,9 +81,23 @@ pub(crate) struct Txn {
     /// (group, topic, partition) → offset.
     pub offsets: BTreeMap<(String, String, i32), crate::groups::Committed>,
     pub open: bool,
+    /// When the open transaction times out (its start plus the timeout of
+    /// the producer's InitProducerId); the coordinator then aborts it.
+    pub expires: Option<tokio::time::Instant>,
     /// How the last transaction ended (true: committed), so that a retried
     /// EndTxn for it is answered as the first was.
     pub last_end: Option<bool>,
+}
+
+impl Txn {
+    /// Opens the transaction if it is not open yet, starting its timeout.
+    pub(crate) fn open(&mut self) {
+        if !self.open {
+            self.open = true;
+            let timeout = std::time::Duration::from_millis(self.timeout_ms.max(0) as u64);
+            self.expires = Some(tokio::time::Instant::now() + timeout);
+        }
+    }
 }
 
 /// A fetch session (KIP-227): the partitions it covers and what was last

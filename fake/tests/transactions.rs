@@ -407,3 +407,84 @@ async fn errors_injected_for_one_partition_leave_the_others_alone() {
     })
     .await;
 }
+
+/// A transaction open longer than its producer's timeout is aborted by the
+/// coordinator: its epoch bumped (the producer is fenced from it) and abort
+/// markers written at the new epoch. The control: a transaction with a
+/// long timeout, open as long, is left alone.
+#[tokio::test]
+async fn a_transaction_past_its_timeout_is_aborted_and_its_producer_fenced() {
+    bounded(async {
+        let cluster = FakeCluster::builder().topic("t", 2).start().await.unwrap();
+        let (client, conn) = connect(&cluster).await;
+        let init_with = |tid: &'static str, timeout_ms: i32| {
+            let conn = &conn;
+            async move {
+                let r = conn
+                    .send(&InitProducerIdRequest {
+                        transactional_id: Some(tid.into()),
+                        transaction_timeout_ms: timeout_ms,
+                        producer_id: -1,
+                        producer_epoch: -1,
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap();
+                assert_eq!(r.error_code, 0);
+                (r.producer_id, r.producer_epoch)
+            }
+        };
+        let short = init_with("short", 200).await;
+        let long = init_with("long", 60_000).await;
+        let added = add(
+            &conn,
+            5,
+            vec![
+                txn("short", short, false, &[0]),
+                txn("long", long, false, &[1]),
+            ],
+        )
+        .await;
+        assert_eq!(added.error_code, 0);
+        // Up to a tick (100 ms) past the 200 ms timeout.
+        let mut aborted = Vec::new();
+        for _ in 0..100 {
+            aborted = cluster.markers("t", 0);
+            if !aborted.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            aborted,
+            [TxnMarker {
+                offset: 0,
+                producer_id: short.0,
+                producer_epoch: short.1 + 1,
+                commit: false,
+            }]
+        );
+        assert_eq!(
+            cluster.transactional_producer("short"),
+            Some((short.0, short.1 + 1))
+        );
+        let fenced = conn
+            .send(&EndTxnRequest {
+                transactional_id: "short".into(),
+                producer_id: short.0,
+                producer_epoch: short.1,
+                committed: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(ErrorCode(fenced.error_code), ErrorCode::PRODUCER_FENCED);
+        // The control: the long one is still open and commits.
+        assert!(cluster.markers("t", 1).is_empty());
+        end(&conn, "long", long, true).await;
+        assert_eq!(cluster.markers("t", 1).len(), 1);
+        assert!(cluster.markers("t", 1)[0].commit);
+        client.close().await;
+    })
+    .await;
+}

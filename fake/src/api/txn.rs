@@ -193,7 +193,7 @@ fn add_to_txn(
         .collect();
     let result = check(st, cx, tid, pid, epoch).map(|t| {
         if unknown.is_empty() {
-            t.open = true;
+            t.open();
             for topic in topics {
                 for &p in &topic.partitions {
                     t.partitions.insert((topic.name.clone(), p));
@@ -278,7 +278,7 @@ pub(crate) fn add_offsets(cx: &Cx<'_>, req: AddOffsetsToTxnRequest) -> AddOffset
         req.producer_epoch,
     )
     .map(|t| {
-        t.open = true;
+        t.open();
         t.groups.insert(req.group_id.clone());
     });
     AddOffsetsToTxnResponse {
@@ -405,6 +405,31 @@ pub(crate) fn end_txn(cx: &Cx<'_>, req: EndTxnRequest) -> EndTxnResponse {
     }
 }
 
+/// Aborts every open transaction whose timeout has passed, as Kafka's
+/// coordinator does (it looks every 10 s by default, the fake at each
+/// tick): the epoch is bumped first, so the producer is fenced from the
+/// aborted transaction, and the abort markers carry the new epoch. Returns
+/// whether any was aborted.
+pub(crate) fn expire(st: &mut State, now: tokio::time::Instant, wall_ms: i64) -> bool {
+    let due: Vec<String> = st
+        .txns
+        .iter()
+        .filter(|(_, t)| t.open && t.expires.is_some_and(|at| at <= now))
+        .map(|(id, _)| id.clone())
+        .collect();
+    for tid in &due {
+        if let Some(t) = st.txns.get_mut(tid) {
+            t.epoch = t.epoch.saturating_add(1);
+        }
+        end(st, tid, false, wall_ms);
+        // Not an EndTxn's outcome: a retried EndTxn is not answered as one.
+        if let Some(t) = st.txns.get_mut(tid) {
+            t.last_end = None;
+        }
+    }
+    !due.is_empty()
+}
+
 /// Ends `tid`'s open transaction: markers to each of its partitions, and
 /// on commit its offsets to their groups.
 pub(crate) fn end(st: &mut State, tid: &str, commit: bool, now: i64) {
@@ -416,6 +441,7 @@ pub(crate) fn end(st: &mut State, tid: &str, commit: bool, now: i64) {
     let offsets = std::mem::take(&mut t.offsets);
     t.groups.clear();
     t.open = false;
+    t.expires = None;
     t.last_end = Some(commit);
     for (topic, p) in partitions {
         if let Some(part) = st.partition_mut(&topic, p) {
