@@ -239,21 +239,30 @@ impl State {
             .collect()
     }
 
-    /// The broker that coordinates `key` (a group or a transactional id):
-    /// fixed by the key, among the live brokers, as the leader of its
-    /// `__consumer_offsets` partition would be.
+    /// The broker that coordinates `key` (a group or a transactional id),
+    /// as Kafka places it: the key falls in one of the 50 partitions of
+    /// `__consumer_offsets` (or `__transaction_state`), whose replicas are
+    /// up to three brokers from a start fixed by the partition, and its
+    /// coordinator is the first live one. So stopping a broker moves only
+    /// the coordinators it held.
     pub(crate) fn coordinator(&self, key: &str) -> Option<i32> {
+        /// Kafka's `offsets.topic.num.partitions` and
+        /// `transaction.state.log.num.partitions` default.
+        const COORDINATION_PARTITIONS: u64 = 50;
         if let Some(&b) = self.placed.get(key) {
             return self.brokers.get(&b).is_some_and(|x| x.up).then_some(b);
         }
-        let live = self.live();
-        if live.is_empty() {
+        let ids: Vec<i32> = self.brokers.keys().copied().collect();
+        if ids.is_empty() {
             return None;
         }
         let h = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
         });
-        Some(live[(h % live.len() as u64) as usize])
+        let partition = (h % COORDINATION_PARTITIONS) as usize;
+        (0..ids.len().min(3))
+            .map(|r| ids[(partition + r) % ids.len()])
+            .find(|b| self.brokers.get(b).is_some_and(|x| x.up))
     }
 
     pub(crate) fn new_topic_id(&mut self) -> Uuid {

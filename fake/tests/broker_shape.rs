@@ -172,3 +172,38 @@ async fn connections_are_counted_per_broker() {
     })
     .await;
 }
+
+/// Stopping a broker moves only the coordinators it held, as the leaders
+/// of `__consumer_offsets` partitions move in Kafka; the others stay put.
+/// The control: some coordinators were on the stopped broker and did move.
+#[tokio::test]
+async fn stopping_a_broker_moves_only_its_coordinators() {
+    bounded(async {
+        let cluster = FakeCluster::builder().brokers(4).start().await.unwrap();
+        let client = Client::connect(config(&cluster)).await.unwrap();
+        let groups: Vec<String> = (0..40).map(|i| format!("group-{i}")).collect();
+        let mut before = Vec::new();
+        for g in &groups {
+            before.push(client.coordinator(g).await.unwrap().id);
+        }
+        let stopped = before[0];
+        cluster.stop_broker(stopped).unwrap();
+        let mut moved = 0;
+        for (g, was) in groups.iter().zip(&before) {
+            let now = client.refresh_coordinator(g).await.unwrap().id;
+            if *was == stopped {
+                assert_ne!(now, stopped, "{g}");
+                moved += 1;
+            } else {
+                assert_eq!(now, *was, "{g} moved though its broker runs");
+            }
+        }
+        assert!(
+            moved > 0 && moved < groups.len(),
+            "{moved} of {} moved",
+            groups.len()
+        );
+        client.close().await;
+    })
+    .await;
+}
