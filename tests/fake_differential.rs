@@ -86,6 +86,41 @@ fn produced(r: &ProduceResponse) -> String {
     }
 }
 
+/// An OffsetCommit of `offset` for partition 0 of `topic` by `group`, from
+/// outside any generation (as a tool commits); a member's commit sets the
+/// member fields on it.
+fn commit_one(group: &str, topic: &str, offset: i64) -> OffsetCommitRequest {
+    OffsetCommitRequest {
+        group_id: group.to_string(),
+        generation_id_or_member_epoch: -1,
+        topics: vec![OffsetCommitRequestTopic {
+            name: topic.to_string(),
+            partitions: vec![OffsetCommitRequestPartition {
+                partition_index: 0,
+                committed_offset: offset,
+                committed_leader_epoch: -1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+/// The code of a one-partition OffsetCommit answer (`None` if it names no
+/// partition).
+fn commit_code(r: &OffsetCommitResponse) -> Option<i16> {
+    r.topics
+        .first()
+        .and_then(|t| t.partitions.first())
+        .map(|p| p.error_code)
+}
+
+/// The outcome of a one-partition OffsetCommit answer, by name.
+fn committed(r: &OffsetCommitResponse) -> String {
+    commit_code(r).map_or("no partition in the answer".into(), name)
+}
+
 /// Codes a client retries (after finding the coordinator again): a
 /// coordinator still loading its state, or not yet known to be this node.
 fn coordinator_not_ready(code: i16) -> bool {
@@ -312,27 +347,16 @@ async fn scenarios(addr: &str, tag: &str) -> BTreeMap<&'static str, String> {
         &conn,
         Some((0, &group)),
         &OffsetCommitRequest {
-            group_id: group.clone(),
             generation_id_or_member_epoch: 3,
             member_id: "ghost".into(),
-            topics: vec![OffsetCommitRequestTopic {
-                name: topic.clone(),
-                partitions: vec![OffsetCommitRequestPartition {
-                    partition_index: 0,
-                    committed_offset: 1,
-                    committed_leader_epoch: -1,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
+            ..commit_one(&group, &topic, 1)
         },
-        |r| r.topics[0].partitions[0].error_code,
+        |r| commit_code(r).unwrap_or(0),
     )
     .await;
     out.insert(
         "commit with a generation of a group that does not exist",
-        name(r.topics[0].partitions[0].error_code),
+        committed(&r),
     );
     let r = settled(
         &conn,
@@ -438,31 +462,14 @@ async fn scenarios(addr: &str, tag: &str) -> BTreeMap<&'static str, String> {
     );
     let commit = conn
         .send(&OffsetCommitRequest {
-            group_id: statics.clone(),
             generation_id_or_member_epoch: first.generation_id,
             member_id: first.member_id.clone(),
             group_instance_id: Some("instance-1".into()),
-            topics: vec![OffsetCommitRequestTopic {
-                name: topic.clone(),
-                partitions: vec![OffsetCommitRequestPartition {
-                    partition_index: 0,
-                    committed_offset: 1,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
+            ..commit_one(&statics, &topic, 1)
         })
         .await
         .expect("commit");
-    out.insert(
-        "commit of the replaced static member",
-        commit
-            .topics
-            .first()
-            .and_then(|t| t.partitions.first())
-            .map_or("no partition in the answer".into(), |p| name(p.error_code)),
-    );
+    out.insert("commit of the replaced static member", committed(&commit));
     let rejoin = conn
         .send(&join_static(first.member_id.clone()))
         .await
@@ -609,25 +616,9 @@ async fn scenarios(addr: &str, tag: &str) -> BTreeMap<&'static str, String> {
     // An offset committed for a topic about to be deleted (by a group
     // with no members, as a tool commits).
     let offsets_group = format!("diff-offsets-{tag}");
-    let commit_small = OffsetCommitRequest {
-        group_id: offsets_group.clone(),
-        generation_id_or_member_epoch: -1,
-        topics: vec![OffsetCommitRequestTopic {
-            name: small.clone(),
-            partitions: vec![OffsetCommitRequestPartition {
-                partition_index: 0,
-                committed_offset: 3,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let committed = settled(&conn, Some((0, &offsets_group)), &commit_small, |r| {
-        r.topics
-            .first()
-            .and_then(|t| t.partitions.first())
-            .map_or(0, |p| p.error_code)
+    let commit_small = commit_one(&offsets_group, &small, 3);
+    let commit_answer = settled(&conn, Some((0, &offsets_group)), &commit_small, |r| {
+        commit_code(r).unwrap_or(0)
     })
     .await;
     let fetch_small = OffsetFetchRequest {
@@ -654,13 +645,7 @@ async fn scenarios(addr: &str, tag: &str) -> BTreeMap<&'static str, String> {
         "commit to a topic, then read it back",
         format!(
             "{} / {}",
-            name(
-                committed
-                    .topics
-                    .first()
-                    .and_then(|t| t.partitions.first())
-                    .map_or(0, |p| p.error_code)
-            ),
+            committed(&commit_answer),
             fetched_offset(&before)
         ),
     );
