@@ -460,9 +460,19 @@ async fn pump(client: TcpStream, broker: TcpStream, connection: usize, shared: A
                 return;
             }
             if fate == Fate::CutAfterAnswer {
-                // Forward nothing more: the connection ends when the answer
-                // comes back (the downward half returns).
-                std::future::pending::<()>().await;
+                // Forward nothing more: what the client sends from here on
+                // is read and dropped until it closes its end, so the
+                // relay's socket never closes with unread bytes (which
+                // would send a reset, and a reset can discard answers
+                // already relayed but not yet read by the client).
+                let mut scratch = BytesMut::with_capacity(64 << 10);
+                loop {
+                    scratch.clear();
+                    match client_rd.read_buf(&mut scratch).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                }
             }
         }
     };
@@ -476,18 +486,18 @@ async fn pump(client: TcpStream, broker: TcpStream, connection: usize, shared: A
                 Ok(Some(f)) => f.freeze(),
                 Ok(None) => tokio::select! {
                     r = broker_rd.read_buf(&mut buf) => match r {
-                        Ok(0) | Err(_) => return,
+                        Ok(0) | Err(_) => return false,
                         Ok(_) => continue,
                     },
-                    _ = cut_rx.changed() => return,
+                    _ = cut_rx.changed() => return false,
                 },
-                Err(_) => return,
+                Err(_) => return false,
             };
             if *cut_rx.borrow() {
-                return;
+                return false;
             }
             if frame.len() < 4 {
-                return;
+                return false;
             }
             let id = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
             let asked = pending.lock().unwrap().remove(&id);
@@ -540,7 +550,10 @@ async fn pump(client: TcpStream, broker: TcpStream, connection: usize, shared: A
                         error_codes,
                     });
                 down_shared.cuts.fetch_add(1, Ordering::SeqCst);
-                return;
+                // End the client's side cleanly: it reads every answer
+                // relayed before this one, then the end of the stream.
+                let _ = client_wr.shutdown().await;
+                return true;
             }
             let out = match asked {
                 Some(Pending {
@@ -561,14 +574,21 @@ async fn pump(client: TcpStream, broker: TcpStream, connection: usize, shared: A
                 }
             };
             if client_wr.write_all(&out).await.is_err() {
-                return;
+                return false;
             }
         }
     };
-    // Either side ending ends both: the sockets drop here.
+    // Either side ending ends both: the sockets drop here. After a
+    // swallowed answer the upward half drains the client until it closes
+    // (bounded), so the close is orderly.
+    tokio::pin!(upward, downward);
     tokio::select! {
-        _ = upward => {}
-        _ = downward => {}
+        _ = &mut upward => {}
+        swallowed = &mut downward => {
+            if swallowed {
+                let _ = tokio::time::timeout(Duration::from_secs(10), upward).await;
+            }
+        }
     }
 }
 
