@@ -18,7 +18,11 @@
 //!     --records 1000000 --size 100 --partitions 6 --codec lz4 --acks all --mode both
 //! ```
 //!
-//! `-X key=value` sets any client property (Java names, e.g. `-X linger.ms=5`).
+//! `-X key=value` sets any client property (Java names, e.g. `-X linger.ms=5`;
+//! `-X compression.type=C` is `--codec C`). `--payloads FILE` takes the
+//! record values from a file of S-byte payloads (record i carries payload
+//! i mod K), as every tool of `scripts/perf-compare` does
+//! (`benches/peers/PERF.md`); without it every value is S bytes of `x`.
 //! The topic is created with P partitions when it does not exist.
 
 use std::future::Future;
@@ -41,10 +45,6 @@ use tokio::sync::{Notify, mpsc};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Linux reports /proc times in USER_HZ ticks, which is 100 on every
-/// architecture Linux supports today.
-const USER_HZ: f64 = 100.0;
-
 struct Args {
     brokers: String,
     topic: String,
@@ -55,6 +55,9 @@ struct Args {
     acks: String,
     mode: String,
     threads: usize,
+    payloads: Option<String>,
+    /// Records per second offered (0: as fast as `send` accepts them).
+    rate: f64,
     extra: Vec<(String, String)>,
     timeout: Duration,
 }
@@ -62,7 +65,7 @@ struct Args {
 const USAGE: &str = "usage: perf --brokers HOST:PORT --topic T [--records N] [--size S] \
 [--partitions P] [--codec none|gzip|snappy|lz4|zstd] [--acks all|1|0] \
 [--mode produce|consume|both|group-consume] [--threads N (0: current-thread runtime)] \
-[-X key=value]... [--timeout-s SECS]";
+[--payloads FILE] [--rate RECORDS_PER_S] [-X key=value]... [--timeout-s SECS]";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
@@ -75,6 +78,8 @@ fn parse_args() -> Result<Args, String> {
         acks: "all".into(),
         mode: "both".into(),
         threads: 2,
+        payloads: None,
+        rate: 0.0,
         extra: Vec::new(),
         timeout: Duration::from_secs(300),
     };
@@ -94,13 +99,19 @@ fn parse_args() -> Result<Args, String> {
             "--acks" => a.acks = val()?,
             "--mode" => a.mode = val()?,
             "--threads" => a.threads = num(&flag, &val()?)?,
+            "--payloads" => a.payloads = Some(val()?),
+            "--rate" => a.rate = num(&flag, &val()?)?,
             "--timeout-s" => a.timeout = Duration::from_secs(num(&flag, &val()?)?),
             "-X" => {
                 let kv = val()?;
                 let (k, v) = kv
                     .split_once('=')
                     .ok_or_else(|| format!("-X {kv}: want key=value"))?;
-                a.extra.push((k.to_string(), v.to_string()));
+                if k == "compression.type" {
+                    a.codec = v.to_string();
+                } else {
+                    a.extra.push((k.to_string(), v.to_string()));
+                }
             }
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
@@ -128,23 +139,39 @@ where
     v.parse().map_err(|e| format!("{flag} {v}: {e}"))
 }
 
-/// Process CPU seconds, user + system, all threads (/proc/self/stat
-/// fields 14 and 15).
-fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return f64::NAN;
+/// CPU time of every live thread of this process, in nanoseconds, by
+/// thread id (the first field of `/proc/self/task/TID/schedstat`, the
+/// scheduler's own nanosecond count, where `/proc/self/stat` counts 10 ms
+/// ticks).
+fn thread_cpu_ns() -> std::collections::HashMap<u64, u64> {
+    let mut out = std::collections::HashMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
     };
-    // The command name (field 2) is in parentheses and may contain spaces.
-    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-        return f64::NAN;
-    };
-    // rest starts with field 3 (state); utime and stime are fields 14, 15.
-    let mut fields = rest.split_whitespace().skip(11);
-    let mut tick = || fields.next().and_then(|f| f.parse::<u64>().ok());
-    match (tick(), tick()) {
-        (Some(u), Some(s)) => (u + s) as f64 / USER_HZ,
-        _ => f64::NAN,
+    for task in tasks.flatten() {
+        let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
+            continue;
+        };
+        let ns = std::fs::read_to_string(task.path().join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|f| f.parse().ok()));
+        if let Some(ns) = ns {
+            out.insert(tid, ns);
+        }
     }
+    out
+}
+
+/// The CPU the process spent since `before` (a [`thread_cpu_ns`] reading),
+/// in seconds: each thread alive now counts from its reading then (from 0
+/// when it started later). A thread that ended in between is not counted;
+/// the runtime's workers live for the whole run.
+fn cpu_seconds_since(before: &std::collections::HashMap<u64, u64>) -> f64 {
+    let spent: u64 = thread_cpu_ns()
+        .iter()
+        .map(|(tid, now)| now.saturating_sub(before.get(tid).copied().unwrap_or(0)))
+        .sum();
+    spent as f64 / 1e9
 }
 
 /// Peak resident set size in bytes (VmHWM in /proc/self/status).
@@ -158,6 +185,34 @@ fn peak_rss() -> u64 {
                 .and_then(|kb| kb.parse::<u64>().ok())
         })
         .map_or(0, |kb| kb * 1024)
+}
+
+/// The perf protocol's checksum of one value (`benches/peers/PERF.md`).
+fn checksum(v: &[u8]) -> u64 {
+    match (v.first(), v.last()) {
+        (Some(&a), Some(&z)) => 131 * v.len() as u64 + 7 * u64::from(a) + u64::from(z),
+        _ => 0,
+    }
+}
+
+/// The record values: `--payloads` cut into `--size` pieces, or one value
+/// of `--size` bytes of `x`.
+fn payloads(a: &Args) -> Result<Vec<Bytes>, BoxError> {
+    let Some(path) = &a.payloads else {
+        return Ok(vec![Bytes::from(vec![b'x'; a.size])]);
+    };
+    let data = Bytes::from(std::fs::read(path).map_err(|e| format!("{path}: {e}"))?);
+    if a.size == 0 || data.is_empty() || data.len() % a.size != 0 {
+        return Err(format!(
+            "{path}: {} bytes is not a whole number of {}-byte payloads",
+            data.len(),
+            a.size
+        )
+        .into());
+    }
+    Ok((0..data.len() / a.size)
+        .map(|k| data.slice(k * a.size..(k + 1) * a.size))
+        .collect())
 }
 
 /// Latency percentile (nearest rank) in milliseconds from sorted ns.
@@ -181,6 +236,7 @@ struct Report<'a> {
     secs: f64,
     cpu_s: f64,
     lat_ns: Vec<u64>,
+    checksum: u64,
 }
 
 fn report(mut r: Report<'_>) {
@@ -204,8 +260,18 @@ fn report(mut r: Report<'_>) {
         "PERF {{\"client\":\"klamm\",\"mode\":\"{}\",\"codec\":\"{}\",\"records\":{},\"size\":{},\
          \"partitions\":{},\"secs\":{:.4},\"msgs_per_s\":{msgs:.1},\"mb_per_s\":{mb:.3},\
          \"p50_ms\":{p50},\"p99_ms\":{p99},\"p999_ms\":{p999},\"cpu_s\":{:.4},\
-         \"cpu_s_per_m\":{cpu_per_m:.4},\"peak_rss_mb\":{rss_mb:.2}}}",
-        r.mode, r.args.codec, r.records, r.args.size, r.args.partitions, r.secs, r.cpu_s,
+         \"cpu_s_per_m\":{cpu_per_m:.4},\"peak_rss_mb\":{rss_mb:.2},\"bytes\":{},\
+         \"checksum\":{},\"version\":\"{}\"}}",
+        r.mode,
+        r.args.codec,
+        r.records,
+        r.args.size,
+        r.args.partitions,
+        r.secs,
+        r.cpu_s,
+        r.bytes,
+        r.checksum,
+        env!("CARGO_PKG_VERSION"),
     );
 }
 
@@ -291,7 +357,7 @@ async fn collect(
 async fn produce(client: &Client, a: &Args) -> Result<(), BoxError> {
     let producer = AsyncProducer::new(client.clone()).await?;
     let topic: Arc<str> = Arc::from(a.topic.as_str());
-    let payload = Bytes::from(vec![b'x'; a.size]);
+    let payloads = payloads(a)?;
     let parts = a.partitions as usize;
     let n = a.records as usize;
     let mut senders = Vec::with_capacity(parts);
@@ -302,12 +368,19 @@ async fn produce(client: &Client, a: &Args) -> Result<(), BoxError> {
         collectors.push(tokio::spawn(collect(rx, n / parts + 1)));
     }
 
-    let cpu0 = cpu_seconds();
+    let cpu0 = thread_cpu_ns();
     let start = Instant::now();
     for i in 0..n {
+        if a.rate > 0.0 {
+            // Record i is due i / rate seconds after the start.
+            let due = start + Duration::from_secs_f64(i as f64 / a.rate);
+            if Instant::now() < due {
+                tokio::time::sleep_until(due.into()).await;
+            }
+        }
         let p = i % parts;
-        let record =
-            ProducerRecord::new(Arc::clone(&topic), payload.clone()).with_partition(p as i32);
+        let payload = payloads[i % payloads.len()].clone();
+        let record = ProducerRecord::new(Arc::clone(&topic), payload).with_partition(p as i32);
         let sent = Instant::now();
         let fut = producer.send(record).await?;
         senders[p]
@@ -321,7 +394,7 @@ async fn produce(client: &Client, a: &Args) -> Result<(), BoxError> {
         lat.extend(c.await??);
     }
     let secs = start.elapsed().as_secs_f64();
-    let cpu_s = cpu_seconds() - cpu0;
+    let cpu_s = cpu_seconds_since(&cpu0);
     producer.close().await?;
     if lat.len() != n {
         return Err(format!("{} of {n} records delivered", lat.len()).into());
@@ -330,10 +403,16 @@ async fn produce(client: &Client, a: &Args) -> Result<(), BoxError> {
         mode: "produce",
         args: a,
         records: a.records,
-        bytes: a.records * a.size as u64,
+        bytes: payloads
+            .iter()
+            .cycle()
+            .take(n)
+            .map(|p| p.len() as u64)
+            .sum(),
         secs,
         cpu_s,
         lat_ns: lat,
+        checksum: 0,
     });
     Ok(())
 }
@@ -342,19 +421,21 @@ async fn consume(client: &Client, a: &Args) -> Result<(), BoxError> {
     let consumer = Consumer::new(client.clone());
     let total = Arc::new(AtomicU64::new(0));
     let bytes = Arc::new(AtomicU64::new(0));
+    let sum = Arc::new(AtomicU64::new(0));
     let done = Arc::new(Notify::new());
     // ns after `start` at which the first batch arrived.
     let first = Arc::new(AtomicU64::new(u64::MAX));
-    let cpu0 = cpu_seconds();
+    let cpu0 = thread_cpu_ns();
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(a.partitions as usize);
     for p in 0..a.partitions {
         let mut pc = consumer
             .consume_partition(&a.topic, p, StartOffset::Oldest)
             .await?;
-        let (total, bytes, done, first, want) = (
+        let (total, bytes, sum, done, first, want) = (
             Arc::clone(&total),
             Arc::clone(&bytes),
+            Arc::clone(&sum),
             Arc::clone(&done),
             Arc::clone(&first),
             a.records,
@@ -363,11 +444,14 @@ async fn consume(client: &Client, a: &Args) -> Result<(), BoxError> {
             while let Some(batch) = pc.recv_batch().await {
                 let batch = batch?;
                 first.fetch_min(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                let size: usize = batch
-                    .iter()
-                    .map(|r| r.value.as_ref().map_or(0, Bytes::len))
-                    .sum();
-                bytes.fetch_add(size as u64, Ordering::Relaxed);
+                let (mut size, mut check) = (0u64, 0u64);
+                for r in &batch {
+                    let v = r.value.as_deref().unwrap_or_default();
+                    size += v.len() as u64;
+                    check += checksum(v);
+                }
+                bytes.fetch_add(size, Ordering::Relaxed);
+                sum.fetch_add(check, Ordering::Relaxed);
                 let n = batch.len() as u64;
                 if total.fetch_add(n, Ordering::AcqRel) + n >= want {
                     done.notify_one();
@@ -385,11 +469,11 @@ async fn consume(client: &Client, a: &Args) -> Result<(), BoxError> {
         )
         .into());
     }
-    // Throughput is timed from the first record (setup is not reading);
-    // CPU covers the whole run.
+    // Timed from the start of reading (after connecting and the topic's
+    // metadata), as every tool of the comparison does.
     let first = first.load(Ordering::Relaxed) as f64 / 1e9;
-    let secs = start.elapsed().as_secs_f64() - first;
-    let cpu_s = cpu_seconds() - cpu0;
+    let secs = start.elapsed().as_secs_f64();
+    let cpu_s = cpu_seconds_since(&cpu0);
     eprintln!("perf: first record after {:.1} ms", first * 1e3);
     for t in &tasks {
         t.abort();
@@ -408,6 +492,7 @@ async fn consume(client: &Client, a: &Args) -> Result<(), BoxError> {
         secs,
         cpu_s,
         lat_ns: Vec::new(),
+        checksum: sum.load(Ordering::Acquire),
     });
     Ok(())
 }
@@ -425,10 +510,10 @@ async fn group_consume(a: &Args) -> Result<(), BoxError> {
     ));
     cfg.consumer.auto_offset_reset = klamm::config::OffsetReset::Earliest;
     let client = Client::connect(cfg).await?;
-    let cpu0 = cpu_seconds();
+    let cpu0 = thread_cpu_ns();
     let start = Instant::now();
     let mut group = GroupConsumer::new(client.clone(), [&a.topic]).await?;
-    let (mut total, mut bytes, mut first) = (0u64, 0u64, None);
+    let (mut total, mut bytes, mut sum, mut first) = (0u64, 0u64, 0u64, None);
     while total < a.records {
         let left = a.timeout.saturating_sub(start.elapsed());
         let event = match tokio::time::timeout(left, group.recv()).await {
@@ -440,16 +525,17 @@ async fn group_consume(a: &Args) -> Result<(), BoxError> {
         };
         if let GroupEvent::Records(batch) = event {
             first.get_or_insert_with(|| start.elapsed());
-            bytes += batch
-                .iter()
-                .map(|r| r.value.as_ref().map_or(0, Bytes::len) as u64)
-                .sum::<u64>();
+            for r in &batch {
+                let v = r.value.as_deref().unwrap_or_default();
+                bytes += v.len() as u64;
+                sum += checksum(v);
+            }
             total += batch.len() as u64;
         }
     }
     let first = first.unwrap_or_default().as_secs_f64();
-    let secs = start.elapsed().as_secs_f64() - first;
-    let cpu_s = cpu_seconds() - cpu0;
+    let secs = start.elapsed().as_secs_f64();
+    let cpu_s = cpu_seconds_since(&cpu0);
     eprintln!("perf: first record after {:.1} ms", first * 1e3);
     group.close().await?;
     client.close().await;
@@ -461,6 +547,7 @@ async fn group_consume(a: &Args) -> Result<(), BoxError> {
         secs,
         cpu_s,
         lat_ns: Vec::new(),
+        checksum: sum,
     });
     Ok(())
 }

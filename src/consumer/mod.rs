@@ -197,6 +197,14 @@ impl ConsumedBatch {
     }
 }
 
+impl<'a> IntoIterator for &'a ConsumedBatch {
+    type Item = &'a ConsumerRecord;
+    type IntoIter = std::slice::Iter<'a, ConsumerRecord>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.records.iter()
+    }
+}
+
 impl IntoIterator for ConsumedBatch {
     type Item = ConsumerRecord;
     type IntoIter = std::vec::IntoIter<ConsumerRecord>;

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
@@ -27,6 +28,8 @@ struct Args {
     codec: String,
     acks: String,
     mode: String,
+    payloads: Option<String>,
+    rate: f64,
     extra: Vec<(String, String)>,
     timeout: Duration,
 }
@@ -34,7 +37,7 @@ struct Args {
 fn usage() -> String {
     "usage: rdkafka-perf --brokers HOST:PORT --topic T [--records N] [--size S] [--partitions P] \
      [--codec none|gzip|snappy|lz4|zstd] [--acks all|1|0] [--mode produce|consume|both] \
-     [-X key=value]... [--timeout-s SECS]"
+     [--payloads FILE] [--rate RECORDS_PER_S] [-X key=value]... [--timeout-s SECS]"
         .to_string()
 }
 
@@ -48,6 +51,8 @@ fn parse_args() -> Result<Args, String> {
         codec: "none".into(),
         acks: "all".into(),
         mode: "both".into(),
+        payloads: None,
+        rate: 0.0,
         extra: Vec::new(),
         timeout: Duration::from_secs(300),
     };
@@ -68,6 +73,8 @@ fn parse_args() -> Result<Args, String> {
             "--codec" => a.codec = val()?,
             "--acks" => a.acks = val()?,
             "--mode" => a.mode = val()?,
+            "--payloads" => a.payloads = Some(val()?),
+            "--rate" => a.rate = val()?.parse().map_err(|e| format!("--rate: {e}"))?,
             "--timeout-s" => {
                 a.timeout =
                     Duration::from_secs(val()?.parse().map_err(|e| format!("--timeout-s: {e}"))?)
@@ -77,7 +84,11 @@ fn parse_args() -> Result<Args, String> {
                 let (k, v) = kv
                     .split_once('=')
                     .ok_or_else(|| format!("-X {kv}: want key=value"))?;
-                a.extra.push((k.to_string(), v.to_string()));
+                if k == "compression.type" {
+                    a.codec = v.to_string();
+                } else {
+                    a.extra.push((k.to_string(), v.to_string()));
+                }
             }
             "-h" | "--help" => return Err(usage()),
             other => return Err(format!("unknown argument {other}\n{}", usage())),
@@ -135,6 +146,7 @@ struct Report<'a> {
     secs: f64,
     cpu_s: f64,
     lat_ns: Vec<u64>,
+    checksum: u64,
 }
 
 fn report(mut r: Report<'_>) {
@@ -168,7 +180,8 @@ fn report(mut r: Report<'_>) {
     println!(
         "PERF {{\"client\":\"rdkafka\",\"mode\":\"{}\",\"codec\":\"{}\",\"records\":{},\"size\":{},\"partitions\":{},\
          \"secs\":{:.4},\"msgs_per_s\":{:.1},\"mb_per_s\":{:.3},\"p50_ms\":{},\"p99_ms\":{},\"p999_ms\":{},\
-         \"cpu_s\":{:.4},\"cpu_s_per_m\":{:.4},\"peak_rss_mb\":{:.2}}}",
+         \"cpu_s\":{:.4},\"cpu_s_per_m\":{:.4},\"peak_rss_mb\":{:.2},\"bytes\":{},\"checksum\":{},\
+         \"version\":\"{}\"}}",
         r.mode,
         r.args.codec,
         r.records,
@@ -182,8 +195,36 @@ fn report(mut r: Report<'_>) {
         json_opt(p999),
         r.cpu_s,
         cpu_per_m,
-        rss_mb
+        rss_mb,
+        r.bytes,
+        r.checksum,
+        rdkafka::util::get_rdkafka_version().1,
     );
+}
+
+/// The perf protocol's checksum of one value (`benches/peers/PERF.md`).
+fn checksum(v: &[u8]) -> u64 {
+    match (v.first(), v.last()) {
+        (Some(&a), Some(&z)) => 131 * v.len() as u64 + 7 * u64::from(a) + u64::from(z),
+        _ => 0,
+    }
+}
+
+/// The record values: `--payloads` cut into `--size` pieces, or one value
+/// of `--size` bytes of `x`.
+fn payloads(a: &Args) -> Result<Vec<Vec<u8>>, String> {
+    let Some(path) = &a.payloads else {
+        return Ok(vec![vec![b'x'; a.size]]);
+    };
+    let data = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+    if a.size == 0 || data.is_empty() || data.len() % a.size != 0 {
+        return Err(format!(
+            "{path}: {} bytes is not a whole number of {}-byte payloads",
+            data.len(),
+            a.size
+        ));
+    }
+    Ok(data.chunks(a.size).map(<[u8]>::to_vec).collect())
 }
 
 /// Send instants and latencies by record index, in ns since `t0`; written by
@@ -245,7 +286,7 @@ fn produce(a: &Args) -> Result<(), String> {
     let producer: BaseProducer<Ctx> = cfg
         .create_with_context(ctx)
         .map_err(|e| format!("create producer: {e}"))?;
-    let payload = vec![b'x'; a.size];
+    let payloads = payloads(a)?;
     // Warm up metadata so the timed loop does not include bootstrap.
     producer
         .client()
@@ -255,10 +296,23 @@ fn produce(a: &Args) -> Result<(), String> {
     let (cpu0, _) = rusage();
     let start = Instant::now();
     for i in 0..n {
+        if a.rate > 0.0 {
+            // Record i is due i / rate seconds after the start; the
+            // producer is polled before every record, so reports keep
+            // coming.
+            // (librdkafka's poll counts whole milliseconds, so the wait
+            // is a sleep and the poll after it does not block.)
+            let due = start + Duration::from_secs_f64(i as f64 / a.rate);
+            let now = Instant::now();
+            if now < due {
+                std::thread::sleep(due - now);
+            }
+            producer.poll(Duration::ZERO);
+        }
         let partition = (i % a.partitions as usize) as i32;
         let mut rec = BaseRecord::<(), [u8], usize>::with_opaque_to(&a.topic, i)
             .partition(partition)
-            .payload(&payload[..]);
+            .payload(&payloads[i % payloads.len()][..]);
         // The send instant is taken once, so a wait for queue room counts
         // as latency (as it does in klamm's tool, where send() waits).
         sent_ns[i].store(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
@@ -297,10 +351,16 @@ fn produce(a: &Args) -> Result<(), String> {
         mode: "produce",
         args: a,
         records: a.records,
-        bytes: a.records * a.size as u64,
+        bytes: payloads
+            .iter()
+            .cycle()
+            .take(n)
+            .map(|p| p.len() as u64)
+            .sum(),
         secs,
         cpu_s: cpu1 - cpu0,
         lat_ns: lat,
+        checksum: 0,
     });
     Ok(())
 }
@@ -322,7 +382,7 @@ fn consume(a: &Args) -> Result<(), String> {
     let (cpu0, _) = rusage();
     let start = Instant::now();
     consumer.assign(&tpl).map_err(|e| format!("assign: {e}"))?;
-    let (mut count, mut bytes) = (0u64, 0u64);
+    let (mut count, mut bytes, mut sum) = (0u64, 0u64, 0u64);
     let mut first: Option<f64> = None;
     while count < a.records {
         if start.elapsed() > a.timeout {
@@ -335,15 +395,16 @@ fn consume(a: &Args) -> Result<(), String> {
                     first = Some(start.elapsed().as_secs_f64());
                 }
                 count += 1;
-                bytes += m.payload_len() as u64;
+                let v = m.payload().unwrap_or_default();
+                bytes += v.len() as u64;
+                sum += checksum(v);
             }
             Some(Err(e)) => return Err(format!("consume: {e}")),
         }
     }
-    // Throughput is timed from the first record (setup, e.g. librdkafka's
-    // coordinator lookup, is not reading); CPU covers the whole run.
+    // Timed from the start of reading, as every tool of the comparison does.
     let first = first.unwrap_or(0.0);
-    let secs = start.elapsed().as_secs_f64() - first;
+    let secs = start.elapsed().as_secs_f64();
     let (cpu1, _) = rusage();
     eprintln!("rdkafka-perf: first record after {:.1} ms", first * 1e3);
     report(Report {
@@ -354,6 +415,7 @@ fn consume(a: &Args) -> Result<(), String> {
         secs,
         cpu_s: cpu1 - cpu0,
         lat_ns: Vec::new(),
+        checksum: sum,
     });
     Ok(())
 }
