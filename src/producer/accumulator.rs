@@ -312,18 +312,21 @@ impl Accumulator {
         leader_of: impl FnMut(&TopicPartition) -> Option<i32>,
         broker_open: impl FnMut(i32) -> bool,
     ) -> (Vec<Drained>, bool) {
-        self.drain_where(now, identity, false, leader_of, broker_open)
+        self.drain_where(now, identity, false, |_| true, leader_of, broker_open)
     }
 
     /// [`Accumulator::drain`], but with `unresolved_only` only batches the
     /// broker may have written ([`ProducerBatch::maybe_written`]) under the
     /// stamp they carry, which must be `identity`'s: they go again under
-    /// it before the epoch may change.
+    /// it before the epoch may change. A partition whose batch is ready is
+    /// drained only if `may_send` agrees (a transactional producer's
+    /// partition must first be added to the transaction).
     pub(crate) fn drain_where(
         &self,
         now: Instant,
         identity: Option<(i64, i16)>,
         unresolved_only: bool,
+        mut may_send: impl FnMut(&TopicPartition) -> bool,
         mut leader_of: impl FnMut(&TopicPartition) -> Option<i32>,
         mut broker_open: impl FnMut(i32) -> bool,
     ) -> (Vec<Drained>, bool) {
@@ -360,7 +363,7 @@ impl Accumulator {
                 || head.attempts > 0
                 || ps.queue.len() > 1
                 || now >= head.created + self.limits.linger;
-            if !ready {
+            if !ready || !may_send(tp) {
                 continue;
             }
             let Some(broker) = leader_of(tp) else {
@@ -484,9 +487,20 @@ impl Accumulator {
     /// Removes every queued batch (none in flight), for a transaction
     /// abort: the caller completes each one.
     pub(crate) fn take_queued(&self) -> Vec<ProducerBatch> {
+        self.take_queued_where(|_| true)
+    }
+
+    /// [`Accumulator::take_queued`] of the partitions `which` picks.
+    pub(crate) fn take_queued_where(
+        &self,
+        mut which: impl FnMut(&TopicPartition) -> bool,
+    ) -> Vec<ProducerBatch> {
         let mut out = Vec::new();
         let mut state = self.lock();
-        for ps in state.partitions.values_mut() {
+        for (tp, ps) in state.partitions.iter_mut() {
+            if !which(tp) {
+                continue;
+            }
             while let Some(b) = ps.queue.pop_front() {
                 ps.in_flight.insert(b.id);
                 out.push(b);

@@ -43,6 +43,13 @@ const MIN_CONNECT_PAUSE: Duration = Duration::from_millis(1);
 /// A finished connect: the broker id and the connection or the error.
 type Connected = (i32, Result<Connection>);
 
+/// A topic partition as the accumulator keys it.
+type Partition = (Arc<str>, i32);
+
+/// A finished AddPartitionsToTxn: the partitions it added, and how it
+/// ended.
+type Added = (Vec<Partition>, Result<()>);
+
 /// A request's batches with their stamps, and how it ended.
 struct Answered {
     broker: i32,
@@ -83,6 +90,15 @@ pub(crate) struct Sender {
     connect_retry_at: HashMap<i32, Instant>,
     answers: JoinSet<Answered>,
     last_leader_refresh: Option<Instant>,
+    /// Partitions whose AddPartitionsToTxn is on its way. Like a connect,
+    /// it runs in a task of its own: the manager may be busy for up to
+    /// `max.block.ms` with another operation (sending offsets), and the
+    /// loop must go on sending the other partitions' batches and handling
+    /// answers meanwhile. These partitions' batches wait in the
+    /// accumulator.
+    txn_adding: Vec<Partition>,
+    /// AddPartitionsToTxn calls that finished, for the loop to pick up.
+    txn_added: Arc<Mutex<Vec<Added>>>,
 }
 
 impl Sender {
@@ -106,6 +122,8 @@ impl Sender {
             connecting: HashSet::default(),
             connected: Arc::default(),
             connect_retry_at: HashMap::default(),
+            txn_adding: Vec::new(),
+            txn_added: Arc::default(),
             answers: JoinSet::new(),
             last_leader_refresh: None,
         }
@@ -260,17 +278,33 @@ impl Sender {
     /// ones the broker may have written, under their stamps.
     async fn send_ready(&mut self, now: Instant, unresolved_only: bool) {
         self.collect_connects();
+        self.collect_txn_adds();
         self.connections.retain(|_, c| !c.is_closed());
         let meta = self.client.metadata();
         let identity = self.identity.as_ref().and_then(|i| i.current());
         let max = self.config.max_in_flight_requests_per_connection;
         let in_flight = &self.in_flight;
         let connections = &self.connections;
+        let txn = self.txn.as_ref();
+        let adding = &self.txn_adding;
         let mut unconnected = Vec::new();
+        let mut to_add: Vec<Partition> = Vec::new();
         let (drained, leaderless) = self.acc.drain_where(
             now,
             identity,
             unresolved_only,
+            |tp| {
+                let Some(txn) = txn else {
+                    return true;
+                };
+                if txn.is_partition_added(&tp.0, tp.1) {
+                    return true;
+                }
+                if !adding.contains(tp) && !to_add.contains(tp) {
+                    to_add.push(tp.clone());
+                }
+                false
+            },
             |tp| Self::leader_of(&meta, &tp.0, tp.1),
             |broker| {
                 if !connections.contains_key(&broker) {
@@ -288,8 +322,10 @@ impl Sender {
         if leaderless {
             self.refresh_leaders(now);
         }
+        if !to_add.is_empty() {
+            self.start_txn_add(to_add);
+        }
         let mut by_broker: HashMap<i32, Vec<(ProducerBatch, Stamp)>> = HashMap::default();
-        let drained = self.join_transaction(drained).await;
         for Drained {
             broker,
             batch,
@@ -303,41 +339,40 @@ impl Sender {
         }
     }
 
-    /// For a transactional producer: adds the partitions of `drained` that
-    /// are new to the transaction (one AddPartitionsToTxn for all of them)
-    /// before their batches go out. If that fails, their batches fail with
-    /// the error and the transaction with them; the rest go on.
-    async fn join_transaction(&mut self, drained: Vec<Drained>) -> Vec<Drained> {
+    /// Adds `partitions` to the transaction in a task of its own; the
+    /// sender is woken when it is done. Their batches wait until then.
+    fn start_txn_add(&mut self, partitions: Vec<Partition>) {
         let Some(txn) = self.txn.clone() else {
-            return drained;
+            return;
         };
-        let mut new: Vec<(Arc<str>, i32)> = Vec::new();
-        for d in &drained {
-            let (topic, p) = (&d.batch.tp.0, d.batch.tp.1);
-            if !txn.is_partition_added(topic, p) && !new.iter().any(|(t, q)| t == topic && *q == p)
-            {
-                new.push((Arc::clone(topic), p));
+        self.txn_adding.extend(partitions.iter().cloned());
+        let added = Arc::clone(&self.txn_added);
+        let acc = Arc::clone(&self.acc);
+        tokio::spawn(async move {
+            let result = txn.add_partitions(&partitions).await;
+            added
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((partitions, result));
+            acc.wake.notify_one();
+        });
+    }
+
+    /// Takes the AddPartitionsToTxn calls that finished. The partitions of
+    /// one that failed have their queued batches failed with its error
+    /// (the transaction is then abortable, or fatal, as the manager says).
+    fn collect_txn_adds(&mut self) {
+        let done = std::mem::take(&mut *self.txn_added.lock().unwrap_or_else(|p| p.into_inner()));
+        for (partitions, result) in done {
+            self.txn_adding.retain(|p| !partitions.contains(p));
+            let Err(e) = result else {
+                continue;
+            };
+            tracing::debug!(error = %e, "AddPartitionsToTxn failed; failing the partitions' batches");
+            for batch in self.acc.take_queued_where(|tp| partitions.contains(tp)) {
+                self.fail(batch, e.duplicate());
             }
         }
-        if new.is_empty() {
-            return drained;
-        }
-        let Err(e) = txn.add_partitions(&new).await else {
-            return drained;
-        };
-        tracing::debug!(error = %e, "AddPartitionsToTxn failed; failing the partitions' batches");
-        let mut kept = Vec::with_capacity(drained.len());
-        for d in drained {
-            if new
-                .iter()
-                .any(|(t, q)| *t == d.batch.tp.0 && *q == d.batch.tp.1)
-            {
-                self.fail(d.batch, e.duplicate());
-            } else {
-                kept.push(d);
-            }
-        }
-        kept
     }
 
     /// Starts a background metadata refresh, at most once per

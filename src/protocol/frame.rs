@@ -93,15 +93,55 @@ pub fn encode_request<R: Request, B: BufMut>(
     body: &R,
     version: i16,
 ) -> Result<(), EncodeError> {
-    let header = RequestHeader {
+    let header = request_header::<R>(correlation_id, client_id, version);
+    let header_version = R::API_KEY.request_header_version(version);
+    write_framed(buf, &header, header_version, body, version)
+}
+
+/// [`encode_request`] into a buffer of exactly the frame's size: the size
+/// is worked out once, before writing, so the buffer never grows (a
+/// growing buffer copies what it holds, which for a Produce request is
+/// every record batch again).
+///
+/// ```
+/// use klamm::protocol::frame::{decode_request, encode_request_frame};
+/// use klamm::protocol::messages::ApiVersionsRequest;
+///
+/// let frame = encode_request_frame(7, Some("my-app"), &ApiVersionsRequest::default(), 3).unwrap();
+/// assert_eq!(frame.len(), frame.capacity());
+/// let size = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
+/// assert_eq!(size as usize, frame.len() - 4);
+/// let (header, _) = decode_request(frame.freeze().slice(4..)).unwrap();
+/// assert_eq!(header.correlation_id, 7);
+/// ```
+pub fn encode_request_frame<R: Request>(
+    correlation_id: i32,
+    client_id: Option<&str>,
+    body: &R,
+    version: i16,
+) -> Result<BytesMut, EncodeError> {
+    let header = request_header::<R>(correlation_id, client_id, version);
+    let header_version = R::API_KEY.request_header_version(version);
+    let size = frame_size(&header, header_version, body, version)?;
+    let mut buf = BytesMut::with_capacity(4 + size as usize);
+    buf.put_i32(size);
+    header.encode(&mut buf, header_version)?;
+    body.encode(&mut buf, version)?;
+    Ok(buf)
+}
+
+fn request_header<R: Request>(
+    correlation_id: i32,
+    client_id: Option<&str>,
+    version: i16,
+) -> RequestHeader {
+    RequestHeader {
         request_api_key: R::API_KEY.code(),
         request_api_version: version,
         correlation_id,
         client_id: client_id.map(str::to_owned),
         ..Default::default()
-    };
-    let header_version = R::API_KEY.request_header_version(version);
-    write_framed(buf, &header, header_version, body, version)
+    }
 }
 
 /// Writes a complete response frame for `api_key` at `version`.
@@ -132,15 +172,25 @@ fn write_framed<H: Message, M: Message, B: BufMut>(
     body: &M,
     version: i16,
 ) -> Result<(), EncodeError> {
-    let size = header.encoded_len(header_version) + body.encoded_len(version);
-    let size = i32::try_from(size).map_err(|_| EncodeError::TooLong {
-        what: "frame",
-        length: size,
-        limit: i32::MAX as usize,
-    })?;
+    let size = frame_size(header, header_version, body, version)?;
     buf.put_i32(size);
     header.encode(buf, header_version)?;
     body.encode(buf, version)
+}
+
+/// The size prefix of a frame: header and body, without the prefix.
+fn frame_size<H: Message, M: Message>(
+    header: &H,
+    header_version: i16,
+    body: &M,
+    version: i16,
+) -> Result<i32, EncodeError> {
+    let size = header.encoded_len(header_version) + body.encoded_len(version);
+    i32::try_from(size).map_err(|_| EncodeError::TooLong {
+        what: "frame",
+        length: size,
+        limit: i32::MAX as usize,
+    })
 }
 
 /// Decodes a request frame (without its size prefix): the header, whose

@@ -45,7 +45,7 @@ use crate::error::{Error, Result};
 use crate::protocol::api_versions::{ApiVersionsAnswer, decode_api_versions_response};
 use crate::protocol::codec::Message;
 use crate::protocol::error_codes::ErrorCode;
-use crate::protocol::frame::{decode_response_to, encode_request};
+use crate::protocol::frame::{decode_response_to, encode_request_frame};
 use crate::protocol::messages::{ApiKey, ApiVersionsRequest, Request, ResponseHeader};
 
 mod task;
@@ -502,16 +502,13 @@ impl Connection {
     }
 
     fn encode<R: Request>(&self, req: &R, version: i16) -> Result<BytesMut> {
-        let mut frame = BytesMut::new();
         // The task writes the real correlation id into the frame.
-        encode_request(
-            &mut frame,
+        Ok(encode_request_frame(
             0,
             self.shared.client_id.as_deref(),
             req,
             version,
-        )?;
-        Ok(frame)
+        )?)
     }
 
     async fn roundtrip(

@@ -877,3 +877,77 @@ async fn an_init_that_timed_out_can_be_repeated() {
     })
     .await;
 }
+
+/// Waits on the paused clock until the group coordinator has a
+/// TxnOffsetCommit (whose answer it holds).
+async fn offsets_held(cluster: &Cluster) {
+    while cluster.requests(ApiKey::TxnOffsetCommit).is_empty() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_sender_goes_on_while_the_manager_is_busy() {
+    use crate::producer::{AsyncProducer, ProducerRecord};
+    bounded(async {
+        let cluster = Cluster::start().await;
+        let mut config = cluster.client_config("tx-busy");
+        config.producer.linger = Duration::ZERO;
+        let client = Client::connect(config).await.expect("client connects");
+        let producer = AsyncProducer::new(client).await.expect("producer");
+        producer.init_transactions().await.unwrap();
+        producer.begin_transaction().unwrap();
+        // t/0 joins the transaction with its first record.
+        let record = |p: i32, v: &'static str| ProducerRecord::new("t", v).with_partition(p);
+        producer.send(record(0, "a")).await.unwrap().await.unwrap();
+        assert_eq!(cluster.requests(ApiKey::AddPartitionsToTxn).len(), 1);
+        // The group coordinator holds its answer: sending the offsets keeps
+        // the transaction manager busy (as a slow coordinator would, for up
+        // to max.block.ms).
+        let group = cluster.join_group("g-busy").await;
+        cluster.fake.hold(fake_api(ApiKey::TxnOffsetCommit));
+        let offsets = {
+            let producer = producer.clone();
+            tokio::spawn(async move {
+                producer
+                    .send_offsets_to_transaction(&[("in", 0, 5, None)], &group)
+                    .await
+            })
+        };
+        offsets_held(&cluster).await;
+        // Meanwhile a record to a partition new to the transaction (on the
+        // same broker as t/0, whose connection is open) waits for it to
+        // join, which waits for the manager; a record to t/0, already in
+        // the transaction, sent after it, goes out and is acknowledged.
+        let leader = cluster.fake.leader("t", 0);
+        let new = (1..5)
+            .find(|&p| cluster.fake.leader("t", p) == leader)
+            .expect("the fake puts more than one partition of t on a broker");
+        let mut to_new = producer.send(record(new, "c")).await.unwrap();
+        let to_joined = producer.send(record(0, "b")).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(1), to_joined)
+            .await
+            .expect("acknowledged while the manager is busy")
+            .unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(500), &mut to_new)
+                .await
+                .is_err(),
+            "the new partition is not written before it joined the transaction"
+        );
+        assert!(cluster.fake.records("t", new).is_empty());
+        assert_eq!(cluster.requests(ApiKey::AddPartitionsToTxn).len(), 1);
+        // The manager is free again: the partition joins, its record goes
+        // out.
+        cluster.fake.release(fake_api(ApiKey::TxnOffsetCommit));
+        offsets.await.unwrap().unwrap();
+        to_new.await.unwrap();
+        assert_eq!(cluster.requests(ApiKey::AddPartitionsToTxn).len(), 2);
+        producer.commit_transaction().await.unwrap();
+        assert_eq!(cluster.fake.records("t", 0).len(), 2);
+        assert_eq!(cluster.fake.records("t", new).len(), 1);
+        assert_eq!(cluster.fake.committed("g-busy", "in", 0), Some(5));
+        producer.close().await.unwrap();
+    })
+    .await;
+}
