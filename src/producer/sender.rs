@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::accumulator::{Accumulator, Drained};
-use super::batch::{ProducerBatch, Stamp};
+use super::batch::{ProducerBatch, Stamp, TopicPartition};
 use super::idempotence::ProducerIdentity;
 use super::stats::Counters;
 use super::transaction::TransactionManager;
@@ -43,12 +43,9 @@ const MIN_CONNECT_PAUSE: Duration = Duration::from_millis(1);
 /// A finished connect: the broker id and the connection or the error.
 type Connected = (i32, Result<Connection>);
 
-/// A topic partition as the accumulator keys it.
-type Partition = (Arc<str>, i32);
-
 /// A finished AddPartitionsToTxn: the partitions it added, and how it
 /// ended.
-type Added = (Vec<Partition>, Result<()>);
+type Added = (Vec<TopicPartition>, Result<()>);
 
 /// A request's batches with their stamps, and how it ended.
 struct Answered {
@@ -96,7 +93,7 @@ pub(crate) struct Sender {
     /// loop must go on sending the other partitions' batches and handling
     /// answers meanwhile. These partitions' batches wait in the
     /// accumulator.
-    txn_adding: Vec<Partition>,
+    txn_adding: Vec<TopicPartition>,
     /// AddPartitionsToTxn calls that finished, for the loop to pick up.
     txn_added: Arc<Mutex<Vec<Added>>>,
 }
@@ -288,7 +285,7 @@ impl Sender {
         let txn = self.txn.as_ref();
         let adding = &self.txn_adding;
         let mut unconnected = Vec::new();
-        let mut to_add: Vec<Partition> = Vec::new();
+        let mut to_add: Vec<TopicPartition> = Vec::new();
         let (drained, leaderless) = self.acc.drain_where(
             now,
             identity,
@@ -341,7 +338,7 @@ impl Sender {
 
     /// Adds `partitions` to the transaction in a task of its own; the
     /// sender is woken when it is done. Their batches wait until then.
-    fn start_txn_add(&mut self, partitions: Vec<Partition>) {
+    fn start_txn_add(&mut self, partitions: Vec<TopicPartition>) {
         let Some(txn) = self.txn.clone() else {
             return;
         };

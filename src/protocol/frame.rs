@@ -124,9 +124,7 @@ pub fn encode_request_frame<R: Request>(
     let header_version = R::API_KEY.request_header_version(version);
     let size = frame_size(&header, header_version, body, version)?;
     let mut buf = BytesMut::with_capacity(4 + size as usize);
-    buf.put_i32(size);
-    header.encode(&mut buf, header_version)?;
-    body.encode(&mut buf, version)?;
+    write_sized(&mut buf, size, &header, header_version, body, version)?;
     Ok(buf)
 }
 
@@ -173,6 +171,18 @@ fn write_framed<H: Message, M: Message, B: BufMut>(
     version: i16,
 ) -> Result<(), EncodeError> {
     let size = frame_size(header, header_version, body, version)?;
+    write_sized(buf, size, header, header_version, body, version)
+}
+
+/// Writes a frame whose size prefix [`frame_size`] worked out.
+fn write_sized<H: Message, M: Message, B: BufMut>(
+    buf: &mut B,
+    size: i32,
+    header: &H,
+    header_version: i16,
+    body: &M,
+    version: i16,
+) -> Result<(), EncodeError> {
     buf.put_i32(size);
     header.encode(buf, header_version)?;
     body.encode(buf, version)

@@ -93,13 +93,13 @@ func runFranz(a *args) (outcome, error) {
 	if err != nil {
 		return outcome{}, err
 	}
-	if a.mode == "produce" {
-		return franzProduce(a, opts)
+	if a.mode == "consume" {
+		offsets := make(map[int32]kgo.Offset, a.partitions)
+		for p := 0; p < a.partitions; p++ {
+			offsets[int32(p)] = kgo.NewOffset().AtStart()
+		}
+		opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{a.topic: offsets}))
 	}
-	return franzConsume(a, opts)
-}
-
-func franzProduce(a *args, opts []kgo.Opt) (outcome, error) {
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return outcome{}, err
@@ -107,6 +107,13 @@ func franzProduce(a *args, opts []kgo.Opt) (outcome, error) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), a.timeout)
 	defer cancel()
+	if a.mode == "produce" {
+		return franzProduce(ctx, a, cl)
+	}
+	return franzConsume(ctx, a, cl)
+}
+
+func franzProduce(ctx context.Context, a *args, cl *kgo.Client) (outcome, error) {
 	var (
 		mu      sync.Mutex
 		lat     = make([]int64, 0, a.records)
@@ -153,19 +160,7 @@ func franzProduce(a *args, opts []kgo.Opt) (outcome, error) {
 	return outcome{records: len(lat), bytes: bytes, secs: secs, cpu: cpu, latNs: lat}, nil
 }
 
-func franzConsume(a *args, opts []kgo.Opt) (outcome, error) {
-	offsets := make(map[int32]kgo.Offset, a.partitions)
-	for p := 0; p < a.partitions; p++ {
-		offsets[int32(p)] = kgo.NewOffset().AtStart()
-	}
-	opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{a.topic: offsets}))
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return outcome{}, err
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), a.timeout)
-	defer cancel()
+func franzConsume(ctx context.Context, a *args, cl *kgo.Client) (outcome, error) {
 	var total, bytes, sum int64
 	var first time.Duration = -1
 	cpu0 := cpuSeconds()
