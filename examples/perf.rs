@@ -51,6 +51,9 @@ struct Args {
     records: u64,
     size: usize,
     partitions: i32,
+    /// Topics of `partitions` partitions each (`--topic` itself when 1,
+    /// else `TOPIC-0` … `TOPIC-{T-1}`).
+    topics: usize,
     codec: String,
     acks: String,
     mode: String,
@@ -60,10 +63,13 @@ struct Args {
     rate: f64,
     extra: Vec<(String, String)>,
     timeout: Duration,
+    /// The median time of a Metadata refresh of every topic, measured
+    /// before the run.
+    metadata_ms: Option<f64>,
 }
 
 const USAGE: &str = "usage: perf --brokers HOST:PORT --topic T [--records N] [--size S] \
-[--partitions P] [--codec none|gzip|snappy|lz4|zstd] [--acks all|1|0] \
+[--partitions P] [--topics T] [--codec none|gzip|snappy|lz4|zstd] [--acks all|1|0] \
 [--mode produce|consume|both|group-consume] [--threads N (0: current-thread runtime)] \
 [--payloads FILE] [--rate RECORDS_PER_S] [-X key=value]... [--timeout-s SECS]";
 
@@ -74,6 +80,7 @@ fn parse_args() -> Result<Args, String> {
         records: 1_000_000,
         size: 100,
         partitions: 6,
+        topics: 1,
         codec: "none".into(),
         acks: "all".into(),
         mode: "both".into(),
@@ -82,6 +89,7 @@ fn parse_args() -> Result<Args, String> {
         rate: 0.0,
         extra: Vec::new(),
         timeout: Duration::from_secs(300),
+        metadata_ms: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -95,6 +103,7 @@ fn parse_args() -> Result<Args, String> {
             "--records" => a.records = num(&flag, &val()?)?,
             "--size" => a.size = num(&flag, &val()?)?,
             "--partitions" => a.partitions = num(&flag, &val()?)?,
+            "--topics" => a.topics = num(&flag, &val()?)?,
             "--codec" => a.codec = val()?,
             "--acks" => a.acks = val()?,
             "--mode" => a.mode = val()?,
@@ -120,8 +129,8 @@ fn parse_args() -> Result<Args, String> {
     if a.brokers.is_empty() || a.topic.is_empty() {
         return Err(USAGE.to_string());
     }
-    if a.partitions < 1 || a.records == 0 {
-        return Err("--partitions and --records must be positive".into());
+    if a.partitions < 1 || a.records == 0 || a.topics == 0 {
+        return Err("--partitions, --topics and --records must be positive".into());
     }
     if !["none", "gzip", "snappy", "lz4", "zstd"].contains(&a.codec.as_str()) {
         return Err(format!("unknown codec {}", a.codec));
@@ -137,6 +146,30 @@ where
     T::Err: std::fmt::Display,
 {
     v.parse().map_err(|e| format!("{flag} {v}: {e}"))
+}
+
+impl Args {
+    /// The topics written and read: `--topic`, or `--topics` of them.
+    fn topic_names(&self) -> Vec<String> {
+        if self.topics == 1 {
+            return vec![self.topic.clone()];
+        }
+        (0..self.topics)
+            .map(|k| format!("{}-{k}", self.topic))
+            .collect()
+    }
+
+    /// Every (topic, partition) written and read; record i goes to
+    /// `slots[i % slots.len()]`.
+    fn slots(&self) -> Vec<(Arc<str>, i32)> {
+        self.topic_names()
+            .into_iter()
+            .flat_map(|t| {
+                let t: Arc<str> = Arc::from(t);
+                (0..self.partitions).map(move |p| (Arc::clone(&t), p))
+            })
+            .collect()
+    }
 }
 
 /// CPU time of every live thread of this process, in nanoseconds, by
@@ -261,7 +294,7 @@ fn report(mut r: Report<'_>) {
          \"partitions\":{},\"secs\":{:.4},\"msgs_per_s\":{msgs:.1},\"mb_per_s\":{mb:.3},\
          \"p50_ms\":{p50},\"p99_ms\":{p99},\"p999_ms\":{p999},\"cpu_s\":{:.4},\
          \"cpu_s_per_m\":{cpu_per_m:.4},\"peak_rss_mb\":{rss_mb:.2},\"bytes\":{},\
-         \"checksum\":{},\"version\":\"{}\"}}",
+         \"checksum\":{},\"topics\":{},\"metadata_ms\":{},\"version\":\"{}\"}}",
         r.mode,
         r.args.codec,
         r.records,
@@ -271,6 +304,8 @@ fn report(mut r: Report<'_>) {
         r.cpu_s,
         r.bytes,
         r.checksum,
+        r.args.topics,
+        opt(r.args.metadata_ms),
         env!("CARGO_PKG_VERSION"),
     );
 }
@@ -286,35 +321,49 @@ fn config(a: &Args) -> Result<Config, BoxError> {
     Ok(Config::from_properties(props)?)
 }
 
-/// Creates the topic with `--partitions` partitions unless it exists; an
-/// existing topic must have that many.
-async fn ensure_topic(client: &Client, a: &Args) -> Result<(), BoxError> {
-    let created = Admin::new(client.clone())
-        .create_topics(&[NewTopic::new(&a.topic, a.partitions, 1)])
-        .await;
-    match created.get(&a.topic) {
-        Some(Ok(_)) => eprintln!(
-            "perf: created topic {} ({} partitions)",
-            a.topic, a.partitions
-        ),
-        Some(Err(e)) if e.kafka_code() == Some(ErrorCode::TOPIC_ALREADY_EXISTS) => {}
-        Some(Err(e)) => return Err(format!("creating {}: {e}", a.topic).into()),
-        None => return Err("no outcome for the topic".into()),
+/// Creates the topics with `--partitions` partitions each unless they
+/// exist; an existing topic must have that many.
+async fn ensure_topics(client: &Client, a: &Args) -> Result<(), BoxError> {
+    let names = a.topic_names();
+    let new: Vec<NewTopic> = names
+        .iter()
+        .map(|t| NewTopic::new(t, a.partitions, 1))
+        .collect();
+    let created = Admin::new(client.clone()).create_topics(&new).await;
+    for t in &names {
+        match created.get(t) {
+            Some(Ok(_)) => eprintln!("perf: created topic {t} ({} partitions)", a.partitions),
+            Some(Err(e)) if e.kafka_code() == Some(ErrorCode::TOPIC_ALREADY_EXISTS) => {}
+            Some(Err(e)) => return Err(format!("creating {t}: {e}").into()),
+            None => return Err(format!("no outcome for topic {t}").into()),
+        }
     }
-    client
-        .refresh_metadata(Some(std::slice::from_ref(&a.topic)))
-        .await?;
-    let parts = client.partitions(&a.topic).await?;
-    if parts.len() != a.partitions as usize {
-        return Err(format!(
-            "topic {} has {} partitions, not {}",
-            a.topic,
-            parts.len(),
-            a.partitions
-        )
-        .into());
+    client.refresh_metadata(Some(&names)).await?;
+    for t in &names {
+        let parts = client.partitions(t).await?;
+        if parts.len() != a.partitions as usize {
+            return Err(format!(
+                "topic {t} has {} partitions, not {}",
+                parts.len(),
+                a.partitions
+            )
+            .into());
+        }
     }
     Ok(())
+}
+
+/// The median of five Metadata refreshes of every topic, in ms.
+async fn metadata_refresh_ms(client: &Client, a: &Args) -> Result<f64, BoxError> {
+    let names = a.topic_names();
+    let mut ms = Vec::with_capacity(5);
+    for _ in 0..5 {
+        let t = Instant::now();
+        client.refresh_metadata(Some(&names)).await?;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    ms.sort_by(f64::total_cmp);
+    Ok(ms[ms.len() / 2])
 }
 
 /// Awaits one partition's delivery futures in send order (a partition's
@@ -356,9 +405,9 @@ async fn collect(
 
 async fn produce(client: &Client, a: &Args) -> Result<(), BoxError> {
     let producer = AsyncProducer::new(client.clone()).await?;
-    let topic: Arc<str> = Arc::from(a.topic.as_str());
+    let slots = a.slots();
     let payloads = payloads(a)?;
-    let parts = a.partitions as usize;
+    let parts = slots.len();
     let n = a.records as usize;
     let mut senders = Vec::with_capacity(parts);
     let mut collectors = Vec::with_capacity(parts);
@@ -380,7 +429,8 @@ async fn produce(client: &Client, a: &Args) -> Result<(), BoxError> {
         }
         let p = i % parts;
         let payload = payloads[i % payloads.len()].clone();
-        let record = ProducerRecord::new(Arc::clone(&topic), payload).with_partition(p as i32);
+        let (topic, partition) = &slots[p];
+        let record = ProducerRecord::new(Arc::clone(topic), payload).with_partition(*partition);
         let sent = Instant::now();
         let fut = producer.send(record).await?;
         senders[p]
@@ -427,10 +477,11 @@ async fn consume(client: &Client, a: &Args) -> Result<(), BoxError> {
     let first = Arc::new(AtomicU64::new(u64::MAX));
     let cpu0 = thread_cpu_ns();
     let start = Instant::now();
-    let mut tasks = Vec::with_capacity(a.partitions as usize);
-    for p in 0..a.partitions {
+    let slots = a.slots();
+    let mut tasks = Vec::with_capacity(slots.len());
+    for (topic, p) in &slots {
         let mut pc = consumer
-            .consume_partition(&a.topic, p, StartOffset::Oldest)
+            .consume_partition(topic, *p, StartOffset::Oldest)
             .await?;
         let (total, bytes, sum, done, first, want) = (
             Arc::clone(&total),
@@ -512,7 +563,7 @@ async fn group_consume(a: &Args) -> Result<(), BoxError> {
     let client = Client::connect(cfg).await?;
     let cpu0 = thread_cpu_ns();
     let start = Instant::now();
-    let mut group = GroupConsumer::new(client.clone(), [&a.topic]).await?;
+    let mut group = GroupConsumer::new(client.clone(), a.topic_names()).await?;
     let (mut total, mut bytes, mut sum, mut first) = (0u64, 0u64, 0u64, None);
     while total < a.records {
         let left = a.timeout.saturating_sub(start.elapsed());
@@ -552,9 +603,10 @@ async fn group_consume(a: &Args) -> Result<(), BoxError> {
     Ok(())
 }
 
-async fn run(a: Args) -> Result<(), BoxError> {
+async fn run(mut a: Args) -> Result<(), BoxError> {
     let client = Client::connect(config(&a)?).await?;
-    ensure_topic(&client, &a).await?;
+    ensure_topics(&client, &a).await?;
+    a.metadata_ms = Some(metadata_refresh_ms(&client, &a).await?);
     if a.mode == "group-consume" {
         client.close().await;
         return group_consume(&a).await;

@@ -1,6 +1,6 @@
 //! Response decoding, klamm and kafka-protocol on the same bytes:
-//! - a Metadata v12 response with 1,000 partitions (10 topics × 100,
-//!   3 replicas each);
+//! - Metadata v12 responses with 1,000 and 10,000 partitions (10 and 100
+//!   topics × 100, 3 replicas each);
 //! - a ~10 MB Fetch v16 response (1 topic, 8 partitions of uncompressed v2
 //!   batches of 100 records with 100-byte values): the message decode AND
 //!   the decode of every record batch in every partition's `records`.
@@ -21,14 +21,22 @@ const METADATA_VERSION: i16 = 12;
 const FETCH_VERSION: i16 = 16;
 
 fn bench_metadata(c: &mut Criterion) {
-    let wire = metadata_response_bytes(10, 100, METADATA_VERSION);
+    for topics in [10, 100] {
+        bench_metadata_of(c, topics);
+    }
+}
+
+/// `topics` topics of 100 partitions each.
+fn bench_metadata_of(c: &mut Criterion, topics: usize) {
+    let wire = metadata_response_bytes(topics, 100, METADATA_VERSION);
+    let partitions = topics * 100;
 
     let k = MetadataResponse::decode(&mut wire.clone(), METADATA_VERSION).unwrap();
     let p = kafka_protocol::messages::MetadataResponse::decode(&mut wire.clone(), METADATA_VERSION)
         .unwrap();
     let kn: usize = k.topics.iter().map(|t| t.partitions.len()).sum();
     let pn: usize = p.topics.iter().map(|t| t.partitions.len()).sum();
-    assert_eq!((kn, pn), (1000, 1000));
+    assert_eq!((kn, pn), (partitions, partitions));
     let kr: usize = k
         .topics
         .iter()
@@ -41,14 +49,14 @@ fn bench_metadata(c: &mut Criterion) {
         .flat_map(|t| &t.partitions)
         .map(|p| p.replica_nodes.len())
         .sum();
-    assert_eq!((kr, pr), (3000, 3000));
+    assert_eq!((kr, pr), (3 * partitions, 3 * partitions));
     assert_eq!(p.brokers.len(), 3);
     eprintln!(
         "metadata v{METADATA_VERSION}: {} bytes, {kn} partitions",
         wire.len()
     );
 
-    let mut g = c.benchmark_group("metadata_decode/1000_partitions");
+    let mut g = c.benchmark_group(format!("metadata_decode/{partitions}_partitions"));
     g.throughput(Throughput::Bytes(wire.len() as u64));
     g.bench_function("klamm", |b| {
         b.iter(|| {

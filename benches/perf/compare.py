@@ -98,8 +98,19 @@ class Tools:
         return r.stdout
 
 
-def end_offsets(tools, brokers, topic):
-    out = tools.klamm_cli(brokers, "--json", "offsets", "-t", f"{topic}:-1")
+def topic_names(topic, topics):
+    """The topics of a case: the topic itself, or TOPIC-0 ... TOPIC-{T-1}
+    (the perf protocol's --topics)."""
+    return [topic] if topics == 1 else [f"{topic}-{k}" for k in range(topics)]
+
+
+def end_offsets(tools, brokers, topic, topics=1):
+    """The records stored in the case's topics and how many partitions
+    answered."""
+    queries = []
+    for t in topic_names(topic, topics):
+        queries += ["-t", f"{t}:-1"]
+    out = tools.klamm_cli(brokers, "--json", "offsets", *queries)
     rows = json.loads(out)
     bad = [r for r in rows if "error" in r]
     if bad:
@@ -158,7 +169,7 @@ def settings(args, codec, partitions, linger_ms):
 
 
 def one_run(args, tools, env, case, client, mode, topic, n, logf, rate=0, linger_ms=None):
-    size, codec, parts, kind = case
+    size, codec, parts, kind, topics = case
     linger_ms = args.linger_ms if linger_ms is None else linger_ms
     common, extra = settings(args, codec, parts, linger_ms)
     xs = []
@@ -168,14 +179,15 @@ def one_run(args, tools, env, case, client, mode, topic, n, logf, rate=0, linger
         "--brokers", env["BROKERS"], "--topic", topic, "--mode", mode,
         "--records", str(n), "--partitions", str(parts), "--size", str(size),
         "--payloads", case_payloads(args, case), "--timeout-s", str(args.timeout_s),
-    ] + (["--rate", str(rate)] if rate else []) + xs
+    ] + (["--rate", str(rate)] if rate else []) + (
+        ["--topics", str(topics)] if topics > 1 else []) + xs
     b0 = proc_cpu_ticks(env["BROKER_PID"])
     t0 = time.monotonic()
     perf, code, ru = run_tool(cmd, args.timeout_s + 60, logf)
     wall = time.monotonic() - t0
     b1 = proc_cpu_ticks(env["BROKER_PID"])
     row = {"client": client, "mode": mode, "size": size, "codec": codec,
-           "partitions": parts, "payload": kind, "records_asked": n,
+           "partitions": parts, "topics": topics, "payload": kind, "records_asked": n,
            "rate": rate, "linger_ms": linger_ms,
            "exit": code, "process_wall_s": round(wall, 3),
            "process_cpu_s": round(ru.ru_utime + ru.ru_stime, 4),
@@ -187,13 +199,14 @@ def one_run(args, tools, env, case, client, mode, topic, n, logf, rate=0, linger
         problems.append(f"exit status {code}, no PERF line" if perf is None else f"exit status {code}")
     else:
         row.update({k: perf.get(k) for k in ("version", "secs", "cpu_s", "p50_ms", "p99_ms",
-                                            "p999_ms", "records", "bytes", "checksum")})
+                                            "p999_ms", "records", "bytes", "checksum",
+                                            "metadata_ms")})
         if perf.get("records") != n:
             problems.append(f"reported {perf.get('records')} records, not {n}")
         if mode == "consume" and perf.get("checksum") != expected_checksum(args, case, n):
             problems.append(f"checksum {perf.get('checksum')}, not {expected_checksum(args, case, n)}")
     if mode == "produce" and code == 0:
-        stored, _ = end_offsets(tools, env["BROKERS"], topic)
+        stored, _ = end_offsets(tools, env["BROKERS"], topic, topics)
         row["stored"] = stored
         if stored != n:
             problems.append(f"the broker holds {stored} records, not {n}")
@@ -206,7 +219,7 @@ _payload_cache = {}
 
 
 def case_payloads(args, case):
-    size, _, _, kind = case
+    size, _, _, kind, _ = case
     key = (kind, size)
     if key not in _payload_cache:
         values = make_payloads(kind, size, args.payload_count, args.seed)
@@ -222,7 +235,7 @@ def case_payloads(args, case):
 
 
 def expected_checksum(args, case, n):
-    size, _, _, kind = case
+    size, _, _, kind, _ = case
     values = _payload_cache[(kind, size)][1]
     k = len(values)
     per = [checksum(v) for v in values]
@@ -246,7 +259,9 @@ def main():
     ap.add_argument("--modes", default="produce consume")
     ap.add_argument("--sizes", default="100", help="record sizes in bytes")
     ap.add_argument("--codecs", default="none lz4 zstd")
-    ap.add_argument("--partitions", default="6")
+    ap.add_argument("--partitions", default="6", help="partitions per topic")
+    ap.add_argument("--topics", default="1",
+                    help="topic counts (above 1: klamm only, the scale runs)")
     ap.add_argument("--payload", default="json", help="json and/or repeat")
     ap.add_argument("--records", type=int, default=1000000,
                     help="records per run at 100 B and below; larger records get fewer")
@@ -278,54 +293,61 @@ def main():
     results = os.path.join(args.work, "results.jsonl")
     logf = open(os.path.join(args.work, "tools.log"), "a")
     stamp = int(time.time())
-    cases = [(int(s), c, int(p), k) for k in args.payload.split() for s in args.sizes.split()
+    cases = [(int(s), c, int(p), k, int(t)) for k in args.payload.split()
+             for s in args.sizes.split() for t in args.topics.split()
              for p in args.partitions.split() for c in args.codecs.split()]
+    if any(case[4] > 1 for case in cases) and clients != ["klamm"]:
+        raise SystemExit("--topics above 1 needs --clients klamm (only its tool takes --topics)")
     rows = []
 
-    def create(topic, parts):
-        tools.klamm_cli(env["BROKERS"], "topics", "create", topic, "--partitions", str(parts),
-                        "--config", "retention.ms=-1")
+    def create(topic, parts, topics=1):
+        names = topic_names(topic, topics)
+        for k in range(0, len(names), 200):
+            tools.klamm_cli(env["BROKERS"], "topics", "create", *names[k:k + 200],
+                            "--partitions", str(parts), "--config", "retention.ms=-1")
         # Every client starts once every partition's leader answers: right
         # after creation Kafka can name a leader in Metadata that still
         # answers NOT_LEADER_OR_FOLLOWER, and a client that meets that waits
         # out its own metadata backoff (franz-go: 5 s), which is not what is
         # measured here. ListOffsets is answered by the leader itself.
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 60 + len(names) * parts / 50
         while True:
             try:
-                stored, seen = end_offsets(tools, env["BROKERS"], topic)
-                if seen == parts and stored == 0:
+                stored, seen = end_offsets(tools, env["BROKERS"], topic, topics)
+                if seen == parts * topics and stored == 0:
                     return
             except RuntimeError:
                 pass
             if time.monotonic() > deadline:
-                raise SystemExit(f"{topic}: not every partition's leader answers within 60 s")
+                raise SystemExit(f"{topic}: not every partition's leader answers in time")
             time.sleep(0.2)
 
-    def delete(topic):
-        tools.klamm_cli(env["BROKERS"], "topics", "delete", topic, check=False)
+    def delete(topic, topics=1):
+        names = topic_names(topic, topics)
+        for k in range(0, len(names), 200):
+            tools.klamm_cli(env["BROKERS"], "topics", "delete", *names[k:k + 200], check=False)
 
     def measured(case, client, mode, topic, n, r, rate=0, linger_ms=None):
         if mode == "produce":
-            create(topic, case[2])
+            create(topic, case[2], case[4])
         row = one_run(args, tools, env, case, client, mode, topic, n, logf, rate, linger_ms)
         row["run"] = r
         if mode == "produce":
-            delete(topic)
+            delete(topic, case[4])
         rows.append(row)
         with open(results, "a") as f:
             f.write(json.dumps(row) + "\n")
         what = row.get("failed") or (
             f"{row['cpu_s'] / n * 1e6:.3f} CPU-s/1M, {n / row['secs']:,.0f} rec/s, "
             f"p99 {row['p99_ms']} ms, RSS {row['peak_rss_mb']} MB")
-        size, codec, parts, kind = case
+        size, codec, parts, kind, topics = case
         at = f" at {rate}/s, linger {linger_ms} ms" if rate else ""
-        log(f"{kind} {size} B {codec} p{parts}{at} run {r}: {client} {mode}: {what}")
+        log(f"{kind} {size} B {codec} p{parts} t{topics}{at} run {r}: {client} {mode}: {what}")
 
     if args.warmup and cases:
         # The broker's JIT and page cache, and each client, before anything
         # counts; a client that fails here fails the whole comparison.
-        case = cases[0]
+        case = cases[0][:4] + (1,)
         wsrc = f"perf-{stamp}-warmup"
         if "consume" in modes:
             create(wsrc, case[2])
@@ -349,12 +371,12 @@ def main():
             delete(wsrc)
 
     for case in cases:
-        size, codec, parts, kind = case
+        size, codec, parts, kind, topics = case
         n = records_for(args, size)
         case_payloads(args, case)
-        src = f"perf-{stamp}-src-{kind}-{size}-{codec}-{parts}"
+        src = f"perf-{stamp}-src-{kind}-{size}-{codec}-{parts}-{topics}"
         if "consume" in modes:
-            create(src, parts)
+            create(src, parts, topics)
             log(f"filling {src} with {n:,} records (klamm)")
             fill = one_run(args, tools, env, case, "klamm", "produce", src, n, logf)
             if "failed" in fill:
@@ -363,17 +385,18 @@ def main():
             order = clients if r % 2 else list(reversed(clients))
             for client in order:
                 for mode in modes:
-                    topic = (f"perf-{stamp}-{client}-{kind}-{size}-{codec}-{parts}-{r}"
+                    topic = (f"perf-{stamp}-{client}-{kind}-{size}-{codec}-{parts}-{topics}-{r}"
                              if mode == "produce" else src)
                     measured(case, client, mode, topic, n, r)
         if "consume" in modes:
-            delete(src)
+            delete(src, topics)
         if args.latency_rate and "produce" in modes:
             for linger in (int(x) for x in args.latency_lingers.split()):
                 for r in range(1, args.runs + 1):
                     order = clients if r % 2 else list(reversed(clients))
                     for client in order:
-                        topic = f"perf-{stamp}-lat-{client}-{kind}-{size}-{codec}-{parts}-{linger}-{r}"
+                        topic = (f"perf-{stamp}-lat-{client}-{kind}-{size}-{codec}-{parts}-"
+                                 f"{topics}-{linger}-{r}")
                         measured(case, client, "produce", topic, args.latency_records, r,
                                  args.latency_rate, linger)
     table = render(rows, args, clients)
@@ -388,8 +411,8 @@ def main():
 
 
 def key_of(r):
-    return (r["payload"], r["size"], r["codec"], r["partitions"], r["mode"], r.get("rate", 0),
-            r.get("linger_ms"))
+    return (r["payload"], r["size"], r["codec"], r["partitions"], r.get("topics", 1), r["mode"],
+            r.get("rate", 0), r.get("linger_ms"))
 
 
 def render(rows, args, clients):
@@ -404,8 +427,8 @@ def render(rows, args, clients):
     out.append("Clients: " + ", ".join(f"{c} {versions.get(c, '?')}" for c in clients) + ".\n")
     out.append("| case | mode | client | records/s | MB/s | p50 ms | p99 ms | CPU-s per 1M "
                "(in run) | CPU-s per 1M (whole process) | peak RSS MB | broker CPU-s per 1M "
-               "| failed runs |")
-    out.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+               "| metadata refresh ms | failed runs |")
+    out.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     keys = []
     for r in rows:
         k = key_of(r)
@@ -427,14 +450,17 @@ def render(rows, args, clients):
         "rss": lambda r: r["peak_rss_mb"],
         "bro": lambda r: (r["broker_cpu_s"] / r["records_asked"] * 1e6
                           if r.get("broker_cpu_s") is not None else None),
+        "meta": lambda r: r.get("metadata_ms"),
     }
 
     def fmt(v, d):
         return "–" if v is None else f"{v:,.{d}f}"
 
     for k in keys:
-        kind, size, codec, parts, mode, rate, linger = k
+        kind, size, codec, parts, topics, mode, rate, linger = k
         label = f"{kind} {size} B, {codec}, {parts} partitions"
+        if topics > 1:
+            label = f"{kind} {size} B, {codec}, {topics} topics × {parts} partitions"
         if rate:
             label += f", {rate:,}/s offered, linger {linger} ms"
         meds = {c: {m: med(k, c, f) for m, f in metrics.items()} for c in clients}
@@ -443,7 +469,8 @@ def render(rows, args, clients):
             nfail = sum(1 for r in rows if key_of(r) == k and r["client"] == c and "failed" in r)
             out.append(f"| {label} | {mode} | {c} | {fmt(m['rps'], 0)} | {fmt(m['mbs'], 1)} | "
                        f"{fmt(m['p50'], 2)} | {fmt(m['p99'], 2)} | {fmt(m['cpu'], 3)} | "
-                       f"{fmt(m['pcpu'], 3)} | {fmt(m['rss'], 0)} | {fmt(m['bro'], 3)} | {nfail} |")
+                       f"{fmt(m['pcpu'], 3)} | {fmt(m['rss'], 0)} | {fmt(m['bro'], 3)} | "
+                       f"{fmt(m['meta'], 1)} | {nfail} |")
         if "klamm" in clients and len(clients) > 1:
             peers = [c for c in clients if c != "klamm"]
 
@@ -456,7 +483,7 @@ def render(rows, args, clients):
                 return "–" if a is None or not b else f"{a / b:.2f}×"
             out.append(f"| {label} | {mode} | **klamm / best peer** | {ratio('rps', False)} | "
                        f"{ratio('mbs', False)} | {ratio('p50', True)} | {ratio('p99', True)} | "
-                       f"{ratio('cpu', True)} | {ratio('pcpu', True)} | {ratio('rss', True)} | | |")
+                       f"{ratio('cpu', True)} | {ratio('pcpu', True)} | {ratio('rss', True)} | | | |")
     return "\n".join(out) + "\n"
 
 

@@ -166,6 +166,11 @@ struct Inner {
     refresh_lock: tokio::sync::Mutex<()>,
     /// Completed refreshes, and what the last one covered (None = all).
     generation: AtomicU64,
+    /// Counts every replacement of `metadata` (refreshes and
+    /// re-bootstraps), bumped after the new snapshot is in place: a cache
+    /// built from a snapshot read after seeing count `n` is current while
+    /// the count is still `n`.
+    snapshots: AtomicU64,
     last_covered: Mutex<Option<Vec<String>>>,
     metadata_requests: AtomicUsize,
     /// The next [`TrafficClass::Dedicated`] number.
@@ -274,6 +279,7 @@ impl Client {
             metadata: RwLock::new(Arc::new(ClusterMetadata::default())),
             refresh_lock: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(0),
+            snapshots: AtomicU64::new(0),
             last_covered: Mutex::new(None),
             metadata_requests: AtomicUsize::new(0),
             dedicated: AtomicU64::new(0),
@@ -304,6 +310,14 @@ impl Client {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The number of metadata snapshots installed so far: read it before
+    /// [`metadata`](Self::metadata), and what is derived from that snapshot
+    /// stays current while this number does not change (one atomic load,
+    /// where `metadata` takes a lock and clones an `Arc`).
+    pub(crate) fn metadata_snapshots(&self) -> u64 {
+        self.inner.snapshots.load(Ordering::Acquire)
     }
 
     /// How many Metadata requests this client has sent (for tests and
@@ -619,6 +633,7 @@ impl Client {
             .metadata
             .write()
             .unwrap_or_else(|p| p.into_inner()) = Arc::new(merged);
+        self.inner.snapshots.fetch_add(1, Ordering::AcqRel);
         *lock(&self.inner.last_covered) = topics.map(<[String]>::to_vec);
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
@@ -633,6 +648,7 @@ impl Client {
             .metadata
             .write()
             .unwrap_or_else(|p| p.into_inner()) = Arc::new(ClusterMetadata::default());
+        self.inner.snapshots.fetch_add(1, Ordering::AcqRel);
         lock(&self.inner.coordinators).clear();
         lock(&self.inner.metadata_v8_brokers).clear();
     }

@@ -18,7 +18,7 @@ use super::record::{ProducerRecord, RecordMetadata};
 use super::sender::Sender;
 use super::stats::{Counters, ProducerStats};
 use super::transaction::TransactionManager;
-use crate::client::{Client, ClusterMetadata, RetryPolicy};
+use crate::client::{Client, RetryPolicy};
 use crate::config::ProducerConfig;
 use crate::error::{Error, Result};
 use crate::protocol::error_codes::ErrorCode;
@@ -27,9 +27,9 @@ use crate::protocol::messages::ApiKey;
 /// A topic's partitions as the partitioner sees them, cached per metadata
 /// snapshot.
 struct TopicView {
-    /// The metadata it was built from (held, so that a new snapshot can
-    /// never reuse its address and pass for it).
-    snapshot: Arc<ClusterMetadata>,
+    /// [`Client::metadata_snapshots`] when the snapshot it was built from
+    /// was read: the view is current while the count is unchanged.
+    snapshot: u64,
     count: i32,
     available: Vec<i32>,
 }
@@ -243,26 +243,27 @@ impl AsyncProducer {
 
     async fn choose_partition(&self, record: &ProducerRecord) -> Result<i32> {
         let inner = &*self.inner;
-        let mut meta = inner.client.metadata();
-        // The common case: this topic's view of this metadata snapshot is
-        // cached (one lookup per record).
+        let mut snapshot = inner.client.metadata_snapshots();
+        // The common case: this topic's view of the current metadata is
+        // cached (one atomic load and one lookup per record).
         {
             let topics = lock(&inner.topics);
             if let Some(v) = topics.get(&record.topic)
-                && Arc::ptr_eq(&v.snapshot, &meta)
+                && v.snapshot == snapshot
             {
                 return self.place(record, v.count, &v.available);
             }
         }
+        let mut meta = inner.client.metadata();
         if meta
             .topics
             .get(&*record.topic)
             .is_none_or(|t| t.partitions.is_empty())
         {
             self.wait_for_topic(&record.topic).await?;
+            snapshot = inner.client.metadata_snapshots();
             meta = inner.client.metadata();
         }
-        let snapshot = Arc::clone(&meta);
         let info = meta.topics.get(&*record.topic);
         let count = info.map_or(0, |t| t.partitions.len() as i32);
         let available: Vec<i32> = info
