@@ -190,13 +190,17 @@ impl ClusterMetadata {
             .collect()
     }
 
-    /// A partition, if known.
+    /// A partition, if known. Partitions are kept in id order, so
+    /// partition `n` is usually at index `n`: found without a search
+    /// (the producer's sender asks for every queued partition's leader on
+    /// each pass, which a linear search made quadratic in partitions).
     pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionInfo> {
-        self.topics
-            .get(topic)?
-            .partitions
-            .iter()
-            .find(|p| p.id == partition)
+        let parts = &self.topics.get(topic)?.partitions;
+        let at = usize::try_from(partition).ok()?;
+        match parts.get(at) {
+            Some(p) if p.id == partition => Some(p),
+            _ => parts.iter().find(|p| p.id == partition),
+        }
     }
 }
 
@@ -237,6 +241,29 @@ mod tests {
                 .collect(),
             ..Default::default()
         }
+    }
+
+    /// Partition `n` is found at index `n`, and by its id when the ids
+    /// have gaps (a broker may leave partitions out of its answer).
+    #[test]
+    fn a_partition_is_found_by_id_with_or_without_gaps() {
+        let m = ClusterMetadata::default().merged(
+            &resp(&[
+                ("a", 0, &[(2, 1), (0, 1), (1, 1)]),
+                ("b", 0, &[(5, 1), (3, -1)]),
+            ]),
+            true,
+        );
+        for i in 0..3 {
+            assert_eq!(m.partition("a", i).map(|p| p.id), Some(i));
+        }
+        assert_eq!(m.partition("b", 3).map(|p| p.leader), Some(-1));
+        assert_eq!(m.partition("b", 5).map(|p| p.id), Some(5));
+        for missing in [-1, 0, 1, 4, 6] {
+            assert!(m.partition("b", missing).is_none(), "{missing}");
+        }
+        assert!(m.partition("a", 3).is_none());
+        assert!(m.partition("c", 0).is_none());
     }
 
     #[test]

@@ -124,6 +124,12 @@ impl ProducerBatch {
         }
     }
 
+    /// The bytes its buffer has room for before it grows.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Attempts that count against `retries`.
     pub(crate) fn counted_attempts(&self) -> u32 {
         self.attempts.saturating_sub(self.split_attempts)

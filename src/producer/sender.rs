@@ -213,12 +213,7 @@ impl Sender {
     }
 
     fn leader_of(meta: &ClusterMetadata, topic: &str, partition: i32) -> Option<i32> {
-        let p = meta
-            .topics
-            .get(topic)?
-            .partitions
-            .iter()
-            .find(|p| p.id == partition)?;
+        let p = meta.partition(topic, partition)?;
         (p.leader >= 0 && meta.brokers.contains_key(&p.leader)).then_some(p.leader)
     }
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::ErrorKind;
-use crate::producer::accumulator::{Accumulator, Limits, record_memory};
-use crate::producer::batch::{ProducerBatch, Stamp};
+use crate::producer::accumulator::{Accumulator, Limits, batch_capacity, record_memory};
+use crate::producer::batch::{HEADER, ProducerBatch, Stamp};
 use crate::producer::record::ProducerRecord;
 use crate::protocol::compression::Compression;
 
@@ -83,19 +83,81 @@ async fn a_batch_waits_for_linger_unless_full_or_flushed() {
     for _ in 0..10 {
         append(&acc, 1, 100);
     }
-    append(&acc, 2, 10);
     let (drained, _) = acc.drain(Instant::now(), None, leader, |_| true);
     assert_eq!(
         drained.iter().map(|d| d.batch.tp.1).collect::<Vec<_>>(),
         [1],
         "only the full batch; one batch per partition per drain"
     );
+    append(&acc, 2, 10);
+    let (drained, _) = acc.drain(Instant::now(), None, |_| Some(2), |_| true);
+    assert!(drained.is_empty(), "two batches, neither ready");
     acc.begin_flush();
     let (drained, _) = acc.drain(Instant::now(), None, leader, |_| true);
     let mut parts: Vec<i32> = drained.iter().map(|d| d.batch.tp.1).collect();
     parts.sort();
     assert_eq!(parts, [1, 2]);
     acc.end_flush();
+}
+
+/// A broker that is sent a ready batch takes the first batch of its other
+/// partitions too, lingering or not (the Java client drains every
+/// partition of a ready node); a broker with nothing ready, or that may
+/// not be sent to, takes nothing.
+#[tokio::test(start_paused = true)]
+async fn a_ready_broker_takes_its_lingering_partitions_along() {
+    let acc = Accumulator::new(limits());
+    // Partitions 0 and 2 on broker 1, partitions 1 and 3 on broker 2.
+    let leader = |tp: &(Arc<str>, i32)| Some(1 + tp.1 % 2);
+    append(&acc, 0, 10);
+    append(&acc, 1, 10);
+    tokio::time::advance(Duration::from_millis(30)).await;
+    append(&acc, 2, 10);
+    append(&acc, 3, 10);
+    let (drained, _) = acc.drain(Instant::now(), None, leader, |_| true);
+    assert!(drained.is_empty(), "nothing is ready yet");
+    // Partitions 0 and 1 reach linger.ms, 2 and 3 have 30 ms to go; broker
+    // 2 may not be sent to.
+    tokio::time::advance(Duration::from_millis(20)).await;
+    let parts = |d: Vec<crate::producer::accumulator::Drained>| {
+        let mut v: Vec<(i32, i32)> = d.iter().map(|d| (d.broker, d.batch.tp.1)).collect();
+        v.sort();
+        v
+    };
+    let (drained, _) = acc.drain(Instant::now(), None, leader, |b| b == 1);
+    assert_eq!(parts(drained), [(1, 0), (1, 2)], "2 goes along with 0");
+    let (drained, _) = acc.drain(Instant::now(), None, leader, |_| true);
+    assert_eq!(parts(drained), [(2, 1), (2, 3)], "3 goes along with 1");
+}
+
+/// A new batch's buffer follows the partition's last batch, not
+/// `batch.size`: a partition that sends a few records per linger.ms holds
+/// a few hundred bytes, not 128 KiB.
+#[tokio::test(start_paused = true)]
+async fn a_new_batch_is_sized_by_the_last_one() {
+    assert_eq!(batch_capacity(0, 131_072), 16 * 1024, "the first batch");
+    assert_eq!(batch_capacity(0, 1024), 1024, "never above batch.size");
+    assert_eq!(batch_capacity(1000, 131_072), 1250);
+    assert_eq!(batch_capacity(131_072, 131_072), 131_072);
+    assert_eq!(batch_capacity(10, 131_072), HEADER, "room for the header");
+
+    let acc = Accumulator::new(Limits {
+        linger: Duration::ZERO,
+        ..limits()
+    });
+    append(&acc, 0, 10);
+    let (drained, _) = acc.drain(Instant::now(), None, |_| Some(1), |_| true);
+    let sent = drained[0].batch.size();
+    assert!(sent < 100, "{sent}");
+    append(&acc, 0, 10);
+    let state = acc.lock();
+    let ps = &state.partitions[&(Arc::from("t"), 0)];
+    assert_eq!(ps.last_batch_bytes, sent);
+    let capacity = ps.queue[0].capacity();
+    assert!(
+        (batch_capacity(sent, 1024)..1024).contains(&capacity),
+        "{capacity}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
