@@ -1,6 +1,4 @@
-//! gzip (codec 1) through flate2 with its zlib-rs backend, a Rust zlib
-//! whose deflate is faster than flate2's default (miniz_oxide); the
-//! "codecs" section of benches/RESULTS.md has the figures.
+//! gzip (codec 1) through flate2.
 //!
 //! The Java client wraps a `GZIPOutputStream` whose deflater runs at zlib's
 //! default level, 6. Decoding accepts a stream of several gzip members one
