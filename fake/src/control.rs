@@ -62,6 +62,7 @@ pub(crate) struct PartitionRule {
 /// [`crate::FakeCluster::inject_partition_error`] takes.
 pub(crate) const PER_PARTITION: &[ApiKey] = &[
     ApiKey::Produce,
+    ApiKey::Fetch,
     ApiKey::OffsetCommit,
     ApiKey::TxnOffsetCommit,
 ];
@@ -75,7 +76,7 @@ pub enum FaultError {
     /// No broker has this id.
     UnknownBroker(i32),
     /// The fake cannot fail one partition of this API alone (it can for
-    /// Produce, OffsetCommit and TxnOffsetCommit).
+    /// Produce, Fetch, OffsetCommit and TxnOffsetCommit).
     NoPartitionErrorAnswer(ApiKey),
     /// No such topic or partition.
     UnknownPartition(String, i32),

@@ -383,12 +383,13 @@ impl FakeCluster {
     /// `api` at `broker` (`None`: at any broker) that name
     /// `topic`-`partition`: that partition is answered with `code` and left
     /// as it was, while the request's other partitions are handled as
-    /// usual, as a broker answers each partition of a Produce or an offset
-    /// commit on its own. A request refused as a whole (at a broker that is
-    /// not the coordinator, from a fenced producer, ...) is answered as
-    /// usual and does not use the error up. Produce, OffsetCommit and
-    /// TxnOffsetCommit take such errors; errors queue in the order
-    /// injected.
+    /// usual, as a broker answers each partition of a Produce, a Fetch or
+    /// an offset commit on its own (a Fetch that names it, or whose
+    /// session holds it, is answered at once). A request refused as a
+    /// whole (at a broker that is not the coordinator, from a fenced
+    /// producer, ...) is answered as usual and does not use the error up.
+    /// Produce, Fetch, OffsetCommit and TxnOffsetCommit take such errors;
+    /// errors queue in the order injected.
     ///
     /// ```
     /// use klamm::protocol::error_codes::ErrorCode;

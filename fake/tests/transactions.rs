@@ -293,8 +293,8 @@ async fn errors_injected_for_one_partition_leave_the_others_alone() {
         let (client, conn) = connect(&cluster).await;
         let unknown = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION;
         assert_eq!(
-            cluster.inject_partition_error(ApiKey::Fetch, None, "in", 0, unknown, 1),
-            Err(FaultError::NoPartitionErrorAnswer(ApiKey::Fetch))
+            cluster.inject_partition_error(ApiKey::ListOffsets, None, "in", 0, unknown, 1),
+            Err(FaultError::NoPartitionErrorAnswer(ApiKey::ListOffsets))
         );
         assert_eq!(
             cluster.inject_partition_error(ApiKey::TxnOffsetCommit, Some(7), "in", 0, unknown, 1),

@@ -479,25 +479,49 @@ impl Fetcher {
             self.session.on_response(resp.session_id);
         }
         let throttle = resp.throttle_time_ms;
-        for topic in resp.responses {
-            // Answers by topic id: the name is the one this request used
-            // for the id.
-            let name: &str = if by_id {
-                match ids.iter().find(|(_, id)| **id == topic.topic_id) {
-                    Some((n, _)) => n,
-                    None => continue,
-                }
-            } else {
-                &topic.topic
-            };
-            for pd in topic.partitions {
-                let found = self.parts.iter().position(|t| {
-                    t.shared.partition == pd.partition_index && *t.shared.topic == *name
-                });
-                if let Some(idx) = found {
-                    self.partition_data(idx, pd, version);
+        // Each answered partition is found through one index of the
+        // tracked ones (a search per answer was quadratic in partitions),
+        // then handled from the highest index down: a partition that
+        // leaves takes the last one's place (`swap_remove`), which was
+        // handled already, so the lower indices stay true. A partition
+        // answered twice (no broker does) counts once; what the second
+        // copy held is fetched again from the partition's offset.
+        let mut answered: Vec<(usize, PartitionData)> = Vec::new();
+        {
+            let index: HashMap<(&str, i32), usize> = self
+                .parts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| ((&*t.shared.topic, t.shared.partition), i))
+                .collect();
+            let mut seen = vec![false; self.parts.len()];
+            for topic in resp.responses {
+                // Answers by topic id: the name is the one this request
+                // used for the id.
+                let name: &str = if by_id {
+                    match ids.iter().find(|(_, id)| **id == topic.topic_id) {
+                        Some((n, _)) => n,
+                        None => continue,
+                    }
+                } else {
+                    &topic.topic
+                };
+                for pd in topic.partitions {
+                    let Some(&idx) = index.get(&(name, pd.partition_index)) else {
+                        continue;
+                    };
+                    if std::mem::replace(&mut seen[idx], true) {
+                        tracing::debug!(broker = %self.broker.addr(), topic = name,
+                            partition = pd.partition_index, "partition answered twice; the copy is ignored");
+                        continue;
+                    }
+                    answered.push((idx, pd));
                 }
             }
+        }
+        answered.sort_unstable_by_key(|a| std::cmp::Reverse(a.0));
+        for (idx, pd) in answered {
+            self.partition_data(idx, pd, version);
         }
         if throttle > 0 {
             // The broker asks us to hold off (quota); Kafka clients wait

@@ -8,7 +8,7 @@
 //! that have something to say. Any session error, or a failed request,
 //! starts over with a full fetch.
 
-use crate::determinism::HashMap;
+use crate::determinism::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// What one partition looks like in a Fetch request.
@@ -75,10 +75,11 @@ impl FetchSession {
             .filter(|(_, (k, p))| self.sent.get(k) != Some(p))
             .map(|(i, _)| i)
             .collect();
+        let kept: HashSet<&Key> = wanted.iter().map(|(k, _)| k).collect();
         let forgotten: Vec<Key> = self
             .sent
             .keys()
-            .filter(|k| !wanted.iter().any(|(w, _)| w == *k))
+            .filter(|k| !kept.contains(k))
             .cloned()
             .collect();
         for k in &forgotten {

@@ -34,6 +34,8 @@ pub(crate) struct Limits {
     /// sending the next (the Java client's ordering guarantee), even when
     /// its leader moved to another broker.
     pub max_in_flight: usize,
+    /// `delivery.timeout.ms`: a queued batch older than this fails.
+    pub delivery_timeout: Duration,
 }
 
 /// One partition's queue and bookkeeping.
@@ -80,6 +82,23 @@ impl PartitionState {
         }
     }
 
+    /// When the head batch may go as far as its age is concerned: now (or
+    /// earlier) when it is ready (full, retried, followed by another,
+    /// lingered long enough, or every batch is ready: `all_ready`), its
+    /// retry backoff's end, or its linger's end. Far ahead with no batch.
+    fn ready_at(&self, now: Instant, linger: Duration, all_ready: bool) -> Instant {
+        let Some(head) = self.queue.front() else {
+            return now + Duration::from_secs(86_400);
+        };
+        if let Some(t) = head.retry_at.filter(|&t| t > now) {
+            return t;
+        }
+        if all_ready || head.closed || head.attempts > 0 || self.queue.len() > 1 {
+            return now;
+        }
+        head.created + linger
+    }
+
     /// The id of the oldest batch not yet completed.
     pub(crate) fn oldest_unfinished(&self) -> Option<BatchId> {
         let queued = self.queue.front().map(|b| b.id);
@@ -112,6 +131,27 @@ pub(crate) struct Appended {
     pub future: DeliveryFuture,
     /// The append closed a full batch (the sticky partitioner moves on).
     pub batch_full: bool,
+}
+
+/// What a drain took, and when the sender should look again.
+pub(crate) struct Drain {
+    pub batches: Vec<Drained>,
+    /// Some partition with a ready batch has no known leader.
+    pub leaderless: bool,
+    /// The earliest time a batch left behind becomes ready (its linger or
+    /// retry backoff ends) or expires; now when a ready batch did not fit
+    /// its broker's request. A ready batch held back by its broker (all
+    /// its requests in flight, not connected) or by its partition (its
+    /// batches in flight) does not count: the answer, or the connect,
+    /// wakes the sender. (Counting it had the sender look again every
+    /// millisecond while a broker was busy, going over every partition
+    /// each time.)
+    pub wake_at: Option<Instant>,
+}
+
+/// Moves `at` to `t` if `t` is earlier.
+fn earliest(at: &mut Option<Instant>, t: Instant) {
+    *at = Some(at.map_or(t, |a| a.min(t)));
 }
 
 /// A drained batch with the stamp it is to be sent with.
@@ -348,7 +388,8 @@ impl Accumulator {
         leader_of: impl FnMut(&TopicPartition) -> Option<i32>,
         broker_open: impl FnMut(i32) -> bool,
     ) -> (Vec<Drained>, bool) {
-        self.drain_where(now, identity, false, |_| true, leader_of, broker_open)
+        let d = self.drain_where(now, identity, false, |_| true, leader_of, broker_open);
+        (d.batches, d.leaderless)
     }
 
     /// [`Accumulator::drain`], but with `unresolved_only` only batches the
@@ -357,6 +398,9 @@ impl Accumulator {
     /// it before the epoch may change. A partition whose batch is ready is
     /// drained only if `may_send` agrees (a transactional producer's
     /// partition must first be added to the transaction).
+    ///
+    /// Until the sender names the time it sleeps to ([`Accumulator::arm`]),
+    /// every new batch wakes it.
     pub(crate) fn drain_where(
         &self,
         now: Instant,
@@ -365,12 +409,14 @@ impl Accumulator {
         mut may_send: impl FnMut(&TopicPartition) -> bool,
         mut leader_of: impl FnMut(&TopicPartition) -> Option<i32>,
         mut broker_open: impl FnMut(i32) -> bool,
-    ) -> (Vec<Drained>, bool) {
+    ) -> Drain {
         let mut out: Vec<Drained> = Vec::new();
         let mut request_bytes: HashMap<i32, usize> = HashMap::default();
         let mut leaderless = false;
+        let mut wake_at = None;
         let mut guard = self.lock();
         let state = &mut *guard;
+        state.armed = None;
         let all_ready = state.closed || state.flushing > 0;
         // First the partitions that could send now, with their leader and
         // whether their own batch is ready; a broker with one ready batch
@@ -383,14 +429,20 @@ impl Accumulator {
             let Some(head) = ps.queue.front() else {
                 continue;
             };
+            // A batch that stays queued counts for `wake_at` by its
+            // delivery deadline, and by when it could go unless something
+            // else wakes the sender then.
+            let expires = head.created + self.limits.delivery_timeout;
             let alone =
                 ps.retrying || identity.is_some_and(|current| ps.acknowledged != Some(current));
             if (alone && !ps.in_flight.is_empty())
                 || ps.in_flight.len() >= self.limits.max_in_flight
             {
+                earliest(&mut wake_at, expires);
                 continue;
             }
-            if head.retry_at.is_some_and(|t| t > now) {
+            if let Some(t) = head.retry_at.filter(|&t| t > now) {
+                earliest(&mut wake_at, t.min(expires));
                 continue;
             }
             if unresolved_only
@@ -399,19 +451,21 @@ impl Accumulator {
                         .stamp
                         .is_some_and(|s| Some((s.producer_id, s.epoch)) == identity))
             {
+                earliest(&mut wake_at, expires);
                 continue;
             }
-            let ready = all_ready
-                || head.closed
-                || head.attempts > 0
-                || ps.queue.len() > 1
-                || now >= head.created + self.limits.linger;
+            let ready = ps.ready_at(now, self.limits.linger, all_ready) <= now;
             let Some(broker) = leader_of(tp) else {
                 leaderless |= ready;
+                earliest(
+                    &mut wake_at,
+                    ps.ready_at(now, self.limits.linger, all_ready).min(expires),
+                );
                 continue;
             };
             if ready {
                 if !may_send(tp) || !broker_open(broker) {
+                    earliest(&mut wake_at, expires);
                     continue;
                 }
                 if !ready_brokers.contains(&broker) {
@@ -423,18 +477,25 @@ impl Accumulator {
         // The ready batches claim their requests' room first.
         candidates.sort_by_key(|&(_, _, _, ready)| !ready);
         for (tp, ps, broker, ready) in candidates {
+            let Some(head) = ps.queue.front() else {
+                continue;
+            };
+            let expires = head.created + self.limits.delivery_timeout;
             if !ready {
                 let goes_along =
                     ready_brokers.contains(&broker) && may_send(tp) && broker_open(broker);
                 if !goes_along {
+                    let ready_at = ps.ready_at(now, self.limits.linger, all_ready);
+                    earliest(&mut wake_at, ready_at.min(expires));
                     continue;
                 }
             }
-            let Some(size) = ps.queue.front().map(ProducerBatch::size) else {
-                continue;
-            };
+            let size = head.size();
             let used = request_bytes.entry(broker).or_default();
             if *used > 0 && *used + size > self.limits.max_request_size {
+                // The next request to this broker takes it (if ready).
+                let ready_at = ps.ready_at(now, self.limits.linger, all_ready);
+                earliest(&mut wake_at, ready_at.min(expires));
                 continue;
             }
             let Some(batch) = ps.queue.pop_front() else {
@@ -458,13 +519,28 @@ impl Accumulator {
                 },
             };
             ps.in_flight.insert(batch.id);
+            if let Some(next) = ps.queue.front() {
+                let expires = next.created + self.limits.delivery_timeout;
+                let ready_at = ps.ready_at(now, self.limits.linger, all_ready);
+                earliest(&mut wake_at, ready_at.min(expires));
+            }
             out.push(Drained {
                 broker,
                 batch,
                 stamp,
             });
         }
-        (out, leaderless)
+        Drain {
+            batches: out,
+            leaderless,
+            wake_at,
+        }
+    }
+
+    /// Notes the time the sender sleeps until at the latest (after a
+    /// drain): a new batch that becomes ready later need not wake it.
+    pub(crate) fn arm(&self, until: Instant) {
+        self.lock().armed = Some(until);
     }
 
     /// Puts a batch back for a retry after `backoff`, in creation order
@@ -530,8 +606,10 @@ impl Accumulator {
         self.wake.notify_one();
     }
 
-    /// Removes the queued batches older than `timeout` (none in flight).
-    pub(crate) fn expire(&self, now: Instant, timeout: Duration) -> Vec<ProducerBatch> {
+    /// Removes the queued batches older than `delivery.timeout.ms` (none in
+    /// flight).
+    pub(crate) fn expire(&self, now: Instant) -> Vec<ProducerBatch> {
+        let timeout = self.limits.delivery_timeout;
         let mut out = Vec::new();
         let mut state = self.lock();
         for ps in state.partitions.values_mut() {
@@ -593,9 +671,12 @@ impl Accumulator {
     }
 
     /// When the sender should look again: the earliest linger end, retry
-    /// backoff end or delivery deadline among queued batches. The sender
-    /// calls it before it sleeps; the answer is kept for `append`.
-    pub(crate) fn next_deadline(&self, delivery_timeout: Duration) -> Option<Instant> {
+    /// backoff end or delivery deadline among queued batches, whether or
+    /// not their broker could take them. The sender calls it before it
+    /// sleeps when it did not drain (while an epoch bump waits); the
+    /// answer is kept for `append`.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let delivery_timeout = self.limits.delivery_timeout;
         let mut state = self.lock();
         let mut best: Option<Instant> = None;
         let mut consider = |t: Instant| {

@@ -147,6 +147,7 @@ impl AsyncProducer {
             max_block: config.max_block,
             max_request_size: config.max_request_size as usize,
             max_in_flight: config.max_in_flight_requests_per_connection,
+            delivery_timeout: config.delivery_timeout,
         }));
         let counters = Arc::new(Counters::default());
         if identity.is_some() && txn.is_none() {

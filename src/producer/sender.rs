@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::accumulator::{Accumulator, Drained};
+use super::accumulator::{Accumulator, Drain, Drained};
 use super::batch::{ProducerBatch, Stamp, TopicPartition};
 use super::idempotence::ProducerIdentity;
 use super::stats::Counters;
@@ -134,7 +134,7 @@ impl Sender {
     pub(crate) async fn run(mut self) {
         loop {
             let now = Instant::now();
-            for batch in self.acc.expire(now, self.config.delivery_timeout) {
+            for batch in self.acc.expire(now) {
                 let err = self.expired(&batch);
                 self.fail(batch, err);
             }
@@ -142,7 +142,8 @@ impl Sender {
             // in abort_transaction.
             let bumping =
                 self.txn.is_none() && self.identity.as_ref().is_some_and(|i| i.bump_needed());
-            if bumping {
+            // When to look again if nothing wakes the loop first.
+            let wake_at = if bumping {
                 // Batches the broker may have written are settled first,
                 // under the stamp they were sent with (where the broker
                 // recognises a copy); nothing else goes out meanwhile.
@@ -151,15 +152,19 @@ impl Sender {
                 } else {
                     self.send_ready(now, true).await;
                 }
+                self.acc.next_deadline()
             } else {
-                self.send_ready(now, false).await;
-            }
+                let wake_at = self.send_ready(now, false).await;
+                let deadline = wake_at
+                    .map(|d| d.max(now + Duration::from_millis(1)))
+                    .unwrap_or(now + Duration::from_secs(3600));
+                self.acc.arm(deadline);
+                wake_at
+            };
             if self.acc.is_closed() && self.acc.pending() == 0 && self.total_in_flight() == 0 {
                 break;
             }
-            let deadline = self
-                .acc
-                .next_deadline(self.config.delivery_timeout)
+            let deadline = wake_at
                 .map(|d| d.max(now + Duration::from_millis(1)))
                 .unwrap_or(now + Duration::from_secs(3600));
             let wake = self.acc.wake.notified();
@@ -267,8 +272,11 @@ impl Sender {
     }
 
     /// Sends the batches that are ready; with `unresolved_only`, only the
-    /// ones the broker may have written, under their stamps.
-    async fn send_ready(&mut self, now: Instant, unresolved_only: bool) {
+    /// ones the broker may have written, under their stamps. Returns when
+    /// to look again unless an answer, a connect or a new batch comes
+    /// first ([`Drain::wake_at`], or sooner to connect again or to look
+    /// for a missing leader).
+    async fn send_ready(&mut self, now: Instant, unresolved_only: bool) -> Option<Instant> {
         self.collect_connects();
         self.collect_txn_adds();
         self.connections.retain(|_, c| !c.is_closed());
@@ -281,7 +289,11 @@ impl Sender {
         let adding = &self.txn_adding;
         let mut unconnected = Vec::new();
         let mut to_add: Vec<TopicPartition> = Vec::new();
-        let (drained, leaderless) = self.acc.drain_where(
+        let Drain {
+            batches: drained,
+            leaderless,
+            mut wake_at,
+        } = self.acc.drain_where(
             now,
             identity,
             unresolved_only,
@@ -308,11 +320,21 @@ impl Sender {
                 in_flight.get(&broker).copied().unwrap_or(0) < max
             },
         );
+        let mut sooner = |t: Instant| wake_at = Some(wake_at.map_or(t, |w| w.min(t)));
         for broker in unconnected {
             self.start_connect(&meta, broker);
+            // A connect under way wakes the sender when it ends; one that
+            // failed is tried again after its pause.
+            if !self.connecting.contains(&broker)
+                && let Some(&at) = self.connect_retry_at.get(&broker)
+            {
+                sooner(at);
+            }
         }
         if leaderless {
+            // The metadata refresh does not wake the sender.
             self.refresh_leaders(now);
+            sooner(now + self.config.retry_backoff);
         }
         if !to_add.is_empty() {
             self.start_txn_add(to_add);
@@ -329,6 +351,7 @@ impl Sender {
         for (broker, batches) in by_broker {
             self.send_to(broker, batches).await;
         }
+        wake_at
     }
 
     /// Adds `partitions` to the transaction in a task of its own; the
@@ -576,13 +599,18 @@ impl Sender {
                 return self.retry_all(batches, &e);
             }
         };
+        // One lookup per batch: a request to a broker leading thousands of
+        // partitions carries thousands of batches, and a search of the
+        // answer per batch was quadratic in them. The first answer for a
+        // partition counts, as a search would have found it.
+        let mut by_partition: HashMap<(&str, i32), &PartitionProduceResponse> = HashMap::default();
+        for t in &resp.responses {
+            for p in &t.partition_responses {
+                by_partition.entry((t.name.as_str(), p.index)).or_insert(p);
+            }
+        }
         for (batch, stamp) in batches {
-            let found = resp
-                .responses
-                .iter()
-                .filter(|t| *t.name == *batch.tp.0)
-                .flat_map(|t| t.partition_responses.iter())
-                .find(|p| p.index == batch.tp.1);
+            let found = by_partition.get(&(&*batch.tp.0, batch.tp.1)).copied();
             match found {
                 Some(p) => self.on_partition(batch, stamp, p),
                 None => {

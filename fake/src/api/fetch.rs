@@ -12,7 +12,7 @@ use klamm::protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use klamm::protocol::messages::{
-    FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse,
+    ApiKey, FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse,
 };
 use tokio::time::Instant;
 
@@ -262,7 +262,9 @@ fn answer(
             preferred_read_replica: -1,
             ..Default::default()
         };
+        let injected = st.take_partition_fault(ApiKey::Fetch, cx.broker, &w.topic, w.partition);
         match st.partition(&w.topic, w.partition) {
+            _ if injected.is_some() => pd.error_code = injected.map_or(0, |c| c.code()),
             None => pd.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code(),
             Some(p) if p.leader != cx.broker => {
                 pd.error_code = ErrorCode::NOT_LEADER_OR_FOLLOWER.code();

@@ -818,6 +818,63 @@ async fn one_fetch_per_broker_covers_all_its_partitions() {
     .await;
 }
 
+/// One answer ends the first partition the fetcher tracks and brings
+/// data for the ones after it: the partition that leaves makes room by
+/// moving the last one into its place, and each partition still gets its
+/// own data.
+#[tokio::test(start_paused = true)]
+async fn a_partition_that_ends_leaves_the_answer_for_the_others_intact() {
+    bounded(async {
+        let cluster = start(1, &[("t", 4)]).await;
+        for p in 0..4 {
+            append(&cluster, "t", p, &[&format!("v{p}")], Compression::None);
+        }
+        let consumer = consumer_with(&cluster, |_, _| {}).await;
+        consumer.pause_all();
+        let mut pcs = Vec::new();
+        for p in 0..4 {
+            pcs.push(
+                consumer
+                    .consume_partition("t", p, StartOffset::Oldest)
+                    .await
+                    .unwrap(),
+            );
+        }
+        cluster
+            .inject_partition_error(
+                FakeApi::Fetch,
+                None,
+                "t",
+                0,
+                FakeCode::TOPIC_AUTHORIZATION_FAILED,
+                1,
+            )
+            .unwrap();
+        consumer.resume_all();
+        let e = pcs[0].recv().await.unwrap().unwrap_err();
+        assert_eq!(
+            e.kafka_code(),
+            Some(ErrorCode::TOPIC_AUTHORIZATION_FAILED),
+            "{e}"
+        );
+        for (p, pc) in pcs.iter_mut().enumerate().skip(1) {
+            let r = pc.recv().await.unwrap().unwrap();
+            assert_eq!(
+                (r.partition, values(&[r])),
+                (p as i32, vec![format!("v{p}")])
+            );
+        }
+        let seen = fetches(&cluster);
+        assert_eq!(
+            seen[0].partitions.len(),
+            4,
+            "one answer for all four: {seen:?}"
+        );
+        consumer.close().await;
+    })
+    .await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn closing_ends_the_streams_and_the_fetchers() {
     bounded(async {

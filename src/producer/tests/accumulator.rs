@@ -21,6 +21,7 @@ fn limits() -> Limits {
         max_block: Duration::from_secs(5),
         max_request_size: 1 << 20,
         max_in_flight: 5,
+        delivery_timeout: Duration::from_secs(120),
     }
 }
 
@@ -329,14 +330,14 @@ async fn one_in_flight_holds_a_partition_until_its_batch_completes() {
 
 #[tokio::test(start_paused = true)]
 async fn queued_batches_expire_at_the_delivery_timeout() {
-    let acc = Accumulator::new(limits());
+    let acc = Accumulator::new(Limits {
+        delivery_timeout: Duration::from_secs(1),
+        ..limits()
+    });
     let f = append(&acc, 0, 10);
-    assert!(
-        acc.expire(Instant::now(), Duration::from_secs(1))
-            .is_empty()
-    );
+    assert!(acc.expire(Instant::now()).is_empty());
     tokio::time::advance(Duration::from_secs(1)).await;
-    let expired = acc.expire(Instant::now(), Duration::from_secs(1));
+    let expired = acc.expire(Instant::now());
     assert_eq!(expired.len(), 1);
     for b in expired {
         acc.complete(
@@ -470,4 +471,47 @@ async fn the_pieces_of_a_split_batch_take_its_place_and_its_sequence_range() {
         (1..21).collect::<Vec<i64>>(),
         "each record once, in order"
     );
+}
+
+/// When the sender is told to look again: at a batch's linger end; not
+/// while the broker of a ready batch is busy (its answer wakes the sender),
+/// only at the batch's delivery deadline; at once when a ready batch did
+/// not fit the request.
+#[tokio::test(start_paused = true)]
+async fn the_sender_looks_again_only_when_a_batch_could_go() {
+    let acc = Accumulator::new(limits());
+    let start = Instant::now();
+    let linger = limits().linger;
+    append(&acc, 0, 10);
+    let drain =
+        |open: bool| acc.drain_where(Instant::now(), None, false, |_| true, |_| Some(1), |_| open);
+    let d = drain(true);
+    assert!(d.batches.is_empty());
+    assert_eq!(d.wake_at, Some(start + linger), "lingering");
+
+    tokio::time::advance(linger).await;
+    let d = drain(false);
+    assert!(d.batches.is_empty());
+    assert_eq!(
+        d.wake_at,
+        Some(start + limits().delivery_timeout),
+        "ready, but its broker takes nothing now"
+    );
+
+    let d = drain(true);
+    assert_eq!(d.batches.len(), 1);
+    assert_eq!(d.wake_at, None, "nothing left");
+
+    // Two ready partitions, room for one batch per request.
+    let acc = Accumulator::new(Limits {
+        max_request_size: 1,
+        linger: Duration::ZERO,
+        ..limits()
+    });
+    append(&acc, 0, 10);
+    append(&acc, 1, 10);
+    let now = Instant::now();
+    let d = acc.drain_where(now, None, false, |_| true, |_| Some(1), |_| true);
+    assert_eq!(d.batches.len(), 1);
+    assert_eq!(d.wake_at, Some(now), "the other goes in the next request");
 }
