@@ -433,9 +433,16 @@ async fn produce(client: &Client, a: &Args) -> Result<(), BoxError> {
         let record = ProducerRecord::new(Arc::clone(topic), payload).with_partition(*partition);
         let sent = Instant::now();
         let fut = producer.send(record).await?;
-        senders[p]
-            .send((sent, fut))
-            .map_err(|_| "delivery collector ended early")?;
+        if senders[p].send((sent, fut)).is_err() {
+            // The collector stopped at a failed delivery: report why.
+            drop(senders);
+            let why = match collectors.swap_remove(p).await {
+                Ok(Err(e)) => e.to_string(),
+                Ok(Ok(_)) => "no error".to_string(),
+                Err(e) => e.to_string(),
+            };
+            return Err(format!("a delivery to {topic}/{partition} failed: {why}").into());
+        }
     }
     drop(senders);
     producer.flush().await?;

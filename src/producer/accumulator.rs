@@ -472,11 +472,16 @@ impl Accumulator {
                     ready_brokers.push(broker);
                 }
             }
-            candidates.push((tp, ps, broker, ready));
+            let created = head.created;
+            candidates.push((tp, ps, broker, ready, created));
         }
-        // The ready batches claim their requests' room first.
-        candidates.sort_by_key(|&(_, _, _, ready)| !ready);
-        for (tp, ps, broker, ready) in candidates {
+        // The ready batches claim their requests' room first, the oldest
+        // first: when a request has no room for every ready batch, those
+        // left out are the first of the next one. (In the partition map's
+        // order the same partitions came first every time, and at 6,000
+        // partitions some waited out delivery.timeout.ms behind them.)
+        candidates.sort_by_key(|&(_, _, _, ready, created)| (!ready, created));
+        for (tp, ps, broker, ready, _) in candidates {
             let Some(head) = ps.queue.front() else {
                 continue;
             };

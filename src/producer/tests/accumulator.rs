@@ -515,3 +515,32 @@ async fn the_sender_looks_again_only_when_a_batch_could_go() {
     assert_eq!(d.batches.len(), 1);
     assert_eq!(d.wake_at, Some(now), "the other goes in the next request");
 }
+
+/// When a request has room for one batch of three ready partitions, the
+/// oldest batch goes first: a partition that keeps refilling does not
+/// shut the others out.
+#[tokio::test(start_paused = true)]
+async fn a_full_request_takes_the_oldest_ready_batches_first() {
+    let acc = Accumulator::new(Limits {
+        max_request_size: 1,
+        linger: Duration::ZERO,
+        ..limits()
+    });
+    for p in 0..3 {
+        append(&acc, p, 10);
+        tokio::time::advance(Duration::from_millis(1)).await;
+    }
+    let mut served = Vec::new();
+    for _ in 0..3 {
+        let (mut drained, _) = acc.drain(Instant::now(), None, |_| Some(1), |_| true);
+        assert_eq!(drained.len(), 1, "one batch fits a request");
+        let d = drained.pop().expect("a batch");
+        let p = d.batch.tp.1;
+        served.push(p);
+        acc.complete(d.batch, Ok((0, -1)));
+        // The partition just served has a new batch at once.
+        append(&acc, p, 10);
+        tokio::time::advance(Duration::from_millis(1)).await;
+    }
+    assert_eq!(served, [0, 1, 2]);
+}
