@@ -518,6 +518,14 @@ async fn consume(client: &Client, a: &Args) -> Result<(), BoxError> {
             Ok::<_, klamm::Error>(pc)
         }));
     }
+    // Starting the partition consumers is part of the measured time (as
+    // for every tool); how much of it is said separately.
+    eprintln!(
+        "perf: {} partition consumers started after {:.1} ms, {:.3} CPU-s",
+        slots.len(),
+        start.elapsed().as_secs_f64() * 1e3,
+        cpu_seconds_since(&cpu0)
+    );
     let left = a.timeout.saturating_sub(start.elapsed());
     if tokio::time::timeout(left, done.notified()).await.is_err() {
         return Err(format!(
