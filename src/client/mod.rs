@@ -403,15 +403,30 @@ impl Client {
         partition: i32,
         auto_create: bool,
     ) -> Result<PartitionInfo> {
+        let unknown = || Error::Broker {
+            api: ApiKey::Metadata,
+            code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+            context: Some(format!("{topic}/{partition}")),
+        };
+        // A known topic: the partition comes from the current snapshot,
+        // without a copy of the whole topic (a consumer starting 1,000
+        // partitions copied the 1,000-partition topic for each of them).
+        {
+            let meta = self.metadata();
+            if let Some(t) = meta.topics.get(topic)
+                && (t.error.is_ok() || !t.partitions.is_empty())
+            {
+                return meta
+                    .partition(topic, partition)
+                    .cloned()
+                    .ok_or_else(unknown);
+            }
+        }
         let t = self.topic_with(topic, auto_create).await?;
         t.partitions
             .into_iter()
             .find(|p| p.id == partition)
-            .ok_or_else(|| Error::Broker {
-                api: ApiKey::Metadata,
-                code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                context: Some(format!("{topic}/{partition}")),
-            })
+            .ok_or_else(unknown)
     }
 
     /// The leader of a partition.
