@@ -333,23 +333,18 @@ impl Client {
         t
     }
 
-    /// A topic's metadata, fetched when not cached (or cached with an
-    /// error). A topic the broker answered with an error and no partitions
-    /// is that error (TOPIC_AUTHORIZATION_FAILED, LEADER_NOT_AVAILABLE
-    /// while it is being created, ...); an absent one is
-    /// UNKNOWN_TOPIC_OR_PARTITION.
-    async fn topic(&self, topic: &str) -> Result<TopicInfo> {
-        self.topic_with(topic, self.inner.config.metadata.allow_auto_topic_creation)
-            .await
-    }
-
-    /// [`topic`](Self::topic), asking the broker to create a missing
-    /// topic only with `auto_create`.
-    async fn topic_with(&self, topic: &str, auto_create: bool) -> Result<TopicInfo> {
-        if let Some(t) = self.metadata().topics.get(topic)
-            && (t.error.is_ok() || !t.partitions.is_empty())
-        {
-            return Ok(t.clone());
+    /// The metadata, holding `topic`: fetched when the topic is not cached
+    /// (or cached with an error), asking the broker to create a missing
+    /// topic only with `auto_create`. A topic the broker answered with an
+    /// error and no partitions is that error (TOPIC_AUTHORIZATION_FAILED,
+    /// LEADER_NOT_AVAILABLE while it is being created, ...); an absent one
+    /// is UNKNOWN_TOPIC_OR_PARTITION. Callers read what they need from the
+    /// snapshot: a topic of thousands of partitions is not copied.
+    async fn metadata_with(&self, topic: &str, auto_create: bool) -> Result<Arc<ClusterMetadata>> {
+        let usable = |t: &TopicInfo| t.error.is_ok() || !t.partitions.is_empty();
+        let meta = self.metadata();
+        if meta.topics.get(topic).is_some_and(usable) {
+            return Ok(meta);
         }
         self.refresh(Some(&[topic.to_string()]), false, auto_create)
             .await?;
@@ -359,37 +354,42 @@ impl Client {
             code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
             context: Some(format!("topic {topic}")),
         })?;
-        if !t.error.is_ok() && t.partitions.is_empty() {
+        if !usable(t) {
             return Err(Error::Broker {
                 api: ApiKey::Metadata,
                 code: t.error,
                 context: Some(format!("topic {topic}")),
             });
         }
-        Ok(t.clone())
+        Ok(meta)
+    }
+
+    /// The ids of `topic`'s partitions that `keep` accepts (fetching its
+    /// metadata if unknown).
+    async fn partition_ids(
+        &self,
+        topic: &str,
+        keep: impl Fn(&PartitionInfo) -> bool,
+    ) -> Result<Vec<i32>> {
+        let auto_create = self.inner.config.metadata.allow_auto_topic_creation;
+        let meta = self.metadata_with(topic, auto_create).await?;
+        Ok(meta.topics.get(topic).map_or_else(Vec::new, |t| {
+            t.partitions
+                .iter()
+                .filter(|p| keep(p))
+                .map(|p| p.id)
+                .collect()
+        }))
     }
 
     /// The partition ids of `topic` (fetching its metadata if unknown).
     pub async fn partitions(&self, topic: &str) -> Result<Vec<i32>> {
-        Ok(self
-            .topic(topic)
-            .await?
-            .partitions
-            .iter()
-            .map(|p| p.id)
-            .collect())
+        self.partition_ids(topic, |_| true).await
     }
 
     /// The partitions of `topic` that have a leader now.
     pub async fn writable_partitions(&self, topic: &str) -> Result<Vec<i32>> {
-        Ok(self
-            .topic(topic)
-            .await?
-            .partitions
-            .iter()
-            .filter(|p| p.is_writable())
-            .map(|p| p.id)
-            .collect())
+        self.partition_ids(topic, PartitionInfo::is_writable).await
     }
 
     async fn partition(&self, topic: &str, partition: i32) -> Result<PartitionInfo> {
@@ -403,30 +403,14 @@ impl Client {
         partition: i32,
         auto_create: bool,
     ) -> Result<PartitionInfo> {
-        let unknown = || Error::Broker {
-            api: ApiKey::Metadata,
-            code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-            context: Some(format!("{topic}/{partition}")),
-        };
-        // A known topic: the partition comes from the current snapshot,
-        // without a copy of the whole topic (a consumer starting 1,000
-        // partitions copied the 1,000-partition topic for each of them).
-        {
-            let meta = self.metadata();
-            if let Some(t) = meta.topics.get(topic)
-                && (t.error.is_ok() || !t.partitions.is_empty())
-            {
-                return meta
-                    .partition(topic, partition)
-                    .cloned()
-                    .ok_or_else(unknown);
-            }
-        }
-        let t = self.topic_with(topic, auto_create).await?;
-        t.partitions
-            .into_iter()
-            .find(|p| p.id == partition)
-            .ok_or_else(unknown)
+        let meta = self.metadata_with(topic, auto_create).await?;
+        meta.partition(topic, partition)
+            .cloned()
+            .ok_or_else(|| Error::Broker {
+                api: ApiKey::Metadata,
+                code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                context: Some(format!("{topic}/{partition}")),
+            })
     }
 
     /// The leader of a partition.
