@@ -85,18 +85,24 @@ impl PartitionState {
     /// When the head batch may go as far as its age is concerned: now (or
     /// earlier) when it is ready (full, retried, followed by another,
     /// lingered long enough, or every batch is ready: `all_ready`), its
-    /// retry backoff's end, or its linger's end. Far ahead with no batch.
-    fn ready_at(&self, now: Instant, linger: Duration, all_ready: bool) -> Instant {
-        let Some(head) = self.queue.front() else {
-            return now + Duration::from_secs(86_400);
-        };
+    /// retry backoff's end, or its linger's end. None with no batch.
+    fn ready_at(&self, now: Instant, linger: Duration, all_ready: bool) -> Option<Instant> {
+        let head = self.queue.front()?;
         if let Some(t) = head.retry_at.filter(|&t| t > now) {
-            return t;
+            return Some(t);
         }
         if all_ready || head.closed || head.attempts > 0 || self.queue.len() > 1 {
-            return now;
+            return Some(now);
         }
-        head.created + linger
+        Some(head.created + linger)
+    }
+
+    /// When the sender should look at this partition again, for its head
+    /// batch: when it may go or when it expires, whichever comes first.
+    /// None with no batch.
+    fn look_again_at(&self, now: Instant, limits: &Limits, all_ready: bool) -> Option<Instant> {
+        let expires = self.queue.front()?.created + limits.delivery_timeout;
+        Some(self.ready_at(now, limits.linger, all_ready)?.min(expires))
     }
 
     /// The id of the oldest batch not yet completed.
@@ -454,13 +460,14 @@ impl Accumulator {
                 earliest(&mut wake_at, expires);
                 continue;
             }
-            let ready = ps.ready_at(now, self.limits.linger, all_ready) <= now;
+            let ready = ps
+                .ready_at(now, self.limits.linger, all_ready)
+                .is_some_and(|t| t <= now);
             let Some(broker) = leader_of(tp) else {
                 leaderless |= ready;
-                earliest(
-                    &mut wake_at,
-                    ps.ready_at(now, self.limits.linger, all_ready).min(expires),
-                );
+                if let Some(t) = ps.look_again_at(now, &self.limits, all_ready) {
+                    earliest(&mut wake_at, t);
+                }
                 continue;
             };
             if ready {
@@ -482,25 +489,28 @@ impl Accumulator {
         // partitions some waited out delivery.timeout.ms behind them.)
         candidates.sort_by_key(|&(_, _, _, ready, created)| (!ready, created));
         for (tp, ps, broker, ready, _) in candidates {
-            let Some(head) = ps.queue.front() else {
-                continue;
+            // Looked at again when it stays (or, once drained, for the
+            // batch behind it).
+            let stays = |ps: &PartitionState, wake_at: &mut Option<Instant>| {
+                if let Some(t) = ps.look_again_at(now, &self.limits, all_ready) {
+                    earliest(wake_at, t);
+                }
             };
-            let expires = head.created + self.limits.delivery_timeout;
             if !ready {
                 let goes_along =
                     ready_brokers.contains(&broker) && may_send(tp) && broker_open(broker);
                 if !goes_along {
-                    let ready_at = ps.ready_at(now, self.limits.linger, all_ready);
-                    earliest(&mut wake_at, ready_at.min(expires));
+                    stays(ps, &mut wake_at);
                     continue;
                 }
             }
-            let size = head.size();
+            let Some(size) = ps.queue.front().map(ProducerBatch::size) else {
+                continue;
+            };
             let used = request_bytes.entry(broker).or_default();
             if *used > 0 && *used + size > self.limits.max_request_size {
                 // The next request to this broker takes it (if ready).
-                let ready_at = ps.ready_at(now, self.limits.linger, all_ready);
-                earliest(&mut wake_at, ready_at.min(expires));
+                stays(ps, &mut wake_at);
                 continue;
             }
             let Some(batch) = ps.queue.pop_front() else {
@@ -524,11 +534,7 @@ impl Accumulator {
                 },
             };
             ps.in_flight.insert(batch.id);
-            if let Some(next) = ps.queue.front() {
-                let expires = next.created + self.limits.delivery_timeout;
-                let ready_at = ps.ready_at(now, self.limits.linger, all_ready);
-                earliest(&mut wake_at, ready_at.min(expires));
-            }
+            stays(ps, &mut wake_at);
             out.push(Drained {
                 broker,
                 batch,

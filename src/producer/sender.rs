@@ -142,8 +142,9 @@ impl Sender {
             // in abort_transaction.
             let bumping =
                 self.txn.is_none() && self.identity.as_ref().is_some_and(|i| i.bump_needed());
-            // When to look again if nothing wakes the loop first.
-            let wake_at = if bumping {
+            // When to look again if nothing wakes the loop first, and
+            // whether it comes from a drain (which `arm` completes).
+            let (wake_at, drained) = if bumping {
                 // Batches the broker may have written are settled first,
                 // under the stamp they were sent with (where the broker
                 // recognises a copy); nothing else goes out meanwhile.
@@ -152,14 +153,9 @@ impl Sender {
                 } else {
                     self.send_ready(now, true).await;
                 }
-                self.acc.next_deadline()
+                (self.acc.next_deadline(), false)
             } else {
-                let wake_at = self.send_ready(now, false).await;
-                let deadline = wake_at
-                    .map(|d| d.max(now + Duration::from_millis(1)))
-                    .unwrap_or(now + Duration::from_secs(3600));
-                self.acc.arm(deadline);
-                wake_at
+                (self.send_ready(now, false).await, true)
             };
             if self.acc.is_closed() && self.acc.pending() == 0 && self.total_in_flight() == 0 {
                 break;
@@ -167,6 +163,9 @@ impl Sender {
             let deadline = wake_at
                 .map(|d| d.max(now + Duration::from_millis(1)))
                 .unwrap_or(now + Duration::from_secs(3600));
+            if drained {
+                self.acc.arm(deadline);
+            }
             let wake = self.acc.wake.notified();
             tokio::select! {
                 _ = wake => {}
