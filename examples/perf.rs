@@ -24,6 +24,13 @@
 //! i mod K), as every tool of `scripts/perf-compare` does
 //! (`benches/peers/PERF.md`); without it every value is S bytes of `x`.
 //! The topic is created with P partitions when it does not exist.
+//!
+//! `--mode count` reads every partition from its first offset up to the
+//! high watermark of the Fetch answers and reports how many records it
+//! found (records = that count, the checksum of their values): the
+//! harness's count of what a broker holds where ListOffsets cannot be
+//! trusted (tansu 0.6.0 answers LATEST with the last batch's base offset
+//! + 1).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -35,6 +42,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use klamm::admin::{Admin, NewTopic};
+use klamm::client::OffsetSpec;
 use klamm::consumer::{Consumer, StartOffset};
 use klamm::group::{GroupConsumer, GroupEvent};
 use klamm::producer::{AsyncProducer, DeliveryFuture, ProducerRecord};
@@ -70,7 +78,7 @@ struct Args {
 
 const USAGE: &str = "usage: perf --brokers HOST:PORT --topic T [--records N] [--size S] \
 [--partitions P] [--topics T] [--codec none|gzip|snappy|lz4|zstd] [--acks all|1|0] \
-[--mode produce|consume|both|group-consume] [--threads N (0: current-thread runtime)] \
+[--mode produce|consume|both|group-consume|count] [--threads N (0: current-thread runtime)] \
 [--payloads FILE] [--rate RECORDS_PER_S] [-X key=value]... [--timeout-s SECS]";
 
 fn parse_args() -> Result<Args, String> {
@@ -135,7 +143,7 @@ fn parse_args() -> Result<Args, String> {
     if !["none", "gzip", "snappy", "lz4", "zstd"].contains(&a.codec.as_str()) {
         return Err(format!("unknown codec {}", a.codec));
     }
-    if !["produce", "consume", "both", "group-consume"].contains(&a.mode.as_str()) {
+    if !["produce", "consume", "both", "group-consume", "count"].contains(&a.mode.as_str()) {
         return Err(format!("unknown mode {}", a.mode));
     }
     Ok(a)
@@ -563,6 +571,76 @@ async fn consume(client: &Client, a: &Args) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// How often a partition being counted looks whether it reached the high
+/// watermark while no record comes.
+const COUNT_CHECK: Duration = Duration::from_millis(100);
+
+/// Counts the records stored in every partition: each is read from its
+/// log start offset until the position reaches the high watermark its
+/// Fetch answers carry. Every record is read, so a duplicate counts.
+async fn count(client: &Client, a: &Args) -> Result<(), BoxError> {
+    let consumer = Consumer::new(client.clone());
+    let cpu0 = thread_cpu_ns();
+    let start = Instant::now();
+    let deadline = tokio::time::Instant::now() + a.timeout;
+    let mut tasks = Vec::new();
+    for (topic, p) in a.slots() {
+        let first = client.list_offsets(&topic, p, OffsetSpec::Oldest).await?;
+        let mut pc = consumer
+            .consume_partition(&topic, p, StartOffset::Offset(first))
+            .await?;
+        tasks.push(tokio::spawn(async move {
+            let (mut n, mut bytes, mut sum) = (0u64, 0u64, 0u64);
+            loop {
+                let end = pc.high_water_mark();
+                if end >= 0 && pc.position().max(first) >= end {
+                    break;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(format!(
+                        "{topic}/{p}: timed out at offset {} of {end}",
+                        pc.position().max(first)
+                    ));
+                }
+                match tokio::time::timeout(COUNT_CHECK, pc.recv()).await {
+                    Err(_) => {}
+                    Ok(None) => return Err(format!("{topic}/{p}: the partition consumer ended")),
+                    Ok(Some(Err(e))) => return Err(format!("{topic}/{p}: {e}")),
+                    Ok(Some(Ok(r))) => {
+                        let v = r.value.as_deref().unwrap_or_default();
+                        n += 1;
+                        bytes += v.len() as u64;
+                        sum += checksum(v);
+                    }
+                }
+            }
+            pc.close().await;
+            Ok((n, bytes, sum))
+        }));
+    }
+    let (mut total, mut bytes, mut sum) = (0u64, 0u64, 0u64);
+    for t in tasks {
+        let (n, b, c) = t.await??;
+        total += n;
+        bytes += b;
+        sum += c;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let cpu_s = cpu_seconds_since(&cpu0);
+    consumer.close().await;
+    report(Report {
+        mode: "count",
+        args: a,
+        records: total,
+        bytes,
+        secs,
+        cpu_s,
+        lat_ns: Vec::new(),
+        checksum: sum,
+    });
+    Ok(())
+}
+
 /// Reads the topic as the only member of a fresh group (from the oldest
 /// offset: no commits yet), committing automatically as Java does.
 async fn group_consume(a: &Args) -> Result<(), BoxError> {
@@ -625,6 +703,11 @@ async fn run(mut a: Args) -> Result<(), BoxError> {
     if a.mode == "group-consume" {
         client.close().await;
         return group_consume(&a).await;
+    }
+    if a.mode == "count" {
+        let counted = count(&client, &a).await;
+        client.close().await;
+        return counted;
     }
     if a.mode != "consume" {
         produce(&client, &a).await?;

@@ -10,8 +10,9 @@ source topic (N records written once by klamm before the runs) from offset
 0; the clients' order alternates from run to run. A run counts only when
 the client reports exactly N records and the broker agrees: after a produce
 run the topic's end offsets must add up to N (ListOffsets, asked through
-klamm's CLI), and a consume run must give the checksum the payload file
-predicts. Each process is measured from outside too (wait4: CPU including
+klamm's CLI; with --count-by reading, klamm's tool reads the topic back to
+the high watermark and both the count and the values' checksum must match),
+and a consume run must give the checksum the payload file predicts. Each process is measured from outside too (wait4: CPU including
 start-up, peak RSS).
 """
 
@@ -118,6 +119,27 @@ def end_offsets(tools, brokers, topic, topics=1):
     return sum(r["offset"] for r in rows), len(rows)
 
 
+def stored_records(args, tools, env, case, topic, logf):
+    """What a produce run left in its topics: (records, checksum of their
+    values or None). With --count-by list-offsets, the end offsets of a
+    fresh topic add up to its records; with --count-by reading, klamm's
+    tool reads every partition up to the high watermark of its Fetch
+    answers (--mode count), for brokers whose ListOffsets LATEST is not
+    the end of the log (tansu 0.6.0)."""
+    size, _, parts, _, topics = case
+    if args.count_by == "list-offsets":
+        return end_offsets(tools, env["BROKERS"], topic, topics)[0], None
+    cmd = tools.bin["klamm"] + [
+        "--brokers", env["BROKERS"], "--topic", topic, "--mode", "count",
+        "--partitions", str(parts), "--size", str(size),
+        "--payloads", case_payloads(args, case), "--timeout-s", str(args.timeout_s),
+    ] + (["--topics", str(topics)] if topics > 1 else [])
+    perf, code, _ = run_tool(cmd, args.timeout_s + 60, logf)
+    if code != 0 or perf is None:
+        raise RuntimeError(f"counting the records of {topic} failed (exit status {code})")
+    return perf["records"], perf["checksum"]
+
+
 def proc_cpu_ticks(pid):
     """utime + stime of a process in clock ticks (for the broker)."""
     try:
@@ -165,6 +187,10 @@ def settings(args, codec, partitions, linger_ms):
     # The Java producer keeps every partition's open batch in buffer.memory
     # (32 MiB by default), which 600 partitions of 128 KiB batches overflow.
     extra["java"]["buffer.memory"] = str(max(32 << 20, 2 * partitions * args.batch_size))
+    for setting in args.client_setting:
+        client, _, kv = setting.partition(":")
+        key, _, value = kv.partition("=")
+        extra[client][key] = value
     return common, extra
 
 
@@ -206,10 +232,13 @@ def one_run(args, tools, env, case, client, mode, topic, n, logf, rate=0, linger
         if mode == "consume" and perf.get("checksum") != expected_checksum(args, case, n):
             problems.append(f"checksum {perf.get('checksum')}, not {expected_checksum(args, case, n)}")
     if mode == "produce" and code == 0:
-        stored, _ = end_offsets(tools, env["BROKERS"], topic, topics)
+        stored, check = stored_records(args, tools, env, case, topic, logf)
         row["stored"] = stored
         if stored != n:
             problems.append(f"the broker holds {stored} records, not {n}")
+        elif check is not None and check != expected_checksum(args, case, n):
+            problems.append(f"the stored values' checksum is {check}, "
+                            f"not {expected_checksum(args, case, n)}")
     if problems:
         row["failed"] = "; ".join(problems)
     return row
@@ -281,9 +310,19 @@ def main():
     ap.add_argument("--latency-lingers", default="0 5")
     ap.add_argument("--latency-records", type=int, default=250000)
     ap.add_argument("--broker-name", default="Apache Kafka 4.4.0 (one node)")
+    ap.add_argument("--client-setting", action="append", default=[], metavar="CLIENT:KEY=VALUE",
+                    help="a setting for one client only (repeatable), e.g. a protocol cap a "
+                         "broker needs")
+    ap.add_argument("--count-by", choices=["list-offsets", "reading"], default="list-offsets",
+                    help="how a produce run's stored records are counted: the topic's end "
+                         "offsets, or reading it back to the Fetch high watermark (tansu)")
     ap.add_argument("--work", required=True, help="directory for payloads, logs and results")
     ap.add_argument("--out", help="write the markdown table here too")
     args = ap.parse_args()
+    for setting in args.client_setting:
+        client, colon, kv = setting.partition(":")
+        if not colon or client not in CLIENTS or "=" not in kv:
+            ap.error(f"--client-setting {setting}: want CLIENT:KEY=VALUE, CLIENT one of {CLIENTS}")
     env = {k: os.environ[k] for k in ("BROKERS", "BROKER_PID", "KLAMM_PERF", "RDKAFKA_PERF",
                                        "GO_PERF", "JAVA_PERF", "KLAMM_CLI")}
     tools = Tools(env)
