@@ -492,12 +492,19 @@ async fn consume(client: &Client, a: &Args) -> Result<(), BoxError> {
     let first = Arc::new(AtomicU64::new(u64::MAX));
     let cpu0 = thread_cpu_ns();
     let start = Instant::now();
-    let slots = a.slots();
-    let mut tasks = Vec::with_capacity(slots.len());
-    for (topic, p) in &slots {
-        let mut pc = consumer
-            .consume_partition(topic, *p, StartOffset::Oldest)
-            .await?;
+    // Every partition of a topic starts at once: one ListOffsets per
+    // leader for their first offsets.
+    let partitions: Vec<i32> = (0..a.partitions).collect();
+    let mut pcs = Vec::new();
+    for topic in a.topic_names() {
+        pcs.extend(
+            consumer
+                .consume_partitions(&topic, &partitions, StartOffset::Oldest)
+                .await?,
+        );
+    }
+    let mut tasks = Vec::with_capacity(pcs.len());
+    for mut pc in pcs {
         let (total, bytes, sum, done, first, want) = (
             Arc::clone(&total),
             Arc::clone(&bytes),
@@ -530,7 +537,7 @@ async fn consume(client: &Client, a: &Args) -> Result<(), BoxError> {
     // for every tool); how much of it is said separately.
     eprintln!(
         "perf: {} partition consumers started after {:.1} ms, {:.3} CPU-s",
-        slots.len(),
+        tasks.len(),
         start.elapsed().as_secs_f64() * 1e3,
         cpu_seconds_since(&cpu0)
     );
@@ -584,8 +591,17 @@ async fn count(client: &Client, a: &Args) -> Result<(), BoxError> {
     let start = Instant::now();
     let deadline = tokio::time::Instant::now() + a.timeout;
     let mut tasks = Vec::new();
-    for (topic, p) in a.slots() {
-        let first = client.list_offsets(&topic, p, OffsetSpec::Oldest).await?;
+    let partitions: Vec<i32> = (0..a.partitions).collect();
+    let mut starts = Vec::new();
+    for topic in a.topic_names() {
+        let firsts = client
+            .list_partition_offsets(&topic, &partitions, OffsetSpec::Oldest)
+            .await?;
+        for (p, f) in firsts {
+            starts.push((topic.clone(), p, f.offset.unwrap_or(0)));
+        }
+    }
+    for (topic, p, first) in starts {
         let mut pc = consumer
             .consume_partition(&topic, p, StartOffset::Offset(first))
             .await?;

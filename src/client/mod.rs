@@ -7,6 +7,7 @@
 
 mod coordinator;
 mod metadata;
+mod offsets;
 mod pool;
 mod retry;
 
@@ -19,6 +20,7 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 pub use metadata::{BrokerInfo, ClusterMetadata, PartitionInfo, TopicInfo};
+pub use offsets::{ListedOffset, OffsetSpec};
 pub use pool::TrafficClass;
 pub use retry::{Retrier, RetryPolicy};
 
@@ -29,110 +31,9 @@ use crate::error::{Error, Result};
 use crate::net::{Connection, ConnectionOptions};
 use crate::protocol::error::DecodeErrorKind;
 use crate::protocol::error_codes::ErrorCode;
-use crate::protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use crate::protocol::messages::metadata_request::MetadataRequestTopic;
-use crate::protocol::messages::{ApiKey, ListOffsetsRequest, MetadataRequest};
+use crate::protocol::messages::{ApiKey, MetadataRequest};
 use pool::Pool;
-
-/// Which offset [`Client::list_offset`] and [`Client::list_offsets`] ask
-/// for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OffsetSpec {
-    /// The first offset still in the log (the log start offset).
-    Oldest,
-    /// The offset the next record will get (the high watermark).
-    Newest,
-    /// The first offset whose timestamp is at or after this time (ms).
-    Timestamp(i64),
-    /// The record with the largest timestamp in the partition (the first
-    /// of them if several share it), which need not be the last record:
-    /// producers may set timestamps out of order. Kafka's `MAX_TIMESTAMP`
-    /// (-3, KIP-734); it needs ListOffsets v7 (Kafka 3.0 and later), and a
-    /// broker without it gives [`Error::UnsupportedVersion`].
-    MaxTimestamp,
-}
-
-impl OffsetSpec {
-    /// The ListOffsets `timestamp` field for this spec: the time itself,
-    /// or Kafka's sentinel (-1 latest, -2 earliest, -3 max timestamp).
-    ///
-    /// ```
-    /// use klamm::client::OffsetSpec;
-    ///
-    /// assert_eq!(OffsetSpec::Newest.timestamp(), -1);
-    /// assert_eq!(OffsetSpec::Oldest.timestamp(), -2);
-    /// assert_eq!(OffsetSpec::MaxTimestamp.timestamp(), -3);
-    /// assert_eq!(OffsetSpec::Timestamp(1_700_000_000_000).timestamp(), 1_700_000_000_000);
-    /// ```
-    pub fn timestamp(self) -> i64 {
-        match self {
-            OffsetSpec::Oldest => -2,
-            OffsetSpec::Newest => -1,
-            OffsetSpec::Timestamp(t) => t,
-            OffsetSpec::MaxTimestamp => -3,
-        }
-    }
-
-    /// The lowest ListOffsets version that can ask for this spec.
-    pub(crate) fn min_version(self) -> i16 {
-        match self {
-            OffsetSpec::MaxTimestamp => 7,
-            _ => 0,
-        }
-    }
-}
-
-/// What [`Client::list_offset`] found: the offset, with the timestamp and
-/// leader epoch the broker gave with it.
-///
-/// ```
-/// use klamm::client::ListedOffset;
-///
-/// // A by-time lookup later than every record finds nothing.
-/// let found = ListedOffset { offset: None, timestamp: None, leader_epoch: None };
-/// let start = found.offset.unwrap_or(i64::MAX);
-/// assert_eq!(start, i64::MAX);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ListedOffset {
-    /// The offset; `None` when no record matches (a
-    /// [`Timestamp`](OffsetSpec::Timestamp) after every record's, the
-    /// [`MaxTimestamp`](OffsetSpec::MaxTimestamp) of an empty partition).
-    pub offset: Option<i64>,
-    /// The timestamp (ms) of the record at `offset`, for
-    /// [`Timestamp`](OffsetSpec::Timestamp) and
-    /// [`MaxTimestamp`](OffsetSpec::MaxTimestamp); `None` where the broker
-    /// gives none (-1: for [`Oldest`](OffsetSpec::Oldest) and
-    /// [`Newest`](OffsetSpec::Newest), and always before ListOffsets v1).
-    pub timestamp: Option<i64>,
-    /// The leader epoch of the record at `offset` (KIP-320); `None` where
-    /// the broker does not know it or answers below ListOffsets v4.
-    pub leader_epoch: Option<i32>,
-}
-
-impl ListedOffset {
-    /// A partition's ListOffsets answer at `version`: -1 (none) as
-    /// `None`, v0's list of old-style offsets by its first.
-    pub(crate) fn from_answer(
-        p: &crate::protocol::messages::list_offsets_response::ListOffsetsPartitionResponse,
-        version: i16,
-    ) -> ListedOffset {
-        let known = |v: i64| (v >= 0).then_some(v);
-        if version == 0 {
-            ListedOffset {
-                offset: p.old_style_offsets.first().copied().and_then(known),
-                timestamp: None,
-                leader_epoch: None,
-            }
-        } else {
-            ListedOffset {
-                offset: known(p.offset),
-                timestamp: known(p.timestamp),
-                leader_epoch: (version >= 4 && p.leader_epoch >= 0).then_some(p.leader_epoch),
-            }
-        }
-    }
-}
 
 /// What [`Client::connect_with`] takes besides the [`Config`].
 #[derive(Clone, Default)]
@@ -701,140 +602,6 @@ impl Client {
             .unwrap_or_else(|| Error::config("bootstrap.servers", "no brokers to connect to")))
     }
 
-    /// Looks up an offset of a partition at its leader: the offset alone,
-    /// -1 when no record matches (see [`Client::list_offset`]).
-    pub async fn list_offsets(&self, topic: &str, partition: i32, spec: OffsetSpec) -> Result<i64> {
-        Ok(self
-            .list_offset(topic, partition, spec)
-            .await?
-            .offset
-            .unwrap_or(-1))
-    }
-
-    /// Looks up an offset of a partition at its leader, with the timestamp
-    /// and leader epoch the broker gives with it.
-    ///
-    /// Retriable failures (a leader moving, NOT_LEADER_OR_FOLLOWER, a broker
-    /// going away) refresh the topic's metadata and ask again, with
-    /// `retry.backoff.ms` doubling up to 1 s, for up to
-    /// `default.api.timeout.ms` (the Java admin client's `listOffsets`
-    /// does the same); the last error is returned when time runs out.
-    ///
-    /// [`OffsetSpec::MaxTimestamp`] fails with
-    /// [`Error::UnsupportedVersion`] on a broker without ListOffsets v7,
-    /// before anything is sent. A Kafka error for the partition is an
-    /// [`Error::Broker`] with its code.
-    ///
-    /// ```no_run
-    /// use klamm::Client;
-    /// use klamm::client::OffsetSpec;
-    ///
-    /// # async fn run(client: Client) -> klamm::Result<()> {
-    /// // The record with the largest timestamp, wherever it is in the log.
-    /// let latest = client.list_offset("events", 0, OffsetSpec::MaxTimestamp).await?;
-    /// if let (Some(offset), Some(at)) = (latest.offset, latest.timestamp) {
-    ///     println!("the newest event ({at} ms) is at offset {offset}");
-    /// }
-    /// // The first record of the last hour, or None if there is none.
-    /// let hour_ago = latest.timestamp.unwrap_or_default() - 3_600_000;
-    /// let from = client.list_offset("events", 0, OffsetSpec::Timestamp(hour_ago)).await?;
-    /// println!("the last hour starts at {:?}", from.offset);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn list_offset(
-        &self,
-        topic: &str,
-        partition: i32,
-        spec: OffsetSpec,
-    ) -> Result<ListedOffset> {
-        let mut retry = RetryPolicy::exponential(
-            self.inner.config.metadata.retry_backoff,
-            LIST_OFFSETS_BACKOFF_MAX,
-        )
-        .within(self.inner.config.consumer.default_api_timeout)
-        .start();
-        loop {
-            match self.list_offset_once(topic, partition, spec).await {
-                Err(e) if e.is_retriable() => {
-                    retry.pause(e).await?;
-                    if let Err(e) = self.refresh_metadata(Some(&[topic.to_string()])).await {
-                        tracing::debug!(topic, error = %e, "metadata refresh before ListOffsets retry failed");
-                    }
-                }
-                other => return other,
-            }
-        }
-    }
-
-    async fn list_offset_once(
-        &self,
-        topic: &str,
-        partition: i32,
-        spec: OffsetSpec,
-    ) -> Result<ListedOffset> {
-        let timestamp = spec.timestamp();
-        let leader = self.leader(topic, partition).await?;
-        let conn = self.connection(&leader, TrafficClass::Other).await?;
-        let versions = conn.api_versions();
-        let version = versions.version_for(ApiKey::ListOffsets, conn.broker())?;
-        if version < spec.min_version() {
-            return Err(Error::UnsupportedVersion {
-                broker: conn.broker().to_string(),
-                api: ApiKey::ListOffsets,
-                broker_versions: versions.broker_range(ApiKey::ListOffsets),
-                ours: (
-                    spec.min_version(),
-                    crate::net::client_max(ApiKey::ListOffsets),
-                ),
-            });
-        }
-        // v10+: how long the broker may wait for a remote (tiered) lookup;
-        // the Java consumer sends its request timeout.
-        let timeout_ms = self
-            .inner
-            .config
-            .net
-            .request_timeout
-            .as_millis()
-            .min(i32::MAX as u128) as i32;
-        let req = ListOffsetsRequest {
-            replica_id: -1,
-            timeout_ms,
-            topics: vec![ListOffsetsTopic {
-                name: topic.to_string(),
-                partitions: vec![ListOffsetsPartition {
-                    partition_index: partition,
-                    timestamp,
-                    max_num_offsets: 1,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        let resp = conn.send_version(&req, version).await?;
-        let p = resp
-            .topics
-            .iter()
-            .flat_map(|t| t.partitions.iter())
-            .find(|p| p.partition_index == partition)
-            .ok_or_else(|| Error::ProtocolViolation {
-                broker: leader.addr(),
-                reason: format!("ListOffsets answer has no {topic}/{partition}"),
-            })?;
-        let code = ErrorCode(p.error_code);
-        if !code.is_ok() {
-            self.report_error(code);
-            return Err(Error::Broker {
-                api: ApiKey::ListOffsets,
-                code,
-                context: Some(format!("{topic}/{partition}")),
-            });
-        }
-        Ok(ListedOffset::from_answer(p, version))
-    }
-
     /// Stops the background refresh and closes every connection. Requests
     /// in flight get their answers or fail; the client cannot be used after.
     pub async fn close(&self) {
@@ -845,9 +612,6 @@ impl Client {
         self.inner.pool.close_all().await;
     }
 }
-
-/// The longest pause between ListOffsets attempts.
-const LIST_OFFSETS_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// The last Metadata version without tagged fields.
 const LAST_RIGID_METADATA: i16 = 8;

@@ -823,3 +823,100 @@ async fn list_offset_v0_reads_the_old_style_offsets() {
     })
     .await;
 }
+
+/// (broker asked, partitions in the request) of every ListOffsets.
+fn list_offsets_requests(c: &FakeCluster) -> Vec<(i32, Vec<i32>)> {
+    c.history()
+        .iter()
+        .filter_map(|r| match &r.body {
+            FakeBody::ListOffsets(req) => Some((
+                r.broker,
+                req.topics
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| p.partition_index))
+                    .collect(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn list_partition_offsets_asks_each_leader_once_and_retries_only_what_failed() {
+    bounded(async {
+        // Partitions 0-2 led by broker 1, 3-5 by broker 2.
+        let fake = cluster(2, &[("t", 6)]).await;
+        for p in 0..6 {
+            fake.move_leader("t", p, if p < 3 { 1 } else { 2 }).unwrap();
+        }
+        let mut c = config(fake.addresses());
+        c.metadata.retry_backoff = Duration::from_millis(10);
+        c.consumer.default_api_timeout = Duration::from_secs(2);
+        let client = Client::connect(c).await.unwrap();
+        produce(&client, "t", 1, &[(1_000, "a"), (2_000, "b")]).await;
+        produce(&client, "t", 4, &[(1_000, "c")]).await;
+        let all: Vec<i32> = (0..6).collect();
+
+        let ends = client
+            .list_partition_offsets("t", &all, OffsetSpec::Newest)
+            .await
+            .expect("every partition answered");
+        let ends: Vec<Option<i64>> = all.iter().map(|p| ends[p].offset).collect();
+        assert_eq!(ends, [Some(0), Some(2), Some(0), Some(0), Some(1), Some(0)]);
+        let mut asked = list_offsets_requests(&fake);
+        asked.sort();
+        assert_eq!(asked, [(1, vec![0, 1, 2]), (2, vec![3, 4, 5])]);
+
+        // Broker 2 answers NOT_LEADER_OR_FOLLOWER once: the retry asks it
+        // again for its three partitions only, not broker 1.
+        let before = list_offsets_requests(&fake).len();
+        fake.inject(
+            FakeApi::ListOffsets,
+            Some(2),
+            Fault::Error(FakeCode::NOT_LEADER_OR_FOLLOWER),
+            1,
+        )
+        .unwrap();
+        let firsts = client
+            .list_partition_offsets("t", &all, OffsetSpec::Oldest)
+            .await
+            .expect("answered after one retry");
+        assert!(firsts.values().all(|f| f.offset == Some(0)));
+        assert_eq!(firsts.len(), 6);
+        let mut asked = list_offsets_requests(&fake).split_off(before);
+        asked.sort();
+        assert_eq!(
+            asked,
+            [(1, vec![0, 1, 2]), (2, vec![3, 4, 5]), (2, vec![3, 4, 5])]
+        );
+
+        // Control: one partition at a time is a request per partition.
+        let before = list_offsets_requests(&fake).len();
+        for &p in &all {
+            client
+                .list_offset("t", p, OffsetSpec::Oldest)
+                .await
+                .unwrap();
+        }
+        assert_eq!(list_offsets_requests(&fake).len() - before, 6);
+
+        // A partition that never appears fails the whole lookup, typed,
+        // once default.api.timeout.ms has gone by (unknown partitions are
+        // retriable: metadata may be behind a topic's growth).
+        let started = tokio::time::Instant::now();
+        let err = client
+            .list_partition_offsets("t", &[0, 9], OffsetSpec::Oldest)
+            .await
+            .unwrap_err();
+        assert!(
+            started.elapsed() <= Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            err.kafka_code(),
+            Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
+        );
+    })
+    .await;
+}

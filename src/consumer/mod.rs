@@ -378,6 +378,97 @@ impl Consumer {
         partition: i32,
         start: StartOffset,
     ) -> Result<PartitionConsumer> {
+        let guard = self.claim(topic, partition)?;
+        let client = &self.inner.client;
+        // Fails early for an unknown topic or partition.
+        client.leader(topic, partition).await?;
+        let offset = resolve_start(client, &self.inner.settings, topic, partition, start).await?;
+        Ok(self.start_at(guard, topic, partition, offset).await)
+    }
+
+    /// Starts consuming each of `partitions` of `topic` from `start`, as
+    /// [`Consumer::consume_partition`] does for one, in the order given.
+    /// `Oldest` and `Timestamp` starts are resolved together, in one
+    /// ListOffsets request per leader (the Java consumer's `assign` and
+    /// `seekToBeginning` do the same) rather than one per partition: with
+    /// hundreds of partitions that is the difference between a start in
+    /// milliseconds and one in seconds.
+    ///
+    /// Nothing starts unless every partition can: an unknown partition,
+    /// one listed twice or already consumed by this consumer fails the
+    /// whole call.
+    ///
+    /// ```no_run
+    /// use klamm::consumer::{Consumer, StartOffset};
+    /// # async fn run(client: klamm::Client) -> klamm::Result<()> {
+    /// let partitions = client.partitions("events").await?;
+    /// let consumer = Consumer::new(client);
+    /// for mut pc in consumer
+    ///     .consume_partitions("events", &partitions, StartOffset::Oldest)
+    ///     .await?
+    /// {
+    ///     tokio::spawn(async move {
+    ///         while let Some(Ok(record)) = pc.recv().await {
+    ///             println!("{}/{} at {}", record.topic, record.partition, record.offset);
+    ///         }
+    ///     });
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn consume_partitions(
+        &self,
+        topic: &str,
+        partitions: &[i32],
+        start: StartOffset,
+    ) -> Result<Vec<PartitionConsumer>> {
+        let guards = partitions
+            .iter()
+            .map(|&p| self.claim(topic, p))
+            .collect::<Result<Vec<_>>>()?;
+        let client = &self.inner.client;
+        for &p in partitions {
+            client.leader(topic, p).await?;
+        }
+        let settings = &self.inner.settings;
+        let offsets = match start {
+            StartOffset::Oldest | StartOffset::Timestamp(_) => {
+                let spec = match start {
+                    StartOffset::Timestamp(t) => OffsetSpec::Timestamp(t),
+                    _ => OffsetSpec::Oldest,
+                };
+                let found = client
+                    .list_partition_offsets(topic, partitions, spec)
+                    .await?;
+                let mut offsets = Vec::with_capacity(partitions.len());
+                for p in partitions {
+                    match found.get(p).and_then(|f| f.offset) {
+                        Some(o) => offsets.push(o),
+                        // No record at or after the time: start at the end.
+                        None => offsets
+                            .push(fetcher::high_water_mark(client, settings, topic, *p).await?),
+                    }
+                }
+                offsets
+            }
+            StartOffset::Offset(_) | StartOffset::Newest => {
+                let mut offsets = Vec::with_capacity(partitions.len());
+                for &p in partitions {
+                    offsets.push(resolve_start(client, settings, topic, p, start).await?);
+                }
+                offsets
+            }
+        };
+        let mut started = Vec::with_capacity(partitions.len());
+        for ((guard, &p), offset) in guards.into_iter().zip(partitions).zip(offsets) {
+            started.push(self.start_at(guard, topic, p, offset).await);
+        }
+        Ok(started)
+    }
+
+    /// Marks `topic`/`partition` as consumed by this consumer, while the
+    /// guard lives.
+    fn claim(&self, topic: &str, partition: i32) -> Result<ActiveGuard> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(Error::config("consumer", "the consumer is closed"));
         }
@@ -388,14 +479,21 @@ impl Consumer {
                 format!("{topic}/{partition} is already being consumed by this consumer"),
             ));
         }
-        let guard = ActiveGuard {
+        Ok(ActiveGuard {
             active: self.inner.active.clone(),
             key: Some(key),
-        };
-        let client = &self.inner.client;
-        // Fails early for an unknown topic or partition.
-        client.leader(topic, partition).await?;
-        let offset = resolve_start(client, &self.inner.settings, topic, partition, start).await?;
+        })
+    }
+
+    /// A partition consumer for a claimed partition, fetching from
+    /// `offset`.
+    async fn start_at(
+        &self,
+        guard: ActiveGuard,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> PartitionConsumer {
         let (tx, rx) = mpsc::channel(self.inner.settings.options.prefetch_chunks);
         let shared = Arc::new(PartitionShared {
             topic: Arc::from(topic),
@@ -409,13 +507,13 @@ impl Consumer {
         });
         let tracked = Tracked::new(shared.clone(), tx, offset, &self.inner.settings);
         place(self.inner.clone(), tracked, Placement::Initial).await;
-        Ok(PartitionConsumer::new(
+        PartitionConsumer::new(
             shared,
             rx,
             self.inner.settings.clone(),
             self.inner.paused_all.clone(),
             guard,
-        ))
+        )
     }
 
     /// The offset `start` names for `topic`/`partition` now (as

@@ -981,3 +981,102 @@ async fn legacy_message_sets_are_read_with_offsets_and_timestamps() {
     })
     .await;
 }
+
+/// (partitions asked) of every ListOffsets request.
+fn list_offsets_asked(cluster: &FakeCluster) -> Vec<Vec<i32>> {
+    cluster
+        .history()
+        .into_iter()
+        .filter_map(|r| match r.body {
+            FakeBody::ListOffsets(l) => Some(
+                l.topics
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| p.partition_index))
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn consume_partitions_resolves_every_start_in_one_list_offsets() {
+    bounded(async {
+        let cluster = start(1, &[("t", 4)]).await;
+        for p in 0..4 {
+            append(&cluster, "t", p, &[&format!("a{p}")], Compression::None);
+            append(&cluster, "t", p, &[&format!("b{p}")], Compression::None);
+        }
+        let consumer = consumer_with(&cluster, |_, _| {}).await;
+
+        let pcs = consumer
+            .consume_partitions("t", &[3, 1, 0, 2], StartOffset::Oldest)
+            .await
+            .unwrap();
+        let order: Vec<i32> = pcs.iter().map(|pc| pc.partition()).collect();
+        assert_eq!(order, [3, 1, 0, 2]);
+        for mut pc in pcs {
+            let p = pc.partition();
+            assert_eq!(
+                values(&take(&mut pc, 2).await),
+                [format!("a{p}"), format!("b{p}")]
+            );
+            pc.close().await;
+        }
+        assert_eq!(list_offsets_asked(&cluster), [vec![3, 1, 0, 2]]);
+
+        // By time: 1001 is the second record's timestamp in every
+        // partition; a time after every record starts at the end.
+        let pcs = consumer
+            .consume_partitions("t", &[0, 1], StartOffset::Timestamp(1_001))
+            .await
+            .unwrap();
+        for mut pc in pcs {
+            let p = pc.partition();
+            assert_eq!(values(&take(&mut pc, 1).await), [format!("b{p}")]);
+            pc.close().await;
+        }
+        let mut pcs = consumer
+            .consume_partitions("t", &[2], StartOffset::Timestamp(9_999))
+            .await
+            .unwrap();
+        append(&cluster, "t", 2, &["c2"], Compression::None);
+        assert_eq!(values(&take(&mut pcs[0], 1).await), ["c2"]);
+        // One by time for [0, 1], one by time for [2] and the log start
+        // the high watermark's Fetch reads from.
+        assert_eq!(
+            list_offsets_asked(&cluster)[1..],
+            [vec![0, 1], vec![2], vec![2]]
+        );
+
+        // A partition listed twice, or one already consumed, starts
+        // nothing, and leaves every other partition free.
+        let err = consumer
+            .consume_partitions("t", &[0, 1, 0], StartOffset::Oldest)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("t/0 is already being consumed"),
+            "{err}"
+        );
+        let err = consumer
+            .consume_partitions("t", &[1, 2], StartOffset::Oldest)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("t/2 is already being consumed"),
+            "{err}"
+        );
+        let mut pc = consumer
+            .consume_partition("t", 1, StartOffset::Offset(1))
+            .await
+            .expect("t/1 was released");
+        assert_eq!(values(&take(&mut pc, 1).await), ["b1"]);
+        assert_eq!(
+            list_offsets_asked(&cluster).len(),
+            4,
+            "nothing asked for the refused calls"
+        );
+    })
+    .await;
+}
