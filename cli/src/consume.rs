@@ -371,7 +371,9 @@ async fn partitions(
     let first_of = |p: i32| firsts.get(&p).copied().flatten().unwrap_or(0);
     let (tx, mut rx) = mpsc::channel::<klamm::Result<ConsumerRecord>>(1024);
     let consumer = Consumer::new(client.clone());
-    let mut tasks = Vec::new();
+    // (partition, where it starts, where -e ends it) of every partition
+    // with something to read.
+    let mut starts = Vec::new();
     for p in partitions.iter().copied() {
         let (from, first) = match start {
             Start::Beginning => (StartOffset::Oldest, first_of(p)),
@@ -391,7 +393,30 @@ async fn partitions(
         if end.is_some_and(|e| first >= e) {
             continue;
         }
-        let mut pc = consumer.consume_partition(&topic, p, from).await?;
+        starts.push((p, from, end));
+    }
+    // From the beginning or a time, every partition starts alike: their
+    // offsets are looked up together (one ListOffsets per leader).
+    let alike = match start {
+        Start::Beginning => Some(StartOffset::Oldest),
+        Start::Time(t) => Some(StartOffset::Timestamp(t)),
+        _ => None,
+    };
+    let pcs = match alike {
+        Some(from) => {
+            let ps: Vec<i32> = starts.iter().map(|s| s.0).collect();
+            consumer.consume_partitions(&topic, &ps, from).await?
+        }
+        None => {
+            let mut pcs = Vec::with_capacity(starts.len());
+            for (p, from, _) in &starts {
+                pcs.push(consumer.consume_partition(&topic, *p, *from).await?);
+            }
+            pcs
+        }
+    };
+    let mut tasks = Vec::new();
+    for (mut pc, (_, _, end)) in pcs.into_iter().zip(starts) {
         let tx = tx.clone();
         tasks.push(tokio::spawn(async move {
             loop {
