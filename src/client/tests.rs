@@ -18,7 +18,7 @@ use crate::protocol::codec::Message;
 use crate::protocol::error::DecodeError;
 use crate::protocol::messages::*;
 use crate::test_support::trace::Capture;
-use crate::test_support::{bounded, eventually};
+use crate::test_support::{bounded, eventually, list_offsets_requests};
 
 /// A fake cluster of `brokers` brokers with `topics` (name, partitions;
 /// replicated on every broker up to three), no auto-creation, keeping
@@ -822,23 +822,6 @@ async fn list_offset_v0_reads_the_old_style_offsets() {
         assert_eq!(list_offsets_sent(&fake), [(0, -1)]);
     })
     .await;
-}
-
-/// (broker asked, partitions in the request) of every ListOffsets.
-fn list_offsets_requests(c: &FakeCluster) -> Vec<(i32, Vec<i32>)> {
-    c.history()
-        .iter()
-        .filter_map(|r| match &r.body {
-            FakeBody::ListOffsets(req) => Some((
-                r.broker,
-                req.topics
-                    .iter()
-                    .flat_map(|t| t.partitions.iter().map(|p| p.partition_index))
-                    .collect(),
-            )),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test(start_paused = true)]

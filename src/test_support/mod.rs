@@ -89,3 +89,21 @@ pub(crate) async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
+
+/// (broker asked, partitions in the request) of every ListOffsets the
+/// fake cluster handled, in order.
+pub(crate) fn list_offsets_requests(c: &klamm_fake::FakeCluster) -> Vec<(i32, Vec<i32>)> {
+    c.history()
+        .iter()
+        .filter_map(|r| match &r.body {
+            klamm_fake::klamm::protocol::messages::RequestBody::ListOffsets(req) => Some((
+                r.broker,
+                req.topics
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| p.partition_index))
+                    .collect(),
+            )),
+            _ => None,
+        })
+        .collect()
+}

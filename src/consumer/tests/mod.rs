@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::protocol::compression::Compression;
 use crate::protocol::error_codes::ErrorCode;
 use crate::protocol::records::{ControlRecord, EncodeOptions, Record, RecordBatch};
-use crate::test_support::{bounded, eventually};
+use crate::test_support::{bounded, eventually, list_offsets_requests};
 
 /// A cluster of `brokers` with `topics` (name, partitions), recording every
 /// request, and every partition led by broker 1.
@@ -982,23 +982,6 @@ async fn legacy_message_sets_are_read_with_offsets_and_timestamps() {
     .await;
 }
 
-/// (partitions asked) of every ListOffsets request.
-fn list_offsets_asked(cluster: &FakeCluster) -> Vec<Vec<i32>> {
-    cluster
-        .history()
-        .into_iter()
-        .filter_map(|r| match r.body {
-            FakeBody::ListOffsets(l) => Some(
-                l.topics
-                    .iter()
-                    .flat_map(|t| t.partitions.iter().map(|p| p.partition_index))
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .collect()
-}
-
 #[tokio::test(start_paused = true)]
 async fn consume_partitions_resolves_every_start_in_one_list_offsets() {
     bounded(async {
@@ -1023,7 +1006,7 @@ async fn consume_partitions_resolves_every_start_in_one_list_offsets() {
             );
             pc.close().await;
         }
-        assert_eq!(list_offsets_asked(&cluster), [vec![3, 1, 0, 2]]);
+        assert_eq!(list_offsets_requests(&cluster), [(1, vec![3, 1, 0, 2])]);
 
         // By time: 1001 is the second record's timestamp in every
         // partition; a time after every record starts at the end.
@@ -1045,8 +1028,8 @@ async fn consume_partitions_resolves_every_start_in_one_list_offsets() {
         // One by time for [0, 1], one by time for [2] and the log start
         // the high watermark's Fetch reads from.
         assert_eq!(
-            list_offsets_asked(&cluster)[1..],
-            [vec![0, 1], vec![2], vec![2]]
+            list_offsets_requests(&cluster)[1..],
+            [(1, vec![0, 1]), (1, vec![2]), (1, vec![2])]
         );
 
         // A partition listed twice, or one already consumed, starts
@@ -1073,7 +1056,7 @@ async fn consume_partitions_resolves_every_start_in_one_list_offsets() {
             .expect("t/1 was released");
         assert_eq!(values(&take(&mut pc, 1).await), ["b1"]);
         assert_eq!(
-            list_offsets_asked(&cluster).len(),
+            list_offsets_requests(&cluster).len(),
             4,
             "nothing asked for the refused calls"
         );
