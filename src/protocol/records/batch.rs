@@ -233,32 +233,8 @@ impl RecordBatch {
         start: usize,
     ) -> Result<(), EncodeError> {
         let count = wire_len(self.records.len(), "record count")?;
-        let mut records_len = 0usize;
-        // Each record's body length, computed (and checked) once here and
-        // used again to write its length prefix.
-        let mut bodies = Vec::with_capacity(self.records.len());
-        for r in &self.records {
-            let body = r.body_len()?;
-            bodies.push(body);
-            records_len = records_len
-                .checked_add(body + crate::protocol::primitives::varint_len(body as i32))
-                .ok_or(EncodeError::TooLong {
-                    what: "record batch",
-                    length: usize::MAX,
-                    limit: i32::MAX as usize,
-                })?;
-        }
         let codec = opts.compression;
-        if codec == Compression::None {
-            // Fails early, before writing, if the batch cannot fit.
-            wire_len(
-                BATCH_HEADER_SIZE - LOG_OVERHEAD + records_len,
-                "record batch",
-            )?;
-            out.reserve_more(BATCH_HEADER_SIZE + records_len);
-        } else {
-            out.reserve_more(BATCH_HEADER_SIZE);
-        }
+        out.reserve_more(BATCH_HEADER_SIZE);
         out.put_i64(self.base_offset);
         out.put_i32(0); // batchLength, filled in below
         out.put_i32(self.partition_leader_epoch);
@@ -272,15 +248,13 @@ impl RecordBatch {
         out.put_i16(self.producer_epoch);
         out.put_i32(self.base_sequence);
         out.put_i32(count);
+        // One pass: each record's size is computed (and checked) just
+        // before it is written, with no list of sizes kept in between.
         if codec == Compression::None {
-            for (r, &body) in self.records.iter().zip(&bodies) {
-                r.write(out, body);
-            }
+            write_records(&self.records, out)?;
         } else {
-            let mut plain = Vec::with_capacity(records_len);
-            for (r, &body) in self.records.iter().zip(&bodies) {
-                r.write(&mut plain, body);
-            }
+            let mut plain = Vec::with_capacity(size_hint(&self.records));
+            write_records(&self.records, &mut plain)?;
             out.append_compressed(codec, opts.level, &plain)?;
         }
         let batch_len = wire_len(out.len() - start - LOG_OVERHEAD, "record batch")?;
@@ -381,6 +355,52 @@ impl RecordBatch {
             records,
         })
     }
+}
+
+/// Appends the records to `out`. Stops with an error as soon as they pass
+/// what a batch's length field can cover (after the header), so a batch too
+/// large for the wire is not written out in full before it fails; the
+/// same bound holds for the uncompressed records of a compressed batch.
+fn write_records<T: EncodeTarget>(records: &[Record], out: &mut T) -> Result<(), EncodeError> {
+    write_records_within(
+        records,
+        out,
+        i32::MAX as usize - (BATCH_HEADER_SIZE - LOG_OVERHEAD),
+    )
+}
+
+/// About the records' encoded size: their keys and values and a few bytes
+/// of framing each (headers aside), so a buffer made this large rarely
+/// grows, and copies itself, while they go in.
+fn size_hint(records: &[Record]) -> usize {
+    let n = records.iter().fold(0usize, |n, r| {
+        n.saturating_add(r.key.as_ref().map_or(0, Bytes::len))
+            .saturating_add(r.value.as_ref().map_or(0, Bytes::len))
+            .saturating_add(8)
+    });
+    n.min(i32::MAX as usize)
+}
+
+/// [`write_records`] with `room` bytes for the records.
+fn write_records_within<T: EncodeTarget>(
+    records: &[Record],
+    out: &mut T,
+    room: usize,
+) -> Result<(), EncodeError> {
+    const HEADER_AFTER_LENGTH: usize = BATCH_HEADER_SIZE - LOG_OVERHEAD;
+    let first = out.len();
+    for r in records {
+        let body = r.body_len()?;
+        r.write(out, body);
+        if out.len() - first > room {
+            return Err(EncodeError::TooLong {
+                what: "record batch",
+                length: out.len() - first + HEADER_AFTER_LENGTH,
+                limit: room + HEADER_AFTER_LENGTH,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Decodes exactly `count` records from `owner[start..]`, which they must

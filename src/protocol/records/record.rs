@@ -5,12 +5,12 @@
 //! field) and hands keys, values and header parts out as `Bytes` slices of
 //! the buffer that owns the data, so nothing is copied.
 
+use std::ops::DerefMut;
+
 use bytes::{BufMut, Bytes};
 
 use crate::protocol::error::{DecodeError, DecodeErrorKind, EncodeError};
-use crate::protocol::primitives::{
-    decode_uvarint_slice, put_varint, put_varlong, varint_len, varlong_len,
-};
+use crate::protocol::primitives::{decode_uvarint_slice, varint_len, varlong_len};
 
 type DResult<T> = Result<T, DecodeError>;
 
@@ -175,19 +175,83 @@ impl Record {
         Ok(n)
     }
 
-    /// Writes the record given its body length from [`Record::body_len`]
+    /// Appends the record given its body length from [`Record::body_len`]
     /// (which validated every length, so the casts below cannot wrap).
-    pub(crate) fn write<B: BufMut>(&self, out: &mut B, body_len: usize) {
-        put_varint(out, body_len as i32);
-        out.put_i8(self.attributes);
-        put_varlong(out, self.timestamp_delta);
-        put_varint(out, self.offset_delta);
-        put_nullable(out, self.key.as_deref());
-        put_nullable(out, self.value.as_deref());
-        put_varint(out, self.headers.len() as i32);
+    #[inline]
+    pub(crate) fn write<T: BufMut + DerefMut<Target = [u8]>>(&self, out: &mut T, body_len: usize) {
+        let start = out.len();
+        let size = body_len + varint_len(body_len as i32);
+        out.put_bytes(0, size);
+        self.write_into(&mut out[start..start + size], body_len);
+    }
+
+    /// Writes the record over the front of `dst`, which must hold at least
+    /// its size (`body_len` from [`Record::body_len`] and its varint), and
+    /// returns that size.
+    ///
+    /// Writing into a slice sized in advance leaves one bounds check per
+    /// byte where a `BufMut` would check (and perhaps grow) its capacity on
+    /// every put: a record has up to eight varints and a byte.
+    #[inline]
+    pub(crate) fn write_into(&self, dst: &mut [u8], body_len: usize) -> usize {
+        let mut w = SliceWriter { dst, pos: 0 };
+        w.varint(body_len as i32);
+        w.byte(self.attributes as u8);
+        w.varlong(self.timestamp_delta);
+        w.varint(self.offset_delta);
+        w.nullable(self.key.as_deref());
+        w.nullable(self.value.as_deref());
+        w.varint(self.headers.len() as i32);
         for h in &self.headers {
-            put_nullable(out, Some(&h.key));
-            put_nullable(out, h.value.as_deref());
+            w.nullable(Some(&h.key));
+            w.nullable(h.value.as_deref());
+        }
+        w.pos
+    }
+}
+
+/// A cursor writing varint-framed fields into a slice sized in advance.
+struct SliceWriter<'a> {
+    dst: &'a mut [u8],
+    pos: usize,
+}
+
+impl SliceWriter<'_> {
+    #[inline]
+    fn byte(&mut self, b: u8) {
+        self.dst[self.pos] = b;
+        self.pos += 1;
+    }
+
+    #[inline]
+    fn uvarlong(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.byte((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.byte(v as u8);
+    }
+
+    #[inline]
+    fn varint(&mut self, v: i32) {
+        self.uvarlong(u64::from(((v << 1) ^ (v >> 31)) as u32));
+    }
+
+    #[inline]
+    fn varlong(&mut self, v: i64) {
+        self.uvarlong(((v << 1) ^ (v >> 63)) as u64);
+    }
+
+    #[inline]
+    fn nullable(&mut self, b: Option<&[u8]>) {
+        match b {
+            None => self.varint(-1),
+            Some(b) => {
+                self.varint(b.len() as i32);
+                let end = self.pos + b.len();
+                self.dst[self.pos..end].copy_from_slice(b);
+                self.pos = end;
+            }
         }
     }
 }
@@ -206,17 +270,6 @@ fn nullable_len(b: Option<&[u8]>, what: &'static str) -> Result<usize, EncodeErr
         None => 1,
         Some(b) => varint_len(len_i32(b.len(), what)?) + b.len(),
     })
-}
-
-#[inline]
-fn put_nullable<B: BufMut>(out: &mut B, b: Option<&[u8]>) {
-    match b {
-        None => put_varint(out, -1),
-        Some(b) => {
-            put_varint(out, b.len() as i32);
-            out.put_slice(b);
-        }
-    }
 }
 
 /// A cursor over (a window of) a `Bytes` buffer. Reads come straight from

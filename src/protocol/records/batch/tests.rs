@@ -465,3 +465,30 @@ fn decompressed_size_cap_is_enforced() {
         vec!["RecordBatch", "records"]
     );
 }
+
+#[test]
+fn records_past_the_room_stop_at_the_first_record_over_it() {
+    // Three records of 11 bytes each: a length, then attributes, two
+    // deltas, a null key, a 4-byte value with its length and a header
+    // count.
+    let records = vec![Record::new(None, b(b"abcd")); 3];
+    let mut out = Vec::new();
+    write_records_within(&records, &mut out, 33).unwrap();
+    assert_eq!(out.len(), 33, "the control: all three fit in 33 bytes");
+    let mut out = Vec::new();
+    let err = write_records_within(&records, &mut out, 11).unwrap_err();
+    let EncodeError::TooLong {
+        what,
+        length,
+        limit,
+    } = err
+    else {
+        panic!("expected TooLong, got {err:?}");
+    };
+    assert_eq!(what, "record batch");
+    // Stopped after the second record, the first past the room: 22 bytes
+    // of records plus the 49 header bytes the length field covers, over
+    // 11 + 49; the third was never written.
+    assert_eq!((length, limit), (22 + 49, 11 + 49));
+    assert_eq!(out.len(), 22);
+}
