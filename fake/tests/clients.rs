@@ -540,3 +540,122 @@ async fn a_moved_transaction_coordinator_is_found_again() {
     })
     .await;
 }
+
+/// A member given partitions with no committed offset resolves its
+/// assignment's starts together: one ListOffsets per leader under
+/// `earliest`, one ListOffsets and one watermark Fetch per leader under
+/// `latest`, not one or two per partition.
+#[tokio::test]
+async fn a_member_starts_its_assignment_with_one_lookup_per_leader() {
+    use klamm::config::OffsetReset;
+    use klamm::group::{GroupConsumer, GroupEvent};
+    use klamm::protocol::messages::RequestBody;
+    use std::collections::BTreeSet;
+
+    bounded(async {
+        let cluster = FakeCluster::builder()
+            .brokers(3)
+            .topic("starts", 6)
+            .record_requests(true)
+            .start()
+            .await
+            .unwrap();
+        let leaders: BTreeSet<i32> = (0..6)
+            .map(|p| cluster.leader("starts", p).unwrap())
+            .collect();
+        assert!(
+            leaders.len() > 1,
+            "the partitions spread over brokers: {leaders:?}"
+        );
+        let write = |round: usize| {
+            let cluster = &cluster;
+            async move {
+                let client = Client::connect(config(cluster)).await.unwrap();
+                let producer = AsyncProducer::new(client.clone()).await.unwrap();
+                let mut deliveries = Vec::new();
+                for p in 0..6 {
+                    let r =
+                        ProducerRecord::new("starts", format!("r{round}-{p}")).with_partition(p);
+                    deliveries.push(producer.send(r).await.unwrap());
+                }
+                for d in deliveries {
+                    d.await.unwrap();
+                }
+                producer.close().await.unwrap();
+                client.close().await;
+            }
+        };
+        write(0).await;
+        write(1).await;
+        let list_offsets = || {
+            leaders
+                .iter()
+                .map(|&b| cluster.requests(Some(b), ApiKey::ListOffsets))
+                .collect::<Vec<u64>>()
+        };
+        // Fetches of one byte that name partitions (a closing fetch
+        // session's Fetch names none).
+        let watermark_fetches = || {
+            let history = cluster.history();
+            leaders
+                .iter()
+                .map(|&b| {
+                    history
+                        .iter()
+                        .filter(|r| r.broker == b)
+                        .filter(|r| {
+                            matches!(&r.body, RequestBody::Fetch(f)
+                            if f.max_bytes == 1 && !f.topics.is_empty())
+                        })
+                        .count() as u64
+                })
+                .collect::<Vec<u64>>()
+        };
+        assert_eq!(list_offsets(), vec![0; leaders.len()]);
+
+        for (reset, group, asked, first) in [
+            (OffsetReset::Earliest, "from-earliest", 1, 0),
+            (OffsetReset::Latest, "from-latest", 2, 2),
+        ] {
+            let mut c = config(&cluster);
+            c.consumer.group_id = Some(group.into());
+            c.consumer.auto_offset_reset = reset;
+            let client = Client::connect(c).await.unwrap();
+            let mut member = GroupConsumer::new(client.clone(), ["starts"])
+                .await
+                .unwrap();
+            match member.recv().await.unwrap().unwrap() {
+                GroupEvent::Assigned(tps) => assert_eq!(tps.len(), 6),
+                other => panic!("expected the assignment, got {other:?}"),
+            }
+            // Each leader was asked once for the assignment's starts (and
+            // under `latest` once more, then for its watermarks by Fetch).
+            assert_eq!(list_offsets(), vec![asked; leaders.len()], "{group}");
+            assert_eq!(
+                watermark_fetches(),
+                vec![asked - 1; leaders.len()],
+                "{group}"
+            );
+            if reset == OffsetReset::Latest {
+                write(2).await;
+            }
+            let mut firsts: Vec<(i32, i64)> = Vec::new();
+            while firsts.len() < 6 {
+                if let GroupEvent::Records(batch) = member.recv().await.unwrap().unwrap() {
+                    for r in &batch.records {
+                        if !firsts.iter().any(|(p, _)| *p == r.partition) {
+                            firsts.push((r.partition, r.offset));
+                        }
+                    }
+                }
+            }
+            firsts.sort();
+            let expected: Vec<(i32, i64)> = (0..6).map(|p| (p, first)).collect();
+            assert_eq!(firsts, expected, "{group}: where each partition started");
+            member.close().await.unwrap();
+            client.close().await;
+        }
+        assert!(cluster.problems().is_empty(), "{:?}", cluster.problems());
+    })
+    .await;
+}

@@ -46,6 +46,7 @@ mod partition;
 
 pub(crate) use partition::{from_legacy as records_of_legacy, from_v2 as records_of_v2};
 mod session;
+mod starts;
 #[cfg(test)]
 mod tests;
 pub mod transactions;
@@ -382,7 +383,8 @@ impl Consumer {
         let client = &self.inner.client;
         // Fails early for an unknown topic or partition.
         client.leader(topic, partition).await?;
-        let offset = resolve_start(client, &self.inner.settings, topic, partition, start).await?;
+        let offset =
+            starts::resolve_start(client, &self.inner.settings, topic, partition, start).await?;
         Ok(self.start_at(guard, topic, partition, offset).await)
     }
 
@@ -430,35 +432,8 @@ impl Consumer {
         for &p in partitions {
             client.leader(topic, p).await?;
         }
-        let settings = &self.inner.settings;
-        let offsets = match start {
-            StartOffset::Oldest | StartOffset::Timestamp(_) => {
-                let spec = match start {
-                    StartOffset::Timestamp(t) => OffsetSpec::Timestamp(t),
-                    _ => OffsetSpec::Oldest,
-                };
-                let found = client
-                    .list_partition_offsets(topic, partitions, spec)
-                    .await?;
-                let mut offsets = Vec::with_capacity(partitions.len());
-                for p in partitions {
-                    match found.get(p).and_then(|f| f.offset) {
-                        Some(o) => offsets.push(o),
-                        // No record at or after the time: start at the end.
-                        None => offsets
-                            .push(fetcher::high_water_mark(client, settings, topic, *p).await?),
-                    }
-                }
-                offsets
-            }
-            StartOffset::Offset(_) | StartOffset::Newest => {
-                let mut offsets = Vec::with_capacity(partitions.len());
-                for &p in partitions {
-                    offsets.push(resolve_start(client, settings, topic, p, start).await?);
-                }
-                offsets
-            }
-        };
+        let starts: Vec<(i32, StartOffset)> = partitions.iter().map(|&p| (p, start)).collect();
+        let offsets = starts::resolve_starts(client, &self.inner.settings, topic, &starts).await?;
         let mut started = Vec::with_capacity(partitions.len());
         for ((guard, &p), offset) in guards.into_iter().zip(partitions).zip(offsets) {
             started.push(self.start_at(guard, topic, p, offset).await);
@@ -524,7 +499,7 @@ impl Consumer {
         partition: i32,
         start: StartOffset,
     ) -> Result<i64> {
-        resolve_start(
+        starts::resolve_start(
             &self.inner.client,
             &self.inner.settings,
             topic,
@@ -532,6 +507,16 @@ impl Consumer {
             start,
         )
         .await
+    }
+
+    /// The offset each `(partition, start)` names in `topic`, resolved
+    /// together (one ListOffsets, and for `Newest` one Fetch, per leader).
+    pub(crate) async fn resolve_start_offsets(
+        &self,
+        topic: &str,
+        starts: &[(i32, StartOffset)],
+    ) -> Result<Vec<i64>> {
+        starts::resolve_starts(&self.inner.client, &self.inner.settings, topic, starts).await
     }
 
     /// Stops fetching every partition of this consumer: what is already
@@ -711,54 +696,6 @@ pub(crate) async fn place(inner: Arc<ConsumerInner>, mut tracked: Tracked, why: 
 /// leader is not elected yet right after the topic was created, or moved)
 /// refreshes the topic's metadata and tries again, for up to
 /// `default.api.timeout.ms`, as Java's consumer does.
-async fn resolve_start(
-    client: &Client,
-    settings: &Settings,
-    topic: &str,
-    partition: i32,
-    start: StartOffset,
-) -> Result<i64> {
-    let mut retry = RetryPolicy::constant(settings.options.retry_backoff)
-        .within(client.config().consumer.default_api_timeout)
-        .start();
-    loop {
-        match resolve_start_once(client, settings, topic, partition, start).await {
-            Err(e) if e.is_retriable() => {
-                retry.pause(e).await?;
-                let _ = client.refresh_metadata(Some(&[topic.to_string()])).await;
-            }
-            other => return other,
-        }
-    }
-}
-
-async fn resolve_start_once(
-    client: &Client,
-    settings: &Settings,
-    topic: &str,
-    partition: i32,
-    start: StartOffset,
-) -> Result<i64> {
-    match start {
-        StartOffset::Offset(o) => Ok(o),
-        StartOffset::Oldest => {
-            client
-                .list_offsets(topic, partition, OffsetSpec::Oldest)
-                .await
-        }
-        StartOffset::Newest => fetcher::high_water_mark(client, settings, topic, partition).await,
-        StartOffset::Timestamp(t) => {
-            match client
-                .list_offsets(topic, partition, OffsetSpec::Timestamp(t))
-                .await?
-            {
-                o if o >= 0 => Ok(o),
-                _ => fetcher::high_water_mark(client, settings, topic, partition).await,
-            }
-        }
-    }
-}
-
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -712,6 +712,11 @@ impl GroupConsumer {
             }
             None => BTreeMap::new(),
         };
+        // Every start is chosen first (the hooks may ask the broker), then
+        // resolved a topic at a time: the oldest, newest or by-time starts
+        // of an assignment take one ListOffsets (and for the newest one
+        // Fetch) per leader rather than one or two per partition.
+        let mut chosen: BTreeMap<&str, Vec<(i32, StartOffset)>> = BTreeMap::new();
         for tp in &partitions {
             let handover = handed.get(tp).copied();
             let committed = committed.get(tp).map(|o| o.offset);
@@ -722,8 +727,25 @@ impl GroupConsumer {
             // The hooks see the handed-over offset as the committed one.
             let committed = handover.or(committed);
             let max_age = self.options.max_message_age.get(&tp.topic).copied();
-            let first =
-                hooks::start_offset(&self.consumer, &*self.hooks, max_age, tp, committed).await?;
+            let start =
+                hooks::choose_start(&self.consumer, &*self.hooks, max_age, tp, committed).await?;
+            chosen
+                .entry(tp.topic.as_str())
+                .or_default()
+                .push((tp.partition, start));
+        }
+        let mut firsts: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+        for (topic, starts) in chosen {
+            let offsets = self.consumer.resolve_start_offsets(topic, &starts).await?;
+            for ((p, _), o) in starts.into_iter().zip(offsets) {
+                firsts.insert(TopicPartition::new(topic, p), o);
+            }
+        }
+        for tp in &partitions {
+            let handover = handed.get(tp).copied();
+            let Some(&first) = firsts.get(tp) else {
+                continue;
+            };
             let pc = self
                 .consumer
                 .consume_partition(&tp.topic, tp.partition, StartOffset::Offset(first))

@@ -234,16 +234,17 @@ fn reset_start(reset: OffsetReset, topic: &str, partition: i32, why: &str) -> Re
     }
 }
 
-/// Where a newly assigned partition starts, as an offset: the committed
-/// offset unless it is older than the topic's maximum message age (then
-/// the out-of-range hook decides), through `hooks`.
-pub(crate) async fn start_offset(
+/// Where a newly assigned partition starts: the committed offset unless it
+/// is older than the topic's maximum message age (then the out-of-range
+/// hook decides), through `hooks`. The caller resolves it to an offset,
+/// together with the other partitions of the assignment.
+pub(crate) async fn choose_start(
     consumer: &Consumer,
     hooks: &dyn OffsetHooks,
     max_age: Option<Duration>,
     tp: &TopicPartition,
     committed: Option<i64>,
-) -> Result<i64> {
+) -> Result<StartOffset> {
     let client = consumer.client();
     let (topic, partition) = (tp.topic.as_str(), tp.partition);
     let mut start = None;
@@ -272,7 +273,7 @@ pub(crate) async fn start_offset(
                 .await?
         }
     };
-    consumer.resolve_start_offset(topic, partition, start).await
+    Ok(start)
 }
 
 /// Reopens partitions whose fetch offset went out of range, where the

@@ -982,6 +982,79 @@ async fn legacy_message_sets_are_read_with_offsets_and_timestamps() {
     .await;
 }
 
+/// (broker asked, partitions) of every Fetch that read high watermarks:
+/// those that ask one byte of each partition.
+fn watermark_fetches(c: &FakeCluster) -> Vec<(i32, Vec<i32>)> {
+    c.history()
+        .iter()
+        .filter_map(|r| match &r.body {
+            FakeBody::Fetch(req) if req.max_bytes == 1 => Some((
+                r.broker,
+                req.topics
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| p.partition))
+                    .collect(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn newest_starts_take_one_list_offsets_and_one_fetch_per_leader() {
+    bounded(async {
+        let cluster = start(2, &[("t", 4)]).await;
+        for p in [1, 3] {
+            cluster
+                .move_leader("t", p, 2)
+                .expect("broker 2 is a replica");
+        }
+        for p in 0..4 {
+            append(&cluster, "t", p, &[&format!("a{p}")], Compression::None);
+            append(&cluster, "t", p, &[&format!("b{p}")], Compression::None);
+        }
+        let consumer = consumer_with(&cluster, |_, _| {}).await;
+
+        let pcs = consumer
+            .consume_partitions("t", &[3, 1, 0, 2], StartOffset::Newest)
+            .await
+            .unwrap();
+        // Each leader was asked once for its partitions' log starts and
+        // once, by Fetch, for their watermarks.
+        let mut listed = list_offsets_requests(&cluster);
+        listed.sort();
+        assert_eq!(listed, [(1, vec![0, 2]), (2, vec![3, 1])]);
+        let mut fetched = watermark_fetches(&cluster);
+        fetched.sort();
+        assert_eq!(fetched, [(1, vec![0, 2]), (2, vec![3, 1])]);
+        // They start at the end: only what is written now arrives.
+        for p in 0..4 {
+            append(&cluster, "t", p, &[&format!("c{p}")], Compression::None);
+        }
+        for mut pc in pcs {
+            let p = pc.partition();
+            let got = take(&mut pc, 1).await;
+            assert_eq!(
+                (values(&got), offsets(&got)),
+                (vec![format!("c{p}")], vec![2])
+            );
+            pc.close().await;
+        }
+
+        // The control: one partition alone takes the one-partition path,
+        // one ListOffsets and one Fetch of its own.
+        let mut pc = consumer
+            .consume_partition("t", 1, StartOffset::Newest)
+            .await
+            .unwrap();
+        assert_eq!(list_offsets_requests(&cluster).len(), 3);
+        assert_eq!(watermark_fetches(&cluster).len(), 3);
+        append(&cluster, "t", 1, &["d1"], Compression::None);
+        assert_eq!(values(&take(&mut pc, 1).await), ["d1"]);
+    })
+    .await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn consume_partitions_resolves_every_start_in_one_list_offsets() {
     bounded(async {
