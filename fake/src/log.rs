@@ -237,8 +237,15 @@ impl Log {
                 last_offset: at,
             });
         }
-        if let Some(e) = self.producers.get_mut(&producer_id) {
-            e.epoch = e.epoch.max(producer_epoch);
+        // A marker of a newer epoch moves the producer to it, and its
+        // batches of the older epoch are forgotten (as Kafka's producer
+        // state does): the new epoch's sequences start again at 0, which
+        // must not be taken for a retry of an old batch.
+        if let Some(e) = self.producers.get_mut(&producer_id)
+            && producer_epoch > e.epoch
+        {
+            e.epoch = producer_epoch;
+            e.recent.clear();
         }
         true
     }
@@ -631,6 +638,26 @@ mod tests {
             Err(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER),
             "and is then checked from there"
         );
+    }
+
+    #[test]
+    fn a_marker_of_a_newer_epoch_starts_the_producers_sequences_afresh() {
+        // Kafka forgets a producer's batches when a marker raises its
+        // epoch (a coordinator-bumped abort, or every end of a transaction
+        // under KIP-890): the next epoch's sequence 0 is a new batch.
+        let mut log = Log::default();
+        let (raw, b) = batch(9, 0, 0, 2, true);
+        assert_eq!(log.append(&raw, &b, 0, true).unwrap().base_offset, 0);
+        assert!(log.write_marker(9, 1, false, 0, 0, 1000));
+        let (raw, b) = batch(9, 1, 0, 2, true);
+        let appended = log.append(&raw, &b, 0, true).unwrap();
+        assert!(!appended.duplicate, "taken for the epoch-0 batch");
+        assert_eq!(appended.base_offset, 3);
+        assert_eq!(log.high_watermark(), 5);
+        // The control: the same batch again is the duplicate.
+        let again = log.append(&raw, &b, 0, true).unwrap();
+        assert!(again.duplicate);
+        assert_eq!(again.base_offset, 3);
     }
 
     #[test]
