@@ -229,8 +229,8 @@ impl Message for ReassignablePartition {
     fn decode_body(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
         let f_partition_index =
             read_i32(buf).map_err(|e| e.context("PartitionIndex").at_remaining(buf.len()))?;
-        let f_replicas = read_array(buf, true, read_i32)
-            .map_err(|e| e.context("Replicas").at_remaining(buf.len()))?;
+        let f_replicas =
+            read_i32_array(buf, true).map_err(|e| e.context("Replicas").at_remaining(buf.len()))?;
         let mut unknown_tagged_fields = Vec::new();
         {
             let n = read_unsigned_varint(buf).map_err(|e| e.context("tagged fields"))?;

@@ -283,7 +283,7 @@ impl Message for PartitionData {
         let f_leader_epoch =
             read_i32(buf).map_err(|e| e.context("LeaderEpoch").at_remaining(buf.len()))?;
         let f_new_isr = if version <= 2 {
-            required(read_array(buf, true, read_i32))
+            required(read_i32_array(buf, true))
                 .map_err(|e| e.context("NewIsr").at_remaining(buf.len()))?
         } else {
             Vec::new()

@@ -250,7 +250,7 @@ impl Message for PartitionData {
             read_i32(buf).map_err(|e| e.context("LeaderId").at_remaining(buf.len()))?;
         let f_leader_epoch =
             read_i32(buf).map_err(|e| e.context("LeaderEpoch").at_remaining(buf.len()))?;
-        let f_isr = required(read_array(buf, true, read_i32))
+        let f_isr = required(read_i32_array(buf, true))
             .map_err(|e| e.context("Isr").at_remaining(buf.len()))?;
         let f_leader_recovery_state = if version >= 1 {
             read_i8(buf).map_err(|e| e.context("LeaderRecoveryState").at_remaining(buf.len()))?

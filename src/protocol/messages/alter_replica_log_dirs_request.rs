@@ -209,7 +209,7 @@ impl Message for AlterReplicaLogDirTopic {
     fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let f_name = read_string(buf, version >= 2)
             .map_err(|e| e.context("Name").at_remaining(buf.len()))?;
-        let f_partitions = required(read_array(buf, version >= 2, read_i32))
+        let f_partitions = required(read_i32_array(buf, version >= 2))
             .map_err(|e| e.context("Partitions").at_remaining(buf.len()))?;
         let mut unknown_tagged_fields = Vec::new();
         if version >= 2 {

@@ -112,7 +112,7 @@ impl Message for TopicPartition {
     fn decode_body(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
         let f_topic =
             read_string(buf, false).map_err(|e| e.context("Topic").at_remaining(buf.len()))?;
-        let f_partitions = required(read_array(buf, false, read_i32))
+        let f_partitions = required(read_i32_array(buf, false))
             .map_err(|e| e.context("Partitions").at_remaining(buf.len()))?;
         let unknown_tagged_fields = Vec::new();
         Ok(Self {

@@ -218,7 +218,7 @@ impl Message for TopicPartition {
             String::new()
         };
         let f_partitions = if version >= 1 {
-            required(read_array(buf, false, read_i32))
+            required(read_i32_array(buf, false))
                 .map_err(|e| e.context("Partitions").at_remaining(buf.len()))?
         } else {
             Vec::new()

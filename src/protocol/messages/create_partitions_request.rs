@@ -241,7 +241,7 @@ impl Message for CreatePartitionsAssignment {
     }
 
     fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
-        let f_broker_ids = required(read_array(buf, version >= 2, read_i32))
+        let f_broker_ids = required(read_i32_array(buf, version >= 2))
             .map_err(|e| e.context("BrokerIds").at_remaining(buf.len()))?;
         let mut unknown_tagged_fields = Vec::new();
         if version >= 2 {

@@ -281,7 +281,7 @@ impl Message for CreatableReplicaAssignment {
     fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let f_partition_index =
             read_i32(buf).map_err(|e| e.context("PartitionIndex").at_remaining(buf.len()))?;
-        let f_broker_ids = required(read_array(buf, version >= 5, read_i32))
+        let f_broker_ids = required(read_i32_array(buf, version >= 5))
             .map_err(|e| e.context("BrokerIds").at_remaining(buf.len()))?;
         let mut unknown_tagged_fields = Vec::new();
         if version >= 5 {

@@ -313,15 +313,15 @@ impl Message for DescribeTopicPartitionsResponsePartition {
             read_i32(buf).map_err(|e| e.context("LeaderId").at_remaining(buf.len()))?;
         let f_leader_epoch =
             read_i32(buf).map_err(|e| e.context("LeaderEpoch").at_remaining(buf.len()))?;
-        let f_replica_nodes = required(read_array(buf, true, read_i32))
+        let f_replica_nodes = required(read_i32_array(buf, true))
             .map_err(|e| e.context("ReplicaNodes").at_remaining(buf.len()))?;
-        let f_isr_nodes = required(read_array(buf, true, read_i32))
+        let f_isr_nodes = required(read_i32_array(buf, true))
             .map_err(|e| e.context("IsrNodes").at_remaining(buf.len()))?;
-        let f_eligible_leader_replicas = read_array(buf, true, read_i32)
+        let f_eligible_leader_replicas = read_i32_array(buf, true)
             .map_err(|e| e.context("EligibleLeaderReplicas").at_remaining(buf.len()))?;
-        let f_last_known_elr = read_array(buf, true, read_i32)
+        let f_last_known_elr = read_i32_array(buf, true)
             .map_err(|e| e.context("LastKnownElr").at_remaining(buf.len()))?;
-        let f_offline_replicas = required(read_array(buf, true, read_i32))
+        let f_offline_replicas = required(read_i32_array(buf, true))
             .map_err(|e| e.context("OfflineReplicas").at_remaining(buf.len()))?;
         let mut unknown_tagged_fields = Vec::new();
         {

@@ -277,7 +277,7 @@ impl Message for PartitionData {
         let f_leader_epoch =
             read_i32(buf).map_err(|e| e.context("LeaderEpoch").at_remaining(buf.len()))?;
         let f_preferred_successors = if version <= 0 {
-            required(read_array(buf, version >= 1, read_i32))
+            required(read_i32_array(buf, version >= 1))
                 .map_err(|e| e.context("PreferredSuccessors").at_remaining(buf.len()))?
         } else {
             Vec::new()

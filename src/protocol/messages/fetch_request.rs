@@ -925,7 +925,7 @@ impl Message for ForgottenTopic {
             Uuid::ZERO
         };
         let f_partitions = if version >= 7 {
-            required(read_array(buf, version >= 12, read_i32))
+            required(read_i32_array(buf, version >= 12))
                 .map_err(|e| e.context("Partitions").at_remaining(buf.len()))?
         } else {
             Vec::new()

@@ -593,20 +593,20 @@ impl Message for LeaderAndIsrPartitionState {
         let f_leader = read_i32(buf).map_err(|e| e.context("Leader").at_remaining(buf.len()))?;
         let f_leader_epoch =
             read_i32(buf).map_err(|e| e.context("LeaderEpoch").at_remaining(buf.len()))?;
-        let f_isr = required(read_array(buf, version >= 4, read_i32))
+        let f_isr = required(read_i32_array(buf, version >= 4))
             .map_err(|e| e.context("Isr").at_remaining(buf.len()))?;
         let f_partition_epoch =
             read_i32(buf).map_err(|e| e.context("PartitionEpoch").at_remaining(buf.len()))?;
-        let f_replicas = required(read_array(buf, version >= 4, read_i32))
+        let f_replicas = required(read_i32_array(buf, version >= 4))
             .map_err(|e| e.context("Replicas").at_remaining(buf.len()))?;
         let f_adding_replicas = if version >= 3 {
-            required(read_array(buf, version >= 4, read_i32))
+            required(read_i32_array(buf, version >= 4))
                 .map_err(|e| e.context("AddingReplicas").at_remaining(buf.len()))?
         } else {
             Vec::new()
         };
         let f_removing_replicas = if version >= 3 {
-            required(read_array(buf, version >= 4, read_i32))
+            required(read_i32_array(buf, version >= 4))
                 .map_err(|e| e.context("RemovingReplicas").at_remaining(buf.len()))?
         } else {
             Vec::new()

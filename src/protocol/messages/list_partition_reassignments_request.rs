@@ -130,7 +130,7 @@ impl Message for ListPartitionReassignmentsTopics {
     fn decode_body(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
         let f_name =
             read_string(buf, true).map_err(|e| e.context("Name").at_remaining(buf.len()))?;
-        let f_partition_indexes = required(read_array(buf, true, read_i32))
+        let f_partition_indexes = required(read_i32_array(buf, true))
             .map_err(|e| e.context("PartitionIndexes").at_remaining(buf.len()))?;
         let mut unknown_tagged_fields = Vec::new();
         {

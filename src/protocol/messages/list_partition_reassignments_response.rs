@@ -233,11 +233,11 @@ impl Message for OngoingPartitionReassignment {
     fn decode_body(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
         let f_partition_index =
             read_i32(buf).map_err(|e| e.context("PartitionIndex").at_remaining(buf.len()))?;
-        let f_replicas = required(read_array(buf, true, read_i32))
+        let f_replicas = required(read_i32_array(buf, true))
             .map_err(|e| e.context("Replicas").at_remaining(buf.len()))?;
-        let f_adding_replicas = required(read_array(buf, true, read_i32))
+        let f_adding_replicas = required(read_i32_array(buf, true))
             .map_err(|e| e.context("AddingReplicas").at_remaining(buf.len()))?;
-        let f_removing_replicas = required(read_array(buf, true, read_i32))
+        let f_removing_replicas = required(read_i32_array(buf, true))
             .map_err(|e| e.context("RemovingReplicas").at_remaining(buf.len()))?;
         let mut unknown_tagged_fields = Vec::new();
         {

@@ -616,12 +616,12 @@ impl Message for MetadataResponsePartition {
         } else {
             -1
         };
-        let f_replica_nodes = required(read_array(buf, version >= 9, read_i32))
+        let f_replica_nodes = required(read_i32_array(buf, version >= 9))
             .map_err(|e| e.context("ReplicaNodes").at_remaining(buf.len()))?;
-        let f_isr_nodes = required(read_array(buf, version >= 9, read_i32))
+        let f_isr_nodes = required(read_i32_array(buf, version >= 9))
             .map_err(|e| e.context("IsrNodes").at_remaining(buf.len()))?;
         let f_offline_replicas = if version >= 5 {
-            required(read_array(buf, version >= 9, read_i32))
+            required(read_i32_array(buf, version >= 9))
                 .map_err(|e| e.context("OfflineReplicas").at_remaining(buf.len()))?
         } else {
             Vec::new()

@@ -276,7 +276,7 @@ impl Message for OffsetFetchRequestTopic {
             String::new()
         };
         let f_partition_indexes = if version <= 7 {
-            required(read_array(buf, version >= 6, read_i32))
+            required(read_i32_array(buf, version >= 6))
                 .map_err(|e| e.context("PartitionIndexes").at_remaining(buf.len()))?
         } else {
             Vec::new()
@@ -599,7 +599,7 @@ impl Message for OffsetFetchRequestTopics {
             Uuid::ZERO
         };
         let f_partition_indexes = if version >= 8 {
-            required(read_array(buf, version >= 6, read_i32))
+            required(read_i32_array(buf, version >= 6))
                 .map_err(|e| e.context("PartitionIndexes").at_remaining(buf.len()))?
         } else {
             Vec::new()

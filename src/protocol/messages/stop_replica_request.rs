@@ -450,7 +450,7 @@ impl Message for StopReplicaTopicV1 {
             String::new()
         };
         let f_partition_indexes = if (1..=2).contains(&version) {
-            required(read_array(buf, version >= 2, read_i32))
+            required(read_i32_array(buf, version >= 2))
                 .map_err(|e| e.context("PartitionIndexes").at_remaining(buf.len()))?
         } else {
             Vec::new()

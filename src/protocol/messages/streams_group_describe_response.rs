@@ -989,7 +989,7 @@ impl Message for TaskIds {
     fn decode_body(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
         let f_subtopology_id = read_string(buf, true)
             .map_err(|e| e.context("SubtopologyId").at_remaining(buf.len()))?;
-        let f_partitions = required(read_array(buf, true, read_i32))
+        let f_partitions = required(read_i32_array(buf, true))
             .map_err(|e| e.context("Partitions").at_remaining(buf.len()))?;
         let mut unknown_tagged_fields = Vec::new();
         {

@@ -826,14 +826,14 @@ impl Message for UpdateMetadataPartitionState {
         let f_leader = read_i32(buf).map_err(|e| e.context("Leader").at_remaining(buf.len()))?;
         let f_leader_epoch =
             read_i32(buf).map_err(|e| e.context("LeaderEpoch").at_remaining(buf.len()))?;
-        let f_isr = required(read_array(buf, version >= 6, read_i32))
+        let f_isr = required(read_i32_array(buf, version >= 6))
             .map_err(|e| e.context("Isr").at_remaining(buf.len()))?;
         let f_zk_version =
             read_i32(buf).map_err(|e| e.context("ZkVersion").at_remaining(buf.len()))?;
-        let f_replicas = required(read_array(buf, version >= 6, read_i32))
+        let f_replicas = required(read_i32_array(buf, version >= 6))
             .map_err(|e| e.context("Replicas").at_remaining(buf.len()))?;
         let f_offline_replicas = if version >= 4 {
-            required(read_array(buf, version >= 6, read_i32))
+            required(read_i32_array(buf, version >= 6))
                 .map_err(|e| e.context("OfflineReplicas").at_remaining(buf.len()))?
         } else {
             Vec::new()

@@ -252,7 +252,7 @@ impl Message for WritableTxnMarkerTopic {
     fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let f_name = read_string(buf, version >= 1)
             .map_err(|e| e.context("Name").at_remaining(buf.len()))?;
-        let f_partition_indexes = required(read_array(buf, version >= 1, read_i32))
+        let f_partition_indexes = required(read_i32_array(buf, version >= 1))
             .map_err(|e| e.context("PartitionIndexes").at_remaining(buf.len()))?;
         let mut unknown_tagged_fields = Vec::new();
         if version >= 1 {

@@ -77,6 +77,9 @@ impl Ty {
     /// An expression of type `Result<T, DecodeError>` reading one non-null value.
     pub fn read(&self, buf: &str, compact: &str) -> String {
         match self {
+            Ty::Array(e) if **e == Ty::I32 => {
+                format!("required(read_i32_array({buf}, {compact}))")
+            }
             Ty::Array(e) => format!(
                 "required(read_array({buf}, {compact}, {}))",
                 e.read_fn(compact)
@@ -91,6 +94,7 @@ impl Ty {
     /// An expression of type `Result<Option<T>, DecodeError>` reading a nullable value.
     pub fn read_nullable(&self, buf: &str, compact: &str) -> String {
         match self {
+            Ty::Array(e) if **e == Ty::I32 => format!("read_i32_array({buf}, {compact})"),
             Ty::Array(e) => format!("read_array({buf}, {compact}, {})", e.read_fn(compact)),
             Ty::Struct(n) => {
                 format!("read_nullable_struct({buf}, |b| {n}::decode_body(b, version))")
