@@ -712,11 +712,7 @@ impl GroupConsumer {
             }
             None => BTreeMap::new(),
         };
-        // Every start is chosen first (the hooks may ask the broker), then
-        // resolved a topic at a time: the oldest, newest or by-time starts
-        // of an assignment take one ListOffsets (and for the newest one
-        // Fetch) per leader rather than one or two per partition.
-        let mut chosen: BTreeMap<&str, Vec<(i32, StartOffset)>> = BTreeMap::new();
+        let mut assigned = Vec::with_capacity(partitions.len());
         for tp in &partitions {
             let handover = handed.get(tp).copied();
             let committed = committed.get(tp).map(|o| o.offset);
@@ -725,22 +721,15 @@ impl GroupConsumer {
                     "starting where the previous owner got to (side channel), ahead of the commit");
             }
             // The hooks see the handed-over offset as the committed one.
-            let committed = handover.or(committed);
-            let max_age = self.options.max_message_age.get(&tp.topic).copied();
-            let start =
-                hooks::choose_start(&self.consumer, &*self.hooks, max_age, tp, committed).await?;
-            chosen
-                .entry(tp.topic.as_str())
-                .or_default()
-                .push((tp.partition, start));
+            assigned.push((tp.clone(), handover.or(committed)));
         }
-        let mut firsts: BTreeMap<TopicPartition, i64> = BTreeMap::new();
-        for (topic, starts) in chosen {
-            let offsets = self.consumer.resolve_start_offsets(topic, &starts).await?;
-            for ((p, _), o) in starts.into_iter().zip(offsets) {
-                firsts.insert(TopicPartition::new(topic, p), o);
-            }
-        }
+        let firsts = hooks::choose_starts(
+            &self.consumer,
+            &*self.hooks,
+            &self.options.max_message_age,
+            &assigned,
+        )
+        .await?;
         for tp in &partitions {
             let handover = handed.get(tp).copied();
             let Some(&first) = firsts.get(tp) else {

@@ -12,6 +12,7 @@
 //! committed offset, else `auto.offset.reset`. [`NoOlderThan`] is a
 //! ready-made policy that skips records older than a given age.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -234,46 +235,72 @@ fn reset_start(reset: OffsetReset, topic: &str, partition: i32, why: &str) -> Re
     }
 }
 
-/// Where a newly assigned partition starts: the committed offset unless it
-/// is older than the topic's maximum message age (then the out-of-range
-/// hook decides), through `hooks`. The caller resolves it to an offset,
-/// together with the other partitions of the assignment.
-pub(crate) async fn choose_start(
+/// Where each newly assigned partition starts, as an offset, given its
+/// committed offset (or the one handed over): the committed offset unless
+/// it is older than its topic's maximum message age (then the
+/// out-of-range hook decides), through `hooks`.
+///
+/// The lookups are made a topic at a time: the first offset young enough
+/// for every partition of a topic with a maximum age, then the chosen
+/// starts (oldest, newest, by time) together, one ListOffsets (and for the
+/// newest one Fetch) per leader rather than one or two per partition.
+/// Fails, starting nothing, unless every start resolves.
+pub(crate) async fn choose_starts(
     consumer: &Consumer,
     hooks: &dyn OffsetHooks,
-    max_age: Option<Duration>,
-    tp: &TopicPartition,
-    committed: Option<i64>,
-) -> Result<StartOffset> {
+    max_age: &BTreeMap<String, Duration>,
+    assigned: &[(TopicPartition, Option<i64>)],
+) -> Result<BTreeMap<TopicPartition, i64>> {
     let client = consumer.client();
-    let (topic, partition) = (tp.topic.as_str(), tp.partition);
-    let mut start = None;
-    if let (Some(c), Some(age)) = (committed, max_age) {
-        let boundary = match offset_for_age(client, topic, partition, age).await? {
-            Some(o) => o,
-            // Every record is older: only the end is young enough.
-            None => {
-                consumer
-                    .resolve_start_offset(topic, partition, StartOffset::Newest)
-                    .await?
-            }
-        };
-        if c < boundary {
+    // The first offset young enough (the end when every record is older),
+    // where a committed offset must be checked against it.
+    let mut aged: BTreeMap<&str, Vec<(i32, StartOffset)>> = BTreeMap::new();
+    let now = SystemTime::now();
+    for (tp, committed) in assigned {
+        if let (Some(_), Some(age)) = (committed, max_age.get(&tp.topic)) {
+            let since = millis_ago(now, *age);
+            aged.entry(tp.topic.as_str())
+                .or_default()
+                .push((tp.partition, StartOffset::Timestamp(since)));
+        }
+    }
+    let mut young: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+    for (topic, starts) in aged {
+        let offsets = consumer.resolve_start_offsets(topic, &starts).await?;
+        for ((p, _), o) in starts.into_iter().zip(offsets) {
+            young.insert(TopicPartition::new(topic, p), o);
+        }
+    }
+    let mut chosen: BTreeMap<&str, Vec<(i32, StartOffset)>> = BTreeMap::new();
+    for (tp, committed) in assigned {
+        let (topic, partition) = (tp.topic.as_str(), tp.partition);
+        let mut start = None;
+        if let (Some(c), Some(&boundary)) = (committed, young.get(tp))
+            && *c < boundary
+        {
             let s = hooks.offset_out_of_range(client, topic, partition).await?;
             tracing::info!(%tp, committed = c, first_young = boundary, to = ?s,
                 "committed offset older than the topic's max message age; treated as out of range");
             start = Some(s);
         }
+        let start = match start {
+            Some(s) => s,
+            None => {
+                hooks
+                    .starting_offset(client, topic, partition, *committed)
+                    .await?
+            }
+        };
+        chosen.entry(topic).or_default().push((partition, start));
     }
-    let start = match start {
-        Some(s) => s,
-        None => {
-            hooks
-                .starting_offset(client, topic, partition, committed)
-                .await?
+    let mut firsts = BTreeMap::new();
+    for (topic, starts) in chosen {
+        let offsets = consumer.resolve_start_offsets(topic, &starts).await?;
+        for ((p, _), o) in starts.into_iter().zip(offsets) {
+            firsts.insert(TopicPartition::new(topic, p), o);
         }
-    };
-    Ok(start)
+    }
+    Ok(firsts)
 }
 
 /// Reopens partitions whose fetch offset went out of range, where the
