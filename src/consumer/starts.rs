@@ -158,7 +158,11 @@ async fn high_water_marks(
         let Some(start) = starts.get(&p).and_then(|l| l.offset) else {
             continue;
         };
-        let leader = client.leader(topic, p).await?;
+        // No leader now (an election, say): the one-partition path waits
+        // for one with its retries.
+        let Ok(leader) = client.leader(topic, p).await else {
+            continue;
+        };
         by_leader
             .entry(leader.id)
             .or_insert_with(|| (leader, Vec::new()))
