@@ -691,11 +691,6 @@ pub(crate) async fn place(inner: Arc<ConsumerInner>, mut tracked: Tracked, why: 
     }
 }
 
-/// The offset `start` names for a partition.
-/// The offset `start` names now. A retriable failure (a partition whose
-/// leader is not elected yet right after the topic was created, or moved)
-/// refreshes the topic's metadata and tries again, for up to
-/// `default.api.timeout.ms`, as Java's consumer does.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }

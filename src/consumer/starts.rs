@@ -17,8 +17,10 @@ use crate::protocol::error_codes::ErrorCode;
 use crate::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use crate::protocol::messages::{ApiKey, FetchRequest};
 
-/// The offset `start` names in `topic`/`partition`, retrying retriable
-/// failures within `default.api.timeout.ms`.
+/// The offset `start` names in `topic`/`partition` now. A retriable
+/// failure (a partition whose leader is not elected yet right after the
+/// topic was created, or moved) refreshes the topic's metadata and tries
+/// again, for up to `default.api.timeout.ms`, as Java's consumer does.
 pub(super) async fn resolve_start(
     client: &Client,
     settings: &Settings,

@@ -264,13 +264,7 @@ pub(crate) async fn choose_starts(
                 .push((tp.partition, StartOffset::Timestamp(since)));
         }
     }
-    let mut young: BTreeMap<TopicPartition, i64> = BTreeMap::new();
-    for (topic, starts) in aged {
-        let offsets = consumer.resolve_start_offsets(topic, &starts).await?;
-        for ((p, _), o) in starts.into_iter().zip(offsets) {
-            young.insert(TopicPartition::new(topic, p), o);
-        }
-    }
+    let young = resolve_by_topic(consumer, aged).await?;
     let mut chosen: BTreeMap<&str, Vec<(i32, StartOffset)>> = BTreeMap::new();
     for (tp, committed) in assigned {
         let (topic, partition) = (tp.topic.as_str(), tp.partition);
@@ -293,14 +287,22 @@ pub(crate) async fn choose_starts(
         };
         chosen.entry(topic).or_default().push((partition, start));
     }
-    let mut firsts = BTreeMap::new();
-    for (topic, starts) in chosen {
-        let offsets = consumer.resolve_start_offsets(topic, &starts).await?;
-        for ((p, _), o) in starts.into_iter().zip(offsets) {
-            firsts.insert(TopicPartition::new(topic, p), o);
+    resolve_by_topic(consumer, chosen).await
+}
+
+/// The offsets the starts name, looked up a topic at a time.
+async fn resolve_by_topic(
+    consumer: &Consumer,
+    by_topic: BTreeMap<&str, Vec<(i32, StartOffset)>>,
+) -> Result<BTreeMap<TopicPartition, i64>> {
+    let mut offsets = BTreeMap::new();
+    for (topic, starts) in by_topic {
+        let resolved = consumer.resolve_start_offsets(topic, &starts).await?;
+        for ((p, _), o) in starts.into_iter().zip(resolved) {
+            offsets.insert(TopicPartition::new(topic, p), o);
         }
     }
-    Ok(firsts)
+    Ok(offsets)
 }
 
 /// Reopens partitions whose fetch offset went out of range, where the

@@ -177,24 +177,20 @@ impl Record {
 
     /// Appends the record given its body length from [`Record::body_len`]
     /// (which validated every length, so the casts below cannot wrap).
+    ///
+    /// It makes room for the whole record and writes into that slice: one
+    /// bounds check per byte, where a `BufMut` would check (and perhaps
+    /// grow) its capacity on every put, and a record has up to eight
+    /// varints and a byte.
     #[inline]
     pub(crate) fn write<T: BufMut + DerefMut<Target = [u8]>>(&self, out: &mut T, body_len: usize) {
         let start = out.len();
         let size = body_len + varint_len(body_len as i32);
         out.put_bytes(0, size);
-        self.write_into(&mut out[start..start + size], body_len);
-    }
-
-    /// Writes the record over the front of `dst`, which must hold at least
-    /// its size (`body_len` from [`Record::body_len`] and its varint), and
-    /// returns that size.
-    ///
-    /// Writing into a slice sized in advance leaves one bounds check per
-    /// byte where a `BufMut` would check (and perhaps grow) its capacity on
-    /// every put: a record has up to eight varints and a byte.
-    #[inline]
-    pub(crate) fn write_into(&self, dst: &mut [u8], body_len: usize) -> usize {
-        let mut w = SliceWriter { dst, pos: 0 };
+        let mut w = SliceWriter {
+            dst: &mut out[start..start + size],
+            pos: 0,
+        };
         w.varint(body_len as i32);
         w.byte(self.attributes as u8);
         w.varlong(self.timestamp_delta);
@@ -206,7 +202,6 @@ impl Record {
             w.nullable(Some(&h.key));
             w.nullable(h.value.as_deref());
         }
-        w.pos
     }
 }
 
