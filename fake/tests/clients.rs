@@ -655,6 +655,35 @@ async fn a_member_starts_its_assignment_with_one_lookup_per_leader() {
             member.close().await.unwrap();
             client.close().await;
         }
+
+        // With a maximum message age, the first young-enough offsets are
+        // looked up together too: one by-time ListOffsets per leader for
+        // the partitions whose commits must be checked against them, and
+        // nothing more, as every commit is young and is where they start.
+        for p in 0..6 {
+            assert!(
+                cluster.committed("from-earliest", "starts", p).is_some(),
+                "the first member committed partition {p}"
+            );
+        }
+        let mut c = config(&cluster);
+        c.consumer.group_id = Some("from-earliest".into());
+        let client = Client::connect(c).await.unwrap();
+        let options = klamm::group::GroupOptions {
+            max_message_age: [("starts".to_string(), Duration::from_secs(3600))].into(),
+            ..Default::default()
+        };
+        let mut member = GroupConsumer::with_options(client.clone(), ["starts"], options)
+            .await
+            .unwrap();
+        match member.recv().await.unwrap().unwrap() {
+            GroupEvent::Assigned(tps) => assert_eq!(tps.len(), 6),
+            other => panic!("expected the assignment, got {other:?}"),
+        }
+        assert_eq!(list_offsets(), vec![3; leaders.len()], "max age");
+        assert_eq!(watermark_fetches(), vec![1; leaders.len()], "max age");
+        member.close().await.unwrap();
+        client.close().await;
         assert!(cluster.problems().is_empty(), "{:?}", cluster.problems());
     })
     .await;
