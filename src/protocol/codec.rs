@@ -5,12 +5,12 @@
 //! needs beyond the primitives is here, so the generator stays simple and
 //! the logic stays in hand-written, tested code.
 
-use bytes::{BufMut, Bytes};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::error::{DecodeError, DecodeErrorKind, EncodeError};
 use super::primitives::{
-    RawTaggedField, array_len_len, put_array_len, put_tagged_field, read_array_len,
-    tagged_field_len,
+    RawTaggedField, array_len_len, put_array_len, put_nullable_bytes, put_nullable_bytes_len,
+    put_tagged_field, read_array_len, tagged_field_len,
 };
 
 /// A Kafka protocol message (a request, response, header or data record)
@@ -39,9 +39,21 @@ pub trait Message: Sized {
     const NAME: &'static str;
     /// The lowest and highest version this message supports.
     const VERSIONS: (i16, i16);
+    /// Whether the message holds record batches (a `records` field, here or
+    /// in a nested structure) that [`Message::encode_parts`] can leave in
+    /// their own buffers instead of copying them.
+    const HAS_RECORDS: bool = false;
 
     /// Writes the message body at `version` without checking the version range.
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError>;
+
+    /// [`Message::encode_body`] into a [`PartsWriter`]: messages with
+    /// record batches hand each batch to the writer as it is (see
+    /// [`PartsWriter::put_records`]); every other message writes into the
+    /// writer's current buffer.
+    fn encode_body_parts(&self, w: &mut PartsWriter, version: i16) -> Result<(), EncodeError> {
+        self.encode_body(w.buf(), version)
+    }
     /// Reads the message body at `version` without checking the version range.
     fn decode_body(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError>;
     /// The number of bytes [`Message::encode_body`] writes at `version`.
@@ -49,16 +61,50 @@ pub trait Message: Sized {
 
     /// Writes the message at `version`.
     fn encode<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
-        let (min, max) = Self::VERSIONS;
-        if version < min || version > max {
-            return Err(EncodeError::UnsupportedVersion {
-                message: Self::NAME,
-                version,
-                min,
-                max,
-            });
-        }
+        check_encode_version::<Self>(version)?;
         self.encode_body(buf, version)
+    }
+
+    /// Writes the message at `version` as [`Message::encode`] does, but in
+    /// parts: record batches larger than the writer's threshold are not
+    /// copied (see [`PartsWriter`]).
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use klamm::protocol::codec::{Message, PartsWriter};
+    /// use klamm::protocol::messages::ProduceRequest;
+    /// use klamm::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    ///
+    /// let batch = Bytes::from(vec![7u8; 4096]);
+    /// let req = ProduceRequest {
+    ///     acks: -1,
+    ///     timeout_ms: 30_000,
+    ///     topic_data: vec![TopicProduceData {
+    ///         name: "events".into(),
+    ///         partition_data: vec![PartitionProduceData {
+    ///             index: 0,
+    ///             records: Some(batch.clone()),
+    ///             ..Default::default()
+    ///         }],
+    ///         ..Default::default()
+    ///     }],
+    ///     ..Default::default()
+    /// };
+    /// let mut w = PartsWriter::new(64, 1024);
+    /// req.encode_parts(&mut w, 9).unwrap();
+    /// let (head, rest) = w.finish();
+    /// // The batch is the second part, the same memory as `batch`.
+    /// assert_eq!(rest[0].as_ptr(), batch.as_ptr());
+    /// // Joined, the parts are what `encode` writes.
+    /// let mut joined = head.to_vec();
+    /// rest.iter().for_each(|p| joined.extend_from_slice(p));
+    /// let mut whole = Vec::new();
+    /// req.encode(&mut whole, 9).unwrap();
+    /// assert_eq!(joined, whole);
+    /// ```
+    fn encode_parts(&self, w: &mut PartsWriter, version: i16) -> Result<(), EncodeError> {
+        check_encode_version::<Self>(version)?;
+        self.encode_body_parts(w, version)
     }
 
     /// Reads the message at `version` from the front of `buf`, leaving any
@@ -84,6 +130,105 @@ pub trait Message: Sized {
 
 type DResult<T> = Result<T, DecodeError>;
 type EResult = Result<(), EncodeError>;
+
+fn check_encode_version<M: Message>(version: i16) -> EResult {
+    let (min, max) = M::VERSIONS;
+    if version < min || version > max {
+        return Err(EncodeError::UnsupportedVersion {
+            message: M::NAME,
+            version,
+            min,
+            max,
+        });
+    }
+    Ok(())
+}
+
+/// A writer that encodes a message as a list of buffers instead of one:
+/// record batches of at least `share_from` bytes are kept as the `Bytes`
+/// they already are (a reference count, no copy), and everything around
+/// them goes into buffers of the writer's own. A connection writes the
+/// parts with one vectored write, so a Produce request's batches go from
+/// the producer's buffers to the socket without being copied into the
+/// request first.
+///
+/// The first part stays a `BytesMut` (a connection writes the correlation
+/// id into it); the others are frozen.
+#[derive(Debug)]
+pub struct PartsWriter {
+    cur: BytesMut,
+    first: Option<BytesMut>,
+    rest: Vec<Bytes>,
+    share_from: usize,
+}
+
+impl PartsWriter {
+    /// A writer whose own buffer starts with room for `capacity` bytes and
+    /// which leaves record batches of `share_from` bytes or more uncopied.
+    pub fn new(capacity: usize, share_from: usize) -> Self {
+        Self {
+            cur: BytesMut::with_capacity(capacity),
+            first: None,
+            rest: Vec::new(),
+            share_from,
+        }
+    }
+
+    /// The buffer that fields other than record batches are written into.
+    pub fn buf(&mut self) -> &mut BytesMut {
+        &mut self.cur
+    }
+
+    /// Writes a `records` field (`None` for null): its length prefix into
+    /// the current buffer, then the batches themselves, copied when they
+    /// are shorter than the writer's threshold and kept as a part of their
+    /// own otherwise.
+    pub fn put_records(&mut self, records: Option<&Bytes>, compact: bool) -> EResult {
+        match records {
+            Some(b) if b.len() >= self.share_from => {
+                put_nullable_bytes_len(&mut self.cur, Some(b.len()), compact)?;
+                let done = self.cur.split();
+                match &self.first {
+                    None => self.first = Some(done),
+                    Some(_) => self.rest.push(done.freeze()),
+                }
+                self.rest.push(b.clone());
+                Ok(())
+            }
+            _ => put_nullable_bytes(&mut self.cur, records.map(|b| &b[..]), compact),
+        }
+    }
+
+    /// The parts written: the first (mutable) and the rest, in order.
+    /// Nothing is empty but a first part of an empty message.
+    pub fn finish(mut self) -> (BytesMut, Vec<Bytes>) {
+        match self.first.take() {
+            None => (self.cur, self.rest),
+            Some(first) => {
+                if !self.cur.is_empty() {
+                    self.rest.push(self.cur.freeze());
+                }
+                (first, self.rest)
+            }
+        }
+    }
+}
+
+/// [`put_array`] for a [`PartsWriter`]: the count goes into the current
+/// buffer, and `f` writes each element through the writer (so elements
+/// holding record batches can hand them over uncopied).
+pub fn put_array_parts<T>(
+    w: &mut PartsWriter,
+    v: Option<&[T]>,
+    compact: bool,
+    mut f: impl FnMut(&mut PartsWriter, &T) -> EResult,
+) -> EResult {
+    put_array_len(w.buf(), v.map(<[T]>::len), compact)?;
+    for e in v.unwrap_or_default() {
+        f(w, e)?;
+    }
+    Ok(())
+}
 
 /// How many elements to reserve up front for an array announced as `n`
 /// long: never more than 64 KiB worth, whatever the peer claims. Larger
@@ -380,6 +525,29 @@ pub(crate) fn roundtrip_check<T: Message + PartialEq + std::fmt::Debug>(
                 "{} v{version} seed {seed}: decode then encode changed the bytes",
                 T::NAME
             );
+            // In parts, with every record batch left where it is: the
+            // same bytes, and parts only for messages holding batches.
+            let mut w = PartsWriter::new(0, 0);
+            value.encode_parts(&mut w, version).unwrap_or_else(|e| {
+                panic!(
+                    "{} v{version} seed {seed}: encode in parts failed: {e}",
+                    T::NAME
+                )
+            });
+            let (head, rest) = w.finish();
+            let mut joined = head.to_vec();
+            rest.iter().for_each(|p| joined.extend_from_slice(p));
+            assert_eq!(
+                joined,
+                wire[..],
+                "{} v{version} seed {seed}: the parts differ from the whole",
+                T::NAME
+            );
+            assert!(
+                T::HAS_RECORDS || rest.is_empty(),
+                "{} v{version}: parts for a message without records",
+                T::NAME
+            );
         }
     }
     (hi - lo + 1) as usize
@@ -388,7 +556,100 @@ pub(crate) fn roundtrip_check<T: Message + PartialEq + std::fmt::Debug>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::messages::{
+        FetchResponse, ProduceRequest,
+        fetch_response::{FetchableTopicResponse, PartitionData},
+        produce_request::{PartitionProduceData, TopicProduceData},
+    };
     use crate::protocol::primitives::read_i32;
+
+    fn joined(head: &BytesMut, rest: &[Bytes]) -> Vec<u8> {
+        let mut out = head.to_vec();
+        rest.iter().for_each(|p| out.extend_from_slice(p));
+        out
+    }
+
+    /// Batches at or over the threshold become parts of their own (the
+    /// same memory), smaller ones and nulls are copied, and the bytes
+    /// between them are their own parts; the control is the whole
+    /// encoding, byte for byte.
+    #[test]
+    fn a_produce_request_in_parts_shares_the_batches_over_the_threshold() {
+        let big = Bytes::from(vec![1u8; 600]);
+        let also_big = Bytes::from(vec![2u8; 512]);
+        let small = Bytes::from(vec![3u8; 511]);
+        let partition = |index, records: Option<&Bytes>| PartitionProduceData {
+            index,
+            records: records.cloned(),
+            ..Default::default()
+        };
+        let req = ProduceRequest {
+            acks: -1,
+            timeout_ms: 1000,
+            topic_data: vec![
+                TopicProduceData {
+                    name: "a".into(),
+                    partition_data: vec![
+                        partition(0, Some(&big)),
+                        partition(1, Some(&small)),
+                        partition(2, None),
+                    ],
+                    ..Default::default()
+                },
+                TopicProduceData {
+                    name: "b".into(),
+                    partition_data: vec![partition(0, Some(&also_big))],
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        for version in [3, 8, 9, 12] {
+            let mut w = PartsWriter::new(16, 512);
+            req.encode_parts(&mut w, version).expect("encode in parts");
+            let (head, rest) = w.finish();
+            let mut whole = Vec::new();
+            req.encode(&mut whole, version).expect("encode");
+            assert_eq!(joined(&head, &rest), whole, "v{version}");
+            // head, big, [small, null, topic b, …], also_big, and from
+            // v9 (flexible) the tagged-field counts after it
+            assert_eq!(rest.len(), if version >= 9 { 4 } else { 3 }, "v{version}");
+            assert_eq!(rest[0].as_ptr(), big.as_ptr());
+            assert_eq!(rest[2].as_ptr(), also_big.as_ptr());
+            assert!(rest[1].len() > small.len(), "the small batch was copied");
+        }
+        // Below every batch's size, nothing is shared.
+        let mut w = PartsWriter::new(16, 4096);
+        req.encode_parts(&mut w, 9).expect("encode in parts");
+        assert!(w.finish().1.is_empty());
+    }
+
+    /// Responses carry batches too (the fake cluster's Fetch answers).
+    #[test]
+    fn a_fetch_response_in_parts_is_its_whole_encoding() {
+        let batch = Bytes::from(vec![9u8; 1024]);
+        let resp = FetchResponse {
+            responses: vec![FetchableTopicResponse {
+                topic: "t".into(),
+                partitions: vec![PartitionData {
+                    partition_index: 4,
+                    records: Some(batch.clone()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        for version in [4, 12, 16] {
+            let mut w = PartsWriter::new(0, 1);
+            resp.encode_parts(&mut w, version).expect("encode in parts");
+            let (head, rest) = w.finish();
+            let mut whole = Vec::new();
+            resp.encode(&mut whole, version).expect("encode");
+            assert_eq!(joined(&head, &rest), whole, "v{version}");
+            assert_eq!(rest[0].as_ptr(), batch.as_ptr(), "v{version}");
+        }
+    }
 
     /// `read_i32_array` against `read_array` with `read_i32`: the same
     /// values, nulls and errors, classic and compact, whole and cut short.

@@ -12,7 +12,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use super::codec::Message;
+use super::codec::{Message, PartsWriter};
 use super::error::{DecodeError, DecodeErrorKind, EncodeError};
 use super::messages::{ApiKey, Request, RequestBody, RequestHeader, ResponseBody, ResponseHeader};
 
@@ -126,6 +126,109 @@ pub fn encode_request_frame<R: Request>(
     let mut buf = BytesMut::with_capacity(4 + size as usize);
     write_sized(&mut buf, size, &header, header_version, body, version)?;
     Ok(buf)
+}
+
+/// Record batches at least this long go into a request frame as parts of
+/// their own rather than copied (smaller ones cost less to copy than an
+/// extra part).
+pub const SHARE_RECORDS_FROM: usize = 512;
+
+/// A request frame as the buffers to write, in order: a head that holds
+/// the size prefix and the header (so the correlation id can still be set)
+/// and, for a request carrying record batches, the batches themselves and
+/// the bytes between them.
+#[derive(Debug, Default)]
+pub struct RequestFrame {
+    /// The first part: size prefix, request header and what follows up to
+    /// the first shared record batch.
+    pub head: BytesMut,
+    /// The parts after the head (empty when the request shares no batch).
+    pub rest: Vec<Bytes>,
+}
+
+impl RequestFrame {
+    /// The frame's whole length, size prefix included.
+    pub fn len(&self) -> usize {
+        self.head.len() + self.rest.iter().map(Bytes::len).sum::<usize>()
+    }
+
+    /// Whether the frame has no bytes at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The frame as one buffer (a copy of every part).
+    pub fn to_bytes(&self) -> BytesMut {
+        let mut out = BytesMut::with_capacity(self.len());
+        out.extend_from_slice(&self.head);
+        for p in &self.rest {
+            out.extend_from_slice(p);
+        }
+        out
+    }
+}
+
+impl From<BytesMut> for RequestFrame {
+    fn from(head: BytesMut) -> Self {
+        Self {
+            head,
+            rest: Vec::new(),
+        }
+    }
+}
+
+/// [`encode_request_frame`] for a connection that writes frames as parts:
+/// a request holding record batches (a Produce request) keeps each batch of
+/// at least [`SHARE_RECORDS_FROM`] bytes as a part of its own instead of
+/// copying it into the frame; any other request is one buffer of exactly
+/// its size.
+///
+/// ```
+/// use bytes::Bytes;
+/// use klamm::protocol::frame::{decode_request, encode_request_parts};
+/// use klamm::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+/// use klamm::protocol::messages::{ProduceRequest, RequestBody};
+///
+/// let batch = Bytes::from(vec![0u8; 2048]);
+/// let req = ProduceRequest {
+///     acks: -1,
+///     timeout_ms: 30_000,
+///     topic_data: vec![TopicProduceData {
+///         name: "events".into(),
+///         partition_data: vec![PartitionProduceData { index: 3, records: Some(batch.clone()), ..Default::default() }],
+///         ..Default::default()
+///     }],
+///     ..Default::default()
+/// };
+/// let frame = encode_request_parts(7, Some("my-app"), &req, 9).unwrap();
+/// assert_eq!(frame.rest[0].as_ptr(), batch.as_ptr()); // not copied
+/// let whole = frame.to_bytes().freeze();
+/// let size = i32::from_be_bytes([whole[0], whole[1], whole[2], whole[3]]);
+/// assert_eq!(size as usize, frame.len() - 4);
+/// let (header, body) = decode_request(whole.slice(4..)).unwrap();
+/// assert_eq!(header.correlation_id, 7);
+/// assert!(matches!(body, RequestBody::Produce(p) if p == req));
+/// ```
+pub fn encode_request_parts<R: Request>(
+    correlation_id: i32,
+    client_id: Option<&str>,
+    body: &R,
+    version: i16,
+) -> Result<RequestFrame, EncodeError> {
+    if !R::HAS_RECORDS {
+        return encode_request_frame(correlation_id, client_id, body, version).map(Into::into);
+    }
+    let header = request_header::<R>(correlation_id, client_id, version);
+    let header_version = R::API_KEY.request_header_version(version);
+    let size = frame_size(&header, header_version, body, version)?;
+    // What is not shared (header, names, small batches) is usually small;
+    // the writer's buffer grows if not.
+    let mut w = PartsWriter::new((4 + size as usize).min(16 * 1024), SHARE_RECORDS_FROM);
+    w.buf().put_i32(size);
+    header.encode(w.buf(), header_version)?;
+    body.encode_parts(&mut w, version)?;
+    let (head, rest) = w.finish();
+    Ok(RequestFrame { head, rest })
 }
 
 fn request_header<R: Request>(

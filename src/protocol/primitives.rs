@@ -576,9 +576,19 @@ pub fn string_len(s: &str, compact: bool) -> usize {
     nullable_string_len(Some(s), compact)
 }
 
+/// Writes the length prefix of nullable bytes (`None` for null) without
+/// the bytes themselves, for a writer that sends them from where they are.
+pub fn put_nullable_bytes_len<B: BufMut>(
+    buf: &mut B,
+    len: Option<usize>,
+    compact: bool,
+) -> EResult {
+    put_len(buf, len, compact, false, "bytes")
+}
+
 /// Writes nullable bytes.
 pub fn put_nullable_bytes<B: BufMut>(buf: &mut B, b: Option<&[u8]>, compact: bool) -> EResult {
-    put_len(buf, b.map(<[u8]>::len), compact, false, "bytes")?;
+    put_nullable_bytes_len(buf, b.map(<[u8]>::len), compact)?;
     if let Some(b) = b {
         buf.put_slice(b);
     }

@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedRwLockWriteGuard, RwLock, mpsc, oneshot};
@@ -45,7 +45,7 @@ use crate::error::{Error, Result};
 use crate::protocol::api_versions::{ApiVersionsAnswer, decode_api_versions_response};
 use crate::protocol::codec::Message;
 use crate::protocol::error_codes::ErrorCode;
-use crate::protocol::frame::{decode_response_to, encode_request_frame};
+use crate::protocol::frame::{RequestFrame, decode_response_to, encode_request_parts};
 use crate::protocol::messages::{ApiKey, ApiVersionsRequest, Request, ResponseHeader};
 
 mod task;
@@ -138,7 +138,7 @@ impl Default for ConnectionOptions {
 
 enum Command {
     Send {
-        frame: BytesMut,
+        frame: RequestFrame,
         api: ApiKey,
         expects_response: bool,
         timeout: Duration,
@@ -501,9 +501,9 @@ impl Connection {
         Ok(decode_response_to::<R>(resp, version)?.1)
     }
 
-    fn encode<R: Request>(&self, req: &R, version: i16) -> Result<BytesMut> {
+    fn encode<R: Request>(&self, req: &R, version: i16) -> Result<RequestFrame> {
         // The task writes the real correlation id into the frame.
-        Ok(encode_request_frame(
+        Ok(encode_request_parts(
             0,
             self.shared.client_id.as_deref(),
             req,
@@ -513,7 +513,7 @@ impl Connection {
 
     async fn roundtrip(
         &self,
-        frame: BytesMut,
+        frame: RequestFrame,
         api: ApiKey,
         expects_response: bool,
         timeout: Option<Duration>,
@@ -526,7 +526,7 @@ impl Connection {
     /// answer, and reports it to tracing and the metrics sink.
     async fn exchange(
         &self,
-        frame: BytesMut,
+        frame: RequestFrame,
         api: ApiKey,
         expects_response: bool,
         timeout: Option<Duration>,
@@ -543,14 +543,14 @@ impl Connection {
     /// that order.
     async fn begin(
         &self,
-        frame: BytesMut,
+        frame: RequestFrame,
         api: ApiKey,
         expects_response: bool,
         timeout: Option<Duration>,
         gated: bool,
     ) -> InFlight {
         let bytes_out = frame.len();
-        let version = match frame.get(API_VERSION_AT..API_VERSION_AT + 2) {
+        let version = match frame.head.get(API_VERSION_AT..API_VERSION_AT + 2) {
             Some(&[a, b]) => i16::from_be_bytes([a, b]),
             _ => -1,
         };
@@ -611,7 +611,7 @@ impl Connection {
     /// Hands a frame to the task; returns where its answer will arrive.
     async fn queue(
         &self,
-        frame: BytesMut,
+        frame: RequestFrame,
         api: ApiKey,
         expects_response: bool,
         timeout: Option<Duration>,
@@ -744,7 +744,7 @@ pub(crate) fn response_frame<M: Message>(
     body: &M,
     version: i16,
 ) -> Bytes {
-    let mut out = BytesMut::new();
+    let mut out = bytes::BytesMut::new();
     crate::protocol::frame::encode_response(&mut out, api, correlation_id, body, version)
         .unwrap_or_else(|e| panic!("encoding a test response: {e}"));
     out.freeze()

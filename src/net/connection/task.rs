@@ -5,6 +5,7 @@
 
 use crate::determinism::HashMap;
 use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -28,10 +29,39 @@ struct Pending {
     expects_response: bool,
 }
 
+/// A frame being written: its parts, the part the next byte comes from,
+/// and how much of that part is already out.
 struct Outgoing {
-    data: Bytes,
+    parts: Vec<Bytes>,
+    part: usize,
     written: usize,
     id: i32,
+}
+
+/// The most parts handed to one vectored write (Linux takes up to 1,024;
+/// a Produce request to a broker has two or three per partition).
+const MAX_WRITE_PARTS: usize = 64;
+
+/// Writes what it can of the queued frames, in order, with one vectored
+/// write: the parts still to go of the first frames, up to
+/// [`MAX_WRITE_PARTS`] of them.
+async fn write_queued<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    out: &VecDeque<Outgoing>,
+) -> std::io::Result<usize> {
+    let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(MAX_WRITE_PARTS.min(4 * out.len()));
+    'frames: for o in out {
+        for (i, p) in o.parts.iter().enumerate().skip(o.part) {
+            let from = if i == o.part { o.written } else { 0 };
+            if from < p.len() {
+                slices.push(IoSlice::new(&p[from..]));
+                if slices.len() == MAX_WRITE_PARTS {
+                    break 'frames;
+                }
+            }
+        }
+    }
+    wr.write_vectored(&slices).await
 }
 
 pub(super) struct Task {
@@ -99,7 +129,7 @@ impl Task {
                     }
                     Err(e) => break Stop::io("read", &e),
                 },
-                written = wr.write(out.front().map_or(&[][..], |o| &o.data[o.written..])), if !out.is_empty() => {
+                written = write_queued(&mut wr, &out), if !out.is_empty() => {
                     match written {
                         Ok(0) => break Stop::Fault("the socket accepted no bytes".into()),
                         Ok(n) => {
@@ -120,12 +150,15 @@ impl Task {
                     Some(Command::Send { mut frame, api, expects_response, timeout, reply }) => {
                         next_id = next_id.wrapping_add(1) & i32::MAX;
                         let id = next_id;
-                        if let Some(slot) = frame.get_mut(CORRELATION_ID_AT..CORRELATION_ID_AT + 4) {
+                        if let Some(slot) = frame.head.get_mut(CORRELATION_ID_AT..CORRELATION_ID_AT + 4) {
                             slot.copy_from_slice(&id.to_be_bytes());
                         }
                         tracing::trace!(broker, api = api.name(), correlation_id = id, bytes = frame.len(), "request");
                         pending.insert(id, Pending { reply, deadline: Instant::now() + timeout, timeout, api, expects_response });
-                        out.push_back(Outgoing { data: frame.freeze(), written: 0, id });
+                        let mut parts = Vec::with_capacity(1 + frame.rest.len());
+                        parts.push(frame.head.freeze());
+                        parts.append(&mut frame.rest);
+                        out.push_back(Outgoing { parts, part: 0, written: 0, id });
                     }
                 },
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
@@ -249,10 +282,21 @@ impl Task {
             let Some(front) = out.front_mut() else {
                 return Err("wrote more bytes than were queued".into());
             };
-            let step = n.min(front.data.len() - front.written);
+            let Some(part) = front.parts.get(front.part) else {
+                return Err("a finished frame was left queued".into());
+            };
+            let step = n.min(part.len() - front.written);
             front.written += step;
             n -= step;
-            if front.written == front.data.len() {
+            if front.written == part.len() {
+                front.part += 1;
+                front.written = 0;
+            }
+            // Skips empty parts, so a finished frame leaves the queue now.
+            while front.parts.get(front.part).is_some_and(Bytes::is_empty) {
+                front.part += 1;
+            }
+            if front.part == front.parts.len() {
                 let id = front.id;
                 out.pop_front();
                 if pending.get(&id).is_some_and(|p| !p.expects_response) {

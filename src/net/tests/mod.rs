@@ -471,6 +471,94 @@ async fn a_request_dropped_mid_write_leaves_no_half_frame() {
     .await;
 }
 
+/// A Produce request goes out as parts (its large batches are not copied
+/// into the frame) and arrives whole and in order with the requests queued
+/// around it: a request without an answer right after it, then a Metadata
+/// request. The batches are large enough (several MiB) that the socket
+/// takes them in several writes, so writes end inside parts and between
+/// frames. Real clock, as for the test above.
+#[tokio::test]
+async fn record_batches_written_from_their_own_buffers_arrive_whole_and_in_order() {
+    bounded(async {
+        let batch = |seed: u8, len: usize| -> Bytes {
+            (0..len)
+                .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+                .collect::<Vec<u8>>()
+                .into()
+        };
+        let partition = |index, records| PartitionProduceData {
+            index,
+            records,
+            ..Default::default()
+        };
+        let produce = |acks, topic: &str, batches: Vec<Option<Bytes>>| ProduceRequest {
+            acks,
+            timeout_ms: 1000,
+            topic_data: vec![TopicProduceData {
+                name: topic.into(),
+                partition_data: batches
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, b)| partition(i as i32, b))
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let answered = produce(
+            1,
+            "answered",
+            vec![
+                Some(batch(1, 3 << 20)),
+                Some(batch(2, 100)),
+                None,
+                Some(batch(3, (2 << 20) + 1)),
+            ],
+        );
+        let unanswered = produce(0, "unanswered", vec![Some(batch(4, 1 << 20))]);
+        let (want_answered, want_unanswered) = (answered.clone(), unanswered.clone());
+        let addr = peer(|mut p| async move {
+            p.handshake().await;
+            let (h, first) = p.read().await;
+            assert!(matches!(first, RequestBody::Produce(ref r) if *r == want_answered));
+            let (_, second) = p.read().await;
+            assert!(matches!(second, RequestBody::Produce(ref r) if *r == want_unanswered));
+            let (mh, third) = p.read().await;
+            p.answer(
+                ApiKey::Metadata,
+                mh.correlation_id,
+                &metadata_answer(&third),
+                mh.request_api_version,
+            )
+            .await;
+            p.answer(
+                ApiKey::Produce,
+                h.correlation_id,
+                &ProduceResponse::default(),
+                h.request_api_version,
+            )
+            .await;
+        })
+        .await;
+        let conn = Connection::connect(&addr, opts()).await.expect("connect");
+        let version = conn
+            .api_versions()
+            .version_for(ApiKey::Produce, &addr)
+            .expect("produce version");
+        let first = conn
+            .queue_version(&answered, version)
+            .await
+            .expect("queued");
+        conn.send_without_response(&unanswered, version)
+            .await
+            .expect("written");
+        let meta = conn.send(&metadata_for("last")).await.expect("metadata");
+        assert_eq!(meta.topics[0].name.as_deref(), Some("last"));
+        first.await.expect("the produce is answered");
+    })
+    .await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn requests_without_a_response_resolve_once_written() {
     bounded(async {

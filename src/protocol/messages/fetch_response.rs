@@ -33,6 +33,7 @@ pub struct FetchResponse {
 impl Message for FetchResponse {
     const NAME: &'static str = "FetchResponse";
     const VERSIONS: (i16, i16) = (0, 18);
+    const HAS_RECORDS: bool = true;
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version >= 1 {
@@ -63,6 +64,76 @@ impl Message for FetchResponse {
             });
         }
         if version >= 12 {
+            let mut n = self.unknown_tagged_fields.len();
+            if version >= 16 && (!self.node_endpoints.is_empty() || self.tags_present.has(0)) {
+                n += 1;
+            }
+            put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 0)?;
+            if version >= 16 && (!self.node_endpoints.is_empty() || self.tags_present.has(0)) {
+                put_unsigned_varint(buf, 0);
+                put_unsigned_varint(
+                    buf,
+                    tagged_size(array_len(Some(&self.node_endpoints), true, |e| {
+                        e.body_len(version)
+                    }))?,
+                );
+                put_array(buf, Some(&self.node_endpoints), true, |b, e| {
+                    e.encode_body(b, version)?;
+                    Ok(())
+                })?;
+            }
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
+        } else {
+            if !self.unknown_tagged_fields.is_empty() {
+                return Err(EncodeError::FieldNotSupported {
+                    message: "FetchResponse",
+                    field: "unknown_tagged_fields",
+                    version,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn encode_body_parts(&self, w: &mut PartsWriter, version: i16) -> Result<(), EncodeError> {
+        if version >= 1 {
+            {
+                let buf = w.buf();
+                buf.put_i32(self.throttle_time_ms);
+            }
+        }
+        if version >= 7 {
+            {
+                let buf = w.buf();
+                buf.put_i16(self.error_code);
+            }
+        }
+        if version >= 7 {
+            {
+                let buf = w.buf();
+                buf.put_i32(self.session_id);
+            }
+        }
+        if version <= 6 && self.session_id != 0 {
+            return Err(EncodeError::FieldNotSupported {
+                message: "FetchResponse",
+                field: "SessionId",
+                version,
+            });
+        }
+        put_array_parts(w, Some(&self.responses), version >= 12, |w, e| {
+            e.encode_body_parts(w, version)
+        })?;
+        if version <= 15 && !self.node_endpoints.is_empty() {
+            return Err(EncodeError::FieldNotSupported {
+                message: "FetchResponse",
+                field: "NodeEndpoints",
+                version,
+            });
+        }
+        if version >= 12 {
+            let buf = w.buf();
             let mut n = self.unknown_tagged_fields.len();
             if version >= 16 && (!self.node_endpoints.is_empty() || self.tags_present.has(0)) {
                 n += 1;
@@ -224,6 +295,7 @@ pub struct FetchableTopicResponse {
 impl Message for FetchableTopicResponse {
     const NAME: &'static str = "FetchableTopicResponse";
     const VERSIONS: (i16, i16) = (0, 18);
+    const HAS_RECORDS: bool = true;
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version <= 12 {
@@ -237,6 +309,39 @@ impl Message for FetchableTopicResponse {
             Ok(())
         })?;
         if version >= 12 {
+            let n = self.unknown_tagged_fields.len();
+            put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
+        } else {
+            if !self.unknown_tagged_fields.is_empty() {
+                return Err(EncodeError::FieldNotSupported {
+                    message: "FetchableTopicResponse",
+                    field: "unknown_tagged_fields",
+                    version,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn encode_body_parts(&self, w: &mut PartsWriter, version: i16) -> Result<(), EncodeError> {
+        if version <= 12 {
+            {
+                let buf = w.buf();
+                put_string(buf, &self.topic, version >= 12)?;
+            }
+        }
+        if version >= 13 {
+            {
+                let buf = w.buf();
+                put_uuid(buf, &self.topic_id);
+            }
+        }
+        put_array_parts(w, Some(&self.partitions), version >= 12, |w, e| {
+            e.encode_body_parts(w, version)
+        })?;
+        if version >= 12 {
+            let buf = w.buf();
             let n = self.unknown_tagged_fields.len();
             put_unsigned_varint(buf, tagged_count(n)?);
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
@@ -378,6 +483,7 @@ impl Default for PartitionData {
 impl Message for PartitionData {
     const NAME: &'static str = "PartitionData";
     const VERSIONS: (i16, i16) = (0, 18);
+    const HAS_RECORDS: bool = true;
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);
@@ -440,6 +546,143 @@ impl Message for PartitionData {
         }
         put_nullable_bytes(buf, self.records.as_deref(), version >= 12)?;
         if version >= 12 {
+            let mut n = self.unknown_tagged_fields.len();
+            if version >= 12
+                && (self.diverging_epoch != EpochEndOffset::default() || self.tags_present.has(0))
+            {
+                n += 1;
+            }
+            if version >= 12
+                && (self.current_leader != LeaderIdAndEpoch::default() || self.tags_present.has(1))
+            {
+                n += 1;
+            }
+            if version >= 12
+                && (self.snapshot_id != SnapshotId::default() || self.tags_present.has(2))
+            {
+                n += 1;
+            }
+            put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 0)?;
+            if version >= 12
+                && (self.diverging_epoch != EpochEndOffset::default() || self.tags_present.has(0))
+            {
+                put_unsigned_varint(buf, 0);
+                put_unsigned_varint(buf, tagged_size(self.diverging_epoch.body_len(version))?);
+                self.diverging_epoch.encode_body(buf, version)?;
+            }
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 1)?;
+            if version >= 12
+                && (self.current_leader != LeaderIdAndEpoch::default() || self.tags_present.has(1))
+            {
+                put_unsigned_varint(buf, 1);
+                put_unsigned_varint(buf, tagged_size(self.current_leader.body_len(version))?);
+                self.current_leader.encode_body(buf, version)?;
+            }
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 1, 2)?;
+            if version >= 12
+                && (self.snapshot_id != SnapshotId::default() || self.tags_present.has(2))
+            {
+                put_unsigned_varint(buf, 2);
+                put_unsigned_varint(buf, tagged_size(self.snapshot_id.body_len(version))?);
+                self.snapshot_id.encode_body(buf, version)?;
+            }
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 2, u64::MAX)?;
+        } else {
+            if !self.unknown_tagged_fields.is_empty() {
+                return Err(EncodeError::FieldNotSupported {
+                    message: "PartitionData",
+                    field: "unknown_tagged_fields",
+                    version,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn encode_body_parts(&self, w: &mut PartsWriter, version: i16) -> Result<(), EncodeError> {
+        {
+            let buf = w.buf();
+            buf.put_i32(self.partition_index);
+        }
+        {
+            let buf = w.buf();
+            buf.put_i16(self.error_code);
+        }
+        {
+            let buf = w.buf();
+            buf.put_i64(self.high_watermark);
+        }
+        if version >= 4 {
+            {
+                let buf = w.buf();
+                buf.put_i64(self.last_stable_offset);
+            }
+        }
+        if version >= 5 {
+            {
+                let buf = w.buf();
+                buf.put_i64(self.log_start_offset);
+            }
+        }
+        if version <= 11 && self.diverging_epoch != EpochEndOffset::default() {
+            return Err(EncodeError::FieldNotSupported {
+                message: "PartitionData",
+                field: "DivergingEpoch",
+                version,
+            });
+        }
+        if version <= 11 && self.current_leader != LeaderIdAndEpoch::default() {
+            return Err(EncodeError::FieldNotSupported {
+                message: "PartitionData",
+                field: "CurrentLeader",
+                version,
+            });
+        }
+        if version <= 11 && self.snapshot_id != SnapshotId::default() {
+            return Err(EncodeError::FieldNotSupported {
+                message: "PartitionData",
+                field: "SnapshotId",
+                version,
+            });
+        }
+        if version >= 4 {
+            {
+                let buf = w.buf();
+                if self.aborted_transactions.is_none() && version <= 3 {
+                    return Err(EncodeError::NullNotAllowed {
+                        message: "PartitionData",
+                        field: "AbortedTransactions",
+                        version,
+                    });
+                }
+                put_array(
+                    buf,
+                    self.aborted_transactions.as_deref(),
+                    version >= 12,
+                    |b, e| {
+                        e.encode_body(b, version)?;
+                        Ok(())
+                    },
+                )?;
+            }
+        }
+        if version >= 11 {
+            {
+                let buf = w.buf();
+                buf.put_i32(self.preferred_read_replica);
+            }
+        }
+        if version <= 10 && self.preferred_read_replica != -1 {
+            return Err(EncodeError::FieldNotSupported {
+                message: "PartitionData",
+                field: "PreferredReadReplica",
+                version,
+            });
+        }
+        w.put_records(self.records.as_ref(), version >= 12)?;
+        if version >= 12 {
+            let buf = w.buf();
             let mut n = self.unknown_tagged_fields.len();
             if version >= 12
                 && (self.diverging_epoch != EpochEndOffset::default() || self.tags_present.has(0))

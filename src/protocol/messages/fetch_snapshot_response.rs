@@ -31,6 +31,7 @@ pub struct FetchSnapshotResponse {
 impl Message for FetchSnapshotResponse {
     const NAME: &'static str = "FetchSnapshotResponse";
     const VERSIONS: (i16, i16) = (0, 1);
+    const HAS_RECORDS: bool = true;
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
@@ -47,6 +48,51 @@ impl Message for FetchSnapshotResponse {
             });
         }
         {
+            let mut n = self.unknown_tagged_fields.len();
+            if version >= 1 && (!self.node_endpoints.is_empty() || self.tags_present.has(0)) {
+                n += 1;
+            }
+            put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 0)?;
+            if version >= 1 && (!self.node_endpoints.is_empty() || self.tags_present.has(0)) {
+                put_unsigned_varint(buf, 0);
+                put_unsigned_varint(
+                    buf,
+                    tagged_size(array_len(Some(&self.node_endpoints), true, |e| {
+                        e.body_len(version)
+                    }))?,
+                );
+                put_array(buf, Some(&self.node_endpoints), true, |b, e| {
+                    e.encode_body(b, version)?;
+                    Ok(())
+                })?;
+            }
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
+        }
+        Ok(())
+    }
+
+    fn encode_body_parts(&self, w: &mut PartsWriter, version: i16) -> Result<(), EncodeError> {
+        {
+            let buf = w.buf();
+            buf.put_i32(self.throttle_time_ms);
+        }
+        {
+            let buf = w.buf();
+            buf.put_i16(self.error_code);
+        }
+        put_array_parts(w, Some(&self.topics), true, |w, e| {
+            e.encode_body_parts(w, version)
+        })?;
+        if version <= 0 && !self.node_endpoints.is_empty() {
+            return Err(EncodeError::FieldNotSupported {
+                message: "FetchSnapshotResponse",
+                field: "NodeEndpoints",
+                version,
+            });
+        }
+        {
+            let buf = w.buf();
             let mut n = self.unknown_tagged_fields.len();
             if version >= 1 && (!self.node_endpoints.is_empty() || self.tags_present.has(0)) {
                 n += 1;
@@ -164,6 +210,7 @@ pub struct TopicSnapshot {
 impl Message for TopicSnapshot {
     const NAME: &'static str = "TopicSnapshot";
     const VERSIONS: (i16, i16) = (0, 1);
+    const HAS_RECORDS: bool = true;
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_string(buf, &self.name, true)?;
@@ -172,6 +219,23 @@ impl Message for TopicSnapshot {
             Ok(())
         })?;
         {
+            let n = self.unknown_tagged_fields.len();
+            put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
+        }
+        Ok(())
+    }
+
+    fn encode_body_parts(&self, w: &mut PartsWriter, version: i16) -> Result<(), EncodeError> {
+        {
+            let buf = w.buf();
+            put_string(buf, &self.name, true)?;
+        }
+        put_array_parts(w, Some(&self.partitions), true, |w, e| {
+            e.encode_body_parts(w, version)
+        })?;
+        {
+            let buf = w.buf();
             let n = self.unknown_tagged_fields.len();
             put_unsigned_varint(buf, tagged_count(n)?);
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
@@ -251,6 +315,7 @@ pub struct PartitionSnapshot {
 impl Message for PartitionSnapshot {
     const NAME: &'static str = "PartitionSnapshot";
     const VERSIONS: (i16, i16) = (0, 1);
+    const HAS_RECORDS: bool = true;
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.index);
@@ -260,6 +325,46 @@ impl Message for PartitionSnapshot {
         buf.put_i64(self.position);
         put_bytes(buf, &self.unaligned_records, true)?;
         {
+            let mut n = self.unknown_tagged_fields.len();
+            if self.current_leader != LeaderIdAndEpoch::default() || self.tags_present.has(0) {
+                n += 1;
+            }
+            put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, 0)?;
+            if self.current_leader != LeaderIdAndEpoch::default() || self.tags_present.has(0) {
+                put_unsigned_varint(buf, 0);
+                put_unsigned_varint(buf, tagged_size(self.current_leader.body_len(version))?);
+                self.current_leader.encode_body(buf, version)?;
+            }
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
+        }
+        Ok(())
+    }
+
+    fn encode_body_parts(&self, w: &mut PartsWriter, version: i16) -> Result<(), EncodeError> {
+        {
+            let buf = w.buf();
+            buf.put_i32(self.index);
+        }
+        {
+            let buf = w.buf();
+            buf.put_i16(self.error_code);
+        }
+        {
+            let buf = w.buf();
+            self.snapshot_id.encode_body(buf, version)?;
+        }
+        {
+            let buf = w.buf();
+            buf.put_i64(self.size);
+        }
+        {
+            let buf = w.buf();
+            buf.put_i64(self.position);
+        }
+        w.put_records(Some(&self.unaligned_records), true)?;
+        {
+            let buf = w.buf();
             let mut n = self.unknown_tagged_fields.len();
             if self.current_leader != LeaderIdAndEpoch::default() || self.tags_present.has(0) {
                 n += 1;

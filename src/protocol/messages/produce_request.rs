@@ -29,6 +29,7 @@ pub struct ProduceRequest {
 impl Message for ProduceRequest {
     const NAME: &'static str = "ProduceRequest";
     const VERSIONS: (i16, i16) = (0, 13);
+    const HAS_RECORDS: bool = true;
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version >= 3 {
@@ -55,6 +56,55 @@ impl Message for ProduceRequest {
             Ok(())
         })?;
         if version >= 9 {
+            let n = self.unknown_tagged_fields.len();
+            put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
+        } else {
+            if !self.unknown_tagged_fields.is_empty() {
+                return Err(EncodeError::FieldNotSupported {
+                    message: "ProduceRequest",
+                    field: "unknown_tagged_fields",
+                    version,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn encode_body_parts(&self, w: &mut PartsWriter, version: i16) -> Result<(), EncodeError> {
+        if version >= 3 {
+            {
+                let buf = w.buf();
+                if self.transactional_id.is_none() && version <= 2 {
+                    return Err(EncodeError::NullNotAllowed {
+                        message: "ProduceRequest",
+                        field: "TransactionalId",
+                        version,
+                    });
+                }
+                put_nullable_string(buf, self.transactional_id.as_deref(), version >= 9)?;
+            }
+        }
+        if version <= 2 && self.transactional_id.is_some() {
+            return Err(EncodeError::FieldNotSupported {
+                message: "ProduceRequest",
+                field: "TransactionalId",
+                version,
+            });
+        }
+        {
+            let buf = w.buf();
+            buf.put_i16(self.acks);
+        }
+        {
+            let buf = w.buf();
+            buf.put_i32(self.timeout_ms);
+        }
+        put_array_parts(w, Some(&self.topic_data), version >= 9, |w, e| {
+            e.encode_body_parts(w, version)
+        })?;
+        if version >= 9 {
+            let buf = w.buf();
             let n = self.unknown_tagged_fields.len();
             put_unsigned_varint(buf, tagged_count(n)?);
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
@@ -157,6 +207,7 @@ pub struct TopicProduceData {
 impl Message for TopicProduceData {
     const NAME: &'static str = "TopicProduceData";
     const VERSIONS: (i16, i16) = (0, 13);
+    const HAS_RECORDS: bool = true;
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if version <= 12 {
@@ -170,6 +221,39 @@ impl Message for TopicProduceData {
             Ok(())
         })?;
         if version >= 9 {
+            let n = self.unknown_tagged_fields.len();
+            put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
+        } else {
+            if !self.unknown_tagged_fields.is_empty() {
+                return Err(EncodeError::FieldNotSupported {
+                    message: "TopicProduceData",
+                    field: "unknown_tagged_fields",
+                    version,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn encode_body_parts(&self, w: &mut PartsWriter, version: i16) -> Result<(), EncodeError> {
+        if version <= 12 {
+            {
+                let buf = w.buf();
+                put_string(buf, &self.name, version >= 9)?;
+            }
+        }
+        if version >= 13 {
+            {
+                let buf = w.buf();
+                put_uuid(buf, &self.topic_id);
+            }
+        }
+        put_array_parts(w, Some(&self.partition_data), version >= 9, |w, e| {
+            e.encode_body_parts(w, version)
+        })?;
+        if version >= 9 {
+            let buf = w.buf();
             let n = self.unknown_tagged_fields.len();
             put_unsigned_varint(buf, tagged_count(n)?);
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
@@ -270,11 +354,35 @@ pub struct PartitionProduceData {
 impl Message for PartitionProduceData {
     const NAME: &'static str = "PartitionProduceData";
     const VERSIONS: (i16, i16) = (0, 13);
+    const HAS_RECORDS: bool = true;
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.index);
         put_nullable_bytes(buf, self.records.as_deref(), version >= 9)?;
         if version >= 9 {
+            let n = self.unknown_tagged_fields.len();
+            put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
+        } else {
+            if !self.unknown_tagged_fields.is_empty() {
+                return Err(EncodeError::FieldNotSupported {
+                    message: "PartitionProduceData",
+                    field: "unknown_tagged_fields",
+                    version,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn encode_body_parts(&self, w: &mut PartsWriter, version: i16) -> Result<(), EncodeError> {
+        {
+            let buf = w.buf();
+            buf.put_i32(self.index);
+        }
+        w.put_records(self.records.as_ref(), version >= 9)?;
+        if version >= 9 {
+            let buf = w.buf();
             let n = self.unknown_tagged_fields.len();
             put_unsigned_varint(buf, tagged_count(n)?);
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;

@@ -33,6 +33,7 @@ pub struct ShareFetchResponse {
 impl Message for ShareFetchResponse {
     const NAME: &'static str = "ShareFetchResponse";
     const VERSIONS: (i16, i16) = (1, 2);
+    const HAS_RECORDS: bool = true;
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
@@ -48,6 +49,42 @@ impl Message for ShareFetchResponse {
             Ok(())
         })?;
         {
+            let n = self.unknown_tagged_fields.len();
+            put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
+        }
+        Ok(())
+    }
+
+    fn encode_body_parts(&self, w: &mut PartsWriter, version: i16) -> Result<(), EncodeError> {
+        {
+            let buf = w.buf();
+            buf.put_i32(self.throttle_time_ms);
+        }
+        {
+            let buf = w.buf();
+            buf.put_i16(self.error_code);
+        }
+        {
+            let buf = w.buf();
+            put_nullable_string(buf, self.error_message.as_deref(), true)?;
+        }
+        {
+            let buf = w.buf();
+            buf.put_i32(self.acquisition_lock_timeout_ms);
+        }
+        put_array_parts(w, Some(&self.responses), true, |w, e| {
+            e.encode_body_parts(w, version)
+        })?;
+        {
+            let buf = w.buf();
+            put_array(buf, Some(&self.node_endpoints), true, |b, e| {
+                e.encode_body(b, version)?;
+                Ok(())
+            })?;
+        }
+        {
+            let buf = w.buf();
             let n = self.unknown_tagged_fields.len();
             put_unsigned_varint(buf, tagged_count(n)?);
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
@@ -139,6 +176,7 @@ pub struct ShareFetchableTopicResponse {
 impl Message for ShareFetchableTopicResponse {
     const NAME: &'static str = "ShareFetchableTopicResponse";
     const VERSIONS: (i16, i16) = (1, 2);
+    const HAS_RECORDS: bool = true;
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         put_uuid(buf, &self.topic_id);
@@ -147,6 +185,23 @@ impl Message for ShareFetchableTopicResponse {
             Ok(())
         })?;
         {
+            let n = self.unknown_tagged_fields.len();
+            put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
+        }
+        Ok(())
+    }
+
+    fn encode_body_parts(&self, w: &mut PartsWriter, version: i16) -> Result<(), EncodeError> {
+        {
+            let buf = w.buf();
+            put_uuid(buf, &self.topic_id);
+        }
+        put_array_parts(w, Some(&self.partitions), true, |w, e| {
+            e.encode_body_parts(w, version)
+        })?;
+        {
+            let buf = w.buf();
             let n = self.unknown_tagged_fields.len();
             put_unsigned_varint(buf, tagged_count(n)?);
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
@@ -226,6 +281,7 @@ pub struct PartitionData {
 impl Message for PartitionData {
     const NAME: &'static str = "PartitionData";
     const VERSIONS: (i16, i16) = (1, 2);
+    const HAS_RECORDS: bool = true;
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);
@@ -247,6 +303,55 @@ impl Message for PartitionData {
             Ok(())
         })?;
         {
+            let n = self.unknown_tagged_fields.len();
+            put_unsigned_varint(buf, tagged_count(n)?);
+            put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;
+        }
+        Ok(())
+    }
+
+    fn encode_body_parts(&self, w: &mut PartsWriter, version: i16) -> Result<(), EncodeError> {
+        {
+            let buf = w.buf();
+            buf.put_i32(self.partition_index);
+        }
+        {
+            let buf = w.buf();
+            buf.put_i16(self.error_code);
+        }
+        {
+            let buf = w.buf();
+            put_nullable_string(buf, self.error_message.as_deref(), true)?;
+        }
+        {
+            let buf = w.buf();
+            buf.put_i16(self.acknowledge_error_code);
+        }
+        {
+            let buf = w.buf();
+            put_nullable_string(buf, self.acknowledge_error_message.as_deref(), true)?;
+        }
+        {
+            let buf = w.buf();
+            self.current_leader.encode_body(buf, version)?;
+        }
+        if self.records.is_none() {
+            return Err(EncodeError::NullNotAllowed {
+                message: "PartitionData",
+                field: "Records",
+                version,
+            });
+        }
+        w.put_records(self.records.as_ref(), true)?;
+        {
+            let buf = w.buf();
+            put_array(buf, Some(&self.acquired_records), true, |b, e| {
+                e.encode_body(b, version)?;
+                Ok(())
+            })?;
+        }
+        {
+            let buf = w.buf();
             let n = self.unknown_tagged_fields.len();
             put_unsigned_varint(buf, tagged_count(n)?);
             put_unknown_tagged(buf, &self.unknown_tagged_fields, 0, u64::MAX)?;

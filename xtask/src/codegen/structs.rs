@@ -90,6 +90,14 @@ fn and(a: &str, b: &str) -> String {
     }
 }
 
+/// Whether `fields` hold a `records` field, directly or in a struct
+/// defined inline among them.
+fn holds_records(fields: &[Field]) -> bool {
+    fields
+        .iter()
+        .any(|f| f.ty.trim_start_matches("[]") == "records" || holds_records(&f.fields))
+}
+
 /// Whether `ident` appears in generated code outside string literals.
 fn uses(code: &str, ident: &str) -> bool {
     let mut stripped = String::with_capacity(code.len());
@@ -199,6 +207,45 @@ impl F<'_> {
         }
         let w = self.ty.write_nullable(place, buf, compact);
         if self.null_set.all() {
+            return w;
+        }
+        format!(
+            "if {} {{ return Err(EncodeError::NullNotAllowed {{ message: {msg:?}, field: {:?}, version }}); }} {w}",
+            and(
+                &format!("{place}.is_none()"),
+                &ctx.cond(&self.null_set.not())
+            ),
+            self.spec.name
+        )
+    }
+
+    /// [`F::write`] for `encode_body_parts`: record batches and structs
+    /// holding them go through the parts writer `w`; everything else is
+    /// written into its current buffer.
+    fn write_parts(&self, ctx: &Ctx, msg: &str, place: &str, compact: &str) -> String {
+        let carries = holds_records(&self.spec.fields);
+        let w = match (&self.ty, self.nullable) {
+            (Ty::Records, false) => format!("w.put_records(Some(&{place}), {compact})?;"),
+            (Ty::Records, true) => format!("w.put_records({place}.as_ref(), {compact})?;"),
+            (Ty::Struct(_), false) if carries => format!("{place}.encode_body_parts(w, version)?;"),
+            (Ty::Array(e), nullable) if carries && matches!(**e, Ty::Struct(_)) => {
+                let v = if nullable {
+                    format!("{place}.as_deref()")
+                } else {
+                    format!("Some(&{place})")
+                };
+                format!(
+                    "put_array_parts(w, {v}, {compact}, |w, e| e.encode_body_parts(w, version))?;"
+                )
+            }
+            _ => {
+                return format!(
+                    "{{ let buf = w.buf(); {} }}",
+                    self.write(ctx, msg, place, "buf", compact)
+                );
+            }
+        };
+        if !self.nullable || self.null_set.all() {
             return w;
         }
         format!(
@@ -350,11 +397,14 @@ pub fn emit_struct(
         }
     };
 
-    // encode_body
+    // encode_body, and encode_body_parts for structs holding records
+    let parts = holds_records(fields);
     let mut enc = String::new();
+    let mut enc_parts = String::new();
     for f in &fs {
         let place = format!("self.{}", f.ident);
         let write = f.write(ctx, name, &place, "buf", &f.compact);
+        let write_parts = f.write_parts(ctx, name, &place, &f.compact);
         let absent = ctx.set_where(|_| true).minus(&f.regular).minus(&f.tagged);
         let check = if f.spec.ignorable || absent.none() {
             String::new()
@@ -365,13 +415,15 @@ pub fn emit_struct(
                 f.spec.name
             )
         };
-        if f.regular.all() {
-            let _ = writeln!(enc, "        {write}");
-        } else if !f.regular.none() {
-            let _ = writeln!(enc, "        if {} {{ {write} }}", ctx.cond(&f.regular));
-        }
-        if !check.is_empty() {
-            let _ = writeln!(enc, "        {check}");
+        for (out, write) in [(&mut enc, &write), (&mut enc_parts, &write_parts)] {
+            if f.regular.all() {
+                let _ = writeln!(out, "        {write}");
+            } else if !f.regular.none() {
+                let _ = writeln!(out, "        if {} {{ {write} }}", ctx.cond(&f.regular));
+            }
+            if !check.is_empty() {
+                let _ = writeln!(out, "        {check}");
+            }
         }
     }
     let mut enc_tags = String::new();
@@ -430,15 +482,18 @@ pub fn emit_struct(
     let unknown_err = format!(
         "if !self.unknown_tagged_fields.is_empty() {{ return Err(EncodeError::FieldNotSupported {{ message: {name:?}, field: \"unknown_tagged_fields\", version }}); }}"
     );
-    if flex.all() {
-        let _ = writeln!(enc, "        {{\n{enc_tags}        }}");
-    } else if flex.none() {
-        let _ = writeln!(enc, "        {unknown_err}");
-    } else {
-        let _ = writeln!(
-            enc,
-            "        if {flex_cond} {{\n{enc_tags}        }} else {{ {unknown_err} }}"
-        );
+    let tags_parts = format!("            let buf = w.buf();\n{enc_tags}");
+    for (out, tags) in [(&mut enc, &enc_tags), (&mut enc_parts, &tags_parts)] {
+        if flex.all() {
+            let _ = writeln!(out, "        {{\n{tags}        }}");
+        } else if flex.none() {
+            let _ = writeln!(out, "        {unknown_err}");
+        } else {
+            let _ = writeln!(
+                out,
+                "        if {flex_cond} {{\n{tags}        }} else {{ {unknown_err} }}"
+            );
+        }
     }
 
     // body_len
@@ -560,15 +615,31 @@ pub fn emit_struct(
     };
     let b_enc = if uses(&enc, "buf") { "buf" } else { "_buf" };
     let b_dec = if uses(&dec, "buf") { "buf" } else { "_buf" };
+    let has_records = if parts {
+        "    const HAS_RECORDS: bool = true;\n"
+    } else {
+        ""
+    };
     let _ = writeln!(
         out,
-        "impl Message for {name} {{\n    const NAME: &'static str = {name:?};\n    const VERSIONS: (i16, i16) = ({}, {});\n",
+        "impl Message for {name} {{\n    const NAME: &'static str = {name:?};\n    const VERSIONS: (i16, i16) = ({}, {});\n{has_records}",
         ctx.lo, ctx.hi
     );
     let _ = writeln!(
         out,
         "    fn encode_body<B: BufMut>(&self, {b_enc}: &mut B, {v_enc}: i16) -> Result<(), EncodeError> {{\n{enc}        Ok(())\n    }}\n"
     );
+    if parts {
+        let v_parts = if uses_version(&enc_parts) {
+            "version"
+        } else {
+            "_version"
+        };
+        let _ = writeln!(
+            out,
+            "    fn encode_body_parts(&self, w: &mut PartsWriter, {v_parts}: i16) -> Result<(), EncodeError> {{\n{enc_parts}        Ok(())\n    }}\n"
+        );
+    }
     let _ = writeln!(
         out,
         "    fn decode_body({b_dec}: &mut Bytes, {v_dec}: i16) -> Result<Self, DecodeError> {{\n{dec}    }}\n"
