@@ -130,6 +130,37 @@ pub(crate) struct State {
     /// later one, need not wake it.
     armed: Option<Instant>,
     next_id: u64,
+    /// Buffers of completed batches, for new ones (see [`BufferPool`]).
+    spare: BufferPool,
+}
+
+/// The buffers of completed batches, kept for new batches as the Java
+/// client's `BufferPool` keeps `batch.size` buffers: at full speed a
+/// producer would otherwise allocate, fault in and free a buffer of about
+/// `batch.size` per batch, and allocators hand buffers of that size
+/// (128 KiB and up) straight from and back to the kernel. At most
+/// [`BufferPool::MAX`] buffers, none larger than twice `batch.size`; a
+/// buffer goes back only once no request holds its bytes.
+#[derive(Debug, Default)]
+struct BufferPool {
+    free: Vec<Vec<u8>>,
+}
+
+impl BufferPool {
+    const MAX: usize = 8;
+
+    /// Keeps `buf` if there is room and it is not oversized.
+    fn put(&mut self, buf: Vec<u8>, batch_size: usize) {
+        if self.free.len() < Self::MAX && buf.capacity() <= 2 * batch_size.max(HEADER) {
+            self.free.push(buf);
+        }
+    }
+
+    /// A kept buffer with room for `capacity` bytes, if there is one.
+    fn take(&mut self, capacity: usize) -> Option<Vec<u8>> {
+        let at = self.free.iter().rposition(|b| b.capacity() >= capacity)?;
+        Some(self.free.swap_remove(at))
+    }
 }
 
 /// The outcome of an append.
@@ -336,7 +367,10 @@ impl Accumulator {
             ps.last_batch_bytes = full.size();
         }
         let capacity = batch_capacity(ps.last_batch_bytes, limit);
-        let mut batch = ProducerBatch::new(tp, id, capacity, Instant::now());
+        let mut batch = match state.spare.take(capacity) {
+            Some(buf) => ProducerBatch::in_buffer(tp, id, buf, Instant::now()),
+            None => ProducerBatch::new(tp, id, capacity, Instant::now()),
+        };
         let result = batch.try_append(record, timestamp, limit);
         let future = match result {
             Ok(Ok(f)) => f,
@@ -592,9 +626,13 @@ impl Accumulator {
 
     /// Completes a batch that was drained: its records get `outcome`, its
     /// memory comes back.
-    pub(crate) fn complete(&self, batch: ProducerBatch, outcome: Result<(i64, i64)>) {
+    pub(crate) fn complete(&self, mut batch: ProducerBatch, outcome: Result<(i64, i64)>) {
+        let buffer = batch.take_buffer();
         {
             let mut state = self.lock();
+            if let Some(buf) = buffer {
+                state.spare.put(buf, self.limits.batch_size);
+            }
             state.incomplete.remove(&batch.id);
             if let Some(ps) = state.partitions.get_mut(&batch.tp) {
                 ps.in_flight.remove(&batch.id);

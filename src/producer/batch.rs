@@ -101,8 +101,20 @@ pub(crate) struct ProducerBatch {
 
 impl ProducerBatch {
     pub(crate) fn new(tp: TopicPartition, id: BatchId, capacity: usize, now: Instant) -> Self {
+        Self::in_buffer(tp, id, Vec::with_capacity(capacity.max(HEADER)), now)
+    }
+
+    /// A new batch written into `buf` (a buffer of a completed batch, so
+    /// that steady producing does not allocate and fault in a buffer per
+    /// batch); what it holds is discarded.
+    pub(crate) fn in_buffer(
+        tp: TopicPartition,
+        id: BatchId,
+        mut buf: Vec<u8>,
+        now: Instant,
+    ) -> Self {
         let partition = tp.1;
-        let mut buf = Vec::with_capacity(capacity.max(HEADER));
+        buf.clear();
         buf.resize(HEADER, 0);
         ProducerBatch {
             tp,
@@ -133,6 +145,34 @@ impl ProducerBatch {
     /// Attempts that count against `retries`.
     pub(crate) fn counted_attempts(&self) -> u32 {
         self.attempts.saturating_sub(self.split_attempts)
+    }
+
+    /// The batch's buffer, for another batch to use, once nothing else
+    /// holds it: the wire form when no request or retry still refers to
+    /// it (a connection drops its part once written), or the record
+    /// buffer of a batch never encoded. Empty, its capacity kept.
+    pub(crate) fn take_buffer(&mut self) -> Option<Vec<u8>> {
+        let mut buf = match self.encoded.take() {
+            Some(bytes) => {
+                let mut owned = bytes.try_into_mut().ok()?;
+                // Emptied first: the conversion moves what is left to the
+                // front of the allocation.
+                owned.clear();
+                Vec::from(owned)
+            }
+            None => std::mem::take(&mut self.buf),
+        };
+        buf.clear();
+        (buf.capacity() > 0).then_some(buf)
+    }
+
+    /// Where the batch's bytes are (its wire form once encoded).
+    #[cfg(test)]
+    pub(crate) fn buffer_ptr(&self) -> *const u8 {
+        match &self.encoded {
+            Some(b) => b.as_ptr(),
+            None => self.buf.as_ptr(),
+        }
     }
 
     /// Records in the batch.

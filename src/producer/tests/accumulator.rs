@@ -220,6 +220,53 @@ async fn memory_is_held_until_the_batch_completes() {
         .expect("the batch's memory came back");
 }
 
+/// A completed batch's buffer is where the next new batch writes, once
+/// nothing else holds its bytes; the control is a request still holding
+/// them (a connection that has not written it yet), whose buffer is left
+/// alone.
+#[tokio::test(start_paused = true)]
+async fn a_completed_batchs_buffer_is_used_again_once_nothing_holds_it() {
+    let acc = Accumulator::new(Limits {
+        linger: Duration::ZERO,
+        ..limits()
+    });
+    // Where the open batch writes, and its room: a new batch asks for a
+    // quarter more than the last batch's bytes (here far less than the
+    // first batch's 1,024), a reused buffer keeps its own.
+    let open_batch = |acc: &Accumulator| {
+        acc.lock().partitions[&(Arc::from("t"), 0)]
+            .queue
+            .back()
+            .map(|b| (b.buffer_ptr(), b.capacity()))
+            .expect("an open batch")
+    };
+    let take = |acc: &Accumulator| {
+        let (mut drained, _) = acc.drain(Instant::now(), None, |_| Some(1), |_| true);
+        let d = drained.pop().expect("a ready batch");
+        sent(d.batch, d.stamp)
+    };
+
+    // The first batch has the whole 1,024 bytes of batch.size.
+    append(&acc, 0, 100);
+    let free = take(&acc);
+    let freed_at = free.buffer_ptr();
+    acc.complete(free, Ok((0, -1)));
+    append(&acc, 0, 100);
+    assert_eq!(open_batch(&acc), (freed_at, 1024), "the same buffer again");
+
+    let mut held = take(&acc);
+    assert_eq!(held.count(), 1, "holding only its own record");
+    let request = held
+        .encoded(held.stamp.expect("stamped"), false, Compression::None, None)
+        .expect("the bytes a request holds");
+    acc.complete(held, Ok((1, -1)));
+    append(&acc, 0, 100);
+    let (at, room) = open_batch(&acc);
+    assert_ne!(at, request.as_ptr(), "still in a request");
+    assert_eq!(room, batch_capacity(HEADER + 109, 1024), "a new buffer");
+    drop(request);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_full_buffer_times_out_after_max_block_or_fails_fast() {
     let blocking = Accumulator::new(Limits {
