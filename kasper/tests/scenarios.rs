@@ -1,0 +1,475 @@
+//! Kasper's scenarios against Apache Kafka (`KLAMM_TEST_BROKERS`, which
+//! `scripts/test` starts; without it these tests fail unless the run opts
+//! out with `KLAMM_SKIP_BROKER_TESTS=1`).
+
+#[path = "../../tests/support/env.rs"]
+mod env;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use klamm::admin::{Admin, NewTopic};
+use klamm::client::OffsetSpec;
+use klamm::consumer::{Consumer, ConsumerRecord, StartOffset};
+use klamm::group::{OffsetManager, TopicPartition};
+use klamm::producer::{AsyncProducer, ProducerRecord};
+use klamm::{Client, Config as ClientConfig};
+use klamm_kasper::{BoxError, Config, Error, Initial, Processor, Sender, TopicProcessor};
+use tokio::time::{Instant, timeout};
+
+/// What a processor saw: per batch, its partition number and the
+/// (topic, partition, offset) of each record, with when it was called.
+type Seen = Arc<Mutex<Vec<(i32, Vec<(String, i32, i64)>, Instant)>>>;
+
+/// Records every batch and echoes each record to `out` (same partition),
+/// as `topic/partition/offset`; fails its `fail_on`-th call.
+struct Recorder {
+    partition: i32,
+    out: String,
+    seen: Seen,
+    calls: usize,
+    fail_on: Option<usize>,
+}
+
+impl Processor for Recorder {
+    async fn process(
+        &mut self,
+        batch: &[ConsumerRecord],
+        out: &mut Sender<'_>,
+    ) -> Result<(), BoxError> {
+        self.calls += 1;
+        if self.fail_on == Some(self.calls) {
+            return Err(format!("batch {} refused", self.calls).into());
+        }
+        let keys: Vec<_> = batch
+            .iter()
+            .map(|r| (r.topic.to_string(), r.partition, r.offset))
+            .collect();
+        for (t, p, o) in &keys {
+            out.send(
+                ProducerRecord::new(self.out.clone(), format!("{t}/{p}/{o}"))
+                    .with_partition(self.partition),
+            );
+        }
+        self.seen
+            .lock()
+            .unwrap()
+            .push((self.partition, keys, Instant::now()));
+        Ok(())
+    }
+}
+
+async fn client() -> Option<Client> {
+    let broker = env::broker()?;
+    let config =
+        ClientConfig::from_properties([("bootstrap.servers", broker.as_str())]).expect("config");
+    Some(Client::connect(config).await.expect("connect"))
+}
+
+/// Creates `name` and waits until every partition's leader answers.
+async fn create(client: &Client, name: &str, partitions: i32) {
+    let created = Admin::new(client.clone())
+        .create_topics(&[NewTopic::new(name, partitions, 1)])
+        .await;
+    assert!(
+        matches!(created.get(name), Some(Ok(_))),
+        "CreateTopics {name}: {created:?}"
+    );
+    let all: Vec<i32> = (0..partitions).collect();
+    timeout(Duration::from_secs(30), async {
+        loop {
+            if let Ok(ends) = client
+                .list_partition_offsets(name, &all, OffsetSpec::Newest)
+                .await
+            {
+                if ends.len() == all.len() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the topic's partitions serve");
+}
+
+/// Writes `values` to `topic`, value `i` to partition `i % partitions`.
+async fn produce(client: &Client, topic: &str, partitions: i32, values: &[String]) {
+    let producer = AsyncProducer::new(client.clone()).await.expect("producer");
+    let mut deliveries = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        let record =
+            ProducerRecord::new(topic.to_string(), v.clone()).with_partition(i as i32 % partitions);
+        deliveries.push(producer.send(record).await.expect("send"));
+    }
+    for d in deliveries {
+        d.await.expect("delivered");
+    }
+    producer.close().await.expect("close");
+}
+
+/// Reads every partition of `topic` up to its high watermark now.
+async fn read_all(client: &Client, topic: &str, partitions: i32) -> Vec<ConsumerRecord> {
+    let all: Vec<i32> = (0..partitions).collect();
+    let ends = client
+        .list_partition_offsets(topic, &all, OffsetSpec::Newest)
+        .await
+        .expect("ends");
+    let consumer = Consumer::new(client.clone());
+    let mut out = Vec::new();
+    for mut pc in consumer
+        .consume_partitions(topic, &all, StartOffset::Oldest)
+        .await
+        .expect("consume")
+    {
+        let end = ends[&pc.partition()].offset.expect("an end");
+        while pc.position() < end {
+            let r = timeout(Duration::from_secs(30), pc.recv())
+                .await
+                .expect("records up to the end")
+                .expect("open")
+                .expect("a record");
+            out.push(r);
+        }
+        pc.close().await;
+    }
+    consumer.close().await;
+    out
+}
+
+async fn committed(client: &Client, config: &Config) -> BTreeMap<(String, i32), i64> {
+    let tps: Vec<TopicPartition> = config
+        .input_topics
+        .iter()
+        .flat_map(|t| {
+            config
+                .partitions
+                .iter()
+                .map(move |&p| TopicPartition::new(t, p))
+        })
+        .collect();
+    OffsetManager::new(client.clone(), config.group())
+        .fetch(&tps)
+        .await
+        .expect("offsets")
+        .into_iter()
+        .map(|(tp, o)| ((tp.topic, tp.partition), o.offset))
+        .collect()
+}
+
+async fn until_consumed(handle: &klamm_kasper::Handle) {
+    timeout(Duration::from_secs(60), async {
+        while !handle.has_consumed_all().await.expect("watermarks") {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("everything consumed in time");
+}
+
+fn recorder(p: i32, out: &str, seen: &Seen, fail_on: Option<usize>) -> Recorder {
+    Recorder {
+        partition: p,
+        out: out.to_string(),
+        seen: Arc::clone(seen),
+        calls: 0,
+        fail_on,
+    }
+}
+
+/// Two topics of 4 partitions, batches of 100, 1,000 records: every batch
+/// holds one partition number (from both topics), at most 100 records;
+/// every record is processed once, every output is there, and the
+/// committed offsets are the high watermarks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_gather_one_partition_number_across_both_topics() {
+    let Some(client) = client().await else { return };
+    let (a, b, out) = (
+        env::unique_topic("kasper-a"),
+        env::unique_topic("kasper-b"),
+        env::unique_topic("kasper-out"),
+    );
+    for t in [&a, &b, &out] {
+        create(&client, t, 4).await;
+    }
+    let values: Vec<String> = (0..500).map(|i| format!("v{i}")).collect();
+    produce(&client, &a, 4, &values).await;
+    produce(&client, &b, 4, &values).await;
+
+    let mut config = Config::new(
+        env::unique_topic("join"),
+        [a.clone(), b.clone()],
+        [0, 1, 2, 3],
+    );
+    config.batch_size = 100;
+    // Long enough for all 250 records of a partition number to arrive
+    // before the first tick: then batches of 100, 100 and 50 cannot all
+    // hold one topic only (125 of each).
+    config.batch_wait = Duration::from_secs(3);
+    config.initial = Initial::Oldest;
+    let seen: Seen = Arc::default();
+    let processor = TopicProcessor::new(client.clone(), config.clone(), |p| {
+        recorder(p, &out, &seen, None)
+    })
+    .await
+    .expect("processor");
+    let handle = processor.handle();
+    let running = tokio::spawn(processor.run());
+    until_consumed(&handle).await;
+    handle.close();
+    handle.close(); // a second close is harmless
+    running.await.expect("joined").expect("ran without error");
+
+    let seen = seen.lock().unwrap().clone();
+    let mut inputs = BTreeSet::new();
+    let mut mixed = 0;
+    for (p, batch, _) in &seen {
+        assert!(
+            !batch.is_empty() && batch.len() <= 100,
+            "batch of {}",
+            batch.len()
+        );
+        assert!(
+            batch.iter().all(|(_, rp, _)| rp == p),
+            "one partition number per batch"
+        );
+        let topics: BTreeSet<_> = batch.iter().map(|(t, _, _)| t.clone()).collect();
+        mixed += usize::from(topics.len() == 2);
+        for key in batch {
+            assert!(inputs.insert(key.clone()), "{key:?} processed twice");
+        }
+    }
+    assert_eq!(inputs.len(), 1000);
+    assert!(mixed > 0, "some batch joins both topics");
+    let outputs: BTreeSet<String> = read_all(&client, &out, 4)
+        .await
+        .iter()
+        .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
+        .collect();
+    let expected: BTreeSet<String> = inputs
+        .iter()
+        .map(|(t, p, o)| format!("{t}/{p}/{o}"))
+        .collect();
+    assert_eq!(outputs, expected);
+    let offsets = committed(&client, &config).await;
+    assert_eq!(offsets.len(), 8);
+    assert!(offsets.values().all(|&o| o == 125), "{offsets:?}");
+    let metrics = handle.metrics();
+    assert_eq!(metrics[&(a.clone(), 0)].incoming, 125);
+    assert_eq!(metrics[&(a.clone(), 0)].behind_high_water_mark, Some(0));
+    assert_eq!(
+        (0..4)
+            .map(|p| metrics[&(out.clone(), p)].outgoing)
+            .sum::<u64>(),
+        1000
+    );
+}
+
+/// Five records never fill a batch of 100: the tick flushes them, within
+/// about two ticks of their being written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_batch_goes_on_the_tick() {
+    let Some(client) = client().await else { return };
+    let (input, out) = (
+        env::unique_topic("kasper-tick"),
+        env::unique_topic("kasper-tick-out"),
+    );
+    create(&client, &input, 1).await;
+    create(&client, &out, 1).await;
+    let tick = Duration::from_millis(500);
+    let mut config = Config::new(env::unique_topic("tick"), [input.clone()], [0]);
+    config.batch_size = 100;
+    config.batch_wait = tick;
+    config.initial = Initial::Oldest;
+    let seen: Seen = Arc::default();
+    let processor = TopicProcessor::new(client.clone(), config, |p| recorder(p, &out, &seen, None))
+        .await
+        .expect("processor");
+    let handle = processor.handle();
+    let running = tokio::spawn(processor.run());
+    let values: Vec<String> = (0..5).map(|i| format!("t{i}")).collect();
+    produce(&client, &input, 1, &values).await;
+    let written = Instant::now();
+    until_consumed(&handle).await;
+    handle.close();
+    running.await.expect("joined").expect("ran");
+    let seen = seen.lock().unwrap().clone();
+    let records: usize = seen.iter().map(|(_, b, _)| b.len()).sum();
+    assert_eq!(records, 5);
+    let last = seen.iter().map(|(_, _, at)| *at).max().expect("a batch");
+    // Two ticks, and a fetch's worth of slack for the records to arrive.
+    assert!(
+        last - written <= 2 * tick + Duration::from_millis(500),
+        "flushed after {:?}",
+        last - written
+    );
+}
+
+/// The processor fails on its third batch: the run returns that error,
+/// the third batch has no outputs, the committed offset is the end of the
+/// second, and a restart begins with the third batch again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_batch_is_neither_produced_nor_committed_and_comes_again() {
+    let Some(client) = client().await else { return };
+    let (input, out) = (
+        env::unique_topic("kasper-fail"),
+        env::unique_topic("kasper-fail-out"),
+    );
+    create(&client, &input, 1).await;
+    create(&client, &out, 1).await;
+    let values: Vec<String> = (0..50).map(|i| format!("f{i}")).collect();
+    produce(&client, &input, 1, &values).await;
+    let mut config = Config::new(env::unique_topic("fail"), [input.clone()], [0]);
+    config.batch_size = 10;
+    config.initial = Initial::Oldest;
+
+    let seen: Seen = Arc::default();
+    let processor = TopicProcessor::new(client.clone(), config.clone(), |p| {
+        recorder(p, &out, &seen, Some(3))
+    })
+    .await
+    .expect("processor");
+    let err = timeout(Duration::from_secs(60), processor.run())
+        .await
+        .expect("stops")
+        .expect_err("the third batch fails");
+    assert!(matches!(err, Error::Process { partition: 0, .. }), "{err}");
+    assert_eq!(seen.lock().unwrap().len(), 2, "two batches went through");
+    let outputs = read_all(&client, &out, 1).await;
+    assert_eq!(outputs.len(), 20, "the outputs of batches 1 and 2 only");
+    assert_eq!(committed(&client, &config).await[&(input.clone(), 0)], 20);
+
+    let again: Seen = Arc::default();
+    let processor = TopicProcessor::new(client.clone(), config.clone(), |p| {
+        recorder(p, &out, &again, None)
+    })
+    .await
+    .expect("processor");
+    let handle = processor.handle();
+    let running = tokio::spawn(processor.run());
+    until_consumed(&handle).await;
+    handle.close();
+    running.await.expect("joined").expect("ran");
+    let again = again.lock().unwrap().clone();
+    let first: Vec<i64> = again[0].1.iter().map(|(_, _, o)| *o).collect();
+    assert_eq!(first, (20..30).collect::<Vec<_>>(), "batch 3 again");
+    assert_eq!(committed(&client, &config).await[&(input.clone(), 0)], 50);
+    assert_eq!(read_all(&client, &out, 1).await.len(), 50);
+}
+
+/// Two instances of one processor name, on partitions {0,1} and {2,3},
+/// process everything between them, each only its own partitions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_split_the_partitions_by_configuration() {
+    let Some(client) = client().await else { return };
+    let (input, out) = (
+        env::unique_topic("kasper-split"),
+        env::unique_topic("kasper-split-out"),
+    );
+    create(&client, &input, 4).await;
+    create(&client, &out, 4).await;
+    let values: Vec<String> = (0..400).map(|i| format!("s{i}")).collect();
+    produce(&client, &input, 4, &values).await;
+    let name = env::unique_topic("split");
+    let mut runs = Vec::new();
+    let mut handles = Vec::new();
+    let mut seens = Vec::new();
+    for parts in [[0, 1], [2, 3]] {
+        let mut config = Config::new(name.clone(), [input.clone()], parts);
+        config.batch_size = 50;
+        config.batch_wait = Duration::from_millis(300);
+        config.initial = Initial::Oldest;
+        let seen: Seen = Arc::default();
+        let processor =
+            TopicProcessor::new(client.clone(), config, |p| recorder(p, &out, &seen, None))
+                .await
+                .expect("processor");
+        handles.push(processor.handle());
+        runs.push(tokio::spawn(processor.run()));
+        seens.push((parts, seen));
+    }
+    for h in &handles {
+        until_consumed(h).await;
+        h.close();
+    }
+    for r in runs {
+        r.await.expect("joined").expect("ran");
+    }
+    let mut all = BTreeSet::new();
+    for (parts, seen) in &seens {
+        for (_, batch, _) in seen.lock().unwrap().iter() {
+            for (t, p, o) in batch {
+                assert!(
+                    parts.contains(p),
+                    "partition {p} processed by the instance of {parts:?}"
+                );
+                assert!(all.insert((t.clone(), *p, *o)));
+            }
+        }
+    }
+    assert_eq!(all.len(), 400);
+    let both = Config::new(name, [input.clone()], [0, 1, 2, 3]);
+    let offsets = committed(&client, &both).await;
+    assert!(
+        offsets.values().all(|&o| o == 100) && offsets.len() == 4,
+        "{offsets:?}"
+    );
+}
+
+/// Sends its outputs of the second batch to a partition that does not
+/// exist.
+struct BadOutput {
+    out: String,
+    calls: usize,
+}
+
+impl Processor for BadOutput {
+    async fn process(
+        &mut self,
+        batch: &[ConsumerRecord],
+        out: &mut Sender<'_>,
+    ) -> Result<(), BoxError> {
+        self.calls += 1;
+        let partition = if self.calls == 2 { 99 } else { 0 };
+        for r in batch {
+            out.send(
+                ProducerRecord::new(self.out.clone(), format!("o{}", r.offset))
+                    .with_partition(partition),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// An output that cannot be produced stops the run with the producer's
+/// error, and the batch it belonged to is not committed (the one before
+/// it is).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_output_that_cannot_be_produced_leaves_its_batch_uncommitted() {
+    let Some(client) = client().await else { return };
+    let (input, out) = (
+        env::unique_topic("kasper-badout"),
+        env::unique_topic("kasper-badout-out"),
+    );
+    create(&client, &input, 1).await;
+    create(&client, &out, 1).await;
+    let values: Vec<String> = (0..30).map(|i| format!("b{i}")).collect();
+    produce(&client, &input, 1, &values).await;
+    let mut config = Config::new(env::unique_topic("badout"), [input.clone()], [0]);
+    config.batch_size = 10;
+    config.initial = Initial::Oldest;
+    let processor = TopicProcessor::new(client.clone(), config.clone(), |_| BadOutput {
+        out: out.clone(),
+        calls: 0,
+    })
+    .await
+    .expect("processor");
+    let err = timeout(Duration::from_secs(60), processor.run())
+        .await
+        .expect("stops")
+        .expect_err("the second batch's outputs fail");
+    assert!(matches!(err, Error::Kafka(_)), "{err}");
+    assert_eq!(committed(&client, &config).await[&(input.clone(), 0)], 10);
+    assert_eq!(read_all(&client, &out, 1).await.len(), 10);
+}
