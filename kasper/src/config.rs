@@ -43,6 +43,14 @@ pub struct Config {
     pub batch_wait: Duration,
     /// Where a partition with no committed offset starts.
     pub initial: Initial,
+    /// Take the partitions from the consumer group [`Config::group`]
+    /// instead of `partitions` (which must then be empty): instances join
+    /// the group and split the partitions between them, and a partition
+    /// moves when an instance comes or goes. The range assignor gives each
+    /// member the same partition numbers of every input topic, so batches
+    /// still gather one partition number across the topics. Not in
+    /// Kasper, whose partitions are only configured.
+    pub from_group: bool,
 }
 
 impl Config {
@@ -61,6 +69,26 @@ impl Config {
             batch_size: 1000,
             batch_wait: Duration::from_secs(5),
             initial: Initial::Newest,
+            from_group: false,
+        }
+    }
+
+    /// A configuration whose partitions come from the consumer group (see
+    /// [`Config::from_group`](Config#structfield.from_group)), otherwise
+    /// as [`Config::new`].
+    ///
+    /// ```
+    /// use klamm_kasper::Config;
+    /// let config = Config::in_group("joiner", ["characters", "fictions"]);
+    /// assert!(config.from_group && config.partitions.is_empty());
+    /// ```
+    pub fn in_group<T: Into<String>>(
+        name: impl Into<String>,
+        input_topics: impl IntoIterator<Item = T>,
+    ) -> Self {
+        Config {
+            from_group: true,
+            ..Config::new(name, input_topics, [])
         }
     }
 
@@ -91,7 +119,11 @@ impl Config {
         if topics.len() != self.input_topics.len() {
             return bad("input_topics", "a topic is listed twice");
         }
-        if self.partitions.is_empty() {
+        if self.from_group {
+            if !self.partitions.is_empty() {
+                return bad("partitions", "set, but the partitions come from the group");
+            }
+        } else if self.partitions.is_empty() {
             return bad("partitions", "no partition");
         }
         if self.partitions.iter().any(|&p| p < 0) {
@@ -142,6 +174,10 @@ mod tests {
         assert_eq!(field(Config::new("n", ["a"], [])), "partitions");
         assert_eq!(field(Config::new("n", ["a"], [1, 1])), "partitions");
         assert_eq!(field(Config::new("n", ["a"], [-1])), "partitions");
+        let mut c = Config::in_group("n", ["a"]);
+        assert!(c.validate().is_ok());
+        c.partitions = vec![0];
+        assert_eq!(field(c), "partitions");
         let mut c = Config::new("n", ["a"], [0]);
         c.batch_size = 0;
         assert_eq!(field(c), "batch_size");

@@ -82,6 +82,12 @@
 //! - An empty partition counts as consumed in `has_consumed_all` (in
 //!   Kasper it never did).
 //! - The flush tick never starves behind a busy partition.
+//! - Beyond Kasper, [`Config::in_group`] takes the partitions from the
+//!   consumer group [`Config::group`] instead of configuration: instances
+//!   join it (range assignor, so each gets the same partition numbers of
+//!   every input topic) and split the partitions, which move when an
+//!   instance comes or goes. Records of a partition taken away while
+//!   still gathering are dropped uncommitted, for its next owner to read.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

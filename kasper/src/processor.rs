@@ -1,15 +1,19 @@
 //! The topic processor: one batch per partition number over every input
 //! topic, processed, its outputs produced, then its offsets committed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use klamm::Client;
 use klamm::client::OffsetSpec;
-use klamm::config::Acks;
+use klamm::config::{Acks, OffsetReset};
 use klamm::consumer::{ConsumedBatch, Consumer, ConsumerRecord, PartitionConsumer, StartOffset};
-use klamm::group::{OffsetAndMetadata, OffsetManager, TopicPartition};
+use klamm::group::assignor::RangeAssignor;
+use klamm::group::{
+    AckMode, Acker, GroupConsumer, GroupEvent, GroupOptions, OffsetAndMetadata, OffsetManager,
+    TopicPartition,
+};
 use klamm::producer::AsyncProducer;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -61,9 +65,20 @@ pub trait Processor: Send {
 struct Shared {
     client: Client,
     topics: Vec<String>,
-    partitions: Vec<i32>,
+    /// The partition numbers processed now: the configured ones, or the
+    /// group's current assignment.
+    partitions: Mutex<Vec<i32>>,
     close: watch::Sender<bool>,
     metrics: Metrics,
+}
+
+impl Shared {
+    fn partitions(&self) -> Vec<i32> {
+        self.partitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 /// A handle on a topic processor, usable while it runs: close it, ask
@@ -86,15 +101,21 @@ impl Handle {
     /// first commit, its starting offset) is its high watermark now
     /// (Kasper's `HasConsumedAllMessages`): every record written so far
     /// was processed, its outputs acknowledged and its offset committed.
-    /// Unlike Kasper, an empty partition counts as consumed.
+    /// Unlike Kasper, an empty partition counts as consumed. With the
+    /// partitions from a group: `false` while none is assigned, and a
+    /// partition with nothing committed counts once a batch of it is.
     pub async fn has_consumed_all(&self) -> klamm::Result<bool> {
         let s = &*self.shared;
+        let partitions = s.partitions();
+        if partitions.is_empty() {
+            return Ok(false);
+        }
         for topic in &s.topics {
             let ends = s
                 .client
-                .list_partition_offsets(topic, &s.partitions, OffsetSpec::Newest)
+                .list_partition_offsets(topic, &partitions, OffsetSpec::Newest)
                 .await?;
-            for &p in &s.partitions {
+            for &p in &partitions {
                 let end = ends.get(&p).and_then(|o| o.offset);
                 if end.is_none() || s.metrics.next_of(topic, p) != end {
                     return Ok(false);
@@ -102,6 +123,12 @@ impl Handle {
             }
         }
         Ok(true)
+    }
+
+    /// The partition numbers processed now: the configured ones, or
+    /// those of the group's current assignment (none before it joined).
+    pub fn partitions(&self) -> Vec<i32> {
+        self.shared.partitions()
     }
 
     /// The metrics of every input and output partition seen so far.
@@ -150,8 +177,78 @@ pub struct TopicProcessor<P> {
     config: Config,
     shared: Arc<Shared>,
     producer: AsyncProducer,
-    offsets: OffsetManager,
+    commit: Commit,
+    factory: Box<dyn FnMut(i32) -> P + Send>,
     lanes: BTreeMap<i32, Lane<P>>,
+}
+
+/// Where a batch's offsets go once its outputs are acknowledged.
+enum Commit {
+    /// Configured partitions: straight to the group's offsets.
+    Direct(OffsetManager),
+    /// Partitions from the group: finished through the member's acker,
+    /// then committed under its generation.
+    Member {
+        acker: Acker,
+        offsets: OffsetManager,
+    },
+}
+
+/// What the loop reads from.
+enum Source {
+    /// Configured partitions: one forwarder task per partition consumer,
+    /// all into `rx`; they stop when `halt` is dropped.
+    Listed {
+        rx: mpsc::Receiver<klamm::Result<ConsumedBatch>>,
+        halt: watch::Sender<()>,
+        forwarders: JoinSet<()>,
+        consumer: Consumer,
+    },
+    /// A member of the group.
+    Member(Box<GroupConsumer>),
+}
+
+/// What the loop handles.
+enum Event {
+    Records(ConsumedBatch),
+    Assigned(Vec<TopicPartition>),
+    Gone(Vec<TopicPartition>),
+}
+
+impl Source {
+    async fn next(&mut self) -> Option<klamm::Result<Event>> {
+        match self {
+            Source::Listed { rx, .. } => rx.recv().await.map(|r| r.map(Event::Records)),
+            Source::Member(group) => loop {
+                return Some(match group.recv().await? {
+                    Ok(GroupEvent::Records(b)) => Ok(Event::Records(b)),
+                    Ok(GroupEvent::Assigned(tps)) => Ok(Event::Assigned(tps)),
+                    Ok(GroupEvent::Revoked(tps)) => Ok(Event::Gone(tps)),
+                    Ok(GroupEvent::Lost { partitions, .. }) => Ok(Event::Gone(partitions)),
+                    Ok(_) => continue,
+                    Err(e) => Err(e),
+                });
+            },
+        }
+    }
+
+    async fn close(self) -> klamm::Result<()> {
+        match self {
+            Source::Listed {
+                rx,
+                halt,
+                mut forwarders,
+                consumer,
+            } => {
+                drop(halt);
+                drop(rx);
+                while forwarders.join_next().await.is_some() {}
+                consumer.close().await;
+                Ok(())
+            }
+            Source::Member(group) => group.close().await,
+        }
+    }
 }
 
 impl<P: Processor> TopicProcessor<P> {
@@ -163,7 +260,7 @@ impl<P: Processor> TopicProcessor<P> {
     pub async fn new(
         client: Client,
         config: Config,
-        mut factory: impl FnMut(i32) -> P,
+        factory: impl FnMut(i32) -> P + Send + 'static,
     ) -> Result<Self, Error> {
         config.validate()?;
         let mut counts: Vec<(String, usize)> = Vec::new();
@@ -193,31 +290,34 @@ impl<P: Processor> TopicProcessor<P> {
         }
         let producer = AsyncProducer::new(client.clone()).await?;
         let offsets = OffsetManager::new(client.clone(), config.group());
-        let lanes = config
-            .partitions
-            .iter()
-            .map(|&p| {
-                let lane = Lane {
-                    processor: factory(p),
-                    batch: Vec::with_capacity(config.batch_size.min(4096)),
-                };
-                (p, lane)
-            })
-            .collect();
         let (close, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             client,
             topics: config.input_topics.clone(),
-            partitions: config.partitions.clone(),
+            partitions: Mutex::new(config.partitions.clone()),
             close,
             metrics: Metrics::default(),
         });
-        Ok(TopicProcessor {
-            config,
+        let mut processor = TopicProcessor {
             shared,
             producer,
-            offsets,
-            lanes,
+            commit: Commit::Direct(offsets),
+            factory: Box::new(factory),
+            lanes: BTreeMap::new(),
+            config,
+        };
+        for p in processor.config.partitions.clone() {
+            processor.lane(p);
+        }
+        Ok(processor)
+    }
+
+    /// Partition `p`'s lane, made (with the factory) the first time.
+    fn lane(&mut self, p: i32) -> &mut Lane<P> {
+        let (factory, size) = (&mut self.factory, self.config.batch_size);
+        self.lanes.entry(p).or_insert_with(|| Lane {
+            processor: factory(p),
+            batch: Vec::with_capacity(size.min(4096)),
         })
     }
 
@@ -247,69 +347,158 @@ impl<P: Processor> TopicProcessor<P> {
         if *close.borrow_and_update() {
             return Ok(());
         }
-        let consumer = Consumer::new(shared.client.clone());
-        let started = self.start(&consumer).await;
-        let consumers = match started {
+        let mut source = if self.config.from_group {
+            self.join().await?
+        } else {
+            self.listen().await?
+        };
+        let wait = self.config.batch_wait;
+        let mut tick = tokio::time::interval_at(Instant::now() + wait, wait);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut owned: BTreeSet<TopicPartition> = BTreeSet::new();
+        let outcome = loop {
+            let step = tokio::select! {
+                biased;
+                _ = close.changed() => break Ok(()),
+                // Before the records: a steady stream must not hold back
+                // the timed flush of quieter partitions.
+                _ = tick.tick() => self.flush_all().await,
+                event = source.next() => match event {
+                    None => break Ok(()),
+                    Some(Err(e)) => Err(e.into()),
+                    Some(Ok(Event::Records(batch))) => self.gather(batch).await,
+                    Some(Ok(Event::Assigned(tps))) => self.assigned(tps, &mut owned).await,
+                    Some(Ok(Event::Gone(tps))) => {
+                        self.gone(&tps, &mut owned);
+                        Ok(())
+                    }
+                },
+            };
+            if let Err(e) = step {
+                break Err(e);
+            }
+        };
+        let closed = source.close().await;
+        outcome?;
+        closed.map_err(Error::from)
+    }
+
+    /// Starts the configured partitions and their forwarders.
+    async fn listen(&mut self) -> Result<Source, Error> {
+        let consumer = Consumer::new(self.shared.client.clone());
+        let consumers = match self.start(&consumer).await {
             Ok(c) => c,
             Err(e) => {
                 consumer.close().await;
                 return Err(e);
             }
         };
-
-        // One forwarder per partition consumer, all into one channel; they
-        // stop when `halt` is dropped.
         let (halt, halted) = watch::channel(());
-        let (tx, mut rx) = mpsc::channel::<klamm::Result<ConsumedBatch>>(2 * consumers.len());
+        let (tx, rx) = mpsc::channel(2 * consumers.len());
         let mut forwarders = JoinSet::new();
         for pc in consumers {
             forwarders.spawn(forward(pc, tx.clone(), halted.clone()));
         }
-        drop(tx);
+        Ok(Source::Listed {
+            rx,
+            halt,
+            forwarders,
+            consumer,
+        })
+    }
 
-        let wait = self.config.batch_wait;
-        let mut tick = tokio::time::interval_at(Instant::now() + wait, wait);
-        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let outcome = loop {
-            tokio::select! {
-                biased;
-                _ = close.changed() => break Ok(()),
-                // Before the records: a steady stream must not hold back
-                // the timed flush of quieter partitions.
-                _ = tick.tick() => {
-                    if let Err(e) = self.flush_all().await {
-                        break Err(e);
-                    }
-                }
-                item = rx.recv() => match item {
-                    Some(Ok(batch)) => {
-                        if let Err(e) = self.gather(batch).await {
-                            break Err(e);
-                        }
-                    }
-                    Some(Err(e)) => break Err(e.into()),
-                    None => break Ok(()),
-                },
-            }
+    /// Joins the group [`Config::group`] as a member (range assignor,
+    /// records finished explicitly, no auto-commit), on a client of its
+    /// own whose `group.id` is that group.
+    async fn join(&mut self) -> Result<Source, Error> {
+        let mut config = self.shared.client.config().clone();
+        config.consumer.group_id = Some(self.config.group());
+        config.consumer.enable_auto_commit = false;
+        config.consumer.auto_offset_reset = match self.config.initial {
+            Initial::Oldest => OffsetReset::Earliest,
+            Initial::Newest => OffsetReset::Latest,
         };
-        drop(halt);
-        drop(rx);
-        while forwarders.join_next().await.is_some() {}
-        consumer.close().await;
-        outcome
+        let client = Client::connect(config).await?;
+        let options = GroupOptions {
+            ack: AckMode::Explicit,
+            assignors: Some(vec![Arc::new(RangeAssignor)]),
+            ..GroupOptions::default()
+        };
+        let group =
+            GroupConsumer::with_options(client, self.config.input_topics.clone(), options).await?;
+        self.commit = Commit::Member {
+            acker: group.acker(),
+            offsets: group.offsets().clone(),
+        };
+        Ok(Source::Member(Box::new(group)))
+    }
+
+    /// Partitions the group gave this member: lanes for their numbers,
+    /// and their committed offsets as where they stand.
+    async fn assigned(
+        &mut self,
+        tps: Vec<TopicPartition>,
+        owned: &mut BTreeSet<TopicPartition>,
+    ) -> Result<(), Error> {
+        for tp in &tps {
+            self.lane(tp.partition);
+        }
+        if let Commit::Member { offsets, .. } = &self.commit {
+            for (tp, o) in offsets.fetch(&tps).await? {
+                self.shared
+                    .metrics
+                    .next_offset(&tp.topic, tp.partition, o.offset);
+            }
+        }
+        owned.extend(tps);
+        self.set_partitions(owned);
+        Ok(())
+    }
+
+    /// Partitions revoked or lost: their records still gathering are
+    /// dropped (not finished, so not committed: their next owner reads
+    /// them); the other topics' records of the same number stay.
+    fn gone(&mut self, tps: &[TopicPartition], owned: &mut BTreeSet<TopicPartition>) {
+        let gone: BTreeSet<(&str, i32)> = tps
+            .iter()
+            .map(|tp| (tp.topic.as_str(), tp.partition))
+            .collect();
+        for lane in self.lanes.values_mut() {
+            lane.batch
+                .retain(|r| !gone.contains(&(&*r.topic, r.partition)));
+        }
+        for tp in tps {
+            owned.remove(tp);
+        }
+        self.set_partitions(owned);
+    }
+
+    fn set_partitions(&self, owned: &BTreeSet<TopicPartition>) {
+        let mut numbers: Vec<i32> = owned.iter().map(|tp| tp.partition).collect();
+        numbers.dedup();
+        numbers.sort_unstable();
+        numbers.dedup();
+        *self
+            .shared
+            .partitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = numbers;
     }
 
     /// Starts every (topic, partition): at its committed offset, at the
     /// newest if that is past the log's end (the topic was recreated), or
     /// where `initial` says when nothing is committed.
-    async fn start(&self, consumer: &Consumer) -> Result<Vec<PartitionConsumer>, Error> {
+    async fn start(&mut self, consumer: &Consumer) -> Result<Vec<PartitionConsumer>, Error> {
         let c = &self.config;
         let tps: Vec<TopicPartition> = c
             .input_topics
             .iter()
             .flat_map(|t| c.partitions.iter().map(move |&p| TopicPartition::new(t, p)))
             .collect();
-        let committed = self.offsets.fetch(&tps).await?;
+        let Commit::Direct(offsets) = &self.commit else {
+            return Ok(Vec::new());
+        };
+        let committed = offsets.fetch(&tps).await?;
         let mut started = Vec::with_capacity(tps.len());
         for topic in &c.input_topics {
             let ends = self
@@ -343,12 +532,7 @@ impl<P: Processor> TopicProcessor<P> {
             .metrics
             .high_water_mark(&fetched.topic, p, fetched.high_water_mark);
         for record in fetched.records {
-            let Some(lane) = self.lanes.get_mut(&p) else {
-                return Err(Error::Config {
-                    field: "partitions",
-                    reason: format!("records arrived for partition {p}, which is not configured"),
-                });
-            };
+            let lane = self.lane(p);
             lane.batch.push(record);
             if lane.batch.len() >= self.config.batch_size {
                 self.process(p).await?;
@@ -357,14 +541,17 @@ impl<P: Processor> TopicProcessor<P> {
         Ok(())
     }
 
-    /// On a tick: every partition's non-empty batch, in configuration
-    /// order (empty ones are not processed).
+    /// On a tick: every partition's non-empty batch, by partition number
+    /// (empty ones are not processed).
     async fn flush_all(&mut self) -> Result<(), Error> {
-        for i in 0..self.config.partitions.len() {
-            let p = self.config.partitions[i];
-            if self.lanes.get(&p).is_some_and(|l| !l.batch.is_empty()) {
-                self.process(p).await?;
-            }
+        let ready: Vec<i32> = self
+            .lanes
+            .iter()
+            .filter(|(_, l)| !l.batch.is_empty())
+            .map(|(&p, _)| p)
+            .collect();
+        for p in ready {
+            self.process(p).await?;
         }
         Ok(())
     }
@@ -394,7 +581,21 @@ impl<P: Processor> TopicProcessor<P> {
                 source,
             })?;
         sender.flush().await?;
-        self.offsets.commit_offsets(next.clone()).await?;
+        match &self.commit {
+            Commit::Direct(offsets) => {
+                offsets.commit_offsets(next.clone()).await?;
+            }
+            Commit::Member { acker, offsets } => {
+                let mut last: BTreeMap<&str, &ConsumerRecord> = BTreeMap::new();
+                for r in &batch {
+                    last.insert(&r.topic, r);
+                }
+                for r in last.values() {
+                    acker.done_through(r);
+                }
+                offsets.commit().await?;
+            }
+        }
         for (tp, o) in &next {
             metrics.next_offset(&tp.topic, tp.partition, o.offset);
         }
@@ -426,4 +627,32 @@ async fn forward(
         }
     }
     pc.close().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A processor that is `Send` but not `Sync` (a `Cell`).
+    struct Tally(std::cell::Cell<usize>);
+
+    impl Processor for Tally {
+        async fn process(
+            &mut self,
+            batch: &[ConsumerRecord],
+            _: &mut Sender<'_>,
+        ) -> Result<(), BoxError> {
+            self.0.set(self.0.get() + batch.len());
+            Ok(())
+        }
+    }
+
+    /// Compiles only if a run can go to `tokio::spawn` with such a
+    /// processor: the loop holds `&mut self` (which needs `Send` only)
+    /// across its awaits, never `&self` (which would need `Sync`).
+    #[allow(dead_code)]
+    fn a_run_is_send_for_processors_that_are_not_sync(p: TopicProcessor<Tally>) {
+        fn send<T: Send>(_: T) {}
+        send(p.run());
+    }
 }

@@ -168,11 +168,17 @@ async fn until_consumed(handle: &klamm_kasper::Handle) {
     .expect("everything consumed in time");
 }
 
-fn recorder(p: i32, out: &str, seen: &Seen, fail_on: Option<usize>) -> Recorder {
-    Recorder {
+/// A factory of [`Recorder`]s writing to `out` and into `seen`.
+fn factory(
+    out: &str,
+    seen: &Seen,
+    fail_on: Option<usize>,
+) -> impl FnMut(i32) -> Recorder + Send + 'static {
+    let (out, seen) = (out.to_string(), Arc::clone(seen));
+    move |p| Recorder {
         partition: p,
-        out: out.to_string(),
-        seen: Arc::clone(seen),
+        out: out.clone(),
+        seen: Arc::clone(&seen),
         calls: 0,
         fail_on,
     }
@@ -209,11 +215,9 @@ async fn batches_gather_one_partition_number_across_both_topics() {
     config.batch_wait = Duration::from_secs(3);
     config.initial = Initial::Oldest;
     let seen: Seen = Arc::default();
-    let processor = TopicProcessor::new(client.clone(), config.clone(), |p| {
-        recorder(p, &out, &seen, None)
-    })
-    .await
-    .expect("processor");
+    let processor = TopicProcessor::new(client.clone(), config.clone(), factory(&out, &seen, None))
+        .await
+        .expect("processor");
     let handle = processor.handle();
     let running = tokio::spawn(processor.run());
     until_consumed(&handle).await;
@@ -283,7 +287,7 @@ async fn a_partial_batch_goes_on_the_tick() {
     config.batch_wait = tick;
     config.initial = Initial::Oldest;
     let seen: Seen = Arc::default();
-    let processor = TopicProcessor::new(client.clone(), config, |p| recorder(p, &out, &seen, None))
+    let processor = TopicProcessor::new(client.clone(), config, factory(&out, &seen, None))
         .await
         .expect("processor");
     let handle = processor.handle();
@@ -325,9 +329,11 @@ async fn a_failed_batch_is_neither_produced_nor_committed_and_comes_again() {
     config.initial = Initial::Oldest;
 
     let seen: Seen = Arc::default();
-    let processor = TopicProcessor::new(client.clone(), config.clone(), |p| {
-        recorder(p, &out, &seen, Some(3))
-    })
+    let processor = TopicProcessor::new(
+        client.clone(),
+        config.clone(),
+        factory(&out, &seen, Some(3)),
+    )
     .await
     .expect("processor");
     let err = timeout(Duration::from_secs(60), processor.run())
@@ -341,11 +347,10 @@ async fn a_failed_batch_is_neither_produced_nor_committed_and_comes_again() {
     assert_eq!(committed(&client, &config).await[&(input.clone(), 0)], 20);
 
     let again: Seen = Arc::default();
-    let processor = TopicProcessor::new(client.clone(), config.clone(), |p| {
-        recorder(p, &out, &again, None)
-    })
-    .await
-    .expect("processor");
+    let processor =
+        TopicProcessor::new(client.clone(), config.clone(), factory(&out, &again, None))
+            .await
+            .expect("processor");
     let handle = processor.handle();
     let running = tokio::spawn(processor.run());
     until_consumed(&handle).await;
@@ -381,10 +386,9 @@ async fn two_instances_split_the_partitions_by_configuration() {
         config.batch_wait = Duration::from_millis(300);
         config.initial = Initial::Oldest;
         let seen: Seen = Arc::default();
-        let processor =
-            TopicProcessor::new(client.clone(), config, |p| recorder(p, &out, &seen, None))
-                .await
-                .expect("processor");
+        let processor = TopicProcessor::new(client.clone(), config, factory(&out, &seen, None))
+            .await
+            .expect("processor");
         handles.push(processor.handle());
         runs.push(tokio::spawn(processor.run()));
         seens.push((parts, seen));
@@ -459,8 +463,9 @@ async fn an_output_that_cannot_be_produced_leaves_its_batch_uncommitted() {
     let mut config = Config::new(env::unique_topic("badout"), [input.clone()], [0]);
     config.batch_size = 10;
     config.initial = Initial::Oldest;
-    let processor = TopicProcessor::new(client.clone(), config.clone(), |_| BadOutput {
-        out: out.clone(),
+    let target = out.clone();
+    let processor = TopicProcessor::new(client.clone(), config.clone(), move |_| BadOutput {
+        out: target.clone(),
         calls: 0,
     })
     .await
@@ -472,4 +477,94 @@ async fn an_output_that_cannot_be_produced_leaves_its_batch_uncommitted() {
     assert!(matches!(err, Error::Kafka(_)), "{err}");
     assert_eq!(committed(&client, &config).await[&(input.clone(), 0)], 10);
     assert_eq!(read_all(&client, &out, 1).await.len(), 10);
+}
+
+/// Beyond Kasper: two instances take their partitions from the group
+/// (range assignor) and split them; every batch still holds one partition
+/// number from both topics, and everything is processed and committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_in_a_group_split_the_partitions_between_them() {
+    let Some(client) = client().await else { return };
+    let (a, b, out) = (
+        env::unique_topic("kasper-ga"),
+        env::unique_topic("kasper-gb"),
+        env::unique_topic("kasper-gout"),
+    );
+    for t in [&a, &b, &out] {
+        create(&client, t, 4).await;
+    }
+    let name = env::unique_topic("group");
+    let mut runs = Vec::new();
+    let mut handles = Vec::new();
+    let mut seens = Vec::new();
+    for _ in 0..2 {
+        let mut config = Config::in_group(name.clone(), [a.clone(), b.clone()]);
+        config.batch_size = 50;
+        config.batch_wait = Duration::from_millis(300);
+        config.initial = Initial::Oldest;
+        let seen: Seen = Arc::default();
+        let processor = TopicProcessor::new(client.clone(), config, factory(&out, &seen, None))
+            .await
+            .expect("processor");
+        let handle = processor.handle();
+        runs.push(tokio::spawn(processor.run()));
+        // The first has all four before the second joins; wait until the
+        // group has given each its share.
+        handles.push(handle);
+        seens.push(seen);
+    }
+    timeout(Duration::from_secs(60), async {
+        loop {
+            let shares: Vec<Vec<i32>> = handles.iter().map(|h| h.partitions()).collect();
+            if shares.iter().all(|s| s.len() == 2) {
+                let all: BTreeSet<i32> = shares.iter().flatten().copied().collect();
+                if all.len() == 4 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the group splits the partitions two and two");
+    let values: Vec<String> = (0..200).map(|i| format!("g{i}")).collect();
+    produce(&client, &a, 4, &values).await;
+    produce(&client, &b, 4, &values).await;
+    for h in &handles {
+        until_consumed(h).await;
+    }
+    for h in &handles {
+        h.close();
+    }
+    for r in runs {
+        r.await.expect("joined").expect("ran");
+    }
+    let mut all = BTreeSet::new();
+    let mut numbers = Vec::new();
+    for seen in &seens {
+        let mut mine = BTreeSet::new();
+        for (p, batch, _) in seen.lock().unwrap().iter() {
+            assert!(
+                batch.iter().all(|(_, rp, _)| rp == p),
+                "one partition number per batch"
+            );
+            mine.insert(*p);
+            for key in batch {
+                assert!(all.insert(key.clone()), "{key:?} processed twice");
+            }
+        }
+        numbers.push(mine);
+    }
+    assert_eq!(all.len(), 400);
+    assert!(
+        numbers[0].is_disjoint(&numbers[1]) && numbers.iter().all(|n| n.len() == 2),
+        "{numbers:?}"
+    );
+    let mut both = Config::new(name, [a.clone(), b.clone()], [0, 1, 2, 3]);
+    both.from_group = false;
+    let offsets = committed(&client, &both).await;
+    assert!(
+        offsets.len() == 8 && offsets.values().all(|&o| o == 50),
+        "{offsets:?}"
+    );
 }
