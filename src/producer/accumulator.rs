@@ -139,8 +139,8 @@ pub(crate) struct State {
 /// producer would otherwise allocate, fault in and free a buffer of about
 /// `batch.size` per batch, and allocators hand buffers of that size
 /// (128 KiB and up) straight from and back to the kernel. At most
-/// [`BufferPool::MAX`] buffers, none larger than twice `batch.size`; a
-/// buffer goes back only once no request holds its bytes.
+/// [`BufferPool::MAX`] buffers of half to twice `batch.size`; a buffer
+/// goes back only once no request holds its bytes.
 #[derive(Debug, Default)]
 struct BufferPool {
     free: Vec<Vec<u8>>,
@@ -149,9 +149,12 @@ struct BufferPool {
 impl BufferPool {
     const MAX: usize = 8;
 
-    /// Keeps `buf` if there is room and it is not oversized.
+    /// Keeps `buf` if there is room and it is near `batch.size` (half to
+    /// twice): smaller ones (a compressed batch's, a quiet partition's)
+    /// would hold a slot that full batches then cannot use.
     fn put(&mut self, buf: Vec<u8>, batch_size: usize) {
-        if self.free.len() < Self::MAX && buf.capacity() <= 2 * batch_size.max(HEADER) {
+        let size = batch_size.max(HEADER);
+        if self.free.len() < Self::MAX && (size / 2..=2 * size).contains(&buf.capacity()) {
             self.free.push(buf);
         }
     }

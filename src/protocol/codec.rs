@@ -40,8 +40,8 @@ pub trait Message: Sized {
     /// The lowest and highest version this message supports.
     const VERSIONS: (i16, i16);
     /// Whether the message holds record batches (a `records` field, here or
-    /// in a nested structure) that [`Message::encode_parts`] can leave in
-    /// their own buffers instead of copying them.
+    /// in a structure defined inline in it) that [`Message::encode_parts`]
+    /// can leave in their own buffers instead of copying them.
     const HAS_RECORDS: bool = false;
 
     /// Writes the message body at `version` without checking the version range.
@@ -199,8 +199,9 @@ impl PartsWriter {
         }
     }
 
-    /// The parts written: the first (mutable) and the rest, in order.
-    /// Nothing is empty but a first part of an empty message.
+    /// The parts written: the first (mutable) and the rest, in order. A
+    /// part is empty only for an empty message or, with a threshold of 0,
+    /// an empty record batch (a connection skips empty parts).
     pub fn finish(mut self) -> (BytesMut, Vec<Bytes>) {
         match self.first.take() {
             None => (self.cur, self.rest),
