@@ -93,8 +93,9 @@ impl Config {
     }
 
     /// The consumer group whose offsets the processor commits:
-    /// `kasper-topic-processor-<name>`, as Kasper names it. The group is
-    /// only a place for offsets: no member joins it.
+    /// `kasper-topic-processor-<name>`, as Kasper names it. With
+    /// configured partitions the group is only a place for offsets (no
+    /// member joins it); with [`Config::in_group`] the instances join it.
     pub fn group(&self) -> String {
         format!("kasper-topic-processor-{}", self.name)
     }

@@ -24,6 +24,16 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// A partition consumer stopped delivering records while the
+    /// processor ran (something closed it); the run stops rather than go
+    /// on without the partition.
+    #[error("the consumer of {topic}/{partition} stopped while the processor ran")]
+    ConsumerEnded {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
     /// Kafka failed: consuming, producing the outputs, or committing the
     /// offsets (an output that failed leaves its batch uncommitted).
     #[error(transparent)]

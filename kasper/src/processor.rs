@@ -51,9 +51,9 @@ use crate::sender::Sender;
 pub trait Processor: Send {
     /// Processes one batch: at most `batch_size` records of this
     /// partition number, from every input topic, each topic's in offset
-    /// order. Outputs go to `sender`. An error stops the run: nothing of
-    /// this batch is produced (beyond what `sender.flush()` already wrote)
-    /// or committed.
+    /// order. Outputs go to `sender`. An error stops the run and nothing
+    /// of this batch is committed; nothing of it is produced either,
+    /// beyond what `sender.flush()` already handed to the producer.
     fn process(
         &mut self,
         batch: &[ConsumerRecord],
@@ -199,7 +199,7 @@ enum Source {
     /// Configured partitions: one forwarder task per partition consumer,
     /// all into `rx`; they stop when `halt` is dropped.
     Listed {
-        rx: mpsc::Receiver<klamm::Result<ConsumedBatch>>,
+        rx: mpsc::Receiver<Forwarded>,
         halt: watch::Sender<()>,
         forwarders: JoinSet<()>,
         consumer: Consumer,
@@ -216,9 +216,15 @@ enum Event {
 }
 
 impl Source {
-    async fn next(&mut self) -> Option<klamm::Result<Event>> {
+    async fn next(&mut self) -> Option<Result<Event, Error>> {
         match self {
-            Source::Listed { rx, .. } => rx.recv().await.map(|r| r.map(Event::Records)),
+            Source::Listed { rx, .. } => rx.recv().await.map(|f| match f {
+                Forwarded::Batch(b) => Ok(Event::Records(b)),
+                Forwarded::Failed(e) => Err(e.into()),
+                Forwarded::Ended { topic, partition } => {
+                    Err(Error::ConsumerEnded { topic, partition })
+                }
+            }),
             Source::Member(group) => loop {
                 return Some(match group.recv().await? {
                     Ok(GroupEvent::Records(b)) => Ok(Event::Records(b)),
@@ -226,7 +232,7 @@ impl Source {
                     Ok(GroupEvent::Revoked(tps)) => Ok(Event::Gone(tps)),
                     Ok(GroupEvent::Lost { partitions, .. }) => Ok(Event::Gone(partitions)),
                     Ok(_) => continue,
-                    Err(e) => Err(e),
+                    Err(e) => Err(e.into()),
                 });
             },
         }
@@ -332,8 +338,11 @@ impl<P: Processor> TopicProcessor<P> {
     /// Runs until [`Handle::close`] (then `Ok(())`) or the first failure:
     /// a processor's error, an output that could not be produced, a commit
     /// or a read that failed. Either way the partition consumers and the
-    /// producer are closed before it returns; the failed batch is neither
-    /// committed nor (beyond `Sender::flush`) produced.
+    /// producer are closed before it returns. The failed batch is not
+    /// committed; outputs of it already handed to the producer (by
+    /// `Sender::flush`, or ahead of an output that failed) may still be
+    /// written when the producer closes, and are written again when the
+    /// batch is processed again: outputs are at least once.
     pub async fn run(mut self) -> Result<(), Error> {
         let outcome = self.run_loop().await;
         let closed = self.producer.close().await;
@@ -365,7 +374,7 @@ impl<P: Processor> TopicProcessor<P> {
                 _ = tick.tick() => self.flush_all().await,
                 event = source.next() => match event {
                     None => break Ok(()),
-                    Some(Err(e)) => Err(e.into()),
+                    Some(Err(e)) => Err(e),
                     Some(Ok(Event::Records(batch))) => self.gather(batch).await,
                     Some(Ok(Event::Assigned(tps))) => self.assigned(tps, &mut owned).await,
                     Some(Ok(Event::Gone(tps))) => {
@@ -444,10 +453,32 @@ impl<P: Processor> TopicProcessor<P> {
             self.lane(tp.partition);
         }
         if let Commit::Member { offsets, .. } = &self.commit {
-            for (tp, o) in offsets.fetch(&tps).await? {
-                self.shared
-                    .metrics
-                    .next_offset(&tp.topic, tp.partition, o.offset);
+            let committed = offsets.fetch(&tps).await?;
+            let spec = match self.config.initial {
+                Initial::Oldest => OffsetSpec::Oldest,
+                Initial::Newest => OffsetSpec::Newest,
+            };
+            let metrics = &self.shared.metrics;
+            let mut fresh: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+            for tp in &tps {
+                match committed.get(tp) {
+                    Some(o) => metrics.next_offset(&tp.topic, tp.partition, o.offset),
+                    None => fresh.entry(&tp.topic).or_default().push(tp.partition),
+                }
+            }
+            // Nothing committed: where the member starts (its
+            // auto.offset.reset follows `initial`).
+            for (topic, parts) in fresh {
+                let found = self
+                    .shared
+                    .client
+                    .list_partition_offsets(topic, &parts, spec)
+                    .await?;
+                for (p, o) in found {
+                    if let Some(at) = o.offset {
+                        metrics.next_offset(topic, p, at);
+                    }
+                }
             }
         }
         owned.extend(tps);
@@ -501,23 +532,31 @@ impl<P: Processor> TopicProcessor<P> {
         let committed = offsets.fetch(&tps).await?;
         let mut started = Vec::with_capacity(tps.len());
         for topic in &c.input_topics {
-            let ends = self
-                .shared
-                .client
+            let client = &self.shared.client;
+            let ends = client
                 .list_partition_offsets(topic, &c.partitions, OffsetSpec::Newest)
+                .await?;
+            let firsts = client
+                .list_partition_offsets(topic, &c.partitions, OffsetSpec::Oldest)
                 .await?;
             for &p in &c.partitions {
                 let end = ends.get(&p).and_then(|o| o.offset);
-                let start = match committed.get(&TopicPartition::new(topic, p)) {
-                    Some(o) if end.is_some_and(|end| o.offset > end) => StartOffset::Newest,
-                    Some(o) => StartOffset::Offset(o.offset),
+                let first = firsts.get(&p).and_then(|o| o.offset);
+                // Where it starts, and the offset that stands for it until
+                // a batch is committed (so an empty partition, or one
+                // consumed before, counts as consumed at once).
+                let (start, at) = match committed.get(&TopicPartition::new(topic, p)) {
+                    Some(o) if end.is_some_and(|end| o.offset > end) => (StartOffset::Newest, end),
+                    Some(o) => (StartOffset::Offset(o.offset), Some(o.offset)),
                     None => match c.initial {
-                        Initial::Oldest => StartOffset::Oldest,
-                        Initial::Newest => StartOffset::Newest,
+                        Initial::Oldest => (StartOffset::Oldest, first),
+                        Initial::Newest => (StartOffset::Newest, end),
                     },
                 };
                 let pc = consumer.consume_partition(topic, p, start).await?;
-                self.shared.metrics.next_offset(topic, p, pc.position());
+                if let Some(at) = at {
+                    self.shared.metrics.next_offset(topic, p, at);
+                }
                 started.push(pc);
             }
         }
@@ -591,9 +630,12 @@ impl<P: Processor> TopicProcessor<P> {
                     last.insert(&r.topic, r);
                 }
                 for r in last.values() {
+                    // `false`: the partition is no longer this member's;
+                    // its offset is then not committed here.
                     acker.done_through(r);
                 }
-                offsets.commit().await?;
+                let done = offsets.commit().await?;
+                next.retain(|tp, _| done.contains_key(tp));
             }
         }
         for (tp, o) in &next {
@@ -609,24 +651,40 @@ impl<P: Processor> TopicProcessor<P> {
 /// nobody listens, or `halted` says stop; then closes it.
 async fn forward(
     mut pc: PartitionConsumer,
-    tx: mpsc::Sender<klamm::Result<ConsumedBatch>>,
+    tx: mpsc::Sender<Forwarded>,
     mut halted: watch::Receiver<()>,
 ) {
     loop {
         tokio::select! {
-            next = pc.recv_batch() => match next {
-                Some(item) => {
-                    let failed = item.is_err();
-                    if tx.send(item).await.is_err() || failed {
-                        break;
+            next = pc.recv_batch() => {
+                let (item, last) = match next {
+                    Some(Ok(b)) => (Forwarded::Batch(b), false),
+                    Some(Err(e)) => (Forwarded::Failed(e), true),
+                    None => {
+                        let (topic, partition) = (pc.topic().to_string(), pc.partition());
+                        (Forwarded::Ended { topic, partition }, true)
                     }
+                };
+                if tx.send(item).await.is_err() || last {
+                    break;
                 }
-                None => break,
-            },
+            }
             _ = halted.changed() => break,
         }
     }
     pc.close().await;
+}
+
+/// What a forwarder passes on: a fetched run, or why it stopped.
+enum Forwarded {
+    Batch(ConsumedBatch),
+    Failed(klamm::Error),
+    /// The partition consumer stopped delivering (it never does while
+    /// the processor runs, unless something closed it).
+    Ended {
+        topic: String,
+        partition: i32,
+    },
 }
 
 #[cfg(test)]

@@ -310,23 +310,31 @@ async fn a_partial_batch_goes_on_the_tick() {
     );
 }
 
+/// One input partition holding `records` records, an empty output topic,
+/// and a processor configuration reading the input from the start in
+/// batches of 10.
+async fn batches_of_ten(client: &Client, name: &str, records: usize) -> (String, String, Config) {
+    let (input, out) = (
+        env::unique_topic(&format!("kasper-{name}")),
+        env::unique_topic(&format!("kasper-{name}-out")),
+    );
+    create(client, &input, 1).await;
+    create(client, &out, 1).await;
+    let values: Vec<String> = (0..records).map(|i| format!("{name}{i}")).collect();
+    produce(client, &input, 1, &values).await;
+    let mut config = Config::new(env::unique_topic(name), [input.clone()], [0]);
+    config.batch_size = 10;
+    config.initial = Initial::Oldest;
+    (input, out, config)
+}
+
 /// The processor fails on its third batch: the run returns that error,
 /// the third batch has no outputs, the committed offset is the end of the
 /// second, and a restart begins with the third batch again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_batch_is_neither_produced_nor_committed_and_comes_again() {
     let Some(client) = client().await else { return };
-    let (input, out) = (
-        env::unique_topic("kasper-fail"),
-        env::unique_topic("kasper-fail-out"),
-    );
-    create(&client, &input, 1).await;
-    create(&client, &out, 1).await;
-    let values: Vec<String> = (0..50).map(|i| format!("f{i}")).collect();
-    produce(&client, &input, 1, &values).await;
-    let mut config = Config::new(env::unique_topic("fail"), [input.clone()], [0]);
-    config.batch_size = 10;
-    config.initial = Initial::Oldest;
+    let (input, out, config) = batches_of_ten(&client, "fail", 50).await;
 
     let seen: Seen = Arc::default();
     let processor = TopicProcessor::new(
@@ -452,17 +460,7 @@ impl Processor for BadOutput {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_output_that_cannot_be_produced_leaves_its_batch_uncommitted() {
     let Some(client) = client().await else { return };
-    let (input, out) = (
-        env::unique_topic("kasper-badout"),
-        env::unique_topic("kasper-badout-out"),
-    );
-    create(&client, &input, 1).await;
-    create(&client, &out, 1).await;
-    let values: Vec<String> = (0..30).map(|i| format!("b{i}")).collect();
-    produce(&client, &input, 1, &values).await;
-    let mut config = Config::new(env::unique_topic("badout"), [input.clone()], [0]);
-    config.batch_size = 10;
-    config.initial = Initial::Oldest;
+    let (input, out, config) = batches_of_ten(&client, "badout", 30).await;
     let target = out.clone();
     let processor = TopicProcessor::new(client.clone(), config.clone(), move |_| BadOutput {
         out: target.clone(),
@@ -567,4 +565,36 @@ async fn instances_in_a_group_split_the_partitions_between_them() {
         offsets.len() == 8 && offsets.values().all(|&o| o == 50),
         "{offsets:?}"
     );
+}
+
+/// A partition with no record (and, on a restart, one read to its end
+/// before) counts as consumed at once: it has nothing to process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_and_finished_partitions_count_as_consumed() {
+    let Some(client) = client().await else { return };
+    let (input, out) = (
+        env::unique_topic("kasper-empty"),
+        env::unique_topic("kasper-empty-out"),
+    );
+    create(&client, &input, 2).await;
+    create(&client, &out, 2).await;
+    let values: Vec<String> = (0..5).map(|i| format!("e{i}")).collect();
+    produce(&client, &input, 1, &values).await; // all to partition 0
+    let mut config = Config::new(env::unique_topic("empty"), [input.clone()], [0, 1]);
+    config.batch_wait = Duration::from_millis(200);
+    config.initial = Initial::Oldest;
+    for round in 0..2 {
+        let seen: Seen = Arc::default();
+        let processor =
+            TopicProcessor::new(client.clone(), config.clone(), factory(&out, &seen, None))
+                .await
+                .expect("processor");
+        let handle = processor.handle();
+        let running = tokio::spawn(processor.run());
+        until_consumed(&handle).await;
+        handle.close();
+        running.await.expect("joined").expect("ran");
+        let records: usize = seen.lock().unwrap().iter().map(|(_, b, _)| b.len()).sum();
+        assert_eq!(records, if round == 0 { 5 } else { 0 }, "round {round}");
+    }
 }
