@@ -506,7 +506,6 @@ impl<P: Processor> TopicProcessor<P> {
 
     fn set_partitions(&self, owned: &BTreeSet<TopicPartition>) {
         let mut numbers: Vec<i32> = owned.iter().map(|tp| tp.partition).collect();
-        numbers.dedup();
         numbers.sort_unstable();
         numbers.dedup();
         *self

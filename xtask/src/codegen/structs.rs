@@ -205,7 +205,12 @@ impl F<'_> {
         if !self.nullable {
             return self.ty.write(&format!("&{place}"), buf, compact);
         }
-        let w = self.ty.write_nullable(place, buf, compact);
+        self.null_guarded(ctx, msg, place, self.ty.write_nullable(place, buf, compact))
+    }
+
+    /// `w` (the write of the nullable field at `place`), behind the
+    /// `NullNotAllowed` check for the versions where null is not allowed.
+    fn null_guarded(&self, ctx: &Ctx, msg: &str, place: &str, w: String) -> String {
         if self.null_set.all() {
             return w;
         }
@@ -245,17 +250,10 @@ impl F<'_> {
                 );
             }
         };
-        if !self.nullable || self.null_set.all() {
+        if !self.nullable {
             return w;
         }
-        format!(
-            "if {} {{ return Err(EncodeError::NullNotAllowed {{ message: {msg:?}, field: {:?}, version }}); }} {w}",
-            and(
-                &format!("{place}.is_none()"),
-                &ctx.cond(&self.null_set.not())
-            ),
-            self.spec.name
-        )
+        self.null_guarded(ctx, msg, place, w)
     }
 
     fn len(&self, place: &str, compact: &str) -> String {
