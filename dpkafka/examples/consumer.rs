@@ -56,7 +56,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut pconfig = ProducerConfig::new(brokers.clone(), topic);
     pconfig.min_brokers_healthy = 1;
     let producer = Producer::new(pconfig).await?;
-    producer.wait_initialised().await;
+    producer.wait_initialised().await?;
     for line in &lines {
         producer.send_bytes(line.clone()).await?.await?;
     }

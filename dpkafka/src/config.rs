@@ -6,6 +6,11 @@ use std::time::Duration;
 
 use crate::Error;
 
+/// The most worker tasks a consumer may run.
+const MAX_WORKERS: usize = 10_000;
+/// The largest batch a batch handler may get.
+const MAX_BATCH: usize = 1_000_000;
+
 /// Where a group with no committed offset starts reading a partition.
 ///
 /// dp-kafka takes Sarama's `OffsetOldest` or `OffsetNewest` and rejects any
@@ -134,11 +139,17 @@ impl ConsumerGroupConfig {
                 "is compulsory but was not provided in config",
             ));
         }
-        if self.num_workers == 0 {
-            return Err(Error::config("num_workers", "must be greater than zero"));
+        if self.num_workers == 0 || self.num_workers > MAX_WORKERS {
+            return Err(Error::config(
+                "num_workers",
+                format!("must be between 1 and {MAX_WORKERS}"),
+            ));
         }
-        if self.batch_size == 0 {
-            return Err(Error::config("batch_size", "must be greater than zero"));
+        if self.batch_size == 0 || self.batch_size > MAX_BATCH {
+            return Err(Error::config(
+                "batch_size",
+                format!("must be between 1 and {MAX_BATCH}"),
+            ));
         }
         Ok(())
     }
@@ -172,6 +183,9 @@ impl ConsumerGroupConfig {
             ("enable.auto.commit", "true".into()),
             ("auto.commit.interval.ms", "1000".into()),
             ("fetch.max.wait.ms", "50".into()),
+            // dp-kafka's (Sarama's) 60 s: how long a rebalance waits for
+            // the records in hand.
+            ("rebalance.timeout.ms", "60000".into()),
             (
                 "retry.backoff.ms",
                 self.retry_backoff.as_millis().to_string(),
@@ -414,11 +428,15 @@ mod tests {
             ),
             (
                 |c| c.num_workers = 0,
-                "validation error: num_workers: must be greater than zero",
+                "validation error: num_workers: must be between 1 and 10000",
+            ),
+            (
+                |c| c.num_workers = 10_001,
+                "validation error: num_workers: must be between 1 and 10000",
             ),
             (
                 |c| c.batch_size = 0,
-                "validation error: batch_size: must be greater than zero",
+                "validation error: batch_size: must be between 1 and 1000000",
             ),
         ];
         for (spoil, message) in cases {

@@ -54,6 +54,8 @@ struct Inner {
     /// Set once the consumer is closed: handler tasks end.
     closed: watch::Sender<bool>,
     handler_registered: AtomicBool,
+    /// Asks the batch handler's task to hand its batch over now.
+    batch_flush: StdMutex<Option<mpsc::Sender<oneshot::Sender<()>>>>,
     prober: Arc<Prober>,
     driver: StdMutex<Option<JoinHandle<()>>>,
     /// Serialises start, stop and close.
@@ -70,6 +72,13 @@ impl Inner {
 
     fn want(&self) -> Want {
         self.target.borrow().want
+    }
+
+    /// Moves from one of `from` to `to` if no command came since `seq`
+    /// (the target is held meanwhile, so none can come in between).
+    fn enter(&self, seq: u64, from: &[State], to: State) -> bool {
+        let target = self.target.borrow();
+        target.seq == seq && (self.state.get() == to || self.state.set_if(from, to).is_ok())
     }
 }
 
@@ -163,6 +172,7 @@ impl ConsumerGroup {
             accepting: watch::Sender::new(true),
             closed,
             handler_registered: AtomicBool::new(false),
+            batch_flush: StdMutex::new(None),
             prober,
             driver: StdMutex::new(None),
             commands: Mutex::new(()),
@@ -213,16 +223,15 @@ impl ConsumerGroup {
     /// does nothing. Fails only when the consumer is closing.
     pub async fn start(&self) -> Result<(), Error> {
         let _serial = self.inner.commands.lock().await;
-        match self.state() {
-            State::Closing => Err(Error::Closing),
-            State::Starting | State::Consuming => Ok(()),
-            State::Initialising | State::Stopped | State::Stopping => {
-                if self.inner.want() != Want::Consuming {
-                    self.inner.command(Want::Consuming);
-                }
-                Ok(())
-            }
+        if self.state() == State::Closing {
+            return Err(Error::Closing);
         }
+        // What was asked last decides, not the state: a start right after
+        // a stop (or the reverse) must not be lost before the driver acts.
+        if self.inner.want() != Want::Consuming {
+            self.inner.command(Want::Consuming);
+        }
+        Ok(())
     }
 
     /// Leaves the group: records in hand are handled and committed first,
@@ -231,34 +240,27 @@ impl ConsumerGroup {
     /// it makes the consumer stay stopped once initialised.
     pub async fn stop(&self) -> Result<(), Error> {
         let _serial = self.inner.commands.lock().await;
-        match self.state() {
-            State::Closing | State::Stopped | State::Stopping => {}
-            State::Initialising => {
-                if self.inner.want() != Want::Stopped {
-                    self.inner.command(Want::Stopped);
-                }
-            }
-            State::Starting | State::Consuming => {
-                let _ = self
-                    .inner
-                    .state
-                    .set_if(&[State::Starting, State::Consuming], State::Stopping);
-                self.inner.command(Want::Stopped);
-            }
+        if self.state() == State::Closing || self.inner.want() == Want::Stopped {
+            return Ok(());
         }
+        let _ = self
+            .inner
+            .state
+            .set_if(&[State::Starting, State::Consuming], State::Stopping);
+        self.inner.command(Want::Stopped);
         Ok(())
     }
 
     /// [`stop`](Self::stop), then waits until the group is left
-    /// ([`State::Stopped`], or [`State::Closing`] if closed meanwhile).
+    /// ([`State::Stopped`]; at once while initialising, or when closed
+    /// meanwhile). Do not call it from a handler: the group is left only
+    /// once the handlers have released their records.
     pub async fn stop_and_wait(&self) -> Result<(), Error> {
         self.stop().await?;
-        if self.state() == State::Stopping {
-            self.inner
-                .state
-                .wait_for_any(&[State::Stopped, State::Closing])
-                .await;
-        }
+        self.inner
+            .state
+            .wait_for_any(&[State::Stopped, State::Closing, State::Initialising])
+            .await;
         Ok(())
     }
 
@@ -310,11 +312,14 @@ impl ConsumerGroup {
     /// `batch_wait_time` without a new one). One handler per consumer.
     pub fn register_batch_handler<B: BatchHandler>(&self, handler: B) -> Result<(), Error> {
         self.claim_handler_slot()?;
+        let (flush_tx, flush_rx) = mpsc::channel(1);
+        *lock(&self.inner.batch_flush) = Some(flush_tx);
         tokio::spawn(run_batches(
             handler,
             self.inner.config.batch_size,
             self.inner.config.batch_wait_time,
             self.inner.upstream.clone(),
+            flush_rx,
         ));
         Ok(())
     }
@@ -385,12 +390,36 @@ async fn drive(inner: Arc<Inner>, first: oneshot::Sender<()>) {
         match target.want {
             Want::Closed => break,
             Want::Stopped => {
-                inner.state.set(State::Stopped);
+                let from = [
+                    State::Initialising,
+                    State::Starting,
+                    State::Consuming,
+                    State::Stopping,
+                ];
+                if !inner.enter(target.seq, &from, State::Stopped) {
+                    if inner.state.get() == State::Closing {
+                        break;
+                    }
+                    continue;
+                }
                 let mut rx = inner.target.subscribe();
-                let _ = rx.wait_for(|t| t.want != Want::Stopped).await;
+                let _ = rx.wait_for(|t| t.seq != target.seq).await;
             }
             Want::Consuming => {
-                inner.state.set(State::Starting);
+                // Fails only when a command came (or closing began): then
+                // the loop reads the new target.
+                let from = [
+                    State::Stopped,
+                    State::Starting,
+                    State::Consuming,
+                    State::Stopping,
+                ];
+                if !inner.enter(target.seq, &from, State::Starting) {
+                    if inner.state.get() == State::Closing {
+                        break;
+                    }
+                    continue;
+                }
                 let outcome = session(&inner, &client, target.seq).await;
                 // A stop during the session: the group is left.
                 let _ = inner.state.set_if(&[State::Stopping], State::Stopped);
@@ -439,6 +468,14 @@ async fn initialise(inner: &Arc<Inner>, first: oneshot::Sender<()>) -> Option<Cl
         match Client::connect(inner.client_config.clone()).await {
             Ok(client) => {
                 *lock(&inner.client) = Some(client.clone());
+                // The first state before `new` returns: Stopped, or
+                // Starting when a start came while initialising.
+                let target = *inner.target.borrow();
+                let first_state = match target.want {
+                    Want::Consuming => State::Starting,
+                    Want::Stopped | Want::Closed => State::Stopped,
+                };
+                inner.enter(target.seq, &[State::Initialising], first_state);
                 if let Some(f) = first.take() {
                     let _ = f.send(());
                 }
@@ -472,6 +509,7 @@ async fn session(inner: &Arc<Inner>, client: &Client, seq: u64) -> Result<(), Er
     };
     let handler = Session {
         inner: inner.clone(),
+        seq,
     };
     group.run(handler, shutdown).await?;
     Ok(())
@@ -481,6 +519,8 @@ async fn session(inner: &Arc<Inner>, client: &Client, seq: u64) -> Result<(), Er
 /// each partition's records out one at a time.
 struct Session {
     inner: Arc<Inner>,
+    /// The command that started the session: a later one ends it.
+    seq: u64,
 }
 
 impl GroupHandler for Session {
@@ -495,6 +535,8 @@ impl GroupHandler for Session {
     async fn consume_claim(&self, session: GroupSession, mut claim: Claim) -> klamm::Result<()> {
         let mut accepting = self.inner.accepting.subscribe();
         let mut closed = self.inner.closed.subscribe();
+        let mut target = self.inner.target.subscribe();
+        let seq = self.seq;
         loop {
             let record = tokio::select! {
                 biased;
@@ -505,8 +547,15 @@ impl GroupHandler for Session {
                 return Ok(());
             };
             let (message, released) = Message::new(record, session.clone());
-            if self.inner.upstream_tx.send(message).await.is_err() {
-                return Ok(());
+            // A full queue: give the push up when the session is ending
+            // (the record stays uncommitted, for the next owner).
+            tokio::select! {
+                biased;
+                _ = accepting.wait_for(|a| !*a) => return Ok(()),
+                _ = target.wait_for(|t| t.seq != seq) => return Ok(()),
+                sent = self.inner.upstream_tx.send(message) => if sent.is_err() {
+                    return Ok(());
+                },
             }
             // Dropped unreleased counts as released; once the consumer is
             // closed no handler will release it.
@@ -518,6 +567,15 @@ impl GroupHandler for Session {
     }
 
     async fn cleanup(&self, _session: &GroupSession) -> klamm::Result<()> {
+        // A batch handler hands over what it gathered now, so it is
+        // committed before the partitions go.
+        let flush = lock(&self.inner.batch_flush).clone();
+        if let Some(flush) = flush {
+            let (done, flushed) = oneshot::channel();
+            if flush.send(done).await.is_ok() {
+                let _ = flushed.await;
+            }
+        }
         let _ = self
             .inner
             .state

@@ -2,10 +2,13 @@
 //! workers, or a batch handler; and the tasks that run them.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
 use crate::error::{HandlerError, shall_commit};
 use crate::message::Message;
@@ -87,9 +90,40 @@ impl Upstream {
     }
 }
 
+/// Runs a future, turning a panic into an error: a handler that panics
+/// fails its record (not committed) instead of ending its worker.
+struct CatchPanic<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchPanic<F> {
+    type Output = Result<F::Output, String>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.get_mut().0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(panic) => Poll::Ready(Err(panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_string()))),
+        }
+    }
+}
+
+/// A handler's outcome, a panic counting as a failure that does not commit.
+async fn guarded<F: Future<Output = Result<(), HandlerError>>>(f: F) -> Result<(), HandlerError> {
+    match CatchPanic(Box::pin(f)).await {
+        Ok(outcome) => outcome,
+        Err(panic) => Err(HandlerError::do_not_commit(format!(
+            "the handler panicked: {panic}"
+        ))),
+    }
+}
+
 pub(crate) async fn run_worker<H: Handler>(handler: Arc<H>, worker: usize, mut upstream: Upstream) {
     while let Some(mut message) = upstream.next().await {
-        let outcome = handler.handle(worker, &message).await;
+        let outcome = guarded(handler.handle(worker, &message)).await;
         if let Err(e) = &outcome {
             tracing::warn!(
                 worker,
@@ -115,12 +149,22 @@ pub(crate) async fn run_batches<B: BatchHandler>(
     size: usize,
     wait: Duration,
     mut upstream: Upstream,
+    mut flushes: mpsc::Receiver<oneshot::Sender<()>>,
 ) {
-    let mut batch: Vec<Message> = Vec::with_capacity(size);
+    let mut batch: Vec<Message> = Vec::with_capacity(size.min(1024));
     loop {
         // The wait starts again with every record: a batch goes when no
         // record came for `wait` (dp-kafka's rule), or when it is full.
         let next = tokio::select! {
+            biased;
+            Some(done) = flushes.recv() => {
+                // The session is ending: hand over what is gathered.
+                if !batch.is_empty() {
+                    handle_batch(&mut handler, &mut batch).await;
+                }
+                let _ = done.send(());
+                continue;
+            }
             m = upstream.next() => Some(m),
             _ = tokio::time::sleep(wait) => None,
         };
@@ -154,7 +198,7 @@ pub(crate) async fn run_batches<B: BatchHandler>(
 }
 
 async fn handle_batch<B: BatchHandler>(handler: &mut B, batch: &mut Vec<Message>) {
-    let outcome = handler.handle(batch).await;
+    let outcome = guarded(handler.handle(batch)).await;
     if let Err(e) = &outcome {
         tracing::warn!(records = batch.len(), commit_batch = e.commits(), error = %e, "failed to handle message batch");
     }

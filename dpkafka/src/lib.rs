@@ -47,7 +47,7 @@
 //! let mut pconfig = ProducerConfig::new(["localhost:9092"], "orders");
 //! pconfig.min_brokers_healthy = 1;
 //! let producer = Producer::new(pconfig).await?;
-//! producer.wait_initialised().await;
+//! producer.wait_initialised().await?;
 //! producer.send_bytes("hello").await?.await?;
 //!
 //! let health = consumer.check_health().await; // OK, WARNING or CRITICAL, with why
@@ -104,7 +104,10 @@
 //!   present when its metadata has no error and some partitions (dp-kafka
 //!   v5's rule). The probe does not create the topic.
 //! - Consumer commits are synchronous after each record (or batch), as in
-//!   dp-kafka, plus marks every second.
+//!   dp-kafka, plus marks every second. A stop hands a batch handler the
+//!   batch gathered so far, so it is committed before the group is left
+//!   (dp-kafka left that to close hooks). A handler that panics fails its
+//!   record without committing it, and its worker goes on.
 //! - A producer that is not initialised refuses the record with
 //!   [`Error::NotInitialised`] instead of dropping it; the producer uses
 //!   klamm's defaults (`acks=all`, idempotent) where dp-kafka kept

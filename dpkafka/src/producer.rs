@@ -55,7 +55,7 @@ struct Inner {
 /// let mut config = ProducerConfig::new(["localhost:9092"], "orders");
 /// config.min_brokers_healthy = 1;
 /// let producer = Producer::new(config).await?;
-/// producer.wait_initialised().await;
+/// producer.wait_initialised().await?;
 /// producer.add_header("source", "billing");
 /// let delivered = producer.send_json(&serde_json::json!({"order": 17})).await?;
 /// delivered.await?;
@@ -66,6 +66,18 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct Producer {
     inner: Arc<Inner>,
+    _owner: Arc<Owner>,
+}
+
+/// Stops the background initialisation when the last handle is dropped
+/// without `close`.
+#[derive(Debug)]
+struct Owner(Arc<Inner>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        let _ = self.0.stop.send_replace(true);
+    }
 }
 
 impl Producer {
@@ -91,7 +103,10 @@ impl Producer {
         let task = tokio::spawn(initialise(inner.clone(), first_tx));
         *lock(&inner.init_task) = Some(task);
         let _ = first_rx.await;
-        Ok(Producer { inner })
+        Ok(Producer {
+            _owner: Arc::new(Owner(inner.clone())),
+            inner,
+        })
     }
 
     /// The configuration.
@@ -104,10 +119,15 @@ impl Producer {
         *self.inner.initialised.borrow()
     }
 
-    /// Waits until the cluster has been reached.
-    pub async fn wait_initialised(&self) {
-        let mut rx = self.inner.initialised.subscribe();
-        let _ = rx.wait_for(|i| *i).await;
+    /// Waits until the cluster has been reached; [`Error::Closed`] if the
+    /// producer is closed first.
+    pub async fn wait_initialised(&self) -> Result<(), Error> {
+        let mut ready = self.inner.initialised.subscribe();
+        let mut stop = self.inner.stop.subscribe();
+        tokio::select! {
+            _ = ready.wait_for(|i| *i) => Ok(()),
+            _ = stop.wait_for(|s| *s) => Err(Error::Closed),
+        }
     }
 
     /// The producer's headers, in the order they go on records.
@@ -132,6 +152,7 @@ impl Producer {
         }
         let producer = match &*lock(&self.inner.ready) {
             Some((_, p)) => p.clone(),
+            None if self.inner.closed.load(Ordering::Acquire) => return Err(Error::Closed),
             None => return Err(Error::NotInitialised),
         };
         let mut record = ProducerRecord::new(self.inner.config.topic.clone(), value.into());
@@ -332,5 +353,6 @@ mod tests {
         p.close(Duration::from_secs(5)).await.unwrap();
         p.close(Duration::from_secs(5)).await.unwrap();
         assert!(matches!(p.send_bytes("x").await, Err(Error::Closed)));
+        assert!(matches!(p.wait_initialised().await, Err(Error::Closed)));
     }
 }

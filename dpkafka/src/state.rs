@@ -78,6 +78,7 @@ impl StateMachine {
     }
 
     /// Moves to `to` unless the machine is closing (which is final).
+    #[cfg(test)]
     pub(crate) fn set(&self, to: State) {
         let _ = self.set_if(
             &[

@@ -574,9 +574,12 @@ async fn health_warning_stops_consumption_and_ok_resumes_it() {
         format!("topic {missing} not available in broker(s): [{broker}]")
     );
     absent.close(Duration::from_secs(30)).await.expect("close");
+    let described = Admin::new(client.clone())
+        .describe_topics(&[missing.as_str()])
+        .await;
     assert!(
-        !client.topics().contains(&missing),
-        "the health probe does not create the topic"
+        matches!(described.get(&missing), Some(Err(_))),
+        "the health probe does not create the topic: {described:?}"
     );
     client.close().await;
 }
@@ -657,6 +660,113 @@ async fn the_producers_headers_reach_the_consumer() {
     );
     consumer.stop_and_wait().await.expect("stop");
     assert_eq!(committed(&client, &group, &topic, 1).await, [2]);
+    consumer
+        .close(Duration::from_secs(30))
+        .await
+        .expect("close");
+    client.close().await;
+}
+
+/// A stop right after a start is not lost: the consumer ends stopped and
+/// out of the group; a start right after a stop consumes. A consumer
+/// closed while still initialising closes at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_commands_are_not_lost_and_closing_while_initialising_works() {
+    let Some(broker) = env::broker() else { return };
+    let client = client(&broker).await;
+    let (topic, group) = (
+        env::unique_topic("dp-quick"),
+        env::unique_topic("dp-quick-g"),
+    );
+    create(&client, &topic, 1).await;
+    produce(&client, &topic, 1, &values(2)).await;
+
+    let consumer = ConsumerGroup::new(consumer_config(&broker, &topic, &group))
+        .await
+        .expect("created");
+    let seen = Seen::new();
+    consumer
+        .register_handler(Recorder {
+            seen: seen.clone(),
+            fail: never,
+        })
+        .expect("handler");
+    consumer.start().await.expect("start");
+    consumer.stop_and_wait().await.expect("stop at once");
+    assert_eq!(consumer.state(), State::Stopped);
+    let members = GroupAdmin::new(client.clone())
+        .describe_group(&group)
+        .await
+        .expect("describe")
+        .members;
+    assert!(members.is_empty(), "{members:?}");
+    consumer.stop().await.expect("stop");
+    consumer.start().await.expect("start");
+    seen.until(2).await;
+    assert_eq!(consumer.state(), State::Consuming);
+    consumer
+        .close(Duration::from_secs(30))
+        .await
+        .expect("close");
+
+    let seed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").to_string()
+    };
+    let down = ConsumerGroup::new(consumer_config(&seed, &topic, &group))
+        .await
+        .expect("created");
+    down.start().await.expect("start while initialising");
+    timeout(Duration::from_secs(10), down.close(Duration::from_secs(5)))
+        .await
+        .expect("close returns")
+        .expect("closed");
+    let mut transitions = down.transitions();
+    let mut all = Vec::new();
+    while let Some(s) = transitions.next().await {
+        all.push(s);
+    }
+    assert_eq!(all, [State::Initialising, State::Closing]);
+    client.close().await;
+}
+
+/// Stopping hands the batch gathered so far to the batch handler, and it
+/// is committed before the group is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_hands_over_the_batch_gathered_so_far() {
+    let Some(broker) = env::broker() else { return };
+    let client = client(&broker).await;
+    let (topic, group) = (
+        env::unique_topic("dp-flush"),
+        env::unique_topic("dp-flush-g"),
+    );
+    create(&client, &topic, 1).await;
+    produce(&client, &topic, 1, &values(8)).await;
+
+    let mut config = consumer_config(&broker, &topic, &group);
+    config.batch_size = 5;
+    // Long enough that only the stop can hand the rest over.
+    config.batch_wait_time = Duration::from_secs(120);
+    let consumer = ConsumerGroup::new(config).await.expect("created");
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    let count = watch::Sender::new(0);
+    let mut total = count.subscribe();
+    consumer
+        .register_batch_handler(Batches {
+            sizes: sizes.clone(),
+            count,
+        })
+        .expect("handler");
+    consumer.start().await.expect("start");
+    timeout(LONG, total.wait_for(|n| *n >= 5))
+        .await
+        .expect("the first batch")
+        .expect("alive");
+    // The other three follow the first batch within moments.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    consumer.stop_and_wait().await.expect("stop");
+    assert_eq!(*sizes.lock().unwrap(), [5, 3]);
+    assert_eq!(committed(&client, &group, &topic, 1).await, [8]);
     consumer
         .close(Duration::from_secs(30))
         .await
