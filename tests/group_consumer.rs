@@ -650,6 +650,124 @@ fn handler_members_process_everything_and_commit_their_marks() {
     });
 }
 
+/// Marks a handler makes while its partitions are being revoked (here in
+/// `cleanup`, for records read but not marked before) are committed with
+/// the revocation: the member that takes the partitions over starts after
+/// them. The control is the new member's reads: had the marks been
+/// dropped, it would read its partitions again from the start.
+#[test]
+fn marks_made_during_a_revocation_are_committed_with_it() {
+    use klamm::consumer::ConsumerRecord;
+    use klamm::group::{Claim, GroupHandler, GroupSession};
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Default)]
+    struct Log {
+        last: BTreeMap<TopicPartition, ConsumerRecord>,
+        read: usize,
+        setups: usize,
+        marked_in_cleanup: usize,
+    }
+
+    struct MarkLate(Arc<Mutex<Log>>);
+
+    impl GroupHandler for MarkLate {
+        async fn setup(&self, _session: &GroupSession) -> klamm::Result<()> {
+            self.0.lock().unwrap().setups += 1;
+            Ok(())
+        }
+
+        async fn consume_claim(
+            &self,
+            _session: GroupSession,
+            mut claim: Claim,
+        ) -> klamm::Result<()> {
+            while let Some(r) = claim.recv().await {
+                let mut log = self.0.lock().unwrap();
+                log.read += 1;
+                log.last
+                    .insert(TopicPartition::new(claim.topic(), claim.partition()), r);
+            }
+            Ok(())
+        }
+
+        async fn cleanup(&self, session: &GroupSession) -> klamm::Result<()> {
+            let mut log = self.0.lock().unwrap();
+            for tp in session.claims() {
+                if let Some(r) = log.last.get(tp).cloned() {
+                    if session.mark(&r) {
+                        log.marked_in_cleanup += 1;
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    support::run_within(180, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let client = Client::connect(config(&addr)).await.expect("connect");
+        let topic = support::unique_topic("klamm-group-late-marks");
+        create_topic(&client, &topic, 4).await;
+        produce_numbered(&client, &topic, 4, 20, 0).await;
+        let group = support::unique_topic("klamm-late-marks");
+        let cfg = member_config(&addr, &group, "range");
+
+        let log_a = Arc::new(Mutex::new(Log::default()));
+        let log_b = Arc::new(Mutex::new(Log::default()));
+        let (stop_a, stopped_a) = tokio::sync::oneshot::channel::<()>();
+        let (stop_b, stopped_b) = tokio::sync::oneshot::channel::<()>();
+        let a = GroupConsumer::new(Client::connect(cfg.clone()).await.expect("a"), [&topic])
+            .await
+            .expect("a");
+        let run_a = tokio::spawn(a.run(MarkLate(log_a.clone()), stopped_a));
+        let t0 = tokio::time::Instant::now();
+        while log_a.lock().unwrap().read < 80 && t0.elapsed() < Duration::from_secs(30) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            log_a.lock().unwrap().read,
+            80,
+            "the first member read everything"
+        );
+
+        let b = GroupConsumer::new(Client::connect(cfg.clone()).await.expect("b"), [&topic])
+            .await
+            .expect("b");
+        let run_b = tokio::spawn(b.run(MarkLate(log_b.clone()), stopped_b));
+        let t0 = tokio::time::Instant::now();
+        while log_b.lock().unwrap().setups == 0 && t0.elapsed() < Duration::from_secs(30) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            log_b.lock().unwrap().setups,
+            1,
+            "the second member got partitions"
+        );
+        assert_eq!(
+            log_a.lock().unwrap().marked_in_cleanup,
+            4,
+            "the revocation accepted the first member's four marks"
+        );
+        let om = klamm::group::OffsetManager::new(client.clone(), &group);
+        let tps: Vec<TopicPartition> = (0..4).map(|p| TopicPartition::new(&topic, p)).collect();
+        let committed = om.fetch(&tps).await.expect("fetch");
+        for tp in &tps {
+            assert_eq!(committed.get(tp).map(|o| o.offset), Some(20), "{tp}");
+        }
+        // Give the second member time to read anything it would re-read.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(log_b.lock().unwrap().read, 0, "nothing is read twice");
+        let _ = stop_a.send(());
+        let _ = stop_b.send(());
+        run_a.await.expect("join a").expect("run a");
+        run_b.await.expect("join b").expect("run b");
+        client.close().await;
+    });
+}
+
 /// A pattern subscription: a topic created later that matches is joined
 /// (a rebalance assigns it) and read; partitions added to a subscribed
 /// topic are read too; a topic whose name only contains the pattern's

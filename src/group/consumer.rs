@@ -17,7 +17,7 @@ use super::member::{self, Command, MemberEvent, MemberHandle, MemberSettings};
 use super::offsets::{Generation, OffsetManager, OffsetTracker, needs_rejoin};
 use super::side_channel::{self, Publisher, SideChannel};
 use super::subscription::{self, TopicPattern, Topics, Watch};
-use super::tracks::{Acker, Track, Tracks, lock};
+use super::tracks::{Acker, Revoking, Track, Tracks, lock};
 use super::{TopicPartition, TopicPartitions};
 use crate::client::Client;
 use crate::consumer::{ConsumedBatch, Consumer, ConsumerOptions, OffsetResetPolicy, StartOffset};
@@ -175,6 +175,8 @@ pub struct GroupConsumer {
     auto_commit: Option<Duration>,
     next_auto_commit: Instant,
     tracks: Tracks,
+    /// Partitions of a revocation not yet completed, whose marks count.
+    revoking: Revoking,
     forwarders: BTreeMap<TopicPartition, JoinHandle<()>>,
     next_token: u64,
     fanin_tx: mpsc::Sender<Fetched>,
@@ -324,6 +326,7 @@ impl GroupConsumer {
             next_auto_commit: Instant::now() + auto_commit.unwrap_or_default(),
             auto_commit,
             tracks: Arc::new(Mutex::new(BTreeMap::new())),
+            revoking: Arc::new(Mutex::new(BTreeMap::new())),
             forwarders: BTreeMap::new(),
             next_token: 0,
             fanin_tx,
@@ -513,6 +516,11 @@ impl GroupConsumer {
         }
         if let Some((partitions, ack)) = self.pending_revoke.take() {
             self.offsets.forget(&partitions);
+            let mut revoking = lock(&self.revoking);
+            for tp in &partitions {
+                revoking.remove(tp);
+            }
+            drop(revoking);
             let _ = ack.send(());
         }
         result
@@ -586,6 +594,16 @@ impl GroupConsumer {
             }
             MemberEvent::Fatal(_) => Vec::new(),
         };
+        if let Some(MemberEvent::Revoked { .. }) = self.in_progress.as_ref() {
+            // Marks keep counting until the revocation completes.
+            let tracks = lock(&self.tracks);
+            let mut revoking = lock(&self.revoking);
+            for tp in &list {
+                if let Some(t) = tracks.get(tp) {
+                    revoking.insert(tp.clone(), t.token);
+                }
+            }
+        }
         let started = match self.in_progress.as_ref()? {
             MemberEvent::Assigned { .. } => self.start_partitions(&list).await,
             MemberEvent::Revoked { .. } | MemberEvent::Lost { .. } => {
@@ -799,9 +817,16 @@ impl GroupConsumer {
         &self.tracks
     }
 
-    /// The current assignment token of `tp`.
+    /// The current assignment token of `tp` (also while it is being
+    /// revoked).
     pub(crate) fn token_of(&self, tp: &TopicPartition) -> Option<u64> {
-        lock(&self.tracks).get(tp).map(|t| t.token)
+        let owned = lock(&self.tracks).get(tp).map(|t| t.token);
+        owned.or_else(|| lock(&self.revoking).get(tp).copied())
+    }
+
+    /// The partitions being revoked (for the handler runner).
+    pub(crate) fn revoking(&self) -> &Revoking {
+        &self.revoking
     }
 
     /// Forgets the batch the last `recv` returned, so the next `recv` does

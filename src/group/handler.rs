@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use super::TopicPartition;
 use super::consumer::{GroupConsumer, GroupEvent};
 use super::offsets::{Generation, OffsetManager};
-use super::tracks::{Acker, Tracks, owns, pause_for_claim};
+use super::tracks::{Acker, Revoking, Tracks, may_mark, pause_for_claim};
 use crate::consumer::{ConsumedBatch, ConsumerRecord};
 use crate::error::Result;
 
@@ -61,6 +61,7 @@ pub struct GroupSession {
     offsets: OffsetManager,
     acker: Acker,
     tracks: Tracks,
+    revoking: Revoking,
     tokens: Arc<BTreeMap<TopicPartition, u64>>,
 }
 
@@ -76,9 +77,11 @@ impl GroupSession {
     }
 
     /// Marks `record` as processed, with everything before it in its
-    /// partition: the next commit stores the offset after it. Ignored
-    /// (returns `false`) once the partition is no longer owned, so a late
-    /// mark cannot overwrite the new owner's commits.
+    /// partition: the next commit stores the offset after it. Marks made
+    /// while the partition is being revoked (in `consume_claim` after its
+    /// claim ended, or in `cleanup`) are committed with the revocation.
+    /// Ignored (returns `false`) once the partition is no longer owned, so
+    /// a late mark cannot overwrite the new owner's commits.
     pub fn mark(&self, record: &ConsumerRecord) -> bool {
         self.mark_offset(
             &TopicPartition::new(&*record.topic, record.partition),
@@ -92,7 +95,7 @@ impl GroupSession {
         let Some(token) = self.tokens.get(tp) else {
             return false;
         };
-        if !owns(&self.tracks, tp, *token) {
+        if !may_mark(&self.tracks, &self.revoking, tp, *token) {
             return false;
         }
         self.offsets.mark(tp, offset, metadata);
@@ -321,6 +324,7 @@ impl GroupConsumer {
             offsets: self.offsets().clone(),
             acker: self.acker(),
             tracks: self.tracks().clone(),
+            revoking: self.revoking().clone(),
             tokens: Arc::new(tokens),
         }
     }

@@ -111,6 +111,23 @@ pub(crate) fn owns(tracks: &Tracks, tp: &TopicPartition, token: u64) -> bool {
     lock(tracks).get(tp).is_some_and(|t| t.token == token)
 }
 
+/// Partitions being revoked, with the token they had: they no longer
+/// fetch, but marks for them still count until the revocation is
+/// completed (committed) by the next `recv`, so a handler's `cleanup` can
+/// mark what it finished.
+pub(crate) type Revoking = Arc<Mutex<BTreeMap<TopicPartition, u64>>>;
+
+/// Whether a mark for `tp` under `token` counts: the partition is owned
+/// with that token, or is being revoked from it.
+pub(crate) fn may_mark(
+    tracks: &Tracks,
+    revoking: &Revoking,
+    tp: &TopicPartition,
+    token: u64,
+) -> bool {
+    owns(tracks, tp, token) || lock(revoking).get(tp) == Some(&token)
+}
+
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
