@@ -1,8 +1,9 @@
 //! What a processor callback sees and does (goka's `Context`).
 
 use std::any::Any;
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use klamm::consumer::ConsumerRecord;
 use klamm::producer::ProducerRecord;
@@ -25,14 +26,70 @@ pub(crate) struct Shared<'a, V> {
     /// Partition counts of the outputs and the loop.
     pub(crate) partitions: &'a BTreeMap<String, i32>,
     pub(crate) table_store: Option<&'a Arc<dyn Storage>>,
+    pub(crate) overlay: &'a Overlay,
+}
+
+/// A partition's table writes not yet acknowledged by Kafka: callbacks
+/// read them before the store, which gets each one only with its
+/// acknowledgement (and the offset it was written at). A write that never
+/// reaches the table topic never reaches the store.
+#[derive(Debug, Default)]
+pub(crate) struct Overlay {
+    entries: Mutex<Pending>,
+}
+
+/// The last sequence number given, and each key's pending write with its
+/// number.
+#[derive(Debug, Default)]
+struct Pending(u64, HashMap<Vec<u8>, (u64, Option<Vec<u8>>)>);
+
+type OverlayGuard<'a> = std::sync::MutexGuard<'a, Pending>;
+
+impl Overlay {
+    fn lock(&self) -> OverlayGuard<'_> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records a pending write; returns its sequence number.
+    pub(crate) fn put(&self, key: &[u8], value: Option<Vec<u8>>) -> u64 {
+        let mut e = self.lock();
+        e.0 += 1;
+        let seq = e.0;
+        e.1.insert(key.to_vec(), (seq, value));
+        seq
+    }
+
+    /// The pending value of `key`: `Some(None)` for a pending delete.
+    pub(crate) fn get(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        self.lock().1.get(key).map(|(_, v)| v.clone())
+    }
+
+    /// Forgets write `seq` of `key` once the store has it (unless a later
+    /// write of the key is pending).
+    pub(crate) fn applied(&self, key: &[u8], seq: u64) {
+        let mut e = self.lock();
+        if e.1.get(key).is_some_and(|(s, _)| *s == seq) {
+            e.1.remove(key);
+        }
+    }
+}
+
+/// A table write: the key, the value (`None` deletes), its overlay number.
+#[derive(Debug)]
+pub(crate) struct TableWrite {
+    pub(crate) key: Vec<u8>,
+    pub(crate) value: Option<Vec<u8>>,
+    pub(crate) seq: u64,
 }
 
 /// A write a callback asked for, sent once it returns.
 #[derive(Debug)]
 pub(crate) struct Write {
     pub(crate) record: ProducerRecord,
-    /// A write to the group table (its ack moves the store's offset).
-    pub(crate) table: bool,
+    /// A write to the group table, applied to the store on its ack.
+    pub(crate) table: Option<TableWrite>,
 }
 
 /// The context of one input record in a processor callback (goka's
@@ -41,15 +98,21 @@ pub(crate) struct Write {
 /// Reads (the table value, joins, lookups) happen at once; writes (the
 /// table, emits, the loop) are sent when the callback returns, and the
 /// input record is committed only once Kafka has acknowledged all of
-/// them. A callback fails by returning an error (or calling
-/// [`fail`](Self::fail)): the processor stops and the record is not
+/// them (the local store takes a table write only then; until then the
+/// partition's callbacks read it from memory). A callback fails by
+/// returning an error or calling [`fail`](Self::fail), and so does any
+/// misuse of the context (an error from one of its methods), even if the
+/// callback ignores the error: the processor stops and the record is not
 /// committed.
 pub struct Context<'a, V> {
     pub(crate) shared: Shared<'a, V>,
     pub(crate) record: &'a ConsumerRecord,
-    pub(crate) key: &'a str,
+    /// The key's bytes (goka's keys are strings, which in Go hold any
+    /// bytes), and as text.
+    pub(crate) key: &'a [u8],
+    pub(crate) key_text: &'a str,
     pub(crate) writes: Vec<Write>,
-    pub(crate) failed: Option<String>,
+    pub(crate) failed: RefCell<Option<String>>,
 }
 
 impl<V> std::fmt::Debug for Context<'_, V> {
@@ -58,7 +121,7 @@ impl<V> std::fmt::Debug for Context<'_, V> {
             .field("topic", &self.record.topic)
             .field("partition", &self.record.partition)
             .field("offset", &self.record.offset)
-            .field("key", &self.key)
+            .field("key", &self.key_text)
             .finish_non_exhaustive()
     }
 }
@@ -69,8 +132,14 @@ impl<'a, V: Send + Sync + 'static> Context<'a, V> {
         &self.record.topic
     }
 
-    /// The record's key (empty for a null key).
+    /// The record's key as text (empty for a null key; bytes that are not
+    /// UTF-8 are replaced: see [`key_bytes`](Self::key_bytes)).
     pub fn key(&self) -> &str {
+        self.key_text
+    }
+
+    /// The record's key as it is: the table is keyed by these bytes.
+    pub fn key_bytes(&self) -> &[u8] {
         self.key
     }
 
@@ -114,6 +183,18 @@ impl<'a, V: Send + Sync + 'static> Context<'a, V> {
         self.record
     }
 
+    /// Records the first misuse: it fails the callback whatever the
+    /// callback returns.
+    fn note<T>(&self, r: Result<T, Error>) -> Result<T, Error> {
+        if let Err(e) = &r {
+            let mut failed = self.failed.borrow_mut();
+            if failed.is_none() {
+                *failed = Some(e.to_string());
+            }
+        }
+        r
+    }
+
     fn table(&self) -> Result<(&TableEdge<V>, &Arc<dyn Storage>), Error> {
         match (self.shared.table, self.shared.table_store) {
             (Some(t), Some(s)) => Ok((t, s)),
@@ -123,22 +204,32 @@ impl<'a, V: Send + Sync + 'static> Context<'a, V> {
         }
     }
 
-    /// The group table's value for the current key.
+    /// The group table's value for the current key (as this partition's
+    /// callbacks last set it, acknowledged or not).
     pub fn value(&self) -> Result<Option<V>, Error> {
+        self.note(self.read_value())
+    }
+
+    fn read_value(&self) -> Result<Option<V>, Error> {
         let (table, store) = self.table()?;
-        match store.get(self.key.as_bytes())? {
+        let bytes = match self.shared.overlay.get(self.key) {
+            Some(pending) => pending,
+            None => store.get(self.key)?,
+        };
+        match bytes {
             None => Ok(None),
             Some(bytes) => (table.decode)(&bytes).map(Some).map_err(Error::Codec),
         }
     }
 
-    /// Sets the group table's value for the current key: in the local
-    /// store now (later reads see it), and in `<group>-table` when the
-    /// callback returns.
+    /// Sets the group table's value for the current key: later reads in
+    /// this partition see it at once; it goes to `<group>-table` when the
+    /// callback returns, and into the local store once acknowledged.
     pub fn set_value(&mut self, value: &V) -> Result<(), Error> {
-        let (table, store) = self.table()?;
-        let bytes = (table.encode)(value).map_err(Error::Codec)?;
-        store.set(self.key.as_bytes(), &bytes)?;
+        let encoded = self
+            .table()
+            .and_then(|(table, _)| (table.encode)(value).map_err(Error::Codec));
+        let bytes = self.note(encoded)?;
         self.table_write(Some(bytes));
         Ok(())
     }
@@ -146,25 +237,29 @@ impl<'a, V: Send + Sync + 'static> Context<'a, V> {
     /// Deletes the current key from the group table (a tombstone in
     /// `<group>-table`).
     pub fn delete(&mut self) -> Result<(), Error> {
-        let (_, store) = self.table()?;
-        store.delete(self.key.as_bytes())?;
+        self.note(self.table().map(|_| ()))?;
         self.table_write(None);
         Ok(())
     }
 
     fn table_write(&mut self, value: Option<Vec<u8>>) {
         let topic = group_table(self.shared.group);
+        let seq = self.shared.overlay.put(self.key, value.clone());
         // The table partition is the input's: the local store that holds
         // the key is this partition's.
-        let record = match value {
-            Some(v) => ProducerRecord::new(topic, v),
+        let record = match &value {
+            Some(v) => ProducerRecord::new(topic, v.clone()),
             None => ProducerRecord::tombstone(topic),
         }
-        .with_key(self.key.as_bytes().to_vec())
+        .with_key(self.key.to_vec())
         .with_partition(self.record.partition);
         self.writes.push(Write {
             record,
-            table: true,
+            table: Some(TableWrite {
+                key: self.key.to_vec(),
+                value,
+                seq,
+            }),
         });
     }
 
@@ -182,15 +277,17 @@ impl<'a, V: Send + Sync + 'static> Context<'a, V> {
         value: &T,
         headers: &[(&str, &[u8])],
     ) -> Result<(), Error> {
-        let codec = self.output(topic)?;
-        let bytes = codec.encode_any(value)?;
-        self.push_emit(topic, key, Some(bytes), headers)
+        let encoded = self.output(topic).and_then(|c| c.encode_any(value));
+        let bytes = self.note(encoded)?;
+        let pushed = self.push_emit(topic, key, Some(bytes), headers);
+        self.note(pushed)
     }
 
     /// Writes a null value (a tombstone) under `key` to the output `topic`.
     pub fn emit_null(&mut self, topic: &str, key: &str) -> Result<(), Error> {
-        self.output(topic)?;
-        self.push_emit(topic, key, None, &[])
+        self.note(self.output(topic).map(|_| ()))?;
+        let pushed = self.push_emit(topic, key, None, &[]);
+        self.note(pushed)
     }
 
     fn output(&self, topic: &str) -> Result<&SharedCodec, Error> {
@@ -236,7 +333,7 @@ impl<'a, V: Send + Sync + 'static> Context<'a, V> {
         }
         self.writes.push(Write {
             record,
-            table: false,
+            table: None,
         });
         Ok(())
     }
@@ -244,38 +341,44 @@ impl<'a, V: Send + Sync + 'static> Context<'a, V> {
     /// Writes `value` under `key` to the group's loop stream; it comes
     /// back to the loop callback, on the partition of `key`.
     pub fn loopback<T: Any>(&mut self, key: &str, value: &T) -> Result<(), Error> {
-        let codec = self
+        let encoded = self
             .shared
             .loop_codec
-            .ok_or_else(|| Error::Context("no loop topic configured".into()))?;
-        let bytes = codec.encode_any(value)?;
+            .ok_or_else(|| Error::Context("no loop topic configured".into()))
+            .and_then(|codec| codec.encode_any(value));
+        let bytes = self.note(encoded)?;
         let topic = loop_stream(self.shared.group);
-        self.push_emit(&topic, key, Some(bytes), &[])
+        let pushed = self.push_emit(&topic, key, Some(bytes), &[]);
+        self.note(pushed)
     }
 
     /// The join table `table`'s value for the current key (same partition
     /// as the input).
     pub fn join<T: 'static>(&self, table: &str) -> Result<Option<T>, Error> {
-        let (codec, store) =
-            self.shared.joins.get(table).ok_or_else(|| {
+        let joined = || {
+            let (codec, store) = self.shared.joins.get(table).ok_or_else(|| {
                 Error::Context(format!("table {table} is not declared as a join"))
             })?;
-        match store.get(self.key.as_bytes())? {
-            None => Ok(None),
-            Some(b) => decode_as(codec, &b).map(Some),
-        }
+            match store.get(self.key)? {
+                None => Ok(None),
+                Some(b) => decode_as(codec, &b).map(Some),
+            }
+        };
+        self.note(joined())
     }
 
     /// The lookup table `table`'s value for `key` (any partition).
     pub fn lookup<T: 'static>(&self, table: &str, key: &str) -> Result<Option<T>, Error> {
-        let (codec, view) =
-            self.shared.lookups.get(table).ok_or_else(|| {
+        let looked = || {
+            let (codec, view) = self.shared.lookups.get(table).ok_or_else(|| {
                 Error::Context(format!("table {table} is not declared as a lookup"))
             })?;
-        match view.get_bytes(key)? {
-            None => Ok(None),
-            Some(b) => decode_as(codec, &b).map(Some),
-        }
+            match view.get_bytes(key)? {
+                None => Ok(None),
+                Some(b) => decode_as(codec, &b).map(Some),
+            }
+        };
+        self.note(looked())
     }
 
     /// Fails the callback (goka's `Fail`): whatever it returns, the
@@ -283,7 +386,10 @@ impl<'a, V: Send + Sync + 'static> Context<'a, V> {
     /// Returns the error too, for `return Err(ctx.fail(e))`.
     pub fn fail(&mut self, error: impl Into<BoxError>) -> BoxError {
         let error = error.into();
-        self.failed = Some(error.to_string());
+        let mut failed = self.failed.borrow_mut();
+        if failed.is_none() {
+            *failed = Some(error.to_string());
+        }
         error
     }
 }

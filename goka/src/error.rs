@@ -10,6 +10,9 @@ pub enum Error {
     /// The group graph breaks one of goka's rules.
     #[error("invalid group graph: {0}")]
     Graph(String),
+    /// A setting a processor cannot work with.
+    #[error("configuration: {0}")]
+    Config(String),
     /// The topics a processor reads are not co-partitioned (or missing).
     #[error("topics are not co-partitioned: {0}")]
     Copartitioning(String),

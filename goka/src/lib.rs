@@ -90,8 +90,18 @@
 //!   before), and it keeps following the table until closed.
 //! - The loop and table topics are created with the broker's default
 //!   replication factor ([`ProcessorOptions::replication_factor`]).
+//! - The local store takes a table write only once Kafka acknowledged it
+//!   (callbacks of the partition read pending writes from memory): a
+//!   failed callback leaves nothing behind, where goka's store could keep
+//!   a write the table topic never got.
+//! - Any error from a context method fails the callback even if the
+//!   callback ignores it (goka panics there).
+//! - The processor refuses `acks=0` (as goka) and always uses the classic
+//!   group protocol.
+//! - A join table whose follower fails stops the processor with the error
+//!   (goka restarts the follower with a backoff).
 //! - Not (yet) here: visitors, hot standby, recover-ahead, the tester
-//!   package, and goka's per-topic detail of stats.
+//!   package, `NilProcess`, and goka's per-topic detail of stats.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

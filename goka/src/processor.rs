@@ -19,12 +19,12 @@ use tokio::sync::{OnceCell, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::codec::SharedCodec;
-use crate::context::{Context, Shared, Write};
+use crate::context::{Context, Overlay, Shared, TableWrite, Write};
 use crate::error::Error;
 use crate::graph::{CallbackError, GroupGraph, NilHandling, group_table, loop_stream};
 use crate::hasher::goka_partition;
 use crate::storage::{Storage, StorageBuilder};
-use crate::table::{PartitionState, StateLog, follow, recover};
+use crate::table::{PartitionState, StateLog, follow, partition_count, recover};
 use crate::view::ViewCore;
 
 /// Processor settings beyond the graph.
@@ -70,7 +70,7 @@ pub struct PartitionStats {
 struct Pending {
     tp: TopicPartition,
     offset: i64,
-    writes: Vec<(DeliveryFuture, bool)>,
+    writes: Vec<(DeliveryFuture, Option<TableWrite>)>,
 }
 
 /// One assigned partition's tasks.
@@ -98,6 +98,8 @@ struct Inner<V: Send + Sync + 'static> {
     failure: Mutex<Option<Error>>,
     failed: watch::Sender<bool>,
     stop: watch::Sender<bool>,
+    /// Set by a stop or a failure: recoveries in progress give up.
+    halt: watch::Sender<bool>,
     ran: AtomicBool,
 }
 
@@ -110,6 +112,7 @@ impl<V: Send + Sync + 'static> Inner<V> {
         }
         drop(f);
         let _ = self.failed.send_replace(true);
+        let _ = self.halt.send_replace(true);
     }
 
     fn has_failed(&self) -> bool {
@@ -231,6 +234,24 @@ impl<V: Send + Sync + 'static> Processor<V> {
         config.consumer.enable_auto_commit = true;
         config.consumer.auto_commit_interval = Duration::from_secs(1);
         config.metadata.allow_auto_topic_creation = false;
+        // The range assignor decides: the classic protocol (KIP-848 lets
+        // the broker assign, which does not keep inputs co-located).
+        config.consumer.group_protocol = klamm::config::GroupProtocol::Classic;
+        // Recovery runs in setup and may be long; rebalances still wait
+        // at most a minute for the others.
+        config.consumer.max_poll_interval = config
+            .consumer
+            .max_poll_interval
+            .max(Duration::from_secs(30 * 60));
+        if config.consumer.rebalance_timeout.is_none() {
+            config.consumer.rebalance_timeout = Some(Duration::from_secs(60));
+        }
+        if config.producer.acks == klamm::config::Acks::None {
+            return Err(Error::Config(
+                "acks=0: a processor commits an input only after its writes are acknowledged"
+                    .into(),
+            ));
+        }
         let own = Client::connect(config).await?;
         let producer = AsyncProducer::new(own.clone()).await?;
         Ok(Processor {
@@ -250,6 +271,7 @@ impl<V: Send + Sync + 'static> Processor<V> {
                 failure: Mutex::new(None),
                 failed: watch::Sender::new(false),
                 stop: watch::Sender::new(false),
+                halt: watch::Sender::new(false),
                 ran: AtomicBool::new(false),
             }),
         })
@@ -297,10 +319,10 @@ async fn run<V: Send + Sync + 'static>(inner: &Arc<Inner<V>>) -> Result<(), Erro
     }
     let lookups = inner.lookups.get_or_init(|| async { lookups }).await;
     for (_, view) in lookups.values() {
-        let mut stop = inner.stop.subscribe();
+        let mut halt = inner.halt.subscribe();
         tokio::select! {
             r = view.wait_running() => r?,
-            _ = stop.wait_for(|s| *s) => return Ok(()),
+            _ = halt.wait_for(|s| *s) => return Ok(()),
         }
     }
     let options = GroupOptions {
@@ -333,27 +355,6 @@ async fn run<V: Send + Sync + 'static>(inner: &Arc<Inner<V>>) -> Result<(), Erro
         )
         .await?;
     Ok(())
-}
-
-/// The partition count of `topic` (its partitions must be 0..n), or
-/// `None` when it does not exist. Asks through the admin client, which
-/// never creates topics.
-async fn partition_count(admin: &Admin, topic: &str) -> Result<Option<i32>, Error> {
-    let mut described = admin.describe_topics(&[topic]).await;
-    match described.remove(topic) {
-        Some(Ok(d)) => {
-            let n = i32::try_from(d.partitions.len()).unwrap_or(i32::MAX);
-            if d.partitions.iter().map(|p| p.partition).ne(0..n) {
-                return Err(Error::Copartitioning(format!(
-                    "topic {topic} has a gap in its partitions"
-                )));
-            }
-            Ok(Some(n))
-        }
-        Some(Err(e)) if e.kafka_code() == Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION) => Ok(None),
-        Some(Err(e)) => Err(Error::Kafka(e)),
-        None => Ok(None),
-    }
 }
 
 /// Creates `topic` unless it exists; an existing one must have its
@@ -406,9 +407,14 @@ impl<V: Send + Sync + 'static> GroupHandler for Partitions<V> {
     async fn setup(&self, session: &GroupSession) -> klamm::Result<()> {
         let numbers: BTreeSet<i32> = session.claims().iter().map(|tp| tp.partition).collect();
         for p in numbers {
-            if let Err(e) = start_partition(&self.inner, session, p).await {
-                self.inner.fail(e);
-                break;
+            match start_partition(&self.inner, session, p).await {
+                Ok(true) => {}
+                // Stopping: the run ends at once after setup.
+                Ok(false) => break,
+                Err(e) => {
+                    self.inner.fail(e);
+                    break;
+                }
             }
         }
         Ok(())
@@ -444,13 +450,15 @@ impl<V: Send + Sync + 'static> GroupHandler for Partitions<V> {
     }
 }
 
+/// Recovers partition `p` (its joins, then its table) and starts its
+/// tasks; `false` when a stop or a failure interrupted the recovery.
 async fn start_partition<V: Send + Sync + 'static>(
     inner: &Arc<Inner<V>>,
     session: &GroupSession,
     p: i32,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let consumer = Consumer::new(inner.client.clone());
-    inner.states.set(p, PartitionState::Recovering);
+    let mut halt = inner.halt.subscribe();
     // Joins first: they keep following the topic afterwards.
     let (joins_stop, _) = watch::channel(false);
     let mut joins = BTreeMap::new();
@@ -458,7 +466,20 @@ async fn start_partition<V: Send + Sync + 'static>(
     let scratch = StateLog::default();
     for (topic, codec) in &inner.graph.joins {
         let store = inner.storage.build(topic, p)?;
-        let next = recover(&inner.client, &consumer, topic, p, &store, &scratch).await?;
+        let recovered = recover(
+            &inner.client,
+            &consumer,
+            topic,
+            p,
+            &store,
+            &scratch,
+            &mut halt,
+        )
+        .await?;
+        let Some(next) = recovered else {
+            let _ = joins_stop.send_replace(true);
+            return Ok(false);
+        };
         let (inner2, topic2, store2, stop) = (
             inner.clone(),
             topic.clone(),
@@ -476,7 +497,20 @@ async fn start_partition<V: Send + Sync + 'static>(
     let table_store = match inner.graph.table_topic() {
         Some(topic) => {
             let store = inner.storage.build(&topic, p)?;
-            recover(&inner.client, &consumer, &topic, p, &store, &inner.states).await?;
+            let recovered = recover(
+                &inner.client,
+                &consumer,
+                &topic,
+                p,
+                &store,
+                &inner.states,
+                &mut halt,
+            )
+            .await?;
+            if recovered.is_none() {
+                let _ = joins_stop.send_replace(true);
+                return Ok(false);
+            }
             lock(&inner.tables).insert(p, store.clone());
             Some(store)
         }
@@ -486,6 +520,7 @@ async fn start_partition<V: Send + Sync + 'static>(
             None
         }
     };
+    let overlay = Arc::new(Overlay::default());
     let (tx, rx) = mpsc::channel(inner.channel_size);
     let (commit_tx, commit_rx) = mpsc::unbounded_channel();
     let task = tokio::spawn(process(
@@ -495,11 +530,13 @@ async fn start_partition<V: Send + Sync + 'static>(
         commit_tx,
         joins,
         table_store.clone(),
+        overlay.clone(),
     ));
     let committer = tokio::spawn(commit(
         inner.clone(),
         session.clone(),
         table_store,
+        overlay,
         commit_rx,
     ));
     inner.runners.lock().await.insert(
@@ -512,7 +549,7 @@ async fn start_partition<V: Send + Sync + 'static>(
             joins: join_tasks,
         },
     );
-    Ok(())
+    Ok(true)
 }
 
 async fn stop_partition<V: Send + Sync + 'static>(inner: &Arc<Inner<V>>, p: i32) {
@@ -541,6 +578,7 @@ async fn process<V: Send + Sync + 'static>(
     commits: mpsc::UnboundedSender<Pending>,
     joins: BTreeMap<String, (SharedCodec, Arc<dyn Storage>)>,
     table_store: Option<Arc<dyn Storage>>,
+    overlay: Arc<Overlay>,
 ) {
     let empty = BTreeMap::new();
     let lookups = inner.lookups.get().unwrap_or(&empty);
@@ -560,7 +598,8 @@ async fn process<V: Send + Sync + 'static>(
             });
             continue;
         }
-        let key = String::from_utf8_lossy(record.key.as_deref().unwrap_or_default()).into_owned();
+        let key = record.key.clone().unwrap_or_default();
+        let key_text = String::from_utf8_lossy(&key).into_owned();
         let mut ctx = Context {
             shared: Shared {
                 group: &inner.graph.group,
@@ -571,11 +610,13 @@ async fn process<V: Send + Sync + 'static>(
                 lookups,
                 partitions: &inner.partition_counts,
                 table_store: table_store.as_ref(),
+                overlay: &overlay,
             },
             record: &record,
             key: &key,
+            key_text: &key_text,
             writes: Vec::new(),
-            failed: None,
+            failed: std::cell::RefCell::new(None),
         };
         let value = record.value.as_deref().unwrap_or_default();
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| callback(&mut ctx, value)));
@@ -607,7 +648,7 @@ async fn process<V: Send + Sync + 'static>(
         let (mut outputs, mut table_writes) = (0, 0);
         let mut sent = Vec::with_capacity(writes.len());
         for w in writes {
-            if w.table {
+            if w.table.is_some() {
                 table_writes += 1;
             } else {
                 outputs += 1;
@@ -641,23 +682,26 @@ async fn process<V: Send + Sync + 'static>(
     }
 }
 
-/// Marks each record once its writes are acknowledged, in order; moves
-/// the table store's offset to each acknowledged table write.
+/// Marks each record once its writes are acknowledged, in order; applies
+/// each acknowledged table write to the store with the offset it got.
 async fn commit<V: Send + Sync + 'static>(
     inner: Arc<Inner<V>>,
     session: GroupSession,
     table_store: Option<Arc<dyn Storage>>,
+    overlay: Arc<Overlay>,
     mut rx: mpsc::UnboundedReceiver<Pending>,
 ) {
     while let Some(pending) = rx.recv().await {
         for (delivery, table) in pending.writes {
             match delivery.await {
                 Ok(meta) => {
-                    if let (true, Some(store)) = (table, &table_store)
-                        && let Err(e) = store.set_offset(meta.offset)
-                    {
-                        inner.fail(e);
-                        return;
+                    if let (Some(w), Some(store)) = (table, &table_store) {
+                        let update = [(w.key.clone(), w.value)];
+                        if let Err(e) = store.apply(&update, Some(meta.offset)) {
+                            inner.fail(e);
+                            return;
+                        }
+                        overlay.applied(&w.key, w.seq);
                     }
                 }
                 Err(e) => {
@@ -781,6 +825,7 @@ impl<V: Send + Sync + 'static> Handle<V> {
     /// committed, the group is left.
     pub fn stop(&self) {
         let _ = self.inner.stop.send_replace(true);
+        let _ = self.inner.halt.send_replace(true);
     }
 }
 

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use klamm::Client;
+use klamm::admin::Admin;
 use klamm::client::OffsetSpec;
 use klamm::consumer::{ConsumedBatch, Consumer, StartOffset};
+use klamm::protocol::error_codes::ErrorCode;
 use tokio::sync::watch;
 
 use crate::error::Error;
@@ -100,7 +102,7 @@ fn updates(batch: &ConsumedBatch) -> Vec<Update> {
 /// Recovers `topic`'s `partition` into `store`: from the record after the
 /// stored offset (or the log start) to the high watermark the partition
 /// has now, through Recovering and Preparing. Returns the offset to
-/// follow the partition from.
+/// follow the partition from, or `None` when `stop` turned true first.
 pub(crate) async fn recover(
     client: &Client,
     consumer: &Consumer,
@@ -108,25 +110,27 @@ pub(crate) async fn recover(
     partition: i32,
     store: &Arc<dyn Storage>,
     states: &StateLog,
-) -> Result<i64, Error> {
+    stop: &mut watch::Receiver<bool>,
+) -> Result<Option<i64>, Error> {
     let stored = store.offset()?;
     let bounds = |spec| async move {
         let got = client
             .list_partition_offsets(topic, &[partition], spec)
             .await?;
-        Ok::<i64, Error>(
-            got.get(&partition)
-                .and_then(|o| o.offset)
-                .unwrap_or_default(),
-        )
+        got.get(&partition).and_then(|o| o.offset).ok_or_else(|| {
+            Error::Storage(format!(
+                "the offsets of {topic}/{partition} are unknown: the table cannot be recovered"
+            ))
+        })
     };
     let oldest = bounds(OffsetSpec::Oldest).await?;
     let hwm = bounds(OffsetSpec::Newest).await?;
-    if stored.is_some_and(|s| s > 0) && hwm == 0 {
+    if let Some(s) = stored
+        && s >= hwm
+    {
         return Err(Error::Storage(format!(
-            "the local store of {topic}/{partition} is at offset {} but the topic is empty: \
-             the topic was recreated; wipe the local store",
-            stored.unwrap_or_default()
+            "the local store of {topic}/{partition} is at offset {s} but the topic ends at {hwm}: \
+             the topic was recreated or truncated; wipe the local store"
         )));
     }
     let start = stored.map_or(oldest, |s| s + 1).max(oldest);
@@ -136,27 +140,48 @@ pub(crate) async fn recover(
             .consume_partition(topic, partition, StartOffset::Offset(start))
             .await?;
         let outcome = async {
+            let mut next = start;
             loop {
-                let Some(batch) = pc.recv_batch().await else {
+                // Records taken by batch do not move the position, but
+                // skipped markers do: the log may end with one.
+                next = next.max(pc.position());
+                if next >= hwm {
+                    return Ok(true);
+                }
+                let batch = tokio::select! {
+                    biased;
+                    _ = stop.wait_for(|s| *s) => return Ok(false),
+                    b = tokio::time::timeout(MARKER_CHECK, pc.recv_batch()) => b,
+                };
+                let Ok(batch) = batch else {
+                    continue;
+                };
+                let Some(batch) = batch else {
                     return Err(Error::State("the table consumer ended during recovery"));
                 };
                 let batch = batch?;
-                let last = batch.records.last().map(|r| r.offset);
-                store.apply(&updates(&batch), last)?;
-                if last.is_some_and(|o| o >= hwm - 1) || pc.position() >= hwm {
-                    return Ok(());
+                if let Some(last) = batch.records.last().map(|r| r.offset) {
+                    store.apply(&updates(&batch), Some(last))?;
+                    next = next.max(last + 1);
                 }
             }
         }
         .await;
         pc.close().await;
-        outcome?;
+        if !outcome? {
+            return Ok(None);
+        }
     }
     states.set(partition, PartitionState::Preparing);
     store.flush()?;
     states.set(partition, PartitionState::Running);
-    Ok(start.max(hwm))
+    Ok(Some(start.max(hwm)))
 }
+
+/// How long recovery waits for records before it looks whether the
+/// position has reached the end (a log ending in a transaction marker
+/// delivers no record for it).
+const MARKER_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Follows `topic`'s `partition` from `from`, applying every record to
 /// `store`, until `stop` turns true.
@@ -192,4 +217,25 @@ pub(crate) async fn follow(
     };
     pc.close().await;
     outcome
+}
+
+/// The partition count of `topic` (its partitions must be 0..n), or
+/// `None` when it does not exist. Asks through the admin client, which
+/// never creates topics.
+pub(crate) async fn partition_count(admin: &Admin, topic: &str) -> Result<Option<i32>, Error> {
+    let mut described = admin.describe_topics(&[topic]).await;
+    match described.remove(topic) {
+        Some(Ok(d)) => {
+            let n = i32::try_from(d.partitions.len()).unwrap_or(i32::MAX);
+            if d.partitions.iter().map(|p| p.partition).ne(0..n) {
+                return Err(Error::Copartitioning(format!(
+                    "topic {topic} has a gap in its partitions"
+                )));
+            }
+            Ok(Some(n))
+        }
+        Some(Err(e)) if e.kafka_code() == Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION) => Ok(None),
+        Some(Err(e)) => Err(Error::Kafka(e)),
+        None => Ok(None),
+    }
 }

@@ -6,6 +6,7 @@ use std::ops::{Bound, RangeBounds};
 use std::sync::{Arc, Mutex};
 
 use klamm::Client;
+use klamm::admin::Admin;
 use klamm::consumer::Consumer;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -14,7 +15,7 @@ use crate::codec::Codec;
 use crate::error::Error;
 use crate::hasher::goka_partition;
 use crate::storage::{Storage, StorageBuilder};
-use crate::table::{PartitionState, StateLog, follow, recover};
+use crate::table::{PartitionState, StateLog, follow, partition_count, recover};
 
 /// The partitions of a table and their stores, without a value type.
 #[derive(Debug)]
@@ -23,7 +24,8 @@ pub(crate) struct ViewCore {
     stores: Vec<Arc<dyn Storage>>,
     pub(crate) states: StateLog,
     stop: watch::Sender<bool>,
-    failure: Mutex<Option<String>>,
+    /// The first partition failure, announced to waiters.
+    failure: watch::Sender<Option<String>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -35,13 +37,14 @@ impl ViewCore {
         topic: &str,
         builder: &Arc<dyn StorageBuilder>,
     ) -> Result<Arc<ViewCore>, Error> {
-        let partitions = client.partitions(topic).await?;
-        let count = i32::try_from(partitions.len()).unwrap_or(i32::MAX);
-        if partitions.iter().copied().ne(0..count) {
+        // Through the admin client, whose metadata never creates topics.
+        let Some(count) = partition_count(&Admin::new(client.clone()), topic).await? else {
             return Err(Error::Copartitioning(format!(
-                "table {topic} has a gap in its partitions: {partitions:?}"
+                "table {topic} does not exist"
             )));
-        }
+        };
+        client.refresh_metadata(Some(&[topic.to_string()])).await?;
+        let partitions: Vec<i32> = (0..count).collect();
         let mut stores = Vec::with_capacity(partitions.len());
         for p in &partitions {
             stores.push(builder.build(topic, *p)?);
@@ -51,30 +54,47 @@ impl ViewCore {
             stores,
             states: StateLog::default(),
             stop: watch::Sender::new(false),
-            failure: Mutex::new(None),
+            failure: watch::Sender::new(None),
             tasks: Mutex::new(Vec::new()),
         });
         let consumer = Consumer::new(client.clone());
-        for p in partitions {
+        for (p, store) in partitions.into_iter().zip(core.stores.clone()) {
             let (core2, client, consumer) = (core.clone(), client.clone(), consumer.clone());
             let task = tokio::spawn(async move {
-                let store = core2.stores[p as usize].clone();
+                let mut stop = core2.stop.subscribe();
                 let run = async {
-                    let next =
-                        recover(&client, &consumer, &core2.topic, p, &store, &core2.states).await?;
+                    let recovered = recover(
+                        &client,
+                        &consumer,
+                        &core2.topic,
+                        p,
+                        &store,
+                        &core2.states,
+                        &mut stop,
+                    )
+                    .await?;
+                    let Some(next) = recovered else {
+                        return Ok(());
+                    };
                     follow(
                         consumer.clone(),
                         core2.topic.clone(),
                         p,
                         next,
                         store.clone(),
-                        core2.stop.subscribe(),
+                        stop,
                     )
                     .await
                 };
                 if let Err(e) = run.await {
                     tracing::warn!(topic = %core2.topic, partition = p, error = %e, "view partition failed");
-                    *lock(&core2.failure) = Some(e.to_string());
+                    core2.failure.send_if_modified(|f| {
+                        let first = f.is_none();
+                        if first {
+                            *f = Some(format!("partition {p}: {e}"));
+                        }
+                        first
+                    });
                     core2.states.set(p, PartitionState::Stopped);
                 }
             });
@@ -89,7 +109,7 @@ impl ViewCore {
     }
 
     fn ready(&self, p: usize) -> Result<(), Error> {
-        if let Some(f) = lock(&self.failure).as_ref() {
+        if let Some(f) = self.failure.borrow().as_ref() {
             return Err(Error::Storage(format!(
                 "the view of {} failed: {f}",
                 self.topic
@@ -111,11 +131,13 @@ impl ViewCore {
         self.stores[p].get(key.as_bytes())
     }
 
+    /// Waits until every partition runs, or one fails (its error).
     pub(crate) async fn wait_running(&self) -> Result<(), Error> {
         let count = self.stores.len();
         let mut rx = self.states.subscribe();
+        let mut failure = self.failure.subscribe();
         loop {
-            if let Some(f) = lock(&self.failure).as_ref() {
+            if let Some(f) = failure.borrow_and_update().as_ref() {
                 return Err(Error::Storage(format!(
                     "the view of {} failed: {f}",
                     self.topic
@@ -129,8 +151,11 @@ impl ViewCore {
             if running == count {
                 return Ok(());
             }
-            if rx.changed().await.is_err() {
-                return Err(Error::State("the view stopped"));
+            tokio::select! {
+                r = rx.changed() => if r.is_err() {
+                    return Err(Error::State("the view stopped"));
+                },
+                _ = failure.changed() => {}
             }
         }
     }
@@ -269,6 +294,13 @@ impl<C: Codec> View<C> {
     /// Stops following the table and flushes the stores.
     pub async fn close(&self) {
         self.core.close().await
+    }
+}
+
+impl<C: Codec> Drop for View<C> {
+    /// A view dropped without `close` stops loading and following.
+    fn drop(&mut self) {
+        let _ = self.core.stop.send_replace(true);
     }
 }
 
