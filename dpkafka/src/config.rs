@@ -1,7 +1,6 @@
 //! The consumer's and the producer's settings, with dp-kafka's defaults
 //! and checks, and what they become in a klamm [`Config`](klamm::Config).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::Error;
@@ -27,18 +26,63 @@ pub enum Offset {
 /// TLS to the brokers (dp-kafka's `SecurityConfig`): set means TLS on,
 /// even with every field empty.
 ///
-/// The certificates are PEM files (klamm's TLS reads files; dp-kafka also
-/// took the PEM text itself in these fields).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// As in dp-kafka, each certificate or key is either PEM text (a value
+/// starting with `-----BEGIN `, in which literal `\n` sequences become
+/// newlines, as environment variables often carry them) or the path of a
+/// PEM file.
+///
+/// ```
+/// use klamm_dpkafka::{ConsumerGroupConfig, SecurityConfig};
+///
+/// let mut config = ConsumerGroupConfig::new(["kafka:9093"], "orders", "billing");
+/// config.security = Some(SecurityConfig {
+///     root_ca_certs: Some("-----BEGIN CERTIFICATE-----\\nMIIB...\\n-----END CERTIFICATE-----".into()),
+///     client_cert: Some("/etc/kafka/client.crt".into()),
+///     client_key: Some("/etc/kafka/client.key".into()),
+///     insecure_skip_verify: false,
+/// });
+/// let client = config.client_config().unwrap();
+/// assert!(client.net.tls.ca_pem.as_deref().unwrap().contains("\nMIIB...\n"));
+/// assert_eq!(client.net.tls.certificate_location, Some("/etc/kafka/client.crt".into()));
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct SecurityConfig {
     /// CA certificates to trust; `None`: the Mozilla roots klamm bundles.
-    pub root_ca_certs: Option<PathBuf>,
+    pub root_ca_certs: Option<String>,
     /// A client certificate for mutual TLS (needs `client_key`).
-    pub client_cert: Option<PathBuf>,
-    /// The client certificate's private key.
-    pub client_key: Option<PathBuf>,
+    pub client_cert: Option<String>,
+    /// The client certificate's private key (never printed by `Debug`).
+    pub client_key: Option<String>,
     /// Accept any broker certificate (tests only).
     pub insecure_skip_verify: bool,
+}
+
+impl std::fmt::Debug for SecurityConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |v: &Option<String>| {
+            v.as_deref()
+                .map(|v| if is_pem(v) { "<PEM text>" } else { v })
+                .map(str::to_string)
+        };
+        f.debug_struct("SecurityConfig")
+            .field("root_ca_certs", &shown(&self.root_ca_certs))
+            .field("client_cert", &shown(&self.client_cert))
+            .field(
+                "client_key",
+                &self
+                    .client_key
+                    .as_deref()
+                    .map(|k| if is_pem(k) { "<redacted>" } else { k }),
+            )
+            .field("insecure_skip_verify", &self.insecure_skip_verify)
+            .finish()
+    }
+}
+
+/// Whether a security setting is PEM text rather than a path (dp-kafka's
+/// rule).
+fn is_pem(v: &str) -> bool {
+    v.starts_with("-----BEGIN ")
 }
 
 /// A managed consumer's settings (dp-kafka's `ConsumerGroupConfig`).
@@ -351,15 +395,20 @@ fn security_properties(security: Option<&SecurityConfig>, props: &mut Vec<(&'sta
         return;
     };
     props.push(("security.protocol", "SSL".into()));
-    let path = |p: &PathBuf| p.display().to_string();
-    if let Some(ca) = &s.root_ca_certs {
-        props.push(("ssl.ca.location", path(ca)));
-    }
-    if let Some(cert) = &s.client_cert {
-        props.push(("ssl.certificate.location", path(cert)));
-    }
-    if let Some(key) = &s.client_key {
-        props.push(("ssl.key.location", path(key)));
+    for (value, file_key, text_key) in [
+        (&s.root_ca_certs, "ssl.ca.location", "ssl.ca.pem"),
+        (
+            &s.client_cert,
+            "ssl.certificate.location",
+            "ssl.certificate.pem",
+        ),
+        (&s.client_key, "ssl.key.location", "ssl.key.pem"),
+    ] {
+        match value.as_deref() {
+            Some(v) if is_pem(v) => props.push((text_key, v.replace("\\n", "\n"))),
+            Some(v) if !v.is_empty() => props.push((file_key, v.to_string())),
+            _ => {}
+        }
     }
     if s.insecure_skip_verify {
         props.push(("enable.ssl.certificate.verification", "false".into()));
@@ -479,6 +528,7 @@ mod tests {
             klamm::config::SecurityProtocol::Ssl
         );
         assert_eq!(k.net.tls.ca_location, Some("/etc/ca.pem".into()));
+        assert_eq!(k.net.tls.ca_pem, None);
         assert!(!k.net.tls.verify_certificates);
         c.offset = Offset::Oldest;
         c.security = None;

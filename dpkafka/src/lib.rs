@@ -87,7 +87,7 @@
 //! | `Send` (Avro), `SendJSON`, `SendBytes`, the `Output` channel | [`Producer::send_json`], [`Producer::send_bytes`] (Avro is left to the application: encode, then `send_bytes`) |
 //! | `AddHeader`, the `request-id` header ([`TRACE_ID_HEADER`]) from the context or a UUID per producer | [`Producer::add_header`], [`ProducerConfig::trace_id`] or a UUID per producer |
 //! | the producer's `Errors` channel | the [`DeliveryFuture`](klamm::producer::DeliveryFuture) each send returns |
-//! | `SecurityConfig{RootCACerts, ClientCert, ClientKey, InsecureSkipVerify}` | [`SecurityConfig`] (file paths) |
+//! | `SecurityConfig{RootCACerts, ClientCert, ClientKey, InsecureSkipVerify}` | [`SecurityConfig`]: PEM text (literal `\n` allowed) or file paths, as in dp-kafka |
 //! | `kafkatest` fakes | klamm's in-process fake cluster (`klamm-fake`) or a real broker |
 //!
 //! Differences, where dp-kafka's behaviour was a limitation rather than a
@@ -112,7 +112,6 @@
 //!   [`Error::NotInitialised`] instead of dropping it; the producer uses
 //!   klamm's defaults (`acks=all`, idempotent) where dp-kafka kept
 //!   Sarama's (leader acknowledgement only).
-//! - TLS certificates are files; dp-kafka also accepted the PEM text.
 //! - Closing has a deadline, and dropping the last handle closes.
 
 #![forbid(unsafe_code)]

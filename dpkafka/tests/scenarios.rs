@@ -773,3 +773,87 @@ async fn stopping_hands_over_the_batch_gathered_so_far() {
         .expect("close");
     client.close().await;
 }
+
+/// TLS as dp-kafka's security config gives it: the CA as PEM text with
+/// literal `\n` sequences (as environment variables carry it), the client
+/// certificate and key as files (the mTLS listener requires them) for the
+/// consumer and as PEM text for the producer; the health checks probe over
+/// TLS too. The control: without the client certificate the mTLS
+/// listener refuses the producer, which never initialises.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_from_pem_text_and_files_reaches_the_mtls_listener() {
+    let Some(broker) = env::broker() else { return };
+    let Some(mtls) = env::require("KLAMM_TEST_MTLS", "mTLS listener") else {
+        return;
+    };
+    let Some(dir) = env::require("KLAMM_TEST_TLS_DIR", "TLS certificates") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect("certificate file");
+    let ca_text = read("ca.crt").replace('\n', "\\n");
+    let client = client(&broker).await;
+    let (topic, group) = (env::unique_topic("dp-tls"), env::unique_topic("dp-tls-g"));
+    create(&client, &topic, 1).await;
+
+    let mut pconfig = ProducerConfig::new([mtls.as_str()], &topic);
+    pconfig.min_brokers_healthy = 1;
+    pconfig.security = Some(klamm_dpkafka::SecurityConfig {
+        root_ca_certs: Some(ca_text.clone()),
+        client_cert: Some(read("client.crt")),
+        client_key: Some(read("client.key")),
+        insecure_skip_verify: false,
+    });
+    let producer = Producer::new(pconfig.clone()).await.expect("producer");
+    timeout(LONG, producer.wait_initialised())
+        .await
+        .expect("initialised over mTLS")
+        .expect("not closed");
+    let health = producer.check_health().await;
+    assert_eq!(
+        (health.status, health.message.as_str()),
+        (Status::Ok, "kafka producer is healthy")
+    );
+    producer
+        .send_bytes("over tls")
+        .await
+        .expect("sent")
+        .await
+        .expect("acknowledged");
+    producer
+        .close(Duration::from_secs(30))
+        .await
+        .expect("close");
+
+    let mut config = consumer_config(&mtls, &topic, &group);
+    config.security = Some(klamm_dpkafka::SecurityConfig {
+        root_ca_certs: Some(ca_text.clone()),
+        client_cert: Some(dir.join("client.crt").display().to_string()),
+        client_key: Some(dir.join("client.key").display().to_string()),
+        insecure_skip_verify: false,
+    });
+    let consumer = ConsumerGroup::new(config).await.expect("consumer");
+    assert!(consumer.is_initialised());
+    consumer.start().await.expect("start");
+    let m = timeout(LONG, consumer.recv())
+        .await
+        .expect("a record")
+        .expect("open");
+    assert_eq!(m.data(), b"over tls");
+    m.commit_and_release().await.expect("commit");
+    consumer
+        .close(Duration::from_secs(30))
+        .await
+        .expect("close");
+
+    // Control: no client certificate, no connection.
+    pconfig.security = Some(klamm_dpkafka::SecurityConfig {
+        root_ca_certs: Some(ca_text),
+        ..klamm_dpkafka::SecurityConfig::default()
+    });
+    let refused = Producer::new(pconfig).await.expect("created anyway");
+    assert!(!refused.is_initialised());
+    assert_eq!(refused.check_health().await.status, Status::Critical);
+    refused.close(Duration::from_secs(10)).await.expect("close");
+    client.close().await;
+}

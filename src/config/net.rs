@@ -159,8 +159,10 @@ impl fmt::Display for SecurityProtocol {
 
 /// TLS settings (`ssl.*`), used when the security protocol is `SSL` or
 /// `SASL_SSL`. Setting any file here with another protocol is an error,
-/// since it would silently be ignored.
-#[derive(Debug, Clone, PartialEq)]
+/// since it would silently be ignored. Each certificate and key comes
+/// from a file (`*_location`) or from PEM text (`*_pem`, librdkafka's
+/// names), not both.
+#[derive(Clone, PartialEq)]
 pub struct TlsConfig {
     /// `ssl.ca.location`: a PEM file of CA certificates to trust. `None`
     /// (the default) trusts the Mozilla root certificates that klamm
@@ -182,6 +184,36 @@ pub struct TlsConfig {
     /// `ssl.sni.hostname` (klamm name): the server name to send in SNI and
     /// to verify the certificate against, instead of the broker's host.
     pub sni_hostname: Option<String>,
+    /// `ssl.ca.pem` (librdkafka name): CA certificates to trust, as PEM
+    /// text, instead of [`ca_location`](Self::ca_location).
+    pub ca_pem: Option<String>,
+    /// `ssl.certificate.pem` (librdkafka name): the client certificate
+    /// (chain) as PEM text, instead of
+    /// [`certificate_location`](Self::certificate_location).
+    pub certificate_pem: Option<String>,
+    /// `ssl.key.pem` (librdkafka name): the client certificate's private
+    /// key as PEM text, instead of [`key_location`](Self::key_location).
+    /// Never printed by `Debug`.
+    pub key_pem: Option<String>,
+}
+
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("ca_location", &self.ca_location)
+            .field("certificate_location", &self.certificate_location)
+            .field("key_location", &self.key_location)
+            .field("verify_certificates", &self.verify_certificates)
+            .field("verify_hostname", &self.verify_hostname)
+            .field("sni_hostname", &self.sni_hostname)
+            .field("ca_pem", &self.ca_pem.as_ref().map(|_| "<PEM text>"))
+            .field(
+                "certificate_pem",
+                &self.certificate_pem.as_ref().map(|_| "<PEM text>"),
+            )
+            .field("key_pem", &self.key_pem.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl Default for TlsConfig {
@@ -193,6 +225,9 @@ impl Default for TlsConfig {
             verify_certificates: true,
             verify_hostname: true,
             sni_hostname: None,
+            ca_pem: None,
+            certificate_pem: None,
+            key_pem: None,
         }
     }
 }
@@ -392,6 +427,9 @@ impl NetConfig {
                 ),
                 ("ssl.key.location", tls.key_location.is_some()),
                 ("ssl.sni.hostname", tls.sni_hostname.is_some()),
+                ("ssl.ca.pem", tls.ca_pem.is_some()),
+                ("ssl.certificate.pem", tls.certificate_pem.is_some()),
+                ("ssl.key.pem", tls.key_pem.is_some()),
             ];
             if let Some((key, _)) = set.iter().find(|(_, set)| *set) {
                 return Err(invalid(
@@ -403,20 +441,58 @@ impl NetConfig {
                 ));
             }
         }
-        match (&tls.certificate_location, &tls.key_location) {
-            (Some(_), None) => {
+        for (file, text, file_set, text_set) in [
+            (
+                "ssl.ca.location",
+                "ssl.ca.pem",
+                tls.ca_location.is_some(),
+                tls.ca_pem.is_some(),
+            ),
+            (
+                "ssl.certificate.location",
+                "ssl.certificate.pem",
+                tls.certificate_location.is_some(),
+                tls.certificate_pem.is_some(),
+            ),
+            (
+                "ssl.key.location",
+                "ssl.key.pem",
+                tls.key_location.is_some(),
+                tls.key_pem.is_some(),
+            ),
+        ] {
+            if file_set && text_set {
                 return Err(invalid(
-                    "ssl.key.location",
-                    "is required with ssl.certificate.location",
+                    text,
+                    format!("set either {file} or {text}, not both"),
                 ));
             }
-            (None, Some(_)) => {
+        }
+        let cert = tls.certificate_location.is_some() || tls.certificate_pem.is_some();
+        let key = tls.key_location.is_some() || tls.key_pem.is_some();
+        match (cert, key) {
+            (true, false) => {
+                return Err(invalid(
+                    "ssl.key.location",
+                    "is required with ssl.certificate.location (or ssl.key.pem with ssl.certificate.pem)",
+                ));
+            }
+            (false, true) => {
                 return Err(invalid(
                     "ssl.certificate.location",
-                    "is required with ssl.key.location",
+                    "is required with ssl.key.location (or ssl.certificate.pem with ssl.key.pem)",
                 ));
             }
             _ => {}
+        }
+        for (key, text) in [
+            ("ssl.ca.pem", &tls.ca_pem),
+            ("ssl.certificate.pem", &tls.certificate_pem),
+            ("ssl.key.pem", &tls.key_pem),
+        ] {
+            if text.as_ref().is_some_and(|t| t.trim().is_empty()) {
+                return Err(invalid(key, "must not be empty"));
+            }
         }
         for (key, path) in [
             ("ssl.ca.location", &tls.ca_location),

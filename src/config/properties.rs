@@ -16,7 +16,8 @@ use crate::protocol::compression::Compression;
 /// Most are the Java client's names; a few come from librdkafka
 /// (`sasl.mechanisms`, `compression.codec`, `receive.message.max.bytes`,
 /// `socket.keepalive.enable`, `socket.nagle.disable`,
-/// `enable.ssl.certificate.verification`,
+/// `enable.ssl.certificate.verification`, `ssl.ca.pem`,
+/// `ssl.certificate.pem`, `ssl.key.pem`,
 /// `topic.metadata.refresh.interval.ms`) and a few are klamm's own
 /// (`connection.max.in.flight.requests`, `reconnect.backoff.jitter`,
 /// `ssl.sni.hostname`, `sasl.reauthentication.enable`,
@@ -45,6 +46,9 @@ pub const PROPERTY_KEYS: &[&str] = &[
     "security.protocol",
     // net.tls
     "ssl.ca.location",
+    "ssl.ca.pem",
+    "ssl.certificate.pem",
+    "ssl.key.pem",
     "ssl.certificate.location",
     "ssl.key.location",
     "enable.ssl.certificate.verification",
@@ -287,6 +291,9 @@ impl Builder {
                 c.net.security_protocol = v.one_of(&SecurityProtocol::ALL, |p| p.name())?;
             }
             "ssl.ca.location" => c.net.tls.ca_location = v.path(),
+            "ssl.ca.pem" => c.net.tls.ca_pem = v.string(),
+            "ssl.certificate.pem" => c.net.tls.certificate_pem = v.string(),
+            "ssl.key.pem" => c.net.tls.key_pem = v.string(),
             "ssl.certificate.location" => c.net.tls.certificate_location = v.path(),
             "ssl.key.location" => c.net.tls.key_location = v.path(),
             "enable.ssl.certificate.verification" => {

@@ -53,6 +53,45 @@ use crate::error::{Error, Result};
 const CA_KEY: &str = "ssl.ca.location";
 const CERT_KEY: &str = "ssl.certificate.location";
 const KEY_KEY: &str = "ssl.key.location";
+const CA_PEM_KEY: &str = "ssl.ca.pem";
+const CERT_PEM_KEY: &str = "ssl.certificate.pem";
+const KEY_PEM_KEY: &str = "ssl.key.pem";
+
+/// Where a certificate or key comes from: a PEM file, or PEM text, with
+/// the property that named it.
+#[derive(Clone, Copy)]
+enum Pem<'a> {
+    File(&'static str, &'a Path),
+    Text(&'static str, &'a str),
+}
+
+impl Pem<'_> {
+    /// The source among a file and text settings (validation allows one).
+    fn pick<'a>(
+        file: (&'static str, Option<&'a Path>),
+        text: (&'static str, Option<&'a str>),
+    ) -> Option<Pem<'a>> {
+        match (file.1, text.1) {
+            (Some(path), _) => Some(Pem::File(file.0, path)),
+            (None, Some(t)) => Some(Pem::Text(text.0, t)),
+            (None, None) => None,
+        }
+    }
+
+    fn key(&self) -> &'static str {
+        match self {
+            Pem::File(k, _) | Pem::Text(k, _) => k,
+        }
+    }
+
+    /// How errors name it: the file, or the property.
+    fn describe(&self) -> String {
+        match self {
+            Pem::File(_, p) => p.display().to_string(),
+            Pem::Text(k, _) => format!("the PEM text of {k}"),
+        }
+    }
+}
 
 /// A ready-to-use TLS client setup, built once from a [`TlsConfig`] and
 /// shared by every connection (cloning is cheap).
@@ -123,18 +162,26 @@ impl TlsSettings {
             .with_safe_default_protocol_versions()
             .map_err(|e| Error::config("security.protocol", format!("TLS setup failed: {e}")))?;
 
-        let (roots, trust) = match &cfg.ca_location {
-            Some(path) => {
+        let ca = Pem::pick(
+            (CA_KEY, cfg.ca_location.as_deref()),
+            (CA_PEM_KEY, cfg.ca_pem.as_deref()),
+        );
+        let (roots, trust) = match ca {
+            Some(source) => {
                 let mut roots = RootCertStore::empty();
-                for cert in load_certs(CA_KEY, path)? {
+                for cert in load_certs(source)? {
                     roots.add(cert).map_err(|e| {
                         Error::config(
-                            CA_KEY,
-                            format!("{} holds an invalid CA certificate: {e}", path.display()),
+                            source.key(),
+                            format!("{} holds an invalid CA certificate: {e}", source.describe()),
                         )
                     })?;
                 }
-                (roots, format!("the CA file {}", path.display()))
+                let trust = match source {
+                    Pem::File(_, path) => format!("the CA file {}", path.display()),
+                    Pem::Text(..) => format!("the CA certificates of {CA_PEM_KEY}"),
+                };
+                (roots, trust)
             }
             None => (
                 RootCertStore {
@@ -163,17 +210,25 @@ impl TlsSettings {
             .dangerous()
             .with_custom_certificate_verifier(verifier);
 
-        let config = match (&cfg.certificate_location, &cfg.key_location) {
+        let cert = Pem::pick(
+            (CERT_KEY, cfg.certificate_location.as_deref()),
+            (CERT_PEM_KEY, cfg.certificate_pem.as_deref()),
+        );
+        let key = Pem::pick(
+            (KEY_KEY, cfg.key_location.as_deref()),
+            (KEY_PEM_KEY, cfg.key_pem.as_deref()),
+        );
+        let config = match (cert, key) {
             (Some(cert), Some(key)) => {
-                let chain = load_certs(CERT_KEY, cert)?;
+                let chain = load_certs(cert)?;
                 let key_der = load_key(key)?;
                 builder.with_client_auth_cert(chain, key_der).map_err(|e| {
                     Error::config(
-                        KEY_KEY,
+                        key.key(),
                         format!(
                             "the key in {} cannot be used with the certificate in {}: {e}",
-                            key.display(),
-                            cert.display()
+                            key.describe(),
+                            cert.describe()
                         ),
                     )
                 })?
@@ -286,45 +341,54 @@ fn broker_host(addr: &str) -> &str {
         .unwrap_or(host)
 }
 
-/// Reads every PEM certificate in `path` (for the property `key`).
-fn load_certs(key: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| pem_error(key, path, e))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| pem_error(key, path, e))?;
+/// Reads every PEM certificate of `source`.
+fn load_certs(source: Pem<'_>) -> Result<Vec<CertificateDer<'static>>> {
+    let certs = match source {
+        Pem::File(_, path) => CertificateDer::pem_file_iter(path)
+            .map_err(|e| pem_error(source, e))?
+            .collect::<Result<Vec<_>, _>>(),
+        Pem::Text(_, text) => {
+            CertificateDer::pem_slice_iter(text.as_bytes()).collect::<Result<Vec<_>, _>>()
+        }
+    }
+    .map_err(|e| pem_error(source, e))?;
     if certs.is_empty() {
         return Err(Error::config(
-            key,
+            source.key(),
             format!(
                 "{} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)",
-                path.display()
+                source.describe()
             ),
         ));
     }
     Ok(certs)
 }
 
-/// Reads the first PEM private key (PKCS#8, PKCS#1 or SEC1) in `path`.
-fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| match e {
+/// Reads the first PEM private key (PKCS#8, PKCS#1 or SEC1) of `source`.
+fn load_key(source: Pem<'_>) -> Result<PrivateKeyDer<'static>> {
+    let key = match source {
+        Pem::File(_, path) => PrivateKeyDer::from_pem_file(path),
+        Pem::Text(_, text) => PrivateKeyDer::from_pem_slice(text.as_bytes()),
+    };
+    key.map_err(|e| match e {
         pem::Error::NoItemsFound => Error::config(
-            KEY_KEY,
+            source.key(),
             format!(
                 "{} holds no PEM private key (expected -----BEGIN PRIVATE KEY-----, \
                  RSA PRIVATE KEY or EC PRIVATE KEY)",
-                path.display()
+                source.describe()
             ),
         ),
-        e => pem_error(KEY_KEY, path, e),
+        e => pem_error(source, e),
     })
 }
 
-fn pem_error(key: &str, path: &Path, e: pem::Error) -> Error {
+fn pem_error(source: Pem<'_>, e: pem::Error) -> Error {
     let reason = match e {
-        pem::Error::Io(e) => format!("cannot read {}: {e}", path.display()),
-        e => format!("{} is not valid PEM: {e}", path.display()),
+        pem::Error::Io(e) => format!("cannot read {}: {e}", source.describe()),
+        e => format!("{} is not valid PEM: {e}", source.describe()),
     };
-    Error::config(key, reason)
+    Error::config(source.key(), reason)
 }
 
 /// Explains a TLS failure carried by an I/O error from the handshake or

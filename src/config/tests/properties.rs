@@ -66,6 +66,15 @@ const MAPPING: &[(&str, &str, Check)] = &[
     ("ssl.sni.hostname", "kafka.example", |c| {
         c.net.tls.sni_hostname.as_deref() == Some("kafka.example")
     }),
+    ("ssl.ca.pem", "-----BEGIN CERTIFICATE-----", |c| {
+        c.net.tls.ca_pem.as_deref() == Some("-----BEGIN CERTIFICATE-----")
+    }),
+    ("ssl.certificate.pem", "-----BEGIN CERTIFICATE-----", |c| {
+        c.net.tls.certificate_pem.as_deref() == Some("-----BEGIN CERTIFICATE-----")
+    }),
+    ("ssl.key.pem", "-----BEGIN PRIVATE KEY-----", |c| {
+        c.net.tls.key_pem.as_deref() == Some("-----BEGIN PRIVATE KEY-----")
+    }),
     ("sasl.mechanism", "SCRAM-SHA-256", |c| {
         c.net.sasl.mechanism == Some(SaslMechanism::ScramSha256)
     }),

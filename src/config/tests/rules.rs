@@ -116,6 +116,51 @@ const RULES: &[(&str, Mutate, Mutate)] = &[
         },
     ),
     (
+        "ssl.ca.pem",
+        |c| {
+            c.net.security_protocol = SecurityProtocol::Ssl;
+            c.net.tls.ca_location = Some("/ca.pem".into());
+            c.net.tls.ca_pem = Some("-----BEGIN CERTIFICATE-----".into());
+        },
+        |c| {
+            c.net.security_protocol = SecurityProtocol::Ssl;
+            c.net.tls.ca_pem = Some("-----BEGIN CERTIFICATE-----".into());
+        },
+    ),
+    (
+        "ssl.key.pem",
+        |c| {
+            c.net.security_protocol = SecurityProtocol::Ssl;
+            c.net.tls.key_location = Some("/k.pem".into());
+            c.net.tls.key_pem = Some("-----BEGIN PRIVATE KEY-----".into());
+        },
+        |c| {
+            c.net.security_protocol = SecurityProtocol::Ssl;
+            c.net.tls.certificate_location = Some("/c.pem".into());
+            c.net.tls.key_pem = Some("-----BEGIN PRIVATE KEY-----".into());
+        },
+    ),
+    (
+        "ssl.ca.pem",
+        |c| c.net.tls.ca_pem = Some("-----BEGIN CERTIFICATE-----".into()),
+        |c| {
+            c.net.security_protocol = SecurityProtocol::Ssl;
+            c.net.tls.ca_pem = Some("-----BEGIN CERTIFICATE-----".into());
+        },
+    ),
+    (
+        "ssl.certificate.location",
+        |c| {
+            c.net.security_protocol = SecurityProtocol::Ssl;
+            c.net.tls.key_pem = Some("-----BEGIN PRIVATE KEY-----".into());
+        },
+        |c| {
+            c.net.security_protocol = SecurityProtocol::Ssl;
+            c.net.tls.certificate_pem = Some("-----BEGIN CERTIFICATE-----".into());
+            c.net.tls.key_pem = Some("-----BEGIN PRIVATE KEY-----".into());
+        },
+    ),
+    (
         "ssl.sni.hostname",
         |c| {
             c.net.security_protocol = SecurityProtocol::Ssl;

@@ -238,3 +238,54 @@ fn failures_are_explained() {
     // Plain I/O errors are not TLS failures.
     assert!(stream_failure_reason(&io::Error::from(io::ErrorKind::ConnectionReset)).is_none());
 }
+
+#[test]
+fn pem_text_loads_like_files_and_names_its_property_when_bad() {
+    let tls = TlsSettings::from_config(&TlsConfig {
+        ca_pem: Some(CERT.into()),
+        certificate_pem: Some(CERT.into()),
+        key_pem: Some(KEY.into()),
+        ..TlsConfig::default()
+    })
+    .expect("valid PEM text loads");
+    assert!(tls.trust.contains("ssl.ca.pem"));
+
+    let e = err(&TlsConfig {
+        ca_pem: Some("no certificate here".into()),
+        ..TlsConfig::default()
+    });
+    assert_eq!(e.config_key(), Some("ssl.ca.pem"));
+    assert!(e.to_string().contains("holds no PEM certificate"), "{e}");
+
+    let e = err(&TlsConfig {
+        certificate_pem: Some(CERT.into()),
+        key_pem: Some(CERT.into()),
+        ..TlsConfig::default()
+    });
+    assert_eq!(e.config_key(), Some("ssl.key.pem"));
+    assert!(e.to_string().contains("holds no PEM private key"), "{e}");
+
+    let e = err(&TlsConfig {
+        certificate_pem: Some(CERT.into()),
+        key_pem: Some(OTHER_KEY.into()),
+        ..TlsConfig::default()
+    });
+    assert_eq!(e.config_key(), Some("ssl.key.pem"));
+    assert!(
+        e.to_string()
+            .contains("cannot be used with the certificate"),
+        "{e}"
+    );
+}
+
+#[test]
+fn debug_never_prints_a_private_key() {
+    let cfg = TlsConfig {
+        key_pem: Some(KEY.into()),
+        certificate_pem: Some(CERT.into()),
+        ..TlsConfig::default()
+    };
+    let shown = format!("{cfg:?}");
+    assert!(shown.contains("<redacted>"), "{shown}");
+    assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+}
