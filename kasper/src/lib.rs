@@ -87,7 +87,10 @@
 //!   join it (range assignor, so each gets the same partition numbers of
 //!   every input topic) and split the partitions, which move when an
 //!   instance comes or goes. Records of a partition taken away while
-//!   still gathering are dropped uncommitted, for its next owner to read.
+//!   still gathering are dropped uncommitted, for its next owner to read;
+//!   a batch whose commit the group refuses because it moved on (the
+//!   instance was too slow for the rebalance) is read again the same way,
+//!   and the run goes on.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

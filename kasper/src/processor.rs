@@ -633,7 +633,19 @@ impl<P: Processor> TopicProcessor<P> {
                     // its offset is then not committed here.
                     acker.done_through(r);
                 }
-                let done = offsets.commit().await?;
+                let done = match offsets.commit().await {
+                    Ok(done) => done,
+                    // The group is rebalancing (or moved on to a new
+                    // generation): the outputs are out but the offsets are
+                    // not committed, so whoever owns the partitions next
+                    // reads the batch again (at least once). The member
+                    // rejoins with the next `recv`; the run goes on.
+                    Err(e) if rebalancing(&e) => {
+                        tracing::warn!(partition = p, error = %e, "commit refused by a rebalance; the batch will be read again");
+                        BTreeMap::new()
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 next.retain(|tp, _| done.contains_key(tp));
             }
         }
@@ -684,6 +696,20 @@ enum Forwarded {
         topic: String,
         partition: i32,
     },
+}
+
+/// Whether a commit failed because the group is rebalancing or has a new
+/// generation (the member rejoins; nothing is wrong with the run).
+fn rebalancing(e: &klamm::Error) -> bool {
+    use klamm::protocol::error_codes::ErrorCode;
+    matches!(
+        e.kafka_code(),
+        Some(
+            ErrorCode::REBALANCE_IN_PROGRESS
+                | ErrorCode::ILLEGAL_GENERATION
+                | ErrorCode::UNKNOWN_MEMBER_ID
+        )
+    )
 }
 
 #[cfg(test)]

@@ -598,3 +598,112 @@ async fn empty_and_finished_partitions_count_as_consumed() {
         assert_eq!(records, if round == 0 { 5 } else { 0 }, "round {round}");
     }
 }
+
+/// Holds every `process` call until the gate opens, then echoes like
+/// [`Recorder`].
+struct Gated {
+    inner: Recorder,
+    gate: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Processor for Gated {
+    async fn process(
+        &mut self,
+        batch: &[ConsumerRecord],
+        out: &mut Sender<'_>,
+    ) -> Result<(), BoxError> {
+        let _ = self.gate.wait_for(|open| *open).await;
+        self.inner.process(batch, out).await
+    }
+}
+
+/// A commit the group refuses because it moved on while the batch was
+/// processed does not end the run. The first instance holds its first
+/// batch past the rebalance timeout (3 s) while a second joins, so the
+/// group rebalances without it and gives the second every partition; its
+/// commit is then refused (the control: the test waits until the second
+/// holds all four, so the first's generation is gone). The first rejoins,
+/// the batch is read again by whoever owns its partition, and both go on
+/// until everything is consumed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_refused_by_a_rebalance_does_not_end_the_run() {
+    let Some(client) = client().await else { return };
+    let (a, out) = (
+        env::unique_topic("kasper-ra"),
+        env::unique_topic("kasper-rout"),
+    );
+    for t in [&a, &out] {
+        create(&client, t, 4).await;
+    }
+    let values: Vec<String> = (0..40).map(|i| format!("r{i}")).collect();
+    produce(&client, &a, 4, &values).await;
+    let name = env::unique_topic("rebalance");
+    let (open, gate) = tokio::sync::watch::channel(false);
+    let broker = env::broker().expect("broker");
+    let short = Client::connect(
+        ClientConfig::from_properties([
+            ("bootstrap.servers", broker.as_str()),
+            ("rebalance.timeout.ms", "3000"),
+        ])
+        .expect("config"),
+    )
+    .await
+    .expect("connect");
+    let mut runs = Vec::new();
+    let mut handles = Vec::new();
+    let mut seens = Vec::new();
+    for _ in 0..2 {
+        let mut config = Config::in_group(name.clone(), [a.clone()]);
+        config.batch_size = 10;
+        config.batch_wait = Duration::from_millis(200);
+        config.initial = Initial::Oldest;
+        let seen: Seen = Arc::default();
+        let mut recorders = factory(&out, &seen, None);
+        let gate = gate.clone();
+        let processor = TopicProcessor::new(short.clone(), config.clone(), move |p| Gated {
+            inner: recorders(p),
+            gate: gate.clone(),
+        })
+        .await
+        .expect("processor");
+        handles.push(processor.handle());
+        runs.push(tokio::spawn(processor.run()));
+        seens.push(seen);
+        if runs.len() == 1 {
+            // The first holds all four partitions before the second joins.
+            timeout(Duration::from_secs(60), async {
+                while handles[0].partitions().len() < 4 {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            })
+            .await
+            .expect("the first instance gets every partition");
+        }
+    }
+    timeout(Duration::from_secs(60), async {
+        while handles[1].partitions().len() < 4 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the group rebalances without the held instance");
+    let _ = open.send(true);
+    for h in &handles {
+        until_consumed(h).await;
+    }
+    for h in &handles {
+        h.close();
+    }
+    for r in runs {
+        r.await
+            .expect("joined")
+            .expect("the run goes on through the rebalance");
+    }
+    let mut all = BTreeSet::new();
+    for seen in &seens {
+        for (_, batch, _) in seen.lock().unwrap().iter() {
+            all.extend(batch.iter().cloned());
+        }
+    }
+    assert_eq!(all.len(), 40, "every record processed at least once");
+}
