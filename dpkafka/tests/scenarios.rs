@@ -4,21 +4,21 @@
 
 #[path = "../../tests/support/env.rs"]
 mod env;
+#[path = "../../tests/support/libs.rs"]
+mod libs;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use klamm::admin::{Admin, NewTopic};
-use klamm::client::OffsetSpec;
-use klamm::group::{GroupAdmin, OffsetManager, TopicPartition};
-use klamm::producer::{AsyncProducer, ProducerRecord};
+use klamm::admin::Admin;
+use klamm::group::GroupAdmin;
 use klamm::{Client, Config as ClientConfig};
 use klamm_dpkafka::{
     BatchHandler, ConsumerGroup, ConsumerGroupConfig, Handler, HandlerError, Message, Producer,
     ProducerConfig, State, Status,
 };
+use libs::{committed, create, produce};
 use tokio::sync::watch;
 use tokio::time::timeout;
 
@@ -27,65 +27,6 @@ const LONG: Duration = Duration::from_secs(60);
 async fn client(broker: &str) -> Client {
     let config = ClientConfig::from_properties([("bootstrap.servers", broker)]).expect("config");
     Client::connect(config).await.expect("connect")
-}
-
-/// Creates `name` and waits until every partition's leader answers.
-async fn create(client: &Client, name: &str, partitions: i32) {
-    let created = Admin::new(client.clone())
-        .create_topics(&[NewTopic::new(name, partitions, 1)])
-        .await;
-    assert!(
-        matches!(created.get(name), Some(Ok(_))),
-        "CreateTopics {name}: {created:?}"
-    );
-    let all: Vec<i32> = (0..partitions).collect();
-    timeout(Duration::from_secs(30), async {
-        loop {
-            if let Ok(ends) = client
-                .list_partition_offsets(name, &all, OffsetSpec::Newest)
-                .await
-            {
-                if ends.len() == all.len() {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await
-    .expect("the topic's partitions serve");
-}
-
-/// Writes `values` to `topic`, value `i` to partition `i % partitions`.
-async fn produce(client: &Client, topic: &str, partitions: i32, values: &[String]) {
-    let producer = AsyncProducer::new(client.clone()).await.expect("producer");
-    let mut deliveries = Vec::new();
-    for (i, v) in values.iter().enumerate() {
-        let record =
-            ProducerRecord::new(topic.to_string(), v.clone()).with_partition(i as i32 % partitions);
-        deliveries.push(producer.send(record).await.expect("send"));
-    }
-    for d in deliveries {
-        d.await.expect("delivered");
-    }
-    producer.close().await.expect("close");
-}
-
-/// The group's committed offsets for `topic`'s partitions.
-async fn committed(client: &Client, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
-    let tps: Vec<TopicPartition> = (0..partitions)
-        .map(|p| TopicPartition::new(topic, p))
-        .collect();
-    let got: BTreeMap<TopicPartition, i64> = OffsetManager::new(client.clone(), group)
-        .fetch(&tps)
-        .await
-        .expect("offsets")
-        .into_iter()
-        .map(|(tp, o)| (tp, o.offset))
-        .collect();
-    tps.iter()
-        .map(|tp| got.get(tp).copied().unwrap_or(-1))
-        .collect()
 }
 
 fn values(n: usize) -> Vec<String> {

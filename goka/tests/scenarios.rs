@@ -4,21 +4,21 @@
 
 #[path = "../../tests/support/env.rs"]
 mod env;
+#[path = "../../tests/support/libs.rs"]
+mod libs;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use klamm::admin::{Admin, NewTopic};
 use klamm::client::OffsetSpec;
-use klamm::consumer::{Consumer, ConsumerRecord, StartOffset};
-use klamm::group::{OffsetManager, TopicPartition};
 use klamm::{Client, Config as ClientConfig};
 use klamm_goka::{
     Emitter, Error, GroupGraph, Handle, Int64Codec, MemoryBuilder, PartitionState, Processor,
     ProcessorOptions, RedbBuilder, StorageBuilder, StringCodec, View, goka_partition,
 };
+use libs::{committed, create, read_all};
 use tokio::time::timeout;
 
 const LONG: Duration = Duration::from_secs(90);
@@ -33,73 +33,6 @@ async fn client() -> Option<Client> {
     ])
     .expect("config");
     Some(Client::connect(config).await.expect("connect"))
-}
-
-/// Creates `name` and waits until every partition's leader answers.
-async fn create(client: &Client, name: &str, partitions: i32) {
-    let created = Admin::new(client.clone())
-        .create_topics(&[NewTopic::new(name, partitions, 1)])
-        .await;
-    assert!(
-        matches!(created.get(name), Some(Ok(_))),
-        "CreateTopics {name}: {created:?}"
-    );
-    let all: Vec<i32> = (0..partitions).collect();
-    timeout(Duration::from_secs(30), async {
-        loop {
-            if let Ok(ends) = client
-                .list_partition_offsets(name, &all, OffsetSpec::Newest)
-                .await
-                && ends.len() == all.len()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await
-    .expect("the topic's partitions serve");
-}
-
-/// Reads every partition of `topic` up to its high watermark now.
-async fn read_all(client: &Client, topic: &str) -> Vec<ConsumerRecord> {
-    client
-        .refresh_metadata(Some(&[topic.to_string()]))
-        .await
-        .expect("metadata");
-    let all = client.partitions(topic).await.expect("partitions");
-    let ends = client
-        .list_partition_offsets(topic, &all, OffsetSpec::Newest)
-        .await
-        .expect("ends");
-    let consumer = Consumer::new(client.clone());
-    let mut out = Vec::new();
-    for mut pc in consumer
-        .consume_partitions(topic, &all, StartOffset::Oldest)
-        .await
-        .expect("consume")
-    {
-        let end = ends[&pc.partition()].offset.expect("an end");
-        // The position is -1 until a record comes: an empty partition is
-        // skipped by its end.
-        while end > 0 && pc.position() < end {
-            let r = timeout(Duration::from_secs(30), pc.recv())
-                .await
-                .unwrap_or_else(|_| {
-                    panic!(
-                        "records of {topic}/{} up to {end}; at {}",
-                        pc.partition(),
-                        pc.position()
-                    )
-                })
-                .expect("open")
-                .expect("a record");
-            out.push(r);
-        }
-        pc.close().await;
-    }
-    consumer.close().await;
-    out
 }
 
 /// The latest value of each key in `topic`, as text.
@@ -189,22 +122,6 @@ async fn until_counts(handle: &Handle<i64>, want: i64) {
     })
     .await
     .unwrap_or_else(|_| panic!("every count reaches {want} in time"));
-}
-
-async fn committed(client: &Client, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
-    let tps: Vec<TopicPartition> = (0..partitions)
-        .map(|p| TopicPartition::new(topic, p))
-        .collect();
-    let got: BTreeMap<TopicPartition, i64> = OffsetManager::new(client.clone(), group)
-        .fetch(&tps)
-        .await
-        .expect("offsets")
-        .into_iter()
-        .map(|(tp, o)| (tp, o.offset))
-        .collect();
-    tps.iter()
-        .map(|tp| got.get(tp).copied().unwrap_or(-1))
-        .collect()
 }
 
 /// 100 clicks over 10 users: `get` gives 10 for each, `<group>-table`

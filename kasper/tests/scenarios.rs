@@ -4,18 +4,19 @@
 
 #[path = "../../tests/support/env.rs"]
 mod env;
+#[path = "../../tests/support/libs.rs"]
+mod libs;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use klamm::admin::{Admin, NewTopic};
-use klamm::client::OffsetSpec;
-use klamm::consumer::{Consumer, ConsumerRecord, StartOffset};
+use klamm::consumer::ConsumerRecord;
 use klamm::group::{OffsetManager, TopicPartition};
-use klamm::producer::{AsyncProducer, ProducerRecord};
+use klamm::producer::ProducerRecord;
 use klamm::{Client, Config as ClientConfig};
 use klamm_kasper::{BoxError, Config, Error, Initial, Processor, Sender, TopicProcessor};
+use libs::{create, produce, read_all};
 use tokio::time::{Instant, timeout};
 
 /// What a processor saw: per batch, its partition number and the
@@ -65,77 +66,6 @@ async fn client() -> Option<Client> {
     let config =
         ClientConfig::from_properties([("bootstrap.servers", broker.as_str())]).expect("config");
     Some(Client::connect(config).await.expect("connect"))
-}
-
-/// Creates `name` and waits until every partition's leader answers.
-async fn create(client: &Client, name: &str, partitions: i32) {
-    let created = Admin::new(client.clone())
-        .create_topics(&[NewTopic::new(name, partitions, 1)])
-        .await;
-    assert!(
-        matches!(created.get(name), Some(Ok(_))),
-        "CreateTopics {name}: {created:?}"
-    );
-    let all: Vec<i32> = (0..partitions).collect();
-    timeout(Duration::from_secs(30), async {
-        loop {
-            if let Ok(ends) = client
-                .list_partition_offsets(name, &all, OffsetSpec::Newest)
-                .await
-            {
-                if ends.len() == all.len() {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await
-    .expect("the topic's partitions serve");
-}
-
-/// Writes `values` to `topic`, value `i` to partition `i % partitions`.
-async fn produce(client: &Client, topic: &str, partitions: i32, values: &[String]) {
-    let producer = AsyncProducer::new(client.clone()).await.expect("producer");
-    let mut deliveries = Vec::new();
-    for (i, v) in values.iter().enumerate() {
-        let record =
-            ProducerRecord::new(topic.to_string(), v.clone()).with_partition(i as i32 % partitions);
-        deliveries.push(producer.send(record).await.expect("send"));
-    }
-    for d in deliveries {
-        d.await.expect("delivered");
-    }
-    producer.close().await.expect("close");
-}
-
-/// Reads every partition of `topic` up to its high watermark now.
-async fn read_all(client: &Client, topic: &str, partitions: i32) -> Vec<ConsumerRecord> {
-    let all: Vec<i32> = (0..partitions).collect();
-    let ends = client
-        .list_partition_offsets(topic, &all, OffsetSpec::Newest)
-        .await
-        .expect("ends");
-    let consumer = Consumer::new(client.clone());
-    let mut out = Vec::new();
-    for mut pc in consumer
-        .consume_partitions(topic, &all, StartOffset::Oldest)
-        .await
-        .expect("consume")
-    {
-        let end = ends[&pc.partition()].offset.expect("an end");
-        while pc.position() < end {
-            let r = timeout(Duration::from_secs(30), pc.recv())
-                .await
-                .expect("records up to the end")
-                .expect("open")
-                .expect("a record");
-            out.push(r);
-        }
-        pc.close().await;
-    }
-    consumer.close().await;
-    out
 }
 
 async fn committed(client: &Client, config: &Config) -> BTreeMap<(String, i32), i64> {
@@ -246,7 +176,7 @@ async fn batches_gather_one_partition_number_across_both_topics() {
     }
     assert_eq!(inputs.len(), 1000);
     assert!(mixed > 0, "some batch joins both topics");
-    let outputs: BTreeSet<String> = read_all(&client, &out, 4)
+    let outputs: BTreeSet<String> = read_all(&client, &out)
         .await
         .iter()
         .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
@@ -350,7 +280,7 @@ async fn a_failed_batch_is_neither_produced_nor_committed_and_comes_again() {
         .expect_err("the third batch fails");
     assert!(matches!(err, Error::Process { partition: 0, .. }), "{err}");
     assert_eq!(seen.lock().unwrap().len(), 2, "two batches went through");
-    let outputs = read_all(&client, &out, 1).await;
+    let outputs = read_all(&client, &out).await;
     assert_eq!(outputs.len(), 20, "the outputs of batches 1 and 2 only");
     assert_eq!(committed(&client, &config).await[&(input.clone(), 0)], 20);
 
@@ -368,7 +298,7 @@ async fn a_failed_batch_is_neither_produced_nor_committed_and_comes_again() {
     let first: Vec<i64> = again[0].1.iter().map(|(_, _, o)| *o).collect();
     assert_eq!(first, (20..30).collect::<Vec<_>>(), "batch 3 again");
     assert_eq!(committed(&client, &config).await[&(input.clone(), 0)], 50);
-    assert_eq!(read_all(&client, &out, 1).await.len(), 50);
+    assert_eq!(read_all(&client, &out).await.len(), 50);
 }
 
 /// Two instances of one processor name, on partitions {0,1} and {2,3},
@@ -474,7 +404,7 @@ async fn an_output_that_cannot_be_produced_leaves_its_batch_uncommitted() {
         .expect_err("the second batch's outputs fail");
     assert!(matches!(err, Error::Kafka(_)), "{err}");
     assert_eq!(committed(&client, &config).await[&(input.clone(), 0)], 10);
-    assert_eq!(read_all(&client, &out, 1).await.len(), 10);
+    assert_eq!(read_all(&client, &out).await.len(), 10);
 }
 
 /// Beyond Kasper: two instances take their partitions from the group
