@@ -31,6 +31,45 @@ pub fn retry_time(attempt: u32, min: Duration, max: Duration) -> Duration {
     retry_time_with(attempt, min, max, draw)
 }
 
+/// dp-kafka's background initialisation, for the consumer and the
+/// producer alike: runs `attempt` until it succeeds, pausing
+/// [`retry_time`] between failures, and gives up (`None`) once `stop()`
+/// says so (checked before each attempt; a pause ends early when
+/// `stopping` takes the value `stop_when`). `first` is signalled after a failed first attempt (a successful
+/// one is left to the caller, which has state to set first).
+pub(crate) async fn initialise_until<T, F, Fut>(
+    (min, max): (Duration, Duration),
+    what: &'static str,
+    first: &mut Option<tokio::sync::oneshot::Sender<()>>,
+    mut stop: impl FnMut() -> bool,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+    stop_when: bool,
+    mut attempt: F,
+) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, klamm::Error>>,
+{
+    let mut n = 1;
+    loop {
+        if stop() {
+            return None;
+        }
+        match attempt().await {
+            Ok(v) => return Some(v),
+            Err(e) => {
+                if let Some(f) = first.take() {
+                    let _ = f.send(());
+                }
+                let pause = retry_time(n, min, max);
+                tracing::warn!(error = %e, attempt = n, ?pause, "{what} cannot reach the cluster yet; retrying");
+                n += 1;
+                let _ = tokio::time::timeout(pause, stopping.wait_for(|s| *s == stop_when)).await;
+            }
+        }
+    }
+}
+
 /// [`retry_time`] with the jitter drawn by the caller: `draw` in 0..50
 /// (values above 49 count as 49) adds `(draw − 25) %` of `min`.
 pub(crate) fn retry_time_with(attempt: u32, min: Duration, max: Duration, draw: u32) -> Duration {

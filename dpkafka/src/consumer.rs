@@ -13,7 +13,7 @@ use tokio::sync::{Mutex, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::Error;
-use crate::backoff::retry_time;
+use crate::backoff::{initialise_until, retry_time};
 use crate::config::ConsumerGroupConfig;
 use crate::handler::{BatchHandler, Handler, Upstream, run_batches, run_worker};
 use crate::health::{Health, Prober, Status, Subject, verdict};
@@ -460,43 +460,31 @@ async fn drive(inner: Arc<Inner>, first: oneshot::Sender<()>) {
 /// consumer closes; signals `first` after the first attempt.
 async fn initialise(inner: &Arc<Inner>, first: oneshot::Sender<()>) -> Option<Client> {
     let mut first = Some(first);
-    let mut attempt = 1;
-    loop {
-        if inner.want() == Want::Closed {
-            return None;
-        }
-        match Client::connect(inner.client_config.clone()).await {
-            Ok(client) => {
-                *lock(&inner.client) = Some(client.clone());
-                // The first state before `new` returns: Stopped, or
-                // Starting when a start came while initialising.
-                let target = *inner.target.borrow();
-                let first_state = match target.want {
-                    Want::Consuming => State::Starting,
-                    Want::Stopped | Want::Closed => State::Stopped,
-                };
-                inner.enter(target.seq, &[State::Initialising], first_state);
-                if let Some(f) = first.take() {
-                    let _ = f.send(());
-                }
-                return Some(client);
-            }
-            Err(e) => {
-                if let Some(f) = first.take() {
-                    let _ = f.send(());
-                }
-                let pause = retry_time(
-                    attempt,
-                    inner.config.min_retry_period,
-                    inner.config.max_retry_period,
-                );
-                tracing::warn!(error = %e, attempt, ?pause, "cannot reach the cluster yet; retrying");
-                attempt += 1;
-                let mut rx = inner.target.subscribe();
-                let _ = tokio::time::timeout(pause, rx.wait_for(|t| t.want == Want::Closed)).await;
-            }
-        }
+    // Closing starts by refusing new records: that ends a pause early.
+    let client = initialise_until(
+        (inner.config.min_retry_period, inner.config.max_retry_period),
+        "the consumer group",
+        &mut first,
+        || inner.want() == Want::Closed || !*inner.accepting.borrow(),
+        inner.accepting.subscribe(),
+        false,
+        || Client::connect(inner.client_config.clone()),
+    )
+    .await;
+    let client = client?;
+    *lock(&inner.client) = Some(client.clone());
+    // The first state before `new` returns: Stopped, or Starting when a
+    // start came while initialising.
+    let target = *inner.target.borrow();
+    let first_state = match target.want {
+        Want::Consuming => State::Starting,
+        Want::Stopped | Want::Closed => State::Stopped,
+    };
+    inner.enter(target.seq, &[State::Initialising], first_state);
+    if let Some(f) = first.take() {
+        let _ = f.send(());
     }
+    Some(client)
 }
 
 /// One membership: join, consume until a command ends it (or the member

@@ -12,7 +12,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::Error;
-use crate::backoff::retry_time;
+use crate::backoff::initialise_until;
 use crate::config::ProducerConfig;
 use crate::health::{Health, Prober, Subject, verdict};
 use crate::message::TRACE_ID_HEADER;
@@ -230,12 +230,14 @@ impl Producer {
 
 async fn initialise(inner: Arc<Inner>, first: oneshot::Sender<()>) {
     let mut first = Some(first);
-    let mut attempt = 1;
-    loop {
-        if *inner.stop.borrow() {
-            return;
-        }
-        let made = async {
+    let ready = initialise_until(
+        (inner.config.min_retry_period, inner.config.max_retry_period),
+        "the producer",
+        &mut first,
+        || *inner.stop.borrow(),
+        inner.stop.subscribe(),
+        true,
+        || async {
             let client = Client::connect(inner.client_config.clone()).await?;
             match AsyncProducer::new(client.clone()).await {
                 Ok(p) => Ok((client, p)),
@@ -244,32 +246,15 @@ async fn initialise(inner: Arc<Inner>, first: oneshot::Sender<()>) {
                     Err(e)
                 }
             }
-        }
-        .await;
-        match made {
-            Ok(ready) => {
-                *lock(&inner.ready) = Some(ready);
-                let _ = inner.initialised.send_replace(true);
-                if let Some(f) = first.take() {
-                    let _ = f.send(());
-                }
-                return;
-            }
-            Err(e) => {
-                if let Some(f) = first.take() {
-                    let _ = f.send(());
-                }
-                let pause = retry_time(
-                    attempt,
-                    inner.config.min_retry_period,
-                    inner.config.max_retry_period,
-                );
-                tracing::warn!(error = %e, attempt, ?pause, "producer cannot reach the cluster yet; retrying");
-                attempt += 1;
-                let mut rx = inner.stop.subscribe();
-                let _ = tokio::time::timeout(pause, rx.wait_for(|s| *s)).await;
-            }
-        }
+        },
+    )
+    .await;
+    if let Some(ready) = ready {
+        *lock(&inner.ready) = Some(ready);
+        let _ = inner.initialised.send_replace(true);
+    }
+    if let Some(f) = first.take() {
+        let _ = f.send(());
     }
 }
 
