@@ -22,7 +22,7 @@ use crate::codec::SharedCodec;
 use crate::context::{Context, Overlay, Shared, TableWrite, Write};
 use crate::error::Error;
 use crate::graph::{CallbackError, GroupGraph, NilHandling, group_table, loop_stream};
-use crate::hasher::goka_partition;
+use crate::handle::Handle;
 use crate::storage::{Storage, StorageBuilder};
 use crate::table::{PartitionState, StateLog, follow, partition_count, recover};
 use crate::view::ViewCore;
@@ -82,24 +82,24 @@ struct Runner {
     joins: Vec<JoinHandle<()>>,
 }
 
-struct Inner<V: Send + Sync + 'static> {
-    graph: GroupGraph<V>,
+pub(crate) struct Inner<V: Send + Sync + 'static> {
+    pub(crate) graph: GroupGraph<V>,
     client: Client,
     storage: Arc<dyn StorageBuilder>,
     channel_size: usize,
-    partitions: i32,
+    pub(crate) partitions: i32,
     partition_counts: BTreeMap<String, i32>,
     producer: AsyncProducer,
-    states: StateLog,
-    tables: Mutex<BTreeMap<i32, Arc<dyn Storage>>>,
-    stats: Mutex<BTreeMap<i32, PartitionStats>>,
+    pub(crate) states: StateLog,
+    pub(crate) tables: Mutex<BTreeMap<i32, Arc<dyn Storage>>>,
+    pub(crate) stats: Mutex<BTreeMap<i32, PartitionStats>>,
     lookups: OnceCell<BTreeMap<String, (SharedCodec, Arc<ViewCore>)>>,
     runners: tokio::sync::Mutex<BTreeMap<i32, Runner>>,
     failure: Mutex<Option<Error>>,
-    failed: watch::Sender<bool>,
-    stop: watch::Sender<bool>,
+    pub(crate) failed: watch::Sender<bool>,
+    pub(crate) stop: watch::Sender<bool>,
     /// Set by a stop or a failure: recoveries in progress give up.
-    halt: watch::Sender<bool>,
+    pub(crate) halt: watch::Sender<bool>,
     ran: AtomicBool,
 }
 
@@ -279,9 +279,7 @@ impl<V: Send + Sync + 'static> Processor<V> {
 
     /// A handle to read the table, watch the partitions and stop the run.
     pub fn handle(&self) -> Handle<V> {
-        Handle {
-            inner: self.inner.clone(),
-        }
+        Handle::new(self.inner.clone())
     }
 
     /// Recovers the lookup tables, joins the group and processes until
@@ -711,121 +709,6 @@ async fn commit<V: Send + Sync + 'static>(
             }
         }
         session.mark_offset(&pending.tp, pending.offset + 1, None);
-    }
-}
-
-/// Reads a running processor's table, watches its partitions, stops it.
-pub struct Handle<V: Send + Sync + 'static> {
-    inner: Arc<Inner<V>>,
-}
-
-impl<V: Send + Sync + 'static> Clone for Handle<V> {
-    fn clone(&self) -> Self {
-        Handle {
-            inner: self.inner.clone(),
-        }
-    }
-}
-
-impl<V: Send + Sync + 'static> std::fmt::Debug for Handle<V> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Handle")
-            .field("group", &self.inner.graph.group)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<V: Send + Sync + 'static> Handle<V> {
-    /// The group table's value of `key` (goka's `Processor.Get`): only
-    /// for a key whose partition (goka's hasher) this processor holds and
-    /// has recovered.
-    pub fn get(&self, key: &str) -> Result<Option<V>, Error> {
-        let Some(table) = self.inner.graph.table.as_ref() else {
-            return Err(Error::Context(
-                "cannot access state in a stateless processor".into(),
-            ));
-        };
-        let topic = group_table(&self.inner.graph.group);
-        let p = goka_partition(key.as_bytes(), self.inner.partitions);
-        let store = lock(&self.inner.tables).get(&p).cloned();
-        let Some(store) = store else {
-            return Err(Error::NotReady {
-                topic,
-                partition: p,
-                why: "owned by this processor",
-            });
-        };
-        if self.inner.states.get(p) != PartitionState::Running {
-            return Err(Error::NotReady {
-                topic,
-                partition: p,
-                why: "recovered yet",
-            });
-        }
-        match store.get(key.as_bytes())? {
-            None => Ok(None),
-            Some(b) => (table.decode)(&b).map(Some).map_err(Error::Codec),
-        }
-    }
-
-    /// The partition count of the group's topics.
-    pub fn partitions(&self) -> i32 {
-        self.inner.partitions
-    }
-
-    /// The state of each partition this processor has held.
-    pub fn partition_states(&self) -> BTreeMap<i32, PartitionState> {
-        self.inner.states.all()
-    }
-
-    /// The partitions this processor holds and runs.
-    pub fn running_partitions(&self) -> Vec<i32> {
-        self.inner
-            .states
-            .all()
-            .into_iter()
-            .filter(|(_, s)| *s == PartitionState::Running)
-            .map(|(p, _)| p)
-            .collect()
-    }
-
-    /// Every partition state change, in order, with when it happened.
-    pub fn state_log(&self) -> Vec<(i32, PartitionState, Instant)> {
-        self.inner.states.log()
-    }
-
-    /// Waits until exactly `partitions` are running (or the run fails).
-    pub async fn wait_running(&self, partitions: &[i32]) -> Result<(), Error> {
-        let want: BTreeSet<i32> = partitions.iter().copied().collect();
-        let mut rx = self.inner.states.subscribe();
-        let mut failed = self.inner.failed.subscribe();
-        loop {
-            let running: BTreeSet<i32> = rx
-                .borrow_and_update()
-                .iter()
-                .filter(|(_, s)| **s == PartitionState::Running)
-                .map(|(p, _)| *p)
-                .collect();
-            if running == want {
-                return Ok(());
-            }
-            tokio::select! {
-                r = rx.changed() => if r.is_err() { return Err(Error::State("the processor is gone")) },
-                _ = failed.wait_for(|f| *f) => return Err(Error::State("the processor failed")),
-            }
-        }
-    }
-
-    /// Counts per partition.
-    pub fn stats(&self) -> BTreeMap<i32, PartitionStats> {
-        lock(&self.inner.stats).clone()
-    }
-
-    /// Stops the run: partitions are given up, what is acknowledged is
-    /// committed, the group is left.
-    pub fn stop(&self) {
-        let _ = self.inner.stop.send_replace(true);
-        let _ = self.inner.halt.send_replace(true);
     }
 }
 

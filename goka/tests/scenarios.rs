@@ -598,6 +598,32 @@ async fn emit_loopback_join_lookup_and_fail_do_what_they_say() {
         .expect("d in the table topic");
     assert_eq!(last_d.value, None, "a tombstone");
 
+    // The join keeps following its table after startup: a new join value
+    // of "a" reaches the callbacks (inputs are sent until one sees it).
+    let joins = Emitter::new(client.clone(), &joined, StringCodec)
+        .await
+        .expect("emitter");
+    joins
+        .emit_sync("a", &"join-a2".to_string())
+        .await
+        .expect("new join value");
+    joins.finish().await.expect("finish");
+    timeout(LONG, async {
+        for n in 0.. {
+            let value = format!("again-{n}");
+            inputs.emit_sync("a", &value).await.expect("input");
+            let want = format!("{value}|join-a2|lookup-a|t-1");
+            for _ in 0..10 {
+                if latest(&client, &out).await.get("a") == Some(&want) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    })
+    .await
+    .expect("the join follows its table");
+
     // Fail: the run ends with the callback's error; the record is not
     // committed (its partition's commit stays at it).
     let fail_partition = goka_partition(b"c", 4);
