@@ -227,6 +227,13 @@ pub(crate) async fn partition_count(admin: &Admin, topic: &str) -> Result<Option
     match described.remove(topic) {
         Some(Ok(d)) => {
             let n = i32::try_from(d.partitions.len()).unwrap_or(i32::MAX);
+            // Keys are placed among the partitions: there must be some
+            // (the stores of a view are indexed by placement).
+            if n == 0 {
+                return Err(Error::Copartitioning(format!(
+                    "topic {topic} has no partitions"
+                )));
+            }
             if d.partitions.iter().map(|p| p.partition).ne(0..n) {
                 return Err(Error::Copartitioning(format!(
                     "topic {topic} has a gap in its partitions"
