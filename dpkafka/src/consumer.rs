@@ -17,6 +17,7 @@ use crate::backoff::{initialise_until, retry_time};
 use crate::config::ConsumerGroupConfig;
 use crate::handler::{BatchHandler, Handler, Upstream, run_batches, run_worker};
 use crate::health::{Health, Prober, Status, Subject, verdict};
+use crate::lock;
 use crate::message::Message;
 use crate::state::{State, StateMachine, Transitions};
 
@@ -570,8 +571,4 @@ impl GroupHandler for Session {
             .set_if(&[State::Consuming], State::Starting);
         Ok(())
     }
-}
-
-fn lock<T>(m: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

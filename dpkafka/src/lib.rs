@@ -136,3 +136,9 @@ pub use health::{Health, Status};
 pub use message::{Message, TRACE_ID_HEADER};
 pub use producer::Producer;
 pub use state::{State, Transitions};
+
+/// Locks `m`, going on past a panic in another holder (the data stays
+/// consistent: no holder leaves it half-changed).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

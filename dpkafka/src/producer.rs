@@ -15,6 +15,7 @@ use crate::Error;
 use crate::backoff::initialise_until;
 use crate::config::ProducerConfig;
 use crate::health::{Health, Prober, Subject, verdict};
+use crate::lock;
 use crate::message::TRACE_ID_HEADER;
 
 #[derive(Debug)]
@@ -279,10 +280,6 @@ fn uuid_v4() -> String {
         &hex[16..20],
         &hex[20..32]
     )
-}
-
-fn lock<T>(m: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

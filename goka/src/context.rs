@@ -47,9 +47,7 @@ type OverlayGuard<'a> = std::sync::MutexGuard<'a, Pending>;
 
 impl Overlay {
     fn lock(&self) -> OverlayGuard<'_> {
-        self.entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::lock(&self.entries)
     }
 
     /// Records a pending write; returns its sequence number.

@@ -1,12 +1,13 @@
 //! A handle on a running processor: its table, its partitions, its stop.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::Error;
 use crate::graph::group_table;
 use crate::hasher::goka_partition;
+use crate::lock;
 use crate::processor::{Inner, PartitionStats};
 use crate::table::PartitionState;
 
@@ -127,8 +128,4 @@ impl<V: Send + Sync + 'static> Handle<V> {
         let _ = self.inner.stop.send_replace(true);
         let _ = self.inner.halt.send_replace(true);
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

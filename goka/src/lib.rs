@@ -129,3 +129,9 @@ pub use processor::{PartitionStats, Processor, ProcessorOptions};
 pub use storage::{MemoryBuilder, RedbBuilder, Storage, StorageBuilder};
 pub use table::PartitionState;
 pub use view::View;
+
+/// Locks `m`, going on past a panic in another holder (the data stays
+/// consistent: no holder leaves it half-changed).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

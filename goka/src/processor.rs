@@ -23,6 +23,7 @@ use crate::context::{Context, Overlay, Shared, TableWrite, Write};
 use crate::error::Error;
 use crate::graph::{CallbackError, GroupGraph, NilHandling, group_table, loop_stream};
 use crate::handle::Handle;
+use crate::lock;
 use crate::storage::{Storage, StorageBuilder};
 use crate::table::{PartitionState, StateLog, follow, partition_count, recover};
 use crate::view::ViewCore;
@@ -710,8 +711,4 @@ async fn commit<V: Send + Sync + 'static>(
         }
         session.mark_offset(&pending.tp, pending.offset + 1, None);
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -8,11 +8,12 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::error::Error;
+use crate::lock;
 
 /// A change to a table partition: a value, or `None` to delete the key.
 pub type Update = (Vec<u8>, Option<Vec<u8>>);
@@ -305,10 +306,6 @@ fn valid_range(start: Bound<&[u8]>, end: Bound<&[u8]>) -> bool {
         | (Bound::Excluded(s), Bound::Included(e)) => s < e,
         _ => true,
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

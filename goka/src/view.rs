@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use crate::codec::Codec;
 use crate::error::Error;
 use crate::hasher::goka_partition;
+use crate::lock;
 use crate::storage::{Storage, StorageBuilder};
 use crate::table::{PartitionState, StateLog, follow, partition_count, recover};
 
@@ -302,8 +303,4 @@ impl<C: Codec> Drop for View<C> {
     fn drop(&mut self) {
         let _ = self.core.stop.send_replace(true);
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
