@@ -445,14 +445,15 @@ impl Consumer {
     /// guard lives.
     fn claim(&self, topic: &str, partition: i32) -> Result<ActiveGuard> {
         if self.inner.closed.load(Ordering::Acquire) {
-            return Err(Error::config("consumer", "the consumer is closed"));
+            return Err(Error::State {
+                reason: "the consumer is closed".into(),
+            });
         }
         let key: (Arc<str>, i32) = (Arc::from(topic), partition);
         if !lock(&self.inner.active).insert(key.clone()) {
-            return Err(Error::config(
-                "consume_partition",
-                format!("{topic}/{partition} is already being consumed by this consumer"),
-            ));
+            return Err(Error::State {
+                reason: format!("{topic}/{partition} is already being consumed by this consumer"),
+            });
         }
         Ok(ActiveGuard {
             active: self.inner.active.clone(),

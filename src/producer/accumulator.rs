@@ -7,7 +7,7 @@
 //! too large in its place, and completes them.
 
 use crate::determinism::HashMap;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::batch::{BatchId, HEADER, ProducerBatch, Stamp, TopicPartition, add_sequence};
 use super::delivery::{BatchCompletion, DeliveryFuture};
-use super::hash::FastHash;
+use super::partitions::{PartitionState, Partitions};
 use super::record::ProducerRecord;
 use crate::error::{Error, Result};
 
@@ -38,87 +38,9 @@ pub(crate) struct Limits {
     pub delivery_timeout: Duration,
 }
 
-/// One partition's queue and bookkeeping.
-#[derive(Debug, Default)]
-pub(crate) struct PartitionState {
-    /// Batches waiting to be sent, oldest first; only the last may be open.
-    pub queue: VecDeque<ProducerBatch>,
-    /// Ids of this partition's batches in flight.
-    pub in_flight: BTreeSet<BatchId>,
-    /// A batch came back for a retry (or split): send one batch at a time
-    /// until the retried ones are through, so that order holds.
-    pub retrying: bool,
-    /// The sequence number the next new batch starts at (idempotence).
-    pub next_sequence: i32,
-    /// The producer id and epoch under which the broker last acknowledged
-    /// a batch of this partition. Until it has under the current ones it
-    /// may hold no state for them, and a broker without state takes any
-    /// first sequence: a batch that overtook a refused one would be
-    /// written ahead of it. So until then the partition sends one batch at
-    /// a time (idempotence only).
-    pub acknowledged: Option<(i64, i16)>,
-    /// The size of this partition's last batch when it stopped taking
-    /// records (0 before the first): a new batch's buffer starts a quarter
-    /// above it rather than at `batch.size`.
-    pub last_batch_bytes: usize,
-}
-
-impl PartitionState {
-    /// Takes back the drained batch `id` (for a retry, or as the pieces it
-    /// was split into): it leaves the in-flight set, the partition sends
-    /// one batch at a time until it is through, and `batches` go into the
-    /// queue in order where `id` stands among the queued batches by
-    /// creation.
-    fn take_back(&mut self, id: BatchId, batches: impl IntoIterator<Item = ProducerBatch>) {
-        self.in_flight.remove(&id);
-        self.retrying = true;
-        let at = self
-            .queue
-            .iter()
-            .position(|b| b.id > id)
-            .unwrap_or(self.queue.len());
-        for (i, b) in batches.into_iter().enumerate() {
-            self.queue.insert(at + i, b);
-        }
-    }
-
-    /// When the head batch may go as far as its age is concerned: now (or
-    /// earlier) when it is ready (full, retried, followed by another,
-    /// lingered long enough, or every batch is ready: `all_ready`), its
-    /// retry backoff's end, or its linger's end. None with no batch.
-    fn ready_at(&self, now: Instant, linger: Duration, all_ready: bool) -> Option<Instant> {
-        let head = self.queue.front()?;
-        if let Some(t) = head.retry_at.filter(|&t| t > now) {
-            return Some(t);
-        }
-        if all_ready || head.closed || head.attempts > 0 || self.queue.len() > 1 {
-            return Some(now);
-        }
-        Some(head.created + linger)
-    }
-
-    /// When the sender should look at this partition again, for its head
-    /// batch: when it may go or when it expires, whichever comes first.
-    /// None with no batch.
-    fn look_again_at(&self, now: Instant, limits: &Limits, all_ready: bool) -> Option<Instant> {
-        let expires = self.queue.front()?.created + limits.delivery_timeout;
-        Some(self.ready_at(now, limits.linger, all_ready)?.min(expires))
-    }
-
-    /// The id of the oldest batch not yet completed.
-    pub(crate) fn oldest_unfinished(&self) -> Option<BatchId> {
-        let queued = self.queue.front().map(|b| b.id);
-        let flying = self.in_flight.first().copied();
-        match (queued, flying) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-}
-
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    pub partitions: HashMap<TopicPartition, PartitionState, FastHash>,
+    pub partitions: Partitions,
     /// No more sends; deliver what is here and stop.
     pub closed: bool,
     /// Flushes in progress: every batch is ready at once.
@@ -210,6 +132,13 @@ pub(crate) struct Accumulator {
     pub wake: Notify,
 }
 
+/// What a send to a closed producer gets: a state, not a setting, is wrong.
+pub(crate) fn closed_error() -> Error {
+    Error::State {
+        reason: "the producer is closed".into(),
+    }
+}
+
 /// The `buffer.memory` a record holds: its size in a batch, bounded above
 /// (varint deltas at their largest).
 pub(crate) fn record_memory(record: &ProducerRecord) -> usize {
@@ -274,7 +203,7 @@ impl Accumulator {
                 ),
             )
         };
-        let closed = || Error::config("producer", "the producer is closed");
+        let closed = closed_error;
         if !self.limits.block_on_full || self.limits.max_block.is_zero() {
             return match self.memory.try_acquire_many(want) {
                 Ok(p) => {
@@ -314,10 +243,35 @@ impl Accumulator {
         }
     }
 
-    /// Appends a record whose memory is reserved (`memory` bytes) to its
-    /// partition's open batch, or to a new one.
+    /// The slots of `topic`'s partitions `0..count`, in partition order,
+    /// for [`Accumulator::append_at`].
+    pub(crate) fn slots(&self, topic: &Arc<str>, count: i32) -> Vec<usize> {
+        let mut state = self.lock();
+        (0..count.max(0))
+            .map(|p| state.partitions.slot(&(Arc::clone(topic), p)))
+            .collect()
+    }
+
+    /// [`Accumulator::append_at`] with the partition's slot looked up.
+    #[cfg(test)]
     pub(crate) fn append(
         &self,
+        partition: i32,
+        record: ProducerRecord,
+        timestamp: i64,
+        memory: usize,
+    ) -> Result<Appended> {
+        let slot = self.slots(&record.topic, partition + 1).pop().unwrap_or(0);
+        self.append_at(slot, partition, record, timestamp, memory)
+    }
+
+    /// Appends a record whose memory is reserved (`memory` bytes) to the
+    /// open batch of `partition` of its topic, or to a new one. `slot` is
+    /// that partition's slot ([`Accumulator::slots`]); a slot that holds
+    /// another partition is not trusted, the partition's own is looked up.
+    pub(crate) fn append_at(
+        &self,
+        slot: usize,
         partition: i32,
         record: ProducerRecord,
         timestamp: i64,
@@ -329,10 +283,9 @@ impl Accumulator {
         if state.closed {
             drop(guard);
             self.release(memory);
-            return Err(Error::config("producer", "the producer is closed"));
+            return Err(closed_error());
         }
-        let tp = (Arc::clone(&record.topic), partition);
-        let ps = state.partitions.entry(tp).or_default();
+        let (tp, ps) = state.partitions.checked(slot, &record.topic, partition);
         let mut record = record;
         let mut batch_full = false;
         if let Some(open) = ps.queue.back_mut() {
@@ -365,11 +318,11 @@ impl Accumulator {
             first: 0,
         };
         state.next_id += 1;
-        let tp = (Arc::clone(&record.topic), partition);
         if let Some(full) = ps.queue.back() {
             ps.last_batch_bytes = full.size();
         }
         let capacity = batch_capacity(ps.last_batch_bytes, limit);
+        let tp = tp.clone();
         let mut batch = match state.spare.take(capacity) {
             Some(buf) => ProducerBatch::in_buffer(tp, id, buf, Instant::now()),
             None => ProducerBatch::new(tp, id, capacity, Instant::now()),
@@ -396,10 +349,6 @@ impl Accumulator {
         batch_full |= batch.closed;
         let ready_at = batch.created + self.limits.linger;
         state.incomplete.insert(id, Arc::clone(&batch.completion));
-        let ps = state
-            .partitions
-            .entry((Arc::clone(&batch.tp.0), partition))
-            .or_default();
         ps.queue.push_back(batch);
         // The sender must hear of a batch that is ready now, or that is
         // ready before the deadline it sleeps until; otherwise it finds the
@@ -596,7 +545,7 @@ impl Accumulator {
     pub(crate) fn requeue(&self, mut batch: ProducerBatch, backoff: Duration) {
         batch.retry_at = Some(Instant::now() + backoff);
         let mut state = self.lock();
-        let ps = state.partitions.entry(batch.tp.clone()).or_default();
+        let ps = state.partitions.entry(&batch.tp);
         ps.take_back(batch.id, [batch]);
         drop(state);
         self.wake.notify_one();
@@ -620,7 +569,7 @@ impl Accumulator {
             for p in &pieces {
                 state.incomplete.insert(p.id, Arc::clone(&p.completion));
             }
-            let ps = state.partitions.entry(batch.tp.clone()).or_default();
+            let ps = state.partitions.entry(&batch.tp);
             ps.take_back(batch.id, pieces);
         }
         batch.completion.split(at, completions);

@@ -32,6 +32,8 @@ struct TopicView {
     snapshot: u64,
     count: i32,
     available: Vec<i32>,
+    /// Each partition's slot in the accumulator, by partition id.
+    slots: Vec<usize>,
 }
 
 pub(super) struct Inner {
@@ -113,6 +115,43 @@ impl AsyncProducer {
     /// and [`commit_transaction`](Self::commit_transaction) or
     /// [`abort_transaction`](Self::abort_transaction).
     pub async fn new(client: Client) -> Result<AsyncProducer> {
+        let partitioner = partitioner::from_config(&client.config().producer.partitioner);
+        Self::with_partitioner(client, partitioner).await
+    }
+
+    /// [`AsyncProducer::new`] with a [`Partitioner`] of your own in place
+    /// of the `partitioner` setting's: it places every record sent
+    /// without a partition. A partition it names must exist; one outside
+    /// the topic fails that `send`.
+    ///
+    /// ```no_run
+    /// # async fn example(client: klamm::Client) -> klamm::Result<()> {
+    /// use std::sync::Arc;
+    /// use klamm::producer::{AsyncProducer, PartitionView, Partitioner, ProducerRecord};
+    ///
+    /// /// Records with a key to partition 0, the others to the last one.
+    /// #[derive(Debug)]
+    /// struct KeyedFirst;
+    ///
+    /// impl Partitioner for KeyedFirst {
+    ///     fn partition(&self, _topic: &str, key: Option<&[u8]>, view: &PartitionView) -> Option<i32> {
+    ///         match key {
+    ///             Some(_) => Some(0),
+    ///             None => (view.count() > 0).then(|| view.count() - 1),
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let producer = AsyncProducer::with_partitioner(client, Arc::new(KeyedFirst)).await?;
+    /// let written = producer.send(ProducerRecord::new("events", "v").with_key("k")).await?.await?;
+    /// assert_eq!(written.partition, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn with_partitioner(
+        client: Client,
+        partitioner: Arc<dyn Partitioner>,
+    ) -> Result<AsyncProducer> {
         let config = client.config().producer.clone();
         let txn = match &config.transactional_id {
             Some(_) if !config.idempotence => {
@@ -164,7 +203,7 @@ impl AsyncProducer {
         let task = tokio::spawn(sender.run());
         Ok(AsyncProducer {
             inner: Arc::new(Inner {
-                partitioner: partitioner::from_config(&config.partitioner),
+                partitioner,
                 client,
                 config,
                 acc,
@@ -213,12 +252,14 @@ impl AsyncProducer {
                 ),
             ));
         }
-        let partition = self.choose_partition(&record).await?;
+        let (partition, slot) = self.choose_partition(&record).await?;
         inner.acc.reserve(memory).await?;
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
         let sticky = record.partition.is_none() && record.key.is_none();
         let topic = sticky.then(|| Arc::clone(&record.topic));
-        let appended = inner.acc.append(partition, record, timestamp, memory)?;
+        let appended = inner
+            .acc
+            .append_at(slot, partition, record, timestamp, memory)?;
         if let (true, Some(topic)) = (appended.batch_full, topic) {
             let topics = lock(&inner.topics);
             if let Some(v) = topics.get(&topic) {
@@ -242,7 +283,8 @@ impl AsyncProducer {
         Ok(out)
     }
 
-    async fn choose_partition(&self, record: &ProducerRecord) -> Result<i32> {
+    /// The record's partition and that partition's accumulator slot.
+    async fn choose_partition(&self, record: &ProducerRecord) -> Result<(i32, usize)> {
         let inner = &*self.inner;
         let mut snapshot = inner.client.metadata_snapshots();
         // The common case: this topic's view of the current metadata is
@@ -252,7 +294,7 @@ impl AsyncProducer {
             if let Some(v) = topics.get(&record.topic)
                 && v.snapshot == snapshot
             {
-                return self.place(record, v.count, &v.available);
+                return self.place_in(record, v);
             }
         }
         let mut meta = inner.client.metadata();
@@ -276,16 +318,27 @@ impl AsyncProducer {
                     .collect()
             })
             .unwrap_or_default();
-        let placed = self.place(record, count, &available);
-        lock(&inner.topics).insert(
-            Arc::clone(&record.topic),
-            TopicView {
-                snapshot,
-                count,
-                available,
-            },
-        );
+        let view = TopicView {
+            snapshot,
+            count,
+            available,
+            slots: inner.acc.slots(&record.topic, count),
+        };
+        let placed = self.place_in(record, &view);
+        lock(&inner.topics).insert(Arc::clone(&record.topic), view);
         placed
+    }
+
+    /// [`Self::place`] in a topic's view, with the partition's slot.
+    fn place_in(&self, record: &ProducerRecord, v: &TopicView) -> Result<(i32, usize)> {
+        let p = self.place(record, v.count, &v.available)?;
+        // A partitioner's answer outside the topic has no slot; the
+        // accumulator looks such a partition up itself.
+        let slot = usize::try_from(p)
+            .ok()
+            .and_then(|i| v.slots.get(i).copied())
+            .unwrap_or(usize::MAX);
+        Ok((p, slot))
     }
 
     /// Waits, up to `max.block.ms`, until the metadata knows `topic`'s
@@ -333,19 +386,28 @@ impl AsyncProducer {
             Some(p) => Err(unknown(&record.topic, Some((p, count)))),
             None => {
                 let view = PartitionView::new(count, available);
-                inner
+                match inner
                     .partitioner
                     .partition(&record.topic, record.key.as_deref(), &view)
-                    .ok_or_else(|| {
-                        Error::config(
-                            "partitioner",
-                            format!(
-                                "the {} partitioner placed no partition for a record to {}; \
-                                 name the partition",
-                                inner.config.partitioner, record.topic
-                            ),
-                        )
-                    })
+                {
+                    Some(p) if (0..count).contains(&p) => Ok(p),
+                    Some(p) => Err(Error::config(
+                        "partitioner",
+                        format!(
+                            "the partitioner placed a record to {} in partition {p}, \
+                             which is not one of its {count}",
+                            record.topic
+                        ),
+                    )),
+                    None => Err(Error::config(
+                        "partitioner",
+                        format!(
+                            "the partitioner ({:?}) placed no partition for a record to {}; \
+                             name the partition",
+                            inner.partitioner, record.topic
+                        ),
+                    )),
+                }
             }
         }
     }

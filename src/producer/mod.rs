@@ -18,6 +18,7 @@ mod delivery;
 mod hash;
 mod idempotence;
 pub mod partitioner;
+mod partitions;
 mod record;
 mod sender;
 mod stats;

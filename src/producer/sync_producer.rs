@@ -1,11 +1,14 @@
 //! [`SyncProducer`]: a blocking producer on its own runtime thread.
 
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
+use super::accumulator::closed_error;
 use super::async_producer::AsyncProducer;
+use super::partitioner::Partitioner;
 use super::record::ProducerRecord;
 use crate::client::Client;
 use crate::config::Config;
@@ -43,6 +46,15 @@ impl SyncProducer {
     /// client's new connections are made on the producer's runtime.
     pub fn new(client: Client) -> Result<SyncProducer> {
         Self::start(|| async move { AsyncProducer::new(client).await })
+    }
+
+    /// [`SyncProducer::new`] with a [`Partitioner`] of your own in place of
+    /// the `partitioner` setting's (see [`AsyncProducer::with_partitioner`]).
+    pub fn with_partitioner(
+        client: Client,
+        partitioner: Arc<dyn Partitioner>,
+    ) -> Result<SyncProducer> {
+        Self::start(|| async move { AsyncProducer::with_partitioner(client, partitioner).await })
     }
 
     /// Connects a [`Client`] with `config` and starts a producer on it.
@@ -90,9 +102,7 @@ impl SyncProducer {
     }
 
     fn producer(&self) -> Result<AsyncProducer> {
-        self.producer
-            .clone()
-            .ok_or_else(|| Error::config("producer", "the producer is closed"))
+        self.producer.clone().ok_or_else(closed_error)
     }
 
     /// Sends one record and waits until it is written: its partition and

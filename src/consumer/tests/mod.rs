@@ -1123,6 +1123,7 @@ async fn consume_partitions_resolves_every_start_in_one_list_offsets() {
             err.to_string().contains("t/2 is already being consumed"),
             "{err}"
         );
+        assert_eq!(err.kind(), crate::error::ErrorKind::State, "{err}");
         let mut pc = consumer
             .consume_partition("t", 1, StartOffset::Offset(1))
             .await

@@ -3,6 +3,7 @@
 
 mod accumulator;
 mod cluster;
+mod custom_partitioner;
 mod faults;
 mod send_all;
 mod split;

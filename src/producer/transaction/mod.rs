@@ -161,8 +161,8 @@ struct Inner {
 /// (INVALID_TXN_STATE after a timeout, a group rebalance, ...) are
 /// abortable: only [`abort_transaction`](Self::abort_transaction) works
 /// until it succeeds. Calling an operation in the wrong state is an
-/// [`ErrorKind::Config`](crate::ErrorKind::Config) error on
-/// `transactional.id` that names the state. Each operation waits at most
+/// [`ErrorKind::State`](crate::ErrorKind::State) error that names the
+/// state and what to call first. Each operation waits at most
 /// `max.block.ms` and then fails with [`Error::Timeout`]; it may be called
 /// again (a commit or abort resumes).
 ///

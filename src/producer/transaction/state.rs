@@ -243,10 +243,9 @@ pub(crate) fn wrong_state(operation: &str, state: TransactionState) -> Error {
         TransactionState::AbortableError => "the transaction failed; call abort_transaction",
         TransactionState::FatalError => "the producer failed and must be closed",
     };
-    Error::config(
-        "transactional.id",
-        format!("{operation} is not allowed in transaction state {state}: {hint}"),
-    )
+    Error::State {
+        reason: format!("{operation} is not allowed in transaction state {state}: {hint}"),
+    }
 }
 
 #[cfg(test)]
@@ -426,8 +425,8 @@ mod tests {
     #[test]
     fn wrong_state_errors_name_the_state() {
         let err = wrong_state("commit_transaction", S::Ready);
-        assert_eq!(err.kind(), ErrorKind::Config);
-        assert_eq!(err.config_key(), Some("transactional.id"));
+        assert_eq!(err.kind(), ErrorKind::State);
+        assert_eq!(err.config_key(), None);
         let text = err.to_string();
         assert!(text.contains("commit_transaction"), "{text}");
         assert!(text.contains("state READY"), "{text}");

@@ -542,7 +542,7 @@ async fn invalid_txn_state_makes_the_transaction_abortable() {
         let add = txn.add_partitions(&[("t", 1)]).await.unwrap_err();
         assert_eq!(add.to_string(), err.to_string());
         let begin = txn.begin_transaction().unwrap_err();
-        assert_eq!(begin.kind(), ErrorKind::Config);
+        assert_eq!(begin.kind(), ErrorKind::State);
         assert!(begin.to_string().contains("ABORTABLE_ERROR"), "{begin}");
         txn.abort_transaction().await.unwrap();
         assert_eq!(txn.state(), TransactionState::Ready);
@@ -592,7 +592,7 @@ async fn calls_in_the_wrong_state_name_the_state() {
         let cluster = Cluster::start().await;
         let txn = cluster.manager(cluster.client_config("tx-order")).await;
         let state_error = |e: Error, state: &str| {
-            assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+            assert_eq!(e.kind(), ErrorKind::State, "{e}");
             assert!(e.to_string().contains(state), "{e}");
         };
         state_error(txn.begin_transaction().unwrap_err(), "UNINITIALIZED");
@@ -745,7 +745,7 @@ async fn no_attempt_starts_after_max_block() {
 /// A commit under way cannot turn into an abort.
 async fn state_is_kept_for_abort(txn: &TransactionManager) {
     let err = txn.abort_transaction().await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Config);
+    assert_eq!(err.kind(), ErrorKind::State);
     assert!(err.to_string().contains("COMMITTING_TRANSACTION"), "{err}");
 }
 
