@@ -11,7 +11,7 @@ use super::transactions::TransactionFilter;
 use super::{Chunk, ConsumedBatch, ConsumerRecord, Delivery, PartitionShared, Settings};
 use crate::error::{Error, Result};
 use crate::protocol::error::DecodeError;
-use crate::protocol::records::{LegacyBatch, RecordBatch, TimestampType};
+use crate::protocol::records::{EncodedRecords, LegacyBatch, Record, RecordBatch, TimestampType};
 
 /// Consumes one partition (Sarama's `PartitionConsumer`), from
 /// [`Consumer::consume_partition`](super::Consumer::consume_partition).
@@ -176,8 +176,15 @@ impl PartitionConsumer {
             };
             let marks = (cur.high_water_mark, cur.last_stable_offset);
             let records = match magic {
-                2 => match RecordBatch::decode(&mut cur.data, opts) {
-                    Ok(b) => {
+                2 => match RecordBatch::decode_split(&mut cur.data, opts) {
+                    Ok((mut b, records)) => {
+                        // A marker's record says whether it commits or
+                        // aborts, which the filter reads.
+                        if b.is_control
+                            && let Err(e) = records.decode_into(&mut b)
+                        {
+                            return Some(Err(self.corrupt(e)));
+                        }
                         let below_lso = b.base_offset < cur.filter.limit();
                         if !cur.filter.keep(&b) {
                             // A marker or aborted records: nothing for the
@@ -190,7 +197,11 @@ impl PartitionConsumer {
                             }
                             continue;
                         }
-                        from_v2(b, topic, partition, cur.start, cur.filter.limit())
+                        let limit = cur.filter.limit();
+                        match from_encoded_v2(&b, &records, topic, partition, cur.start, limit) {
+                            Ok(records) => records,
+                            Err(e) => return Some(Err(self.corrupt(e))),
+                        }
                     }
                     Err(e) => return Some(Err(self.corrupt(e))),
                 },
@@ -298,6 +309,58 @@ impl Current {
     }
 }
 
+/// What each record of a v2 batch takes from the batch's header.
+struct V2Header {
+    base_offset: i64,
+    base_timestamp: i64,
+    timestamp_type: TimestampType,
+    /// The batch's max timestamp when the broker stamps log-append time.
+    append_time: Option<i64>,
+}
+
+impl V2Header {
+    fn of(b: &RecordBatch) -> Self {
+        V2Header {
+            base_offset: b.base_offset,
+            base_timestamp: b.base_timestamp,
+            timestamp_type: b.timestamp_type,
+            append_time: match (b.timestamp_type, b.max_timestamp) {
+                (TimestampType::LogAppendTime, Some(max)) => Some(max),
+                _ => None,
+            },
+        }
+    }
+
+    /// `r` as the application gets it, if its offset is in
+    /// `start..limit`.
+    #[inline(always)]
+    fn record(
+        &self,
+        r: Record,
+        topic: &Arc<str>,
+        partition: i32,
+        start: i64,
+        limit: i64,
+    ) -> Option<ConsumerRecord> {
+        let offset = self.base_offset.wrapping_add(i64::from(r.offset_delta));
+        if offset < start || offset >= limit {
+            return None;
+        }
+        Some(ConsumerRecord {
+            topic: topic.clone(),
+            partition,
+            offset,
+            timestamp: self
+                .append_time
+                .unwrap_or_else(|| self.base_timestamp.wrapping_add(r.timestamp_delta)),
+            timestamp_type: self.timestamp_type,
+            key: r.key,
+            value: r.value,
+            headers: r.headers,
+        })
+    }
+}
+
 /// The records of a v2 batch from `start` and before `limit`.
 pub(crate) fn from_v2(
     b: RecordBatch,
@@ -306,31 +369,32 @@ pub(crate) fn from_v2(
     start: i64,
     limit: i64,
 ) -> Vec<ConsumerRecord> {
-    let base = b.base_offset;
-    let base_ts = b.base_timestamp;
-    let timestamp_type = b.timestamp_type;
-    let append_ts = match (timestamp_type, b.max_timestamp) {
-        (TimestampType::LogAppendTime, Some(max)) => Some(max),
-        _ => None,
-    };
-    let mut out = Vec::with_capacity(b.records.len());
-    for r in b.records {
-        let offset = base.wrapping_add(i64::from(r.offset_delta));
-        if offset < start || offset >= limit {
-            continue;
+    let header = V2Header::of(&b);
+    b.records
+        .into_iter()
+        .filter_map(|r| header.record(r, topic, partition, start, limit))
+        .collect()
+}
+
+/// [`from_v2`] for a batch whose records are still encoded
+/// ([`RecordBatch::decode_split`]): each is decoded straight into the
+/// application's record. A record that does not decode fails the batch.
+fn from_encoded_v2(
+    b: &RecordBatch,
+    records: &EncodedRecords,
+    topic: &Arc<str>,
+    partition: i32,
+    start: i64,
+    limit: i64,
+) -> std::result::Result<Vec<ConsumerRecord>, DecodeError> {
+    let header = V2Header::of(b);
+    let mut out = Vec::with_capacity(records.capacity_hint());
+    records.for_each(|r| {
+        if let Some(r) = header.record(r, topic, partition, start, limit) {
+            out.push(r);
         }
-        out.push(ConsumerRecord {
-            topic: topic.clone(),
-            partition,
-            offset,
-            timestamp: append_ts.unwrap_or_else(|| base_ts.wrapping_add(r.timestamp_delta)),
-            timestamp_type,
-            key: r.key,
-            value: r.value,
-            headers: r.headers,
-        });
-    }
-    out
+    })?;
+    Ok(out)
 }
 
 /// The messages of a legacy entry from `start`.
@@ -355,4 +419,72 @@ pub(crate) fn from_legacy(
             headers: Vec::new(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::protocol::records::{DecodeOptions, EncodeOptions};
+
+    /// A batch of four records at offset 100, as the broker stores it.
+    fn wire(append_time: bool) -> Bytes {
+        let mut b = RecordBatch::new(100, 5_000);
+        if append_time {
+            b.timestamp_type = TimestampType::LogAppendTime;
+            b.max_timestamp = Some(9_999);
+        }
+        for i in 0..4 {
+            b.records.push(
+                Record::new(
+                    Some(Bytes::from(format!("k{i}"))),
+                    Some(Bytes::from(format!("v{i}"))),
+                )
+                .with_offset_delta(i)
+                .with_timestamp_delta(i64::from(i) * 10),
+            );
+        }
+        Bytes::from(b.encode_to_vec(&EncodeOptions::default()).unwrap())
+    }
+
+    #[test]
+    fn records_decoded_one_at_a_time_are_those_of_the_whole_batch() {
+        let topic: Arc<str> = Arc::from("t");
+        let opts = DecodeOptions::default();
+        for append_time in [false, true] {
+            let whole = RecordBatch::decode(&mut wire(append_time), &opts).unwrap();
+            let expected = from_v2(whole, &topic, 3, 101, 103);
+            let (b, records) = RecordBatch::decode_split(&mut wire(append_time), &opts).unwrap();
+            assert!(b.records.is_empty());
+            let got = from_encoded_v2(&b, &records, &topic, 3, 101, 103).unwrap();
+            assert_eq!(got, expected);
+            let summary: Vec<_> = got.iter().map(|r| (r.offset, r.timestamp)).collect();
+            let want = if append_time {
+                [(101, 9_999), (102, 9_999)]
+            } else {
+                [(101, 5_010), (102, 5_020)]
+            };
+            assert_eq!(summary, want);
+        }
+    }
+
+    #[test]
+    fn a_record_that_does_not_decode_fails_the_batch_as_a_whole_decode_does() {
+        // One record more counted than the batch holds, under a valid CRC.
+        let mut bad = wire(false).to_vec();
+        bad[57..61].copy_from_slice(&5i32.to_be_bytes());
+        let crc = crc32c::crc32c(&bad[21..]);
+        bad[17..21].copy_from_slice(&crc.to_be_bytes());
+        let opts = DecodeOptions::default();
+        let whole = RecordBatch::decode(&mut Bytes::from(bad.clone()), &opts).unwrap_err();
+        let (b, records) = RecordBatch::decode_split(&mut Bytes::from(bad), &opts).unwrap();
+        let split = from_encoded_v2(&b, &records, &Arc::from("t"), 0, 0, i64::MAX).unwrap_err();
+        assert_eq!(split.to_string(), whole.to_string());
+        assert_eq!(
+            split.path().collect::<Vec<_>>(),
+            whole.path().collect::<Vec<_>>()
+        );
+        assert!(split.to_string().contains("recordsCount is 5"), "{split}");
+    }
 }

@@ -268,11 +268,30 @@ impl RecordBatch {
     /// batch. The records are zero-copy slices of `buf` (or of the one
     /// decompressed buffer).
     pub fn decode(buf: &mut Bytes, opts: &DecodeOptions) -> DResult<Self> {
-        let remaining = buf.len();
-        Self::decode_inner(buf, opts).map_err(|e| e.context("RecordBatch").at_remaining(remaining))
+        let (mut batch, records) = Self::decode_split(buf, opts)?;
+        records.decode_into(&mut batch)?;
+        Ok(batch)
     }
 
-    fn decode_inner(buf: &mut Bytes, opts: &DecodeOptions) -> DResult<Self> {
+    /// [`RecordBatch::decode`] in two steps: the batch with no records
+    /// (its header checked, its CRC verified, its records decompressed),
+    /// and its records still encoded, for the caller to decode one at a
+    /// time ([`EncodedRecords::for_each`]) into what it keeps of them,
+    /// with no list of [`Record`]s in between.
+    pub(crate) fn decode_split(
+        buf: &mut Bytes,
+        opts: &DecodeOptions,
+    ) -> DResult<(Self, EncodedRecords)> {
+        let remaining = buf.len();
+        Self::decode_header(buf, opts, remaining)
+            .map_err(|e| e.context("RecordBatch").at_remaining(remaining))
+    }
+
+    fn decode_header(
+        buf: &mut Bytes,
+        opts: &DecodeOptions,
+        remaining: usize,
+    ) -> DResult<(Self, EncodedRecords)> {
         if buf.len() < LOG_OVERHEAD {
             return Err(DecodeError::eof(LOG_OVERHEAD, buf.len()));
         }
@@ -328,7 +347,12 @@ impl RecordBatch {
             );
         }
         let records = if compression == Compression::None {
-            decode_records(&data, BATCH_HEADER_SIZE, count as usize)?
+            EncodedRecords {
+                owner: data,
+                start: BATCH_HEADER_SIZE,
+                count: count as usize,
+                remaining,
+            }
         } else {
             let plain = compression::decompress(
                 compression,
@@ -336,9 +360,14 @@ impl RecordBatch {
                 opts.max_decompressed_size,
             )
             .map_err(|e| e.context("records"))?;
-            decode_records(&Bytes::from(plain), 0, count as usize)?
+            EncodedRecords {
+                owner: Bytes::from(plain),
+                start: 0,
+                count: count as usize,
+                remaining,
+            }
         };
-        Ok(Self {
+        let batch = Self {
             base_offset,
             partition_leader_epoch,
             compression,
@@ -352,8 +381,47 @@ impl RecordBatch {
             producer_id,
             producer_epoch,
             base_sequence,
-            records,
-        })
+            records: Vec::new(),
+        };
+        Ok((batch, records))
+    }
+}
+
+/// The records of a decoded batch header, still encoded
+/// ([`RecordBatch::decode_split`]).
+#[derive(Debug)]
+pub(crate) struct EncodedRecords {
+    /// The batch's bytes, or its decompressed records.
+    owner: Bytes,
+    /// Where the records start in `owner`.
+    start: usize,
+    /// The batch's record count.
+    count: usize,
+    /// The bytes left in the input when the batch was decoded (for errors).
+    remaining: usize,
+}
+
+impl EncodedRecords {
+    /// How many records a list of them should make room for: the count,
+    /// but never more than the bytes could hold.
+    pub(crate) fn capacity_hint(&self) -> usize {
+        self.count
+            .min(self.owner.len().saturating_sub(self.start) / MIN_RECORD_SIZE)
+    }
+
+    /// Decodes the records into `batch.records` (after any it holds).
+    pub(crate) fn decode_into(&self, batch: &mut RecordBatch) -> DResult<()> {
+        batch.records.reserve(self.capacity_hint());
+        self.for_each(|r| batch.records.push(r))
+    }
+
+    /// Decodes exactly `count` records, which must fill the bytes
+    /// completely, and hands each to `each` in order. On an error some
+    /// records may have been handed over already: the batch is corrupt,
+    /// and the caller drops what it gathered.
+    pub(crate) fn for_each(&self, each: impl FnMut(Record)) -> DResult<()> {
+        decode_records(&self.owner, self.start, self.count, each)
+            .map_err(|e| e.context("RecordBatch").at_remaining(self.remaining))
     }
 }
 
@@ -404,12 +472,15 @@ fn write_records_within<T: EncodeTarget>(
 }
 
 /// Decodes exactly `count` records from `owner[start..]`, which they must
-/// fill completely.
-fn decode_records(owner: &Bytes, start: usize, count: usize) -> DResult<Vec<Record>> {
+/// fill completely, handing each to `each`.
+#[inline(always)]
+fn decode_records(
+    owner: &Bytes,
+    start: usize,
+    count: usize,
+    mut each: impl FnMut(Record),
+) -> DResult<()> {
     let mut rd = SliceReader::new(owner, start);
-    // The header's count must not drive the allocation past what the bytes
-    // could hold.
-    let mut records = Vec::with_capacity(count.min(rd.remaining() / MIN_RECORD_SIZE));
     for i in 0..count {
         if rd.remaining() == 0 {
             return Err(DecodeError::invalid(format!(
@@ -418,7 +489,7 @@ fn decode_records(owner: &Bytes, start: usize, count: usize) -> DResult<Vec<Reco
             .context("recordsCount"));
         }
         let remaining = rd.remaining();
-        records.push(
+        each(
             rd.record()
                 .map_err(|e| e.at_remaining(remaining).context("Record"))?,
         );
@@ -428,7 +499,7 @@ fn decode_records(owner: &Bytes, start: usize, count: usize) -> DResult<Vec<Reco
             DecodeError::new(DecodeErrorKind::TrailingBytes(rd.remaining())).context("records"),
         );
     }
-    Ok(records)
+    Ok(())
 }
 
 #[cfg(test)]

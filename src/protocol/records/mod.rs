@@ -67,6 +67,7 @@ use bytes::{BufMut, BytesMut};
 use super::compression::{self, Compression};
 use super::error::EncodeError;
 
+pub(crate) use batch::EncodedRecords;
 pub use batch::{BATCH_HEADER_SIZE, RecordBatch, RecordRef};
 pub use control::{ControlRecord, ControlRecordType, EndTransactionMarker};
 pub use legacy::{LegacyBatch, LegacyMagic, LegacyMessage, encode_message_set};
