@@ -332,8 +332,8 @@ impl AsyncProducer {
     /// [`Self::place`] in a topic's view, with the partition's slot.
     fn place_in(&self, record: &ProducerRecord, v: &TopicView) -> Result<(i32, usize)> {
         let p = self.place(record, v.count, &v.available)?;
-        // A partitioner's answer outside the topic has no slot; the
-        // accumulator looks such a partition up itself.
+        // `place` answers only partitions of the view, so this finds the
+        // slot; were one missing, the accumulator looks it up itself.
         let slot = usize::try_from(p)
             .ok()
             .and_then(|i| v.slots.get(i).copied())
