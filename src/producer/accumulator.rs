@@ -261,7 +261,10 @@ impl Accumulator {
         timestamp: i64,
         memory: usize,
     ) -> Result<Appended> {
-        let slot = self.slots(&record.topic, partition + 1).pop().unwrap_or(0);
+        let slot = self
+            .lock()
+            .partitions
+            .slot(&(Arc::clone(&record.topic), partition));
         self.append_at(slot, partition, record, timestamp, memory)
     }
 

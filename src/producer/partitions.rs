@@ -2,7 +2,8 @@
 //!
 //! The table hands out a *slot* per partition: an index that stays valid
 //! for the producer's life (partitions are never removed). The producer
-//! keeps each topic's slots with its cached partition view, so that a
+//! keeps each topic's slots with its cached partition view (so every
+//! partition of a topic it sends to has one, written to or not), so that a
 //! record reaches its partition's queue by index, under the accumulator's
 //! lock, without hashing and comparing its topic name a second time.
 
@@ -109,7 +110,8 @@ impl PartitionState {
     }
 }
 
-/// Every partition the producer has written to, each in a slot of its own.
+/// Every partition of the topics the producer sends to, each in a slot of
+/// its own, in the order they were first looked up.
 #[derive(Debug, Default)]
 pub(crate) struct Partitions {
     index: HashMap<TopicPartition, usize, FastHash>,
@@ -163,7 +165,7 @@ impl Partitions {
         self.index.get(tp).map(|&i| &mut self.slots[i].1)
     }
 
-    /// Every partition in slot order (the order they were first written).
+    /// Every partition in slot order (the order they were first looked up).
     pub(crate) fn iter_mut(
         &mut self,
     ) -> impl Iterator<Item = (&TopicPartition, &mut PartitionState)> {

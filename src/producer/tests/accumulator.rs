@@ -183,7 +183,7 @@ async fn a_request_stays_within_max_request_size() {
     let (drained, _) = acc.drain(Instant::now(), None, |_| Some(1), |_| true);
     // Each partition holds a full batch of 8 and one of 1 behind it. The
     // full ones are equally old; ties go in the order the partitions were
-    // first written.
+    // first looked up.
     let taken: Vec<_> = drained
         .iter()
         .map(|d| (d.batch.tp.1, d.batch.count()))

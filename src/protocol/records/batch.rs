@@ -346,13 +346,10 @@ impl RecordBatch {
                     .context("recordsCount"),
             );
         }
-        let records = if compression == Compression::None {
-            EncodedRecords {
-                owner: data,
-                start: BATCH_HEADER_SIZE,
-                count: count as usize,
-                remaining,
-            }
+        // The records are slices of the batch itself, or of the one
+        // decompressed buffer.
+        let (owner, start) = if compression == Compression::None {
+            (data, BATCH_HEADER_SIZE)
         } else {
             let plain = compression::decompress(
                 compression,
@@ -360,12 +357,13 @@ impl RecordBatch {
                 opts.max_decompressed_size,
             )
             .map_err(|e| e.context("records"))?;
-            EncodedRecords {
-                owner: Bytes::from(plain),
-                start: 0,
-                count: count as usize,
-                remaining,
-            }
+            (Bytes::from(plain), 0)
+        };
+        let records = EncodedRecords {
+            owner,
+            start,
+            count: count as usize,
+            remaining,
         };
         let batch = Self {
             base_offset,
