@@ -517,7 +517,7 @@ async fn scenarios(addr: &str, tag: &str) -> BTreeMap<&'static str, String> {
             .iter()
             .map(|n| add_partitions_to_txn_request::AddPartitionsToTxnTopic {
                 name: (*n).clone(),
-                partitions: vec![0],
+                partitions: [0].into(),
                 ..Default::default()
             })
             .collect::<Vec<_>>()
@@ -626,7 +626,7 @@ async fn scenarios(addr: &str, tag: &str) -> BTreeMap<&'static str, String> {
             group_id: offsets_group.clone(),
             topics: Some(vec![offset_fetch_request::OffsetFetchRequestTopics {
                 name: small.clone(),
-                partition_indexes: vec![0],
+                partition_indexes: [0].into(),
                 ..Default::default()
             }]),
             ..Default::default()

@@ -1,6 +1,8 @@
 //! A small loop driver for profiling one benchmark case outside criterion
 //! (for `perf stat`/`perf record` or `valgrind --tool=callgrind`):
-//! `driver <encode|decode> <none|lz4|zstd> <klamm|kp> <iterations>`.
+//! `driver <encode|decode> <none|lz4|zstd> <klamm|kp> <iterations>`, or
+//! `driver metadata <topics> <klamm|kp> <iterations>` for a Metadata v12
+//! response of `topics` × 100 partitions.
 
 use std::hint::black_box;
 
@@ -16,6 +18,10 @@ fn main() {
         eprintln!("usage: driver <encode|decode> <none|lz4|zstd> <klamm|kp> <iterations>");
         std::process::exit(2);
     };
+    if op == "metadata" {
+        metadata(codec, lib, iters);
+        return;
+    }
     let codec = match codec.as_str() {
         "none" => Compression::None,
         "lz4" => Compression::Lz4,
@@ -57,6 +63,38 @@ fn main() {
                 .records
                 .len(),
             _ => panic!("unknown op/lib"),
+        };
+    }
+    println!("{n}");
+}
+
+fn metadata(topics: &str, lib: &str, iters: &str) {
+    use kafka_protocol::protocol::Decodable;
+    use klamm::protocol::codec::Message;
+    const VERSION: i16 = 12;
+    let topics: usize = topics.parse().expect("topics");
+    let iters: usize = iters.parse().expect("iterations");
+    let wire = klamm_benches::metadata_response_bytes(topics, 100, VERSION);
+    let mut n = 0usize;
+    for _ in 0..iters {
+        n += match lib {
+            "klamm" => {
+                klamm::protocol::messages::MetadataResponse::decode(
+                    &mut black_box(&wire).clone(),
+                    VERSION,
+                )
+                .expect("decode")
+                .topics
+                .len()
+            }
+            "kp" => kafka_protocol::messages::MetadataResponse::decode(
+                &mut black_box(&wire).clone(),
+                VERSION,
+            )
+            .expect("decode")
+            .topics
+            .len(),
+            _ => panic!("unknown lib"),
         };
     }
     println!("{n}");

@@ -144,9 +144,9 @@ pub fn metadata_response_bytes(topics: usize, partitions: usize, version: i16) -
                         partition_index: p as i32,
                         leader_id: leader,
                         leader_epoch: 7,
-                        isr_nodes: replicas.clone(),
-                        replica_nodes: replicas,
-                        offline_replicas: Vec::new(),
+                        isr_nodes: replicas.as_slice().into(),
+                        replica_nodes: replicas.as_slice().into(),
+                        offline_replicas: Default::default(),
                         ..Default::default()
                     }
                 })

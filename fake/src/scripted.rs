@@ -198,8 +198,8 @@ impl ScriptedBroker {
                         .map(|p| MetadataResponsePartition {
                             partition_index: p,
                             leader_id: 1,
-                            replica_nodes: vec![1],
-                            isr_nodes: vec![1],
+                            replica_nodes: [1].into(),
+                            isr_nodes: [1].into(),
                             ..Default::default()
                         })
                         .collect(),

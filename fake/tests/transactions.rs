@@ -68,7 +68,7 @@ fn txn(
         verify_only,
         topics: vec![AddPartitionsToTxnTopic {
             name: "t".into(),
-            partitions: partitions.to_vec(),
+            partitions: partitions.into(),
             ..Default::default()
         }],
         ..Default::default()

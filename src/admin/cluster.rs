@@ -544,7 +544,7 @@ impl Admin {
                                 .into_iter()
                                 .map(|(name, partitions)| AlterReplicaLogDirTopic {
                                     name,
-                                    partitions,
+                                    partitions: partitions.into(),
                                     ..Default::default()
                                 })
                                 .collect(),

@@ -78,8 +78,10 @@ impl Admin {
                                     partition_index: p,
                                     replicas: targets
                                         .get(&TopicPartition::new(name.clone(), p))
-                                        .cloned()
-                                        .flatten(),
+                                        .and_then(|r| {
+                                            r.as_deref()
+                                                .map(crate::protocol::primitives::Int32List::from)
+                                        }),
                                     ..Default::default()
                                 })
                                 .collect(),
@@ -136,7 +138,7 @@ impl Admin {
                 .map(
                     |(name, partition_indexes)| ListPartitionReassignmentsTopics {
                         name,
-                        partition_indexes,
+                        partition_indexes: partition_indexes.into(),
                         ..Default::default()
                     },
                 )
@@ -169,9 +171,9 @@ impl Admin {
                                 (
                                     TopicPartition::new(name.clone(), p.partition_index),
                                     PartitionReassignment {
-                                        replicas: p.replicas,
-                                        adding: p.adding_replicas,
-                                        removing: p.removing_replicas,
+                                        replicas: p.replicas.into_vec(),
+                                        adding: p.adding_replicas.into_vec(),
+                                        removing: p.removing_replicas.into_vec(),
                                     },
                                 )
                             })
@@ -213,7 +215,7 @@ impl Admin {
                 .into_iter()
                 .map(|(topic, partitions)| TopicPartitions {
                     topic,
-                    partitions,
+                    partitions: partitions.into(),
                     ..Default::default()
                 })
                 .collect::<Vec<_>>()

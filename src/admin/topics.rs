@@ -630,7 +630,7 @@ impl Admin {
                             assignments: p.assignment.as_ref().map(|a| {
                                 a.iter()
                                     .map(|brokers| CreatePartitionsAssignment {
-                                        broker_ids: brokers.clone(),
+                                        broker_ids: brokers.as_slice().into(),
                                         ..Default::default()
                                     })
                                     .collect()
@@ -676,7 +676,7 @@ fn creatable(t: &NewTopic) -> CreatableTopic {
             .iter()
             .map(|(p, brokers)| CreatableReplicaAssignment {
                 partition_index: *p,
-                broker_ids: brokers.clone(),
+                broker_ids: brokers.as_slice().into(),
                 ..Default::default()
             })
             .collect(),
@@ -706,9 +706,9 @@ fn describe(
             partition: p.partition_index,
             leader: (p.leader_id >= 0).then_some(p.leader_id),
             leader_epoch: p.leader_epoch,
-            replicas: p.replica_nodes,
-            isr: p.isr_nodes,
-            offline_replicas: p.offline_replicas,
+            replicas: p.replica_nodes.into_vec(),
+            isr: p.isr_nodes.into_vec(),
+            offline_replicas: p.offline_replicas.into_vec(),
             error: ErrorCode(p.error_code),
         })
         .collect();

@@ -90,7 +90,7 @@ impl Admin {
                         .into_iter()
                         .map(|(name, partition_indexes)| TopicRequest {
                             name,
-                            partition_indexes,
+                            partition_indexes: partition_indexes.into(),
                             ..Default::default()
                         })
                         .collect(),
@@ -302,7 +302,7 @@ impl Admin {
                             transaction_result: false,
                             topics: vec![WritableTxnMarkerTopic {
                                 name: tp.topic.clone(),
-                                partition_indexes: vec![tp.partition],
+                                partition_indexes: [tp.partition].into(),
                                 ..Default::default()
                             }],
                             coordinator_epoch: producer.coordinator_epoch,

@@ -118,9 +118,9 @@ impl ClusterMetadata {
                     id: p.partition_index,
                     leader: p.leader_id,
                     leader_epoch: p.leader_epoch,
-                    replicas: p.replica_nodes.clone(),
-                    in_sync_replicas: p.isr_nodes.clone(),
-                    offline_replicas: p.offline_replicas.clone(),
+                    replicas: p.replica_nodes.to_vec(),
+                    in_sync_replicas: p.isr_nodes.to_vec(),
+                    offline_replicas: p.offline_replicas.to_vec(),
                     error: ErrorCode(p.error_code),
                 })
                 .collect();
@@ -231,8 +231,8 @@ mod tests {
                         .map(|&(i, leader)| MetadataResponsePartition {
                             partition_index: i,
                             leader_id: leader,
-                            replica_nodes: vec![1],
-                            isr_nodes: vec![1],
+                            replica_nodes: [1].into(),
+                            isr_nodes: [1].into(),
                             ..Default::default()
                         })
                         .collect(),

@@ -438,7 +438,7 @@ impl Fetcher {
                         topic.to_string()
                     },
                     topic_id,
-                    partitions: vec![*partition],
+                    partitions: [*partition].into(),
                     ..Default::default()
                 }),
             }

@@ -98,7 +98,7 @@ impl Subscription {
                     .iter()
                     .map(|(topic, partitions)| wire_subscription::TopicPartition {
                         topic: topic.clone(),
-                        partitions: partitions.clone(),
+                        partitions: partitions.as_slice().into(),
                         unknown_tagged_fields: Vec::new(),
                     })
                     .collect()
@@ -165,7 +165,7 @@ impl Assignment {
                 .iter()
                 .map(|(topic, partitions)| wire_assignment::TopicPartition {
                     topic: topic.clone(),
-                    partitions: partitions.clone(),
+                    partitions: partitions.as_slice().into(),
                     unknown_tagged_fields: Vec::new(),
                 })
                 .collect(),

@@ -9,8 +9,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::error::{DecodeError, DecodeErrorKind, EncodeError};
 use super::primitives::{
-    RawTaggedField, array_len_len, put_array_len, put_nullable_bytes, put_nullable_bytes_len,
-    put_tagged_field, read_array_len, tagged_field_len,
+    Int32List, RawTaggedField, array_len_len, put_array_len, put_nullable_bytes,
+    put_nullable_bytes_len, put_tagged_field, read_array_len, tagged_field_len,
 };
 
 /// A Kafka protocol message (a request, response, header or data record)
@@ -258,16 +258,15 @@ pub fn read_array<T>(
 /// Reads an array of `int32`s (`None` when null), as [`read_array`] with
 /// `read_i32` does, failing the same way on a short buffer, but converting
 /// the elements from one slice rather than reading them one bounded read
-/// at a time (replica lists make up most of a large Metadata answer).
-pub fn read_i32_array(buf: &mut Bytes, compact: bool) -> DResult<Option<Vec<i32>>> {
+/// at a time (replica lists make up most of a large Metadata answer), into
+/// an [`Int32List`] that allocates only for long lists.
+#[inline(always)]
+pub fn read_i32_array(buf: &mut Bytes, compact: bool) -> DResult<Option<Int32List>> {
     let Some(n) = read_array_len(buf, compact)? else {
         return Ok(None);
     };
     let whole = n.min(buf.len() / 4);
-    let out: Vec<i32> = buf[..whole * 4]
-        .chunks_exact(4)
-        .map(|c| i32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
+    let out = Int32List::from_be_bytes(&buf[..whole * 4]);
     bytes::Buf::advance(buf, whole * 4);
     if whole < n {
         return Err(DecodeError::eof(4, buf.len()));
@@ -656,8 +655,15 @@ mod tests {
     /// values, nulls and errors, classic and compact, whole and cut short.
     #[test]
     fn i32_arrays_read_as_the_element_reader_reads_them() {
-        let values = [7, -1, i32::MAX, i32::MIN, 0];
-        for compact in [false, true] {
+        // One list kept inline and one past the inline capacity.
+        let short = vec![7, -1, i32::MAX, i32::MIN, 0];
+        let long: Vec<i32> = (-5..20).collect();
+        for (values, compact) in [
+            (&short, false),
+            (&short, true),
+            (&long, false),
+            (&long, true),
+        ] {
             let mut wire = Vec::new();
             put_array(&mut wire, Some(&values[..]), compact, |b, v| {
                 b.put_i32(*v);
@@ -667,13 +673,11 @@ mod tests {
             put_array::<_, i32>(&mut wire, None, compact, |_, _| Ok(())).unwrap();
             let mut fast = Bytes::from(wire.clone());
             let mut each = Bytes::from(wire.clone());
-            assert_eq!(
-                read_i32_array(&mut fast, compact).unwrap(),
-                Some(values.to_vec())
-            );
+            let read = read_i32_array(&mut fast, compact).unwrap();
+            assert_eq!(read.as_deref(), Some(&values[..]));
             assert_eq!(
                 read_array(&mut each, compact, read_i32).unwrap(),
-                Some(values.to_vec())
+                Some(values.clone())
             );
             assert_eq!(read_i32_array(&mut fast, compact).unwrap(), None);
             assert!(fast.is_empty());

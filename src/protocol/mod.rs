@@ -13,6 +13,7 @@ pub mod error;
 pub mod error_codes;
 pub mod frame;
 pub mod fuzz;
+pub mod int32_list;
 pub mod messages;
 pub mod primitives;
 pub mod records;

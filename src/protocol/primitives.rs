@@ -16,6 +16,8 @@ use bytes::{Buf, BufMut, Bytes};
 
 use super::error::{DecodeError, DecodeErrorKind, EncodeError};
 
+pub use super::int32_list::Int32List;
+
 /// A Kafka UUID: 16 raw bytes, written most significant byte first.
 ///
 /// ```
@@ -255,16 +257,22 @@ pub fn read_uuid(buf: &mut Bytes) -> DResult<Uuid> {
 }
 
 /// Reads an unsigned varint of at most 5 bytes (a `u32`).
-#[inline]
+#[inline(always)]
 pub fn read_unsigned_varint(buf: &mut Bytes) -> DResult<u32> {
     // One byte is by far the most common (array and string lengths, tag
-    // counts of flexible versions): no loop for it.
+    // counts of flexible versions): no loop and no call for it.
     if let Some(&b) = buf.first()
         && b < 0x80
     {
         buf.advance(1);
         return Ok(u32::from(b));
     }
+    read_unsigned_varint_long(buf)
+}
+
+/// [`read_unsigned_varint`] past its first byte, kept out of line.
+#[inline(never)]
+fn read_unsigned_varint_long(buf: &mut Bytes) -> DResult<u32> {
     let v = read_unsigned_varlong_max(buf, 5)?;
     u32::try_from(v).map_err(|_| DecodeError::new(DecodeErrorKind::VarintTooLong))
 }
@@ -393,6 +401,7 @@ pub fn read_bytes(buf: &mut Bytes, compact: bool) -> DResult<Bytes> {
 /// checked against the bytes left: every element takes at least one byte,
 /// so a count larger than the remaining input is rejected before anything
 /// is allocated.
+#[inline]
 pub fn read_array_len(buf: &mut Bytes, compact: bool) -> DResult<Option<usize>> {
     let len = if compact {
         compact_len(buf)?

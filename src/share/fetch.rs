@@ -235,7 +235,7 @@ impl ShareConsumer {
                 .into_iter()
                 .map(|(topic_id, partitions)| ForgottenTopic {
                     topic_id,
-                    partitions,
+                    partitions: partitions.into(),
                     ..Default::default()
                 })
                 .collect(),

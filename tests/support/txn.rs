@@ -134,7 +134,7 @@ pub async fn committed(
         group_id: group.to_string(),
         topics: Some(vec![OffsetFetchRequestTopic {
             name: topic.to_string(),
-            partition_indexes: vec![partition],
+            partition_indexes: [partition].into(),
             ..Default::default()
         }]),
         ..Default::default()

@@ -93,7 +93,9 @@ pub(crate) fn create_topics(cx: &Cx<'_>, req: CreateTopicsRequest) -> CreateTopi
         let assignments = (!t.assignments.is_empty()).then(|| {
             let mut a = t.assignments.clone();
             a.sort_by_key(|x| x.partition_index);
-            a.into_iter().map(|x| x.broker_ids).collect::<Vec<_>>()
+            a.into_iter()
+                .map(|x| x.broker_ids.into_vec())
+                .collect::<Vec<_>>()
         });
         let configs: BTreeMap<String, String> = t
             .configs
@@ -252,7 +254,7 @@ pub(crate) fn create_partitions(
                     Some(a) if a.len() != added => {
                         return Err(ErrorCode::INVALID_REPLICA_ASSIGNMENT);
                     }
-                    Some(a) => a.iter().map(|x| x.broker_ids.clone()).collect(),
+                    Some(a) => a.iter().map(|x| x.broker_ids.to_vec()).collect(),
                     None => (0..added)
                         .map(|i| {
                             (0..rf)

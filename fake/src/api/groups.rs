@@ -577,7 +577,7 @@ pub(crate) fn offset_fetch(cx: &Cx<'_>, req: OffsetFetchRequest) -> OffsetFetchR
             .map(|g| {
                 let topics = g.topics.map(|ts| {
                     ts.into_iter()
-                        .map(|t| (t.name, t.partition_indexes))
+                        .map(|t| (t.name, t.partition_indexes.into_vec()))
                         .collect()
                 });
                 group_offsets(&st, cx, g.group_id, topics, stable)
@@ -591,7 +591,7 @@ pub(crate) fn offset_fetch(cx: &Cx<'_>, req: OffsetFetchRequest) -> OffsetFetchR
     // Below v8: one group, its answer in the older shape.
     let topics = req.topics.map(|ts| {
         ts.into_iter()
-            .map(|t| (t.name, t.partition_indexes))
+            .map(|t| (t.name, t.partition_indexes.into_vec()))
             .collect()
     });
     let g = group_offsets(&st, cx, req.group_id, topics, stable);

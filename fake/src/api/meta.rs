@@ -106,7 +106,7 @@ fn describe_topic(st: &State, name: &str) -> MetadataResponseTopic {
                 partition_index: i as i32,
                 leader_id: p.leader,
                 leader_epoch: p.leader_epoch,
-                replica_nodes: p.replicas.clone(),
+                replica_nodes: p.replicas.as_slice().into(),
                 isr_nodes: p.replicas.iter().copied().filter(up).collect(),
                 offline_replicas: p.replicas.iter().copied().filter(|r| !up(r)).collect(),
                 ..Default::default()

@@ -164,7 +164,7 @@ fn tps(id: u128, name: &str, partitions: &[i32]) -> cgd::TopicPartitions {
     cgd::TopicPartitions {
         topic_id: Uuid::from_u128(id),
         topic_name: name.to_string(),
-        partitions: partitions.to_vec(),
+        partitions: partitions.into(),
         ..Default::default()
     }
 }

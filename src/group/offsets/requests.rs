@@ -359,7 +359,7 @@ async fn fetch_once(
                         .map(|(t, ps)| OffsetFetchRequestTopics {
                             name: t.to_string(),
                             topic_id: id_of(t),
-                            partition_indexes: ps.clone(),
+                            partition_indexes: ps.as_slice().into(),
                             ..Default::default()
                         })
                         .collect()
@@ -377,7 +377,7 @@ async fn fetch_once(
                     .iter()
                     .map(|(t, ps)| OffsetFetchRequestTopic {
                         name: t.to_string(),
-                        partition_indexes: ps.clone(),
+                        partition_indexes: ps.as_slice().into(),
                         ..Default::default()
                     })
                     .collect()

@@ -506,7 +506,7 @@ fn group_by_topic(partitions: &[(String, i32)]) -> Vec<AddPartitionsToTxnTopic> 
             Some(t) => t.partitions.push(*p),
             None => topics.push(AddPartitionsToTxnTopic {
                 name: topic.clone(),
-                partitions: vec![*p],
+                partitions: [*p].into(),
                 ..Default::default()
             }),
         }

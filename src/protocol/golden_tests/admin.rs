@@ -106,12 +106,12 @@ fn create_topics_request_v5() {
                 assignments: vec![
                     CreatableReplicaAssignment {
                         partition_index: 0,
-                        broker_ids: vec![1, 2],
+                        broker_ids: [1, 2].into(),
                         ..Default::default()
                     },
                     CreatableReplicaAssignment {
                         partition_index: 1,
-                        broker_ids: vec![2, 1],
+                        broker_ids: [2, 1].into(),
                         ..Default::default()
                     },
                 ],

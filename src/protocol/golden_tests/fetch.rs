@@ -169,7 +169,7 @@ fn fetch_request_v13() {
         }],
         forgotten_topics_data: vec![ForgottenTopic {
             topic_id: Uuid([0x01; 16]),
-            partitions: vec![0, 1],
+            partitions: [0, 1].into(),
             ..Default::default()
         }],
         rack_id: "r1".into(),

@@ -111,8 +111,8 @@ fn metadata_response_v1() {
                 error_code: 0,
                 partition_index: 0,
                 leader_id: 1,
-                replica_nodes: vec![1, 2],
-                isr_nodes: vec![1],
+                replica_nodes: [1, 2].into(),
+                isr_nodes: [1].into(),
                 ..Default::default()
             }],
             ..Default::default()
@@ -278,9 +278,9 @@ fn metadata_response_v12() {
                     partition_index: 0,
                     leader_id: 1,
                     leader_epoch: 5,
-                    replica_nodes: vec![1, 2],
-                    isr_nodes: vec![1],
-                    offline_replicas: vec![2],
+                    replica_nodes: [1, 2].into(),
+                    isr_nodes: [1].into(),
+                    offline_replicas: [2].into(),
                     ..Default::default()
                 }],
                 topic_authorized_operations: 280,

@@ -399,7 +399,7 @@ fn offset_fetch_request_v8() {
                 group_id: "g1".into(),
                 topics: Some(vec![OffsetFetchRequestTopics {
                     name: "t1".into(),
-                    partition_indexes: vec![0, 1],
+                    partition_indexes: [0, 1].into(),
                     ..Default::default()
                 }]),
                 ..Default::default()

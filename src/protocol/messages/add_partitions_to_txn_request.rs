@@ -429,7 +429,7 @@ pub struct AddPartitionsToTxnTopic {
     /// Kafka field `Name`: Versions 0+; entity `topicName`; map key.
     pub name: String,
     /// Kafka field `Partitions`: Versions 0+.
-    pub partitions: Vec<i32>,
+    pub partitions: Int32List,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -501,7 +501,7 @@ impl AddPartitionsToTxnTopic {
     pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
         Self {
             name: rng.string(),
-            partitions: rng.vec(|rng| rng.next_u64() as i32),
+            partitions: Int32List::from(rng.vec(|rng| rng.next_u64() as i32)),
             unknown_tagged_fields: rng.unknown_tagged(version >= 3),
         }
     }

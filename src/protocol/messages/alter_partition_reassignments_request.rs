@@ -203,7 +203,7 @@ pub struct ReassignablePartition {
     /// Kafka field `PartitionIndex`: Versions 0+.
     pub partition_index: i32,
     /// Kafka field `Replicas`: Versions 0+; nullable 0+; default `null`; entity `brokerId`.
-    pub replicas: Option<Vec<i32>>,
+    pub replicas: Option<Int32List>,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -267,7 +267,7 @@ impl ReassignablePartition {
     pub(crate) fn random(rng: &mut TestRng, _version: i16) -> Self {
         Self {
             partition_index: rng.next_u64() as i32,
-            replicas: rng.option(|rng| rng.vec(|rng| rng.next_u64() as i32)),
+            replicas: rng.option(|rng| Int32List::from(rng.vec(|rng| rng.next_u64() as i32))),
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }

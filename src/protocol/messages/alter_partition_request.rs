@@ -214,7 +214,7 @@ pub struct PartitionData {
     /// Kafka field `LeaderEpoch`: Versions 0+.
     pub leader_epoch: i32,
     /// Kafka field `NewIsr`: Versions 0-2; entity `brokerId`.
-    pub new_isr: Vec<i32>,
+    pub new_isr: Int32List,
     /// Kafka field `NewIsrWithEpochs`: Versions 3+.
     pub new_isr_with_epochs: Vec<BrokerState>,
     /// Kafka field `LeaderRecoveryState`: Versions 1+; default `0`.
@@ -286,7 +286,7 @@ impl Message for PartitionData {
             required(read_i32_array(buf, true))
                 .map_err(|e| e.context("NewIsr").at_remaining(buf.len()))?
         } else {
-            Vec::new()
+            Int32List::new()
         };
         let f_new_isr_with_epochs = if version >= 3 {
             required(read_array(buf, true, |b| {
@@ -357,9 +357,9 @@ impl PartitionData {
             partition_index: rng.next_u64() as i32,
             leader_epoch: rng.next_u64() as i32,
             new_isr: if version <= 2 {
-                rng.vec(|rng| rng.next_u64() as i32)
+                Int32List::from(rng.vec(|rng| rng.next_u64() as i32))
             } else {
-                Vec::new()
+                Int32List::new()
             },
             new_isr_with_epochs: if version >= 3 {
                 rng.vec(|rng| BrokerState::random(rng, version))

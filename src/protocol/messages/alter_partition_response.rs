@@ -207,7 +207,7 @@ pub struct PartitionData {
     /// Kafka field `LeaderEpoch`: Versions 0+.
     pub leader_epoch: i32,
     /// Kafka field `Isr`: Versions 0+; entity `brokerId`.
-    pub isr: Vec<i32>,
+    pub isr: Int32List,
     /// Kafka field `LeaderRecoveryState`: Versions 1+; default `0`; ignorable.
     pub leader_recovery_state: i8,
     /// Kafka field `PartitionEpoch`: Versions 0+.
@@ -310,7 +310,7 @@ impl PartitionData {
             error_code: rng.next_u64() as i16,
             leader_id: rng.next_u64() as i32,
             leader_epoch: rng.next_u64() as i32,
-            isr: rng.vec(|rng| rng.next_u64() as i32),
+            isr: Int32List::from(rng.vec(|rng| rng.next_u64() as i32)),
             leader_recovery_state: if version >= 1 {
                 rng.next_u64() as i8
             } else {

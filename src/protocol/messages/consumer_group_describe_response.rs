@@ -417,7 +417,7 @@ pub struct TopicPartitions {
     /// Kafka field `TopicName`: Versions 0+; entity `topicName`.
     pub topic_name: String,
     /// Kafka field `Partitions`: Versions 0+.
-    pub partitions: Vec<i32>,
+    pub partitions: Int32List,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -487,7 +487,7 @@ impl TopicPartitions {
         Self {
             topic_id: rng.uuid(),
             topic_name: rng.string(),
-            partitions: rng.vec(|rng| rng.next_u64() as i32),
+            partitions: Int32List::from(rng.vec(|rng| rng.next_u64() as i32)),
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }

@@ -196,7 +196,7 @@ pub struct TopicPartitions {
     /// Kafka field `TopicId`: Versions 0+.
     pub topic_id: Uuid,
     /// Kafka field `Partitions`: Versions 0+.
-    pub partitions: Vec<i32>,
+    pub partitions: Int32List,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -260,7 +260,7 @@ impl TopicPartitions {
     pub(crate) fn random(rng: &mut TestRng, _version: i16) -> Self {
         Self {
             topic_id: rng.uuid(),
-            partitions: rng.vec(|rng| rng.next_u64() as i32),
+            partitions: Int32List::from(rng.vec(|rng| rng.next_u64() as i32)),
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }

@@ -84,7 +84,7 @@ pub struct TopicPartition {
     /// Kafka field `Topic`: Versions 0+; entity `topicName`; map key.
     pub topic: String,
     /// Kafka field `Partitions`: Versions 0+.
-    pub partitions: Vec<i32>,
+    pub partitions: Int32List,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -138,7 +138,7 @@ impl TopicPartition {
     pub(crate) fn random(rng: &mut TestRng, _version: i16) -> Self {
         Self {
             topic: rng.string(),
-            partitions: rng.vec(|rng| rng.next_u64() as i32),
+            partitions: Int32List::from(rng.vec(|rng| rng.next_u64() as i32)),
             unknown_tagged_fields: rng.unknown_tagged(false),
         }
     }

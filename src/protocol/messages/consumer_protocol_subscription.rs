@@ -168,7 +168,7 @@ pub struct TopicPartition {
     /// Kafka field `Topic`: Versions 1+; entity `topicName`; map key.
     pub topic: String,
     /// Kafka field `Partitions`: Versions 1+.
-    pub partitions: Vec<i32>,
+    pub partitions: Int32List,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -221,7 +221,7 @@ impl Message for TopicPartition {
             required(read_i32_array(buf, false))
                 .map_err(|e| e.context("Partitions").at_remaining(buf.len()))?
         } else {
-            Vec::new()
+            Int32List::new()
         };
         let unknown_tagged_fields = Vec::new();
         Ok(Self {
@@ -256,9 +256,9 @@ impl TopicPartition {
                 String::new()
             },
             partitions: if version >= 1 {
-                rng.vec(|rng| rng.next_u64() as i32)
+                Int32List::from(rng.vec(|rng| rng.next_u64() as i32))
             } else {
-                Vec::new()
+                Int32List::new()
             },
             unknown_tagged_fields: rng.unknown_tagged(false),
         }

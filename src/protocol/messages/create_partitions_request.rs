@@ -210,7 +210,7 @@ impl CreatePartitionsTopic {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CreatePartitionsAssignment {
     /// Kafka field `BrokerIds`: Versions 0+; entity `brokerId`.
-    pub broker_ids: Vec<i32>,
+    pub broker_ids: Int32List,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -276,7 +276,7 @@ impl Message for CreatePartitionsAssignment {
 impl CreatePartitionsAssignment {
     pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
         Self {
-            broker_ids: rng.vec(|rng| rng.next_u64() as i32),
+            broker_ids: Int32List::from(rng.vec(|rng| rng.next_u64() as i32)),
             unknown_tagged_fields: rng.unknown_tagged(version >= 2),
         }
     }

@@ -247,7 +247,7 @@ pub struct CreatableReplicaAssignment {
     /// Kafka field `PartitionIndex`: Versions 0+; map key.
     pub partition_index: i32,
     /// Kafka field `BrokerIds`: Versions 0+; entity `brokerId`.
-    pub broker_ids: Vec<i32>,
+    pub broker_ids: Int32List,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -319,7 +319,7 @@ impl CreatableReplicaAssignment {
     pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
         Self {
             partition_index: rng.next_u64() as i32,
-            broker_ids: rng.vec(|rng| rng.next_u64() as i32),
+            broker_ids: Int32List::from(rng.vec(|rng| rng.next_u64() as i32)),
             unknown_tagged_fields: rng.unknown_tagged(version >= 5),
         }
     }

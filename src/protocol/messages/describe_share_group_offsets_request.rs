@@ -171,7 +171,7 @@ pub struct DescribeShareGroupOffsetsRequestTopic {
     /// Kafka field `TopicName`: Versions 0+; entity `topicName`.
     pub topic_name: String,
     /// Kafka field `Partitions`: Versions 0+.
-    pub partitions: Vec<i32>,
+    pub partitions: Int32List,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -235,7 +235,7 @@ impl DescribeShareGroupOffsetsRequestTopic {
     pub(crate) fn random(rng: &mut TestRng, _version: i16) -> Self {
         Self {
             topic_name: rng.string(),
-            partitions: rng.vec(|rng| rng.next_u64() as i32),
+            partitions: Int32List::from(rng.vec(|rng| rng.next_u64() as i32)),
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }

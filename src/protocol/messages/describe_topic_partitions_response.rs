@@ -232,15 +232,15 @@ pub struct DescribeTopicPartitionsResponsePartition {
     /// Kafka field `LeaderEpoch`: Versions 0+; default `-1`; ignorable.
     pub leader_epoch: i32,
     /// Kafka field `ReplicaNodes`: Versions 0+; entity `brokerId`.
-    pub replica_nodes: Vec<i32>,
+    pub replica_nodes: Int32List,
     /// Kafka field `IsrNodes`: Versions 0+; entity `brokerId`.
-    pub isr_nodes: Vec<i32>,
+    pub isr_nodes: Int32List,
     /// Kafka field `EligibleLeaderReplicas`: Versions 0+; nullable 0+; default `null`; entity `brokerId`.
-    pub eligible_leader_replicas: Option<Vec<i32>>,
+    pub eligible_leader_replicas: Option<Int32List>,
     /// Kafka field `LastKnownElr`: Versions 0+; nullable 0+; default `null`; entity `brokerId`.
-    pub last_known_elr: Option<Vec<i32>>,
+    pub last_known_elr: Option<Int32List>,
     /// Kafka field `OfflineReplicas`: Versions 0+; entity `brokerId`; ignorable.
-    pub offline_replicas: Vec<i32>,
+    pub offline_replicas: Int32List,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -252,11 +252,11 @@ impl Default for DescribeTopicPartitionsResponsePartition {
             partition_index: 0,
             leader_id: 0,
             leader_epoch: -1,
-            replica_nodes: Vec::new(),
-            isr_nodes: Vec::new(),
+            replica_nodes: Int32List::new(),
+            isr_nodes: Int32List::new(),
             eligible_leader_replicas: None,
             last_known_elr: None,
-            offline_replicas: Vec::new(),
+            offline_replicas: Int32List::new(),
             unknown_tagged_fields: Vec::new(),
         }
     }
@@ -388,11 +388,12 @@ impl DescribeTopicPartitionsResponsePartition {
             partition_index: rng.next_u64() as i32,
             leader_id: rng.next_u64() as i32,
             leader_epoch: rng.next_u64() as i32,
-            replica_nodes: rng.vec(|rng| rng.next_u64() as i32),
-            isr_nodes: rng.vec(|rng| rng.next_u64() as i32),
-            eligible_leader_replicas: rng.option(|rng| rng.vec(|rng| rng.next_u64() as i32)),
-            last_known_elr: rng.option(|rng| rng.vec(|rng| rng.next_u64() as i32)),
-            offline_replicas: rng.vec(|rng| rng.next_u64() as i32),
+            replica_nodes: Int32List::from(rng.vec(|rng| rng.next_u64() as i32)),
+            isr_nodes: Int32List::from(rng.vec(|rng| rng.next_u64() as i32)),
+            eligible_leader_replicas: rng
+                .option(|rng| Int32List::from(rng.vec(|rng| rng.next_u64() as i32))),
+            last_known_elr: rng.option(|rng| Int32List::from(rng.vec(|rng| rng.next_u64() as i32))),
+            offline_replicas: Int32List::from(rng.vec(|rng| rng.next_u64() as i32)),
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }

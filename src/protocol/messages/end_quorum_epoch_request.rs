@@ -216,7 +216,7 @@ pub struct PartitionData {
     /// Kafka field `LeaderEpoch`: Versions 0+.
     pub leader_epoch: i32,
     /// Kafka field `PreferredSuccessors`: Versions 0; ignorable.
-    pub preferred_successors: Vec<i32>,
+    pub preferred_successors: Int32List,
     /// Kafka field `PreferredCandidates`: Versions 1+; ignorable.
     pub preferred_candidates: Vec<ReplicaInfo>,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
@@ -280,7 +280,7 @@ impl Message for PartitionData {
             required(read_i32_array(buf, version >= 1))
                 .map_err(|e| e.context("PreferredSuccessors").at_remaining(buf.len()))?
         } else {
-            Vec::new()
+            Int32List::new()
         };
         let f_preferred_candidates = if version >= 1 {
             required(read_array(buf, version >= 1, |b| {
@@ -341,9 +341,9 @@ impl PartitionData {
             leader_id: rng.next_u64() as i32,
             leader_epoch: rng.next_u64() as i32,
             preferred_successors: if version <= 0 {
-                rng.vec(|rng| rng.next_u64() as i32)
+                Int32List::from(rng.vec(|rng| rng.next_u64() as i32))
             } else {
-                Vec::new()
+                Int32List::new()
             },
             preferred_candidates: if version >= 1 {
                 rng.vec(|rng| ReplicaInfo::random(rng, version))

@@ -867,7 +867,7 @@ pub struct ForgottenTopic {
     /// Kafka field `TopicId`: Versions 13+; ignorable.
     pub topic_id: Uuid,
     /// Kafka field `Partitions`: Versions 7+.
-    pub partitions: Vec<i32>,
+    pub partitions: Int32List,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -928,7 +928,7 @@ impl Message for ForgottenTopic {
             required(read_i32_array(buf, version >= 12))
                 .map_err(|e| e.context("Partitions").at_remaining(buf.len()))?
         } else {
-            Vec::new()
+            Int32List::new()
         };
         let mut unknown_tagged_fields = Vec::new();
         if version >= 12 {
@@ -984,9 +984,9 @@ impl ForgottenTopic {
                 Uuid::ZERO
             },
             partitions: if version >= 7 {
-                rng.vec(|rng| rng.next_u64() as i32)
+                Int32List::from(rng.vec(|rng| rng.next_u64() as i32))
             } else {
-                Vec::new()
+                Int32List::new()
             },
             unknown_tagged_fields: rng.unknown_tagged(version >= 12),
         }

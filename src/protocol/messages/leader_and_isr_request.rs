@@ -500,15 +500,15 @@ pub struct LeaderAndIsrPartitionState {
     /// Kafka field `LeaderEpoch`: Versions 0+.
     pub leader_epoch: i32,
     /// Kafka field `Isr`: Versions 0+; entity `brokerId`.
-    pub isr: Vec<i32>,
+    pub isr: Int32List,
     /// Kafka field `PartitionEpoch`: Versions 0+.
     pub partition_epoch: i32,
     /// Kafka field `Replicas`: Versions 0+; entity `brokerId`.
-    pub replicas: Vec<i32>,
+    pub replicas: Int32List,
     /// Kafka field `AddingReplicas`: Versions 3+; entity `brokerId`; ignorable.
-    pub adding_replicas: Vec<i32>,
+    pub adding_replicas: Int32List,
     /// Kafka field `RemovingReplicas`: Versions 3+; entity `brokerId`; ignorable.
-    pub removing_replicas: Vec<i32>,
+    pub removing_replicas: Int32List,
     /// Kafka field `IsNew`: Versions 1+; default `false`; ignorable.
     pub is_new: bool,
     /// Kafka field `LeaderRecoveryState`: Versions 6+; default `0`.
@@ -603,13 +603,13 @@ impl Message for LeaderAndIsrPartitionState {
             required(read_i32_array(buf, version >= 4))
                 .map_err(|e| e.context("AddingReplicas").at_remaining(buf.len()))?
         } else {
-            Vec::new()
+            Int32List::new()
         };
         let f_removing_replicas = if version >= 3 {
             required(read_i32_array(buf, version >= 4))
                 .map_err(|e| e.context("RemovingReplicas").at_remaining(buf.len()))?
         } else {
-            Vec::new()
+            Int32List::new()
         };
         let f_is_new = if version >= 1 {
             read_bool(buf).map_err(|e| e.context("IsNew").at_remaining(buf.len()))?
@@ -704,18 +704,18 @@ impl LeaderAndIsrPartitionState {
             controller_epoch: rng.next_u64() as i32,
             leader: rng.next_u64() as i32,
             leader_epoch: rng.next_u64() as i32,
-            isr: rng.vec(|rng| rng.next_u64() as i32),
+            isr: Int32List::from(rng.vec(|rng| rng.next_u64() as i32)),
             partition_epoch: rng.next_u64() as i32,
-            replicas: rng.vec(|rng| rng.next_u64() as i32),
+            replicas: Int32List::from(rng.vec(|rng| rng.next_u64() as i32)),
             adding_replicas: if version >= 3 {
-                rng.vec(|rng| rng.next_u64() as i32)
+                Int32List::from(rng.vec(|rng| rng.next_u64() as i32))
             } else {
-                Vec::new()
+                Int32List::new()
             },
             removing_replicas: if version >= 3 {
-                rng.vec(|rng| rng.next_u64() as i32)
+                Int32List::from(rng.vec(|rng| rng.next_u64() as i32))
             } else {
-                Vec::new()
+                Int32List::new()
             },
             is_new: if version >= 1 { rng.bool() } else { false },
             leader_recovery_state: if version >= 6 {

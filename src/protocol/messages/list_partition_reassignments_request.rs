@@ -104,7 +104,7 @@ pub struct ListPartitionReassignmentsTopics {
     /// Kafka field `Name`: Versions 0+; entity `topicName`.
     pub name: String,
     /// Kafka field `PartitionIndexes`: Versions 0+.
-    pub partition_indexes: Vec<i32>,
+    pub partition_indexes: Int32List,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -168,7 +168,7 @@ impl ListPartitionReassignmentsTopics {
     pub(crate) fn random(rng: &mut TestRng, _version: i16) -> Self {
         Self {
             name: rng.string(),
-            partition_indexes: rng.vec(|rng| rng.next_u64() as i32),
+            partition_indexes: Int32List::from(rng.vec(|rng| rng.next_u64() as i32)),
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }

@@ -195,11 +195,11 @@ pub struct OngoingPartitionReassignment {
     /// Kafka field `PartitionIndex`: Versions 0+.
     pub partition_index: i32,
     /// Kafka field `Replicas`: Versions 0+; entity `brokerId`.
-    pub replicas: Vec<i32>,
+    pub replicas: Int32List,
     /// Kafka field `AddingReplicas`: Versions 0+; entity `brokerId`.
-    pub adding_replicas: Vec<i32>,
+    pub adding_replicas: Int32List,
     /// Kafka field `RemovingReplicas`: Versions 0+; entity `brokerId`.
-    pub removing_replicas: Vec<i32>,
+    pub removing_replicas: Int32List,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -285,9 +285,9 @@ impl OngoingPartitionReassignment {
     pub(crate) fn random(rng: &mut TestRng, _version: i16) -> Self {
         Self {
             partition_index: rng.next_u64() as i32,
-            replicas: rng.vec(|rng| rng.next_u64() as i32),
-            adding_replicas: rng.vec(|rng| rng.next_u64() as i32),
-            removing_replicas: rng.vec(|rng| rng.next_u64() as i32),
+            replicas: Int32List::from(rng.vec(|rng| rng.next_u64() as i32)),
+            adding_replicas: Int32List::from(rng.vec(|rng| rng.next_u64() as i32)),
+            removing_replicas: Int32List::from(rng.vec(|rng| rng.next_u64() as i32)),
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }

@@ -539,11 +539,11 @@ pub struct MetadataResponsePartition {
     /// Kafka field `LeaderEpoch`: Versions 7+; default `-1`; ignorable.
     pub leader_epoch: i32,
     /// Kafka field `ReplicaNodes`: Versions 0+; entity `brokerId`.
-    pub replica_nodes: Vec<i32>,
+    pub replica_nodes: Int32List,
     /// Kafka field `IsrNodes`: Versions 0+; entity `brokerId`.
-    pub isr_nodes: Vec<i32>,
+    pub isr_nodes: Int32List,
     /// Kafka field `OfflineReplicas`: Versions 5+; entity `brokerId`; ignorable.
-    pub offline_replicas: Vec<i32>,
+    pub offline_replicas: Int32List,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -555,9 +555,9 @@ impl Default for MetadataResponsePartition {
             partition_index: 0,
             leader_id: 0,
             leader_epoch: -1,
-            replica_nodes: Vec::new(),
-            isr_nodes: Vec::new(),
-            offline_replicas: Vec::new(),
+            replica_nodes: Int32List::new(),
+            isr_nodes: Int32List::new(),
+            offline_replicas: Int32List::new(),
             unknown_tagged_fields: Vec::new(),
         }
     }
@@ -624,7 +624,7 @@ impl Message for MetadataResponsePartition {
             required(read_i32_array(buf, version >= 9))
                 .map_err(|e| e.context("OfflineReplicas").at_remaining(buf.len()))?
         } else {
-            Vec::new()
+            Int32List::new()
         };
         let mut unknown_tagged_fields = Vec::new();
         if version >= 9 {
@@ -689,12 +689,12 @@ impl MetadataResponsePartition {
             } else {
                 -1
             },
-            replica_nodes: rng.vec(|rng| rng.next_u64() as i32),
-            isr_nodes: rng.vec(|rng| rng.next_u64() as i32),
+            replica_nodes: Int32List::from(rng.vec(|rng| rng.next_u64() as i32)),
+            isr_nodes: Int32List::from(rng.vec(|rng| rng.next_u64() as i32)),
             offline_replicas: if version >= 5 {
-                rng.vec(|rng| rng.next_u64() as i32)
+                Int32List::from(rng.vec(|rng| rng.next_u64() as i32))
             } else {
-                Vec::new()
+                Int32List::new()
             },
             unknown_tagged_fields: rng.unknown_tagged(version >= 9),
         }

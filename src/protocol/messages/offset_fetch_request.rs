@@ -220,7 +220,7 @@ pub struct OffsetFetchRequestTopic {
     /// Kafka field `Name`: Versions 0-7; entity `topicName`.
     pub name: String,
     /// Kafka field `PartitionIndexes`: Versions 0-7.
-    pub partition_indexes: Vec<i32>,
+    pub partition_indexes: Int32List,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -279,7 +279,7 @@ impl Message for OffsetFetchRequestTopic {
             required(read_i32_array(buf, version >= 6))
                 .map_err(|e| e.context("PartitionIndexes").at_remaining(buf.len()))?
         } else {
-            Vec::new()
+            Int32List::new()
         };
         let mut unknown_tagged_fields = Vec::new();
         if version >= 6 {
@@ -326,9 +326,9 @@ impl OffsetFetchRequestTopic {
                 String::new()
             },
             partition_indexes: if version <= 7 {
-                rng.vec(|rng| rng.next_u64() as i32)
+                Int32List::from(rng.vec(|rng| rng.next_u64() as i32))
             } else {
-                Vec::new()
+                Int32List::new()
             },
             unknown_tagged_fields: rng.unknown_tagged(version >= 6),
         }
@@ -542,7 +542,7 @@ pub struct OffsetFetchRequestTopics {
     /// Kafka field `TopicId`: Versions 10+; ignorable.
     pub topic_id: Uuid,
     /// Kafka field `PartitionIndexes`: Versions 8+.
-    pub partition_indexes: Vec<i32>,
+    pub partition_indexes: Int32List,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -602,7 +602,7 @@ impl Message for OffsetFetchRequestTopics {
             required(read_i32_array(buf, version >= 6))
                 .map_err(|e| e.context("PartitionIndexes").at_remaining(buf.len()))?
         } else {
-            Vec::new()
+            Int32List::new()
         };
         let mut unknown_tagged_fields = Vec::new();
         if version >= 6 {
@@ -658,9 +658,9 @@ impl OffsetFetchRequestTopics {
                 Uuid::ZERO
             },
             partition_indexes: if version >= 8 {
-                rng.vec(|rng| rng.next_u64() as i32)
+                Int32List::from(rng.vec(|rng| rng.next_u64() as i32))
             } else {
-                Vec::new()
+                Int32List::new()
             },
             unknown_tagged_fields: rng.unknown_tagged(version >= 6),
         }

@@ -472,7 +472,7 @@ pub struct ForgottenTopic {
     /// Kafka field `TopicId`: Versions 0+.
     pub topic_id: Uuid,
     /// Kafka field `Partitions`: Versions 0+.
-    pub partitions: Vec<i32>,
+    pub partitions: Int32List,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -536,7 +536,7 @@ impl ForgottenTopic {
     pub(crate) fn random(rng: &mut TestRng, _version: i16) -> Self {
         Self {
             topic_id: rng.uuid(),
-            partitions: rng.vec(|rng| rng.next_u64() as i32),
+            partitions: Int32List::from(rng.vec(|rng| rng.next_u64() as i32)),
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }

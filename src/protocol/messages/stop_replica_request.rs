@@ -394,7 +394,7 @@ pub struct StopReplicaTopicV1 {
     /// Kafka field `Name`: Versions 1-2; entity `topicName`.
     pub name: String,
     /// Kafka field `PartitionIndexes`: Versions 1-2.
-    pub partition_indexes: Vec<i32>,
+    pub partition_indexes: Int32List,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -453,7 +453,7 @@ impl Message for StopReplicaTopicV1 {
             required(read_i32_array(buf, version >= 2))
                 .map_err(|e| e.context("PartitionIndexes").at_remaining(buf.len()))?
         } else {
-            Vec::new()
+            Int32List::new()
         };
         let mut unknown_tagged_fields = Vec::new();
         if version >= 2 {
@@ -500,9 +500,9 @@ impl StopReplicaTopicV1 {
                 String::new()
             },
             partition_indexes: if (1..=2).contains(&version) {
-                rng.vec(|rng| rng.next_u64() as i32)
+                Int32List::from(rng.vec(|rng| rng.next_u64() as i32))
             } else {
-                Vec::new()
+                Int32List::new()
             },
             unknown_tagged_fields: rng.unknown_tagged(version >= 2),
         }

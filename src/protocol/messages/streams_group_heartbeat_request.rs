@@ -881,7 +881,7 @@ pub struct TaskIds {
     /// Kafka field `SubtopologyId`: Versions 0+.
     pub subtopology_id: String,
     /// Kafka field `Partitions`: Versions 0+.
-    pub partitions: Vec<i32>,
+    pub partitions: Int32List,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -945,7 +945,7 @@ impl TaskIds {
     pub(crate) fn random(rng: &mut TestRng, _version: i16) -> Self {
         Self {
             subtopology_id: rng.string(),
-            partitions: rng.vec(|rng| rng.next_u64() as i32),
+            partitions: Int32List::from(rng.vec(|rng| rng.next_u64() as i32)),
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }

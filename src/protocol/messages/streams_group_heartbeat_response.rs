@@ -462,7 +462,7 @@ pub struct TopicPartition {
     /// Kafka field `Topic`: Versions 0+; entity `topicName`.
     pub topic: String,
     /// Kafka field `Partitions`: Versions 0+.
-    pub partitions: Vec<i32>,
+    pub partitions: Int32List,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -526,7 +526,7 @@ impl TopicPartition {
     pub(crate) fn random(rng: &mut TestRng, _version: i16) -> Self {
         Self {
             topic: rng.string(),
-            partitions: rng.vec(|rng| rng.next_u64() as i32),
+            partitions: Int32List::from(rng.vec(|rng| rng.next_u64() as i32)),
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }
@@ -538,7 +538,7 @@ pub struct TaskIds {
     /// Kafka field `SubtopologyId`: Versions 0+.
     pub subtopology_id: String,
     /// Kafka field `Partitions`: Versions 0+.
-    pub partitions: Vec<i32>,
+    pub partitions: Int32List,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -602,7 +602,7 @@ impl TaskIds {
     pub(crate) fn random(rng: &mut TestRng, _version: i16) -> Self {
         Self {
             subtopology_id: rng.string(),
-            partitions: rng.vec(|rng| rng.next_u64() as i32),
+            partitions: Int32List::from(rng.vec(|rng| rng.next_u64() as i32)),
             unknown_tagged_fields: rng.unknown_tagged(true),
         }
     }

@@ -758,13 +758,13 @@ pub struct UpdateMetadataPartitionState {
     /// Kafka field `LeaderEpoch`: Versions 0+.
     pub leader_epoch: i32,
     /// Kafka field `Isr`: Versions 0+; entity `brokerId`.
-    pub isr: Vec<i32>,
+    pub isr: Int32List,
     /// Kafka field `ZkVersion`: Versions 0+.
     pub zk_version: i32,
     /// Kafka field `Replicas`: Versions 0+; entity `brokerId`.
-    pub replicas: Vec<i32>,
+    pub replicas: Int32List,
     /// Kafka field `OfflineReplicas`: Versions 4+; entity `brokerId`; ignorable.
-    pub offline_replicas: Vec<i32>,
+    pub offline_replicas: Int32List,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -836,7 +836,7 @@ impl Message for UpdateMetadataPartitionState {
             required(read_i32_array(buf, version >= 6))
                 .map_err(|e| e.context("OfflineReplicas").at_remaining(buf.len()))?
         } else {
-            Vec::new()
+            Int32List::new()
         };
         let mut unknown_tagged_fields = Vec::new();
         if version >= 6 {
@@ -906,13 +906,13 @@ impl UpdateMetadataPartitionState {
             controller_epoch: rng.next_u64() as i32,
             leader: rng.next_u64() as i32,
             leader_epoch: rng.next_u64() as i32,
-            isr: rng.vec(|rng| rng.next_u64() as i32),
+            isr: Int32List::from(rng.vec(|rng| rng.next_u64() as i32)),
             zk_version: rng.next_u64() as i32,
-            replicas: rng.vec(|rng| rng.next_u64() as i32),
+            replicas: Int32List::from(rng.vec(|rng| rng.next_u64() as i32)),
             offline_replicas: if version >= 4 {
-                rng.vec(|rng| rng.next_u64() as i32)
+                Int32List::from(rng.vec(|rng| rng.next_u64() as i32))
             } else {
-                Vec::new()
+                Int32List::new()
             },
             unknown_tagged_fields: rng.unknown_tagged(version >= 6),
         }

@@ -218,7 +218,7 @@ pub struct WritableTxnMarkerTopic {
     /// Kafka field `Name`: Versions 0+; entity `topicName`.
     pub name: String,
     /// Kafka field `PartitionIndexes`: Versions 0+.
-    pub partition_indexes: Vec<i32>,
+    pub partition_indexes: Int32List,
     /// Tagged fields this version of klamm does not know, kept for re-encoding.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
 }
@@ -290,7 +290,7 @@ impl WritableTxnMarkerTopic {
     pub(crate) fn random(rng: &mut TestRng, version: i16) -> Self {
         Self {
             name: rng.string(),
-            partition_indexes: rng.vec(|rng| rng.next_u64() as i32),
+            partition_indexes: Int32List::from(rng.vec(|rng| rng.next_u64() as i32)),
             unknown_tagged_fields: rng.unknown_tagged(version >= 1),
         }
     }

@@ -70,6 +70,7 @@ impl Ty {
             Ty::Str => "String".into(),
             Ty::Bytes | Ty::Records => "Bytes".into(),
             Ty::Struct(n) => n.clone(),
+            Ty::Array(e) if **e == Ty::I32 => "Int32List".into(),
             Ty::Array(e) => format!("Vec<{}>", e.rust()),
         }
     }
@@ -241,6 +242,9 @@ impl Ty {
             Ty::Str => "rng.string()".into(),
             Ty::Bytes | Ty::Records => "rng.bytes()".into(),
             Ty::Struct(n) => format!("{n}::random(rng, version)"),
+            Ty::Array(e) if **e == Ty::I32 => {
+                format!("Int32List::from(rng.vec(|rng| {}))", e.random())
+            }
             Ty::Array(e) => format!("rng.vec(|rng| {})", e.random()),
         }
     }
@@ -336,6 +340,7 @@ pub fn default_expr(f: &Field, ty: &Ty, nullable: bool) -> Result<String, String
         },
         Ty::Bytes | Ty::Records => "Bytes::new()".to_string(),
         Ty::Struct(n) => format!("{n}::default()"),
+        Ty::Array(e) if **e == Ty::I32 => "Int32List::new()".to_string(),
         Ty::Array(_) => "Vec::new()".to_string(),
     };
     if !nullable {
@@ -385,6 +390,7 @@ pub fn is_type_default(default: &str) -> bool {
             | "String::new()"
             | "Bytes::new()"
             | "Vec::new()"
+            | "Int32List::new()"
             | "None"
             | "Uuid::ZERO"
     ) || (default.ends_with("::default()") && !default.starts_with("Some("))

@@ -421,22 +421,22 @@ mod tests {
             topic_partitions: vec![
                 RespTp {
                     topic_id: A,
-                    partitions: vec![2, -1, 2, 0],
+                    partitions: [2, -1, 2, 0].into(),
                     ..Default::default()
                 },
                 RespTp {
                     topic_id: A,
-                    partitions: vec![1],
+                    partitions: [1].into(),
                     ..Default::default()
                 },
                 RespTp {
                     topic_id: Uuid::ZERO,
-                    partitions: vec![0],
+                    partitions: [0].into(),
                     ..Default::default()
                 },
                 RespTp {
                     topic_id: B,
-                    partitions: vec![-5],
+                    partitions: [-5].into(),
                     ..Default::default()
                 },
             ],

@@ -144,7 +144,7 @@ fn ok(epoch: i32, assignment: Option<&[(Uuid, &[i32])]>) -> ConsumerGroupHeartbe
                 .iter()
                 .map(|(id, ps)| RespTp {
                     topic_id: *id,
-                    partitions: ps.to_vec(),
+                    partitions: ps.iter().copied().collect(),
                     ..Default::default()
                 })
                 .collect(),
@@ -166,7 +166,7 @@ fn failed(code: ErrorCode) -> ConsumerGroupHeartbeatResponse {
 fn owned(req: &ConsumerGroupHeartbeatRequest) -> Option<BTreeMap<Uuid, Vec<i32>>> {
     req.topic_partitions.as_ref().map(|tps| {
         tps.iter()
-            .map(|t| (t.topic_id, t.partitions.clone()))
+            .map(|t| (t.topic_id, t.partitions.to_vec()))
             .collect()
     })
 }
