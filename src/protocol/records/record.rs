@@ -389,7 +389,7 @@ impl<'a> SliceReader<'a> {
 
     /// Decodes one record. Errors carry the field name; the caller adds
     /// `Record`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record(&mut self) -> DResult<Record> {
         let len = self.varint().map_err(|e| e.context("length"))?;
         if len < 0 {
