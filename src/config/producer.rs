@@ -49,8 +49,11 @@ pub struct ProducerConfig {
     /// the network wait); Sarama's `Producer.Timeout` is 10 s.
     pub request_timeout: Duration,
     /// `linger.ms`: how long a batch that is not full waits for more
-    /// records. Default 5 ms (Java since 4.0, 0 before); Sarama sends at
-    /// once (`Flush.Frequency` 0).
+    /// records, at most. Default 5 ms (Java since 4.0, 0 before); Sarama
+    /// sends at once (`Flush.Frequency` 0). The runtime's timers fire on
+    /// whole milliseconds, up to two after their deadline, so a batch leaves
+    /// within the last two milliseconds of its linger (1 to 3 ms for a
+    /// linger of 1 or 2 ms).
     pub linger: Duration,
     /// `batch.size`: the size a partition's batch is sent at; 0 disables
     /// batching. Default 16384 (Java). At most `max.request.size`.

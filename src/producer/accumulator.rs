@@ -20,10 +20,31 @@ use super::partitions::{PartitionState, Partitions};
 use super::record::ProducerRecord;
 use crate::error::{Error, Result};
 
+/// How finely the sender's timer fires: tokio's timers run on whole
+/// milliseconds.
+const TIMER_TICK: Duration = Duration::from_millis(1);
+
+/// How long a batch that is not full waits before the sender takes it,
+/// for a `linger.ms` of `linger`.
+///
+/// `linger.ms` is an upper bound on the delay batching adds, but a tokio
+/// timer fires up to two ticks after its deadline: the deadline is rounded
+/// up to a whole tick, and the driver then parks for whole ticks counted
+/// from the tick it is in, not from the moment it parks. Aimed two ticks
+/// early, a batch leaves within the last two milliseconds of its linger
+/// (the Java client's, timed in whole milliseconds too, within the last
+/// one). At least one tick of lingering is kept, so a `linger.ms` of 1 or
+/// 2 waits 1 to 3 ms, and 0 sends at once.
+pub(crate) fn linger_wait(linger: Duration) -> Duration {
+    linger - (2 * TIMER_TICK).min(linger.saturating_sub(TIMER_TICK))
+}
+
 /// What the accumulator needs of the producer's settings.
 #[derive(Debug, Clone)]
 pub(crate) struct Limits {
     pub batch_size: usize,
+    /// How long a batch that is not full waits: [`linger_wait`] of
+    /// `linger.ms`.
     pub linger: Duration,
     pub buffer_memory: usize,
     pub block_on_full: bool,

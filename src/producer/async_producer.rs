@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::accumulator::{Accumulator, Limits, record_memory};
+use super::accumulator::{Accumulator, Limits, linger_wait, record_memory};
 use super::batch::HEADER;
 use super::delivery::DeliveryFuture;
 use super::hash::FastHash;
@@ -180,7 +180,7 @@ impl AsyncProducer {
         };
         let acc = Arc::new(Accumulator::new(Limits {
             batch_size: config.batch_size as usize,
-            linger: config.linger,
+            linger: linger_wait(config.linger),
             buffer_memory: usize::try_from(config.buffer_memory).unwrap_or(usize::MAX),
             block_on_full: config.block_on_buffer_full,
             max_block: config.max_block,

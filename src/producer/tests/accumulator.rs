@@ -7,7 +7,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::ErrorKind;
-use crate::producer::accumulator::{Accumulator, Limits, batch_capacity, record_memory};
+use crate::producer::accumulator::{
+    Accumulator, Limits, batch_capacity, linger_wait, record_memory,
+};
 use crate::producer::batch::{HEADER, ProducerBatch, Stamp};
 use crate::producer::record::ProducerRecord;
 use crate::protocol::compression::Compression;
@@ -103,6 +105,92 @@ async fn a_batch_waits_for_linger_unless_full_or_flushed() {
     parts.sort();
     assert_eq!(parts, [1, 2]);
     acc.end_flush();
+}
+
+/// A batch that is not full leaves within its `linger.ms`, not after it:
+/// the sender sleeps until the deadline the accumulator gives, and tokio's
+/// timer fires up to two whole milliseconds after a deadline (rounded up
+/// to a tick, then parked for whole ticks from the tick the driver is in;
+/// the paused clock keeps both). Each case makes the batch at one fraction
+/// of a millisecond and parks at another, as the sender does, which parks
+/// whenever its drain ends. Control: lingering for `linger.ms` itself, the
+/// same batches wait past it.
+#[tokio::test(start_paused = true)]
+async fn a_lingering_batch_leaves_within_linger_ms_not_after_it() {
+    let leader = |_: &_| Some(1);
+    let base = Instant::now();
+    let tick = Duration::from_millis(1);
+    // Advances the clock to the next instant `frac` past a whole millisecond.
+    let to_fraction = |frac: Duration| async move {
+        let into = (Instant::now() - base).as_nanos() % tick.as_nanos();
+        let into = Duration::from_nanos(into as u64);
+        tokio::time::advance(tick - into + frac).await;
+    };
+    let fractions = [10, 500, 990].map(Duration::from_micros);
+    let mut control_late = 0;
+    for aimed_early in [true, false] {
+        for linger_ms in [5u64, 50] {
+            let linger = Duration::from_millis(linger_ms);
+            let acc = Accumulator::new(Limits {
+                linger: if aimed_early {
+                    linger_wait(linger)
+                } else {
+                    linger
+                },
+                ..limits()
+            });
+            for made in fractions {
+                for parked in fractions {
+                    to_fraction(made).await;
+                    let created = Instant::now();
+                    append(&acc, 0, 10);
+                    assert!(acc.drain(created, None, leader, |_| true).0.is_empty());
+                    let deadline = acc.next_deadline().expect("a lingering batch");
+                    to_fraction(parked).await;
+                    tokio::time::sleep_until(deadline).await;
+                    let drained = acc.drain(Instant::now(), None, leader, |_| true).0;
+                    let waited = created.elapsed();
+                    let case = format!(
+                        "linger {linger_ms} ms, made at +{made:?}, parked at +{parked:?}: \
+                         waited {waited:?}"
+                    );
+                    if aimed_early {
+                        assert_eq!(drained.len(), 1, "{case}");
+                        assert!(waited <= linger, "{case}");
+                        assert!(waited >= linger - 2 * tick, "{case}");
+                    } else if drained.is_empty() || waited > linger {
+                        control_late += 1;
+                    }
+                    // The batch completes before the next case, so the
+                    // partition has nothing in flight.
+                    let mut done = drained;
+                    if done.is_empty() {
+                        acc.begin_flush();
+                        done = acc.drain(Instant::now(), None, leader, |_| true).0;
+                        acc.end_flush();
+                    }
+                    for d in done {
+                        acc.complete(d.batch, Ok((0, -1)));
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(
+        control_late, 18,
+        "control: aimed at the linger's end, every batch waits past it"
+    );
+    let ms = Duration::from_millis;
+    assert_eq!(linger_wait(Duration::ZERO), Duration::ZERO);
+    assert_eq!(
+        linger_wait(Duration::from_micros(500)),
+        Duration::from_micros(500)
+    );
+    assert_eq!(linger_wait(ms(1)), ms(1));
+    assert_eq!(linger_wait(ms(2)), ms(1));
+    assert_eq!(linger_wait(ms(3)), ms(1));
+    assert_eq!(linger_wait(ms(5)), ms(3));
+    assert_eq!(linger_wait(ms(100)), ms(98));
 }
 
 /// A broker that is sent a ready batch takes the first batch of its other

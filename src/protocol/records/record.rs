@@ -388,7 +388,8 @@ impl<'a> SliceReader<'a> {
     }
 
     /// Decodes one record. Errors carry the field name; the caller adds
-    /// `Record`.
+    /// `Record`. Always in line, so the record is built where the caller
+    /// puts it: without LTO it was returned through memory and copied.
     #[inline(always)]
     pub(crate) fn record(&mut self) -> DResult<Record> {
         let len = self.varint().map_err(|e| e.context("length"))?;
