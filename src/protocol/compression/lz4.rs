@@ -96,17 +96,23 @@ pub(super) fn compress_frame(
     };
     let hc = header_checksum(&out[covered..]);
     out.push(hc);
-    let mut scratch = vec![0u8; get_maximum_output_size(BLOCK_SIZE.min(input.len()))];
     for block in input.chunks(BLOCK_SIZE) {
-        let n = compress_into(block, &mut scratch).map_err(|e| encode_error("lz4", e))?;
+        // The block is compressed in place after room for its length; when
+        // that does not make it smaller, it is stored as it is instead.
+        let len_at = out.len();
+        let body_at = len_at + 4;
+        out.resize(body_at + get_maximum_output_size(block.len()), 0);
+        let n = compress_into(block, &mut out[body_at..]).map_err(|e| encode_error("lz4", e))?;
         // Blocks are at most 64 KiB, so the lengths always fit the 31 bits.
-        let (stored, len) = if n < block.len() {
-            (&scratch[..n], n as u32)
+        let len = if n < block.len() {
+            out.truncate(body_at + n);
+            n as u32
         } else {
-            (block, block.len() as u32 | UNCOMPRESSED)
+            out.truncate(body_at);
+            out.extend_from_slice(block);
+            block.len() as u32 | UNCOMPRESSED
         };
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(stored);
+        out[len_at..body_at].copy_from_slice(&len.to_le_bytes());
     }
     out.extend_from_slice(&0u32.to_le_bytes());
     Ok(())
