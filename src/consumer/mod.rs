@@ -340,7 +340,9 @@ impl Consumer {
             max_wait: c.fetch_max_wait,
             request_timeout: config.net.request_timeout,
             isolation: c.isolation_level,
-            decode: DecodeOptions::default().with_verify_crc(c.check_crcs),
+            decode: DecodeOptions::default()
+                .with_verify_crc(c.check_crcs)
+                .with_copy_uncompressed_batches(true),
             options: ConsumerOptions {
                 prefetch_chunks: options.prefetch_chunks.max(1),
                 ..options

@@ -131,7 +131,8 @@ pub struct ShareOptions {
     /// `retry.backoff.ms`: the pause after a failed heartbeat. Default
     /// 100 ms.
     pub retry_backoff: Duration,
-    /// How batches are decoded (CRC checks, the decompression cap).
+    /// How batches are decoded (CRC checks, the decompression cap, a buffer
+    /// of its own for each uncompressed batch, which is on by default).
     pub decode: DecodeOptions,
 }
 
@@ -146,7 +147,7 @@ impl Default for ShareOptions {
             max_bytes: 52_428_800,
             rack: None,
             retry_backoff: Duration::from_millis(100),
-            decode: DecodeOptions::default(),
+            decode: DecodeOptions::default().with_copy_uncompressed_batches(true),
         }
     }
 }

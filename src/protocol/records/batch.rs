@@ -346,10 +346,14 @@ impl RecordBatch {
                     .context("recordsCount"),
             );
         }
-        // The records are slices of the batch itself, or of the one
-        // decompressed buffer.
+        // The records are slices of the batch itself (or of a copy of it,
+        // when asked for), or of the one decompressed buffer.
         let (owner, start) = if compression == Compression::None {
-            (data, BATCH_HEADER_SIZE)
+            if opts.copy_uncompressed_batches {
+                (Bytes::copy_from_slice(&data[BATCH_HEADER_SIZE..]), 0)
+            } else {
+                (data, BATCH_HEADER_SIZE)
+            }
         } else {
             let plain = compression::decompress(
                 compression,

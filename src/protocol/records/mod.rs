@@ -110,6 +110,22 @@ pub struct DecodeOptions {
     /// Whether to check CRCs (CRC-32C for v2 batches, CRC-32 for legacy
     /// messages). Default `true`.
     pub verify_crc: bool,
+    /// Whether the records of an uncompressed v2 batch are slices of a copy
+    /// of the batch, a buffer of its own, rather than of the buffer the batch
+    /// was read from. Default `false`: no copy.
+    ///
+    /// Every key and value sliced from one buffer shares that buffer's
+    /// reference count. A consumer that decodes a fetch response on one
+    /// thread while its records are dropped on another has both threads
+    /// write that one count for every record, and the count's cache line
+    /// moves between the cores each time. A buffer per batch keeps the two
+    /// threads on different counts, and lets the fetch response go as soon
+    /// as it is decoded. klamm's consumers set it: it halved the CPU per
+    /// record of an uncompressed consume (`benches/RESULTS.md`, "One
+    /// buffer per batch"). A compressed batch always has its own buffer, the
+    /// decompressed records; the messages of a legacy message set are never
+    /// copied.
+    pub copy_uncompressed_batches: bool,
 }
 
 impl Default for DecodeOptions {
@@ -117,6 +133,7 @@ impl Default for DecodeOptions {
         Self {
             max_decompressed_size: compression::DEFAULT_MAX_DECOMPRESSED_SIZE,
             verify_crc: true,
+            copy_uncompressed_batches: false,
         }
     }
 }
@@ -125,6 +142,30 @@ impl DecodeOptions {
     /// Sets whether CRCs are verified.
     pub fn with_verify_crc(mut self, verify: bool) -> Self {
         self.verify_crc = verify;
+        self
+    }
+
+    /// Sets whether the records of an uncompressed batch are slices of a
+    /// copy of it (see [`DecodeOptions::copy_uncompressed_batches`]).
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use klamm::protocol::records::{DecodeOptions, EncodeOptions, Record, RecordBatch};
+    ///
+    /// let mut batch = RecordBatch::new(0, 0);
+    /// batch.records.push(Record::new(None, Some(Bytes::from_static(b"v"))));
+    /// let wire = Bytes::from(batch.encode_to_vec(&EncodeOptions::default()).unwrap());
+    /// let range = wire.as_ptr_range();
+    /// let value_in_wire = |opts: DecodeOptions| {
+    ///     let decoded = RecordBatch::decode(&mut wire.clone(), &opts).unwrap();
+    ///     let value = decoded.records[0].value.clone().unwrap();
+    ///     range.contains(&value.as_ptr())
+    /// };
+    /// assert!(value_in_wire(DecodeOptions::default()));
+    /// assert!(!value_in_wire(DecodeOptions::default().with_copy_uncompressed_batches(true)));
+    /// ```
+    pub fn with_copy_uncompressed_batches(mut self, copy: bool) -> Self {
+        self.copy_uncompressed_batches = copy;
         self
     }
 
