@@ -21,6 +21,13 @@
 
 use bytes::{Buf, Bytes};
 
+/// The largest average record size (bytes of records over their count) of
+/// an uncompressed batch that [`DecodeOptions::copy_uncompressed_batches`]
+/// copies: past it the copy costs more than the shared reference count it
+/// avoids (10 KiB records consumed: 1.14x the CPU with the copy, 1 KiB:
+/// 0.95x, 100 B: 0.48x).
+const COPY_MAX_RECORD_AVERAGE: usize = 1024;
+
 use super::record::{MIN_RECORD_SIZE, Record, SliceReader};
 use super::{DecodeOptions, EncodeOptions, EncodeTarget, TimestampType, wire_len};
 use crate::protocol::compression::{self, Compression};
@@ -349,7 +356,10 @@ impl RecordBatch {
         // The records are slices of the batch itself (or of a copy of it,
         // when asked for), or of the one decompressed buffer.
         let (owner, start) = if compression == Compression::None {
-            if opts.copy_uncompressed_batches {
+            let records_len = data.len() - BATCH_HEADER_SIZE;
+            if opts.copy_uncompressed_batches
+                && records_len <= (count as usize).saturating_mul(COPY_MAX_RECORD_AVERAGE)
+            {
                 (Bytes::copy_from_slice(&data[BATCH_HEADER_SIZE..]), 0)
             } else {
                 (data, BATCH_HEADER_SIZE)

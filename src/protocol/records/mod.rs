@@ -112,7 +112,8 @@ pub struct DecodeOptions {
     pub verify_crc: bool,
     /// Whether the records of an uncompressed v2 batch are slices of a copy
     /// of the batch, a buffer of its own, rather than of the buffer the batch
-    /// was read from. Default `false`: no copy.
+    /// was read from, when its records take 1 KiB or less each on average.
+    /// Default `false`: no copy.
     ///
     /// Every key and value sliced from one buffer shares that buffer's
     /// reference count. A consumer that decodes a fetch response on one
@@ -121,10 +122,12 @@ pub struct DecodeOptions {
     /// moves between the cores each time. A buffer per batch keeps the two
     /// threads on different counts, and lets the fetch response go as soon
     /// as it is decoded. klamm's consumers set it: it halved the CPU per
-    /// record of an uncompressed consume (`benches/RESULTS.md`, "One
-    /// buffer per batch"). A compressed batch always has its own buffer, the
-    /// decompressed records; the messages of a legacy message set are never
-    /// copied.
+    /// record of an uncompressed consume of 100-byte records
+    /// (`benches/RESULTS.md`, "One buffer per batch"). Bigger records are
+    /// fewer per byte, and past 1 KiB the copy costs more than it saves, so
+    /// their batches stay where they are. A compressed batch always has its
+    /// own buffer, the decompressed records; the messages of a legacy
+    /// message set are never copied.
     pub copy_uncompressed_batches: bool,
 }
 

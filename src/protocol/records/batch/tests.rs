@@ -492,3 +492,32 @@ fn records_past_the_room_stop_at_the_first_record_over_it() {
     assert_eq!((length, limit), (22 + 49, 11 + 49));
     assert_eq!(out.len(), 22);
 }
+
+#[test]
+fn only_batches_of_small_records_are_copied() {
+    let opts = DecodeOptions::default().with_copy_uncompressed_batches(true);
+    // Whether the first record's value was left in the wire buffer.
+    let in_place = |value_len: usize, records: usize, opts: &DecodeOptions| {
+        let mut batch = RecordBatch::new(0, 0);
+        for _ in 0..records {
+            batch
+                .records
+                .push(Record::new(None, Some(Bytes::from(vec![7u8; value_len]))));
+        }
+        let wire = Bytes::from(batch.encode_to_vec(&EncodeOptions::default()).unwrap());
+        let decoded = RecordBatch::decode(&mut wire.clone(), opts).unwrap();
+        assert_eq!(decoded.records.len(), records);
+        let value = decoded.records[0].value.clone().unwrap();
+        assert_eq!(value.len(), value_len);
+        wire.as_ptr_range().contains(&value.as_ptr())
+    };
+    assert!(!in_place(100, 50, &opts));
+    assert!(
+        !in_place(1000, 3, &opts),
+        "1,000 B and its framing is under 1 KiB"
+    );
+    assert!(in_place(1100, 3, &opts), "past 1 KiB each, left in place");
+    assert!(in_place(10_240, 2, &opts));
+    // Control: without the option nothing is copied.
+    assert!(in_place(100, 50, &DecodeOptions::default()));
+}
