@@ -21,17 +21,17 @@
 
 use bytes::{Buf, Bytes};
 
+use super::record::{MIN_RECORD_SIZE, Record, SliceReader};
+use super::{DecodeOptions, EncodeOptions, EncodeTarget, TimestampType, wire_len};
+use crate::protocol::compression::{self, Compression};
+use crate::protocol::error::{DecodeError, DecodeErrorKind, EncodeError};
+
 /// The largest average record size (bytes of records over their count) of
 /// an uncompressed batch that [`DecodeOptions::copy_uncompressed_batches`]
 /// copies: past it the copy costs more than the shared reference count it
 /// avoids (10 KiB records consumed: 1.14x the CPU with the copy, 1 KiB:
 /// 0.95x, 100 B: 0.48x).
 const COPY_MAX_RECORD_AVERAGE: usize = 1024;
-
-use super::record::{MIN_RECORD_SIZE, Record, SliceReader};
-use super::{DecodeOptions, EncodeOptions, EncodeTarget, TimestampType, wire_len};
-use crate::protocol::compression::{self, Compression};
-use crate::protocol::error::{DecodeError, DecodeErrorKind, EncodeError};
 
 type DResult<T> = Result<T, DecodeError>;
 

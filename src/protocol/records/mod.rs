@@ -120,8 +120,8 @@ pub struct DecodeOptions {
     /// thread while its records are dropped on another has both threads
     /// write that one count for every record, and the count's cache line
     /// moves between the cores each time. A buffer per batch keeps the two
-    /// threads on different counts, and lets the fetch response go as soon
-    /// as it is decoded. klamm's consumers set it: it halved the CPU per
+    /// threads on different counts, and a record of a copied batch keeps
+    /// only that copy alive, not the whole response. klamm's consumers set it: it halved the CPU per
     /// record of an uncompressed consume of 100-byte records
     /// (`benches/RESULTS.md`, "One buffer per batch"). Bigger records are
     /// fewer per byte, and past 1 KiB the copy costs more than it saves, so
