@@ -1,6 +1,6 @@
 //! A small loop driver for profiling one benchmark case outside criterion
 //! (for `perf stat`/`perf record` or `valgrind --tool=callgrind`):
-//! `driver <encode|decode> <none|lz4|zstd> <klamm|kp> <iterations>`, or
+//! `driver <encode|decode> <none|gzip|snappy|lz4|zstd> <klamm|kp> <iterations>`, or
 //! `driver metadata <topics> <klamm|kp> <iterations>` for a Metadata v12
 //! response of `topics` × 100 partitions.
 
@@ -15,7 +15,9 @@ use klamm_benches::{BASE_OFFSET, klamm_batch, kp_compression, kp_records, payloa
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, op, codec, lib, iters] = &args[..] else {
-        eprintln!("usage: driver <encode|decode> <none|lz4|zstd> <klamm|kp> <iterations>");
+        eprintln!(
+            "usage: driver <encode|decode> <none|gzip|snappy|lz4|zstd> <klamm|kp> <iterations>"
+        );
         std::process::exit(2);
     };
     if op == "metadata" {
@@ -24,6 +26,8 @@ fn main() {
     }
     let codec = match codec.as_str() {
         "none" => Compression::None,
+        "gzip" => Compression::Gzip,
+        "snappy" => Compression::Snappy,
         "lz4" => Compression::Lz4,
         "zstd" => Compression::Zstd,
         other => panic!("unknown codec {other}"),

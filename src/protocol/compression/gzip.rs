@@ -1,4 +1,5 @@
-//! gzip (codec 1) through flate2.
+//! gzip (codec 1) through flate2, on its zlib-rs backend (a Rust port of
+//! zlib-ng) rather than its default miniz_oxide: see DESIGN.md, "Compression".
 //!
 //! The Java client wraps a `GZIPOutputStream` whose deflater runs at zlib's
 //! default level, 6. Decoding accepts a stream of several gzip members one

@@ -12,9 +12,15 @@
 //! ```
 //!
 //! Each block holds at most 32 KiB of input (snappy-java's default block
-//! size). Decoding also takes a plain raw snappy block (anything that does
-//! not start with the magic bytes) and a magic header appearing again between
+//! size). Each thread keeps its last encoder (whose hash table is allocated
+//! on first use) and block buffer for the next batch, rather than
+//! allocating and clearing both per batch.
+//!
+//! Decoding also takes a plain raw snappy block (anything that does not
+//! start with the magic bytes) and a magic header appearing again between
 //! blocks, which is how concatenated xerial streams look.
+
+use std::cell::Cell;
 
 use snap::raw::{Decoder, Encoder, decompress_len, max_compress_len};
 
@@ -35,15 +41,39 @@ pub(super) const BLOCK_SIZE: usize = 32 * 1024;
 /// memory is reserved for it.
 const MAX_EXPANSION: usize = 32;
 
+thread_local! {
+    /// The encoder of the last snappy compression on this thread (its hash
+    /// table allocated) and the block buffer it wrote into, kept for the
+    /// next one instead of allocated and cleared per batch.
+    static ENCODER: Cell<Option<(Encoder, Vec<u8>)>> = const { Cell::new(None) };
+}
+
 pub(super) fn compress(input: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&VERSION.to_be_bytes());
     out.extend_from_slice(&VERSION.to_be_bytes());
-    let mut encoder = Encoder::new();
-    let mut scratch = vec![0u8; max_compress_len(BLOCK_SIZE.min(input.len()))];
+    // Taken out of the thread's slot for the call and put back after it.
+    let (mut encoder, mut scratch) = ENCODER
+        .take()
+        .unwrap_or_else(|| (Encoder::new(), Vec::new()));
+    let need = max_compress_len(BLOCK_SIZE.min(input.len()));
+    if scratch.len() < need {
+        scratch.resize(need, 0);
+    }
+    let result = compress_blocks(&mut encoder, &mut scratch, input, out);
+    ENCODER.set(Some((encoder, scratch)));
+    result
+}
+
+fn compress_blocks(
+    encoder: &mut Encoder,
+    scratch: &mut [u8],
+    input: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
     for block in input.chunks(BLOCK_SIZE) {
         let n = encoder
-            .compress(block, &mut scratch)
+            .compress(block, scratch)
             .map_err(|e| encode_error("snappy", e))?;
         let len = i32::try_from(n).map_err(|e| encode_error("snappy", e))?;
         out.extend_from_slice(&len.to_be_bytes());
@@ -153,6 +183,44 @@ mod tests {
         }
         assert_eq!(sizes, [BLOCK_SIZE, BLOCK_SIZE, 10]);
         assert_eq!(decompress(&wire, data.len()).unwrap(), data);
+    }
+
+    /// The xerial stream of `input` from a fresh encoder, block by block.
+    fn fresh_stream(input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::from(&MAGIC[..]);
+        out.extend_from_slice(&VERSION.to_be_bytes());
+        out.extend_from_slice(&VERSION.to_be_bytes());
+        for block in input.chunks(BLOCK_SIZE) {
+            let raw = Encoder::new().compress_vec(block).unwrap();
+            out.extend_from_slice(&(raw.len() as i32).to_be_bytes());
+            out.extend_from_slice(&raw);
+        }
+        out
+    }
+
+    #[test]
+    fn the_kept_encoder_writes_what_a_fresh_one_does() {
+        // A large input, then smaller and different ones: the kept table
+        // and block buffer must carry nothing from one call to the next.
+        let big: Vec<u8> = (0..100_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        let small = b"a small batch, a small batch, a small batch".to_vec();
+        let other: Vec<u8> = (0..40_000u32).map(|i| (i * 7 % 13) as u8).collect();
+        std::thread::spawn(move || {
+            assert!(ENCODER.take().is_none(), "a new thread starts without one");
+            for input in [&big, &small, &other, &big] {
+                let mut out = b"head".to_vec();
+                compress(input, &mut out).unwrap();
+                assert_eq!(&out[..4], b"head", "what was before is kept");
+                assert_eq!(out[4..], fresh_stream(input), "{} bytes", input.len());
+                let kept = ENCODER.take();
+                assert!(kept.is_some(), "the encoder is kept for the next call");
+                ENCODER.set(kept);
+            }
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]
