@@ -7,7 +7,7 @@
 
 use std::io::Write;
 
-use flate2::read::MultiGzDecoder;
+use flate2::bufread::MultiGzDecoder;
 use flate2::write::GzEncoder;
 
 use super::{Compression, encode_error, level_in, read_capped};

@@ -333,20 +333,52 @@ fn reserve_capped(
 
 /// Reads a decoding stream to its end, failing as soon as it yields more than
 /// `max_size` bytes. I/O errors from the stream become codec errors.
+///
+/// The stream writes straight into the output, 16 KiB of zeroed room at a
+/// time (the allocation grows by [`reserve_capped`], so never past the
+/// cap), rather than into a scratch chunk copied over after every read.
 fn read_capped<R: Read>(
     mut reader: R,
     max_size: usize,
     codec: &str,
 ) -> Result<Vec<u8>, DecodeError> {
+    const STEP: usize = 16 * 1024;
     let mut out = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
+    let mut filled = 0;
     loop {
-        match reader.read(&mut chunk) {
-            Ok(0) => return Ok(out),
-            Ok(n) => {
-                reserve_capped(&mut out, n, max_size)?;
-                out.extend_from_slice(&chunk[..n]);
+        if filled == out.len() {
+            if filled == max_size {
+                return at_cap(&mut reader, out, max_size, codec);
             }
+            let step = STEP.min(max_size - filled);
+            reserve_capped(&mut out, step, max_size)?;
+            out.resize(filled + step, 0);
+        }
+        match reader.read(&mut out[filled..]) {
+            Ok(0) => {
+                out.truncate(filled);
+                return Ok(out);
+            }
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(codec_error(codec, e)),
+        }
+    }
+}
+
+/// The output of a stream that filled exactly `max_size` bytes: complete
+/// if the stream ends there, too large if it yields one more byte.
+fn at_cap<R: Read>(
+    reader: &mut R,
+    out: Vec<u8>,
+    max_size: usize,
+    codec: &str,
+) -> Result<Vec<u8>, DecodeError> {
+    let mut probe = [0u8; 1];
+    loop {
+        match reader.read(&mut probe) {
+            Ok(0) => return Ok(out),
+            Ok(_) => return Err(too_large(max_size)),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(codec_error(codec, e)),
         }
