@@ -93,9 +93,10 @@ pub struct ProducerConfig {
     /// `block.on.buffer.full`: what `send` does when `buffer.memory` is
     /// used up. `true` (the default) waits for room, up to `max.block.ms`,
     /// so a fast producer is slowed to the pace of the brokers; `false`
-    /// fails the send at once with an [`Error::Config`] naming
-    /// `buffer.memory`, leaving it to the application to back off. (Java
-    /// had this property until 0.9; Sarama always waits.)
+    /// fails the send at once with an [`Error::Timeout`] of no wait naming
+    /// `buffer.memory` (as Java's `BufferExhaustedException` is a
+    /// `TimeoutException`), leaving it to the application to back off.
+    /// (Java had this property until 0.9; Sarama always waits.)
     pub block_on_buffer_full: bool,
 }
 

@@ -215,14 +215,17 @@ impl Accumulator {
                     ),
                 )
             })?;
-        let full = || {
-            Error::config(
-                "buffer.memory",
-                format!(
-                    "the producer's buffer ({} bytes) is full and block.on.buffer.full is false",
-                    self.limits.buffer_memory
-                ),
-            )
+        // A full buffer is the producer's state, not a setting gone wrong:
+        // like the blocking wait running out (and Java's
+        // BufferExhaustedException), it is a timeout, here of no wait.
+        let full = || Error::Timeout {
+            what: format!(
+                "room in buffer.memory (all {} bytes held by records not yet \
+                 acknowledged; block.on.buffer.full is false or max.block.ms is 0, \
+                 so send does not wait)",
+                self.limits.buffer_memory
+            ),
+            after: Duration::ZERO,
         };
         let closed = closed_error;
         if !self.limits.block_on_full || self.limits.max_block.is_zero() {
