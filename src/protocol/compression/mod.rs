@@ -348,39 +348,34 @@ fn read_capped<R: Read>(
     loop {
         if filled == out.len() {
             if filled == max_size {
-                return at_cap(&mut reader, out, max_size, codec);
+                // Exactly at the cap: complete if the stream ends here, too
+                // large if it yields one more byte.
+                return match read_some(&mut reader, &mut [0u8; 1], codec)? {
+                    0 => Ok(out),
+                    _ => Err(too_large(max_size)),
+                };
             }
             let step = STEP.min(max_size - filled);
             reserve_capped(&mut out, step, max_size)?;
             out.resize(filled + step, 0);
         }
-        match reader.read(&mut out[filled..]) {
-            Ok(0) => {
+        match read_some(&mut reader, &mut out[filled..], codec)? {
+            0 => {
                 out.truncate(filled);
                 return Ok(out);
             }
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(codec_error(codec, e)),
+            n => filled += n,
         }
     }
 }
 
-/// The output of a stream that filled exactly `max_size` bytes: complete
-/// if the stream ends there, too large if it yields one more byte.
-fn at_cap<R: Read>(
-    reader: &mut R,
-    out: Vec<u8>,
-    max_size: usize,
-    codec: &str,
-) -> Result<Vec<u8>, DecodeError> {
-    let mut probe = [0u8; 1];
+/// One read into `buf`, retried when interrupted; other I/O errors become
+/// codec errors.
+fn read_some<R: Read>(reader: &mut R, buf: &mut [u8], codec: &str) -> Result<usize, DecodeError> {
     loop {
-        match reader.read(&mut probe) {
-            Ok(0) => return Ok(out),
-            Ok(_) => return Err(too_large(max_size)),
+        match reader.read(buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(codec_error(codec, e)),
+            other => return other.map_err(|e| codec_error(codec, e)),
         }
     }
 }
