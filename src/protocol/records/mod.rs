@@ -121,11 +121,11 @@ pub struct DecodeOptions {
     /// write that one count for every record, and the count's cache line
     /// moves between the cores each time. A buffer per batch keeps the two
     /// threads on different counts, and a record of a copied batch keeps
-    /// only that copy alive, not the whole response. klamm's consumers set it: it halved the CPU per
-    /// record of an uncompressed consume of 100-byte records
-    /// (`benches/RESULTS.md`, "One buffer per batch"). Bigger records are
-    /// fewer per byte, and past 1 KiB the copy costs more than it saves, so
-    /// their batches stay where they are. A compressed batch always has its
+    /// only that copy alive, not the whole response. klamm's consumers set
+    /// it: it halved the CPU per record of an uncompressed consume of
+    /// 100-byte records (`benches/RESULTS.md`, "One buffer per batch").
+    /// Bigger records are fewer per byte, and past 1 KiB the copy costs
+    /// more than it saves, so their batches stay where they are. A compressed batch always has its
     /// own buffer, the decompressed records; the messages of a legacy
     /// message set are never copied.
     pub copy_uncompressed_batches: bool,
