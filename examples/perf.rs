@@ -376,7 +376,7 @@ async fn metadata_refresh_ms(client: &Client, a: &Args) -> Result<f64, BoxError>
 
 /// Delivery futures handed to a partition's collector at once when
 /// producing flat out: a channel message per record cost the tool (not the
-/// client) about 320 instructions per record, and each message writes
+/// client) about 155 instructions per record, and each message writes
 /// counters that the producing thread and the collector share; handing
 /// them over in chunks took the tool's CPU to 0.873x.
 const CHUNK: usize = 64;
