@@ -207,6 +207,9 @@ mod tests {
             .collect();
         let small = b"a small batch, a small batch, a small batch".to_vec();
         let other: Vec<u8> = (0..40_000u32).map(|i| (i * 7 % 13) as u8).collect();
+        // Control: the comparison tells these inputs' streams apart.
+        assert_ne!(fresh_stream(&big), fresh_stream(&other));
+        assert_ne!(fresh_stream(&small), fresh_stream(&other));
         std::thread::spawn(move || {
             assert!(ENCODER.take().is_none(), "a new thread starts without one");
             for input in [&big, &small, &other, &big] {
