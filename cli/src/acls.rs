@@ -12,7 +12,7 @@ use klamm::{Error, Result};
 use serde_json::{Value, json};
 
 use crate::Outcome;
-use crate::out::{Table, outcome_json, print_json};
+use crate::out::{Table, out, outcome_json, outln, print_json};
 
 #[derive(Debug, Subcommand)]
 pub enum AclsCommand {
@@ -207,8 +207,8 @@ pub async fn run(admin: &Admin, command: AclsCommand, json_out: bool) -> Result<
             } else {
                 for (a, r) in &created {
                     match r {
-                        Ok(()) => println!("created: {a}"),
-                        Err(e) => println!("failed: {a}: {e}"),
+                        Ok(()) => outln!("created: {a}"),
+                        Err(e) => outln!("failed: {a}: {e}"),
                     }
                 }
             }
@@ -228,7 +228,7 @@ pub async fn run(admin: &Admin, command: AclsCommand, json_out: bool) -> Result<
                     if json_out {
                         print_json(&Value::Array(acls.iter().map(acl_json).collect()));
                     } else {
-                        println!("deleted {} ACL(s):", acls.len());
+                        outln!("deleted {} ACL(s):", acls.len());
                         print_acls(&acls);
                     }
                     Ok(Outcome::Done)
@@ -261,9 +261,9 @@ pub async fn run(admin: &Admin, command: AclsCommand, json_out: bool) -> Result<
                     .collect();
                 print_json(&json!({"dry_run": dry_run, "changes": changes}));
             } else {
-                print!("{plan}");
+                out!("{plan}");
                 if dry_run && !plan.is_empty() {
-                    println!("(a dry run: run without --dry-run to make these changes)");
+                    outln!("(a dry run: run without --dry-run to make these changes)");
                 }
             }
             Ok(Outcome::of(plan.succeeded()))

@@ -8,7 +8,7 @@ use klamm::{Error, Result};
 use serde_json::{Value, json};
 
 use crate::Outcome;
-use crate::out::{Table, opt, print_json};
+use crate::out::{Table, opt, outln, print_json};
 
 #[derive(Debug, Args)]
 pub struct MetadataArgs {
@@ -62,32 +62,32 @@ pub async fn metadata(admin: &Admin, args: MetadataArgs, json_out: bool) -> Resu
         }));
         return Ok(Outcome::of(all_ok));
     }
-    println!(
+    outln!(
         "Cluster {} (controller {})",
         cluster.cluster_id,
         opt(cluster.controller)
     );
-    println!("{} broker(s):", cluster.brokers.len());
+    outln!("{} broker(s):", cluster.brokers.len());
     for b in &cluster.brokers {
         let rack = b
             .rack
             .as_deref()
             .map(|r| format!(" rack {r}"))
             .unwrap_or_default();
-        println!("  broker {} at {}{rack}", b.id, b.addr());
+        outln!("  broker {} at {}{rack}", b.id, b.addr());
     }
-    println!("{} topic(s):", described.len());
+    outln!("{} topic(s):", described.len());
     for (name, d) in &described {
         match d {
-            Err(e) => println!("  topic \"{name}\": {e}"),
+            Err(e) => outln!("  topic \"{name}\": {e}"),
             Ok(d) => {
-                println!(
+                outln!(
                     "  topic \"{name}\" with {} partition(s), id {}",
                     d.partitions.len(),
                     d.topic_id.to_kafka_string()
                 );
                 for p in &d.partitions {
-                    println!(
+                    outln!(
                         "    partition {}, leader {}, replicas: {}, isrs: {}",
                         p.partition,
                         opt(p.leader),

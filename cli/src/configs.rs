@@ -6,7 +6,7 @@ use klamm::{Error, Result};
 use serde_json::{Value, json};
 
 use crate::Outcome;
-use crate::out::{Table, error_json, opt, print_json};
+use crate::out::{Table, error_json, opt, outln, print_json};
 use crate::topics::report;
 
 /// The kinds of resource with configs.
@@ -191,7 +191,7 @@ pub async fn run(admin: &Admin, command: ConfigsCommand, json_out: bool) -> Resu
                     .collect();
                 print_json(&Value::Object(v));
             } else {
-                println!(
+                outln!(
                     "configs of {resource}{}:",
                     if all { "" } else { " set on it" }
                 );

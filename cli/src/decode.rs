@@ -18,6 +18,7 @@ use klamm::{Error, Result};
 use serde_json::{Map, Value, json};
 
 use crate::Outcome;
+use crate::out::outln;
 
 #[derive(Debug, Args)]
 pub struct DecodeArgs {
@@ -53,7 +54,7 @@ pub fn run(args: DecodeArgs) -> Result<Outcome> {
         }
     };
     let doc = decode_frame(&input, &args)?;
-    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     Ok(Outcome::Done)
 }
 

@@ -10,7 +10,7 @@ use klamm::{Error, Result};
 use serde_json::{Value, json};
 
 use crate::Outcome;
-use crate::out::{Table, error_json, opt, print_json};
+use crate::out::{Table, error_json, opt, outln, print_json};
 use crate::topics::report;
 
 #[derive(Debug, Subcommand)]
@@ -207,7 +207,7 @@ pub async fn run(admin: &Admin, command: GroupsCommand, json_out: bool) -> Resul
                         if json_out {
                             docs.insert(name.clone(), error_json(e));
                         } else {
-                            println!("group {name}: {e}");
+                            outln!("group {name}: {e}");
                         }
                         continue;
                     }
@@ -235,7 +235,7 @@ pub async fn run(admin: &Admin, command: GroupsCommand, json_out: bool) -> Resul
                     }));
                     continue;
                 }
-                println!(
+                outln!(
                     "group {name}: state {}, type {}, protocol {}, {} member(s)",
                     d.state,
                     d.group_type.as_str(),
@@ -269,7 +269,7 @@ pub async fn run(admin: &Admin, command: GroupsCommand, json_out: bool) -> Resul
                     ]);
                 }
                 t.print();
-                println!(
+                outln!(
                     "total lag {}",
                     lag.iter().filter_map(|l| l.lag).sum::<i64>()
                 );
@@ -437,7 +437,7 @@ pub async fn run(admin: &Admin, command: GroupsCommand, json_out: bool) -> Resul
                 }
                 t.print();
                 if !execute {
-                    println!("(a dry run: add --execute to commit these offsets)");
+                    outln!("(a dry run: add --execute to commit these offsets)");
                 }
             }
             Ok(Outcome::of(all_ok))

@@ -6,6 +6,44 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+/// Prints a line on stdout like `println!`, but a stdout that cannot be
+/// written ends the program instead of panicking: quietly (status 0) when
+/// the reader has gone, as `head` does after its lines, with a message
+/// (status 1) otherwise.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::out::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` on stdout, with `outln!`'s handling of a closed stdout.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::out::write_stdout(format_args!($($arg)*))
+    };
+}
+
+pub(crate) use {out, outln};
+
+/// What `outln!` and `out!` call.
+pub fn write_stdout(args: std::fmt::Arguments) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        stdout_failed(&e)
+    }
+}
+
+/// Ends the program after a failed write to stdout: status 0 for a closed
+/// pipe (the reader took what it wanted), 1 with a message for anything
+/// else (a full disk).
+pub fn stdout_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("klamm: cannot write to stdout: {e}");
+    std::process::exit(1)
+}
+
 /// A table: a header and rows, printed with aligned columns.
 pub struct Table {
     header: Vec<String>,
@@ -59,13 +97,13 @@ impl Table {
 
     /// Prints the table on stdout.
     pub fn print(&self) {
-        print!("{}", self.render());
+        out!("{}", self.render());
     }
 }
 
 /// Prints a JSON document on stdout.
 pub fn print_json(v: &Value) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
     );

@@ -9,7 +9,7 @@ use klamm::{Error, Result};
 use serde_json::{Value, json};
 
 use crate::Outcome;
-use crate::out::{Table, error_json, opt, outcome, outcome_json, print_json};
+use crate::out::{Table, error_json, opt, outcome, outcome_json, outln, print_json};
 
 #[derive(Debug, Subcommand)]
 pub enum TopicsCommand {
@@ -100,7 +100,7 @@ pub async fn run(admin: &Admin, command: TopicsCommand, json_out: bool) -> Resul
                 ));
             } else {
                 for t in &topics {
-                    println!("{}", t.name);
+                    outln!("{}", t.name);
                 }
             }
             Ok(Outcome::Done)
@@ -159,12 +159,13 @@ pub async fn run(admin: &Admin, command: TopicsCommand, json_out: bool) -> Resul
                 let verb = if validate_only { "valid" } else { "created" };
                 for (n, r) in &created {
                     match r {
-                        Ok(t) => println!(
+                        Ok(t) => outln!(
                             "{verb}: {n} ({} partitions, replication factor {})",
-                            t.partitions, t.replication_factor
+                            t.partitions,
+                            t.replication_factor
                         ),
-                        Err(e) if fine(r) => println!("exists: {n} ({e})"),
-                        Err(e) => println!("failed: {n}: {e}"),
+                        Err(e) if fine(r) => outln!("exists: {n} ({e})"),
+                        Err(e) => outln!("failed: {n}: {e}"),
                     }
                 }
             }
@@ -282,8 +283,8 @@ pub fn report<K: std::fmt::Display, T>(
     } else {
         for (k, r) in outcomes {
             match r {
-                Ok(_) => println!("{verb}: {k}"),
-                Err(_) => println!("failed: {k}: {}", outcome(r).trim_start_matches("error: ")),
+                Ok(_) => outln!("{verb}: {k}"),
+                Err(_) => outln!("failed: {k}: {}", outcome(r).trim_start_matches("error: ")),
             }
         }
     }

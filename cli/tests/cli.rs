@@ -1003,6 +1003,51 @@ fn topics_configs_and_acls_commands_and_their_exit_codes() {
 }
 
 /// A compact string: its length + 1 as an unsigned varint, then the bytes.
+/// `klamm decode FILE` with stdout given as `stdout`; its status and stderr.
+fn decode_into(stdout: Stdio) -> (i32, String) {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/produce");
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{file}/MANIFEST.json")).unwrap())
+            .unwrap();
+    let first = manifest["fixtures"][0]["file"].as_str().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_klamm"))
+        .args(["decode", &format!("{file}/{first}")])
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run klamm decode");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_closed_stdout_ends_klamm_quietly_and_a_failing_one_with_an_error() {
+    // A pipe whose reader is gone before klamm writes (`klamm ... | head`
+    // after head has its lines): every write fails with EPIPE. klamm ends
+    // with status 0 and says nothing; it used to panic (status 101).
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let (status, stderr) = decode_into(Stdio::from(writer));
+    assert_eq!((status, stderr.as_str()), (0, ""), "closed pipe");
+    // Control: a stdout that fails otherwise (/dev/full: no space) is an
+    // error with a message and status 1, so the quiet exit above is the
+    // closed pipe's, not every failed write's.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let (status, stderr) = decode_into(Stdio::from(full));
+    assert_eq!(status, 1, "stderr: {stderr}");
+    assert!(
+        stderr.contains("cannot write to stdout"),
+        "stderr: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+}
+
 fn compact(s: &str) -> Vec<u8> {
     let mut v = vec![(s.len() + 1) as u8];
     v.extend_from_slice(s.as_bytes());
