@@ -528,7 +528,13 @@ impl GroupAdmin {
         };
         let brokers = self.brokers().await?;
         if brokers.is_empty() {
-            return Err(Error::config("bootstrap.servers", "no brokers known"));
+            // A state of the cluster, not of the configuration (the
+            // bootstrap servers answered), as for the admin client's calls.
+            return Err(Error::Broker {
+                api: ApiKey::Metadata,
+                code: ErrorCode::BROKER_NOT_AVAILABLE,
+                context: Some("the cluster metadata lists no brokers".into()),
+            });
         }
         let req = &req;
         let brokers = &brokers;

@@ -517,3 +517,37 @@ async fn a_denied_topic_fails_at_once_and_a_missing_one_at_max_block() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn metadata_without_brokers_is_a_broker_error_not_a_configuration_error() {
+    bounded(async {
+        // The bootstrap server answers, but its metadata names no broker,
+        // so no one can be asked for a producer id.
+        let broker = klamm_fake::ScriptedBroker::start()
+            .await
+            .expect("scripted broker");
+        // klamm-fake's own klamm (the library, not this test build).
+        use klamm_fake::klamm::protocol::messages::{MetadataRequest, MetadataResponse};
+        broker.always(|_: MetadataRequest| MetadataResponse::default());
+        let mut config = crate::Config::default();
+        config.net.bootstrap_servers = vec![broker.addr()];
+        assert!(
+            config.producer.idempotence,
+            "idempotent by default, as Java"
+        );
+        let client = crate::Client::connect(config).await.expect("connect");
+        let err = AsyncProducer::new(client)
+            .await
+            .expect_err("no producer without a broker to ask");
+        assert_eq!(err.kind(), ErrorKind::Broker, "{err}");
+        assert_eq!(
+            err.kafka_code(),
+            Some(ErrorCode::BROKER_NOT_AVAILABLE),
+            "{err}"
+        );
+        assert_eq!(err.config_key(), None, "{err}");
+        assert!(err.to_string().contains("lists no brokers"), "{err}");
+        assert!(broker.unexpected().is_empty(), "{:?}", broker.unexpected());
+    })
+    .await;
+}
