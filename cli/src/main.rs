@@ -7,7 +7,8 @@
 //! operation or one of its items failed (a broker error, a topic that
 //! exists); 2 for bad usage or configuration; 3 when the cluster could
 //! not be reached or did not answer in time; 4 when authentication
-//! failed.
+//! failed. A reader that stops reading (`klamm topics list | head`) ends
+//! it quietly with 0; a stdout that fails otherwise (a full disk), with 1.
 
 mod acls;
 mod cluster;
