@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import random
+import re
 import signal
 import statistics
 import subprocess
@@ -150,6 +151,27 @@ def proc_cpu_ticks(pid):
         return None
 
 
+def jit_ticks(pid):
+    """CPU ticks of a JVM's JIT compiler threads (named "C1 CompilerThre",
+    "C2 CompilerThre" in /proc), 0 for a process that has none."""
+    total = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                if "CompilerThre" not in f.read():
+                    continue
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
 def run_tool(cmd, timeout_s, logf):
     """Runs one tool; returns (PERF dict or None, exit status, rusage)."""
     logf.write(f"\n$ {' '.join(cmd)}\n")
@@ -207,11 +229,16 @@ def one_run(args, tools, env, case, client, mode, topic, n, logf, rate=0, linger
         "--payloads", case_payloads(args, case), "--timeout-s", str(args.timeout_s),
     ] + (["--rate", str(rate)] if rate else []) + (
         ["--topics", str(topics)] if topics > 1 else []) + xs
-    b0 = proc_cpu_ticks(env["BROKER_PID"])
+    # Every run starts with nothing of earlier runs left to write back:
+    # the kernel's writeback of the last run's (or the source fill's) data
+    # would otherwise throttle the broker's appends in this one, and the
+    # first client after a fill would always pay it.
+    os.sync()
+    b0, j0 = proc_cpu_ticks(env["BROKER_PID"]), jit_ticks(env["BROKER_PID"])
     t0 = time.monotonic()
     perf, code, ru = run_tool(cmd, args.timeout_s + 60, logf)
     wall = time.monotonic() - t0
-    b1 = proc_cpu_ticks(env["BROKER_PID"])
+    b1, j1 = proc_cpu_ticks(env["BROKER_PID"]), jit_ticks(env["BROKER_PID"])
     row = {"client": client, "mode": mode, "size": size, "codec": codec,
            "partitions": parts, "topics": topics, "payload": kind, "records_asked": n,
            "rate": rate, "linger_ms": linger_ms,
@@ -220,6 +247,8 @@ def one_run(args, tools, env, case, client, mode, topic, n, logf, rate=0, linger
            "peak_rss_mb": round(ru.ru_maxrss / 1024, 1)}
     if b0 is not None and b1 is not None:
         row["broker_cpu_s"] = (b1 - b0) / os.sysconf("SC_CLK_TCK")
+        # Of which the JVM's JIT compiler threads (0 for tansu).
+        row["broker_jit_s"] = (j1 - j0) / os.sysconf("SC_CLK_TCK")
     problems = []
     if code != 0 or perf is None:
         problems.append(f"exit status {code}, no PERF line" if perf is None else f"exit status {code}")
@@ -303,6 +332,9 @@ def main():
     ap.add_argument("--payload-count", type=int, default=1024)
     ap.add_argument("--seed", type=int, default=20261204)
     ap.add_argument("--timeout-s", type=int, default=300)
+    ap.add_argument("--warm-rounds", type=int, default=10,
+                    help="at most this many unmeasured rounds per case before its runs, "
+                         "until the broker's JIT compiler threads are quiet")
     ap.add_argument("--warmup", type=int, default=200000,
                     help="records each client produces and consumes once, unmeasured, first")
     ap.add_argument("--latency-rate", type=int, default=50000,
@@ -325,6 +357,9 @@ def main():
             ap.error(f"--client-setting {setting}: want CLIENT:KEY=VALUE, CLIENT one of {CLIENTS}")
     env = {k: os.environ[k] for k in ("BROKERS", "BROKER_PID", "KLAMM_PERF", "RDKAFKA_PERF",
                                        "GO_PERF", "JAVA_PERF", "KLAMM_CLI")}
+    # The broker's log directories (Apache Kafka), where delete() waits for a
+    # deleted topic's files to go; none for tansu (in memory).
+    data_dirs = [d for d in os.environ.get("DATA_DIRS", "").split(":") if d]
     tools = Tools(env)
     clients = args.clients.split()
     modes = args.modes.split()
@@ -365,6 +400,60 @@ def main():
         names = topic_names(topic, topics)
         for k in range(0, len(names), 200):
             tools.klamm_cli(env["BROKERS"], "topics", "delete", *names[k:k + 200], check=False)
+        wait_files_gone(names)
+
+    def wait_files_gone(names):
+        """Until the broker has unlinked the topics' partition directories
+        (TOPIC-P, renamed TOPIC-P.ID-delete first): the unlinking, and the
+        page cache it frees, belong to no client's run. Bounded: a broker
+        that keeps deleted files for a while (log.segment.delete.delay.ms)
+        costs a warning, not the comparison."""
+        if not data_dirs:
+            return
+        pattern = re.compile("^(?:" + "|".join(re.escape(n) for n in names) + r")-\d+(?:\.|$)")
+        deadline = time.monotonic() + 90
+        while True:
+            left = [e for d in data_dirs for e in os.listdir(d) if pattern.match(e)]
+            if not left:
+                return
+            if time.monotonic() > deadline:
+                log(f"warning: {len(left)} partition directories of {names[0]} still on disk")
+                return
+            time.sleep(0.1)
+
+    def warm_broker(case, n, src):
+        """Unmeasured rounds of the case (klamm produces n records to a
+        scratch topic and reads src) until the broker's JIT has mostly done
+        with them: at most --warm-rounds, ending early after two rounds in a
+        row where the compiler threads took under 10 % of the broker's CPU.
+        The warm-up round at the start uses the first case only; without
+        this, the first client of a section's first run met a broker still
+        compiling for the new record size (klamm, 1 KiB: 3.85 broker CPU-s
+        per 1M in run 1 against 1.47 in run 2; a fresh broker's compiler
+        threads took 113 of 257 ticks in the first 1 KiB round)."""
+        quiet = 0
+        for k in range(1, args.warm_rounds + 1):
+            b0, j0 = proc_cpu_ticks(env["BROKER_PID"]), jit_ticks(env["BROKER_PID"])
+            scratch = f"perf-{stamp}-warm-{case[0]}-{case[1]}-{case[2]}-{case[4]}-{k}"
+            create(scratch, case[2], case[4])
+            row = one_run(args, tools, env, case, "klamm", "produce", scratch, n, logf)
+            delete(scratch, case[4])
+            if "failed" in row:
+                raise SystemExit(f"warming the broker failed: {row['failed']} (see {logf.name})")
+            if src is not None:
+                row = one_run(args, tools, env, case, "klamm", "consume", src, n, logf)
+                if "failed" in row:
+                    raise SystemExit(f"warming the broker failed: {row['failed']} "
+                                     f"(see {logf.name})")
+            b1, j1 = proc_cpu_ticks(env["BROKER_PID"]), jit_ticks(env["BROKER_PID"])
+            if b0 is None or b1 is None:
+                return
+            share = (j1 - j0) / max(1, b1 - b0)
+            log(f"warming the broker for {case[0]} B {case[1]} p{case[2]} t{case[4]}: round {k}, "
+                f"JIT {j1 - j0} of {b1 - b0} ticks")
+            quiet = quiet + 1 if share < 0.10 else 0
+            if quiet == 2:
+                return
 
     def measured(case, client, mode, topic, n, r, rate=0, linger_ms=None):
         if mode == "produce":
@@ -420,6 +509,7 @@ def main():
             fill = one_run(args, tools, env, case, "klamm", "produce", src, n, logf)
             if "failed" in fill:
                 raise SystemExit(f"filling {src} failed: {fill['failed']} (see {logf.name})")
+        warm_broker(case, n, src if "consume" in modes else None)
         for r in range(1, args.runs + 1):
             order = clients if r % 2 else list(reversed(clients))
             for client in order:
