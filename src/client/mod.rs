@@ -28,7 +28,7 @@ pub(crate) use coordinator::{CallError, CoordinatorKind, Step, coordinator_error
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::net::{Connection, ConnectionOptions};
+use crate::net::{Connection, ConnectionOptions, SocketOptions};
 use crate::protocol::error::DecodeErrorKind;
 use crate::protocol::error_codes::ErrorCode;
 use crate::protocol::messages::metadata_request::MetadataRequestTopic;
@@ -128,6 +128,12 @@ impl ConnectionOptions {
             request_timeout: net.request_timeout,
             max_in_flight: net.max_in_flight_requests.max(1),
             max_frame_size: net.max_response_size,
+            socket: SocketOptions {
+                nodelay: net.tcp_nodelay,
+                keepalive: net.tcp_keepalive,
+                send_buffer_size: net.send_buffer_size,
+                receive_buffer_size: net.receive_buffer_size,
+            },
             ..ConnectionOptions::default()
         }
     }

@@ -50,18 +50,23 @@ pub struct NetConfig {
     /// connection. Default 100 MiB (Sarama's `MaxResponseSize`; Java's
     /// clients have no limit). Must exceed `fetch.max.bytes` by 512 bytes.
     pub max_response_size: usize,
-    /// `send.buffer.bytes`: `SO_SNDBUF`; `None` (`-1`) leaves the OS
-    /// default. Default 128 KiB (Java).
+    /// `send.buffer.bytes`: `SO_SNDBUF` of every broker socket; `None`
+    /// (`-1`) leaves the kernel's self-tuning default. Default `None`, as
+    /// librdkafka, Sarama and franz-go; Java sets 128 KiB (it made no
+    /// difference to a 100 B producer here, 0.995× CPU).
     pub send_buffer_size: Option<u32>,
-    /// `receive.buffer.bytes`: `SO_RCVBUF`; `None` (`-1`) leaves the OS
-    /// default. Default 64 KiB (Java consumer and admin; the Java producer
-    /// uses 32 KiB).
+    /// `receive.buffer.bytes`: `SO_RCVBUF` of every broker socket, set
+    /// before the connect; `None` (`-1`) leaves the kernel's self-tuning
+    /// default. Default `None`, as librdkafka, Sarama and franz-go. Java
+    /// sets 64 KiB (32 KiB in its producer), which caps the TCP window:
+    /// a consumer reading 1M records of 100 B spent 1.26× the CPU with it
+    /// (`benches/RESULTS.md`, "Socket options applied").
     pub receive_buffer_size: Option<u32>,
-    /// `socket.keepalive.enable` (librdkafka name): set `SO_KEEPALIVE`.
-    /// Default on, as the Java client does.
+    /// `socket.keepalive.enable` (librdkafka name): set `SO_KEEPALIVE` on
+    /// every broker socket. Default on, as the Java client does.
     pub tcp_keepalive: bool,
-    /// `socket.nagle.disable` (librdkafka name): set `TCP_NODELAY`.
-    /// Default on, as the Java client does.
+    /// `socket.nagle.disable` (librdkafka name): set `TCP_NODELAY` on every
+    /// broker socket. Default on, as the Java client does.
     pub tcp_nodelay: bool,
     /// `reconnect.backoff.ms`: the first wait before reconnecting to a
     /// broker; it doubles with each consecutive failure. Default 50 ms
@@ -92,8 +97,8 @@ impl Default for NetConfig {
             connect_timeout_max: Duration::from_secs(30),
             max_in_flight_requests: 5,
             max_response_size: 100 * 1024 * 1024,
-            send_buffer_size: Some(128 * 1024),
-            receive_buffer_size: Some(64 * 1024),
+            send_buffer_size: None,
+            receive_buffer_size: None,
             tcp_keepalive: true,
             tcp_nodelay: true,
             reconnect_backoff: Duration::from_millis(50),

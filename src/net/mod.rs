@@ -12,6 +12,7 @@ mod connection;
 mod connector;
 mod metrics;
 pub mod sasl;
+mod socket;
 mod tls;
 mod versions;
 
@@ -19,6 +20,7 @@ pub use backoff::Backoff;
 pub use connection::{Connection, ConnectionOptions};
 pub use connector::{BoxedStream, ConnectFuture, Connector, Stream};
 pub use metrics::{AtomicMetrics, LATENCY_BUCKETS_US, Metrics, MetricsHandle, MetricsSnapshot};
+pub use socket::SocketOptions;
 pub use tls::TlsSettings;
 pub use versions::{ApiVersions, client_max};
 

@@ -36,8 +36,11 @@ fn defaults_match_the_java_client() {
     assert_eq!(c.net.request_timeout, ms(30_000)); // request.timeout.ms = 30000
     assert_eq!(c.net.connect_timeout, ms(10_000)); // socket.connection.setup.timeout.ms = 10000
     assert_eq!(c.net.connect_timeout_max, ms(30_000)); // socket.connection.setup.timeout.max.ms = 30000
-    assert_eq!(c.net.send_buffer_size, Some(131_072)); // send.buffer.bytes = 128 KiB
-    assert_eq!(c.net.receive_buffer_size, Some(65_536)); // receive.buffer.bytes = 64 KiB (consumer, admin)
+    // send.buffer.bytes = 128 KiB and receive.buffer.bytes = 64 KiB in
+    // Java; klamm leaves both to the kernel (-1), as librdkafka, Sarama and
+    // franz-go do: Java's 64 KiB receive buffer cost a consumer 1.26× CPU.
+    assert_eq!(c.net.send_buffer_size, None);
+    assert_eq!(c.net.receive_buffer_size, None);
     assert_eq!(c.net.reconnect_backoff, ms(50)); // reconnect.backoff.ms = 50
     assert_eq!(c.net.reconnect_backoff_max, ms(1000)); // reconnect.backoff.max.ms = 1000
     assert_eq!(c.net.backoff_jitter, 0.2); // CommonClientConfigs.RETRY_BACKOFF_JITTER = 0.2

@@ -28,8 +28,8 @@ const MAPPING: &[(&str, &str, Check)] = &[
     ("receive.message.max.bytes", "200000000", |c| {
         c.net.max_response_size == 200_000_000
     }),
-    ("send.buffer.bytes", "-1", |c| {
-        c.net.send_buffer_size.is_none()
+    ("send.buffer.bytes", "1048576", |c| {
+        c.net.send_buffer_size == Some(1_048_576)
     }),
     ("receive.buffer.bytes", "4096", |c| {
         c.net.receive_buffer_size == Some(4096)
@@ -456,6 +456,15 @@ fn later_duplicates_win_and_empty_unsets() {
     .unwrap();
     assert_eq!(c.consumer.group_id.as_deref(), Some("b"));
     assert_eq!(c.producer.transactional_id, None);
+    // -1 is the kernel's default for the socket buffers, after a size too.
+    let c = Config::from_properties([
+        ("send.buffer.bytes", "65536"),
+        ("send.buffer.bytes", "-1"),
+        ("receive.buffer.bytes", "-1"),
+    ])
+    .unwrap();
+    assert_eq!(c.net.send_buffer_size, None);
+    assert_eq!(c.net.receive_buffer_size, None);
 }
 
 #[test]

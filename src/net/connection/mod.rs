@@ -32,13 +32,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio::sync::{OwnedRwLockWriteGuard, RwLock, mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::metrics::MetricsHandle;
 use super::sasl::{self, SaslMechanism, SaslSession};
+use super::socket::{SocketOptions, tcp_connect};
 use super::tls::TlsSettings;
 use super::versions::ApiVersions;
 use crate::error::{Error, Result};
@@ -62,30 +62,6 @@ const API_VERSION_AT: usize = FRAME_SIZE_LEN + 2;
 /// Where the correlation id sits in every request frame: after the API
 /// version (2 bytes).
 const CORRELATION_ID_AT: usize = API_VERSION_AT + 2;
-
-/// Opens a TCP connection to `addr` within `timeout`, with `TCP_NODELAY`.
-async fn tcp_connect(addr: &str, timeout: Duration) -> Result<TcpStream> {
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-        Err(_) => {
-            return Err(Error::Timeout {
-                what: format!("connecting to {addr}"),
-                after: timeout,
-            });
-        }
-        Ok(Err(e)) => {
-            return Err(Error::Io {
-                context: format!("connecting to {addr}"),
-                source: e,
-            });
-        }
-        Ok(Ok(s)) => s,
-    };
-    stream.set_nodelay(true).map_err(|e| Error::Io {
-        context: format!("configuring the socket to {addr}"),
-        source: e,
-    })?;
-    Ok(stream)
-}
 
 /// Settings for one broker connection.
 #[derive(Debug, Clone)]
@@ -117,6 +93,9 @@ pub struct ConnectionOptions {
     /// Re-authenticate before the SASL session lifetime the broker
     /// announces runs out (KIP-368). Default true, as the Java client.
     pub sasl_reauthenticate: bool,
+    /// Options of the TCP socket (not used by [`Connection::connect_via`],
+    /// whose connector makes the stream). Default [`SocketOptions::default`].
+    pub socket: SocketOptions,
 }
 
 impl Default for ConnectionOptions {
@@ -132,6 +111,7 @@ impl Default for ConnectionOptions {
             metrics: None,
             sasl: None,
             sasl_reauthenticate: true,
+            socket: SocketOptions::default(),
         }
     }
 }
@@ -188,7 +168,7 @@ impl std::fmt::Debug for Connection {
 impl Connection {
     /// Connects over TCP to `addr` (`host:port`) and negotiates versions.
     pub async fn connect(addr: &str, opts: ConnectionOptions) -> Result<Connection> {
-        let stream = tcp_connect(addr, opts.connect_timeout)
+        let stream = tcp_connect(addr, opts.connect_timeout, &opts.socket)
             .instrument(tracing::debug_span!("connect", broker = addr))
             .await?;
         Self::from_stream(stream, addr, opts).await
@@ -250,7 +230,7 @@ impl Connection {
     ) -> Result<Connection> {
         let started = Instant::now();
         let stream = async {
-            let tcp = tcp_connect(addr, opts.connect_timeout).await?;
+            let tcp = tcp_connect(addr, opts.connect_timeout, &opts.socket).await?;
             let left = opts.connect_timeout.saturating_sub(started.elapsed());
             match tokio::time::timeout(left, tls.handshake(addr, tcp)).await {
                 Err(_) => Err(Error::Timeout {
