@@ -117,6 +117,7 @@ pub(super) fn decompress(input: &[u8], max_size: usize) -> Result<Vec<u8>, Decod
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::compression::tests::noise;
     use crate::protocol::compression::{compress as any_compress, decompress as any_decompress};
 
     #[test]
@@ -128,24 +129,11 @@ mod tests {
         assert_eq!(out, b"first member, second member");
     }
 
-    /// Bytes that deflate cannot shrink (xorshift64), `n` of them.
-    fn noise(n: usize) -> Vec<u8> {
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    }
-
     #[test]
     fn the_kept_deflate_state_writes_what_flate2s_gzip_encoder_writes() {
         use std::io::Write;
         let text = b"{\"user\":\"ada\",\"action\":\"login\",\"ok\":true}\n".repeat(3000);
-        let inputs: [Vec<u8>; 4] = [Vec::new(), b"short".to_vec(), text, noise(200_000)];
+        let inputs: [Vec<u8>; 4] = [Vec::new(), b"short".to_vec(), text, noise(200_000, 7)];
         let mut seen = Vec::new();
         // Levels change between calls (a new state) and repeat (the kept
         // one, reset); each input goes through each twice.

@@ -20,7 +20,7 @@ fn levels(codec: Compression) -> Vec<Option<i32>> {
 }
 
 /// Deterministic noise (xorshift), which barely compresses.
-fn noise(len: usize, seed: u32) -> Vec<u8> {
+pub(super) fn noise(len: usize, seed: u32) -> Vec<u8> {
     let mut x = seed | 1;
     (0..len)
         .map(|_| {
