@@ -229,10 +229,10 @@ def one_run(args, tools, env, case, client, mode, topic, n, logf, rate=0, linger
         "--payloads", case_payloads(args, case), "--timeout-s", str(args.timeout_s),
     ] + (["--rate", str(rate)] if rate else []) + (
         ["--topics", str(topics)] if topics > 1 else []) + xs
-    # Every run starts with nothing of earlier runs left to write back:
-    # the kernel's writeback of the last run's (or the source fill's) data
-    # would otherwise throttle the broker's appends in this one, and the
-    # first client after a fill would always pay it.
+    # Every run starts with nothing of earlier runs left to write back, so
+    # that writing back the last run's (or the source fill's) data is in
+    # no run's figures. (Alone it did not remove the slow first run after
+    # a case's fill: that was the broker's JIT, see warm_broker.)
     os.sync()
     b0, j0 = proc_cpu_ticks(env["BROKER_PID"]), jit_ticks(env["BROKER_PID"])
     t0 = time.monotonic()
