@@ -287,6 +287,17 @@ impl Error {
         }
     }
 
+    /// The bootstrap servers answered, but the cluster metadata names no
+    /// broker to send `api` to: a state of the cluster
+    /// (`BROKER_NOT_AVAILABLE`), not an error of `bootstrap.servers`.
+    pub(crate) fn no_brokers(api: ApiKey) -> Self {
+        Error::Broker {
+            api,
+            code: ErrorCode::BROKER_NOT_AVAILABLE,
+            context: Some("the cluster metadata lists no brokers".into()),
+        }
+    }
+
     /// A configuration error for the setting `key`.
     ///
     /// ```

@@ -313,11 +313,7 @@ impl Admin {
                 }
                 brokers.sort_by_key(|b| b.id);
                 match brokers.len() {
-                    0 => Err(Error::Broker {
-                        api,
-                        code: ErrorCode::BROKER_NOT_AVAILABLE,
-                        context: Some("the cluster metadata lists no brokers".into()),
-                    }),
+                    0 => Err(Error::no_brokers(api)),
                     n => Ok(brokers[turn % n].clone()),
                 }
             }

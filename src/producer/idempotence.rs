@@ -197,7 +197,7 @@ impl ProducerIdentity {
         // None answered: the broker list may be stale (a broker gone for
         // good stays listed until the metadata is fetched again).
         client.report_error(ErrorCode::LEADER_NOT_AVAILABLE);
-        Err(last.unwrap_or_else(no_brokers))
+        Err(last.unwrap_or_else(|| Error::no_brokers(ApiKey::InitProducerId)))
     }
 
     /// The brokers of the cluster metadata, in id order (fetched first if
@@ -210,7 +210,7 @@ impl ProducerIdentity {
         client.refresh_metadata(None).await?;
         let known: Vec<BrokerInfo> = client.metadata().brokers.values().cloned().collect();
         if known.is_empty() {
-            return Err(no_brokers());
+            return Err(Error::no_brokers(ApiKey::InitProducerId));
         }
         Ok(known)
     }
@@ -254,16 +254,5 @@ impl ProducerIdentity {
             producer_id: resp.producer_id,
             epoch: resp.producer_epoch,
         })
-    }
-}
-
-/// The bootstrap servers answered, but the cluster metadata names no
-/// broker to ask: a state of the cluster (as for the admin client's calls),
-/// not a configuration error.
-fn no_brokers() -> Error {
-    Error::Broker {
-        api: ApiKey::InitProducerId,
-        code: ErrorCode::BROKER_NOT_AVAILABLE,
-        context: Some("the cluster metadata lists no brokers".into()),
     }
 }

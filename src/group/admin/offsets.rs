@@ -528,13 +528,7 @@ impl GroupAdmin {
         };
         let brokers = self.brokers().await?;
         if brokers.is_empty() {
-            // A state of the cluster, not of the configuration (the
-            // bootstrap servers answered), as for the admin client's calls.
-            return Err(Error::Broker {
-                api: ApiKey::Metadata,
-                code: ErrorCode::BROKER_NOT_AVAILABLE,
-                context: Some("the cluster metadata lists no brokers".into()),
-            });
+            return Err(Error::no_brokers(ApiKey::Metadata));
         }
         let req = &req;
         let brokers = &brokers;
