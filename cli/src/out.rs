@@ -36,7 +36,7 @@ pub fn write_stdout(args: std::fmt::Arguments) {
 /// Ends the program after a failed write to stdout: status 0 for a closed
 /// pipe (the reader took what it wanted), 1 with a message for anything
 /// else (a full disk).
-pub fn stdout_failed(e: &std::io::Error) -> ! {
+fn stdout_failed(e: &std::io::Error) -> ! {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
         std::process::exit(0);
     }

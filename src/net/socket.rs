@@ -47,7 +47,7 @@ impl Default for SocketOptions {
 }
 
 /// A socket for `addr`'s family with `opts` set.
-pub(crate) fn socket_for(addr: SocketAddr, opts: &SocketOptions) -> std::io::Result<TcpSocket> {
+fn socket_for(addr: SocketAddr, opts: &SocketOptions) -> std::io::Result<TcpSocket> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
