@@ -180,6 +180,7 @@ impl Client {
                 config.net.reconnect_backoff_max,
                 config.net.backoff_jitter,
             ),
+            config.net.connect_timeout_max,
         );
         let inner = Arc::new(Inner {
             pool,

@@ -33,11 +33,15 @@ pub struct NetConfig {
     /// `Net.ReadTimeout` is also 30 s).
     pub request_timeout: Duration,
     /// `socket.connection.setup.timeout.ms`: how long a connection attempt
-    /// (TCP, then TLS and SASL) may take. Default 10 s (Java); Sarama's
-    /// `Net.DialTimeout` is 30 s.
+    /// (the TCP connect and, over TLS, the handshake) may take after a
+    /// success or at first, ±20 %; version negotiation and SASL then run
+    /// as requests, under `request.timeout.ms`. Default 10 s (Java);
+    /// Sarama's `Net.DialTimeout` is 30 s.
     pub connect_timeout: Duration,
-    /// `socket.connection.setup.timeout.max.ms`: the cap the connect
-    /// timeout grows to over consecutive failures. Default 30 s (Java).
+    /// `socket.connection.setup.timeout.max.ms`: every failed attempt to
+    /// connect to a broker doubles the next attempt's timeout, up to this;
+    /// a connection brings it back to `socket.connection.setup.timeout.ms`.
+    /// Default 30 s (Java).
     pub connect_timeout_max: Duration,
     /// `connection.max.in.flight.requests` (klamm name): how many requests
     /// of any kind one connection may have awaiting responses. Default 5

@@ -70,8 +70,10 @@ pub struct ConnectionOptions {
     pub client_id: Option<String>,
     /// Software name and version sent in ApiVersions v3+ (KIP-511).
     pub client_software: (String, String),
-    /// Time allowed for the TCP connect. Default 10 s (the Java client's
-    /// `socket.connection.setup.timeout.ms`).
+    /// Time allowed for the TCP connect and, over TLS, the handshake.
+    /// Default 10 s (the Java client's `socket.connection.setup.timeout.ms`;
+    /// a [`Client`](crate::client::Client) grows it per broker over failed
+    /// attempts, up to `socket.connection.setup.timeout.max.ms`).
     pub connect_timeout: Duration,
     /// Time allowed for each request's answer. Default 30 s (Java's
     /// `request.timeout.ms`).
