@@ -73,6 +73,9 @@ struct Inner {
     /// the count is still `n`.
     snapshots: AtomicU64,
     last_covered: Mutex<Option<Vec<String>>>,
+    /// When the last refresh of every known topic (or of the whole
+    /// cluster) succeeded: the metadata's age, for the background refresh.
+    refreshed_all: Mutex<tokio::time::Instant>,
     metadata_requests: AtomicUsize,
     /// The next [`TrafficClass::Dedicated`] number.
     dedicated: AtomicU64,
@@ -189,6 +192,7 @@ impl Client {
             generation: AtomicU64::new(0),
             snapshots: AtomicU64::new(0),
             last_covered: Mutex::new(None),
+            refreshed_all: Mutex::new(tokio::time::Instant::now()),
             metadata_requests: AtomicUsize::new(0),
             dedicated: AtomicU64::new(0),
             coordinators: Mutex::new(HashMap::default()),
@@ -199,8 +203,19 @@ impl Client {
         });
         let client = Client { inner };
         client.refresh_metadata(None).await?;
-        if let Some(every) = client.inner.config.metadata.refresh_interval {
-            let task = tokio::spawn(background_refresh(Arc::downgrade(&client.inner), every));
+        let metadata = &client.inner.config.metadata;
+        if let Some(interval) = metadata.refresh_interval {
+            let every = interval.min(metadata.max_age);
+            let failed = crate::net::Backoff::new(
+                metadata.retry_backoff,
+                metadata.retry_backoff.max(FAILED_REFRESH_BACKOFF_MAX),
+            )
+            .with_jitter(client.inner.config.net.backoff_jitter);
+            let task = tokio::spawn(background_refresh(
+                Arc::downgrade(&client.inner),
+                every,
+                failed,
+            ));
             *lock(&client.inner.refresher) = Some(task);
         }
         Ok(client)
@@ -542,6 +557,9 @@ impl Client {
             .unwrap_or_else(|p| p.into_inner()) = Arc::new(merged);
         self.inner.snapshots.fetch_add(1, Ordering::AcqRel);
         *lock(&self.inner.last_covered) = topics.map(<[String]>::to_vec);
+        if topics.is_none() {
+            *lock(&self.inner.refreshed_all) = tokio::time::Instant::now();
+        }
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
@@ -631,16 +649,40 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-async fn background_refresh(inner: Weak<Inner>, every: Duration) {
+/// The most a failed background refresh waits before the next try (the
+/// Java client's `retry.backoff.max.ms` default).
+const FAILED_REFRESH_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Refreshes every known topic's metadata once it is `every` old
+/// (`metadata.refresh.interval.ms` or `metadata.max.age.ms`, the shorter).
+/// Its age counts from the last refresh of every known topic, whatever
+/// asked for it, as the Java client's metadata ages from its last update;
+/// a failed refresh is tried again after `failed`'s backoff
+/// (`retry.backoff.ms`, doubling up to 1 s) rather than a whole period
+/// later. Holds the client only while refreshing.
+async fn background_refresh(inner: Weak<Inner>, every: Duration, mut failed: crate::net::Backoff) {
     loop {
-        tokio::time::sleep(every).await;
+        let due = match inner.upgrade() {
+            Some(inner) => *lock(&inner.refreshed_all) + every,
+            None => return,
+        };
+        tokio::time::sleep_until(due).await;
         let Some(inner) = inner.upgrade() else { return };
         if inner.closed.load(Ordering::Acquire) {
             return;
         }
+        if *lock(&inner.refreshed_all) + every > tokio::time::Instant::now() {
+            continue; // refreshed meanwhile
+        }
         let client = Client { inner };
-        if let Err(e) = client.refresh_metadata(None).await {
-            tracing::debug!(error = %e, "background metadata refresh failed");
+        match client.refresh_metadata(None).await {
+            Ok(()) => failed.reset(),
+            Err(e) => {
+                drop(client);
+                let wait = failed.next_delay();
+                tracing::debug!(error = %e, ?wait, "background metadata refresh failed");
+                tokio::time::sleep(wait).await;
+            }
         }
     }
 }

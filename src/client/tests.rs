@@ -296,6 +296,52 @@ async fn metadata_refreshes_in_the_background() {
     .await;
 }
 
+/// `metadata.max.age.ms` shorter than `metadata.refresh.interval.ms`
+/// refreshes at the age; the age counts from the last refresh of every
+/// known topic, whatever asked for it; a failed refresh is tried again
+/// after `retry.backoff.ms`, not a whole period later.
+#[tokio::test(start_paused = true)]
+async fn metadata_is_refreshed_when_it_reaches_its_max_age() {
+    bounded(async {
+        let fake = cluster(1, &[("t", 1)]).await;
+        let mut c = config(vec![fake.bootstrap()]);
+        c.metadata.refresh_interval = Some(Duration::from_secs(300));
+        c.metadata.max_age = Duration::from_millis(100);
+        c.metadata.retry_backoff = Duration::from_millis(20);
+        c.net.backoff_jitter = 0.0;
+        let client = Client::connect(c).await.unwrap();
+        let start = tokio::time::Instant::now();
+        let at = |ms: u64| tokio::time::sleep_until(start + Duration::from_millis(ms));
+        let count = || client.metadata_requests();
+        let first = count();
+
+        // At 100, 200, 300 and 400 ms (the interval alone: none before 300 s).
+        at(450).await;
+        assert_eq!(count() - first, 4, "refreshes by their age");
+
+        // A refresh asked for at 450 ms moves the next one to 550 ms.
+        client.refresh_metadata(None).await.unwrap();
+        at(540).await;
+        assert_eq!(count() - first, 5, "none at 500 ms");
+        at(560).await;
+        assert_eq!(count() - first, 6, "one at 550 ms");
+
+        // The one due at 650 ms fails (the connection is cut); it is
+        // tried again 20 ms later, then ages as before.
+        fake.inject(FakeApi::Metadata, None, Fault::CutBeforeApply, 1)
+            .unwrap();
+        at(660).await;
+        assert_eq!(count() - first, 6, "the cut refresh");
+        assert_eq!(fake.faults_left(Some(FakeApi::Metadata)), 0, "was cut");
+        at(700).await;
+        assert_eq!(count() - first, 7, "retried after retry.backoff.ms");
+        at(800).await;
+        assert_eq!(count() - first, 8, "100 ms after the retry");
+        client.close().await;
+    })
+    .await;
+}
+
 /// Every request names the client: "klamm" unless configured, and no
 /// name at all (a null client id) only when set to "".
 #[tokio::test(start_paused = true)]

@@ -137,17 +137,22 @@ impl Config {
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetadataConfig {
     /// `metadata.refresh.interval.ms` (klamm name; librdkafka's
-    /// `topic.metadata.refresh.interval.ms` also works): how often metadata
-    /// is refreshed in the background; `None` (`-1`) never. Default 5 min,
-    /// matching Java, which refreshes when metadata reaches
+    /// `topic.metadata.refresh.interval.ms` also works): how often the
+    /// known topics' metadata is refreshed in the background (sooner when
+    /// `metadata.max.age.ms` is shorter); `None` (`-1`) never. Default
+    /// 5 min, matching Java, which refreshes when metadata reaches
     /// `metadata.max.age.ms`; Sarama's `RefreshFrequency` is 10 min.
     pub refresh_interval: Option<Duration>,
     /// `retry.backoff.ms`: the wait before retrying a failed metadata
     /// request. Default 100 ms (Java); Sarama's `Metadata.Retry.Backoff`
     /// is 250 ms.
     pub retry_backoff: Duration,
-    /// `metadata.max.age.ms`: cached metadata older than this is refreshed
-    /// before use, even without a sign it changed. Default 5 min (Java).
+    /// `metadata.max.age.ms`: metadata this old is refreshed even without
+    /// a sign it changed, as in the Java client: the background refresh
+    /// runs when the last refresh of every known topic (whatever asked for
+    /// it) is this old, if `metadata.refresh.interval.ms` is not shorter
+    /// and not `-1`; a group member checks its subscription's topics this
+    /// often. Default 5 min (Java).
     pub max_age: Duration,
     /// `allow.auto.create.topics`: ask brokers to create missing topics
     /// when fetching their metadata (brokers must allow it too). Default
