@@ -160,7 +160,8 @@
 //! # fn handle(_: &klamm::consumer::ConsumerRecord) -> Result<(), ()> { Ok(()) }
 //!
 //! # async fn run(client: klamm::Client) -> klamm::Result<()> {
-//! let options = ShareOptions { ack_mode: AckMode::Explicit, ..Default::default() };
+//! let options =
+//!     ShareOptions { ack_mode: AckMode::Explicit, ..ShareOptions::from_config(client.config()) };
 //! let jobs = ShareConsumer::new(client, "workers", &["jobs"], options).await?;
 //! for job in jobs.poll(Duration::from_secs(1)).await? {
 //!     let ok = job.delivery_count < 5 && handle(&job.record).is_ok();

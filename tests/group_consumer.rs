@@ -851,3 +851,74 @@ fn a_pattern_subscription_follows_new_topics_and_partitions() {
         client.close().await;
     });
 }
+
+/// `max.poll.records`: 100 records stored in one batch come as events of
+/// at most 7 records, in order, none lost; a member with the default (500)
+/// gets the batch whole (the control: the batch was bigger than 7).
+#[test]
+fn max_poll_records_bounds_each_records_event() {
+    support::run_within(120, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let client = Client::connect(config(&addr)).await.expect("connect");
+        let topic = support::unique_topic("klamm-group-max-poll");
+        create_topic(&client, &topic, 1).await;
+        // A linger long enough for the 100 sends to share a batch.
+        let mut lingering = config(&addr);
+        lingering.producer.linger = Duration::from_secs(2);
+        let producer = AsyncProducer::new(Client::connect(lingering).await.expect("connect"))
+            .await
+            .expect("producer");
+        let mut sent = Vec::new();
+        for i in 0..100 {
+            let r = ProducerRecord::new(topic.clone(), format!("0:{i}")).with_partition(0);
+            sent.push(producer.send(r).await.expect("send"));
+        }
+        producer.flush().await.expect("flush");
+        for f in sent {
+            f.await.expect("delivered");
+        }
+        producer.close().await.expect("close");
+        let batches = support::read::stored_batches(&client, &topic, 0).await;
+        assert_eq!(batches.len(), 1, "one stored batch");
+
+        let sizes = |max: Option<u32>| {
+            let addr = addr.clone();
+            let topic = topic.clone();
+            async move {
+                let group = support::unique_topic("klamm-max-poll");
+                let mut cfg = member_config(&addr, &group, "range");
+                if let Some(max) = max {
+                    cfg.consumer.max_poll_records = max;
+                }
+                let mut g = GroupConsumer::new(Client::connect(cfg).await.expect("g"), [&topic])
+                    .await
+                    .expect("g");
+                let (mut sizes, mut offsets) = (Vec::new(), Vec::new());
+                while offsets.len() < 100 {
+                    let ev = tokio::time::timeout(Duration::from_secs(30), g.recv())
+                        .await
+                        .expect("records in time")
+                        .expect("open")
+                        .expect("event");
+                    if let GroupEvent::Records(b) = ev {
+                        sizes.push(b.len());
+                        offsets.extend(b.iter().map(|r| r.offset));
+                    }
+                }
+                g.close().await.expect("close");
+                assert_eq!(
+                    offsets,
+                    (0..100).collect::<Vec<i64>>(),
+                    "every record, in order"
+                );
+                sizes
+            }
+        };
+        let bounded = sizes(Some(7)).await;
+        assert_eq!(bounded, [vec![7; 14], vec![2]].concat(), "pieces of 7");
+        let whole = sizes(None).await;
+        assert_eq!(whole, vec![100], "the default takes the batch whole");
+    });
+}

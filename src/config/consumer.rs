@@ -68,8 +68,12 @@ pub struct ConsumerConfig {
     /// uses `max.poll.interval.ms`, as the Java client does; Sarama uses
     /// 60 s.
     pub rebalance_timeout: Option<Duration>,
-    /// `max.poll.records`: the most records one poll returns. Default 500
-    /// (Java).
+    /// `max.poll.records`: the most records one poll returns: a group
+    /// consumer's [`GroupEvent::Records`](crate::group::GroupEvent::Records)
+    /// (a longer fetched batch comes in pieces) and the records a share
+    /// consumer asks each broker for
+    /// ([`ShareOptions::from_config`](crate::share::ShareOptions::from_config)).
+    /// Default 500 (Java).
     pub max_poll_records: u32,
     /// `check.crcs`: verify the CRC of fetched record batches. Default on
     /// (Java).

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::assignor::{self, Assignor};
-use super::forward::{Control, Fetched, Item, forward};
+use super::forward::{Control, Fetched, Item, Outlet, forward};
 use super::hooks::{self, DefaultHooks, OffsetHooks, Restarter};
 use super::member::{self, Command, MemberEvent, MemberHandle, MemberSettings};
 use super::offsets::{Generation, OffsetManager, OffsetTracker, needs_rejoin};
@@ -114,7 +114,8 @@ impl Default for GroupOptions {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum GroupEvent {
-    /// Records of one partition, in offset order.
+    /// Records of one partition, in offset order: one fetched batch, or a
+    /// run of at most `max.poll.records` of it.
     Records(ConsumedBatch),
     /// These partitions were assigned to this member (and are being read
     /// from where the [`OffsetHooks`] say, by default their committed
@@ -772,14 +773,13 @@ impl GroupConsumer {
                 hooks: self.hooks.clone(),
                 backoff: self.client.config().metadata.retry_backoff,
             });
-            let task = tokio::spawn(forward(
-                pc,
-                tp.clone(),
+            let out = Outlet {
+                tp: tp.clone(),
                 token,
-                self.fanin_tx.clone(),
-                control_rx,
-                restart,
-            ));
+                tx: self.fanin_tx.clone(),
+                max_records: self.client.config().consumer.max_poll_records as usize,
+            };
+            let task = tokio::spawn(forward(pc, out, control_rx, restart));
             self.forwarders.insert(tp.clone(), task);
         }
         Ok(())

@@ -26,7 +26,8 @@
 //! use std::time::Duration;
 //!
 //! # async fn run(client: Client) -> klamm::Result<()> {
-//! let options = ShareOptions { ack_mode: AckMode::Explicit, ..Default::default() };
+//! let options =
+//!     ShareOptions { ack_mode: AckMode::Explicit, ..ShareOptions::from_config(client.config()) };
 //! let consumer = ShareConsumer::new(client, "workers", &["jobs"], options).await?;
 //! loop {
 //!     for job in consumer.poll(Duration::from_secs(1)).await? {
@@ -134,6 +135,41 @@ pub struct ShareOptions {
     /// How batches are decoded (CRC checks, the decompression cap, a buffer
     /// of its own for each uncompressed batch, which is on by default).
     pub decode: DecodeOptions,
+}
+
+impl ShareOptions {
+    /// The options the consumer settings of `config` give: `max.poll.records`,
+    /// `fetch.max.wait.ms`, `fetch.min.bytes`, `fetch.max.bytes`,
+    /// `client.rack`, `retry.backoff.ms` and `check.crcs`; the rest as
+    /// [`ShareOptions::default`], which equals this for the default
+    /// [`Config`](crate::Config).
+    ///
+    /// ```
+    /// use klamm::Config;
+    /// use klamm::share::{AckMode, ShareOptions};
+    ///
+    /// let config = Config::from_properties([("max.poll.records", "50")])?;
+    /// let options = ShareOptions {
+    ///     ack_mode: AckMode::Explicit,
+    ///     ..ShareOptions::from_config(&config)
+    /// };
+    /// assert_eq!(options.max_records, 50);
+    /// # Ok::<(), klamm::Error>(())
+    /// ```
+    pub fn from_config(config: &crate::Config) -> ShareOptions {
+        let c = &config.consumer;
+        let defaults = ShareOptions::default();
+        ShareOptions {
+            max_records: i32::try_from(c.max_poll_records).unwrap_or(i32::MAX),
+            max_wait: c.fetch_max_wait,
+            min_bytes: i32::try_from(c.fetch_min_bytes).unwrap_or(i32::MAX),
+            max_bytes: i32::try_from(c.fetch_max_bytes).unwrap_or(i32::MAX),
+            rack: c.client_rack.clone(),
+            retry_backoff: config.metadata.retry_backoff,
+            decode: defaults.decode.with_verify_crc(c.check_crcs),
+            ..defaults
+        }
+    }
 }
 
 impl Default for ShareOptions {
@@ -550,4 +586,42 @@ impl Drop for Interrupted<'_> {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+
+    #[test]
+    fn options_from_the_default_config_are_the_defaults() {
+        assert_eq!(
+            format!("{:?}", ShareOptions::from_config(&Config::default())),
+            format!("{:?}", ShareOptions::default())
+        );
+    }
+
+    #[test]
+    fn options_follow_the_consumer_settings() {
+        let config = Config::from_properties([
+            ("max.poll.records", "7"),
+            ("fetch.max.wait.ms", "250"),
+            ("fetch.min.bytes", "10"),
+            ("fetch.max.bytes", "1000000"),
+            ("client.rack", "r1"),
+            ("retry.backoff.ms", "30"),
+            ("check.crcs", "false"),
+        ])
+        .unwrap();
+        let o = ShareOptions::from_config(&config);
+        assert_eq!(o.max_records, 7);
+        assert_eq!(o.max_wait, Duration::from_millis(250));
+        assert_eq!(o.min_bytes, 10);
+        assert_eq!(o.max_bytes, 1_000_000);
+        assert_eq!(o.rack.as_deref(), Some("r1"));
+        assert_eq!(o.retry_backoff, Duration::from_millis(30));
+        assert!(!o.decode.verify_crc);
+        assert!(o.decode.copy_uncompressed_batches, "kept from the defaults");
+        assert_eq!(o.ack_mode, AckMode::Implicit);
+    }
 }
