@@ -30,6 +30,15 @@ pub struct ConsumerConfig {
     /// `fetch.max.bytes`: the most data one fetch response should carry.
     /// Default 50 MiB (Java; Sarama's `Fetch.MaxBytes` is the same).
     pub fetch_max_bytes: u32,
+    /// `fetch.max.decompressed.bytes` (klamm name): the most one fetched
+    /// compressed batch may decompress to; a batch that would go past it
+    /// fails to decode (the stream reports the error), and no more than
+    /// this is ever allocated for it. `None` (`-1`, the default) takes
+    /// `fetch.max.bytes`: a batch may hold at most what a whole fetch may
+    /// carry, so a small hostile batch from a broker costs no more memory
+    /// than a fetch of plain records would. The Java client and Sarama have
+    /// no cap.
+    pub fetch_max_decompressed_bytes: Option<usize>,
     /// `max.partition.fetch.bytes`: the most data per partition in a fetch.
     /// Default 1 MiB (Java; Sarama's `Fetch.Default` is the same).
     pub max_partition_fetch_bytes: u32,
@@ -131,6 +140,7 @@ impl Default for ConsumerConfig {
             group_stable_id: None,
             fetch_min_bytes: 1,
             fetch_max_bytes: 50 * 1024 * 1024,
+            fetch_max_decompressed_bytes: None,
             max_partition_fetch_bytes: 1024 * 1024,
             fetch_max_wait: Duration::from_millis(500),
             isolation_level: IsolationLevel::ReadUncommitted,
@@ -157,6 +167,26 @@ impl ConsumerConfig {
     /// `max_poll_interval` when it is unset.
     pub fn effective_rebalance_timeout(&self) -> Duration {
         self.rebalance_timeout.unwrap_or(self.max_poll_interval)
+    }
+
+    /// The most one fetched batch may decompress to:
+    /// `fetch.max.decompressed.bytes`, or `fetch.max.bytes` when it is
+    /// unset.
+    ///
+    /// ```
+    /// use klamm::Config;
+    ///
+    /// assert_eq!(Config::default().consumer.decompression_cap(), 50 << 20);
+    /// let c = Config::from_properties([("fetch.max.bytes", "1048576")])?;
+    /// assert_eq!(c.consumer.decompression_cap(), 1 << 20);
+    /// let c = Config::from_properties([("fetch.max.decompressed.bytes", "268435456")])?;
+    /// assert_eq!(c.consumer.decompression_cap(), 256 << 20);
+    /// # Ok::<(), klamm::Error>(())
+    /// ```
+    pub fn decompression_cap(&self) -> usize {
+        self.fetch_max_decompressed_bytes
+            .unwrap_or(self.fetch_max_bytes as usize)
+            .max(1)
     }
 }
 
@@ -287,6 +317,12 @@ impl ConsumerConfig {
         if let Some(t) = self.rebalance_timeout {
             Check::positive("rebalance.timeout.ms", t)?;
             Check::fits_i32_ms("rebalance.timeout.ms", t)?;
+        }
+        if self.fetch_max_decompressed_bytes == Some(0) {
+            return Err(invalid(
+                "fetch.max.decompressed.bytes",
+                "must be at least 1 (or -1: fetch.max.bytes)",
+            ));
         }
         if self.max_poll_records == 0 {
             return Err(invalid("max.poll.records", "must be at least 1"));

@@ -21,7 +21,8 @@ use crate::protocol::compression::Compression;
 /// `topic.metadata.refresh.interval.ms`) and a few are klamm's own
 /// (`connection.max.in.flight.requests`, `reconnect.backoff.jitter`,
 /// `ssl.sni.hostname`, `sasl.reauthentication.enable`,
-/// `metadata.refresh.interval.ms`, `partitioner`, `rebalance.timeout.ms`).
+/// `metadata.refresh.interval.ms`, `partitioner`, `rebalance.timeout.ms`,
+/// `fetch.max.decompressed.bytes`).
 ///
 /// As in the Java client, one key may set several fields:
 /// `request.timeout.ms` sets the network, producer and admin request
@@ -94,6 +95,7 @@ pub const PROPERTY_KEYS: &[&str] = &[
     "group.stable.id",
     "fetch.min.bytes",
     "fetch.max.bytes",
+    "fetch.max.decompressed.bytes",
     "max.partition.fetch.bytes",
     "fetch.max.wait.ms",
     "isolation.level",
@@ -405,6 +407,9 @@ impl Builder {
             "group.stable.id" => c.consumer.group_stable_id = v.string(),
             "fetch.min.bytes" => c.consumer.fetch_min_bytes = v.number()?,
             "fetch.max.bytes" => c.consumer.fetch_max_bytes = v.number()?,
+            "fetch.max.decompressed.bytes" => {
+                c.consumer.fetch_max_decompressed_bytes = v.number_or_unset()?;
+            }
             "max.partition.fetch.bytes" => c.consumer.max_partition_fetch_bytes = v.number()?,
             "fetch.max.wait.ms" => c.consumer.fetch_max_wait = v.millis()?,
             "isolation.level" => {

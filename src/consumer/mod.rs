@@ -342,6 +342,7 @@ impl Consumer {
             isolation: c.isolation_level,
             decode: DecodeOptions::default()
                 .with_verify_crc(c.check_crcs)
+                .with_max_decompressed_size(c.decompression_cap())
                 .with_copy_uncompressed_batches(true),
             options: ConsumerOptions {
                 prefetch_chunks: options.prefetch_chunks.max(1),

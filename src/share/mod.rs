@@ -132,7 +132,8 @@ pub struct ShareOptions {
     /// `retry.backoff.ms`: the pause after a failed heartbeat. Default
     /// 100 ms.
     pub retry_backoff: Duration,
-    /// How batches are decoded (CRC checks, the decompression cap, a buffer
+    /// How batches are decoded (CRC checks, the decompression cap, by
+    /// default `fetch.max.bytes`'s 50 MiB, a buffer
     /// of its own for each uncompressed batch, which is on by default).
     pub decode: DecodeOptions,
 }
@@ -140,7 +141,8 @@ pub struct ShareOptions {
 impl ShareOptions {
     /// The options the consumer settings of `config` give: `max.poll.records`,
     /// `fetch.max.wait.ms`, `fetch.min.bytes`, `fetch.max.bytes`,
-    /// `client.rack`, `retry.backoff.ms` and `check.crcs`; the rest as
+    /// `client.rack`, `retry.backoff.ms`, `check.crcs` and the
+    /// decompression cap (`fetch.max.decompressed.bytes`); the rest as
     /// [`ShareOptions::default`], which equals this for the default
     /// [`Config`](crate::Config).
     ///
@@ -166,7 +168,10 @@ impl ShareOptions {
             max_bytes: i32::try_from(c.fetch_max_bytes).unwrap_or(i32::MAX),
             rack: c.client_rack.clone(),
             retry_backoff: config.metadata.retry_backoff,
-            decode: defaults.decode.with_verify_crc(c.check_crcs),
+            decode: defaults
+                .decode
+                .with_verify_crc(c.check_crcs)
+                .with_max_decompressed_size(c.decompression_cap()),
             ..defaults
         }
     }
@@ -183,7 +188,11 @@ impl Default for ShareOptions {
             max_bytes: 52_428_800,
             rack: None,
             retry_backoff: Duration::from_millis(100),
-            decode: DecodeOptions::default().with_copy_uncompressed_batches(true),
+            decode: DecodeOptions::default()
+                .with_max_decompressed_size(
+                    crate::config::ConsumerConfig::default().decompression_cap(),
+                )
+                .with_copy_uncompressed_batches(true),
         }
     }
 }

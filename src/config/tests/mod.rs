@@ -86,6 +86,7 @@ fn defaults_match_the_java_client() {
     assert_eq!(k.group_stable_id, None); // klamm: client.id@host
     assert_eq!(k.fetch_min_bytes, 1); // fetch.min.bytes = 1
     assert_eq!(k.fetch_max_bytes, 52_428_800); // fetch.max.bytes = 50 MiB
+    assert_eq!(k.fetch_max_decompressed_bytes, None); // klamm: fetch.max.bytes
     assert_eq!(k.max_partition_fetch_bytes, 1_048_576); // max.partition.fetch.bytes = 1 MiB
     assert_eq!(k.fetch_max_wait, ms(500)); // fetch.max.wait.ms = 500
     assert_eq!(k.isolation_level, IsolationLevel::ReadUncommitted); // isolation.level = read_uncommitted

@@ -173,6 +173,9 @@ const MAPPING: &[(&str, &str, Check)] = &[
     ("fetch.max.bytes", "1000", |c| {
         c.consumer.fetch_max_bytes == 1000
     }),
+    ("fetch.max.decompressed.bytes", "4096", |c| {
+        c.consumer.fetch_max_decompressed_bytes == Some(4096)
+    }),
     ("max.partition.fetch.bytes", "2048", |c| {
         c.consumer.max_partition_fetch_bytes == 2048
     }),

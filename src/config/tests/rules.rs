@@ -389,6 +389,11 @@ const RULES: &[(&str, Mutate, Mutate)] = &[
         |c| c.consumer.fetch_max_bytes = 1,
     ),
     (
+        "fetch.max.decompressed.bytes",
+        |c| c.consumer.fetch_max_decompressed_bytes = Some(0),
+        |c| c.consumer.fetch_max_decompressed_bytes = Some(1),
+    ),
+    (
         "max.partition.fetch.bytes",
         |c| c.consumer.max_partition_fetch_bytes = 0,
         |c| c.consumer.max_partition_fetch_bytes = 1,

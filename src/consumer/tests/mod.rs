@@ -1137,3 +1137,55 @@ async fn consume_partitions_resolves_every_start_in_one_list_offsets() {
     })
     .await;
 }
+
+/// A small compressed batch that decompresses past the cap (by default
+/// `fetch.max.bytes`) fails to decode, naming the cap, and nothing past the
+/// cap is allocated for it; `fetch.max.decompressed.bytes` raises the cap.
+#[tokio::test]
+async fn a_batch_decompressing_past_the_fetch_budget_is_refused() {
+    use crate::protocol::error::DecodeErrorKind;
+    bounded(async {
+        let cluster = start(1, &[("t", 1)]).await;
+        let value = "a".repeat(1024);
+        let values: Vec<&str> = (0..100).map(|_| value.as_str()).collect();
+        let bytes = batch_bytes(0, &values, Compression::Zstd);
+        assert!(bytes.len() < 4096, "small on the wire: {}", bytes.len());
+        assert_eq!(cluster.append_raw("t", 0, &bytes), Ok(0));
+        let budget = 64 * 1024;
+
+        let consumer = consumer_with(&cluster, |c, _| c.consumer.fetch_max_bytes = budget).await;
+        let mut pc = consumer
+            .consume_partition("t", 0, StartOffset::Oldest)
+            .await
+            .unwrap();
+        let err = pc.recv().await.expect("open").unwrap_err();
+        match &err {
+            Error::Decode(d) => assert_eq!(
+                d.kind(),
+                &DecodeErrorKind::DecompressedTooLarge {
+                    limit: budget as usize
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
+        consumer.close().await;
+
+        let consumer = consumer_with(&cluster, |c, _| {
+            c.consumer.fetch_max_bytes = budget;
+            c.consumer.fetch_max_decompressed_bytes = Some(1 << 20);
+        })
+        .await;
+        let mut pc = consumer
+            .consume_partition("t", 0, StartOffset::Oldest)
+            .await
+            .unwrap();
+        let got = take(&mut pc, 100).await;
+        assert_eq!(offsets(&got), (0..100).collect::<Vec<i64>>());
+        assert!(
+            got.iter()
+                .all(|r| r.value.as_deref() == Some(value.as_bytes()))
+        );
+        consumer.close().await;
+    })
+    .await;
+}
