@@ -346,10 +346,9 @@ async fn read_unbounded(
         return Ok(BTreeMap::new());
     }
     let reader = Reader::new(client);
-    let consumer = reader
-        .consumer
-        .as_ref()
-        .ok_or_else(|| Error::config("side_channel", "no reader"))?;
+    let consumer = reader.consumer.as_ref().ok_or_else(|| Error::State {
+        reason: "the side channel's reader is closed".into(),
+    })?;
     let mut records = Vec::new();
     let mut pc = consumer
         .consume_partition(&sc.topic, p, StartOffset::Offset(start))

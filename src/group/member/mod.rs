@@ -496,10 +496,9 @@ impl Engine {
             let outcome = match raced {
                 Ok(out) => out,
                 Err(None) => {
-                    return Err(JoinStop::Fatal(Error::config(
-                        "group.id",
-                        "the group consumer was dropped",
-                    )));
+                    return Err(JoinStop::Fatal(Error::State {
+                        reason: "the group consumer was dropped".into(),
+                    }));
                 }
                 Err(Some(Command::Close(done))) => return Err(JoinStop::Close(done)),
                 Err(Some(Command::Subscribe(t))) => {
