@@ -204,6 +204,10 @@ def settings(args, codec, partitions, linger_ms):
         "batch.size": str(args.batch_size),
         "linger.ms": str(linger_ms),
         "compression.type": codec,
+        # Every consumer checks each fetched batch's CRC, as the Java
+        # client, Sarama (always), franz-go and klamm do by default;
+        # librdkafka does not unless told (its check.crcs is false).
+        "check.crcs": "true",
     }
     extra = {c: {} for c in CLIENTS}
     # The Java producer keeps every partition's open batch in buffer.memory

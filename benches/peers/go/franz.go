@@ -95,6 +95,14 @@ func franzOptions(a *args) ([]kgo.Opt, error) {
 		vs.SetMaxKeyVersion(18, int16(max))
 		opts = append(opts, kgo.MaxVersions(vs))
 	}
+	// Fetched batches' CRCs are checked unless told otherwise, as in Java.
+	crcs, err := a.x.takeBool("check.crcs", true)
+	if err != nil {
+		return nil, badArgs{err}
+	}
+	if !crcs {
+		opts = append(opts, kgo.DisableFetchCRCValidation())
+	}
 	if err := a.x.rest("franz-go"); err != nil {
 		return nil, badArgs{err}
 	}

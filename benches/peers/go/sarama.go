@@ -76,6 +76,13 @@ func saramaConfig(a *args) (*sarama.Config, error) {
 	c.Producer.Return.Successes = true
 	c.Producer.Return.Errors = true
 	c.Consumer.Return.Errors = true
+	// Sarama checks every fetched batch's CRC and has no setting to skip
+	// it: only check.crcs=true can be honoured.
+	if crcs, err := a.x.takeBool("check.crcs", true); err != nil {
+		return nil, badArgs{err}
+	} else if !crcs {
+		return nil, badArgs{fmt.Errorf("Sarama always checks CRCs: -X check.crcs=false cannot be honoured")}
+	}
 	if err := a.x.rest("Sarama"); err != nil {
 		return nil, badArgs{err}
 	}
