@@ -556,7 +556,7 @@ def render(rows, args, clients):
             versions[r["client"]] = r["version"]
     out.append(f"Broker: {args.broker_name}. Settings for every client: acks={args.acks}, "
                f"enable.idempotence={args.idempotence}, batch.size={args.batch_size}, "
-               f"linger.ms={args.linger_ms}; median of {args.runs} runs.\n")
+               f"linger.ms={args.linger_ms}, check.crcs=true; median of {args.runs} runs.\n")
     out.append("Clients: " + ", ".join(f"{c} {versions.get(c, '?')}" for c in clients) + ".\n")
     out.append("| case | mode | client | records/s | MB/s | p50 ms | p99 ms | CPU-s per 1M "
                "(in run) | CPU-s per 1M (whole process) | peak RSS MB | broker CPU-s per 1M "
