@@ -603,6 +603,16 @@ impl Accumulator {
         self.wake.notify_one();
     }
 
+    /// A kept buffer, for a compressed batch's wire form.
+    pub(crate) fn spare_buffer(&self) -> Option<Vec<u8>> {
+        self.lock().spare.take(0)
+    }
+
+    /// Keeps a buffer a compressed batch no longer needs, for new batches.
+    pub(crate) fn recycle(&self, buf: Vec<u8>) {
+        self.lock().spare.put(buf, self.limits.batch_size);
+    }
+
     /// Completes a batch that was drained: its records get `outcome`, its
     /// memory comes back.
     pub(crate) fn complete(&self, mut batch: ProducerBatch, outcome: Result<(i64, i64)>) {

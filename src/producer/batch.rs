@@ -166,6 +166,15 @@ impl ProducerBatch {
         (buf.capacity() > 0).then_some(buf)
     }
 
+    /// The buffer the records were written to, once they are compressed
+    /// into the wire form and no longer needed (a split decodes the wire
+    /// form): empty, its capacity kept, for a new batch. `None` before
+    /// encoding and for an uncompressed batch, whose wire form is that
+    /// buffer.
+    pub(crate) fn take_spent_records(&mut self) -> Option<Vec<u8>> {
+        (self.encoded.is_some() && self.buf.capacity() > 0).then(|| std::mem::take(&mut self.buf))
+    }
+
     /// Where the batch's bytes are (its wire form once encoded).
     #[cfg(test)]
     pub(crate) fn buffer_ptr(&self) -> *const u8 {
@@ -240,13 +249,16 @@ impl ProducerBatch {
     }
 
     /// The wire form stamped with `stamp`: encoded (and compressed) on the
-    /// first call; later calls with another stamp patch the header.
+    /// first call; later calls with another stamp patch the header. A
+    /// compressed wire form is written into the buffer `scratch` holds
+    /// (one kept from another batch), taking it, else into a new one.
     pub(crate) fn encoded(
         &mut self,
         stamp: Stamp,
         transactional: bool,
         codec: Compression,
         level: Option<i32>,
+        scratch: &mut Option<Vec<u8>>,
     ) -> Result<Bytes> {
         self.closed = true;
         if let Some(bytes) = &self.encoded {
@@ -263,10 +275,13 @@ impl ProducerBatch {
         let mut out = if codec == Compression::None {
             std::mem::take(&mut self.buf)
         } else {
-            let mut out = Vec::with_capacity(HEADER + (self.buf.len() - HEADER) / 2);
+            let mut out = scratch.take().unwrap_or_default();
+            out.clear();
+            out.reserve(HEADER + (self.buf.len() - HEADER) / 2);
             out.resize(HEADER, 0);
             compression::compress(codec, level, &self.buf[HEADER..], &mut out)?;
-            self.buf = Vec::new();
+            // Emptied, its capacity kept for `take_spent_records`.
+            self.buf.clear();
             out
         };
         let batch_len = i32::try_from(out.len() - 12).map_err(|_| Error::Config {
@@ -439,7 +454,9 @@ mod tests {
                 epoch: 1,
                 base_sequence: 20,
             };
-            let mut bytes = b.encoded(stamp, false, codec, None).expect("encode");
+            let mut bytes = b
+                .encoded(stamp, false, codec, None, &mut None)
+                .expect("encode");
             let decoded = RecordBatch::decode(&mut bytes, &DecodeOptions::default())
                 .expect("decodes with a valid CRC");
             assert_eq!(decoded.records.len(), 10);
@@ -481,14 +498,14 @@ mod tests {
             epoch: 0,
             base_sequence: 5,
         };
-        let _ = b.encoded(first, false, Compression::Lz4, None);
+        let _ = b.encoded(first, false, Compression::Lz4, None, &mut None);
         let second = Stamp {
             producer_id: 1,
             epoch: 1,
             base_sequence: 0,
         };
         let mut bytes = b
-            .encoded(second, false, Compression::Lz4, None)
+            .encoded(second, false, Compression::Lz4, None, &mut None)
             .expect("restamp");
         let decoded =
             RecordBatch::decode(&mut bytes, &DecodeOptions::default()).expect("valid CRC");
@@ -530,7 +547,10 @@ mod tests {
             };
             b.attempts = 3;
             b.split_attempts = 1;
-            let whole = b.encoded(stamp, true, codec, None).expect("encode").len();
+            let whole = b
+                .encoded(stamp, true, codec, None, &mut None)
+                .expect("encode")
+                .len();
             let (at, pieces) = b.split().expect("splits");
             assert_eq!(at, 1, "the 400-byte record is half the bytes on its own");
             let mut records = Vec::new();
@@ -550,7 +570,9 @@ mod tests {
                 );
                 assert_eq!(p.created, b.created);
                 let s = p.stamp.expect("stamped");
-                let mut bytes = p.encoded(s, true, codec, None).expect("encode piece");
+                let mut bytes = p
+                    .encoded(s, true, codec, None, &mut None)
+                    .expect("encode piece");
                 assert!(bytes.len() < whole, "{codec:?}: {} of {whole}", bytes.len());
                 let d = RecordBatch::decode(&mut bytes, &DecodeOptions::default()).expect("valid");
                 assert_eq!(d.compression, codec);
@@ -594,7 +616,7 @@ mod tests {
             one.try_append(ProducerRecord::new("t", "x"), 5, 16384),
             Ok(Ok(_))
         ));
-        let _ = one.encoded(Stamp::NONE, false, Compression::None, None);
+        let _ = one.encoded(Stamp::NONE, false, Compression::None, None, &mut None);
         assert!(one.split().is_err());
     }
 
@@ -620,5 +642,48 @@ mod tests {
             Ok(Ok(_))
         ));
         assert!(big.closed);
+    }
+
+    /// A compressed batch writes its wire form into the buffer it is given
+    /// and hands its records buffer back once spent; the bytes are those
+    /// of a batch encoded without either. An uncompressed batch's wire
+    /// form is its records buffer: nothing to hand back, nothing taken.
+    #[test]
+    fn compressed_batches_reuse_buffers_and_hand_back_their_records() {
+        let filled = || {
+            let mut b = ProducerBatch::new(tp(), id(0), 1024, Instant::now());
+            for i in 0..50 {
+                let r = ProducerRecord::new("t", format!("value-{i}-{}", "x".repeat(40)));
+                assert!(matches!(b.try_append(r, 1000 + i, 1 << 20), Ok(Ok(_))));
+            }
+            b
+        };
+        let stamp = Stamp::NONE;
+        let plain = filled()
+            .encoded(stamp, false, Compression::Lz4, None, &mut None)
+            .unwrap();
+
+        let mut b = filled();
+        let records_capacity = b.capacity();
+        let mut scratch = Some(Vec::with_capacity(1 << 16));
+        let given = scratch.as_ref().map(|v| v.as_ptr());
+        let bytes = b
+            .encoded(stamp, false, Compression::Lz4, None, &mut scratch)
+            .unwrap();
+        assert!(scratch.is_none(), "the buffer was taken");
+        assert_eq!(Some(bytes.as_ptr()), given, "written into the given buffer");
+        assert_eq!(bytes, plain);
+        let spent = b.take_spent_records().expect("the records buffer");
+        assert!(spent.is_empty());
+        assert_eq!(spent.capacity(), records_capacity);
+        assert!(b.take_spent_records().is_none(), "handed back once");
+
+        let mut b = filled();
+        let mut scratch = Some(Vec::with_capacity(64));
+        let _ = b
+            .encoded(stamp, false, Compression::None, None, &mut scratch)
+            .unwrap();
+        assert!(scratch.is_some(), "not taken for an uncompressed batch");
+        assert!(b.take_spent_records().is_none());
     }
 }

@@ -27,6 +27,7 @@ use crate::client::{Client, ClusterMetadata, TrafficClass};
 use crate::config::{Acks, ProducerConfig};
 use crate::error::{Error, Result};
 use crate::net::Connection;
+use crate::protocol::compression::Compression;
 use crate::protocol::error_codes::ErrorCode;
 use crate::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use crate::protocol::messages::produce_response::PartitionProduceResponse;
@@ -474,12 +475,22 @@ impl Sender {
         };
         let mut topics: Vec<TopicProduceData> = Vec::new();
         let mut kept = Vec::with_capacity(batches.len());
+        // A compressed batch's records buffer is spent once its wire form
+        // is written: the next batch's wire form goes into it, and the
+        // first one's into a kept buffer, so compressing allocates nothing.
+        let compressed = self.config.compression != Compression::None;
+        let mut scratch = if compressed {
+            self.acc.spare_buffer()
+        } else {
+            None
+        };
         for (mut batch, stamp) in batches {
             let bytes = match batch.encoded(
                 stamp,
                 transactional,
                 self.config.compression,
                 self.config.compression_level,
+                &mut scratch,
             ) {
                 Ok(b) => b,
                 Err(e) => {
@@ -491,6 +502,9 @@ impl Sender {
                     continue;
                 }
             };
+            if scratch.is_none() {
+                scratch = batch.take_spent_records();
+            }
             batch.attempts += 1;
             Counters::add(&self.counters.batches_sent, 1);
             let data = PartitionProduceData {
@@ -520,6 +534,9 @@ impl Sender {
                 }),
             }
             kept.push((batch, stamp));
+        }
+        if let Some(buf) = scratch {
+            self.acc.recycle(buf);
         }
         if kept.is_empty() {
             return;

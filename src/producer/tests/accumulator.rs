@@ -36,7 +36,7 @@ fn record(value: usize) -> ProducerRecord {
 fn sent(mut batch: ProducerBatch, stamp: Stamp) -> ProducerBatch {
     batch.attempts += 1;
     batch
-        .encoded(stamp, false, Compression::None, None)
+        .encoded(stamp, false, Compression::None, None, &mut None)
         .expect("encodes");
     batch
 }
@@ -369,7 +369,13 @@ async fn a_completed_batchs_buffer_is_used_again_once_nothing_holds_it() {
     let mut held = take(&acc);
     assert_eq!(held.count(), 1, "holding only its own record");
     let request = held
-        .encoded(held.stamp.expect("stamped"), false, Compression::None, None)
+        .encoded(
+            held.stamp.expect("stamped"),
+            false,
+            Compression::None,
+            None,
+            &mut None,
+        )
         .expect("the bytes a request holds");
     acc.complete(held, Ok((1, -1)));
     append(&acc, 0, 100);
