@@ -238,6 +238,66 @@ fn a_full_buffer_waits_by_default_and_fails_fast_when_configured() {
     });
 }
 
+/// `max.buffered.records` bounds the records held whatever their size: 10
+/// records of 1 byte fill a bound of 10 (buffer.memory, 32 MiB, is far from
+/// full), so the 11th fails fast naming the key; with waiting, 200 sends
+/// through a bound of 3 all land, in order.
+#[test]
+fn max_buffered_records_bounds_records_by_count() {
+    support::run_within(60, async {
+        let Some(addr) = support::broker() else {
+            return;
+        };
+        let client = Client::connect(config(&addr)).await.expect("connect");
+        let topic: Arc<str> = support::unique_topic("klamm-record-bound").into();
+        create_topic(&client, &topic, 2).await;
+
+        let mut cfg = config(&addr);
+        cfg.producer.max_buffered_records = 10;
+        cfg.producer.linger = Duration::from_secs(5);
+        cfg.producer.block_on_buffer_full = false;
+        let producer = AsyncProducer::new(Client::connect(cfg).await.expect("connect"))
+            .await
+            .expect("producer");
+        let mut accepted = Vec::new();
+        let err = loop {
+            let r = ProducerRecord::new(Arc::clone(&topic), "x").with_partition(0);
+            match producer.send(r).await {
+                Ok(f) => accepted.push(f),
+                Err(e) => break e,
+            }
+            assert!(
+                accepted.len() <= 10,
+                "more than max.buffered.records accepted"
+            );
+        };
+        assert_eq!(accepted.len(), 10);
+        assert_eq!(err.kind(), ErrorKind::Timeout);
+        assert!(err.to_string().contains("max.buffered.records"), "{err}");
+        producer.close().await.expect("close");
+        for f in accepted {
+            f.await.expect("accepted records are delivered");
+        }
+        assert_eq!(read_partition(&client, &topic, 0).await.len(), 10);
+
+        let mut cfg = config(&addr);
+        cfg.producer.max_buffered_records = 3;
+        let producer = AsyncProducer::new(Client::connect(cfg).await.expect("connect"))
+            .await
+            .expect("producer");
+        let mut futures = Vec::new();
+        for i in 0..200 {
+            let r = ProducerRecord::new(Arc::clone(&topic), format!("{i}")).with_partition(1);
+            futures.push(producer.send(r).await.expect("send waits, never fails"));
+        }
+        producer.close().await.expect("close");
+        for (i, f) in futures.into_iter().enumerate() {
+            assert_eq!(f.await.expect("delivered").offset, i as i64);
+        }
+        assert_eq!(read_partition(&client, &topic, 1).await.len(), 200);
+    });
+}
+
 #[test]
 fn records_over_max_request_size_fail_at_send() {
     support::run_within(30, async {

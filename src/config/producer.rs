@@ -62,6 +62,17 @@ pub struct ProducerConfig {
     /// to be sent. Default 32 MiB (Java; Sarama bounds by message count,
     /// `ChannelBufferSize` 256).
     pub buffer_memory: u64,
+    /// `max.buffered.records` (klamm name; franz-go's `MaxBufferedRecords`,
+    /// librdkafka's `queue.buffering.max.messages`): the records the
+    /// producer may hold not yet acknowledged, whatever their size. Default
+    /// 100,000 (librdkafka's). `buffer.memory` bounds bytes, so with small
+    /// records it lets hundreds of thousands wait (32 MiB is about 250,000
+    /// records of 100 B), each with a delivery future the application holds,
+    /// while the brokers can take only what is in flight: the records beyond
+    /// that add memory and no throughput. `send` waits for room as it does
+    /// for `buffer.memory` (`max.block.ms`, `block.on.buffer.full`). At
+    /// least 1.
+    pub max_buffered_records: u32,
     /// `max.request.size`: the largest produce request, and so the largest
     /// record. Default 1 MiB (Java; current Sarama's `MaxMessageBytes` is
     /// the same).
@@ -113,6 +124,7 @@ impl Default for ProducerConfig {
             linger: Duration::from_millis(5),
             batch_size: 16 * 1024,
             buffer_memory: 32 * 1024 * 1024,
+            max_buffered_records: 100_000,
             max_request_size: 1024 * 1024,
             compression: Compression::None,
             compression_level: None,
@@ -289,6 +301,9 @@ impl ProducerConfig {
         }
         if self.buffer_memory < u64::from(self.batch_size) {
             return Err(invalid("buffer.memory", "must be at least batch.size"));
+        }
+        if self.max_buffered_records == 0 {
+            return Err(invalid("max.buffered.records", "must be at least 1"));
         }
         self.compression
             .check_level(self.compression_level)

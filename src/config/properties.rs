@@ -22,7 +22,7 @@ use crate::protocol::compression::Compression;
 /// (`connection.max.in.flight.requests`, `reconnect.backoff.jitter`,
 /// `ssl.sni.hostname`, `sasl.reauthentication.enable`,
 /// `metadata.refresh.interval.ms`, `partitioner`, `rebalance.timeout.ms`,
-/// `fetch.max.decompressed.bytes`).
+/// `fetch.max.decompressed.bytes`, `max.buffered.records`).
 ///
 /// As in the Java client, one key may set several fields:
 /// `request.timeout.ms` sets the network, producer and admin request
@@ -76,6 +76,7 @@ pub const PROPERTY_KEYS: &[&str] = &[
     "linger.ms",
     "batch.size",
     "buffer.memory",
+    "max.buffered.records",
     "max.request.size",
     "compression.type",
     "compression.codec",
@@ -357,6 +358,7 @@ impl Builder {
             "linger.ms" => c.producer.linger = v.millis()?,
             "batch.size" => c.producer.batch_size = v.number()?,
             "buffer.memory" => c.producer.buffer_memory = v.number()?,
+            "max.buffered.records" => c.producer.max_buffered_records = v.number()?,
             "max.request.size" => c.producer.max_request_size = v.number()?,
             "compression.type" | "compression.codec" => {
                 c.producer.compression = Compression::from_name(value)

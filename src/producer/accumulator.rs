@@ -8,6 +8,7 @@
 
 use crate::determinism::HashMap;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -47,6 +48,8 @@ pub(crate) struct Limits {
     /// `linger.ms`.
     pub linger: Duration,
     pub buffer_memory: usize,
+    /// `max.buffered.records`.
+    pub max_records: usize,
     pub block_on_full: bool,
     pub max_block: Duration,
     pub max_request_size: usize,
@@ -148,6 +151,9 @@ pub(crate) struct Drained {
 pub(crate) struct Accumulator {
     state: Mutex<State>,
     memory: Semaphore,
+    /// `max.buffered.records`: one permit per record held, given back with
+    /// the batch's memory.
+    records: Semaphore,
     pub limits: Limits,
     /// Wakes the sender: a batch filled or started, a flush, a close.
     pub wake: Notify,
@@ -191,6 +197,7 @@ impl Accumulator {
         Accumulator {
             state: Mutex::new(State::default()),
             memory: Semaphore::new(permits),
+            records: Semaphore::new(limits.max_records.clamp(1, Semaphore::MAX_PERMITS)),
             limits,
             wake: Notify::new(),
         }
@@ -200,8 +207,9 @@ impl Accumulator {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Takes `bytes` of `buffer.memory`: waits for room (up to
-    /// `max.block.ms`) or fails at once, as configured.
+    /// Takes `bytes` of `buffer.memory` and one of `max.buffered.records`
+    /// for a record: waits for room (up to `max.block.ms`) or fails at once,
+    /// as configured. [`Accumulator::release`] gives both back.
     pub(crate) async fn reserve(&self, bytes: usize) -> Result<()> {
         let want = u32::try_from(bytes)
             .ok()
@@ -215,55 +223,90 @@ impl Accumulator {
                     ),
                 )
             })?;
-        // A full buffer is the producer's state, not a setting gone wrong:
-        // like the blocking wait running out (and Java's
-        // BufferExhaustedException), it is a timeout, here of no wait.
-        let full = || Error::Timeout {
-            what: format!(
-                "room in buffer.memory (all {} bytes held by records not yet \
-                 acknowledged; block.on.buffer.full is false or max.block.ms is 0, \
-                 so send does not wait)",
-                self.limits.buffer_memory
-            ),
-            after: Duration::ZERO,
+        // Room now: no timer needed (the common case, per record).
+        let mut record = match self.records.try_acquire() {
+            Ok(p) => Some(p),
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(closed_error()),
+            Err(tokio::sync::TryAcquireError::NoPermits) => None,
         };
-        let closed = closed_error;
-        if !self.limits.block_on_full || self.limits.max_block.is_zero() {
-            return match self.memory.try_acquire_many(want) {
+        if record.is_some() {
+            match self.memory.try_acquire_many(want) {
                 Ok(p) => {
                     p.forget();
-                    Ok(())
+                    if let Some(r) = record.take() {
+                        r.forget();
+                    }
+                    return Ok(());
                 }
-                Err(tokio::sync::TryAcquireError::NoPermits) => Err(full()),
-                Err(tokio::sync::TryAcquireError::Closed) => Err(closed()),
+                Err(tokio::sync::TryAcquireError::Closed) => return Err(closed_error()),
+                Err(tokio::sync::TryAcquireError::NoPermits) => {}
+            }
+        }
+        // Which bound is full, for the error.
+        let full = |records: bool| {
+            if records {
+                format!(
+                    "max.buffered.records (all {} records held, not yet acknowledged)",
+                    self.limits.max_records
+                )
+            } else {
+                format!(
+                    "buffer.memory (all {} bytes held by records not yet acknowledged)",
+                    self.limits.buffer_memory
+                )
+            }
+        };
+        if !self.limits.block_on_full || self.limits.max_block.is_zero() {
+            // A full buffer is the producer's state, not a setting gone
+            // wrong: like the blocking wait running out (and Java's
+            // BufferExhaustedException), it is a timeout, here of no wait.
+            return Err(Error::Timeout {
+                what: format!(
+                    "room in {}; block.on.buffer.full is false or max.block.ms is 0, \
+                     so send does not wait",
+                    full(record.is_none())
+                ),
+                after: Duration::ZERO,
+            });
+        }
+        // Waiting: the record's permit first, then the bytes, each in
+        // arrival order; a permit taken is given back if the other is not.
+        let waiting_for_record = AtomicBool::new(record.is_none());
+        let both = async {
+            let record = match record {
+                Some(p) => p,
+                None => self.records.acquire().await.map_err(|_| closed_error())?,
             };
-        }
-        // Room now: no timer needed (the common case, per record).
-        match self.memory.try_acquire_many(want) {
-            Ok(p) => {
-                p.forget();
-                return Ok(());
-            }
-            Err(tokio::sync::TryAcquireError::Closed) => return Err(closed()),
-            Err(tokio::sync::TryAcquireError::NoPermits) => {}
-        }
-        match tokio::time::timeout(self.limits.max_block, self.memory.acquire_many(want)).await {
-            Ok(Ok(p)) => {
-                p.forget();
-                Ok(())
-            }
-            Ok(Err(_)) => Err(closed()),
+            waiting_for_record.store(false, Ordering::Relaxed);
+            let memory = self
+                .memory
+                .acquire_many(want)
+                .await
+                .map_err(|_| closed_error())?;
+            memory.forget();
+            record.forget();
+            Ok(())
+        };
+        match tokio::time::timeout(self.limits.max_block, both).await {
+            Ok(done) => done,
             Err(_) => Err(Error::Timeout {
-                what: "waiting for room in buffer.memory".into(),
+                what: format!(
+                    "waiting for room in {}",
+                    full(waiting_for_record.load(Ordering::Relaxed))
+                ),
                 after: self.limits.max_block,
             }),
         }
     }
 
-    /// Gives back `bytes` of `buffer.memory`.
-    pub(crate) fn release(&self, bytes: usize) {
+    /// Gives back `bytes` of `buffer.memory` and `records` of
+    /// `max.buffered.records`.
+    pub(crate) fn release(&self, bytes: usize, records: usize) {
         if bytes > 0 {
             self.memory.add_permits(bytes);
+        }
+        if records > 0 {
+            self.records.add_permits(records);
         }
     }
 
@@ -309,7 +352,7 @@ impl Accumulator {
         let state = &mut *guard;
         if state.closed {
             drop(guard);
-            self.release(memory);
+            self.release(memory, 1);
             return Err(closed_error());
         }
         let (tp, ps) = state.partitions.checked(slot, &record.topic, partition);
@@ -331,7 +374,7 @@ impl Accumulator {
                 }
                 Ok(Err(e)) => {
                     drop(guard);
-                    self.release(memory);
+                    self.release(memory, 1);
                     return Err(e);
                 }
                 Err(back) => {
@@ -359,13 +402,13 @@ impl Accumulator {
             Ok(Ok(f)) => f,
             Ok(Err(e)) => {
                 drop(guard);
-                self.release(memory);
+                self.release(memory, 1);
                 return Err(e);
             }
             // An empty batch takes any record.
             Err(_) => {
                 drop(guard);
-                self.release(memory);
+                self.release(memory, 1);
                 return Err(Error::config(
                     "batch.size",
                     "a record did not fit a new batch",
@@ -640,7 +683,7 @@ impl Accumulator {
             }
         }
         batch.completion.complete(outcome);
-        self.release(batch.memory);
+        self.release(batch.memory, usize::try_from(batch.count()).unwrap_or(0));
         self.wake.notify_one();
     }
 

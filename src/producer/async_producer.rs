@@ -182,6 +182,7 @@ impl AsyncProducer {
             batch_size: config.batch_size as usize,
             linger: linger_wait(config.linger),
             buffer_memory: usize::try_from(config.buffer_memory).unwrap_or(usize::MAX),
+            max_records: usize::try_from(config.max_buffered_records).unwrap_or(usize::MAX),
             block_on_full: config.block_on_buffer_full,
             max_block: config.max_block,
             max_request_size: config.max_request_size as usize,
@@ -228,9 +229,9 @@ impl AsyncProducer {
 
     /// Queues a record for sending and returns its [`DeliveryFuture`].
     ///
-    /// Waits while `buffer.memory` is full (up to `max.block.ms`) unless
-    /// `block.on.buffer.full` is false, in which case it fails at once. It
-    /// also waits for the topic's metadata the first time a topic is seen.
+    /// Waits while `buffer.memory` or `max.buffered.records` is full (up
+    /// to `max.block.ms`) unless `block.on.buffer.full` is false, in which
+    /// case it fails at once. It also waits for the topic's metadata the first time a topic is seen.
     /// Fails at once for a record larger than `max.request.size`, a
     /// partition the topic does not have, or a closed producer. A
     /// transactional producer fails it outside a transaction, or with the

@@ -71,6 +71,7 @@ fn defaults_match_the_java_client() {
     assert_eq!(p.linger, ms(5)); // linger.ms = 5 (Kafka 4.0+)
     assert_eq!(p.batch_size, 16_384); // batch.size = 16384
     assert_eq!(p.buffer_memory, 33_554_432); // buffer.memory = 32 MiB
+    assert_eq!(p.max_buffered_records, 100_000); // klamm: librdkafka's message bound
     assert_eq!(p.max_request_size, 1_048_576); // max.request.size = 1 MiB
     assert_eq!(p.compression, Compression::None); // compression.type = none
     assert_eq!(p.compression_level, None); // compression.<codec>.level = codec default

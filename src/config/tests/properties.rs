@@ -121,6 +121,9 @@ const MAPPING: &[(&str, &str, Check)] = &[
     ("buffer.memory", "1073741824", |c| {
         c.producer.buffer_memory == 1 << 30
     }),
+    ("max.buffered.records", "250000", |c| {
+        c.producer.max_buffered_records == 250_000
+    }),
     ("max.request.size", "2097152", |c| {
         c.producer.max_request_size == 2 * 1024 * 1024
     }),

@@ -322,6 +322,11 @@ const RULES: &[(&str, Mutate, Mutate)] = &[
         |c| c.producer.buffer_memory = 16_384,
     ),
     (
+        "max.buffered.records",
+        |c| c.producer.max_buffered_records = 0,
+        |c| c.producer.max_buffered_records = 1,
+    ),
+    (
         "compression.gzip.level",
         |c| {
             c.producer.compression = Compression::Gzip;

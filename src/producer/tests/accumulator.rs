@@ -19,6 +19,7 @@ fn limits() -> Limits {
         batch_size: 1024,
         linger: Duration::from_millis(50),
         buffer_memory: 1 << 20,
+        max_records: 100_000,
         block_on_full: true,
         max_block: Duration::from_secs(5),
         max_request_size: 1 << 20,
@@ -317,7 +318,7 @@ async fn memory_is_held_until_the_batch_completes() {
     // A third does not fit: with blocking, send waits...
     let waiting = tokio::time::timeout(Duration::from_millis(100), acc.reserve(need)).await;
     assert!(waiting.is_err(), "waits while the buffer is full");
-    acc.release(need); // the second reservation, unused
+    acc.release(need, 1); // the second reservation, unused
     // ...and gets room once the first batch completes.
     let (mut drained, _) = acc.drain(Instant::now(), None, |_| Some(1), |_| true);
     let batch = drained.pop().expect("ready").batch;
@@ -327,6 +328,83 @@ async fn memory_is_held_until_the_batch_completes() {
     acc.reserve(need)
         .await
         .expect("the batch's memory came back");
+}
+
+/// `max.buffered.records` bounds records whatever their bytes: with room
+/// for three, a fourth send waits (and times out naming the bound, or fails
+/// at once when told not to block) until a batch completes and gives its
+/// records' permits back. The control: the same sends under the default
+/// bound all get room at once.
+#[tokio::test(start_paused = true)]
+async fn records_are_bounded_by_count_until_their_batch_completes() {
+    let bounded = Limits {
+        max_records: 3,
+        linger: Duration::ZERO,
+        max_block: Duration::from_millis(200),
+        ..limits()
+    };
+    let acc = Accumulator::new(bounded.clone());
+    let need = record_memory(&record(10));
+    let mut futures = Vec::new();
+    for _ in 0..3 {
+        acc.reserve(need).await.expect("room");
+        futures.push(acc.append(0, record(10), 0, need).expect("append").future);
+    }
+    // Bytes to spare (1 MiB), records not: the fourth waits, then times out.
+    let started = Instant::now();
+    let err = acc.reserve(need).await.expect_err("no record to spare");
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert_eq!(started.elapsed(), Duration::from_millis(200));
+    assert!(err.to_string().contains("max.buffered.records"), "{err}");
+    assert!(!err.to_string().contains("buffer.memory"), "{err}");
+    // A waiting send gets room when the batch of three completes.
+    let (mut drained, _) = acc.drain(Instant::now(), None, |_| Some(1), |_| true);
+    let batch = drained.pop().expect("ready").batch;
+    assert_eq!(batch.count(), 3);
+    let waiting = acc.reserve(need);
+    let completes = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        acc.complete(batch, Ok((0, -1)));
+    };
+    let (room, ()) = tokio::join!(waiting, completes);
+    room.expect("room once the batch completed");
+    for f in futures {
+        assert!(f.await.is_ok());
+    }
+    // Two of the three permits are free: two more fit, a third does not.
+    acc.reserve(need).await.expect("second");
+    acc.reserve(need).await.expect("third");
+    assert!(acc.reserve(need).await.is_err(), "the bound is three again");
+
+    // Told not to block, a full count fails at once, naming the bound.
+    let fast = Accumulator::new(Limits {
+        block_on_full: false,
+        ..bounded
+    });
+    for _ in 0..3 {
+        fast.reserve(need).await.expect("room");
+    }
+    let started = Instant::now();
+    let err = fast.reserve(need).await.expect_err("full");
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    assert!(err.to_string().contains("max.buffered.records"), "{err}");
+    // Giving back one record makes room for one.
+    fast.release(need, 1);
+    fast.reserve(need).await.expect("room after release");
+
+    // The control: the default bound lets the same sends through at once.
+    let control = Accumulator::new(Limits {
+        block_on_full: false,
+        linger: Duration::ZERO,
+        ..limits()
+    });
+    for _ in 0..4 {
+        control
+            .reserve(need)
+            .await
+            .expect("room under the default bound");
+    }
 }
 
 /// A completed batch's buffer is where the next new batch writes, once
