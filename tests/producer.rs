@@ -179,6 +179,65 @@ fn acks_none_leader_and_all() {
     });
 }
 
+/// Sends `n` records to `partition`, each `send` free to wait for room,
+/// closes the producer and checks that every record landed, in order.
+async fn send_waiting(
+    client: &Client,
+    producer: AsyncProducer,
+    topic: &Arc<str>,
+    partition: i32,
+    n: usize,
+    value: impl Fn(usize) -> String,
+) {
+    let mut futures = Vec::new();
+    for i in 0..n {
+        let r = ProducerRecord::new(Arc::clone(topic), value(i)).with_partition(partition);
+        futures.push(producer.send(r).await.expect("send waits, never fails"));
+    }
+    producer.close().await.expect("close");
+    for (i, f) in futures.into_iter().enumerate() {
+        assert_eq!(f.await.expect("delivered").offset, i as i64);
+    }
+    assert_eq!(read_partition(client, topic, partition).await.len(), n);
+}
+
+/// Sends `value` to `partition` until `send` refuses one (at most `most`
+/// accepted), closes the producer, checks that every accepted record
+/// landed, and returns how many were accepted and the refusal.
+async fn send_until_refused(
+    client: &Client,
+    producer: AsyncProducer,
+    topic: &Arc<str>,
+    partition: i32,
+    value: &[u8],
+    most: usize,
+) -> (usize, klamm::Error) {
+    let mut accepted = Vec::new();
+    let err = loop {
+        let r = ProducerRecord::new(Arc::clone(topic), value.to_vec()).with_partition(partition);
+        match producer.send(r).await {
+            Ok(f) => accepted.push(f),
+            Err(e) => break e,
+        }
+        assert!(accepted.len() <= most, "more than {most} records accepted");
+    };
+    producer.close().await.expect("close");
+    let n = accepted.len();
+    for f in accepted {
+        f.await.expect("accepted records are delivered");
+    }
+    assert_eq!(read_partition(client, topic, partition).await.len(), n);
+    (n, err)
+}
+
+async fn producer_with(addr: &str, set: impl FnOnce(&mut klamm::Config)) -> AsyncProducer {
+    let mut cfg = config(addr);
+    set(&mut cfg);
+    AsyncProducer::new(Client::connect(cfg).await.expect("connect"))
+        .await
+        .expect("producer")
+}
+
 #[test]
 fn a_full_buffer_waits_by_default_and_fails_fast_when_configured() {
     support::run_within(60, async {
@@ -190,51 +249,26 @@ fn a_full_buffer_waits_by_default_and_fails_fast_when_configured() {
         create_topic(&client, &topic, 2).await;
 
         // 4 KiB of buffer for 1000 records of 300 bytes: send waits.
-        let mut cfg = config(&addr);
-        cfg.producer.buffer_memory = 4096;
-        cfg.producer.batch_size = 1024;
-        let producer = AsyncProducer::new(Client::connect(cfg).await.expect("connect"))
-            .await
-            .expect("producer");
-        let mut futures = Vec::new();
-        for i in 0..1000 {
-            let value = format!("{i:0>300}");
-            let r = ProducerRecord::new(Arc::clone(&topic), value).with_partition(0);
-            futures.push(producer.send(r).await.expect("send waits, never fails"));
-        }
-        producer.close().await.expect("close");
-        for (i, f) in futures.into_iter().enumerate() {
-            assert_eq!(f.await.expect("delivered").offset, i as i64);
-        }
-        assert_eq!(read_partition(&client, &topic, 0).await.len(), 1000);
+        let producer = producer_with(&addr, |c| {
+            c.producer.buffer_memory = 4096;
+            c.producer.batch_size = 1024;
+        })
+        .await;
+        send_waiting(&client, producer, &topic, 0, 1000, |i| format!("{i:0>300}")).await;
 
         // Fail fast: with a long linger nothing drains, the buffer fills.
-        let mut cfg = config(&addr);
-        cfg.producer.buffer_memory = 4096;
-        cfg.producer.batch_size = 4096;
-        cfg.producer.linger = Duration::from_secs(5);
-        cfg.producer.block_on_buffer_full = false;
-        let producer = AsyncProducer::new(Client::connect(cfg).await.expect("connect"))
-            .await
-            .expect("producer");
-        let mut accepted = Vec::new();
-        let err = loop {
-            let r = ProducerRecord::new(Arc::clone(&topic), vec![b'x'; 300]).with_partition(1);
-            match producer.send(r).await {
-                Ok(f) => accepted.push(f),
-                Err(e) => break e,
-            }
-            assert!(accepted.len() < 100, "the buffer never filled");
-        };
+        let producer = producer_with(&addr, |c| {
+            c.producer.buffer_memory = 4096;
+            c.producer.batch_size = 4096;
+            c.producer.linger = Duration::from_secs(5);
+            c.producer.block_on_buffer_full = false;
+        })
+        .await;
+        let (accepted, err) =
+            send_until_refused(&client, producer, &topic, 1, &[b'x'; 300], 99).await;
         assert_eq!(err.kind(), ErrorKind::Timeout);
         assert!(err.to_string().contains("buffer.memory"), "{err}");
-        assert!(!accepted.is_empty());
-        producer.close().await.expect("close");
-        let n = accepted.len();
-        for f in accepted {
-            f.await.expect("accepted records are delivered");
-        }
-        assert_eq!(read_partition(&client, &topic, 1).await.len(), n);
+        assert!(accepted > 0);
     });
 }
 
@@ -252,49 +286,20 @@ fn max_buffered_records_bounds_records_by_count() {
         let topic: Arc<str> = support::unique_topic("klamm-record-bound").into();
         create_topic(&client, &topic, 2).await;
 
-        let mut cfg = config(&addr);
-        cfg.producer.max_buffered_records = 10;
-        cfg.producer.linger = Duration::from_secs(5);
-        cfg.producer.block_on_buffer_full = false;
-        let producer = AsyncProducer::new(Client::connect(cfg).await.expect("connect"))
-            .await
-            .expect("producer");
-        let mut accepted = Vec::new();
-        let err = loop {
-            let r = ProducerRecord::new(Arc::clone(&topic), "x").with_partition(0);
-            match producer.send(r).await {
-                Ok(f) => accepted.push(f),
-                Err(e) => break e,
-            }
-            assert!(
-                accepted.len() <= 10,
-                "more than max.buffered.records accepted"
-            );
-        };
-        assert_eq!(accepted.len(), 10);
+        let producer = producer_with(&addr, |c| {
+            c.producer.max_buffered_records = 10;
+            c.producer.linger = Duration::from_secs(5);
+            c.producer.block_on_buffer_full = false;
+        })
+        .await;
+        let (accepted, err) = send_until_refused(&client, producer, &topic, 0, b"x", 10).await;
+        assert_eq!(accepted, 10);
         assert_eq!(err.kind(), ErrorKind::Timeout);
         assert!(err.to_string().contains("max.buffered.records"), "{err}");
-        producer.close().await.expect("close");
-        for f in accepted {
-            f.await.expect("accepted records are delivered");
-        }
-        assert_eq!(read_partition(&client, &topic, 0).await.len(), 10);
+        assert!(!err.to_string().contains("buffer.memory"), "{err}");
 
-        let mut cfg = config(&addr);
-        cfg.producer.max_buffered_records = 3;
-        let producer = AsyncProducer::new(Client::connect(cfg).await.expect("connect"))
-            .await
-            .expect("producer");
-        let mut futures = Vec::new();
-        for i in 0..200 {
-            let r = ProducerRecord::new(Arc::clone(&topic), format!("{i}")).with_partition(1);
-            futures.push(producer.send(r).await.expect("send waits, never fails"));
-        }
-        producer.close().await.expect("close");
-        for (i, f) in futures.into_iter().enumerate() {
-            assert_eq!(f.await.expect("delivered").offset, i as i64);
-        }
-        assert_eq!(read_partition(&client, &topic, 1).await.len(), 200);
+        let producer = producer_with(&addr, |c| c.producer.max_buffered_records = 3).await;
+        send_waiting(&client, producer, &topic, 1, 200, |i| format!("{i}")).await;
     });
 }
 
