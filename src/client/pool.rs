@@ -38,10 +38,9 @@ struct SlotState {
     conn: Option<Connection>,
     backoff: Backoff,
     retry_at: Option<Instant>,
-    /// Grows the connect timeout over consecutive failed connects.
+    /// The connect timeout: each attempt takes its next delay, so it grows
+    /// over consecutive failed connects; a connection resets it.
     setup: Backoff,
-    /// The time the next connect may take.
-    setup_timeout: Duration,
 }
 
 /// The spread of the connect timeout, ±20 % (the Java client's, fixed
@@ -89,16 +88,13 @@ impl Pool {
         slots
             .entry((addr.to_string(), class))
             .or_insert_with(|| {
-                let mut setup =
-                    Backoff::new(self.setup.0, self.setup.1).with_jitter(SETUP_TIMEOUT_JITTER);
-                let setup_timeout = setup.next_delay().min(self.setup.1);
                 Arc::new(tokio::sync::Mutex::new(SlotState {
                     conn: None,
                     backoff: Backoff::new(self.backoff.0, self.backoff.1)
                         .with_jitter(self.backoff.2),
                     retry_at: None,
-                    setup,
-                    setup_timeout,
+                    setup: Backoff::new(self.setup.0, self.setup.1)
+                        .with_jitter(SETUP_TIMEOUT_JITTER),
                 }))
             })
             .clone()
@@ -136,7 +132,7 @@ impl Pool {
             }
         }
         let opts = ConnectionOptions {
-            connect_timeout: st.setup_timeout,
+            connect_timeout: st.setup.next_delay().min(self.setup.1),
             ..self.opts.clone()
         };
         let connected = match (&self.connector, &self.tls) {
@@ -149,7 +145,6 @@ impl Pool {
                 st.backoff.reset();
                 st.retry_at = None;
                 st.setup.reset();
-                st.setup_timeout = st.setup.next_delay().min(self.setup.1);
                 st.conn = Some(c.clone());
                 Ok(c)
             }
@@ -157,7 +152,6 @@ impl Pool {
                 let delay = st.backoff.next_delay();
                 tracing::debug!(broker = addr, error = %e, ?delay, "connect failed; backing off");
                 st.retry_at = Some(Instant::now() + delay);
-                st.setup_timeout = st.setup.next_delay().min(self.setup.1);
                 Err(e)
             }
         }

@@ -231,7 +231,8 @@ impl AsyncProducer {
     ///
     /// Waits while `buffer.memory` or `max.buffered.records` is full (up
     /// to `max.block.ms`) unless `block.on.buffer.full` is false, in which
-    /// case it fails at once. It also waits for the topic's metadata the first time a topic is seen.
+    /// case it fails at once. It also waits for the topic's metadata the
+    /// first time a topic is seen.
     /// Fails at once for a record larger than `max.request.size`, a
     /// partition the topic does not have, or a closed producer. A
     /// transactional producer fails it outside a transaction, or with the
