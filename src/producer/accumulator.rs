@@ -224,24 +224,19 @@ impl Accumulator {
                 )
             })?;
         // Room now: no timer needed (the common case, per record).
-        let mut record = match self.records.try_acquire() {
-            Ok(p) => Some(p),
-            Err(tokio::sync::TryAcquireError::Closed) => return Err(closed_error()),
-            Err(tokio::sync::TryAcquireError::NoPermits) => None,
-        };
-        if record.is_some() {
-            match self.memory.try_acquire_many(want) {
-                Ok(p) => {
-                    p.forget();
-                    if let Some(r) = record.take() {
-                        r.forget();
-                    }
+        let record = match self.records.try_acquire() {
+            Ok(record) => match self.memory.try_acquire_many(want) {
+                Ok(memory) => {
+                    memory.forget();
+                    record.forget();
                     return Ok(());
                 }
                 Err(tokio::sync::TryAcquireError::Closed) => return Err(closed_error()),
-                Err(tokio::sync::TryAcquireError::NoPermits) => {}
-            }
-        }
+                Err(tokio::sync::TryAcquireError::NoPermits) => Some(record),
+            },
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(closed_error()),
+            Err(tokio::sync::TryAcquireError::NoPermits) => None,
+        };
         // Which bound is full, for the error.
         let full = |records: bool| {
             if records {
